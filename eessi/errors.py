@@ -46,6 +46,7 @@ __all__ = [
     "SchemaError",
     "SedError",
     "SedInvalidError",
+    "SedModelError",
     "TransportError",
     "UnknownSedError",
     "UnsupportedVersionError",
@@ -153,3 +154,9 @@ class EnvelopeError(TransportError):
 
 class JournalError(EessiError):
     code = "journal.error"
+
+
+class SedModelError(SedError):
+    """A SED model value breaks a rule of its field (length, code, pattern, cross-field)."""
+
+    code = "sed.model"
