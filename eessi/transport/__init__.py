@@ -1,0 +1,67 @@
+"""Layer 3: the AS4-like envelope and the thin aiohttp transport between institutions.
+
+* :mod:`~eessi.transport.envelope`: ``UserMessage``, ``Receipt``, ``ErrorSignal`` and their XML;
+* :mod:`~eessi.transport.framing`: envelope + SED in one multipart/related body;
+* :mod:`~eessi.transport.auth`: HMAC-SHA256 over the body with the sender's credential;
+* :mod:`~eessi.transport.server`: ``InboundEndpoint`` (``POST /as4``);
+* :mod:`~eessi.transport.client`: ``Sender`` (retries, back-off, jitter).
+
+It moves and checks bytes; it never interprets a SED (the node's ``on_message`` does).
+"""
+
+from __future__ import annotations
+
+from eessi.transport.auth import SIGNATURE_HEADER, CredentialLookup
+from eessi.transport.client import (
+    Failure,
+    RetryPolicy,
+    Sender,
+    SendResult,
+    SendStatus,
+    StatusHook,
+    StatusUpdate,
+)
+from eessi.transport.codes import EbmsCode
+from eessi.transport.envelope import (
+    NAMESPACE,
+    ErrorSignal,
+    Receipt,
+    UserMessage,
+    decode,
+    encode,
+)
+from eessi.transport.server import (
+    Disposition,
+    Inbound,
+    InboundEndpoint,
+    OnMessage,
+    OnRefused,
+    Outcome,
+    Refusal,
+)
+
+__all__ = [
+    "NAMESPACE",
+    "SIGNATURE_HEADER",
+    "CredentialLookup",
+    "Disposition",
+    "EbmsCode",
+    "ErrorSignal",
+    "Failure",
+    "Inbound",
+    "InboundEndpoint",
+    "OnMessage",
+    "OnRefused",
+    "Outcome",
+    "Receipt",
+    "Refusal",
+    "RetryPolicy",
+    "SendResult",
+    "SendStatus",
+    "Sender",
+    "StatusHook",
+    "StatusUpdate",
+    "UserMessage",
+    "decode",
+    "encode",
+]

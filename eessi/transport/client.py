@@ -1,0 +1,332 @@
+"""The outbound side: send a user message until a receipt comes back or the budget is spent.
+
+One :class:`Sender` per institution wraps the one shared ``aiohttp.ClientSession`` (keep-alive
+connections to every peer). Each attempt is classified:
+
+* a matching :class:`~eessi.transport.envelope.Receipt` → **acknowledged**;
+* an error signal or another 4xx → **refused by the peer**: resending the same bytes cannot
+  help, so no retry (the result carries the peer's code and reason);
+* 5xx, 408, 429, connection refused/reset, timeout, an unreadable or unverifiable answer →
+  **retry** after ``min(max_delay, base_delay * 2**n) * (1 + jitter * u)``, ``u`` drawn from the
+  injected ``random.Random`` (so a seeded run waits the same), until ``max_attempts``.
+
+Resending is safe because the receiver eliminates duplicates by MessageId and answers a
+duplicate with a receipt again. The status hook reports ``sending``, ``waiting_for_receipt``
+(the peer's answer has started to arrive), ``retrying``, ``acknowledged`` and ``failed`` as
+they happen, so the node can journal them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+
+import aiohttp
+
+from eessi.errors import EnvelopeError, MessageRefusedError, PeerUnreachableError
+from eessi.transport.auth import SIGNATURE_HEADER, CredentialLookup, sign, verify
+from eessi.transport.envelope import (
+    ErrorSignal,
+    Receipt,
+    UserMessage,
+    decode_signal,
+    encode,
+    payload_digest,
+)
+from eessi.transport.framing import Framed, frame
+
+__all__ = [
+    "Failure",
+    "RetryPolicy",
+    "SendResult",
+    "SendStatus",
+    "Sender",
+    "StatusHook",
+    "StatusUpdate",
+]
+
+_RETRY_STATUSES = frozenset({408, 425, 429})
+
+
+class SendStatus(Enum):
+    """Domibus-like states of an outbound message, reported through the status hook."""
+
+    SENDING = "sending"
+    WAITING_FOR_RECEIPT = "waiting_for_receipt"
+    RETRYING = "retrying"
+    ACKNOWLEDGED = "acknowledged"
+    FAILED = "failed"
+
+
+class Failure(Enum):
+    """Why a send failed."""
+
+    #: The peer answered with an error signal (or another 4xx): not retried.
+    REFUSED_BY_PEER = "refused-by-peer"
+    #: No receipt within the retry budget (unreachable, timeouts, 5xx, bad answers).
+    RETRIES_EXHAUSTED = "retries-exhausted"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """One step of an outbound message, for the journal."""
+
+    message_id: str
+    status: SendStatus
+    #: 1-based attempt number.
+    attempt: int
+    #: For ``retrying``: seconds until the next attempt.
+    retry_in: float | None = None
+    #: For ``retrying`` and ``failed``: what went wrong.
+    error: str | None = None
+
+
+StatusHook = Callable[[StatusUpdate], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Retry budget and back-off. ``max_attempts`` counts the first attempt."""
+
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    #: Up to this fraction is added to each delay at random.
+    jitter: float = 0.5
+    #: Seconds allowed for one attempt (connect, send, receive the signal).
+    attempt_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("RetryPolicy.max_attempts must be at least 1")
+        if self.base_delay < 0 or self.max_delay < 0 or self.jitter < 0:
+            raise ValueError("RetryPolicy delays and jitter must not be negative")
+        if self.attempt_timeout <= 0:
+            raise ValueError("RetryPolicy.attempt_timeout must be positive")
+
+    def delay(self, retry: int, rng: random.Random) -> float:
+        """Seconds to wait before retry number ``retry`` (0 for the first retry)."""
+        return min(self.max_delay, self.base_delay * 2.0**retry) * (1 + self.jitter * rng.random())
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """How a send ended."""
+
+    message_id: str
+    #: Attempts made (1 = first try).
+    attempts: int
+    #: The receipt, when acknowledged.
+    receipt: Receipt | None = None
+    #: Why it failed, when it did.
+    failure: Failure | None = None
+    #: Readable reason of the failure.
+    reason: str | None = None
+    #: The peer's error signal, when it refused.
+    error: ErrorSignal | None = None
+    #: HTTP status of the last answer, if any came.
+    http_status: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.receipt is not None
+
+    def raise_for_failure(self) -> Receipt:
+        """Return the receipt, or raise :class:`MessageRefusedError` /
+        :class:`PeerUnreachableError` saying what happened."""
+        if self.receipt is not None:
+            return self.receipt
+        details = {"message_id": self.message_id, "attempts": self.attempts}
+        if self.failure is Failure.REFUSED_BY_PEER:
+            if self.error is not None:
+                details["code"] = self.error.code
+            raise MessageRefusedError(
+                self.reason or "the peer refused the message",
+                where=f"message {self.message_id}",
+                hint="fix the message as the peer's reason says; resending it unchanged will"
+                " be refused again",
+                details=details,
+            )
+        raise PeerUnreachableError(
+            self.reason or "no receipt from the peer",
+            where=f"message {self.message_id}",
+            hint="check that the peer is running and its endpoint in the directory is right;"
+            " the message can be re-sent later with the same MessageId",
+            details=details,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    reason: str
+    http_status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    reason: str
+    http_status: int
+    error: ErrorSignal | None
+
+
+class Sender:
+    """Sends user messages over one shared ``aiohttp.ClientSession``.
+
+    ``credential`` is this institution's own secret (it signs every body). If
+    ``peer_credentials`` is given, signals must carry a valid signature of the receiver,
+    otherwise they are treated as unreadable answers (and retried).
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        credential: str,
+        rng: random.Random,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_status: StatusHook | None = None,
+        peer_credentials: CredentialLookup | None = None,
+    ) -> None:
+        self.session = session
+        self.policy = policy if policy is not None else RetryPolicy()
+        self._credential = credential
+        self._rng = rng
+        self._sleep = sleep
+        self._on_status = on_status
+        self._peer_credentials = peer_credentials
+        self._timeout = aiohttp.ClientTimeout(total=self.policy.attempt_timeout)
+
+    @staticmethod
+    def prepare(message: UserMessage, payload: bytes) -> Framed:
+        """The exact body (and its Content-Type) that :meth:`send` posts for ``message``."""
+        if (
+            len(payload) != message.payload_size
+            or payload_digest(payload) != message.payload_digest
+        ):
+            raise EnvelopeError(
+                f"the payload does not match the digest and size of message {message.message_id}",
+                where=f"message {message.message_id}",
+                hint="build the envelope with UserMessage.for_payload(payload, ...)",
+                code="transport.digest-mismatch",
+            )
+        return frame(
+            encode(message),
+            payload,
+            boundary_seed=message.payload_digest,
+            payload_id=message.payload_id,
+        )
+
+    async def send(self, url: str, message: UserMessage, payload: bytes) -> SendResult:
+        """Post ``message`` with ``payload`` to ``url`` until acknowledged, refused or out of
+        attempts. Never raises for network failures: the result says what happened."""
+        framed = self.prepare(message, payload)
+        headers = {
+            "Content-Type": framed.content_type,
+            SIGNATURE_HEADER: sign(framed.body, self._credential),
+        }
+        mid = message.message_id
+        last: _Retry | None = None
+        attempts = 0
+        for attempt in range(1, self.policy.max_attempts + 1):
+            attempts = attempt
+            await self._report(mid, SendStatus.SENDING, attempt)
+            result = await self._attempt(url, framed.body, headers, message, attempt)
+            if isinstance(result, Receipt):
+                await self._report(mid, SendStatus.ACKNOWLEDGED, attempt)
+                return SendResult(mid, attempt, receipt=result, http_status=200)
+            if isinstance(result, _Refused):
+                await self._report(mid, SendStatus.FAILED, attempt, error=result.reason)
+                return SendResult(
+                    mid,
+                    attempt,
+                    failure=Failure.REFUSED_BY_PEER,
+                    reason=result.reason,
+                    error=result.error,
+                    http_status=result.http_status,
+                )
+            last = result
+            if attempt < self.policy.max_attempts:
+                delay = self.policy.delay(attempt - 1, self._rng)
+                await self._report(
+                    mid, SendStatus.RETRYING, attempt, retry_in=delay, error=result.reason
+                )
+                await self._sleep(delay)
+        assert last is not None
+        reason = f"no receipt from {url} after {attempts} attempt(s); last: {last.reason}"
+        await self._report(mid, SendStatus.FAILED, attempts, error=reason)
+        return SendResult(
+            mid,
+            attempts,
+            failure=Failure.RETRIES_EXHAUSTED,
+            reason=reason,
+            http_status=last.http_status,
+        )
+
+    async def _report(
+        self,
+        message_id: str,
+        status: SendStatus,
+        attempt: int,
+        *,
+        retry_in: float | None = None,
+        error: str | None = None,
+    ) -> None:
+        if self._on_status is not None:
+            await self._on_status(StatusUpdate(message_id, status, attempt, retry_in, error))
+
+    async def _attempt(
+        self,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        message: UserMessage,
+        attempt: int,
+    ) -> Receipt | _Retry | _Refused:
+        try:
+            async with self.session.post(
+                url, data=body, headers=headers, timeout=self._timeout
+            ) as resp:
+                await self._report(message.message_id, SendStatus.WAITING_FOR_RECEIPT, attempt)
+                data = await resp.read()
+                status = resp.status
+                signature = resp.headers.get(SIGNATURE_HEADER)
+        except TimeoutError:
+            return _Retry(f"no answer within {self.policy.attempt_timeout:g} s")
+        except aiohttp.ClientConnectorError as exc:
+            return _Retry(f"cannot connect to {url}: {exc.os_error.strerror or exc}")
+        except aiohttp.ClientError as exc:
+            return _Retry(f"{type(exc).__name__}: {exc}".rstrip(": "))
+        return self._classify(status, data, signature, message)
+
+    def _classify(
+        self, status: int, data: bytes, signature: str | None, message: UserMessage
+    ) -> Receipt | _Retry | _Refused:
+        retryable = status >= 500 or status in _RETRY_STATUSES
+        try:
+            signal = decode_signal(data)
+        except EnvelopeError as exc:
+            snippet = data[:200].decode("utf-8", "replace")
+            if retryable or 200 <= status < 300:
+                return _Retry(f"HTTP {status} with an unreadable answer ({exc.message})", status)
+            return _Refused(f"HTTP {status} without an error signal: {snippet!r}", status, None)
+        if self._peer_credentials is not None:
+            secret = self._peer_credentials(message.to_party)
+            if secret is None or not verify(data, secret, signature):
+                return _Retry(f"HTTP {status} answer not signed by {message.to_party}", status)
+        if isinstance(signal, ErrorSignal):
+            text = f"{signal.code} {signal.short_description}: {signal.description}"
+            if retryable:
+                return _Retry(f"HTTP {status}, {text}", status)
+            return _Refused(f"{message.to_party} refused the message: {text}", status, signal)
+        if retryable:
+            return _Retry(f"HTTP {status} with a receipt", status)
+        if signal.ref_to_message_id != message.message_id:
+            return _Retry(
+                f"the receipt acknowledges {signal.ref_to_message_id}, not {message.message_id}",
+                status,
+            )
+        return signal

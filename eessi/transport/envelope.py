@@ -1,0 +1,427 @@
+"""The AS4-like envelope: what travels around a SED, and the signals that answer it.
+
+Three frozen value classes mirror the ebMS3 header, simplified (see ``schemas/envelope/``):
+
+* :class:`UserMessage`: a SED on its way from one institution to another (From/To IR IDs,
+  Service/Action, ConversationId = the case, MessageId, RefToMessageId, SED type and version,
+  and the SHA-256 digest and size of the payload part it names by Content-ID);
+* :class:`Receipt`: "I have durably received message X" (RefToMessageId);
+* :class:`ErrorSignal`: "I refuse message X" with an ebMS-style code (``EBMS:0009``), a short
+  description and a readable description (what, where, what to do).
+
+Encoding uses string templates (the values are escaped) because it is on the hot path and the
+shape is fixed. Decoding does **one** hardened lxml parse, validates against ``envelope.xsd``
+with libxml2 (compiled once; no ``xmlschema`` on the per-message path) and then reads the
+fields by position, which the schema guarantees. Every decoding failure is an
+:class:`~eessi.errors.EnvelopeError` whose ``where`` names the line and the element path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Final, cast
+
+from lxml import etree
+
+from eessi.errors import EnvelopeError
+
+__all__ = [
+    "ACTION",
+    "NAMESPACE",
+    "SERVICE",
+    "ErrorSignal",
+    "Receipt",
+    "Signal",
+    "UserMessage",
+    "decode",
+    "decode_signal",
+    "decode_user_message",
+    "encode",
+    "envelope_schema_path",
+    "payload_digest",
+]
+
+#: Namespace of our envelope schema.
+NAMESPACE: Final = "http://ec.europa.eu/eessi/ns/sim/as4"
+#: The only Service and Action the simulation uses (as in EESSI's AS4 profile).
+SERVICE: Final = "BusinessMessaging"
+ACTION: Final = "Send"
+
+#: Envelopes are about 1 KiB; anything far larger is refused before parsing.
+MAX_ENVELOPE_BYTES: Final = 64 * 1024
+
+_NS = "{" + NAMESPACE + "}"
+
+
+def payload_digest(payload: bytes) -> str:
+    """The lower-case hex SHA-256 of ``payload``, as carried in ``PartInfo/Digest``."""
+    return hashlib.sha256(payload).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class UserMessage:
+    """A SED on its way between two institutions (ebMS3 ``UserMessage``, simplified)."""
+
+    #: Unique per message, the key of duplicate elimination.
+    message_id: str
+    #: When the sender created the message (timezone-aware).
+    timestamp: datetime
+    #: IR ID of the sender, e.g. ``"FR:CPAM5700"``; authenticated by the receiver.
+    from_party: str
+    #: IR ID of the receiver; must be the institution the message is posted to.
+    to_party: str
+    #: The case ID (ebMS ``ConversationId``).
+    conversation_id: str
+    #: ``"S071"``.
+    sed_type: str
+    #: ``"4.4"``.
+    sed_version: str
+    #: Lower-case hex SHA-256 of the payload part.
+    payload_digest: str
+    #: Size of the payload part in bytes.
+    payload_size: int
+    #: The message this one answers, if any.
+    ref_to_message_id: str | None = None
+    service: str = SERVICE
+    action: str = ACTION
+    #: Content-ID of the payload part (without ``cid:`` and angle brackets).
+    payload_id: str = "payload"
+
+    @classmethod
+    def for_payload(
+        cls,
+        payload: bytes,
+        *,
+        message_id: str,
+        timestamp: datetime,
+        from_party: str,
+        to_party: str,
+        conversation_id: str,
+        sed_type: str,
+        sed_version: str,
+        ref_to_message_id: str | None = None,
+    ) -> UserMessage:
+        """Build the envelope for ``payload`` (digest and size computed here)."""
+        return cls(
+            message_id=message_id,
+            timestamp=timestamp,
+            from_party=from_party,
+            to_party=to_party,
+            conversation_id=conversation_id,
+            sed_type=sed_type,
+            sed_version=sed_version,
+            payload_digest=payload_digest(payload),
+            payload_size=len(payload),
+            ref_to_message_id=ref_to_message_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The receiver's acknowledgement: ``ref_to_message_id`` is durably journaled there."""
+
+    #: The receipt's own message ID.
+    message_id: str
+    timestamp: datetime
+    #: The user message acknowledged.
+    ref_to_message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSignal:
+    """A refusal with an ebMS-style code, referencing the message in error when known."""
+
+    #: The signal's own message ID.
+    message_id: str
+    timestamp: datetime
+    #: ``"EBMS:0009"``.
+    code: str
+    #: The ebMS short description: ``"InvalidHeader"``.
+    short_description: str
+    #: Readable: what is wrong, where, and what to do.
+    description: str
+    #: The message in error (``None`` when the envelope could not even be read).
+    ref_to_message_id: str | None = None
+    #: ``"failure"`` (the message was not delivered) or ``"warning"``.
+    severity: str = "failure"
+    #: Where the problem is (line, XPath, header), if known.
+    detail: str | None = None
+
+
+#: A signal message answers a user message.
+Signal = Receipt | ErrorSignal
+
+
+# -- encoding -------------------------------------------------------------------------------
+
+# Characters XML 1.0 cannot carry at all; only free text (error descriptions) may contain them.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_MAX_TEXT = 4000
+
+
+def _esc(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _esc_attr(value: str) -> str:
+    return _esc(value).replace('"', "&quot;")
+
+
+def _text(value: str) -> str:
+    """Free text made safe for XML: illegal characters dropped, length bounded."""
+    return _esc(_XML_ILLEGAL.sub("", value)[:_MAX_TEXT])
+
+
+def _ts(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("envelope timestamps must be timezone-aware")
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _message_info(message_id: str, timestamp: datetime, ref: str | None) -> str:
+    ref_xml = "" if ref is None else f"<RefToMessageId>{_esc(ref)}</RefToMessageId>"
+    return (
+        f"<MessageInfo><Timestamp>{_ts(timestamp)}</Timestamp>"
+        f"<MessageId>{_esc(message_id)}</MessageId>{ref_xml}</MessageInfo>"
+    )
+
+
+_OPEN = f'<?xml version="1.0" encoding="UTF-8"?>\n<Messaging xmlns="{NAMESPACE}">'
+
+
+def encode(message: UserMessage | Receipt | ErrorSignal) -> bytes:
+    """The envelope XML of ``message`` (UTF-8), valid against ``envelope.xsd``."""
+    if isinstance(message, UserMessage):
+        m = message
+        body = (
+            "<UserMessage>"
+            + _message_info(m.message_id, m.timestamp, m.ref_to_message_id)
+            + f"<PartyInfo><From><PartyId>{_esc(m.from_party)}</PartyId></From>"
+            f"<To><PartyId>{_esc(m.to_party)}</PartyId></To></PartyInfo>"
+            f"<CollaborationInfo><Service>{_esc(m.service)}</Service>"
+            f"<Action>{_esc(m.action)}</Action>"
+            f"<ConversationId>{_esc(m.conversation_id)}</ConversationId></CollaborationInfo>"
+            f'<PayloadInfo><PartInfo href="cid:{_esc_attr(m.payload_id)}">'
+            f"<SedType>{_esc(m.sed_type)}</SedType><SedVersion>{_esc(m.sed_version)}</SedVersion>"
+            f"<Digest>{_esc(m.payload_digest)}</Digest><Size>{m.payload_size:d}</Size>"
+            "</PartInfo></PayloadInfo></UserMessage>"
+        )
+    elif isinstance(message, Receipt):
+        body = (
+            "<SignalMessage>"
+            + _message_info(message.message_id, message.timestamp, message.ref_to_message_id)
+            + "<Receipt/></SignalMessage>"
+        )
+    else:
+        e = message
+        ref_attr = (
+            ""
+            if e.ref_to_message_id is None
+            else f' refToMessageInError="{_esc_attr(e.ref_to_message_id)}"'
+        )
+        detail = "" if e.detail is None else f"<ErrorDetail>{_text(e.detail)}</ErrorDetail>"
+        body = (
+            "<SignalMessage>"
+            + _message_info(e.message_id, e.timestamp, e.ref_to_message_id)
+            + f'<Error errorCode="{_esc_attr(e.code)}" severity="{_esc_attr(e.severity)}"'
+            f' shortDescription="{_esc_attr(e.short_description)}"{ref_attr}>'
+            f"<Description>{_text(e.description)}</Description>{detail}</Error></SignalMessage>"
+        )
+    return (_OPEN + body + "</Messaging>").encode("utf-8")
+
+
+# -- decoding -------------------------------------------------------------------------------
+
+
+def envelope_schema_path() -> Path:
+    """Where ``envelope.xsd`` is: the packaged copy (``eessi/_schemas``) or the checkout's."""
+    package_copy = Path(__file__).resolve().parents[1] / "_schemas"
+    base = (
+        package_copy if package_copy.is_dir() else Path(__file__).resolve().parents[2] / "schemas"
+    )
+    return base / "envelope" / "envelope.xsd"
+
+
+@lru_cache(maxsize=1)
+def _schema() -> etree.XMLSchema:
+    path = envelope_schema_path()
+    try:
+        return etree.XMLSchema(etree.parse(str(path), _parser()))
+    except (OSError, etree.XMLSyntaxError, etree.XMLSchemaParseError) as exc:
+        raise EnvelopeError(
+            f"the envelope schema cannot be loaded: {exc}",
+            where=str(path),
+            hint="reinstall eessi-sim or restore schemas/envelope/envelope.xsd",
+            code="transport.envelope-schema",
+        ) from exc
+
+
+@lru_cache(maxsize=1)
+def _parser() -> etree.XMLParser:
+    # Hardened: no DTD loading, no entity expansion, no network, no huge trees. Comments and
+    # processing instructions are dropped so that children can be read by position.
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+        collect_ids=False,
+    )
+
+
+def _invalid(
+    message: str, where: str | None, *, code: str = "transport.envelope-invalid"
+) -> EnvelopeError:
+    return EnvelopeError(
+        message,
+        where=where,
+        hint="send an envelope valid against schemas/envelope/envelope.xsd",
+        code=code,
+    )
+
+
+def _readable_path(root: etree._Element, line: int, tag: str | None) -> str | None:
+    """A namespace-free path (``/Messaging/UserMessage/MessageInfo``) to the element named
+    ``tag`` on ``line``; libxml2's own path is ``/*/*/*`` for namespaced documents."""
+    for el in root.iter():
+        source_line: int | None = getattr(el, "sourceline", None)  # the stubs miss its type
+        if not isinstance(el.tag, str) or source_line != line:
+            continue
+        if tag is not None and el.tag != tag:
+            continue
+        names = []
+        node: etree._Element | None = el
+        while node is not None:
+            local = etree.QName(node).localname
+            parent = node.getparent()
+            if parent is not None:
+                same = [c for c in parent if c.tag == node.tag]
+                if len(same) > 1:
+                    local += f"[{same.index(node) + 1}]"
+            names.append(local)
+            node = parent
+        return "/" + "/".join(reversed(names))
+    return None
+
+
+_ELEMENT_IN_MSG = re.compile(r"Element '([^']+)'")
+
+
+def _parse_valid(data: bytes) -> etree._Element:
+    if not data.strip():
+        raise _invalid("the envelope is empty", "envelope part")
+    if len(data) > MAX_ENVELOPE_BYTES:
+        raise _invalid(
+            f"the envelope is {len(data)} bytes, more than the {MAX_ENVELOPE_BYTES} allowed",
+            "envelope part",
+        )
+    try:
+        root = etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as exc:
+        line = exc.lineno if exc.lineno is not None else 0
+        raise _invalid(f"the envelope is not well-formed XML: {exc.msg}", f"line {line}") from exc
+    tree = root.getroottree()
+    docinfo = tree.docinfo
+    if getattr(docinfo, "doctype", "") or docinfo.internalDTD is not None:
+        raise _invalid(
+            "the envelope has a DOCTYPE; DTDs and entities are refused",
+            "line 1",
+            code="transport.envelope-hostile",
+        )
+    schema = _schema()
+    if not schema.validate(root):
+        # The first error is the most specific; the stubs do not type the error log.
+        err = next(iter(cast("Iterable[Any]", schema.error_log)))
+        m = _ELEMENT_IN_MSG.search(err.message)
+        tag = m.group(1) if m else None
+        path = _readable_path(root, err.line, tag) or err.path
+        raise _invalid(f"the envelope is invalid: {err.message}", f"line {err.line}, {path}")
+    return root
+
+
+def _ts_parse(text: str) -> datetime:
+    # Valid per the schema (explicit zone); fromisoformat reads "Z" from Python 3.11 on.
+    return datetime.fromisoformat(text)
+
+
+def _info(el: etree._Element) -> tuple[datetime, str, str | None]:
+    ts = _ts_parse(el[0].text or "")
+    mid = el[1].text or ""
+    ref = el[2].text if len(el) > 2 else None
+    return ts, mid, ref
+
+
+def decode(data: bytes) -> UserMessage | Receipt | ErrorSignal:
+    """Parse and validate an envelope; raise :class:`EnvelopeError` with line and path."""
+    root = _parse_valid(data)
+    inner = root[0]
+    if inner.tag == _NS + "UserMessage":
+        ts, mid, ref = _info(inner[0])
+        party, collab, part = inner[1], inner[2], inner[3][0]
+        return UserMessage(
+            message_id=mid,
+            timestamp=ts,
+            from_party=(party[0][0].text or "").strip(),
+            to_party=(party[1][0].text or "").strip(),
+            conversation_id=collab[2].text or "",
+            sed_type=(part[0].text or "").strip(),
+            sed_version=(part[1].text or "").strip(),
+            payload_digest=part[2].text or "",
+            payload_size=int(part[3].text or "0"),
+            ref_to_message_id=ref,
+            service=(collab[0].text or "").strip(),
+            action=(collab[1].text or "").strip(),
+            payload_id=(part.get("href") or "").strip()[4:],
+        )
+    ts, mid, ref = _info(inner[0])
+    sig = inner[1]
+    if sig.tag == _NS + "Receipt":
+        if ref is None:
+            raise _invalid(
+                "a Receipt must name the message it acknowledges (RefToMessageId)",
+                "/Messaging/SignalMessage/MessageInfo",
+            )
+        return Receipt(message_id=mid, timestamp=ts, ref_to_message_id=ref)
+    detail_el = sig[1] if len(sig) > 1 else None
+    return ErrorSignal(
+        message_id=mid,
+        timestamp=ts,
+        code=(sig.get("errorCode") or "").strip(),
+        short_description=(sig.get("shortDescription") or "").strip(),
+        description=sig[0].text or "",
+        ref_to_message_id=ref if ref is not None else sig.get("refToMessageInError"),
+        severity=(sig.get("severity") or "").strip(),
+        detail=None if detail_el is None else (detail_el.text or ""),
+    )
+
+
+def decode_user_message(data: bytes) -> UserMessage:
+    """Decode an envelope that must be a :class:`UserMessage`."""
+    msg = decode(data)
+    if not isinstance(msg, UserMessage):
+        raise _invalid(
+            "expected a UserMessage but the envelope holds a SignalMessage",
+            "/Messaging/SignalMessage",
+        )
+    return msg
+
+
+def decode_signal(data: bytes) -> Receipt | ErrorSignal:
+    """Decode an envelope that must be a signal (:class:`Receipt` or :class:`ErrorSignal`)."""
+    msg = decode(data)
+    if isinstance(msg, UserMessage):
+        raise _invalid(
+            "expected a Receipt or an Error signal but the envelope holds a UserMessage",
+            "/Messaging/UserMessage",
+        )
+    return msg
