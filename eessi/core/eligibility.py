@@ -605,7 +605,7 @@ def _arrived_from_abroad(ctx: _Ctx) -> None:
 def _document(ctx: _Ctx, kind: DocumentKind, rule_id: str, what: str) -> None:
     former = ctx.m.former_insurance
     assert former is not None
-    name = kind.value.replace("_", " ")
+    name = kind.label
     if ctx.has(kind):
         ctx.apply(rule_id, f"{what}: {name} received")
         if former.until is not None:
@@ -689,15 +689,18 @@ def _rnpp_documents(ctx: _Ctx, rule_id: str, *, birth_for_spouse: bool = False) 
     if not lacking:
         ctx.apply(rule_id, f"{m.id} is not in the RNPP; the civil-status documents are in")
         return
-    names = ", ".join(" or ".join(k.value for k in alts) for alts in lacking)
+    names = ", ".join(" or ".join(k.label for k in alts) for alts in lacking)
     ctx.apply(rule_id, f"{m.id} is not in the RNPP: needs {names}")
+    asked = {x.kind for x in ctx.missing}
     for alts in lacking:
+        if alts[0] in asked:  # already asked for by R8
+            continue
         ctx.need(
             alts[0],
             rule_id,
             Party.MAIN_INSURED,
             Action.ASK_MAIN_INSURED,
-            f"ask the main insured for the {' or '.join(k.value for k in alts)} of {m.id}",
+            f"ask the main insured for the {' or '.join(k.label for k in alts)} of {m.id}",
         )
 
 
@@ -795,7 +798,7 @@ def _belgian(ctx: _Ctx, anchor: MainInsured) -> None:
     kind = D.BL6 if change else D.BL1
     mutual = anchor.belgian_mutual
     if ctx.has(kind):
-        ctx.apply("R16", f"{kind.value.upper()} from the Belgian mutual insurer lists {m.id}")
+        ctx.apply("R16", f"{kind.label} from the Belgian mutual insurer lists {m.id}")
     elif change:
         ctx.apply("R16", f"change of situation on {since}: the Belgian insurer's BL6 is needed")
         ctx.need(

@@ -65,6 +65,27 @@ class DocumentKind(Enum):
     #: Decision of the CNS Service Coassurance et signalétique; ``approved`` says which (R18).
     CNS_SERVICE_DECISION = "cns_service_decision"
 
+    @property
+    def label(self) -> str:
+        """Human name for reports ("certificate of co-insurance")."""
+        return _LABELS.get(self.value, self.value.replace("_", " "))
+
+
+_LABELS = {
+    "co_insurance_request": "request for co-insurance",
+    "household_composition": "certificate of residence/household composition",
+    "lu_partnership_certificate": "Luxembourg certificate of partnership",
+    "co_insurance_certificate": "certificate of co-insurance",
+    "bilateral_104": "bilateral agreement form (...104)",
+    "former_fund_details": "former fund's details and foreign number",
+    "bl1": "BL1",
+    "bl6": "BL6",
+    "ccss_exit_notice": "CCSS exit notice",
+    "cns_authorisation": "CNS authorisation",
+    "entitlement_certificate_from_insured": "certificate of entitlement from the insured",
+    "cns_service_decision": "decision of the CNS Service Coassurance et signalétique",
+}
+
 
 class S041Reply(Enum):
     """``Reply/inReplyS040/value`` of an S041."""
