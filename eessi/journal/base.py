@@ -1,0 +1,439 @@
+"""The journal's interface: what an institution node may ask of its durable store.
+
+Theory of operation
+-------------------
+The journal is the institution's memory. The node writes to it **before** it tells anyone
+anything: an inbound message is journaled before the receipt goes back
+(:meth:`Journal.accept_inbound`), and the documents a state change sends are journaled in the
+same transaction as the case events and snapshot of that change (:meth:`Journal.transaction`:
+the *transactional outbox*). A sender loop then reads :meth:`Journal.due_outbound` and moves each
+message through its statuses with :meth:`Journal.set_status`.
+
+So a ``kill -9`` at any point leaves one of two states for each step, never a half: either the
+step committed (the message is there byte-exact, the events, snapshot and outbox rows are all
+there, the inbound message is marked processed) or nothing of it did (the inbound message is still
+listed by :meth:`Journal.unprocessed_inbound` and is processed again after the restart, exactly
+once because marking it processed is part of the transaction that records its effects).
+
+Statuses (Domibus-like) and their legal moves are data: :data:`TRANSITIONS`. An illegal move (an
+acknowledged message set back to sending, an inbound message processed twice) raises
+:class:`~eessi.errors.JournalError` and changes nothing.
+
+One journal belongs to one institution (one process writes it). Message IDs are unique per
+direction; a *refused* inbound message does not claim its ID, so a spoofed copy of a real
+message ID can be journaled as refused without hiding or blocking the real one.
+
+This module holds only the interface and the records. ``eessi.journal.sqlite`` implements it on
+SQLite (aiosqlite, WAL); a PostgreSQL backend would implement the same two classes.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from types import TracebackType
+from typing import Any, Self
+
+from eessi.errors import JournalError
+
+__all__ = [
+    "FINAL_STATUSES",
+    "INITIAL_STATUS",
+    "TRANSITIONS",
+    "CaseEvent",
+    "CaseSnapshot",
+    "Direction",
+    "Journal",
+    "JournalTransaction",
+    "MessageRecord",
+    "MessageStatus",
+    "check_transition",
+    "encode_json",
+]
+
+
+class Direction(Enum):
+    """Which way a message travelled, seen from the institution that owns the journal."""
+
+    #: Received from a peer.
+    IN = "in"
+    #: Sent (or to be sent) to a peer.
+    OUT = "out"
+
+
+class MessageStatus(Enum):
+    """Where a message stands. Inbound and outbound messages use disjoint sets of statuses."""
+
+    # -- inbound --------------------------------------------------------------------------
+    #: Journaled (durably) and acknowledged to the sender; not yet handed to the core.
+    RECEIVED = "received"
+    #: Handed to the core; its events, snapshot and replies committed with this status. Final.
+    PROCESSED = "processed"
+    #: Acknowledged at transport level, but the core refused it (an illegal step); ``last_error``
+    #: says why. Final: it is never processed again.
+    REJECTED = "rejected"
+    #: Refused at the door (bad signature, spoofed sender, invalid document): no receipt was
+    #: given, so it does not claim its message ID. Final.
+    REFUSED = "refused"
+    # -- outbound -------------------------------------------------------------------------
+    #: In the outbox, committed with the state change that produced it; waiting for the sender.
+    QUEUED = "queued"
+    #: An attempt is under way (``attempts`` counts it).
+    SENDING = "sending"
+    #: Delivered; the peer's receipt has not arrived yet.
+    WAITING_FOR_RECEIPT = "waiting_for_receipt"
+    #: The peer's receipt arrived. Final.
+    ACKNOWLEDGED = "acknowledged"
+    #: An attempt failed with a retryable error; the next one is due at ``next_attempt_at``.
+    RETRYING = "retrying"
+    #: Given up (retry budget spent, or the peer refused it); ``last_error`` says why. Final,
+    #: except that an operator may queue it again.
+    FAILED = "failed"
+
+    @property
+    def direction(self) -> Direction:
+        """The direction this status belongs to."""
+        return Direction.IN if self in _INBOUND else Direction.OUT
+
+
+_INBOUND = frozenset(
+    {
+        MessageStatus.RECEIVED,
+        MessageStatus.PROCESSED,
+        MessageStatus.REJECTED,
+        MessageStatus.REFUSED,
+    }
+)
+
+#: The status a message is stored with when it enters the journal.
+INITIAL_STATUS: Mapping[Direction, MessageStatus] = {
+    Direction.IN: MessageStatus.RECEIVED,
+    Direction.OUT: MessageStatus.QUEUED,
+}
+
+_S = MessageStatus
+#: Legal status changes: ``TRANSITIONS[current]`` is the set of statuses it may move to.
+#: Inbound moves happen through :meth:`JournalTransaction.mark_processed`, outbound ones through
+#: :meth:`Journal.set_status`. A status missing from the table is final.
+TRANSITIONS: Mapping[MessageStatus, frozenset[MessageStatus]] = {
+    _S.RECEIVED: frozenset({_S.PROCESSED, _S.REJECTED}),
+    _S.QUEUED: frozenset({_S.SENDING, _S.FAILED}),
+    _S.SENDING: frozenset({_S.WAITING_FOR_RECEIPT, _S.ACKNOWLEDGED, _S.RETRYING, _S.FAILED}),
+    _S.WAITING_FOR_RECEIPT: frozenset({_S.ACKNOWLEDGED, _S.RETRYING, _S.FAILED}),
+    _S.RETRYING: frozenset({_S.SENDING, _S.FAILED}),
+    _S.FAILED: frozenset({_S.QUEUED}),
+}
+#: Statuses nothing moves out of on its own (``FAILED`` only by an operator's re-queue).
+FINAL_STATUSES: frozenset[MessageStatus] = frozenset(
+    {_S.PROCESSED, _S.REJECTED, _S.REFUSED, _S.ACKNOWLEDGED, _S.FAILED}
+)
+
+
+def check_transition(message_id: str, current: MessageStatus, new: MessageStatus) -> None:
+    """Raise :class:`JournalError` unless ``current -> new`` is in :data:`TRANSITIONS`."""
+    if new not in TRANSITIONS.get(current, frozenset()):
+        allowed = sorted(s.value for s in TRANSITIONS.get(current, frozenset()))
+        raise JournalError(
+            f"illegal status change {current.value} -> {new.value}",
+            code="journal.illegal-status",
+            where=f"message {message_id}",
+            hint=(
+                f"from {current.value} a message may go to: {', '.join(allowed)}"
+                if allowed
+                else f"{current.value} is final; nothing changes it"
+            ),
+            details={"message_id": message_id, "from": current.value, "to": new.value},
+        )
+
+
+def _check_aware(name: str, value: datetime | None) -> None:
+    if value is not None and value.utcoffset() is None:
+        raise JournalError(
+            f"{name} must be a timezone-aware datetime",
+            code="journal.bad-record",
+            hint="take times from an eessi.clock.Clock, which gives UTC datetimes",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """One message in or out, with its envelope metadata and the exact bytes that travelled.
+
+    ``envelope`` and ``payload`` are stored and returned byte for byte: the payload is the SED
+    document as received or sent (never re-serialised), so signatures and digests over it still
+    check after a restart, and a trace shows what really went over the wire.
+    """
+
+    #: The envelope's MessageId: unique per direction among non-refused messages.
+    message_id: str
+    direction: Direction
+    #: IR ID of the sending institution (``"FR:CPAM57001"``).
+    sender: str
+    #: IR ID of the receiving institution.
+    receiver: str
+    #: The envelope's ConversationId: the case ID.
+    conversation_id: str
+    #: MessageId of the message this one answers, if any.
+    ref_to_message_id: str | None
+    #: SED type carried (``"S071"``) and its version (``"4.4"``).
+    sed_type: str
+    sed_version: str
+    #: ebMS Service and Action (``"BusinessMessaging"``, ``"Send"``).
+    service: str
+    action: str
+    #: The envelope timestamp (when the sender made the message).
+    created_at: datetime
+    #: The raw envelope bytes (empty for an outbound message not framed yet).
+    envelope: bytes = field(repr=False)
+    #: The raw payload bytes: the SED document.
+    payload: bytes = field(repr=False)
+    #: Where the message stands; must belong to ``direction``.
+    status: MessageStatus
+    #: When it arrived (inbound only).
+    received_at: datetime | None = None
+    #: When the latest send attempt started (outbound only).
+    sent_at: datetime | None = None
+    #: Send attempts made so far (outbound).
+    attempts: int = 0
+    #: When the next attempt is due (outbound, ``QUEUED``/``RETRYING``); ``None`` = now.
+    next_attempt_at: datetime | None = None
+    #: Why the latest attempt failed, or why the message was refused/rejected.
+    last_error: str | None = None
+    #: How many copies with the same MessageId arrived after this one (inbound).
+    duplicates: int = 0
+    #: When the status last changed (set by the journal from the times it is given).
+    updated_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        where = f"message {self.message_id!r}"
+        if not self.message_id:
+            raise JournalError("a message needs a message_id", code="journal.bad-record")
+        if self.status.direction is not self.direction:
+            raise JournalError(
+                f"status {self.status.value} does not apply to a {self.direction.value}bound"
+                " message",
+                code="journal.bad-record",
+                where=where,
+            )
+        if not isinstance(self.envelope, bytes) or not isinstance(self.payload, bytes):
+            raise JournalError(
+                "envelope and payload must be bytes (the exact bytes that travel)",
+                code="journal.bad-record",
+                where=where,
+                hint="pass the raw bytes, never a decoded str",
+            )
+        if self.attempts < 0 or self.duplicates < 0:
+            raise JournalError(
+                "attempts and duplicates cannot be negative", code="journal.bad-record", where=where
+            )
+        for name in ("created_at", "received_at", "sent_at", "next_attempt_at", "updated_at"):
+            _check_aware(name, getattr(self, name))
+
+
+@dataclass(frozen=True, slots=True)
+class CaseEvent:
+    """Something that happened in a case, as the core reported it. ``seq`` counts from 1."""
+
+    case_id: str
+    #: Position in the case's history: 1, 2, 3, ... without gaps (assigned by the journal).
+    seq: int
+    at: datetime
+    #: What happened (``"document-received"``, ``"state-changed"``...): the core's vocabulary.
+    kind: str
+    #: JSON-compatible details.
+    data: Mapping[str, Any]
+    #: The message that caused it, if one did.
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSnapshot:
+    """The latest saved state of a case, to restart without replaying every event."""
+
+    case_id: str
+    #: JSON-compatible state, as the core serialises it.
+    state: Mapping[str, Any]
+    updated_at: datetime
+    #: The seq of the last event committed with (or before) this snapshot.
+    last_seq: int
+
+
+def encode_json(value: Mapping[str, Any], *, what: str) -> str:
+    """Canonical JSON text for event data and snapshots (sorted keys, no spaces).
+
+    Canonical so that a replay can compare stored JSON byte for byte.
+    """
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise JournalError(
+            f"{what} is not JSON-compatible: {exc}",
+            code="journal.bad-record",
+            hint="use str, int, float, bool, None, lists and dicts with str keys",
+        ) from None
+
+
+class JournalTransaction(ABC):
+    """The writes that commit together (the transactional outbox).
+
+    Obtained from :meth:`Journal.transaction`; valid only inside its ``async with`` block. Every
+    write here becomes visible to readers at once at commit, or never (an exception in the block
+    rolls everything back). Do no network I/O inside: the block holds the journal's writer.
+    """
+
+    @abstractmethod
+    async def append_event(
+        self,
+        case_id: str,
+        kind: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        at: datetime,
+        message_id: str | None = None,
+    ) -> CaseEvent:
+        """Append one event to the case's history; returns it with its ``seq``."""
+
+    async def append_events(
+        self,
+        case_id: str,
+        events: Iterable[tuple[str, Mapping[str, Any]]],
+        *,
+        at: datetime,
+        message_id: str | None = None,
+    ) -> list[CaseEvent]:
+        """Append ``(kind, data)`` pairs in order; returns them with their ``seq``."""
+        return [
+            await self.append_event(case_id, kind, data, at=at, message_id=message_id)
+            for kind, data in events
+        ]
+
+    @abstractmethod
+    async def save_case(self, case_id: str, state: Mapping[str, Any], *, at: datetime) -> None:
+        """Store the case's current state (replacing the previous snapshot)."""
+
+    @abstractmethod
+    async def enqueue_outbound(self, record: MessageRecord) -> None:
+        """Put an outbound message (status ``QUEUED``) in the outbox.
+
+        Raises :class:`JournalError` if its message ID is already used by an outbound message.
+        """
+
+    @abstractmethod
+    async def mark_processed(
+        self, message_id: str, *, at: datetime, error: str | None = None
+    ) -> None:
+        """Mark an inbound ``RECEIVED`` message ``PROCESSED`` (or ``REJECTED`` with ``error``).
+
+        Raises :class:`JournalError` if it is unknown or not ``RECEIVED``: this is what stops a
+        message from being processed twice.
+        """
+
+
+class Journal(ABC):
+    """The durable store of one institution. Async; safe to share between tasks of one loop."""
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @abstractmethod
+    async def close(self) -> None:
+        """Finish pending writes and release the store. Idempotent."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- inbound --------------------------------------------------------------------------
+    @abstractmethod
+    async def accept_inbound(self, record: MessageRecord) -> bool:
+        """Journal an inbound message (status ``RECEIVED``); durable when this returns.
+
+        Returns ``False`` (and counts the copy in ``duplicates``) if a message with this ID was
+        already accepted from the same sender: the caller acknowledges it again and does not
+        process it. Raises :class:`JournalError` (code ``journal.id-conflict``) if the ID was
+        accepted from *another* sender. Several calls arriving together may share one commit.
+        """
+
+    @abstractmethod
+    async def refuse_inbound(self, record: MessageRecord, reason: str) -> None:
+        """Journal an inbound message that was refused at the door (status ``REFUSED``)."""
+
+    @abstractmethod
+    async def unprocessed_inbound(self) -> list[MessageRecord]:
+        """Inbound messages accepted but not yet processed, oldest first (resume after a crash)."""
+
+    # -- the outbox -----------------------------------------------------------------------
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[JournalTransaction]:
+        """``async with journal.transaction() as tx:``: writes that commit together."""
+
+    @abstractmethod
+    async def due_outbound(self, now: datetime, limit: int = 100) -> list[MessageRecord]:
+        """Outbound ``QUEUED``/``RETRYING`` messages due at ``now``, the most overdue first."""
+
+    @abstractmethod
+    async def set_status(
+        self,
+        message_id: str,
+        status: MessageStatus,
+        *,
+        at: datetime,
+        attempts: int | None = None,
+        next_attempt_at: datetime | None = None,
+        error: str | None = None,
+    ) -> MessageRecord:
+        """Move an outbound message to ``status`` (checked against :data:`TRANSITIONS`).
+
+        ``attempts`` replaces the count if given (moving to ``SENDING`` without it adds one);
+        ``next_attempt_at`` and ``error`` replace the stored values. Durable when it returns.
+        Returns the updated record.
+        """
+
+    @abstractmethod
+    async def resume_interrupted_sends(self, *, at: datetime) -> list[str]:
+        """After a restart: put messages left ``SENDING``/``WAITING_FOR_RECEIPT`` back to
+        ``RETRYING`` (due now) and return their IDs. Safe because receivers drop duplicates by
+        message ID. Call it once, when the node starts, before the sender loop."""
+
+    # -- queries --------------------------------------------------------------------------
+    @abstractmethod
+    async def message(
+        self, message_id: str, direction: Direction | None = None
+    ) -> MessageRecord | None:
+        """The message with this ID (the accepted one before a refused copy), or ``None``."""
+
+    @abstractmethod
+    async def messages(
+        self,
+        *,
+        case: str | None = None,
+        institution: str | None = None,
+        direction: Direction | None = None,
+        status: MessageStatus | Sequence[MessageStatus] | None = None,
+        since: datetime | None = None,
+    ) -> list[MessageRecord]:
+        """Messages in journal order, filtered: by case, by peer (sender or receiver), by
+        direction, by status (one or several), and by time (received or created at or after
+        ``since``)."""
+
+    @abstractmethod
+    async def case_events(self, case_id: str) -> list[CaseEvent]:
+        """The case's events in ``seq`` order."""
+
+    @abstractmethod
+    async def case(self, case_id: str) -> CaseSnapshot | None:
+        """The latest snapshot of the case, or ``None``."""
+
+    @abstractmethod
+    async def cases(self) -> list[CaseSnapshot]:
+        """Every case's latest snapshot, by case ID."""

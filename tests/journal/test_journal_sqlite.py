@@ -1,0 +1,448 @@
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from journal_records import CNS, CPAM, T0, inbound, outbound
+
+from eessi.errors import JournalError
+from eessi.journal import Direction, MessageStatus, SqliteJournal, open_journal
+from eessi.journal.sqlite import SCHEMA_VERSION
+
+DE = "DE:AOK000001"
+
+
+@pytest.fixture
+async def journal(tmp_path: Path) -> AsyncIterator[SqliteJournal]:
+    j = await SqliteJournal.open(tmp_path / "j.sqlite", synchronous="NORMAL")
+    yield j
+    await j.close()
+
+
+# -- inbound ----------------------------------------------------------------------------------
+async def test_an_accepted_message_is_stored_byte_exact(journal: SqliteJournal) -> None:
+    record = inbound("m1")
+    assert await journal.accept_inbound(record) is True
+    stored = await journal.message("m1")
+    assert stored == record
+    assert stored.payload == record.payload
+
+
+async def test_a_duplicate_is_reported_counted_and_not_stored_again(journal: SqliteJournal) -> None:
+    assert await journal.accept_inbound(inbound("m1")) is True
+    assert await journal.accept_inbound(inbound("m1", payload=b"other")) is False
+    assert await journal.accept_inbound(inbound("m1")) is False
+    [stored] = await journal.messages()
+    assert stored.duplicates == 2
+    assert stored.payload == inbound("m1").payload
+
+
+async def test_a_message_id_reused_by_another_sender_is_a_conflict(journal: SqliteJournal) -> None:
+    await journal.accept_inbound(inbound("m1"))
+    with pytest.raises(JournalError) as info:
+        await journal.accept_inbound(inbound("m1", sender=DE))
+    assert info.value.code == "journal.id-conflict"
+    assert info.value.details["first_sender"] == CPAM
+    [stored] = await journal.messages()
+    assert stored.sender == CPAM
+    assert stored.duplicates == 0
+
+
+async def test_a_refused_copy_neither_hides_nor_blocks_the_real_message(
+    journal: SqliteJournal,
+) -> None:
+    spoof = inbound("m1", sender=DE, payload=b"forged")
+    await journal.refuse_inbound(spoof, "signature does not match DE:AOK000001")
+    assert await journal.accept_inbound(inbound("m1")) is True
+    await journal.refuse_inbound(spoof, "again")
+    real = await journal.message("m1")
+    assert real is not None
+    assert real.status is MessageStatus.RECEIVED
+    assert real.sender == CPAM
+    refused = await journal.messages(status=MessageStatus.REFUSED)
+    assert [r.last_error for r in refused] == ["signature does not match DE:AOK000001", "again"]
+    assert [m.message_id for m in await journal.unprocessed_inbound()] == ["m1"]
+
+
+async def test_accept_inbound_takes_only_fresh_inbound_records(journal: SqliteJournal) -> None:
+    with pytest.raises(JournalError, match="inbound message with status received"):
+        await journal.accept_inbound(outbound("o1"))
+    with pytest.raises(JournalError, match="inbound message with status received"):
+        await journal.accept_inbound(inbound("m1", status=MessageStatus.PROCESSED))
+    assert await journal.messages() == []
+
+
+async def test_concurrent_arrivals_share_a_group_commit(journal: SqliteJournal) -> None:
+    results = await asyncio.gather(*(journal.accept_inbound(inbound(f"m{i}")) for i in range(30)))
+    assert all(results)
+    assert len(await journal.unprocessed_inbound()) == 30
+    assert journal.stats.writes == 30
+    assert journal.stats.commits < 30
+
+
+async def test_one_bad_write_in_a_group_does_not_fail_the_others(journal: SqliteJournal) -> None:
+    await journal.accept_inbound(inbound("m0"))
+    results = await asyncio.gather(
+        journal.accept_inbound(inbound("m1")),
+        journal.accept_inbound(inbound("m0", sender=DE)),
+        journal.accept_inbound(inbound("m2")),
+        return_exceptions=True,
+    )
+    assert results[0] is True
+    assert isinstance(results[1], JournalError)
+    assert results[2] is True
+
+
+# -- transactions -----------------------------------------------------------------------------
+async def test_a_transaction_commits_events_snapshot_outbox_and_processed_together(
+    journal: SqliteJournal,
+) -> None:
+    await journal.accept_inbound(inbound("m1"))
+    async with journal.transaction() as tx:
+        events = await tx.append_events(
+            "LU-CASE1", [("received", {"sed": "S071"}), ("answered", {})], at=T0, message_id="m1"
+        )
+        await tx.save_case("LU-CASE1", {"state": "answered"}, at=T0)
+        await tx.enqueue_outbound(outbound("o1", ref_to_message_id="m1"))
+        await tx.mark_processed("m1", at=T0)
+    assert [e.seq for e in events] == [1, 2]
+    assert await journal.case_events("LU-CASE1") == events
+    snapshot = await journal.case("LU-CASE1")
+    assert snapshot is not None
+    assert (snapshot.state, snapshot.last_seq) == ({"state": "answered"}, 2)
+    assert [m.message_id for m in await journal.due_outbound(T0)] == ["o1"]
+    assert await journal.unprocessed_inbound() == []
+
+
+async def test_an_exception_in_a_transaction_leaves_no_trace(journal: SqliteJournal) -> None:
+    await journal.accept_inbound(inbound("m1"))
+
+    async def process_then_crash() -> None:
+        async with journal.transaction() as tx:
+            await tx.append_event("LU-CASE1", "received", {}, at=T0)
+            await tx.save_case("LU-CASE1", {"state": "x"}, at=T0)
+            await tx.enqueue_outbound(outbound("o1"))
+            await tx.mark_processed("m1", at=T0)
+            raise RuntimeError("core crashed")
+
+    with pytest.raises(RuntimeError, match="core crashed"):
+        await process_then_crash()
+    assert await journal.case_events("LU-CASE1") == []
+    assert await journal.cases() == []
+    assert await journal.due_outbound(T0) == []
+    assert [m.message_id for m in await journal.unprocessed_inbound()] == ["m1"]
+
+
+async def test_readers_never_see_an_open_transaction(journal: SqliteJournal) -> None:
+    inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async def writer() -> None:
+        async with journal.transaction() as tx:
+            await tx.save_case("LU-CASE1", {"state": "half"}, at=T0)
+            inside.set()
+            await release.wait()
+
+    task = asyncio.create_task(writer())
+    await inside.wait()
+    assert await journal.cases() == []
+    release.set()
+    await task
+    assert len(await journal.cases()) == 1
+
+
+async def test_writes_wait_for_an_open_transaction(journal: SqliteJournal) -> None:
+    inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async def writer() -> None:
+        async with journal.transaction() as tx:
+            inside.set()
+            await release.wait()
+            await tx.save_case("LU-CASE1", {}, at=T0)
+
+    task = asyncio.create_task(writer())
+    await inside.wait()
+    accept = asyncio.create_task(journal.accept_inbound(inbound("m1")))
+    await asyncio.sleep(0.01)
+    assert not accept.done()
+    release.set()
+    await task
+    assert await accept is True
+
+
+async def test_a_single_write_inside_a_transaction_is_refused_not_deadlocked(
+    journal: SqliteJournal,
+) -> None:
+    async with journal.transaction():
+        with pytest.raises(JournalError, match=r"inside journal\.transaction"):
+            await journal.accept_inbound(inbound("m1"))
+        with pytest.raises(JournalError, match="nested"):
+            async with journal.transaction():
+                pass
+
+
+async def test_an_inbound_message_is_processed_once(journal: SqliteJournal) -> None:
+    await journal.accept_inbound(inbound("m1"))
+    async with journal.transaction() as tx:
+        await tx.mark_processed("m1", at=T0)
+    with pytest.raises(JournalError, match="illegal status change processed -> processed"):
+        async with journal.transaction() as tx:
+            await tx.mark_processed("m1", at=T0)
+
+
+async def test_a_core_refusal_marks_the_message_rejected_with_its_reason(
+    journal: SqliteJournal,
+) -> None:
+    await journal.accept_inbound(inbound("m1"))
+    async with journal.transaction() as tx:
+        await tx.mark_processed("m1", at=T0, error="S073 before any S072")
+    stored = await journal.message("m1")
+    assert stored is not None
+    assert (stored.status, stored.last_error) == (MessageStatus.REJECTED, "S073 before any S072")
+    assert await journal.unprocessed_inbound() == []
+
+
+async def test_processing_an_unknown_message_names_it(journal: SqliteJournal) -> None:
+    with pytest.raises(JournalError, match="no inbound message nope") as info:
+        async with journal.transaction() as tx:
+            await tx.mark_processed("nope", at=T0)
+    assert info.value.code == "journal.unknown-message"
+
+
+async def test_an_outbound_id_cannot_be_enqueued_twice(journal: SqliteJournal) -> None:
+    async with journal.transaction() as tx:
+        await tx.enqueue_outbound(outbound("o1"))
+
+    async def enqueue_again() -> None:
+        async with journal.transaction() as tx:
+            await tx.save_case("LU-CASE1", {}, at=T0)
+            await tx.enqueue_outbound(outbound("o1"))
+
+    with pytest.raises(JournalError) as info:
+        await enqueue_again()
+    assert info.value.code == "journal.id-conflict"
+    assert await journal.cases() == []
+
+
+async def test_event_data_that_is_not_json_rolls_back(journal: SqliteJournal) -> None:
+    async def append_bad() -> None:
+        async with journal.transaction() as tx:
+            await tx.append_event("LU-CASE1", "ok", {}, at=T0)
+            await tx.append_event("LU-CASE1", "bad", {"x": object()}, at=T0)
+
+    with pytest.raises(JournalError, match="not JSON-compatible"):
+        await append_bad()
+    assert await journal.case_events("LU-CASE1") == []
+
+
+async def test_the_transaction_object_dies_with_its_block(journal: SqliteJournal) -> None:
+    async with journal.transaction() as tx:
+        pass
+    with pytest.raises(JournalError, match="transaction is over"):
+        await tx.save_case("LU-CASE1", {}, at=T0)
+
+
+async def test_event_numbers_are_per_case_and_without_gaps(journal: SqliteJournal) -> None:
+    for case in ("A", "B", "A"):
+        async with journal.transaction() as tx:
+            await tx.append_event(case, "k", {"case": case}, at=T0)
+            await tx.save_case(case, {"n": 1}, at=T0 + timedelta(minutes=1))
+    assert [e.seq for e in await journal.case_events("A")] == [1, 2]
+    assert [e.seq for e in await journal.case_events("B")] == [1]
+    assert [(c.case_id, c.last_seq) for c in await journal.cases()] == [("A", 2), ("B", 1)]
+
+
+# -- the outbox -------------------------------------------------------------------------------
+async def _enqueue(journal: SqliteJournal, *records: object) -> None:
+    async with journal.transaction() as tx:
+        for r in records:
+            await tx.enqueue_outbound(r)  # type: ignore[arg-type]
+
+
+async def test_an_outbound_message_goes_through_retry_to_acknowledged(
+    journal: SqliteJournal,
+) -> None:
+    await _enqueue(journal, outbound("o1"))
+    sending = await journal.set_status("o1", MessageStatus.SENDING, at=T0)
+    assert (sending.attempts, sending.sent_at) == (1, T0)
+    later = T0 + timedelta(seconds=30)
+    retrying = await journal.set_status(
+        "o1", MessageStatus.RETRYING, at=T0, next_attempt_at=later, error="HTTP 503"
+    )
+    assert retrying.last_error == "HTTP 503"
+    assert await journal.due_outbound(T0) == []
+    assert [m.message_id for m in await journal.due_outbound(later)] == ["o1"]
+    again = await journal.set_status("o1", MessageStatus.SENDING, at=later)
+    assert again.attempts == 2
+    done = await journal.set_status("o1", MessageStatus.ACKNOWLEDGED, at=later)
+    assert done.status is MessageStatus.ACKNOWLEDGED
+    assert done.updated_at == later
+    assert done.payload == outbound("o1").payload
+    with pytest.raises(JournalError, match="acknowledged is final"):
+        await journal.set_status("o1", MessageStatus.SENDING, at=later)
+    stored = await journal.message("o1")
+    assert stored is not None
+    assert stored.status is MessageStatus.ACKNOWLEDGED
+
+
+async def test_set_status_refuses_inbound_statuses_and_unknown_messages(
+    journal: SqliteJournal,
+) -> None:
+    await journal.accept_inbound(inbound("m1"))
+    with pytest.raises(JournalError, match="inbound status"):
+        await journal.set_status("m1", MessageStatus.PROCESSED, at=T0)
+    with pytest.raises(JournalError, match="no outbound message m1"):
+        await journal.set_status("m1", MessageStatus.SENDING, at=T0)
+
+
+async def test_due_outbound_gives_the_most_overdue_first_up_to_the_limit(
+    journal: SqliteJournal,
+) -> None:
+    await _enqueue(
+        journal,
+        outbound("late", created_at=T0 + timedelta(minutes=5)),
+        outbound("early", created_at=T0),
+        outbound("mid", created_at=T0 + timedelta(minutes=2)),
+    )
+    now = T0 + timedelta(hours=1)
+    assert [m.message_id for m in await journal.due_outbound(now)] == ["early", "mid", "late"]
+    assert [m.message_id for m in await journal.due_outbound(now, limit=1)] == ["early"]
+
+
+async def test_sends_cut_by_a_restart_resume_as_retries(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    async with await SqliteJournal.open(path) as journal:
+        await _enqueue(journal, outbound("o1"), outbound("o2"), outbound("o3"))
+        await journal.set_status("o1", MessageStatus.SENDING, at=T0)
+        await journal.set_status("o2", MessageStatus.SENDING, at=T0)
+        await journal.set_status("o2", MessageStatus.WAITING_FOR_RECEIPT, at=T0)
+    async with await SqliteJournal.open(path) as journal:
+        assert await journal.resume_interrupted_sends(at=T0) == ["o1", "o2"]
+        due = await journal.due_outbound(T0)
+        assert sorted(m.message_id for m in due) == ["o1", "o2", "o3"]
+        assert (await journal.message("o1")).status is MessageStatus.RETRYING  # type: ignore[union-attr]
+
+
+async def test_an_operator_may_queue_a_failed_message_again(journal: SqliteJournal) -> None:
+    await _enqueue(journal, outbound("o1"))
+    await journal.set_status("o1", MessageStatus.FAILED, at=T0, error="unknown receiver")
+    queued = await journal.set_status("o1", MessageStatus.QUEUED, at=T0)
+    assert queued.last_error is None
+    assert [m.message_id for m in await journal.due_outbound(T0)] == ["o1"]
+
+
+# -- queries ----------------------------------------------------------------------------------
+async def test_messages_filter_by_case_peer_direction_status_and_time(
+    journal: SqliteJournal,
+) -> None:
+    await journal.accept_inbound(inbound("a", case="C1"))
+    await journal.accept_inbound(
+        inbound("b", case="C2", sender=DE, received_at=T0 + timedelta(hours=2))
+    )
+    await _enqueue(journal, outbound("c", case="C1", created_at=T0 + timedelta(hours=3)))
+
+    async def ids(**kw: object) -> list[str]:
+        return [m.message_id for m in await journal.messages(**kw)]  # type: ignore[arg-type]
+
+    assert await ids() == ["a", "b", "c"]
+    assert await ids(case="C1") == ["a", "c"]
+    assert await ids(institution=DE) == ["b"]
+    assert await ids(institution=CNS) == ["a", "b", "c"]
+    assert await ids(direction=Direction.OUT) == ["c"]
+    assert await ids(status=[MessageStatus.QUEUED, MessageStatus.RECEIVED]) == ["a", "b", "c"]
+    assert await ids(status=MessageStatus.QUEUED) == ["c"]
+    assert await ids(since=T0 + timedelta(hours=1)) == ["b", "c"]
+    assert await journal.message("zzz") is None
+    assert await journal.message("a", Direction.OUT) is None
+
+
+async def test_times_come_back_as_utc(journal: SqliteJournal) -> None:
+    from datetime import timezone
+
+    cet = timezone(timedelta(hours=1))
+    await journal.accept_inbound(inbound("m1", created_at=T0.astimezone(cet)))
+    stored = await journal.message("m1")
+    assert stored is not None
+    assert stored.created_at == T0
+    assert stored.created_at.utcoffset() == timedelta(0)
+
+
+# -- the file ---------------------------------------------------------------------------------
+async def test_everything_survives_close_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    journal = await open_journal(path)
+    await journal.accept_inbound(inbound("m1"))
+    async with journal.transaction() as tx:
+        await tx.append_event("LU-CASE1", "k", {"é": "ü"}, at=T0)
+    await journal.close()
+    await journal.close()  # idempotent
+    async with await open_journal(path) as again:
+        assert await again.message("m1") == inbound("m1")
+        assert [e.data for e in await again.case_events("LU-CASE1")] == [{"é": "ü"}]
+
+
+async def test_the_file_is_wal_with_a_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    async with await SqliteJournal.open(path):
+        pass
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+
+
+async def test_a_journal_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    async with await SqliteJournal.open(path):
+        pass
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(JournalError, match="upgrade eessi-sim") as info:
+        await SqliteJournal.open(path)
+    assert info.value.where == str(path)
+
+
+async def test_another_sqlite_database_is_not_taken_for_a_journal(tmp_path: Path) -> None:
+    path = tmp_path / "other.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(JournalError, match="not an eessi journal"):
+        await SqliteJournal.open(path)
+
+
+async def test_a_file_that_is_not_sqlite_gives_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"this is not a database, just some text " * 100)
+    with pytest.raises(JournalError) as info:
+        await SqliteJournal.open(path)
+    assert info.value.code == "journal.corrupt"
+    assert "not an eessi journal" in str(info.value)
+
+
+async def test_a_journal_needs_a_file_in_an_existing_directory(tmp_path: Path) -> None:
+    with pytest.raises(JournalError, match="existing directory"):
+        await SqliteJournal.open(tmp_path / "missing" / "j.sqlite")
+    with pytest.raises(JournalError, match="WAL needs a real file"):
+        await SqliteJournal.open(":memory:")
+
+
+async def test_a_closed_journal_says_so(tmp_path: Path) -> None:
+    journal = await SqliteJournal.open(tmp_path / "j.sqlite")
+    await journal.close()
+    with pytest.raises(JournalError, match="journal is closed"):
+        await journal.accept_inbound(inbound("m1"))
+    with pytest.raises(JournalError, match="journal is closed"):
+        await journal.cases()
+
+
+async def test_an_unknown_synchronous_mode_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(JournalError, match="FULL"):
+        await SqliteJournal.open(tmp_path / "j.sqlite", synchronous="OFF")  # type: ignore[arg-type]
