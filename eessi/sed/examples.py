@@ -320,7 +320,7 @@ def family(rng: random.Random) -> Family:
     fund = FOREIGN_FUNDS[country]
     surname = rng.choice(_SURNAMES[rng.choice(("LU", country))])
     today = REFERENCE_DATE
-    main_born = _date_between(rng, _shift_years(today, -60), _shift_years(today, -28))
+    main_born = _date_between(rng, _shift_years(today, -70), _shift_years(today, -28))
     main_sex = rng.choice((Sex.MALE, Sex.FEMALE))
     spouse_sex = Sex.FEMALE if main_sex is Sex.MALE else Sex.MALE
     spouse_born = _date_between(
@@ -412,16 +412,19 @@ def _ref(rng: random.Random, sed_type: str, version: int = 1) -> SedReference:
 
 
 def _member(rng: random.Random, fam: Family) -> tuple[Person, StatusPerson | StatusFamilyMember]:
-    """The person a residence document is about, with their status."""
-    members = (fam.spouse, *fam.children)
+    """The person a residence document is about, with a status that fits the main insured's
+    age: a pensioner from 62, a pension claimant from 57, otherwise an insured person."""
+    age = (REFERENCE_DATE - fam.main_insured.birth_date).days // 365
+    if age >= 62:
+        own, of = InsuredStatus.PENSIONER, FamilyMemberStatus.OF_PENSIONER
+    elif age >= 57 and rng.random() < 0.5:
+        own, of = InsuredStatus.PENSION_CLAIMANT, FamilyMemberStatus.OF_PENSION_CLAIMANT
+    else:
+        own, of = InsuredStatus.INSURED_PERSON, FamilyMemberStatus.OF_INSURED_PERSON
     if rng.random() < 0.2:
-        status = rng.choice(tuple(InsuredStatus))
-        return fam.main_insured, StatusPerson(status=status)
-    of = rng.choice(
-        (FamilyMemberStatus.OF_INSURED_PERSON,) * 4
-        + (FamilyMemberStatus.OF_PENSIONER, FamilyMemberStatus.OF_PENSION_CLAIMANT)
-    )
-    return rng.choice(members), StatusFamilyMember(
+        return fam.main_insured, StatusPerson(status=own)
+    member = rng.choice((fam.spouse, *fam.children))
+    return member, StatusFamilyMember(
         status=of, main_insured=fam.main_insured, main_insured_address=fam.main_home
     )
 

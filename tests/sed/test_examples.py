@@ -186,7 +186,7 @@ def test_families_are_plausible() -> None:
         assert fam.home.country == fam.country
         for parent in (fam.main_insured, fam.spouse):
             age = (REFERENCE_DATE - parent.birth_date).days / 365.25
-            assert 18 <= age <= 71
+            assert 18 <= age <= 81
             _pins_consistent(parent)
         assert fam.main_insured.pin_for("LU") is not None
         assert fam.spouse.sex is not fam.main_insured.sex
@@ -222,3 +222,18 @@ def test_S041_confirmed_periods_end_before_the_arrival() -> None:
         for period in doc.insurance_periods:
             assert period.period is not None
             assert period.period.start <= REFERENCE_DATE
+
+
+def test_pensioner_statuses_go_with_the_main_insured_age() -> None:
+    from eessi.sed.documents import FamilyMemberStatus, InsuredStatus, StatusPerson
+
+    for seed in range(60):
+        doc = example("S071", seed=seed)
+        assert isinstance(doc, S071)
+        if isinstance(doc.status, StatusPerson):
+            main, own = doc.person, doc.status.status is InsuredStatus.INSURED_PERSON
+        else:
+            main = doc.status.main_insured
+            own = doc.status.status is FamilyMemberStatus.OF_INSURED_PERSON
+        age = (REFERENCE_DATE - main.birth_date).days // 365
+        assert own == (age < 57) or 57 <= age < 62
