@@ -1,0 +1,143 @@
+"""``eessi validate PATH...``: check SED documents against the schemas, one verdict per file.
+
+Paths may be files, directories (every ``*.xml`` below them, sorted) or ``-`` for standard
+input. Each document gets one line (``OK path S072 4.4``) or one line per issue in the usual
+``path:line:col: code: message (xpath)`` form, so editors and CI logs can jump to it; then a
+summary. ``--json`` prints the same as one JSON object. Exit status: 0 all valid, 1 some
+invalid, 2 usage or I/O error (a missing or unreadable path, no document found).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eessi.sed.validate import ValidationIssue, ValidationReport
+
+__all__ = ["register"]
+
+STDIN = "-"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "validate",
+        help="validate SED documents against the schemas",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="XML file, directory (recursive), or - for stdin"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--schemas",
+        metavar="DIR",
+        type=Path,
+        help="validate against the *.xsd in DIR (e.g. the official EESSI set) instead of ours",
+    )
+    parser.add_argument(
+        "--accept-version",
+        action="append",
+        metavar="V",
+        dest="accept_versions",
+        help="accept only this CDM version (repeatable), as a receiver that supports only it",
+    )
+    parser.add_argument(
+        "--max-bytes",
+        type=int,
+        metavar="N",
+        help="largest document accepted (default 1 MiB)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from eessi.sed import xmlsafe
+    from eessi.sed.schemas import SchemaSet
+    from eessi.sed.validate import validate
+
+    schemas = SchemaSet(args.schemas) if args.schemas is not None else None
+    max_bytes = args.max_bytes if args.max_bytes is not None else xmlsafe.DEFAULT_MAX_BYTES
+    io_errors: list[str] = []
+    results: list[tuple[str, ValidationReport]] = []
+    for label, data in _documents(args.paths, io_errors):
+        report = validate(
+            data, schemas=schemas, accept_versions=args.accept_versions, max_bytes=max_bytes
+        )
+        results.append((label, report))
+        if not args.json:
+            _print_report(label, report)
+    if not results and not io_errors:
+        io_errors.append("no *.xml document found in the given paths")
+    valid = sum(1 for _, report in results if report.ok)
+    summary = {
+        "documents": len(results),
+        "valid": valid,
+        "invalid": len(results) - valid,
+        "io_errors": len(io_errors),
+    }
+    for message in io_errors:
+        print(f"eessi validate: error: {message}", file=sys.stderr)
+    if args.json:
+        out = {
+            "reports": [{"path": label, **report.to_dict()} for label, report in results],
+            "summary": summary,
+            "io_errors": io_errors,
+        }
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        line = f"{summary['documents']} document(s): {valid} valid, {summary['invalid']} invalid"
+        if io_errors:
+            line += f"; {len(io_errors)} path(s) could not be read"
+        print(line)
+    if io_errors:
+        return 2
+    return 0 if valid == len(results) else 1
+
+
+def _documents(paths: list[str], io_errors: list[str]) -> list[tuple[str, bytes]]:
+    """``(label, bytes)`` for every document named; unreadable paths go to ``io_errors``."""
+    out: list[tuple[str, bytes]] = []
+    for raw in paths:
+        if raw == STDIN:
+            out.append(("<stdin>", sys.stdin.buffer.read()))
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*.xml") if p.is_file())
+            if not files:
+                io_errors.append(f"{raw}: directory holds no *.xml file")
+        else:
+            files = [path]
+        for file in files:
+            try:
+                out.append((str(file), file.read_bytes()))
+            except FileNotFoundError:
+                io_errors.append(f"{file}: no such file")
+            except OSError as exc:
+                io_errors.append(f"{file}: cannot read: {exc.strerror or exc}")
+    return out
+
+
+def _print_report(label: str, report: ValidationReport) -> None:
+    if report.ok:
+        print(f"OK {label} {report.sed} {report.version}")
+        return
+    for issue in report.errors:
+        print(_issue_line(label, issue))
+
+
+def _issue_line(label: str, issue: ValidationIssue) -> str:
+    where = label
+    if issue.line is not None:
+        where += f":{issue.line}"
+        if issue.column is not None:
+            where += f":{issue.column}"
+    text = f"{where}: {issue.code}: {issue.message}"
+    if issue.xpath:
+        text += f" ({issue.xpath})"
+    return text
