@@ -43,6 +43,7 @@ __all__ = [
     "decode_node",
     "decode_root",
     "decode_sed",
+    "decode_sed_element",
     "encode_node",
     "encode_root",
     "encode_sed",
@@ -398,12 +399,18 @@ def sed_identity(root: etree._Element) -> tuple[str, str]:
     return code, version
 
 
-def decode_sed(data: bytes, classes: dict[str, type[N]], expected: str | None = None) -> N:
+def decode_sed(data: bytes, classes: Mapping[str, type[N]], expected: str | None = None) -> N:
     """Decode SED bytes into the class registered for its code.
 
     With ``expected``, a document of another SED raises :class:`UnknownSedError`.
     """
-    root = parse(data)
+    return decode_sed_element(parse(data), classes, expected)
+
+
+def decode_sed_element(
+    root: etree._Element, classes: Mapping[str, type[N]], expected: str | None = None
+) -> N:
+    """Decode an already parsed SED root element (see :func:`decode_sed`)."""
     code, version = sed_identity(root)
     if expected is not None and code != expected:
         raise UnknownSedError(

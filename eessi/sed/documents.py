@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import ClassVar, Final, Self
+from typing import TYPE_CHECKING, ClassVar, Final, Self
 
 from eessi.errors import SedModelError, UnsupportedVersionError
 from eessi.sed.catalogue import CURRENT_VERSION, SUPPORTED_VERSIONS
@@ -39,6 +39,9 @@ from eessi.sed.model import (
     ResidenceAddress,
     xml,
 )
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 __all__ = [
     "DOCUMENTS",
@@ -77,6 +80,7 @@ __all__ = [
     "SedReference",
     "StatusFamilyMember",
     "StatusPerson",
+    "from_element",
     "from_xml",
 ]
 
@@ -590,3 +594,11 @@ def from_xml(data: bytes) -> Document:
     from eessi.sed.codec import decode_sed
 
     return decode_sed(data, DOCUMENTS)
+
+
+def from_element(root: etree._Element) -> Document:
+    """Decode an already parsed SED root element (e.g. one that ``eessi.sed.validate`` checked),
+    so a document is not parsed twice on the receiving path."""
+    from eessi.sed.codec import decode_sed_element
+
+    return decode_sed_element(root, DOCUMENTS)

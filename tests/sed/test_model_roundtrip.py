@@ -378,3 +378,10 @@ def test_importing_the_documents_does_not_import_lxml() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "False"
+
+
+def test_an_already_parsed_root_decodes_without_reparsing() -> None:
+    from eessi.sed.documents import from_element
+
+    doc = example("S073", "4.3", 5)
+    assert from_element(etree.fromstring(doc.to_xml())) == doc
