@@ -170,7 +170,7 @@ def test_every_table_step_reaches_its_target_on_both_sides(
 def _universe(case: Case) -> list[tuple[Direction, DocumentRef]]:
     """Every kind of document either side could try now, named against this case's history."""
     known = {e.document.code: e.document.document_id for e in case.snapshot().history}
-    out = []
+    out: list[tuple[Direction, DocumentRef]] = []
     for d in Direction:
         for code, kind in SEDS.items():
             refs: list[str | None] = [None]
