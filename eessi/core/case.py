@@ -23,12 +23,27 @@ Deadlines: when a reply becomes due the case emits :class:`ReplyExpected` with i
 are the side waiting, :meth:`Case.tick` emits :class:`ReminderDue` once when the deadline has
 passed (an X009 may be sent from then on) and :class:`EscalationDue` once,
 ``Deadlines.escalate_after`` later (the caller may remind again, raise an X050 or close with X001).
+
+For the code that drives cases (the co-insurance process):
+
+- The counterparty opens its case when the starter arrives, then receives it.
+- Every event that comes from a document carries ``by``, the role of the side that sent it;
+  compare with :attr:`Case.role` to tell "we did" from "they did". Both sides of a case get the
+  same kinds of events in the same order for the same document.
+- The case never makes documents: when an event calls for one (``ReplyExpected`` owed by us,
+  ``ReminderDue``, ``ClarificationRequested`` by them), the caller builds it, with an ID from its
+  :class:`~eessi.ids.IdGenerator`, and passes it to :meth:`Case.send`.
+- What the registration depends on: :class:`FlowCompleted` (S073 exchanged: registration
+  confirmed) and :class:`CompletionWithdrawn` (it must be undone);
+  :attr:`Case.registration_confirmed` says where it stands at any time.
+- :meth:`Case.snapshot` is the whole state as a value, for the journal; ``Case(snapshot)``
+  resumes it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final, TypeAlias
 
@@ -358,7 +373,7 @@ class CaseSnapshot:
     #: Reminders (X009) not yet answered or rejected, either direction.
     open_reminders: tuple[Exchange, ...] = ()
     #: Clarification requests (X012) not yet answered, either direction.
-    open_clarifications: tuple[Exchange, ...] = field(default=())
+    open_clarifications: tuple[Exchange, ...] = ()
 
     @property
     def completed(self) -> bool:
@@ -455,6 +470,11 @@ class Case:
     def registration_confirmed(self) -> bool:
         """An S073 confirming the S072 in effect stands (S_BUC_01, S_BUC_01A; R14, R17)."""
         return self.completed and BUCS[self.buc].flow[-1] == "S073"
+
+    @property
+    def expected(self) -> Wait | None:
+        """The BUC document expected next (who sends it, what it answers, its deadline)."""
+        return self._snap.wait
 
     @property
     def reply_deadline(self) -> datetime | None:
