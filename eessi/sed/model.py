@@ -36,8 +36,13 @@ from eessi.errors import SedModelError
 __all__ = [
     "EU_EFTA_COUNTRIES",
     "INSTITUTION_ID_RE",
+    "MEDIUM",
+    "NAME",
     "PERIOD_CHOICE",
     "SECTORS",
+    "SHORT",
+    "TINY",
+    "VERY_LONG",
     "Address",
     "BirthDetails",
     "EuAddress",
@@ -79,6 +84,8 @@ SECTORS: Final[frozenset[str]] = frozenset({"01", "02", "03", "04", "05", "06", 
 #: World country codes: checked by shape only here (two upper-case letters); the schema holds
 #: the list.
 _WORLD_COUNTRY_RE: Final[re.Pattern[str]] = re.compile(r"[A-Z]{2}")
+#: Historic countries (place of birth) add ISO 3166-3 four-letter codes (``YUCS``, ``SUHH``).
+_HISTORIC_COUNTRY_RE: Final[re.Pattern[str]] = re.compile(r"[A-Z]{2}|[A-Z]{4}")
 #: Characters XML 1.0 cannot carry (lxml refuses them); a model never holds them.
 _XML_ILLEGAL_RE: Final[re.Pattern[str]] = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"
@@ -317,10 +324,13 @@ def _check_text(spec: XmlField, value: object, where: str) -> None:
         )
 
 
-def _country(path: str, *, optional: bool = False, eu: bool = True) -> dict[str, XmlField]:
+def _country(
+    path: str, *, optional: bool = False, eu: bool = True, historic: bool = False
+) -> dict[str, XmlField]:
     if eu:
         return xml(path, optional=optional, codes=EU_EFTA_COUNTRIES)
-    return xml(path, optional=optional, pattern=_WORLD_COUNTRY_RE)
+    pattern = _HISTORIC_COUNTRY_RE if historic else _WORLD_COUNTRY_RE
+    return xml(path, optional=optional, pattern=pattern)
 
 
 # --- code lists -------------------------------------------------------------------------
@@ -378,7 +388,7 @@ class PlaceOfBirth(Node):
 
     town: str = field(metadata=xml("town", max_len=SHORT))
     region: str | None = field(default=None, metadata=xml("region", optional=True, max_len=SHORT))
-    country: str = field(metadata=_country("country/value", eu=False))
+    country: str = field(metadata=_country("country/value", eu=False, historic=True))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -439,7 +449,9 @@ class Person(Node):
     nationalities: tuple[str, ...] = field(
         default=(),
         metadata=xml(
-            "AdditionalInformationPerson/nationality/value", many=True, pattern=_WORLD_COUNTRY_RE
+            "AdditionalInformationPerson/nationality/value",
+            many=True,
+            pattern=_HISTORIC_COUNTRY_RE,
         ),
     )
 

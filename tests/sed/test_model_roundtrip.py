@@ -67,6 +67,7 @@ SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 #: Countries valid in every list (EU/EFTA, world, historic, nationality).
 COUNTRIES = EU_EFTA_COUNTRIES
 WORLD_EXTRA = ("US", "MA", "TR", "RS", "CV", "BA")
+HISTORIC = ("YUCS", "SUHH", "CSHH", "DDDE")
 SETTINGS = settings(
     max_examples=30,
     deadline=None,
@@ -98,6 +99,8 @@ def text_for(spec: XmlField) -> st.SearchStrategy[str]:
     if spec.pattern is not None:
         if spec.pattern.pattern == "[A-Z]{2}":
             return st.sampled_from(COUNTRIES + WORLD_EXTRA)
+        if spec.pattern.pattern == "[A-Z]{2}|[A-Z]{4}":
+            return st.sampled_from((*COUNTRIES, *HISTORIC))
         return st.from_regex(spec.pattern, fullmatch=True)
     upper = min(spec.max_len or 40, 40)
     return st.text(TEXT_ALPHABET, min_size=spec.min_len, max_size=upper)
