@@ -499,3 +499,42 @@ def test_unknown_codes_versions_and_bucs_are_refused_early() -> None:
         Case.open("S_BUC_99", OWNER, "LU-1", at=T0)
     with pytest.raises(ValueError, match="timezone-aware"):
         Case.open("S_BUC_24", OWNER, "LU-1", at=datetime(2026, 1, 1))
+
+
+def test_a_new_version_must_answer_what_the_old_one_answered() -> None:
+    case = Case.open("S_BUC_24", CP, "LU-1", at=T0)
+    case.receive(DocumentRef("S040", "q"), at=T0)
+    case.send(DocumentRef("S041", "r"), at=T0)
+    before = case.snapshot()
+    with pytest.raises(ProtocolError, match="must answer what the old one answered"):
+        case.send(DocumentRef("S041", "r", answers="elsewhere"), at=T0)
+    assert case.snapshot() == before
+    case.send(DocumentRef("S041", "r"), at=T0)
+    assert case.document("S041") == DocumentRef("S041", "r", answers="q")
+    assert case.expected is None
+
+
+def test_expected_names_who_owes_what_and_until_when() -> None:
+    case = Case.open("S_BUC_01", OWNER, "FR-1", at=T0)
+    case.send(DocumentRef("S071", "a"), at=T0)
+    wait = case.expected
+    assert wait is not None
+    assert (wait.sed, wait.answers, wait.sender) == ("S072", "a", CP)
+    assert wait.deadline == T0 + timedelta(days=60)
+    assert repr(case) == "<Case FR-1 S_BUC_01 PO AWAITING_REPLY>"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: DocumentRef("S071", ""),
+        lambda: Deadlines(reply_within=timedelta(0)),
+        lambda: Deadlines(escalate_after=timedelta(days=-1)),
+        lambda: Case.open("S_BUC_01", OWNER, "", at=T0),
+    ],
+    ids=["empty-document-id", "zero-deadline", "negative-escalation", "empty-case-id"],
+)
+def test_meaningless_construction_arguments_are_refused(make: object) -> None:
+    assert callable(make)
+    with pytest.raises(ValueError, match=r"non-empty|must"):
+        make()
