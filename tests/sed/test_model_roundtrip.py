@@ -388,3 +388,9 @@ def test_an_already_parsed_root_decodes_without_reparsing() -> None:
 
     doc = example("S073", "4.3", 5)
     assert from_element(etree.fromstring(doc.to_xml())) == doc
+
+
+def test_comments_and_processing_instructions_are_ignored() -> None:
+    doc = example("X012", seed=1)
+    data = doc.to_xml().replace(b"<SEDConcerned>", b"<!-- note --><?pi x?><SEDConcerned>")
+    assert from_xml(data) == doc
