@@ -100,7 +100,8 @@ class DocumentRef:
     ``answers`` is the ``document_id`` of the document this one refers to: the request a reply
     answers (optional for BUC documents, checked if given), or the document a horizontal SED acts
     on (required for X008, X009, X010, X011, X012, X013). ``version`` is the SED schema version.
-    A new version of a document keeps its ``document_id``.
+    A new version of a document keeps its ``document_id``. When a BUC document leaves
+    ``answers`` out, the case fills it in (events and snapshots carry the completed reference).
     """
 
     code: str
