@@ -237,3 +237,19 @@ def test_pensioner_statuses_go_with_the_main_insured_age() -> None:
             own = doc.status.status is FamilyMemberStatus.OF_INSURED_PERSON
         age = (REFERENCE_DATE - main.birth_date).days // 365
         assert own == (age < 57) or 57 <= age < 62
+
+
+@pytest.mark.parametrize(("code", "version"), CASES)
+def test_examples_pass_the_project_validator_and_decode_from_its_tree(
+    code: str, version: str
+) -> None:
+    from eessi.sed.documents import from_element
+    from eessi.sed.validate import validate, validate_or_raise
+
+    for seed in range(5):
+        data = example_xml(code, version, seed)
+        report = validate(data)
+        assert report.ok, report.to_dict()
+        assert (report.sed, report.version) == (code, version)
+        checked = validate_or_raise(data)
+        assert from_element(checked.root) == example(code, version, seed)
