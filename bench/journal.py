@@ -1,0 +1,146 @@
+"""Journal throughput: committed inbound messages per second, against a bare sqlite3 loop.
+
+Run: ``python bench/journal.py [N]``. For ``synchronous`` FULL and NORMAL (both in WAL mode):
+
+* **bare sqlite3**: the same row (about 4 KB of payload) inserted and committed one at a time
+  with the standard library, no asyncio: the floor any journal pays for one durable commit.
+* **accept_inbound, one at a time**: each call awaited before the next (one commit each).
+* **accept_inbound, bursts of 32**: 32 arrivals at once share a group commit.
+* **transaction**: one processed message = 2 events + a snapshot + one outbox row + mark
+  processed, in one commit.
+
+Each line prints rows (or transactions) per second, the median of interleaved rounds, and the
+ratio to the bare loop measured in the same run. No assertion: speed goals live here, not in
+the tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from eessi.journal import Direction, MessageRecord, MessageStatus, SqliteJournal
+from eessi.journal.sqlite import _COLUMNS, _INSERT, _params
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+PAYLOAD = (b"<S071>" + b"x" * 4000 + b"</S071>\r\n")[:4096]
+
+BASE = MessageRecord(
+    message_id="m",
+    direction=Direction.IN,
+    sender="FR:CPAM5701",
+    receiver="LU:CNS00001",
+    conversation_id="LU-CASE",
+    ref_to_message_id=None,
+    sed_type="S071",
+    sed_version="4.4",
+    service="BusinessMessaging",
+    action="Send",
+    created_at=T0,
+    received_at=T0,
+    envelope=b"<Envelope/>" * 40,
+    payload=PAYLOAD,
+    status=MessageStatus.RECEIVED,
+)
+
+
+def record(i: int, prefix: str = "m", direction: Direction = Direction.IN) -> MessageRecord:
+    status = MessageStatus.RECEIVED if direction is Direction.IN else MessageStatus.QUEUED
+    return replace(
+        BASE,
+        message_id=f"{prefix}{i:08d}",
+        conversation_id=f"LU-{i:08d}",
+        direction=direction,
+        status=status,
+    )
+
+
+def bare(path: Path, n: int, synchronous: str) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    conn.execute(f"CREATE TABLE messages (seq INTEGER PRIMARY KEY, {_COLUMNS})")
+    conn.execute("CREATE UNIQUE INDEX u ON messages (direction, message_id)")
+    rows = [_params(record(i)) for i in range(n)]
+    start = time.perf_counter()
+    for row in rows:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(_INSERT, row)
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return n / elapsed
+
+
+async def one_at_a_time(path: Path, n: int, synchronous: str) -> float:
+    async with await SqliteJournal.open(path, synchronous=synchronous) as j:  # type: ignore[arg-type]
+        records = [record(i) for i in range(n)]
+        start = time.perf_counter()
+        for r in records:
+            await j.accept_inbound(r)
+        return n / (time.perf_counter() - start)
+
+
+async def bursts(path: Path, n: int, synchronous: str, size: int = 32) -> float:
+    async with await SqliteJournal.open(path, synchronous=synchronous) as j:  # type: ignore[arg-type]
+        records = [record(i) for i in range(n)]
+        start = time.perf_counter()
+        for k in range(0, n, size):
+            await asyncio.gather(*(j.accept_inbound(r) for r in records[k : k + size]))
+        return n / (time.perf_counter() - start)
+
+
+async def transactions(path: Path, n: int, synchronous: str) -> float:
+    async with await SqliteJournal.open(path, synchronous=synchronous) as j:  # type: ignore[arg-type]
+        for k in range(0, n, 32):
+            await asyncio.gather(*(j.accept_inbound(record(i)) for i in range(k, min(n, k + 32))))
+        start = time.perf_counter()
+        for i in range(n):
+            case = f"LU-{i:08d}"
+            async with j.transaction() as tx:
+                await tx.append_events(
+                    case, [("received", {"sed": "S071"}), ("answered", {"sed": "S072"})], at=T0
+                )
+                await tx.save_case(case, {"state": "answered", "members": ["a", "b"]}, at=T0)
+                await tx.enqueue_outbound(record(i, "o", Direction.OUT))
+                await tx.mark_processed(f"m{i:08d}", at=T0)
+        return n / (time.perf_counter() - start)
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    rounds = 5
+    print(
+        f"journal bench: {n} messages of ~{len(PAYLOAD) // 1000} KB payload, WAL;"
+        f" median of {rounds} interleaved rounds (fsync times on a VM disk vary a lot)"
+    )
+    runs = [
+        ("accept_inbound, one at a time", one_at_a_time, "rows/s"),
+        ("accept_inbound, bursts of 32", bursts, "rows/s"),
+        ("transaction (2 ev+snap+out+mark)", transactions, "tx/s  "),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        for sync in ("FULL", "NORMAL"):
+            rates: dict[str, list[float]] = {"bare": []}
+            for r in range(rounds):
+                rates["bare"].append(bare(Path(tmp) / f"bare-{sync}-{r}.sqlite", n, sync))
+                for label, fn, _ in runs:
+                    path = Path(tmp) / f"{fn.__name__}-{sync}-{r}.sqlite"
+                    rates.setdefault(label, []).append(asyncio.run(fn(path, n, sync)))
+            base = statistics.median(rates["bare"])
+            print(f"  synchronous={sync}")
+            print(f"    {'bare sqlite3 insert+commit':<33} {base:9.0f} rows/s   (baseline)")
+            for label, _, unit in runs:
+                rate = statistics.median(rates[label])
+                print(f"    {label:<33} {rate:9.0f} {unit}   ratio {rate / base:5.2f}")
+
+
+if __name__ == "__main__":
+    main()
