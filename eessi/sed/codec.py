@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar, cast
 
@@ -173,10 +174,6 @@ def parse(data: bytes) -> etree._Element:
     return xmlsafe.parse(bytes(data))
 
 
-def _children(parent: etree._Element, tag: str) -> list[etree._Element]:
-    return [c for c in parent if c.tag == tag]
-
-
 def _where(element: etree._Element, where: str) -> str:
     line = element.sourceline
     return f"{where} (line {line})" if line else where
@@ -222,56 +219,113 @@ def _leaf_value(spec: XmlField, child: etree._Element, where: str) -> object:
     return text
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """How to read one field: qualified tags precomputed once per (class, namespace)."""
+
+    name: str
+    spec: XmlField
+    wrappers: tuple[str, ...]
+    #: Tag of the repeated leaf / nested element / per-item choice holder.
+    tag: str
+    #: For a choice: qualified tag -> class.
+    choice: dict[str, type[Node]]
+    node_kind: type[Node] | None
+
+
+_PLANS: dict[tuple[type, str | None], tuple[_Step, ...]] = {}
+
+
+def _plan(cls: type[Node], ns: str | None) -> tuple[_Step, ...]:
+    plan = _PLANS.get((cls, ns))
+    if plan is None:
+        steps = []
+        for name, spec in xml_fields(cls):
+            wrappers = spec.path if spec.choice and not spec.many else spec.path[:-1]
+            kind = spec.kind
+            steps.append(
+                _Step(
+                    name=name,
+                    spec=spec,
+                    wrappers=tuple(_q(ns, w) for w in wrappers),
+                    tag=_q(ns, spec.name),
+                    choice={_q(ns, n): c for n, c in spec.choice},
+                    node_kind=kind if isinstance(kind, type) and issubclass(kind, Node) else None,
+                )
+            )
+        plan = _PLANS[(cls, ns)] = tuple(steps)
+    return plan
+
+
+class _Reader:
+    """State of one decoding pass: elements used, and each element's children by tag."""
+
+    __slots__ = ("_index", "seen", "version")
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self.seen: set[etree._Element] = set()
+        self._index: dict[etree._Element, dict[str, list[etree._Element]]] = {}
+
+    def children(self, parent: etree._Element, tag: str) -> list[etree._Element]:
+        index = self._index.get(parent)
+        if index is None:
+            index = {}
+            for child in parent:
+                if isinstance(child.tag, str):
+                    index.setdefault(child.tag, []).append(child)
+            self._index[parent] = index
+        return index.get(tag, [])
+
+
 def decode_node(
     element: etree._Element,
     cls: type[N],
-    version: str,
+    reader: _Reader,
     ns: str | None,
     where: str,
-    seen: set[etree._Element],
     extra: Mapping[str, object] | None = None,
 ) -> N:
-    """Build a ``cls`` from ``element``'s children; every element used is added to ``seen``.
+    """Build a ``cls`` from ``element``'s children; every element used is marked as seen.
 
     ``extra`` gives constructor arguments that are not XML fields (a document's version).
     """
     kwargs: dict[str, object] = dict(extra or {})
-    for name, spec in xml_fields(cls):
-        wrappers = spec.path if spec.choice and not spec.many else spec.path[:-1]
+    seen = reader.seen
+    version = reader.version
+    for step in _plan(cls, ns):
+        spec = step.spec
         parent: etree._Element | None = element
-        path = where
-        for w in wrappers:
+        for w in step.wrappers:
             assert parent is not None
-            found = _children(parent, _q(ns, w))
+            found = reader.children(parent, w)
             if not found:
                 parent = None
                 break
             parent = found[0]
             seen.add(parent)
-            path = f"{path}/{w}"
         values: list[object] = []
         if parent is not None:
-            if spec.choice:
-                holders = [parent]
-                if spec.many:
-                    holders = _children(parent, _q(ns, spec.name))
-                    path = f"{path}/{spec.name}"
+            if step.choice:
+                holders = reader.children(parent, step.tag) if spec.many else [parent]
                 for holder in holders:
                     seen.add(holder)
-                    chosen = [c for c in holder if c.tag in {_q(ns, n) for n, _ in spec.choice}]
-                    for child in chosen:
-                        seen.add(child)
-                        leaf = etree.QName(child).localname
-                        sub = dict(spec.choice)[leaf]
-                        values.append(decode_node(child, sub, version, ns, f"{path}/{leaf}", seen))
+                    for child in holder:
+                        sub = step.choice.get(child.tag) if isinstance(child.tag, str) else None
+                        if sub is not None:
+                            seen.add(child)
+                            values.append(
+                                decode_node(child, sub, reader, ns, _path(where, spec), None)
+                            )
             else:
-                for child in _children(parent, _q(ns, spec.name)):
+                for child in reader.children(parent, step.tag):
                     seen.add(child)
-                    leaf_where = f"{path}/{spec.name}"
-                    if isinstance(spec.kind, type) and issubclass(spec.kind, Node):
-                        values.append(decode_node(child, spec.kind, version, ns, leaf_where, seen))
+                    if step.node_kind is not None:
+                        values.append(
+                            decode_node(child, step.node_kind, reader, ns, _path(where, spec), None)
+                        )
                     else:
-                        values.append(_leaf_value(spec, child, leaf_where))
+                        values.append(_leaf_value(spec, child, _path(where, spec)))
         if values and spec.since is not None and not version_at_least(version, spec.since):
             raise SedError(
                 f"element {'/'.join(spec.path)} does not exist in version {version}",
@@ -280,15 +334,15 @@ def decode_node(
                 hint=f"it was added in {spec.since}; declare that version's namespace",
             )
         if spec.many:
-            kwargs[name] = tuple(values)
+            kwargs[step.name] = tuple(values)
         elif len(values) > 1:
             raise SedError(
                 f"{len(values)} elements where one is allowed",
                 code="sed.unexpected-element",
-                where=_where(element, f"{path}/{spec.name}"),
+                where=_where(element, _path(where, spec)),
             )
         else:
-            kwargs[name] = values[0] if values else None
+            kwargs[step.name] = values[0] if values else None
     factory = cast(Callable[..., N], cls)
     try:
         return factory(**kwargs)
@@ -299,6 +353,10 @@ def decode_node(
             where=_where(element, where),
             hint=exc.hint,
         ) from None
+
+
+def _path(where: str, spec: XmlField) -> str:
+    return f"{where}/{'/'.join(spec.path)}" if spec.path else where
 
 
 def _check_all_seen(root: etree._Element, seen: set[etree._Element], where: str) -> None:
@@ -325,10 +383,10 @@ def decode_root(
     extra: Mapping[str, object] | None = None,
 ) -> N:
     """Decode a parsed root element as ``cls`` (root name and namespace already checked)."""
-    seen: set[etree._Element] = set()
+    reader = _Reader(version)
     name = etree.QName(root).localname
-    node = decode_node(root, cls, version, qualified_ns, f"/{name}", seen, extra)
-    _check_all_seen(root, seen, f"/{name}")
+    node = decode_node(root, cls, reader, qualified_ns, f"/{name}", extra)
+    _check_all_seen(root, reader.seen, f"/{name}")
     return node
 
 
