@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
     from eessi.sed.validate import ValidationIssue, ValidationReport
@@ -58,16 +60,20 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from eessi.sed import xmlsafe
     from eessi.sed.schemas import SchemaSet
-    from eessi.sed.validate import validate
+    from eessi.sed.validate import ValidationReport, issues_from_error, validate
 
     schemas = SchemaSet(args.schemas) if args.schemas is not None else None
     max_bytes = args.max_bytes if args.max_bytes is not None else xmlsafe.DEFAULT_MAX_BYTES
     io_errors: list[str] = []
     results: list[tuple[str, ValidationReport]] = []
-    for label, data in _documents(args.paths, io_errors):
-        report = validate(
-            data, schemas=schemas, accept_versions=args.accept_versions, max_bytes=max_bytes
-        )
+    for label, data in _documents(args.paths, max_bytes, io_errors):
+        if isinstance(data, int):  # too large: refused without reading it all
+            error = xmlsafe.too_large(data, max_bytes, label)
+            report = ValidationReport(None, None, False, issues_from_error(error))
+        else:
+            report = validate(
+                data, schemas=schemas, accept_versions=args.accept_versions, max_bytes=max_bytes
+            )
         results.append((label, report))
         if not args.json:
             _print_report(label, report)
@@ -99,12 +105,22 @@ def run(args: argparse.Namespace) -> int:
     return 0 if valid == len(results) else 1
 
 
-def _documents(paths: list[str], io_errors: list[str]) -> list[tuple[str, bytes]]:
-    """``(label, bytes)`` for every document named; unreadable paths go to ``io_errors``."""
-    out: list[tuple[str, bytes]] = []
+def _documents(
+    paths: list[str], max_bytes: int, io_errors: list[str]
+) -> Iterator[tuple[str, bytes | int]]:
+    """``(label, bytes)`` per document, or ``(label, size)`` for one over ``max_bytes``.
+
+    Unreadable paths go to ``io_errors``. Files are read one at a time, and never more than
+    ``max_bytes + 1`` bytes of them, so pointing the command at a huge file is harmless.
+    """
     for raw in paths:
         if raw == STDIN:
-            out.append(("<stdin>", sys.stdin.buffer.read()))
+            stdin = sys.stdin.buffer
+            data = stdin.read(max_bytes + 1)
+            if len(data) <= max_bytes:
+                yield "<stdin>", data
+            else:  # count the rest without keeping it, to report the true size
+                yield "<stdin>", len(data) + _drain(stdin)
             continue
         path = Path(raw)
         if path.is_dir():
@@ -115,12 +131,26 @@ def _documents(paths: list[str], io_errors: list[str]) -> list[tuple[str, bytes]
             files = [path]
         for file in files:
             try:
-                out.append((str(file), file.read_bytes()))
+                with file.open("rb") as stream:
+                    data = stream.read(max_bytes + 1)
+                    size = (
+                        len(data) if len(data) <= max_bytes else os.fstat(stream.fileno()).st_size
+                    )
             except FileNotFoundError:
                 io_errors.append(f"{file}: no such file")
+                continue
             except OSError as exc:
                 io_errors.append(f"{file}: cannot read: {exc.strerror or exc}")
-    return out
+                continue
+            yield str(file), data if size <= max_bytes else size
+
+
+def _drain(stream: BinaryIO) -> int:
+    """Read ``stream`` to its end in chunks; return how many bytes there were."""
+    total = 0
+    while chunk := stream.read(1 << 16):
+        total += len(chunk)
+    return total
 
 
 def _print_report(label: str, report: ValidationReport) -> None:

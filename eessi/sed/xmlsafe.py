@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_MAX_DEPTH",
     "PARSER",
     "parse",
+    "too_large",
 ]
 
 #: Largest document accepted, in bytes (a realistic SED is 3-10 KB).
@@ -68,13 +69,7 @@ def parse(
     """
     size = len(data)
     if size > max_bytes:
-        raise HostileXmlError(
-            f"document is {size} bytes, more than the limit of {max_bytes}",
-            code="sed.too-large",
-            where=where,
-            hint="SEDs are a few kilobytes; raise the limit only for a trusted source",
-            details={"size": size, "max_bytes": max_bytes},
-        )
+        raise too_large(size, max_bytes, where)
     # Starts with "<" and is not UTF-16LE: ASCII-compatible, so the byte walk below is exact.
     # Anything else (a BOM, whitespace, UTF-16/32) also gets the DTD check after parsing.
     head = data[:2]
@@ -130,6 +125,20 @@ def _has_doctype(data: bytes) -> bool:
             pos = end + 3
         else:
             return False  # the root element: no DOCTYPE can follow
+
+
+def too_large(size: int, max_bytes: int, where: str | None = None) -> HostileXmlError:
+    """The error for a document of ``size`` bytes over ``max_bytes``.
+
+    Public so that readers of files and streams can refuse before reading everything.
+    """
+    return HostileXmlError(
+        f"document is {size} bytes, more than the limit of {max_bytes}",
+        code="sed.too-large",
+        where=where,
+        hint="SEDs are a few kilobytes; raise the limit only for a trusted source",
+        details={"size": size, "max_bytes": max_bytes},
+    )
 
 
 def _doctype_error(where: str | None) -> HostileXmlError:

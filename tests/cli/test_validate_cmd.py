@@ -134,3 +134,24 @@ def test_stdin_is_read_with_dash() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode().startswith("OK <stdin> S071 4.4")
+
+
+def test_huge_file_is_refused_with_its_true_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    huge = tmp_path / "huge.xml"
+    huge.write_bytes(b"\0" * 3_000_000)
+    code, out, _ = run([str(huge)], capsys)
+    assert code == 1
+    assert f"{huge}: sed.too-large: document is 3000000 bytes, more than the limit of" in out
+
+
+def test_huge_stdin_is_refused_with_its_true_size() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "eessi", "validate", "--max-bytes", "1000", "-"],
+        input=b"<a>" + b" " * 5000 + b"</a>",
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert b"<stdin>: sed.too-large: document is 5007 bytes" in done.stdout
