@@ -1,0 +1,704 @@
+"""The CNS desk: links BUC cases, SED documents and the co-insurance registration.
+
+Theory of operation
+-------------------
+:class:`CnsDesk` is told what happened (:data:`~eessi.core.messages.Input`) and answers with a
+:class:`~eessi.core.messages.Step`. Its whole state is one immutable :class:`CnsState`; each
+input runs in a :class:`~eessi.core.desk.Tx` and the new state is stored only if the input was
+legal, so a :class:`~eessi.errors.ProtocolError` changes nothing.
+
+**Registration follows the decision.** What the CNS knows about a household is a
+:class:`~eessi.core.facts.Facts` built afresh for every decision from two sources:
+
+- facts recorded from inputs outside EESSI: requests (R3/R18), documents provided (R4-R8, R13,
+  R15, R16), decisions of the CNS service (R11, R18);
+- facts **derived from the cases in effect**: an S071 in effect in an S_BUC_01 case (R13/R17),
+  our S072 in effect *and confirming*, an S073 in effect *and confirming the registration*
+  answering it (R14/R17), an S041 in effect in an S_BUC_24 case (R5).
+
+So when an X008 or X011 takes a document out of effect, the fact goes with it. After anything
+that concerns a member the desk asks :func:`~eessi.core.eligibility.decide` again; the member is
+registered exactly while the decision is ``ELIGIBLE`` (:class:`CoInsuranceRegistered` on the
+way in, :class:`RegistrationWithdrawn` on the way out, never twice). On the R13/R17 paths the
+rules need the S073, which the derived facts only hold when a confirmed S072 is in effect with
+it: a member is never registered over EESSI without both.
+
+**Answering an S071** (the CNS is the counterparty of S_BUC_01): the main insured is found by
+the Luxembourg PIN of the S071's ``StatusFamilyMember`` (or the person's own Luxembourg PIN),
+the member by PIN or by name and date of birth (:mod:`eessi.core.mapping`). Then:
+
+- the decision waits only for the S072 (``Action.SEND_S072``): the desk decides again as if the
+  S072 and S073 were exchanged, which gives the start (and end) date, and sends an S072
+  confirmed with that period (``OpenPeriod`` 01, or ``FixedPeriod`` when an end is known);
+- not eligible: S072 not confirmed, reason code from :class:`NotConfirmedReason`, details
+  citing the rules;
+- pending on documents (R15 member not in the RNPP...): :class:`DocumentsRequested`, and the
+  S072 waits until they are provided (a reminder X009 from the fund is answered X010 "will be
+  sent");
+- unknown main insured or member: S072 not confirmed, ``03`` person unknown (never an error).
+
+**R5**: a request for a member arrived from an R5 country and insured there personally makes the
+decision wait for an S041 (``Action.SEND_S040``): the desk opens an S_BUC_24 case with the
+former fund (``FormerInsurance.fund_id``) and sends an S040; the S041 feeds the next decision.
+
+**Time**: :class:`TimePassed` ticks every case; when a reply is overdue the case machine says so
+and the desk sends an X009 (:class:`ReminderSent`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+
+from eessi.clock import Clock
+from eessi.core import case as cm
+from eessi.core.buc_table import CaseState, Direction
+from eessi.core.desk import CaseFile, Tx, reference_of
+from eessi.core.eligibility import Action, Decision, Outcome, decide
+from eessi.core.facts import DocumentKind, Fact, Facts, S041Reply, S041Summary
+from eessi.core.household import FamilyMember
+from eessi.core.mapping import (
+    SICKNESS_SECTOR,
+    main_insured_pin,
+    main_insured_status,
+    member_person,
+    person_matches,
+)
+from eessi.core.messages import (
+    CoInsuranceRegistered,
+    CoInsuranceRequested,
+    DecisionMade,
+    DocumentProvided,
+    DocumentReceived,
+    DocumentRefused,
+    DocumentsRequested,
+    EntitlementAnswered,
+    Input,
+    MemberRef,
+    NotRegistered,
+    PersonUnknown,
+    ReferredToService,
+    RegistrationWithdrawn,
+    ServiceDecision,
+    Step,
+    TimePassed,
+    WithdrawEntitlement,
+)
+from eessi.core.registry import CnsRegistry, RegistryEntry
+from eessi.core.rules import DEFAULT_PARAMETERS, RuleParameters
+from eessi.errors import ProtocolError
+from eessi.ids import IdGenerator
+from eessi.sed.catalogue import Role
+from eessi.sed.documents import (
+    S040,
+    S041,
+    S071,
+    S072,
+    S073,
+    X009,
+    X012,
+    BenefitType,
+    InvalidationReason,
+    NotConfirmed,
+    NotConfirmedReason,
+    PeriodKind,
+    ReminderReply,
+)
+from eessi.sed.documents import S041Reply as SedS041Reply
+from eessi.sed.model import FixedPeriod, Institution, OpenPeriod, OpenPeriodType, Pin
+
+__all__ = ["CnsDesk", "CnsParams", "CnsState", "Registration"]
+
+_D = DocumentKind
+#: Missing-item actions that mean "ask someone for a document" (R4-R8, R15, R16).
+_ASK = {
+    Action.ASK_MAIN_INSURED,
+    Action.SEND_DECLARATION_ON_HONOUR,
+    Action.WAIT_FOR_CCSS,
+    Action.SEND_BL1,
+    Action.WAIT_FOR_BL6,
+}
+_DETAILS_MAX = 500
+
+
+@dataclass(frozen=True, slots=True)
+class CnsParams:
+    """What the CNS desk's behaviour depends on, besides the registry."""
+
+    #: The eligibility rules' parameters (thresholds, country lists).
+    rules: RuleParameters = DEFAULT_PARAMETERS
+    #: Name of the CNS in SEDs (with its IR ID).
+    name: str = "Caisse nationale de santé"
+    #: Reply deadlines per BUC (default: the case machine's).
+    deadlines: Mapping[str, cm.Deadlines] | None = None
+    #: An S040 asks for the periods of this long before the arrival (or the end of insurance).
+    s040_lookback: timedelta = timedelta(days=5 * 365)
+    #: Names of foreign institutions for PIN blocks, by IR ID (else the ID is used as name).
+    institution_names: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A member co-insured with ``main_insured`` (the decision that made it cites ``rules``)."""
+
+    member: MemberRef
+    main_insured: str
+    start: date
+    end: date | None
+    rules: tuple[str, ...]
+    #: The S_BUC_01 case backing it, when registered over EESSI.
+    case_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CnsState:
+    """Everything the CNS desk knows, as one value (compare it, store it, restore it)."""
+
+    cases: Mapping[str, CaseFile] = field(default_factory=dict)
+    #: Facts learnt outside EESSI, by household key.
+    facts: Mapping[str, Facts] = field(default_factory=dict)
+    registrations: Mapping[MemberRef, Registration] = field(default_factory=dict)
+    #: Documents already requested per member (so each request is made once).
+    requested: Mapping[MemberRef, frozenset[DocumentKind]] = field(default_factory=dict)
+
+
+class CnsDesk:
+    """The CNS's co-insurance process (see the module docstring). ``handle(input) -> Step``."""
+
+    def __init__(
+        self,
+        institution_id: str,
+        registry: CnsRegistry,
+        clock: Clock,
+        ids: IdGenerator,
+        params: CnsParams | None = None,
+        state: CnsState | None = None,
+    ) -> None:
+        self.institution_id = institution_id
+        self.registry = registry
+        self.clock = clock
+        self.ids = ids
+        self.params = params or CnsParams()
+        self.institution = Institution(id=institution_id, name=self.params.name)
+        self._state = state or CnsState()
+
+    # ---- read-only view
+
+    def snapshot(self) -> CnsState:
+        """The desk's whole state (immutable): equal snapshots, equal desks."""
+        return self._state
+
+    @property
+    def registrations(self) -> Mapping[MemberRef, Registration]:
+        return self._state.registrations
+
+    def case(self, case_id: str) -> CaseFile:
+        return self._state.cases[case_id]
+
+    def cases_of(self, member: MemberRef) -> tuple[CaseFile, ...]:
+        return tuple(cf for cf in self._state.cases.values() if cf.member == member)
+
+    # ---- the facade
+
+    def handle(self, event: Input) -> Step:
+        """Handle one input; the new state is kept only if no error was raised."""
+        now = event.now if isinstance(event, TimePassed) else self.clock.now()
+        run = _Run(self, now)
+        if isinstance(event, DocumentReceived):
+            run.received(event)
+        elif isinstance(event, CoInsuranceRequested):
+            run.requested(event)
+        elif isinstance(event, DocumentProvided):
+            run.provided(event)
+        elif isinstance(event, ServiceDecision):
+            run.service_decision(event)
+        elif isinstance(event, WithdrawEntitlement):
+            run.withdraw(event)
+        else:
+            run.tx.tick(event.now)
+        self._state = run.commit()
+        return run.tx.step()
+
+
+class _Run:
+    """One input being handled: a transaction over the CNS state."""
+
+    def __init__(self, desk: CnsDesk, now: datetime) -> None:
+        self.desk = desk
+        self.p = desk.params
+        state = desk.snapshot()
+        self.tx = Tx(desk.institution_id, desk.ids, now, state.cases, self.p.deadlines)
+        self.facts: dict[str, Facts] = dict(state.facts)
+        self.registrations: dict[MemberRef, Registration] = dict(state.registrations)
+        self.asked: dict[MemberRef, frozenset[DocumentKind]] = dict(state.requested)
+        self.today = now.date()
+
+    def commit(self) -> CnsState:
+        return CnsState(
+            cases=self.tx.cases,
+            facts=self.facts,
+            registrations=self.registrations,
+            requested=self.asked,
+        )
+
+    # ---- inputs outside EESSI
+
+    def _member(self, pin: str, member_id: str) -> tuple[RegistryEntry, MemberRef]:
+        entry = self.desk.registry.require_main(pin)
+        entry.household.member(member_id)  # DomainError if unknown
+        return entry, MemberRef(entry.key, member_id)
+
+    def _learn(self, ref: MemberRef, fact: Fact) -> None:
+        self.facts[ref.household] = self.facts.get(ref.household, Facts()).with_(fact)
+
+    def requested(self, ev: CoInsuranceRequested) -> None:
+        _, ref = self._member(ev.main_insured_pin, ev.member)
+        self._learn(ref, Fact(_D.CO_INSURANCE_REQUEST, member=ref.member, on=self.today))
+        self.pursue(ref)
+
+    def provided(self, ev: DocumentProvided) -> None:
+        _, ref = self._member(ev.main_insured_pin, ev.member)
+        self._learn(ref, Fact(ev.kind, member=ref.member, on=self.today))
+        if ev.kind is _D.ENTITLEMENT_CERTIFICATE_FROM_INSURED:
+            self.tx.emit(
+                DocumentRefused(
+                    ref,
+                    ev.kind,
+                    "R13",
+                    "a certificate of entitlement handed in by the insured is not accepted: "
+                    "the fund of residence must ask over EESSI (S071)",
+                )
+            )
+        self.pursue(ref)
+
+    def service_decision(self, ev: ServiceDecision) -> None:
+        _, ref = self._member(ev.main_insured_pin, ev.member)
+        if ev.kind is _D.CNS_SERVICE_DECISION:
+            fact = Fact(ev.kind, member=ref.member, on=self.today, approved=ev.approved)
+            self._learn(ref, fact)
+        elif ev.approved:  # R11 authorisation; a refusal leaves it missing
+            self._learn(ref, Fact(ev.kind, member=ref.member, on=self.today))
+        self.pursue(ref)
+
+    def withdraw(self, ev: WithdrawEntitlement) -> None:
+        cf = self.tx.case(ev.case_id)
+        found = cf.in_effect("S072")
+        if found is None or found[0].direction is not Direction.SEND:
+            raise ProtocolError(
+                f"case {ev.case_id} has no S072 of the CNS in effect to withdraw",
+                where=f"case {ev.case_id}",
+                hint="only an S072 the CNS sent, still in effect, can be invalidated (X008)",
+                code="protocol.nothing-to-withdraw",
+            )
+        self.tx.invalidate(
+            ev.case_id, found[0].document.document_id, InvalidationReason.OTHER, ev.reason[:500]
+        )
+        cf = self.tx.update(ev.case_id, suspended=True)
+        if cf.member is not None:
+            self.pursue(cf.member)
+
+    # ---- documents over EESSI
+
+    def received(self, msg: DocumentReceived) -> None:
+        tx = self.tx
+        code = msg.sed.code
+        if msg.case_id not in tx.cases:
+            if msg.buc == "S_BUC_01" and code == "S071":
+                tx.open(msg.buc, Role.COUNTERPARTY, msg.case_id, msg.sender)
+            else:
+                raise ProtocolError(
+                    f"{code} {msg.document_id} from {msg.sender} for unknown case "
+                    f"{msg.case_id} ({msg.buc})",
+                    where=f"case {msg.case_id}",
+                    hint="the CNS accepts new cases only as S_BUC_01 started by an S071; "
+                    "other documents must belong to a case it takes part in",
+                    code="protocol.unknown-case",
+                    details={"case_id": msg.case_id, "sed": code, "buc": msg.buc},
+                )
+        answers = msg.answers if msg.answers is not None else reference_of(msg.sed)
+        events = tx.receive(msg, answers)
+        cf = tx.cases[msg.case_id]
+        if any(
+            isinstance(e, cm.Rejected)
+            and e.document.code == "S072"
+            and e.by is not cf.snapshot.role
+            for e in events
+        ):
+            cf = tx.update(cf.case_id, suspended=True)  # the fund refused our S072: hold
+        if isinstance(msg.sed, S071):
+            self._s071(cf, msg.sed)
+            return
+        if isinstance(msg.sed, X009):
+            owed = cf.owes(cf.snapshot.role)
+            reply = (
+                ReminderReply.CANNOT_BE_SENT
+                if cf.suspended
+                else ReminderReply.WILL_BE_SENT
+                if owed
+                else ReminderReply.SENT
+            )
+            tx.answer_reminder(cf.case_id, msg.document_id, reply)
+        elif isinstance(msg.sed, X012):
+            tx.answer_clarification(
+                cf.case_id,
+                msg.document_id,
+                "The CNS confirms the document as sent; see the rules cited in it.",
+            )
+        if isinstance(msg.sed, S073) and cf.member is None:
+            tx.emit(NotRegistered(None, cf.case_id, "the S072 of this case named no known person"))
+        if cf.member is not None and self._concerns_member(msg.sed.code, events):
+            self.pursue(cf.member)
+            if isinstance(msg.sed, S073) and cf.member not in self.registrations:
+                tx.emit(NotRegistered(cf.member, cf.case_id, self._why_not(cf)))
+
+    @staticmethod
+    def _concerns_member(code: str, events: tuple[cm.Event, ...]) -> bool:
+        """Did this document change what is in effect (and so what the rules see)?"""
+        if code in ("S041", "S073"):
+            return True
+        return any(
+            isinstance(e, cm.StateChanged | cm.CompletionWithdrawn | cm.NewVersion) for e in events
+        )
+
+    def _why_not(self, cf: CaseFile) -> str:
+        s073 = cf.in_effect("S073")
+        if s073 is not None and isinstance(s073[1], S073) and not s073[1].registered:
+            return "the fund of residence did not register the person (S073 not confirmed)"
+        s072 = cf.in_effect("S072")
+        if s072 is not None and isinstance(s072[1], S072) and not s072[1].confirmed:
+            return "the S072 of this case did not confirm the entitlement"
+        return "the rules do not make the member eligible (see the decision)"
+
+    # ---- S071: find the person, then pursue
+
+    def _s071(self, cf: CaseFile, s071: S071) -> None:
+        found = self._find(s071)
+        if isinstance(found, str):
+            self.tx.emit(PersonUnknown(cf.case_id, found))
+            self._send_s072(
+                cf,
+                s071,
+                None,
+                NotConfirmed(
+                    reason=NotConfirmedReason.PERSON_UNKNOWN, details=found[:_DETAILS_MAX]
+                ),
+            )
+            return
+        self.tx.update(cf.case_id, member=found, suspended=False)
+        self.pursue(found)
+
+    def _find(self, s071: S071) -> MemberRef | str:
+        registry = self.desk.registry
+        pin = main_insured_pin(s071.status)
+        entry = registry.by_main_pin(pin) if pin else None
+        own = s071.person.pin_for("LU")
+        if entry is None and own is not None:
+            hit = registry.by_member_pin(own.number)
+            if hit is not None:
+                return MemberRef(hit[0].key, hit[1])
+        if entry is None:
+            who = f"main insured with Luxembourg PIN {pin}" if pin else "main insured"
+            return f"person unknown: no {who} is known to the CNS"
+        for m in entry.household.members:
+            if person_matches(s071.person, m, entry.member_pins.get(m.id)):
+                return MemberRef(entry.key, m.id)
+        p = s071.person
+        return (
+            f"person unknown: {p.forename} {p.family_name}, born {p.birth_date}, is not a "
+            f"family member of the main insured {pin} known to the CNS"
+        )
+
+    # ---- deciding and acting on the decision
+
+    def _facts(self, household: str) -> Facts:
+        """Facts recorded outside EESSI plus those derived from the cases in effect."""
+        derived: list[Fact] = []
+        for case_id in sorted(self.tx.cases):
+            cf = self.tx.cases[case_id]
+            if cf.member is None or cf.member.household != household:
+                continue
+            derived.extend(_case_facts(cf))
+        return self.facts.get(household, Facts()).with_(*derived)
+
+    def decide(self, ref: MemberRef, facts: Facts | None = None) -> Decision:
+        entry = self.desk.registry.entry(ref.household)
+        return decide(
+            entry.household,
+            ref.member,
+            on=self.today,
+            facts=facts if facts is not None else self._facts(ref.household),
+            params=self.p.rules,
+        )
+
+    def pursue(self, ref: MemberRef) -> None:
+        """Decide about ``ref`` and do what the decision asks; keep the registration in line."""
+        decision = self.decide(ref)
+        self.tx.emit(DecisionMade(ref, decision))
+        answering = [
+            cf
+            for cid, cf in sorted(self.tx.cases.items())
+            if cf.member == ref
+            and cf.buc == "S_BUC_01"
+            and cf.owes(Role.COUNTERPARTY) == "S072"
+            and not cf.suspended
+        ]
+        self._reconcile(ref, decision)
+        if decision.outcome is Outcome.PENDING:
+            actions = {m.action for m in decision.missing}
+            if answering and actions <= {Action.SEND_S072}:
+                for cf in answering:
+                    self._answer_eligible(cf, ref)
+                return
+            if answering and Action.WAIT_FOR_S071 in actions:
+                for cf in answering:
+                    self._answer_refused(cf, ref, decision)
+                return
+            self._missing(ref, decision)
+            return
+        for cf in answering:
+            if decision.outcome is Outcome.NOT_ELIGIBLE:
+                self._answer_refused(cf, ref, decision)
+            else:
+                self._answer_eligible(cf, ref)
+
+    def _reconcile(self, ref: MemberRef, decision: Decision) -> None:
+        current = self.registrations.get(ref)
+        if decision.eligible:
+            assert decision.attaches_to is not None
+            assert decision.start is not None
+            backing = self._backing_case(ref)
+            if current is None:
+                reg = Registration(
+                    ref,
+                    decision.attaches_to,
+                    decision.start,
+                    decision.end,
+                    decision.rules,
+                    backing,
+                )
+                self.registrations[ref] = reg
+                self.tx.emit(
+                    CoInsuranceRegistered(
+                        ref, reg.main_insured, reg.start, reg.end, reg.rules, backing
+                    )
+                )
+            elif current.case_id != backing:
+                self.registrations[ref] = replace(current, case_id=backing)
+            return
+        if current is not None:
+            del self.registrations[ref]
+            why = "; ".join(f"{r.rule}: {r.explanation}" for r in decision.reasons[-2:])
+            self.tx.emit(RegistrationWithdrawn(ref, current.case_id, why[:_DETAILS_MAX]))
+
+    def _backing_case(self, ref: MemberRef) -> str | None:
+        for case_id in sorted(self.tx.cases):
+            cf = self.tx.cases[case_id]
+            if cf.member == ref and any(f.kind is _D.S073 for f in _case_facts(cf)):
+                return case_id
+        return None
+
+    def _missing(self, ref: MemberRef, decision: Decision) -> None:
+        asked = self.asked.get(ref, frozenset())
+        groups: dict[tuple[str, str], list[DocumentKind]] = {}
+        hints: dict[tuple[str, str], list[str]] = {}
+        for item in decision.missing:
+            if item.kind in asked:
+                continue
+            if item.action in _ASK:
+                key = (item.rule, item.from_party.value)
+                groups.setdefault(key, []).append(item.kind)
+                hints.setdefault(key, []).append(item.hint)
+                asked |= {item.kind}
+            elif item.action is Action.REFER_TO_SERVICE:
+                self.tx.emit(ReferredToService(ref, item.kind, item.rule))
+                asked |= {item.kind}
+            elif item.action is Action.SEND_S040 and item.institution is not None:
+                self._send_s040(ref, item.institution)
+        for (rule_id, party), kinds in groups.items():
+            self.tx.emit(
+                DocumentsRequested(
+                    ref, tuple(kinds), rule_id, party, "; ".join(hints[(rule_id, party)])
+                )
+            )
+        self.asked[ref] = asked
+
+    # ---- S072
+
+    def _entry_member(self, ref: MemberRef) -> tuple[RegistryEntry, FamilyMember]:
+        entry = self.desk.registry.entry(ref.household)
+        return entry, entry.household.member(ref.member)
+
+    def _answer_eligible(self, cf: CaseFile, ref: MemberRef) -> None:
+        """The rules wait only for the S072: decide as if S072 and S073 were in, and send."""
+        extra = (
+            Fact(_D.S072, member=ref.member, on=self.today),
+            Fact(_D.S073, member=ref.member, institution=cf.peer, on=self.today),
+        )
+        what_if = self.decide(ref, self._facts(ref.household).with_(*extra))
+        if not what_if.eligible:
+            self._answer_refused(cf, ref, what_if)
+            return
+        assert what_if.start is not None
+        period: OpenPeriod | FixedPeriod = (
+            OpenPeriod(type=OpenPeriodType.OPEN_ENDED, start=what_if.start)
+            if what_if.end is None
+            else FixedPeriod(start=what_if.start, end=what_if.end)
+        )
+        found = cf.in_effect("S071")
+        assert found is not None
+        assert isinstance(found[1], S071)
+        doc_id = self._send_s072(cf, found[1], ref, None, period)
+        self.tx.emit(
+            EntitlementAnswered(
+                cf.case_id, doc_id, ref, True, start=what_if.start, rules=what_if.rules
+            )
+        )
+
+    def _answer_refused(self, cf: CaseFile, ref: MemberRef, decision: Decision) -> None:
+        reason = self._reason(ref, decision)
+        found = cf.in_effect("S071")
+        assert found is not None
+        assert isinstance(found[1], S071)
+        doc_id = self._send_s072(cf, found[1], ref, reason)
+        self.tx.emit(
+            EntitlementAnswered(
+                cf.case_id, doc_id, ref, False, reason=reason.reason.value, rules=decision.rules
+            )
+        )
+
+    def _reason(self, ref: MemberRef, decision: Decision) -> NotConfirmed:
+        _, member = self._entry_member(ref)
+        last = decision.reasons[-1] if decision.reasons else None
+        if member.insured_in_country_of_residence:
+            code = NotConfirmedReason.ALREADY_COVERED
+        elif last is not None and last.rule == "R1":
+            code = NotConfirmedReason.NOT_INSURED
+        else:
+            code = NotConfirmedReason.OTHER
+        lines = [f"{r.rule}: {r.explanation}" for r in decision.reasons if r.rule != "R1"][-3:]
+        if decision.outcome is Outcome.PENDING:
+            lines += [f"{m.rule}: {m.hint}" for m in decision.missing][:2]
+        head = f"{decision.outcome.value.replace('_', ' ')} ({', '.join(decision.rules)})"
+        return NotConfirmed(reason=code, details=("; ".join([head, *lines]))[:_DETAILS_MAX])
+
+    def _send_s072(
+        self,
+        cf: CaseFile,
+        s071: S071,
+        ref: MemberRef | None,
+        refused: NotConfirmed | None,
+        period: OpenPeriod | FixedPeriod | None = None,
+    ) -> str:
+        status = s071.status
+        if ref is not None:
+            entry, member = self._entry_member(ref)
+            mains = entry.household.related_main_insured(member)
+            status = main_insured_status(
+                mains[0], entry.address, self.desk.institution, entry.sex(mains[0].id)
+            )
+        s072 = S072(
+            version=s071.version,
+            person=s071.person,
+            address=s071.address,
+            status=status,
+            confirmed=refused is None,
+            period=period,
+            not_confirmed=refused,
+        )
+        s071_id = cf.in_effect("S071")
+        assert s071_id is not None
+        return self.tx.send(cf.case_id, s072, answers=s071_id[0].document.document_id)[0]
+
+    # ---- R5: S040 to the former fund
+
+    def _send_s040(self, ref: MemberRef, fund_id: str) -> None:
+        for cf in self.tx.cases.values():
+            if (
+                cf.member == ref
+                and cf.buc == "S_BUC_24"
+                and cf.peer == fund_id
+                and cf.state in (CaseState.AWAITING_REPLY, CaseState.COMPLETED)
+            ):
+                return  # already asked (or answered: the S041 decides)
+        entry, member = self._entry_member(ref)
+        former = member.former_insurance
+        assert former is not None
+        assert former.foreign_number is not None
+        name = self.p.institution_names.get(fund_id, fund_id)
+        foreign = Pin(
+            country=former.country,
+            number=former.foreign_number,
+            sector=SICKNESS_SECTOR,
+            institution=Institution(id=fund_id, name=name[:155]),
+        )
+        person = member_person(
+            member,
+            self.desk.institution,
+            sex=entry.sex(member.id),
+            pin=entry.member_pins.get(member.id),
+            extra_pins=(foreign,),
+        )
+        end = former.until or member.arrived_on or self.today
+        s040 = S040(
+            person=person,
+            benefit=BenefitType.SICKNESS,
+            period_kinds=(PeriodKind.INSURANCE,),
+            requested_periods=(FixedPeriod(start=end - self.p.s040_lookback, end=end),),
+            additional_information=(
+                f"R5: co-insurance of a family member arrived from {former.country}; "
+                "please confirm the periods of insurance up to the arrival in Luxembourg"
+            ),
+        )
+        case_id = self.tx.ids.case_id("LU")
+        self.tx.open("S_BUC_24", Role.CASE_OWNER, case_id, fund_id, member=ref)
+        self.tx.send(case_id, s040)
+
+
+def _case_facts(cf: CaseFile) -> Iterable[Fact]:
+    """What a case in effect tells the rules (see the module docstring)."""
+    if cf.member is None:
+        return ()
+    m = cf.member.member
+    out: list[Fact] = []
+    if cf.buc in ("S_BUC_01", "S_BUC_01A"):
+        s071 = cf.in_effect("S071")
+        if s071 is not None:
+            out.append(Fact(_D.S071, member=m, institution=cf.peer, on=s071[0].at.date()))
+        s072 = cf.in_effect("S072")
+        if s072 is not None and isinstance(s072[1], S072) and s072[1].confirmed:
+            out.append(Fact(_D.S072, member=m, on=s072[0].at.date()))
+            s073 = cf.in_effect("S073")
+            if s073 is not None and isinstance(s073[1], S073) and s073[1].registered:
+                out.append(Fact(_D.S073, member=m, institution=cf.peer, on=s073[0].at.date()))
+    elif cf.buc == "S_BUC_24":
+        s041 = cf.in_effect("S041")
+        if s041 is not None and isinstance(s041[1], S041):
+            out.append(
+                Fact(
+                    _D.S041,
+                    member=m,
+                    institution=cf.peer,
+                    on=s041[0].at.date(),
+                    s041=_summary(s041[1]),
+                )
+            )
+    return tuple(out)
+
+
+def _summary(s041: S041) -> S041Summary:
+    """What R5 needs from an S041: the reply and the end of the last insurance period."""
+    reply = S041Reply(s041.reply.value)
+    ends: list[date] = []
+    open_ended = False
+    for ip in s041.insurance_periods:
+        if isinstance(ip.period, FixedPeriod):
+            ends.append(ip.period.end)
+        elif ip.period is not None:
+            open_ended = True
+    until = None if open_ended or not ends else max(ends)
+    return S041Summary(reply, until)
+
+
+# The SED's reply list and the rules' reply list share their codes.
+assert {r.value for r in SedS041Reply} == {r.value for r in S041Reply}

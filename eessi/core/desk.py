@@ -1,0 +1,360 @@
+"""Machinery both desks share: their cases, and one transaction per input.
+
+A desk (the CNS's :class:`~eessi.core.cns.CnsDesk`, a foreign fund's
+:class:`~eessi.core.fund.FundDesk`) keeps its whole state as one immutable value. Each input is
+handled inside a :class:`Tx`: the transaction copies the case table, drives the
+:class:`~eessi.core.case.Case` machines on the copies, collects events, outgoing documents and
+timers, and only when the handler finished without an error does the desk store the new state.
+A :class:`~eessi.errors.ProtocolError` (or any error) half-way leaves the desk exactly as it was.
+
+The case machine decides what is legal; this module turns its events into process events
+(:class:`~eessi.core.messages.CaseStateChanged`, :class:`~eessi.core.messages.CaseEvent`),
+its reply deadlines into :class:`~eessi.core.messages.Timer`\\ s, and builds the horizontal
+SEDs both sides send the same way (X009 reminders, X010 answers, X013 answers, X001, X008, X011).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from eessi.core import case as cm
+from eessi.core.buc_table import CaseState
+from eessi.core.messages import (
+    CaseEvent,
+    CaseOpened,
+    CaseStateChanged,
+    DocumentReceived,
+    Event,
+    MemberRef,
+    Outgoing,
+    ReminderSent,
+    Step,
+    Timer,
+)
+from eessi.errors import ProtocolError
+from eessi.ids import IdGenerator
+from eessi.sed.catalogue import BUCS, Role
+from eessi.sed.documents import (
+    S073,
+    X001,
+    X008,
+    X009,
+    X010,
+    X011,
+    X012,
+    X013,
+    Answer,
+    AwaitedSed,
+    ClosureReason,
+    Document,
+    InvalidationReason,
+    RejectionReason,
+    ReminderReply,
+    SedReference,
+)
+
+__all__ = ["CaseFile", "Tx", "reference_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFile:
+    """One case as a desk keeps it: the machine's snapshot, the peer, who it is about, and the
+    content of every document exchanged (by document ID)."""
+
+    snapshot: cm.CaseSnapshot
+    #: IR ID of the other side.
+    peer: str
+    #: CNS side: the family member the case is about, once known.
+    member: MemberRef | None = None
+    #: Fund side: the key of the fund's record the case is about.
+    person: str | None = None
+    documents: Mapping[str, Document] = field(default_factory=dict)
+    #: CNS side: answering is on hold (our S072 was withdrawn or rejected).
+    suspended: bool = False
+
+    @property
+    def case_id(self) -> str:
+        return self.snapshot.case_id
+
+    @property
+    def buc(self) -> str:
+        return self.snapshot.buc
+
+    @property
+    def state(self) -> CaseState:
+        return self.snapshot.state
+
+    def in_effect(self, code: str) -> tuple[cm.Exchange, Document] | None:
+        """The BUC document ``code`` in effect (latest version) and its content, if any."""
+        for ex in self.snapshot.in_effect:
+            if ex.document.code == code:
+                return ex, self.documents[ex.document.document_id]
+        return None
+
+    def owes(self, role: Role) -> str | None:
+        """The SED ``role`` must send next in this case, if any."""
+        wait = self.snapshot.wait
+        if wait is None or wait.sender is not role or self.state is CaseState.CLOSED:
+            return None
+        return wait.sed
+
+
+def reference_of(sed: Document) -> str | None:
+    """The document ID a SED names in its own reference block, if it has one."""
+    if isinstance(sed, X008):
+        return sed.invalidated.sed_id
+    if isinstance(sed, X009):
+        ref = sed.awaited[0].reference
+        return ref.sed_id if ref else None
+    if isinstance(sed, X010):
+        return sed.reminder.sed_id
+    if isinstance(sed, X011):
+        return sed.rejected.sed_id
+    if isinstance(sed, X012):
+        return sed.concerned.sed_id
+    if isinstance(sed, X013):
+        return sed.request.sed_id
+    if isinstance(sed, S073) and sed.reference is not None:
+        return sed.reference.sed_id
+    return None
+
+
+class Tx:
+    """One input's worth of changes to a desk's cases (see the module docstring)."""
+
+    def __init__(
+        self,
+        institution_id: str,
+        ids: IdGenerator,
+        now: datetime,
+        cases: Mapping[str, CaseFile],
+        deadlines: Mapping[str, cm.Deadlines] | None,
+    ) -> None:
+        self.institution_id = institution_id
+        self.ids = ids
+        self.now = now
+        self.cases: dict[str, CaseFile] = dict(cases)
+        self.deadlines = deadlines
+        self.events: list[Event] = []
+        self.outgoing: list[Outgoing] = []
+        self.timers: list[Timer] = []
+
+    # ---- results
+
+    def step(self) -> Step:
+        return Step(tuple(self.events), tuple(self.outgoing), tuple(self.timers))
+
+    def emit(self, *events: Event) -> None:
+        self.events.extend(events)
+
+    # ---- cases
+
+    def case(self, case_id: str) -> CaseFile:
+        try:
+            return self.cases[case_id]
+        except KeyError:
+            raise ProtocolError(
+                f"no case {case_id} at {self.institution_id}",
+                where=f"case {case_id}",
+                hint="use the ID of a case this institution takes part in",
+                code="protocol.unknown-case",
+                details={"case_id": case_id, "institution": self.institution_id},
+            ) from None
+
+    def update(self, case_id: str, **changes: object) -> CaseFile:
+        cf = replace(self.cases[case_id], **changes)  # type: ignore[arg-type]
+        self.cases[case_id] = cf
+        return cf
+
+    def open(
+        self,
+        buc: str,
+        role: Role,
+        case_id: str,
+        peer: str,
+        *,
+        member: MemberRef | None = None,
+        person: str | None = None,
+    ) -> CaseFile:
+        if case_id in self.cases:
+            raise ProtocolError(
+                f"case {case_id} already exists at {self.institution_id}",
+                where=f"case {case_id}",
+                hint=f"a new {BUCS[buc].starter} starts a new case with a fresh case ID",
+                code="protocol.case-exists",
+            )
+        dl = self.deadlines.get(buc) if self.deadlines else None
+        machine = cm.Case.open(buc, role, case_id, at=self.now, deadlines=dl)
+        cf = CaseFile(machine.snapshot(), peer, member=member, person=person)
+        self.cases[case_id] = cf
+        self.emit(CaseOpened(case_id, buc, role, peer, member))
+        return cf
+
+    def send(
+        self,
+        case_id: str,
+        sed: Document,
+        *,
+        answers: str | None = None,
+        document_id: str | None = None,
+    ) -> tuple[str, tuple[cm.Event, ...]]:
+        """We send ``sed`` in ``case_id``: step the machine, record it, queue the outgoing."""
+        cf = self.case(case_id)
+        doc_id = document_id or self.ids.uuid()
+        machine = cm.Case(cf.snapshot)
+        events = machine.send(cm.DocumentRef(sed.code, doc_id, answers, sed.version), at=self.now)
+        snap = machine.snapshot()
+        answered = _answered(snap, doc_id, answers)
+        self.cases[case_id] = replace(cf, snapshot=snap, documents={**cf.documents, doc_id: sed})
+        self.outgoing.append(Outgoing(cf.peer, case_id, cf.buc, sed, doc_id, answered))
+        self._translate(cf, events, Role(cf.snapshot.role))
+        return doc_id, events
+
+    def receive(self, msg: DocumentReceived, answers: str | None) -> tuple[cm.Event, ...]:
+        """``msg`` arrived in its (existing) case: check the peer, step the machine, record."""
+        cf = self.case(msg.case_id)
+        if cf.peer != msg.sender:
+            raise ProtocolError(
+                f"{msg.sed.code} {msg.document_id} from {msg.sender} in case {msg.case_id}, "
+                f"whose other side is {cf.peer}",
+                where=f"case {msg.case_id}",
+                hint="a reply must come from the institution the case is with",
+                code="protocol.wrong-sender",
+                details={"case_id": msg.case_id, "sender": msg.sender, "peer": cf.peer},
+            )
+        if cf.buc != msg.buc:
+            raise ProtocolError(
+                f"{msg.sed.code} {msg.document_id} says case {msg.case_id} is a {msg.buc}, "
+                f"but it is a {cf.buc}",
+                where=f"case {msg.case_id}",
+                hint="the business scope of the header must name the case's BUC",
+                code="protocol.wrong-buc",
+            )
+        machine = cm.Case(cf.snapshot)
+        ref = cm.DocumentRef(msg.sed.code, msg.document_id, answers, msg.sed.version)
+        events = machine.receive(ref, at=self.now)
+        self.cases[msg.case_id] = replace(
+            cf, snapshot=machine.snapshot(), documents={**cf.documents, msg.document_id: msg.sed}
+        )
+        self._translate(cf, events, cf.snapshot.role)
+        return events
+
+    def _translate(self, cf: CaseFile, events: tuple[cm.Event, ...], role: Role) -> None:
+        for ev in events:
+            if isinstance(ev, cm.StateChanged):
+                self.emit(
+                    CaseStateChanged(
+                        cf.case_id,
+                        cf.buc,
+                        ev.old,
+                        ev.new,
+                        ev.document.code,
+                        ev.document.document_id,
+                        ev.by,
+                    )
+                )
+                continue
+            self.emit(CaseEvent(cf.case_id, cf.buc, ev))
+            if isinstance(ev, cm.ReplyExpected) and ev.sender is not role:
+                self.timers.append(
+                    Timer(ev.deadline, cf.case_id, f"remind the peer: {ev.sed} is due")
+                )
+                escalate = cf.snapshot.deadlines.escalate_after
+                if escalate is not None:
+                    self.timers.append(
+                        Timer(ev.deadline + escalate, cf.case_id, f"escalate: still no {ev.sed}")
+                    )
+
+    # ---- references and horizontal SEDs
+
+    def reference(self, case_id: str, document_id: str) -> SedReference:
+        """A ``SedReference`` to a document of the case (type, ID, revision)."""
+        cf = self.case(case_id)
+        for ex in reversed(cf.snapshot.history):
+            if ex.document.document_id == document_id:
+                return SedReference(
+                    sed_type=ex.document.code, sed_id=document_id, sed_version=ex.revision
+                )
+        raise ProtocolError(
+            f"no document {document_id} in case {case_id}",
+            where=f"case {case_id}",
+            hint="refer to a document exchanged in this case",
+            code="protocol.unknown-document",
+        )
+
+    def tick(self, now: datetime) -> None:
+        """Time is ``now``: every open case checks its deadline; a due reminder is sent."""
+        for case_id in sorted(self.cases):
+            cf = self.cases[case_id]
+            machine = cm.Case(cf.snapshot)
+            events = machine.tick(now)
+            if not events:
+                continue
+            self.cases[case_id] = replace(cf, snapshot=machine.snapshot())
+            self._translate(cf, events, cf.snapshot.role)
+            for ev in events:
+                if isinstance(ev, cm.ReminderDue):
+                    self.remind(case_id, ev.document_id, ev.awaited_sed)
+
+    def remind(self, case_id: str, awaited_id: str, awaited_sed: str) -> str:
+        """Send an X009: we still wait for ``awaited_sed`` answering ``awaited_id``."""
+        x009 = X009(
+            awaited=(
+                AwaitedSed(sed_type=awaited_sed, reference=self.reference(case_id, awaited_id)),
+            )
+        )
+        doc_id, _ = self.send(case_id, x009, answers=awaited_id)
+        self.emit(ReminderSent(case_id, doc_id, awaited_sed))
+        return doc_id
+
+    def answer_reminder(self, case_id: str, x009_id: str, reply: ReminderReply) -> str:
+        x010 = X010(reminder=self.reference(case_id, x009_id), reply=reply)
+        return self.send(case_id, x010, answers=x009_id)[0]
+
+    def answer_clarification(self, case_id: str, x012_id: str, text: str) -> str:
+        x012 = self.case(case_id).documents[x012_id]
+        assert isinstance(x012, X012)
+        answers = tuple(Answer(number=q.number, text=text) for q in x012.questions)
+        x013 = X013(request=self.reference(case_id, x012_id), answers=answers)
+        return self.send(case_id, x013, answers=x012_id)[0]
+
+    def invalidate(
+        self,
+        case_id: str,
+        document_id: str,
+        reason: InvalidationReason = InvalidationReason.SENT_BY_MISTAKE,
+        text: str | None = None,
+    ) -> str:
+        x008 = X008(
+            invalidated=self.reference(case_id, document_id),
+            reason=reason,
+            additional_information=text,
+        )
+        return self.send(case_id, x008, answers=document_id)[0]
+
+    def reject(
+        self,
+        case_id: str,
+        document_id: str,
+        reason: RejectionReason = RejectionReason.CONTENT_INCORRECT,
+        text: str | None = None,
+    ) -> str:
+        x011 = X011(
+            rejected=self.reference(case_id, document_id),
+            reason=reason,
+            additional_information=text,
+        )
+        return self.send(case_id, x011, answers=document_id)[0]
+
+    def close(self, case_id: str, reason: ClosureReason = ClosureReason.BUSINESS_COMPLETED) -> str:
+        return self.send(case_id, X001(reason=reason))[0]
+
+
+def _answered(snap: cm.CaseSnapshot, doc_id: str, given: str | None) -> str | None:
+    """The ``answers`` the machine recorded for ``doc_id`` (it fills in the BUC's chain)."""
+    for ex in reversed(snap.history):
+        if ex.document.document_id == doc_id:
+            return ex.document.answers
+    return given

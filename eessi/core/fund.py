@@ -1,0 +1,348 @@
+"""A foreign fund's desk: the mirror of the CNS's co-insurance process.
+
+The fund of the family's country of residence asks the CNS for the entitlement document (R17:
+S071 in an S_BUC_01 case it owns), registers the person when the S072 confirms it and answers
+with an S073; when the S072 does not confirm, it records the refusal and closes the case (X001).
+As the former fund of R5 it answers an S040 with an S041 from its records: ``02`` with the
+insurance periods it holds, ``01`` when the person is known but has none, ``03`` when it cannot
+find the person. It answers reminders (X009 → X010) and clarification requests (X012 → X013),
+and reminds the CNS (X009) when the S072 is overdue.
+
+The default behaviour follows the BUC rules. :class:`FundPolicy` switches each automatic answer
+off, and the explicit actions (:meth:`FundDesk.register`, :meth:`FundDesk.invalidate`,
+:meth:`FundDesk.reject`, :meth:`FundDesk.clarify`, :meth:`FundDesk.close`) let a scripted mock
+(delay, refuse, stay silent...) act when it wants. Those behaviours live outside the core; this
+desk is pure like the CNS's: one immutable :class:`FundState`, one transaction per input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TypeAlias
+
+from eessi.clock import Clock
+from eessi.core import case as cm
+from eessi.core.buc_table import Direction
+from eessi.core.desk import CaseFile, Tx, reference_of
+from eessi.core.mapping import names_match
+from eessi.core.messages import (
+    DocumentReceived,
+    EntitlementRecorded,
+    EntitlementRefused,
+    Step,
+    TimePassed,
+)
+from eessi.errors import DomainError, ProtocolError
+from eessi.ids import IdGenerator
+from eessi.sed.catalogue import Role
+from eessi.sed.documents import (
+    S040,
+    S041,
+    S071,
+    S072,
+    S073,
+    X009,
+    X012,
+    ClosureReason,
+    InsurancePeriod,
+    InvalidationReason,
+    Question,
+    RejectionReason,
+    ReminderReply,
+    S041Reply,
+    StatusFamilyMember,
+    StatusPerson,
+)
+from eessi.sed.model import OpenPeriod, OpenPeriodType, Person, ResidenceAddress
+
+__all__ = ["FundDesk", "FundPolicy", "FundRecord", "FundState"]
+
+
+@dataclass(frozen=True, slots=True)
+class FundRecord:
+    """A person the fund knows: what it writes in an S071, what it answers to an S040."""
+
+    #: The fund's own key for the person (``"ana"``).
+    key: str
+    person: Person
+    #: The person's address in the fund's country (S071).
+    address: ResidenceAddress
+    #: Family member of a main insured (with the main insured's details), or insured person.
+    status: StatusFamilyMember | StatusPerson
+    #: Periods of insurance with this fund, for an S041 (R5).
+    insurance_periods: tuple[InsurancePeriod, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FundPolicy:
+    """Which answers the fund sends by itself (all on by default: the BUC rules)."""
+
+    #: On a confirmed S072, register and send the S073 at once.
+    auto_register: bool = True
+    #: On a not-confirmed S072, close the case with X001.
+    close_after_refusal: bool = True
+    #: Answer an S040 with an S041 at once.
+    answer_s040: bool = True
+    #: Answer a reminder X009 with an X010.
+    answer_reminders: bool = True
+    #: Answer a clarification request X012 with an X013.
+    answer_clarifications: bool = True
+    #: Reply deadlines per BUC (default: the case machine's).
+    deadlines: Mapping[str, cm.Deadlines] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FundState:
+    """Everything the fund desk knows, as one value."""
+
+    cases: Mapping[str, CaseFile] = field(default_factory=dict)
+    #: Persons registered (S073 sent, confirming), by case ID: the start date.
+    registered: Mapping[str, date] = field(default_factory=dict)
+    #: Refusals received (S072 not confirmed), by case ID: the reason code.
+    refused: Mapping[str, str] = field(default_factory=dict)
+
+
+class FundDesk:
+    """A foreign fund (see the module docstring)."""
+
+    def __init__(
+        self,
+        institution_id: str,
+        records: Iterable[FundRecord],
+        clock: Clock,
+        ids: IdGenerator,
+        policy: FundPolicy | None = None,
+        state: FundState | None = None,
+    ) -> None:
+        self.institution_id = institution_id
+        self.country = institution_id.split(":", 1)[0]
+        self.records: dict[str, FundRecord] = {}
+        for r in records:
+            if r.key in self.records:
+                raise DomainError(
+                    f"fund {institution_id}: two records have the key {r.key!r}",
+                    hint="give every record its own key",
+                    code="domain.bad-registry",
+                )
+            self.records[r.key] = r
+        self.clock = clock
+        self.ids = ids
+        self.policy = policy or FundPolicy()
+        self._state = state or FundState()
+
+    # ---- read-only view
+
+    def snapshot(self) -> FundState:
+        return self._state
+
+    def case(self, case_id: str) -> CaseFile:
+        return self._state.cases[case_id]
+
+    # ---- the facade
+
+    def handle(self, event: DocumentReceived | TimePassed) -> Step:
+        """A document arrived, or time passed. The state changes only if it was legal."""
+        if isinstance(event, TimePassed):
+            return self._run(event.now, lambda run: run.tx.tick(event.now))
+        return self._run(self.clock.now(), lambda run: run.received(event))
+
+    def request_entitlement(self, key: str, to: str, *, start: date | None = None) -> Step:
+        """Open an S_BUC_01 case with ``to`` (the CNS) asking for the S072 of record ``key``."""
+
+        def act(run: _FundRun) -> None:
+            rec = run.record(key)
+            case_id = self.ids.case_id(self.country)
+            run.tx.open("S_BUC_01", Role.CASE_OWNER, case_id, to, person=key)
+            period = OpenPeriod(type=OpenPeriodType.OPEN_ENDED, start=start or run.today)
+            s071 = S071(person=rec.person, address=rec.address, status=rec.status, period=period)
+            run.tx.send(case_id, s071)
+
+        return self._run(self.clock.now(), act)
+
+    def register(self, case_id: str) -> Step:
+        """Send the S073 confirming registration for the S072 in effect in ``case_id``."""
+        return self._run(self.clock.now(), lambda run: run.register(case_id))
+
+    def invalidate(self, case_id: str, code: str) -> Step:
+        """Invalidate (X008) our document of type ``code`` in effect in ``case_id``."""
+
+        def act(run: _FundRun) -> None:
+            doc_id = run.in_effect_id(case_id, code, Direction.SEND)
+            run.tx.invalidate(case_id, doc_id, InvalidationReason.CONTENT_INCORRECT)
+            run.registered.pop(case_id, None)
+
+        return self._run(self.clock.now(), act)
+
+    def reject(self, case_id: str, code: str = "S072") -> Step:
+        """Reject (X011) the peer's document of type ``code`` in effect in ``case_id``."""
+
+        def act(run: _FundRun) -> None:
+            doc_id = run.in_effect_id(case_id, code, Direction.RECEIVE)
+            run.tx.reject(case_id, doc_id, RejectionReason.CONTENT_INCORRECT)
+
+        return self._run(self.clock.now(), act)
+
+    def clarify(self, case_id: str, code: str = "S072", question: str = "Please confirm.") -> Step:
+        """Ask (X012) about the peer's document of type ``code`` in ``case_id``."""
+
+        def act(run: _FundRun) -> None:
+            doc_id = run.in_effect_id(case_id, code, Direction.RECEIVE)
+            x012 = X012(
+                concerned=run.tx.reference(case_id, doc_id),
+                questions=(Question(number=1, text=question),),
+            )
+            run.tx.send(case_id, x012, answers=doc_id)
+
+        return self._run(self.clock.now(), act)
+
+    def close(self, case_id: str) -> Step:
+        """Close the case (X001)."""
+        return self._run(self.clock.now(), lambda run: run.tx.close(case_id))
+
+    def _run(self, now: datetime, act: _Act) -> Step:
+        run = _FundRun(self, now)
+        act(run)
+        self._state = FundState(run.tx.cases, run.registered, run.refused)
+        return run.tx.step()
+
+
+class _FundRun:
+    def __init__(self, desk: FundDesk, now: datetime) -> None:
+        self.desk = desk
+        state = desk.snapshot()
+        self.policy = desk.policy
+        self.tx = Tx(desk.institution_id, desk.ids, now, state.cases, self.policy.deadlines)
+        self.registered: dict[str, date] = dict(state.registered)
+        self.refused: dict[str, str] = dict(state.refused)
+        self.today = now.date()
+
+    def record(self, key: str) -> FundRecord:
+        try:
+            return self.desk.records[key]
+        except KeyError:
+            raise DomainError(
+                f"fund {self.desk.institution_id} has no record {key!r}",
+                hint=f"use one of {', '.join(sorted(self.desk.records)) or '(none)'}",
+                code="domain.unknown-person",
+            ) from None
+
+    def in_effect_id(self, case_id: str, code: str, direction: Direction) -> str:
+        found = self.tx.case(case_id).in_effect(code)
+        if found is None or found[0].direction is not direction:
+            who = "we sent" if direction is Direction.SEND else "we received"
+            raise ProtocolError(
+                f"no {code} that {who} is in effect in case {case_id}",
+                where=f"case {case_id}",
+                hint="act on a document in effect in the case",
+                code="protocol.no-such-document",
+            )
+        return found[0].document.document_id
+
+    def register(self, case_id: str) -> None:
+        s072_id = self.in_effect_id(case_id, "S072", Direction.RECEIVE)
+        cf = self.tx.case(case_id)
+        s072 = cf.documents[s072_id]
+        assert isinstance(s072, S072)
+        if not s072.confirmed or s072.period is None:
+            raise ProtocolError(
+                f"the S072 in case {case_id} does not confirm the entitlement",
+                where=f"case {case_id}",
+                hint="only a confirmed S072 can be registered",
+                code="protocol.not-confirmed",
+            )
+        start = s072.period.start
+        s073 = S073(
+            version=s072.version,
+            person=s072.person,
+            reference=self.tx.reference(case_id, s072_id),
+            registered=True,
+            registration_date=start,
+        )
+        self.tx.send(case_id, s073, answers=s072_id)
+        self.registered[case_id] = start
+        self.tx.emit(EntitlementRecorded(case_id, cf.person or "?", start))
+
+    def received(self, msg: DocumentReceived) -> None:
+        tx = self.tx
+        if msg.case_id not in tx.cases:
+            if msg.buc == "S_BUC_24" and isinstance(msg.sed, S040):
+                tx.open(msg.buc, Role.COUNTERPARTY, msg.case_id, msg.sender)
+            else:
+                raise ProtocolError(
+                    f"{msg.sed.code} {msg.document_id} for unknown case {msg.case_id}",
+                    where=f"case {msg.case_id}",
+                    hint="this fund accepts new cases only as S_BUC_24 started by an S040",
+                    code="protocol.unknown-case",
+                )
+        answers = msg.answers if msg.answers is not None else reference_of(msg.sed)
+        events = tx.receive(msg, answers)
+        cf = tx.cases[msg.case_id]
+        sed = msg.sed
+        for ev in events:
+            if isinstance(ev, cm.CompletionWithdrawn | cm.DocumentInvalidated | cm.Rejected):
+                self.registered.pop(cf.case_id, None)
+        if isinstance(sed, S072):
+            if sed.confirmed:
+                self.refused.pop(cf.case_id, None)
+                if self.policy.auto_register:
+                    self.register(cf.case_id)
+            else:
+                assert sed.not_confirmed is not None
+                self.refused[cf.case_id] = sed.not_confirmed.reason.value
+                tx.emit(
+                    EntitlementRefused(
+                        cf.case_id,
+                        cf.person or "?",
+                        sed.not_confirmed.reason.value,
+                        sed.not_confirmed.details,
+                    )
+                )
+                if self.policy.close_after_refusal:
+                    tx.close(cf.case_id, ClosureReason.BUSINESS_COMPLETED)
+        elif isinstance(sed, S040) and self.policy.answer_s040:
+            tx.send(cf.case_id, self._s041(sed), answers=msg.document_id)
+        elif isinstance(sed, X009) and self.policy.answer_reminders:
+            owed = cf.owes(cf.snapshot.role)
+            reply = ReminderReply.WILL_BE_SENT if owed else ReminderReply.SENT
+            tx.answer_reminder(cf.case_id, msg.document_id, reply)
+        elif isinstance(sed, X012) and self.policy.answer_clarifications:
+            tx.answer_clarification(
+                cf.case_id, msg.document_id, f"{self.desk.institution_id} confirms the document."
+            )
+
+    def _s041(self, s040: S040) -> S041:
+        rec = self._find(s040.person)
+        if rec is None:
+            return S041(
+                version=s040.version,
+                person=s040.person,
+                reply=S041Reply.CANNOT_CONFIRM,
+                additional_information="person not found in our records",
+            )
+        if not rec.insurance_periods:
+            return S041(version=s040.version, person=s040.person, reply=S041Reply.NO_PERIODS)
+        return S041(
+            version=s040.version,
+            person=s040.person,
+            reply=S041Reply.PERIODS_CONFIRMED,
+            insurance_periods=rec.insurance_periods,
+        )
+
+    def _find(self, person: Person) -> FundRecord | None:
+        """Our record of ``person``: by our country's PIN, else by date of birth and name."""
+        pin = person.pin_for(self.desk.country)
+        for rec in self.desk.records.values():
+            ours = rec.person.pin_for(self.desk.country)
+            if pin is not None and ours is not None:
+                if pin.number == ours.number:
+                    return rec
+                continue
+            full = f"{rec.person.forename} {rec.person.family_name}"
+            if rec.person.birth_date == person.birth_date and names_match(person, full):
+                return rec
+        return None
+
+
+_Act: TypeAlias = Callable[[_FundRun], object]
