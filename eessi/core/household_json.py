@@ -556,7 +556,7 @@ def _d(day: date | None) -> str | None:
 
 
 def household_to_dict(hf: HouseholdFile) -> dict[str, Any]:
-    """The JSON form of ``hf`` (keys with default values are left out)."""
+    """The JSON form of ``hf`` (keys whose value is false, empty or null are left out)."""
     h = hf.household
     out: dict[str, Any] = {"format": FORMAT}
     if h.id:

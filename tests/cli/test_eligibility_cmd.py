@@ -99,6 +99,7 @@ def test_household_without_members_says_so(
     data = json.loads(Path(PARENTS).read_text())
     del data["members"]
     del data["on"]
+    del data["description"]
     path = tmp_path / "alone.json"
     path.write_text(json.dumps(data))
     assert main(["eligibility", str(path), "--on", "2026-01-01"]) == 0

@@ -129,6 +129,10 @@ def test_every_rule_of_the_domain_has_a_text() -> None:
     assert rule("R13").source == "co-insurance-of-family-members.txt"
 
 
+def test_rule_application_reads_as_rule_and_explanation() -> None:
+    assert str(RuleApplication("R9", "aged 29")) == "R9: aged 29"
+
+
 def test_unknown_rule_ids_are_refused() -> None:
     with pytest.raises(DomainError, match="unknown rule 'R19'"):
         RuleApplication("R19", "typo")

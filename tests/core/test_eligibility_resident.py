@@ -213,6 +213,15 @@ def test_R5_confirmed_S041_makes_the_spouse_eligible_from_the_day_after_the_last
     assert d.start == date(2026, 2, 1)
 
 
+def test_R5_confirmed_S041_without_an_end_date_keeps_the_other_start_dates() -> None:
+    s041 = fact(D.S041, "eva", s041=S041Summary(S041Reply.CONFIRMED))
+    sp = spouse(former_insurance=_DE, arrived_on=date(2026, 2, 10))
+    d = decide(household(sp), "eva", on=ON, facts=facts(request(), s041))
+    assert d.start == date(2026, 2, 10)
+    assert "confirms periods until None" in d.render()
+    assert "S041 from DE" in d.render()  # no sender recorded: the country is named
+
+
 @pytest.mark.parametrize("reply", [S041Reply.NO_PERIODS, S041Reply.CANNOT_CONFIRM])
 def test_R5_S041_without_confirmed_periods_falls_back_to_a_declaration_on_honour(
     reply: S041Reply,
