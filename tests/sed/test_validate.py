@@ -4,6 +4,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eessi.errors import SchemaError, SedInvalidError, UnsupportedVersionError
 from eessi.sed.catalogue import SEDS
@@ -194,3 +196,20 @@ def test_oversized_document_is_refused_with_its_own_code() -> None:
     (issue,) = report.errors
     assert issue.code == "sed.too-large"
     assert "limit of 1048576" in issue.message
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_give_a_report_never_an_exception(data: bytes) -> None:
+    report = validate(data)
+    assert not report.ok
+    assert report.errors[0].code.startswith("sed.")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, len(VALID_S071) - 1), st.binary(min_size=1, max_size=8))
+def test_corrupted_valid_document_gives_a_report_never_an_exception(at: int, junk: bytes) -> None:
+    report = validate(VALID_S071[:at] + junk + VALID_S071[at + len(junk) :])
+    assert report.ok is (not report.errors)
+    for issue in report.errors:
+        assert issue.message
