@@ -279,9 +279,10 @@ class SqliteJournal(Journal):
             return
         while self._flusher is not None and not self._flusher.done():
             await self._flusher
-        self._closed = True
-        await self._reader.close()
-        await self._writer.close()
+        async with self._lock:  # let an open transaction finish first
+            self._closed = True  # closing twice is harmless: aiosqlite's close is idempotent
+            await self._reader.close()
+            await self._writer.close()
 
     def _check_open(self) -> None:
         if self._closed:

@@ -446,3 +446,59 @@ async def test_a_closed_journal_says_so(tmp_path: Path) -> None:
 async def test_an_unknown_synchronous_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(JournalError, match="FULL"):
         await SqliteJournal.open(tmp_path / "j.sqlite", synchronous="OFF")  # type: ignore[arg-type]
+
+
+# -- cancellation -----------------------------------------------------------------------------
+async def test_a_cancelled_caller_does_not_break_the_group_commit(journal: SqliteJournal) -> None:
+    first = asyncio.create_task(journal.accept_inbound(inbound("m1")))
+    second = asyncio.create_task(journal.accept_inbound(inbound("m2")))
+    await asyncio.sleep(0)
+    first.cancel()
+    assert await second is True
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    # The cancelled write was already queued: it commits all the same, and nothing is stuck.
+    assert await journal.accept_inbound(inbound("m3")) is True
+    assert {m.message_id for m in await journal.unprocessed_inbound()} == {"m1", "m2", "m3"}
+
+
+async def test_a_cancelled_transaction_rolls_back_and_frees_the_writer(
+    journal: SqliteJournal,
+) -> None:
+    await journal.accept_inbound(inbound("m1"))
+    inside = asyncio.Event()
+
+    async def process() -> None:
+        async with journal.transaction() as tx:
+            await tx.save_case("LU-CASE1", {"state": "half"}, at=T0)
+            inside.set()
+            await asyncio.Event().wait()  # stuck until cancelled
+
+    task = asyncio.create_task(process())
+    await inside.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await journal.cases() == []
+    async with journal.transaction() as tx:
+        await tx.mark_processed("m1", at=T0)
+    assert await journal.unprocessed_inbound() == []
+
+
+async def test_close_waits_for_an_open_transaction(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    journal = await SqliteJournal.open(path)
+    inside = asyncio.Event()
+
+    async def process() -> None:
+        async with journal.transaction() as tx:
+            inside.set()
+            await asyncio.sleep(0.01)
+            await tx.save_case("LU-CASE1", {"state": "done"}, at=T0)
+
+    task = asyncio.create_task(process())
+    await inside.wait()
+    await journal.close()
+    await task
+    async with await SqliteJournal.open(path) as again:
+        assert [c.case_id for c in await again.cases()] == ["LU-CASE1"]
