@@ -15,6 +15,7 @@ institution and the key, and says what to do. The default directory ships inside
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
@@ -73,7 +74,8 @@ _KEYS = {
     "bucs": "required when eessi = true",
     "versions": "required when eessi = true",
     "languages": "optional",
-    "credential": "required",
+    "credential": "required, unless credential_env is given",
+    "credential_env": "optional: read the credential from this environment variable",
 }
 
 
@@ -408,7 +410,7 @@ def _entry(source: str, index: int, table: Mapping[str, Any]) -> InstitutionEntr
             raise fail(
                 "languages", f"{lang!r} is not a language code", "use ISO 639-1 codes: fr, de, lb"
             )
-    credential = _string(table, "credential", fail)
+    credential = _credential(table, fail)
     if len(credential) < _MIN_CREDENTIAL:
         raise fail(
             "credential",
@@ -434,6 +436,28 @@ def _entry(source: str, index: int, table: Mapping[str, Any]) -> InstitutionEntr
 
 class _Fail(Protocol):
     def __call__(self, key: str | None, message: str, hint: str) -> ConfigError: ...
+
+
+def _credential(table: Mapping[str, Any], fail: _Fail) -> str:
+    """The inline ``credential``, or the value of the variable named by ``credential_env`` (so
+    a directory facing a real system under test can be shared without its secrets)."""
+    if ("credential" in table) == ("credential_env" in table):
+        raise fail(
+            "credential",
+            "give exactly one of credential and credential_env",
+            'write credential = "..." (simulation) or credential_env = "VARIABLE"',
+        )
+    if "credential" in table:
+        return _string(table, "credential", fail)
+    variable = _string(table, "credential_env", fail)
+    value = os.environ.get(variable)
+    if not value:
+        raise fail(
+            "credential_env",
+            f"the environment variable {variable} is not set",
+            f"export {variable}=<the institution's secret> before starting eessi",
+        )
+    return value
 
 
 def _string(table: Mapping[str, Any], key: str, fail: _Fail) -> str:

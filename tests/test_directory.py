@@ -270,3 +270,26 @@ def test_mock_institutions_directory_is_the_packaged_default() -> None:
     checkout_copy = ROOT / "mock_institutions" / "directory.toml"
     assert checkout_copy.resolve() == default_directory_path()
     assert isinstance(load_directory(checkout_copy), Directory)
+
+
+# -- credentials from the environment ----------------------------------------------------------
+def test_a_credential_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EESSI_TEST_FR_SECRET", "a-secret-kept-out-of-the-file")
+    doc = broken(credential=None, credential_env="EESSI_TEST_FR_SECRET")
+    entry = parse_directory(doc).get("FR:CPAM5701")
+    assert entry.credential == "a-secret-kept-out-of-the-file"
+
+
+def test_an_unset_credential_variable_says_what_to_export(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EESSI_TEST_FR_SECRET", raising=False)
+    err = error_of(broken(credential=None, credential_env="EESSI_TEST_FR_SECRET"))
+    assert "EESSI_TEST_FR_SECRET is not set" in err.message
+    assert (err.hint or "").startswith("export EESSI_TEST_FR_SECRET=")
+
+
+@pytest.mark.parametrize(
+    "changes", [{"credential": None}, {"credential_env": "EESSI_TEST_FR_SECRET"}]
+)
+def test_exactly_one_credential_source(changes: dict[str, Any]) -> None:
+    err = error_of(broken(**changes))
+    assert "exactly one of credential and credential_env" in err.message
