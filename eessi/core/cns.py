@@ -376,14 +376,10 @@ class _Run:
         found = self._find(s071)
         if isinstance(found, str):
             self.tx.emit(PersonUnknown(cf.case_id, found))
-            self._send_s072(
-                cf,
-                s071,
-                None,
-                NotConfirmed(
-                    reason=NotConfirmedReason.PERSON_UNKNOWN, details=found[:_DETAILS_MAX]
-                ),
-            )
+            unknown = NotConfirmedReason.PERSON_UNKNOWN
+            why = NotConfirmed(reason=unknown, details=found[:_DETAILS_MAX])
+            doc_id = self._send_s072(cf, s071, None, why)
+            self.tx.emit(EntitlementAnswered(cf.case_id, doc_id, None, False, reason=unknown.value))
             return
         self.tx.update(cf.case_id, member=found, suspended=False)
         self.pursue(found)

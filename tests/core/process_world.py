@@ -17,6 +17,7 @@ from eessi.core.household import (
     FormerInsurance,
     Household,
     MainInsured,
+    MainInsuredKind,
     Relation,
 )
 from eessi.core.mapping import entitlement_parts
@@ -174,8 +175,40 @@ def muller(*, rnpp: bool = True) -> RegistryEntry:
     )
 
 
-def registry() -> CnsRegistry:
-    return CnsRegistry([silva(), martin(), muller()])
+def weber() -> RegistryEntry:
+    """R18: a CNAP pensioner living in France, his wife living in Luxembourg."""
+    household = Household(
+        id="weber",
+        main_insured=(
+            MainInsured(
+                id="paul",
+                pin="1955021212345",
+                name="Paul Weber",
+                date_of_birth=date(1955, 2, 12),
+                affiliated_since=date(2020, 3, 1),
+                kind=MainInsuredKind.CNAP_PENSIONER,
+                country_of_residence="FR",
+            ),
+        ),
+        members=(
+            FamilyMember(
+                id="eva",
+                name="Eva Weber",
+                relation=Relation.SPOUSE,
+                date_of_birth=date(1960, 8, 1),
+                relation_since=date(1985, 6, 1),
+                rnpp_registered=True,
+            ),
+        ),
+    )
+    return RegistryEntry(
+        household,
+        address=Address(street="rue des Jardins 4", town="Yutz", postal_code="57970", country="FR"),
+    )
+
+
+def registry(*entries: RegistryEntry) -> CnsRegistry:
+    return CnsRegistry(entries or [silva(), martin(), muller(), weber()])
 
 
 def fund_records(entry: RegistryEntry, country: str, *members: str) -> list[FundRecord]:
@@ -218,13 +251,18 @@ class World:
     cns_params: CnsParams | None = None
     policies: dict[str, FundPolicy] = field(default_factory=dict)
     seed: int = 1
+    #: Replaces the default registry's households (e.g. a variant of Muller).
+    entries: tuple[RegistryEntry, ...] = ()
+    #: Replaces the German fund's records.
+    de_records: list[FundRecord] | None = None
 
     def __post_init__(self) -> None:
-        self.cns = CnsDesk(CNS_ID, registry(), self.clock, SeededIds(self.seed), self.cns_params)
+        reg = registry(*self.entries)
+        self.cns = CnsDesk(CNS_ID, reg, self.clock, SeededIds(self.seed), self.cns_params)
         records = {
             PT_FUND: fund_records(silva(), "PT", "ana", "rui", "bia"),
             FR_FUND: fund_records(martin(), "FR", "marie", "noah"),
-            DE_FUND: de_records(),
+            DE_FUND: de_records() if self.de_records is None else self.de_records,
         }
         self.funds = {
             fid: FundDesk(
