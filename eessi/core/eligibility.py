@@ -32,7 +32,7 @@ The rules are applied in this order (each step may refuse, which ends the decisi
    LU                            LU                    resident: R3-R9, R11, R15
    LU                            abroad                R17 (S071 from the fund of residence)
    abroad                        LU                    R18 (the CNS service decides)
-   BE                            BE                    R16 (BL1 / BL6), R15
+   BE                            BE                    R12, R16 (BL1 / BL6), R15
    abroad                        abroad                R12-R15 (S071, S072, S073)
    ============================  ====================  ==================================
 
@@ -773,10 +773,7 @@ def _cross_border(ctx: _Ctx, anchor: MainInsured) -> None:
     country = anchor.country_of_residence
     if country not in ctx.p.abroad_countries:
         ctx.refuse("R13", f"main insured lives in {country}: not an EU/EEA/CH or bilateral country")
-    ctx.apply(
-        "R12",
-        f"changes of situation are declared to the fund of {m.country_of_residence} and the CNS",
-    )
+    _declared_changes(ctx, anchor)
     _insured_abroad(ctx, "R13")
     ctx.apply("R13", f"the law of {m.country_of_residence} decides who is a family member")
     s071 = _s071_from_residence(ctx, "R13")
@@ -790,11 +787,35 @@ def _cross_border(ctx: _Ctx, anchor: MainInsured) -> None:
     _s072_s073(ctx, "R14", s071)
 
 
+def _change_since(m: FamilyMember, anchor: MainInsured) -> date | None:
+    """The day of a change of situation after the anchor's affiliation (birth, marriage)."""
+    since = m.date_of_birth if m.relation is Relation.CHILD else m.relation_since
+    return since if since is not None and since > anchor.affiliated_since else None
+
+
+def _declared_changes(ctx: _Ctx, anchor: MainInsured) -> None:
+    """R12: a cross-border worker declares changes to the fund of residence and the CNS."""
+    country = ctx.m.country_of_residence
+    since = _change_since(ctx.m, anchor)
+    if since is None:
+        ctx.apply(
+            "R12", f"any change of situation is declared to the fund of {country} and the CNS"
+        )
+        return
+    what = {Relation.CHILD: "birth", Relation.SPOUSE: "marriage"}.get(ctx.m.relation, "partnership")
+    ctx.apply(
+        "R12",
+        f"change of situation ({what} on {since}, after the affiliation): declared to the fund "
+        f"of {country} and to the CNS",
+    )
+
+
 def _belgian(ctx: _Ctx, anchor: MainInsured) -> None:
     """R16: Belgian cross-border worker, family in Belgium: BL1, or BL6 on a change."""
     m = ctx.m
-    since = m.date_of_birth if m.relation is Relation.CHILD else m.relation_since
-    change = since is not None and since > anchor.affiliated_since
+    _declared_changes(ctx, anchor)
+    since = _change_since(m, anchor)
+    change = since is not None
     kind = D.BL6 if change else D.BL1
     mutual = anchor.belgian_mutual
     if ctx.has(kind):

@@ -184,7 +184,9 @@ class FormerInsurance:
     fund_id: str | None = None
     #: The member's social security number in that country (R5).
     foreign_number: str | None = None
-    #: Last insured day there, if known.
+    #: Last insured day there, if known. For ``LU`` it is the last day of the member's own
+    #: affiliation: without it (or while it is not past) the member is still personally insured
+    #: and cannot be co-insured (R1).
     until: date | None = None
 
     def __post_init__(self) -> None:

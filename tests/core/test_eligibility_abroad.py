@@ -30,6 +30,34 @@ def test_R12_cross_border_decisions_remind_that_changes_go_to_both_funds() -> No
     assert "CNS" in r12.explanation
 
 
+@pytest.mark.parametrize(
+    ("member", "what"),
+    [
+        (child(dob=date(2026, 1, 5), country_of_residence="FR"), "birth on 2026-01-05"),
+        (
+            spouse(relation_since=date(2025, 7, 1), country_of_residence="FR"),
+            "marriage on 2025-07-01",
+        ),
+        (
+            partner(relation_since=date(2024, 2, 1), country_of_residence="FR"),
+            "partnership on 2024-02-01",
+        ),
+    ],
+    ids=["birth", "marriage", "partnership"],
+)
+def test_R12_change_of_situation_after_the_affiliation_is_named(
+    member: FamilyMember, what: str
+) -> None:
+    d = decide(_frontalier(member), member.id, on=ON)
+    r12 = next(r for r in d.reasons if r.rule == "R12")
+    assert what in r12.explanation
+
+
+def test_R12_applies_to_belgian_cross_border_workers_too() -> None:
+    d = decide(_belgian(spouse(country_of_residence="BE")), "eva", on=ON)
+    assert d.rules.index("R12") < d.rules.index("R16")
+
+
 def test_R13_without_S071_the_cns_waits_for_the_fund_of_residence() -> None:
     d = decide(_frontalier(spouse(country_of_residence="FR")), "eva", on=ON)
     assert d.outcome is Outcome.PENDING
