@@ -1,0 +1,65 @@
+"""Deadlines on a virtual clock: the waiting side reminds (X009), the other answers (X010)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from process_world import CNS_ID, FR_FUND, PT_FUND, World
+
+from eessi.core.fund import FundPolicy
+from eessi.core.messages import CaseOpened, ReminderSent, TimePassed
+from eessi.sed.documents import S072, X009, X010, ReminderReply
+
+
+def _silent_pt() -> World:
+    """The Portuguese fund does not send its S073 by itself."""
+    return World(policies={"PT:ISS00001": FundPolicy(auto_register=False)})
+
+
+def test_cns_sets_a_timer_when_it_starts_waiting_for_the_s073() -> None:
+    w = _silent_pt()
+    step = w.funds[PT_FUND].request_entitlement("ana", CNS_ID)
+    s071 = step.outgoing[0]
+    answer = w.cns.handle(s071.received_by_peer(PT_FUND))
+    assert isinstance(answer.outgoing[0].sed, S072)
+    due = w.clock.now() + timedelta(days=60)
+    assert answer.timers[0].due == due
+    assert all(t.case_id == s071.case_id for t in answer.timers)
+
+
+def test_R14_cns_reminds_the_fund_once_the_s073_is_overdue_and_the_fund_answers_x010() -> None:
+    w = _silent_pt()
+    w.run(w.funds[PT_FUND].request_entitlement("ana", CNS_ID), PT_FUND)
+    w.clock.advance(timedelta(days=59))
+    w.run(w.cns.handle(TimePassed(w.clock.now())), CNS_ID)
+    assert not w.events(ReminderSent)  # not overdue yet
+
+    w.clock.advance(timedelta(days=2))
+    w.run(w.cns.handle(TimePassed(w.clock.now())), CNS_ID)
+    (reminded,) = w.events(ReminderSent, CNS_ID)
+    assert reminded.awaited_sed == "S073"
+    x009 = [o for o in w.sent if isinstance(o.sed, X009)]
+    assert len(x009) == 1
+    assert x009[0].receiver == PT_FUND
+    assert x009[0].sed.awaited[0].sed_type == "S073"
+    (x010,) = [o.sed for o in w.sent if isinstance(o.sed, X010)]
+    assert x010.reply is ReminderReply.WILL_BE_SENT  # the fund still owes the S073
+    assert x010.reminder.sed_id == x009[0].document_id
+
+    w.clock.advance(timedelta(days=1))
+    w.run(w.cns.handle(TimePassed(w.clock.now())), CNS_ID)
+    assert len(w.events(ReminderSent)) == 1  # once per wait
+
+
+def test_R15_fund_reminds_the_cns_that_waits_for_documents_and_the_cns_says_will_be_sent() -> None:
+    w = World()
+    w.run(w.funds[FR_FUND].request_entitlement("noah", CNS_ID), FR_FUND)
+    case_id = w.events(CaseOpened, FR_FUND)[0].case_id
+    w.clock.advance(timedelta(days=61))
+    w.run(w.funds[FR_FUND].handle(TimePassed(w.clock.now())), FR_FUND)
+    (reminded,) = w.events(ReminderSent, FR_FUND)
+    assert reminded.awaited_sed == "S072"
+    assert reminded.case_id == case_id
+    (x010,) = [o for o in w.sent if isinstance(o.sed, X010)]
+    assert x010.receiver == FR_FUND
+    assert x010.sed.reply is ReminderReply.WILL_BE_SENT
