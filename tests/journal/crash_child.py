@@ -1,11 +1,12 @@
 """Helper process for ``test_journal_crash.py`` (not a test): writes to a journal until killed.
 
 Usage: ``python crash_child.py JOURNAL_FILE FULL|NORMAL FIRST_NUMBER``. Each round, three
-inbound messages arrive together (one group commit), then the first two are processed, each in
-one transaction (two events, a case snapshot, one outbound message, mark processed); the third
-stays unprocessed. A line goes to stdout, flushed, only **after** the call that made it durable
-has returned: ``accepted <id>`` and ``processed <id>``. The parent kills this process with
-SIGKILL at a random moment and checks the journal against what was printed.
+inbound messages arrive (two together, sharing a group commit, and one alone), then the first
+two are processed, each in one transaction (two events, a case snapshot, one outbound message,
+mark processed); the third stays unprocessed. A line goes to stdout, flushed, only **after**
+the call that made it durable has returned: ``accepted <id>`` and ``processed <id>``. The
+parent kills this process with SIGKILL at a random moment and checks the journal against what
+was printed.
 """
 
 from __future__ import annotations
@@ -93,7 +94,9 @@ async def run(path: str, synchronous: str, start: int) -> None:
     n = start
     while True:
         ids = [f"in-{n + k:06d}" for k in range(3)]
-        fresh = await asyncio.gather(*(journal.accept_inbound(inbound(i, n)) for i in ids))
+        # Two arrive together (one group commit), the third alone (an autocommit write).
+        fresh = await asyncio.gather(*(journal.accept_inbound(inbound(i, n)) for i in ids[:2]))
+        fresh.append(await journal.accept_inbound(inbound(ids[2], n)))
         assert all(fresh)
         for i in ids:
             print("accepted", i, flush=True)
