@@ -2,15 +2,18 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from journal_records import CNS, CPAM, T0, inbound, outbound
 
 from eessi.errors import JournalError
-from eessi.journal import Direction, MessageStatus, SqliteJournal, open_journal
+from eessi.journal import TRANSITIONS, Direction, MessageStatus, SqliteJournal, open_journal
 from eessi.journal.sqlite import SCHEMA_VERSION
 
 DE = "DE:AOK000001"
@@ -502,3 +505,40 @@ async def test_close_waits_for_an_open_transaction(tmp_path: Path) -> None:
     await task
     async with await SqliteJournal.open(path) as again:
         assert [c.case_id for c in await again.cases()] == ["LU-CASE1"]
+
+
+async def test_a_message_scheduled_for_later_is_not_due_before(journal: SqliteJournal) -> None:
+    later = T0 + timedelta(days=30)  # e.g. an X001 closure sent after a delay
+    await _enqueue(journal, outbound("o1", next_attempt_at=later))
+    assert await journal.due_outbound(later - timedelta(seconds=1)) == []
+    assert [m.message_id for m in await journal.due_outbound(later)] == ["o1"]
+
+
+_OUT_STATUSES = [s for s in MessageStatus if s.direction is Direction.OUT]
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(moves=st.lists(st.sampled_from(_OUT_STATUSES), max_size=12))
+def test_status_moves_follow_the_table_and_illegal_ones_change_nothing(
+    tmp_path: Path, moves: list[MessageStatus]
+) -> None:
+    async def run() -> None:
+        path = tmp_path / f"j-{uuid.uuid4().hex}.sqlite"
+        async with await SqliteJournal.open(path, synchronous="NORMAL") as journal:
+            await _enqueue(journal, outbound("o1"))
+            current = MessageStatus.QUEUED
+            for step, new in enumerate(moves):
+                at = T0 + timedelta(seconds=step)
+                if new in TRANSITIONS.get(current, frozenset()):
+                    assert (await journal.set_status("o1", new, at=at)).status is new
+                    current = new
+                else:
+                    with pytest.raises(JournalError, match="illegal status change"):
+                        await journal.set_status("o1", new, at=at)
+                stored = await journal.message("o1")
+                assert stored is not None
+                assert stored.status is current
+
+    asyncio.run(run())
