@@ -204,6 +204,7 @@ def weber() -> RegistryEntry:
     return RegistryEntry(
         household,
         address=Address(street="rue des Jardins 4", town="Yutz", postal_code="57970", country="FR"),
+        member_addresses={"eva": EuAddress(street="Grand-Rue 1", town="Remich", country="LU")},
     )
 
 
