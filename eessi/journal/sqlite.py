@@ -6,7 +6,9 @@ Design, in short:
   connection guarded by one :class:`asyncio.Lock`. Single writes (accept, refuse, set_status)
   are queued and a flusher task commits everything queued so far in **one** transaction: a
   group commit, so a burst of inbound messages pays one fsync, not one each. A
-  :meth:`SqliteJournal.transaction` takes the same lock for its whole block.
+  :meth:`SqliteJournal.transaction` takes the same lock for its whole block. A write refused
+  by a check (an illegal status, an ID conflict) fails alone; an SQLite failure (disk full)
+  fails the whole group, and each caller gets the :class:`~eessi.errors.JournalError`.
 * **A separate reader connection** (``query_only``) answers the queries. In WAL mode it reads
   the last committed state, so no query ever sees half a transaction.
 * **Durability.** ``synchronous=FULL`` (the default) fsyncs the WAL at every commit: what
