@@ -5,7 +5,7 @@ parameters). The process (or a tester's household file) records each thing it le
 :class:`Fact` and grows an immutable :class:`Facts` with :meth:`Facts.with_`::
 
     facts = Facts().with_(
-        Fact(DocumentKind.S071, member="lea", institution="FR:CPAM0057", on=date(2026, 2, 1)),
+        Fact(DocumentKind.S071, member="lea", institution="FR:CPAM5701", on=date(2026, 2, 1)),
     )
 
 A fact with ``member=None`` concerns every member of the household (a household composition

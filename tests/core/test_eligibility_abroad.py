@@ -13,7 +13,7 @@ from eessi.core.eligibility import Action, Outcome, Party, decide
 from eessi.core.facts import DocumentKind as D
 from eessi.core.household import FamilyMember, Household, MainInsuredKind
 
-FR_FUND = "FR:CPAM0057"
+FR_FUND = "FR:CPAM5701"
 
 
 def _frontalier(*members: FamilyMember, **kw: Any) -> Household:
@@ -153,7 +153,7 @@ def test_R15_cross_border_partner_not_in_rnpp_needs_the_luxembourg_partnership_c
 
 # --- R16: Belgian cross-border worker ---------------------------------------------------------
 
-BE_MUTUAL = "BE:MC00319"
+BE_MUTUAL = "BE:MC000200"
 
 
 def _belgian(*members: FamilyMember, mutual: str | None = BE_MUTUAL) -> Household:
