@@ -104,6 +104,7 @@ from eessi.sed.documents import (
     NotConfirmedReason,
     PeriodKind,
     ReminderReply,
+    StatusPerson,
 )
 from eessi.sed.documents import S041Reply as SedS041Reply
 from eessi.sed.model import FixedPeriod, Institution, OpenPeriod, OpenPeriodType, Pin
@@ -373,6 +374,16 @@ class _Run:
     # ---- S071: find the person, then pursue
 
     def _s071(self, cf: CaseFile, s071: S071) -> None:
+        if isinstance(s071.status, StatusPerson):
+            other = NotConfirmedReason.OTHER
+            why = NotConfirmed(
+                reason=other,
+                details="(sim) this CNS answers S071 for family members (StatusFamilyMember) "
+                "only; the entitlement of an insured person is outside co-insurance (R1)",
+            )
+            doc_id = self._send_s072(cf, s071, None, why)
+            self.tx.emit(EntitlementAnswered(cf.case_id, doc_id, None, False, reason=other.value))
+            return
         found = self._find(s071)
         if isinstance(found, str):
             self.tx.emit(PersonUnknown(cf.case_id, found))

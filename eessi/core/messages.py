@@ -23,6 +23,7 @@ from eessi.core import case as case_machine
 from eessi.core.buc_table import CaseState
 from eessi.core.eligibility import Decision
 from eessi.core.facts import DocumentKind
+from eessi.errors import DomainError
 from eessi.sed.catalogue import BUCS, Role
 from eessi.sed.documents import Document
 
@@ -58,9 +59,13 @@ __all__ = [
 ]
 
 
+def _bad(message: str, hint: str) -> DomainError:
+    return DomainError(message, hint=hint, code="domain.bad-input")
+
+
 def _aware(at: datetime, what: str) -> None:
     if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError(f"{what} needs a timezone-aware datetime, got {at!r}")
+        raise _bad(f"{what} needs a timezone-aware datetime, got {at!r}", "give a UTC datetime")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -111,9 +116,12 @@ class DocumentReceived:
 
     def __post_init__(self) -> None:
         if self.buc not in BUCS:
-            raise ValueError(f"unknown BUC {self.buc!r}; known: {', '.join(BUCS)}")
+            raise _bad(f"unknown BUC {self.buc!r}", f"known BUCs: {', '.join(BUCS)}")
         if not self.case_id or not self.document_id or not self.sender:
-            raise ValueError("a received document needs a case_id, a document_id and a sender")
+            raise _bad(
+                "a received document needs a case_id, a document_id and a sender",
+                "take them from the message's header (business scope, document identification)",
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +148,15 @@ class DocumentProvided:
 
     def __post_init__(self) -> None:
         if self.kind in _EESSI_KINDS:
-            raise ValueError(
-                f"{self.kind.value} travels over EESSI: give it as a DocumentReceived, not as "
-                "a DocumentProvided"
+            raise _bad(
+                f"{self.kind.value} travels over EESSI, not as a document provided",
+                "give it to the desk as a DocumentReceived",
             )
         if self.kind is DocumentKind.CNS_SERVICE_DECISION:
-            raise ValueError("give the CNS service's decision as a ServiceDecision")
+            raise _bad(
+                "the CNS service's decision is not a document provided",
+                "give it as a ServiceDecision",
+            )
 
 
 _EESSI_KINDS = frozenset(
@@ -165,7 +176,10 @@ class ServiceDecision:
 
     def __post_init__(self) -> None:
         if self.kind not in (DocumentKind.CNS_SERVICE_DECISION, DocumentKind.CNS_AUTHORISATION):
-            raise ValueError("a service decision is a cns_service_decision or cns_authorisation")
+            raise _bad(
+                f"a service decision cannot be a {self.kind.value}",
+                "use kind cns_service_decision (R18) or cns_authorisation (R11)",
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from process_world import CNS_ID, DE_FUND, FR_FUND, World, de_records, muller
 
 from eessi.core.buc_table import CaseState
 from eessi.core.facts import DocumentKind
-from eessi.core.fund import FundRecord
+from eessi.core.fund import FundPolicy, FundRecord
 from eessi.core.messages import (
     CaseOpened,
+    Channel,
     CoInsuranceRegistered,
     CoInsuranceRequested,
     DecisionMade,
@@ -21,7 +23,8 @@ from eessi.core.messages import (
     ReferredToService,
     ServiceDecision,
 )
-from eessi.sed.documents import S040, S041, S072, S041Reply
+from eessi.sed.documents import S040, S041, S072, InsurancePeriod, InsuranceType, S041Reply
+from eessi.sed.model import OpenPeriod, OpenPeriodType
 
 MARIE = MemberRef("martin", "marie")
 NOAH = MemberRef("martin", "noah")
@@ -161,3 +164,33 @@ def test_R18_service_refusal_is_a_not_eligible_decision_citing_R18() -> None:
     assert decided.decision.outcome.value == "not_eligible"
     assert decided.decision.reasons[-1].rule == "R18"
     assert EVA not in w.cns.registrations
+
+
+def test_R5_a_second_request_does_not_send_a_second_s040() -> None:
+    w = World(policies={DE_FUND: FundPolicy(answer_s040=False)})
+    first = w.cns.handle(CoInsuranceRequested(MARC_PIN, "sofia"))
+    second = w.cns.handle(CoInsuranceRequested(MARC_PIN, "sofia", Channel.PHONE))
+    assert [o.sed.code for o in first.outgoing] == ["S040"]
+    assert not second.outgoing
+
+
+def test_R5_s041_with_an_open_period_starts_on_arrival() -> None:
+    (rec,) = de_records()
+    open_period = InsurancePeriod(
+        period=OpenPeriod(type=OpenPeriodType.END_UNKNOWN, start=date(2015, 1, 1)),
+        insurance=InsuranceType.COMPULSORY,
+    )
+    w = World(de_records=[replace(rec, insurance_periods=(open_period,))])
+    w.run(w.cns.handle(CoInsuranceRequested(MARC_PIN, "sofia")), CNS_ID)
+    (reg,) = w.events(CoInsuranceRegistered, CNS_ID)
+    assert reg.start == date(2026, 1, 15)  # arrived_on; the S041 gives no end
+
+
+def test_R11_refused_authorisation_leaves_the_decision_pending() -> None:
+    w = World()
+    step = w.cns.handle(
+        ServiceDecision(PAUL_PIN, "eva", approved=False, kind=DocumentKind.CNS_AUTHORISATION)
+    )
+    (decided,) = step.of(DecisionMade)
+    assert decided.decision.outcome.value == "pending"
+    assert not step.of(CoInsuranceRegistered)

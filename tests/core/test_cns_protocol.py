@@ -8,24 +8,31 @@ from datetime import date
 import pytest
 from process_world import CNS_ID, DE_FUND, FR_FUND, PT_FUND, World, fund_records, silva
 
+from eessi.core.fund import FundPolicy
 from eessi.core.messages import (
     CaseOpened,
+    CoInsuranceRegistered,
+    CoInsuranceRequested,
     DocumentReceived,
     EntitlementAnswered,
+    MemberRef,
+    NotRegistered,
     PersonUnknown,
     RegistrationWithdrawn,
     WithdrawEntitlement,
 )
-from eessi.errors import ProtocolError
+from eessi.errors import DomainError, ProtocolError
 from eessi.sed.documents import (
     S041,
     S071,
     S072,
     S073,
     X008,
+    InsuredStatus,
     NotConfirmedReason,
     S041Reply,
     StatusFamilyMember,
+    StatusPerson,
 )
 from eessi.sed.model import OpenPeriod, OpenPeriodType, Person, Pin
 
@@ -141,8 +148,6 @@ def test_R17_cns_invalidating_its_s072_withdraws_the_registration_and_holds_the_
 
 
 def test_R17_fund_rejecting_the_s072_leaves_nothing_registered_and_holds_the_case() -> None:
-    from eessi.core.fund import FundPolicy
-
     w = World(policies={PT_FUND: FundPolicy(auto_register=False)})
     w.run(w.funds[PT_FUND].request_entitlement("ana", CNS_ID), PT_FUND)
     fund_case = w.events(CaseOpened, PT_FUND)[0].case_id
@@ -150,3 +155,71 @@ def test_R17_fund_rejecting_the_s072_leaves_nothing_registered_and_holds_the_cas
     assert not w.cns.registrations
     assert w.cns.case(fund_case).suspended
     assert [type(o.sed) for o in w.sent].count(S072) == 1
+
+
+def test_s073_that_does_not_confirm_registration_registers_nothing_and_says_why() -> None:
+    w = World(policies={PT_FUND: FundPolicy(auto_register=False)})
+    w.run(w.funds[PT_FUND].request_entitlement("ana", CNS_ID), PT_FUND)
+    case_id = w.events(CaseOpened, CNS_ID)[0].case_id
+    s072_id = next(o.document_id for o in w.sent if isinstance(o.sed, S072))
+    rec = fund_records(silva(), "PT", "ana")[0]
+    s073 = S073(person=rec.person, registered=False, additional_information="already insured")
+    step = w.cns.handle(
+        DocumentReceived(case_id, "S_BUC_01", PT_FUND, w.cns.ids.uuid(), s073, s072_id)
+    )
+    (nope,) = step.of(NotRegistered)
+    assert "did not register" in nope.why
+    assert not w.cns.registrations
+
+
+def test_s073_after_a_refused_s072_registers_nothing() -> None:
+    w = World(policies={PT_FUND: FundPolicy(close_after_refusal=False)})
+    w.run(w.funds[PT_FUND].request_entitlement("bia", CNS_ID), PT_FUND)
+    case_id = w.events(CaseOpened, CNS_ID)[0].case_id
+    rec = fund_records(silva(), "PT", "bia")[0]
+    s073 = S073(person=rec.person, registered=True, registration_date=date(2026, 3, 2))
+    step = w.cns.handle(DocumentReceived(case_id, "S_BUC_01", PT_FUND, w.cns.ids.uuid(), s073))
+    (nope,) = step.of(NotRegistered)
+    assert "did not confirm" in nope.why
+    assert not step.of(CoInsuranceRegistered)
+
+
+def test_s071_for_an_insured_person_is_answered_not_confirmed_other() -> None:
+    w = World()
+    s071 = replace(_s071(), status=StatusPerson(status=InsuredStatus.INSURED_PERSON))
+    step = w.cns.handle(DocumentReceived("PT-1", "S_BUC_01", PT_FUND, "d-1", s071))
+    (answered,) = step.of(EntitlementAnswered)
+    assert answered.reason == NotConfirmedReason.OTHER.value
+
+
+def test_s071_naming_an_unknown_main_insured_finds_the_member_by_their_own_lu_pin() -> None:
+    entry = replace(silva(), member_pins={"ana": "1980030912345"})
+    w = World(entries=(entry,))
+    ana = replace(_s071().person, pins=(Pin(country="LU", number="1980030912345"),))
+    s071 = _s071(ana, main_pin="1999999999999")
+    step = w.cns.handle(DocumentReceived("PT-1", "S_BUC_01", PT_FUND, "d-1", s071))
+    (answered,) = step.of(EntitlementAnswered)
+    assert answered.member == MemberRef("silva", "ana")
+    assert answered.confirmed
+
+
+def test_R1_main_insured_no_longer_affiliated_gives_not_confirmed_not_insured() -> None:
+    entry = silva()
+    joao = replace(entry.household.main_insured[0], affiliation_end=date(2026, 1, 31))
+    entry = replace(entry, household=replace(entry.household, main_insured=(joao,)))
+    w = World(entries=(entry,))
+    w.run(w.funds[PT_FUND].request_entitlement("ana", CNS_ID), PT_FUND)
+    (s072,) = [o.sed for o in w.sent if isinstance(o.sed, S072)]
+    assert s072.not_confirmed is not None
+    assert s072.not_confirmed.reason is NotConfirmedReason.NOT_INSURED
+    assert "R1" in (s072.not_confirmed.details or "")
+
+
+def test_a_request_for_someone_not_in_the_registry_is_a_domain_error_and_changes_nothing() -> None:
+    w = World()
+    before = w.cns.snapshot()
+    with pytest.raises(DomainError):
+        w.cns.handle(CoInsuranceRequested("1999999999999", "ana"))
+    with pytest.raises(DomainError):
+        w.cns.handle(CoInsuranceRequested("1978072712345", "nobody"))
+    assert w.cns.snapshot() is before
