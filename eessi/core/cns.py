@@ -160,8 +160,9 @@ class CnsState:
     #: Facts learnt outside EESSI, by household key.
     facts: Mapping[str, Facts] = field(default_factory=dict)
     registrations: Mapping[MemberRef, Registration] = field(default_factory=dict)
-    #: Documents already requested per member (so each request is made once).
-    requested: Mapping[MemberRef, frozenset[DocumentKind]] = field(default_factory=dict)
+    #: Documents already requested per member, with the rule asking (each request is made
+    #: once; a rule asking again for the same kind, as R4 for a renewed request, asks anew).
+    requested: Mapping[MemberRef, frozenset[tuple[DocumentKind, str]]] = field(default_factory=dict)
 
 
 class CnsDesk:
@@ -232,7 +233,7 @@ class _Run:
         self.tx = Tx(desk.institution_id, desk.ids, now, state.cases, self.p.deadlines)
         self.facts: dict[str, Facts] = dict(state.facts)
         self.registrations: dict[MemberRef, Registration] = dict(state.registrations)
-        self.asked: dict[MemberRef, frozenset[DocumentKind]] = dict(state.requested)
+        self.asked: dict[MemberRef, frozenset[tuple[DocumentKind, str]]] = dict(state.requested)
         self.today = now.date()
 
     def commit(self) -> CnsState:
@@ -510,16 +511,16 @@ class _Run:
         groups: dict[tuple[str, str], list[DocumentKind]] = {}
         hints: dict[tuple[str, str], list[str]] = {}
         for item in decision.missing:
-            if item.kind in asked:
+            if (item.kind, item.rule) in asked:
                 continue
             if item.action in _ASK:
                 key = (item.rule, item.from_party.value)
                 groups.setdefault(key, []).append(item.kind)
                 hints.setdefault(key, []).append(item.hint)
-                asked |= {item.kind}
+                asked |= {(item.kind, item.rule)}
             elif item.action is Action.REFER_TO_SERVICE:
                 self.tx.emit(ReferredToService(ref, item.kind, item.rule))
-                asked |= {item.kind}
+                asked |= {(item.kind, item.rule)}
             elif item.action is Action.SEND_S040 and item.institution is not None:
                 self._send_s040(ref, item.institution)
         for (rule_id, party), kinds in groups.items():

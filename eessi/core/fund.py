@@ -161,6 +161,18 @@ class FundDesk:
 
         return self._run(self.clock.now(), act)
 
+    def ask_again(self, case_id: str) -> Step:
+        """Send a new S071 in ``case_id`` after the CNS rejected it or we withdrew it."""
+
+        def act(run: _FundRun) -> None:
+            cf = run.tx.case(case_id)
+            rec = run.record(cf.person or "")
+            period = OpenPeriod(type=OpenPeriodType.OPEN_ENDED, start=run.today)
+            s071 = S071(person=rec.person, address=rec.address, status=rec.status, period=period)
+            run.tx.send(case_id, s071)
+
+        return self._run(self.clock.now(), act)
+
     def register(self, case_id: str) -> Step:
         """Send the S073 confirming registration for the S072 in effect in ``case_id``."""
         return self._run(self.clock.now(), lambda run: run.register(case_id))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 from process_world import CNS_ID, DE_FUND, FR_FUND, World, de_records, muller
 
 from eessi.core.buc_table import CaseState
 from eessi.core.facts import DocumentKind
 from eessi.core.fund import FundPolicy, FundRecord
+from eessi.core.household import FamilyMember, FormerInsurance, Household, MainInsured, Relation
 from eessi.core.messages import (
     CaseOpened,
     Channel,
@@ -23,8 +24,9 @@ from eessi.core.messages import (
     ReferredToService,
     ServiceDecision,
 )
+from eessi.core.registry import RegistryEntry
 from eessi.sed.documents import S040, S041, S072, InsurancePeriod, InsuranceType, S041Reply
-from eessi.sed.model import OpenPeriod, OpenPeriodType
+from eessi.sed.model import Address, OpenPeriod, OpenPeriodType
 
 MARIE = MemberRef("martin", "marie")
 NOAH = MemberRef("martin", "noah")
@@ -194,3 +196,70 @@ def test_R11_refused_authorisation_leaves_the_decision_pending() -> None:
     (decided,) = step.of(DecisionMade)
     assert decided.decision.outcome.value == "pending"
     assert not step.of(CoInsuranceRegistered)
+
+
+def _one_household(main: MainInsured, member: FamilyMember) -> RegistryEntry:
+    return RegistryEntry(
+        Household(id="h", main_insured=(main,), members=(member,)),
+        address=Address(town="Arlon", country=main.country_of_residence),
+    )
+
+
+def test_R16_bl1_from_the_belgian_mutual_registers_the_spouse() -> None:
+    jan = MainInsured(
+        id="jan",
+        pin="1982010112345",
+        name="Jan Peeters",
+        date_of_birth=date(1982, 1, 1),
+        affiliated_since=date(2015, 1, 1),
+        country_of_residence="BE",
+        belgian_mutual="BE:MC000200",
+    )
+    els = FamilyMember(
+        id="els",
+        name="Els Peeters",
+        relation=Relation.SPOUSE,
+        date_of_birth=date(1984, 2, 2),
+        relation_since=date(2010, 6, 1),
+        country_of_residence="BE",
+        rnpp_registered=True,
+    )
+    w = World(entries=(_one_household(jan, els),))
+    step = w.cns.handle(CoInsuranceRequested(jan.pin, "els"))
+    (asked,) = step.of(DocumentsRequested)
+    assert (asked.rule, asked.party, asked.kinds) == ("R16", "belgian_mutual", (DocumentKind.BL1,))
+    step = w.cns.handle(DocumentProvided(jan.pin, "els", DocumentKind.BL1))
+    (reg,) = step.of(CoInsuranceRegistered)
+    assert "R16" in reg.rules
+
+
+def test_R4_request_before_the_ccss_exit_notice_is_premature_and_must_be_renewed() -> None:
+    marc = MainInsured(
+        id="marc",
+        pin="1979041512345",
+        name="Marc Hoffmann",
+        date_of_birth=date(1979, 4, 15),
+        affiliated_since=date(2008, 1, 1),
+    )
+    lisa = FamilyMember(
+        id="lisa",
+        name="Lisa Hoffmann",
+        relation=Relation.SPOUSE,
+        date_of_birth=date(1981, 9, 9),
+        relation_since=date(2009, 9, 9),
+        rnpp_registered=True,
+        former_insurance=FormerInsurance(country="LU", until=date(2026, 2, 28)),
+    )
+    w = World(entries=(_one_household(marc, lisa),))
+    step = w.cns.handle(CoInsuranceRequested(marc.pin, "lisa"))
+    (asked,) = step.of(DocumentsRequested)
+    assert (asked.rule, asked.party) == ("R4", "ccss")
+    w.clock.advance(timedelta(days=1))
+    step = w.cns.handle(DocumentProvided(marc.pin, "lisa", DocumentKind.CCSS_EXIT_NOTICE))
+    (renew,) = step.of(DocumentsRequested)
+    assert (renew.rule, renew.kinds) == ("R4", (DocumentKind.CO_INSURANCE_REQUEST,))
+    assert not step.of(CoInsuranceRegistered)
+    step = w.cns.handle(CoInsuranceRequested(marc.pin, "lisa", Channel.EMAIL))
+    (reg,) = step.of(CoInsuranceRegistered)
+    assert reg.start == date(2026, 3, 1)
+    assert {"R3", "R4"} <= set(reg.rules)

@@ -171,3 +171,28 @@ def test_two_records_with_one_key_are_refused() -> None:
     rec = de_records()[0]
     with pytest.raises(DomainError):
         FundDesk(DE_FUND, [rec, rec], VirtualClock(START), SeededIds())
+
+
+def test_fund_withdrawing_its_s071_then_asking_again_gets_a_fresh_s072() -> None:
+    w = World(policies={PT_FUND: FundPolicy(auto_register=False)})
+    fund = w.funds[PT_FUND]
+    w.run(fund.request_entitlement("ana", CNS_ID), PT_FUND)
+    (case_id,) = fund.snapshot().cases
+    w.run(fund.invalidate(case_id, "S071"), PT_FUND)
+    assert w.cns.case(case_id).state is CaseState.WITHDRAWN
+    w.run(fund.ask_again(case_id), PT_FUND)
+    assert [type(o.sed) for o in w.sent].count(S072) == 2
+    assert w.cns.case(case_id).state is CaseState.AWAITING_CONFIRMATION
+    w.run(fund.register(case_id), PT_FUND)
+    assert w.cns.registrations
+
+
+def test_asking_again_while_the_request_stands_is_refused() -> None:
+    w = World(policies={PT_FUND: FundPolicy(auto_register=False)})
+    fund = w.funds[PT_FUND]
+    w.run(fund.request_entitlement("ana", CNS_ID), PT_FUND)
+    (case_id,) = fund.snapshot().cases
+    before = fund.snapshot()
+    with pytest.raises(ProtocolError):
+        fund.ask_again(case_id)
+    assert fund.snapshot() is before

@@ -3,9 +3,10 @@ inconsistent registration.
 
 Documents travel through a network the test controls: each outgoing document waits in flight
 until hypothesis delivers it (in any order), drops it, or never gets to it. Between deliveries
-the fund registers, invalidates (X008), rejects (X011), asks for clarification (X012), closes
-(X001); the CNS withdraws its S072 (X008); time passes and reminders (X009) fly. A delivery or
-action the case machines refuse must raise ``ProtocolError`` and leave that desk unchanged.
+the fund registers, invalidates (X008), asks again, rejects (X011), asks for clarification
+(X012), closes (X001); the CNS withdraws its S072 (X008); time passes and reminders (X009) fly.
+A delivery or action the case machines refuse must raise ``ProtocolError`` and leave that desk
+unchanged.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ ACTIONS = st.one_of(
     st.tuples(st.just("cns_x008"), _index),
     st.tuples(st.just("clarify"), _index),
     st.tuples(st.just("close"), _index),
+    st.tuples(st.just("ask_again"), _index),
     st.tuples(st.just("time"), st.sampled_from((1, 30, 61, 95))),
 )
 
@@ -116,6 +118,8 @@ class Net:
                 self.attempt(PT_FUND, lambda: self.fund.reject(case_id, "S072"))
             elif kind == "clarify":
                 self.attempt(PT_FUND, lambda: self.fund.clarify(case_id, "S072"))
+            elif kind == "ask_again":
+                self.attempt(PT_FUND, lambda: self.fund.ask_again(case_id))
             elif kind == "close":
                 self.attempt(PT_FUND, lambda: self.fund.close(case_id))
             elif kind == "cns_x008" and case_id in self.cns.snapshot().cases:
