@@ -72,6 +72,7 @@ from eessi.core.messages import (
     DocumentProvided,
     DocumentReceived,
     DocumentRefused,
+    DocumentsReminder,
     DocumentsRequested,
     EntitlementAnswered,
     Input,
@@ -83,6 +84,7 @@ from eessi.core.messages import (
     ServiceDecision,
     Step,
     TimePassed,
+    Timer,
     WithdrawEntitlement,
 )
 from eessi.core.registry import CnsRegistry, RegistryEntry
@@ -109,7 +111,7 @@ from eessi.sed.documents import (
 from eessi.sed.documents import S041Reply as SedS041Reply
 from eessi.sed.model import FixedPeriod, Institution, OpenPeriod, OpenPeriodType, Pin
 
-__all__ = ["CnsDesk", "CnsParams", "CnsState", "Registration"]
+__all__ = ["CnsDesk", "CnsParams", "CnsState", "DocumentRequest", "Registration"]
 
 _D = DocumentKind
 #: Missing-item actions that mean "ask someone for a document" (R4-R8, R15, R16).
@@ -135,6 +137,8 @@ class CnsParams:
     deadlines: Mapping[str, cm.Deadlines] | None = None
     #: An S040 asks for the periods of this long before the arrival (or the end of insurance).
     s040_lookback: timedelta = timedelta(days=5 * 365)
+    #: Documents asked for outside EESSI are reminded once after this long (None: never).
+    documents_within: timedelta | None = timedelta(days=30)
     #: Names of foreign institutions for PIN blocks, by IR ID (else the ID is used as name).
     institution_names: Mapping[str, str] = field(default_factory=dict)
 
@@ -153,6 +157,19 @@ class Registration:
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentRequest:
+    """Something the CNS asked a party for (R4-R8, R11, R15, R16, R18)."""
+
+    kind: DocumentKind
+    rule: str
+    #: ``eligibility.Party`` value of who must provide it.
+    party: str
+    asked_at: datetime
+    #: A :class:`DocumentsReminder` was emitted for it.
+    reminded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class CnsState:
     """Everything the CNS desk knows, as one value (compare it, store it, restore it)."""
 
@@ -160,9 +177,9 @@ class CnsState:
     #: Facts learnt outside EESSI, by household key.
     facts: Mapping[str, Facts] = field(default_factory=dict)
     registrations: Mapping[MemberRef, Registration] = field(default_factory=dict)
-    #: Documents already requested per member, with the rule asking (each request is made
-    #: once; a rule asking again for the same kind, as R4 for a renewed request, asks anew).
-    requested: Mapping[MemberRef, frozenset[tuple[DocumentKind, str]]] = field(default_factory=dict)
+    #: Documents requested per member (each (kind, rule) is asked once; a rule asking again
+    #: for the same kind, as R4 for a renewed request, asks anew).
+    requested: Mapping[MemberRef, tuple[DocumentRequest, ...]] = field(default_factory=dict)
 
 
 class CnsDesk:
@@ -218,7 +235,7 @@ class CnsDesk:
         elif isinstance(event, WithdrawEntitlement):
             run.withdraw(event)
         else:
-            run.tx.tick(event.now)
+            run.time_passed(event.now)
         self._state = run.commit()
         return run.tx.step()
 
@@ -233,7 +250,7 @@ class _Run:
         self.tx = Tx(desk.institution_id, desk.ids, now, state.cases, self.p.deadlines)
         self.facts: dict[str, Facts] = dict(state.facts)
         self.registrations: dict[MemberRef, Registration] = dict(state.registrations)
-        self.asked: dict[MemberRef, frozenset[tuple[DocumentKind, str]]] = dict(state.requested)
+        self.asked: dict[MemberRef, tuple[DocumentRequest, ...]] = dict(state.requested)
         self.today = now.date()
 
     def commit(self) -> CnsState:
@@ -507,29 +524,56 @@ class _Run:
         return None
 
     def _missing(self, ref: MemberRef, decision: Decision) -> None:
-        asked = self.asked.get(ref, frozenset())
+        asked = list(self.asked.get(ref, ()))
+        done = {(r.kind, r.rule) for r in asked}
         groups: dict[tuple[str, str], list[DocumentKind]] = {}
         hints: dict[tuple[str, str], list[str]] = {}
         for item in decision.missing:
-            if (item.kind, item.rule) in asked:
+            if (item.kind, item.rule) in done:
                 continue
+            party = item.from_party.value
             if item.action in _ASK:
-                key = (item.rule, item.from_party.value)
-                groups.setdefault(key, []).append(item.kind)
-                hints.setdefault(key, []).append(item.hint)
-                asked |= {(item.kind, item.rule)}
+                groups.setdefault((item.rule, party), []).append(item.kind)
+                hints.setdefault((item.rule, party), []).append(item.hint)
             elif item.action is Action.REFER_TO_SERVICE:
                 self.tx.emit(ReferredToService(ref, item.kind, item.rule))
-                asked |= {(item.kind, item.rule)}
-            elif item.action is Action.SEND_S040 and item.institution is not None:
-                self._send_s040(ref, item.institution)
+            else:
+                if item.action is Action.SEND_S040 and item.institution is not None:
+                    self._send_s040(ref, item.institution)
+                continue
+            done.add((item.kind, item.rule))
+            asked.append(DocumentRequest(item.kind, item.rule, party, self.tx.now))
         for (rule_id, party), kinds in groups.items():
-            self.tx.emit(
-                DocumentsRequested(
-                    ref, tuple(kinds), rule_id, party, "; ".join(hints[(rule_id, party)])
-                )
-            )
-        self.asked[ref] = asked
+            hint = "; ".join(hints[(rule_id, party)])
+            self.tx.emit(DocumentsRequested(ref, tuple(kinds), rule_id, party, hint))
+        if groups and self.p.documents_within is not None:
+            due = self.tx.now + self.p.documents_within
+            self.tx.timers.append(Timer(due, None, f"documents for {ref} are due"))
+        self.asked[ref] = tuple(asked)
+
+    def time_passed(self, now: datetime) -> None:
+        """Tick every case (X009 reminders), then remind overdue document requests once."""
+        self.tx.tick(now)
+        within = self.p.documents_within
+        if within is None:
+            return
+        for ref in sorted(self.asked):
+            requests = self.asked[ref]
+            due = [
+                r
+                for r in requests
+                if not r.reminded and r.party != "cns_service" and r.asked_at + within <= now
+            ]
+            if not due:
+                continue
+            missing = {(m.kind, m.rule) for m in self.decide(ref).missing}
+            groups: dict[tuple[str, str], list[DocumentKind]] = {}
+            for r in due:
+                if (r.kind, r.rule) in missing:
+                    groups.setdefault((r.rule, r.party), []).append(r.kind)
+            for (rule_id, party), kinds in groups.items():
+                self.tx.emit(DocumentsReminder(ref, tuple(kinds), rule_id, party))
+            self.asked[ref] = tuple(replace(r, reminded=True) if r in due else r for r in requests)
 
     # ---- S072
 

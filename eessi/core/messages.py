@@ -38,6 +38,7 @@ __all__ = [
     "DocumentProvided",
     "DocumentReceived",
     "DocumentRefused",
+    "DocumentsReminder",
     "DocumentsRequested",
     "EntitlementAnswered",
     "EntitlementRecorded",
@@ -302,6 +303,16 @@ class DocumentsRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentsReminder:
+    """Documents asked for ``CnsParams.documents_within`` ago are still missing: ask again."""
+
+    member: MemberRef
+    kinds: tuple[DocumentKind, ...]
+    rule: str
+    party: str
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentRefused:
     """A document was recorded but does not count (R13: entitlement certificate from the
     insured)."""
@@ -410,6 +421,7 @@ Event: TypeAlias = (
     | CaseEvent
     | DecisionMade
     | DocumentsRequested
+    | DocumentsReminder
     | DocumentRefused
     | ReferredToService
     | EntitlementAnswered

@@ -17,7 +17,7 @@ against each other by handing each :class:`Outgoing` to the receiver as
 
 from __future__ import annotations
 
-from eessi.core.cns import CnsDesk, CnsParams, CnsState, Registration
+from eessi.core.cns import CnsDesk, CnsParams, CnsState, DocumentRequest, Registration
 from eessi.core.fund import FundDesk, FundPolicy, FundRecord, FundState
 from eessi.core.messages import (
     CaseEvent,
@@ -30,6 +30,7 @@ from eessi.core.messages import (
     DocumentProvided,
     DocumentReceived,
     DocumentRefused,
+    DocumentsReminder,
     DocumentsRequested,
     EntitlementAnswered,
     EntitlementRecorded,
@@ -66,6 +67,8 @@ __all__ = [
     "DocumentProvided",
     "DocumentReceived",
     "DocumentRefused",
+    "DocumentRequest",
+    "DocumentsReminder",
     "DocumentsRequested",
     "EntitlementAnswered",
     "EntitlementRecorded",

@@ -21,7 +21,7 @@ from eessi.core.household import (
     Relation,
 )
 from eessi.core.mapping import entitlement_parts
-from eessi.core.messages import Event, Outgoing, Step
+from eessi.core.messages import Event, Outgoing, Step, Timer
 from eessi.core.registry import CnsRegistry, RegistryEntry
 from eessi.ids import SeededIds
 from eessi.sed.documents import InsurancePeriod, InsuranceType
@@ -249,6 +249,8 @@ class World:
     #: Everything each desk emitted, in order: (institution ID, event).
     log: list[tuple[str, Event]] = field(default_factory=list)
     sent: list[Outgoing] = field(default_factory=list)
+    #: Timers the CNS asked for.
+    cns_timers: list[Timer] = field(default_factory=list)
     cns_params: CnsParams | None = None
     policies: dict[str, FundPolicy] = field(default_factory=dict)
     seed: int = 1
@@ -282,6 +284,8 @@ class World:
         while queue:
             who, st = queue.popleft()
             self.log.extend((who, e) for e in st.events)
+            if who == CNS_ID:
+                self.cns_timers.extend(st.timers)
             for out in st.outgoing:
                 self.sent.append(out)
                 reply = self.desk(out.receiver).handle(out.received_by_peer(who))

@@ -6,9 +6,18 @@ from datetime import timedelta
 
 from process_world import CNS_ID, FR_FUND, PT_FUND, World
 
+from eessi.core.facts import DocumentKind
 from eessi.core.fund import FundPolicy
-from eessi.core.messages import CaseOpened, ReminderSent, TimePassed
+from eessi.core.messages import (
+    CaseOpened,
+    DocumentProvided,
+    DocumentsReminder,
+    ReminderSent,
+    TimePassed,
+)
 from eessi.sed.documents import S072, X009, X010, ReminderReply
+
+LUC_PIN = "1985080812345"
 
 
 def _silent_pt() -> World:
@@ -63,3 +72,20 @@ def test_R15_fund_reminds_the_cns_that_waits_for_documents_and_the_cns_says_will
     (x010,) = [o for o in w.sent if isinstance(o.sed, X010)]
     assert x010.receiver == FR_FUND
     assert x010.sed.reply is ReminderReply.WILL_BE_SENT
+
+
+def test_R15_documents_still_missing_after_the_deadline_are_reminded_once() -> None:
+    w = World()
+    w.run(w.funds[FR_FUND].request_entitlement("noah", CNS_ID), FR_FUND)
+    doc_timers = [t for t in w.cns_timers if t.case_id is None]
+    assert doc_timers[0].due == w.clock.now() + timedelta(days=30)
+    w.run(w.cns.handle(DocumentProvided(LUC_PIN, "noah", DocumentKind.BIRTH_CERTIFICATE)), CNS_ID)
+    w.clock.advance(timedelta(days=29))
+    assert not w.cns.handle(TimePassed(w.clock.now())).of(DocumentsReminder)
+    w.clock.advance(timedelta(days=2))
+    step = w.cns.handle(TimePassed(w.clock.now()))
+    (reminder,) = step.of(DocumentsReminder)
+    assert reminder.rule == "R15"
+    assert reminder.kinds == (DocumentKind.HOUSEHOLD_COMPOSITION,)  # the birth certificate is in
+    w.clock.advance(timedelta(days=31))
+    assert not w.cns.handle(TimePassed(w.clock.now())).of(DocumentsReminder)
