@@ -1,0 +1,609 @@
+"""Scriptable behaviours of a mock fund: rules as data, evaluated deterministically.
+
+A mock fund answers like a real one by default (its :class:`~eessi.core.fund.FundDesk` follows
+the BUC rules). A **rule** changes that for what it matches: a fund, optionally a BUC, the SED
+type it reacts to, one case, the n-th occurrence of that SED in the case. Its **effect** says
+what the fund does instead.
+
+Theory of operation
+-------------------
+Rules are plain data: the same shape in a profile (TOML ``[[rule]]``) and over the admin API
+(JSON), parsed by :func:`parse_rule` into frozen values. A :class:`Behaviours` book holds the
+rules of one fund and the per-case state they need (occurrence and failure counters, keyed by
+case ID, the WireMock lesson: state belongs to the entity, not to one global scenario).
+
+The node asks the book two questions:
+
+* :meth:`Behaviours.on_attempt`: a delivery attempt of an inbound message arrived (before it is
+  journaled). Only ``fail`` rules answer: the first ``times`` attempts in the case fail
+  (``http500``, ``reset``, ``timeout``), later ones go through ("fail N times then recover").
+* :meth:`Behaviours.on_document`: an accepted document is about to be answered. Every other
+  effect answers: ``answer`` (with overrides), ``delay``, ``refuse``, ``silent``,
+  ``duplicate``, ``malformed``, ``wrong_version``, ``close``.
+
+**Precedence: the most specific rule wins**: a rule naming the case beats one naming the SED
+type, which beats one naming the BUC, which beats the fund's default; ``nth`` breaks the
+remaining ties; among equally specific rules the one added last wins (so a rule set at run time
+overrides the profile's). No matching rule means ``answer``: the BUC rules.
+
+Everything is pure and deterministic: random delays come from the injected
+:class:`random.Random`, and the book never reads a clock (a delay is a number of seconds of the
+node's clock, virtual in tests).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, TypeAlias
+
+from eessi.errors import ConfigError
+from eessi.sed.catalogue import BUCS, SEDS
+
+__all__ = [
+    "EFFECTS",
+    "FAIL_MODES",
+    "MALFORMED_KINDS",
+    "Answer",
+    "Attempt",
+    "Behaviours",
+    "Close",
+    "Delay",
+    "Duplicate",
+    "Effect",
+    "Fail",
+    "Malformed",
+    "Match",
+    "Reaction",
+    "Refuse",
+    "Rule",
+    "Silent",
+    "Trigger",
+    "WrongVersion",
+    "parse_rule",
+    "parse_rules",
+]
+
+MalformedKind = Literal["truncated", "not-xml", "schema-invalid"]
+FailMode = Literal["http500", "reset", "timeout"]
+#: What a malformed answer looks like: cut in the middle, not XML at all, or well-formed XML
+#: that breaks its schema.
+MALFORMED_KINDS: Final[tuple[MalformedKind, ...]] = ("truncated", "not-xml", "schema-invalid")
+#: How a failing delivery attempt fails: HTTP 500, the connection reset, or no answer until
+#: the sender's attempt timeout.
+FAIL_MODES: Final[tuple[FailMode, ...]] = ("http500", "reset", "timeout")
+
+
+# --------------------------------------------------------------------------- effects
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Answer as the BUC rules say; ``overrides`` replace fields of the answer SED
+    (``{"reply": "03"}`` on an S041, ``{"additional_information": "..."}``)."""
+
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    kind: Literal["answer"] = "answer"
+
+
+@dataclass(frozen=True, slots=True)
+class Delay:
+    """Answer after ``seconds``, or after a random time in ``[min, max]`` seconds (drawn from
+    the book's seeded RNG), of the node's clock."""
+
+    seconds: float | None = None
+    min: float | None = None
+    max: float | None = None
+    kind: Literal["delay"] = "delay"
+
+    def draw(self, rng: random.Random) -> float:
+        if self.seconds is not None:
+            return self.seconds
+        assert self.min is not None
+        assert self.max is not None
+        return rng.uniform(self.min, self.max)
+
+
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    """Refuse: reject the received SED with an X011 (``x011`` = reason code, e.g. ``"04"``),
+    or answer with a refusal ``code`` in the answer itself (S041 reply ``"03"``, S072 not
+    confirmed with reason ``"01"``, S073 not registered)."""
+
+    x011: str | None = None
+    code: str | None = None
+    kind: Literal["refuse"] = "refuse"
+
+
+@dataclass(frozen=True, slots=True)
+class Silent:
+    """Send nothing (the peer reminds with X009 after its deadline)."""
+
+    kind: Literal["silent"] = "silent"
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """Send each answer ``times`` times with the same MessageId (the peer must process it
+    once and receipt every copy)."""
+
+    times: int = 2
+    kind: Literal["duplicate"] = "duplicate"
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """Send the answer's bytes broken (see :data:`MALFORMED_KINDS`)."""
+
+    malformed: MalformedKind = "truncated"
+    kind: Literal["malformed"] = "malformed"
+
+
+@dataclass(frozen=True, slots=True)
+class WrongVersion:
+    """Send the answer declared in another SED version (``"4.3"``, or ``"3.9"`` which nobody
+    supports)."""
+
+    version: str = "3.9"
+    kind: Literal["wrong_version"] = "wrong_version"
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    """Fail the first ``times`` delivery attempts in a case (``mode``), then recover."""
+
+    times: int = 1
+    mode: FailMode = "http500"
+    kind: Literal["fail"] = "fail"
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the case (X001) instead of answering."""
+
+    kind: Literal["close"] = "close"
+
+
+Effect: TypeAlias = (
+    Answer | Delay | Refuse | Silent | Duplicate | Malformed | WrongVersion | Fail | Close
+)
+#: Effect names as written in rules.
+EFFECTS: Final[tuple[str, ...]] = (
+    "answer",
+    "delay",
+    "refuse",
+    "silent",
+    "duplicate",
+    "malformed",
+    "wrong_version",
+    "fail",
+    "close",
+)
+
+
+# --------------------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """What a rule applies to. ``None`` = any."""
+
+    #: IR ID of the fund (``None``: the fund whose book holds the rule).
+    fund: str | None = None
+    buc: str | None = None
+    #: The SED type the fund reacts to (the received one).
+    sed: str | None = None
+    case: str | None = None
+    #: Only the n-th occurrence (1-based) of that SED type in the case.
+    nth: int | None = None
+
+    @property
+    def specificity(self) -> tuple[bool, bool, bool, bool]:
+        """Case > SED > BUC > nth > fund default, compared in this order."""
+        return (
+            self.case is not None,
+            self.sed is not None,
+            self.buc is not None,
+            self.nth is not None,
+        )
+
+    def matches(self, t: Trigger, occurrence: int) -> bool:
+        return (
+            (self.fund is None or self.fund == t.fund)
+            and (self.buc is None or self.buc == t.buc)
+            and (self.sed is None or self.sed == t.sed)
+            and (self.case is None or self.case == t.case)
+            and (self.nth is None or self.nth == occurrence)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in ("fund", "buc", "sed", "case", "nth"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One behaviour: when :attr:`match` applies, do :attr:`effect`."""
+
+    id: str
+    match: Match
+    effect: Effect
+    #: Where it came from (``"profile"``, ``"api"``), for listings.
+    origin: str = "api"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "match": self.match.to_dict(),
+            "effect": effect_to_dict(self.effect),
+            "origin": self.origin,
+        }
+
+
+def effect_to_dict(effect: Effect) -> dict[str, Any]:
+    """The data form of an effect (what :func:`parse_rule` reads back)."""
+    out: dict[str, Any] = {"kind": effect.kind}
+    if isinstance(effect, Answer):
+        if effect.overrides:
+            out["overrides"] = dict(effect.overrides)
+    elif isinstance(effect, Delay):
+        if effect.seconds is not None:
+            out["seconds"] = effect.seconds
+        else:
+            out["min"], out["max"] = effect.min, effect.max
+    elif isinstance(effect, Refuse):
+        if effect.x011 is not None:
+            out["x011"] = effect.x011
+        if effect.code is not None:
+            out["code"] = effect.code
+    elif isinstance(effect, Duplicate):
+        out["times"] = effect.times
+    elif isinstance(effect, Malformed):
+        out["malformed"] = effect.malformed
+    elif isinstance(effect, WrongVersion):
+        out["version"] = effect.version
+    elif isinstance(effect, Fail):
+        out["times"], out["mode"] = effect.times, effect.mode
+    return out
+
+
+# --------------------------------------------------------------------------- parsing
+
+_MATCH_KEYS = ("fund", "buc", "sed", "case", "nth")
+_EFFECT_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    "answer": ("overrides",),
+    "delay": ("seconds", "min", "max"),
+    "refuse": ("x011", "code"),
+    "silent": (),
+    "duplicate": ("times",),
+    "malformed": ("malformed",),
+    "wrong_version": ("version",),
+    "fail": ("times", "mode"),
+    "close": (),
+}
+
+
+def parse_rules(items: Iterable[Any], *, where: str, origin: str = "api") -> tuple[Rule, ...]:
+    """Parse a list of rules (``[[rule]]`` tables or a JSON array)."""
+    return tuple(
+        parse_rule(item, where=f"{where}: rule #{i}", origin=origin, default_id=f"{origin}-{i}")
+        for i, item in enumerate(items, start=1)
+    )
+
+
+def parse_rule(
+    data: Any, *, where: str = "rule", origin: str = "api", default_id: str | None = None
+) -> Rule:
+    """Check one rule given as data and build it; a :class:`ConfigError` names the key.
+
+    Shape (TOML or JSON)::
+
+        {"id": "slow-s041",                       # optional
+         "match": {"buc": "S_BUC_24", "sed": "S040", "case": "LU-…", "nth": 1},
+         "effect": {"kind": "delay", "min": 60, "max": 600}}
+
+    ``effect`` may also be a bare effect name (``"silent"``).
+    """
+
+    def fail(key: str, message: str, hint: str) -> ConfigError:
+        return ConfigError(
+            message,
+            code="mock.bad-rule",
+            where=f"{where}, key {key!r}",
+            hint=hint,
+            details={"key": key},
+        )
+
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            "a rule must be a table/object",
+            code="mock.bad-rule",
+            where=where,
+            hint='write {"match": {...}, "effect": {"kind": "..."}}',
+        )
+    unknown = sorted(set(data) - {"id", "match", "effect"})
+    if unknown:
+        raise fail(unknown[0], f"unknown key {unknown[0]!r}", "a rule has id, match and effect")
+    rule_id = data.get("id", default_id)
+    if not isinstance(rule_id, str) or not rule_id:
+        raise fail("id", "id must be a non-empty string", 'write "id": "slow-answers"')
+    match = _parse_match(data.get("match", {}), fail)
+    if "effect" not in data:
+        raise fail("effect", "the rule has no effect", f"give one of: {', '.join(EFFECTS)}")
+    effect = _parse_effect(data["effect"], fail)
+    return Rule(rule_id, match, effect, origin)
+
+
+def _parse_match(raw: Any, fail: Any) -> Match:
+    if not isinstance(raw, Mapping):
+        raise fail("match", "match must be a table/object", 'write "match": {"sed": "S040"}')
+    unknown = sorted(set(raw) - set(_MATCH_KEYS))
+    if unknown:
+        raise fail(
+            f"match.{unknown[0]}",
+            f"unknown match key {unknown[0]!r}",
+            f"match on: {', '.join(_MATCH_KEYS)}",
+        )
+    values: dict[str, Any] = {}
+    for key in ("fund", "buc", "sed", "case"):
+        if key in raw:
+            v = raw[key]
+            if not isinstance(v, str) or not v:
+                raise fail(f"match.{key}", f"match.{key} must be a non-empty string", "")
+            values[key] = v
+    if "buc" in values and values["buc"] not in BUCS:
+        raise fail(
+            "match.buc", f"unknown BUC {values['buc']!r}", f"known: {', '.join(sorted(BUCS))}"
+        )
+    if "sed" in values and values["sed"] not in SEDS:
+        raise fail(
+            "match.sed", f"unknown SED type {values['sed']!r}", f"known: {', '.join(sorted(SEDS))}"
+        )
+    if "nth" in raw:
+        nth = raw["nth"]
+        if isinstance(nth, bool) or not isinstance(nth, int) or nth < 1:
+            raise fail("match.nth", "nth must be a whole number >= 1", 'write "nth": 2')
+        values["nth"] = nth
+    return Match(**values)
+
+
+def _number(params: Mapping[str, Any], key: str, fail: Any, *, whole: bool = False) -> Any:
+    v = params[key]
+    ok = isinstance(v, int) if whole else isinstance(v, int | float)
+    if isinstance(v, bool) or not ok or v < 0:
+        kind = "a whole number" if whole else "a number"
+        raise fail(f"effect.{key}", f"{key} must be {kind} >= 0", f'write "{key}": 2')
+    return v
+
+
+def _parse_effect(raw: Any, fail: Any) -> Effect:
+    if isinstance(raw, str):
+        raw = {"kind": raw}
+    if not isinstance(raw, Mapping):
+        raise fail("effect", "effect must be a name or a table/object", '"effect": "silent"')
+    kind = raw.get("kind")
+    if kind not in _EFFECT_KEYS:
+        raise fail("effect.kind", f"unknown effect {kind!r}", f"use one of: {', '.join(EFFECTS)}")
+    params = {k: v for k, v in raw.items() if k != "kind"}
+    unknown = sorted(set(params) - set(_EFFECT_KEYS[kind]))
+    if unknown:
+        allowed = ", ".join(_EFFECT_KEYS[kind]) or "no parameters"
+        raise fail(f"effect.{unknown[0]}", f"{kind} has no parameter {unknown[0]!r}", allowed)
+    if kind == "answer":
+        overrides = params.get("overrides", {})
+        if not isinstance(overrides, Mapping) or not all(isinstance(k, str) for k in overrides):
+            raise fail(
+                "effect.overrides",
+                "overrides must map field names to values",
+                '"overrides": {"reply": "03"}',
+            )
+        return Answer(dict(overrides))
+    if kind == "delay":
+        if "seconds" in params:
+            if "min" in params or "max" in params:
+                raise fail("effect.seconds", "give seconds, or min and max, not both", "")
+            return Delay(seconds=float(_number(params, "seconds", fail)))
+        if "min" not in params or "max" not in params:
+            raise fail(
+                "effect.seconds",
+                "a delay needs seconds, or min and max",
+                '"seconds": 3600 or "min": 60, "max": 600',
+            )
+        lo, hi = float(_number(params, "min", fail)), float(_number(params, "max", fail))
+        if lo > hi:
+            raise fail("effect.min", f"min {lo} is above max {hi}", "swap them")
+        return Delay(min=lo, max=hi)
+    if kind == "refuse":
+        x011, code = params.get("x011"), params.get("code")
+        if (x011 is None) == (code is None):
+            raise fail(
+                "effect.x011",
+                "refuse needs exactly one of x011 (a rejection reason) or code (a refusal code)",
+                '"x011": "04" (content incorrect) or "code": "03"',
+            )
+        for key, value in (("x011", x011), ("code", code)):
+            if value is not None and (not isinstance(value, str) or not value.isdigit()):
+                raise fail(f"effect.{key}", f'{key} must be a code string like "04"', "")
+        return Refuse(x011=x011, code=code)
+    if kind == "duplicate":
+        times = _number(params, "times", fail, whole=True) if "times" in params else 2
+        if times < 2:
+            raise fail("effect.times", "a duplicate sends at least 2 copies", '"times": 2')
+        return Duplicate(times)
+    if kind == "malformed":
+        m = params.get("malformed", "truncated")
+        if m not in MALFORMED_KINDS:
+            raise fail("effect.malformed", f"unknown kind {m!r}", ", ".join(MALFORMED_KINDS))
+        return Malformed(m)
+    if kind == "wrong_version":
+        version = params.get("version", "3.9")
+        if not isinstance(version, str) or not version.replace(".", "").isdigit():
+            raise fail("effect.version", 'version must be a string like "4.3"', "")
+        return WrongVersion(version)
+    if kind == "fail":
+        times = _number(params, "times", fail, whole=True) if "times" in params else 1
+        mode = params.get("mode", "http500")
+        if mode not in FAIL_MODES:
+            raise fail("effect.mode", f"unknown mode {mode!r}", ", ".join(FAIL_MODES))
+        return Fail(times, mode)
+    if kind == "silent":
+        return Silent()
+    return Close()
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """What happened at the fund: a message for ``case`` of ``buc`` carrying a ``sed``."""
+
+    fund: str
+    case: str
+    sed: str
+    buc: str | None = None
+    #: The message (or document) ID, so that a redelivery is not counted twice.
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """The answer to a delivery attempt: fail it (``effect``) or let it through (``None``)."""
+
+    effect: Fail | None
+    rule: str | None = None
+    #: Which failing attempt this is (1-based), for logs.
+    number: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """How the fund reacts to an accepted document."""
+
+    effect: Effect
+    #: The rule that decided (``None``: no rule, the BUC rules).
+    rule: str | None = None
+    #: For a delay: the seconds drawn.
+    delay: float = 0.0
+    #: Occurrence of this SED type in the case (1-based).
+    occurrence: int = 1
+
+
+_DEFAULT = Answer()
+
+
+@dataclass
+class _CaseState:
+    #: Occurrences seen per SED type, and the message IDs already counted.
+    seen: dict[str, int] = field(default_factory=dict)
+    counted: set[str] = field(default_factory=set)
+    #: Failed attempts per fail rule.
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+class Behaviours:
+    """The rules of one fund and their per-case state (see the module docstring)."""
+
+    def __init__(
+        self, fund: str, rules: Iterable[Rule] = (), *, rng: random.Random | None = None
+    ) -> None:
+        self.fund = fund
+        self.rng = rng if rng is not None else random.Random(0)
+        self._defaults: tuple[Rule, ...] = tuple(rules)
+        self._rules: list[Rule] = list(self._defaults)
+        self._cases: dict[str, _CaseState] = {}
+        self._serial = 0
+
+    # ---- the rules
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        return tuple(self._rules)
+
+    def add(self, rule: Rule) -> Rule:
+        """Add ``rule`` (replacing a rule with the same ID); it wins ties against older ones."""
+        if any(r.id == rule.id for r in self._rules):
+            self._rules = [r for r in self._rules if r.id != rule.id]
+        self._rules.append(rule)
+        return rule
+
+    def next_id(self) -> str:
+        self._serial += 1
+        return f"rule-{self._serial}"
+
+    def remove(self, rule_id: str) -> bool:
+        before = len(self._rules)
+        self._rules = [r for r in self._rules if r.id != rule_id]
+        return len(self._rules) != before
+
+    def reset_case(self, case: str) -> None:
+        """Forget the case: its rules and its counters (other cases keep theirs)."""
+        self._rules = [r for r in self._rules if r.match.case != case]
+        self._cases.pop(case, None)
+
+    def reset(self) -> None:
+        """Back to the profile: its rules only, no per-case state."""
+        self._rules = list(self._defaults)
+        self._cases.clear()
+
+    def state(self, case: str) -> dict[str, Any]:
+        """The per-case counters (for the admin API)."""
+        cs = self._cases.get(case)
+        if cs is None:
+            return {"case": case, "seen": {}, "failures": {}}
+        return {"case": case, "seen": dict(cs.seen), "failures": dict(cs.failures)}
+
+    # ---- evaluation
+
+    def _best(self, t: Trigger, occurrence: int, *, transport: bool) -> Rule | None:
+        best: Rule | None = None
+        for rule in self._rules:  # later rules win ties: >=
+            if isinstance(rule.effect, Fail) != transport:
+                continue
+            if not rule.match.matches(t, occurrence):
+                continue
+            if best is None or rule.match.specificity >= best.match.specificity:
+                best = rule
+        return best
+
+    def on_attempt(self, t: Trigger) -> Attempt:
+        """A delivery attempt arrived; fail it while a ``fail`` rule has failures left."""
+        cs = self._cases.setdefault(t.case, _CaseState())
+        occurrence = cs.seen.get(t.sed, 0) + 1
+        candidates = sorted(
+            (
+                (r.match.specificity, i, r)
+                for i, r in enumerate(self._rules)
+                if isinstance(r.effect, Fail) and r.match.matches(t, occurrence)
+            ),
+            key=lambda c: (c[0], c[1]),
+            reverse=True,
+        )
+        for _, _, rule in candidates:  # the most specific rule with failures left decides
+            assert isinstance(rule.effect, Fail)
+            done = cs.failures.get(rule.id, 0)
+            if done < rule.effect.times:
+                cs.failures[rule.id] = done + 1
+                return Attempt(rule.effect, rule.id, done + 1)
+        return Attempt(None)
+
+    def on_document(self, t: Trigger) -> Reaction:
+        """An accepted document is to be answered: how? (Counts its occurrence once per
+        message ID.)"""
+        cs = self._cases.setdefault(t.case, _CaseState())
+        key = t.message_id
+        if key is None or key not in cs.counted:
+            cs.seen[t.sed] = cs.seen.get(t.sed, 0) + 1
+            if key is not None:
+                cs.counted.add(key)
+        occurrence = cs.seen[t.sed]
+        rule = self._best(t, occurrence, transport=False)
+        if rule is None:
+            return Reaction(_DEFAULT, None, 0.0, occurrence)
+        delay = rule.effect.draw(self.rng) if isinstance(rule.effect, Delay) else 0.0
+        return Reaction(rule.effect, rule.id, delay, occurrence)
