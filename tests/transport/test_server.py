@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from eessi.directory import load_default_directory
 from eessi.transport.auth import SIGNATURE_HEADER, sign, verify
 from eessi.transport.client import Failure, RetryPolicy, Sender
 from eessi.transport.envelope import ErrorSignal, Receipt, decode_signal, encode
@@ -211,7 +212,7 @@ async def test_a_sed_part_that_does_not_match_its_digest_is_refused(
         ),
         pytest.param(
             b'<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY a "aaaa">]>\n<Messaging/>',
-            "line 1",
+            "DOCTYPE",
             id="doctype",
         ),
     ],
@@ -334,3 +335,37 @@ async def test_the_endpoint_can_be_mounted_into_another_application(
     payload = sed_bytes()
     result = await sender(session).send(url, user_message(payload), payload)
     assert result.ok
+
+
+async def test_the_directory_is_a_ready_credential_lookup(
+    serve: Serve, session: aiohttp.ClientSession, recorder: Recorder
+) -> None:
+    directory = load_default_directory()
+    cns = next(e for e in directory if e.kind == "cns")
+    fund = next(e for e in directory if e.kind == "mock")
+    ep = InboundEndpoint(
+        recorder.on_message, directory.credential, cns.id, accept_versions=cns.versions
+    )
+    url = await serve(ep.app()) + "/as4"
+    payload = sed_bytes()
+    message = user_message(
+        payload, from_party=fund.id, to_party=cns.id, sed_version=cns.versions[-1]
+    )
+    signed_by_fund = Sender(session, credential=fund.credential, rng=random.Random(1), policy=FAST)
+    result = await signed_by_fund.send(url, message, payload)
+    assert result.ok
+    other = next(e for e in directory if e.kind == "mock" and e.id != fund.id)
+    spoofed = Sender(session, credential=other.credential, rng=random.Random(1), policy=FAST)
+    result = await spoofed.send(
+        url,
+        user_message(
+            payload,
+            message_id="m-2",
+            from_party=fund.id,
+            to_party=cns.id,
+            sed_version=cns.versions[-1],
+        ),
+        payload,
+    )
+    assert result.error is not None
+    assert result.error.code == "EBMS:0101"
