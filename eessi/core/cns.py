@@ -50,6 +50,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from types import MappingProxyType
 
 from eessi.clock import Clock
 from eessi.core import case as cm
@@ -255,10 +256,10 @@ class _Run:
 
     def commit(self) -> CnsState:
         return CnsState(
-            cases=self.tx.cases,
-            facts=self.facts,
-            registrations=self.registrations,
-            requested=self.asked,
+            cases=MappingProxyType(self.tx.cases),
+            facts=MappingProxyType(self.facts),
+            registrations=MappingProxyType(self.registrations),
+            requested=MappingProxyType(self.asked),
         )
 
     # ---- inputs outside EESSI

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import TypeAlias
 
 from eessi.clock import Clock
@@ -216,7 +217,11 @@ class FundDesk:
     def _run(self, now: datetime, act: _Act) -> Step:
         run = _FundRun(self, now)
         act(run)
-        self._state = FundState(run.tx.cases, run.registered, run.refused)
+        self._state = FundState(
+            MappingProxyType(run.tx.cases),
+            MappingProxyType(run.registered),
+            MappingProxyType(run.refused),
+        )
         return run.tx.step()
 
 

@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from process_world import CNS_ID, PT_FUND, World
 
+from eessi.core.buc_table import Direction
 from eessi.core.cns import CnsDesk
 from eessi.core.fund import FundDesk, FundPolicy
 from eessi.core.messages import (
@@ -154,6 +155,13 @@ class Net:
         assert {m for m, n in balance.items() if n} == set(regs)
         # Every case backing a registration is a different one per member.
         assert len({r.case_id for r in regs.values()}) == len(regs)
+        # The fund holds a person registered only while its confirming S073 stands.
+        for case_id in self.fund.snapshot().registered:
+            found = self.fund.case(case_id).in_effect("S073")
+            assert found is not None, case_id
+            assert found[0].direction is Direction.SEND
+            assert isinstance(found[1], S073)
+            assert found[1].registered
 
 
 @settings(max_examples=300, deadline=None)
