@@ -13,7 +13,8 @@ connections to every peer). Each attempt is classified:
 Resending is safe because the receiver eliminates duplicates by MessageId and answers a
 duplicate with a receipt again. The status hook reports ``sending``, ``waiting_for_receipt``
 (the peer's answer has started to arrive), ``retrying``, ``acknowledged`` and ``failed`` as
-they happen, so the node can journal them.
+they happen, so the node can journal them; an exception from the hook (the journal failed)
+stops the send and propagates, since continuing would leave the journal behind the wire.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import aiohttp
 from eessi.errors import EnvelopeError, MessageRefusedError, PeerUnreachableError
 from eessi.transport.auth import SIGNATURE_HEADER, CredentialLookup, sign, verify
 from eessi.transport.envelope import (
+    MAX_ENVELOPE_BYTES,
     ErrorSignal,
     Receipt,
     UserMessage,
@@ -49,6 +51,21 @@ __all__ = [
 ]
 
 _RETRY_STATUSES = frozenset({408, 425, 429})
+#: Signals are about 1 KiB; a peer's answer is read up to this size and no further.
+_MAX_SIGNAL_BYTES = MAX_ENVELOPE_BYTES
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The answer's body, truncated after ``limit`` bytes (which then fails to decode)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await resp.content.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 class SendStatus(Enum):
@@ -291,7 +308,7 @@ class Sender:
                 url, data=body, headers=headers, timeout=self._timeout
             ) as resp:
                 await self._report(message.message_id, SendStatus.WAITING_FOR_RECEIPT, attempt)
-                data = await resp.read()
+                data = await _read_bounded(resp, _MAX_SIGNAL_BYTES)
                 status = resp.status
                 signature = resp.headers.get(SIGNATURE_HEADER)
         except TimeoutError:

@@ -35,6 +35,7 @@ from eessi.sed.schemas import schema_dir
 
 __all__ = [
     "ACTION",
+    "MAX_ENVELOPE_BYTES",
     "NAMESPACE",
     "SERVICE",
     "ErrorSignal",
@@ -369,7 +370,12 @@ def decode(data: bytes) -> UserMessage | Receipt | ErrorSignal:
         elif tag in (_PART, _ERROR):
             holder = el
         texts[tag] = el.text
-    timestamp = datetime.fromisoformat(_t(texts, "Timestamp"))
+    try:
+        timestamp = datetime.fromisoformat(_t(texts, "Timestamp"))
+    except ValueError as exc:  # valid xs:dateTime Python cannot hold, e.g. 24:00:00
+        raise _invalid(
+            f"the envelope timestamp cannot be read: {exc}", "MessageInfo/Timestamp"
+        ) from exc
     message_id = texts.get(_MESSAGE_ID) or ""
     ref = texts.get(_REF)
     if _USER in texts:

@@ -285,3 +285,19 @@ def test_back_off_is_reproducible_from_the_seed() -> None:
 def test_a_retry_policy_without_attempts_is_rejected() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         RetryPolicy(max_attempts=0)
+
+
+async def test_a_huge_answer_is_not_read_whole_and_counts_as_unreadable(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    async def flood(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=b"<" * 2_000_000, content_type="application/xml")
+
+    app = web.Application()
+    app.router.add_post("/as4", flood)
+    url = await serve(app) + "/as4"
+    payload = sed_bytes()
+    result = await make_sender(session, max_attempts=2).send(url, user_message(payload), payload)
+    assert result.failure is Failure.RETRIES_EXHAUSTED
+    assert "unreadable answer" in (result.reason or "")

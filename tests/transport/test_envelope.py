@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -185,3 +186,35 @@ def test_a_receipt_without_a_reference_is_refused() -> None:
     data = encode(Receipt("r-1", T0, "m-1")).replace(b"<RefToMessageId>m-1</RefToMessageId>", b"")
     with pytest.raises(EnvelopeError, match="RefToMessageId"):
         decode(data)
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2026-01-05T24:00:00Z",
+        "12026-01-05T09:00:00Z",
+        "2026-01-05T09:00:00",
+        "-2026-01-05T09:00:00Z",
+    ],
+)
+def test_a_timestamp_python_cannot_hold_is_an_envelope_error(stamp: str) -> None:
+    data = encode(user_message(b"x")).replace(b"2026-01-05T09:00:00Z", stamp.encode())
+    with pytest.raises(EnvelopeError, match=r"[Tt]imestamp"):
+        decode(data)
+
+
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_are_refused_cleanly_or_decoded(data: bytes) -> None:
+    with contextlib.suppress(EnvelopeError):
+        decode(data)
+
+
+@given(st.data())
+def test_a_valid_envelope_with_one_byte_changed_is_refused_cleanly_or_decoded(
+    data: st.DataObject,
+) -> None:
+    original = bytearray(encode(user_message(b"x")))
+    index = data.draw(st.integers(0, len(original) - 1))
+    original[index] = data.draw(st.integers(0, 255))
+    with contextlib.suppress(EnvelopeError):
+        decode(bytes(original))

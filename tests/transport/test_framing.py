@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import aiohttp
 import pytest
 from aiohttp import web
@@ -121,3 +123,20 @@ def test_a_quoted_boundary_and_other_parameters_are_understood() -> None:
     body = b"--a b\r\n\r\nenv\r\n--a b\r\nContent-ID: <sed-1>\r\n\r\nsed\r\n--a b--\r\n"
     parts = unframe('Multipart/Related; type="application/xml"; boundary="a b"', body)
     assert (parts.envelope, parts.payload, parts.payload_id) == (b"env", b"sed", "sed-1")
+
+
+@given(content_type=st.text(max_size=80), body=st.binary(max_size=300))
+def test_arbitrary_bodies_are_refused_cleanly_or_split(content_type: str, body: bytes) -> None:
+    with contextlib.suppress(EnvelopeError):
+        unframe(content_type, body)
+
+
+@given(st.data())
+def test_a_framed_body_with_one_byte_changed_is_refused_cleanly_or_split(
+    data: st.DataObject,
+) -> None:
+    framed = frame(ENV, b"<S071/>", boundary_seed="seed")
+    body = bytearray(framed.body)
+    body[data.draw(st.integers(0, len(body) - 1))] = data.draw(st.integers(0, 255))
+    with contextlib.suppress(EnvelopeError):
+        unframe(framed.content_type, bytes(body))
