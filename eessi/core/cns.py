@@ -61,6 +61,7 @@ from eessi.core.facts import DocumentKind, Fact, Facts, S041Reply, S041Summary
 from eessi.core.household import FamilyMember
 from eessi.core.mapping import (
     SICKNESS_SECTOR,
+    lu_pin,
     main_insured_pin,
     main_insured_status,
     member_person,
@@ -601,7 +602,7 @@ class _Run:
         found = cf.in_effect("S071")
         assert found is not None
         assert isinstance(found[1], S071)
-        doc_id = self._send_s072(cf, found[1], ref, None, period)
+        doc_id = self._send_s072(cf, found[1], ref, None, period, what_if.attaches_to)
         self.tx.emit(
             EntitlementAnswered(
                 cf.case_id, doc_id, ref, True, start=what_if.start, rules=what_if.rules
@@ -642,17 +643,26 @@ class _Run:
         ref: MemberRef | None,
         refused: NotConfirmed | None,
         period: OpenPeriod | FixedPeriod | None = None,
+        main_id: str | None = None,
     ) -> str:
+        """Answer the S071 in effect. Person and address are the S071's (the address is in the
+        residence country); a confirmed S072 names the main insured the member attaches to
+        (R10) and adds the member's Luxembourg PIN when the CNS has one. A refusal keeps the
+        S071's status block as the fund wrote it."""
         status = s071.status
-        if ref is not None:
+        person = s071.person
+        if ref is not None and main_id is not None:
             entry, member = self._entry_member(ref)
-            mains = entry.household.related_main_insured(member)
+            main = entry.household.main(main_id)
             status = main_insured_status(
-                mains[0], entry.address, self.desk.institution, entry.sex(mains[0].id)
+                main, entry.address, self.desk.institution, entry.sex(main.id)
             )
+            pin = entry.member_pins.get(member.id)
+            if pin is not None and person.pin_for("LU") is None:
+                person = replace(person, pins=(*person.pins, lu_pin(pin, self.desk.institution)))
         s072 = S072(
             version=s071.version,
-            person=s071.person,
+            person=person,
             address=s071.address,
             status=status,
             confirmed=refused is None,

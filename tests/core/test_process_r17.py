@@ -3,9 +3,10 @@ fund confirms (S073), the CNS registers the co-insurance; both desks run against
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
-from process_world import CNS_ID, PT_FUND, World
+from process_world import CNS_ID, PT_FUND, World, silva
 
 from eessi.core.buc_table import CaseState
 from eessi.core.messages import (
@@ -17,7 +18,7 @@ from eessi.core.messages import (
     EntitlementRefused,
     MemberRef,
 )
-from eessi.sed.documents import S072, S073, NotConfirmedReason
+from eessi.sed.documents import S072, S073, NotConfirmedReason, StatusFamilyMember
 from eessi.sed.model import OpenPeriod, OpenPeriodType
 
 ANA = MemberRef("silva", "ana")
@@ -100,3 +101,32 @@ def test_R17_registration_date_is_the_start_of_the_s072() -> None:
     assert s073.registration_date == date(2025, 9, 1)
     assert s073.reference is not None
     assert s073.reference.sed_type == "S072"
+
+
+def test_R10_s072_names_the_older_parent_and_adds_the_childs_lu_pin() -> None:
+    entry = silva()
+    joao = entry.household.main_insured[0]
+    maria = replace(
+        joao, id="maria", pin="1975020212345", name="Maria Silva", date_of_birth=date(1975, 2, 2)
+    )
+    rui = replace(entry.household.member("rui"), maintained_by=("joao", "maria"))
+    household = replace(
+        entry.household,
+        main_insured=(joao, maria),
+        members=(rui,),
+    )
+    entry = replace(entry, household=household, member_pins={"rui": "2012050512345"})
+    w = World(entries=(entry,))
+    # The fund's record names the father (the first main insured) and no PIN for the child.
+    w.run(w.funds[PT_FUND].request_entitlement("rui", CNS_ID), PT_FUND)
+    (s072,) = [o.sed for o in w.sent if isinstance(o.sed, S072)]
+    assert isinstance(s072.status, StatusFamilyMember)
+    main_pin = s072.status.main_insured.pin_for("LU")
+    assert main_pin is not None
+    assert main_pin.number == "1975020212345"  # Maria, the older parent
+    own = s072.person.pin_for("LU")
+    assert own is not None
+    assert own.number == "2012050512345"
+    (reg,) = w.events(CoInsuranceRegistered, CNS_ID)
+    assert reg.main_insured == "maria"
+    assert "R10" in reg.rules
