@@ -1,0 +1,828 @@
+"""The admin / REST API of one institution: JSON under ``/api/``, described by OpenAPI.
+
+What an operator (or a test, or the dashboard) can ask an institution: its health and directory
+entry, its cases with their timelines, its messages with their exact bytes and validation
+reports; and what it can tell it: start a request (``POST /api/requests``), process due timers
+now (``POST /api/tick``). The routes are listed in :mod:`eessi.node.openapi`, served at
+``GET /api/openapi.json``; ``docs/admin-api.md`` is the guide.
+
+Mounting: :func:`add_admin_routes` adds a sub-application at ``/api/`` to the node's aiohttp
+application, so its middlewares (errors as JSON, the token check) touch only ``/api/`` and never
+the AS4 endpoint. It reads through a small :class:`AdminTarget` protocol (the
+:class:`~eessi.node.institution.Institution` satisfies it), so it has no other tie to the node.
+
+Errors: every error is JSON ``{"error": {"code", "message", "where", "hint"}}``
+(:meth:`~eessi.errors.EessiError.to_dict`) with a status that says whose fault it is: 400 a
+malformed request (``where`` is a JSON pointer into the body, or the query parameter), 401 a
+missing or wrong token, 404 an unknown route, case or message, 405 a wrong method, 409 a step
+the case's state does not allow, 413 a body too large, 422 a request the core refuses (unknown
+person), 503 a journal that cannot be read.
+
+Authentication: when the server is bound to anything other than loopback, every ``/api/``
+request needs ``Authorization: Bearer <token>``; :func:`require_token` is what the node calls
+before binding (it refuses to run exposed without a token). On loopback the token is optional,
+but enforced if one is set. Tokens are compared in constant time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hmac
+import ipaddress
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime
+from enum import Enum
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from eessi import __version__
+from eessi.clock import Clock
+from eessi.directory import InstitutionEntry
+from eessi.errors import ConfigError, DomainError, EessiError, JournalError, ProtocolError
+from eessi.journal import Direction, Journal, MessageRecord, MessageStatus
+from eessi.node.admin_requests import REQUEST_KINDS, DeskKind, RequestError, RequestKind, kinds_for
+from eessi.node.admin_requests import parse_request as _parse_request
+from eessi.node.openapi import openapi_document
+from eessi.sed.validate import validate
+
+__all__ = [
+    "ADMIN_TOKEN_ENV",
+    "DEFAULT_LIMIT",
+    "MAX_BODY",
+    "MAX_LIMIT",
+    "AdminTarget",
+    "ApiError",
+    "add_admin_routes",
+    "is_loopback",
+    "require_token",
+]
+
+_log = logging.getLogger(__name__)
+
+#: The environment variable the admin token is read from when none is passed.
+ADMIN_TOKEN_ENV = "EESSI_ADMIN_TOKEN"
+#: Largest request body the admin API reads (a request is a small JSON object).
+MAX_BODY = 64 * 1024
+#: Page size of the listings when ``limit`` is not given, and the most one may ask for.
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+class AdminTarget(Protocol):
+    """What the admin API needs of an institution node (the ``Institution`` has all of it)."""
+
+    @property
+    def entry(self) -> InstitutionEntry: ...
+
+    @property
+    def journal(self) -> Journal: ...
+
+    @property
+    def desk(self) -> Any: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    async def submit(self, input: Any) -> Any: ...
+
+    async def tick(self) -> Any: ...
+
+
+class ApiError(EessiError):
+    """An admin API refusal; ``status`` is the HTTP status it is answered with."""
+
+    code = "admin.error"
+
+    def __init__(self, status: int, message: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.status = status
+
+
+# --------------------------------------------------------------------------- auth
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` is a loopback name or address (``127.0.0.1``, ``::1``, ``localhost``).
+
+    An empty host, ``0.0.0.0`` and ``::`` bind every interface: not loopback.
+    """
+    if not host:
+        return False
+    name = host.strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def require_token(host: str | None, token: str | None) -> str | None:
+    """The token the admin API must enforce for a server bound to ``host``.
+
+    Returns ``token`` (``None`` when there is none, which only loopback allows). Raises
+    :class:`~eessi.errors.ConfigError` when ``host`` is not loopback and there is no token: an
+    admin API open to the network without a token could start requests for anyone.
+    """
+    if token is not None and not token.strip():
+        raise ConfigError(
+            "the admin token is empty",
+            where=ADMIN_TOKEN_ENV,
+            hint="give a long random token (e.g. `python -c 'import secrets;"
+            " print(secrets.token_urlsafe(32))'`) or none at all on loopback",
+            code="admin.no-token",
+        )
+    if token is None and not is_loopback(host):
+        raise ConfigError(
+            f"the admin API would listen on {host or 'every interface'!r} without a token",
+            where=ADMIN_TOKEN_ENV,
+            hint=f"set {ADMIN_TOKEN_ENV} (or the token option) to a long random value, or bind"
+            " to 127.0.0.1",
+            code="admin.no-token",
+        )
+    return token
+
+
+def _check_token(request: web.Request, token: str) -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if not header:
+        raise ApiError(
+            401,
+            "this admin API needs a token",
+            where="Authorization header",
+            hint="send 'Authorization: Bearer <token>' with the admin token",
+            code="admin.unauthorized",
+        )
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        raise ApiError(
+            401,
+            "the admin token is wrong",
+            where="Authorization header",
+            hint="send 'Authorization: Bearer <token>' with the token the institution was"
+            " started with",
+            code="admin.unauthorized",
+        )
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _status_of(exc: EessiError) -> int:
+    if isinstance(exc, ApiError):
+        return exc.status
+    if isinstance(exc, RequestError):
+        return 400
+    if isinstance(exc, ProtocolError):
+        return 409
+    if isinstance(exc, DomainError):
+        return 422
+    if isinstance(exc, JournalError):
+        return 503
+    return 422
+
+
+def _error_response(exc: EessiError, status: int, headers: Mapping[str, str] | None = None) -> Any:
+    return web.json_response({"error": exc.to_dict()}, status=status, headers=headers, dumps=_dumps)
+
+
+_HTTP_MESSAGES: Mapping[int, tuple[str, str, str]] = {
+    404: ("admin.not-found", "no such route", "see GET /api/openapi.json for the routes"),
+    405: (
+        "admin.method-not-allowed",
+        "this route does not take this method",
+        "see GET /api/openapi.json for the methods of each route",
+    ),
+    413: (
+        "admin.too-large",
+        "the request body is too large",
+        f"a request body is at most {MAX_BODY} bytes",
+    ),
+}
+
+
+@web.middleware
+async def _errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except EessiError as exc:
+        headers = {"WWW-Authenticate": "Bearer"} if getattr(exc, "status", 0) == 401 else None
+        return _error_response(exc, _status_of(exc), headers)  # type: ignore[no-any-return]
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code, message, hint = _HTTP_MESSAGES.get(
+            exc.status, ("admin.http", exc.reason, "see GET /api/openapi.json")
+        )
+        err = EessiError(message, code=code, where=f"{request.method} {request.path}", hint=hint)
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return _error_response(err, exc.status, headers)  # type: ignore[no-any-return]
+    except Exception as exc:  # a bug: still answer JSON, and say where to look
+        _log.exception("admin API: %s %s failed", request.method, request.path)
+        err = EessiError(
+            f"internal error: {type(exc).__name__}",
+            code="admin.internal",
+            where=f"{request.method} {request.path}",
+            hint="this is a bug in eessi-sim; the institution's log has the traceback",
+        )
+        return _error_response(err, 500)  # type: ignore[no-any-return]
+
+
+def _auth_middleware(token: str | None) -> Any:
+    @web.middleware
+    async def auth(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if token is not None:
+            _check_token(request, token)
+        return await handler(request)
+
+    return auth
+
+
+# --------------------------------------------------------------------------- JSON helpers
+
+
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    """A JSON-compatible form of a core value (dataclasses, enums, dates, tuples, mappings)."""
+    if depth > 12:
+        return str(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _jsonable(getattr(value, f.name), depth + 1)
+            for f in dataclasses.fields(value)
+            if f.repr
+        }
+    if isinstance(value, Mapping):
+        return {str(_jsonable(k, depth + 1)): _jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v, depth + 1) for v in value]
+    return str(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_jsonable)
+
+
+def _json(value: Any, status: int = 200) -> web.Response:
+    return web.json_response(value, status=status, dumps=_dumps)
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _message_json(m: MessageRecord) -> dict[str, Any]:
+    return {
+        "message_id": m.message_id,
+        "direction": m.direction.value,
+        "status": m.status.value,
+        "sender": m.sender,
+        "receiver": m.receiver,
+        "case_id": m.conversation_id,
+        "ref_to_message_id": m.ref_to_message_id,
+        "sed_type": m.sed_type,
+        "sed_version": m.sed_version,
+        "service": m.service,
+        "action": m.action,
+        "created_at": _time(m.created_at),
+        "received_at": _time(m.received_at),
+        "sent_at": _time(m.sent_at),
+        "updated_at": _time(m.updated_at),
+        "attempts": m.attempts,
+        "next_attempt_at": _time(m.next_attempt_at),
+        "last_error": m.last_error,
+        "duplicates": m.duplicates,
+        "payload_bytes": len(m.payload),
+        "envelope_bytes": len(m.envelope),
+    }
+
+
+def _message_time(m: MessageRecord) -> datetime:
+    return m.received_at or m.created_at
+
+
+# --------------------------------------------------------------------------- query parameters
+
+
+def _query_choice(request: web.Request, name: str, choices: Sequence[str]) -> list[str] | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    values = [v.strip() for v in raw.split(",") if v.strip()]
+    for v in values:
+        if v not in choices:
+            raise ApiError(
+                400,
+                f"query parameter {name!r} cannot be {v!r}",
+                where=f"query parameter {name!r}",
+                hint=f"use one of {', '.join(choices)} (several separated by commas)",
+                code="admin.bad-query",
+            )
+    return values
+
+
+def _query_since(request: web.Request) -> datetime | None:
+    raw = request.query.get("since")
+    if raw is None:
+        return None
+    try:
+        when = datetime.fromisoformat(raw.strip().replace(" ", "+"))
+    except ValueError:
+        when = None
+    if when is None or when.utcoffset() is None:
+        raise ApiError(
+            400,
+            f"query parameter 'since' is not a date-time with a time zone: {raw!r}",
+            where="query parameter 'since'",
+            hint="give an ISO 8601 date-time with its offset, e.g. 2026-01-05T09:00:00Z",
+            code="admin.bad-query",
+        )
+    return when
+
+
+def _query_limit(request: web.Request) -> int:
+    raw = request.query.get("limit")
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ApiError(
+            400,
+            f"query parameter 'limit' must be a whole number from 1 to {MAX_LIMIT}: {raw!r}",
+            where="query parameter 'limit'",
+            hint=f"ask for at most {MAX_LIMIT} items a page and follow 'next'",
+            code="admin.bad-query",
+        )
+    return int(raw)
+
+
+def _page(request: web.Request, items: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """One page of ``items`` (already filtered, in listing order), by cursor ``after``."""
+    limit = _query_limit(request)
+    after = request.query.get("after")
+    start = 0
+    if after is not None:
+        ids = [item[key] for item in items]
+        if after not in ids:
+            raise ApiError(
+                400,
+                f"query parameter 'after' names no listed item: {after!r}",
+                where="query parameter 'after'",
+                hint="pass the 'next' value of the previous page, with the same filters",
+                code="admin.bad-query",
+            )
+        start = ids.index(after) + 1
+    page = items[start : start + limit]
+    more = start + limit < len(items)
+    return {"items": page, "next": page[-1][key] if more and page else None}
+
+
+# --------------------------------------------------------------------------- the API
+
+
+class _Api:
+    """The handlers, bound to one institution."""
+
+    def __init__(self, target: AdminTarget, *, started_at: datetime) -> None:
+        self.target = target
+        self.started_at = started_at
+
+    # ---- helpers
+
+    @property
+    def desk_kind(self) -> DeskKind:
+        return "cns" if self.target.entry.kind == "cns" else "fund"
+
+    def _desk_cases(self) -> Mapping[str, Any]:
+        snapshot = getattr(self.target.desk, "snapshot", None)
+        if snapshot is None:
+            return {}
+        cases = getattr(snapshot(), "cases", None)
+        return cases if isinstance(cases, Mapping) else {}
+
+    async def _message(self, request: web.Request) -> MessageRecord:
+        message_id = request.match_info["message_id"]
+        direction = _query_choice(request, "direction", [d.value for d in Direction])
+        chosen = Direction(direction[0]) if direction else None
+        record = await self.target.journal.message(message_id, chosen)
+        if record is None:
+            raise ApiError(
+                404,
+                f"no message {message_id!r} in the journal of {self.target.entry.id}",
+                where=f"message {message_id}",
+                hint="list the messages with GET /api/messages",
+                code="admin.unknown-message",
+            )
+        return record
+
+    async def _case_summaries(self) -> list[dict[str, Any]]:
+        journal = self.target.journal
+        me = self.target.entry.id
+        desk_cases = self._desk_cases()
+        snapshots = {s.case_id: s for s in await journal.cases()}
+        by_case: dict[str, list[MessageRecord]] = {}
+        for m in await journal.messages():
+            by_case.setdefault(m.conversation_id, []).append(m)
+        out = []
+        for case_id in sorted(set(desk_cases) | set(snapshots) | set(by_case)):
+            cf = desk_cases.get(case_id)
+            snap = snapshots.get(case_id)
+            stored = snap.state if snap is not None else {}
+            msgs = by_case.get(case_id, [])
+            peers = sorted({m.receiver if m.sender == me else m.sender for m in msgs})
+            times = [_message_time(m) for m in msgs]
+            if snap is not None:
+                times.append(snap.updated_at)
+            summary: dict[str, Any] = {
+                "case_id": case_id,
+                "buc": cf.buc if cf is not None else stored.get("buc"),
+                "state": cf.state.value if cf is not None else stored.get("state"),
+                "role": cf.snapshot.role.value if cf is not None else stored.get("role"),
+                "counterparty": cf.peer if cf is not None else (peers[0] if peers else None),
+                "opened_at": _time(cf.snapshot.opened_at) if cf is not None else None,
+                "updated_at": _time(max(times)) if times else None,
+                "messages": len(msgs),
+            }
+            if cf is not None:
+                summary["member"] = str(cf.member) if cf.member is not None else None
+                summary["person"] = cf.person
+                wait = cf.snapshot.wait
+                summary["waiting_for"] = (
+                    None
+                    if wait is None
+                    else {
+                        "sed": wait.sed,
+                        "sender": wait.sender.value,
+                        "deadline": _time(wait.deadline),
+                    }
+                )
+            out.append(summary)
+        return out
+
+    # ---- routes
+
+    async def health(self, request: web.Request) -> web.Response:
+        entry = self.target.entry
+        now = self.target.clock.now()
+        body: dict[str, Any] = {
+            "institution": entry.id,
+            "kind": entry.kind,
+            "version": __version__,
+            "now": _time(now),
+            "uptime_seconds": max(0.0, (now - self.started_at).total_seconds()),
+        }
+        try:
+            messages = await self.target.journal.messages()
+        except JournalError as exc:
+            body.update(status="unavailable", journal={"ok": False, "error": exc.to_dict()})
+            return _json(body, status=503)
+        by_status = Counter(m.status.value for m in messages)
+        body.update(
+            status="ok",
+            journal={"ok": True, "messages": len(messages)},
+            messages_by_status=dict(sorted(by_status.items())),
+        )
+        return _json(body)
+
+    async def institution(self, request: web.Request) -> web.Response:
+        body = self.target.entry.to_dict()
+        body["requests"] = kinds_for(self.desk_kind)
+        return _json(body)
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return _json(openapi_document(self.target.entry))
+
+    async def cases(self, request: web.Request) -> web.Response:
+        states = _query_choice(request, "state", _CASE_STATES)
+        bucs = request.query.getall("buc", [])
+        counterparty = request.query.get("counterparty")
+        since = _query_since(request)
+        items = []
+        for c in await self._case_summaries():
+            if states is not None and c["state"] not in states:
+                continue
+            if bucs and c["buc"] not in bucs:
+                continue
+            if counterparty is not None and c["counterparty"] != counterparty:
+                continue
+            if since is not None and (
+                c["updated_at"] is None or datetime.fromisoformat(c["updated_at"]) < since
+            ):
+                continue
+            items.append(c)
+        return _json(_page(request, items, "case_id"))
+
+    async def case(self, request: web.Request) -> web.Response:
+        case_id = request.match_info["case_id"]
+        summaries = {c["case_id"]: c for c in await self._case_summaries()}
+        if case_id not in summaries:
+            raise ApiError(
+                404,
+                f"no case {case_id!r} at {self.target.entry.id}",
+                where=f"case {case_id}",
+                hint="list the cases with GET /api/cases",
+                code="admin.unknown-case",
+            )
+        journal = self.target.journal
+        events = await journal.case_events(case_id)
+        messages = await journal.messages(case=case_id)
+        # One list in time order; at equal times an inbound message comes before the events it
+        # caused, and those before the messages they sent (the order things happened in).
+        entries: list[tuple[datetime, int, int, dict[str, Any]]] = []
+        for i, m in enumerate(messages):
+            rank = 0 if m.direction is Direction.IN else 2
+            item = {"type": "message", "at": _time(_message_time(m)), **_message_json(m)}
+            entries.append((_message_time(m), rank, i, item))
+        for e in events:
+            item = {
+                "type": "event",
+                "at": _time(e.at),
+                "seq": e.seq,
+                "kind": e.kind,
+                "data": dict(e.data),
+                "message_id": e.message_id,
+            }
+            entries.append((e.at, 1, e.seq, item))
+        entries.sort(key=lambda t: (t[0], t[1], t[2]))
+        snap = await journal.case(case_id)
+        body = dict(summaries[case_id])
+        body["snapshot"] = dict(snap.state) if snap is not None else None
+        body["timeline"] = [item for *_, item in entries]
+        return _json(body)
+
+    async def messages(self, request: web.Request) -> web.Response:
+        directions = _query_choice(request, "direction", [d.value for d in Direction])
+        statuses = _query_choice(request, "status", [s.value for s in MessageStatus])
+        seds = [s for v in request.query.getall("sed", []) for s in v.split(",") if s]
+        records = await self.target.journal.messages(
+            case=request.query.get("case"),
+            institution=request.query.get("counterparty"),
+            direction=Direction(directions[0]) if directions and len(directions) == 1 else None,
+            status=[MessageStatus(s) for s in statuses] if statuses is not None else None,
+            since=_query_since(request),
+        )
+        items = [
+            _message_json(m)
+            for m in records
+            if (not seds or m.sed_type in seds)
+            and (directions is None or m.direction.value in directions)
+        ]
+        return _json(_page(request, items, "message_id"))
+
+    async def message(self, request: web.Request) -> web.Response:
+        record = await self._message(request)
+        body = _message_json(record)
+        body["links"] = {
+            "raw": f"/api/messages/{record.message_id}/raw",
+            "envelope": f"/api/messages/{record.message_id}/raw?part=envelope",
+            "validation": f"/api/messages/{record.message_id}/validation",
+            "case": f"/api/cases/{record.conversation_id}",
+        }
+        return _json(body)
+
+    async def raw(self, request: web.Request) -> web.Response:
+        part = _query_choice(request, "part", ["payload", "envelope"])
+        record = await self._message(request)
+        if part == ["envelope"]:
+            if not record.envelope:
+                raise ApiError(
+                    404,
+                    f"message {record.message_id!r} has no envelope yet",
+                    where=f"message {record.message_id}",
+                    hint="an outbound message gets its envelope when it is first sent; ask for"
+                    " the payload (no 'part') instead",
+                    code="admin.no-envelope",
+                )
+            data = record.envelope
+        else:
+            data = record.payload
+        return web.Response(
+            body=data,
+            content_type="application/xml",
+            headers={"Content-Disposition": f'inline; filename="{record.message_id}.xml"'},
+        )
+
+    async def validation(self, request: web.Request) -> web.Response:
+        record = await self._message(request)
+        report = await asyncio.to_thread(validate, record.payload)
+        body = {"message_id": record.message_id, "direction": record.direction.value}
+        body.update(report.to_dict())
+        return _json(body)
+
+    async def households(self, request: web.Request) -> web.Response:
+        desk = self.target.desk
+        registry = getattr(desk, "registry", None)
+        if self.desk_kind != "cns" or registry is None:
+            raise ApiError(
+                404,
+                f"{self.target.entry.id} is not the CNS: it has no households",
+                where="GET /api/households",
+                hint="a foreign fund lists the people it knows at GET /api/records",
+                code="admin.not-available",
+            )
+        registrations = getattr(desk, "registrations", {})
+        items = []
+        for entry in registry:
+            hh = entry.household
+            items.append(
+                {
+                    "key": entry.key,
+                    "main_insured": [
+                        {"id": m.id, "pin": m.pin, "name": m.name} for m in hh.main_insured
+                    ],
+                    "members": [
+                        {
+                            "id": m.id,
+                            "name": m.name,
+                            "relation": m.relation.value,
+                            "registration": _registration(registrations, entry.key, m.id),
+                        }
+                        for m in hh.members
+                    ],
+                }
+            )
+        return _json(_page(request, items, "key"))
+
+    async def records(self, request: web.Request) -> web.Response:
+        records = getattr(self.target.desk, "records", None)
+        if self.desk_kind != "fund" or not isinstance(records, Mapping):
+            raise ApiError(
+                404,
+                f"{self.target.entry.id} is not a foreign fund: it has no fund records",
+                where="GET /api/records",
+                hint="the CNS lists its households at GET /api/households",
+                code="admin.not-available",
+            )
+        items = [
+            {"key": key, "person": _jsonable(rec.person), "status": type(rec.status).__name__}
+            for key, rec in records.items()
+        ]
+        return _json(_page(request, items, "key"))
+
+    async def submit(self, request: web.Request) -> web.Response:
+        body = await _read_json(request)
+        kind, core_input = parse_request(body, self.desk_kind)
+        before = {m.message_id for m in await self.target.journal.messages(direction=Direction.OUT)}
+        step = await self.target.submit(core_input)
+        return _json(await self._step_json(kind.name, step, before), status=202)
+
+    async def tick(self, request: web.Request) -> web.Response:
+        before = {m.message_id for m in await self.target.journal.messages(direction=Direction.OUT)}
+        step = await self.target.tick()
+        return _json(await self._step_json("tick", step, before))
+
+    async def _step_json(self, kind: str, step: Any, before: set[str]) -> dict[str, Any]:
+        events = tuple(getattr(step, "events", ()))
+        outgoing = tuple(getattr(step, "outgoing", ()))
+        cases = _case_ids(events, outgoing)
+        after = await self.target.journal.messages(direction=Direction.OUT)
+        new = [
+            m
+            for m in after
+            if m.message_id not in before and (not cases or m.conversation_id in cases)
+        ]
+        return {
+            "kind": kind,
+            "at": _time(self.target.clock.now()),
+            "cases": cases,
+            "messages": [m.message_id for m in new],
+            "outgoing": [
+                {
+                    "receiver": o.receiver,
+                    "case_id": o.case_id,
+                    "buc": o.buc,
+                    "sed": type(o.sed).__name__,
+                    "document_id": o.document_id,
+                    "answers": o.answers,
+                }
+                for o in outgoing
+            ],
+            "events": [{"type": type(e).__name__, **_jsonable(e)} for e in events],
+        }
+
+
+_CASE_STATES = [
+    "new",
+    "awaiting-reply",
+    "awaiting-confirmation",
+    "completed",
+    "rejected",
+    "withdrawn",
+    "closed",
+]
+
+
+def _registration(registrations: Any, household: str, member: str) -> dict[str, Any] | None:
+    if not isinstance(registrations, Mapping):
+        return None
+    for ref, reg in registrations.items():
+        if getattr(ref, "household", None) == household and getattr(ref, "member", None) == member:
+            value = _jsonable(reg)
+            return value if isinstance(value, dict) else None
+    return None
+
+
+def _case_ids(events: Iterable[Any], outgoing: Iterable[Any]) -> list[str]:
+    seen: dict[str, None] = {}
+    for item in (*events, *outgoing):
+        case_id = getattr(item, "case_id", None)
+        if isinstance(case_id, str) and case_id:
+            seen[case_id] = None
+    return list(seen)
+
+
+async def _read_json(request: web.Request) -> object:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiError(
+            413,
+            f"the request body has {request.content_length} bytes; at most {MAX_BODY} are read",
+            where="request body",
+            hint="a request is a small JSON object of a kind and its arguments",
+            code="admin.too-large",
+        )
+    data = await request.content.read(MAX_BODY + 1)
+    if len(data) > MAX_BODY:
+        raise ApiError(
+            413,
+            f"the request body has more than {MAX_BODY} bytes",
+            where="request body",
+            hint="a request is a small JSON object of a kind and its arguments",
+            code="admin.too-large",
+        )
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RequestError(
+            f"the request body is not JSON: {exc}",
+            where="",
+            hint='send a JSON object such as {"kind": "co_insurance_request", ...}',
+            code="admin.bad-json",
+        ) from None
+
+
+def parse_request(body: object, desk: DeskKind) -> tuple[RequestKind, object]:
+    """Check a request body for a desk of this kind (see :mod:`eessi.node.admin_requests`)."""
+    return _parse_request(body, desk, REQUEST_KINDS)
+
+
+#: (method, path under /api, handler name): the routes, in the order the OpenAPI lists them.
+ROUTES: tuple[tuple[str, str, str], ...] = (
+    ("GET", "/health", "health"),
+    ("GET", "/institution", "institution"),
+    ("GET", "/openapi.json", "openapi"),
+    ("GET", "/cases", "cases"),
+    ("GET", "/cases/{case_id}", "case"),
+    ("GET", "/messages", "messages"),
+    ("GET", "/messages/{message_id}", "message"),
+    ("GET", "/messages/{message_id}/raw", "raw"),
+    ("GET", "/messages/{message_id}/validation", "validation"),
+    ("GET", "/households", "households"),
+    ("GET", "/records", "records"),
+    ("POST", "/requests", "submit"),
+    ("POST", "/tick", "tick"),
+)
+
+
+def add_admin_routes(
+    app: web.Application,
+    institution: AdminTarget,
+    *,
+    token: str | None = None,
+    host: str | None = None,
+) -> None:
+    """Mount the admin API of ``institution`` under ``/api/`` of ``app`` (before it starts).
+
+    ``token``: the bearer token to require; default: the ``EESSI_ADMIN_TOKEN`` environment
+    variable. ``host``: the address the server binds; default: the host of the entry's endpoint.
+    Raises :class:`~eessi.errors.ConfigError` if ``host`` is not loopback and there is no token
+    (see :func:`require_token`).
+    """
+    if token is None:
+        token = os.environ.get(ADMIN_TOKEN_ENV) or None
+    if host is None:
+        host = urlsplit(institution.entry.endpoint).hostname
+    token = require_token(host, token)
+    api = _Api(institution, started_at=institution.clock.now())
+    sub = web.Application(middlewares=[_errors, _auth_middleware(token)])
+    for method, path, name in ROUTES:
+        sub.router.add_route(method, path, getattr(api, name))
+    app.add_subapp("/api/", sub)
