@@ -1,0 +1,3 @@
+"""Renderers shared by the CLI and the demo: sequence diagrams (terminal, Mermaid, PlantUML)."""
+
+from __future__ import annotations

@@ -1,0 +1,126 @@
+"""Export a trace from one or more institution journals.
+
+Each institution keeps its own journal, so one exchange is usually recorded twice: as ``out``
+in the sender's journal and as ``in`` in the receiver's. A trace keeps both records (each says
+whose journal it came from, ``observer``), because both matter: the outbound one carries the
+send status and attempts, the inbound one the arrival time and processing status. Records of
+several journals are merged in time order; at equal times an outbound record comes before the
+inbound record of the same moment, so a message is sent before it is received.
+
+Filters are the journal's own (:meth:`eessi.journal.Journal.messages`): by case, by institution
+(sender or receiver), and by time (``since``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from eessi.directory import Directory
+from eessi.journal.base import Direction, Journal, MessageRecord
+from eessi.trace.format import (
+    TraceError,
+    TraceHeader,
+    TraceMessage,
+    directory_to_dict,
+    write_trace,
+)
+
+__all__ = [
+    "check_journal_paths",
+    "collect",
+    "export_journals",
+    "make_header",
+    "merge",
+    "observer_of",
+]
+
+
+def observer_of(record: MessageRecord) -> str:
+    """The institution whose journal holds ``record``: the sender of an outbound message, the
+    receiver of an inbound one."""
+    return record.sender if record.direction is Direction.OUT else record.receiver
+
+
+def merge(groups: Sequence[Sequence[MessageRecord]]) -> list[TraceMessage]:
+    """Records of several journals (each in journal order) as one time-ordered sequence."""
+    keyed: list[tuple[datetime, int, int, int, MessageRecord]] = []
+    for j, records in enumerate(groups):
+        for i, r in enumerate(records):
+            at = r.received_at if r.received_at is not None else r.created_at
+            keyed.append((at, 0 if r.direction is Direction.OUT else 1, j, i, r))
+    keyed.sort(key=lambda k: k[:4])
+    return [TraceMessage(observer_of(k[4]), k[4]) for k in keyed]
+
+
+async def collect(
+    journals: Sequence[Journal],
+    *,
+    case: str | None = None,
+    institution: str | None = None,
+    since: datetime | None = None,
+) -> list[TraceMessage]:
+    """The messages of ``journals`` that pass the filters, merged (see :func:`merge`)."""
+    groups = [await j.messages(case=case, institution=institution, since=since) for j in journals]
+    return merge(groups)
+
+
+def make_header(
+    directory: Directory,
+    *,
+    config: Mapping[str, Any] | None = None,
+    source: Mapping[str, Any] | None = None,
+    created: datetime | str,
+) -> TraceHeader:
+    """The header of a trace of a run with ``directory`` and ``config``."""
+    return TraceHeader(
+        directory=directory_to_dict(directory),
+        config=dict(config or {}),
+        source=dict(source or {}),
+        created=created if isinstance(created, str) else created.isoformat(),
+    )
+
+
+def check_journal_paths(journal_paths: Sequence[str | Path]) -> None:
+    """Refuse a path that is not a file (opening it would create an empty journal)."""
+    for p in journal_paths:
+        if not Path(p).is_file():
+            raise TraceError(
+                "no journal file here",
+                code="trace.no-journal",
+                where=str(p),
+                hint="give the SQLite journal of an institution (see `eessi up --data-dir`)",
+            )
+
+
+async def export_journals(
+    output: str | Path,
+    journal_paths: Sequence[str | Path],
+    directory: Directory,
+    *,
+    config: Mapping[str, Any] | None = None,
+    case: str | None = None,
+    institution: str | None = None,
+    since: datetime | None = None,
+    created: datetime,
+) -> int:
+    """Read the journal files, write the trace atomically; returns the number of messages."""
+    from eessi.journal import open_journal
+
+    check_journal_paths(journal_paths)
+    journals = [await open_journal(p, synchronous="NORMAL") for p in journal_paths]
+    try:
+        messages = await collect(journals, case=case, institution=institution, since=since)
+    finally:
+        for j in journals:
+            await j.close()
+    source: dict[str, Any] = {
+        "journals": [Path(p).name for p in journal_paths],
+        "case": case,
+        "institution": institution,
+        "since": since.isoformat() if since is not None else None,
+    }
+    header = make_header(directory, config=config, source=source, created=created)
+    return write_trace(output, header, messages)
