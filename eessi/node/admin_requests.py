@@ -25,7 +25,7 @@ from eessi.core.messages import (
     ServiceDecision,
     WithdrawEntitlement,
 )
-from eessi.errors import EessiError
+from eessi.errors import DomainError, EessiError
 
 __all__ = [
     "REQUEST_KINDS",
@@ -260,6 +260,12 @@ def parse_request(
         args[f.name] = _check(name, f, body[f.name])
     try:
         return kind, kind.build(args)
+    except DomainError as exc:
+        raise RequestError(
+            f"{name} cannot be made from these arguments: {exc.message}",
+            where="",
+            hint=exc.hint or "correct the arguments named in the message",
+        ) from None
     except ValueError as exc:
         raise RequestError(
             f"{name} cannot be made from these arguments: {exc}",
