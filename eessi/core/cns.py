@@ -55,7 +55,7 @@ from types import MappingProxyType
 from eessi.clock import Clock
 from eessi.core import case as cm
 from eessi.core.buc_table import CaseState, Direction
-from eessi.core.desk import CaseFile, Tx, reference_of
+from eessi.core.desk import CaseFile, Tx, copy_of, reference_of
 from eessi.core.eligibility import Action, Decision, Outcome, decide
 from eessi.core.facts import DocumentKind, Fact, Facts, S041Reply, S041Summary
 from eessi.core.household import FamilyMember
@@ -182,6 +182,8 @@ class CnsState:
     #: Documents requested per member (each (kind, rule) is asked once; a rule asking again
     #: for the same kind, as R4 for a renewed request, asks anew).
     requested: Mapping[MemberRef, tuple[DocumentRequest, ...]] = field(default_factory=dict)
+    #: Case IDs about each household, in the order they were linked (an index of ``cases``).
+    household_cases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class CnsDesk:
@@ -250,9 +252,10 @@ class _Run:
         self.p = desk.params
         state = desk.snapshot()
         self.tx = Tx(desk.institution_id, desk.ids, now, state.cases, self.p.deadlines)
-        self.facts: dict[str, Facts] = dict(state.facts)
-        self.registrations: dict[MemberRef, Registration] = dict(state.registrations)
-        self.asked: dict[MemberRef, tuple[DocumentRequest, ...]] = dict(state.requested)
+        self.facts: dict[str, Facts] = copy_of(state.facts)
+        self.registrations: dict[MemberRef, Registration] = copy_of(state.registrations)
+        self.asked: dict[MemberRef, tuple[DocumentRequest, ...]] = copy_of(state.requested)
+        self.index: dict[str, tuple[str, ...]] = copy_of(state.household_cases)
         self.today = now.date()
 
     def commit(self) -> CnsState:
@@ -261,6 +264,7 @@ class _Run:
             facts=MappingProxyType(self.facts),
             registrations=MappingProxyType(self.registrations),
             requested=MappingProxyType(self.asked),
+            household_cases=MappingProxyType(self.index),
         )
 
     # ---- inputs outside EESSI
@@ -412,7 +416,8 @@ class _Run:
             doc_id = self._send_s072(cf, s071, None, why)
             self.tx.emit(EntitlementAnswered(cf.case_id, doc_id, None, False, reason=unknown.value))
             return
-        self.tx.update(cf.case_id, member=found, suspended=False)
+        self._link(cf.case_id, found)
+        self.tx.update(cf.case_id, suspended=False)
         self.pursue(found)
 
     def _find(self, s071: S071) -> MemberRef | str:
@@ -438,13 +443,25 @@ class _Run:
 
     # ---- deciding and acting on the decision
 
+    def _link(self, case_id: str, ref: MemberRef) -> None:
+        """Record that ``case_id`` is about ``ref`` (and index it under the household)."""
+        old = self.tx.cases[case_id].member
+        if old == ref:
+            return
+        if old is not None:
+            self.index[old.household] = tuple(
+                c for c in self.index.get(old.household, ()) if c != case_id
+            )
+        self.tx.update(case_id, member=ref)
+        self.index[ref.household] = (*self.index.get(ref.household, ()), case_id)
+
+    def _cases_of(self, household: str) -> list[CaseFile]:
+        return [self.tx.cases[c] for c in self.index.get(household, ())]
+
     def _facts(self, household: str) -> Facts:
         """Facts recorded outside EESSI plus those derived from the cases in effect."""
         derived: list[Fact] = []
-        for case_id in sorted(self.tx.cases):
-            cf = self.tx.cases[case_id]
-            if cf.member is None or cf.member.household != household:
-                continue
+        for cf in self._cases_of(household):
             derived.extend(_case_facts(cf))
         return self.facts.get(household, Facts()).with_(*derived)
 
@@ -464,7 +481,7 @@ class _Run:
         self.tx.emit(DecisionMade(ref, decision))
         answering = [
             cf
-            for cid, cf in sorted(self.tx.cases.items())
+            for cf in self._cases_of(ref.household)
             if cf.member == ref
             and cf.buc == "S_BUC_01"
             and cf.owes(Role.COUNTERPARTY) == "S072"
@@ -519,10 +536,9 @@ class _Run:
             self.tx.emit(RegistrationWithdrawn(ref, current.case_id, why[:_DETAILS_MAX]))
 
     def _backing_case(self, ref: MemberRef) -> str | None:
-        for case_id in sorted(self.tx.cases):
-            cf = self.tx.cases[case_id]
+        for cf in self._cases_of(ref.household):
             if cf.member == ref and any(f.kind is _D.S073 for f in _case_facts(cf)):
-                return case_id
+                return cf.case_id
         return None
 
     def _missing(self, ref: MemberRef, decision: Decision) -> None:
@@ -676,7 +692,7 @@ class _Run:
     # ---- R5: S040 to the former fund
 
     def _send_s040(self, ref: MemberRef, fund_id: str) -> None:
-        for cf in self.tx.cases.values():
+        for cf in self._cases_of(ref.household):
             if (
                 cf.member == ref
                 and cf.buc == "S_BUC_24"
@@ -715,6 +731,7 @@ class _Run:
         )
         case_id = self.tx.ids.case_id("LU")
         self.tx.open("S_BUC_24", Role.CASE_OWNER, case_id, fund_id, member=ref)
+        self.index[ref.household] = (*self.index.get(ref.household, ()), case_id)
         self.tx.send(case_id, s040)
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import MappingProxyType
+from typing import TypeVar, cast
 
 from eessi.core import case as cm
 from eessi.core.buc_table import CaseState
@@ -55,7 +57,18 @@ from eessi.sed.documents import (
     SedReference,
 )
 
-__all__ = ["CaseFile", "Tx", "reference_of"]
+__all__ = ["CaseFile", "Tx", "copy_of", "reference_of"]
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def copy_of(mapping: Mapping[_K, _V]) -> dict[_K, _V]:
+    """A new dict with the items of ``mapping``; a dict (or a read-only view of one) is copied
+    table and all, without hashing its keys again (the desks copy their state per input)."""
+    if isinstance(mapping, dict | MappingProxyType):
+        return cast("dict[_K, _V]", mapping.copy())
+    return dict(mapping)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +148,7 @@ class Tx:
         self.institution_id = institution_id
         self.ids = ids
         self.now = now
-        self.cases: dict[str, CaseFile] = dict(cases)
+        self.cases: dict[str, CaseFile] = copy_of(cases)
         self.deadlines = deadlines
         self.events: list[Event] = []
         self.outgoing: list[Outgoing] = []

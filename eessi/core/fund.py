@@ -26,7 +26,7 @@ from typing import TypeAlias
 from eessi.clock import Clock
 from eessi.core import case as cm
 from eessi.core.buc_table import Direction
-from eessi.core.desk import CaseFile, Tx, reference_of
+from eessi.core.desk import CaseFile, Tx, copy_of, reference_of
 from eessi.core.mapping import names_match
 from eessi.core.messages import (
     DocumentReceived,
@@ -231,8 +231,8 @@ class _FundRun:
         state = desk.snapshot()
         self.policy = desk.policy
         self.tx = Tx(desk.institution_id, desk.ids, now, state.cases, self.policy.deadlines)
-        self.registered: dict[str, date] = dict(state.registered)
-        self.refused: dict[str, str] = dict(state.refused)
+        self.registered: dict[str, date] = copy_of(state.registered)
+        self.refused: dict[str, str] = copy_of(state.refused)
         self.today = now.date()
 
     def record(self, key: str) -> FundRecord:
