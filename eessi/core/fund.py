@@ -297,9 +297,12 @@ class _FundRun:
         events = tx.receive(msg, answers)
         cf = tx.cases[msg.case_id]
         sed = msg.sed
-        for ev in events:
-            if isinstance(ev, cm.CompletionWithdrawn | cm.DocumentInvalidated | cm.Rejected):
+        if any(isinstance(e, cm.DocumentInvalidated | cm.Rejected) for e in events):
+            # What the registration or refusal rested on may be gone: follow what is in effect.
+            if cf.in_effect("S073") is None:
                 self.registered.pop(cf.case_id, None)
+            if cf.in_effect("S072") is None:
+                self.refused.pop(cf.case_id, None)
         if isinstance(sed, S072):
             if sed.confirmed:
                 self.refused.pop(cf.case_id, None)

@@ -18,6 +18,7 @@ from eessi.core.messages import (
     EntitlementRecorded,
     ReminderSent,
     TimePassed,
+    WithdrawEntitlement,
 )
 from eessi.errors import DomainError, ProtocolError
 from eessi.ids import SeededIds
@@ -196,3 +197,12 @@ def test_asking_again_while_the_request_stands_is_refused() -> None:
     with pytest.raises(ProtocolError):
         fund.ask_again(case_id)
     assert fund.snapshot() is before
+
+
+def test_a_refusal_invalidated_by_the_cns_is_forgotten_by_the_fund() -> None:
+    w = World(policies={PT_FUND: FundPolicy(close_after_refusal=False)})
+    w.run(w.funds[PT_FUND].request_entitlement("bia", CNS_ID), PT_FUND)
+    (case_id,) = w.funds[PT_FUND].snapshot().refused
+    w.run(w.cns.handle(WithdrawEntitlement(case_id)), CNS_ID)
+    assert not w.funds[PT_FUND].snapshot().refused
+    assert w.funds[PT_FUND].case(case_id).state is CaseState.AWAITING_REPLY
