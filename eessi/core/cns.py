@@ -35,14 +35,27 @@ the member by PIN or by name and date of birth (:mod:`eessi.core.mapping`). Then
 - pending on documents (R15 member not in the RNPP...): :class:`DocumentsRequested`, and the
   S072 waits until they are provided (a reminder X009 from the fund is answered X010 "will be
   sent");
-- unknown main insured or member: S072 not confirmed, ``03`` person unknown (never an error).
+- unknown main insured or member: S072 not confirmed, ``03`` person unknown (never an error);
+  an S071 for an insured person (``StatusPerson``) is answered ``99`` other *(sim)*.
+
+Reason codes of a refusal: ``04`` already covered (insured in the country of residence, R13/R17),
+``01`` not insured (no main insured affiliated, R1), ``99`` other (any other rule; the details
+cite the rules). If the CNS withdraws its S072 (:class:`WithdrawEntitlement`, X008) or the fund
+rejects it (X011), the case is put on hold: the CNS does not send another S072 by itself until
+the fund sends a new S071.
 
 **R5**: a request for a member arrived from an R5 country and insured there personally makes the
 decision wait for an S041 (``Action.SEND_S040``): the desk opens an S_BUC_24 case with the
 former fund (``FormerInsurance.fund_id``) and sends an S040; the S041 feeds the next decision.
 
 **Time**: :class:`TimePassed` ticks every case; when a reply is overdue the case machine says so
-and the desk sends an X009 (:class:`ReminderSent`).
+and the desk sends an X009 (:class:`ReminderSent`). Documents asked for outside EESSI are
+reminded once (:class:`DocumentsReminder`) when still missing ``CnsParams.documents_within``
+after the request. Timers in each step say when to call back.
+
+**Incoming reminders and questions**: an X009 is answered X010 (``02`` will be sent while the
+CNS owes the reply, ``03`` cannot be sent while the case is on hold, ``01`` sent otherwise); an
+X012 is answered X013.
 """
 
 from __future__ import annotations
