@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from process_world import CNS_ID, DE_FUND, FR_FUND, PT_FUND, World, fund_records, silva
@@ -19,6 +19,7 @@ from eessi.core.messages import (
     NotRegistered,
     PersonUnknown,
     RegistrationWithdrawn,
+    TimePassed,
     WithdrawEntitlement,
 )
 from eessi.errors import DomainError, ProtocolError
@@ -28,8 +29,10 @@ from eessi.sed.documents import (
     S072,
     S073,
     X008,
+    X010,
     InsuredStatus,
     NotConfirmedReason,
+    ReminderReply,
     S041Reply,
     StatusFamilyMember,
     StatusPerson,
@@ -223,3 +226,29 @@ def test_a_request_for_someone_not_in_the_registry_is_a_domain_error_and_changes
     with pytest.raises(DomainError):
         w.cns.handle(CoInsuranceRequested("1978072712345", "nobody"))
     assert w.cns.snapshot() is before
+
+
+def test_a_reminder_on_a_held_case_is_answered_cannot_be_sent() -> None:
+    w = World(policies={PT_FUND: FundPolicy(auto_register=False)})
+    fund = w.funds[PT_FUND]
+    w.run(fund.request_entitlement("ana", CNS_ID), PT_FUND)
+    (case_id,) = fund.snapshot().cases
+    w.run(fund.reject(case_id), PT_FUND)  # the fund refuses the S072: the CNS holds the case
+    w.clock.advance(timedelta(days=61))
+    w.run(fund.handle(TimePassed(w.clock.now())), PT_FUND)
+    (x010,) = [o.sed for o in w.sent if isinstance(o.sed, X010)]
+    assert x010.reply is ReminderReply.CANNOT_BE_SENT
+
+
+def test_R17_two_requests_for_one_member_register_them_once() -> None:
+    w = World()
+    for _ in range(2):
+        w.run(w.funds[PT_FUND].request_entitlement("ana", CNS_ID), PT_FUND)
+    assert [type(o.sed) for o in w.sent].count(S073) == 2
+    (reg,) = w.events(CoInsuranceRegistered, CNS_ID)
+    assert reg.member == MemberRef("silva", "ana")
+    first = reg.case_id
+    # The first case's S073 is invalidated: the second case still backs the registration.
+    w.run(w.funds[PT_FUND].invalidate(first, "S073"), PT_FUND)
+    assert not w.events(RegistrationWithdrawn)
+    assert w.cns.registrations[MemberRef("silva", "ana")].case_id != first
