@@ -4,7 +4,7 @@ and a synchronous in-memory loop that hands each desk's outgoing documents to th
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -258,6 +258,9 @@ class World:
     entries: tuple[RegistryEntry, ...] = ()
     #: Replaces the German fund's records.
     de_records: list[FundRecord] | None = None
+    #: Deliver without ``answers``, as a runtime that only has the XML would: the desks must
+    #: find what a document answers from its own reference blocks.
+    strip_answers: bool = False
 
     def __post_init__(self) -> None:
         reg = registry(*self.entries)
@@ -288,7 +291,10 @@ class World:
                 self.cns_timers.extend(st.timers)
             for out in st.outgoing:
                 self.sent.append(out)
-                reply = self.desk(out.receiver).handle(out.received_by_peer(who))
+                msg = out.received_by_peer(who)
+                if self.strip_answers:
+                    msg = replace(msg, answers=None)
+                reply = self.desk(out.receiver).handle(msg)
                 queue.append((out.receiver, reply))
         return self.log[start:]
 

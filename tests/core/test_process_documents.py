@@ -9,7 +9,13 @@ from process_world import CNS_ID, FR_FUND, PT_FUND, World
 
 from eessi.core.facts import DocumentKind
 from eessi.core.fund import FundPolicy
-from eessi.core.messages import CaseOpened, CoInsuranceRequested, DocumentProvided, TimePassed
+from eessi.core.messages import (
+    CaseOpened,
+    CoInsuranceRequested,
+    DocumentProvided,
+    MemberRef,
+    TimePassed,
+)
 from eessi.sed.documents import from_xml
 from eessi.sed.validate import validate
 
@@ -74,3 +80,14 @@ def test_a_4_3_s071_is_answered_in_4_3() -> None:
     (s072,) = answer.outgoing
     assert s072.sed.version == "4.3"
     assert validate(s072.sed.to_xml()).ok
+
+
+def test_desks_find_what_a_document_answers_from_its_reference_blocks() -> None:
+    """Without the ``answers`` hint, every flow still runs to the same outcome."""
+    plain, stripped = World(), World(strip_answers=True)
+    for w in (plain, stripped):
+        _script(w)
+    assert [o.sed.code for o in stripped.sent] == [o.sed.code for o in plain.sent]
+    assert stripped.cns.registrations == plain.cns.registrations
+    assert stripped.cns.registrations
+    assert stripped.cns.cases_of(MemberRef("silva", "ana"))
