@@ -55,8 +55,10 @@ from eessi.sed.validate import validate
 __all__ = [
     "ADMIN_TOKEN_ENV",
     "DEFAULT_LIMIT",
+    "DESK_LOG",
     "MAX_BODY",
     "MAX_LIMIT",
+    "PSEUDO_CASE_PREFIX",
     "AdminTarget",
     "ApiError",
     "add_admin_routes",
@@ -70,6 +72,11 @@ _log = logging.getLogger(__name__)
 ADMIN_TOKEN_ENV = "EESSI_ADMIN_TOKEN"
 #: Largest request body the admin API reads (a request is a small JSON object).
 MAX_BODY = 64 * 1024
+#: Case IDs the node uses for its own logs (``~inputs``, ``~desk``) start with this: not cases.
+PSEUDO_CASE_PREFIX = "~"
+#: The node's pseudo case of domain events that belong to no case (decisions, requests for
+#: documents): listed by ``GET /api/events``.
+DESK_LOG = "~desk"
 #: Page size of the listings when ``limit`` is not given, and the most one may ask for.
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -444,6 +451,8 @@ class _Api:
             by_case.setdefault(m.conversation_id, []).append(m)
         out = []
         for case_id in sorted(set(desk_cases) | set(snapshots) | set(by_case)):
+            if case_id.startswith(PSEUDO_CASE_PREFIX):
+                continue
             cf = desk_cases.get(case_id)
             snap = snapshots.get(case_id)
             stored = snap.state if snap is not None else {}
@@ -457,8 +466,12 @@ class _Api:
                 "buc": cf.buc if cf is not None else stored.get("buc"),
                 "state": cf.state.value if cf is not None else stored.get("state"),
                 "role": cf.snapshot.role.value if cf is not None else stored.get("role"),
-                "counterparty": cf.peer if cf is not None else (peers[0] if peers else None),
-                "opened_at": _time(cf.snapshot.opened_at) if cf is not None else None,
+                "counterparty": cf.peer
+                if cf is not None
+                else stored.get("peer", peers[0] if peers else None),
+                "opened_at": _time(cf.snapshot.opened_at)
+                if cf is not None
+                else stored.get("opened_at"),
                 "updated_at": _time(max(times)) if times else None,
                 "messages": len(msgs),
             }
@@ -501,6 +514,13 @@ class _Api:
             journal={"ok": True, "messages": len(messages)},
             messages_by_status=dict(sorted(by_status.items())),
         )
+        node = {
+            name: _jsonable(getattr(self.target, name))
+            for name in ("busy", "parked", "stats")
+            if hasattr(self.target, name)
+        }
+        if node:
+            body["node"] = node
         return _json(body)
 
     async def institution(self, request: web.Request) -> web.Response:
@@ -628,6 +648,22 @@ class _Api:
         body.update(report.to_dict())
         return _json(body)
 
+    async def events(self, request: web.Request) -> web.Response:
+        kinds = [k for v in request.query.getall("kind", []) for k in v.split(",") if k]
+        since = _query_since(request)
+        items = [
+            {
+                "seq": str(e.seq),
+                "at": _time(e.at),
+                "kind": e.kind,
+                "data": dict(e.data),
+                "message_id": e.message_id,
+            }
+            for e in await self.target.journal.case_events(DESK_LOG)
+            if (not kinds or e.kind in kinds) and (since is None or e.at >= since)
+        ]
+        return _json(_page(request, items, "seq"))
+
     async def households(self, request: web.Request) -> web.Response:
         desk = self.target.desk
         registry = getattr(desk, "registry", None)
@@ -695,10 +731,12 @@ class _Api:
         outgoing = tuple(getattr(step, "outgoing", ()))
         cases = _case_ids(events, outgoing)
         after = await self.target.journal.messages(direction=Direction.OUT)
-        new = [
-            m
-            for m in after
-            if m.message_id not in before and (not cases or m.conversation_id in cases)
+        fresh = [m for m in after if m.message_id not in before]
+        # The node names an outgoing message after its document ID (``<id>`` or ``<id>~<rev>``
+        # for a new version); anything else new in the cases touched is a fallback.
+        documents = {o.document_id for o in outgoing}
+        new = [m for m in fresh if m.message_id.partition("~")[0] in documents] or [
+            m for m in fresh if m.conversation_id in cases
         ]
         return {
             "kind": kind,
@@ -795,6 +833,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/messages/{message_id}", "message"),
     ("GET", "/messages/{message_id}/raw", "raw"),
     ("GET", "/messages/{message_id}/validation", "validation"),
+    ("GET", "/events", "events"),
     ("GET", "/households", "households"),
     ("GET", "/records", "records"),
     ("POST", "/requests", "submit"),

@@ -154,6 +154,11 @@ def _schemas() -> dict[str, Any]:
                     "type": "object",
                     "additionalProperties": {"type": "integer"},
                 },
+                "node": {
+                    "type": "object",
+                    "description": "the node's counters: inputs and sends in flight, parked"
+                    " messages, totals",
+                },
             },
         },
         "Institution": {
@@ -230,6 +235,18 @@ def _schemas() -> dict[str, Any]:
                 },
             },
         },
+        "Event": {
+            "type": "object",
+            "required": ["seq", "at", "kind", "data"],
+            "properties": {
+                "seq": {"type": "string", "description": "position in the log (a cursor)"},
+                "at": _TIME,
+                "kind": _STR,
+                "data": {"type": "object"},
+                "message_id": _NSTR,
+            },
+        },
+        "EventPage": _page_schema("Event"),
         "Household": {"type": "object", "required": ["key"], "properties": {"key": _STR}},
         "HouseholdPage": _page_schema("Household"),
         "Record": {"type": "object", "required": ["key"], "properties": {"key": _STR}},
@@ -434,6 +451,23 @@ def _paths(kinds: list[RequestKind]) -> dict[str, Any]:
                     "200": _ok("the validation report", _ref("ValidationReport")),
                     **_COMMON_ERRORS,
                     **not_found,
+                },
+            }
+        },
+        "/api/events": {
+            "get": {
+                "summary": "The desk's events that belong to no case (eligibility decisions,"
+                " documents requested, referrals), in order",
+                "operationId": "listDeskEvents",
+                "parameters": [
+                    _param("kind", "query", "event kinds, comma-separated", _STR),
+                    _SINCE,
+                    _LIMIT,
+                    _AFTER,
+                ],
+                "responses": {
+                    "200": _ok("a page of events", _ref("EventPage")),
+                    **_COMMON_ERRORS,
                 },
             }
         },

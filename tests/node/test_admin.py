@@ -477,3 +477,23 @@ async def test_messages_listing_counts_statuses_after_a_send(
     assert body["attempts"] == 1
     health = await (await client.get("/api/health")).json()
     assert health["messages_by_status"]["sending"] == 1
+
+
+async def test_the_nodes_own_logs_are_not_cases_and_desk_events_have_their_route(
+    client: Client, journal: Journal
+) -> None:
+    at = T0 + timedelta(hours=1)
+    async with journal.transaction() as tx:
+        await tx.append_event("~inputs", "input", {"type": "CoInsuranceRequested"}, at=at)
+        await tx.append_event("~desk", "decision-made", {"member": "silva/ana"}, at=at)
+        await tx.append_event("~desk", "documents-requested", {"rule": "R15"}, at=at)
+    body = await (await client.get("/api/cases")).json()
+    assert body["items"] == []
+    assert (await client.get("/api/cases/~inputs")).status == 404
+    events = await (await client.get("/api/events")).json()
+    assert [e["kind"] for e in events["items"]] == ["decision-made", "documents-requested"]
+    assert events["items"][1]["data"] == {"rule": "R15"}
+    only = await (await client.get("/api/events?kind=documents-requested")).json()
+    assert [e["seq"] for e in only["items"]] == ["2"]
+    page = await (await client.get("/api/events?limit=1&after=1")).json()
+    assert [e["kind"] for e in page["items"]] == ["documents-requested"]
