@@ -246,6 +246,15 @@ async def _errors(
         return _error_response(err, 500)  # type: ignore[no-any-return]
 
 
+def _arrived_on_loopback(request: web.Request) -> bool:
+    """Whether the connection reached us on a loopback address (the socket's own side)."""
+    transport = request.transport
+    local = transport.get_extra_info("sockname") if transport is not None else None
+    if isinstance(local, tuple) and local:
+        return is_loopback(str(local[0]))
+    return isinstance(local, str)  # a Unix socket: local by construction
+
+
 def _auth_middleware(token: str | None) -> Any:
     @web.middleware
     async def auth(
@@ -253,6 +262,16 @@ def _auth_middleware(token: str | None) -> Any:
     ) -> web.StreamResponse:
         if token is not None:
             _check_token(request, token)
+        elif not _arrived_on_loopback(request):
+            # Mounted for loopback without a token, but the server was bound wider after all
+            # (e.g. started on 0.0.0.0): refuse rather than open the API to the network.
+            raise ApiError(
+                401,
+                "this admin API has no token and is reachable from the network",
+                where="Authorization header",
+                hint=f"restart the institution with {ADMIN_TOKEN_ENV} set, or bind it to 127.0.0.1",
+                code="admin.unauthorized",
+            )
         return await handler(request)
 
     return auth
