@@ -1,0 +1,1150 @@
+"""One institution of the network: the glue between transport, journal and the pure core.
+
+Theory of operation
+-------------------
+::
+
+    POST /as4 ─► InboundEndpoint (size, framing, envelope, To, signature, digest, version)
+              ─► _on_message: SED validated (one parse) ─► journal.accept_inbound (durable)
+              ─► receipt                  (a duplicate MessageId gets its receipt again, no more)
+              ─► processing queue ─► one worker: desk.handle(...) for a batch of inputs
+              ─► ONE journal transaction per batch: input log, case events, case snapshots,
+                 outbound SEDs (transactional outbox), inbound marked processed
+              ─► outbox: send workers post each SED, journaling sending → acknowledged /
+                 retrying (back-off with jitter, persisted next_attempt_at) → failed
+
+**One writer of desk state.** Every input (a document, a submitted request, the time passing)
+goes through one queue and one worker task, so the desk (a sans-I/O object) is never used by two
+tasks at once. The worker takes whatever is queued (up to ``NodeOptions.batch``) and commits the
+batch in one transaction: one fsync for many inputs.
+
+**Restart.** The desk's state is rebuilt by replaying the journal's input log (pseudo case
+``~inputs``): each entry records the input (or the inbound message it came from), the time the
+desk saw, and the IDs the desk drew, so the replay is exact (see docs/decisions.md). Then
+interrupted sends are resumed (``resume_interrupted_sends``), pending outbound messages are
+scheduled, and inbound messages accepted but not processed are processed; only then does the
+endpoint open. A ``kill -9`` at any point therefore loses nothing acknowledged (accept commits
+before the receipt), processes nothing twice (marking processed commits with the effects) and
+sends what was queued (the receiver drops duplicates by MessageId).
+
+**Out of order.** A document for a case the desk does not know yet, or answering a document it
+has not seen, is *parked*: it stays ``received`` in the journal and is retried whenever an input
+changes its case (and after a restart). Any other illegal document is ``rejected`` with the
+core's reason.
+
+**Message IDs.** The envelope's MessageId is the document's instance ID (a new version of a
+document, which keeps its ID, travels as ``<id>~<revision>``); RefToMessageId is the ID of the
+document answered. The BUC is the case's (or, for a case not known yet, the one the SED starts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import random
+import signal
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from eessi.clock import Clock, SystemClock
+from eessi.core.desk import reference_of
+from eessi.core.fund import FundDesk
+from eessi.core.messages import DocumentReceived, Outgoing, Step, TimePassed
+from eessi.directory import Directory, InstitutionEntry
+from eessi.errors import DomainError, EessiError, JournalError, SedError
+from eessi.ids import IdGenerator, RandomIds
+from eessi.journal.base import Direction, Journal, MessageRecord, MessageStatus
+from eessi.node.desk_factory import Desk, DeskFactory
+from eessi.node.hooks import (
+    InboundInterceptor,
+    NoOpInbound,
+    NoOpOutbound,
+    OutboundPolicy,
+    OutboundSed,
+)
+from eessi.node.inputs import (
+    CloseCase,
+    InvalidateDocument,
+    RegisterEntitlement,
+    RejectDocument,
+    RequestClarification,
+    RequestEntitlement,
+    SubmitInput,
+    input_from_json,
+    input_to_json,
+)
+from eessi.node.records import DESK_LOG, INPUT_LOG, case_state, event_case, event_json
+from eessi.sed.catalogue import BUCS, SEDS, SUPPORTED_VERSIONS
+from eessi.sed.documents import Document, from_element
+from eessi.sed.validate import validate_or_raise
+from eessi.transport import codes
+from eessi.transport.client import Failure, RetryPolicy, Sender
+from eessi.transport.envelope import ACTION, SERVICE, UserMessage, encode
+from eessi.transport.server import DEFAULT_MAX_BODY, Inbound, InboundEndpoint, Outcome, Refusal
+
+__all__ = ["CRASH_ENV", "Institution", "NodeOptions", "StepClock", "StepIds"]
+
+log = logging.getLogger("eessi.node")
+
+#: Environment variable naming a point where the process kills itself (tests of kill -9):
+#: ``after-accept``, ``before-commit``, ``after-commit``, optionally ``:<SED type>``
+#: (``after-commit:S071``).
+CRASH_ENV: Final = "EESSI_CRASH_AT"
+CRASH_POINTS: Final = ("after-accept", "before-commit", "after-commit")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeOptions:
+    """How a node behaves besides its desk (limits, retries, batching, timers)."""
+
+    #: Largest HTTP body accepted (envelope + SED): larger answers 413.
+    max_body: int = DEFAULT_MAX_BODY
+    #: SED versions accepted (default: the directory entry's).
+    accept_versions: tuple[str, ...] | None = None
+    #: Retry budget and back-off of outbound messages (``max_attempts`` counts the first).
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Concurrent send workers (one shared HTTP session).
+    send_workers: int = 16
+    #: Inputs handled (and committed) together at most.
+    batch: int = 64
+    #: Seconds between automatic ``tick()`` calls (reminders); ``None``: only when called.
+    tick_interval: float | None = None
+    #: Also serve on the directory's admin URL when it differs from the endpoint's.
+    bind_admin: bool = True
+    #: Debug: kill the process (SIGKILL) at this point (see :data:`CRASH_ENV`).
+    crash_at: str | None = None
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> NodeOptions:
+        """Options with ``crash_at`` taken from :data:`CRASH_ENV` when set."""
+        crash = os.environ.get(CRASH_ENV) or None
+        return cls(crash_at=crash, **kwargs)
+
+
+class StepClock:
+    """The desk's clock: fixed to the time of the input being handled (recorded, replayed)."""
+
+    def __init__(self, base: Clock) -> None:
+        self.base = base
+        self.fixed: datetime | None = None
+
+    def now(self) -> datetime:
+        return self.fixed if self.fixed is not None else self.base.now()
+
+
+class StepIds:
+    """The desk's ID generator: records the IDs drawn for an input, or replays them."""
+
+    def __init__(self, base: IdGenerator) -> None:
+        self.base = base
+        self.drawn: list[str] | None = None
+        self.replay: deque[str] | None = None
+
+    def _next(self, fresh: Callable[[], str]) -> str:
+        if self.replay is not None:
+            if not self.replay:
+                raise JournalError(
+                    "replaying the input log: the desk asked for more IDs than were recorded",
+                    code="journal.replay-diverged",
+                    hint="the households, directory or code changed since the journal was"
+                    " written; start with a new journal",
+                )
+            return self.replay.popleft()
+        value = fresh()
+        if self.drawn is not None:
+            self.drawn.append(value)
+        return value
+
+    def uuid(self) -> str:
+        return self._next(self.base.uuid)
+
+    def case_id(self, country: str) -> str:
+        return self._next(lambda: self.base.case_id(country))
+
+
+@dataclass(slots=True)
+class _Item:
+    """One input waiting for the desk."""
+
+    kind: Literal["inbound", "submit"]
+    record: MessageRecord | None = None
+    #: The validated SED tree (``None`` after a restart: parsed again from the journal).
+    root: Any = None
+    input: SubmitInput | None = None
+    future: asyncio.Future[Step] | None = None
+
+
+@dataclass(slots=True)
+class _Done:
+    """One input handled, waiting for its transaction."""
+
+    at: datetime
+    step: Step
+    #: The input log entry (``None``: nothing to replay, e.g. a rejected document).
+    log_entry: dict[str, Any] | None
+    events: list[tuple[str, str, dict[str, Any]]]
+    outbound: list[tuple[MessageRecord, OutboundSed]]
+    cases: set[str]
+    inbound_id: str | None = None
+    error: str | None = None
+    future: asyncio.Future[Step] | None = None
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+class Institution:
+    """One running institution (see the module docstring).
+
+    Build it with a directory entry, its journal and a desk factory
+    (:func:`eessi.node.desk_factory.desk_factory`); ``await start()``; ``await stop()``.
+    """
+
+    def __init__(
+        self,
+        entry: InstitutionEntry,
+        directory: Directory,
+        journal: Journal,
+        make_desk: DeskFactory,
+        *,
+        clock: Clock | None = None,
+        ids: IdGenerator | None = None,
+        rng: random.Random | None = None,
+        options: NodeOptions | None = None,
+        outbound_policy: OutboundPolicy | None = None,
+        inbound_interceptor: InboundInterceptor | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.entry = entry
+        self.directory = directory
+        self.journal = journal
+        self.options = options or NodeOptions()
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self._ids: IdGenerator = ids if ids is not None else RandomIds()
+        self.rng = rng if rng is not None else random.Random()
+        self.outbound_policy: OutboundPolicy = outbound_policy or NoOpOutbound()
+        self.inbound_interceptor: InboundInterceptor = inbound_interceptor or NoOpInbound()
+        self.accept_versions = self.options.accept_versions or entry.versions or SUPPORTED_VERSIONS
+        self._step_clock = StepClock(self.clock)
+        self._step_ids = StepIds(self._ids)
+        self._make_desk = make_desk
+        self.desk: Desk = make_desk(self._step_clock, self._step_ids, None)
+        #: Counters for the admin API and benchmarks.
+        self.stats: dict[str, int] = dict.fromkeys(
+            (
+                "received",
+                "duplicates",
+                "refused",
+                "processed",
+                "rejected",
+                "parked",
+                "submitted",
+                "sent",
+                "acknowledged",
+                "retried",
+                "failed",
+                "replayed",
+            ),
+            0,
+        )
+        split = urlsplit(entry.endpoint)
+        self._host = split.hostname or "127.0.0.1"
+        self._port = split.port or 80
+        self._path = split.path or "/as4"
+        self.url: str | None = None
+        self.endpoint_url: str | None = None
+        self.endpoint = InboundEndpoint(
+            self._on_message,
+            directory.credential,
+            entry.id,
+            max_body=self.options.max_body,
+            accept_versions=self.accept_versions,
+            on_refused=self._on_refused,
+            clock=self.clock,
+            ids=self._ids,
+            path=self._path,
+        )
+        self.app = web.Application(client_max_size=max(self.options.max_body + 1, 1024**2))
+        self.app.router.add_post(self._path, self._as4)
+        self._mount_admin()
+        self._session = session
+        self._own_session = session is None
+        self._sender: Sender | None = None
+        self._runner: web.AppRunner | None = None
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._sendq: asyncio.Queue[MessageRecord] = asyncio.Queue()
+        self._parked: dict[str, list[_Item]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._copies: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._started = False
+
+    # -- wiring --------------------------------------------------------------------------------
+
+    def _mount_admin(self) -> None:
+        try:
+            admin = importlib.import_module("eessi.node.admin")
+        except ModuleNotFoundError as exc:
+            if exc.name != "eessi.node.admin":
+                raise
+            admin = None
+        add = getattr(admin, "add_admin_routes", None) if admin is not None else None
+        if add is not None:
+            add(self.app, self)
+        else:
+            self.app.router.add_get("/api/health", self._health)
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "institution": self.entry.id, "busy": self._busy})
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+    @property
+    def parked(self) -> list[str]:
+        """Message IDs of documents kept until their case (or answered document) is known."""
+        return [
+            item.record.message_id
+            for items in self._parked.values()
+            for item in items
+            if item.record is not None
+        ]
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self, *, host: str | None = None, port: int | None = None) -> None:
+        """Restore from the journal, then serve on ``host:port`` (default: the entry's endpoint;
+        port 0 picks a free one, see :attr:`url`)."""
+        if self._started:
+            return
+        self._started = True
+        await self._restore()
+        now = self.clock.now()
+        resumed = await self.journal.resume_interrupted_sends(at=now)
+        if resumed:
+            log.info("%s: %d interrupted send(s) resumed", self.id, len(resumed))
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=max(self.options.send_workers, 8))
+            )
+        retry = self.options.retry
+        self._sender = Sender(
+            self._session,
+            credential=self.entry.credential,
+            rng=self.rng,
+            policy=replace(retry, max_attempts=1),
+            peer_credentials=self.directory.credential,
+        )
+        self._tasks.append(asyncio.create_task(self._process_loop(), name=f"{self.id} process"))
+        for i in range(max(1, self.options.send_workers)):
+            self._tasks.append(asyncio.create_task(self._send_loop(), name=f"{self.id} send {i}"))
+        pending = await self.journal.messages(
+            direction=Direction.OUT, status=[MessageStatus.QUEUED, MessageStatus.RETRYING]
+        )
+        for rec in pending:
+            self._add_busy(1)
+            self._schedule(rec, rec.next_attempt_at)
+        for rec in await self.journal.unprocessed_inbound():
+            self._enqueue(_Item("inbound", rec))
+        if self.options.tick_interval:
+            self._tasks.append(asyncio.create_task(self._tick_loop(), name=f"{self.id} tick"))
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        bind_host = host if host is not None else self._host
+        bind_port = port if port is not None else self._port
+        site = web.TCPSite(self._runner, bind_host, bind_port)
+        await site.start()
+        actual = self._bound_port(bind_port)
+        self.url = f"http://{bind_host}:{actual}"
+        self.endpoint_url = self.url + self._path
+        if self.options.bind_admin and port is None and self.entry.admin:
+            admin = urlsplit(self.entry.admin)
+            if admin.port and (admin.hostname, admin.port) != (bind_host, actual):
+                await web.TCPSite(self._runner, admin.hostname or bind_host, admin.port).start()
+
+    def _bound_port(self, requested: int) -> int:
+        assert self._runner is not None
+        for address in self._runner.addresses:
+            if isinstance(address, tuple) and len(address) >= 2:
+                return int(address[1])
+        return requested
+
+    async def stop(self) -> None:
+        """Stop serving and cancel every background task (pending work stays in the journal)."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item.future is not None and not item.future.done():
+                item.future.cancel()
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+        self._started = False
+
+    async def __aenter__(self) -> Institution:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- operations ----------------------------------------------------------------------------
+
+    async def submit(self, value: SubmitInput) -> Step:
+        """Hand the desk an input (a request, a provided document, a fund's action...).
+
+        Returns the desk's :class:`Step` once it and the SEDs it sends are journaled. Raises the
+        core's :class:`~eessi.errors.DomainError` (nothing changed) if the input is refused.
+        """
+        self._check_submit(value)
+        future: asyncio.Future[Step] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Item("submit", input=value, future=future))
+        return await future
+
+    async def tick(self) -> Step:
+        """Tell the desk the time is now (reminders for overdue replies)."""
+        return await self.submit(TimePassed(self.clock.now()))
+
+    async def idle(self) -> None:
+        """Wait until nothing is in flight: every input handled (or parked), every outbound
+        message acknowledged or failed. Bound it with ``asyncio.timeout``."""
+        while self._busy > 0:
+            await self._idle.wait()
+
+    @property
+    def busy(self) -> int:
+        """Inputs and outbound messages in flight."""
+        return self._busy
+
+    def _add_busy(self, n: int) -> None:
+        self._busy += n
+        if self._busy <= 0:
+            self._busy = 0
+            self._idle.set()
+        else:
+            self._idle.clear()
+
+    def _check_submit(self, value: SubmitInput) -> None:
+        fund_only = (
+            RequestEntitlement,
+            RegisterEntitlement,
+            InvalidateDocument,
+            RejectDocument,
+            RequestClarification,
+            CloseCase,
+        )
+        is_fund = isinstance(self.desk, FundDesk)
+        if isinstance(value, fund_only) and not is_fund:
+            raise DomainError(
+                f"{type(value).__name__} is a foreign fund's action; {self.id} is the CNS",
+                where=self.id,
+                hint="submit it to a foreign fund's node",
+                code="node.wrong-desk",
+            )
+        if is_fund and not isinstance(value, (*fund_only, TimePassed)):
+            raise DomainError(
+                f"{type(value).__name__} is the CNS's input; {self.id} is a foreign fund",
+                where=self.id,
+                hint="submit it to the CNS's node",
+                code="node.wrong-desk",
+            )
+        if isinstance(value, RequestEntitlement):
+            to = value.to or self._cns_id()
+            peer = self.directory.find(to)
+            if peer is None or not peer.eessi:
+                raise DomainError(
+                    f"the receiver {to} is not an EESSI institution of the directory",
+                    where=self.directory.source,
+                    hint=f"known institutions: {', '.join(self.directory.ids)}",
+                    code="node.unknown-receiver",
+                )
+
+    def _cns_id(self) -> str:
+        cns = self.directory.of_kind("cns")
+        return cns[0].id if cns else "LU:CNS00001"
+
+    def _enqueue(self, item: _Item) -> None:
+        self._add_busy(1)
+        self._queue.put_nowait(item)
+
+    # -- inbound -------------------------------------------------------------------------------
+
+    async def _as4(self, request: web.Request) -> web.StreamResponse:
+        action = self.inbound_interceptor.inbound()
+        if action is not None:
+            if action.kind == "status":
+                return web.Response(
+                    status=action.status, text=f"{self.id}: simulated failure ({action.status})"
+                )
+            if action.kind == "reset":
+                if request.transport is not None:
+                    request.transport.abort()
+                return web.Response(status=500)
+            await asyncio.sleep(action.seconds)
+        return await self.endpoint.handle(request)
+
+    def _in_record(self, inbound: Inbound) -> MessageRecord:
+        m = inbound.message
+        return MessageRecord(
+            message_id=m.message_id,
+            direction=Direction.IN,
+            sender=m.from_party,
+            receiver=m.to_party,
+            conversation_id=m.conversation_id,
+            ref_to_message_id=m.ref_to_message_id,
+            sed_type=m.sed_type,
+            sed_version=m.sed_version,
+            service=m.service,
+            action=m.action,
+            created_at=m.timestamp,
+            envelope=inbound.envelope,
+            payload=inbound.payload,
+            status=MessageStatus.RECEIVED,
+            received_at=inbound.received_at,
+        )
+
+    async def _refuse(self, inbound: Inbound, reason: str) -> None:
+        self.stats["refused"] += 1
+        await self.journal.refuse_inbound(self._in_record(inbound), reason)
+
+    async def _on_message(self, inbound: Inbound) -> Outcome:
+        m = inbound.message
+        try:
+            valid = validate_or_raise(
+                inbound.payload,
+                accept_versions=self.accept_versions,
+                max_bytes=self.options.max_body,
+                where=f"message {m.message_id}",
+            )
+        except SedError as exc:
+            reason = str(exc)
+            await self._refuse(inbound, reason)
+            code = (
+                codes.PROCESSING_MODE_MISMATCH
+                if exc.code == "sed.unsupported-version"
+                else codes.OTHER
+            )
+            detail = exc.details.get("xpath") or exc.where
+            return Outcome.refused(reason, code=code, detail=detail)
+        if valid.sed != m.sed_type or valid.version != m.sed_version:
+            reason = (
+                f"the envelope announces {m.sed_type} {m.sed_version} but the SED part is"
+                f" {valid.sed} {valid.version}; make SedType and SedVersion match the document"
+            )
+            await self._refuse(inbound, reason)
+            return Outcome.refused(
+                reason,
+                code=codes.VALUE_INCONSISTENT,
+                detail="/Messaging/UserMessage/PayloadInfo/PartInfo",
+            )
+        record = self._in_record(inbound)
+        try:
+            fresh = await self.journal.accept_inbound(record)
+        except JournalError as exc:
+            if exc.code != "journal.id-conflict":
+                raise
+            await self._refuse(inbound, exc.message)
+            return Outcome.refused(f"{exc.message}; {exc.hint}", code=codes.VALUE_INCONSISTENT)
+        if not fresh:
+            self.stats["duplicates"] += 1
+            return Outcome.duplicate()
+        self.stats["received"] += 1
+        self._crash_point("after-accept", m.sed_type)
+        self._enqueue(_Item("inbound", record, valid.root))
+        return Outcome.accepted()
+
+    async def _on_refused(self, refusal: Refusal) -> None:
+        self.stats["refused"] += 1
+        m = refusal.message
+        error = refusal.error
+        reason = f"{error.code} {error.short_description}: {error.description}"
+        if m is not None:
+            record = MessageRecord(
+                message_id=m.message_id,
+                direction=Direction.IN,
+                sender=m.from_party,
+                receiver=m.to_party,
+                conversation_id=m.conversation_id,
+                ref_to_message_id=m.ref_to_message_id,
+                sed_type=m.sed_type,
+                sed_version=m.sed_version,
+                service=m.service,
+                action=m.action,
+                created_at=m.timestamp,
+                envelope=refusal.envelope or b"",
+                payload=refusal.payload or b"",
+                status=MessageStatus.RECEIVED,
+                received_at=refusal.received_at,
+            )
+        else:  # unreadable or oversized: journal what we know, under the error signal's ID
+            record = MessageRecord(
+                message_id=f"unreadable:{error.message_id}",
+                direction=Direction.IN,
+                sender=refusal.peer or "unknown",
+                receiver=self.id,
+                conversation_id="",
+                ref_to_message_id=None,
+                sed_type="",
+                sed_version="",
+                service="",
+                action="",
+                created_at=refusal.received_at,
+                envelope=refusal.envelope or b"",
+                payload=refusal.payload or b"",
+                status=MessageStatus.RECEIVED,
+                received_at=refusal.received_at,
+            )
+        await self.journal.refuse_inbound(record, reason)
+
+    def _crash_point(self, point: str, sed_type: str | None) -> None:
+        spec = self.options.crash_at
+        if not spec:
+            return
+        name, _, sed = spec.partition(":")
+        if name == point and (not sed or sed == sed_type):
+            log.warning("%s: %s=%s: killing the process", self.id, CRASH_ENV, spec)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    # -- processing ----------------------------------------------------------------------------
+
+    async def _process_loop(self) -> None:
+        while True:
+            item = await self._queue.get()
+            batch = [item]
+            while len(batch) < self.options.batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._process(batch)
+            except Exception:  # never let the worker die: the journal keeps what is pending
+                log.exception("%s: processing a batch failed", self.id)
+            finally:
+                self._add_busy(-len(batch))
+
+    async def _process(self, batch: list[_Item]) -> None:
+        before = self.desk.snapshot()
+        done: list[_Done] = []
+        try:
+            for item in batch:
+                self._handle(item, done)
+            if not done:
+                return
+            self._crash_point("before-commit", self._first_inbound_type(batch))
+            await self._commit(done)
+        except BaseException:
+            # Nothing was committed: put the desk back as it was; the inbound messages of the
+            # batch stay "received" in the journal and are processed again after a restart.
+            self.desk = self._make_desk(self._step_clock, self._step_ids, before)
+            for item in batch:
+                if item.future is not None and not item.future.done():
+                    item.future.set_exception(
+                        JournalError(
+                            "the step could not be recorded; nothing changed",
+                            code="journal.io",
+                            where=self.id,
+                            hint="see the node's log",
+                        )
+                    )
+            raise
+        self._crash_point("after-commit", self._first_inbound_type(batch))
+        for d in done:
+            if d.inbound_id is not None:
+                self.stats["rejected" if d.error else "processed"] += 1
+            for record, osed in d.outbound:
+                if osed.copies > 1:
+                    self._copies[record.message_id] = osed.copies - 1
+                self._add_busy(1)
+                self._schedule(record, record.next_attempt_at)
+            if d.future is not None and not d.future.done():
+                d.future.set_result(d.step)
+
+    @staticmethod
+    def _first_inbound_type(batch: list[_Item]) -> str | None:
+        for item in batch:
+            if item.record is not None:
+                return item.record.sed_type
+        return None
+
+    async def _commit(self, done: list[_Done]) -> None:
+        touched: set[str] = set()
+        last = done[-1].at
+        cases = self.desk.snapshot().cases
+        async with self.journal.transaction() as tx:
+            for d in done:
+                if d.log_entry is not None:
+                    await tx.append_event(
+                        INPUT_LOG, "input", d.log_entry, at=d.at, message_id=d.inbound_id
+                    )
+                for case_id, kind, data in d.events:
+                    await tx.append_event(case_id, kind, data, at=d.at, message_id=d.inbound_id)
+                for record, _ in d.outbound:
+                    await tx.enqueue_outbound(record)
+                if d.inbound_id is not None:
+                    await tx.mark_processed(d.inbound_id, at=d.at, error=d.error)
+                touched |= d.cases
+            for case_id in sorted(touched):
+                cf = cases.get(case_id)
+                if cf is not None:
+                    await tx.save_case(case_id, case_state(cf), at=last)
+
+    def _handle(self, item: _Item, done: list[_Done]) -> None:
+        """Run one input through the desk; append what to journal to ``done`` (or park it)."""
+        at = self.clock.now()
+        if item.kind == "submit":
+            assert item.input is not None
+            value = item.input
+            try:
+                step, drawn = self._run(at, lambda: self._apply(value))
+            except EessiError as exc:
+                if item.future is not None and not item.future.done():
+                    item.future.set_exception(exc)
+                return
+            self.stats["submitted"] += 1
+            if isinstance(value, TimePassed) and not step.events and not step.outgoing:
+                if item.future is not None and not item.future.done():
+                    item.future.set_result(step)
+                return
+            entry: dict[str, Any] = {"kind": "input", "input": input_to_json(value), "ids": drawn}
+            done.append(self._done(at, step, entry, None, item.future, set()))
+            self._unpark(done, self._step_cases(step))
+            return
+        record = item.record
+        assert record is not None
+        try:
+            root = item.root
+            if root is None:  # after a restart: parse the journaled bytes again
+                root = validate_or_raise(record.payload).root
+            msg = self._document(record, from_element(root))
+        except (EessiError, ValueError) as exc:
+            reason = f"the document cannot be read: {exc}"
+            done.append(self._rejected(at, record, reason))
+            return
+        try:
+            step, drawn = self._run(at, lambda: self.desk.handle(msg))
+        except DomainError as exc:
+            if self._parkable(msg):
+                self.stats["parked"] += 1
+                log.info("%s: parked %s %s (%s)", self.id, record.sed_type, msg.document_id, exc)
+                item.root = root
+                self._parked.setdefault(msg.case_id, []).append(item)
+                return
+            done.append(self._rejected(at, record, str(exc)))
+            return
+        entry = {
+            "kind": "document",
+            "case": msg.case_id,
+            "buc": msg.buc,
+            "document_id": msg.document_id,
+            "answers": msg.answers,
+            "ids": drawn,
+        }
+        done.append(self._done(at, step, entry, record.message_id, None, {msg.case_id}))
+        self._unpark(done, self._step_cases(step) | {msg.case_id})
+
+    def _unpark(self, done: list[_Done], cases: Iterable[str]) -> None:
+        for case_id in cases:
+            waiting = self._parked.pop(case_id, None)
+            if not waiting:
+                continue
+            for item in waiting:  # each may park again (it is then re-listed)
+                self._handle(item, done)
+
+    @staticmethod
+    def _step_cases(step: Step) -> set[str]:
+        cases = {o.case_id for o in step.outgoing}
+        for ev in step.events:
+            case_id = event_case(ev)
+            if case_id is not None:
+                cases.add(case_id)
+        return cases
+
+    def _rejected(self, at: datetime, record: MessageRecord, reason: str) -> _Done:
+        log.warning("%s: rejected %s %s: %s", self.id, record.sed_type, record.message_id, reason)
+        event = (
+            record.conversation_id or DESK_LOG,
+            "document-rejected",
+            {"message_id": record.message_id, "sed": record.sed_type, "reason": reason},
+        )
+        return _Done(at, Step(), None, [event], [], set(), record.message_id, reason)
+
+    def _run(self, at: datetime, act: Callable[[], Step]) -> tuple[Step, list[str]]:
+        self._step_clock.fixed = at
+        self._step_ids.drawn = []
+        try:
+            step = act()
+            drawn = self._step_ids.drawn
+        finally:
+            self._step_ids.drawn = None
+            self._step_clock.fixed = None
+        return step, drawn
+
+    def _apply(self, value: SubmitInput) -> Step:
+        desk = self.desk
+        if isinstance(desk, FundDesk):
+            if isinstance(value, RequestEntitlement):
+                return desk.request_entitlement(
+                    value.person, value.to or self._cns_id(), start=value.start
+                )
+            if isinstance(value, RegisterEntitlement):
+                return desk.register(value.case_id)
+            if isinstance(value, InvalidateDocument):
+                return desk.invalidate(value.case_id, value.sed)
+            if isinstance(value, RejectDocument):
+                return desk.reject(value.case_id, value.sed)
+            if isinstance(value, RequestClarification):
+                return desk.clarify(value.case_id, value.sed, value.question)
+            if isinstance(value, CloseCase):
+                return desk.close(value.case_id)
+            if isinstance(value, TimePassed):
+                return desk.handle(value)
+        elif not isinstance(
+            value,
+            RequestEntitlement
+            | RegisterEntitlement
+            | InvalidateDocument
+            | RejectDocument
+            | RequestClarification
+            | CloseCase,
+        ):
+            return desk.handle(value)
+        raise DomainError(
+            f"{type(value).__name__} cannot be handled by {self.id}",
+            where=self.id,
+            code="node.wrong-desk",
+            hint="CNS inputs go to the CNS, fund actions to a foreign fund",
+        )
+
+    def _document(self, record: MessageRecord, sed: Document) -> DocumentReceived:
+        document_id = record.message_id.partition("~")[0]
+        case_id = record.conversation_id
+        return DocumentReceived(
+            case_id,
+            self._buc_of(case_id, sed.code),
+            record.sender,
+            document_id,
+            sed,
+            record.ref_to_message_id,
+        )
+
+    def _buc_of(self, case_id: str, code: str) -> str:
+        cf = self.desk.snapshot().cases.get(case_id)
+        if cf is not None:
+            return cf.buc
+        for buc in BUCS.values():
+            if buc.starter == code:
+                return buc.name
+        kind = SEDS.get(code)
+        return kind.bucs[0] if kind is not None and kind.bucs else "S_BUC_01"
+
+    def _parkable(self, msg: DocumentReceived) -> bool:
+        """Could this document become legal later (its case or the document it answers is
+        not known yet)?"""
+        cf = self.desk.snapshot().cases.get(msg.case_id)
+        if cf is None:
+            return True
+        answers = msg.answers if msg.answers is not None else reference_of(msg.sed)
+        if answers is None:
+            return False
+        return all(ex.document.document_id != answers for ex in cf.snapshot.history)
+
+    def _done(
+        self,
+        at: datetime,
+        step: Step,
+        entry: dict[str, Any],
+        inbound_id: str | None,
+        future: asyncio.Future[Step] | None,
+        cases: set[str],
+    ) -> _Done:
+        events: list[tuple[str, str, dict[str, Any]]] = []
+        default_case = next(iter(cases)) if len(cases) == 1 else DESK_LOG
+        for ev in step.events:
+            kind, data = event_json(ev)
+            case_id = event_case(ev) or default_case
+            events.append((case_id, kind, data))
+            if case_id != DESK_LOG:
+                cases.add(case_id)
+        cases |= {o.case_id for o in step.outgoing}
+        outbound = []
+        for out in step.outgoing:
+            built = self._outbound(at, out)
+            if built is None:
+                events.append(
+                    (out.case_id, "send-dropped", {"sed": out.sed.code, "to": out.receiver})
+                )
+            else:
+                outbound.append(built)
+        return _Done(at, step, entry, events, outbound, cases, inbound_id, None, future)
+
+    # -- outbound ------------------------------------------------------------------------------
+
+    def _message_id(self, out: Outgoing) -> str:
+        cf = self.desk.snapshot().cases.get(out.case_id)
+        revision = 1
+        if cf is not None:
+            for ex in reversed(cf.snapshot.history):
+                if ex.document.document_id == out.document_id:
+                    revision = ex.revision
+                    break
+        return out.document_id if revision <= 1 else f"{out.document_id}~{revision}"
+
+    def _version_for(self, receiver: str, sed: Document) -> str:
+        """The newest version both sides support, if the document's own is not one of them."""
+        peer = self.directory.find(receiver)
+        if peer is None or not peer.versions:
+            return sed.version
+        kind = SEDS.get(sed.code)
+        common = [
+            v
+            for v in peer.versions
+            if v in self.accept_versions and (kind is None or v in kind.versions)
+        ]
+        if not common or sed.version in common:
+            return sed.version
+        return max(common, key=_version_key)
+
+    def _outbound(self, at: datetime, out: Outgoing) -> tuple[MessageRecord, OutboundSed] | None:
+        sed = out.sed
+        version = self._version_for(out.receiver, sed)
+        if version != sed.version:
+            try:
+                sed = replace(sed, version=version)
+            except (EessiError, ValueError, TypeError):
+                log.warning("%s: %s cannot be written in version %s", self.id, sed.code, version)
+        osed: OutboundSed | None = OutboundSed(
+            receiver=out.receiver,
+            case_id=out.case_id,
+            buc=out.buc,
+            sed_type=sed.code,
+            sed_version=sed.version,
+            message_id=self._message_id(out),
+            ref_to_message_id=out.answers,
+            payload=sed.to_xml(),
+        )
+        assert osed is not None
+        osed = self.outbound_policy.outbound(osed, out)
+        if osed is None:
+            return None
+        message = UserMessage.for_payload(
+            osed.payload,
+            message_id=osed.message_id,
+            timestamp=at,
+            from_party=self.id,
+            to_party=osed.receiver,
+            conversation_id=osed.case_id,
+            sed_type=osed.sed_type,
+            sed_version=osed.sed_version,
+            ref_to_message_id=osed.ref_to_message_id,
+        )
+        record = MessageRecord(
+            message_id=osed.message_id,
+            direction=Direction.OUT,
+            sender=self.id,
+            receiver=osed.receiver,
+            conversation_id=osed.case_id,
+            ref_to_message_id=osed.ref_to_message_id,
+            sed_type=osed.sed_type,
+            sed_version=osed.sed_version,
+            service=SERVICE,
+            action=ACTION,
+            created_at=at,
+            envelope=encode(message),
+            payload=osed.payload,
+            status=MessageStatus.QUEUED,
+            next_attempt_at=at + timedelta(seconds=osed.delay) if osed.delay > 0 else None,
+        )
+        return record, osed
+
+    def _schedule(self, record: MessageRecord, due: datetime | None) -> None:
+        """Put ``record`` on the send queue now, or when ``due`` comes (real time)."""
+        delay = 0.0 if due is None else (due - self.clock.now()).total_seconds()
+        if delay <= 0:
+            self._sendq.put_nowait(record)
+            return
+        loop = asyncio.get_running_loop()
+        mid = record.message_id
+
+        def fire() -> None:
+            self._timers.pop(mid, None)
+            self._sendq.put_nowait(record)
+
+        self._timers[mid] = loop.call_later(delay, fire)
+
+    async def _send_loop(self) -> None:
+        while True:
+            record = await self._sendq.get()
+            try:
+                final = await self._deliver(record)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: sending %s failed", self.id, record.message_id)
+                final = True
+            if final:
+                self._add_busy(-1)
+
+    @staticmethod
+    def _user_message(record: MessageRecord) -> UserMessage:
+        return UserMessage.for_payload(
+            record.payload,
+            message_id=record.message_id,
+            timestamp=record.created_at,
+            from_party=record.sender,
+            to_party=record.receiver,
+            conversation_id=record.conversation_id,
+            sed_type=record.sed_type,
+            sed_version=record.sed_version,
+            ref_to_message_id=record.ref_to_message_id,
+        )
+
+    async def _deliver(self, record: MessageRecord) -> bool:
+        """One attempt; returns whether the message reached a final status."""
+        assert self._sender is not None
+        mid = record.message_id
+        peer = self.directory.find(record.receiver)
+        if peer is None or not peer.eessi:
+            why = (
+                f"the receiver {record.receiver} is not in the directory"
+                if peer is None
+                else f"the receiver {record.receiver} is outside EESSI (eessi = false)"
+            )
+            await self._fail(record, f"{why}; nothing was sent")
+            return True
+        sending = await self.journal.set_status(
+            mid, MessageStatus.SENDING, at=self.clock.now(), error=None
+        )
+        self.stats["sent"] += 1
+        result = await self._sender.send(peer.endpoint, self._user_message(record), record.payload)
+        now = self.clock.now()
+        if result.ok:
+            await self.journal.set_status(mid, MessageStatus.ACKNOWLEDGED, at=now)
+            self.stats["acknowledged"] += 1
+            extra = self._copies.pop(mid, 0)
+            for _ in range(extra):  # simulated duplicates: same MessageId, same bytes
+                await self._sender.send(peer.endpoint, self._user_message(record), record.payload)
+            return True
+        reason = result.reason or "no receipt"
+        if result.failure is Failure.REFUSED_BY_PEER:
+            await self._fail(record, reason)
+            return True
+        attempts = sending.attempts
+        budget = self.options.retry.max_attempts
+        if attempts >= budget:
+            await self._fail(record, f"no receipt after {attempts} attempt(s): {reason}")
+            return True
+        delay = self.options.retry.delay(attempts - 1, self.rng)
+        due = now + timedelta(seconds=delay)
+        retrying = await self.journal.set_status(
+            mid, MessageStatus.RETRYING, at=now, next_attempt_at=due, error=reason
+        )
+        self.stats["retried"] += 1
+        log.info("%s: %s to %s: retry in %.2fs (%s)", self.id, mid, record.receiver, delay, reason)
+        self._schedule(retrying, due)
+        return False
+
+    async def _fail(self, record: MessageRecord, reason: str) -> None:
+        self.stats["failed"] += 1
+        log.warning(
+            "%s: %s %s to %s FAILED: %s",
+            self.id,
+            record.sed_type,
+            record.message_id,
+            record.receiver,
+            reason,
+        )
+        await self.journal.set_status(
+            record.message_id, MessageStatus.FAILED, at=self.clock.now(), error=reason
+        )
+
+    # -- restart -------------------------------------------------------------------------------
+
+    async def _restore(self) -> None:
+        """Rebuild the desk's state by replaying the input log (see the module docstring)."""
+        entries = await self.journal.case_events(INPUT_LOG)
+        if not entries:
+            return
+        inbound = {
+            r.message_id: r
+            for r in await self.journal.messages(
+                direction=Direction.IN, status=MessageStatus.PROCESSED
+            )
+        }
+        for ev in entries:
+            data = ev.data
+            self._step_ids.replay = deque(data.get("ids", ()))
+            self._step_clock.fixed = ev.at
+            try:
+                if data.get("kind") == "document":
+                    record = inbound.get(ev.message_id or "")
+                    if record is None:
+                        raise JournalError(
+                            f"the input log names message {ev.message_id}, which is not a"
+                            " processed inbound message",
+                            code="journal.replay-diverged",
+                            where=f"input {ev.seq}",
+                            hint="the journal is damaged; start with a new one",
+                        )
+                    sed = from_element(validate_or_raise(record.payload).root)
+                    msg = DocumentReceived(
+                        data["case"],
+                        data["buc"],
+                        record.sender,
+                        data["document_id"],
+                        sed,
+                        data.get("answers"),
+                    )
+                    self.desk.handle(msg)
+                else:
+                    self._apply(input_from_json(data["input"]))
+            except EessiError as exc:
+                if isinstance(exc, JournalError):
+                    raise
+                raise JournalError(
+                    f"replaying input {ev.seq} of the journal failed: {exc}",
+                    code="journal.replay-diverged",
+                    where=str(getattr(self.journal, "path", self.id)),
+                    hint="the households, directory or code changed since the journal was"
+                    " written; start with a new journal (or the original files)",
+                ) from exc
+            finally:
+                self._step_ids.replay = None
+                self._step_clock.fixed = None
+            self.stats["replayed"] += 1
+        log.info("%s: desk restored from %d journaled inputs", self.id, len(entries))
+
+    # -- timers --------------------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        interval = self.options.tick_interval
+        assert interval
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.tick()
+            except EessiError as exc:
+                log.warning("%s: tick failed: %s", self.id, exc)

@@ -1,0 +1,149 @@
+"""Open, start and stop institutions: one (`eessi serve`) or several in one process (`eessi up`).
+
+:func:`open_institution` builds one node from a directory entry: its journal file, its desk
+(from the household files), seeded IDs and jitter when a seed is given. :class:`Network` does
+that for several institutions of one directory, on one shared HTTP client session, and stops
+them all (then closes their journals) in reverse order.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import aiohttp
+
+from eessi.clock import Clock
+from eessi.core.household import Household
+from eessi.directory import Directory, InstitutionEntry
+from eessi.ids import IdGenerator, RandomIds, SeededIds
+from eessi.journal import open_journal
+from eessi.journal.sqlite import Synchronous
+from eessi.node.desk_factory import desk_factory
+from eessi.node.households import load_households
+from eessi.node.institution import Institution, NodeOptions
+
+__all__ = ["Network", "journal_file_name", "open_institution", "served_entries"]
+
+
+def journal_file_name(ir_id: str) -> str:
+    """``LU-CNS00001.sqlite`` for ``LU:CNS00001`` (a colon is awkward in file names)."""
+    return ir_id.replace(":", "-") + ".sqlite"
+
+
+def served_entries(directory: Directory) -> list[InstitutionEntry]:
+    """What ``eessi up`` runs: the CNS and the mock funds that are in EESSI."""
+    return [e for e in directory if e.eessi and e.kind in ("cns", "mock")]
+
+
+async def open_institution(
+    entry: InstitutionEntry,
+    directory: Directory,
+    db: str | Path,
+    *,
+    households: Sequence[Household] | None = None,
+    households_dir: str | Path | None = None,
+    seed: int | None = None,
+    clock: Clock | None = None,
+    options: NodeOptions | None = None,
+    synchronous: Synchronous = "FULL",
+    session: aiohttp.ClientSession | None = None,
+) -> Institution:
+    """An institution ready to :meth:`~Institution.start` (its journal open at ``db``)."""
+    people = list(households) if households is not None else load_households(households_dir)
+    make_desk = desk_factory(entry, directory, people)
+    journal = await open_journal(db, synchronous=synchronous)
+    ids: IdGenerator = RandomIds() if seed is None else SeededIds(seed)
+    rng = random.Random(seed)
+    return Institution(
+        entry,
+        directory,
+        journal,
+        make_desk,
+        clock=clock,
+        ids=ids,
+        rng=rng,
+        options=options,
+        session=session,
+    )
+
+
+class Network:
+    """Several institutions of one directory in one process, on one client session."""
+
+    def __init__(
+        self,
+        directory: Directory,
+        db_dir: str | Path,
+        *,
+        ids: Iterable[str] | None = None,
+        households_dir: str | Path | None = None,
+        seed: int | None = None,
+        clock: Clock | None = None,
+        options: NodeOptions | None = None,
+        synchronous: Synchronous = "FULL",
+    ) -> None:
+        self.directory = directory
+        self.db_dir = Path(db_dir)
+        wanted = list(ids) if ids is not None else [e.id for e in served_entries(directory)]
+        self.entries = [directory.get(i) for i in wanted]
+        self.households_dir = households_dir
+        self.seed = seed
+        self.clock = clock
+        self.options = options
+        self.synchronous: Synchronous = synchronous
+        self.institutions: dict[str, Institution] = {}
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        """Open every journal, restore and start every institution (stops all on failure)."""
+        people = load_households(self.households_dir)
+        self._session = aiohttp.ClientSession()
+        try:
+            for index, entry in enumerate(self.entries):
+                inst = await open_institution(
+                    entry,
+                    self.directory,
+                    self.db_dir / journal_file_name(entry.id),
+                    households=people,
+                    seed=None if self.seed is None else self.seed + index,
+                    clock=self.clock,
+                    options=self.options,
+                    synchronous=self.synchronous,
+                    session=self._session,
+                )
+                self.institutions[entry.id] = inst
+                await inst.start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop every institution, close the journals and the session."""
+        for inst in reversed(list(self.institutions.values())):
+            await inst.stop()
+        for inst in reversed(list(self.institutions.values())):
+            await inst.journal.close()
+        self.institutions.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def idle(self) -> None:
+        """Wait until every institution is idle at once (flows between them finished)."""
+        while True:
+            for inst in self.institutions.values():
+                await inst.idle()
+            if all(inst.busy == 0 for inst in self.institutions.values()):
+                return
+
+    def __getitem__(self, ir_id: str) -> Institution:
+        return self.institutions[ir_id]
+
+    async def __aenter__(self) -> Network:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
