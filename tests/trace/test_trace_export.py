@@ -1,49 +1,22 @@
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from trace_builders import CNS, CPAM, T0, header, r17_records
+from trace_builders import CNS, CPAM, T0, header, r17_records, two_journals
 
 from eessi.directory import load_default_directory
-from eessi.journal import Direction, MessageRecord, MessageStatus, open_journal
+from eessi.journal import MessageStatus
 from eessi.trace.export import export_journals, merge, observer_of
 from eessi.trace.format import TraceError, read_trace
-
-
-async def _journal(path: Path, records: list[MessageRecord]) -> None:
-    """Fill a real SQLite journal through its API, as a node would."""
-    journal = await open_journal(path, synchronous="NORMAL")
-    try:
-        for r in records:
-            if r.direction is Direction.IN:
-                await journal.accept_inbound(replace_status(r, MessageStatus.RECEIVED))
-                async with journal.transaction() as tx:
-                    await tx.mark_processed(r.message_id, at=r.received_at or T0)
-            else:
-                async with journal.transaction() as tx:
-                    await tx.enqueue_outbound(replace_status(r, MessageStatus.QUEUED))
-                await journal.set_status(r.message_id, MessageStatus.SENDING, at=r.created_at)
-                await journal.set_status(r.message_id, MessageStatus.ACKNOWLEDGED, at=r.created_at)
-    finally:
-        await journal.close()
-
-
-def replace_status(r: MessageRecord, status: MessageStatus) -> MessageRecord:
-    return replace(r, status=status, attempts=0, sent_at=None)
 
 
 @pytest.fixture
 async def journals(tmp_path: Path) -> tuple[Path, Path]:
     later = T0 + timedelta(hours=1)
     records = r17_records() + r17_records(case="LU-0000000CA5E2", prefix="n", start=later)
-    cns = tmp_path / "cns.sqlite"
-    fund = tmp_path / "fund.sqlite"
-    await _journal(cns, [r for r in records if observer_of(r) == CNS])
-    await _journal(fund, [r for r in records if observer_of(r) == CPAM])
-    return cns, fund
+    return await two_journals(tmp_path, records)
 
 
 async def test_export_merges_both_journals_in_time_order_send_before_receive(

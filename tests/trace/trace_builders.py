@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from eessi.directory import load_default_directory
-from eessi.journal import Direction, MessageRecord, MessageStatus
+from eessi.journal import Direction, MessageRecord, MessageStatus, open_journal
 from eessi.sed.examples import example_xml
-from eessi.trace.export import make_header, merge
+from eessi.trace.export import make_header, merge, observer_of
 from eessi.trace.format import TraceHeader, TraceMessage
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -94,3 +95,30 @@ def messages(records: Sequence[MessageRecord]) -> list[TraceMessage]:
 
 def with_payload(record_: MessageRecord, payload: bytes) -> MessageRecord:
     return replace(record_, payload=payload)
+
+
+async def fill_journal(path: Path, records: Sequence[MessageRecord]) -> None:
+    """Fill a real SQLite journal through its API, as a node would."""
+    journal = await open_journal(path, synchronous="NORMAL")
+    try:
+        for r in records:
+            if r.direction is Direction.IN:
+                await journal.accept_inbound(replace(r, status=MessageStatus.RECEIVED))
+                async with journal.transaction() as tx:
+                    await tx.mark_processed(r.message_id, at=r.received_at or T0)
+            else:
+                queued = replace(r, status=MessageStatus.QUEUED, attempts=0, sent_at=None)
+                async with journal.transaction() as tx:
+                    await tx.enqueue_outbound(queued)
+                await journal.set_status(r.message_id, MessageStatus.SENDING, at=r.created_at)
+                await journal.set_status(r.message_id, MessageStatus.ACKNOWLEDGED, at=r.created_at)
+    finally:
+        await journal.close()
+
+
+async def two_journals(tmp: Path, records: Sequence[MessageRecord]) -> tuple[Path, Path]:
+    """The CNS's and the French fund's journals holding their side of ``records``."""
+    cns, fund = tmp / "cns.sqlite", tmp / "fund.sqlite"
+    await fill_journal(cns, [r for r in records if observer_of(r) == CNS])
+    await fill_journal(fund, [r for r in records if observer_of(r) == CPAM])
+    return cns, fund
