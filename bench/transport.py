@@ -283,8 +283,10 @@ def main() -> None:
         f"two processes, {args.concurrency} in flight, {args.size}-byte SEDs, best of"
         f" {args.rounds} x {args.seconds:g} s:"
     )
-    print(f"  bare aiohttp POST echo           {max(bare):8.0f} msgs/s")
-    print(f"  AS4-like endpoint + Sender       {max(ours):8.0f} msgs/s (with receipts)")
+    rounds_bare = " ".join(f"{x:.0f}" for x in bare)
+    rounds_ours = " ".join(f"{x:.0f}" for x in ours)
+    print(f"  bare aiohttp POST echo           {max(bare):8.0f} msgs/s (rounds: {rounds_bare})")
+    print(f"  AS4-like endpoint + Sender       {max(ours):8.0f} msgs/s (rounds: {rounds_ours})")
     print(f"  ratio ours / bare                {max(ours) / max(bare):8.2f}")
 
 
