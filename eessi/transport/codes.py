@@ -30,8 +30,9 @@ class EbmsCode:
     http_status: int
 
 
-#: The To party is not this institution, or PartInfo does not match the SED part.
-VALUE_INCONSISTENT = EbmsCode("EBMS:0003", "ValueInconsistent", 404)
+#: Header values that contradict each other or the SED. The endpoint answers a wrong To party
+#: with 404 and a PartInfo/SED mismatch with 400; a callback's refusal with this code is 422.
+VALUE_INCONSISTENT = EbmsCode("EBMS:0003", "ValueInconsistent", 422)
 #: Anything else; the callback's refusals default to it (e.g. a SED invalid against its schema).
 OTHER = EbmsCode("EBMS:0004", "Other", 422)
 #: The body is larger than this endpoint accepts.

@@ -6,7 +6,7 @@ runs the checks in a fixed order, each with its own ebMS code and HTTP status (s
 
 1. body larger than ``max_body`` → 413 (from Content-Length before reading, else while reading);
 2. framing or envelope malformed, or invalid against ``envelope.xsd`` → 400 ``EBMS:0009``;
-3. ``To`` is not this institution → 404 ``EBMS:0003``;
+3. ``To`` is not this institution → 404 ``EBMS:0003`` (ValueInconsistent);
 4. ``From`` unknown, signature missing or wrong → 401/403 ``EBMS:0101``;
 5. the payload does not match ``PartInfo`` (digest, size, Content-ID) → 400 ``EBMS:0003``;
 6. SED version not accepted → 422 ``EBMS:0010`` naming the accepted versions;
@@ -297,6 +297,7 @@ class InboundEndpoint:
                 f"the message is addressed to {message.to_party} but this endpoint is"
                 f" {self.local_id}; look up the receiver's endpoint in the directory",
                 detail="/Messaging/UserMessage/PartyInfo/To/PartyId",
+                http_status=404,
             )
         credential = self.credentials(message.from_party)
         if credential is None:

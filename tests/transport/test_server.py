@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from eessi.directory import load_default_directory
+from eessi.transport import codes
 from eessi.transport.auth import SIGNATURE_HEADER, sign, verify
 from eessi.transport.client import Failure, RetryPolicy, Sender
 from eessi.transport.envelope import ErrorSignal, Receipt, decode_signal, encode
@@ -369,3 +370,19 @@ async def test_the_directory_is_a_ready_credential_lookup(
     )
     assert result.error is not None
     assert result.error.code == "EBMS:0101"
+
+
+async def test_a_node_refusal_for_inconsistent_values_is_422_not_404(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    async def mismatch(inbound: Inbound) -> Outcome:
+        return Outcome.refused(
+            "the envelope announces S071 but the SED part is S072", code=codes.VALUE_INCONSISTENT
+        )
+
+    url = await serve(InboundEndpoint(mismatch, CREDENTIALS.get, CNS).app()) + "/as4"
+    payload = sed_bytes()
+    result = await sender(session).send(url, user_message(payload), payload)
+    assert result.http_status == 422
+    assert result.error is not None
+    assert result.error.code == "EBMS:0003"
