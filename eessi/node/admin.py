@@ -46,6 +46,7 @@ from eessi import __version__
 from eessi.clock import Clock
 from eessi.directory import InstitutionEntry
 from eessi.errors import ConfigError, DomainError, EessiError, JournalError, ProtocolError
+from eessi.journal import CaseEvent as JournalEvent
 from eessi.journal import Direction, Journal, MessageRecord, MessageStatus
 from eessi.node.admin_requests import REQUEST_KINDS, DeskKind, RequestError, RequestKind, kinds_for
 from eessi.node.admin_requests import parse_request as _parse_request
@@ -584,28 +585,11 @@ class _Api:
         journal = self.target.journal
         events = await journal.case_events(case_id)
         messages = await journal.messages(case=case_id)
-        # One list in time order; at equal times an inbound message comes before the events it
-        # caused, and those before the messages they sent (the order things happened in).
-        entries: list[tuple[datetime, int, int, dict[str, Any]]] = []
-        for i, m in enumerate(messages):
-            rank = 0 if m.direction is Direction.IN else 2
-            item = {"type": "message", "at": _time(_message_time(m)), **_message_json(m)}
-            entries.append((_message_time(m), rank, i, item))
-        for e in events:
-            item = {
-                "type": "event",
-                "at": _time(e.at),
-                "seq": e.seq,
-                "kind": e.kind,
-                "data": dict(e.data),
-                "message_id": e.message_id,
-            }
-            entries.append((e.at, 1, e.seq, item))
-        entries.sort(key=lambda t: (t[0], t[1], t[2]))
+        timeline = _timeline(messages, events)
         snap = await journal.case(case_id)
         body = dict(summaries[case_id])
         body["snapshot"] = dict(snap.state) if snap is not None else None
-        body["timeline"] = [item for *_, item in entries]
+        body["timeline"] = timeline
         return _json(body)
 
     async def messages(self, request: web.Request) -> web.Response:
@@ -775,6 +759,67 @@ class _Api:
             ],
             "events": [{"type": type(e).__name__, **_jsonable(e)} for e in events],
         }
+
+
+def _timeline(messages: list[MessageRecord], events: list[JournalEvent]) -> list[dict[str, Any]]:
+    """Messages (in journal order) and case events (in seq order) merged into one history.
+
+    Both lists are already in the order things happened; only their interleaving is to find.
+    The earlier time goes first. At equal times (a virtual clock that does not move, or one
+    transaction) causality decides: an inbound message comes before the events it caused (they
+    name it in ``message_id``); an outbound message comes after the event that announced its
+    document (``data.document_id``: the node names a message after its document), and before
+    the events of a later input.
+    """
+    out: list[dict[str, Any]] = []
+    emitted: set[str] = set()
+    announced: set[str] = set()
+    i = j = 0
+
+    def take_message() -> None:
+        nonlocal i
+        m = messages[i]
+        i += 1
+        emitted.add(m.message_id)
+        out.append({"type": "message", "at": _time(_message_time(m)), **_message_json(m)})
+
+    def take_event() -> None:
+        nonlocal j
+        e = events[j]
+        j += 1
+        document = e.data.get("document_id")
+        if isinstance(document, str):
+            announced.add(document)
+        out.append(
+            {
+                "type": "event",
+                "at": _time(e.at),
+                "seq": e.seq,
+                "kind": e.kind,
+                "data": dict(e.data),
+                "message_id": e.message_id,
+            }
+        )
+
+    while i < len(messages) and j < len(events):
+        m, e = messages[i], events[j]
+        mt, et = _message_time(m), e.at
+        if mt != et:
+            message_first = mt < et
+        else:
+            later_input = e.message_id is not None and e.message_id not in emitted
+            message_first = later_input or (
+                m.direction is Direction.OUT and m.message_id.partition("~")[0] in announced
+            )
+        if message_first:
+            take_message()
+        else:
+            take_event()
+    while i < len(messages):
+        take_message()
+    while j < len(events):
+        take_event()
+    return out
 
 
 _CASE_STATES = [

@@ -26,6 +26,14 @@ from eessi.core.messages import (
     WithdrawEntitlement,
 )
 from eessi.errors import DomainError, EessiError
+from eessi.node.inputs import (
+    CloseCase,
+    InvalidateDocument,
+    RegisterEntitlement,
+    RejectDocument,
+    RequestClarification,
+    RequestEntitlement,
+)
 
 __all__ = [
     "REQUEST_KINDS",
@@ -114,7 +122,8 @@ def _withdraw(args: Mapping[str, Any]) -> object:
     return WithdrawEntitlement(args["case_id"], args["reason"])
 
 
-#: Every request kind, by name. The CNS's build the core's own inputs.
+#: Every request kind, by name. The CNS's build the core's own inputs; a fund's build the
+#: node's fund commands (:mod:`eessi.node.inputs`).
 REQUEST_KINDS: dict[str, RequestKind] = {
     k.name: k
     for k in (
@@ -188,6 +197,92 @@ REQUEST_KINDS: dict[str, RequestKind] = {
         ),
     )
 }
+
+
+def _fund_kinds() -> tuple[RequestKind, ...]:
+    case = Field("case_id", "string", "the case (conversation) ID")
+
+    def sed(default: str | None, what: str) -> Field:
+        if default is None:
+            return Field("sed", "string", what)
+        return Field("sed", "string", what, required=False, default=default)
+
+    return (
+        RequestKind(
+            "request_entitlement",
+            "fund",
+            "Open an S_BUC_01 case asking the CNS for the S072 (entitlement document) of a"
+            " person the fund knows (R17).",
+            (
+                Field(
+                    "person",
+                    "string",
+                    "the fund's key for the person: household/member (GET /api/records)",
+                ),
+                Field(
+                    "to",
+                    "string",
+                    "IR ID of the institution asked (default: the directory's CNS)",
+                    required=False,
+                ),
+                Field(
+                    "start",
+                    "date",
+                    "start of the requested period (default: today)",
+                    required=False,
+                ),
+            ),
+            lambda a: RequestEntitlement(a["person"], a["to"], a["start"]),
+        ),
+        RequestKind(
+            "register_entitlement",
+            "fund",
+            "Send the S073 for the confirmed S072 of a case (when not automatic).",
+            (case,),
+            lambda a: RegisterEntitlement(a["case_id"]),
+        ),
+        RequestKind(
+            "invalidate_document",
+            "fund",
+            "Invalidate (X008) one of our documents in a case.",
+            (case, sed(None, "the SED type of our document, e.g. S071 or S073")),
+            lambda a: InvalidateDocument(a["case_id"], a["sed"]),
+        ),
+        RequestKind(
+            "reject_document",
+            "fund",
+            "Reject (X011) the peer's document in a case.",
+            (case, sed("S072", "the SED type of the peer's document")),
+            lambda a: RejectDocument(a["case_id"], a["sed"]),
+        ),
+        RequestKind(
+            "request_clarification",
+            "fund",
+            "Ask (X012) about the peer's document in a case.",
+            (
+                case,
+                sed("S072", "the SED type of the peer's document"),
+                Field(
+                    "question",
+                    "string",
+                    "the question",
+                    required=False,
+                    default="Please confirm.",
+                ),
+            ),
+            lambda a: RequestClarification(a["case_id"], a["sed"], a["question"]),
+        ),
+        RequestKind(
+            "close_case",
+            "fund",
+            "Close a case (X001).",
+            (case,),
+            lambda a: CloseCase(a["case_id"]),
+        ),
+    )
+
+
+REQUEST_KINDS.update((k.name, k) for k in _fund_kinds())
 
 
 def kinds_for(desk: DeskKind, kinds: Mapping[str, RequestKind] | None = None) -> list[str]:

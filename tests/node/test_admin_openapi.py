@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from admin_support import CNS, T0, view
+from admin_support import CNS, FR, T0, entry, view
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -74,6 +74,16 @@ async def test_the_document_is_served_at_a_stable_path_for_the_institution(
     body = doc["paths"]["/api/requests"]["post"]["requestBody"]["content"]["application/json"]
     titles = [s["title"] for s in body["schema"]["oneOf"]]
     assert titles == kinds_for("cns")  # only the requests this desk accepts
+
+
+def test_a_funds_document_offers_the_funds_requests_only() -> None:
+    doc = openapi_document(entry(FR))
+    assert FR in doc["info"]["title"]
+    body = doc["paths"]["/api/requests"]["post"]["requestBody"]["content"]["application/json"]
+    titles = [s["title"] for s in body["schema"]["oneOf"]]
+    assert sorted(titles) == kinds_for("fund")
+    assert "request_entitlement" in titles
+    assert "co_insurance_request" not in titles
 
 
 def _refs(value: Any) -> list[str]:

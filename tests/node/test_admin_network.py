@@ -1,0 +1,244 @@
+"""The admin API of real institutions exchanging over loopback: requests in, messages out."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from admin_support import CNS, FR, T0
+
+from eessi.clock import VirtualClock
+from eessi.directory import Directory, load_default_directory
+from eessi.ids import SeededIds
+from eessi.journal import open_journal
+from eessi.node.desk_factory import desk_factory
+from eessi.node.households import load_households
+from eessi.node.institution import Institution
+
+PERSON = "martin-thionville/marie"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _directory() -> Directory:
+    """The default directory with the CNS and the French fund on free loopback ports."""
+    entries = []
+    for e in load_default_directory():
+        if e.id in (CNS, FR):
+            port = _free_port()
+            e = dataclasses.replace(
+                e, endpoint=f"http://127.0.0.1:{port}/as4", admin=f"http://127.0.0.1:{port}/api"
+            )
+        entries.append(e)
+    return Directory(tuple(entries))
+
+
+@dataclasses.dataclass
+class Network:
+    cns: Institution
+    fund: Institution
+    http: aiohttp.ClientSession
+
+    async def settle(self) -> None:
+        """Wait until neither side has anything in flight (bounded: a hang fails the test)."""
+        async with asyncio.timeout(30):
+            while True:
+                await self.fund.idle()
+                await self.cns.idle()
+                if self.fund.busy == 0 and self.cns.busy == 0:
+                    return
+
+    async def call(
+        self, node: Institution, method: str, path: str, body: Any = None
+    ) -> tuple[int, Any]:
+        assert node.url is not None
+        async with self.http.request(method, node.url + path, json=body) as resp:
+            if resp.content_type == "application/json":
+                return resp.status, await resp.json()
+            return resp.status, await resp.read()
+
+
+@pytest.fixture
+async def network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Network]:
+    monkeypatch.delenv("EESSI_ADMIN_TOKEN", raising=False)
+    directory = _directory()
+    households = load_households()
+    clock = VirtualClock(T0)
+    nodes = []
+    for n, ir_id in enumerate((CNS, FR)):
+        entry = directory.get(ir_id)
+        journal = await open_journal(tmp_path / f"{ir_id[:2]}.sqlite", synchronous="NORMAL")
+        nodes.append(
+            Institution(
+                entry,
+                directory,
+                journal,
+                desk_factory(entry, directory, households),
+                clock=clock,
+                ids=SeededIds(n + 1),
+                rng=random.Random(n),
+            )
+        )
+    for node in nodes:
+        await node.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield Network(nodes[0], nodes[1], http)
+    finally:
+        for node in nodes:
+            await node.stop()
+            await node.journal.close()
+
+
+async def test_a_fund_request_is_accepted_and_its_s071_is_visible_on_both_sides(
+    network: Network,
+) -> None:
+    net = network
+    status, result = await net.call(
+        net.fund, "POST", "/api/requests", {"kind": "request_entitlement", "person": PERSON}
+    )
+    assert status == 202, result
+    assert result["kind"] == "request_entitlement"
+    [case_id] = result["cases"]
+    [message_id] = result["messages"]
+    assert result["outgoing"][0]["sed"] == "S071"
+    assert result["outgoing"][0]["receiver"] == CNS
+
+    # The outgoing message is in the fund's journal at once, byte-exact and schema-valid.
+    status, message = await net.call(net.fund, "GET", f"/api/messages/{message_id}")
+    assert status == 200
+    assert message["direction"] == "out"
+    assert message["sed_type"] == "S071"
+    assert message["case_id"] == case_id
+    status, listed = await net.call(net.fund, "GET", f"/api/messages?case={case_id}")
+    assert [m["message_id"] for m in listed["items"]] == [message_id]
+    status, report = await net.call(net.fund, "GET", f"/api/messages/{message_id}/validation")
+    assert report["ok"] is True
+
+    await net.settle()
+
+    # The exchange ran: the CNS received the S071 and answered with an S072; the fund
+    # registered and confirmed with an S073 (R17).
+    status, fund_case = await net.call(net.fund, "GET", f"/api/cases/{case_id}")
+    assert status == 200
+    seds = [
+        (item["direction"], item["sed_type"])
+        for item in fund_case["timeline"]
+        if item["type"] == "message"
+    ]
+    # The virtual clock never moved: every entry has the same time, and causality orders them.
+    timeline = fund_case["timeline"]
+    assert len({item["at"] for item in timeline}) == 1
+    at = {
+        (item["type"], item.get("sed_type") or item["kind"], item.get("direction")): n
+        for n, item in reversed(list(enumerate(timeline)))
+    }
+    assert at[("event", "case-opened", None)] == 0
+    assert at[("event", "case-state-changed", None)] < at[("message", "S071", "out")]
+    s072 = at[("message", "S072", "in")]
+    caused = [
+        n
+        for n, item in enumerate(timeline)
+        if item["message_id"] == timeline[s072]["message_id"] and item["type"] == "event"
+    ]
+    assert caused
+    assert min(caused) > s072
+    assert at[("message", "S073", "out")] > s072
+    assert seds == [("out", "S071"), ("in", "S072"), ("out", "S073")]
+    assert fund_case["counterparty"] == CNS
+    assert fund_case["buc"] == "S_BUC_01"
+
+    status, cns_case = await net.call(net.cns, "GET", f"/api/cases/{case_id}")
+    assert status == 200
+    assert cns_case["role"] == "CP"
+    assert cns_case["state"] == fund_case["state"]
+    status, raw_cns = await net.call(net.cns, "GET", f"/api/messages/{message_id}/raw")
+    status, raw_fund = await net.call(net.fund, "GET", f"/api/messages/{message_id}/raw")
+    assert raw_cns == raw_fund  # the same bytes on both sides
+    status, envelope = await net.call(
+        net.cns, "GET", f"/api/messages/{message_id}/raw?part=envelope"
+    )
+    assert status == 200
+    assert message_id.encode() in envelope
+
+    status, health = await net.call(net.cns, "GET", "/api/health")
+    assert health["messages_by_status"]["processed"] == 2  # S071 and S073
+    assert health["messages_by_status"]["acknowledged"] == 1  # its S072
+
+
+async def test_a_cns_request_for_an_unknown_person_is_422_and_changes_nothing(
+    network: Network,
+) -> None:
+    net = network
+    body = {"kind": "co_insurance_request", "main_insured_pin": "1900010100000", "member": "x"}
+    status, result = await net.call(net.cns, "POST", "/api/requests", body)
+    assert status == 422, result
+    assert result["error"]["code"] == "domain.unknown-person"
+    status, listed = await net.call(net.cns, "GET", "/api/messages")
+    assert listed["items"] == []
+
+
+async def test_a_fund_request_for_a_person_the_fund_does_not_know_is_refused(
+    network: Network,
+) -> None:
+    net = network
+    body = {"kind": "request_entitlement", "person": "nobody/none"}
+    status, result = await net.call(net.fund, "POST", "/api/requests", body)
+    assert status == 422, result
+    assert result["error"]["hint"]
+
+
+async def test_a_fund_does_not_take_the_cnss_requests(network: Network) -> None:
+    net = network
+    body = {"kind": "co_insurance_request", "main_insured_pin": "1985080812345", "member": "marie"}
+    status, result = await net.call(net.fund, "POST", "/api/requests", body)
+    assert status == 400
+    assert result["error"]["code"] == "admin.wrong-desk"
+    assert result["error"]["where"] == "/kind"
+
+
+async def test_closing_a_closed_case_is_409(network: Network) -> None:
+    net = network
+    status, result = await net.call(
+        net.fund, "POST", "/api/requests", {"kind": "request_entitlement", "person": PERSON}
+    )
+    [case_id] = result["cases"]
+    await net.settle()
+    status, result = await net.call(
+        net.fund, "POST", "/api/requests", {"kind": "close_case", "case_id": case_id}
+    )
+    assert status == 202, result
+    status, result = await net.call(
+        net.fund, "POST", "/api/requests", {"kind": "close_case", "case_id": case_id}
+    )
+    assert status == 409, result
+    assert result["error"]["code"] == "protocol.illegal-step"
+
+
+async def test_households_and_records_list_who_each_side_knows(network: Network) -> None:
+    net = network
+    status, households = await net.call(net.cns, "GET", "/api/households?limit=100")
+    assert status == 200
+    keys = [h["key"] for h in households["items"]]
+    assert "martin-thionville" in keys
+    status, records = await net.call(net.fund, "GET", "/api/records")
+    assert status == 200
+    assert [r["key"] for r in records["items"]] == [PERSON, "martin-thionville/noah"]
+
+
+async def test_tick_runs_the_timers_and_answers_what_they_did(network: Network) -> None:
+    status, result = await network.call(network.cns, "POST", "/api/tick")
+    assert status == 200, result
+    assert result["kind"] == "tick"
+    assert result["messages"] == []
