@@ -205,6 +205,22 @@ class InboundEndpoint:
         The size limit is enforced here, independently of the app's ``client_max_size``.
         """
         app.router.add_post(self.path, self.handle)
+        app.router.add_route("*", self.path, self._wrong_method)
+
+    async def _wrong_method(self, request: web.Request) -> web.Response:
+        """Anything but POST gets a readable error signal too (405, with ``Allow: POST``)."""
+        response = self._signal_response(
+            self._error(
+                codes.OTHER,
+                f"{request.method} is not accepted here; post user messages (multipart/related)"
+                f" to {self.path}",
+                None,
+                "HTTP method",
+            ),
+            405,
+        )
+        response.headers["Allow"] = "POST"
+        return response
 
     # -- the handler -------------------------------------------------------------------------
 

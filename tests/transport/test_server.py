@@ -386,3 +386,40 @@ async def test_a_node_refusal_for_inconsistent_values_is_422_not_404(
     assert result.http_status == 422
     assert result.error is not None
     assert result.error.code == "EBMS:0003"
+
+
+async def test_a_get_on_the_endpoint_is_405_with_a_readable_error(
+    url: str, session: aiohttp.ClientSession
+) -> None:
+    async with session.get(url) as resp:
+        assert resp.status == 405
+        assert resp.headers["Allow"] == "POST"
+        signal = decode_signal(await resp.read())
+    assert isinstance(signal, ErrorSignal)
+    assert "GET is not accepted" in signal.description
+
+
+async def test_altered_bodies_are_refused_with_a_readable_error_never_a_crash(
+    url: str, session: aiohttp.ClientSession, recorder: Recorder
+) -> None:
+    payload = sed_bytes()
+    framed = Sender.prepare(user_message(payload), payload)
+    # The signature of the original body: whoever alters the bytes cannot re-sign them.
+    headers = {
+        "Content-Type": framed.content_type,
+        SIGNATURE_HEADER: sign(framed.body, CREDENTIALS[FR]),
+    }
+    rng = random.Random(2026)
+    statuses = set()
+    for _ in range(60):
+        body = bytearray(framed.body)
+        for _ in range(rng.randint(1, 4)):
+            i = rng.randrange(len(body))
+            body[i] = (body[i] + rng.randint(1, 255)) % 256
+        async with session.post(url, data=bytes(body), headers=headers) as resp:
+            status, signal = resp.status, decode_signal(await resp.read())
+        statuses.add(status)
+        assert isinstance(signal, ErrorSignal)
+        assert status in {400, 403, 404}
+    assert recorder.processed == []
+    assert {400, 403} <= statuses
