@@ -27,7 +27,6 @@ but enforced if one is set. Tokens are compared in constant time.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hmac
 import ipaddress
 import json
@@ -35,8 +34,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime
-from enum import Enum
+from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -51,6 +49,7 @@ from eessi.journal import Direction, Journal, MessageRecord, MessageStatus
 from eessi.node.admin_requests import REQUEST_KINDS, DeskKind, RequestError, RequestKind, kinds_for
 from eessi.node.admin_requests import parse_request as _parse_request
 from eessi.node.openapi import openapi_document
+from eessi.node.records import event_case, event_json, jsonable
 from eessi.sed.validate import validate
 
 __all__ = [
@@ -281,33 +280,14 @@ def _auth_middleware(token: str | None) -> Any:
 # --------------------------------------------------------------------------- JSON helpers
 
 
-def _jsonable(value: Any, depth: int = 0) -> Any:
-    """A JSON-compatible form of a core value (dataclasses, enums, dates, tuples, mappings)."""
-    if depth > 12:
-        return str(value)
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: _jsonable(getattr(value, f.name), depth + 1)
-            for f in dataclasses.fields(value)
-            if f.repr
-        }
-    if isinstance(value, Mapping):
-        return {str(_jsonable(k, depth + 1)): _jsonable(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(v, depth + 1) for v in value]
-    return str(value)
+def _event_json(event: Any) -> dict[str, Any]:
+    """A domain event as the journal stores it (``kind``, ``data``) and its ``case_id``."""
+    kind, data = event_json(event)
+    return {"kind": kind, "case_id": event_case(event), "data": data}
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=_jsonable)
+    return json.dumps(value, ensure_ascii=False, default=jsonable)
 
 
 def _json(value: Any, status: int = 200) -> web.Response:
@@ -535,7 +515,7 @@ class _Api:
             messages_by_status=dict(sorted(by_status.items())),
         )
         node = {
-            name: _jsonable(getattr(self.target, name))
+            name: jsonable(getattr(self.target, name))
             for name in ("busy", "parked", "stats")
             if hasattr(self.target, name)
         }
@@ -712,7 +692,7 @@ class _Api:
                 code="admin.not-available",
             )
         items = [
-            {"key": key, "person": _jsonable(rec.person), "status": type(rec.status).__name__}
+            {"key": key, "person": jsonable(rec.person), "status": type(rec.status).__name__}
             for key, rec in records.items()
         ]
         return _json(_page(request, items, "key"))
@@ -757,7 +737,7 @@ class _Api:
                 }
                 for o in outgoing
             ],
-            "events": [{"type": type(e).__name__, **_jsonable(e)} for e in events],
+            "events": [_event_json(e) for e in events],
         }
 
 
@@ -838,7 +818,7 @@ def _registration(registrations: Any, household: str, member: str) -> dict[str, 
         return None
     for ref, reg in registrations.items():
         if getattr(ref, "household", None) == household and getattr(ref, "member", None) == member:
-            value = _jsonable(reg)
+            value = jsonable(reg)
             return value if isinstance(value, dict) else None
     return None
 

@@ -264,7 +264,19 @@ def _schemas() -> dict[str, Any]:
                     "description": "IDs of the outgoing messages journaled",
                 },
                 "outgoing": {"type": "array", "items": {"type": "object"}},
-                "events": {"type": "array", "items": {"type": "object"}},
+                "events": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["kind", "data"],
+                        "properties": {
+                            "kind": _STR,
+                            "case_id": _NSTR,
+                            "data": {"type": "object"},
+                        },
+                    },
+                    "description": "the domain events, as the journal stores them",
+                },
             },
         },
     }

@@ -23,6 +23,7 @@ from eessi.node.households import load_households
 from eessi.node.institution import Institution
 
 PERSON = "martin-thionville/marie"
+DE = "DE:TKK00001"
 
 
 def _free_port() -> int:
@@ -32,10 +33,10 @@ def _free_port() -> int:
 
 
 def _directory() -> Directory:
-    """The default directory with the CNS and the French fund on free loopback ports."""
+    """The default directory with the CNS, the French and German funds on free loopback ports."""
     entries = []
     for e in load_default_directory():
-        if e.id in (CNS, FR):
+        if e.id in (CNS, FR, DE):
             port = _free_port()
             e = dataclasses.replace(
                 e, endpoint=f"http://127.0.0.1:{port}/as4", admin=f"http://127.0.0.1:{port}/api"
@@ -48,15 +49,16 @@ def _directory() -> Directory:
 class Network:
     cns: Institution
     fund: Institution
+    de: Institution
     http: aiohttp.ClientSession
 
     async def settle(self) -> None:
         """Wait until neither side has anything in flight (bounded: a hang fails the test)."""
         async with asyncio.timeout(30):
             while True:
-                await self.fund.idle()
-                await self.cns.idle()
-                if self.fund.busy == 0 and self.cns.busy == 0:
+                for node in (self.fund, self.cns, self.de):
+                    await node.idle()
+                if self.fund.busy == 0 and self.cns.busy == 0 and self.de.busy == 0:
                     return
 
     async def call(
@@ -76,7 +78,7 @@ async def network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
     households = load_households()
     clock = VirtualClock(T0)
     nodes = []
-    for n, ir_id in enumerate((CNS, FR)):
+    for n, ir_id in enumerate((CNS, FR, DE)):
         entry = directory.get(ir_id)
         journal = await open_journal(tmp_path / f"{ir_id[:2]}.sqlite", synchronous="NORMAL")
         nodes.append(
@@ -94,7 +96,7 @@ async def network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
         await node.start()
     try:
         async with aiohttp.ClientSession() as http:
-            yield Network(nodes[0], nodes[1], http)
+            yield Network(nodes[0], nodes[1], nodes[2], http)
     finally:
         for node in nodes:
             await node.stop()
@@ -242,3 +244,47 @@ async def test_tick_runs_the_timers_and_answers_what_they_did(network: Network) 
     assert status == 200, result
     assert result["kind"] == "tick"
     assert result["messages"] == []
+
+
+async def test_a_cns_request_sends_an_s040_visible_under_messages_and_answered(
+    network: Network,
+) -> None:
+    # Julia (muller-esch) was insured in Germany: the CNS asks her former fund for her
+    # periods of insurance (R5) with an S040.
+    net = network
+    body = {"kind": "co_insurance_request", "main_insured_pin": "1984031212345", "member": "julia"}
+    status, result = await net.call(net.cns, "POST", "/api/requests", body)
+    assert status == 202, result
+    [message_id] = result["messages"]
+    [case_id] = result["cases"]
+    assert [o["sed"] for o in result["outgoing"]] == ["S040"]
+    assert "decision-made" in [e["kind"] for e in result["events"]]
+    status, listed = await net.call(net.cns, "GET", "/api/messages?direction=out&sed=S040")
+    assert [m["message_id"] for m in listed["items"]] == [message_id]
+    assert listed["items"][0]["receiver"] == DE
+    await net.settle()
+    status, case = await net.call(net.cns, "GET", f"/api/cases/{case_id}")
+    assert case["counterparty"] == DE
+    assert [
+        (m["direction"], m["sed_type"], m["status"])
+        for m in case["timeline"]
+        if m["type"] == "message"
+    ] == [("out", "S040", "acknowledged"), ("in", "S041", "processed")]
+    status, listed = await net.call(net.cns, "GET", "/api/cases?counterparty=DE:TKK00001")
+    assert [c["case_id"] for c in listed["items"]] == [case_id]
+
+
+async def test_the_cnss_decisions_and_document_requests_are_listed_as_desk_events(
+    network: Network,
+) -> None:
+    net = network
+    body = {"kind": "co_insurance_request", "main_insured_pin": "1983100312345", "member": "amina"}
+    status, result = await net.call(net.cns, "POST", "/api/requests", body)
+    assert status == 202, result
+    assert result["messages"] == []
+    status, events = await net.call(net.cns, "GET", "/api/events")
+    kinds = [e["kind"] for e in events["items"]]
+    assert "decision-made" in kinds
+    assert "documents-requested" in kinds
+    status, only = await net.call(net.cns, "GET", "/api/events?kind=documents-requested")
+    assert {e["kind"] for e in only["items"]} == {"documents-requested"}
