@@ -225,6 +225,7 @@ class InboundEndpoint:
     # -- the handler -------------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.Response:
+        """Check one posted user message in the documented order; answer a signal."""
         received_at = self._clock.now()
         peer = request.remote
         message: UserMessage | None = None
@@ -291,10 +292,10 @@ class InboundEndpoint:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _too_large(self, length: int | None) -> _Reject:
-        size = f"{length} bytes" if length is not None else "more than that"
+        size = f"is {length} bytes" if length is not None else f"exceeds {self.max_body} bytes"
         return _Reject(
             codes.TOO_LARGE,
-            f"the message body is {size}; {self.local_id} accepts at most {self.max_body} bytes"
+            f"the message body {size}; {self.local_id} accepts at most {self.max_body} bytes"
             " per message (envelope and SED together); send a smaller document",
             detail="HTTP body",
         )
