@@ -170,7 +170,7 @@ def run_export(args: argparse.Namespace) -> int:
     import asyncio
 
     from eessi.directory import load_default_directory, load_directory
-    from eessi.trace.export import check_journal_paths, collect, make_header
+    from eessi.trace.export import check_journal_paths, collect, collect_inputs, make_header
     from eessi.trace.format import write_trace
 
     directory = load_directory(args.directory) if args.directory else load_default_directory()
@@ -180,19 +180,20 @@ def run_export(args: argparse.Namespace) -> int:
     since = _since(args.since)
     check_journal_paths(args.journal)
 
-    async def read() -> list[Any]:
+    async def read() -> tuple[list[Any], list[Any]]:
         from eessi.journal import open_journal
 
         journals = [await open_journal(p, synchronous="NORMAL") for p in args.journal]
         try:
-            return await collect(
+            messages = await collect(
                 journals, case=args.case, institution=args.institution, since=since
             )
+            return messages, await collect_inputs(journals, case=args.case, since=since)
         finally:
             for j in journals:
                 await j.close()
 
-    messages = asyncio.run(read())
+    messages, inputs = asyncio.run(read())
     source = {
         "journals": [p.name for p in args.journal],
         "case": args.case,
@@ -205,9 +206,12 @@ def run_export(args: argparse.Namespace) -> int:
         from eessi.trace.format import Trace
         from eessi.trace.pseudonymise import pseudonymise_trace
 
-        trace = pseudonymise_trace(Trace(header, tuple(messages)), key=args.key)
+        trace = pseudonymise_trace(
+            Trace(header, tuple(messages), inputs=tuple(inputs)), key=args.key
+        )
         header, messages, pseudonymised = trace.header, list(trace.messages), len(messages)
-    count = write_trace(args.output, header, messages)
+        inputs = list(trace.inputs)
+    count = write_trace(args.output, header, messages, inputs=inputs)
     summary = {
         "output": str(args.output),
         "messages": count,

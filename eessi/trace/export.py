@@ -23,6 +23,7 @@ from eessi.journal.base import Direction, Journal, MessageRecord
 from eessi.trace.format import (
     TraceError,
     TraceHeader,
+    TraceInput,
     TraceMessage,
     directory_to_dict,
     write_trace,
@@ -31,6 +32,7 @@ from eessi.trace.format import (
 __all__ = [
     "check_journal_paths",
     "collect",
+    "collect_inputs",
     "export_journals",
     "make_header",
     "merge",
@@ -65,6 +67,40 @@ async def collect(
     """The messages of ``journals`` that pass the filters, merged (see :func:`merge`)."""
     groups = [await j.messages(case=case, institution=institution, since=since) for j in journals]
     return merge(groups)
+
+
+#: Pseudo case ID of a node's input log (``eessi.node.records.INPUT_LOG``).
+INPUT_LOG = "~inputs"
+
+
+async def collect_inputs(
+    journals: Sequence[Journal],
+    *,
+    case: str | None = None,
+    since: datetime | None = None,
+) -> list[TraceInput]:
+    """Every journal's input log (see :class:`~eessi.trace.format.TraceInput`), journal by
+    journal. With ``case``, only the entries about that case (a document of it, or an input
+    that opened it); with ``since``, only those at or after it."""
+    out: list[TraceInput] = []
+    for journal in journals:
+        events = await journal.case_events(INPUT_LOG)
+        observer = await _owner(journal)
+        for ev in events:
+            data = dict(ev.data)
+            if case is not None and data.get("case") != case and case not in data.get("ids", ()):
+                continue
+            if since is not None and ev.at < since:
+                continue
+            out.append(TraceInput(observer, ev.seq, ev.at, data, ev.message_id))
+    return out
+
+
+async def _owner(journal: Journal) -> str:
+    """The IR ID of the journal's institution, from its messages ("" if it has none)."""
+    for r in await journal.messages():
+        return observer_of(r)
+    return ""
 
 
 def make_header(
@@ -113,6 +149,7 @@ async def export_journals(
     journals = [await open_journal(p, synchronous="NORMAL") for p in journal_paths]
     try:
         messages = await collect(journals, case=case, institution=institution, since=since)
+        inputs = await collect_inputs(journals, case=case, since=since)
     finally:
         for j in journals:
             await j.close()
@@ -123,4 +160,4 @@ async def export_journals(
         "since": since.isoformat() if since is not None else None,
     }
     header = make_header(directory, config=config, source=source, created=created)
-    return write_trace(output, header, messages)
+    return write_trace(output, header, messages, inputs=inputs)

@@ -1,17 +1,19 @@
 """The trace file: what a run of the network exchanged, in one self-contained, versioned file.
 
 A trace is JSON Lines (UTF-8, one JSON object per line, ``\\n`` line ends), optionally gzip
-compressed (a name ending in ``.gz`` when writing; the magic bytes when reading). Three kinds
+compressed (a name ending in ``.gz`` when writing; the magic bytes when reading). Four kinds
 of lines, in this order (full description: ``docs/trace-format.md``):
 
 1. one ``header``: the format version (:data:`FORMAT`), the tool version, when it was made, the
    directory the institutions ran with (credentials replaced, see below), the configuration
    (households, rule parameters, seeds: whatever a replay needs to rebuild the institutions) and
    where the trace came from (journals, filters);
-2. one ``message`` line per message, in recorded order: envelope metadata, direction, status,
+2. one ``input`` line per entry of each institution's input log (what its desk was told
+   besides documents, in order: what a replay resubmits);
+3. one ``message`` line per message, in recorded order: envelope metadata, direction, status,
    timestamps, the institution whose journal recorded it (``observer``), and the raw envelope
    and payload **byte-exact** (as JSON text when the bytes are UTF-8, else base64);
-3. one ``end`` line: the number of messages.
+4. one ``end`` line: the number of messages and inputs.
 
 Why every line ends with ``"sum"``: the sum is a running SHA-256 (first 32 hex digits) over the
 previous line's sum and this line's bytes without its sum. A reader that checks it finds a
@@ -55,6 +57,7 @@ __all__ = [
     "Trace",
     "TraceError",
     "TraceHeader",
+    "TraceInput",
     "TraceMessage",
     "directory_from_dict",
     "directory_to_dict",
@@ -122,6 +125,25 @@ class TraceMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class TraceInput:
+    """One entry of an institution's input log: what its desk was told besides documents
+    (a request submitted, a fund's action, the time passing), or which inbound message it
+    processed, in order. A replay resubmits the submitted inputs at their recorded times; the
+    ``document`` entries give the order in which inbound messages were processed."""
+
+    observer: str
+    #: Position in the observer's input log (1, 2, ...).
+    seq: int
+    #: The desk's time for the input.
+    at: datetime
+    #: The node's JSON form of the entry (``eessi.node.records``: ``kind`` ``input`` or
+    #: ``document``, the input itself, the IDs drawn).
+    data: Mapping[str, Any]
+    #: The inbound message processed (``document`` entries).
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Trace:
     """A whole trace in memory."""
 
@@ -129,6 +151,8 @@ class Trace:
     messages: tuple[TraceMessage, ...]
     #: The file it was read from, if any (for messages).
     path: str | None = None
+    #: Every observer's input log (empty for a trace of messages only).
+    inputs: tuple[TraceInput, ...] = ()
 
 
 # --------------------------------------------------------------------------- directory
@@ -215,6 +239,17 @@ def _message_obj(message: TraceMessage) -> dict[str, Any]:
     return out
 
 
+def _input_obj(entry: TraceInput) -> dict[str, Any]:
+    return {
+        "type": "input",
+        "observer": entry.observer,
+        "seq": entry.seq,
+        "at": entry.at.isoformat(),
+        "message_id": entry.message_id,
+        "data": entry.data,
+    }
+
+
 def _header_obj(header: TraceHeader) -> dict[str, Any]:
     return {
         "type": "header",
@@ -246,7 +281,9 @@ class _LineWriter:
         self._stream.write(body[:-1] + _SUM_KEY + self._sum + b'"}\n')
 
 
-def encode_lines(header: TraceHeader, messages: Iterable[TraceMessage]) -> Iterator[bytes]:
+def encode_lines(
+    header: TraceHeader, messages: Iterable[TraceMessage], inputs: Iterable[TraceInput] = ()
+) -> Iterator[bytes]:
     """The lines of a trace (each with its ``\\n``): what :func:`write_trace` writes."""
     buffer = io.BytesIO()
     writer = _LineWriter(buffer)
@@ -260,11 +297,16 @@ def encode_lines(header: TraceHeader, messages: Iterable[TraceMessage]) -> Itera
 
     writer.write(_header_obj(header))
     yield take()
+    n_inputs = 0
+    for entry in inputs:
+        writer.write(_input_obj(entry))
+        n_inputs += 1
+        yield take()
     for message in messages:
         writer.write(_message_obj(message))
         count += 1
         yield take()
-    writer.write({"type": "end", "messages": count})
+    writer.write({"type": "end", "messages": count, "inputs": n_inputs})
     yield take()
 
 
@@ -273,6 +315,7 @@ def write_trace(
     header: TraceHeader,
     messages: Iterable[TraceMessage],
     *,
+    inputs: Iterable[TraceInput] = (),
     compress: bool | None = None,
 ) -> int:
     """Write a trace atomically; returns the number of messages.
@@ -304,7 +347,7 @@ def write_trace(
                 stream = gz
             else:
                 stream = raw
-            for line in encode_lines(header, messages):
+            for line in encode_lines(header, messages, inputs):
                 stream.write(line)
                 if line.startswith(b'{"type":"message"'):
                     count += 1
@@ -530,8 +573,24 @@ def _message(obj: Mapping[str, Any]) -> TraceMessage:
     return TraceMessage(observer=_str(obj, "observer"), record=record)
 
 
-def iter_trace(path: str | Path) -> tuple[TraceHeader, Iterator[TraceMessage]]:
-    """Read the header now and the messages lazily, checking every line.
+def _input(obj: Mapping[str, Any]) -> TraceInput:
+    data = obj.get("data")
+    seq = obj.get("seq")
+    if not isinstance(data, dict) or not isinstance(seq, int):
+        raise ValueError("an input needs a data object and an integer seq")
+    at = _time(obj, "at", required=True)
+    assert at is not None
+    return TraceInput(
+        observer=_str(obj, "observer"),
+        seq=seq,
+        at=at,
+        data=data,
+        message_id=_str(obj, "message_id", optional=True),
+    )
+
+
+def iter_trace(path: str | Path) -> tuple[TraceHeader, Iterator[TraceMessage | TraceInput]]:
+    """Read the header now and the inputs and messages lazily, checking every line.
 
     The iterator raises :class:`TraceError` (with the line number) at the first bad line and
     at the end if the ``end`` line is missing or does not match. Use :func:`read_trace` to get
@@ -556,9 +615,10 @@ def iter_trace(path: str | Path) -> tuple[TraceHeader, Iterator[TraceMessage]]:
         raise
     header = _header(name, obj)
 
-    def messages() -> Iterator[TraceMessage]:
+    def messages() -> Iterator[TraceMessage | TraceInput]:
         previous = chain
         count = 0
+        n_inputs = 0
         last = 1
         for lineno, line in lines:
             last = lineno
@@ -572,8 +632,15 @@ def iter_trace(path: str | Path) -> tuple[TraceHeader, Iterator[TraceMessage]]:
                     raise _bad(name, lineno, f"bad message line: {detail}", _CORRUPT_HINT) from None
                 count += 1
                 yield message
+            elif kind == "input":
+                try:
+                    entry = _input(obj)
+                except (ValueError, TypeError) as exc:
+                    raise _bad(name, lineno, f"bad input line: {exc}", _CORRUPT_HINT) from None
+                n_inputs += 1
+                yield entry
             elif kind == "end":
-                if obj.get("messages") != count:
+                if obj.get("messages") != count or obj.get("inputs", 0) != n_inputs:
                     raise _bad(
                         name,
                         lineno,
@@ -598,5 +665,12 @@ def iter_trace(path: str | Path) -> tuple[TraceHeader, Iterator[TraceMessage]]:
 
 def read_trace(path: str | Path) -> Trace:
     """The whole trace, checked; a :class:`TraceError` with the line number otherwise."""
-    header, messages = iter_trace(path)
-    return Trace(header, tuple(messages), str(path))
+    header, items = iter_trace(path)
+    messages: list[TraceMessage] = []
+    inputs: list[TraceInput] = []
+    for item in items:
+        if isinstance(item, TraceMessage):
+            messages.append(item)
+        else:
+            inputs.append(item)
+    return Trace(header, tuple(messages), str(path), tuple(inputs))

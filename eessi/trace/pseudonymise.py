@@ -23,7 +23,9 @@ dates of birth, PINs, streets and building names, the town of birth, and in free
 elsewhere. Towns, postal codes, regions and countries of addresses are kept: the simulated
 institutions derive them from a person's country, and they say little on their own. In the
 configuration's households: names, PINs, foreign numbers, dates of birth, household and member
-IDs (and the references to them), descriptions. Envelopes get the new payload digest and size.
+IDs (and the references to them), descriptions; in the institutions' input logs the same
+keys and the funds' record keys (``household/member``). Envelopes get the new payload digest
+and size.
 
 The key defaults to one derived from the trace's own content: the same trace pseudonymises the
 same way, and no one without the original can recompute it. Pass ``key`` to share a mapping
@@ -231,7 +233,7 @@ class Pseudonymiser:
             if key == "name":
                 for w in _WORD.findall(value):
                     self.word(w)
-            elif key in ("pin", "foreign_number"):
+            elif key in ("pin", "foreign_number", "main_insured_pin"):
                 self.pin(value)
 
     # -- documents -------------------------------------------------------------------------
@@ -281,8 +283,10 @@ class Pseudonymiser:
             return value
         if key == "name":
             return self.name(value)
-        if key in ("pin", "foreign_number"):
+        if key in ("pin", "foreign_number", "main_insured_pin"):
             return self.pin(value)
+        if key == "person":  # a fund's record key: "household/member"
+            return "/".join(self.identifier(part) for part in value.split("/"))
         if key in ("date_of_birth", "birth_date"):
             return self.birth_date_text(value)
         if key in ("id", "member", "maintained_by", "lives_with", "related_to"):
@@ -328,6 +332,8 @@ def pseudonymise_trace(
     raw_key = key.encode() if isinstance(key, str) else key
     p = Pseudonymiser(raw_key if raw_key is not None else default_key(trace))
     p.learn_config(trace.header.config)
+    for entry in trace.inputs:
+        p.learn_config(entry.data)
     for m in trace.messages:
         p.learn_xml(m.record.payload)
     header = TraceHeader(
@@ -355,4 +361,5 @@ def pseudonymise_trace(
             cache[r.payload] = new
         envelope = _envelope(r.envelope, r.payload, new)
         messages.append(replace(m, record=replace(r, payload=new, envelope=envelope)))
-    return Trace(header, tuple(messages), trace.path)
+    inputs = tuple(replace(i, data=p.config(i.data)) for i in trace.inputs)
+    return Trace(header, tuple(messages), trace.path, inputs)

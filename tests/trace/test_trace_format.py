@@ -176,3 +176,24 @@ def test_unwritable_directory_is_a_trace_error(tmp_path: Path) -> None:
     with pytest.raises(TraceError) as err:
         write_trace(tmp_path / "missing" / "t.jsonl", header(), [])
     assert err.value.code == "trace.unwritable"
+
+
+def test_input_log_entries_round_trip_and_are_counted_by_the_end_line(tmp_path: Path) -> None:
+    from trace_builders import T0
+
+    from eessi.trace.format import TraceInput
+
+    entry = TraceInput(
+        "FR:CPAM5701",
+        1,
+        T0,
+        {"kind": "input", "input": {"type": "RequestEntitlement", "person": "h/m"}, "ids": []},
+    )
+    path = tmp_path / "t.jsonl"
+    write_trace(path, header(), messages(r17_records()), inputs=[entry])
+    trace = read_trace(path)
+    assert trace.inputs == (entry,)
+    assert len(trace.messages) == 6
+    lines = _lines(path)
+    assert lines[1].startswith(b'{"type":"input"')
+    assert b'"inputs":1' in lines[-1]
