@@ -441,13 +441,19 @@ class _Api:
             )
         return record
 
-    async def _case_summaries(self) -> list[dict[str, Any]]:
+    async def _case_summaries(self, only: str | None = None) -> list[dict[str, Any]]:
+        """Every case (or only the case ``only``) as the listing shows it."""
         journal = self.target.journal
         me = self.target.entry.id
         desk_cases = self._desk_cases()
-        snapshots = {s.case_id: s for s in await journal.cases()}
+        if only is None:
+            snapshots = {s.case_id: s for s in await journal.cases()}
+        else:
+            desk_cases = {only: desk_cases[only]} if only in desk_cases else {}
+            snap = await journal.case(only)
+            snapshots = {only: snap} if snap is not None else {}
         by_case: dict[str, list[MessageRecord]] = {}
-        for m in await journal.messages():
+        for m in await journal.messages(case=only):
             by_case.setdefault(m.conversation_id, []).append(m)
         out = []
         for case_id in sorted(set(desk_cases) | set(snapshots) | set(by_case)):
@@ -553,7 +559,7 @@ class _Api:
 
     async def case(self, request: web.Request) -> web.Response:
         case_id = request.match_info["case_id"]
-        summaries = {c["case_id"]: c for c in await self._case_summaries()}
+        summaries = {c["case_id"]: c for c in await self._case_summaries(case_id)}
         if case_id not in summaries:
             raise ApiError(
                 404,
