@@ -1,0 +1,207 @@
+"""The mock controller: the behaviours of every mock fund of a process, and what they received.
+
+One :class:`MockController` serves all the mock funds of a process (``eessi up`` runs several);
+:meth:`MockController.attach` plugs it into one running node (see
+:mod:`eessi.mock.interceptors`). It keeps, per fund:
+
+* its :class:`~eessi.mock.behaviour.Behaviours` (the profile's rules, plus the ones set at run
+  time; per-case state keyed by case ID), with an RNG seeded from the profile;
+* a bounded log of what the interceptors did (failed deliveries, how each SED was answered);
+* a way to **wait** for a document: :meth:`MockController.wait_received` looks in the fund's
+  journal first, then waits for new deliveries. A document that arrived before the test
+  started waiting is found in the journal: nothing is lost to the race between "the peer sent
+  it" and "the test waits for it" (the Test Bed's best-known race), per case.
+
+Queries are namespace-aware XPath (:mod:`eessi.mock.journal_query`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from eessi.errors import ConfigError
+from eessi.journal import Direction, Journal, MessageRecord, MessageStatus
+from eessi.mock.behaviour import Behaviours
+from eessi.mock.interceptors import MockInbound, MockOutbound, desk_lookup, request_middleware
+from eessi.mock.journal_query import compile_xpath, matches
+from eessi.mock.profiles import Profile
+
+__all__ = ["MockController", "MockHost"]
+
+
+class MockHost(Protocol):
+    """What the controller needs of a node (``eessi.node.institution.Institution``)."""
+
+    @property
+    def id(self) -> str: ...
+
+    journal: Journal
+    app: web.Application
+    endpoint: Any
+    outbound_policy: Any
+    desk: Any
+
+
+class MockController:
+    """Behaviours and journals of the mock funds of one process (see the module docstring)."""
+
+    def __init__(
+        self,
+        profiles: Mapping[str, Profile] | None = None,
+        *,
+        stall_seconds: float = 30.0,
+        log_limit: int = 1000,
+        seed: int | None = None,
+    ) -> None:
+        self.profiles: dict[str, Profile] = dict(profiles or {})
+        self.stall_seconds = stall_seconds
+        self._seed = seed
+        self._books: dict[str, Behaviours] = {}
+        self._nodes: dict[str, MockHost] = {}
+        self._logs: dict[str, deque[dict[str, Any]]] = {}
+        self._log_limit = log_limit
+        self._arrivals: dict[str, asyncio.Condition] = {}
+
+    # ---- behaviours
+
+    def book(self, fund: str) -> Behaviours:
+        """The behaviours of ``fund`` (created from its profile on first use)."""
+        book = self._books.get(fund)
+        if book is None:
+            profile = self.profiles.get(fund)
+            seed = profile.seed if profile is not None else 0
+            if self._seed is not None:
+                seed = seed ^ self._seed
+            rules = profile.rules if profile is not None else ()
+            book = self._books[fund] = Behaviours(fund, rules, rng=random.Random(seed))
+        return book
+
+    def attach(self, node: MockHost) -> None:
+        """Plug the behaviours of ``node``'s fund into it. Call before ``await node.start()``
+        (the middleware cannot be added to a running application)."""
+        fund = node.id
+        book = self.book(fund)
+        self._nodes[fund] = node
+        node.outbound_policy = MockOutbound(fund, book, desk_lookup(lambda: node.desk), self)
+        node.endpoint.on_message = MockInbound(
+            fund, book, node.endpoint.on_message, self, stall_seconds=self.stall_seconds
+        )
+        if request_middleware not in node.app.middlewares:
+            node.app.middlewares.append(request_middleware)
+
+    def node(self, fund: str) -> MockHost:
+        node = self._nodes.get(fund)
+        if node is None:
+            raise ConfigError(
+                f"{fund} is not a mock fund of this process",
+                code="mock.unknown-fund",
+                hint=f"mock funds here: {', '.join(sorted(self._nodes)) or '(none)'}",
+            )
+        return node
+
+    @property
+    def funds(self) -> tuple[str, ...]:
+        return tuple(sorted(self._nodes))
+
+    # ---- the log (Recorder)
+
+    def record(self, fund: str, what: str, **data: Any) -> None:
+        log = self._logs.setdefault(fund, deque(maxlen=self._log_limit))
+        log.append({"what": what, **data})
+
+    def delivered(self, fund: str) -> None:
+        cond = self._arrivals.get(fund)
+        if cond is None:
+            return
+        loop_cond = cond
+
+        async def wake() -> None:
+            async with loop_cond:
+                loop_cond.notify_all()
+
+        asyncio.get_running_loop().create_task(wake())
+
+    def log(self, fund: str, *, case: str | None = None) -> list[dict[str, Any]]:
+        """What the interceptors did for ``fund`` (oldest first), optionally for one case."""
+        items = list(self._logs.get(fund, ()))
+        return [i for i in items if case is None or i.get("case") == case]
+
+    def reset(self, fund: str, *, case: str | None = None) -> None:
+        """Reset one case (its rules, counters and log) or the whole fund (to its profile)."""
+        book = self.book(fund)
+        if case is None:
+            book.reset()
+            self._logs.pop(fund, None)
+            return
+        book.reset_case(case)
+        log = self._logs.get(fund)
+        if log is not None:
+            kept = [i for i in log if i.get("case") != case]
+            log.clear()
+            log.extend(kept)
+
+    # ---- what a fund received
+
+    async def received(
+        self,
+        fund: str,
+        *,
+        case: str | None = None,
+        sed: str | None = None,
+        xpath: str | None = None,
+        namespaces: Mapping[str, str] | None = None,
+        statuses: Sequence[MessageStatus] | None = None,
+    ) -> list[MessageRecord]:
+        """Inbound messages of ``fund``'s journal (oldest first) that match every filter."""
+        if xpath is not None:
+            compile_xpath(xpath)
+        node = self.node(fund)
+        records = await node.journal.messages(
+            case=case, direction=Direction.IN, status=list(statuses) if statuses else None
+        )
+        return [
+            r
+            for r in records
+            if (sed is None or r.sed_type == sed)
+            and (xpath is None or matches(r.payload, xpath, namespaces))
+        ]
+
+    async def wait_received(
+        self,
+        fund: str,
+        *,
+        case: str | None = None,
+        sed: str | None = None,
+        xpath: str | None = None,
+        namespaces: Mapping[str, str] | None = None,
+        count: int = 1,
+        within: float = 10.0,
+    ) -> list[MessageRecord]:
+        """Wait until ``fund`` has received at least ``count`` matching messages (already
+        received ones count); a :class:`TimeoutError` after ``within`` seconds."""
+        cond = self._arrivals.setdefault(fund, asyncio.Condition())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            found = await self.received(
+                fund, case=case, sed=sed, xpath=xpath, namespaces=namespaces
+            )
+            if len(found) >= count:
+                return found
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"{fund} received {len(found)} of the {count} awaited message(s)"
+                    f" (case={case}, sed={sed}, xpath={xpath}) within {within:g} s"
+                )
+            async with cond:
+                # Short waits: a delivery between the query and the wait is seen next round.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(cond.wait(), min(remaining, 0.2))

@@ -1,0 +1,256 @@
+"""The mock behaviours plugged into a running node: what it sends, how it takes deliveries.
+
+Two seams of the node (``eessi.node``):
+
+* **outbound**: :class:`MockOutbound` implements the node's ``OutboundPolicy``
+  (``outbound(sed, outgoing) -> OutboundSed | None``), called for each SED the fund's desk
+  wants to send, before it is journaled. It asks the fund's :class:`~eessi.mock.behaviour.
+  Behaviours` how to react to the document the SED answers (or, for a SED the fund sends on its
+  own, such as its S071 or a reminder, to that SED's own type) and returns the SED unchanged,
+  with overrides, refused, replaced by an X011 or X001, delayed, in several copies, broken, in
+  another version, or ``None`` (silent). The node journals what is returned: the fund's journal
+  shows what really travelled.
+* **inbound**: :class:`MockInbound` wraps the node's message callback
+  (``InboundEndpoint.on_message``: the envelope is parsed and authenticated, nothing is
+  journaled yet) so that ``fail`` rules can match the case and the SED type of the delivery:
+  ``http500`` answers HTTP 503 (an ebMS error the sender retries), ``reset`` aborts the
+  connection, ``timeout`` holds the request longer than the sender waits. A failed attempt is
+  not journaled (the message never arrived); it is logged in the controller's log. An aiohttp
+  middleware (:func:`request_middleware`) only remembers the current request, for ``reset``.
+
+The desk's own state is not told about substitutions (a mock may lie: that is the point); the
+peer's reaction is what tests assert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from eessi.core.messages import Outgoing
+from eessi.mock.behaviour import (
+    Answer,
+    Behaviours,
+    Close,
+    Delay,
+    Duplicate,
+    Malformed,
+    Reaction,
+    Refuse,
+    Silent,
+    Trigger,
+    WrongVersion,
+)
+from eessi.mock.payloads import (
+    closure,
+    malformed,
+    override,
+    refused_answer,
+    rejection,
+    with_version,
+)
+from eessi.transport import codes
+from eessi.transport.server import Inbound, Outcome
+
+__all__ = [
+    "MockInbound",
+    "MockOutbound",
+    "OutboundSedLike",
+    "Recorder",
+    "desk_lookup",
+    "request_middleware",
+]
+
+
+class OutboundSedLike(Protocol):
+    """The fields of the node's ``OutboundSed`` this module reads (it is a dataclass; changes
+    are made with :func:`dataclasses.replace`)."""
+
+    receiver: str
+    case_id: str
+    buc: str
+    sed_type: str
+    sed_version: str
+    message_id: str
+    ref_to_message_id: str | None
+    payload: bytes
+    delay: float
+    copies: int
+
+
+class Recorder(Protocol):
+    """Where the interceptors report what they did (the controller's log)."""
+
+    def record(self, fund: str, what: str, **data: Any) -> None: ...
+
+    def delivered(self, fund: str) -> None: ...
+
+
+#: The node's desk, as far as the outbound policy needs it (finding the SED type answered).
+DeskLookup = Callable[[str, str], str | None]
+
+_REQUEST: contextvars.ContextVar[web.Request | None] = contextvars.ContextVar(
+    "eessi_mock_request", default=None
+)
+
+
+@web.middleware
+async def request_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Remember the request being handled (so a ``reset`` can abort its connection)."""
+    token = _REQUEST.set(request)
+    try:
+        return await handler(request)
+    finally:
+        _REQUEST.reset(token)
+
+
+def desk_lookup(desk_of: Callable[[], Any]) -> DeskLookup:
+    """``(case_id, document_id) -> SED type`` from a desk's snapshot (``None`` if unknown)."""
+
+    def find(case_id: str, document_id: str) -> str | None:
+        snapshot = desk_of().snapshot()
+        cf = snapshot.cases.get(case_id)
+        if cf is None:
+            return None
+        doc = cf.documents.get(document_id)
+        return None if doc is None else str(doc.code)
+
+    return find
+
+
+class MockOutbound:
+    """The node's outbound policy for one mock fund (see the module docstring)."""
+
+    def __init__(self, fund: str, book: Behaviours, lookup: DeskLookup, log: Recorder) -> None:
+        self.fund = fund
+        self.book = book
+        self.lookup = lookup
+        self.log = log
+
+    def outbound(self, sed: Any, outgoing: Outgoing) -> Any:
+        answered = outgoing.answers
+        trigger_sed = (
+            self.lookup(outgoing.case_id, answered) if answered is not None else None
+        ) or outgoing.sed.code
+        reaction = self.book.on_document(
+            Trigger(
+                fund=self.fund,
+                case=outgoing.case_id,
+                sed=trigger_sed,
+                buc=outgoing.buc,
+                message_id=answered if answered is not None else sed.message_id,
+            )
+        )
+        result = self._apply(reaction, sed, outgoing, trigger_sed)
+        self.log.record(
+            self.fund,
+            "send",
+            case=outgoing.case_id,
+            reacting_to=trigger_sed,
+            desk_sed=outgoing.sed.code,
+            sent=None if result is None else result.sed_type,
+            effect=reaction.effect.kind,
+            rule=reaction.rule,
+            delay=reaction.delay,
+            copies=1 if result is None else result.copies,
+        )
+        return result
+
+    def _apply(self, reaction: Reaction, sed: Any, out: Outgoing, trigger_sed: str) -> Any:
+        effect = reaction.effect
+        doc = out.sed
+        if isinstance(effect, Answer):
+            if not effect.overrides:
+                return sed
+            return dataclasses.replace(sed, payload=override(doc, effect.overrides).to_xml())
+        if isinstance(effect, Delay):
+            return dataclasses.replace(sed, delay=sed.delay + reaction.delay)
+        if isinstance(effect, Silent):
+            return None
+        if isinstance(effect, Duplicate):
+            return dataclasses.replace(sed, copies=effect.times)
+        if isinstance(effect, Malformed):
+            return dataclasses.replace(sed, payload=malformed(sed.payload, effect.malformed))
+        if isinstance(effect, WrongVersion):
+            return dataclasses.replace(
+                sed, payload=with_version(doc, effect.version), sed_version=effect.version
+            )
+        if isinstance(effect, Refuse):
+            if effect.code is not None:
+                refused = refused_answer(doc, effect.code)
+                if refused is None:
+                    return sed  # this SED has no refusal form: answer as is
+                return dataclasses.replace(sed, payload=refused.to_xml())
+            if out.answers is None:
+                return sed  # nothing received to reject
+            assert effect.x011 is not None
+            x011 = rejection(sed.sed_version, trigger_sed, out.answers, effect.x011)
+            return dataclasses.replace(sed, sed_type="X011", payload=x011.to_xml())
+        if isinstance(effect, Close):
+            return dataclasses.replace(
+                sed, sed_type="X001", payload=closure(sed.sed_version).to_xml()
+            )
+        return sed  # Fail rules never reach here (they act on deliveries)
+
+
+OnMessage = Callable[[Inbound], Awaitable[Outcome]]
+
+
+class MockInbound:
+    """Wraps a node's ``on_message``: ``fail`` rules fail deliveries, per case (see the module
+    docstring). ``stall_seconds`` is how long a ``timeout`` holds a request (real seconds:
+    make it longer than the sender's attempt timeout)."""
+
+    def __init__(
+        self,
+        fund: str,
+        book: Behaviours,
+        inner: OnMessage,
+        log: Recorder,
+        *,
+        stall_seconds: float = 30.0,
+    ) -> None:
+        self.fund = fund
+        self.book = book
+        self.inner = inner
+        self.log = log
+        self.stall_seconds = stall_seconds
+
+    async def __call__(self, inbound: Inbound) -> Outcome:
+        m = inbound.message
+        attempt = self.book.on_attempt(
+            Trigger(self.fund, m.conversation_id, m.sed_type, None, m.message_id)
+        )
+        if attempt.effect is None:
+            outcome = await self.inner(inbound)
+            self.log.delivered(self.fund)
+            return outcome
+        mode = attempt.effect.mode
+        self.log.record(
+            self.fund,
+            "failed-delivery",
+            case=m.conversation_id,
+            sed=m.sed_type,
+            message_id=m.message_id,
+            mode=mode,
+            attempt=attempt.number,
+            rule=attempt.rule,
+        )
+        if mode == "reset":
+            request = _REQUEST.get()
+            if request is not None and request.transport is not None:
+                request.transport.abort()
+        elif mode == "timeout":
+            await asyncio.sleep(self.stall_seconds)
+        return Outcome.refused(
+            f"{self.fund}: simulated failure ({mode}, attempt {attempt.number} of"
+            f" {attempt.effect.times}); nothing was kept, send it again later",
+            code=codes.UNAVAILABLE,
+        )

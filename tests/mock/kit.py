@@ -1,0 +1,140 @@
+"""A small network for mock tests: the CNS and mock funds on free loopback ports, a virtual
+clock, real SQLite journals, and a :class:`MockController` attached to every mock fund."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+
+from eessi.clock import VirtualClock
+from eessi.directory import Directory, default_directory_path, load_directory
+from eessi.journal import Direction, MessageRecord
+from eessi.mock.controller import MockController
+from eessi.mock.profiles import load_default_profiles
+from eessi.node.households import load_households
+from eessi.node.institution import Institution, NodeOptions
+from eessi.node.network import open_institution
+from eessi.transport.client import RetryPolicy
+
+CNS = "LU:CNS00001"
+FR = "FR:CPAM5701"
+PT = "PT:ISS00001"
+DE = "DE:TKK00001"
+#: Marie Martin: the CPAM de la Moselle asks the CNS for her S072 (R13/R17 path).
+MARIE = "martin-thionville/marie"
+NOAH = "martin-thionville/noah"
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+FAST = NodeOptions(
+    retry=RetryPolicy(max_attempts=4, base_delay=0.02, max_delay=0.1, attempt_timeout=0.5)
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def write_directory(where: Path) -> Path:
+    """The shipped directory with every endpoint on a free port and no admin URLs."""
+    text = default_directory_path().read_text(encoding="utf-8")
+    text = re.sub(r"127\.0\.0\.1:87\d\d", lambda _m: f"127.0.0.1:{free_port()}", text)
+    text = re.sub(r'(?m)^admin = "[^"]*"\n', "", text)
+    path = where / "directory.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@dataclass
+class World:
+    directory: Directory
+    clock: VirtualClock
+    mocks: MockController
+    nodes: dict[str, Institution]
+    open_node: Callable[[str], Awaitable[Institution]]
+
+    async def restart(self, ir_id: str) -> Institution:
+        """Stop ``ir_id`` and start a new node on the same journal (a process restart)."""
+        old = self.nodes[ir_id]
+        await old.stop()
+        await old.journal.close()
+        self.nodes[ir_id] = node = await self.open_node(ir_id)
+        return node
+
+    def __getitem__(self, ir_id: str) -> Institution:
+        return self.nodes[ir_id]
+
+    async def settle(self, *ids: str) -> None:
+        """Wait until the named nodes (default: all) are idle at once."""
+        chosen = [self.nodes[i] for i in (ids or tuple(self.nodes))]
+        async with asyncio.timeout(15):
+            while True:
+                for node in chosen:
+                    await node.idle()
+                if all(node.busy == 0 for node in chosen):
+                    return
+
+    async def messages(
+        self, ir_id: str, direction: Direction | None = None, case: str | None = None
+    ) -> list[MessageRecord]:
+        return await self.nodes[ir_id].journal.messages(direction=direction, case=case)
+
+    async def summary(self, ir_id: str, case: str | None = None) -> list[tuple[str, str, str]]:
+        return [
+            (m.direction.value, m.sed_type, m.status.value)
+            for m in await self.messages(ir_id, case=case)
+        ]
+
+
+@asynccontextmanager
+async def world(
+    tmp_path: Path,
+    ids: tuple[str, ...] = (CNS, FR),
+    *,
+    options: NodeOptions = FAST,
+    stall_seconds: float = 1.0,
+) -> AsyncIterator[World]:
+    directory = load_directory(write_directory(tmp_path))
+    clock = VirtualClock(START)
+    mocks = MockController(load_default_profiles(), stall_seconds=stall_seconds)
+    people = load_households()
+    nodes: dict[str, Institution] = {}
+    async with aiohttp.ClientSession() as session:
+
+        async def open_node(ir_id: str) -> Institution:
+            index = ids.index(ir_id)
+            entry = directory.get(ir_id)
+            node = await open_institution(
+                entry,
+                directory,
+                tmp_path / f"{index}.sqlite",
+                households=people,
+                seed=11 + index,
+                clock=clock,
+                options=options,
+                synchronous="NORMAL",
+                session=session,
+            )
+            if entry.kind == "mock":
+                mocks.attach(node)
+            await node.start()
+            return node
+
+        try:
+            for ir_id in ids:
+                nodes[ir_id] = await open_node(ir_id)
+            yield World(directory, clock, mocks, nodes, open_node)
+        finally:
+            for node in reversed(list(nodes.values())):
+                await node.stop()
+            for node in reversed(list(nodes.values())):
+                await node.journal.close()
