@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 
@@ -423,3 +424,25 @@ async def test_altered_bodies_are_refused_with_a_readable_error_never_a_crash(
         assert status in {400, 403, 404}
     assert recorder.processed == []
     assert {400, 403} <= statuses
+
+
+async def test_the_receipt_waits_for_the_node_to_finish_journaling(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_journal(inbound: Inbound) -> Outcome:
+        entered.set()
+        await release.wait()
+        return Outcome.accepted()
+
+    url = await serve(InboundEndpoint(slow_journal, CREDENTIALS.get, CNS).app()) + "/as4"
+    payload = sed_bytes()
+    sending = asyncio.create_task(sender(session).send(url, user_message(payload), payload))
+    await entered.wait()
+    for _ in range(20):  # let the server and client run: no answer may arrive meanwhile
+        await asyncio.sleep(0)
+    assert not sending.done()
+    release.set()
+    result = await sending
+    assert result.ok
