@@ -301,3 +301,31 @@ async def test_a_huge_answer_is_not_read_whole_and_counts_as_unreadable(
     result = await make_sender(session, max_attempts=2).send(url, user_message(payload), payload)
     assert result.failure is Failure.RETRIES_EXHAUSTED
     assert "unreadable answer" in (result.reason or "")
+
+
+async def test_a_connection_reset_mid_request_is_retried(
+    serve: Serve, session: aiohttp.ClientSession, recorder: Recorder
+) -> None:
+    endpoint = real_endpoint(recorder)
+    hits: list[int] = []
+
+    async def reset_first(request: web.Request) -> web.StreamResponse:
+        hits.append(1)
+        if len(hits) == 1:
+            await request.read()
+            assert request.transport is not None
+            request.transport.abort()  # the peer's process dies before answering
+            return web.Response(status=500)
+        return await endpoint.handle(request)
+
+    app = web.Application()
+    app.router.add_post("/as4", reset_first)
+    url = await serve(app) + "/as4"
+    statuses = Statuses()
+    payload = sed_bytes()
+    result = await make_sender(session, statuses=statuses).send(url, user_message(payload), payload)
+    assert result.ok
+    assert result.attempts == 2
+    retry = next(u for u in statuses.updates if u.status is SendStatus.RETRYING)
+    assert retry.error is not None
+    assert "Disconnected" in retry.error or "reset" in retry.error.lower()
