@@ -494,6 +494,19 @@ class _Api:
                         "deadline": _time(wait.deadline),
                     }
                 )
+            else:
+                awaiting = stored.get("awaiting")
+                summary["member"] = stored.get("member")
+                summary["person"] = stored.get("person")
+                summary["waiting_for"] = (
+                    {
+                        "sed": awaiting.get("sed"),
+                        "sender": awaiting.get("from"),
+                        "deadline": awaiting.get("deadline"),
+                    }
+                    if isinstance(awaiting, Mapping)
+                    else None
+                )
             out.append(summary)
         return out
 

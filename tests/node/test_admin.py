@@ -497,3 +497,32 @@ async def test_the_nodes_own_logs_are_not_cases_and_desk_events_have_their_route
     assert [e["seq"] for e in only["items"]] == ["2"]
     page = await (await client.get("/api/events?limit=1&after=1")).json()
     assert [e["kind"] for e in page["items"]] == ["documents-requested"]
+
+
+async def test_a_case_the_desk_does_not_hold_is_described_from_its_journaled_snapshot(
+    client: Client, journal: Journal
+) -> None:
+    # E.g. read by an API whose desk was rebuilt without it: the snapshot the node saved tells.
+    state = {
+        "case_id": "FR-SNAP1",
+        "buc": "S_BUC_01",
+        "role": "CP",
+        "state": "awaiting-confirmation",
+        "peer": FR,
+        "member": "silva/ana",
+        "person": None,
+        "opened_at": T0.isoformat(),
+        "awaiting": {"sed": "S073", "from": "PO", "deadline": "2026-03-06T09:00:00+00:00"},
+    }
+    async with journal.transaction() as tx:
+        await tx.save_case("FR-SNAP1", state, at=T0)
+    body = await (await client.get("/api/cases/FR-SNAP1")).json()
+    assert body["state"] == "awaiting-confirmation"
+    assert body["counterparty"] == FR
+    assert body["member"] == "silva/ana"
+    assert body["waiting_for"] == {
+        "sed": "S073",
+        "sender": "PO",
+        "deadline": "2026-03-06T09:00:00+00:00",
+    }
+    assert body["timeline"] == []
