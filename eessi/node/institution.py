@@ -225,6 +225,7 @@ class Institution:
         outbound_policy: OutboundPolicy | None = None,
         inbound_interceptor: InboundInterceptor | None = None,
         session: aiohttp.ClientSession | None = None,
+        host: str | None = None,
     ) -> None:
         self.entry = entry
         self.directory = directory
@@ -259,7 +260,7 @@ class Institution:
             0,
         )
         split = urlsplit(entry.endpoint)
-        self._host = split.hostname or "127.0.0.1"
+        self._host = host or split.hostname or "127.0.0.1"
         self._port = split.port or 80
         self._path = split.path or "/as4"
         self.url: str | None = None
@@ -304,7 +305,7 @@ class Institution:
             admin = None
         add = getattr(admin, "add_admin_routes", None) if admin is not None else None
         if add is not None:
-            add(self.app, self)
+            add(self.app, self, host=self._host)
         else:
             self.app.router.add_get("/api/health", self._health)
 

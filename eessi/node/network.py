@@ -49,6 +49,7 @@ async def open_institution(
     options: NodeOptions | None = None,
     synchronous: Synchronous = "FULL",
     session: aiohttp.ClientSession | None = None,
+    host: str | None = None,
 ) -> Institution:
     """An institution ready to :meth:`~Institution.start` (its journal open at ``db``)."""
     people = list(households) if households is not None else load_households(households_dir)
@@ -66,6 +67,7 @@ async def open_institution(
         rng=rng,
         options=options,
         session=session,
+        host=host,
     )
 
 

@@ -1,0 +1,152 @@
+"""``eessi serve --institution ID``: one institution of the directory as its own process.
+
+So that institutions can run on separate hosts and reach each other through the directory, as
+real access points do. The institution listens on its directory endpoint (``--port`` and
+``--host`` override it), journals to ``--db`` (default ``<ID>.sqlite`` in the current
+directory, e.g. ``LU-CNS00001.sqlite``), and on start resumes whatever the journal holds
+(pending sends, unprocessed messages). Ctrl-C or SIGTERM stops it cleanly.
+
+Debug: ``EESSI_CRASH_AT=after-accept|before-commit|after-commit[:SED]`` makes the process
+SIGKILL itself at that point (for crash tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["add_node_arguments", "register", "run"]
+
+
+def add_node_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options ``serve`` and ``up`` share."""
+    parser.add_argument(
+        "--directory",
+        metavar="FILE",
+        help="directory TOML file (default: the one shipped with eessi-sim)",
+    )
+    parser.add_argument(
+        "--households",
+        metavar="DIR",
+        help="directory of household JSON files the CNS insures and the funds know"
+        " (default: the examples shipped with eessi-sim)",
+    )
+    parser.add_argument("--seed", type=int, help="seed IDs and retry jitter (reproducible runs)")
+    parser.add_argument(
+        "--synchronous",
+        choices=("FULL", "NORMAL"),
+        default="FULL",
+        help="journal durability: FULL survives power loss (default), NORMAL a killed process",
+    )
+    parser.add_argument(
+        "--tick",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="check reply deadlines (reminders) every SECONDS; 0 turns it off (default 60)",
+    )
+    parser.add_argument(
+        "--retry-attempts",
+        type=int,
+        default=6,
+        metavar="N",
+        help="attempts per outbound message before it is marked failed (default 6)",
+    )
+    parser.add_argument(
+        "--retry-delay",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="first retry delay, doubled at each retry, with jitter (default 0.5)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each step")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run one institution of the directory as its own process",
+        description="Run one institution (the CNS or a mock fund) on its directory endpoint,"
+        " journaling to a SQLite file; peers are found through the directory.",
+    )
+    parser.add_argument("--institution", required=True, metavar="ID", help="IR ID to run")
+    parser.add_argument("--db", metavar="PATH", help="journal file (default: <ID>.sqlite, here)")
+    parser.add_argument("--port", type=int, help="listen on this port instead of the directory's")
+    parser.add_argument("--host", help="listen on this address instead of the directory's")
+    add_node_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    return asyncio.run(_serve(args))
+
+
+def configure_logging(verbose: bool) -> None:
+    import logging
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def node_options(args: argparse.Namespace) -> Any:
+    from eessi.node.institution import NodeOptions
+    from eessi.transport.client import RetryPolicy
+
+    return NodeOptions.from_env(
+        retry=RetryPolicy(max_attempts=max(1, args.retry_attempts), base_delay=args.retry_delay),
+        tick_interval=args.tick or None,
+    )
+
+
+async def wait_for_stop() -> None:
+    """Until SIGINT or SIGTERM. The handlers stay installed while the caller shuts down, so a
+    second signal (a terminal sends SIGINT to the whole process group) does not interrupt it;
+    they go with the event loop."""
+    import asyncio
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from eessi.directory import default_directory_path, load_directory
+    from eessi.node.network import journal_file_name, open_institution
+
+    configure_logging(args.verbose)
+    directory = load_directory(args.directory or default_directory_path())
+    entry = directory.get(args.institution)
+    db = Path(args.db) if args.db else Path(journal_file_name(entry.id))
+    inst = await open_institution(
+        entry,
+        directory,
+        db,
+        households_dir=args.households,
+        seed=args.seed,
+        options=node_options(args),
+        synchronous=args.synchronous,
+        host=args.host,
+    )
+    try:
+        await inst.start(host=args.host, port=args.port)
+        print(
+            f"{entry.id} ({entry.kind}) listening on {inst.url}"
+            f" (AS4 {inst.endpoint_url}, admin {inst.url}/api/, journal {db})",
+            flush=True,
+        )
+        await wait_for_stop()
+        print(f"{entry.id}: stopping", file=sys.stderr, flush=True)
+    finally:
+        await inst.stop()
+        await inst.journal.close()
+    return 0

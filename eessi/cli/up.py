@@ -1,0 +1,84 @@
+"""``eessi up``: the CNS and the mock funds of a directory, in one process, on loopback.
+
+Each institution listens on its directory endpoint and journals to ``--db-dir`` (default: a
+temporary directory removed at exit). The URLs are printed, one line per institution; Ctrl-C or
+SIGTERM stops them all cleanly. Options as for ``eessi serve`` (households, seed, retries...).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: Any) -> None:
+    from eessi.cli.serve import add_node_arguments
+
+    parser = subparsers.add_parser(
+        "up",
+        help="run the CNS and the mock funds of a directory in one process",
+        description="Run the CNS and every mock fund of the directory (default: the one"
+        " shipped) in one process on loopback, printing each institution's URL.",
+    )
+    parser.add_argument(
+        "--db-dir",
+        metavar="DIR",
+        help="where the journals go, one SQLite file per institution"
+        " (default: a temporary directory, removed at exit)",
+    )
+    parser.add_argument(
+        "--institution",
+        action="append",
+        metavar="ID",
+        help="run only this institution (repeatable; default: the CNS and all mock funds)",
+    )
+    add_node_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import tempfile
+    from pathlib import Path
+
+    if args.db_dir:
+        db_dir = Path(args.db_dir)
+        db_dir.mkdir(parents=True, exist_ok=True)
+        return asyncio.run(_up(args, db_dir))
+    with tempfile.TemporaryDirectory(prefix="eessi-up-") as tmp:
+        return asyncio.run(_up(args, Path(tmp)))
+
+
+async def _up(args: argparse.Namespace, db_dir: Path) -> int:
+    import sys
+
+    from eessi.cli.serve import configure_logging, node_options, wait_for_stop
+    from eessi.directory import default_directory_path, load_directory
+    from eessi.node.network import Network
+
+    configure_logging(args.verbose)
+    directory = load_directory(args.directory or default_directory_path())
+    network = Network(
+        directory,
+        db_dir,
+        ids=args.institution,
+        households_dir=args.households,
+        seed=args.seed,
+        options=node_options(args),
+        synchronous=args.synchronous,
+    )
+    try:
+        await network.start()
+        print(f"eessi up: {len(network.institutions)} institutions, journals in {db_dir}")
+        for inst in network.institutions.values():
+            e = inst.entry
+            print(f"  {e.id:<14} {e.kind:<5} {inst.url}  (AS4 {inst.endpoint_url})  {e.name}")
+        print("Ctrl-C to stop.", flush=True)
+        await wait_for_stop()
+        print("eessi up: stopping", file=sys.stderr, flush=True)
+    finally:
+        await network.stop()
+    return 0

@@ -1,0 +1,294 @@
+"""``eessi serve`` and ``eessi up`` as real processes: an R17 flow between two processes, a
+receiver killed with SIGKILL mid-flow and restarted on its journal, clean stops.
+
+The CNS runs as ``python -m eessi serve`` (its own process, its own SQLite file); the Portuguese
+fund runs in the test process as an :class:`Institution`, so the test can start the flow and
+watch it. Journals are read after the processes stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from eessi.directory import Directory, default_directory_path, load_directory
+from eessi.journal import open_journal
+from eessi.journal.base import Direction, MessageStatus
+from eessi.node.inputs import RequestEntitlement
+from eessi.node.institution import Institution, NodeOptions
+from eessi.node.network import open_institution
+from eessi.node.records import INPUT_LOG
+from eessi.transport.client import RetryPolicy
+
+CNS = "LU:CNS00001"
+PT = "PT:ISS00001"
+#: A household of the shipped examples: the CNS insures João, his wife Ana lives in Portugal.
+ANA = "silva-luxembourg/ana"
+
+pytestmark = pytest.mark.slow
+
+#: The fund retries long enough for the CNS to be restarted (about 15 s of back-off).
+PATIENT = NodeOptions(retry=RetryPolicy(max_attempts=8, base_delay=0.3, max_delay=3.0))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def write_directory(where: Path) -> Path:
+    """The shipped directory with every endpoint on a free port and no admin URLs."""
+    text = default_directory_path().read_text(encoding="utf-8")
+    text = re.sub(r"127\.0\.0\.1:87\d\d", lambda _m: f"127.0.0.1:{free_port()}", text)
+    text = re.sub(r'(?m)^admin = "[^"]*"\n', "", text)
+    path = where / "directory.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class Serve:
+    """One ``eessi serve`` process."""
+
+    def __init__(self, directory: Path, ir_id: str, db: Path, log: Path) -> None:
+        self.directory, self.ir_id, self.db, self.log = directory, ir_id, db, log
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, *, crash_at: str | None = None) -> None:
+        env = dict(os.environ)
+        env.pop("EESSI_CRASH_AT", None)
+        if crash_at:
+            env["EESSI_CRASH_AT"] = crash_at
+        out = self.log.open("ab")
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "eessi",
+                "serve",
+                "--institution",
+                self.ir_id,
+                "--directory",
+                str(self.directory),
+                "--db",
+                str(self.db),
+                "--synchronous",
+                "NORMAL",
+                "--tick",
+                "0",
+                stdout=out,
+                stderr=out,
+                env=env,
+            )
+        finally:
+            out.close()
+
+    async def wait_ready(self, url: str) -> None:
+        async with aiohttp.ClientSession() as session, asyncio.timeout(30):
+            while True:
+                assert self.proc is not None
+                if self.proc.returncode is not None:
+                    raise AssertionError(f"serve exited: {self.log.read_text()}")
+                try:
+                    async with session.get(url + "/api/health") as resp:
+                        if resp.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+
+    async def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(20):
+            return await self.proc.wait()
+
+    async def wait_exit(self) -> int:
+        assert self.proc is not None
+        async with asyncio.timeout(20):
+            return await self.proc.wait()
+
+
+def base_url(directory: Directory, ir_id: str) -> str:
+    return directory.get(ir_id).endpoint.rsplit("/", 1)[0]
+
+
+@pytest.fixture
+def directory_file(tmp_path: Path) -> Path:
+    return write_directory(tmp_path)
+
+
+@pytest.fixture
+async def fund(directory_file: Path, tmp_path: Path) -> AsyncIterator[Institution]:
+    directory = load_directory(directory_file)
+    inst = await open_institution(
+        directory.get(PT),
+        directory,
+        tmp_path / "pt.sqlite",
+        seed=3,
+        options=PATIENT,
+        synchronous="NORMAL",
+    )
+    await inst.start()
+    try:
+        yield inst
+    finally:
+        await inst.stop()
+        await inst.journal.close()
+
+
+async def wait_for(predicate_journal: Institution, sed: str, status: MessageStatus) -> None:
+    """Until the fund's journal shows ``sed`` with ``status`` (bounded)."""
+    async with asyncio.timeout(40):
+        while True:
+            for m in await predicate_journal.journal.messages():
+                if m.sed_type == sed and m.status is status:
+                    return
+            await asyncio.sleep(0.1)
+
+
+async def cns_journal(db: Path) -> list[tuple[str, str, str, int]]:
+    journal = await open_journal(db, synchronous="NORMAL")
+    try:
+        return [
+            (m.direction.value, m.sed_type, m.status.value, m.duplicates)
+            for m in await journal.messages()
+        ]
+    finally:
+        await journal.close()
+
+
+async def input_log(db: Path) -> list[str | None]:
+    journal = await open_journal(db, synchronous="NORMAL")
+    try:
+        return [e.data.get("kind") for e in await journal.case_events(INPUT_LOG)]
+    finally:
+        await journal.close()
+
+
+async def test_R17_flow_between_two_processes(
+    directory_file: Path, tmp_path: Path, fund: Institution
+) -> None:
+    directory = load_directory(directory_file)
+    cns = Serve(directory_file, CNS, tmp_path / "cns.sqlite", tmp_path / "cns.log")
+    await cns.start()
+    await cns.wait_ready(base_url(directory, CNS))
+    step = await fund.submit(RequestEntitlement(ANA))
+    await wait_for(fund, "S073", MessageStatus.ACKNOWLEDGED)
+    assert await cns.stop() == 0
+    assert "stopping" in (tmp_path / "cns.log").read_text()
+    assert await cns_journal(cns.db) == [
+        ("in", "S071", "processed", 0),
+        ("out", "S072", "acknowledged", 0),
+        ("in", "S073", "processed", 0),
+    ]
+    registered = list(fund.desk.snapshot().registered)
+    assert registered == [step.outgoing[0].case_id]
+
+
+@pytest.mark.parametrize(
+    "crash_at", ["after-accept:S071", "before-commit:S071", "after-commit:S071"]
+)
+async def test_receiver_killed_mid_flow_and_restarted_completes_the_case_once(
+    directory_file: Path, tmp_path: Path, fund: Institution, crash_at: str
+) -> None:
+    directory = load_directory(directory_file)
+    cns = Serve(directory_file, CNS, tmp_path / "cns.sqlite", tmp_path / "cns.log")
+    await cns.start(crash_at=crash_at)
+    await cns.wait_ready(base_url(directory, CNS))
+    await fund.submit(RequestEntitlement(ANA))
+    assert await cns.wait_exit() == -signal.SIGKILL
+    # After the kill the CNS has the S071 journaled (and, after-commit, its S072 queued).
+    before = await cns_journal(cns.db)
+    assert before[0][:2] == ("in", "S071")
+    await cns.start()
+    await cns.wait_ready(base_url(directory, CNS))
+    await wait_for(fund, "S073", MessageStatus.ACKNOWLEDGED)
+    assert await cns.stop() == 0
+    after = await cns_journal(cns.db)
+    assert [m[:3] for m in after] == [
+        ("in", "S071", "processed"),
+        ("out", "S072", "acknowledged"),
+        ("in", "S073", "processed"),
+    ]
+    assert await input_log(cns.db) == ["document", "document"]  # S071 and S073, once each
+    fund_in = await fund.journal.messages(direction=Direction.IN)
+    assert [(m.sed_type, m.status) for m in fund_in] == [("S072", MessageStatus.PROCESSED)]
+
+
+async def test_serve_unknown_institution_exits_2_naming_it(directory_file: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "eessi",
+        "serve",
+        "--institution",
+        "XX:NOBODY01",
+        "--directory",
+        str(directory_file),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(30):
+        _out, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert b"XX:NOBODY01" in err
+
+
+async def test_up_prints_every_url_and_stops_cleanly_on_ctrl_c(
+    directory_file: Path, tmp_path: Path
+) -> None:
+    directory = load_directory(directory_file)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "eessi",
+        "up",
+        "--directory",
+        str(directory_file),
+        "--db-dir",
+        str(tmp_path / "dbs"),
+        "--tick",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    async with asyncio.timeout(30):
+        while not lines or not lines[-1].startswith("Ctrl-C"):
+            line = await proc.stdout.readline()
+            assert line, "eessi up ended early"
+            lines.append(line.decode())
+    text = "".join(lines)
+    for ir_id in (CNS, PT, "FR:CPAM5701", "BE:MC000200", "DE:TKK00001"):
+        assert ir_id in text
+        assert directory.get(ir_id).endpoint in text
+    assert "RS:RFZO0001" not in text  # outside EESSI: not run
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(base_url(directory, CNS) + "/api/health") as resp,
+    ):
+        assert resp.status == 200
+    proc.send_signal(signal.SIGINT)
+    async with asyncio.timeout(20):
+        _out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert sorted(p.name for p in (tmp_path / "dbs").glob("*.sqlite")) == [
+        "BE-MC000200.sqlite",
+        "DE-TKK00001.sqlite",
+        "FR-CPAM5701.sqlite",
+        "LU-CNS00001.sqlite",
+        "PT-ISS00001.sqlite",
+    ]
