@@ -17,6 +17,7 @@ import aiohttp
 from eessi.clock import VirtualClock
 from eessi.directory import Directory, default_directory_path, load_directory
 from eessi.journal import Direction, MessageRecord
+from eessi.mock.admin import add_mock_routes
 from eessi.mock.controller import MockController
 from eessi.mock.profiles import load_default_profiles
 from eessi.node.households import load_households
@@ -126,6 +127,7 @@ async def world(
             )
             if entry.kind == "mock":
                 mocks.attach(node)
+                add_mock_routes(node.app, node, mocks)
             await node.start()
             return node
 
