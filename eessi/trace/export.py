@@ -47,14 +47,41 @@ def observer_of(record: MessageRecord) -> str:
 
 
 def merge(groups: Sequence[Sequence[MessageRecord]]) -> list[TraceMessage]:
-    """Records of several journals (each in journal order) as one time-ordered sequence."""
-    keyed: list[tuple[datetime, int, int, int, MessageRecord]] = []
-    for j, records in enumerate(groups):
-        for i, r in enumerate(records):
+    """Records of several journals (each in journal order) as one sequence.
+
+    A k-way merge: each journal's own order is kept, the earliest head goes first, and an
+    inbound record waits for the outbound record of the same message when another journal has
+    it (a message is sent before it is received, even when a virtual clock gives both the same
+    time). At equal times, the journal listed first goes first.
+    """
+    pending_out = {
+        (r.sender, r.message_id)
+        for records in groups
+        for r in records
+        if r.direction is Direction.OUT
+    }
+    heads = [0] * len(groups)
+    out: list[TraceMessage] = []
+    total = sum(len(g) for g in groups)
+    while len(out) < total:
+        best: tuple[bool, datetime, int] | None = None
+        for j, records in enumerate(groups):
+            if heads[j] >= len(records):
+                continue
+            r = records[heads[j]]
             at = r.received_at if r.received_at is not None else r.created_at
-            keyed.append((at, 0 if r.direction is Direction.OUT else 1, j, i, r))
-    keyed.sort(key=lambda k: k[:4])
-    return [TraceMessage(observer_of(k[4]), k[4]) for k in keyed]
+            blocked = r.direction is Direction.IN and (r.sender, r.message_id) in pending_out
+            key = (blocked, at, j)
+            if best is None or key < best:
+                best = key
+        assert best is not None
+        j = best[2]
+        r = groups[j][heads[j]]
+        heads[j] += 1
+        if r.direction is Direction.OUT:
+            pending_out.discard((r.sender, r.message_id))
+        out.append(TraceMessage(observer_of(r), r))
+    return out
 
 
 async def collect(

@@ -1,0 +1,110 @@
+"""Record a scenario: run institutions on loopback with a virtual clock and make its trace.
+
+Used by the tests, the benchmark and the demo: the institutions of a directory run in one
+process, each with its journal in ``workdir``, connected through real HTTP on free loopback
+ports (the trace keeps the directory's own endpoints: ports are an accident of the run). A
+``script`` drives them (submits requests, moves the clock); the trace is then exported from
+their journals exactly as ``eessi trace export`` would.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from eessi.clock import VirtualClock
+from eessi.directory import Directory, parse_directory
+from eessi.journal import open_journal
+from eessi.node.institution import Institution
+from eessi.node.network import journal_file_name, served_entries
+from eessi.trace.export import collect, collect_inputs, make_header
+from eessi.trace.format import Trace, directory_to_dict
+from eessi.trace.runconfig import build_institution, households, start_of
+
+__all__ = ["DEFAULT_START", "Script", "free_port", "idle_all", "loopback_directory", "record"]
+
+#: Where a recording's virtual clock starts unless the configuration says otherwise.
+DEFAULT_START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+#: Drives the running institutions (by IR ID) and the clock.
+Script = Callable[[Mapping[str, Institution], VirtualClock], Awaitable[None]]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def loopback_directory(
+    directory: Directory, endpoints: Mapping[str, str] | None = None
+) -> Directory:
+    """``directory`` with each endpoint replaced (``endpoints[id]``, else a free loopback
+    port), no admin URLs, and the trace's placeholder credentials."""
+    doc = directory_to_dict(directory)
+    for table in doc["institution"]:
+        given = (endpoints or {}).get(table["id"])
+        table["endpoint"] = given or f"http://127.0.0.1:{free_port()}/as4"
+        table.pop("admin", None)
+    return parse_directory(doc, source=f"{directory.source or '<directory>'} (loopback)")
+
+
+def _workdir(path: str | Path) -> Path:
+    work = Path(path)
+    work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
+async def idle_all(institutions: Iterable[Institution]) -> None:
+    """Wait until every institution is idle at once (a flow between them has finished)."""
+    nodes = list(institutions)
+    while True:
+        for inst in nodes:
+            await inst.idle()
+        if all(inst.busy == 0 for inst in nodes):
+            return
+
+
+async def record(
+    directory: Directory,
+    config: Mapping[str, Any],
+    script: Script,
+    workdir: str | Path,
+    *,
+    ids: Sequence[str] | None = None,
+) -> Trace:
+    """Run ``script`` against the institutions ``ids`` (default: what ``eessi up`` runs) and
+    return the trace of their journals (messages and input logs)."""
+    work = _workdir(workdir)
+    live = loopback_directory(directory)
+    wanted = list(ids) if ids is not None else [e.id for e in served_entries(directory)]
+    clock = VirtualClock(start_of(config) or DEFAULT_START)
+    people = households(config)
+    institutions: dict[str, Institution] = {}
+    try:
+        for ir_id in wanted:
+            journal = await open_journal(work / journal_file_name(ir_id), synchronous="NORMAL")
+            inst = build_institution(live.get(ir_id), live, config, journal, clock, people=people)
+            institutions[ir_id] = inst
+            await inst.start()
+        await script(institutions, clock)
+        await idle_all(institutions.values())
+        journals = [inst.journal for inst in institutions.values()]
+        messages = await collect(journals)
+        inputs = await collect_inputs(journals)
+    finally:
+        for inst in reversed(list(institutions.values())):
+            await inst.stop()
+        for inst in reversed(list(institutions.values())):
+            await inst.journal.close()
+    header = make_header(
+        directory,
+        config=config,
+        source={"recorded": "eessi.trace.record", "institutions": wanted},
+        created=clock.now(),
+    )
+    return Trace(header, tuple(messages), None, tuple(inputs))

@@ -1,0 +1,433 @@
+"""Replay a trace: rebuild the institutions, feed them what they received, compare what they send.
+
+For each replayed institution (a *side*; default: every institution whose journal is in the
+trace), in one process:
+
+1. a fresh institution is built from the trace's **own** directory and configuration
+   (:func:`eessi.trace.runconfig.build_institution`: households, rule parameters, seeded IDs)
+   with a fresh journal in a temporary directory and a :class:`~eessi.clock.VirtualClock`;
+2. its peers are stand-ins: one real AS4 endpoint (:class:`eessi.transport.server.
+   InboundEndpoint`) per other institution, which receipts every message, so the replayed
+   institution sends through its real outbox and client and gets real receipts;
+3. its recorded timeline is fed in order: every submitted input of its input log is submitted
+   again, and every inbound message it recorded is **posted to its endpoint over loopback
+   HTTP**, signed as the recorded sender: the same code path as live traffic (framing,
+   signature, validation, journal, desk, transactional outbox). Before each item the virtual
+   clock jumps to the recorded time (``speed`` > 0 also waits the recorded gap divided by
+   ``speed``), and the next item waits until the institution is idle, so processing order is
+   the recorded one;
+4. what it sent (its new journal's outbound records) is compared with what the trace recorded
+   it sent (:func:`eessi.trace.diff.compare`).
+
+Same trace, same code: same IDs (seeded), same times (virtual), same documents, so two replays
+produce byte-identical output traces. Divergences name the recorded message (its position in
+the trace), the field XPath, and the recorded and current values.
+
+Limits: a delay that the node schedules in real time (a mock behaviour's delayed send, a retry
+back-off) is waited for in real time; an inbound message the recording never processed (still
+``received``) is fed at its arrival time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from eessi.clock import VirtualClock
+from eessi.directory import Directory
+from eessi.errors import EessiError
+from eessi.ids import SeededIds
+from eessi.journal import open_journal
+from eessi.journal.base import Direction, MessageRecord
+from eessi.node.inputs import input_from_json
+from eessi.node.institution import Institution
+from eessi.node.network import journal_file_name
+from eessi.sed.catalogue import SUPPORTED_VERSIONS
+from eessi.trace.diff import DiffResult, Divergence, compare
+from eessi.trace.export import INPUT_LOG, merge
+from eessi.trace.fields import DEFAULT_IGNORE
+from eessi.trace.format import Trace, TraceError, TraceHeader, TraceInput, TraceMessage
+from eessi.trace.record import free_port, idle_all, loopback_directory
+from eessi.trace.runconfig import build_institution, households, start_of
+from eessi.transport.client import RetryPolicy, Sender
+from eessi.transport.envelope import UserMessage
+from eessi.transport.server import Inbound, InboundEndpoint, Outcome
+
+__all__ = ["ReplayResult", "replay_trace", "timeline"]
+
+#: Called after each fed item with (side, items done, items in all).
+ProgressHook = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    """What a replay did and found."""
+
+    comparison: DiffResult
+    #: The replayed institutions.
+    sides: tuple[str, ...]
+    #: The replay's own trace (the replayed institutions' journals).
+    output: Trace
+    #: Inbound messages posted, inputs submitted.
+    fed: int = 0
+    submitted: int = 0
+    #: Inputs the desk refused now (it accepted them when recorded), as text.
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return self.comparison.ok and not self.notes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.comparison.to_dict(),
+            "ok": self.ok,
+            "sides": list(self.sides),
+            "fed_messages": self.fed,
+            "submitted_inputs": self.submitted,
+            "notes": list(self.notes),
+        }
+
+
+# --------------------------------------------------------------------------- timeline
+
+
+@dataclass(frozen=True, slots=True)
+class _Feed:
+    at: datetime
+    record: MessageRecord | None = None
+    entry: TraceInput | None = None
+
+
+def timeline(trace: Trace, side: str) -> list[_Feed]:
+    """What ``side`` was told, in the recorded order: its input log (submitted inputs, and the
+    inbound messages in the order it processed them), with the inbound messages it never
+    processed (rejected, refused, parked) merged in at their arrival times."""
+    inbound = [
+        m.record
+        for m in trace.messages
+        if m.observer == side and m.record.direction is Direction.IN
+    ]
+    by_id = {r.message_id: r for r in inbound}
+    log = sorted((i for i in trace.inputs if i.observer == side), key=lambda i: i.seq)
+    used: set[str] = set()
+    ordered: list[_Feed] = []
+    for entry in log:
+        if entry.data.get("kind") == "document":
+            record = by_id.get(entry.message_id or "")
+            if record is not None and record.message_id not in used:
+                used.add(record.message_id)
+                ordered.append(_Feed(entry.at, record=record))
+        else:
+            ordered.append(_Feed(entry.at, entry=entry))
+    rest = [r for r in inbound if r.message_id not in used]
+    out: list[_Feed] = []
+    i = 0
+    for feed in ordered:
+        while i < len(rest) and _arrival(rest[i]) < feed.at:
+            out.append(_Feed(_arrival(rest[i]), record=rest[i]))
+            i += 1
+        out.append(feed)
+    out += [_Feed(_arrival(r), record=r) for r in rest[i:]]
+    return out
+
+
+def _arrival(record: MessageRecord) -> datetime:
+    return record.received_at if record.received_at is not None else record.created_at
+
+
+# --------------------------------------------------------------------------- stand-in peers
+
+
+class _Peers:
+    """One AS4 endpoint per other institution, on one loopback server: receipts everything."""
+
+    def __init__(self, directory: Directory, side: str, clock: VirtualClock) -> None:
+        self.app = web.Application(client_max_size=16 * 1024 * 1024)
+        self.received = 0
+        for entry in directory:
+            if entry.id == side:
+                continue
+            endpoint = InboundEndpoint(
+                self._accept,
+                directory.credential,
+                entry.id,
+                accept_versions=entry.versions or SUPPORTED_VERSIONS,
+                clock=clock,
+                ids=SeededIds(0),
+                path=_peer_path(entry.id),
+            )
+            endpoint.add_routes(self.app)
+        self._runner: web.AppRunner | None = None
+
+    async def _accept(self, inbound: Inbound) -> Outcome:
+        del inbound
+        self.received += 1
+        return Outcome.accepted()
+
+    async def start(self, port: int) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+def _peer_path(ir_id: str) -> str:
+    return "/peer/" + ir_id.replace(":", "-") + "/as4"
+
+
+# --------------------------------------------------------------------------- one side
+
+
+@dataclass(slots=True)
+class _SideRun:
+    records: list[MessageRecord]
+    inputs: list[TraceInput]
+    fed: int
+    submitted: int
+    notes: list[str]
+
+
+async def _replay_side(
+    trace: Trace,
+    side: str,
+    config: Mapping[str, Any],
+    workdir: Path,
+    speed: float,
+    progress: ProgressHook | None,
+) -> _SideRun:
+    original = trace.header.load_directory()
+    feeds = timeline(trace, side)
+    start = (
+        feeds[0].at if feeds else (start_of(config) or datetime.fromisoformat(trace.header.created))
+    )
+    clock = VirtualClock(start)
+    peer_port, own_port = free_port(), free_port()
+    endpoints = {e.id: f"http://127.0.0.1:{peer_port}{_peer_path(e.id)}" for e in original}
+    endpoints[side] = f"http://127.0.0.1:{own_port}/as4"
+    directory = loopback_directory(original, endpoints)
+    peers = _Peers(directory, side, clock)
+    journal = await open_journal(workdir / journal_file_name(side), synchronous="NORMAL")
+    inst = build_institution(directory.get(side), directory, config, journal, clock)
+    session = aiohttp.ClientSession()
+    senders: dict[str, Sender] = {}
+    run = _SideRun([], [], 0, 0, [])
+    try:
+        await peers.start(peer_port)
+        await inst.start(host="127.0.0.1", port=own_port)
+        url = inst.endpoint_url
+        assert url is not None
+        previous = start
+        for done, feed in enumerate(feeds, start=1):
+            if speed > 0 and feed.at > previous:
+                await asyncio.sleep((feed.at - previous).total_seconds() / speed)
+            if feed.at > clock.now():
+                clock.set(feed.at)
+            previous = max(previous, feed.at)
+            if feed.record is not None:
+                await _post(feed.record, url, directory, session, senders, run)
+            elif feed.entry is not None:
+                await _submit(inst, feed.entry, run)
+            await idle_all([inst])
+            if progress is not None:
+                progress(side, done, len(feeds))
+        run.records = await inst.journal.messages()
+        run.inputs = [
+            TraceInput(side, ev.seq, ev.at, dict(ev.data), ev.message_id)
+            for ev in await inst.journal.case_events(INPUT_LOG)
+        ]
+    finally:
+        await inst.stop()
+        await inst.journal.close()
+        await peers.stop()
+        await session.close()
+    return run
+
+
+async def _post(
+    record: MessageRecord,
+    url: str,
+    directory: Directory,
+    session: aiohttp.ClientSession,
+    senders: dict[str, Sender],
+    run: _SideRun,
+) -> None:
+    """Post the recorded message to the replayed institution, signed as its sender."""
+    sender = senders.get(record.sender)
+    if sender is None:
+        credential = directory.credential(record.sender)
+        if credential is None:
+            run.notes.append(
+                f"inbound {record.sed_type} {record.message_id}: its sender {record.sender} is"
+                " not in the trace's directory; not fed"
+            )
+            return
+        sender = Sender(
+            session,
+            credential=credential,
+            rng=random.Random(0),
+            policy=RetryPolicy(max_attempts=1, attempt_timeout=60.0),
+            peer_credentials=directory.credential,
+        )
+        senders[record.sender] = sender
+    message = UserMessage.for_payload(
+        record.payload,
+        message_id=record.message_id,
+        timestamp=record.created_at,
+        from_party=record.sender,
+        to_party=record.receiver,
+        conversation_id=record.conversation_id,
+        sed_type=record.sed_type,
+        sed_version=record.sed_version,
+        ref_to_message_id=record.ref_to_message_id,
+    )
+    await sender.send(url, message, record.payload)
+    run.fed += 1
+
+
+async def _submit(inst: Institution, entry: TraceInput, run: _SideRun) -> None:
+    raw = entry.data.get("input")
+    try:
+        if not isinstance(raw, dict):
+            raise ValueError("the entry has no input object")
+        value = input_from_json(raw)
+    except (EessiError, TypeError, KeyError, ValueError) as exc:
+        run.notes.append(f"input {entry.seq} of {entry.observer} cannot be read: {exc}")
+        return
+    try:
+        await inst.submit(value)
+    except EessiError as exc:
+        run.notes.append(
+            f"input {entry.seq} of {entry.observer} ({type(value).__name__}) refused now: {exc}"
+        )
+        return
+    run.submitted += 1
+
+
+# --------------------------------------------------------------------------- the replay
+
+
+def _sides(trace: Trace, wanted: Sequence[str] | None) -> list[str]:
+    observers: list[str] = []
+    for m in trace.messages:
+        if m.observer not in observers:
+            observers.append(m.observer)
+    for i in trace.inputs:
+        if i.observer not in observers:
+            observers.append(i.observer)
+    if wanted is None:
+        return observers
+    directory_ids = {t.get("id") for t in trace.header.directory.get("institution", [])}
+    for side in wanted:
+        if side not in directory_ids:
+            raise TraceError(
+                f"{side} is not in the trace's directory",
+                code="trace.unknown-side",
+                where=trace.path,
+                hint=f"replay one of: {', '.join(observers) or '(none)'}",
+            )
+    return list(wanted)
+
+
+def _renumber(result: DiffResult, positions: Sequence[int]) -> list[Divergence]:
+    """Divergences with recorded indices as positions in the whole trace."""
+    out = []
+    for d in result.divergences:
+        index = positions[d.index - 1] if d.index is not None else None
+        out.append(
+            Divergence(
+                d.kind,
+                d.sed_type,
+                d.sender,
+                d.receiver,
+                d.case,
+                d.occurrence,
+                index,
+                d.other_index,
+                d.field,
+                d.recorded,
+                d.now,
+            )
+        )
+    return out
+
+
+async def replay_trace(
+    trace: Trace,
+    *,
+    sides: Sequence[str] | None = None,
+    config: Mapping[str, Any] | None = None,
+    ignore: Iterable[str] = DEFAULT_IGNORE,
+    speed: float = 0.0,
+    workdir: str | Path | None = None,
+    progress: ProgressHook | None = None,
+) -> ReplayResult:
+    """Replay ``trace`` (see the module docstring); ``config`` replaces the trace's own
+    configuration (e.g. to see what another rule parameter changes)."""
+    run_config = dict(trace.header.config if config is None else config)
+    households(run_config)  # a broken configuration fails before anything starts
+    chosen = _sides(trace, sides)
+    ignore = tuple(ignore)
+    runs: dict[str, _SideRun] = {}
+    with contextlib.ExitStack() as stack:
+        base = (
+            Path(workdir)
+            if workdir is not None
+            else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="eessi-replay-")))
+        )
+        for side in chosen:
+            side_dir = base / side.replace(":", "-")
+            side_dir.mkdir(parents=True, exist_ok=True)
+            runs[side] = await _replay_side(trace, side, run_config, side_dir, speed, progress)
+    divergences: list[Divergence] = []
+    recorded_n = now_n = paired = 0
+    for side in chosen:
+        positions = [
+            i
+            for i, m in enumerate(trace.messages, start=1)
+            if m.observer == side and m.record.direction is Direction.OUT
+        ]
+        recorded = [trace.messages[i - 1] for i in positions]
+        now = [TraceMessage(side, r) for r in runs[side].records if r.direction is Direction.OUT]
+        result = compare(recorded, now, ignore=ignore)
+        divergences += _renumber(result, positions)
+        recorded_n += result.recorded
+        now_n += result.now
+        paired += result.paired
+    divergences.sort(key=lambda d: (d.index is None, d.index or 0, d.other_index or 0))
+    header = TraceHeader(
+        directory=trace.header.directory,
+        config=run_config,
+        source={"replay_of": Path(trace.path).name if trace.path else None, "sides": chosen},
+        created=trace.header.created,
+        format=trace.header.format,
+        tool=trace.header.tool,
+    )
+    output = Trace(
+        header,
+        tuple(merge([runs[s].records for s in chosen])),
+        None,
+        tuple(i for s in chosen for i in runs[s].inputs),
+    )
+    return ReplayResult(
+        DiffResult(tuple(divergences), recorded_n, now_n, paired),
+        tuple(chosen),
+        output,
+        sum(r.fed for r in runs.values()),
+        sum(r.submitted for r in runs.values()),
+        tuple(n for s in chosen for n in runs[s].notes),
+    )

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from scenarios import CNS, DE, PT, r5_student, r17_demo
+
+from eessi.trace.format import TraceError, read_trace, write_trace
+from eessi.trace.pseudonymise import pseudonymise_trace
+from eessi.trace.replay import replay_trace, timeline
+
+
+def _save(trace, path: Path) -> Path:  # type: ignore[no-untyped-def]
+    write_trace(path, trace.header, trace.messages, inputs=trace.inputs)
+    return path
+
+
+async def test_recorded_demo_replays_without_divergence_and_twice_byte_identical(
+    tmp_path: Path,
+) -> None:
+    recorded = read_trace(_save(await r17_demo(tmp_path / "rec"), tmp_path / "demo.jsonl"))
+    assert [m.record.sed_type for m in recorded.messages].count("S073") == 4
+    first = await replay_trace(recorded)
+    assert first.ok, [d.describe() for d in first.comparison.divergences]
+    assert set(first.sides) == {CNS, PT}
+    assert (first.comparison.recorded, first.comparison.paired) == (6, 6)
+    assert (first.fed, first.submitted) == (6, 2)
+    second = await replay_trace(recorded)
+    a = _save(first.output, tmp_path / "r1.jsonl").read_bytes()
+    b = _save(second.output, tmp_path / "r2.jsonl").read_bytes()
+    assert a == b
+    # Seeded IDs and the virtual clock reproduce even the volatile fields.
+    sent = {m.record.message_id: m.record.payload for m in recorded.messages}
+    assert {m.record.message_id: m.record.payload for m in first.output.messages} == sent
+
+
+async def test_R9_lower_resources_threshold_diverges_at_the_S040_the_CNS_no_longer_sends(
+    tmp_path: Path,
+) -> None:
+    recorded = await r5_student(tmp_path / "rec")
+    seds = [(m.record.sed_type, m.record.direction.value) for m in recorded.messages]
+    assert seds[0] == ("S040", "out")
+    assert (await replay_trace(recorded)).ok
+    config = dict(recorded.header.config)
+    config["rules"] = {"resources_threshold": [{"valid_from": "2020-01-01", "amount": "900.00"}]}
+    result = await replay_trace(recorded, config=config)
+    assert not result.ok
+    (d,) = result.comparison.divergences
+    assert (d.kind, d.index, d.sed_type, d.sender, d.receiver) == ("missing", 1, "S040", CNS, DE)
+    assert result.output.header.config["rules"] == config["rules"]
+
+
+async def test_changed_household_data_is_reported_at_the_message_and_field(
+    tmp_path: Path,
+) -> None:
+    recorded = await r17_demo(tmp_path / "rec")
+    config = dict(recorded.header.config)
+    households = [dict(h) for h in config["households"]]
+    silva = next(h for h in households if h["id"] == "silva-luxembourg")
+    silva["main_insured"] = [{**silva["main_insured"][0], "name": "João Santos"}]
+    config["households"] = households
+    result = await replay_trace(recorded, config=config, sides=[CNS])
+    fields = {(d.sed_type, d.field, d.recorded, d.now) for d in result.comparison.divergences}
+    path = "/S072/StatusFamilyMember/PleaseFillInDetailsMainInsuredPerson/PersonIdentification"
+    assert ("S072", path + "/familyName", "Silva", "Santos") in fields
+    first = min(d.index or 0 for d in result.comparison.divergences)
+    assert recorded.messages[first - 1].record.sed_type == "S072"
+
+
+async def test_pseudonymised_trace_still_replays_without_divergence(tmp_path: Path) -> None:
+    recorded = pseudonymise_trace(await r17_demo(tmp_path / "rec"))
+    text = "".join(m.record.payload.decode() for m in recorded.messages)
+    assert "Silva" not in text
+    result = await replay_trace(recorded)
+    assert result.ok, [d.describe() for d in result.comparison.divergences]
+
+
+async def test_one_side_only_and_unknown_side(tmp_path: Path) -> None:
+    recorded = await r17_demo(tmp_path / "rec")
+    result = await replay_trace(recorded, sides=[CNS])
+    assert result.sides == (CNS,)
+    assert result.ok
+    assert {m.observer for m in result.output.messages} == {CNS}
+    with pytest.raises(TraceError, match="not in the trace's directory"):
+        await replay_trace(recorded, sides=["XX:NOPE0001"])
+
+
+async def test_timeline_follows_the_input_log_order(tmp_path: Path) -> None:
+    recorded = await r17_demo(tmp_path / "rec")
+    pt = timeline(recorded, PT)
+    log = sorted((i for i in recorded.inputs if i.observer == PT), key=lambda i: i.seq)
+    assert [f.entry.seq if f.entry else f.record.message_id for f in pt] == [  # type: ignore[union-attr]
+        i.seq if i.data["kind"] == "input" else i.message_id for i in log
+    ]
+    assert sorted(f.entry is None for f in pt) == [False, False, True, True]
