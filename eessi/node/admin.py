@@ -48,7 +48,7 @@ from eessi.journal import CaseEvent as JournalEvent
 from eessi.journal import Direction, Journal, MessageRecord, MessageStatus
 from eessi.node.admin_requests import REQUEST_KINDS, DeskKind, RequestError, RequestKind, kinds_for
 from eessi.node.admin_requests import parse_request as _parse_request
-from eessi.node.openapi import openapi_document
+from eessi.node.openapi import OPENAPI_EXTENSIONS, openapi_document
 from eessi.node.records import event_case, event_json, jsonable
 from eessi.sed.validate import validate
 
@@ -548,7 +548,9 @@ class _Api:
         return _json(body)
 
     async def openapi(self, request: web.Request) -> web.Response:
-        return _json(openapi_document(self.target.entry))
+        # config_dict looks through to the node's application, where extensions register.
+        extensions = request.config_dict.get(OPENAPI_EXTENSIONS, [])
+        return _json(openapi_document(self.target.entry, extensions))
 
     async def cases(self, request: web.Request) -> web.Response:
         states = _query_choice(request, "state", _CASE_STATES)

@@ -9,16 +9,42 @@ of the API is described here and every path described here is a route.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from aiohttp import web
 
 from eessi import __version__
 from eessi.directory import InstitutionEntry
 from eessi.journal import Direction, MessageStatus
 from eessi.node.admin_requests import REQUEST_KINDS, Field, RequestKind
 
-__all__ = ["OPENAPI_VERSION", "openapi_document"]
+__all__ = ["OPENAPI_EXTENSIONS", "OPENAPI_VERSION", "add_openapi_paths", "openapi_document"]
 
 OPENAPI_VERSION = "3.1.0"
+
+#: Where other route sets mounted under ``/api/`` (e.g. a mock fund's ``/api/mock/``) leave their
+#: OpenAPI paths and schemas, on the node's application; merged into ``/api/openapi.json``.
+OPENAPI_EXTENSIONS: web.AppKey[list[Mapping[str, Any]]] = web.AppKey(
+    "eessi_openapi_extensions", list
+)
+
+
+def add_openapi_paths(
+    app: web.Application,
+    paths: Mapping[str, Any],
+    schemas: Mapping[str, Any] | None = None,
+) -> None:
+    """Describe routes another module mounts under ``/api/`` of ``app`` (before it starts).
+
+    ``paths`` are OpenAPI path items keyed by full path (``"/api/mock/rules"``); ``schemas``
+    are added to ``components/schemas`` (refer to them as ``#/components/schemas/<name>``).
+    ``GET /api/openapi.json`` then describes them with the admin API's own routes.
+    """
+    if OPENAPI_EXTENSIONS not in app:
+        app[OPENAPI_EXTENSIONS] = []
+    app[OPENAPI_EXTENSIONS].append({"paths": dict(paths), "schemas": dict(schemas or {})})
+
 
 _CASE_STATES = [
     "new",
@@ -536,12 +562,23 @@ def _paths(kinds: list[RequestKind]) -> dict[str, Any]:
     }
 
 
-def openapi_document(entry: InstitutionEntry | None = None) -> dict[str, Any]:
-    """The OpenAPI 3.1 document; for ``entry``'s desk only its request kinds are listed."""
+def openapi_document(
+    entry: InstitutionEntry | None = None, extensions: Iterable[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document; for ``entry``'s desk only its request kinds are listed.
+
+    ``extensions``: what :func:`add_openapi_paths` registered (paths and schemas of routes
+    other modules mount under ``/api/``).
+    """
     desk = None if entry is None else ("cns" if entry.kind == "cns" else "fund")
     kinds = [k for k in REQUEST_KINDS.values() if desk is None or k.desk == desk]
     title = "eessi-sim admin API" + (f" ({entry.id}, {entry.name})" if entry else "")
     error = {"content": _json_content(_ref("Error"))}
+    paths = _paths(kinds)
+    schemas = _schemas()
+    for ext in extensions:
+        paths.update(ext.get("paths", {}))
+        schemas.update(ext.get("schemas", {}))
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -552,7 +589,7 @@ def openapi_document(entry: InstitutionEntry | None = None) -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}, {}],
-        "paths": _paths(kinds),
+        "paths": paths,
         "components": {
             "securitySchemes": {
                 "bearerAuth": {
@@ -562,7 +599,7 @@ def openapi_document(entry: InstitutionEntry | None = None) -> dict[str, Any]:
                     " whenever a token is set",
                 }
             },
-            "schemas": _schemas(),
+            "schemas": schemas,
             "responses": {
                 "BadRequest": {"description": "malformed request", **error},
                 "Unauthorized": {"description": "missing or wrong token", **error},

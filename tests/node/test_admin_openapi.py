@@ -16,7 +16,7 @@ from eessi.clock import VirtualClock
 from eessi.journal import Journal, open_journal
 from eessi.node.admin import add_admin_routes
 from eessi.node.admin_requests import REQUEST_KINDS, kinds_for
-from eessi.node.openapi import openapi_document
+from eessi.node.openapi import add_openapi_paths, openapi_document
 
 _METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -139,3 +139,34 @@ def test_every_request_kind_is_in_the_request_body_schema() -> None:
         required = {f.name for f in kind.fields if f.required}
         assert set(schema["required"]) == {"kind"} | required
         assert set(schema["properties"]) == {"kind"} | {f.name for f in kind.fields}
+
+
+async def test_routes_other_modules_mount_under_api_are_described_when_registered(
+    journal: Journal,
+) -> None:
+    async def rules(request: web.Request) -> web.Response:
+        return web.json_response([])
+
+    app = _app(journal)
+    extra = web.Application()
+    extra.router.add_get("/rules", rules)
+    app.add_subapp("/api/extra/", extra)
+    add_openapi_paths(
+        app,
+        {
+            "/api/extra/rules": {
+                "get": {
+                    "summary": "the rules",
+                    "operationId": "extraRules",
+                    "responses": {"200": {"description": "rules", "content": {}}},
+                }
+            }
+        },
+        {"Rule": {"type": "object"}},
+    )
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        doc = await (await client.get("/api/openapi.json")).json()
+        assert (await client.get("/api/extra/rules")).status == 200
+    assert _routes(app) == _described(doc)
+    assert "Rule" in doc["components"]["schemas"]
+    assert "Health" in doc["components"]["schemas"]
