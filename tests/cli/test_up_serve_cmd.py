@@ -188,10 +188,10 @@ async def test_R17_flow_between_two_processes(
     await wait_for(fund, "S073", MessageStatus.ACKNOWLEDGED)
     assert await cns.stop() == 0
     assert "stopping" in (tmp_path / "cns.log").read_text()
-    assert await cns_journal(cns.db) == [
-        ("in", "S071", "processed", 0),
-        ("out", "S072", "acknowledged", 0),
-        ("in", "S073", "processed", 0),
+    assert [m[:3] for m in await cns_journal(cns.db)] == [
+        ("in", "S071", "processed"),
+        ("out", "S072", "acknowledged"),
+        ("in", "S073", "processed"),
     ]
     registered = list(fund.desk.snapshot().registered)
     assert registered == [step.outgoing[0].case_id]

@@ -1,0 +1,153 @@
+"""Delivery and restart of institution nodes (real loopback servers, real SQLite files):
+retries with back-off until a receipt or a failure that says why, refusals not retried,
+simulated duplicates and failures through the hooks, and the desk rebuilt after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from node_kit import ANA, CNS, PT, write_directory
+
+from eessi.core.messages import Outgoing
+from eessi.directory import Directory, load_directory
+from eessi.journal.base import Direction, MessageStatus
+from eessi.node.hooks import InboundAction, OutboundSed
+from eessi.node.inputs import RequestEntitlement
+from eessi.node.institution import Institution, NodeOptions
+from eessi.node.network import Network, open_institution
+from eessi.node.records import INPUT_LOG
+from eessi.transport.client import RetryPolicy
+
+FAST = NodeOptions(retry=RetryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.2))
+
+
+@asynccontextmanager
+async def nodes(
+    tmp_path: Path, directory: Directory, specs: Sequence[tuple[str, NodeOptions]]
+) -> AsyncIterator[list[Institution]]:
+    started: list[Institution] = []
+    try:
+        for ir_id, options in specs:
+            inst = await open_institution(
+                directory.get(ir_id),
+                directory,
+                tmp_path / f"{ir_id.replace(':', '-')}.sqlite",
+                seed=len(started) + 1,
+                options=options,
+                synchronous="NORMAL",
+            )
+            started.append(inst)
+            await inst.start()
+        yield started
+    finally:
+        for inst in reversed(started):
+            await inst.stop()
+            await inst.journal.close()
+
+
+async def idle(*insts: Institution) -> None:
+    async with asyncio.timeout(15):
+        while True:
+            for inst in insts:
+                await inst.idle()
+            if all(inst.busy == 0 for inst in insts):
+                return
+
+
+async def test_unreachable_peer_is_retried_then_marked_failed_saying_why(tmp_path: Path) -> None:
+    directory = load_directory(write_directory(tmp_path))
+    async with nodes(tmp_path, directory, [(PT, FAST)]) as (pt,):  # the CNS is not running
+        await pt.submit(RequestEntitlement(ANA))
+        await idle(pt)
+        (s071,) = await pt.journal.messages(direction=Direction.OUT)
+    assert s071.status is MessageStatus.FAILED
+    assert s071.attempts == 3
+    assert "no receipt after 3 attempt(s)" in (s071.last_error or "")
+    assert "cannot connect" in (s071.last_error or "")
+    assert pt.stats["retried"] == 2
+
+
+async def test_refusal_by_the_peer_fails_at_once_with_the_peers_reason(tmp_path: Path) -> None:
+    directory = load_directory(write_directory(tmp_path))
+    strict = replace(FAST, accept_versions=("4.4",))  # Portugal writes 4.3 only
+    async with nodes(tmp_path, directory, [(CNS, strict), (PT, FAST)]) as (cns, pt):
+        await pt.submit(RequestEntitlement(ANA))
+        await idle(cns, pt)
+        (s071,) = await pt.journal.messages(direction=Direction.OUT)
+    assert s071.status is MessageStatus.FAILED
+    assert s071.attempts == 1
+    assert "EBMS:0010" in (s071.last_error or "")
+    assert "supported versions: 4.4" in (s071.last_error or "")
+
+
+@dataclass
+class FailTwice:
+    """Inbound interceptor: answer 503 to the first two requests, then behave."""
+
+    left: int = 2
+
+    def inbound(self) -> InboundAction | None:
+        if self.left > 0:
+            self.left -= 1
+            return InboundAction("status", status=503)
+        return None
+
+
+async def test_receiver_failing_then_recovering_gets_the_message_after_retries(
+    tmp_path: Path,
+) -> None:
+    directory = load_directory(write_directory(tmp_path))
+    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)]) as (cns, pt):
+        cns.inbound_interceptor = FailTwice()
+        await pt.submit(RequestEntitlement(ANA))
+        await idle(cns, pt)
+        s071 = (await pt.journal.messages(direction=Direction.OUT))[0]
+        assert s071.status is MessageStatus.ACKNOWLEDGED
+        assert s071.attempts == 3
+        assert [m.sed_type for m in await cns.journal.messages(direction=Direction.OUT)] == ["S072"]
+
+
+class SendTwice:
+    """Outbound policy: every SED is posted twice (same MessageId)."""
+
+    def outbound(self, sed: OutboundSed, outgoing: Outgoing) -> OutboundSed | None:
+        return replace(sed, copies=2)
+
+
+async def test_duplicate_copies_are_acknowledged_and_processed_once(tmp_path: Path) -> None:
+    directory = load_directory(write_directory(tmp_path))
+    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)]) as (cns, pt):
+        pt.outbound_policy = SendTwice()
+        await pt.submit(RequestEntitlement(ANA))
+        await idle(cns, pt)
+        inbound = await cns.journal.messages(direction=Direction.IN)
+    assert [(m.sed_type, m.status, m.duplicates) for m in inbound] == [
+        ("S071", MessageStatus.PROCESSED, 1),
+        ("S073", MessageStatus.PROCESSED, 1),
+    ]
+    assert cns.stats["duplicates"] == 2
+
+
+async def test_restart_rebuilds_the_desk_from_the_journal_and_goes_on(tmp_path: Path) -> None:
+    directory = load_directory(write_directory(tmp_path))
+    ids = [CNS, PT]
+    async with Network(directory, tmp_path, ids=ids, seed=5, options=FAST) as net:
+        await net[PT].submit(RequestEntitlement(ANA))
+        async with asyncio.timeout(15):
+            await net.idle()
+        registrations = dict(net[CNS].desk.registrations)
+        fund_state = net[PT].desk.snapshot()
+    async with Network(directory, tmp_path, ids=ids, seed=6, options=FAST) as net:
+        assert net[CNS].desk.registrations == registrations
+        assert net[PT].desk.snapshot() == fund_state
+        assert net[CNS].stats["replayed"] == 2
+        await net[PT].submit(RequestEntitlement("silva-luxembourg/rui"))
+        async with asyncio.timeout(15):
+            await net.idle()
+        assert len(net[CNS].desk.registrations) == 2
+        log = await net[CNS].journal.case_events(INPUT_LOG)
+    assert [e.data["kind"] for e in log] == ["document"] * 4
