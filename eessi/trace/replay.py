@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -48,7 +49,7 @@ from eessi.directory import Directory
 from eessi.errors import EessiError
 from eessi.ids import SeededIds
 from eessi.journal import open_journal
-from eessi.journal.base import Direction, MessageRecord
+from eessi.journal.base import Direction, MessageRecord, MessageStatus
 from eessi.node.inputs import input_from_json
 from eessi.node.institution import Institution
 from eessi.node.network import journal_file_name
@@ -63,7 +64,7 @@ from eessi.transport.client import RetryPolicy, Sender
 from eessi.transport.envelope import UserMessage
 from eessi.transport.server import Inbound, InboundEndpoint, Outcome
 
-__all__ = ["ReplayResult", "replay_trace", "timeline"]
+__all__ = ["ReplayResult", "replay_against", "replay_trace", "timeline"]
 
 #: Called after each fed item with (side, items done, items in all).
 ProgressHook = Callable[[str, int, int], None]
@@ -430,4 +431,154 @@ async def replay_trace(
         sum(r.fed for r in runs.values()),
         sum(r.submitted for r in runs.values()),
         tuple(n for s in chosen for n in runs[s].notes),
+    )
+
+
+# --------------------------------------------------------------------------- a live target
+
+
+class _Capture:
+    """Stand-ins for the peers at their directory endpoints: receipt and keep what arrives."""
+
+    def __init__(self, directory: Directory, side: str) -> None:
+        from eessi.clock import SystemClock
+        from eessi.ids import RandomIds
+
+        self.records: list[MessageRecord] = []
+        self.arrived = asyncio.Event()
+        self._apps: dict[tuple[str, int], web.Application] = {}
+        self._runners: list[web.AppRunner] = []
+        for entry in directory:
+            if entry.id == side or not entry.eessi:
+                continue
+            parts = urlsplit(entry.endpoint)
+            key = (parts.hostname or "127.0.0.1", parts.port or 80)
+            app = self._apps.setdefault(key, web.Application(client_max_size=16 * 1024 * 1024))
+            InboundEndpoint(
+                self._accept,
+                directory.credential,
+                entry.id,
+                accept_versions=entry.versions or SUPPORTED_VERSIONS,
+                clock=SystemClock(),
+                ids=RandomIds(),
+                path=parts.path or "/as4",
+            ).add_routes(app)
+
+    async def _accept(self, inbound: Inbound) -> Outcome:
+        m = inbound.message
+        self.records.append(
+            MessageRecord(
+                message_id=m.message_id,
+                direction=Direction.OUT,
+                sender=m.from_party,
+                receiver=m.to_party,
+                conversation_id=m.conversation_id,
+                ref_to_message_id=m.ref_to_message_id,
+                sed_type=m.sed_type,
+                sed_version=m.sed_version,
+                service=m.service,
+                action=m.action,
+                created_at=m.timestamp,
+                envelope=inbound.envelope,
+                payload=inbound.payload,
+                status=MessageStatus.ACKNOWLEDGED,
+                sent_at=inbound.received_at,
+            )
+        )
+        self.arrived.set()
+        return Outcome.accepted()
+
+    async def start(self) -> None:
+        for (host, port), app in self._apps.items():
+            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            await runner.setup()
+            self._runners.append(runner)
+            try:
+                await web.TCPSite(runner, host, port).start()
+            except OSError as exc:
+                raise TraceError(
+                    f"cannot listen on {host}:{port} to receive what the target sends: {exc}",
+                    code="trace.target",
+                    hint="stop whatever uses that port (an `eessi up`?), or give --directory"
+                    " with other endpoints for the peers",
+                ) from None
+
+    async def stop(self) -> None:
+        for runner in self._runners:
+            await runner.cleanup()
+        self._runners.clear()
+
+
+async def replay_against(
+    trace: Trace,
+    *,
+    side: str,
+    url: str,
+    directory: Directory,
+    ignore: Iterable[str] = DEFAULT_IGNORE,
+    wait: float = 5.0,
+    progress: ProgressHook | None = None,
+) -> ReplayResult:
+    """Post what ``side`` received in the trace to a live system at ``url`` (playing every
+    peer, signed with ``directory``'s real credentials), receive what it sends at the peers'
+    ``directory`` endpoints, and compare with what ``side`` sent in the trace.
+
+    Submitted inputs cannot be given to an external system; they are listed in the notes. The
+    comparison starts once the system has sent as many messages as recorded, or after ``wait``
+    seconds of silence.
+    """
+    _sides(trace, [side])
+    capture = _Capture(directory, side)
+    feeds = timeline(trace, side)
+    notes: list[str] = []
+    fed = 0
+    expected = sum(
+        1 for m in trace.messages if m.observer == side and m.record.direction is Direction.OUT
+    )
+    session = aiohttp.ClientSession()
+    senders: dict[str, Sender] = {}
+    run = _SideRun([], [], 0, 0, notes)
+    try:
+        await capture.start()
+        for done, feed in enumerate(feeds, start=1):
+            if feed.record is not None:
+                await _post(feed.record, url, directory, session, senders, run)
+            elif feed.entry is not None:
+                notes.append(
+                    f"input {feed.entry.seq} of {side} was submitted in the recording; an"
+                    " external system cannot be given it (not replayed)"
+                )
+            if progress is not None:
+                progress(side, done, len(feeds))
+        fed = run.fed
+        while len(capture.records) < expected:
+            capture.arrived.clear()
+            try:
+                await asyncio.wait_for(capture.arrived.wait(), timeout=wait)
+            except TimeoutError:
+                break
+    finally:
+        await capture.stop()
+        await session.close()
+    positions = [
+        i
+        for i, m in enumerate(trace.messages, start=1)
+        if m.observer == side and m.record.direction is Direction.OUT
+    ]
+    recorded = [trace.messages[i - 1] for i in positions]
+    now = [TraceMessage(side, r) for r in capture.records]
+    result = compare(recorded, now, ignore=tuple(ignore))
+    header = TraceHeader(
+        directory=trace.header.directory,
+        config=trace.header.config,
+        source={"replay_of": Path(trace.path).name if trace.path else None, "target": url},
+        created=trace.header.created,
+    )
+    return ReplayResult(
+        DiffResult(tuple(_renumber(result, positions)), result.recorded, result.now, result.paired),
+        (side,),
+        Trace(header, tuple(now)),
+        fed,
+        0,
+        tuple(notes),
     )

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "trace"))
+from scenarios import CNS, PT, r5_student, r17_demo
+
+from eessi.cli import main
+from eessi.clock import SystemClock
+from eessi.journal import open_journal
+from eessi.trace.format import Trace, read_trace, write_trace
+from eessi.trace.record import loopback_directory
+from eessi.trace.runconfig import build_institution
+
+
+def _save(trace: Trace, path: Path) -> Path:
+    write_trace(path, trace.header, trace.messages, inputs=trace.inputs)
+    return path
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    return _save(asyncio.run(r17_demo(tmp_path / "rec")), tmp_path / "demo.jsonl")
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["replay", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_replay_of_a_recorded_demo_reports_no_divergence(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run([str(demo)], capsys)
+    assert code == 0
+    assert out.splitlines()[-1] == (
+        f"replay of {PT}, {CNS} (6 message(s) fed, 2 input(s) submitted):"
+        " 6 recorded message(s), 6 now, 6 paired: no divergence"
+    )
+
+
+def test_two_replays_write_byte_identical_traces(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    assert run([str(demo), "-o", str(a)], capsys)[0] == 0
+    assert run([str(demo), "-o", str(b), "--json"], capsys)[0] == 0
+    assert a.read_bytes() == b.read_bytes()
+    assert len(read_trace(a).messages) == 12
+
+
+def test_R9_threshold_from_config_diverges_with_exit_1_and_json_details(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = _save(asyncio.run(r5_student(tmp_path / "rec")), tmp_path / "r5.jsonl")
+    rules = tmp_path / "rules.json"
+    rules.write_text(
+        json.dumps(
+            {"rules": {"resources_threshold": [{"valid_from": "2020-01-01", "amount": "900"}]}}
+        )
+    )
+    code, out, err = run([str(trace), "--config", str(rules)], capsys)
+    assert code == 1
+    assert out.splitlines()[0] == (
+        "message 1: S040 LU:CNS00001 -> DE:TKK00001 (case 1): recorded but not sent now"
+    )
+    assert "divergences found" in err
+    code, out, _ = run([str(trace), "--config", str(rules), "--json"], capsys)
+    doc = json.loads(out)
+    assert doc["ok"] is False
+    assert doc["divergences"][0]["message"] == 1
+    assert doc["divergences"][0]["kind"] == "missing"
+
+
+def test_corrupted_trace_is_refused_with_its_line_and_nothing_written(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = demo.read_bytes().splitlines(keepends=True)
+    n = next(i for i, line in enumerate(lines) if b'"type":"message"' in line) + 2
+    assert b"<sed:S07" in lines[n]
+    lines[n] = lines[n].replace(b"<sed:S07", b"<sed:S08", 1)
+    demo.write_bytes(b"".join(lines))
+    out_file = tmp_path / "out.jsonl"
+    code, out, err = run([str(demo), "-o", str(out_file)], capsys)
+    assert code == 2
+    assert out == ""
+    assert f"{demo}:{n + 1}" in err
+    assert not out_file.exists()
+
+
+def test_target_replays_one_side_against_a_live_institution(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = read_trace(demo)
+    live = loopback_directory(trace.header.load_directory())
+    toml = tmp_path / "live.toml"
+    toml.write_text(_toml(live), encoding="utf-8")
+
+    async def serve_and_replay() -> int:
+        journal = await open_journal(tmp_path / "cns.sqlite", synchronous="NORMAL")
+        cns = build_institution(live.get(CNS), live, trace.header.config, journal, SystemClock())
+        await cns.start()
+        try:
+            assert cns.endpoint_url is not None
+            argv = [str(demo), "--target", cns.endpoint_url, "--side", CNS]
+            argv += ["--directory", str(toml), "--wait", "5"]
+            return await asyncio.to_thread(main, ["replay", *argv])
+        finally:
+            await cns.stop()
+            await journal.close()
+
+    code = asyncio.run(serve_and_replay())
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.splitlines()[-1].endswith("2 recorded message(s), 2 now, 2 paired: no divergence")
+
+
+def _toml(directory) -> str:  # type: ignore[no-untyped-def]
+    parts = ["format = 1"]
+    for e in directory:
+        parts.append("[[institution]]")
+        table = e.to_dict(include_credential=True)
+        table.pop("admin", None)
+        if not e.eessi:
+            table.pop("bucs")
+            table.pop("versions")
+        for key, value in table.items():
+            parts.append(f"{key} = {json.dumps(value, ensure_ascii=False)}")
+    return "\n".join(parts) + "\n"
