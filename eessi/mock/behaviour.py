@@ -33,6 +33,7 @@ node's clock, virtual in tests).
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -307,7 +308,8 @@ def parse_rule(
          "match": {"buc": "S_BUC_24", "sed": "S040", "case": "LU-…", "nth": 1},
          "effect": {"kind": "delay", "min": 60, "max": 600}}
 
-    ``effect`` may also be a bare effect name (``"silent"``).
+    ``effect`` may also be a bare effect name (``"silent"``). Without an ``id`` (and no
+    ``default_id``), the ID is derived from the rule's content.
     """
 
     def fail(key: str, message: str, hint: str) -> ConfigError:
@@ -330,12 +332,15 @@ def parse_rule(
     if unknown:
         raise fail(unknown[0], f"unknown key {unknown[0]!r}", "a rule has id, match and effect")
     rule_id = data.get("id", default_id)
-    if not isinstance(rule_id, str) or not rule_id:
+    if rule_id is not None and (not isinstance(rule_id, str) or not rule_id):
         raise fail("id", "id must be a non-empty string", 'write "id": "slow-answers"')
     match = _parse_match(data.get("match", {}), fail)
     if "effect" not in data:
         raise fail("effect", "the rule has no effect", f"give one of: {', '.join(EFFECTS)}")
     effect = _parse_effect(data["effect"], fail)
+    if rule_id is None:  # stable: the same rule given twice replaces itself
+        digest = hashlib.sha256(repr((match, effect)).encode()).hexdigest()[:8]
+        rule_id = f"{effect.kind}-{digest}"
     return Rule(rule_id, match, effect, origin)
 
 

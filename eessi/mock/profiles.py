@@ -165,12 +165,20 @@ def load_profile(path: str | Path) -> Profile:
     return parse_profile(doc, source=str(p))
 
 
-def check_against_directory(profiles: Mapping[str, Profile], directory: Directory) -> None:
-    """An EESSI or bilateral profile must animate a ``mock`` entry of the directory."""
+def check_against_directory(
+    profiles: Mapping[str, Profile], directory: Directory, *, require_all: bool = True
+) -> None:
+    """An EESSI or bilateral profile must animate a ``mock`` entry of the directory.
+
+    With ``require_all=False``, profiles of funds the directory does not list are ignored
+    (a smaller network uses some of the profiles); one listed with another kind is still an
+    error."""
     for profile in profiles.values():
         if profile.kind not in ("eessi", "bilateral"):
             continue
         entry = directory.find(profile.id)
+        if entry is None and not require_all:
+            continue
         if entry is None or entry.kind != "mock":
             raise ConfigError(
                 f"profile {profile.id} has no mock entry in the directory",

@@ -45,9 +45,12 @@ def free_port() -> int:
         return port
 
 
-def write_directory(where: Path) -> Path:
-    """The shipped directory with every endpoint on a free port and no admin URLs."""
+def write_directory(where: Path, *, external_cns: bool = False) -> Path:
+    """The shipped directory with every endpoint on a free port and no admin URLs; with
+    ``external_cns`` the CNS is a system under test that eessi-sim does not run."""
     text = default_directory_path().read_text(encoding="utf-8")
+    if external_cns:
+        text = text.replace('kind = "cns"', 'kind = "external"')
     text = re.sub(r"127\.0\.0\.1:87\d\d", lambda _m: f"127.0.0.1:{free_port()}", text)
     text = re.sub(r'(?m)^admin = "[^"]*"\n', "", text)
     path = where / "directory.toml"
@@ -103,8 +106,9 @@ async def world(
     *,
     options: NodeOptions = FAST,
     stall_seconds: float = 1.0,
+    external_cns: bool = False,
 ) -> AsyncIterator[World]:
-    directory = load_directory(write_directory(tmp_path))
+    directory = load_directory(write_directory(tmp_path, external_cns=external_cns))
     clock = VirtualClock(START)
     mocks = MockController(load_default_profiles(), stall_seconds=stall_seconds)
     people = load_households()

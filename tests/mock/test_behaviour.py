@@ -237,3 +237,12 @@ def test_random_delays_are_reproducible_with_the_same_seed_and_within_bounds() -
 def test_a_fixed_delay_is_exact() -> None:
     book = Behaviours(FR, [rule({"match": {}, "effect": {"kind": "delay", "seconds": 90}})])
     assert book.on_document(t()).delay == 90.0
+
+
+def test_a_rule_without_id_gets_a_stable_id_from_its_content() -> None:
+    a = parse_rule({"match": {"sed": "S072"}, "effect": "silent"})
+    b = parse_rule({"match": {"sed": "S072"}, "effect": "silent"})
+    c = parse_rule({"match": {"sed": "S073"}, "effect": "silent"})
+    assert a.id == b.id
+    assert a.id != c.id
+    assert a.id.startswith("silent-")
