@@ -47,7 +47,7 @@ import os
 import random
 import signal
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
@@ -403,6 +403,11 @@ class Institution:
             item = self._queue.get_nowait()
             if item.future is not None and not item.future.done():
                 item.future.cancel()
+        while not self._sendq.empty():  # still queued/retrying in the journal: resumed later
+            self._sendq.get_nowait()
+        self._parked.clear()  # still "received" in the journal: parked again at the next start
+        self._copies.clear()
+        self._add_busy(-self._busy)
         if self._own_session and self._session is not None:
             await self._session.close()
             self._session = None
@@ -701,8 +706,11 @@ class Institution:
                     await tx.append_event(
                         INPUT_LOG, "input", d.log_entry, at=d.at, message_id=d.inbound_id
                     )
+                by_case: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
                 for case_id, kind, data in d.events:
-                    await tx.append_event(case_id, kind, data, at=d.at, message_id=d.inbound_id)
+                    by_case.setdefault(case_id, []).append((kind, data))
+                for case_id, events in by_case.items():  # one call per case: bulk-able
+                    await tx.append_events(case_id, events, at=d.at, message_id=d.inbound_id)
                 for record, _ in d.outbound:
                     await tx.enqueue_outbound(record)
                 if d.inbound_id is not None:

@@ -8,8 +8,10 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 from node_kit import ANA, CNS, PT, write_directory
 
 from eessi.core.messages import Outgoing
@@ -20,7 +22,11 @@ from eessi.node.inputs import RequestEntitlement
 from eessi.node.institution import Institution, NodeOptions
 from eessi.node.network import Network, open_institution
 from eessi.node.records import INPUT_LOG
+from eessi.sed.documents import X001, ClosureReason
+from eessi.transport.auth import SIGNATURE_HEADER, sign
 from eessi.transport.client import RetryPolicy
+from eessi.transport.envelope import UserMessage, encode
+from eessi.transport.framing import frame
 
 FAST = NodeOptions(retry=RetryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.2))
 
@@ -151,3 +157,39 @@ async def test_restart_rebuilds_the_desk_from_the_journal_and_goes_on(tmp_path: 
         assert len(net[CNS].desk.registrations) == 2
         log = await net[CNS].journal.case_events(INPUT_LOG)
     assert [e.data["kind"] for e in log] == ["document"] * 4
+
+
+async def test_document_for_a_case_never_seen_stays_parked_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    directory = load_directory(write_directory(tmp_path))
+    payload = X001(reason=ClosureReason.BUSINESS_COMPLETED).to_xml()
+    message = UserMessage.for_payload(
+        payload,
+        message_id="0b6f1f0e-0000-4000-8000-000000000001",
+        timestamp=datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+        from_party=PT,
+        to_party=CNS,
+        conversation_id="PT-00000000BEEF",
+        sed_type="X001",
+        sed_version="4.4",
+    )
+    framed = frame(encode(message), payload, boundary_seed=message.payload_digest)
+    headers = {
+        "Content-Type": framed.content_type,
+        SIGNATURE_HEADER: sign(framed.body, directory.get(PT).credential),
+    }
+    async with nodes(tmp_path, directory, [(CNS, FAST)]) as (cns,):
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(cns.endpoint_url or "", data=framed.body, headers=headers) as resp,
+        ):
+            assert resp.status == 200  # receipt: it is journaled
+        await idle(cns)
+        assert cns.parked == [message.message_id]
+    async with nodes(tmp_path, directory, [(CNS, FAST)]) as (cns,):
+        await idle(cns)
+        assert cns.parked == [message.message_id]
+        record = await cns.journal.message(message.message_id)
+        assert record is not None
+        assert record.status is MessageStatus.RECEIVED
