@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import random
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,12 +60,12 @@ from eessi.trace.export import INPUT_LOG, merge
 from eessi.trace.fields import DEFAULT_IGNORE
 from eessi.trace.format import Trace, TraceError, TraceHeader, TraceInput, TraceMessage
 from eessi.trace.record import free_port, idle_all, loopback_directory
-from eessi.trace.runconfig import build_institution, households, start_of
+from eessi.trace.runconfig import build_institution, households, seed_of, start_of
 from eessi.transport.client import RetryPolicy, Sender
 from eessi.transport.envelope import UserMessage
 from eessi.transport.server import Inbound, InboundEndpoint, Outcome
 
-__all__ = ["ReplayResult", "replay_against", "replay_trace", "timeline"]
+__all__ = ["RecordedIds", "ReplayResult", "replay_against", "replay_trace", "timeline"]
 
 #: Called after each fed item with (side, items done, items in all).
 ProgressHook = Callable[[str, int, int], None]
@@ -147,6 +148,56 @@ def _arrival(record: MessageRecord) -> datetime:
     return record.received_at if record.received_at is not None else record.created_at
 
 
+# --------------------------------------------------------------------------- IDs
+
+
+_FRESH_OFFSET = 7_919_000_003
+
+
+class RecordedIds:
+    """The replayed desk gets the IDs its recorded steps drew; everything else seeded IDs.
+
+    A received document names the case and document IDs the recorded institution made up, so a
+    replay must make up the same ones, whatever the timing: the node's ID generator also serves
+    the transport (receipt IDs, drawn when a message arrives), and how those draws interleave
+    with the desk's depends on timing. The node records the IDs each desk step drew in its input
+    log (its own restart replays them the same way); a step is recognised by the fresh list the
+    node's :class:`~eessi.node.institution.StepIds` opens for it (``drawn``). Each desk step
+    takes the next recorded list; a step that draws more than was recorded (the replay
+    diverges) gets seeded IDs for the rest.
+    """
+
+    def __init__(self, recorded: Iterable[Sequence[str]], seed: int) -> None:
+        # Steps that drew nothing never ask: only the lists of steps that drew are queued.
+        self._steps = deque(deque(ids) for ids in recorded if ids)
+        self._current: deque[str] = deque()
+        # Another stream than the recording's (same seed), so a fresh ID never repeats one.
+        self._fresh = SeededIds(seed + _FRESH_OFFSET)
+        self._desk_ids: Any = None
+        self._step: object = None
+
+    def attach(self, desk_ids: Any) -> None:
+        """Told by the desk factory: the generator the node hands the desk."""
+        self._desk_ids = desk_ids
+
+    def _recorded(self) -> str | None:
+        drawn = getattr(self._desk_ids, "drawn", None)
+        if drawn is None:  # not inside a desk step: a transport ID
+            return None
+        if drawn is not self._step:
+            self._step = drawn
+            self._current = self._steps.popleft() if self._steps else deque()
+        return self._current.popleft() if self._current else None
+
+    def uuid(self) -> str:
+        value = self._recorded()
+        return value if value is not None else self._fresh.uuid()
+
+    def case_id(self, country: str) -> str:
+        value = self._recorded()
+        return value if value is not None else self._fresh.case_id(country)
+
+
 # --------------------------------------------------------------------------- stand-in peers
 
 
@@ -223,7 +274,11 @@ async def _replay_side(
     directory = loopback_directory(original, endpoints)
     peers = _Peers(directory, side, clock)
     journal = await open_journal(workdir / journal_file_name(side), synchronous="NORMAL")
-    inst = build_institution(directory.get(side), directory, config, journal, clock)
+    log = sorted((i for i in trace.inputs if i.observer == side), key=lambda i: i.seq)
+    ids = RecordedIds((list(i.data.get("ids", ())) for i in log), seed_of(config, directory, side))
+    inst = build_institution(
+        directory.get(side), directory, config, journal, clock, ids=ids, on_desk=ids.attach
+    )
     session = aiohttp.ClientSession()
     senders: dict[str, Sender] = {}
     run = _SideRun([], [], 0, 0, [])
@@ -232,20 +287,25 @@ async def _replay_side(
         await inst.start(host="127.0.0.1", port=own_port)
         url = inst.endpoint_url
         assert url is not None
-        previous = start
+        submitted: list[tuple[TraceInput, asyncio.Task[Any]]] = []
         for done, feed in enumerate(feeds, start=1):
-            if speed > 0 and feed.at > previous:
-                await asyncio.sleep((feed.at - previous).total_seconds() / speed)
             if feed.at > clock.now():
+                # Everything of the recorded moment is handled before the clock moves on.
+                await idle_all([inst])
+                if speed > 0:
+                    await asyncio.sleep((feed.at - clock.now()).total_seconds() / speed)
                 clock.set(feed.at)
-            previous = max(previous, feed.at)
             if feed.record is not None:
                 await _post(feed.record, url, directory, session, senders, run)
             elif feed.entry is not None:
-                await _submit(inst, feed.entry, run)
-            await idle_all([inst])
+                task = await _submit(inst, feed.entry, run)
+                if task is not None:
+                    submitted.append((feed.entry, task))
             if progress is not None:
                 progress(side, done, len(feeds))
+        await idle_all([inst])
+        for entry, task in submitted:
+            await _submitted(entry, task, run)
         run.records = await inst.journal.messages()
         run.inputs = [
             TraceInput(side, ev.seq, ev.at, dict(ev.data), ev.message_id)
@@ -300,7 +360,9 @@ async def _post(
     run.fed += 1
 
 
-async def _submit(inst: Institution, entry: TraceInput, run: _SideRun) -> None:
+async def _submit(inst: Institution, entry: TraceInput, run: _SideRun) -> asyncio.Task[Any] | None:
+    """Queue a recorded input behind everything fed before it (the node's queue keeps the
+    order); its outcome is collected by :func:`_submitted` once the institution is idle."""
     raw = entry.data.get("input")
     try:
         if not isinstance(raw, dict):
@@ -308,13 +370,18 @@ async def _submit(inst: Institution, entry: TraceInput, run: _SideRun) -> None:
         value = input_from_json(raw)
     except (EessiError, TypeError, KeyError, ValueError) as exc:
         run.notes.append(f"input {entry.seq} of {entry.observer} cannot be read: {exc}")
-        return
+        return None
+    task = asyncio.create_task(inst.submit(value))
+    await asyncio.sleep(0)  # let it reach the node's queue before the next item is fed
+    return task
+
+
+async def _submitted(entry: TraceInput, task: asyncio.Task[Any], run: _SideRun) -> None:
     try:
-        await inst.submit(value)
+        await task
     except EessiError as exc:
-        run.notes.append(
-            f"input {entry.seq} of {entry.observer} ({type(value).__name__}) refused now: {exc}"
-        )
+        name = entry.data.get("input", {}).get("type", "input")
+        run.notes.append(f"input {entry.seq} of {entry.observer} ({name}) refused now: {exc}")
         return
     run.submitted += 1
 

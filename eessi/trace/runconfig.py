@@ -20,7 +20,7 @@ institutions the same way, which is what makes a replay reproduce the recording.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -32,9 +32,9 @@ from eessi.core.household_json import parse_household
 from eessi.core.rules import DEFAULT_PARAMETERS, DatedAmount, DatedAmounts, RuleParameters
 from eessi.directory import Directory, InstitutionEntry
 from eessi.errors import ConfigError, EessiError
-from eessi.ids import SeededIds
+from eessi.ids import IdGenerator, SeededIds
 from eessi.journal.base import Journal
-from eessi.node.desk_factory import desk_factory
+from eessi.node.desk_factory import Desk, desk_factory
 from eessi.node.institution import Institution, NodeOptions
 from eessi.node.network import served_entries
 from eessi.trace.format import TraceError
@@ -169,11 +169,24 @@ def build_institution(
     *,
     people: Sequence[Household] | None = None,
     options: NodeOptions | None = None,
+    ids: IdGenerator | None = None,
+    on_desk: Callable[[IdGenerator], None] | None = None,
 ) -> Institution:
-    """The institution ``entry`` as the configuration says (desk, seeded IDs and jitter)."""
+    """The institution ``entry`` as the configuration says (desk, seeded IDs and jitter).
+
+    ``ids`` replaces the seeded generator; ``on_desk`` is told the ID generator the node hands
+    its desk (the replay uses both to give the desk the IDs it drew in the recording).
+    """
     people = list(people) if people is not None else households(config)
     params = cns_params(config, entry, directory) if entry.kind == "cns" else None
     make_desk = desk_factory(entry, directory, people, cns_params=params)
+    if on_desk is not None:
+        inner, hook = make_desk, on_desk
+
+        def make_desk(clock: Clock, desk_ids: IdGenerator, state: Any) -> Desk:
+            hook(desk_ids)
+            return inner(clock, desk_ids, state)
+
     seed = seed_of(config, directory, entry.id)
     return Institution(
         entry,
@@ -181,7 +194,7 @@ def build_institution(
         journal,
         make_desk,
         clock=clock,
-        ids=SeededIds(seed),
+        ids=ids if ids is not None else SeededIds(seed),
         rng=random.Random(seed),
         options=options or NodeOptions(bind_admin=False),
     )

@@ -87,3 +87,36 @@ async def _r5(insts: Mapping[str, Institution], clock: VirtualClock) -> None:
 async def r5_student(workdir: Path) -> Trace:
     """R5/R9: the CNS asks the former German fund (S040), which answers (S041)."""
     return await record(load_default_directory(), run_config([STUDENT], seed=2), _r5, workdir)
+
+
+def silva_clones(n: int) -> list[dict[str, Any]]:
+    """``n`` copies of the R17 household (other IDs and PINs), for busier recordings."""
+    base = json.loads(
+        (ROOT / "examples/households/resident-with-family-abroad.json").read_text(encoding="utf-8")
+    )
+    out = []
+    for i in range(n):
+        h = json.loads(json.dumps(base))
+        h["id"] = f"silva-{i:05d}"
+        h.pop("facts", None)
+        h["main_insured"][0]["pin"] = f"1978072{i:06d}"
+        out.append(h)
+    return out
+
+
+async def busy_r17(workdir: Path, n: int = 6) -> Trace:
+    """``2 n`` R17 cases asked for back to back: receipts and desk steps interleave."""
+
+    async def script(insts: Mapping[str, Institution], clock: VirtualClock) -> None:
+        del clock
+        for i in range(n):
+            await insts[PT].submit(RequestEntitlement(person=f"silva-{i:05d}/ana"))
+            await insts[PT].submit(RequestEntitlement(person=f"silva-{i:05d}/rui"))
+
+    return await record(
+        load_default_directory(),
+        run_config(silva_clones(n), seed=5),
+        script,
+        workdir,
+        ids=[CNS, PT],
+    )

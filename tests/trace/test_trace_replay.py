@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scenarios import CNS, DE, PT, r5_student, r17_demo
+from scenarios import CNS, DE, PT, busy_r17, r5_student, r17_demo
 
 from eessi.trace.format import TraceError, read_trace, write_trace
 from eessi.trace.pseudonymise import pseudonymise_trace
@@ -93,3 +93,34 @@ async def test_timeline_follows_the_input_log_order(tmp_path: Path) -> None:
         i.seq if i.data["kind"] == "input" else i.message_id for i in log
     ]
     assert sorted(f.entry is None for f in pt) == [False, False, True, True]
+
+
+async def test_busy_recording_replays_with_the_recorded_ids_whatever_the_timing(
+    tmp_path: Path,
+) -> None:
+    recorded = await busy_r17(tmp_path / "rec", n=6)
+    assert len(recorded.messages) == 72
+    result = await replay_trace(recorded)
+    assert result.ok, [d.describe() for d in result.comparison.divergences]
+    assert {m.record.message_id for m in result.output.messages} == {
+        m.record.message_id for m in recorded.messages
+    }
+
+
+def test_recorded_ids_serve_desk_steps_in_order_and_transport_ids_apart() -> None:
+    from eessi.trace.replay import RecordedIds
+
+    class Desk:
+        drawn: list[str] | None = None
+
+    desk = Desk()
+    ids = RecordedIds([["a", "b"], [], ["c"]], seed=1)
+    ids.attach(desk)
+    transport = ids.uuid()
+    assert transport not in ("a", "b", "c")
+    desk.drawn = []
+    assert (ids.case_id("PT"), ids.uuid()) == ("a", "b")
+    extra = ids.uuid()  # more than recorded: a fresh ID
+    assert extra not in ("a", "b", "c", transport)
+    desk.drawn = []
+    assert ids.uuid() == "c"
