@@ -33,9 +33,7 @@ DE = "DE:TKK00001"
 MARIE = "martin-thionville/marie"
 NOAH = "martin-thionville/noah"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-FAST = NodeOptions(
-    retry=RetryPolicy(max_attempts=4, base_delay=0.02, max_delay=0.1, attempt_timeout=0.5)
-)
+FAST = NodeOptions(retry=RetryPolicy(max_attempts=4, base_delay=0.02, max_delay=0.1))
 
 
 def free_port() -> int:

@@ -5,6 +5,7 @@ unsupported versions, refusals, delays, per-case isolation."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from eessi.journal import Direction, MessageRecord, MessageStatus
 from eessi.mock.behaviour import parse_rule
 from eessi.node.inputs import RequestEntitlement
 
-from .kit import CNS, FR, MARIE, World, world
+from .kit import CNS, FAST, FR, MARIE, World, world
 
 
 def rule(match: dict[str, Any], effect: Any, rid: str | None = None) -> Any:
@@ -81,7 +82,9 @@ async def test_silent_fund_gets_an_X009_reminder_after_the_deadline(tmp_path: Pa
 async def test_fail_twice_then_recover_the_CNS_retries_until_acknowledged(
     tmp_path: Path, mode: str
 ) -> None:
-    async with world(tmp_path, stall_seconds=0.8) as w:
+    # A timeout holds the request longer than the CNS waits for one attempt.
+    options = replace(FAST, retry=replace(FAST.retry, attempt_timeout=1.0))
+    async with world(tmp_path, options=options, stall_seconds=2.0) as w:
         w.mocks.book(FR).add(rule({"sed": "S072"}, {"kind": "fail", "times": 2, "mode": mode}))
         case = await request(w)
         await w.settle()
