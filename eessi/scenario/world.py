@@ -1,0 +1,403 @@
+"""A small EESSI network inside one process: the CNS and chosen mock funds on free loopback ports.
+
+Scenarios, the pytest plugin and the demo all run the same thing: real
+:class:`~eessi.node.institution.Institution` nodes (real HTTP on ``127.0.0.1``, real SQLite
+journals, real schema validation) sharing one :class:`~eessi.clock.VirtualClock`, with seeded IDs
+and a :class:`~eessi.mock.controller.MockController` animating every mock fund. Nothing here is
+faked; only the clock is virtual, so a two-month reminder deadline passes when told to.
+
+**Free ports.** The shipped directory names fixed ports (87xx); a copy of it is made with every
+served institution moved to a port the OS has just handed out, and no admin URL, so several
+networks (parallel tests, a scenario while ``eessi up`` runs) never collide.
+
+**One order for what travelled.** :meth:`LoopbackNetwork.exchanges` reads every journal and puts
+the messages sent in one order that does not depend on task scheduling: by the *round* they
+appeared in (a scenario step), then causally (an answer after what it answers), then by
+institution. Each is labelled with the receiver's status when the receiver is ours
+(``processed``, ``rejected``, ``received`` when parked) and the sender's otherwise (``failed``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from eessi.clock import VirtualClock
+from eessi.core.cns import CnsDesk
+from eessi.core.household import Household
+from eessi.directory import Directory, InstitutionEntry, load_default_directory
+from eessi.errors import ConfigError
+from eessi.ids import SeededIds
+from eessi.journal import Direction, MessageRecord, open_journal
+from eessi.mock.behaviour import Rule
+from eessi.mock.controller import MockController
+from eessi.mock.journal_query import matches
+from eessi.mock.profiles import Profile, load_default_profiles
+from eessi.node.desk_factory import desk_factory
+from eessi.node.institution import Institution, NodeOptions
+from eessi.node.network import journal_file_name
+from eessi.transport.client import RetryPolicy
+
+__all__ = [
+    "DEFAULT_START",
+    "FAST_OPTIONS",
+    "Exchange",
+    "LoopbackNetwork",
+    "free_port",
+    "loopback_directory",
+]
+
+#: When the virtual clock starts unless told otherwise.
+DEFAULT_START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+#: Retries fast enough for a test or a demo (a failing peer costs well under a second).
+FAST_OPTIONS = NodeOptions(
+    retry=RetryPolicy(max_attempts=4, base_delay=0.02, max_delay=0.1, attempt_timeout=1.0),
+    send_workers=4,
+)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def loopback_directory(directory: Directory, served: Sequence[str]) -> Directory:
+    """``directory`` with each ``served`` institution on a fresh loopback port, no admin URLs."""
+    entries: list[InstitutionEntry] = []
+    for entry in directory:
+        if entry.id in served:
+            entry = dataclasses.replace(
+                entry, endpoint=f"http://127.0.0.1:{free_port()}/as4", admin=None
+            )
+        else:
+            entry = dataclasses.replace(entry, admin=None)
+        entries.append(entry)
+    return Directory(tuple(entries), source=directory.source)
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One message that travelled (or was meant to) between two institutions."""
+
+    #: Position in :meth:`LoopbackNetwork.exchanges`, from 1.
+    index: int
+    sender: str
+    receiver: str
+    sed: str
+    version: str
+    case: str
+    message_id: str
+    ref_to_message_id: str | None
+    #: The receiver's status when the receiver runs here, else the sender's.
+    status: str
+    #: The sender's status (``acknowledged``, ``failed``...).
+    sent_status: str
+    #: The receiver's status, ``None`` if it never arrived or the receiver is not ours.
+    received_status: str | None
+    #: The round it was first seen in (a scenario step number; 0 outside scenarios).
+    round: int
+    created_at: datetime
+    payload: bytes = dataclasses.field(repr=False)
+
+    def flow(self) -> str:
+        """``"FR:CPAM5701 -> LU:CNS00001 S071"``: what a scenario's expectation names."""
+        return f"{self.sender} -> {self.receiver} {self.sed}"
+
+    def matches(self, xpath: str, namespaces: Mapping[str, str] | None = None) -> bool:
+        """Whether the XPath (prefix-insensitive, see :mod:`eessi.mock.journal_query`) holds."""
+        return matches(self.payload, xpath, namespaces)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "sender": self.sender,
+            "receiver": self.receiver,
+            "sed": self.sed,
+            "version": self.version,
+            "case": self.case,
+            "message_id": self.message_id,
+            "ref_to_message_id": self.ref_to_message_id,
+            "status": self.status,
+            "sent_status": self.sent_status,
+            "received_status": self.received_status,
+            "round": self.round,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+class LoopbackNetwork:
+    """The CNS and mock funds of ``ids`` in this process (see the module docstring).
+
+    ``async with LoopbackNetwork(ids, households, workdir=tmp) as net:`` starts them all;
+    ``net[ir_id]`` is the :class:`Institution`; ``net.clock`` the shared virtual clock;
+    ``net.mocks`` the controller of the mock funds' behaviours.
+    """
+
+    def __init__(
+        self,
+        ids: Sequence[str],
+        households: Sequence[Household],
+        *,
+        workdir: str | Path,
+        start: datetime | None = None,
+        seed: int = 0,
+        behaviours: Mapping[str, Sequence[Rule]] | None = None,
+        directory: Directory | None = None,
+        profiles: Mapping[str, Profile] | None = None,
+        options: NodeOptions | None = None,
+    ) -> None:
+        base = directory if directory is not None else load_default_directory()
+        for ir_id in ids:
+            if ir_id not in base:
+                raise ConfigError(
+                    f"{ir_id} is not in the directory",
+                    code="scenario.unknown-institution",
+                    where=base.source,
+                    hint=f"institutions in the directory: {', '.join(base.ids)}",
+                )
+        self.ids = list(dict.fromkeys(ids))
+        self.directory = loopback_directory(base, self.ids)
+        self.households = list(households)
+        self.workdir = Path(workdir)
+        self.clock = VirtualClock(start or DEFAULT_START)
+        self.seed = seed
+        self.options = options or FAST_OPTIONS
+        self.mocks = MockController(
+            profiles if profiles is not None else load_default_profiles(),
+            stall_seconds=1.5,
+            seed=seed or None,
+        )
+        self._behaviours = {k: list(v) for k, v in (behaviours or {}).items()}
+        self.nodes: dict[str, Institution] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._rounds: dict[tuple[str, str], int] = {}
+        self.round = 0
+
+    # ---- lifecycle
+
+    async def start(self) -> None:
+        """Open every journal and start every institution (all stopped again on failure)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._session = aiohttp.ClientSession()
+        try:
+            for index, ir_id in enumerate(self.ids):
+                await self._open(ir_id, index)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _open(self, ir_id: str, index: int) -> Institution:
+        entry = self.directory.get(ir_id)
+        journal = await open_journal(self.workdir / journal_file_name(ir_id), synchronous="NORMAL")
+        node = Institution(
+            entry,
+            self.directory,
+            journal,
+            desk_factory(entry, self.directory, self.households),
+            clock=self.clock,
+            ids=SeededIds(self.seed * 100 + index + 1),
+            rng=random.Random(self.seed * 100 + index + 1),
+            options=self.options,
+            session=self._session,
+        )
+        self.nodes[ir_id] = node
+        if entry.kind != "cns":
+            for rule in self._behaviours.get(ir_id, ()):
+                self.mocks.book(ir_id).add(rule)
+            self.mocks.attach(node)
+        await node.start()
+        return node
+
+    async def stop(self) -> None:
+        for node in reversed(list(self.nodes.values())):
+            await node.stop()
+        for node in reversed(list(self.nodes.values())):
+            await node.journal.close()
+        self.nodes.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> LoopbackNetwork:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def __getitem__(self, ir_id: str) -> Institution:
+        node = self.nodes.get(ir_id)
+        if node is None:
+            raise ConfigError(
+                f"{ir_id} does not run in this network",
+                code="scenario.unknown-institution",
+                hint=f"running: {', '.join(self.nodes) or '(none)'}",
+            )
+        return node
+
+    @property
+    def cns(self) -> Institution:
+        for node in self.nodes.values():
+            if node.entry.kind == "cns":
+                return node
+        raise ConfigError(
+            "no CNS runs in this network",
+            code="scenario.no-cns",
+            hint="add the CNS (LU:CNS00001) to the institutions",
+        )
+
+    @property
+    def cns_desk(self) -> CnsDesk:
+        """The CNS's desk (registrations, cases)."""
+        desk = self.cns.desk
+        assert isinstance(desk, CnsDesk)
+        return desk
+
+    # ---- waiting
+
+    async def idle(self, within: float = 20.0) -> None:
+        """Wait until every institution is idle at once (everything in flight has landed)."""
+        async with asyncio.timeout(within):
+            while True:
+                for node in self.nodes.values():
+                    await node.idle()
+                if all(node.busy == 0 for node in self.nodes.values()):
+                    return
+
+    async def tick(self) -> None:
+        """Every institution looks at the (virtual) time: overdue replies get reminders."""
+        for node in self.nodes.values():
+            await node.tick()
+
+    def next_round(self) -> int:
+        """Start a new round: messages first seen from now on belong to it."""
+        self.round += 1
+        return self.round
+
+    async def wait_case_state(
+        self, ir_id: str, case: str, state: str, within: float = 10.0
+    ) -> None:
+        """Wait until case ``case`` at ``ir_id`` is in ``state`` (``"completed"``...); a
+        :class:`TimeoutError` naming the state it is in otherwise."""
+        node = self[ir_id]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        current: str | None = None
+        while True:
+            current = self.case_state(ir_id, case)
+            if current == state:
+                return
+            if loop.time() >= deadline:
+                raise TimeoutError(
+                    f"case {case} at {node.id} is {current or 'unknown'}, not {state},"
+                    f" after {within:g} s"
+                )
+            await asyncio.sleep(0.01)
+
+    def case_state(self, ir_id: str, case: str) -> str | None:
+        """The state of ``case`` at ``ir_id`` now, ``None`` if that desk does not know it."""
+        cases = self[ir_id].desk.snapshot().cases
+        cf = cases.get(case)
+        return None if cf is None else cf.state.value
+
+    def cases(self, ir_id: str, member: str | None = None) -> list[tuple[str, str, str]]:
+        """``(case ID, BUC, state)`` of every case at ``ir_id``, optionally about one member
+        (its ID in the household: the CNS's member, or the fund's record key)."""
+        out: list[tuple[str, str, str]] = []
+        for cf in self[ir_id].desk.snapshot().cases.values():
+            about = cf.member.member if cf.member is not None else None
+            if about is None and cf.person is not None:
+                about = cf.person.rsplit("/", 1)[-1]
+            if member is None or about == member:
+                out.append((cf.case_id, cf.buc, cf.state.value))
+        return out
+
+    # ---- what travelled
+
+    async def exchanges(self) -> list[Exchange]:
+        """Every message sent by an institution here, in one stable order (module docstring)."""
+        sent: dict[str, list[MessageRecord]] = {}
+        received: dict[tuple[str, str], MessageRecord] = {}
+        for ir_id, node in self.nodes.items():
+            sent[ir_id] = await node.journal.messages(direction=Direction.OUT)
+            for rec in await node.journal.messages(direction=Direction.IN):
+                received.setdefault((ir_id, rec.message_id), rec)
+        for ir_id, records in sent.items():
+            for rec in records:
+                self._rounds.setdefault((ir_id, rec.message_id), self.round)
+        order = list(self.nodes)
+        queues = {ir_id: list(records) for ir_id, records in sent.items()}
+        pending = {rec.message_id for records in sent.values() for rec in records}
+        out: list[Exchange] = []
+        while any(queues.values()):
+            ready = []
+            for ir_id in order:
+                queue = queues[ir_id]
+                if not queue:
+                    continue
+                head = queue[0]
+                ref = head.ref_to_message_id
+                if ref is None or ref not in pending or ref == head.message_id:
+                    ready.append((self._rounds[(ir_id, head.message_id)], order.index(ir_id)))
+            if not ready:  # a cycle cannot happen; take the first head rather than stop
+                ready = [
+                    (self._rounds[(i, queues[i][0].message_id)], order.index(i))
+                    for i in order
+                    if queues[i]
+                ]
+            _round, pos = min(ready)
+            rec = queues[order[pos]].pop(0)
+            pending.discard(rec.message_id)
+            inbound = received.get((rec.receiver, rec.message_id))
+            out.append(
+                Exchange(
+                    index=len(out) + 1,
+                    sender=rec.sender,
+                    receiver=rec.receiver,
+                    sed=rec.sed_type,
+                    version=rec.sed_version,
+                    case=rec.conversation_id,
+                    message_id=rec.message_id,
+                    ref_to_message_id=rec.ref_to_message_id,
+                    status=inbound.status.value if inbound is not None else rec.status.value,
+                    sent_status=rec.status.value,
+                    received_status=None if inbound is None else inbound.status.value,
+                    round=_round,
+                    created_at=rec.created_at,
+                    payload=rec.payload,
+                )
+            )
+        return out
+
+    async def messages(
+        self,
+        *,
+        sed: str | None = None,
+        case: str | None = None,
+        sender: str | None = None,
+        receiver: str | None = None,
+        xpath: str | None = None,
+        namespaces: Mapping[str, str] | None = None,
+    ) -> list[Exchange]:
+        """:meth:`exchanges` that match every filter given (XPath: prefix-insensitive)."""
+        return [
+            x
+            for x in await self.exchanges()
+            if (sed is None or x.sed == sed)
+            and (case is None or x.case == case)
+            and (sender is None or x.sender == sender)
+            and (receiver is None or x.receiver == receiver)
+            and (xpath is None or x.matches(xpath, namespaces))
+        ]
