@@ -67,7 +67,7 @@ class MockController:
         self._nodes: dict[str, MockHost] = {}
         self._logs: dict[str, deque[dict[str, Any]]] = {}
         self._log_limit = log_limit
-        self._arrivals: dict[str, asyncio.Condition] = {}
+        self._arrivals: dict[str, asyncio.Event] = {}
 
     # ---- behaviours
 
@@ -117,16 +117,11 @@ class MockController:
         log.append({"what": what, **data})
 
     def delivered(self, fund: str) -> None:
-        cond = self._arrivals.get(fund)
-        if cond is None:
-            return
-        loop_cond = cond
-
-        async def wake() -> None:
-            async with loop_cond:
-                loop_cond.notify_all()
-
-        asyncio.get_running_loop().create_task(wake())
+        """A message was journaled for ``fund``: wake whoever waits (one event per round, so a
+        waiter that looked at the journal before this delivery is woken by it)."""
+        event = self._arrivals.pop(fund, None)
+        if event is not None:
+            event.set()
 
     def log(self, fund: str, *, case: str | None = None) -> list[dict[str, Any]]:
         """What the interceptors did for ``fund`` (oldest first), optionally for one case."""
@@ -186,10 +181,11 @@ class MockController:
     ) -> list[MessageRecord]:
         """Wait until ``fund`` has received at least ``count`` matching messages (already
         received ones count); a :class:`TimeoutError` after ``within`` seconds."""
-        cond = self._arrivals.setdefault(fund, asyncio.Condition())
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         while True:
+            # Take the event before looking: a delivery after the look sets this very event.
+            arrival = self._arrivals.setdefault(fund, asyncio.Event())
             found = await self.received(
                 fund, case=case, sed=sed, xpath=xpath, namespaces=namespaces
             )
@@ -201,7 +197,5 @@ class MockController:
                     f"{fund} received {len(found)} of the {count} awaited message(s)"
                     f" (case={case}, sed={sed}, xpath={xpath}) within {within:g} s"
                 )
-            async with cond:
-                # Short waits: a delivery between the query and the wait is seen next round.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(cond.wait(), min(remaining, 0.2))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(arrival.wait(), remaining)
