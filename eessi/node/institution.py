@@ -756,7 +756,7 @@ class Institution:
         try:
             step, drawn = self._run(at, lambda: self.desk.handle(msg))
         except DomainError as exc:
-            if self._parkable(msg):
+            if self._parkable(msg, exc):
                 self.stats["parked"] += 1
                 log.info("%s: parked %s %s (%s)", self.id, record.sed_type, msg.document_id, exc)
                 item.root = root
@@ -870,12 +870,12 @@ class Institution:
         kind = SEDS.get(code)
         return kind.bucs[0] if kind is not None and kind.bucs else "S_BUC_01"
 
-    def _parkable(self, msg: DocumentReceived) -> bool:
+    def _parkable(self, msg: DocumentReceived, exc: DomainError) -> bool:
         """Could this document become legal later (its case or the document it answers is
-        not known yet)?"""
+        not known yet)? A document that opens a case and fails is not: it is rejected."""
         cf = self.desk.snapshot().cases.get(msg.case_id)
         if cf is None:
-            return True
+            return exc.code == "protocol.unknown-case"
         answers = msg.answers if msg.answers is not None else reference_of(msg.sed)
         if answers is None:
             return False

@@ -193,3 +193,29 @@ async def test_document_for_a_case_never_seen_stays_parked_across_a_restart(
         record = await cns.journal.message(message.message_id)
         assert record is not None
         assert record.status is MessageStatus.RECEIVED
+
+
+@dataclass
+class ResetOnce:
+    """Inbound interceptor: drop the first connection without an answer, then stall once."""
+
+    calls: int = 0
+
+    def inbound(self) -> InboundAction | None:
+        self.calls += 1
+        if self.calls == 1:
+            return InboundAction("reset")
+        if self.calls == 2:
+            return InboundAction("stall", seconds=0.05)
+        return None
+
+
+async def test_connection_reset_by_the_receiver_is_retried(tmp_path: Path) -> None:
+    directory = load_directory(write_directory(tmp_path))
+    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)]) as (cns, pt):
+        cns.inbound_interceptor = ResetOnce()
+        await pt.submit(RequestEntitlement(ANA))
+        await idle(cns, pt)
+        s071 = (await pt.journal.messages(direction=Direction.OUT))[0]
+    assert s071.status is MessageStatus.ACKNOWLEDGED
+    assert s071.attempts == 2
