@@ -71,6 +71,11 @@ def register(subparsers: Any) -> None:
         metavar="S",
         help="with --target: seconds of silence before comparing (default 5)",
     )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="documents through the desks only (no HTTP, no journal): fast, less faithful",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
@@ -99,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         bar.advance(n - done.get(side, 0))
         done[side] = n
 
+    if args.offline:
+        return _offline(args, trace, config)
     with bar:
         if args.target is not None:
             if not sides or len(sides) != 1 or args.directory is None:
@@ -147,6 +154,40 @@ def run(args: argparse.Namespace) -> int:
         )
     if not result.ok and not args.json:
         print("divergences found", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def _offline(args: argparse.Namespace, trace: Any, config: dict[str, Any] | None) -> int:
+    from eessi.cli.trace import ignore_rules, print_result
+    from eessi.errors import ConfigError
+    from eessi.trace.offline import replay_offline
+
+    if args.target is not None or args.output is not None:
+        raise ConfigError(
+            "--offline cannot be combined with --target or -o",
+            hint="an offline replay writes no journal, so there is no trace to write",
+        )
+    result = replay_offline(trace, sides=args.side, config=config, ignore=ignore_rules(args))
+    if args.json:
+        out = {
+            **result.comparison.to_dict(),
+            "ok": result.ok,
+            "offline": True,
+            "sides": list(result.sides),
+            "fed_messages": result.fed,
+            "submitted_inputs": result.submitted,
+            "notes": list(result.notes),
+        }
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        for note in result.notes:
+            print(f"note: {note}")
+        print_result(
+            result.comparison,
+            as_json=False,
+            what=f"offline replay of {', '.join(result.sides)} ({result.fed} message(s) fed,"
+            f" {result.submitted} input(s) submitted)",
+        )
     return 0 if result.ok else 1
 
 

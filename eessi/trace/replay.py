@@ -65,7 +65,14 @@ from eessi.transport.client import RetryPolicy, Sender
 from eessi.transport.envelope import UserMessage
 from eessi.transport.server import Inbound, InboundEndpoint, Outcome
 
-__all__ = ["RecordedIds", "ReplayResult", "replay_against", "replay_trace", "timeline"]
+__all__ = [
+    "RecordedIds",
+    "ReplayResult",
+    "renumber",
+    "replay_against",
+    "replay_trace",
+    "timeline",
+]
 
 #: Called after each fed item with (side, items done, items in all).
 ProgressHook = Callable[[str, int, int], None]
@@ -411,7 +418,7 @@ def _sides(trace: Trace, wanted: Sequence[str] | None) -> list[str]:
     return list(wanted)
 
 
-def _renumber(result: DiffResult, positions: Sequence[int]) -> list[Divergence]:
+def renumber(result: DiffResult, positions: Sequence[int]) -> list[Divergence]:
     """Divergences with recorded indices as positions in the whole trace."""
     out = []
     for d in result.divergences:
@@ -472,7 +479,7 @@ async def replay_trace(
         recorded = [trace.messages[i - 1] for i in positions]
         now = [TraceMessage(side, r) for r in runs[side].records if r.direction is Direction.OUT]
         result = compare(recorded, now, ignore=ignore)
-        divergences += _renumber(result, positions)
+        divergences += renumber(result, positions)
         recorded_n += result.recorded
         now_n += result.now
         paired += result.paired
@@ -642,7 +649,7 @@ async def replay_against(
         created=trace.header.created,
     )
     return ReplayResult(
-        DiffResult(tuple(_renumber(result, positions)), result.recorded, result.now, result.paired),
+        DiffResult(tuple(renumber(result, positions)), result.recorded, result.now, result.paired),
         (side,),
         Trace(header, tuple(now)),
         fed,

@@ -133,3 +133,13 @@ def _toml(directory) -> str:  # type: ignore[no-untyped-def]
         for key, value in table.items():
             parts.append(f"{key} = {json.dumps(value, ensure_ascii=False)}")
     return "\n".join(parts) + "\n"
+
+
+def test_offline_replay_flag(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run([str(demo), "--offline"], capsys)
+    assert code == 0
+    assert out.startswith(f"offline replay of {PT}, {CNS} (6 message(s) fed, 2 input(s)")
+    assert out.rstrip().endswith("no divergence")
+    code, out, err = run([str(demo), "--offline", "-o", "x.jsonl"], capsys)
+    assert code == 2
+    assert "--offline cannot be combined" in err

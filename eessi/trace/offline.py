@@ -1,0 +1,295 @@
+"""Offline replay: the core path alone, without HTTP and without a journal.
+
+:func:`eessi.trace.replay.replay_trace` replays through the whole node (loopback HTTP, SQLite
+journal, outbox): that is the faithful replay, and ``eessi replay`` uses it. Its speed is the
+node's. This module replays the *documents* of a trace through the same validation
+(:func:`eessi.sed.validate.validate_or_raise`), the same decoding, the same desks
+(:func:`eessi.node.desk_factory.desk_factory`, the trace's configuration and the recorded desk
+IDs) and the same encoding, and compares what the desks send with what was recorded: the part
+of a replay whose speed is ours, measured by ``bench/replay.py``.
+
+What it leaves out, on purpose: transport checks (signatures, framing), the journal, parking of
+out-of-order documents (a document the desk refuses is reported, not kept for later), resends
+and receipts. A trace that replays clean here and diverges through the node points at those.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from eessi.clock import VirtualClock
+from eessi.core.fund import FundDesk
+from eessi.core.messages import DocumentReceived, Outgoing, Step, TimePassed
+from eessi.directory import Directory, InstitutionEntry
+from eessi.errors import EessiError
+from eessi.ids import SeededIds
+from eessi.journal.base import Direction, MessageRecord, MessageStatus
+from eessi.node.desk_factory import Desk, desk_factory
+from eessi.node.inputs import (
+    CloseCase,
+    InvalidateDocument,
+    RegisterEntitlement,
+    RejectDocument,
+    RequestClarification,
+    RequestEntitlement,
+    SubmitInput,
+    input_from_json,
+)
+from eessi.sed.catalogue import BUCS, SEDS, SUPPORTED_VERSIONS
+from eessi.sed.documents import from_element
+from eessi.sed.validate import validate_or_raise
+from eessi.trace.diff import DiffResult, Divergence, compare
+from eessi.trace.fields import DEFAULT_IGNORE
+from eessi.trace.format import Trace, TraceInput, TraceMessage
+from eessi.trace.replay import renumber, timeline
+from eessi.trace.runconfig import cns_params, households, seed_of
+
+__all__ = ["OfflineResult", "replay_offline"]
+
+_SERVICE = "BusinessMessaging"
+_ACTION = "Send"
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineResult:
+    comparison: DiffResult
+    sides: tuple[str, ...]
+    #: Documents handed to the desks and inputs applied.
+    fed: int
+    submitted: int
+    #: Outbound documents the desks produced.
+    produced: int
+    notes: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.comparison.ok and not self.notes
+
+
+class _StepIds:
+    """The recorded IDs of the current step, then seeded ones."""
+
+    def __init__(self, seed: int) -> None:
+        self.current: deque[str] = deque()
+        self._fresh = SeededIds(seed + 7_919_000_003)
+
+    def uuid(self) -> str:
+        return self.current.popleft() if self.current else self._fresh.uuid()
+
+    def case_id(self, country: str) -> str:
+        return self.current.popleft() if self.current else self._fresh.case_id(country)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+def _buc_of(desk: Desk, case_id: str, code: str) -> str:
+    cf = desk.snapshot().cases.get(case_id)
+    if cf is not None:
+        return cf.buc
+    for buc in BUCS.values():
+        if buc.starter == code:
+            return buc.name
+    kind = SEDS.get(code)
+    return kind.bucs[0] if kind is not None and kind.bucs else "S_BUC_01"
+
+
+def _apply(desk: Desk, value: SubmitInput, cns_id: str) -> Step:
+    """A submitted input, as the node hands it to each kind of desk."""
+    if isinstance(desk, FundDesk):
+        if isinstance(value, RequestEntitlement):
+            return desk.request_entitlement(value.person, value.to or cns_id, start=value.start)
+        if isinstance(value, RegisterEntitlement):
+            return desk.register(value.case_id)
+        if isinstance(value, InvalidateDocument):
+            return desk.invalidate(value.case_id, value.sed)
+        if isinstance(value, RejectDocument):
+            return desk.reject(value.case_id, value.sed)
+        if isinstance(value, RequestClarification):
+            return desk.clarify(value.case_id, value.sed, value.question)
+        if isinstance(value, CloseCase):
+            return desk.close(value.case_id)
+        if isinstance(value, TimePassed):
+            return desk.handle(value)
+        raise EessiError(f"{type(value).__name__} is not a fund's input", code="node.wrong-desk")
+    if isinstance(
+        value,
+        RequestEntitlement
+        | RegisterEntitlement
+        | InvalidateDocument
+        | RejectDocument
+        | RequestClarification
+        | CloseCase,
+    ):
+        raise EessiError(f"{type(value).__name__} is a fund's input", code="node.wrong-desk")
+    return desk.handle(value)
+
+
+class _Side:
+    def __init__(
+        self, trace: Trace, side: str, directory: Directory, config: Mapping[str, Any]
+    ) -> None:
+        self.side = side
+        self.directory = directory
+        self.entry: InstitutionEntry = directory.get(side)
+        params = cns_params(config, self.entry, directory) if self.entry.kind == "cns" else None
+        make = desk_factory(self.entry, directory, households(config), cns_params=params)
+        start = datetime.fromisoformat(trace.header.created) if trace.header.created else None
+        self.clock = VirtualClock(start)
+        self.ids = _StepIds(seed_of(config, directory, side))
+        self.desk = make(self.clock, self.ids, None)
+        self.accept = self.entry.versions or SUPPORTED_VERSIONS
+        cns = directory.of_kind("cns")
+        self.cns_id = cns[0].id if cns else "LU:CNS00001"
+        self.out: list[MessageRecord] = []
+        self.notes: list[str] = []
+        self.fed = self.submitted = 0
+
+    def _version_for(self, receiver: str, code: str, version: str) -> str:
+        peer = self.directory.find(receiver)
+        if peer is None or not peer.versions:
+            return version
+        kind = SEDS.get(code)
+        common = [
+            v for v in peer.versions if v in self.accept and (kind is None or v in kind.versions)
+        ]
+        if not common or version in common:
+            return version
+        return max(common, key=_version_key)
+
+    def _send(self, at: datetime, out: Outgoing) -> None:
+        sed = out.sed
+        version = self._version_for(out.receiver, sed.code, sed.version)
+        if version != sed.version:
+            sed = replace(sed, version=version)
+        self.out.append(
+            MessageRecord(
+                message_id=out.document_id,
+                direction=Direction.OUT,
+                sender=self.side,
+                receiver=out.receiver,
+                conversation_id=out.case_id,
+                ref_to_message_id=out.answers,
+                sed_type=sed.code,
+                sed_version=sed.version,
+                service=_SERVICE,
+                action=_ACTION,
+                created_at=at,
+                envelope=b"",
+                payload=sed.to_xml(),
+                status=MessageStatus.QUEUED,
+            )
+        )
+
+    def _step(self, at: datetime, ids: Sequence[str], act: Callable[[], Step]) -> Step | None:
+        if at > self.clock.now():
+            self.clock.set(at)
+        self.ids.current = deque(ids)
+        try:
+            return act()
+        except EessiError as exc:
+            self.notes.append(f"{self.side}: refused now: {exc}")
+            return None
+
+    def document(self, record: MessageRecord, entry: TraceInput | None, at: datetime) -> None:
+        try:
+            valid = validate_or_raise(record.payload, accept_versions=self.accept)
+            sed = from_element(valid.root)
+        except EessiError as exc:
+            self.notes.append(f"{self.side}: message {record.message_id} refused now: {exc}")
+            return
+        case_id = record.conversation_id
+        buc = entry.data.get("buc") if entry is not None else None
+        msg = DocumentReceived(
+            case_id,
+            buc if isinstance(buc, str) else _buc_of(self.desk, case_id, sed.code),
+            record.sender,
+            record.message_id.partition("~")[0],
+            sed,
+            record.ref_to_message_id,
+        )
+        ids = entry.data.get("ids", ()) if entry is not None else ()
+        step = self._step(at, ids, lambda: self.desk.handle(msg))
+        self.fed += 1
+        if step is not None:
+            for out in step.outgoing:
+                self._send(at, out)
+
+    def submit(self, entry: TraceInput) -> None:
+        raw = entry.data.get("input")
+        try:
+            value = input_from_json(raw if isinstance(raw, dict) else {})
+        except (EessiError, TypeError, KeyError, ValueError) as exc:
+            self.notes.append(f"{self.side}: input {entry.seq} cannot be read: {exc}")
+            return
+        step = self._step(
+            entry.at, entry.data.get("ids", ()), lambda: _apply(self.desk, value, self.cns_id)
+        )
+        if step is not None:
+            self.submitted += 1
+            for out in step.outgoing:
+                self._send(entry.at, out)
+
+
+def replay_offline(
+    trace: Trace,
+    *,
+    sides: Sequence[str] | None = None,
+    config: Mapping[str, Any] | None = None,
+    ignore: Iterable[str] = DEFAULT_IGNORE,
+) -> OfflineResult:
+    """Replay the documents of ``trace`` through the desks only (see the module docstring)."""
+    run_config = dict(trace.header.config if config is None else config)
+    directory = trace.header.load_directory()
+    chosen = list(sides) if sides is not None else _observers(trace)
+    ignore = tuple(ignore)
+    runs: list[_Side] = []
+    for side in chosen:
+        run = _Side(trace, side, directory, run_config)
+        by_message = {
+            i.message_id: i
+            for i in trace.inputs
+            if i.observer == side and i.data.get("kind") == "document" and i.message_id
+        }
+        for feed in timeline(trace, side):
+            if feed.record is not None:
+                run.document(feed.record, by_message.get(feed.record.message_id), feed.at)
+            elif feed.entry is not None:
+                run.submit(feed.entry)
+        runs.append(run)
+    divergences: list[Divergence] = []
+    recorded_n = now_n = paired = 0
+    for run in runs:
+        positions = [
+            i
+            for i, m in enumerate(trace.messages, start=1)
+            if m.observer == run.side and m.record.direction is Direction.OUT
+        ]
+        recorded = [trace.messages[i - 1] for i in positions]
+        result = compare(recorded, [TraceMessage(run.side, r) for r in run.out], ignore=ignore)
+        divergences += renumber(result, positions)
+        recorded_n += result.recorded
+        now_n += result.now
+        paired += result.paired
+    divergences.sort(key=lambda d: (d.index is None, d.index or 0, d.other_index or 0))
+    return OfflineResult(
+        DiffResult(tuple(divergences), recorded_n, now_n, paired),
+        tuple(chosen),
+        sum(r.fed for r in runs),
+        sum(r.submitted for r in runs),
+        sum(len(r.out) for r in runs),
+        tuple(n for r in runs for n in r.notes),
+    )
+
+
+def _observers(trace: Trace) -> list[str]:
+    seen: list[str] = []
+    for m in trace.messages:
+        if m.observer not in seen:
+            seen.append(m.observer)
+    return seen
