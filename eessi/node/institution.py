@@ -119,6 +119,8 @@ class NodeOptions:
     batch: int = 64
     #: Seconds between automatic ``tick()`` calls (reminders); ``None``: only when called.
     tick_interval: float | None = None
+    #: Seconds without an answer after which a message is journaled waiting_for_receipt.
+    waiting_after: float = 1.0
     #: Also serve on the directory's admin URL when it differs from the endpoint's.
     bind_admin: bool = True
     #: Debug: kill the process (SIGKILL) at this point (see :data:`CRASH_ENV`).
@@ -1048,7 +1050,29 @@ class Institution:
             mid, MessageStatus.SENDING, at=self.clock.now(), error=None
         )
         self.stats["sent"] += 1
-        result = await self._sender.send(peer.endpoint, self._user_message(record), record.payload)
+        # A receipt normally comes back within the same exchange; if it has not after
+        # `waiting_after` seconds, the message is journaled as waiting_for_receipt (no cost on
+        # the fast path: a timer, cancelled when the answer comes).
+        waiting: list[asyncio.Task[MessageRecord]] = []
+
+        def mark_waiting() -> None:
+            waiting.append(
+                asyncio.create_task(
+                    self.journal.set_status(
+                        mid, MessageStatus.WAITING_FOR_RECEIPT, at=self.clock.now()
+                    )
+                )
+            )
+
+        timer = asyncio.get_running_loop().call_later(self.options.waiting_after, mark_waiting)
+        try:
+            result = await self._sender.send(
+                peer.endpoint, self._user_message(record), record.payload
+            )
+        finally:
+            timer.cancel()
+            if waiting:
+                await asyncio.gather(*waiting)
         now = self.clock.now()
         if result.ok:
             await self.journal.set_status(mid, MessageStatus.ACKNOWLEDGED, at=now)

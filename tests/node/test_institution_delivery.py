@@ -219,3 +219,28 @@ async def test_connection_reset_by_the_receiver_is_retried(tmp_path: Path) -> No
         s071 = (await pt.journal.messages(direction=Direction.OUT))[0]
     assert s071.status is MessageStatus.ACKNOWLEDGED
     assert s071.attempts == 2
+
+
+@dataclass
+class Slow:
+    """Inbound interceptor: take 0.3 s before answering, every time."""
+
+    def inbound(self) -> InboundAction | None:
+        return InboundAction("stall", seconds=0.3)
+
+
+async def test_slow_receipt_is_journaled_as_waiting_for_receipt_first(tmp_path: Path) -> None:
+    directory = load_directory(write_directory(tmp_path))
+    options = replace(FAST, waiting_after=0.05)
+    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, options)]) as (cns, pt):
+        cns.inbound_interceptor = Slow()
+        await pt.submit(RequestEntitlement(ANA))
+        async with asyncio.timeout(10):
+            while True:
+                seen = {m.status for m in await pt.journal.messages(direction=Direction.OUT)}
+                if MessageStatus.WAITING_FOR_RECEIPT in seen:
+                    break
+                await asyncio.sleep(0.01)
+        await idle(cns, pt)
+        s071 = (await pt.journal.messages(direction=Direction.OUT))[0]
+    assert s071.status is MessageStatus.ACKNOWLEDGED
