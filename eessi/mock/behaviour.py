@@ -152,10 +152,14 @@ class WrongVersion:
 
 @dataclass(frozen=True, slots=True)
 class Fail:
-    """Fail the first ``times`` delivery attempts in a case (``mode``), then recover."""
+    """Fail the first ``times`` delivery attempts in a case (``mode``), then recover.
+
+    For ``timeout``, ``seconds`` is how long the request is held (default: the controller's
+    ``stall_seconds``); make it longer than the sender's attempt timeout."""
 
     times: int = 1
     mode: FailMode = "http500"
+    seconds: float | None = None
     kind: Literal["fail"] = "fail"
 
 
@@ -270,6 +274,8 @@ def effect_to_dict(effect: Effect) -> dict[str, Any]:
         out["version"] = effect.version
     elif isinstance(effect, Fail):
         out["times"], out["mode"] = effect.times, effect.mode
+        if effect.seconds is not None:
+            out["seconds"] = effect.seconds
     return out
 
 
@@ -284,7 +290,7 @@ _EFFECT_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "duplicate": ("times",),
     "malformed": ("malformed",),
     "wrong_version": ("version",),
-    "fail": ("times", "mode"),
+    "fail": ("times", "mode", "seconds"),
     "close": (),
 }
 
@@ -455,7 +461,12 @@ def _parse_effect(raw: Any, fail: Any) -> Effect:
         mode = params.get("mode", "http500")
         if mode not in FAIL_MODES:
             raise fail("effect.mode", f"unknown mode {mode!r}", ", ".join(FAIL_MODES))
-        return Fail(times, mode)
+        seconds = None
+        if "seconds" in params:
+            if mode != "timeout":
+                raise fail("effect.seconds", "seconds applies to mode timeout only", "")
+            seconds = float(_number(params, "seconds", fail))
+        return Fail(times, mode, seconds)
     if kind == "silent":
         return Silent()
     return Close()

@@ -248,7 +248,8 @@ class MockInbound:
             if request is not None and request.transport is not None:
                 request.transport.abort()
         elif mode == "timeout":
-            await asyncio.sleep(self.stall_seconds)
+            held = attempt.effect.seconds
+            await asyncio.sleep(self.stall_seconds if held is None else held)
         return Outcome.refused(
             f"{self.fund}: simulated failure ({mode}, attempt {attempt.number} of"
             f" {attempt.effect.times}); nothing was kept, send it again later",

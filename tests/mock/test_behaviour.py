@@ -57,6 +57,7 @@ def t(
         ({"kind": "malformed", "malformed": "not-xml"}, Malformed("not-xml")),
         ({"kind": "wrong_version", "version": "4.3"}, WrongVersion("4.3")),
         ({"kind": "fail", "times": 2, "mode": "reset"}, Fail(2, "reset")),
+        ({"kind": "fail", "mode": "timeout", "seconds": 3}, Fail(1, "timeout", 3.0)),
     ],
 )
 def test_every_effect_parses_and_prints_back_to_the_same_data(effect: Any, expected: Any) -> None:
@@ -89,6 +90,7 @@ def test_a_rule_round_trips_through_its_dict_form() -> None:
         ({"match": {}, "effect": {"kind": "refuse"}}, "effect.x011"),
         ({"match": {}, "effect": {"kind": "refuse", "x011": "04", "code": "01"}}, "effect.x011"),
         ({"match": {}, "effect": {"kind": "fail", "mode": "explode"}}, "effect.mode"),
+        ({"match": {}, "effect": {"kind": "fail", "seconds": 3}}, "effect.seconds"),
         ({"match": {}, "effect": {"kind": "malformed", "malformed": "ugly"}}, "effect.malformed"),
         ({"match": {}, "effect": {"kind": "duplicate", "times": 1}}, "effect.times"),
         ({"match": {}, "effect": {"kind": "silent", "seconds": 3}}, "effect.seconds"),
