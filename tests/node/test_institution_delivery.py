@@ -8,12 +8,13 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 from node_kit import ANA, CNS, PT, write_directory
 
+from eessi.clock import VirtualClock
 from eessi.core.messages import Outgoing
 from eessi.directory import Directory, load_directory
 from eessi.journal.base import Direction, MessageStatus
@@ -244,3 +245,42 @@ async def test_slow_receipt_is_journaled_as_waiting_for_receipt_first(tmp_path: 
         await idle(cns, pt)
         s071 = (await pt.journal.messages(direction=Direction.OUT))[0]
     assert s071.status is MessageStatus.ACKNOWLEDGED
+
+
+class Silent:
+    """Outbound policy: the CNS never sends its S072 (the desk believes it did)."""
+
+    def outbound(self, sed: OutboundSed, outgoing: Outgoing) -> OutboundSed | None:
+        return None if sed.sed_type == "S072" else sed
+
+
+async def test_silent_peer_is_reminded_when_the_time_has_passed(tmp_path: Path) -> None:
+    directory = load_directory(write_directory(tmp_path))
+    clock = VirtualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    async with Network(
+        directory, tmp_path, ids=[CNS, PT], seed=2, clock=clock, options=FAST
+    ) as net:
+        net[CNS].outbound_policy = Silent()
+        step = await net[PT].submit(RequestEntitlement(ANA))
+        case_id = step.outgoing[0].case_id
+        async with asyncio.timeout(15):
+            await net.idle()
+        assert (await net[PT].tick()).outgoing == ()  # not overdue yet
+        clock.advance(timedelta(days=61))
+        reminder = await net[PT].tick()
+        async with asyncio.timeout(15):
+            await net.idle()
+        pt_messages = await net[PT].journal.messages(case=case_id)
+        dropped = [e.kind for e in await net[CNS].journal.case_events(case_id)]
+        cns_x009 = await net[CNS].journal.message(reminder.outgoing[0].document_id)
+    assert [o.sed.code for o in reminder.outgoing] == ["X009"]
+    assert [(m.direction.value, m.sed_type, m.status.value) for m in pt_messages] == [
+        ("out", "S071", "acknowledged"),
+        ("out", "X009", "acknowledged"),
+    ]
+    # The CNS believes it sent the S072, so a reminder about the S071 is illegal there: it is
+    # acknowledged (journaled) but rejected with the core's reason, never processed twice.
+    assert cns_x009 is not None
+    assert cns_x009.status is MessageStatus.REJECTED
+    assert "X009" in (cns_x009.last_error or "")
+    assert "send-dropped" in dropped
