@@ -91,7 +91,7 @@ ACTIONS: Final[Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
 OUTCOMES: Final = ("registered", "eligible", "not_eligible", "pending", "none")
 
 _TOP = ("format", "scenario", "household", "mock", "step", "expect")
-_HEAD = ("name", "title", "description", "rules", "start", "seed", "institutions")
+_HEAD = ("name", "title", "description", "rules", "start", "seed", "institutions", "household")
 _EXPECT = ("messages", "order", "members", "case", "supplementary")
 _MESSAGE = ("flow", "status", "version", "xpath", "note")
 _MEMBER = ("outcome", "rules", "main_insured", "start", "missing")
@@ -320,7 +320,9 @@ def parse_scenario(
     c.known(head, "scenario", _HEAD)
     name = c.text(head, "name", "scenario")
     rules = c.strings(head, "rules", "scenario")
-    household, on = _household(c, doc.get("household"), base)
+    if "household" in head and "household" in doc:
+        raise c.fail("scenario.household", "two households", "give one: a path or a table")
+    household, on = _household(c, doc.get("household", head.get("household")), base)
     start = _start(c, head.get("start"), on)
     seed = head.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

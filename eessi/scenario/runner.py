@@ -61,8 +61,9 @@ from eessi.scenario.world import Exchange, LoopbackNetwork
 
 __all__ = ["RunObserver", "run_scenario"]
 
-#: Called as the run goes: ``("step", StepResult)`` after each step, ``("message", Exchange)``
-#: for each document that moved during it (in order), ``("start", LoopbackNetwork)`` first.
+#: Called as the run goes: ``("start", LoopbackNetwork)`` first; then per step
+#: ``("begin", ScenarioStep)``, ``("message", Exchange)`` for each document that moved during
+#: it (in order), ``("step", StepResult)``.
 RunObserver = Callable[[str, Any], Awaitable[None] | None]
 
 
@@ -438,6 +439,7 @@ async def _run(scenario: Scenario, where: Path, observer: RunObserver | None) ->
                 results.append(StepResult(step.index, step.title, "skipped"))
                 continue
             net.next_round()
+            await _notify(observer, "begin", step)
             status: Any = "passed"
             why = ""
             notes: list[str] = []
