@@ -1,50 +1,253 @@
-"""``eessi demo [NAME] [--list]``: show the simulator at work (``make demo`` runs it).
+"""``eessi demo [NAME] [--list] [--mermaid FILE]``: watch a seed situation play out.
 
-For now there is one demo, ``sed-catalogue``: for every SED of the catalogue and every version
-we support, build the example document (:func:`eessi.sed.examples.example_xml`), validate it
-against our schemas (:func:`eessi.sed.validate.validate`) and print a table. It exits 1 if any
-example fails, so it doubles as a smoke test of the models, the schemas and the validator
-together. Later scenario demos (a whole S_BUC_01 exchange between peers) register here by name.
+A demo runs a shipped scenario (``eessi scenario list``) on the embedded network, the CNS and
+mock funds on loopback with a virtual clock, and draws it live in the terminal: a sequence
+diagram whose arrows appear as documents move (institution lifelines, the CNS and the mocks
+told apart; each arrow labelled with SED type, case and status, the virtual time on the left),
+then each family member's outcome with the rules that decided it. With no NAME it runs the R17
+flow (``make demo``). ``--mermaid FILE`` writes the same exchange as a Mermaid
+``sequenceDiagram``. The demo ``seds`` instead validates every SED example of the catalogue.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
 
-__all__ = ["DEMOS", "register"]
+__all__ = ["DEFAULT", "register"]
 
-DEFAULT = "sed-catalogue"
+DEFAULT = "r17-family-abroad"
+#: Demos that are not scenarios: name -> (summary, function returning the exit code).
+EXTRA: dict[str, tuple[str, Callable[[], int]]] = {}
+
+_RESET = "\033[0m"
+_COLOURS = {"cns": "\033[1;34m", "mock": "\033[33m", "failed": "\033[1;31m", "dim": "\033[2m"}
+_PHANTOM_LABEL = "X" * 40  # keeps the diagram's layout fixed while arrows are added
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # ... and its time gutter
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="run a demo (default: every SED example, validated)",
+        help="watch a seed situation play out live (default: the R17 flow)",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
-    parser.add_argument("name", nargs="?", default=DEFAULT, metavar="NAME", help="demo to run")
+    parser.add_argument(
+        "name", nargs="?", default=DEFAULT, metavar="NAME", help=f"demo to run ({DEFAULT})"
+    )
     parser.add_argument("--list", action="store_true", help="list the demos and exit")
+    parser.add_argument(
+        "--mermaid", metavar="FILE", help="also write the exchange as a Mermaid sequenceDiagram"
+    )
+    parser.add_argument("--no-color", action="store_true", help="plain text, no colours")
+    parser.add_argument(
+        "--ascii", action="store_true", help="ASCII lines instead of box-drawing characters"
+    )
+    parser.add_argument(
+        "--delay",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="pause between arrows (default: 0.3 on a terminal, 0 otherwise)",
+    )
     parser.set_defaults(func=run)
+
+
+def _demos() -> dict[str, str]:
+    from eessi.scenario.format import load_scenario, shipped_scenarios
+
+    out = {name: summary for name, (summary, _) in EXTRA.items()}
+    for path in shipped_scenarios():
+        s = load_scenario(path)
+        out[s.name] = f"[{', '.join(s.rules)}] {s.title}"
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
     if args.list:
-        for name, (summary, _) in DEMOS.items():
-            print(f"{name:16s} {summary}")
+        demos = _demos()
+        width = max(len(n) for n in demos)
+        for name, summary in demos.items():
+            mark = " (default)" if name == DEFAULT else ""
+            print(f"{name:<{width}}  {summary}{mark}")
         return 0
-    entry = DEMOS.get(args.name)
-    if entry is None:
-        print(
-            f"eessi demo: error: no demo named {args.name!r}; "
-            f"available: {', '.join(DEMOS)} (see eessi demo --list)",
-            file=sys.stderr,
-        )
-        return 2
-    return entry[1]()
+    if args.name in EXTRA:
+        return EXTRA[args.name][1]()
+    from eessi.scenario.format import find_scenario, load_scenario
+
+    demos = _demos()
+    name = args.name
+    if name not in demos:
+        prefixed = [n for n in demos if n.startswith(name)]
+        if len(prefixed) != 1:
+            print(
+                f"eessi demo: error: no demo named {name!r}; "
+                f"available: {', '.join(demos)} (see eessi demo --list)",
+                file=sys.stderr,
+            )
+            return 2
+        name = prefixed[0]
+    scenario = load_scenario(find_scenario(name))
+    out = sys.stdout
+    tty = out.isatty()
+    colour = tty and not args.no_color and "NO_COLOR" not in os.environ
+    delay = args.delay if args.delay is not None else (0.3 if tty else 0.0)
+    return play(scenario, out, colour=colour, delay=delay, unicode=not args.ascii,
+                mermaid_file=args.mermaid)  # fmt: skip
+
+
+class _Live:
+    """Draws the sequence diagram one arrow at a time (layout fixed from the start)."""
+
+    def __init__(
+        self, out: TextIO, participants: Sequence[str], kinds: dict[str, str], *,
+        colour: bool, delay: float, unicode: bool,
+    ) -> None:  # fmt: skip
+        self.out = out
+        self.participants = list(participants)
+        self.kinds = kinds
+        self.colour = colour
+        self.delay = delay
+        self.unicode = unicode
+        self.arrows: list[Any] = []
+
+    def _paint(self, line: str, kind: str) -> str:
+        if not self.colour or kind not in _COLOURS:
+            return line
+        return f"{_COLOURS[kind]}{line}{_RESET}"
+
+    def _render(self, arrows: Sequence[Any]) -> list[str]:
+        from eessi.render.sequence import Arrow, text
+
+        phantom = Arrow(self.participants[0], self.participants[-1], _PHANTOM_LABEL, at=_EPOCH)
+        return text([*arrows, phantom], self.participants, unicode=self.unicode).splitlines()
+
+    def header(self) -> None:
+        lines = self._render([])
+        print(self._paint(lines[0], "dim"), file=self.out)
+        print(lines[1], file=self.out)
+
+    def note(self, textline: str) -> None:
+        print(self._paint(textline, "dim"), file=self.out)
+
+    def add(self, arrow: Any) -> None:
+        self.arrows.append(arrow)
+        lines = self._render(self.arrows)
+        i = 2 + 2 * (len(self.arrows) - 1)
+        kind = "failed" if arrow.failed else self.kinds.get(arrow.sender, "mock")
+        for line in lines[i : i + 2]:
+            print(self._paint(line, kind), file=self.out)
+        self.out.flush()
+        if self.delay:
+            time.sleep(self.delay)
+
+
+def _label(ir_id: str, kind: str) -> str:
+    return f"{ir_id} ({'CNS' if kind == 'cns' else 'mock'})"
+
+
+def play(
+    scenario: Any,
+    out: TextIO,
+    *,
+    colour: bool = False,
+    delay: float = 0.0,
+    unicode: bool = True,
+    mermaid_file: str | None = None,
+) -> int:
+    """Run ``scenario`` and draw it on ``out``; 0 when every expectation held, else 1."""
+    import asyncio
+    from pathlib import Path
+
+    from eessi.cli.scenario import quiet_node_logs
+    from eessi.directory import load_default_directory
+    from eessi.render.sequence import Arrow, mermaid
+    from eessi.scenario.runner import run_scenario
+
+    quiet_node_logs()
+    directory = load_default_directory()
+    kinds = {
+        i: ("cns" if directory.get(i).kind == "cns" else "mock") for i in scenario.institutions
+    }
+    names = {i: _label(i, k) for i, k in kinds.items()}
+    participants = [names[i] for i in scenario.institutions]
+    live = _Live(
+        out,
+        participants,
+        {names[i]: k for i, k in kinds.items()},
+        colour=colour,
+        delay=delay,
+        unicode=unicode,
+    )
+    rules = f"  [{', '.join(scenario.rules)}]" if scenario.rules else ""
+    print(f"eessi demo {scenario.name}: {scenario.title}{rules}", file=out)
+    for line in scenario.description.splitlines():
+        print(f"  {line}", file=out)
+    print(file=out)
+    for ir_id in scenario.institutions:
+        entry = directory.get(ir_id)
+        print(f"  {names[ir_id]:<24} {entry.name}", file=out)
+    print(file=out)
+    live.header()
+    arrows: list[Arrow] = []
+
+    def observe(kind: str, value: Any) -> None:
+        if kind == "message":
+            arrow = Arrow(
+                names.get(value.sender, value.sender),
+                names.get(value.receiver, value.receiver),
+                value.sed,
+                value.case,
+                value.status,
+                value.created_at,
+            )
+            arrows.append(arrow)
+            live.add(arrow)
+        elif kind == "begin":
+            live.note(f"{'':21}step {value.index}: {value.title}")
+        elif kind == "step":
+            if value.status != "passed":
+                live.note(f"{'':21}  {value.status.upper()}: {value.why}")
+            for h in value.happened:
+                if not h.startswith(tuple(names)):  # arrows are drawn already
+                    live.note(f"{'':21}  {h}")
+
+    report = asyncio.run(run_scenario(scenario, observer=observe))
+    print(file=out)
+    _outcomes(scenario, report, out, colour=colour)
+    if mermaid_file:
+        Path(mermaid_file).write_text(mermaid(arrows, participants), encoding="utf-8")
+        print(f"\nMermaid sequence diagram written to {mermaid_file}", file=out)
+    verdict = "every expectation held" if report.passed else f"{report.failures} failure(s)"
+    print(f"\nScenario check: {verdict} (eessi scenario run {scenario.name})", file=out)
+    return 0 if report.passed else 1
+
+
+def _outcomes(scenario: Any, report: Any, out: TextIO, *, colour: bool) -> None:
+    print("Outcome for each family member (CNS decision, with the rules that decided it):",
+          file=out)  # fmt: skip
+    for m in scenario.household.members:
+        got = report.members.get(m.id, {})
+        outcome = str(got.get("outcome", "none"))
+        head = f"  {m.name} ({m.relation.value}, {m.id}): {outcome.upper().replace('_', ' ')}"
+        if outcome == "registered":
+            head += f" with {got['main_insured']} from {got['start']}"
+        if got.get("missing"):
+            head += f"; waiting for {', '.join(got['missing'])}"
+        if outcome == "none":
+            head += " (not part of this demo)"
+        if colour:
+            tone = "\033[1;32m" if outcome == "registered" else "\033[1;33m"
+            head = f"{tone}{head}{_RESET}"
+        print(head, file=out)
+        for reason in got.get("reasons", []):
+            rule, _, text = reason.partition(": ")
+            print(f"      {rule:>4}  {text}", file=out)
 
 
 def sed_catalogue() -> int:
@@ -87,7 +290,4 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-#: Demo name -> (one-line summary, function returning the exit code).
-DEMOS: dict[str, tuple[str, Callable[[], int]]] = {
-    DEFAULT: ("every SED example in every version, validated against our schemas", sed_catalogue),
-}
+EXTRA["seds"] = ("every SED example in every version, validated against our schemas", sed_catalogue)

@@ -1,4 +1,8 @@
+"""``eessi demo``: the R17 flow by default, drawn in order, with outcomes and rules."""
+
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -7,39 +11,88 @@ from eessi.sed import examples
 from eessi.sed.catalogue import SEDS
 
 
-def test_demo_validates_every_sed_in_every_version(capsys: pytest.CaptureFixture[str]) -> None:
+def test_default_demo_draws_the_R17_flow_in_order_then_the_outcomes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("eessi demo r17-family-abroad:")
+    labels = [line.split()[3] for line in out.splitlines() if " PT-" in line and "│ S" in line]
+    assert labels == ["S071", "S072", "S073", "S071", "S072", "S073"]
+    arrows = [line.strip() for line in out.splitlines() if "──" in line]
+    assert arrows[0].startswith("│◀")  # the fund (right) sends the S071 to the CNS (left)
+    assert arrows[1].endswith("▶│")
+    header = next(
+        line for line in out.splitlines() if "LU:CNS00001 (CNS)" in line and "PT:" in line
+    )
+    assert "PT:ISS00001 (mock)" in header
+    first = out.index("│ S071 PT-")
+    assert out.index("step 1:") < first < out.index("step 2:") < out.index("│ S071 PT-", first + 1)
+    assert "Ana Silva (spouse, ana): REGISTERED with joao from 2025-09-01" in out
+    assert "Rui Silva (child, rui): REGISTERED" in out
+    assert "R10  co-insured with joao only" in out
+    assert "\033[" not in out  # not a terminal: no colours
+    assert "every expectation held" in out
+
+
+def test_demo_output_is_stable(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "r18"]) == 0
+    first = capsys.readouterr().out
+    assert main(["demo", "r18-main-insured-abroad"]) == 0
+    assert capsys.readouterr().out == first
+
+
+def test_mermaid_file_has_the_same_exchange(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "flow.mmd"
+    assert main(["demo", "r5-former-fund-s040-s041", "--mermaid", str(target), "--ascii"]) == 0
+    text = target.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert lines[0] == "sequenceDiagram"
+    assert lines[1] == "    participant P1 as LU:CNS00001 (CNS)"
+    assert lines[2] == "    participant P2 as DE:TKK00001 (mock)"
+    assert lines[3].startswith("    P1->>P2: S040 LU-")
+    assert lines[4].startswith("    P2->>P1: S041 LU-")
+    out = capsys.readouterr().out
+    assert "| S040 LU-" in out
+    assert "│" not in out
+
+
+def test_list_names_the_scenarios_and_the_sed_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--list"]) == 0
+    out = capsys.readouterr().out
+    names = [line.split()[0] for line in out.splitlines()]
+    assert "seds" in names
+    assert "r17-family-abroad" in names
+    assert "(default)" in next(line for line in out.splitlines() if line.startswith("r17"))
+
+
+def test_unknown_or_ambiguous_demo_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "no-such-demo"]) == 2
+    assert "no demo named 'no-such-demo'" in capsys.readouterr().err
+    assert main(["demo", "r1"]) == 2  # r13..., r14..., r15... : which one?
+
+
+def test_seds_demo_validates_every_sed_in_every_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "seds"]) == 0
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines() if line[:4] in SEDS]
     assert sorted((r[0], r[1]) for r in rows) == sorted(
         (code, v) for code, sed in SEDS.items() for v in sed.versions
     )
     assert all(r[-1] == "valid" for r in rows)
-    n = sum(len(sed.versions) for sed in SEDS.values())
-    assert f"{n} documents, {n} valid, 0 invalid" in out
 
 
-def test_demo_exits_1_and_names_the_issue_when_an_example_is_invalid(
+def test_seds_demo_exits_1_and_names_the_issue_when_an_example_is_invalid(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = examples.example_xml
 
-    def broken_s071(code: str, version: str = "4.4", seed: int = 0) -> bytes:
+    def broken(code: str, version: str = "4.4", seed: int = 0) -> bytes:
         data = real(code, version, seed)
         return data.replace(b"<familyName>", b"<surname>").replace(b"</familyName>", b"</surname>")
 
-    monkeypatch.setattr(examples, "example_xml", broken_s071)
-    assert main(["demo", "sed-catalogue"]) == 1
-    out = capsys.readouterr().out
-    assert "INVALID sed.schema-violation" in out
-    assert "surname" in out
-
-
-def test_demo_list_names_the_demos(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--list"]) == 0
-    assert capsys.readouterr().out.startswith("sed-catalogue ")
-
-
-def test_unknown_demo_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "no-such-demo"]) == 2
-    assert "no demo named 'no-such-demo'" in capsys.readouterr().err
+    monkeypatch.setattr(examples, "example_xml", broken)
+    assert main(["demo", "seds"]) == 1
+    assert "INVALID sed.schema-violation" in capsys.readouterr().out
