@@ -48,7 +48,7 @@ from eessi.trace.format import Trace, TraceInput, TraceMessage
 from eessi.trace.replay import renumber, timeline
 from eessi.trace.runconfig import cns_params, households, seed_of
 
-__all__ = ["OfflineResult", "replay_offline"]
+__all__ = ["DeskRunner", "OfflineResult", "buc_of", "replay_offline"]
 
 _SERVICE = "BusinessMessaging"
 _ACTION = "Send"
@@ -73,22 +73,29 @@ class OfflineResult:
 class _StepIds:
     """The recorded IDs of the current step, then seeded ones."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, *, fresh_offset: int = 7_919_000_003) -> None:
         self.current: deque[str] = deque()
-        self._fresh = SeededIds(seed + 7_919_000_003)
+        self._fresh = SeededIds(seed + fresh_offset)
+        #: What the current step drew (recorded or fresh), for a recorder.
+        self.drawn: list[str] = []
+
+    def _take(self, fresh: Callable[[], str]) -> str:
+        value = self.current.popleft() if self.current else fresh()
+        self.drawn.append(value)
+        return value
 
     def uuid(self) -> str:
-        return self.current.popleft() if self.current else self._fresh.uuid()
+        return self._take(self._fresh.uuid)
 
     def case_id(self, country: str) -> str:
-        return self.current.popleft() if self.current else self._fresh.case_id(country)
+        return self._take(lambda: self._fresh.case_id(country))
 
 
 def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
 
 
-def _buc_of(desk: Desk, case_id: str, code: str) -> str:
+def buc_of(desk: Desk, case_id: str, code: str) -> str:
     cf = desk.snapshot().cases.get(case_id)
     if cf is not None:
         return cf.buc
@@ -130,9 +137,18 @@ def _apply(desk: Desk, value: SubmitInput, cns_id: str) -> Step:
     return desk.handle(value)
 
 
-class _Side:
+class DeskRunner:
+    """One institution's desk, fed documents and inputs as the node would (no I/O); what it
+    sends accumulates in ``out``. Also used by ``bench/replay.py`` to record traces fast."""
+
     def __init__(
-        self, trace: Trace, side: str, directory: Directory, config: Mapping[str, Any]
+        self,
+        trace: Trace,
+        side: str,
+        directory: Directory,
+        config: Mapping[str, Any],
+        *,
+        recording: bool = False,
     ) -> None:
         self.side = side
         self.directory = directory
@@ -141,7 +157,10 @@ class _Side:
         make = desk_factory(self.entry, directory, households(config), cns_params=params)
         start = datetime.fromisoformat(trace.header.created) if trace.header.created else None
         self.clock = VirtualClock(start)
-        self.ids = _StepIds(seed_of(config, directory, side))
+        # Recording draws the seeded stream itself; a replay keeps it for the recorded IDs.
+        self.ids = _StepIds(
+            seed_of(config, directory, side), fresh_offset=0 if recording else 7_919_000_003
+        )
         self.desk = make(self.clock, self.ids, None)
         self.accept = self.entry.versions or SUPPORTED_VERSIONS
         cns = directory.of_kind("cns")
@@ -190,6 +209,7 @@ class _Side:
         if at > self.clock.now():
             self.clock.set(at)
         self.ids.current = deque(ids)
+        self.ids.drawn = []
         try:
             return act()
         except EessiError as exc:
@@ -207,7 +227,7 @@ class _Side:
         buc = entry.data.get("buc") if entry is not None else None
         msg = DocumentReceived(
             case_id,
-            buc if isinstance(buc, str) else _buc_of(self.desk, case_id, sed.code),
+            buc if isinstance(buc, str) else buc_of(self.desk, case_id, sed.code),
             record.sender,
             record.message_id.partition("~")[0],
             sed,
@@ -248,9 +268,9 @@ def replay_offline(
     directory = trace.header.load_directory()
     chosen = list(sides) if sides is not None else _observers(trace)
     ignore = tuple(ignore)
-    runs: list[_Side] = []
+    runs: list[DeskRunner] = []
     for side in chosen:
-        run = _Side(trace, side, directory, run_config)
+        run = DeskRunner(trace, side, directory, run_config)
         by_message = {
             i.message_id: i
             for i in trace.inputs

@@ -1,0 +1,262 @@
+"""Benchmark: SED messages replayed per second, beside bare lxml parse+validate, same run.
+
+Run: ``.venv/bin/python bench/replay.py [--members N] [--node-members N] [--rounds N]``.
+
+1. **Trace.** ``--members`` R17 requests (default 10,000: copies of the shipped Silva
+   household, two members each) are run through the real desks in memory (the Portuguese
+   fund's S071, the CNS's S072, the fund's S073): 3 messages per member, 30,000 messages,
+   each recorded as the sender's ``out`` and the receiver's ``in`` record with its envelope,
+   plus both input logs. The trace is written and read back (format check included).
+2. **Bare baseline.** lxml parse (the hardened parser configuration) + schema validation of
+   the 30,000 payloads: the floor any replay pays per message.
+3. **Offline replay** (:func:`eessi.trace.offline.replay_offline`): every document validated,
+   decoded and handed to fresh desks built from the trace's configuration with the recorded
+   IDs, every answer encoded and compared with the recording. Rate = messages of the trace
+   (each one fed to its receiver *and* reproduced by its sender) per second.
+4. **Node replay** (:func:`eessi.trace.replay.replay_trace`, what ``eessi replay`` does) on the
+   first ``--node-members`` members: loopback HTTP, SQLite journal, outbox. Its rate is the
+   node's per-message cost (HTTP round trip and journal commits), not the trace code's.
+
+Goal (issue 6): >= 10,000 messages/s offline, and >= 0.5 of the bare rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import deque
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lxml import etree  # noqa: E402
+
+from eessi.directory import load_default_directory  # noqa: E402
+from eessi.journal.base import Direction, MessageRecord, MessageStatus  # noqa: E402
+from eessi.node.inputs import RequestEntitlement, input_to_json  # noqa: E402
+from eessi.sed import xmlsafe  # noqa: E402
+from eessi.sed.schemas import default_schemas  # noqa: E402
+from eessi.trace.export import make_header, merge  # noqa: E402
+from eessi.trace.format import Trace, TraceInput, read_trace, write_trace  # noqa: E402
+from eessi.trace.offline import DeskRunner, buc_of, replay_offline  # noqa: E402
+from eessi.trace.replay import replay_trace  # noqa: E402
+from eessi.trace.runconfig import run_config  # noqa: E402
+from eessi.transport.envelope import UserMessage, encode  # noqa: E402
+
+CNS = "LU:CNS00001"
+PT = "PT:ISS00001"
+AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def households(n: int) -> list[dict[str, object]]:
+    base = json.loads(
+        (ROOT / "examples/households/resident-with-family-abroad.json").read_text("utf-8")
+    )
+    base.pop("facts", None)
+    out = []
+    for i in range(n):
+        h = json.loads(json.dumps(base))
+        h["id"] = f"silva-{i:05d}"
+        h["main_insured"][0]["pin"] = f"1978072{i:06d}"
+        out.append(h)
+    return out
+
+
+def _envelope(r: MessageRecord) -> bytes:
+    return encode(
+        UserMessage.for_payload(
+            r.payload,
+            message_id=r.message_id,
+            timestamp=r.created_at,
+            from_party=r.sender,
+            to_party=r.receiver,
+            conversation_id=r.conversation_id,
+            sed_type=r.sed_type,
+            sed_version=r.sed_version,
+            ref_to_message_id=r.ref_to_message_id,
+        )
+    )
+
+
+def build_trace(members: int) -> Trace:
+    """Run the desks in memory (no I/O) and record what a node would have journaled."""
+    directory = load_default_directory()
+    config = run_config(households((members + 1) // 2), seed=1)
+    header = make_header(directory, config=config, source={"bench": True}, created=AT)
+    shell = Trace(header, ())
+    runners = {
+        side: DeskRunner(shell, side, directory, config, recording=True) for side in (CNS, PT)
+    }
+    logs: dict[str, list[TraceInput]] = {CNS: [], PT: []}
+    records: dict[str, list[MessageRecord]] = {CNS: [], PT: []}
+
+    def log(side: str, data: dict[str, object], message_id: str | None = None) -> None:
+        logs[side].append(TraceInput(side, len(logs[side]) + 1, AT, data, message_id))
+
+    def flush(side: str) -> deque[MessageRecord]:
+        sent = deque(runners[side].out)
+        runners[side].out.clear()
+        return sent
+
+    for i in range(members):
+        person = f"silva-{i // 2:05d}/{('ana', 'rui')[i % 2]}"
+        value = RequestEntitlement(person=person)
+        entry = TraceInput(PT, 0, AT, {"kind": "input", "input": input_to_json(value), "ids": []})
+        runners[PT].submit(entry)
+        log(PT, {"kind": "input", "input": input_to_json(value), "ids": runners[PT].ids.drawn})
+        pending = deque((PT, r) for r in flush(PT))
+        while pending:
+            sender, out = pending.popleft()
+            out = replace(out, status=MessageStatus.ACKNOWLEDGED, attempts=1, sent_at=AT)
+            out = replace(out, envelope=_envelope(out))
+            records[sender].append(out)
+            receiver = out.receiver
+            inbound = replace(
+                out,
+                direction=Direction.IN,
+                status=MessageStatus.PROCESSED,
+                received_at=AT,
+                sent_at=None,
+                attempts=0,
+            )
+            runner = runners[receiver]
+            buc = buc_of(runner.desk, inbound.conversation_id, inbound.sed_type)
+            runner.document(inbound, None, AT)
+            records[receiver].append(inbound)
+            log(
+                receiver,
+                {
+                    "kind": "document",
+                    "case": inbound.conversation_id,
+                    "buc": buc,
+                    "document_id": inbound.message_id,
+                    "answers": inbound.ref_to_message_id,
+                    "ids": runner.ids.drawn,
+                },
+                inbound.message_id,
+            )
+            pending.extend((receiver, r) for r in flush(receiver))
+    messages = merge([records[CNS], records[PT]])
+    return Trace(header, tuple(messages), None, tuple(logs[CNS] + logs[PT]))
+
+
+def bare(payloads: list[bytes]) -> float:
+    """Seconds to parse (hardened parser) and schema-validate every payload."""
+    schemas = default_schemas()
+    cache: dict[str, etree.XMLSchema] = {}
+    started = time.perf_counter()
+    for data in payloads:
+        root = etree.fromstring(data, xmlsafe.PARSER)
+        schema = cache.get(root.tag)
+        if schema is None:
+            ns = etree.QName(root).namespace or ""
+            version = ns.split("/")[-2].replace("_", ".")
+            schema = cache[root.tag] = schemas.schema(etree.QName(root).localname, version)
+        if not schema.validate(root):
+            raise SystemExit(f"bare baseline: invalid document {root.tag}")
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=10_000)
+    parser.add_argument("--node-members", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+
+    print(f"eessi trace replay benchmark (pid {os.getpid()}, {os.cpu_count()} CPU)")
+    t = time.perf_counter()
+    trace = build_trace(args.members)
+    build_s = time.perf_counter() - t
+    logical = [m for m in trace.messages if m.record.direction is Direction.OUT]
+    n = len(logical)
+    print(
+        f"trace: {n} messages ({len(trace.messages)} journal records, {len(trace.inputs)}"
+        f" input log entries) built in {build_s:.1f} s"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.jsonl"
+        t = time.perf_counter()
+        write_trace(path, trace.header, trace.messages, inputs=trace.inputs)
+        write_s = time.perf_counter() - t
+        t = time.perf_counter()
+        trace = read_trace(path)
+        read_s = time.perf_counter() - t
+        size = path.stat().st_size
+    print(
+        f"file: {size / 1e6:.1f} MB; write {len(trace.messages) / write_s:,.0f} records/s,"
+        f" read+check {len(trace.messages) / read_s:,.0f} records/s"
+    )
+
+    payloads = [m.record.payload for m in logical]
+    bare_s = min(bare(payloads) for _ in range(args.rounds))
+    bare_rate = n / bare_s
+    offline_s = float("inf")
+    result = None
+    for _ in range(args.rounds):
+        t = time.perf_counter()
+        result = replay_offline(trace)
+        offline_s = min(offline_s, time.perf_counter() - t)
+    assert result is not None
+    if not result.ok:
+        print("offline replay DIVERGED:", [d.describe() for d in result.comparison.divergences[:5]])
+        return 1
+    offline_rate = n / offline_s
+    cns_t = time.perf_counter()
+    replay_offline(trace, sides=[CNS])
+    cns_s = time.perf_counter() - cns_t
+
+    subset_members = min(args.node_members, args.members)
+    first_cases: list[str] = []
+    for i in trace.inputs:
+        if i.observer == PT and i.data.get("kind") == "input" and len(first_cases) < subset_members:
+            first_cases.append(str(i.data["ids"][0]))
+    wanted = set(first_cases)
+    subset = Trace(
+        trace.header,
+        tuple(m for m in trace.messages if m.record.conversation_id in wanted),
+        None,
+        tuple(
+            i
+            for i in trace.inputs
+            if i.data.get("case") in wanted or (i.data.get("ids") or [None])[0] in wanted
+        ),
+    )
+    sub_n = sum(1 for m in subset.messages if m.record.direction is Direction.OUT)
+    t = time.perf_counter()
+    node = asyncio.run(replay_trace(subset))
+    node_s = time.perf_counter() - t
+
+    print()
+    print(f"{'what':52s} {'messages':>9s} {'seconds':>8s} {'msg/s':>9s} {'vs bare':>8s}")
+    rows = [
+        ("bare lxml parse + schema validate (best round)", n, bare_s),
+        ("offline replay, both sides (best round)", n, offline_s),
+        ("offline replay, CNS side only", n, cns_s),
+        (f"node replay (HTTP + journal), first {subset_members} members", sub_n, node_s),
+    ]
+    for label, count, secs in rows:
+        rate = count / secs
+        print(f"{label:52s} {count:>9d} {secs:>8.2f} {rate:>9,.0f} {rate / bare_rate:>8.2f}")
+    print()
+    print(
+        f"offline replay: {'no divergence' if result.ok else 'DIVERGED'};"
+        f" node replay: {'no divergence' if node.ok else 'DIVERGED'}"
+    )
+    print(
+        f"goal: >= 10,000 msg/s offline and >= 0.5 x bare; measured {offline_rate:,.0f} msg/s,"
+        f" {offline_rate / bare_rate:.2f} x bare"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
