@@ -16,6 +16,7 @@ token (``EESSI_ADMIN_TOKEN``) required when the server is not bound to loopback.
 ``GET /api/mock/log``        what the interceptors did (``?case=``)
 ``GET /api/mock/received``   inbound messages (``?case= &sed= &xpath= &status= &select=
                              &ns=prefix=uri &wait=seconds &count=n``)
+``GET /api/mock/openapi.json``  the OpenAPI description of these routes
 ===========================  ================================================================
 
 ``received`` with ``wait`` long-polls: it answers as soon as ``count`` (default 1) matching
@@ -38,6 +39,7 @@ from eessi.journal import MessageRecord, MessageStatus
 from eessi.mock.behaviour import parse_rule
 from eessi.mock.controller import MockController, MockHost
 from eessi.mock.journal_query import select
+from eessi.mock.openapi import MOCK_ROUTES, mock_openapi_document
 
 __all__ = ["MAX_WAIT", "TOKEN_ENV", "add_mock_routes"]
 
@@ -187,6 +189,9 @@ class _MockApi:
     def _rules(self) -> list[dict[str, Any]]:
         return [r.to_dict() for r in self.controller.book(self.fund).rules]
 
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(mock_openapi_document(self.fund))
+
     async def profile(self, request: web.Request) -> web.Response:
         profile = self.controller.profiles.get(self.fund)
         return web.json_response(
@@ -325,13 +330,6 @@ def add_mock_routes(
         )
     api = _MockApi(institution, controller)
     sub = web.Application(middlewares=[_errors, _auth(token)])
-    sub.router.add_get("/profile", api.profile)
-    sub.router.add_get("/rules", api.rules)
-    sub.router.add_post("/rules", api.add_rules)
-    sub.router.add_delete("/rules/{rule_id}", api.delete_rule)
-    sub.router.add_post("/reset", api.reset)
-    sub.router.add_get("/cases/{case_id}", api.case)
-    sub.router.add_delete("/cases/{case_id}", api.forget_case)
-    sub.router.add_get("/log", api.log)
-    sub.router.add_get("/received", api.received)
+    for method, path, name, _summary in MOCK_ROUTES:
+        sub.router.add_route(method, path, getattr(api, name))
     app.add_subapp("/api/mock/", sub)

@@ -44,8 +44,10 @@ from eessi.sed.catalogue import BUCS, SEDS
 
 __all__ = [
     "EFFECTS",
+    "EFFECT_PARAMETERS",
     "FAIL_MODES",
     "MALFORMED_KINDS",
+    "MATCH_KEYS",
     "Answer",
     "Attempt",
     "Behaviours",
@@ -281,8 +283,10 @@ def effect_to_dict(effect: Effect) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- parsing
 
-_MATCH_KEYS = ("fund", "buc", "sed", "case", "nth")
-_EFFECT_KEYS: Final[dict[str, tuple[str, ...]]] = {
+#: The keys of a rule's ``match``.
+MATCH_KEYS: Final[tuple[str, ...]] = ("fund", "buc", "sed", "case", "nth")
+#: The parameters each effect takes.
+EFFECT_PARAMETERS: Final[dict[str, tuple[str, ...]]] = {
     "answer": ("overrides",),
     "delay": ("seconds", "min", "max"),
     "refuse": ("x011", "code"),
@@ -353,12 +357,12 @@ def parse_rule(
 def _parse_match(raw: Any, fail: Any) -> Match:
     if not isinstance(raw, Mapping):
         raise fail("match", "match must be a table/object", 'write "match": {"sed": "S040"}')
-    unknown = sorted(set(raw) - set(_MATCH_KEYS))
+    unknown = sorted(set(raw) - set(MATCH_KEYS))
     if unknown:
         raise fail(
             f"match.{unknown[0]}",
             f"unknown match key {unknown[0]!r}",
-            f"match on: {', '.join(_MATCH_KEYS)}",
+            f"match on: {', '.join(MATCH_KEYS)}",
         )
     values: dict[str, Any] = {}
     for key in ("fund", "buc", "sed", "case"):
@@ -398,12 +402,12 @@ def _parse_effect(raw: Any, fail: Any) -> Effect:
     if not isinstance(raw, Mapping):
         raise fail("effect", "effect must be a name or a table/object", '"effect": "silent"')
     kind = raw.get("kind")
-    if kind not in _EFFECT_KEYS:
+    if kind not in EFFECT_PARAMETERS:
         raise fail("effect.kind", f"unknown effect {kind!r}", f"use one of: {', '.join(EFFECTS)}")
     params = {k: v for k, v in raw.items() if k != "kind"}
-    unknown = sorted(set(params) - set(_EFFECT_KEYS[kind]))
+    unknown = sorted(set(params) - set(EFFECT_PARAMETERS[kind]))
     if unknown:
-        allowed = ", ".join(_EFFECT_KEYS[kind]) or "no parameters"
+        allowed = ", ".join(EFFECT_PARAMETERS[kind]) or "no parameters"
         raise fail(f"effect.{unknown[0]}", f"{kind} has no parameter {unknown[0]!r}", allowed)
     if kind == "answer":
         overrides = params.get("overrides", {})

@@ -1,0 +1,189 @@
+"""The OpenAPI 3.1 description of the mock routes (``/api/mock/``) and the JSON Schema of a rule.
+
+Served at ``GET /api/mock/openapi.json``. The rule schema is built from the tables of
+:mod:`eessi.mock.behaviour` (effects, their parameters, match keys, code lists), so the schema,
+the parser and the docs cannot drift apart; :data:`MOCK_ROUTES` is the list the routes are
+mounted from (a test checks both ways).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from eessi.mock.behaviour import EFFECT_PARAMETERS, FAIL_MODES, MALFORMED_KINDS
+from eessi.sed.catalogue import BUCS, SEDS
+
+__all__ = ["MOCK_ROUTES", "mock_openapi_document", "rule_schema"]
+
+#: (method, path under /api/mock, handler name, summary): what :func:`add_mock_routes` mounts.
+MOCK_ROUTES: Final[tuple[tuple[str, str, str, str], ...]] = (
+    ("GET", "/profile", "profile", "The fund's profile and the rules in force"),
+    ("GET", "/rules", "rules", "The rules in force, in the order they were added"),
+    ("POST", "/rules", "add_rules", "Add a rule, or {rules: [...]} (all checked first)"),
+    ("DELETE", "/rules/{rule_id}", "delete_rule", "Remove one rule"),
+    ("POST", "/reset", "reset", "Back to the profile ({}), or forget one case ({case})"),
+    ("GET", "/cases/{case_id}", "case", "A case's counters, rules and log"),
+    ("DELETE", "/cases/{case_id}", "forget_case", "Forget one case (rules, counters, log)"),
+    ("GET", "/log", "log", "What the interceptors did (failed deliveries, answers)"),
+    ("GET", "/received", "received", "Inbound messages, filtered; long-poll with wait"),
+    ("GET", "/openapi.json", "openapi", "This description"),
+)
+
+_PARAM_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
+    "overrides": {
+        "type": "object",
+        "description": "top-level fields of the answer SED and their values",
+    },
+    "seconds": {"type": "number", "minimum": 0},
+    "min": {"type": "number", "minimum": 0},
+    "max": {"type": "number", "minimum": 0},
+    "x011": {"type": "string", "pattern": "^[0-9]+$", "description": "X011 rejection reason"},
+    "code": {"type": "string", "pattern": "^[0-9]+$", "description": "refusal code"},
+    "times": {"type": "integer", "minimum": 0},
+    "malformed": {"type": "string", "enum": list(MALFORMED_KINDS)},
+    "version": {"type": "string", "pattern": "^[0-9]+\\.[0-9]+$"},
+    "mode": {"type": "string", "enum": list(FAIL_MODES)},
+}
+
+
+def rule_schema() -> dict[str, Any]:
+    """JSON Schema (2020-12) of one rule, as profiles and ``POST /api/mock/rules`` take it."""
+    match_props: dict[str, Any] = {
+        "fund": {"type": "string", "pattern": "^[A-Z]{2}:[A-Za-z0-9]{4,10}$"},
+        "buc": {"type": "string", "enum": sorted(BUCS)},
+        "sed": {"type": "string", "enum": sorted(SEDS)},
+        "case": {"type": "string", "minLength": 1},
+        "nth": {"type": "integer", "minimum": 1},
+    }
+    effects: list[dict[str, Any]] = []
+    for kind, params in EFFECT_PARAMETERS.items():
+        props: dict[str, Any] = {"kind": {"const": kind}}
+        props.update({p: _PARAM_SCHEMAS[p] for p in params})
+        effects.append({"type": "object", "properties": props, "required": ["kind"],
+                        "additionalProperties": False})  # fmt: skip
+        effects.append({"const": kind})
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "mock behaviour rule",
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "minLength": 1},
+            "match": {"type": "object", "properties": match_props, "additionalProperties": False},
+            "effect": {"oneOf": effects},
+        },
+        "required": ["effect"],
+        "additionalProperties": False,
+    }
+
+
+def _error() -> dict[str, Any]:
+    return {
+        "description": "an error: what, where, what to do",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _ok(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": description}
+    if schema is not None:
+        out["content"] = {"application/json": {"schema": schema}}
+    return out
+
+
+_QUERY = (
+    ("case", "only this case (ConversationId)"),
+    ("sed", "only this SED type"),
+    ("xpath", "keep documents this XPath matches (prefixes sed and the SED type are bound)"),
+    ("select", "an XPath whose string values are returned per message"),
+    ("ns", "prefix=uri, repeatable: extra namespaces for xpath and select"),
+    ("status", "received, processed, rejected or refused; repeatable"),
+    ("wait", "long-poll up to this many seconds (at most 60)"),
+    ("count", "with wait: answer once this many messages match (default 1)"),
+)
+
+
+def mock_openapi_document(fund: str | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the mock routes (of ``fund``, if given)."""
+    obj: dict[str, Any] = {"type": "object"}
+    paths: dict[str, Any] = {}
+    for method, path, name, summary in MOCK_ROUTES:
+        op: dict[str, Any] = {
+            "summary": summary,
+            "operationId": f"mock_{name}",
+            "responses": {"400": _error(), "401": _error()},
+        }
+        params = [
+            {"name": p[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+            for p in path.split("/")
+            if p.startswith("{")
+        ]
+        if name == "received":
+            params += [
+                {"name": n, "in": "query", "required": False, "description": d,
+                 "schema": {"type": "string"}}
+                for n, d in _QUERY
+            ]  # fmt: skip
+            op["responses"]["408"] = _error()
+        if params:
+            op["parameters"] = params
+        if name == "add_rules":
+            op["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "oneOf": [
+                                {"$ref": "#/components/schemas/Rule"},
+                                {
+                                    "type": "object",
+                                    "properties": {
+                                        "rules": {
+                                            "type": "array",
+                                            "items": {"$ref": "#/components/schemas/Rule"},
+                                            "minItems": 1,
+                                        }
+                                    },
+                                    "required": ["rules"],
+                                },
+                            ]
+                        }
+                    }
+                },
+            }
+            op["responses"]["201"] = _ok("the rules added, with their IDs", obj)
+        elif method == "DELETE":
+            op["responses"]["204"] = _ok("done")
+            op["responses"]["404"] = _error()
+        else:
+            op["responses"]["200"] = _ok("the answer", obj)
+        paths.setdefault(f"/api/mock{path}", {})[method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": f"eessi-sim mock fund {fund}" if fund else "eessi-sim mock fund",
+            "version": "1",
+            "description": "Scriptable behaviours of a mock foreign fund (docs/mock-behaviours.md)",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Rule": rule_schema(),
+                "Error": {
+                    "type": "object",
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                                "where": {"type": "string"},
+                                "hint": {"type": "string"},
+                            },
+                            "required": ["code", "message"],
+                        }
+                    },
+                    "required": ["error"],
+                },
+            }
+        },
+    }
