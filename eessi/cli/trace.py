@@ -66,6 +66,9 @@ def register(subparsers: Any) -> None:
         help="JSON object of further run configuration (rule parameters, seeds) to store",
     )
     export.add_argument(
+        "--seed", type=int, metavar="N", help="the seed the run used (`eessi up --seed N`)"
+    )
+    export.add_argument(
         "--pseudonymise",
         action="store_true",
         help="replace names, PINs, dates of birth and addresses consistently",
@@ -177,6 +180,8 @@ def run_export(args: argparse.Namespace) -> int:
     config: dict[str, Any] = _json_object(args.config) if args.config else {}
     if args.households is not None:
         config["households"] = household_documents(args.households)
+    if args.seed is not None:
+        config["seed"] = args.seed
     since = _since(args.since)
     check_journal_paths(args.journal)
 
