@@ -61,7 +61,7 @@ from eessi.core.desk import reference_of
 from eessi.core.fund import FundDesk
 from eessi.core.messages import DocumentReceived, Outgoing, Step, TimePassed
 from eessi.directory import Directory, InstitutionEntry
-from eessi.errors import DomainError, EessiError, JournalError, SedError
+from eessi.errors import ConfigError, DomainError, EessiError, JournalError, SedError
 from eessi.ids import IdGenerator, RandomIds
 from eessi.journal.base import Direction, Journal, MessageRecord, MessageStatus
 from eessi.node.desk_factory import Desk, DeskFactory
@@ -370,15 +370,27 @@ class Institution:
         await self._runner.setup()
         bind_host = host if host is not None else self._host
         bind_port = port if port is not None else self._port
-        site = web.TCPSite(self._runner, bind_host, bind_port)
-        await site.start()
+        await self._listen(bind_host, bind_port, "endpoint")
         actual = self._bound_port(bind_port)
         self.url = f"http://{bind_host}:{actual}"
         self.endpoint_url = self.url + self._path
         if self.options.bind_admin and port is None and self.entry.admin:
             admin = urlsplit(self.entry.admin)
             if admin.port and (admin.hostname, admin.port) != (bind_host, actual):
-                await web.TCPSite(self._runner, admin.hostname or bind_host, admin.port).start()
+                await self._listen(admin.hostname or bind_host, admin.port, "admin URL")
+
+    async def _listen(self, host: str, port: int, what: str) -> None:
+        assert self._runner is not None
+        try:
+            await web.TCPSite(self._runner, host, port).start()
+        except OSError as exc:
+            raise ConfigError(
+                f"{self.id} cannot listen on {host}:{port} (its {what}): {exc.strerror or exc}",
+                where=self.directory.source,
+                hint="another process uses that port: stop it, or change the port in the"
+                " directory (or give --port)",
+                code="node.cannot-listen",
+            ) from exc
 
     def _bound_port(self, requested: int) -> int:
         assert self._runner is not None

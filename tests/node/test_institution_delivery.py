@@ -12,11 +12,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import pytest
 from node_kit import ANA, CNS, PT, write_directory
 
 from eessi.clock import VirtualClock
 from eessi.core.messages import Outgoing
 from eessi.directory import Directory, load_directory
+from eessi.errors import ConfigError
 from eessi.journal.base import Direction, MessageStatus
 from eessi.node.hooks import InboundAction, OutboundSed
 from eessi.node.inputs import RequestEntitlement
@@ -284,3 +286,18 @@ async def test_silent_peer_is_reminded_when_the_time_has_passed(tmp_path: Path) 
     assert cns_x009.status is MessageStatus.REJECTED
     assert "X009" in (cns_x009.last_error or "")
     assert "send-dropped" in dropped
+
+
+async def test_port_already_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    directory = load_directory(write_directory(tmp_path))
+    async with nodes(tmp_path, directory, [(CNS, FAST)]):
+        second = await open_institution(
+            directory.get(CNS), directory, tmp_path / "second.sqlite", synchronous="NORMAL"
+        )
+        try:
+            with pytest.raises(ConfigError, match="cannot listen") as caught:
+                await second.start()
+            assert caught.value.code == "node.cannot-listen"
+        finally:
+            await second.stop()
+            await second.journal.close()
