@@ -83,15 +83,15 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from eessi.cli.trace import _json_object, ignore_rules, print_result
+    from eessi.cli.trace import _json_object, ignore_rules, load, print_result
     from eessi.errors import ConfigError
-    from eessi.trace.format import read_trace, write_trace
+    from eessi.trace.format import write_trace
     from eessi.trace.progress import Progress
     from eessi.trace.replay import replay_against, replay_trace, timeline
 
     if args.speed < 0:
         raise ConfigError("--speed cannot be negative", hint="use 0 (instant) or a multiple")
-    trace = read_trace(args.file)
+    trace = load(args.file, quiet=args.json)
     config: dict[str, Any] | None = None
     if args.config is not None:
         config = {**trace.header.config, **_json_object(args.config)}

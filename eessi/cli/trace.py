@@ -118,6 +118,23 @@ def ignore_rules(args: argparse.Namespace) -> list[str]:
     return [*([] if args.no_default_ignore else DEFAULT_IGNORE), *args.ignore]
 
 
+def load(path: Path, *, quiet: bool = False) -> Any:
+    """Read and check a trace, with a counter on standard error for big files (a terminal
+    only, and never with ``--json``)."""
+    from eessi.trace.format import Trace, TraceMessage, iter_trace
+    from eessi.trace.progress import Progress
+
+    header, items = iter_trace(path)
+    messages: list[Any] = []
+    inputs: list[Any] = []
+    big = path.stat().st_size > 8 * 1024 * 1024
+    with Progress(f"reading {path.name}", enabled=False if quiet or not big else None) as bar:
+        for item in items:
+            (messages if isinstance(item, TraceMessage) else inputs).append(item)
+            bar.advance()
+    return Trace(header, tuple(messages), str(path), tuple(inputs))
+
+
 def _since(text: str | None) -> datetime | None:
     from eessi.errors import ConfigError
 
@@ -233,10 +250,9 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     from eessi.render import sequence
-    from eessi.trace.format import read_trace
     from eessi.trace.show import arrows, participants
 
-    trace = read_trace(args.file)
+    trace = load(args.file, quiet=args.json)
     drawn = arrows(trace.messages)
     people = participants(trace)
     if args.json:
@@ -287,10 +303,9 @@ def print_result(result: DiffResult, *, as_json: bool, what: str) -> None:
 
 def run_diff(args: argparse.Namespace) -> int:
     from eessi.trace.diff import compare
-    from eessi.trace.format import read_trace
 
-    a = read_trace(args.a)
-    b = read_trace(args.b)
+    a = load(args.a, quiet=args.json)
+    b = load(args.b, quiet=args.json)
     result = compare(a.messages, b.messages, ignore=ignore_rules(args))
     print_result(result, as_json=args.json, what="diff")
     return 0 if result.ok else 1
