@@ -6,6 +6,16 @@ from importlib.metadata import entry_points
 
 import pytest
 
+# pytester runs the inner session in this process and afterwards drops the modules it imported;
+# a later inner run would import fresh copies of some eessi modules next to old copies of others
+# (whatever this process imported first), and classes of two generations do not match. So
+# everything the plugin uses is imported here, once, for every inner run to share (not the
+# plugin itself: pytest must import it to rewrite its asserts).
+import eessi.errors
+import eessi.node.admin
+import eessi.node.inputs
+import eessi.scenario.world  # noqa: F401
+
 pytest_plugins = ["pytester"]
 
 INI = """
