@@ -39,7 +39,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -321,14 +321,11 @@ def _validated(payload: bytes) -> bool:
     return validate(payload).ok
 
 
-def pseudonymise_trace(
-    trace: Trace, *, key: str | bytes | None = None, progress: Iterable[None] | None = None
-) -> Trace:
+def pseudonymise_trace(trace: Trace, *, key: str | bytes | None = None) -> Trace:
     """The trace with names, PINs, dates of birth and addresses replaced consistently.
 
     Raises :class:`TraceError` if a document that was schema-valid is not valid any more.
     """
-    del progress
     raw_key = key.encode() if isinstance(key, str) else key
     p = Pseudonymiser(raw_key if raw_key is not None else default_key(trace))
     p.learn_config(trace.header.config)
