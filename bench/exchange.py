@@ -1,0 +1,883 @@
+"""Benchmark: complete S071 -> S072 -> S073 cases per second between two processes, same run
+as the bare ceiling.
+
+Run: ``.venv/bin/python bench/exchange.py [--cases N] [--concurrency C] [--seconds S]
+[--synchronous FULL|NORMAL] [--profile pyspy|cprofile] [--profile-node cns|fund]``.
+
+**The exchange.** A temporary directory TOML puts the CNS (``LU:CNS00001``) and one mock fund
+(``FR:CPAM5701``) on free loopback ports; ``N`` generated households (a main insured living in
+Luxembourg, a spouse living in France, in the RNPP: rule R17) are given to both. Each runs as
+its own process (``python -m eessi serve``), journaling to its own SQLite file. This process
+starts cases through the fund's admin API (``POST /api/requests``, kind
+``request_entitlement``), keeping ``C`` cases open at once; each case is the fund's S071, the
+CNS's S072 and the fund's automatic S073, every SED validated, journaled and receipted on both
+sides. A case is complete when the fund's journal has its S073 acknowledged; the bench counts
+completions by reading the fund's journal (read-only SQLite, one ``count(*)``), so the nodes
+serve nothing but the exchange. After a warm-up, the cases completed during ``S`` seconds give
+cases/s; SEDs/s is three times that, messages/s six times (each SED and its receipt). Latency
+is read from the fund's journal afterwards: the S071's ``created_at`` (when the fund's desk
+handled the request) to the S073's ``updated_at`` (its receipt journaled). The journals are
+then checked: every measured case has S071 and S073 processed at the CNS and its S072 processed
+at the fund.
+
+**The bare ceiling, same run.** A minimal aiohttp server process (``--bare-serve``) that, per
+POST, reads the body, parses it with the same hardened lxml parser, validates it against the
+same compiled schema and answers a small receipt; this process posts the SEDs the exchange
+actually produced (taken from the journals: same types, versions and sizes), ``C`` in flight,
+for ``S`` seconds. Ratio = exchange SEDs/s / bare SEDs/s. Goal (issue 4): 1,000 cases/s on the
+2-core machine, a ratio of about 0.3.
+
+Note the shapes differ on purpose: the exchange runs two node processes (each one SED in, one
+receipt out, one SED out per case) on two cores, the bare ceiling one server process and this
+client. Both measure what the machine can move end to end.
+
+**Profiling.** ``--profile pyspy`` attaches ``py-spy record`` (``pip install py-spy``, not a
+project dependency) to the node named by ``--profile-node`` (default the CNS) for the measured
+window and prints the top costs (own time and cumulative, all threads, so the aiosqlite writer
+thread shows); ``--profile cprofile`` runs that node under ``cProfile`` (main thread only) and
+prints its top functions at the end. The raw profiles stay in ``--keep DIR`` if given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CNS = "LU:CNS00001"
+FUND = "FR:CPAM5701"
+
+
+# -- setup -------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def write_directory(where: Path) -> Path:
+    """The shipped directory with every endpoint on a free port and no admin URLs (the admin API
+    is then served on the endpoint's port)."""
+    from eessi.directory import default_directory_path
+
+    text = default_directory_path().read_text(encoding="utf-8")
+    text = re.sub(r"127\.0\.0\.1:87\d\d", lambda _m: f"127.0.0.1:{free_port()}", text)
+    text = re.sub(r'(?m)^admin = "[^"]*"\n', "", text)
+    path = where / "directory.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def household(n: int) -> dict[str, object]:
+    """Household ``n``: João-like main insured in LU, spouse in FR in the RNPP (R17)."""
+    return {
+        "format": "eessi-household/1",
+        "id": f"bench-{n:05d}",
+        "main_insured": [
+            {
+                "id": "main",
+                "pin": f"19800101{n:05d}",
+                "name": f"Paul Bench{n}",
+                "date_of_birth": "1980-01-01",
+                "affiliated_since": "2020-01-01",
+            }
+        ],
+        "members": [
+            {
+                "id": "spouse",
+                "name": f"Claire Bench{n}",
+                "relation": "spouse",
+                "date_of_birth": "1982-06-15",
+                "relation_since": "2010-05-01",
+                "country_of_residence": "FR",
+                "rnpp_registered": True,
+            }
+        ],
+    }
+
+
+def write_households(where: Path, n: int) -> Path:
+    folder = where / "households"
+    folder.mkdir()
+    for i in range(n):
+        (folder / f"bench-{i:05d}.json").write_text(json.dumps(household(i)), encoding="utf-8")
+    return folder
+
+
+class Node:
+    """One ``python -m eessi serve`` process (optionally under cProfile)."""
+
+    def __init__(
+        self,
+        ir_id: str,
+        work: Path,
+        directory: Path,
+        households: Path,
+        synchronous: str,
+        verbose: bool = False,
+        bulk_route: bool = False,
+        options: tuple[str, ...] = (),
+        timings: bool = False,
+        switch: float | None = None,
+        prototypes: tuple[str, ...] = (),
+    ) -> None:
+        self.ir_id = ir_id
+        self.db = work / (ir_id.replace(":", "-") + ".sqlite")
+        self.log = work / (ir_id.replace(":", "-") + ".log")
+        # the bench's launcher (same node, plus POST /bench/start) or the real `eessi serve`
+        launcher = (
+            [str(ROOT / "bench" / "support" / "node.py")]
+            if bulk_route
+            else ["-m", "eessi", "serve"]
+        )
+        self.cmd = [
+            *launcher,
+            "--institution",
+            ir_id,
+            "--directory",
+            str(directory),
+            "--households",
+            str(households),
+            "--db",
+            str(self.db),
+            "--synchronous",
+            synchronous,
+            *([] if bulk_route else ["--tick", "0"]),
+            *(["-v"] if verbose and not bulk_route else []),
+            *(f"--option={o}" for o in options),
+            *(["--timings"] if timings else []),
+            *(f"--prototype={p}" for p in prototypes),
+            *([f"--switch-interval={switch}"] if switch else []),
+        ]
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def start(self, cprofile: Path | None = None) -> None:
+        prefix = ["-m", "cProfile", "-o", str(cprofile)] if cprofile else []
+        self.proc = subprocess.Popen(
+            [sys.executable, *prefix, *self.cmd],
+            stdout=subprocess.PIPE,
+            stderr=self.log.open("w"),
+            text=True,
+            cwd=str(ROOT),
+        )
+
+    def wait_ready(self) -> None:
+        assert self.proc is not None
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        match = re.search(r"listening on (\S+)", line)
+        if not match:
+            raise SystemExit(f"{self.ir_id} did not start: {line!r}; see {self.log}")
+        self.url = match.group(1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- the exchange ------------------------------------------------------------------------------
+
+
+def completed(conn: sqlite3.Connection) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM messages WHERE status = 'acknowledged' AND sed_type = 'S073'"
+        " AND direction = 'out'"
+    ).fetchone()
+    return int(row[0])
+
+
+@dataclass
+class Drive:
+    started: int
+    measured_from: int
+    measured_to: int
+    seconds: float
+    first_key: int
+    last_key: int
+    #: CPU seconds used by each node process during the measured window.
+    cpu: list[float]
+
+
+async def drive(
+    fund: Node,
+    keys: list[str],
+    concurrency: int,
+    seconds: float,
+    warmup: int,
+    on_measure: object,
+    bulk: bool,
+    pids: list[int],
+) -> Drive:
+    """Keep ``concurrency`` cases open: ``warmup`` cases first, then ``seconds`` measured."""
+    import aiohttp
+
+    conn = sqlite3.connect(f"file:{fund.db}?mode=ro", uri=True, timeout=10)
+    url = fund.url + ("/bench/start" if bulk else "/api/requests")
+    errors: list[str] = []
+    next_key = 0
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        async def open_cases(batch: list[str]) -> None:
+            if bulk:
+                async with session.post(url, json=batch) as resp:
+                    if resp.status != 202:
+                        errors.append(f"{batch[0]}...: {resp.status} {await resp.text()}")
+                return
+            for key in batch:
+                body = {"kind": "request_entitlement", "person": key}
+                async with session.post(url, json=body) as resp:
+                    if resp.status != 202:
+                        errors.append(f"{key}: {resp.status} {await resp.text()}")
+
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def run(until_started: int | None, deadline: float | None) -> None:
+            nonlocal next_key
+            while next_key < len(keys):
+                if until_started is not None and next_key >= until_started:
+                    break
+                if deadline is not None and time.perf_counter() >= deadline:
+                    break
+                if errors:
+                    raise SystemExit("starting a case failed: " + errors[0])
+                room = concurrency - (next_key - completed(conn))
+                if until_started is not None:
+                    room = min(room, until_started - next_key)
+                room = max(0, min(room, len(keys) - next_key))
+                # bulk: one POST for all free slots; admin: one POST per case (concurrently)
+                batches = (
+                    [keys[next_key : next_key + room]]
+                    if bulk
+                    else [[k] for k in keys[next_key : next_key + room]]
+                )
+                for batch in batches:
+                    if not batch:
+                        continue
+                    task = asyncio.create_task(open_cases(batch))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                next_key += room
+                await asyncio.sleep(0.005)
+
+        async def drain(limit: float) -> None:
+            end = time.perf_counter() + limit
+            while completed(conn) < next_key:
+                if time.perf_counter() > end:
+                    raise SystemExit(
+                        f"only {completed(conn)} of {next_key} cases completed in {limit:g} s;"
+                        f" see the logs in {fund.log.parent}"
+                    )
+                await asyncio.sleep(0.01)
+
+        await run(warmup, None)
+        await drain(60)
+        if callable(on_measure):
+            on_measure()
+        first = next_key
+        done_before = completed(conn)
+        cpu = [cpu_seconds(pid) for pid in pids]
+        start = time.perf_counter()
+        await run(None, start + seconds)
+        elapsed = time.perf_counter() - start
+        if elapsed < 0.9 * seconds:
+            print(
+                f"  (every household was used after {elapsed:.1f} s: give more --cases for a"
+                " steady window)"
+            )
+        done_after = completed(conn)
+        cpu = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu, strict=True)]
+        await drain(60)
+        await asyncio.gather(*tasks)
+    conn.close()
+    if errors:
+        raise SystemExit("starting a case failed: " + errors[0])
+    return Drive(next_key, done_before, done_after, elapsed, first, next_key, cpu)
+
+
+def parse_ts(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def latencies(
+    fund_db: Path, cns_db: Path, keys_measured: int
+) -> tuple[list[float], dict[str, int], set[str]]:
+    """Per-case latency (seconds) of the measured cases, and a check of both journals."""
+    fund = sqlite3.connect(f"file:{fund_db}?mode=ro", uri=True)
+    rows = fund.execute(
+        "SELECT conversation_id, sed_type, direction, status, created_at, updated_at"
+        " FROM messages ORDER BY seq"
+    ).fetchall()
+    fund.close()
+    start: dict[str, datetime] = {}
+    end: dict[str, datetime] = {}
+    check: Counter[str] = Counter()
+    for case, sed, direction, status, created, updated in rows:
+        check[f"fund {direction} {sed} {status}"] += 1
+        if direction == "out" and sed == "S071":
+            start[case] = parse_ts(created)
+        elif direction == "out" and sed == "S073" and status == "acknowledged":
+            end[case] = parse_ts(updated)
+    cns = sqlite3.connect(f"file:{cns_db}?mode=ro", uri=True)
+    for direction, sed, status, count in cns.execute(
+        "SELECT direction, sed_type, status, count(*) FROM messages GROUP BY 1, 2, 3"
+    ):
+        check[f"cns {direction} {sed} {status}"] += count
+    cns.close()
+    ordered = sorted(start, key=lambda c: start[c])[-keys_measured:] if keys_measured else []
+    lat = [(end[c] - start[c]).total_seconds() for c in ordered if c in end]
+    return lat, dict(check), set(ordered)
+
+
+#: The legs of a case, as (label, journal, SED, direction, from column, to column).
+LEGS: tuple[tuple[str, str, str, str, str, str], ...] = (
+    ("fund: S071 waits in the outbox", "fund", "S071", "out", "created_at", "sent_at"),
+    ("fund: S071 sent -> receipt journaled", "fund", "S071", "out", "sent_at", "updated_at"),
+    ("CNS: S071 received -> processed", "cns", "S071", "in", "received_at", "updated_at"),
+    ("CNS: S072 waits in the outbox", "cns", "S072", "out", "created_at", "sent_at"),
+    ("CNS: S072 sent -> receipt journaled", "cns", "S072", "out", "sent_at", "updated_at"),
+    ("fund: S072 received -> processed", "fund", "S072", "in", "received_at", "updated_at"),
+    ("fund: S073 waits in the outbox", "fund", "S073", "out", "created_at", "sent_at"),
+    ("fund: S073 sent -> receipt journaled", "fund", "S073", "out", "sent_at", "updated_at"),
+)
+
+
+def legs(fund_db: Path, cns_db: Path, cases: set[str]) -> list[tuple[str, float, float]]:
+    """Median and p99 (ms) of each leg of the measured cases, from the journals' timestamps
+    (``sent_at`` is the start of the last attempt, ``updated_at`` the last status change)."""
+    out: list[tuple[str, float, float]] = []
+    dbs = {"fund": fund_db, "cns": cns_db}
+    for label, which, sed, direction, a, b in LEGS:
+        conn = sqlite3.connect(f"file:{dbs[which]}?mode=ro", uri=True)
+        rows = conn.execute(
+            f"SELECT conversation_id, {a}, {b} FROM messages WHERE sed_type = ? AND direction = ?",
+            (sed, direction),
+        ).fetchall()
+        conn.close()
+        values = [
+            1000 * (parse_ts(y) - parse_ts(x)).total_seconds()
+            for case, x, y in rows
+            if case in cases and x and y
+        ]
+        out.append((label, statistics.median(values) if values else 0.0, percentile(values, 0.99)))
+    return out
+
+
+def sample_seds(fund_db: Path, cns_db: Path) -> list[bytes]:
+    """The SEDs the exchange produced: S071 and S073 (fund out), S072 (CNS out)."""
+    out: list[bytes] = []
+    for db, types in ((fund_db, ("S071", "S073")), (cns_db, ("S072",))):
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        for sed in types:
+            rows = conn.execute(
+                "SELECT payload FROM messages WHERE direction = 'out' AND sed_type = ?"
+                " ORDER BY seq DESC LIMIT 64",
+                (sed,),
+            ).fetchall()
+            out.extend(bytes(r[0]) for r in rows)
+        conn.close()
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+# -- profiling ---------------------------------------------------------------------------------
+
+
+class PySpy:
+    """``py-spy record`` attached to a process for the measured window (raw collapsed stacks)."""
+
+    def __init__(self, pid: int, out: Path, seconds: float) -> None:
+        self.out = out
+        exe = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which(
+            "py-spy"
+        )
+        if exe is None:
+            raise SystemExit("--profile pyspy needs py-spy: .venv/bin/pip install py-spy")
+        self.cmd = [
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            "250",
+            "--duration",
+            str(max(1, int(seconds))),
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--threads",
+            "-o",
+            str(out),
+        ]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def wait(self) -> None:
+        if self.proc is not None:
+            _, err = self.proc.communicate(timeout=120)
+            if self.proc.returncode != 0:
+                print(f"py-spy failed: {err.decode(errors='replace').strip()}")
+
+
+def short(frame: str) -> str:
+    """``fn (/long/path/to/module.py:12)`` -> ``fn (module.py:12)``; lines dropped for grouping."""
+    match = re.match(r"(.*?) \((.*?)(?::\d+)?\)$", frame)
+    if not match:
+        return frame
+    fn, path = match.groups()
+    parts = Path(path).parts
+    tail = "/".join(parts[-2:]) if len(parts) >= 2 else path
+    return f"{fn} ({tail})"
+
+
+#: Subsystems, tried from the innermost frame outwards: the first frame that matches one of a
+#: subsystem's patterns (function name or file) decides where a sample's time goes.
+SUBSYSTEMS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("SED parse + XSD validation", ("sed/validate.py", "sed/xmlsafe.py", "sed/schemas.py")),
+    ("SED decode (XML -> model)", ("from_element", "decode_", "sed/codec.py", "sed/model.py")),
+    ("SED encode (model -> XML)", ("to_xml", "encode_root", "encode_node")),
+    ("desk (domain core)", ("eessi/core/", "core/cns.py", "core/fund.py", "core/")),
+    (
+        "envelope, HMAC, framing",
+        ("transport/envelope.py", "transport/auth.py", "transport/framing.py", "hmac.py"),
+    ),
+    ("transport client (Sender)", ("transport/client.py",)),
+    ("transport endpoint checks", ("transport/server.py",)),
+    ("node records (events/snapshots to JSON)", ("node/records.py",)),
+    ("journal, event-loop side", ("journal/", "aiosqlite/")),
+    ("node glue (institution.py)", ("node/institution.py", "node/hooks.py")),
+    ("aiohttp client", ("aiohttp/client", "aiohttp/connector")),
+    ("aiohttp server", ("aiohttp/web_", "aiohttp/http_", "aiohttp/streams", "aiohttp/base_")),
+    ("asyncio loop + sockets", ("asyncio/",)),
+)
+
+
+def subsystem(frames: list[str]) -> str:
+    if "_connection_worker_thread" in frames[0]:  # the thread's name
+        if frames[-1].startswith("_connection_worker_thread"):
+            return "SQLite writer thread waiting for work (idle)"
+        return "SQLite writer thread executing (SQL, commit, fsync)"
+    for frame in reversed(frames):
+        if frame.startswith(("select (selectors", "EpollSelector.select")):
+            return "waiting in epoll (idle)"
+        for name, patterns in SUBSYSTEMS:
+            if any(p in frame for p in patterns):
+                return name
+    return "other"
+
+
+def report_pyspy(path: Path, top: int = 25) -> None:
+    """Own and cumulative sample shares from py-spy's collapsed stacks, all threads."""
+    own: Counter[str] = Counter()
+    cumulative: Counter[str] = Counter()
+    parts: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
+    total = 0
+    idle = 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        frames = [short(f) for f in stack.split(";")]
+        total += count
+        threads[frames[0]] += count
+        parts[subsystem(frames)] += count
+        leaf = frames[-1]
+        if any(
+            f.startswith(("select (selectors", "_worker (", "wait (threading", "get (queue"))
+            for f in frames[-2:]
+        ):
+            idle += count
+        own[leaf] += count
+        for f in set(frames[1:]):
+            cumulative[f] += count
+    if not total:
+        print("  (no samples)")
+        return
+    busy = total - idle
+    print(f"  {total} samples; idle (select/queue waits) {100 * idle / total:.0f}%")
+    print("  by thread:")
+    for name, c in threads.most_common(6):
+        print(f"    {100 * c / total:5.1f}%  {name}")
+    print("  by subsystem (innermost project frame decides; share of all samples):")
+    for name, c in parts.most_common():
+        print(f"    {100 * c / total:5.1f}%  {name}")
+    print("  own time (share of all samples):")
+    for name, c in own.most_common(top):
+        print(f"    {100 * c / total:5.1f}%  {name}")
+    print(f"  cumulative (share of non-idle samples, {busy}):")
+    for name, c in cumulative.most_common(top + 15):
+        if name.startswith(("<module>", "run (", "_run_once", "run_forever", "_run (")):
+            continue
+        print(f"    {100 * c / max(busy, 1):5.1f}%  {name}")
+
+
+def report_cprofile(path: Path, top: int = 30) -> None:
+    import pstats
+
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+
+
+# -- the bare ceiling --------------------------------------------------------------------------
+
+RECEIPT = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Receipt xmlns="urn:eessi-sim:as4">'
+    b"<RefToMessageId>%s</RefToMessageId></Receipt>"
+)
+
+
+def bare_serve() -> None:
+    """Per POST: read, parse (hardened lxml), validate against the compiled schema, receipt."""
+    from aiohttp import web
+    from lxml import etree
+
+    from eessi.sed import xmlsafe
+    from eessi.sed.schemas import default_schemas
+
+    schemas = default_schemas()
+    by_namespace: dict[str, etree.XMLSchema] = {}
+    counter = iter(range(10**12))
+
+    def schema_for(root: etree._Element) -> etree.XMLSchema:
+        ns = etree.QName(root).namespace or ""
+        schema = by_namespace.get(ns)
+        if schema is None:
+            # .../ns/4_4/S071 -> ("S071", "4.4")
+            version, code = ns.rsplit("/", 2)[-2:]
+            schema = by_namespace[ns] = schemas.schema(code, version.replace("_", "."))
+        return schema
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.read()
+        root = etree.fromstring(body, xmlsafe.PARSER)
+        if not schema_for(root).validate(root):
+            return web.Response(status=400, text="invalid")
+        return web.Response(
+            body=RECEIPT % str(next(counter)).encode(), content_type="application/xml"
+        )
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_post("/as4", handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+        await site.start()
+        print(runner.addresses[0][1], flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+async def bare_drive(
+    url: str, seds: list[bytes], seconds: float, concurrency: int, pid: int
+) -> tuple[float, float]:
+    """SEDs/s, and the server's CPU milliseconds per SED, over the measured window."""
+    import aiohttp
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        counter = iter(range(10**12))
+        done = 0
+        deadline = 0.0
+        headers = {"Content-Type": "application/xml"}
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                body = seds[next(counter) % len(seds)]
+                async with session.post(url, data=body, headers=headers) as resp:
+                    await resp.read()
+                    assert resp.status == 200, resp.status
+                done += 1
+
+        deadline = time.perf_counter() + 0.5  # warm up
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        done = 0
+        cpu = cpu_seconds(pid)
+        start = time.perf_counter()
+        deadline = start + seconds
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        rate = done / (time.perf_counter() - start)
+        return rate, 1000 * (cpu_seconds(pid) - cpu) / max(done, 1)
+
+
+def bare_ceiling(seds: list[bytes], seconds: float, concurrency: int) -> tuple[float, float]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--bare-serve"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        url = f"http://127.0.0.1:{port}/as4"
+        return asyncio.run(bare_drive(url, seds, seconds, concurrency, proc.pid))
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+# -- main --------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--cases", type=int, default=2000, help="most cases to start")
+    parser.add_argument("--concurrency", type=int, default=64, help="cases open at once")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured window")
+    parser.add_argument("--warmup", type=int, default=100, help="cases before measuring")
+    parser.add_argument(
+        "--start",
+        choices=("bulk", "admin"),
+        default="bulk",
+        help="start cases with the bench's bulk route (bench/support/node.py) or one"
+        " POST /api/requests each (the admin API as it is)",
+    )
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=INT",
+        help="run both nodes through bench/support/node.py with this NodeOptions field"
+        " (experiments: send_workers=64, batch=128)",
+    )
+    parser.add_argument(
+        "--timings",
+        action="store_true",
+        help="run both nodes through bench/support/node.py, timing journal commits and sends"
+        " (printed from their logs)",
+    )
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        metavar="SECONDS",
+        help="run both nodes through bench/support/node.py with this sys.setswitchinterval"
+        " (experiment: the GIL hand-over between the event loop and the SQLite thread)",
+    )
+    parser.add_argument(
+        "--prototype",
+        action="append",
+        default=[],
+        choices=("one-hop-commit", "one-hop-writes"),
+        help="run both nodes through bench/support/node.py with a prototype of a proposed"
+        " optimisation (bench/support/prototypes.py)",
+    )
+    parser.add_argument("--synchronous", choices=("FULL", "NORMAL"), default="FULL")
+    parser.add_argument("--profile", choices=("pyspy", "cprofile"))
+    parser.add_argument("--profile-node", choices=("cns", "fund"), default="cns")
+    parser.add_argument("--keep", metavar="DIR", help="keep journals, logs and profiles here")
+    parser.add_argument("--verbose", action="store_true", help="nodes log each step")
+    parser.add_argument("--no-bare", action="store_true", help="skip the bare ceiling")
+    parser.add_argument("--bare-serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare_serve:
+        bare_serve()
+        return
+
+    total = args.warmup + args.cases
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="eessi-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    directory = write_directory(work)
+    households = write_households(work, total)
+    options = tuple(args.option)
+    cns = Node(
+        CNS,
+        work,
+        directory,
+        households,
+        args.synchronous,
+        args.verbose,
+        bulk_route=bool(options or args.prototype) or args.timings or bool(args.switch_interval),
+        options=options,
+        timings=args.timings,
+        switch=args.switch_interval,
+        prototypes=tuple(args.prototype),
+    )
+    fund = Node(
+        FUND,
+        work,
+        directory,
+        households,
+        args.synchronous,
+        args.verbose,
+        bulk_route=args.start == "bulk"
+        or bool(options or args.prototype)
+        or args.timings
+        or bool(args.switch_interval),
+        options=options,
+        timings=args.timings,
+        switch=args.switch_interval,
+        prototypes=tuple(args.prototype),
+    )
+    profiled = cns if args.profile_node == "cns" else fund
+    cprofile = work / "profile.pstats" if args.profile == "cprofile" else None
+    spy: PySpy | None = None
+    try:
+        cns.start(cprofile if profiled is cns else None)
+        fund.start(cprofile if profiled is fund else None)
+        cns.wait_ready()
+        fund.wait_ready()
+        setup = time.perf_counter() - t0
+        keys = [f"bench-{i:05d}/spouse" for i in range(total)]
+
+        def on_measure() -> None:
+            nonlocal spy
+            if args.profile == "pyspy":
+                assert profiled.proc is not None
+                spy = PySpy(profiled.proc.pid, work / "pyspy.txt", args.seconds)
+                spy.start()
+
+        result = asyncio.run(
+            drive(
+                fund,
+                keys,
+                args.concurrency,
+                args.seconds,
+                args.warmup,
+                on_measure,
+                args.start == "bulk",
+                [p.pid for p in (cns.proc, fund.proc) if p is not None],
+            )
+        )
+        if spy is not None:
+            spy.wait()
+    finally:
+        fund.stop()
+        cns.stop()
+    measured = result.measured_to - result.measured_from
+    cases_s = measured / result.seconds
+    lat, check, measured_cases = latencies(fund.db, cns.db, result.last_key - result.first_key)
+    seds = sample_seds(fund.db, cns.db)
+    sizes: dict[str, int] = {}
+    for sed in seds:
+        found = re.search(rb"/(S07\d)", sed)
+        sizes[found.group(1).decode() if found else "?"] = len(sed)
+
+    load = os.getloadavg()[0]
+    print(
+        f"machine: {os.cpu_count()} cores, load average {load:.1f} at the end"
+        + (" (other processes compete: read the CPU-per-case figures)" if load > 2.5 else "")
+    )
+    print(
+        f"exchange: {CNS} and {FUND} as two `eessi serve` processes on loopback,"
+        f" journals synchronous={args.synchronous}, {args.concurrency} cases open at once"
+    )
+    print(
+        f"  setup {setup:.1f} s ({total} households); warm-up {args.warmup} cases;"
+        f" started {result.started} cases, {measured} completed in the {result.seconds:.1f} s"
+        " window"
+    )
+    print(f"  SED sizes (bytes): {dict(sorted(sizes.items()))}")
+    cpu_cns, cpu_fund = result.cpu
+    print(
+        f"  CPU in the window: CNS {100 * cpu_cns / result.seconds:.0f}% of a core,"
+        f" fund {100 * cpu_fund / result.seconds:.0f}%; per case: CNS"
+        f" {1000 * cpu_cns / max(measured, 1):.1f} ms,"
+        f" fund {1000 * cpu_fund / max(measured, 1):.1f} ms"
+    )
+    print(f"  cases/s                          {cases_s:8.0f}")
+    print(f"  SEDs/s (3 per case)              {3 * cases_s:8.0f}")
+    print(f"  messages/s (SEDs + receipts)     {6 * cases_s:8.0f}")
+    print(
+        f"  case latency p50 / p99           {1000 * percentile(lat, 0.5):8.1f} /"
+        f" {1000 * percentile(lat, 0.99):.1f} ms (S071 handled -> S073 acknowledged,"
+        f" {len(lat)} cases)"
+    )
+    print("  where a case's time goes (median / p99 ms per leg, from the journals):")
+    for label, p50, p99 in legs(fund.db, cns.db, measured_cases):
+        print(f"    {label:40s} {p50:7.1f} / {p99:7.1f}")
+    n = result.started
+    expect = {
+        "cns in S071 processed": n,
+        "cns out S072 acknowledged": n,
+        "cns in S073 processed": n,
+        "fund out S071 acknowledged": n,
+        "fund in S072 processed": n,
+        "fund out S073 acknowledged": n,
+    }
+    wrong = {k: (check.get(k, 0), v) for k, v in expect.items() if check.get(k, 0) != v}
+    others = {k: v for k, v in check.items() if k not in expect}
+    if wrong or others:
+        print(f"  JOURNAL CHECK FAILED: {wrong} {others}")
+    else:
+        print(f"  journals: all {n} cases processed and acknowledged on both sides")
+    if not args.no_bare:
+        bare, bare_cpu = bare_ceiling(seds, args.seconds, args.concurrency)
+        print(
+            f"bare ceiling: aiohttp server process, parse + validate + receipt per POST,"
+            f" {args.concurrency} in flight, the same SEDs"
+        )
+        print(f"  bare SEDs/s                      {bare:8.0f}")
+        print(f"  ratio exchange SEDs/s / bare     {3 * cases_s / bare:8.2f}")
+        # CPU per SED does not depend on what else the machine runs (other processes take
+        # cores from both sides, not always equally): the second ratio to read.
+        ours_cpu = 1000 * cpu_cns / max(measured, 1) / 3
+        print(
+            f"  CPU per SED: bare server {bare_cpu:.2f} ms, CNS {ours_cpu:.2f} ms"
+            f" (CNS receives two SEDs and sends one per case); ratio {bare_cpu / ours_cpu:.2f}"
+        )
+    if args.timings:
+        for node in (cns, fund):
+            text = node.log.read_text(encoding="utf-8", errors="replace")
+            print(f"{node.ir_id} " + text[text.find("timings") :].rstrip())
+    if args.profile == "pyspy":
+        print(f"profile of {profiled.ir_id} (py-spy, measured window):")
+        report_pyspy(work / "pyspy.txt")
+    elif args.profile == "cprofile" and cprofile is not None and cprofile.exists():
+        print(f"profile of {profiled.ir_id} (cProfile, main thread, whole run):")
+        report_cprofile(cprofile)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"journals, logs and profiles kept in {work}")
+
+
+if __name__ == "__main__":
+    main()
