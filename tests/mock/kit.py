@@ -49,7 +49,16 @@ def write_directory(where: Path, *, external_cns: bool = False) -> Path:
     text = default_directory_path().read_text(encoding="utf-8")
     if external_cns:
         text = text.replace('kind = "cns"', 'kind = "external"')
-    text = re.sub(r"127\.0\.0\.1:87\d\d", lambda _m: f"127.0.0.1:{free_port()}", text)
+    taken: set[int] = set()
+
+    def unique_port(_m: re.Match[str]) -> str:
+        port = free_port()
+        while port in taken:  # the OS may hand the same free port out twice in a row
+            port = free_port()
+        taken.add(port)
+        return f"127.0.0.1:{port}"
+
+    text = re.sub(r"127\.0\.0\.1:87\d\d", unique_port, text)
     text = re.sub(r'(?m)^admin = "[^"]*"\n', "", text)
     path = where / "directory.toml"
     path.write_text(text, encoding="utf-8")
