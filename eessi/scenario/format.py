@@ -97,7 +97,7 @@ _MESSAGE = ("flow", "status", "version", "xpath", "note")
 _MEMBER = ("outcome", "rules", "main_insured", "start", "missing")
 _CASE = ("at", "member", "buc", "state")
 _SUPPLEMENTARY = ("accepted", "rules", "reimbursable_from")
-_COMMON_STEP = ("do", "title")
+_COMMON_STEP = ("do", "title", "expect")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +108,8 @@ class ScenarioStep:
     do: str
     params: Mapping[str, Any]
     title: str
+    #: Checked right after the step: ``messages`` are the documents that moved during it.
+    expect: Expectations | None = None
 
     def describe(self) -> str:
         return self.title
@@ -466,7 +468,8 @@ def _steps(c: _Ctx, raw: Any, household: Household) -> tuple[ScenarioStep, ...]:
         params = {k: v for k, v in t.items() if k not in _COMMON_STEP}
         _check_step(c, where, do, params, household)
         title = c.text(t, "title", where, required=False) or _default_title(do, params)
-        steps.append(ScenarioStep(i, do, params, title))
+        expect = _expect(c, t["expect"], household, f"{where}.expect") if "expect" in t else None
+        steps.append(ScenarioStep(i, do, params, title, expect))
     return tuple(steps)
 
 
@@ -561,17 +564,17 @@ def _flow(c: _Ctx, text: str, key: str) -> tuple[str, str, str]:
     return sender, receiver, sed
 
 
-def _expect(c: _Ctx, raw: Any, household: Household) -> Expectations:
-    t = c.table(raw, "expect")
-    c.known(t, "expect", _EXPECT)
+def _expect(c: _Ctx, raw: Any, household: Household, at: str = "expect") -> Expectations:
+    t = c.table(raw, at)
+    c.known(t, at, _EXPECT)
     messages: tuple[MessageExpectation, ...] | None = None
     if "messages" in t:
         items = t["messages"]
         if not isinstance(items, list):
-            raise c.fail("expect.messages", "messages must be a list", '["A -> B S071", ...]')
+            raise c.fail(f"{at}.messages", "messages must be a list", '["A -> B S071", ...]')
         out: list[MessageExpectation] = []
         for i, item in enumerate(items, start=1):
-            key = f"expect.messages[{i}]"
+            key = f"{at}.messages[{i}]"
             if isinstance(item, str):
                 out.append(MessageExpectation(*_flow(c, item, key)))
                 continue
@@ -603,10 +606,10 @@ def _expect(c: _Ctx, raw: Any, household: Household) -> Expectations:
         messages = tuple(out)
     order = t.get("order", "exact")
     if order not in ("exact", "in-order"):
-        raise c.fail("expect.order", f"unknown order {order!r}", '"exact" or "in-order"')
+        raise c.fail(f"{at}.order", f"unknown order {order!r}", '"exact" or "in-order"')
     members: list[MemberExpectation] = []
-    for member, m in c.table(t.get("members", {}), "expect.members").items():
-        key = f"expect.members.{member}"
+    for member, m in c.table(t.get("members", {}), f"{at}.members").items():
+        key = f"{at}.members.{member}"
         _check_member(c, household, member, key)
         m = c.table(m, key)
         c.known(m, key, _MEMBER)
@@ -630,9 +633,9 @@ def _expect(c: _Ctx, raw: Any, household: Household) -> Expectations:
     cases: list[CaseExpectation] = []
     raw_cases = t.get("case", [])
     if not isinstance(raw_cases, list):
-        raise c.fail("expect.case", "case must be an array of tables", "[[expect.case]]")
+        raise c.fail(f"{at}.case", "case must be an array of tables", "[[expect.case]]")
     for i, item in enumerate(raw_cases, start=1):
-        key = f"expect.case[{i}]"
+        key = f"{at}.case[{i}]"
         m = c.table(item, key)
         c.known(m, key, _CASE)
         member = c.text(m, "member", key)
@@ -642,8 +645,8 @@ def _expect(c: _Ctx, raw: Any, household: Household) -> Expectations:
             raise c.fail(f"{key}.buc", f"unknown BUC {buc!r}", ", ".join(BUCS))
         cases.append(CaseExpectation(c.text(m, "at", key), member, c.text(m, "state", key), buc))
     supp: list[SupplementaryExpectation] = []
-    for member, m in c.table(t.get("supplementary", {}), "expect.supplementary").items():
-        key = f"expect.supplementary.{member}"
+    for member, m in c.table(t.get("supplementary", {}), f"{at}.supplementary").items():
+        key = f"{at}.supplementary.{member}"
         _check_member(c, household, member, key)
         m = c.table(m, key)
         c.known(m, key, _SUPPLEMENTARY)

@@ -22,6 +22,7 @@ concern, with no order between cases at one virtual instant.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ from eessi.node.inputs import (
     RequestClarification,
     RequestEntitlement,
 )
-from eessi.scenario.format import Scenario, ScenarioStep, clock_delta
+from eessi.scenario.format import Expectations, Scenario, ScenarioStep, clock_delta
 from eessi.scenario.report import Check, ScenarioReport, StepResult
 from eessi.scenario.world import Exchange, LoopbackNetwork
 
@@ -264,17 +265,21 @@ class _Run:
         return out
 
 
-def _check_messages(scenario: Scenario, xs: list[Exchange]) -> list[Check]:
-    expected = scenario.expect.messages
+def _check_messages(expect: Expectations, xs: list[Exchange]) -> list[Check]:
+    expected = expect.messages
     if expected is None:
         return []
     checks: list[Check] = []
+    if not expected:
+        extra = ", ".join(x.flow() for x in xs)
+        why = f"travelled: {extra}" if xs else ""
+        return [Check("messages", "none over EESSI", not xs, "no document", f"{len(xs)}", why)]
     pos = 0
     for i, exp in enumerate(expected, start=1):
         subject = f"#{i} {exp.flow}"
         found: Exchange | None = None
         why = ""
-        if scenario.expect.order == "exact":
+        if expect.order == "exact":
             found = xs[i - 1] if i - 1 < len(xs) else None
             if found is None:
                 why = f"only {len(xs)} document(s) travelled"
@@ -300,7 +305,7 @@ def _check_messages(scenario: Scenario, xs: list[Exchange]) -> list[Check]:
                 ok, why = False, "; ".join(problems)
         actual = "(nothing)" if found is None else f"{_exchange_line(found)} v{found.version}"
         checks.append(Check("message", subject, ok, exp.describe(), actual, why))
-    if scenario.expect.order == "exact" and len(xs) > len(expected):
+    if expect.order == "exact" and len(xs) > len(expected):
         extra = ", ".join(x.flow() for x in xs[len(expected) :])
         checks.append(
             Check(
@@ -315,9 +320,9 @@ def _check_messages(scenario: Scenario, xs: list[Exchange]) -> list[Check]:
     return checks
 
 
-def _check_members(scenario: Scenario, members: dict[str, dict[str, Any]]) -> list[Check]:
+def _check_members(expect: Expectations, members: dict[str, dict[str, Any]]) -> list[Check]:
     checks: list[Check] = []
-    for exp in scenario.expect.members:
+    for exp in expect.members:
         got = members[exp.member]
         problems = []
         wanted = []
@@ -355,9 +360,9 @@ def _check_members(scenario: Scenario, members: dict[str, dict[str, Any]]) -> li
     return checks
 
 
-def _check_cases(scenario: Scenario, net: LoopbackNetwork) -> list[Check]:
+def _check_cases(expect: Expectations, net: LoopbackNetwork) -> list[Check]:
     checks: list[Check] = []
-    for exp in scenario.expect.cases:
+    for exp in expect.cases:
         subject = f"{exp.member} at {exp.at}" + (f" ({exp.buc})" if exp.buc else "")
         if exp.at not in net.nodes:
             checks.append(
@@ -372,9 +377,9 @@ def _check_cases(scenario: Scenario, net: LoopbackNetwork) -> list[Check]:
     return checks
 
 
-def _check_supplementary(scenario: Scenario, enrolments: dict[str, Enrolment]) -> list[Check]:
+def _check_supplementary(expect: Expectations, enrolments: dict[str, Enrolment]) -> list[Check]:
     checks: list[Check] = []
-    for exp in scenario.expect.supplementary:
+    for exp in expect.supplementary:
         got = enrolments.get(exp.member)
         if got is None:
             checks.append(
@@ -396,6 +401,21 @@ def _check_supplementary(scenario: Scenario, enrolments: dict[str, Enrolment]) -
             Check("supplementary", exp.member, not problems, expected, actual, "; ".join(problems))
         )
     return checks
+
+
+def _checks(
+    expect: Expectations,
+    xs: list[Exchange],
+    members: dict[str, dict[str, Any]],
+    net: LoopbackNetwork,
+    enrolments: dict[str, Enrolment],
+) -> list[Check]:
+    return (
+        _check_messages(expect, xs)
+        + _check_members(expect, members)
+        + _check_cases(expect, net)
+        + _check_supplementary(expect, enrolments)
+    )
 
 
 async def run_scenario(
@@ -434,6 +454,7 @@ async def _run(scenario: Scenario, where: Path, observer: RunObserver | None) ->
         run = _Run(scenario, net, tap)
         seen = 0
         failed = False
+        step_checks: list[Check] = []
         for step in scenario.steps:
             if failed:
                 results.append(StepResult(step.index, step.title, "skipped"))
@@ -458,6 +479,12 @@ async def _run(scenario: Scenario, where: Path, observer: RunObserver | None) ->
             happened = [_exchange_line(x) for x in new]
             happened += [line for ev in tap.drain() if (line := _event_line(ev))]
             happened += notes
+            if step.expect is not None and status == "passed":
+                found = _checks(step.expect, new, run.members(), net, run.enrolments)
+                step_checks += [
+                    dataclasses.replace(ck, kind=f"after step {step.index}: {ck.kind}")
+                    for ck in found
+                ]
             result = StepResult(
                 step.index, step.title, status, why, tuple(happened), net.clock.now().isoformat()
             )
@@ -465,12 +492,7 @@ async def _run(scenario: Scenario, where: Path, observer: RunObserver | None) ->
             await _notify(observer, "step", result)
         xs = await net.exchanges()
         members = run.members()
-        checks = (
-            _check_messages(scenario, xs)
-            + _check_members(scenario, members)
-            + _check_cases(scenario, net)
-            + _check_supplementary(scenario, run.enrolments)
-        )
+        checks = step_checks + _checks(scenario.expect, xs, members, net, run.enrolments)
         return ScenarioReport(
             scenario.name,
             scenario.title,

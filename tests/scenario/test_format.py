@@ -171,3 +171,11 @@ def test_parse_scenario_takes_a_decoded_document() -> None:
     s = parse_scenario(doc)
     assert s.name == "x"
     assert s.expect.messages is None
+
+
+def test_a_step_expectation_names_its_step_in_errors(tmp_path: Path) -> None:
+    err = refused(
+        tmp_path,
+        '[[step]]\ndo = "tick"\nexpect.members.ana = { outcome = "fine" }\n',
+    )
+    assert "step[1].expect.members.ana.outcome" in (err.where or "")

@@ -138,3 +138,28 @@ def test_scenario_steps_are_frozen_values() -> None:
     scenario = load_scenario(SHIPPED[0])
     with pytest.raises(dataclasses.FrozenInstanceError):
         scenario.steps[0].do = "tick"  # type: ignore[misc]
+
+
+async def test_R4_a_step_expectation_is_checked_right_after_its_step() -> None:
+    path = shipped_scenarios_dir() / "r4-premature-request.toml"
+    doc = _doc(path)
+    steps = doc["step"]
+    assert isinstance(steps, list)
+    steps[0]["expect"] = {"members": {"sofia": {"outcome": "registered"}}}
+    report = await run_scenario(parse_scenario(doc, source="x.toml", base=path.parent))
+    (failed,) = [c for c in report.checks if not c.passed]
+    assert failed.kind == "after step 1: member"
+    assert failed.why == "outcome is pending, not registered"
+    assert report.members["sofia"]["outcome"] == "registered"  # at the end it is
+
+
+async def test_R6_no_document_over_eessi_is_a_check_that_can_fail() -> None:
+    path = shipped_scenarios_dir() / "r17-family-abroad.toml"
+    doc = _doc(path)
+    expect = doc["expect"]
+    assert isinstance(expect, dict)
+    expect["messages"] = []
+    report = await run_scenario(parse_scenario(doc, source="x.toml", base=path.parent))
+    (failed,) = [c for c in report.checks if not c.passed]
+    assert failed.subject == "none over EESSI"
+    assert failed.why.startswith("travelled: PT:ISS00001 -> LU:CNS00001 S071")
