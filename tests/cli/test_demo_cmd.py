@@ -96,3 +96,20 @@ def test_seds_demo_exits_1_and_names_the_issue_when_an_example_is_invalid(
     monkeypatch.setattr(examples, "example_xml", broken)
     assert main(["demo", "seds"]) == 1
     assert "INVALID sed.schema-violation" in capsys.readouterr().out
+
+
+def test_in_colour_the_cns_and_the_mocks_are_told_apart() -> None:
+    import io
+
+    from eessi.cli.demo import play
+    from eessi.scenario.format import find_scenario, load_scenario
+
+    out = io.StringIO()
+    assert play(load_scenario(find_scenario("r17-family-abroad")), out, colour=True) == 0
+    lines = out.getvalue().splitlines()
+    cns = [line for line in lines if line.startswith("\033[1;34m") and "──" in line]
+    mock = [line for line in lines if line.startswith("\033[33m") and "──" in line]
+    assert len(cns) == 2  # the two S072
+    assert all("▶" in line for line in cns)
+    assert len(mock) == 4  # the S071 and S073 of the fund
+    assert any(line.startswith("\033[1;32m  Ana Silva") for line in lines)

@@ -113,6 +113,28 @@ async def test_the_same_scenario_gives_the_same_report_and_documents_twice(tmp_p
     assert first.render() == second.render()
 
 
+async def test_the_same_scenario_leaves_the_same_journals_twice(tmp_path: Path) -> None:
+    """Every message (envelope and payload bytes, statuses, times) and every input log entry,
+    as ``eessi trace export`` reads them, are equal between two runs."""
+    from eessi.journal import open_journal
+    from eessi.trace.export import collect, collect_inputs
+
+    scenario = load_scenario(shipped_scenarios_dir() / "r15-member-not-in-rnpp.toml")
+    seen = []
+    for name in ("a", "b"):
+        await run_scenario(scenario, workdir=tmp_path / name)
+        paths = sorted((tmp_path / name).glob("*.sqlite"))
+        journals = [await open_journal(p, synchronous="NORMAL") for p in paths]
+        try:
+            seen.append((await collect(journals), await collect_inputs(journals)))
+        finally:
+            for j in journals:
+                await j.close()
+    assert [p.name for p in paths] == ["FR-CPAM5701.sqlite", "LU-CNS00001.sqlite"]
+    assert len(seen[0][0]) == 10
+    assert seen[0] == seen[1]
+
+
 async def test_two_months_pass_instantly_on_the_virtual_clock() -> None:
     scenario = load_scenario(shipped_scenarios_dir() / "r14-silent-fund-reminder.toml")
     report = await run_scenario(scenario)
