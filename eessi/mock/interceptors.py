@@ -25,6 +25,7 @@ peer's reaction is what tests assert.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import dataclasses
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from eessi.core.messages import Outgoing
+from eessi.errors import EessiError
 from eessi.mock.behaviour import (
     Answer,
     Behaviours,
@@ -166,6 +168,9 @@ class MockOutbound:
     def _apply(self, reaction: Reaction, sed: Any, out: Outgoing, trigger_sed: str) -> Any:
         effect = reaction.effect
         doc = out.sed
+        if doc.version != sed.sed_version:  # the node chose a version the receiver accepts
+            with contextlib.suppress(EessiError, ValueError, TypeError):
+                doc = dataclasses.replace(doc, version=sed.sed_version)
         if isinstance(effect, Answer):
             if not effect.overrides:
                 return sed

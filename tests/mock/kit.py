@@ -32,6 +32,8 @@ DE = "DE:TKK00001"
 #: Marie Martin: the CPAM de la Moselle asks the CNS for her S072 (R13/R17 path).
 MARIE = "martin-thionville/marie"
 NOAH = "martin-thionville/noah"
+#: Ana Silva: the Portuguese fund asks for her S072 (R17), in SED version 4.3.
+ANA = "silva-luxembourg/ana"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 FAST = NodeOptions(retry=RetryPolicy(max_attempts=4, base_delay=0.02, max_delay=0.1))
 

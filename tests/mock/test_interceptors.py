@@ -17,7 +17,7 @@ from eessi.journal import Direction, MessageRecord, MessageStatus
 from eessi.mock.behaviour import parse_rule
 from eessi.node.inputs import RequestEntitlement
 
-from .kit import CNS, FAST, FR, MARIE, World, world
+from .kit import ANA, CNS, FAST, FR, MARIE, PT, World, world
 
 
 def rule(match: dict[str, Any], effect: Any, rid: str | None = None) -> Any:
@@ -201,6 +201,21 @@ async def test_answer_overrides_change_the_answer_that_travels(tmp_path: Path) -
         ]
         assert b"checked by hand" in s073.payload
         assert s073.status is MessageStatus.PROCESSED
+
+
+async def test_an_overridden_answer_to_a_4_3_only_fund_stays_4_3(tmp_path: Path) -> None:
+    # The Portuguese fund and the CNS talk 4.3 (the directory): overrides and refusals too.
+    async with world(tmp_path, ids=(CNS, PT)) as w:
+        info = {"kind": "answer", "overrides": {"additional_information": "vérifié"}}
+        w.mocks.book(PT).add(rule({"sed": "S072"}, info))
+        step = await w[PT].submit(RequestEntitlement(ANA))
+        await w.settle()
+        case = step.outgoing[0].case_id
+        (s073,) = [
+            m for m in await w.messages(CNS, Direction.IN, case=case) if m.sed_type == "S073"
+        ]
+        assert (s073.sed_version, s073.status) == ("4.3", MessageStatus.PROCESSED)
+        assert b"/ns/4_3/S073" in s073.payload
 
 
 async def test_a_delayed_answer_is_held_until_the_virtual_clock_passes(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -103,3 +104,15 @@ def test_each_effect_changes_what_travels(effect: Any, check: Any) -> None:
     sed, out = s073_out()
     assert check(p.outbound(sed, out))
     assert log.items[-1]["rule"] is not None
+
+
+def test_a_changed_answer_is_written_in_the_version_the_node_chose_for_the_receiver() -> None:
+    p, _ = policy(
+        {"match": {"sed": "S072"}, "effect": {"kind": "answer", "overrides": {"registered": False}}}
+    )
+    sed, out = s073_out()
+    assert out.sed.version == "4.4"
+    downgraded = replace(sed, sed_version="4.3")  # the receiver accepts 4.3 only
+    sent = p.outbound(downgraded, out)
+    assert b"/ns/4_3/S073" in sent.payload
+    assert validate_or_raise(sent.payload).version == "4.3"
