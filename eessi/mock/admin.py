@@ -11,6 +11,7 @@ token (``EESSI_ADMIN_TOKEN``) required when the server is not bound to loopback.
 ``POST /api/mock/rules``     add a rule (or ``{"rules": [...]}``); same shape as in profiles
 ``DELETE /api/mock/rules/{id}``  remove one rule
 ``POST /api/mock/reset``     ``{}``: back to the profile; ``{"case": ID}``: forget one case
+``GET /api/mock/cases``      cases with per-case state or rules
 ``GET /api/mock/cases/{id}`` a case's counters, rules and log
 ``DELETE /api/mock/cases/{id}``  forget one case (its rules, counters and log)
 ``GET /api/mock/log``        what the interceptors did (``?case=``)
@@ -241,6 +242,10 @@ class _MockApi:
         return web.json_response(
             {"reset": "case" if case else "fund", "case": case, "rules": self._rules()}
         )
+
+    async def cases(self, request: web.Request) -> web.Response:
+        book = self.controller.book(self.fund)
+        return web.json_response({"cases": [book.state(c) for c in book.cases()]})
 
     async def case(self, request: web.Request) -> web.Response:
         case = request.match_info["case_id"]

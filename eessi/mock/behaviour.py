@@ -571,6 +571,11 @@ class Behaviours:
         self._rules = list(self._defaults)
         self._cases.clear()
 
+    def cases(self) -> tuple[str, ...]:
+        """Cases with per-case state or rules, sorted."""
+        named = {r.match.case for r in self._rules if r.match.case is not None}
+        return tuple(sorted(set(self._cases) | named))
+
     def state(self, case: str) -> dict[str, Any]:
         """The per-case counters (for the admin API)."""
         cs = self._cases.get(case)

@@ -22,6 +22,7 @@ MOCK_ROUTES: Final[tuple[tuple[str, str, str, str], ...]] = (
     ("POST", "/rules", "add_rules", "Add a rule, or {rules: [...]} (all checked first)"),
     ("DELETE", "/rules/{rule_id}", "delete_rule", "Remove one rule"),
     ("POST", "/reset", "reset", "Back to the profile ({}), or forget one case ({case})"),
+    ("GET", "/cases", "cases", "Cases with per-case state or rules"),
     ("GET", "/cases/{case_id}", "case", "A case's counters, rules and log"),
     ("DELETE", "/cases/{case_id}", "forget_case", "Forget one case (rules, counters, log)"),
     ("GET", "/log", "log", "What the interceptors did (failed deliveries, answers)"),

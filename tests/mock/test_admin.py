@@ -62,6 +62,8 @@ async def test_a_rule_set_through_the_api_changes_the_funds_answer(
     )
     status, state = await call(http, "GET", api(w, f"/cases/{case}"))
     assert state["seen"] == {"S071": 1, "S072": 1}  # its own S071, then the S072
+    status, listed = await call(http, "GET", api(w, "/cases"))
+    assert [c["case"] for c in listed["cases"]] == [case]
 
 
 async def test_rules_can_be_listed_removed_and_reset(w: World, http: aiohttp.ClientSession) -> None:
