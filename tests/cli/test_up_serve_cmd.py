@@ -292,3 +292,41 @@ async def test_up_prints_every_url_and_stops_cleanly_on_ctrl_c(
         "LU-CNS00001.sqlite",
         "PT-ISS00001.sqlite",
     ]
+
+
+async def test_R17_flow_between_two_serve_processes_started_through_the_admin_api(
+    directory_file: Path, tmp_path: Path
+) -> None:
+    directory = load_directory(directory_file)
+    cns = Serve(directory_file, CNS, tmp_path / "cns.sqlite", tmp_path / "cns.log")
+    fund = Serve(directory_file, PT, tmp_path / "pt.sqlite", tmp_path / "pt.log")
+    await cns.start()
+    await fund.start()
+    try:
+        await cns.wait_ready(base_url(directory, CNS))
+        await fund.wait_ready(base_url(directory, PT))
+        api = base_url(directory, PT) + "/api"
+        async with aiohttp.ClientSession() as session:
+            body = {"kind": "request_entitlement", "person": ANA}
+            async with session.post(api + "/requests", json=body) as resp:
+                assert resp.status in (200, 201, 202), await resp.text()
+            async with asyncio.timeout(40):
+                while True:
+                    query = "/messages?sed=S073&status=acknowledged"
+                    async with session.get(api + query) as resp:
+                        if (await resp.json())["items"]:
+                            break
+                    await asyncio.sleep(0.1)
+    finally:
+        assert await fund.stop() == 0
+        assert await cns.stop() == 0
+    assert [m[:3] for m in await cns_journal(cns.db)] == [
+        ("in", "S071", "processed"),
+        ("out", "S072", "acknowledged"),
+        ("in", "S073", "processed"),
+    ]
+    assert [m[:3] for m in await cns_journal(fund.db)] == [
+        ("out", "S071", "acknowledged"),
+        ("in", "S072", "processed"),
+        ("out", "S073", "acknowledged"),
+    ]
