@@ -301,3 +301,25 @@ async def test_port_already_in_use_is_a_clear_error(tmp_path: Path) -> None:
         finally:
             await second.stop()
             await second.journal.close()
+
+
+class Misroute:
+    """Outbound policy: address every SED to an institution the directory does not list."""
+
+    def outbound(self, sed: OutboundSed, outgoing: Outgoing) -> OutboundSed | None:
+        return replace(sed, receiver="XX:NOBODY01")
+
+
+async def test_outbound_SED_for_a_receiver_missing_from_the_directory_fails_saying_so(
+    tmp_path: Path,
+) -> None:
+    directory = load_directory(write_directory(tmp_path))
+    async with nodes(tmp_path, directory, [(PT, FAST)]) as (pt,):
+        pt.outbound_policy = Misroute()
+        await pt.submit(RequestEntitlement(ANA))
+        await idle(pt)
+        (s071,) = await pt.journal.messages(direction=Direction.OUT)
+    assert s071.receiver == "XX:NOBODY01"
+    assert s071.status is MessageStatus.FAILED
+    assert s071.attempts == 0
+    assert "not in the directory" in (s071.last_error or "")
