@@ -6,6 +6,8 @@ import random
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from eessi.errors import ConfigError
 from eessi.mock.behaviour import (
@@ -248,3 +250,48 @@ def test_a_rule_without_id_gets_a_stable_id_from_its_content() -> None:
     assert a.id == b.id
     assert a.id != c.id
     assert a.id.startswith("silent-")
+
+
+# ---- precedence, for any set of rules
+
+_CASES = ("LU-1", "LU-2")
+_SEDS = ("S040", "S072")
+_BUCS = ("S_BUC_01", "S_BUC_24")
+_matches = st.fixed_dictionaries(
+    {},
+    optional={
+        "case": st.sampled_from(_CASES),
+        "sed": st.sampled_from(_SEDS),
+        "buc": st.sampled_from(_BUCS),
+        "nth": st.integers(1, 2),
+    },
+)
+
+
+@given(
+    matches=st.lists(_matches, max_size=8),
+    trigger=st.tuples(st.sampled_from(_CASES), st.sampled_from(_SEDS), st.sampled_from(_BUCS)),
+    occurrences=st.integers(1, 2),
+)
+def test_the_chosen_rule_is_the_most_specific_match_and_the_latest_among_equals(
+    matches: list[dict[str, Any]], trigger: tuple[str, str, str], occurrences: int
+) -> None:
+    book = Behaviours(FR)
+    for i, m in enumerate(matches):
+        book.add(parse_rule({"id": f"r{i}", "match": m, "effect": "silent"}))
+    case, sed, buc = trigger
+    reaction = None
+    for n in range(occurrences):
+        reaction = book.on_document(Trigger(FR, case, sed, buc, f"m{n}"))
+    assert reaction is not None
+    candidates = [
+        (i, r)
+        for i, r in enumerate(book.rules)
+        if r.match.matches(Trigger(FR, case, sed, buc), occurrences)
+    ]
+    if not candidates:
+        assert reaction.rule is None
+        return
+    best = max(r.match.specificity for _, r in candidates)
+    latest = max(i for i, r in candidates if r.match.specificity == best)
+    assert reaction.rule == f"r{latest}"
