@@ -17,6 +17,7 @@ names it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -37,6 +38,8 @@ __all__ = [
     "load_households",
     "registry_entry",
 ]
+
+log = logging.getLogger("eessi.node")
 
 _TOWNS = {
     "LU": ("Luxembourg", "1611"),
@@ -61,8 +64,15 @@ def default_households_dir() -> Path:
 
 
 def load_households(where: str | Path | None = None) -> list[Household]:
-    """Every ``*.json`` household of a directory (or one file), sorted by file name."""
+    """Every ``*.json`` household of a directory (or one file), sorted by file name.
+
+    ``None``: the shipped examples (none, with a warning, if this install lacks them).
+    """
     path = Path(where) if where is not None else default_households_dir()
+    if where is None and not path.exists():
+        # An install without the packaged examples: run with nobody rather than not at all.
+        log.warning("no example households at %s: the CNS knows nobody", path)
+        return []
     if path.is_dir():
         files = sorted(path.glob("*.json"))
     elif path.is_file():
