@@ -7,8 +7,9 @@ and a :class:`~eessi.mock.controller.MockController` animating every mock fund. 
 faked; only the clock is virtual, so a two-month reminder deadline passes when told to.
 
 **Free ports.** The shipped directory names fixed ports (87xx); a copy of it is made with every
-served institution moved to a port the OS has just handed out, and no admin URL, so several
-networks (parallel tests, a scenario while ``eessi up`` runs) never collide.
+served institution moved to a port the OS has just handed out, the others on a closed port, and
+no admin URL, so several networks (parallel tests, a scenario while ``eessi up`` runs) never
+collide or reach each other.
 
 **One order for what travelled.** :meth:`LoopbackNetwork.exchanges` reads every journal and puts
 the messages sent in one order that does not depend on task scheduling: by the *round* they
@@ -65,6 +66,10 @@ FAST_OPTIONS = NodeOptions(
 )
 
 
+#: Where institutions that do not run in the network are said to be (the discard port, closed).
+_NOWHERE = "http://127.0.0.1:9/as4"
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as s:
@@ -74,15 +79,16 @@ def free_port() -> int:
 
 
 def loopback_directory(directory: Directory, served: Sequence[str]) -> Directory:
-    """``directory`` with each ``served`` institution on a fresh loopback port, no admin URLs."""
+    """``directory`` with each ``served`` institution on a fresh loopback port, the others on a
+    closed one (a document sent to them fails after its retries), and no admin URLs."""
     entries: list[InstitutionEntry] = []
     for entry in directory:
         if entry.id in served:
             entry = dataclasses.replace(
                 entry, endpoint=f"http://127.0.0.1:{free_port()}/as4", admin=None
             )
-        else:
-            entry = dataclasses.replace(entry, admin=None)
+        else:  # not running here: unreachable, never someone else's server on a fixed port
+            entry = dataclasses.replace(entry, endpoint=_NOWHERE, admin=None)
         entries.append(entry)
     return Directory(tuple(entries), source=directory.source)
 
