@@ -206,12 +206,14 @@ class LoopbackNetwork:
 
     async def _open(self, ir_id: str, index: int) -> Institution:
         entry = self.directory.get(ir_id)
+        profile = self.mocks.profiles.get(ir_id)
+        policy = profile.policy if profile is not None and entry.kind != "cns" else None
         journal = await open_journal(self.workdir / journal_file_name(ir_id), synchronous="NORMAL")
         node = Institution(
             entry,
             self.directory,
             journal,
-            desk_factory(entry, self.directory, self.households),
+            desk_factory(entry, self.directory, self.households, fund_policy=policy),
             clock=self.clock,
             ids=SeededIds(self.seed * 100 + index + 1),
             rng=random.Random(self.seed * 100 + index + 1),
