@@ -148,6 +148,52 @@ def build_trace(members: int) -> Trace:
     return Trace(header, tuple(messages), None, tuple(logs[CNS] + logs[PT]))
 
 
+def subset(trace: Trace, members: int) -> Trace:
+    """The messages and inputs of the first ``members`` cases (each member is one case)."""
+    cases: list[str] = []
+    for i in trace.inputs:
+        if i.observer == PT and i.data.get("kind") == "input" and len(cases) < members:
+            cases.append(str(i.data["ids"][0]))
+    wanted = set(cases)
+    return Trace(
+        trace.header,
+        tuple(m for m in trace.messages if m.record.conversation_id in wanted),
+        None,
+        tuple(
+            i
+            for i in trace.inputs
+            if i.data.get("case") in wanted or (i.data.get("ids") or [None])[0] in wanted
+        ),
+    )
+
+
+def stages(payloads: list[bytes]) -> dict[str, float]:
+    """Seconds per message of each stage a replayed document goes through (desks aside)."""
+    from eessi.sed.documents import from_element
+    from eessi.sed.validate import validate_or_raise
+    from eessi.trace.fields import field_map
+
+    out: dict[str, float] = {}
+    t = time.perf_counter()
+    roots = [validate_or_raise(p).root for p in payloads]
+    out["validate (hardened parse + schema)"] = time.perf_counter() - t
+    t = time.perf_counter()
+    docs = [from_element(r) for r in roots]
+    out["decode to the SED model"] = time.perf_counter() - t
+    t = time.perf_counter()
+    encoded = [d.to_xml() for d in docs]
+    out["encode the answer"] = time.perf_counter() - t
+    t = time.perf_counter()
+    same = sum(a == b for a, b in zip(payloads, encoded, strict=True))
+    out["compare (bytes)"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for p in payloads[:500]:
+        field_map(p)
+    out["field map (only when bytes differ)"] = (time.perf_counter() - t) * len(payloads) / 500
+    del same
+    return {k: v / len(payloads) for k, v in out.items()}
+
+
 def bare(payloads: list[bytes]) -> float:
     """Seconds to parse (hardened parser) and schema-validate every payload."""
     schemas = default_schemas()
@@ -214,25 +260,19 @@ def main() -> int:
     replay_offline(trace, sides=[CNS])
     cns_s = time.perf_counter() - cns_t
 
-    subset_members = min(args.node_members, args.members)
-    first_cases: list[str] = []
-    for i in trace.inputs:
-        if i.observer == PT and i.data.get("kind") == "input" and len(first_cases) < subset_members:
-            first_cases.append(str(i.data["ids"][0]))
-    wanted = set(first_cases)
-    subset = Trace(
-        trace.header,
-        tuple(m for m in trace.messages if m.record.conversation_id in wanted),
-        None,
-        tuple(
-            i
-            for i in trace.inputs
-            if i.data.get("case") in wanted or (i.data.get("ids") or [None])[0] in wanted
-        ),
-    )
-    sub_n = sum(1 for m in subset.messages if m.record.direction is Direction.OUT)
+    small = subset(trace, min(1000, args.members))
+    small_n = sum(1 for m in small.messages if m.record.direction is Direction.OUT)
     t = time.perf_counter()
-    node = asyncio.run(replay_trace(subset))
+    small_result = replay_offline(small)
+    small_s = time.perf_counter() - t
+    assert small_result.ok
+    per = stages(payloads[: min(len(payloads), 3000)])
+
+    subset_members = min(args.node_members, args.members)
+    subset_trace = subset(trace, subset_members)
+    sub_n = sum(1 for m in subset_trace.messages if m.record.direction is Direction.OUT)
+    t = time.perf_counter()
+    node = asyncio.run(replay_trace(subset_trace))
     node_s = time.perf_counter() - t
 
     print()
@@ -241,11 +281,20 @@ def main() -> int:
         ("bare lxml parse + schema validate (best round)", n, bare_s),
         ("offline replay, both sides (best round)", n, offline_s),
         ("offline replay, CNS side only", n, cns_s),
+        (f"offline replay, first {small_n // 3} members only", small_n, small_s),
         (f"node replay (HTTP + journal), first {subset_members} members", sub_n, node_s),
     ]
     for label, count, secs in rows:
         rate = count / secs
         print(f"{label:52s} {count:>9d} {secs:>8.2f} {rate:>9,.0f} {rate / bare_rate:>8.2f}")
+    print()
+    print("per message, by stage (first 3,000 documents):")
+    for label, secs in per.items():
+        print(f"  {label:40s} {secs * 1e6:8.0f} us")
+    print(
+        "  the rest of an offline replay is the desks: they copy their whole state per input,\n"
+        "  so the cost per message grows with the number of cases in the trace"
+    )
     print()
     print(
         f"offline replay: {'no divergence' if result.ok else 'DIVERGED'};"
