@@ -93,7 +93,7 @@ OUTCOMES: Final = ("registered", "eligible", "not_eligible", "pending", "none")
 _TOP = ("format", "scenario", "household", "mock", "step", "expect")
 _HEAD = ("name", "title", "description", "rules", "start", "seed", "institutions", "household")
 _EXPECT = ("messages", "order", "members", "case", "supplementary")
-_MESSAGE = ("flow", "status", "version", "xpath", "note")
+_MESSAGE = ("flow", "status", "version", "xpath", "note", "attempts", "duplicates")
 _MEMBER = ("outcome", "rules", "main_insured", "start", "missing")
 _CASE = ("at", "member", "buc", "state")
 _SUPPLEMENTARY = ("accepted", "rules", "reimbursable_from")
@@ -128,6 +128,10 @@ class MessageExpectation:
     #: XPath assertions on the document (each must hold; prefix-insensitive).
     xpaths: tuple[str, ...] = ()
     note: str = ""
+    #: Delivery attempts of the sender (``3``: two failures, then the receipt).
+    attempts: int | None = None
+    #: Copies with the same MessageId the receiver dropped.
+    duplicates: int | None = None
 
     @property
     def flow(self) -> str:
@@ -137,6 +141,10 @@ class MessageExpectation:
         extra = [f"status {self.status}"] if self.status else []
         if self.version:
             extra.append(f"version {self.version}")
+        if self.attempts is not None:
+            extra.append(f"{self.attempts} attempt(s)")
+        if self.duplicates is not None:
+            extra.append(f"{self.duplicates} duplicate(s)")
         extra += [f"xpath {x}" for x in self.xpaths]
         return self.flow + (f" ({'; '.join(extra)})" if extra else "")
 
@@ -592,11 +600,21 @@ def _expect(c: _Ctx, raw: Any, household: Household, at: str = "expect") -> Expe
                     compile_xpath(x)
                 except EessiError as exc:
                     raise c.fail(f"{key}.xpath", f"bad XPath {x!r}: {exc}", "fix it") from None
+            counts: dict[str, int | None] = {}
+            for name in ("attempts", "duplicates"):
+                value = m.get(name)
+                if value is not None and (
+                    isinstance(value, bool) or not isinstance(value, int) or value < 0
+                ):
+                    raise c.fail(f"{key}.{name}", f"{name} must be a whole number >= 0", "")
+                counts[name] = value
             out.append(
                 MessageExpectation(
                     sender,
                     receiver,
                     sed,
+                    attempts=counts["attempts"],
+                    duplicates=counts["duplicates"],
                     status=c.text(m, "status", key, required=False),
                     version=c.text(m, "version", key, required=False),
                     xpaths=xpaths,

@@ -300,6 +300,10 @@ def _check_messages(expect: Expectations, xs: list[Exchange]) -> list[Check]:
                 problems.append(f"status is {found.status}, not {exp.status}")
             if exp.version and found.version != exp.version:
                 problems.append(f"version is {found.version}, not {exp.version}")
+            if exp.attempts is not None and found.attempts != exp.attempts:
+                problems.append(f"{found.attempts} attempt(s), not {exp.attempts}")
+            if exp.duplicates is not None and found.duplicates != exp.duplicates:
+                problems.append(f"{found.duplicates} duplicate(s), not {exp.duplicates}")
             problems += [f"XPath does not hold: {x}" for x in exp.xpaths if not found.matches(x)]
             if problems:
                 ok, why = False, "; ".join(problems)

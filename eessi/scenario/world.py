@@ -116,6 +116,10 @@ class Exchange:
     round: int
     created_at: datetime
     payload: bytes = dataclasses.field(repr=False)
+    #: Delivery attempts the sender made (retries after failures count).
+    attempts: int = 0
+    #: Extra copies the receiver got with the same MessageId (dropped, receipted again).
+    duplicates: int = 0
 
     def flow(self) -> str:
         """``"FR:CPAM5701 -> LU:CNS00001 S071"``: what a scenario's expectation names."""
@@ -140,6 +144,8 @@ class Exchange:
             "received_status": self.received_status,
             "round": self.round,
             "created_at": self.created_at.isoformat(),
+            "attempts": self.attempts,
+            "duplicates": self.duplicates,
         }
 
 
@@ -385,6 +391,8 @@ class LoopbackNetwork:
                     round=_round,
                     created_at=rec.created_at,
                     payload=rec.payload,
+                    attempts=rec.attempts,
+                    duplicates=0 if inbound is None else inbound.duplicates,
                 )
             )
         return out

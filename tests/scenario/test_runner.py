@@ -185,3 +185,16 @@ async def test_R6_no_document_over_eessi_is_a_check_that_can_fail() -> None:
     (failed,) = [c for c in report.checks if not c.passed]
     assert failed.subject == "none over EESSI"
     assert failed.why.startswith("travelled: PT:ISS00001 -> LU:CNS00001 S071")
+
+
+async def test_retries_and_duplicates_are_counted_and_checked() -> None:
+    path = shipped_scenarios_dir() / "r17-unreliable-fund.toml"
+    doc = _doc(path)
+    expect = doc["expect"]
+    assert isinstance(expect, dict)
+    expect["messages"][1]["attempts"] = 1  # type: ignore[index]
+    report = await run_scenario(parse_scenario(doc, source="x.toml", base=path.parent))
+    (failed,) = [c for c in report.checks if not c.passed]
+    assert failed.why == "3 attempt(s), not 1"
+    s073 = report.exchanges[2]
+    assert (s073.sed, s073.duplicates, s073.status) == ("S073", 1, "processed")
