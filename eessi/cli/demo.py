@@ -97,8 +97,13 @@ def run(args: argparse.Namespace) -> int:
     tty = out.isatty()
     colour = tty and not args.no_color and "NO_COLOR" not in os.environ
     delay = args.delay if args.delay is not None else (0.3 if tty else 0.0)
-    return play(scenario, out, colour=colour, delay=delay, unicode=not args.ascii,
-                mermaid_file=args.mermaid)  # fmt: skip
+    try:
+        return play(scenario, out, colour=colour, delay=delay, unicode=not args.ascii,
+                    mermaid_file=args.mermaid)  # fmt: skip
+    except BrokenPipeError:  # `eessi demo | head`: the reader left; stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 class _Live:
