@@ -479,8 +479,8 @@ def short(frame: str) -> str:
 #: subsystem's patterns (function name or file) decides where a sample's time goes.
 SUBSYSTEMS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("SED parse + XSD validation", ("sed/validate.py", "sed/xmlsafe.py", "sed/schemas.py")),
-    ("SED decode (XML -> model)", ("from_element", "decode_", "sed/codec.py", "sed/model.py")),
     ("SED encode (model -> XML)", ("to_xml", "encode_root", "encode_node")),
+    ("SED decode (XML -> model)", ("from_element", "decode_", "sed/codec.py", "sed/model.py")),
     ("desk (domain core)", ("eessi/core/", "core/cns.py", "core/fund.py", "core/")),
     (
         "envelope, HMAC, framing",
@@ -545,9 +545,14 @@ def report_pyspy(path: Path, top: int = 25) -> None:
     print("  by thread:")
     for name, c in threads.most_common(6):
         print(f"    {100 * c / total:5.1f}%  {name}")
-    print("  by subsystem (innermost project frame decides; share of all samples):")
+    waiting = sum(c for name, c in parts.items() if name.endswith("(idle)"))
+    print(
+        "  by subsystem (innermost project frame decides; share of all samples, then of the"
+        f" {total - waiting} busy ones):"
+    )
     for name, c in parts.most_common():
-        print(f"    {100 * c / total:5.1f}%  {name}")
+        busy_share = "" if name.endswith("(idle)") else f"{100 * c / max(total - waiting, 1):5.1f}%"
+        print(f"    {100 * c / total:5.1f}%  {busy_share:>6s}  {name}")
     print("  own time (share of all samples):")
     for name, c in own.most_common(top):
         print(f"    {100 * c / total:5.1f}%  {name}")
