@@ -76,6 +76,11 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="documents through the desks only (no HTTP, no journal): fast, less faithful",
     )
+    parser.add_argument(
+        "--show",
+        action="store_true",
+        help="also draw the recorded exchange, marking the messages that diverge",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
@@ -144,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
+        if args.show:
+            _draw(trace, result.comparison)
         for note in result.notes:
             print(f"note: {note}")
         print_result(
@@ -189,6 +196,28 @@ def _offline(args: argparse.Namespace, trace: Any, config: dict[str, Any] | None
             f" {result.submitted} input(s) submitted)",
         )
     return 0 if result.ok else 1
+
+
+def _draw(trace: Any, comparison: Any) -> None:
+    """The recorded sequence diagram, each diverging message marked (missing or how many
+    fields differ)."""
+    from eessi.render import sequence
+    from eessi.trace.show import arrows, participants
+
+    missing: set[tuple[str, str]] = set()
+    fields: dict[tuple[str, str], int] = {}
+    for d in comparison.divergences:
+        if d.index is None:
+            continue
+        r = trace.messages[d.index - 1].record
+        key = (r.sender, r.message_id)
+        if d.kind == "missing":
+            missing.add(key)
+        else:
+            fields[key] = fields.get(key, 0) + 1
+    marks = {key: f"<< {n} field(s) differ" for key, n in fields.items()}
+    marks.update(dict.fromkeys(missing, "<< MISSING NOW"))
+    sys.stdout.write(sequence.text(arrows(trace.messages, notes=marks), participants(trace)))
 
 
 def _observers(trace: Any) -> list[str]:

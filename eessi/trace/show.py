@@ -7,7 +7,7 @@ journal is in the trace (``processed``, ``rejected``, ``refused``), else the sen
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from eessi.journal.base import Direction
 from eessi.render.sequence import Arrow
@@ -16,8 +16,14 @@ from eessi.trace.format import Trace, TraceMessage
 __all__ = ["arrows", "participants"]
 
 
-def arrows(messages: Sequence[TraceMessage], *, short_case: bool = False) -> list[Arrow]:
-    """One :class:`Arrow` per (sender, message ID), in the order of its first record."""
+def arrows(
+    messages: Sequence[TraceMessage],
+    *,
+    short_case: bool = False,
+    notes: Mapping[tuple[str, str], str] | None = None,
+) -> list[Arrow]:
+    """One :class:`Arrow` per (sender, message ID), in the order of its first record;
+    ``notes`` adds a word to some of them (by (sender, message ID), e.g. a divergence)."""
     first: dict[tuple[str, str], int] = {}
     records: list[list[TraceMessage]] = []
     for m in messages:
@@ -43,6 +49,7 @@ def arrows(messages: Sequence[TraceMessage], *, short_case: bool = False) -> lis
                 case=case,
                 status=shown.record.status.value,
                 at=r.created_at,
+                note=(notes or {}).get((r.sender, r.message_id), ""),
             )
         )
     return out

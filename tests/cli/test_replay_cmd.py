@@ -71,6 +71,10 @@ def test_R9_threshold_from_config_diverges_with_exit_1_and_json_details(
         "message 1: S040 LU:CNS00001 -> DE:TKK00001 (case 1): recorded but not sent now"
     )
     assert "divergences found" in err
+    code, out, _ = run([str(trace), "--config", str(rules), "--show"], capsys)
+    drawn = [line for line in out.splitlines() if "S040" in line and "│" in line]
+    assert drawn
+    assert "<< MISSING NOW" in drawn[0]
     code, out, _ = run([str(trace), "--config", str(rules), "--json"], capsys)
     doc = json.loads(out)
     assert doc["ok"] is False
