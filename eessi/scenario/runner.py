@@ -15,8 +15,8 @@ network's one stable order, see :meth:`LoopbackNetwork.exchanges`), each member'
 at the CNS (outcome, rules, main insured, start, what is missing), the final case states, the
 supplementary enrolments. Everything lands in a :class:`~eessi.scenario.report.ScenarioReport`.
 
-Each member's decisions are seen by tapping the CNS desk's answers (``DecisionMade`` events of
-every step the desk returns): the journal keeps them too, but spread over the cases they
+Each member's decisions are seen as the CNS desk returns them (``DecisionMade`` events, see
+:attr:`LoopbackNetwork.decisions`): the journal keeps them too, but spread over the cases they
 concern, with no order between cases at one virtual instant.
 """
 
@@ -25,17 +25,14 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eessi.core.eligibility import Decision
 from eessi.core.facts import DocumentKind
 from eessi.core.messages import (
     Channel,
     CoInsuranceRegistered,
     CoInsuranceRequested,
-    DecisionMade,
     DocumentProvided,
     DocumentRefused,
     DocumentsRequested,
@@ -43,7 +40,6 @@ from eessi.core.messages import (
     ReferredToService,
     RegistrationWithdrawn,
     ServiceDecision,
-    Step,
     WithdrawEntitlement,
 )
 from eessi.core.supplementary import Audience, CcssStatus, Enrolment
@@ -66,31 +62,6 @@ __all__ = ["RunObserver", "run_scenario"]
 #: ``("begin", ScenarioStep)``, ``("message", Exchange)`` for each document that moved during
 #: it (in order), ``("step", StepResult)``.
 RunObserver = Callable[[str, Any], Awaitable[None] | None]
-
-
-@dataclass
-class _Tap:
-    """The CNS desk's events, as it returns them (see the module docstring)."""
-
-    decisions: dict[str, Decision] = field(default_factory=dict)
-    events: list[Event] = field(default_factory=list)
-
-    def attach(self, desk: Any) -> None:
-        inner = desk.handle
-
-        def handle(event: Any) -> Step:
-            step: Step = inner(event)
-            for ev in step.events:
-                if isinstance(ev, DecisionMade):
-                    self.decisions[ev.member.member] = ev.decision
-                self.events.append(ev)
-            return step
-
-        desk.handle = handle
-
-    def drain(self) -> list[Event]:
-        out, self.events = self.events, []
-        return out
 
 
 def _event_line(ev: Event) -> str | None:
@@ -124,10 +95,9 @@ async def _notify(observer: RunObserver | None, kind: str, value: Any) -> None:
 
 
 class _Run:
-    def __init__(self, scenario: Scenario, net: LoopbackNetwork, tap: _Tap) -> None:
+    def __init__(self, scenario: Scenario, net: LoopbackNetwork) -> None:
         self.s = scenario
         self.net = net
-        self.tap = tap
         self.enrolments: dict[str, Enrolment] = {}
 
     def _main_pin(self, params: dict[str, Any]) -> str:
@@ -240,7 +210,7 @@ class _Run:
         regs = {ref.member: reg for ref, reg in self.net.cns_desk.registrations.items()}
         out: dict[str, dict[str, Any]] = {}
         for m in self.s.household.members:
-            decision = self.tap.decisions.get(m.id)
+            decision = self.net.decisions.get(m.id)
             reg = regs.get(m.id)
             if reg is not None:
                 outcome = "registered"
@@ -443,7 +413,6 @@ async def _run(scenario: Scenario, where: Path, observer: RunObserver | None) ->
         seed=scenario.seed,
         behaviours=scenario.behaviours,
     )
-    tap = _Tap()
     results: list[StepResult] = []
     try:
         await net.start()
@@ -453,9 +422,8 @@ async def _run(scenario: Scenario, where: Path, observer: RunObserver | None) ->
             error=str(exc),
         )  # fmt: skip
     try:
-        tap.attach(net.cns.desk)
         await _notify(observer, "start", net)
-        run = _Run(scenario, net, tap)
+        run = _Run(scenario, net)
         seen = 0
         failed = False
         step_checks: list[Check] = []
@@ -481,7 +449,7 @@ async def _run(scenario: Scenario, where: Path, observer: RunObserver | None) ->
             for x in new:
                 await _notify(observer, "message", x)
             happened = [_exchange_line(x) for x in new]
-            happened += [line for ev in tap.drain() if (line := _event_line(ev))]
+            happened += [line for ev in net.drain_cns_events() if (line := _event_line(ev))]
             happened += notes
             if step.expect is not None and status == "passed":
                 found = _checks(step.expect, new, run.members(), net, run.enrolments)

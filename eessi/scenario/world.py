@@ -32,18 +32,20 @@ from typing import Any
 
 import aiohttp
 
-from eessi.clock import VirtualClock
+from eessi.clock import Clock, VirtualClock
 from eessi.core.cns import CnsDesk
+from eessi.core.eligibility import Decision
 from eessi.core.household import Household
+from eessi.core.messages import DecisionMade, Event, Step
 from eessi.directory import Directory, InstitutionEntry, load_default_directory
 from eessi.errors import ConfigError
-from eessi.ids import SeededIds
+from eessi.ids import IdGenerator, SeededIds
 from eessi.journal import Direction, MessageRecord, open_journal
 from eessi.mock.behaviour import Rule
 from eessi.mock.controller import MockController
 from eessi.mock.journal_query import matches
 from eessi.mock.profiles import Profile, load_default_profiles
-from eessi.node.desk_factory import desk_factory
+from eessi.node.desk_factory import Desk, DeskFactory, desk_factory
 from eessi.node.institution import Institution, NodeOptions
 from eessi.node.network import journal_file_name
 from eessi.transport.client import RetryPolicy
@@ -195,6 +197,10 @@ class LoopbackNetwork:
         self.nodes: dict[str, Institution] = {}
         self._session: aiohttp.ClientSession | None = None
         self._rounds: dict[tuple[str, str], int] = {}
+        #: The CNS's latest decision per member ID, and its events not drained yet (the desk's
+        #: own answers: the journal spreads them over cases, unordered at one virtual instant).
+        self.decisions: dict[str, Decision] = {}
+        self.cns_events: list[Event] = []
         self.round = 0
 
     # ---- lifecycle
@@ -215,11 +221,12 @@ class LoopbackNetwork:
         profile = self.mocks.profiles.get(ir_id)
         policy = profile.policy if profile is not None and entry.kind != "cns" else None
         journal = await open_journal(self.workdir / journal_file_name(ir_id), synchronous="NORMAL")
+        make_desk = desk_factory(entry, self.directory, self.households, fund_policy=policy)
         node = Institution(
             entry,
             self.directory,
             journal,
-            desk_factory(entry, self.directory, self.households, fund_policy=policy),
+            self._tapped(make_desk) if entry.kind == "cns" else make_desk,
             clock=self.clock,
             ids=SeededIds(self.seed * 100 + index + 1),
             rng=random.Random(self.seed * 100 + index + 1),
@@ -233,6 +240,31 @@ class LoopbackNetwork:
             self.mocks.attach(node)
         await node.start()
         return node
+
+    def _tapped(self, make_desk: DeskFactory) -> DeskFactory:
+        """Every CNS desk the node makes (at start, after a rollback) reports its events here."""
+
+        def make(clock: Clock, ids: IdGenerator, state: Any) -> Desk:
+            desk = make_desk(clock, ids, state)
+            inner = desk.handle
+
+            def handle(event: Any) -> Step:
+                step: Step = inner(event)
+                for ev in step.events:
+                    if isinstance(ev, DecisionMade):
+                        self.decisions[ev.member.member] = ev.decision
+                    self.cns_events.append(ev)
+                return step
+
+            desk.handle = handle  # type: ignore[method-assign]
+            return desk
+
+        return make
+
+    def drain_cns_events(self) -> list[Event]:
+        """The CNS desk's events since the last call, in the order the desk returned them."""
+        out, self.cns_events = self.cns_events, []
+        return out
 
     async def stop(self) -> None:
         for node in reversed(list(self.nodes.values())):
