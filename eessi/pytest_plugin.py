@@ -202,6 +202,11 @@ class EessiNetwork:
         :func:`assert_exchanged`."""
         assert_exchanged(await self.world.messages(case=case), expected, order=order)
 
+    def decision(self, member: str) -> Any:
+        """The CNS's latest eligibility decision about ``member`` (``None`` if none yet):
+        ``.outcome``, ``.rules``, ``.missing``, ``.attaches_to``, ``.render()``."""
+        return self.world.decisions.get(member)
+
     def registered(self) -> dict[str, Any]:
         """The CNS's registrations by member ID (main insured, start, rules)."""
         return {ref.member: reg for ref, reg in self.world.cns_desk.registrations.items()}

@@ -64,6 +64,8 @@ async def test_flow(eessi_network):
         assert s072.version == "4.3"
         assert await net.messages(sed="S072", xpath="//forename = 'Nobody'") == []
         assert net.registered()["ana"].main_insured == "joao"
+        assert "R17" in net.decision("ana").rules
+        assert net.decision("rui") is None
 """,
     )
     result.assert_outcomes(passed=1)
