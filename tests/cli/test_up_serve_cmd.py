@@ -9,6 +9,7 @@ watch it. Journals are read after the processes stop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -40,17 +41,24 @@ pytestmark = pytest.mark.slow
 PATIENT = NodeOptions(retry=RetryPolicy(max_attempts=8, base_delay=0.3, max_delay=3.0))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free loopback ports (every socket stays bound until all are chosen, so
+    the OS cannot hand one port out twice)."""
+    with contextlib.ExitStack() as stack:
+        ports: list[int] = []
+        for _ in range(n):
+            s = stack.enter_context(socket.socket())
+            s.bind(("127.0.0.1", 0))
+            ports.append(int(s.getsockname()[1]))
+        return ports
 
 
 def write_directory(where: Path) -> Path:
-    """The shipped directory with every endpoint on a free port and no admin URLs."""
+    """The shipped directory with every endpoint on its own free port and no admin URLs."""
     text = default_directory_path().read_text(encoding="utf-8")
-    text = re.sub(r"127\.0\.0\.1:87\d\d", lambda _m: f"127.0.0.1:{free_port()}", text)
+    pattern = re.compile(r"127\.0\.0\.1:87\d\d")
+    ports = iter(free_ports(len(pattern.findall(text))))
+    text = pattern.sub(lambda _m: f"127.0.0.1:{next(ports)}", text)
     text = re.sub(r'(?m)^admin = "[^"]*"\n', "", text)
     path = where / "directory.toml"
     path.write_text(text, encoding="utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 from pathlib import Path
@@ -18,17 +19,28 @@ RS = "RS:RFZO0001"
 ANA = "silva-luxembourg/ana"
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free loopback ports. Every socket stays bound until all are chosen, so
+    the OS cannot hand the same port out twice (it may, once a socket is closed)."""
+    with contextlib.ExitStack() as stack:
+        ports: list[int] = []
+        for _ in range(n):
+            s = stack.enter_context(socket.socket())
+            s.bind(("127.0.0.1", 0))
+            ports.append(int(s.getsockname()[1]))
+        return ports
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    return free_ports(1)[0]
 
 
 def write_directory(where: Path) -> Path:
-    """The shipped directory with every endpoint on a free port and no admin URLs."""
+    """The shipped directory with every endpoint on its own free port and no admin URLs."""
     text = default_directory_path().read_text(encoding="utf-8")
-    text = re.sub(r"127\.0\.0\.1:87\d\d", lambda _m: f"127.0.0.1:{free_port()}", text)
+    pattern = re.compile(r"127\.0\.0\.1:87\d\d")
+    ports = iter(free_ports(len(pattern.findall(text))))
+    text = pattern.sub(lambda _m: f"127.0.0.1:{next(ports)}", text)
     text = re.sub(r'(?m)^admin = "[^"]*"\n', "", text)
     path = where / "directory.toml"
     path.write_text(text, encoding="utf-8")

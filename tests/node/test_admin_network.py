@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from admin_support import CNS, FR, T0
+from node_kit import free_ports
 
 from eessi.clock import VirtualClock
 from eessi.directory import Directory, load_default_directory
@@ -26,18 +26,13 @@ PERSON = "martin-thionville/marie"
 DE = "DE:TKK00001"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _directory() -> Directory:
     """The default directory with the CNS, the French and German funds on free loopback ports."""
     entries = []
+    ports = iter(free_ports(3))  # held together: three distinct ports
     for e in load_default_directory():
         if e.id in (CNS, FR, DE):
-            port = _free_port()
+            port = next(ports)
             e = dataclasses.replace(
                 e, endpoint=f"http://127.0.0.1:{port}/as4", admin=f"http://127.0.0.1:{port}/api"
             )
