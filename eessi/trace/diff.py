@@ -81,7 +81,9 @@ class Divergence:
     now: str | None = None
 
     def describe(self) -> str:
-        who = f"{self.sed_type} {self.sender} -> {self.receiver} (case {self.case})"
+        who = f"{self.sed_type} {self.sender} -> {self.receiver}"
+        if self.case:
+            who += f" (case {self.case})"
         if self.kind == "missing":
             return f"message {self.index}: {who}: recorded but not sent now"
         if self.kind == "extra":

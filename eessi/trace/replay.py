@@ -68,6 +68,7 @@ from eessi.transport.server import Inbound, InboundEndpoint, Outcome
 __all__ = [
     "RecordedIds",
     "ReplayResult",
+    "inbound_statuses",
     "renumber",
     "replay_against",
     "replay_trace",
@@ -418,6 +419,40 @@ def _sides(trace: Trace, wanted: Sequence[str] | None) -> list[str]:
     return list(wanted)
 
 
+def inbound_statuses(
+    trace: Trace, side: str, replayed: Sequence[MessageRecord]
+) -> list[Divergence]:
+    """What ``side`` did with each message it received, recorded against now: a document
+    processed in the recording but parked (``received``) or rejected now is a divergence
+    even when nothing is sent because of it."""
+    now = {r.message_id: r for r in replayed if r.direction is Direction.IN}
+    out: list[Divergence] = []
+    for index, m in enumerate(trace.messages, start=1):
+        r = m.record
+        if m.observer != side or r.direction is not Direction.IN:
+            continue
+        current = now.get(r.message_id)
+        status = current.status.value if current is not None else None
+        if status != r.status.value:
+            why = current.last_error if current is not None else None
+            out.append(
+                Divergence(
+                    "field",
+                    r.sed_type,
+                    r.sender,
+                    r.receiver,
+                    0,
+                    0,
+                    index,
+                    None,
+                    "journal:status (received by " + side + ")",
+                    r.status.value,
+                    status if not why else f"{status}: {why}",
+                )
+            )
+    return out
+
+
 def renumber(result: DiffResult, positions: Sequence[int]) -> list[Divergence]:
     """Divergences with recorded indices as positions in the whole trace."""
     out = []
@@ -480,6 +515,7 @@ async def replay_trace(
         now = [TraceMessage(side, r) for r in runs[side].records if r.direction is Direction.OUT]
         result = compare(recorded, now, ignore=ignore)
         divergences += renumber(result, positions)
+        divergences += inbound_statuses(trace, side, runs[side].records)
         recorded_n += result.recorded
         now_n += result.now
         paired += result.paired

@@ -45,8 +45,11 @@ async def test_R9_lower_resources_threshold_diverges_at_the_S040_the_CNS_no_long
     config["rules"] = {"resources_threshold": [{"valid_from": "2020-01-01", "amount": "900.00"}]}
     result = await replay_trace(recorded, config=config)
     assert not result.ok
-    (d,) = result.comparison.divergences
+    d, parked = result.comparison.divergences
     assert (d.kind, d.index, d.sed_type, d.sender, d.receiver) == ("missing", 1, "S040", CNS, DE)
+    # The recorded S041 now answers nothing the CNS sent: it stays parked, unprocessed.
+    assert (parked.sed_type, parked.recorded, parked.now) == ("S041", "processed", "received")
+    assert parked.field == f"journal:status (received by {CNS})"
     assert result.output.header.config["rules"] == config["rules"]
 
 
