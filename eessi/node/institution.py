@@ -1129,7 +1129,11 @@ class Institution:
     # -- restart -------------------------------------------------------------------------------
 
     async def _restore(self) -> None:
-        """Rebuild the desk's state by replaying the input log (see the module docstring)."""
+        """Rebuild the desk's state by replaying the input log (see the module docstring).
+
+        The replay starts from a fresh desk: the journal is the only source of state, so a
+        ``start()`` after ``stop()`` on the same object does not feed the inputs twice."""
+        self.desk = self._make_desk(self._step_clock, self._step_ids, None)
         entries = await self.journal.case_events(INPUT_LOG)
         if not entries:
             return

@@ -323,3 +323,19 @@ async def test_outbound_SED_for_a_receiver_missing_from_the_directory_fails_sayi
     assert s071.status is MessageStatus.FAILED
     assert s071.attempts == 0
     assert "not in the directory" in (s071.last_error or "")
+
+
+async def test_stop_then_start_on_the_same_object_restores_and_goes_on(tmp_path: Path) -> None:
+    directory = load_directory(write_directory(tmp_path))
+    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)]) as (cns, pt):
+        await pt.submit(RequestEntitlement(ANA))
+        await idle(cns, pt)
+        registrations = dict(cns.desk.registrations)
+        await cns.stop()
+        await cns.start()  # replays the input log into a fresh desk, not on top of this one
+        assert cns.desk.registrations == registrations
+        await pt.submit(RequestEntitlement("silva-luxembourg/rui"))
+        await idle(cns, pt)
+        assert len(cns.desk.registrations) == 2
+        statuses = [m.status for m in await pt.journal.messages(direction=Direction.OUT)]
+    assert statuses == [MessageStatus.ACKNOWLEDGED] * 4
