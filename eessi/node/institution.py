@@ -289,6 +289,9 @@ class Institution:
         self._sendq: asyncio.Queue[MessageRecord] = asyncio.Queue()
         self._parked: dict[str, list[_Item]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        #: On a virtual clock: message ID -> (due, record, counted in ``busy``), released by
+        #: :meth:`tick` once the clock has passed ``due`` (see :meth:`_schedule`).
+        self._held: dict[str, tuple[datetime, MessageRecord, bool]] = {}
         self._copies: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._busy = 0
@@ -361,7 +364,7 @@ class Institution:
         )
         for rec in pending:
             self._add_busy(1)
-            self._schedule(rec, rec.next_attempt_at)
+            self._schedule(rec, rec.next_attempt_at, retry=rec.status is MessageStatus.RETRYING)
         for rec in await self.journal.unprocessed_inbound():
             self._enqueue(_Item("inbound", rec))
         if self.options.tick_interval:
@@ -413,6 +416,7 @@ class Institution:
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
+        self._held.clear()  # queued/retrying in the journal: scheduled again at the next start
         while not self._queue.empty():
             item = self._queue.get_nowait()
             if item.future is not None and not item.future.done():
@@ -448,12 +452,46 @@ class Institution:
         return await future
 
     async def tick(self) -> Step:
-        """Tell the desk the time is now (reminders for overdue replies)."""
+        """Tell the desk the time is now (reminders for overdue replies).
+
+        On a virtual clock it first releases the outbound messages held until a time the clock
+        has now passed (a delayed SED, a retry whose back-off is over): they go to the send
+        queue (:meth:`idle` waits for them)."""
+        self.release_due()
         return await self.submit(TimePassed(self.clock.now()))
+
+    @property
+    def virtual_time(self) -> bool:
+        """Whether the node's clock is not the wall clock (then waits are released by
+        :meth:`tick`, see :meth:`_schedule`)."""
+        return not isinstance(self.clock, SystemClock)
+
+    @property
+    def held(self) -> list[str]:
+        """Message IDs of outbound messages waiting for the virtual clock to pass their time."""
+        return list(self._held)
+
+    def release_due(self) -> int:
+        """Send now every held message whose time the clock has passed; how many."""
+        now = self.clock.now()
+        due = [mid for mid, (when, _r, _c) in self._held.items() if when <= now]
+        for mid in due:
+            _when, record, counted = self._held.pop(mid)
+            timer = self._timers.pop(mid, None)
+            if timer is not None:
+                timer.cancel()
+            if not counted:
+                self._add_busy(1)
+            self._sendq.put_nowait(record)
+        return len(due)
 
     async def idle(self) -> None:
         """Wait until nothing is in flight: every input handled (or parked), every outbound
-        message acknowledged or failed. Bound it with ``asyncio.timeout``."""
+        message acknowledged or failed. Bound it with ``asyncio.timeout``.
+
+        A message held on a virtual clock until a later time (a delayed SED) is not in flight:
+        nothing releases it but :meth:`tick` after the clock moves. A retry waits for its
+        back-off in real time as well, so it stays in flight (see :meth:`_schedule`)."""
         while self._busy > 0:
             await self._idle.wait()
 
@@ -699,7 +737,7 @@ class Institution:
                 if osed.copies > 1:
                     self._copies[record.message_id] = osed.copies - 1
                 self._add_busy(1)
-                self._schedule(record, record.next_attempt_at)
+                self._schedule(record, record.next_attempt_at, retry=False)
             if d.future is not None and not d.future.done():
                 d.future.set_result(d.step)
 
@@ -1003,17 +1041,34 @@ class Institution:
         )
         return record, osed
 
-    def _schedule(self, record: MessageRecord, due: datetime | None) -> None:
-        """Put ``record`` on the send queue now, or when ``due`` comes (real time)."""
+    def _schedule(self, record: MessageRecord, due: datetime | None, *, retry: bool) -> None:
+        """Put ``record`` (counted in ``busy`` by the caller) on the send queue now, or when
+        ``due`` comes.
+
+        * Wall clock (:class:`SystemClock`): a real timer, for delays and retries alike.
+        * Virtual clock: the message is *held* and :meth:`tick` releases it once the clock has
+          passed ``due`` (a delay of a day waits for the scenario to move the clock a day; it
+          is not in flight meanwhile, so :meth:`idle` returns). A **retry** also keeps its real
+          timer and stays in flight: back-off is the transport's own machinery (a peer failing
+          twice must be retried within a scenario step whose clock stands still), and a tick
+          past ``next_attempt_at`` sends it at once. See docs/decisions.md (D10).
+        """
         delay = 0.0 if due is None else (due - self.clock.now()).total_seconds()
         if delay <= 0:
             self._sendq.put_nowait(record)
             return
-        loop = asyncio.get_running_loop()
         mid = record.message_id
+        if self.virtual_time:
+            assert due is not None
+            self._held[mid] = (due, record, retry)
+            if not retry:
+                self._add_busy(-1)
+                return
+        loop = asyncio.get_running_loop()
 
         def fire() -> None:
             self._timers.pop(mid, None)
+            self._held.pop(mid, None)
             self._sendq.put_nowait(record)
 
         self._timers[mid] = loop.call_later(delay, fire)
@@ -1109,7 +1164,7 @@ class Institution:
         )
         self.stats["retried"] += 1
         log.info("%s: %s to %s: retry in %.2fs (%s)", self.id, mid, record.receiver, delay, reason)
-        self._schedule(retrying, due)
+        self._schedule(retrying, due, retry=True)
         return False
 
     async def _fail(self, record: MessageRecord, reason: str) -> None:

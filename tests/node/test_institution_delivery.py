@@ -36,7 +36,10 @@ FAST = NodeOptions(retry=RetryPolicy(max_attempts=3, base_delay=0.05, max_delay=
 
 @asynccontextmanager
 async def nodes(
-    tmp_path: Path, directory: Directory, specs: Sequence[tuple[str, NodeOptions]]
+    tmp_path: Path,
+    directory: Directory,
+    specs: Sequence[tuple[str, NodeOptions]],
+    clock: VirtualClock | None = None,
 ) -> AsyncIterator[list[Institution]]:
     started: list[Institution] = []
     try:
@@ -48,6 +51,7 @@ async def nodes(
                 seed=len(started) + 1,
                 options=options,
                 synchronous="NORMAL",
+                clock=clock,
             )
             started.append(inst)
             await inst.start()
@@ -339,3 +343,61 @@ async def test_stop_then_start_on_the_same_object_restores_and_goes_on(tmp_path:
         assert len(cns.desk.registrations) == 2
         statuses = [m.status for m in await pt.journal.messages(direction=Direction.OUT)]
     assert statuses == [MessageStatus.ACKNOWLEDGED] * 4
+
+
+class DelayS071Hour:
+    """Outbound policy: the S071 leaves an hour (of the node's clock) late."""
+
+    def outbound(self, sed: OutboundSed, outgoing: Outgoing) -> OutboundSed | None:
+        return replace(sed, delay=3600.0) if sed.sed_type == "S071" else sed
+
+
+async def test_delay_on_a_virtual_clock_is_released_by_tick_once_the_clock_passes(
+    tmp_path: Path,
+) -> None:
+    directory = load_directory(write_directory(tmp_path))
+    clock = VirtualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)], clock) as (cns, pt):
+        pt.outbound_policy = DelayS071Hour()
+        await pt.submit(RequestEntitlement(ANA))
+        await idle(cns, pt)  # a held message is not in flight: idle returns
+        (s071,) = await pt.journal.messages(direction=Direction.OUT)
+        assert s071.status is MessageStatus.QUEUED
+        assert pt.held == [s071.message_id]
+        clock.advance(timedelta(minutes=59))
+        await pt.tick()
+        await idle(cns, pt)
+        assert await cns.journal.messages() == []  # not due yet
+        clock.advance(timedelta(minutes=2))
+        await pt.tick()
+        await idle(cns, pt)
+        assert pt.held == []
+        summary = [(m.sed_type, m.status) for m in await pt.journal.messages()]
+    assert summary == [
+        ("S071", MessageStatus.ACKNOWLEDGED),
+        ("S072", MessageStatus.PROCESSED),
+        ("S073", MessageStatus.ACKNOWLEDGED),
+    ]
+
+
+async def test_retry_on_a_virtual_clock_is_sent_by_tick_once_the_back_off_has_passed(
+    tmp_path: Path,
+) -> None:
+    directory = load_directory(write_directory(tmp_path))
+    clock = VirtualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    hour = NodeOptions(retry=RetryPolicy(max_attempts=3, base_delay=3600.0, max_delay=3600.0))
+    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, hour)], clock) as (cns, pt):
+        cns.inbound_interceptor = FailTwice(left=1)
+        await pt.submit(RequestEntitlement(ANA))
+        async with asyncio.timeout(10):
+            while True:  # the first attempt got a 503: an hour of back-off (real or virtual)
+                (s071,) = await pt.journal.messages(direction=Direction.OUT)
+                if s071.status is MessageStatus.RETRYING:
+                    break
+                await asyncio.sleep(0.01)
+        assert s071.next_attempt_at is not None
+        clock.set(s071.next_attempt_at)
+        await pt.tick()
+        await idle(cns, pt)
+        (s071, _s072, _s073) = await pt.journal.messages()
+    assert (s071.status, s071.attempts) == (MessageStatus.ACKNOWLEDGED, 2)
