@@ -709,7 +709,7 @@ def main() -> None:
         "--prototype",
         action="append",
         default=[],
-        choices=("one-hop-commit", "one-hop-writes"),
+        choices=("one-hop-commit", "one-hop-writes", "gc-freeze"),
         help="run both nodes through bench/support/node.py with a prototype of a proposed"
         " optimisation (bench/support/prototypes.py)",
     )

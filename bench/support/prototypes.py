@@ -11,6 +11,9 @@ a measured figure before anyone writes the real one.
     ``BEGIN IMMEDIATE`` and ``COMMIT``, in **one** call on the journal's writer thread, instead
     of one awaited thread hop per statement while holding the writer lock. Same SQL, same
     rows, same durability. Event sequence numbers are computed inside that one call.
+``gc-freeze``
+    ``gc.collect(); gc.freeze()`` once the node is built (households, registry, desk), so the
+    cyclic garbage collector's full passes no longer walk those long-lived objects.
 ``one-hop-writes``
     On top of ``one-hop-commit``: a group commit (``SqliteJournal._commit_batch``) runs all
     its writes, with ``BEGIN IMMEDIATE``/``COMMIT``, in one call on the writer thread;
@@ -233,6 +236,7 @@ class _SyncOp:
 
 
 PROTOTYPES: dict[str, Callable[[], None]] = {
+    "gc-freeze": lambda: None,  # applied by node.py once the node is built
     "one-hop-commit": _one_hop_commit,
     "one-hop-writes": lambda: (_one_hop_commit(), _one_hop_writes()),
 }
