@@ -673,7 +673,7 @@ def bare_ceiling(seds: list[bytes], seconds: float, concurrency: int) -> tuple[f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--cases", type=int, default=2000, help="most cases to start")
+    parser.add_argument("--cases", type=int, default=1500, help="most cases to start")
     parser.add_argument("--concurrency", type=int, default=64, help="cases open at once")
     parser.add_argument("--seconds", type=float, default=5.0, help="measured window")
     parser.add_argument("--warmup", type=int, default=100, help="cases before measuring")
