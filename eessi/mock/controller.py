@@ -29,7 +29,7 @@ from aiohttp import web
 from eessi.errors import ConfigError
 from eessi.journal import Direction, Journal, MessageRecord, MessageStatus
 from eessi.mock.behaviour import Behaviours
-from eessi.mock.interceptors import MockInbound, MockOutbound, desk_lookup, request_middleware
+from eessi.mock.interceptors import MockInbound, MockOutbound, desk_lookup
 from eessi.mock.journal_query import compile_xpath, matches
 from eessi.mock.profiles import Profile
 
@@ -44,8 +44,9 @@ class MockHost(Protocol):
 
     journal: Journal
     app: web.Application
-    endpoint: Any
     outbound_policy: Any
+    inbound_interceptor: Any
+    delivery_listeners: list[Any]
     desk: Any
 
 
@@ -85,16 +86,14 @@ class MockController:
 
     def attach(self, node: MockHost) -> None:
         """Plug the behaviours of ``node``'s fund into it. Call before ``await node.start()``
-        (the middleware cannot be added to a running application)."""
+        (``enable_mock`` adds routes, which a running application does not take)."""
         fund = node.id
         book = self.book(fund)
         self._nodes[fund] = node
         node.outbound_policy = MockOutbound(fund, book, desk_lookup(lambda: node.desk), self)
-        node.endpoint.on_message = MockInbound(
-            fund, book, node.endpoint.on_message, self, stall_seconds=self.stall_seconds
-        )
-        if request_middleware not in node.app.middlewares:
-            node.app.middlewares.append(request_middleware)
+        inbound = MockInbound(fund, book, self, stall_seconds=self.stall_seconds)
+        node.inbound_interceptor = inbound
+        node.delivery_listeners.append(inbound.delivered)
 
     def node(self, fund: str) -> MockHost:
         node = self._nodes.get(fund)

@@ -10,13 +10,14 @@ Two seams of the node (``eessi.node``):
   with overrides, refused, replaced by an X011 or X001, delayed, in several copies, broken, in
   another version, or ``None`` (silent). The node journals what is returned: the fund's journal
   shows what really travelled.
-* **inbound**: :class:`MockInbound` wraps the node's message callback
-  (``InboundEndpoint.on_message``: the envelope is parsed and authenticated, nothing is
-  journaled yet) so that ``fail`` rules can match the case and the SED type of the delivery:
-  ``http500`` answers HTTP 503 (an ebMS error the sender retries), ``reset`` aborts the
-  connection, ``timeout`` holds the request longer than the sender waits. A failed attempt is
-  not journaled (the message never arrived); it is logged in the controller's log. An aiohttp
-  middleware (:func:`request_middleware`) only remembers the current request, for ``reset``.
+* **inbound**: :class:`MockInbound` implements the node's ``InboundInterceptor``
+  (``inbound(message, request) -> InboundAction | None``, called once the envelope is parsed
+  and authenticated, before anything is journaled) so that ``fail`` rules can match the case
+  and the SED type of the delivery: ``http500`` answers HTTP 503 (an ebMS error the sender
+  retries), ``reset`` aborts the connection, ``timeout`` holds the request longer than the
+  sender waits. A failed attempt is not journaled (the message never arrived); it is logged in
+  the controller's log. Its :meth:`MockInbound.delivered` is the node's delivery listener
+  (wakes whoever waits for a document).
 
 The desk's own state is not told about substitutions (a mock may lie: that is the point); the
 peer's reaction is what tests assert.
@@ -24,11 +25,9 @@ peer's reaction is what tests assert.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import contextvars
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -56,8 +55,9 @@ from eessi.mock.payloads import (
     rejection,
     with_version,
 )
-from eessi.transport import codes
-from eessi.transport.server import Inbound, Outcome
+from eessi.node.hooks import InboundAction
+from eessi.transport.envelope import UserMessage
+from eessi.transport.server import Outcome
 
 __all__ = [
     "MockInbound",
@@ -65,7 +65,6 @@ __all__ = [
     "OutboundSedLike",
     "Recorder",
     "desk_lookup",
-    "request_middleware",
 ]
 
 
@@ -95,22 +94,6 @@ class Recorder(Protocol):
 
 #: The node's desk, as far as the outbound policy needs it (finding the SED type answered).
 DeskLookup = Callable[[str, str], str | None]
-
-_REQUEST: contextvars.ContextVar[web.Request | None] = contextvars.ContextVar(
-    "eessi_mock_request", default=None
-)
-
-
-@web.middleware
-async def request_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Remember the request being handled (so a ``reset`` can abort its connection)."""
-    token = _REQUEST.set(request)
-    try:
-        return await handler(request)
-    finally:
-        _REQUEST.reset(token)
 
 
 def desk_lookup(desk_of: Callable[[], Any]) -> DeskLookup:
@@ -205,38 +188,31 @@ class MockOutbound:
         return sed  # Fail rules never reach here (they act on deliveries)
 
 
-OnMessage = Callable[[Inbound], Awaitable[Outcome]]
-
-
 class MockInbound:
-    """Wraps a node's ``on_message``: ``fail`` rules fail deliveries, per case (see the module
-    docstring). ``stall_seconds`` is how long a ``timeout`` holds a request (real seconds:
-    make it longer than the sender's attempt timeout)."""
+    """The node's inbound interceptor for one mock fund: ``fail`` rules fail deliveries, per
+    case (see the module docstring). ``stall_seconds`` is how long a ``timeout`` holds a
+    request (real seconds: make it longer than the sender's attempt timeout)."""
 
     def __init__(
         self,
         fund: str,
         book: Behaviours,
-        inner: OnMessage,
         log: Recorder,
         *,
         stall_seconds: float = 30.0,
     ) -> None:
         self.fund = fund
         self.book = book
-        self.inner = inner
         self.log = log
         self.stall_seconds = stall_seconds
 
-    async def __call__(self, inbound: Inbound) -> Outcome:
-        m = inbound.message
+    def inbound(self, message: UserMessage, request: web.Request) -> InboundAction | None:
+        m = message
         attempt = self.book.on_attempt(
             Trigger(self.fund, m.conversation_id, m.sed_type, None, m.message_id)
         )
         if attempt.effect is None:
-            outcome = await self.inner(inbound)
-            self.log.delivered(self.fund)
-            return outcome
+            return None
         mode = attempt.effect.mode
         self.log.record(
             self.fund,
@@ -248,15 +224,18 @@ class MockInbound:
             attempt=attempt.number,
             rule=attempt.rule,
         )
-        if mode == "reset":
-            request = _REQUEST.get()
-            if request is not None and request.transport is not None:
-                request.transport.abort()
-        elif mode == "timeout":
-            held = attempt.effect.seconds
-            await asyncio.sleep(self.stall_seconds if held is None else held)
-        return Outcome.refused(
+        reason = (
             f"{self.fund}: simulated failure ({mode}, attempt {attempt.number} of"
-            f" {attempt.effect.times}); nothing was kept, send it again later",
-            code=codes.UNAVAILABLE,
+            f" {attempt.effect.times}); nothing was kept, send it again later"
         )
+        if mode == "reset":
+            return InboundAction("reset", reason=reason)
+        if mode == "timeout":
+            held = attempt.effect.seconds
+            seconds = self.stall_seconds if held is None else held
+            return InboundAction("status", status=503, seconds=seconds, reason=reason)
+        return InboundAction("status", status=503, reason=reason)
+
+    def delivered(self, message: UserMessage, outcome: Outcome) -> None:
+        """The node handled a delivery (journaled): wake whoever waits for one."""
+        self.log.delivered(self.fund)

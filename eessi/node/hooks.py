@@ -6,21 +6,34 @@ Two seams, both no-ops by default:
   journaled. It may return it unchanged, changed (another version, corrupted bytes), delayed,
   sent in several copies (same MessageId: duplicates the receiver must drop), or ``None`` to drop
   it (the desk believes it sent it; nothing travels: "stay silent").
-* :class:`InboundInterceptor`: called for each inbound HTTP request **before** the transport
-  reads it. It may let it through (``None``), answer with an HTTP status (5xx: the sender
-  retries), reset the connection, or stall for a while first ("fail then recover").
+* :class:`InboundInterceptor`: called for each inbound user message once its envelope is
+  parsed and authenticated (the transport checks passed: the claimed sender signed it) and
+  **before** anything is journaled, with the parsed :class:`~eessi.transport.envelope.
+  UserMessage` (conversation ID = case, SED type, MessageId) and the ``aiohttp`` request. It
+  may let it through (``None``), answer an ebMS error with an HTTP status (5xx: the sender
+  retries), reset the connection, or stall for a while first ("fail then recover", per case).
+  A failed attempt is not journaled: the message never arrived.
+* :data:`DeliveryListener`: called after the node has handled an inbound user message
+  (journaled as received, a duplicate or refused), before the signal goes back; a mock wakes
+  whoever waits for a delivery.
 
 The node journals what the policy returns, so the journal shows what really travelled.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeAlias
+
+from aiohttp import web
 
 from eessi.core.messages import Outgoing
+from eessi.transport.envelope import UserMessage
+from eessi.transport.server import Outcome
 
 __all__ = [
+    "DeliveryListener",
     "InboundAction",
     "InboundInterceptor",
     "NoOpInbound",
@@ -45,7 +58,8 @@ class OutboundSed:
     ref_to_message_id: str | None
     #: The SED document bytes as they will travel.
     payload: bytes
-    #: Seconds to wait before the first attempt.
+    #: Seconds of the node's clock to wait before the first attempt (a virtual clock: released
+    #: by ``tick()`` once passed, see docs/decisions.md D10).
     delay: float = 0.0
     #: How many times to post it (extra copies keep the MessageId: duplicates).
     copies: int = 1
@@ -59,19 +73,32 @@ class OutboundPolicy(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class InboundAction:
-    """What an inbound interceptor does with one request instead of (or before) handling it."""
+    """What an inbound interceptor does with one message instead of (or before) handling it.
+
+    ``status``: answer an ebMS error signal (``EBMS:0004``) with this HTTP status; ``reset``:
+    abort the connection (no answer); ``stall``: wait ``seconds``, then handle the message
+    normally. ``seconds`` also holds a ``status`` or ``reset`` that long first (a timeout).
+    """
 
     kind: Literal["status", "reset", "stall"]
     #: For ``status``: the HTTP status answered (e.g. 503).
     status: int = 503
-    #: For ``stall``: seconds to wait before handling the request normally.
+    #: Seconds to wait first (real time: the sender's attempt timeout is real time too).
     seconds: float = 0.0
+    #: The error's description (default: "simulated failure").
+    reason: str | None = None
 
 
 class InboundInterceptor(Protocol):
-    """Decides, per inbound request, whether to handle it normally (``None``)."""
+    """Decides, per inbound user message, whether to handle it normally (``None``).
 
-    def inbound(self) -> InboundAction | None: ...
+    ``message`` is parsed and authenticated; ``request`` is the HTTP request it came in."""
+
+    def inbound(self, message: UserMessage, request: web.Request) -> InboundAction | None: ...
+
+
+#: Told of each inbound user message the node handled, with the outcome (see the docstring).
+DeliveryListener: TypeAlias = Callable[[UserMessage, Outcome], None]
 
 
 class NoOpOutbound:
@@ -84,5 +111,5 @@ class NoOpOutbound:
 class NoOpInbound:
     """Handles every request normally."""
 
-    def inbound(self) -> InboundAction | None:
+    def inbound(self, message: UserMessage, request: web.Request) -> InboundAction | None:
         return None

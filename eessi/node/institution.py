@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import importlib
 import logging
 import os
@@ -66,6 +67,8 @@ from eessi.ids import IdGenerator, RandomIds
 from eessi.journal.base import Direction, Journal, MessageRecord, MessageStatus
 from eessi.node.desk_factory import Desk, DeskFactory
 from eessi.node.hooks import (
+    DeliveryListener,
+    InboundAction,
     InboundInterceptor,
     NoOpInbound,
     NoOpOutbound,
@@ -101,6 +104,11 @@ log = logging.getLogger("eessi.node")
 #: (``after-commit:S071``).
 CRASH_ENV: Final = "EESSI_CRASH_AT"
 CRASH_POINTS: Final = ("after-accept", "before-commit", "after-commit")
+
+#: The HTTP request being handled (the inbound interceptor gets it; set per request task).
+_REQUEST: contextvars.ContextVar[web.Request | None] = contextvars.ContextVar(
+    "eessi_node_request", default=None
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +246,8 @@ class Institution:
         self.rng = rng if rng is not None else random.Random()
         self.outbound_policy: OutboundPolicy = outbound_policy or NoOpOutbound()
         self.inbound_interceptor: InboundInterceptor = inbound_interceptor or NoOpInbound()
+        #: Told of each inbound user message once handled (see :mod:`eessi.node.hooks`).
+        self.delivery_listeners: list[DeliveryListener] = []
         self.accept_versions = self.options.accept_versions or entry.versions or SUPPORTED_VERSIONS
         self._step_clock = StepClock(self.clock)
         self._step_ids = StepIds(self._ids)
@@ -554,18 +564,30 @@ class Institution:
     # -- inbound -------------------------------------------------------------------------------
 
     async def _as4(self, request: web.Request) -> web.StreamResponse:
-        action = self.inbound_interceptor.inbound()
-        if action is not None:
-            if action.kind == "status":
-                return web.Response(
-                    status=action.status, text=f"{self.id}: simulated failure ({action.status})"
-                )
-            if action.kind == "reset":
-                if request.transport is not None:
-                    request.transport.abort()
-                return web.Response(status=500)
+        token = _REQUEST.set(request)
+        try:
+            return await self.endpoint.handle(request)
+        finally:
+            _REQUEST.reset(token)
+
+    async def _intercept(self, message: UserMessage) -> Outcome | None:
+        """Ask the inbound interceptor about an authenticated message (``None``: handle it)."""
+        request = _REQUEST.get()
+        if request is None:  # not through this node's HTTP route: nothing to intercept
+            return None
+        action: InboundAction | None = self.inbound_interceptor.inbound(message, request)
+        if action is None:
+            return None
+        if action.seconds > 0:
             await asyncio.sleep(action.seconds)
-        return await self.endpoint.handle(request)
+        if action.kind == "stall":
+            return None
+        if action.kind == "reset" and request.transport is not None:
+            request.transport.abort()
+        reason = action.reason or (
+            f"{self.id}: simulated failure; nothing was kept, send it again later"
+        )
+        return Outcome.refused(reason, code=replace(codes.UNAVAILABLE, http_status=action.status))
 
     def _in_record(self, inbound: Inbound) -> MessageRecord:
         m = inbound.message
@@ -592,6 +614,16 @@ class Institution:
         await self.journal.refuse_inbound(self._in_record(inbound), reason)
 
     async def _on_message(self, inbound: Inbound) -> Outcome:
+        outcome = await self._intercept(inbound.message)
+        if outcome is not None:
+            return outcome
+        outcome = await self._receive(inbound)
+        for listener in self.delivery_listeners:
+            listener(inbound.message, outcome)
+        return outcome
+
+    async def _receive(self, inbound: Inbound) -> Outcome:
+        """Validate the SED, journal the message (durable) and queue it for the desk."""
         m = inbound.message
         try:
             valid = validate_or_raise(

@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from node_kit import ANA, CNS, PT, write_directory
 
 from eessi.clock import VirtualClock
@@ -103,7 +104,7 @@ class FailTwice:
 
     left: int = 2
 
-    def inbound(self) -> InboundAction | None:
+    def inbound(self, message: UserMessage, request: web.Request) -> InboundAction | None:
         if self.left > 0:
             self.left -= 1
             return InboundAction("status", status=503)
@@ -208,7 +209,7 @@ class ResetOnce:
 
     calls: int = 0
 
-    def inbound(self) -> InboundAction | None:
+    def inbound(self, message: UserMessage, request: web.Request) -> InboundAction | None:
         self.calls += 1
         if self.calls == 1:
             return InboundAction("reset")
@@ -232,7 +233,7 @@ async def test_connection_reset_by_the_receiver_is_retried(tmp_path: Path) -> No
 class Slow:
     """Inbound interceptor: take 0.3 s before answering, every time."""
 
-    def inbound(self) -> InboundAction | None:
+    def inbound(self, message: UserMessage, request: web.Request) -> InboundAction | None:
         return InboundAction("stall", seconds=0.3)
 
 
@@ -401,3 +402,40 @@ async def test_retry_on_a_virtual_clock_is_sent_by_tick_once_the_back_off_has_pa
         await idle(cns, pt)
         (s071, _s072, _s073) = await pt.journal.messages()
     assert (s071.status, s071.attempts) == (MessageStatus.ACKNOWLEDGED, 2)
+
+
+@dataclass
+class FailFirstOfEachCase:
+    """Inbound interceptor: the first delivery of each case (conversation) gets a 500."""
+
+    seen: set[str] = field(default_factory=set)
+    paths: list[str] = field(default_factory=list)
+
+    def inbound(self, message: UserMessage, request: web.Request) -> InboundAction | None:
+        self.paths.append(request.path)
+        if message.conversation_id in self.seen:
+            return None
+        self.seen.add(message.conversation_id)
+        return InboundAction("status", status=500, reason=f"{message.sed_type}: not now")
+
+
+async def test_inbound_interceptor_sees_the_authenticated_message_and_fails_per_case(
+    tmp_path: Path,
+) -> None:
+    directory = load_directory(write_directory(tmp_path))
+    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)]) as (cns, pt):
+        hook = cns.inbound_interceptor = FailFirstOfEachCase()
+        delivered: list[tuple[str, str]] = []
+        cns.delivery_listeners.append(
+            lambda m, outcome: delivered.append((m.sed_type, outcome.disposition.value))
+        )
+        step = await pt.submit(RequestEntitlement(ANA))
+        await idle(cns, pt)
+        out = {m.sed_type: m for m in await pt.journal.messages(direction=Direction.OUT)}
+        refused = await cns.journal.messages(status=MessageStatus.REFUSED)
+    assert hook.seen == {step.outgoing[0].case_id}
+    assert hook.paths == ["/as4"] * 3
+    assert (out["S071"].attempts, out["S071"].status) == (2, MessageStatus.ACKNOWLEDGED)
+    assert (out["S073"].attempts, out["S073"].status) == (1, MessageStatus.ACKNOWLEDGED)
+    assert refused == []  # a failed attempt is not journaled: the message never arrived
+    assert delivered == [("S071", "accepted"), ("S073", "accepted")]
