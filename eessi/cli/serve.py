@@ -4,7 +4,8 @@ So that institutions can run on separate hosts and reach each other through the 
 real access points do. The institution listens on its directory endpoint (``--port`` and
 ``--host`` override it), journals to ``--db`` (default ``<ID>.sqlite`` in the current
 directory, e.g. ``LU-CNS00001.sqlite``), and on start resumes whatever the journal holds
-(pending sends, unprocessed messages). Ctrl-C or SIGTERM stops it cleanly.
+(pending sends, unprocessed messages). Ctrl-C or SIGTERM stops it cleanly. A mock fund is a
+scriptable mock (its profile's behaviours, the routes at ``/api/mock/``).
 
 Debug: ``EESSI_CRASH_AT=after-accept|before-commit|after-commit[:SED]`` makes the process
 SIGKILL itself at that point (for crash tests).
@@ -119,14 +120,18 @@ async def wait_for_stop() -> None:
 async def _serve(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
+    from urllib.parse import urlsplit
 
     from eessi.directory import default_directory_path, load_directory
+    from eessi.mock.wiring import enable_mock, mock_controller
     from eessi.node.network import journal_file_name, open_institution
 
     configure_logging(args.verbose)
     directory = load_directory(args.directory or default_directory_path())
     entry = directory.get(args.institution)
     db = Path(args.db) if args.db else Path(journal_file_name(entry.id))
+    controller = mock_controller(directory, seed=args.seed) if entry.kind == "mock" else None
+    profile = controller.profiles.get(entry.id) if controller is not None else None
     inst = await open_institution(
         entry,
         directory,
@@ -136,7 +141,10 @@ async def _serve(args: argparse.Namespace) -> int:
         options=node_options(args),
         synchronous=args.synchronous,
         host=args.host,
+        fund_policy=profile.policy if profile is not None else None,
     )
+    if controller is not None:  # a mock fund: its profile's behaviours, /api/mock/ routes
+        enable_mock(inst, controller, host=args.host or urlsplit(entry.endpoint).hostname)
     try:
         await inst.start(host=args.host, port=args.port)
         print(

@@ -3,6 +3,7 @@
 Each institution listens on its directory endpoint and journals to ``--db-dir`` (default: a
 temporary directory removed at exit). The URLs are printed, one line per institution; Ctrl-C or
 SIGTERM stops them all cleanly. Options as for ``eessi serve`` (households, seed, retries...).
+The mock funds are scriptable mocks (their profiles' behaviours, the routes at ``/api/mock/``).
 """
 
 from __future__ import annotations
@@ -57,10 +58,18 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
 
     from eessi.cli.serve import configure_logging, node_options, wait_for_stop
     from eessi.directory import default_directory_path, load_directory
+    from eessi.mock.wiring import enable_mock, mock_controller
+    from eessi.node.institution import Institution
     from eessi.node.network import Network
 
     configure_logging(args.verbose)
     directory = load_directory(args.directory or default_directory_path())
+    controller = mock_controller(directory, seed=args.seed)
+
+    def prepare(inst: Institution) -> None:
+        if inst.entry.kind == "mock":
+            enable_mock(inst, controller, host=_host_of(inst.entry.endpoint))
+
     network = Network(
         directory,
         db_dir,
@@ -69,16 +78,25 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
         seed=args.seed,
         options=node_options(args),
         synchronous=args.synchronous,
+        prepare=prepare,
+        fund_policies={fund: p.policy for fund, p in controller.profiles.items()},
     )
     try:
         await network.start()
         print(f"eessi up: {len(network.institutions)} institutions, journals in {db_dir}")
         for inst in network.institutions.values():
             e = inst.entry
-            print(f"  {e.id:<14} {e.kind:<5} {inst.url}  (AS4 {inst.endpoint_url})  {e.name}")
+            mock = f"  mock API {inst.url}/api/mock/" if e.kind == "mock" else ""
+            print(f"  {e.id:<14} {e.kind:<5} {inst.url}  (AS4 {inst.endpoint_url}){mock}  {e.name}")
         print("Ctrl-C to stop.", flush=True)
         await wait_for_stop()
         print("eessi up: stopping", file=sys.stderr, flush=True)
     finally:
         await network.stop()
     return 0
+
+
+def _host_of(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).hostname

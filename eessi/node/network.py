@@ -3,18 +3,20 @@
 :func:`open_institution` builds one node from a directory entry: its journal file, its desk
 (from the household files), seeded IDs and jitter when a seed is given. :class:`Network` does
 that for several institutions of one directory, on one shared HTTP client session, and stops
-them all (then closes their journals) in reverse order.
+them all (then closes their journals) in reverse order. ``prepare`` is called with each node
+before it starts (e.g. ``eessi up`` makes the mock funds mocks: ``enable_mock``).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import aiohttp
 
 from eessi.clock import Clock
+from eessi.core.fund import FundPolicy
 from eessi.core.household import Household
 from eessi.directory import Directory, InstitutionEntry
 from eessi.ids import IdGenerator, RandomIds, SeededIds
@@ -50,10 +52,14 @@ async def open_institution(
     synchronous: Synchronous = "FULL",
     session: aiohttp.ClientSession | None = None,
     host: str | None = None,
+    fund_policy: FundPolicy | None = None,
 ) -> Institution:
-    """An institution ready to :meth:`~Institution.start` (its journal open at ``db``)."""
+    """An institution ready to :meth:`~Institution.start` (its journal open at ``db``).
+
+    ``households`` (a list) wins over ``households_dir`` (default: the shipped examples);
+    ``fund_policy`` is a foreign fund desk's policy (a mock profile's ``[policy]``)."""
     people = list(households) if households is not None else load_households(households_dir)
-    make_desk = desk_factory(entry, directory, people)
+    make_desk = desk_factory(entry, directory, people, fund_policy=fund_policy)
     journal = await open_journal(db, synchronous=synchronous)
     ids: IdGenerator = RandomIds() if seed is None else SeededIds(seed)
     rng = random.Random(seed)
@@ -85,12 +91,20 @@ class Network:
         clock: Clock | None = None,
         options: NodeOptions | None = None,
         synchronous: Synchronous = "FULL",
+        households: Sequence[Household] | None = None,
+        prepare: Callable[[Institution], None] | None = None,
+        fund_policies: Mapping[str, FundPolicy] | None = None,
     ) -> None:
+        """``households`` (a list) wins over ``households_dir``; ``prepare(inst)`` runs before
+        each ``inst.start()``; ``fund_policies`` gives a foreign fund's desk policy by IR ID."""
         self.directory = directory
         self.db_dir = Path(db_dir)
         wanted = list(ids) if ids is not None else [e.id for e in served_entries(directory)]
         self.entries = [directory.get(i) for i in wanted]
         self.households_dir = households_dir
+        self.households = list(households) if households is not None else None
+        self.prepare = prepare
+        self.fund_policies = dict(fund_policies or {})
         self.seed = seed
         self.clock = clock
         self.options = options
@@ -100,7 +114,10 @@ class Network:
 
     async def start(self) -> None:
         """Open every journal, restore and start every institution (stops all on failure)."""
-        people = load_households(self.households_dir)
+        people = (
+            self.households if self.households is not None else load_households(self.households_dir)
+        )
+        self.db_dir.mkdir(parents=True, exist_ok=True)
         self._session = aiohttp.ClientSession()
         try:
             for index, entry in enumerate(self.entries):
@@ -114,8 +131,11 @@ class Network:
                     options=self.options,
                     synchronous=self.synchronous,
                     session=self._session,
+                    fund_policy=self.fund_policies.get(entry.id) if entry.kind != "cns" else None,
                 )
                 self.institutions[entry.id] = inst
+                if self.prepare is not None:
+                    self.prepare(inst)
                 await inst.start()
         except BaseException:
             await self.stop()

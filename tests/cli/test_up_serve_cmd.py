@@ -318,6 +318,8 @@ async def test_R17_flow_between_two_serve_processes_started_through_the_admin_ap
             body = {"kind": "request_entitlement", "person": ANA}
             async with session.post(api + "/requests", json=body) as resp:
                 assert resp.status in (200, 201, 202), await resp.text()
+            async with session.get(api + "/mock/rules") as resp:  # a mock fund: scriptable
+                assert resp.status == 200, await resp.text()
             async with asyncio.timeout(40):
                 while True:
                     query = "/messages?sed=S073&status=acknowledged"
@@ -338,3 +340,47 @@ async def test_R17_flow_between_two_serve_processes_started_through_the_admin_ap
         ("in", "S072", "processed"),
         ("out", "S073", "acknowledged"),
     ]
+
+
+async def test_up_makes_the_mock_funds_scriptable_mocks(
+    directory_file: Path, tmp_path: Path
+) -> None:
+    directory = load_directory(directory_file)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "eessi",
+        "up",
+        "--directory",
+        str(directory_file),
+        "--db-dir",
+        str(tmp_path / "dbs"),
+        "--institution",
+        CNS,
+        "--institution",
+        "FR:CPAM5701",
+        "--tick",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(30):
+            while not (await proc.stdout.readline()).startswith(b"Ctrl-C"):
+                pass
+        fr = base_url(directory, "FR:CPAM5701") + "/api/mock"
+        rule = {"id": "quiet", "match": {"sed": "S072"}, "effect": "silent"}
+        async with aiohttp.ClientSession() as session:
+            async with session.post(fr + "/rules", json=rule) as resp:
+                assert resp.status == 201, await resp.text()
+            async with session.get(fr + "/rules") as resp:
+                assert resp.status == 200
+                assert "quiet" in [r["id"] for r in (await resp.json())["rules"]]
+            async with session.get(base_url(directory, CNS) + "/api/mock/rules") as resp:
+                assert resp.status == 404  # the CNS is not a mock
+    finally:
+        proc.send_signal(signal.SIGINT)
+        async with asyncio.timeout(20):
+            _out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
