@@ -9,7 +9,9 @@ before it starts (e.g. ``eessi up`` makes the mock funds mocks: ``enable_mock``)
 
 from __future__ import annotations
 
+import contextlib
 import random
+import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -26,7 +28,20 @@ from eessi.node.desk_factory import desk_factory
 from eessi.node.households import load_households
 from eessi.node.institution import Institution, NodeOptions
 
-__all__ = ["Network", "journal_file_name", "open_institution", "served_entries"]
+__all__ = ["Network", "free_ports", "journal_file_name", "open_institution", "served_entries"]
+
+
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """``n`` distinct TCP ports free on ``host`` a moment ago. Every socket stays bound until
+    all are chosen: asking one at a time may get the same port twice (the OS hands a port out
+    again once its socket is closed)."""
+    with contextlib.ExitStack() as stack:
+        ports: list[int] = []
+        for _ in range(n):
+            s = stack.enter_context(socket.socket())
+            s.bind((host, 0))
+            ports.append(int(s.getsockname()[1]))
+        return ports
 
 
 def journal_file_name(ir_id: str) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
-import socket
 from pathlib import Path
 
 from eessi.directory import default_directory_path
+from eessi.node.network import free_ports
 
 CNS = "LU:CNS00001"
 PT = "PT:ISS00001"
@@ -17,18 +16,6 @@ DE = "DE:TKK00001"
 RS = "RS:RFZO0001"
 #: A household of the shipped examples: the CNS insures João, his wife Ana lives in Portugal.
 ANA = "silva-luxembourg/ana"
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct free loopback ports. Every socket stays bound until all are chosen, so
-    the OS cannot hand the same port out twice (it may, once a socket is closed)."""
-    with contextlib.ExitStack() as stack:
-        ports: list[int] = []
-        for _ in range(n):
-            s = stack.enter_context(socket.socket())
-            s.bind(("127.0.0.1", 0))
-            ports.append(int(s.getsockname()[1]))
-        return ports
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ from eessi.errors import DomainError
 from eessi.node.households import load_households
 from eessi.node.inputs import RequestEntitlement
 from eessi.node.institution import Institution
-from eessi.node.network import Network
+from eessi.node.network import Network, free_ports
 
 
 async def test_prepare_is_called_with_each_node_before_it_starts(tmp_path: Path) -> None:
@@ -43,3 +43,7 @@ async def test_households_given_as_a_list_are_the_only_people_known(tmp_path: Pa
     ) as net:
         with pytest.raises(DomainError):
             await net[PT].submit(RequestEntitlement(ANA))
+
+
+def test_free_ports_are_distinct_when_many_are_asked_at_once() -> None:
+    assert len(set(free_ports(64))) == 64
