@@ -59,7 +59,7 @@ class OutboundSed:
     #: The SED document bytes as they will travel.
     payload: bytes
     #: Seconds of the node's clock to wait before the first attempt (a virtual clock: released
-    #: by ``tick()`` once passed, see docs/decisions.md D10).
+    #: by ``tick()`` once passed, see docs/decisions.md D11).
     delay: float = 0.0
     #: How many times to post it (extra copies keep the MessageId: duplicates).
     copies: int = 1

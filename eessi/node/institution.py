@@ -1083,7 +1083,7 @@ class Institution:
           is not in flight meanwhile, so :meth:`idle` returns). A **retry** also keeps its real
           timer and stays in flight: back-off is the transport's own machinery (a peer failing
           twice must be retried within a scenario step whose clock stands still), and a tick
-          past ``next_attempt_at`` sends it at once. See docs/decisions.md (D10).
+          past ``next_attempt_at`` sends it at once. See docs/decisions.md (D11).
         """
         delay = 0.0 if due is None else (due - self.clock.now()).total_seconds()
         if delay <= 0:
