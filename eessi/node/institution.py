@@ -47,6 +47,7 @@ import logging
 import os
 import random
 import signal
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -58,12 +59,13 @@ import aiohttp
 from aiohttp import web
 
 from eessi.clock import Clock, SystemClock
+from eessi.core.buc_table import Direction as CaseDirection
 from eessi.core.desk import reference_of
 from eessi.core.fund import FundDesk
 from eessi.core.messages import DocumentReceived, Outgoing, Step, TimePassed
 from eessi.directory import Directory, InstitutionEntry
 from eessi.errors import ConfigError, DomainError, EessiError, JournalError, SedError
-from eessi.ids import IdGenerator, RandomIds
+from eessi.ids import IdGenerator, RandomIds, SeededIds
 from eessi.journal.base import Direction, Journal, MessageRecord, MessageStatus
 from eessi.node.desk_factory import Desk, DeskFactory
 from eessi.node.hooks import (
@@ -95,7 +97,7 @@ from eessi.transport.client import Failure, RetryPolicy, Sender
 from eessi.transport.envelope import ACTION, SERVICE, UserMessage, encode
 from eessi.transport.server import DEFAULT_MAX_BODY, Inbound, InboundEndpoint, Outcome, Refusal
 
-__all__ = ["CRASH_ENV", "Institution", "NodeOptions", "StepClock", "StepIds"]
+__all__ = ["CRASH_ENV", "Institution", "NodeOptions", "StepClock", "StepIds", "default_signal_ids"]
 
 log = logging.getLogger("eessi.node")
 
@@ -139,6 +141,15 @@ class NodeOptions:
         """Options with ``crash_at`` taken from :data:`CRASH_ENV` when set."""
         crash = os.environ.get(CRASH_ENV) or None
         return cls(crash_at=crash, **kwargs)
+
+
+def default_signal_ids(ir_id: str, *, seeded: IdGenerator | None) -> IdGenerator:
+    """The transport's ID generator (receipts, error signals) when none is given: random for a
+    live node (``seeded`` is ``None``), else seeded from the institution ID, so a seeded node's
+    signal IDs are reproducible without touching its desk's sequence."""
+    if seeded is None:
+        return RandomIds()
+    return SeededIds(zlib.crc32(f"{ir_id}#signals".encode()))
 
 
 class StepClock:
@@ -230,6 +241,7 @@ class Institution:
         *,
         clock: Clock | None = None,
         ids: IdGenerator | None = None,
+        signal_ids: IdGenerator | None = None,
         rng: random.Random | None = None,
         options: NodeOptions | None = None,
         outbound_policy: OutboundPolicy | None = None,
@@ -243,6 +255,11 @@ class Institution:
         self.options = options or NodeOptions()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._ids: IdGenerator = ids if ids is not None else RandomIds()
+        # Receipts and error signals draw from their own generator: how many arrive between two
+        # desk steps depends on timing, so sharing the desk's would make its IDs depend on it.
+        self._signal_ids: IdGenerator = (
+            signal_ids if signal_ids is not None else default_signal_ids(entry.id, seeded=ids)
+        )
         self.rng = rng if rng is not None else random.Random()
         self.outbound_policy: OutboundPolicy = outbound_policy or NoOpOutbound()
         self.inbound_interceptor: InboundInterceptor = inbound_interceptor or NoOpInbound()
@@ -285,7 +302,7 @@ class Institution:
             accept_versions=self.accept_versions,
             on_refused=self._on_refused,
             clock=self.clock,
-            ids=self._ids,
+            ids=self._signal_ids,
             path=self._path,
         )
         self.app = web.Application(client_max_size=max(self.options.max_body + 1, 1024**2))
@@ -955,15 +972,36 @@ class Institution:
         return kind.bucs[0] if kind is not None and kind.bucs else "S_BUC_01"
 
     def _parkable(self, msg: DocumentReceived, exc: DomainError) -> bool:
-        """Could this document become legal later (its case or the document it answers is
-        not known yet)? A document that opens a case and fails is not: it is rejected."""
+        """Could this document become legal later? Only if the desk refused it because its case
+        or the document it answers is not known yet (it may still be on its way). Any other
+        refusal is final, and so is a document that opens a case and fails: it is rejected."""
+        details = exc.details
+        if details.get("case_id", msg.case_id) != msg.case_id:
+            return False  # the refusal is about another case (e.g. the desk's own step)
         cf = self.desk.snapshot().cases.get(msg.case_id)
         if cf is None:
             return exc.code == "protocol.unknown-case"
         answers = msg.answers if msg.answers is not None else reference_of(msg.sed)
         if answers is None:
             return False
-        return all(ex.document.document_id != answers for ex in cf.snapshot.history)
+        history = cf.snapshot.history
+        if any(ex.document.document_id == answers for ex in history):
+            return False
+        if any(
+            ex.document.document_id == msg.document_id
+            and (ex.document.code != msg.sed.code or ex.direction is not CaseDirection.RECEIVE)
+            for ex in history
+        ):
+            return False  # its document ID already names another document: never legal
+        if exc.code == "protocol.unknown-document":
+            return True
+        document = details.get("document")
+        return (
+            exc.code == "protocol.illegal-step"
+            and details.get("direction") == CaseDirection.RECEIVE.value
+            and isinstance(document, Mapping)
+            and document.get("document_id") == msg.document_id
+        )
 
     def _done(
         self,

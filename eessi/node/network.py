@@ -1,7 +1,9 @@
 """Open, start and stop institutions: one (`eessi serve`) or several in one process (`eessi up`).
 
 :func:`open_institution` builds one node from a directory entry: its journal file, its desk
-(from the household files), seeded IDs and jitter when a seed is given. :class:`Network` does
+(from the household files), seeded IDs and jitter when a seed is given (the institution ID is
+mixed into the seed, :func:`institution_seed`, so processes started with one seed draw
+different IDs). :class:`Network` does
 that for several institutions of one directory, on one shared HTTP client session, and stops
 them all (then closes their journals) in reverse order. ``prepare`` is called with each node
 before it starts (e.g. ``eessi up`` makes the mock funds mocks: ``enable_mock``).
@@ -12,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import random
 import socket
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -28,7 +31,14 @@ from eessi.node.desk_factory import desk_factory
 from eessi.node.households import load_households
 from eessi.node.institution import Institution, NodeOptions
 
-__all__ = ["Network", "free_ports", "journal_file_name", "open_institution", "served_entries"]
+__all__ = [
+    "Network",
+    "free_ports",
+    "institution_seed",
+    "journal_file_name",
+    "open_institution",
+    "served_entries",
+]
 
 
 def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
@@ -42,6 +52,16 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
             s.bind((host, 0))
             ports.append(int(s.getsockname()[1]))
         return ports
+
+
+def institution_seed(seed: int, ir_id: str, stream: str = "") -> int:
+    """The seed of one institution's generator (``stream``: which one, e.g. ``"signals"``).
+
+    Two ``eessi serve`` processes given the same ``--seed`` must not draw the same IDs (the
+    CNS's S072 would get the document ID of the fund's S071): the institution ID is mixed in.
+    Same seed, same institution: same sequence (runs stay reproducible)."""
+    salt = zlib.crc32(f"{ir_id}#{stream}".encode() if stream else ir_id.encode())
+    return seed * 2**32 + salt
 
 
 def journal_file_name(ir_id: str) -> str:
@@ -76,8 +96,14 @@ async def open_institution(
     people = list(households) if households is not None else load_households(households_dir)
     make_desk = desk_factory(entry, directory, people, fund_policy=fund_policy)
     journal = await open_journal(db, synchronous=synchronous)
-    ids: IdGenerator = RandomIds() if seed is None else SeededIds(seed)
-    rng = random.Random(seed)
+    ids: IdGenerator
+    signal_ids: IdGenerator
+    if seed is None:
+        ids, signal_ids, rng = RandomIds(), RandomIds(), random.Random()
+    else:
+        mixed = institution_seed(seed, entry.id)
+        ids, rng = SeededIds(mixed), random.Random(mixed)
+        signal_ids = SeededIds(institution_seed(seed, entry.id, "signals"))
     return Institution(
         entry,
         directory,
@@ -85,6 +111,7 @@ async def open_institution(
         make_desk,
         clock=clock,
         ids=ids,
+        signal_ids=signal_ids,
         rng=rng,
         options=options,
         session=session,
@@ -135,13 +162,13 @@ class Network:
         self.db_dir.mkdir(parents=True, exist_ok=True)
         self._session = aiohttp.ClientSession()
         try:
-            for index, entry in enumerate(self.entries):
+            for entry in self.entries:
                 inst = await open_institution(
                     entry,
                     self.directory,
                     self.db_dir / journal_file_name(entry.id),
                     households=people,
-                    seed=None if self.seed is None else self.seed + index,
+                    seed=self.seed,
                     clock=self.clock,
                     options=self.options,
                     synchronous=self.synchronous,

@@ -268,6 +268,43 @@ async def test_document_arriving_before_its_case_is_parked_then_processed(net: N
     assert x008.status is MessageStatus.PROCESSED, x008.last_error
 
 
+async def test_document_reusing_another_documents_id_is_rejected_not_parked(
+    net: Network, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A refusal that waiting cannot cure (its document ID already names the S071) is final,
+    # even though the document it answers is unknown: rejected with the reason, at WARNING.
+    message, _ = await sent_s071(net)
+    s073 = next(
+        m for m in await net[PT].journal.messages(direction=Direction.OUT) if m.sed_type == "S073"
+    )
+    forged = UserMessage.for_payload(
+        s073.payload,
+        message_id=f"{message.message_id}~7",  # document ID: the S071's
+        timestamp=s073.created_at,
+        from_party=PT,
+        to_party=CNS,
+        conversation_id=message.conversation_id,
+        sed_type="S073",
+        sed_version=s073.sed_version,
+        ref_to_message_id="never-sent-0001",
+    )
+    cns = net[CNS]
+    credential = net.directory.get(PT).credential
+    with caplog.at_level("WARNING", logger="eessi.node"):
+        status, _ = await post(cns.endpoint_url or "", s073.payload, forged, credential)
+        await settle(net)
+    assert status == 200
+    record = await cns.journal.message(forged.message_id, Direction.IN)
+    assert record is not None
+    assert record.status is MessageStatus.REJECTED
+    assert (record.last_error or "").startswith("cannot receive S073")
+    assert cns.stats["parked"] == 0
+    assert cns.parked == []
+    assert any(
+        r.levelname == "WARNING" and forged.message_id in r.getMessage() for r in caplog.records
+    )
+
+
 async def test_CNS_input_submitted_to_a_fund_is_refused(net: Network) -> None:
     with pytest.raises(DomainError, match="CNS's input"):
         await net[PT].submit(CoInsuranceRequested("1978072712345", "ana"))

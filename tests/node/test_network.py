@@ -3,17 +3,19 @@ households given as a list."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import aiohttp
 import pytest
 from node_kit import ANA, CNS, PT, write_directory
 
-from eessi.directory import load_directory
+from eessi.directory import Directory, load_directory
 from eessi.errors import DomainError
 from eessi.node.households import load_households
 from eessi.node.inputs import RequestEntitlement
 from eessi.node.institution import Institution
-from eessi.node.network import Network, free_ports
+from eessi.node.network import Network, free_ports, institution_seed
 
 
 async def test_prepare_is_called_with_each_node_before_it_starts(tmp_path: Path) -> None:
@@ -47,3 +49,59 @@ async def test_households_given_as_a_list_are_the_only_people_known(tmp_path: Pa
 
 def test_free_ports_are_distinct_when_many_are_asked_at_once() -> None:
     assert len(set(free_ports(64))) == 64
+
+
+def _directory_in(where: Path) -> Directory:
+    where.mkdir()
+    return load_directory(write_directory(where))
+
+
+async def _flow_in_two_processes_with_one_seed(where: Path) -> tuple[str, list[str]]:
+    """The CNS and the fund as two one-institution networks (two ``eessi serve``) with the
+    same seed; returns the case ID and the fund's journal (SED type, status)."""
+    directory = _directory_in(where)
+    async with (
+        Network(directory, where / "cns", ids=[CNS], seed=5, synchronous="NORMAL") as cns,
+        Network(directory, where / "pt", ids=[PT], seed=5, synchronous="NORMAL") as pt,
+    ):
+        step = await pt[PT].submit(RequestEntitlement(ANA))
+        async with asyncio.timeout(15):
+            while pt[PT].stats["acknowledged"] < 2 or cns[CNS].busy or pt[PT].busy:
+                await cns.idle()
+                await pt.idle()
+                await asyncio.sleep(0.02)
+        out = [f"{m.sed_type} {m.status.value}" for m in await pt[PT].journal.messages()]
+        return step.outgoing[0].case_id, out
+
+
+async def test_two_processes_with_the_same_seed_draw_different_ids_and_complete_the_case(
+    tmp_path: Path,
+) -> None:
+    case_id, journal = await _flow_in_two_processes_with_one_seed(tmp_path / "one")
+    assert journal == ["S071 acknowledged", "S072 processed", "S073 acknowledged"]
+    # still reproducible: the same seed gives the same case ID again
+    again, _ = await _flow_in_two_processes_with_one_seed(tmp_path / "two")
+    assert again == case_id
+
+
+def test_institution_seed_differs_by_institution_and_stream_and_is_stable() -> None:
+    seeds = {institution_seed(5, i, s) for i in (CNS, PT) for s in ("", "signals")}
+    assert len(seeds) == 4
+    assert institution_seed(5, CNS) == institution_seed(5, CNS)
+
+
+async def _case_id_after_signals(where: Path, directory: Directory, signals: int) -> str:
+    async with Network(directory, where, ids=[PT], seed=3, synchronous="NORMAL") as net:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(signals):  # each answered with an error signal (its own message ID)
+                async with session.post(net[PT].endpoint_url or "", data=b"not AS4") as resp:
+                    assert resp.status >= 400
+                    assert b"MessageId" in await resp.read()
+        step = await net[PT].submit(RequestEntitlement(ANA))
+        return step.outgoing[0].case_id
+
+
+async def test_signals_sent_do_not_change_a_seeded_desks_ids(tmp_path: Path) -> None:
+    directory = _directory_in(tmp_path / "dir")
+    quiet = await _case_id_after_signals(tmp_path / "a", directory, 0)
+    assert await _case_id_after_signals(tmp_path / "b", directory, 3) == quiet
