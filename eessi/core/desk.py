@@ -2,10 +2,17 @@
 
 A desk (the CNS's :class:`~eessi.core.cns.CnsDesk`, a foreign fund's
 :class:`~eessi.core.fund.FundDesk`) keeps its whole state as one immutable value. Each input is
-handled inside a :class:`Tx`: the transaction copies the case table, drives the
-:class:`~eessi.core.case.Case` machines on the copies, collects events, outgoing documents and
-timers, and only when the handler finished without an error does the desk store the new state.
-A :class:`~eessi.errors.ProtocolError` (or any error) half-way leaves the desk exactly as it was.
+handled inside a :class:`Tx`: the transaction drives the :class:`~eessi.core.case.Case` machines,
+collects events, outgoing documents and timers, and only when the handler finished without an
+error does the desk store the new state. A :class:`~eessi.errors.ProtocolError` (or any error)
+half-way leaves the desk exactly as it was.
+
+Cost per input. The state's tables are :class:`PersistentMap`\\ s and a transaction writes to an
+:class:`Overlay` (reads fall through to the committed table, writes stay in a small dict):
+committing merges the overlay into a new version of the table, aborting drops it. Neither copies
+the table, so an input costs what it touches, not what the desk holds. Which cases may have a
+reminder due is kept in a :class:`DueIndex` (a hint beside the state, rebuilt from it), so
+:class:`~eessi.core.messages.TimePassed` looks only at cases whose deadline passed.
 
 The case machine decides what is legal; this module turns its events into process events
 (:class:`~eessi.core.messages.CaseStateChanged`, :class:`~eessi.core.messages.CaseEvent`),
@@ -15,11 +22,13 @@ SEDs both sides send the same way (X009 reminders, X010 answers, X013 answers, X
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import heapq
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
-from typing import TypeVar, cast
+from typing import Any, Generic, TypeVar, cast, overload
 
 from eessi.core import case as cm
 from eessi.core.buc_table import CaseState
@@ -57,10 +66,20 @@ from eessi.sed.documents import (
     SedReference,
 )
 
-__all__ = ["CaseFile", "Tx", "copy_of", "reference_of"]
+__all__ = [
+    "CaseFile",
+    "DueIndex",
+    "Overlay",
+    "PersistentMap",
+    "Tx",
+    "case_due",
+    "copy_of",
+    "reference_of",
+]
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
+_T = TypeVar("_T")
 
 
 def copy_of(mapping: Mapping[_K, _V]) -> dict[_K, _V]:
@@ -69,6 +88,239 @@ def copy_of(mapping: Mapping[_K, _V]) -> dict[_K, _V]:
     if isinstance(mapping, dict | MappingProxyType):
         return cast("dict[_K, _V]", mapping.copy())
     return dict(mapping)
+
+
+class _Missing:
+    """The marker of a key absent from one version of a table (a deletion in a diff)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()
+
+
+class _Version:
+    """One version of a :class:`PersistentMap`'s table: either the live dict (``data``), or
+    "version ``next`` with the keys of ``diff`` set to these values" (``_MISSING``: absent)."""
+
+    __slots__ = ("data", "diff", "next")
+
+    def __init__(
+        self,
+        data: dict[Any, Any] | None,
+        diff: dict[Any, Any] | None = None,
+        next: _Version | None = None,
+    ) -> None:
+        self.data = data
+        self.diff = diff
+        self.next = next
+
+
+def _reroot(version: _Version) -> dict[Any, Any]:
+    """Make ``version`` the one holding the live dict (Baker's trick): undo the diffs between
+    it and the live version, turning each into the diff back. Costs the keys changed since."""
+    path: list[_Version] = []
+    node = version
+    while node.data is None:
+        path.append(node)
+        assert node.next is not None
+        node = node.next
+    data = node.data
+    for older in reversed(path):
+        assert older.diff is not None
+        back: dict[Any, Any] = {}
+        for key, value in older.diff.items():
+            back[key] = data.get(key, _MISSING)
+            if value is _MISSING:
+                data.pop(key, None)
+            else:
+                data[key] = value
+        node.data, node.diff, node.next = None, back, older
+        older.data, older.diff, older.next = data, None, None
+        node = older
+    return data
+
+
+class PersistentMap(Mapping[_K, _V]):
+    """An immutable mapping whose new versions cost only the keys that change.
+
+    All versions made from one another share one dict; the version read last holds it and the
+    others are chains of small diffs towards it. Reading the newest version (what a desk does)
+    is a dict lookup; reading an older one (a snapshot kept for a rollback, a test comparing
+    states) first moves the dict to it, at the cost of the changes in between. Each version
+    behaves as an ordinary frozen mapping (equality with any mapping, ``len``, iteration); do
+    not interleave iterating one version with reading another of the same family. Not thread
+    safe (the desks are single-threaded).
+    """
+
+    __slots__ = ("_v",)
+
+    def __init__(self, items: Mapping[_K, _V] | Iterable[tuple[_K, _V]] = ()) -> None:
+        self._v = _Version(dict(items))
+
+    @classmethod
+    def of(cls, mapping: Mapping[_K, _V]) -> PersistentMap[_K, _V]:
+        """``mapping`` itself if it already is one, else a new map with its items."""
+        if isinstance(mapping, PersistentMap):
+            return mapping
+        return cls(mapping)
+
+    def _data(self) -> dict[_K, _V]:
+        data = self._v.data
+        return data if data is not None else _reroot(self._v)
+
+    def updated(self, changes: Mapping[_K, _V]) -> PersistentMap[_K, _V]:
+        """A new version: this one with ``changes`` applied (a value ``_MISSING`` deletes)."""
+        if not changes:
+            return self
+        data = self._data()
+        back: dict[Any, Any] = {}
+        for key, value in changes.items():
+            back[key] = data.get(key, _MISSING)
+            if value is _MISSING:
+                data.pop(key, None)
+            else:
+                data[key] = value
+        new: PersistentMap[_K, _V] = PersistentMap.__new__(PersistentMap)
+        new._v = _Version(data)
+        old = self._v
+        old.data, old.diff, old.next = None, back, new._v
+        return new
+
+    def __getitem__(self, key: _K) -> _V:
+        data = self._v.data
+        return cast("_V", (data if data is not None else _reroot(self._v))[key])
+
+    @overload
+    def get(self, key: _K, /) -> _V | None: ...
+    @overload
+    def get(self, key: _K, /, default: _V | _T) -> _V | _T: ...
+    def get(self, key: _K, /, default: object = None) -> object:
+        data = self._v.data
+        return (data if data is not None else _reroot(self._v)).get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        data = self._v.data
+        return key in (data if data is not None else _reroot(self._v))
+
+    def __iter__(self) -> Iterator[_K]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PersistentMap) and other._v is self._v:
+            return True
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        mine = dict(self._data())  # a copy: reading ``other`` may move the shared dict
+        return mine == dict(other.items())
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"PersistentMap({self._data()!r})"
+
+
+class Overlay(MutableMapping[_K, _V]):
+    """One transaction's view of a :class:`PersistentMap`: reads fall through to the committed
+    table, writes and deletions stay in :attr:`changes` until :meth:`commit`."""
+
+    __slots__ = ("base", "changes")
+
+    def __init__(self, base: PersistentMap[_K, _V]) -> None:
+        self.base = base
+        #: What this transaction wrote (``_MISSING``: deleted), in the order written.
+        self.changes: dict[_K, _V] = {}
+
+    def commit(self) -> PersistentMap[_K, _V]:
+        """The committed table with this transaction's writes."""
+        return self.base.updated(self.changes)
+
+    def __getitem__(self, key: _K) -> _V:
+        value = self.changes.get(key, _ABSENT)
+        if value is _ABSENT:
+            return self.base[key]
+        if value is _MISSING:
+            raise KeyError(key)
+        return cast("_V", value)
+
+    @overload
+    def get(self, key: _K, /) -> _V | None: ...
+    @overload
+    def get(self, key: _K, /, default: _V | _T) -> _V | _T: ...
+    def get(self, key: _K, /, default: object = None) -> object:
+        value = self.changes.get(key, _ABSENT)
+        if value is _ABSENT:
+            return self.base.get(key, default)
+        return default if value is _MISSING else value
+
+    def __contains__(self, key: object) -> bool:
+        value = self.changes.get(key, _ABSENT)  # type: ignore[arg-type]
+        if value is _ABSENT:
+            return key in self.base
+        return value is not _MISSING
+
+    def __setitem__(self, key: _K, value: _V) -> None:
+        self.changes[key] = value
+
+    def __delitem__(self, key: _K) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self.changes[key] = _MISSING
+
+    def __iter__(self) -> Iterator[_K]:
+        changes = self.changes
+        for key in self.base:
+            if changes.get(key, _ABSENT) is not _MISSING:
+                yield key
+        for key, value in changes.items():
+            if value is not _MISSING and key not in self.base:
+                yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+_ABSENT: Any = _Missing()
+
+
+class DueIndex(Generic[_K]):
+    """When each key (a case ID, a member) next needs looking at, so that time passing visits
+    only what is due. A hint kept beside a desk's state, never part of it: the desk rebuilds it
+    from its state and re-files every key an input touched (or took), whatever the outcome."""
+
+    __slots__ = ("_at", "_count", "_heap")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[datetime, int, _K]] = []
+        self._at: dict[_K, datetime] = {}
+        self._count = itertools.count()
+
+    def file(self, key: _K, due: datetime | None) -> None:
+        """``key`` needs looking at from ``due`` on (None: never)."""
+        if due is None:
+            self._at.pop(key, None)
+            return
+        if self._at.get(key) == due:
+            return
+        self._at[key] = due
+        heapq.heappush(self._heap, (due, next(self._count), key))
+
+    def take(self, now: datetime) -> list[_K]:
+        """The keys due at ``now``, removed (file them again once looked at)."""
+        heap, at = self._heap, self._at
+        out: list[_K] = []
+        while heap and heap[0][0] <= now:
+            due, _, key = heapq.heappop(heap)
+            if at.get(key) == due:
+                del at[key]
+                out.append(key)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +386,21 @@ def reference_of(sed: Document) -> str | None:
     return None
 
 
+def case_due(cf: CaseFile) -> datetime | None:
+    """When :meth:`eessi.core.case.Case.tick` would first have something to say for this case
+    (the reminder or escalation of a wait for the other side), if ever."""
+    snap = cf.snapshot
+    wait = snap.wait
+    if wait is None or wait.sender is snap.role or snap.state is CaseState.CLOSED:
+        return None
+    due: datetime | None = None if wait.reminder_due_emitted else wait.deadline
+    escalate = snap.deadlines.escalate_after
+    if escalate is not None and not wait.escalation_emitted:
+        at = wait.deadline + escalate
+        due = at if due is None else min(due, at)
+    return due
+
+
 class Tx:
     """One input's worth of changes to a desk's cases (see the module docstring)."""
 
@@ -148,7 +415,8 @@ class Tx:
         self.institution_id = institution_id
         self.ids = ids
         self.now = now
-        self.cases: dict[str, CaseFile] = copy_of(cases)
+        #: The cases as this input sees them; its writes stay here until the desk commits.
+        self.cases: Overlay[str, CaseFile] = Overlay(PersistentMap.of(cases))
         self.deadlines = deadlines
         self.events: list[Event] = []
         self.outgoing: list[Outgoing] = []
@@ -297,10 +565,15 @@ class Tx:
             code="protocol.unknown-document",
         )
 
-    def tick(self, now: datetime) -> None:
-        """Time is ``now``: every open case checks its deadline; a due reminder is sent."""
-        for case_id in sorted(self.cases):
-            cf = self.cases[case_id]
+    def tick(self, now: datetime, due: Iterable[str] | None = None) -> None:
+        """Time is ``now``: every open case checks its deadline; a due reminder is sent.
+
+        ``due``: the cases that may have something due (from a :class:`DueIndex`); the others
+        are not looked at. None: every case."""
+        for case_id in sorted(self.cases if due is None else due):
+            cf = self.cases.get(case_id)
+            if cf is None:
+                continue
             machine = cm.Case(cf.snapshot)
             events = machine.tick(now)
             if not events:

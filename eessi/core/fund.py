@@ -20,13 +20,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from types import MappingProxyType
+from itertools import chain
 from typing import TypeAlias
 
 from eessi.clock import Clock
 from eessi.core import case as cm
 from eessi.core.buc_table import Direction
-from eessi.core.desk import CaseFile, Tx, copy_of, reference_of
+from eessi.core.desk import (
+    CaseFile,
+    DueIndex,
+    Overlay,
+    PersistentMap,
+    Tx,
+    case_due,
+    reference_of,
+)
 from eessi.core.mapping import names_match
 from eessi.core.messages import (
     DocumentReceived,
@@ -120,7 +128,10 @@ class FundDesk:
         self.institution_id = institution_id
         self.country = institution_id.split(":", 1)[0]
         self.records: dict[str, FundRecord] = {}
-        for r in records:
+        #: Positions in ``records`` by our country's PIN, and by date of birth (see ``_find``).
+        self._by_pin: dict[str, list[int]] = {}
+        self._by_birth: dict[date, list[int]] = {}
+        for pos, r in enumerate(records):
             if r.key in self.records:
                 raise DomainError(
                     f"fund {institution_id}: two records have the key {r.key!r}",
@@ -128,10 +139,24 @@ class FundDesk:
                     code="domain.bad-registry",
                 )
             self.records[r.key] = r
+            ours = r.person.pin_for(self.country)
+            if ours is not None:
+                self._by_pin.setdefault(ours.number, []).append(pos)
+            self._by_birth.setdefault(r.person.birth_date, []).append(pos)
+        self._in_order = tuple(self.records.values())
         self.clock = clock
         self.ids = ids
         self.policy = policy or FundPolicy()
-        self._state = state or FundState()
+        state = state or FundState()
+        self._state = FundState(
+            PersistentMap.of(state.cases),
+            PersistentMap.of(state.registered),
+            PersistentMap.of(state.refused),
+        )
+        #: Cases that may have a reminder due, by when (rebuilt from the state).
+        self._due: DueIndex[str] = DueIndex()
+        for case_id, cf in self._state.cases.items():
+            self._due.file(case_id, case_due(cf))
 
     # ---- read-only view
 
@@ -146,7 +171,7 @@ class FundDesk:
     def handle(self, event: DocumentReceived | TimePassed) -> Step:
         """A document arrived, or time passed. The state changes only if it was legal."""
         if isinstance(event, TimePassed):
-            return self._run(event.now, lambda run: run.tx.tick(event.now))
+            return self._run(event.now, lambda run: run.tick(event.now))
         return self._run(self.clock.now(), lambda run: run.received(event))
 
     def request_entitlement(self, key: str, to: str, *, start: date | None = None) -> Step:
@@ -216,13 +241,21 @@ class FundDesk:
 
     def _run(self, now: datetime, act: _Act) -> Step:
         run = _FundRun(self, now)
-        act(run)
-        self._state = FundState(
-            MappingProxyType(run.tx.cases),
-            MappingProxyType(run.registered),
-            MappingProxyType(run.refused),
-        )
+        try:
+            act(run)
+            state = FundState(run.tx.cases.commit(), run.registered.commit(), run.refused.commit())
+        except BaseException:
+            self._refile(run.taken)  # nothing changed: what was due still is
+            raise
+        self._state = state
+        self._refile(chain(run.tx.cases.changes, run.taken))
         return run.tx.step()
+
+    def _refile(self, case_ids: Iterable[str]) -> None:
+        cases = self._state.cases
+        for case_id in case_ids:
+            cf = cases.get(case_id)
+            self._due.file(case_id, None if cf is None else case_due(cf))
 
 
 class _FundRun:
@@ -231,9 +264,15 @@ class _FundRun:
         state = desk.snapshot()
         self.policy = desk.policy
         self.tx = Tx(desk.institution_id, desk.ids, now, state.cases, self.policy.deadlines)
-        self.registered: dict[str, date] = copy_of(state.registered)
-        self.refused: dict[str, str] = copy_of(state.refused)
+        self.registered: Overlay[str, date] = Overlay(PersistentMap.of(state.registered))
+        self.refused: Overlay[str, str] = Overlay(PersistentMap.of(state.refused))
         self.today = now.date()
+        #: Cases taken from the desk's due index (filed again whatever happens).
+        self.taken: list[str] = []
+
+    def tick(self, now: datetime) -> None:
+        self.taken = self.desk._due.take(now)
+        self.tx.tick(now, self.taken)
 
     def record(self, key: str) -> FundRecord:
         try:
@@ -352,8 +391,14 @@ class _FundRun:
 
     def _find(self, person: Person) -> FundRecord | None:
         """Our record of ``person``: by our country's PIN, else by date of birth and name."""
-        pin = person.pin_for(self.desk.country)
-        for rec in self.desk.records.values():
+        desk = self.desk
+        pin = person.pin_for(desk.country)
+        # Only records that can match: same PIN, or same date of birth; first in order wins.
+        positions = set(desk._by_birth.get(person.birth_date, ()))
+        if pin is not None:
+            positions.update(desk._by_pin.get(pin.number, ()))
+        for pos in sorted(positions):
+            rec = desk._in_order[pos]
             ours = rec.person.pin_for(self.desk.country)
             if pin is not None and ours is not None:
                 if pin.number == ours.number:
