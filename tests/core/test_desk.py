@@ -1,0 +1,91 @@
+"""The desks' shared machinery: persistent tables, transaction overlays, the due index."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from eessi.core.desk import DueIndex, Overlay, PersistentMap
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def test_new_version_leaves_the_old_one_as_it_was() -> None:
+    v1 = PersistentMap({"a": 1, "b": 2})
+    v2 = v1.updated({"b": 3, "c": 4})
+    assert dict(v2) == {"a": 1, "b": 3, "c": 4}
+    assert dict(v1) == {"a": 1, "b": 2}
+    assert dict(v2) == {"a": 1, "b": 3, "c": 4}  # and back again
+    assert v1 != v2
+    assert v1 == {"a": 1, "b": 2}
+
+
+def test_overlay_writes_nothing_until_committed() -> None:
+    base = PersistentMap({"a": 1, "b": 2})
+    tx = Overlay(base)
+    tx["a"] = 10
+    del tx["b"]
+    tx["c"] = 3
+    assert dict(tx) == {"a": 10, "c": 3}
+    assert "b" not in tx
+    assert tx.get("b", 0) == 0
+    with pytest.raises(KeyError):
+        tx["b"]
+    assert dict(base) == {"a": 1, "b": 2}  # an aborted transaction is just dropped
+    committed = tx.commit()
+    assert dict(committed) == {"a": 10, "c": 3}
+    assert dict(base) == {"a": 1, "b": 2}
+
+
+def test_deleting_an_absent_key_is_a_key_error() -> None:
+    tx = Overlay(PersistentMap({"a": 1}))
+    with pytest.raises(KeyError):
+        del tx["zz"]
+
+
+_ops = st.lists(
+    st.lists(
+        st.tuples(st.sampled_from("abcdef"), st.one_of(st.none(), st.integers(0, 9))),
+        max_size=4,
+    ),
+    max_size=12,
+)
+
+
+@given(_ops, st.data())
+def test_every_version_reads_as_the_dict_it_was_made_as(ops: list, data: st.DataObject) -> None:
+    """Versions read in any order (as a rollback or a test comparing snapshots does) each
+    show exactly their own content; None in a step deletes the key."""
+    plain: list[dict[str, int]] = [{}]
+    versions = [PersistentMap[str, int]()]
+    for step in ops:
+        tx = Overlay(versions[-1])
+        want = dict(plain[-1])
+        for key, value in step:
+            if value is None:
+                if key in tx:
+                    del tx[key]
+                    del want[key]
+            else:
+                tx[key] = value
+                want[key] = value
+        versions.append(tx.commit())
+        plain.append(want)
+    order = data.draw(st.permutations(range(len(versions))))
+    for i in order:
+        assert dict(versions[i]) == plain[i]
+        assert len(versions[i]) == len(plain[i])
+
+
+def test_due_index_gives_what_is_due_once_and_forgets_stale_dates() -> None:
+    due: DueIndex[str] = DueIndex()
+    due.file("a", T0 + timedelta(days=1))
+    due.file("b", T0 + timedelta(days=3))
+    due.file("a", T0 + timedelta(days=5))  # moved: the day-1 entry is stale
+    due.file("c", None)
+    assert due.take(T0 + timedelta(days=2)) == []
+    assert due.take(T0 + timedelta(days=5)) == ["b", "a"]
+    assert due.take(T0 + timedelta(days=9)) == []
