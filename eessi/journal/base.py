@@ -24,7 +24,7 @@ direction; a *refused* inbound message does not claim its ID, so a spoofed copy 
 message ID can be journaled as refused without hiding or blocking the real one.
 
 This module holds only the interface and the records. ``eessi.journal.sqlite`` implements it on
-SQLite (aiosqlite, WAL); a PostgreSQL backend would implement the same two classes.
+SQLite (WAL); a PostgreSQL backend would implement the same two classes.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ __all__ = [
     "JournalTransaction",
     "MessageRecord",
     "MessageStatus",
+    "StatusChange",
     "check_transition",
     "encode_json",
 ]
@@ -236,6 +237,25 @@ class MessageRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class StatusChange:
+    """What :meth:`Journal.update_status` wrote: the changed fields of an outbound message.
+
+    Lighter than the :class:`MessageRecord` that :meth:`Journal.set_status` reads back (no
+    envelope and payload bytes): what a sender needs after a status write.
+    """
+
+    message_id: str
+    status: MessageStatus
+    #: Send attempts made so far, this one included when the new status is ``SENDING``.
+    attempts: int
+    #: When the latest send attempt started.
+    sent_at: datetime | None
+    next_attempt_at: datetime | None
+    last_error: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class CaseEvent:
     """Something that happened in a case, as the core reported it. ``seq`` counts from 1."""
 
@@ -284,6 +304,10 @@ class JournalTransaction(ABC):
     Obtained from :meth:`Journal.transaction`; valid only inside its ``async with`` block. Every
     write here becomes visible to readers at once at commit, or never (an exception in the block
     rolls everything back). Do no network I/O inside: the block holds the journal's writer.
+    A backend may run the writes when the block ends (SQLite does, in one call): a check that
+    needs the stored data (``mark_processed`` of a message already processed, an outbound ID
+    already taken) may then raise from the end of the ``async with`` instead of from the call,
+    and nothing of the block is committed.
     """
 
     @abstractmethod
@@ -398,6 +422,39 @@ class Journal(ABC):
         ``next_attempt_at`` and ``error`` replace the stored values. Durable when it returns.
         Returns the updated record.
         """
+
+    async def update_status(
+        self,
+        message_id: str,
+        status: MessageStatus,
+        *,
+        at: datetime,
+        attempts: int | None = None,
+        next_attempt_at: datetime | None = None,
+        error: str | None = None,
+    ) -> StatusChange:
+        """:meth:`set_status`, returning only the changed fields (no blobs read back).
+
+        Same checks, same durability. A backend should override it with a cheaper form; this
+        default is :meth:`set_status` trimmed."""
+        r = await self.set_status(
+            message_id,
+            status,
+            at=at,
+            attempts=attempts,
+            next_attempt_at=next_attempt_at,
+            error=error,
+        )
+        assert r.updated_at is not None
+        return StatusChange(
+            r.message_id,
+            r.status,
+            r.attempts,
+            r.sent_at,
+            r.next_attempt_at,
+            r.last_error,
+            r.updated_at,
+        )
 
     @abstractmethod
     async def resume_interrupted_sends(self, *, at: datetime) -> list[str]:

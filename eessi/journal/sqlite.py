@@ -1,16 +1,22 @@
-"""The journal on SQLite, through aiosqlite, in WAL mode.
+"""The journal on SQLite, in WAL mode: one writer thread, aiosqlite for the reads.
 
 Design, in short:
 
-* **One writer connection, writes serialised.** Every write goes through one aiosqlite
-  connection guarded by one :class:`asyncio.Lock`. Single writes (accept, refuse, set_status)
-  are queued and a flusher task commits everything queued so far in **one** transaction: a
+* **One writer connection, writes serialised, one thread hop per commit.** Every write goes
+  through one stdlib ``sqlite3`` connection that lives on its own single-thread executor,
+  guarded by one :class:`asyncio.Lock`. The statements of a commit are built on the event loop
+  and run, with ``BEGIN IMMEDIATE`` and ``COMMIT``, in **one** call on that thread (the same
+  statement repeated, such as a case's events, as one ``executemany``): the loop and the thread
+  hand over once per commit, not once per statement (docs/performance.md, P1; D5 says why
+  this connection is not an aiosqlite one). Single writes (accept, refuse, set_status) are
+  queued and a flusher task commits everything queued so far in **one** transaction: a
   group commit, so a burst of inbound messages pays one fsync, not one each. A
-  :meth:`SqliteJournal.transaction` takes the same lock for its whole block. A write refused
-  by a check (an illegal status, an ID conflict) fails alone; an SQLite failure (disk full)
-  fails the whole group, and each caller gets the :class:`~eessi.errors.JournalError`.
-* **A separate reader connection** (``query_only``) answers the queries. In WAL mode it reads
-  the last committed state, so no query ever sees half a transaction.
+  :meth:`SqliteJournal.transaction` collects its block's writes and commits them the same way
+  when the block ends. A write refused by a check (an illegal status, an ID conflict) fails
+  alone; an SQLite failure (disk full) fails the whole group, and each caller gets the
+  :class:`~eessi.errors.JournalError`.
+* **A separate reader connection** (aiosqlite, ``query_only``) answers the queries. In WAL mode
+  it reads the last committed state, so no query ever sees half a transaction.
 * **Durability.** ``synchronous=FULL`` (the default) fsyncs the WAL at every commit: what
   ``accept_inbound`` acknowledged survives a power loss, which is what a receipt promises.
   ``synchronous=NORMAL`` survives a killed process (the OS still holds the written pages) but may
@@ -30,8 +36,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +56,7 @@ from eessi.journal.base import (
     JournalTransaction,
     MessageRecord,
     MessageStatus,
+    StatusChange,
     check_transition,
     encode_json,
 )
@@ -124,7 +132,10 @@ _ACCEPT = (
 
 
 def _ts(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times cheaper than strftime; same text (``...00.000000Z``).
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _ts_opt(value: datetime | None) -> str | None:
@@ -201,7 +212,39 @@ class JournalStats:
     writes: int = 0
 
 
-_Op = Callable[[aiosqlite.Connection], Awaitable[Any]]
+#: A single write in its synchronous form: run on the writer thread, inside the group's
+#: transaction. It raises :class:`JournalError` only before it has written anything.
+_Op = Callable[[sqlite3.Connection], Any]
+
+_EVENT_SQL = (
+    "INSERT INTO case_events (case_id, seq, at, kind, data, message_id) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_CASE_SQL = (
+    "INSERT INTO cases (case_id, state, updated_at, last_seq) VALUES (?, ?, ?,"
+    " (SELECT COALESCE(MAX(seq), 0) FROM case_events WHERE case_id = ?))"
+    " ON CONFLICT (case_id) DO UPDATE SET state = excluded.state,"
+    " updated_at = excluded.updated_at, last_seq = excluded.last_seq"
+)
+_MARK_SQL = (
+    "UPDATE messages SET status = ?, last_error = ?, updated_at = ?"
+    " WHERE direction = 'in' AND message_id = ? AND status = 'received'"
+)
+_STATUS_SQL = (
+    "UPDATE messages SET status = ?, attempts = ?, sent_at = ?, next_attempt_at = ?,"
+    " last_error = ?, updated_at = ? WHERE direction = 'out' AND message_id = ?"
+)
+
+#: After a statement runs: check its cursor (and raise :class:`JournalError` to refuse).
+_Check = Callable[[sqlite3.Connection, sqlite3.Cursor], None]
+
+
+@dataclass(slots=True)
+class _Step:
+    """One statement of a transaction, built on the event loop, run on the writer thread."""
+
+    sql: str
+    rows: list[tuple[Any, ...]]
+    check: _Check | None = None
 
 
 class SqliteJournal(Journal):
@@ -210,20 +253,28 @@ class SqliteJournal(Journal):
     def __init__(
         self,
         path: Path,
-        writer: aiosqlite.Connection,
+        writer: sqlite3.Connection,
+        executor: ThreadPoolExecutor,
         reader: aiosqlite.Connection,
         synchronous: Synchronous,
+        seqs: dict[str, int],
     ) -> None:
         self.path = path
         self.synchronous = synchronous
         self.stats = JournalStats()
         self._writer = writer
+        self._executor = executor
         self._reader = reader
         self._lock = asyncio.Lock()
         self._pending: list[tuple[_Op, asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._tx_task: asyncio.Task[Any] | None = None
         self._closed = False
+        #: The last event ``seq`` of every case with events, as committed. This journal is the
+        #: file's only writer, so a transaction numbers its events here, on the loop, and
+        #: ``append_event`` returns at once; the (case_id, seq) primary key refuses a number
+        #: taken by anyone else, and the cache is reloaded after any failed commit.
+        self._seqs = seqs
 
     # -- lifecycle ------------------------------------------------------------------------
     @classmethod
@@ -249,32 +300,28 @@ class SqliteJournal(Journal):
                 where=str(path),
                 hint="give a file path in an existing directory (WAL needs a real file)",
             )
-        writer: aiosqlite.Connection | None = None
+        loop = asyncio.get_running_loop()
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eessi-journal-writer")
+        writer: sqlite3.Connection | None = None
         reader: aiosqlite.Connection | None = None
         try:
-            writer = await aiosqlite.connect(p, isolation_level=None)
-            await writer.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            rows = list(await writer.execute_fetchall("PRAGMA journal_mode = WAL"))
-            if not rows or str(rows[0][0]).lower() != "wal":
-                raise JournalError(
-                    "the journal file cannot use WAL mode",
-                    code="journal.open",
-                    where=str(p),
-                    hint="put the journal on a local file system",
-                )
-            await writer.execute(f"PRAGMA synchronous = {synchronous}")
-            await _ensure_schema(writer, p)
+            writer, seqs = await loop.run_in_executor(
+                executor, _open_writer, p, synchronous, busy_timeout
+            )
             reader = await aiosqlite.connect(p, isolation_level=None)
             await reader.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             await reader.execute("PRAGMA query_only = 1")
         except BaseException as exc:
-            for conn in (reader, writer):
-                if conn is not None:
-                    await conn.close()
+            if reader is not None:
+                await reader.close()
+            if writer is not None:
+                await loop.run_in_executor(executor, writer.close)
+            executor.shutdown(wait=False)
             if isinstance(exc, sqlite3.Error):
                 raise _translate(exc, p, "open the journal") from None
             raise
-        return cls(p, writer, reader, synchronous)
+        assert writer is not None
+        return cls(p, writer, executor, reader, synchronous, seqs)
 
     async def close(self) -> None:
         if self._closed:
@@ -282,9 +329,12 @@ class SqliteJournal(Journal):
         while self._flusher is not None and not self._flusher.done():
             await self._flusher
         async with self._lock:  # let an open transaction finish first
-            self._closed = True  # closing twice is harmless: aiosqlite's close is idempotent
-            await self._reader.close()
-            await self._writer.close()
+            if not self._closed:  # closed meanwhile by a concurrent close()
+                self._closed = True
+                await self._reader.close()
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self._executor, self._writer.close)
+                self._executor.shutdown(wait=False)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -294,6 +344,27 @@ class SqliteJournal(Journal):
                 where=str(self.path),
                 hint="open it again with SqliteJournal.open()",
             )
+
+    async def _on_writer(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the writer thread: ONE thread hop, whatever it does.
+
+        Called with the writer lock held. If the caller is cancelled meanwhile, the thread
+        still finishes what it started (a commit cannot be half done), and the lock is only
+        released once it has: the caller sees the cancellation, the next writer a quiet
+        connection.
+        """
+        fut = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            with suppress(BaseException):
+                await fut
+            raise
+
+    async def _reload_seqs(self) -> None:
+        # After a failed commit: the cache may have been wrong (another writer on the file).
+        with suppress(sqlite3.Error):
+            self._seqs = await self._on_writer(_load_seqs, self._writer)
 
     # -- group commit ---------------------------------------------------------------------
     async def _submit(self, op: _Op) -> Any:
@@ -320,24 +391,10 @@ class SqliteJournal(Journal):
                 await self._commit_batch(batch)
 
     async def _commit_batch(self, batch: list[tuple[_Op, asyncio.Future[Any]]]) -> None:
-        # Every single write is ONE writing statement (its checks only read), so a batch of one
-        # runs in autocommit: atomic, and committed (fsynced with FULL) when the statement
-        # completes, two thread hops cheaper than BEGIN ... COMMIT.
-        conn = self._writer
-        grouped = len(batch) > 1
-        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        """Commit a group of single writes: BEGIN, every op, COMMIT in one writer-thread call."""
         try:
-            if grouped:
-                await conn.execute("BEGIN IMMEDIATE")
-            for op, fut in batch:
-                try:
-                    results.append((fut, await op(conn), None))
-                except JournalError as exc:  # refused before writing anything
-                    results.append((fut, None, exc))
-            if grouped:
-                await conn.execute("COMMIT")
+            results = await self._on_writer(_run_group, self._writer, [op for op, _ in batch])
         except BaseException as exc:
-            await asyncio.shield(self._rollback_quietly())
             err = _translate(exc, self.path, "write to the journal")
             for _, fut in batch:
                 if not fut.done():
@@ -347,7 +404,7 @@ class SqliteJournal(Journal):
             return
         self.stats.commits += 1
         self.stats.writes += len(batch)
-        for fut, value, error in results:
+        for (_, fut), (value, error) in zip(batch, results, strict=True):
             if fut.done():  # the caller was cancelled; the write is committed all the same
                 continue
             if error is not None:
@@ -355,26 +412,19 @@ class SqliteJournal(Journal):
             else:
                 fut.set_result(value)
 
-    async def _rollback_quietly(self) -> None:
-        try:
-            if self._writer.in_transaction:
-                await self._writer.execute("ROLLBACK")
-        except (sqlite3.Error, ValueError):  # pragma: no cover - the connection is gone
-            pass
-
     # -- inbound --------------------------------------------------------------------------
     async def accept_inbound(self, record: MessageRecord) -> bool:
         _expect(record, Direction.IN, INITIAL_STATUS[Direction.IN], "accept_inbound")
+        params = _params(record)
 
-        async def op(conn: aiosqlite.Connection) -> bool:
-            rows = list(await conn.execute_fetchall(_ACCEPT, _params(record)))
-            if not rows:
-                existing = await _fetch_one(
-                    conn,
+        def op(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(_ACCEPT, params).fetchone()
+            if row is None:
+                existing = conn.execute(
                     "SELECT sender FROM messages WHERE direction = 'in' AND message_id = ?"
                     " AND status <> 'refused'",
                     (record.message_id,),
-                )
+                ).fetchone()
                 raise JournalError(
                     f"message ID {record.message_id} was already accepted from another sender",
                     code="journal.id-conflict",
@@ -386,7 +436,7 @@ class SqliteJournal(Journal):
                         "first_sender": existing[0] if existing else None,
                     },
                 )
-            return bool(rows[0][0] == 0)
+            return bool(row[0] == 0)
 
         result: bool = await self._submit(op)
         return result
@@ -400,9 +450,10 @@ class SqliteJournal(Journal):
             last_error=reason,
             updated_at=record.updated_at or record.received_at or record.created_at,
         )
+        params = _params(refused)
 
-        async def op(conn: aiosqlite.Connection) -> None:
-            await conn.execute(_INSERT, _params(refused))
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(_INSERT, params)
 
         await self._submit(op)
 
@@ -414,6 +465,10 @@ class SqliteJournal(Journal):
     # -- outbox ---------------------------------------------------------------------------
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[JournalTransaction]:
+        """The block's writes are collected on the loop and run, with ``BEGIN IMMEDIATE`` and
+        ``COMMIT``, in one call on the writer thread when the block ends. So checks that need
+        the database (a message processed twice, an outbound ID taken) raise when the block
+        ends, from the ``async with``; nothing of the block is committed then."""
         self._check_open()
         task = asyncio.current_task()
         if self._tx_task is not None and self._tx_task is task:
@@ -425,26 +480,23 @@ class SqliteJournal(Journal):
             )
         async with self._lock:
             self._check_open()
-            try:
-                await self._writer.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise _translate(exc, self.path, "begin a transaction") from None
             tx = _Transaction(self)
             self._tx_task = task
             try:
                 yield tx
-            except BaseException:
+            finally:  # on an exception nothing was written: there is nothing to roll back
                 tx.closed = True
                 self._tx_task = None
-                await asyncio.shield(self._rollback_quietly())
-                raise
-            tx.closed = True
-            self._tx_task = None
+            if not tx.steps:
+                return
             try:
-                await self._writer.execute("COMMIT")
-            except sqlite3.Error as exc:
-                await self._rollback_quietly()
-                raise _translate(exc, self.path, "commit a transaction") from None
+                await self._on_writer(_run_transaction, self._writer, tx.steps)
+            except BaseException as exc:
+                await asyncio.shield(self._reload_seqs())
+                if isinstance(exc, sqlite3.Error):
+                    raise _translate(exc, self.path, "commit a transaction") from None
+                raise
+            self._seqs.update(tx.seqs)
             self.stats.commits += 1
 
     async def due_outbound(self, now: datetime, limit: int = 100) -> list[MessageRecord]:
@@ -454,6 +506,59 @@ class SqliteJournal(Journal):
             " ORDER BY COALESCE(next_attempt_at, created_at), seq LIMIT ?",
             (_ts(now), limit),
         )
+
+    def _status_op(
+        self,
+        message_id: str,
+        status: MessageStatus,
+        at: datetime,
+        attempts: int | None,
+        next_attempt_at: datetime | None,
+        error: str | None,
+        *,
+        full: bool,
+    ) -> _Op:
+        if status.direction is not Direction.OUT:
+            raise JournalError(
+                f"set_status moves outbound messages; {status.value} is an inbound status",
+                code="journal.illegal-status",
+                where=f"message {message_id}",
+                hint="inbound messages change status through transaction().mark_processed()",
+            )
+        at_text = _ts(at)
+        next_text = _ts_opt(next_attempt_at)
+        sql = _STATUS_SQL + f" RETURNING {_COLUMNS}" if full else _STATUS_SQL
+
+        def op(conn: sqlite3.Connection) -> MessageRecord | StatusChange:
+            row = conn.execute(
+                "SELECT status, attempts, sent_at FROM messages"
+                " WHERE direction = 'out' AND message_id = ?",
+                (message_id,),
+            ).fetchone()
+            if row is None:
+                raise _unknown(message_id, Direction.OUT)
+            check_transition(message_id, MessageStatus(row[0]), status)
+            if attempts is not None:
+                new_attempts = attempts
+            else:
+                new_attempts = row[1] + (1 if status is MessageStatus.SENDING else 0)
+            sent_at = at_text if status is MessageStatus.SENDING else row[2]
+            cur = conn.execute(
+                sql, (status.value, new_attempts, sent_at, next_text, error, at_text, message_id)
+            )
+            if full:
+                return _record(cur.fetchone())
+            return StatusChange(
+                message_id=message_id,
+                status=status,
+                attempts=new_attempts,
+                sent_at=_dt_opt(sent_at),
+                next_attempt_at=next_attempt_at,
+                last_error=error,
+                updated_at=at,
+            )
+
+        return op
 
     async def set_status(
         self,
@@ -465,60 +570,35 @@ class SqliteJournal(Journal):
         next_attempt_at: datetime | None = None,
         error: str | None = None,
     ) -> MessageRecord:
-        if status.direction is not Direction.OUT:
-            raise JournalError(
-                f"set_status moves outbound messages; {status.value} is an inbound status",
-                code="journal.illegal-status",
-                where=f"message {message_id}",
-                hint="inbound messages change status through transaction().mark_processed()",
-            )
-
-        async def op(conn: aiosqlite.Connection) -> MessageRecord:
-            row = await _fetch_one(
-                conn,
-                "SELECT status, attempts, sent_at FROM messages"
-                " WHERE direction = 'out' AND message_id = ?",
-                (message_id,),
-            )
-            if row is None:
-                raise _unknown(message_id, Direction.OUT)
-            current = MessageStatus(row[0])
-            check_transition(message_id, current, status)
-            if attempts is not None:
-                new_attempts = attempts
-            else:
-                new_attempts = row[1] + (1 if status is MessageStatus.SENDING else 0)
-            sent_at = _ts(at) if status is MessageStatus.SENDING else row[2]
-            updated = await _fetch_one(
-                conn,
-                "UPDATE messages SET status = ?, attempts = ?, sent_at = ?, next_attempt_at = ?,"
-                f" last_error = ?, updated_at = ? WHERE direction = 'out' AND message_id = ?"
-                f" RETURNING {_COLUMNS}",
-                (
-                    status.value,
-                    new_attempts,
-                    sent_at,
-                    _ts_opt(next_attempt_at),
-                    error,
-                    _ts(at),
-                    message_id,
-                ),
-            )
-            assert updated is not None
-            return _record(updated)
-
+        op = self._status_op(message_id, status, at, attempts, next_attempt_at, error, full=True)
         result: MessageRecord = await self._submit(op)
         return result
 
+    async def update_status(
+        self,
+        message_id: str,
+        status: MessageStatus,
+        *,
+        at: datetime,
+        attempts: int | None = None,
+        next_attempt_at: datetime | None = None,
+        error: str | None = None,
+    ) -> StatusChange:
+        op = self._status_op(message_id, status, at, attempts, next_attempt_at, error, full=False)
+        result: StatusChange = await self._submit(op)
+        return result
+
     async def resume_interrupted_sends(self, *, at: datetime) -> list[str]:
-        async def op(conn: aiosqlite.Connection) -> list[str]:
-            rows = await conn.execute_fetchall(
+        at_text = _ts(at)
+
+        def op(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
                 "UPDATE messages SET status = 'retrying', next_attempt_at = NULL, updated_at = ?,"
                 " last_error = COALESCE(last_error, 'interrupted by a restart')"
                 " WHERE direction = 'out' AND status IN ('sending', 'waiting_for_receipt')"
                 " RETURNING message_id",
-                (_ts(at),),
-            )
+                (at_text,),
+            ).fetchall()
             return sorted(str(r[0]) for r in rows)
 
         result: list[str] = await self._submit(op)
@@ -601,23 +681,52 @@ class SqliteJournal(Journal):
 
 
 class _Transaction(JournalTransaction):
-    """The writes of one ``SqliteJournal.transaction()`` block, on the writer connection."""
+    """The writes of one ``SqliteJournal.transaction()`` block, collected as statements.
+
+    Nothing touches the database until the block ends; then :func:`_run_transaction` runs
+    them all in one call on the writer thread. Event numbers are assigned here, from the
+    journal's per-case cache.
+    """
 
     def __init__(self, journal: SqliteJournal) -> None:
         self._journal = journal
         self.closed = False
+        self.steps: list[_Step] = []
+        #: Last event seq per case, as this transaction leaves it (merged on commit).
+        self.seqs: dict[str, int] = {}
 
-    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+    def _live(self) -> None:
         if self.closed:
             raise JournalError(
                 "this transaction is over",
                 code="journal.closed",
                 hint="use the transaction object only inside its `async with` block",
             )
-        try:
-            return list(await self._journal._writer.execute_fetchall(sql, params))
-        except sqlite3.Error as exc:
-            raise _translate(exc, self._journal.path, "write in a transaction") from None
+
+    def _add(self, sql: str, params: tuple[Any, ...], check: _Check | None = None) -> None:
+        self._live()
+        steps = self.steps
+        last = steps[-1] if steps else None
+        # The same statement again (a case's events): one executemany. Outbox rows are not
+        # merged, so that an ID conflict names its message.
+        if (
+            check is None
+            and last is not None
+            and last.sql is sql
+            and last.check is None
+            and sql is not _INSERT
+        ):
+            last.rows.append(params)
+            return
+        steps.append(_Step(sql, [params], check))
+
+    def _next_seq(self, case_id: str) -> int:
+        seq = self.seqs.get(case_id)
+        if seq is None:
+            seq = self._journal._seqs.get(case_id, 0)
+        seq += 1
+        self.seqs[case_id] = seq
+        return seq
 
     async def append_event(
         self,
@@ -628,74 +737,158 @@ class _Transaction(JournalTransaction):
         at: datetime,
         message_id: str | None = None,
     ) -> CaseEvent:
+        return self._event(case_id, kind, data, at, message_id)
+
+    def _event(
+        self,
+        case_id: str,
+        kind: str,
+        data: Mapping[str, Any] | None,
+        at: datetime,
+        message_id: str | None,
+    ) -> CaseEvent:
         payload = dict(data or {})
         text = encode_json(payload, what=f"event {kind!r} of case {case_id}")
-        rows = await self._fetch(
-            "INSERT INTO case_events (case_id, seq, at, kind, data, message_id)"
-            " SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ? FROM case_events WHERE case_id = ?"
-            " RETURNING seq, at",
-            (case_id, _ts(at), kind, text, message_id, case_id),
-        )
-        return CaseEvent(case_id, int(rows[0][0]), _dt(rows[0][1]), kind, payload, message_id)
+        at_text = _ts(at)
+        self._live()
+        seq = self._next_seq(case_id)
+        self._add(_EVENT_SQL, (case_id, seq, at_text, kind, text, message_id))
+        return CaseEvent(case_id, seq, _dt(at_text), kind, payload, message_id)
+
+    async def append_events(
+        self,
+        case_id: str,
+        events: Iterable[tuple[str, Mapping[str, Any]]],
+        *,
+        at: datetime,
+        message_id: str | None = None,
+    ) -> list[CaseEvent]:
+        return [self._event(case_id, kind, data, at, message_id) for kind, data in events]
 
     async def save_case(self, case_id: str, state: Mapping[str, Any], *, at: datetime) -> None:
         text = encode_json(state, what=f"the state of case {case_id}")
-        await self._fetch(
-            "INSERT INTO cases (case_id, state, updated_at, last_seq) VALUES (?, ?, ?,"
-            " (SELECT COALESCE(MAX(seq), 0) FROM case_events WHERE case_id = ?))"
-            " ON CONFLICT (case_id) DO UPDATE SET state = excluded.state,"
-            " updated_at = excluded.updated_at, last_seq = excluded.last_seq",
-            (case_id, text, _ts(at), case_id),
-        )
+        self._add(_CASE_SQL, (case_id, text, _ts(at), case_id))
 
     async def enqueue_outbound(self, record: MessageRecord) -> None:
         _expect(record, Direction.OUT, INITIAL_STATUS[Direction.OUT], "enqueue_outbound")
         if record.updated_at is None:
             record = replace(record, updated_at=record.created_at)
-        try:
-            await self._fetch(_INSERT, _params(record))
-        except JournalError as exc:
-            if "UNIQUE" in str(exc.details.get("sqlite", "")):
-                raise JournalError(
-                    f"outbound message ID {record.message_id} is already in the journal",
-                    code="journal.id-conflict",
-                    where=f"message {record.message_id}",
-                    hint="every outbound message needs a fresh ID from the IdGenerator",
-                ) from None
-            raise
+        self._add(_INSERT, _params(record))
 
     async def mark_processed(
         self, message_id: str, *, at: datetime, error: str | None = None
     ) -> None:
         status = MessageStatus.PROCESSED if error is None else MessageStatus.REJECTED
-        rows = await self._fetch(
-            "UPDATE messages SET status = ?, last_error = ?, updated_at = ?"
-            " WHERE direction = 'in' AND message_id = ? AND status = 'received' RETURNING seq",
-            (status.value, error, _ts(at), message_id),
-        )
-        if rows:
-            return
-        current = await self._fetch(
-            "SELECT status FROM messages WHERE direction = 'in' AND message_id = ?"
-            " AND status <> 'refused'",
-            (message_id,),
-        )
-        if not current:
-            raise _unknown(message_id, Direction.IN)
-        check_transition(message_id, MessageStatus(current[0][0]), status)
-        raise AssertionError("unreachable: received messages are updated above")  # pragma: no cover
+
+        def check(conn: sqlite3.Connection, cur: sqlite3.Cursor) -> None:
+            if cur.rowcount == 1:
+                return
+            current = conn.execute(
+                "SELECT status FROM messages WHERE direction = 'in' AND message_id = ?"
+                " AND status <> 'refused'",
+                (message_id,),
+            ).fetchone()
+            if current is None:
+                raise _unknown(message_id, Direction.IN)
+            check_transition(message_id, MessageStatus(current[0]), status)
+            raise AssertionError("unreachable: received messages are updated")  # pragma: no cover
+
+        self._add(_MARK_SQL, (status.value, error, _ts(at), message_id), check)
+
+
+# -- on the writer thread -----------------------------------------------------------------
+def _open_writer(
+    path: Path, synchronous: Synchronous, busy_timeout: float
+) -> tuple[sqlite3.Connection, dict[str, int]]:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        row = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        if row is None or str(row[0]).lower() != "wal":
+            raise JournalError(
+                "the journal file cannot use WAL mode",
+                code="journal.open",
+                where=str(path),
+                hint="put the journal on a local file system",
+            )
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        _ensure_schema(conn, path)
+        return conn, _load_seqs(conn)
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _load_seqs(conn: sqlite3.Connection) -> dict[str, int]:
+    rows = conn.execute("SELECT case_id, MAX(seq) FROM case_events GROUP BY case_id").fetchall()
+    return {str(case_id): int(seq) for case_id, seq in rows}
+
+
+def _run_group(conn: sqlite3.Connection, ops: list[_Op]) -> list[tuple[Any, JournalError | None]]:
+    """A group commit: every op in one transaction. An op refused by a check fails alone.
+
+    Every op is ONE writing statement (its checks only read), so a group of one runs in
+    autocommit: atomic, and committed (fsynced with FULL) when the statement completes.
+    """
+    out: list[tuple[Any, JournalError | None]] = []
+    grouped = len(ops) > 1
+    if grouped:
+        conn.execute("BEGIN IMMEDIATE")
+    try:
+        for op in ops:
+            try:
+                out.append((op(conn), None))
+            except JournalError as exc:  # refused before writing anything
+                out.append((None, exc))
+        if grouped:
+            conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+    return out
+
+
+def _run_transaction(conn: sqlite3.Connection, steps: list[_Step]) -> None:
+    """A ``transaction()`` block: all its statements, or (on any error) none of them."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for step in steps:
+            if len(step.rows) > 1:
+                conn.executemany(step.sql, step.rows)
+                continue
+            try:
+                cur = conn.execute(step.sql, step.rows[0])
+            except sqlite3.IntegrityError as exc:
+                if step.sql is _INSERT and "messages." in str(exc):
+                    message_id = step.rows[0][0]
+                    raise JournalError(
+                        f"outbound message ID {message_id} is already in the journal",
+                        code="journal.id-conflict",
+                        where=f"message {message_id}",
+                        hint="every outbound message needs a fresh ID from the IdGenerator",
+                    ) from None
+                raise
+            if step.check is not None:
+                step.check(conn, cur)
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    with suppress(sqlite3.Error):  # pragma: no cover - the connection is gone
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
 
 
 # -- helpers ------------------------------------------------------------------------------
-async def _ensure_schema(conn: aiosqlite.Connection, path: Path) -> None:
-    await conn.execute("BEGIN IMMEDIATE")
+def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
+    conn.execute("BEGIN IMMEDIATE")
     try:
-        version = (await _fetch_one(conn, "PRAGMA user_version", ()) or (0,))[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version == 0:
-            tables = await conn.execute_fetchall(
-                "SELECT name FROM sqlite_master WHERE type = 'table'"
-            )
-            if list(tables):
+            if conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
                 raise JournalError(
                     "this SQLite file is not an eessi journal (it has other tables)",
                     code="journal.open",
@@ -704,8 +897,8 @@ async def _ensure_schema(conn: aiosqlite.Connection, path: Path) -> None:
                 )
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
-                    await conn.execute(statement)
-            await conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version > SCHEMA_VERSION:
             raise JournalError(
                 f"the journal has schema version {version}; this eessi-sim knows up to"
@@ -714,18 +907,10 @@ async def _ensure_schema(conn: aiosqlite.Connection, path: Path) -> None:
                 where=str(path),
                 hint="upgrade eessi-sim, or use a journal written by this version",
             )
-        await conn.execute("COMMIT")
+        conn.execute("COMMIT")
     except BaseException:
-        if conn.in_transaction:
-            await conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
-
-
-async def _fetch_one(
-    conn: aiosqlite.Connection, sql: str, params: Sequence[Any]
-) -> Sequence[Any] | None:
-    rows = list(await conn.execute_fetchall(sql, params))
-    return rows[0] if rows else None
 
 
 def _event(row: Sequence[Any]) -> CaseEvent:
@@ -766,7 +951,7 @@ def _unknown(message_id: str, direction: Direction) -> JournalError:
 
 
 def _translate(exc: BaseException, path: Path, doing: str) -> JournalError:
-    """One place where sqlite3/aiosqlite errors become :class:`JournalError`."""
+    """One place where sqlite3 and aiosqlite errors become :class:`JournalError`."""
     if isinstance(exc, JournalError):
         return exc
     text = str(exc)
@@ -776,7 +961,10 @@ def _translate(exc: BaseException, path: Path, doing: str) -> JournalError:
         )
     hint = "check the file, the disk and its permissions"
     code = "journal.io"
-    if "locked" in text or "busy" in text:
+    if "UNIQUE" in text and "case_events" in text:  # a number the cache thought free
+        hint = "another journal object or process writes this file: one institution, one writer"
+        code = "journal.locked"
+    elif "locked" in text or "busy" in text:
         hint = "another process is writing this journal: one institution, one process"
         code = "journal.locked"
     elif "not a database" in text or "malformed" in text:

@@ -542,3 +542,85 @@ def test_status_moves_follow_the_table_and_illegal_ones_change_nothing(
                 assert stored.status is current
 
     asyncio.run(run())
+
+
+# -- one call per commit: event numbers, status changes ---------------------------------------
+async def test_event_numbers_continue_after_the_journal_is_opened_again(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    async with await SqliteJournal.open(path) as journal, journal.transaction() as tx:
+        await tx.append_events("A", [("k", {}), ("k", {})], at=T0)
+    async with await SqliteJournal.open(path) as journal:
+        async with journal.transaction() as tx:
+            [event] = await tx.append_events("A", [("k", {"n": 3})], at=T0)
+        assert event.seq == 3
+        assert [e.seq for e in await journal.case_events("A")] == [1, 2, 3]
+
+
+async def test_a_failed_transaction_uses_up_no_event_numbers(journal: SqliteJournal) -> None:
+    async def fail_at_the_end() -> None:
+        async with journal.transaction() as tx:
+            await tx.append_event("A", "lost", {}, at=T0)
+            await tx.mark_processed("nope", at=T0)
+
+    with pytest.raises(JournalError, match="no inbound message nope"):
+        await fail_at_the_end()
+    async with journal.transaction() as tx:
+        event = await tx.append_event("A", "kept", {}, at=T0)
+    assert event.seq == 1
+    assert [(e.seq, e.kind) for e in await journal.case_events("A")] == [(1, "kept")]
+
+
+async def test_a_message_marked_twice_in_one_transaction_is_refused_whole(
+    journal: SqliteJournal,
+) -> None:
+    await journal.accept_inbound(inbound("m1"))
+
+    async def mark_twice() -> None:
+        async with journal.transaction() as tx:
+            await tx.save_case("LU-CASE1", {}, at=T0)
+            await tx.mark_processed("m1", at=T0)
+            await tx.mark_processed("m1", at=T0)
+
+    with pytest.raises(JournalError, match="processed -> processed"):
+        await mark_twice()
+    assert [m.message_id for m in await journal.unprocessed_inbound()] == ["m1"]
+    assert await journal.cases() == []
+
+
+async def test_a_second_writer_on_the_file_cannot_take_an_event_number(tmp_path: Path) -> None:
+    # One institution, one process: but if two journals write one file anyway, the second
+    # one's numbering is refused (never a gap or a double), and it recovers on the next try.
+    path = tmp_path / "j.sqlite"
+    async with await SqliteJournal.open(path) as first, await SqliteJournal.open(path) as second:
+        async with first.transaction() as tx:
+            await tx.append_event("A", "first", {}, at=T0)
+
+        async def append_second() -> None:
+            async with second.transaction() as tx:
+                await tx.append_event("A", "second", {}, at=T0)
+
+        with pytest.raises(JournalError, match="UNIQUE"):
+            await append_second()
+        async with second.transaction() as tx:
+            event = await tx.append_event("A", "second", {}, at=T0)
+        assert event.seq == 2
+        assert [e.kind for e in await first.case_events("A")] == ["first", "second"]
+
+
+async def test_update_status_answers_the_changed_fields_as_set_status_stores_them(
+    journal: SqliteJournal,
+) -> None:
+    await _enqueue(journal, outbound("o1"))
+    sending = await journal.update_status("o1", MessageStatus.SENDING, at=T0)
+    assert (sending.status, sending.attempts, sending.sent_at) == (MessageStatus.SENDING, 1, T0)
+    later = T0 + timedelta(seconds=30)
+    retrying = await journal.update_status(
+        "o1", MessageStatus.RETRYING, at=T0, next_attempt_at=later, error="HTTP 503"
+    )
+    stored = await journal.message("o1")
+    assert stored is not None
+    assert (stored.status, stored.attempts, stored.sent_at) == (MessageStatus.RETRYING, 1, T0)
+    assert (retrying.next_attempt_at, retrying.last_error) == (later, "HTTP 503")
+    assert (stored.next_attempt_at, stored.last_error) == (later, "HTTP 503")
+    with pytest.raises(JournalError, match="illegal status change retrying -> acknowledged"):
+        await journal.update_status("o1", MessageStatus.ACKNOWLEDGED, at=later)
