@@ -567,25 +567,37 @@ def _plan(cls: type[Node], ns: str | None) -> _Plan:
 
 
 class _Reader:
-    """State of one decoding pass: elements used, and each element's children by tag."""
+    """State of one decoding pass: the elements used, and how many elements were looked at.
 
-    __slots__ = ("seen", "version")
+    ``listed`` counts the element children of every element whose children the decoder
+    listed (each element's children are listed once). Every element used is one of those, so
+    when ``len(seen) == listed`` every element of the tree was used, and the walk of
+    :func:`_check_all_seen` (which names the first one that was not) can be skipped.
+    """
+
+    __slots__ = ("listed", "seen", "version")
 
     def __init__(self, version: str) -> None:
         self.version = version
         self.seen: set[etree._Element] = set()
+        self.listed = 0
 
 
-def _index(parent: etree._Element) -> dict[str, list[etree._Element]]:
+def _index(parent: etree._Element, reader: _Reader) -> dict[str, list[etree._Element]]:
     """``parent``'s element children by tag (comments and processing instructions skipped)."""
     index: dict[str, list[etree._Element]] = {}
-    for child in parent.iterchildren(etree.Element):
+    n = 0
+    for child in parent:
         tag = child.tag
+        if type(tag) is not str:  # a comment or processing instruction
+            continue
+        n += 1
         found = index.get(tag)
         if found is None:
             index[tag] = [child]
         else:
             found.append(child)
+    reader.listed += n
     return index
 
 
@@ -620,11 +632,9 @@ def _decode(
     ok = True
     empty: dict[str, list[etree._Element]] = {}
     indexes: dict[str, dict[str, list[etree._Element]]] = {}
-    top: dict[str, list[etree._Element]] | None = None
+    top = _index(element, reader)
     for step in plan.steps:
         spec = step.spec
-        if top is None:
-            top = _index(element)
         index = top
         parent: etree._Element | None = element
         if step.wrappers:
@@ -640,7 +650,7 @@ def _decode(
                     else:
                         parent = found[0]
                         seen.add(parent)
-                        sub = _index(parent)
+                        sub = _index(parent, reader)
                     indexes[key] = sub
                 elif sub is empty:
                     parent = None
@@ -652,9 +662,15 @@ def _decode(
             if step.choice:
                 holders = index.get(step.tag, []) if spec.many else [parent]
                 for holder in holders:
-                    seen.add(holder)
-                    for child in holder.iterchildren(etree.Element):
-                        sub_cls = step.choice.get(child.tag)
+                    if spec.many:  # otherwise the holder is ``parent``, already counted
+                        seen.add(holder)
+                    for child in holder:
+                        tag = child.tag
+                        if type(tag) is not str:
+                            continue
+                        if spec.many:  # a repeated holder: its children are listed here
+                            reader.listed += 1
+                        sub_cls = step.choice.get(tag)
                         if sub_cls is not None:
                             seen.add(child)
                             values.append(
@@ -761,7 +777,8 @@ def decode_root(
     reader = _Reader(version)
     name = etree.QName(root).localname
     node = _decode(root, cls, reader, qualified_ns, f"/{name}", extra)
-    _check_all_seen(root, reader.seen, f"/{name}")
+    if len(reader.seen) != reader.listed:
+        _check_all_seen(root, reader.seen, f"/{name}")
     return node
 
 

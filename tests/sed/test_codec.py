@@ -84,3 +84,16 @@ def test_a_decoded_value_the_model_refuses_is_refused_with_its_path() -> None:
     assert "not-a-uuid" in info.value.message
     assert info.value.where is not None
     assert info.value.where.startswith("/S073/")
+
+
+@pytest.mark.parametrize(
+    "inside", [b"<Institution>", b"<PeriodEntitlement>", b"<Person>", b"<PersonIdentification>"]
+)
+def test_an_element_no_field_maps_is_refused_wherever_it_is(inside: bytes) -> None:
+    data = example("S072", "4.4", 2).to_xml()
+    assert inside in data
+    bad = data.replace(inside, inside + b"<Stray>x</Stray>", 1)
+    with pytest.raises(SedError) as info:
+        from_xml(bad)
+    assert info.value.code == "sed.unexpected-element"
+    assert "Stray" in info.value.message or "Stray" in (info.value.where or "")
