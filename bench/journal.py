@@ -8,6 +8,9 @@ Run: ``python bench/journal.py [N]``. For ``synchronous`` FULL and NORMAL (both 
 * **accept_inbound, bursts of 32**: 32 arrivals at once share a group commit.
 * **transaction**: one processed message = 2 events + a snapshot + one outbox row + mark
   processed, in one commit.
+* **set_status / update_status, bursts of 32**: outbound messages moved to ``sending`` 32 at
+  a time (a group commit each); ``set_status`` reads the whole record back (both blobs),
+  ``update_status`` only the changed fields (proposal P2).
 
 Each line prints rows (or transactions) per second, the median of interleaved rounds, and the
 ratio to the bare loop measured in the same run. No assertion: speed goals live here, not in
@@ -114,6 +117,29 @@ async def transactions(path: Path, n: int, synchronous: str) -> float:
         return n / (time.perf_counter() - start)
 
 
+async def _statuses(path: Path, n: int, synchronous: str, full: bool, size: int = 32) -> float:
+    async with await SqliteJournal.open(path, synchronous=synchronous) as j:  # type: ignore[arg-type]
+        async with j.transaction() as tx:
+            for i in range(n):
+                await tx.enqueue_outbound(record(i, "o", Direction.OUT))
+        write = j.set_status if full else j.update_status
+        ids = [f"o{i:08d}" for i in range(n)]
+        start = time.perf_counter()
+        for k in range(0, n, size):
+            await asyncio.gather(
+                *(write(m, MessageStatus.SENDING, at=T0) for m in ids[k : k + size])
+            )
+        return n / (time.perf_counter() - start)
+
+
+async def set_status_bursts(path: Path, n: int, synchronous: str) -> float:
+    return await _statuses(path, n, synchronous, full=True)
+
+
+async def update_status_bursts(path: Path, n: int, synchronous: str) -> float:
+    return await _statuses(path, n, synchronous, full=False)
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     rounds = 5
@@ -125,6 +151,8 @@ def main() -> None:
         ("accept_inbound, one at a time", one_at_a_time, "rows/s"),
         ("accept_inbound, bursts of 32", bursts, "rows/s"),
         ("transaction (2 ev+snap+out+mark)", transactions, "tx/s  "),
+        ("set_status, bursts of 32", set_status_bursts, "rows/s"),
+        ("update_status, bursts of 32", update_status_bursts, "rows/s"),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         for sync in ("FULL", "NORMAL"):
