@@ -48,7 +48,7 @@ from eessi.journal import CaseEvent as JournalEvent
 from eessi.journal import Direction, Journal, MessageRecord, MessageStatus
 from eessi.node.admin_requests import REQUEST_KINDS, DeskKind, RequestError, RequestKind, kinds_for
 from eessi.node.admin_requests import parse_request as _parse_request
-from eessi.node.openapi import OPENAPI_EXTENSIONS, openapi_document
+from eessi.node.openapi import MAX_BATCH, OPENAPI_EXTENSIONS, openapi_document
 from eessi.node.records import event_case, event_json, jsonable
 from eessi.sed.validate import validate
 
@@ -56,6 +56,8 @@ __all__ = [
     "ADMIN_TOKEN_ENV",
     "DEFAULT_LIMIT",
     "DESK_LOG",
+    "MAX_BATCH",
+    "MAX_BATCH_BODY",
     "MAX_BODY",
     "MAX_LIMIT",
     "PSEUDO_CASE_PREFIX",
@@ -64,6 +66,7 @@ __all__ = [
     "add_admin_routes",
     "is_loopback",
     "require_token",
+    "status_counts",
 ]
 
 _log = logging.getLogger(__name__)
@@ -72,6 +75,8 @@ _log = logging.getLogger(__name__)
 ADMIN_TOKEN_ENV = "EESSI_ADMIN_TOKEN"
 #: Largest request body the admin API reads (a request is a small JSON object).
 MAX_BODY = 64 * 1024
+#: The largest body ``POST /api/requests/batch`` reads (at most ``MAX_BATCH`` requests).
+MAX_BATCH_BODY = 1024 * 1024
 #: Case IDs the node uses for its own logs (``~inputs``, ``~desk``) start with this: not cases.
 PSEUDO_CASE_PREFIX = "~"
 #: The node's pseudo case of domain events that belong to no case (decisions, requests for
@@ -97,9 +102,11 @@ class AdminTarget(Protocol):
     @property
     def clock(self) -> Clock: ...
 
-    async def submit(self, input: Any) -> Any: ...
+    async def submit(self, input: Any, *, messages: list[str] | None = None) -> Any:
+        """Submit a core input; ``messages`` gets the IDs of the outbound messages journaled."""
+        ...
 
-    async def tick(self) -> Any: ...
+    async def tick(self, *, messages: list[str] | None = None) -> Any: ...
 
 
 class ApiError(EessiError):
@@ -523,14 +530,13 @@ class _Api:
             "uptime_seconds": max(0.0, (now - self.started_at).total_seconds()),
         }
         try:
-            messages = await self.target.journal.messages()
+            by_status = await status_counts(self.target.journal)
         except JournalError as exc:
             body.update(status="unavailable", journal={"ok": False, "error": exc.to_dict()})
             return _json(body, status=503)
-        by_status = Counter(m.status.value for m in messages)
         body.update(
             status="ok",
-            journal={"ok": True, "messages": len(messages)},
+            journal={"ok": True, "messages": sum(by_status.values())},
             messages_by_status=dict(sorted(by_status.items())),
         )
         node = {
@@ -721,32 +727,73 @@ class _Api:
     async def submit(self, request: web.Request) -> web.Response:
         body = await _read_json(request)
         kind, core_input = parse_request(body, self.desk_kind)
-        before = {m.message_id for m in await self.target.journal.messages(direction=Direction.OUT)}
-        step = await self.target.submit(core_input)
-        return _json(await self._step_json(kind.name, step, before), status=202)
+        messages: list[str] = []
+        step = await self.target.submit(core_input, messages=messages)
+        return _json(self._step_json(kind.name, step, messages), status=202)
+
+    async def submit_batch(self, request: web.Request) -> web.Response:
+        """Several requests in one call: each is checked and submitted on its own (together,
+        so the node journals them in few commits); one refused does not stop the others."""
+        body = await _read_json(request, limit=MAX_BATCH_BODY)
+        if not isinstance(body, list):
+            raise RequestError(
+                f"the body is a JSON {type(body).__name__}, not a list of requests",
+                where="",
+                hint='send [{"kind": "co_insurance_request", ...}, ...]',
+                code="admin.bad-batch",
+            )
+        if len(body) > MAX_BATCH:
+            raise ApiError(
+                413,
+                f"the batch has {len(body)} requests; at most {MAX_BATCH} are taken",
+                where="",
+                hint=f"split it into batches of at most {MAX_BATCH}",
+                code="admin.batch-too-large",
+            )
+        results = await asyncio.gather(*(self._one(i, item) for i, item in enumerate(body)))
+        return _json(
+            {
+                "accepted": sum(1 for r in results if r["status"] == 202),
+                "refused": sum(1 for r in results if r["status"] != 202),
+                "results": results,
+            },
+            status=202,
+        )
+
+    async def _one(self, index: int, item: object) -> dict[str, Any]:
+        pointer = f"/{index}"
+        try:
+            kind, core_input = parse_request(item, self.desk_kind)
+            messages: list[str] = []
+            step = await self.target.submit(core_input, messages=messages)
+        except EessiError as exc:
+            error = exc.to_dict()
+            if isinstance(exc, RequestError):  # a pointer into the item: into the batch
+                error["where"] = pointer + (exc.where or "")
+            return {"index": index, "pointer": pointer, "status": _status_of(exc), "error": error}
+        return {
+            "index": index,
+            "pointer": pointer,
+            "status": 202,
+            "result": self._step_json(kind.name, step, messages),
+        }
 
     async def tick(self, request: web.Request) -> web.Response:
-        before = {m.message_id for m in await self.target.journal.messages(direction=Direction.OUT)}
-        step = await self.target.tick()
-        return _json(await self._step_json("tick", step, before))
+        messages: list[str] = []
+        step = await self.target.tick(messages=messages)
+        return _json(self._step_json("tick", step, messages))
 
-    async def _step_json(self, kind: str, step: Any, before: set[str]) -> dict[str, Any]:
+    def _step_json(self, kind: str, step: Any, messages: list[str]) -> dict[str, Any]:
+        """The answer to a request: ``messages`` are the IDs the node journaled for the step
+        (it tells them; nothing is searched in the journal)."""
         events = tuple(getattr(step, "events", ()))
         outgoing = tuple(getattr(step, "outgoing", ()))
         cases = _case_ids(events, outgoing)
-        after = await self.target.journal.messages(direction=Direction.OUT)
-        fresh = [m for m in after if m.message_id not in before]
-        # The node names an outgoing message after its document ID (``<id>`` or ``<id>~<rev>``
-        # for a new version); anything else new in the cases touched is a fallback.
-        documents = {o.document_id for o in outgoing}
-        new = [m for m in fresh if m.message_id.partition("~")[0] in documents] or [
-            m for m in fresh if m.conversation_id in cases
-        ]
         return {
             "kind": kind,
             "at": _time(self.target.clock.now()),
             "cases": cases,
-            "messages": [m.message_id for m in new],
+            "messages": list(messages),
             "outgoing": [
                 {
                     "receiver": o.receiver,
@@ -853,20 +900,32 @@ def _case_ids(events: Iterable[Any], outgoing: Iterable[Any]) -> list[str]:
     return list(seen)
 
 
-async def _read_json(request: web.Request) -> object:
-    if request.content_length is not None and request.content_length > MAX_BODY:
+async def status_counts(journal: Journal) -> dict[str, int]:
+    """How many messages the journal holds in each status.
+
+    A journal with ``message_counts()`` answers with one ``GROUP BY`` query; any other one is
+    read through :meth:`~eessi.journal.base.Journal.messages` (every record, blobs included)."""
+    counts = getattr(journal, "message_counts", None)
+    if callable(counts):
+        found = await counts()
+        return {str(k): int(v) for k, v in dict(found).items()}
+    return dict(Counter(m.status.value for m in await journal.messages()))
+
+
+async def _read_json(request: web.Request, *, limit: int = MAX_BODY) -> object:
+    if request.content_length is not None and request.content_length > limit:
         raise ApiError(
             413,
-            f"the request body has {request.content_length} bytes; at most {MAX_BODY} are read",
+            f"the request body has {request.content_length} bytes; at most {limit} are read",
             where="request body",
             hint="a request is a small JSON object of a kind and its arguments",
             code="admin.too-large",
         )
-    data = await request.content.read(MAX_BODY + 1)
-    if len(data) > MAX_BODY:
+    data = await request.content.read(limit + 1)
+    if len(data) > limit:
         raise ApiError(
             413,
-            f"the request body has more than {MAX_BODY} bytes",
+            f"the request body has more than {limit} bytes",
             where="request body",
             hint="a request is a small JSON object of a kind and its arguments",
             code="admin.too-large",
@@ -902,6 +961,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/households", "households"),
     ("GET", "/records", "records"),
     ("POST", "/requests", "submit"),
+    ("POST", "/requests/batch", "submit_batch"),
     ("POST", "/tick", "tick"),
 )
 

@@ -203,6 +203,8 @@ class _Item:
     root: Any = None
     input: SubmitInput | None = None
     future: asyncio.Future[Step] | None = None
+    #: Filled with the IDs of the outbound messages the step journaled (``submit(messages=)``).
+    messages: list[str] | None = None
 
 
 @dataclass(slots=True)
@@ -219,6 +221,7 @@ class _Done:
     inbound_id: str | None = None
     error: str | None = None
     future: asyncio.Future[Step] | None = None
+    messages: list[str] | None = None
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -467,25 +470,27 @@ class Institution:
 
     # -- operations ----------------------------------------------------------------------------
 
-    async def submit(self, value: SubmitInput) -> Step:
+    async def submit(self, value: SubmitInput, *, messages: list[str] | None = None) -> Step:
         """Hand the desk an input (a request, a provided document, a fund's action...).
 
         Returns the desk's :class:`Step` once it and the SEDs it sends are journaled. Raises the
         core's :class:`~eessi.errors.DomainError` (nothing changed) if the input is refused.
+        ``messages``, if given, gets the IDs of the outbound messages the step journaled (as the
+        outbound policy named them), so a caller need not search the journal for them.
         """
         self._check_submit(value)
         future: asyncio.Future[Step] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Item("submit", input=value, future=future))
+        self._enqueue(_Item("submit", input=value, future=future, messages=messages))
         return await future
 
-    async def tick(self) -> Step:
+    async def tick(self, *, messages: list[str] | None = None) -> Step:
         """Tell the desk the time is now (reminders for overdue replies).
 
         On a virtual clock it first releases the outbound messages held until a time the clock
         has now passed (a delayed SED, a retry whose back-off is over): they go to the send
         queue (:meth:`idle` waits for them)."""
         self.release_due()
-        return await self.submit(TimePassed(self.clock.now()))
+        return await self.submit(TimePassed(self.clock.now()), messages=messages)
 
     @property
     def virtual_time(self) -> bool:
@@ -787,6 +792,8 @@ class Institution:
                     self._copies[record.message_id] = osed.copies - 1
                 self._add_busy(1)
                 self._schedule(record, record.next_attempt_at, retry=False)
+            if d.messages is not None:
+                d.messages.extend(record.message_id for record, _ in d.outbound)
             if d.future is not None and not d.future.done():
                 d.future.set_result(d.step)
 
@@ -841,6 +848,7 @@ class Institution:
                 return
             entry: dict[str, Any] = {"kind": "input", "input": input_to_json(value), "ids": drawn}
             done.append(self._done(at, step, entry, None, item.future, set()))
+            done[-1].messages = item.messages
             self._unpark(done, self._step_cases(step))
             return
         record = item.record

@@ -19,7 +19,16 @@ from eessi.directory import InstitutionEntry
 from eessi.journal import Direction, MessageStatus
 from eessi.node.admin_requests import REQUEST_KINDS, Field, RequestKind
 
-__all__ = ["OPENAPI_EXTENSIONS", "OPENAPI_VERSION", "add_openapi_paths", "openapi_document"]
+#: Most requests in one batch (``POST /api/requests/batch``; the admin API enforces it).
+MAX_BATCH = 1000
+
+__all__ = [
+    "MAX_BATCH",
+    "OPENAPI_EXTENSIONS",
+    "OPENAPI_VERSION",
+    "add_openapi_paths",
+    "openapi_document",
+]
 
 OPENAPI_VERSION = "3.1.0"
 
@@ -277,6 +286,38 @@ def _schemas() -> dict[str, Any]:
         "HouseholdPage": _page_schema("Household"),
         "Record": {"type": "object", "required": ["key"], "properties": {"key": _STR}},
         "RecordPage": _page_schema("Record"),
+        "BatchResult": {
+            "type": "object",
+            "required": ["accepted", "refused", "results"],
+            "properties": {
+                "accepted": {"type": "integer"},
+                "refused": {"type": "integer"},
+                "results": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["index", "pointer", "status"],
+                        "properties": {
+                            "index": {"type": "integer"},
+                            "pointer": {
+                                "type": "string",
+                                "description": "JSON pointer to the request in the batch",
+                            },
+                            "status": {
+                                "type": "integer",
+                                "description": "202, or the status POST /api/requests gives",
+                            },
+                            "result": _ref("StepResult"),
+                            "error": {
+                                "type": "object",
+                                "required": ["code", "message"],
+                                "description": "as the `error` of an Error answer",
+                            },
+                        },
+                    },
+                },
+            },
+        },
         "StepResult": {
             "type": "object",
             "required": ["kind", "cases", "messages", "events"],
@@ -546,6 +587,27 @@ def _paths(kinds: list[RequestKind]) -> dict[str, Any]:
                     "409": _error("Conflict"),
                     "413": _error("TooLarge"),
                     "422": _error("Unprocessable"),
+                },
+            }
+        },
+        "/api/requests/batch": {
+            "post": {
+                "summary": "Start several requests at once (each checked and answered alone)",
+                "description": f"A JSON list of at most {MAX_BATCH} request bodies, each as for"
+                " POST /api/requests. Answered 202 with one result per item, in order: 202 and"
+                " the step, or the status and error that POST /api/requests would have given;"
+                " an error's `where` is a JSON pointer into the whole batch (`/3/member`).",
+                "operationId": "submitRequests",
+                "requestBody": {
+                    "required": True,
+                    "content": _json_content(
+                        {"type": "array", "maxItems": MAX_BATCH, "items": request_schema}
+                    ),
+                },
+                "responses": {
+                    "202": _ok("one result per request, in order", _ref("BatchResult")),
+                    **_COMMON_ERRORS,
+                    "413": _error("TooLarge"),
                 },
             }
         },

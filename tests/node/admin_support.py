@@ -37,10 +37,10 @@ class JournalView:
     desk: Any
     clock: VirtualClock
 
-    async def submit(self, input: Any) -> Any:
+    async def submit(self, input: Any, *, messages: list[str] | None = None) -> Any:
         raise NotImplementedError("the read-only tests submit nothing")
 
-    async def tick(self) -> Any:
+    async def tick(self, *, messages: list[str] | None = None) -> Any:
         raise NotImplementedError("the read-only tests submit nothing")
 
 

@@ -283,3 +283,35 @@ async def test_the_cnss_decisions_and_document_requests_are_listed_as_desk_event
     assert "documents-requested" in kinds
     status, only = await net.call(net.cns, "GET", "/api/events?kind=documents-requested")
     assert {e["kind"] for e in only["items"]} == {"documents-requested"}
+
+
+async def test_a_batch_starts_each_request_and_answers_each_refusal_with_its_pointer(
+    network: Network,
+) -> None:
+    net = network
+    batch = [
+        {"kind": "request_entitlement", "person": PERSON},
+        {"kind": "request_entitlement"},  # no person: 400 at /1/person
+        {"kind": "request_entitlement", "person": "nobody/none"},  # unknown: 422
+    ]
+    status, answer = await net.call(net.fund, "POST", "/api/requests/batch", batch)
+    assert status == 202, answer
+    assert (answer["accepted"], answer["refused"]) == (1, 2)
+    first, second, third = answer["results"]
+    assert first["status"] == 202
+    [message_id] = first["result"]["messages"]
+    status, message = await net.call(net.fund, "GET", f"/api/messages/{message_id}")
+    assert message["sed_type"] == "S071"
+    assert second["status"] == 400
+    assert second["error"]["where"] == "/1/person"
+    assert third["status"] == 422
+    assert third["pointer"] == "/2"
+    await net.settle()
+
+
+async def test_a_batch_that_is_not_a_list_is_400(network: Network) -> None:
+    net = network
+    body = {"kind": "request_entitlement", "person": PERSON}
+    status, answer = await net.call(net.fund, "POST", "/api/requests/batch", body)
+    assert status == 400
+    assert answer["error"]["code"] == "admin.bad-batch"
