@@ -31,6 +31,18 @@ DESK_LOG: Final = "~desk"
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
+#: Field names per dataclass, and event kinds per event class: computed once per class
+#: (``dataclasses.fields`` and the regular expression cost more than the values themselves).
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_KINDS: dict[type, str] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
 
 def jsonable(value: Any) -> Any:
     """``value`` as JSON-compatible data (dataclasses, enums, dates, tuples, mappings)."""
@@ -44,8 +56,12 @@ def jsonable(value: Any) -> Any:
         return str(value)
     if isinstance(value, Decision):
         return value.to_dict()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    cls = type(value)
+    names = _FIELDS.get(cls)
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _field_names(cls)
+    if names is not None:
+        return {name: jsonable(getattr(value, name)) for name in names}
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, tuple | list | frozenset | set):
@@ -55,7 +71,10 @@ def jsonable(value: Any) -> Any:
 
 def event_json(event: Event) -> tuple[str, dict[str, Any]]:
     """``(kind, data)`` of a domain event."""
-    kind = _CAMEL.sub("-", type(event).__name__).lower()
+    cls = type(event)
+    kind = _KINDS.get(cls)
+    if kind is None:
+        kind = _KINDS[cls] = _CAMEL.sub("-", cls.__name__).lower()
     data = jsonable(event)
     assert isinstance(data, dict)
     return kind, data
