@@ -47,7 +47,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -69,20 +68,16 @@ FUND = "FR:CPAM5701"
 # -- setup -------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def write_directory(where: Path) -> Path:
     """The shipped directory with every endpoint on a free port and no admin URLs (the admin API
     is then served on the endpoint's port)."""
     from eessi.directory import default_directory_path
+    from eessi.node.network import free_ports
 
     text = default_directory_path().read_text(encoding="utf-8")
-    text = re.sub(r"127\.0\.0\.1:87\d\d", lambda _m: f"127.0.0.1:{free_port()}", text)
+    pattern = r"127\.0\.0\.1:87\d\d"
+    ports = iter(free_ports(len(re.findall(pattern, text))))  # all at once: never one twice
+    text = re.sub(pattern, lambda _m: f"127.0.0.1:{next(ports)}", text)
     text = re.sub(r'(?m)^admin = "[^"]*"\n', "", text)
     path = where / "directory.toml"
     path.write_text(text, encoding="utf-8")

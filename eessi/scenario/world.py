@@ -47,7 +47,7 @@ from eessi.mock.journal_query import matches
 from eessi.mock.profiles import Profile, load_default_profiles
 from eessi.node.desk_factory import Desk, DeskFactory, desk_factory
 from eessi.node.institution import Institution, NodeOptions
-from eessi.node.network import journal_file_name
+from eessi.node.network import free_ports, journal_file_name
 from eessi.transport.client import RetryPolicy
 
 __all__ = [
@@ -84,10 +84,12 @@ def loopback_directory(directory: Directory, served: Sequence[str]) -> Directory
     """``directory`` with each ``served`` institution on a fresh loopback port, the others on a
     closed one (a document sent to them fails after its retries), and no admin URLs."""
     entries: list[InstitutionEntry] = []
+    # All ports at once: asked one at a time, the OS may hand the same one out twice.
+    ports = iter(free_ports(sum(1 for e in directory if e.id in served)))
     for entry in directory:
         if entry.id in served:
             entry = dataclasses.replace(
-                entry, endpoint=f"http://127.0.0.1:{free_port()}/as4", admin=None
+                entry, endpoint=f"http://127.0.0.1:{next(ports)}/as4", admin=None
             )
         else:  # not running here: unreachable, never someone else's server on a fixed port
             entry = dataclasses.replace(entry, endpoint=_NOWHERE, admin=None)

@@ -19,7 +19,7 @@ from eessi.clock import VirtualClock
 from eessi.directory import Directory, parse_directory
 from eessi.journal import open_journal
 from eessi.node.institution import Institution
-from eessi.node.network import journal_file_name, served_entries
+from eessi.node.network import free_ports, journal_file_name, served_entries
 from eessi.trace.export import collect, collect_inputs, make_header
 from eessi.trace.format import Trace, directory_to_dict
 from eessi.trace.runconfig import build_institution, households, start_of
@@ -46,9 +46,12 @@ def loopback_directory(
     """``directory`` with each endpoint replaced (``endpoints[id]``, else a free loopback
     port), no admin URLs, and the trace's placeholder credentials."""
     doc = directory_to_dict(directory)
+    given_at = endpoints or {}
+    # All ports at once: asked one at a time, the OS may hand the same one out twice.
+    ports = iter(free_ports(sum(1 for t in doc["institution"] if not given_at.get(t["id"]))))
     for table in doc["institution"]:
-        given = (endpoints or {}).get(table["id"])
-        table["endpoint"] = given or f"http://127.0.0.1:{free_port()}/as4"
+        given = given_at.get(table["id"])
+        table["endpoint"] = given or f"http://127.0.0.1:{next(ports)}/as4"
         table.pop("admin", None)
     return parse_directory(doc, source=f"{directory.source or '<directory>'} (loopback)")
 
