@@ -512,6 +512,8 @@ class _Step:
     name: str
     spec: XmlField
     wrappers: tuple[str, ...]
+    #: Each wrapper's tag and its path from the element (the key of resolved wrappers).
+    wrapper_keys: tuple[tuple[str, str], ...]
     #: Tag of the repeated leaf / nested element / per-item choice holder.
     tag: str
     #: For a choice: qualified tag -> class.
@@ -550,6 +552,9 @@ def _plan(cls: type[Node], ns: str | None) -> _Plan:
                     name=name,
                     spec=spec,
                     wrappers=tuple(_q(ns, w) for w in wrappers),
+                    wrapper_keys=tuple(
+                        (_q(ns, w), "/".join(wrappers[: i + 1])) for i, w in enumerate(wrappers)
+                    ),
                     tag=_q(ns, spec.name),
                     choice={_q(ns, n): c for n, c in spec.choice},
                     node_kind=node_kind,
@@ -630,33 +635,26 @@ def _decode(
     seen = reader.seen
     plan = _plan(cls, ns)
     ok = True
-    empty: dict[str, list[etree._Element]] = {}
-    indexes: dict[str, dict[str, list[etree._Element]]] = {}
+    # Wrappers already resolved in this element, by path: (wrapper element, its index).
+    wrapped: dict[str, tuple[etree._Element | None, dict[str, list[etree._Element]]]] = {}
     top = _index(element, reader)
     for step in plan.steps:
         spec = step.spec
         index = top
         parent: etree._Element | None = element
-        if step.wrappers:
-            key = ""
-            for w in step.wrappers:
-                key += "/" + w
-                sub = indexes.get(key)
-                if sub is None:
-                    found = index.get(w)
-                    if not found:
-                        sub = empty
-                        parent = None
-                    else:
-                        parent = found[0]
-                        seen.add(parent)
-                        sub = _index(parent, reader)
-                    indexes[key] = sub
-                elif sub is empty:
-                    parent = None
-                if parent is None:
-                    break
-                index = sub
+        for w, key in step.wrapper_keys:
+            known = wrapped.get(key)
+            if known is None:
+                found = index.get(w)
+                if found:
+                    parent = found[0]
+                    seen.add(parent)
+                    known = wrapped[key] = (parent, _index(parent, reader))
+                else:
+                    known = wrapped[key] = (None, {})
+            parent, index = known
+            if parent is None:
+                break
         values: list[object] = []
         if parent is not None:
             if step.choice:
