@@ -8,8 +8,10 @@ Run: ``.venv/bin/python bench/exchange.py [--cases N] [--concurrency C] [--secon
 (``FR:CPAM5701``) on free loopback ports; ``N`` generated households (a main insured living in
 Luxembourg, a spouse living in France, in the RNPP: rule R17) are given to both. Each runs as
 its own process (``python -m eessi serve``), journaling to its own SQLite file. This process
-starts cases through the fund's admin API (``POST /api/requests``, kind
-``request_entitlement``), keeping ``C`` cases open at once; each case is the fund's S071, the
+starts cases through the fund's admin API (``--start batch``: ``POST /api/requests/batch``, one
+call for all free slots; ``--start admin``: one ``POST /api/requests`` per case; kind
+``request_entitlement``; the default ``--start bulk`` uses the bench-only ``POST /bench/start``
+of ``bench/support/node.py``), keeping ``C`` cases open at once; each case is the fund's S071, the
 CNS's S072 and the fund's automatic S073, every SED validated, journaled and receipted on both
 sides. A case is complete when the fund's journal has its S073 acknowledged; the bench counts
 completions by reading the fund's journal (read-only SQLite, one ``count(*)``), so the nodes
@@ -66,6 +68,11 @@ FUND = "FR:CPAM5701"
 
 
 # -- setup -------------------------------------------------------------------------------------
+
+
+#: How ``--start`` opens cases: the bench-only bulk route of bench/support/node.py, the admin
+#: API's batch route (one POST for all free slots), or one POST /api/requests per case.
+ROUTES = {"bulk": "/bench/start", "batch": "/api/requests/batch", "admin": "/api/requests"}
 
 
 def write_directory(where: Path) -> Path:
@@ -236,24 +243,32 @@ async def drive(
     seconds: float,
     warmup: int,
     on_measure: object,
-    bulk: bool,
+    mode: str,
     pids: list[int],
 ) -> Drive:
     """Keep ``concurrency`` cases open: ``warmup`` cases first, then ``seconds`` measured."""
     import aiohttp
 
     conn = sqlite3.connect(f"file:{fund.db}?mode=ro", uri=True, timeout=10)
-    url = fund.url + ("/bench/start" if bulk else "/api/requests")
+    url = fund.url + ROUTES[mode]
+    bulk = mode in ("bulk", "batch")
     errors: list[str] = []
     next_key = 0
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
 
         async def open_cases(batch: list[str]) -> None:
-            if bulk:
+            if mode == "bulk":
                 async with session.post(url, json=batch) as resp:
                     if resp.status != 202:
                         errors.append(f"{batch[0]}...: {resp.status} {await resp.text()}")
+                return
+            if mode == "batch":
+                body = [{"kind": "request_entitlement", "person": key} for key in batch]
+                async with session.post(url, json=body) as resp:
+                    answer = await resp.json() if resp.status == 202 else None
+                    if answer is None or answer["refused"]:
+                        errors.append(f"{batch[0]}...: {resp.status} {answer}")
                 return
             for key in batch:
                 body = {"kind": "request_entitlement", "person": key}
@@ -276,9 +291,13 @@ async def drive(
                 if until_started is not None:
                     room = min(room, until_started - next_key)
                 room = max(0, min(room, len(keys) - next_key))
-                # bulk: one POST for all free slots; admin: one POST per case (concurrently)
+                # bulk, batch: one POST for all free slots (at most 1000 a batch); admin: one
+                # POST per case (concurrently)
                 batches = (
-                    [keys[next_key : next_key + room]]
+                    [
+                        keys[i : min(i + 1000, next_key + room)]
+                        for i in range(next_key, next_key + room, 1000)
+                    ]
                     if bulk
                     else [[k] for k in keys[next_key : next_key + room]]
                 )
@@ -674,10 +693,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100, help="cases before measuring")
     parser.add_argument(
         "--start",
-        choices=("bulk", "admin"),
+        choices=tuple(ROUTES),
         default="bulk",
-        help="start cases with the bench's bulk route (bench/support/node.py) or one"
-        " POST /api/requests each (the admin API as it is)",
+        help="start cases with the bench's bulk route (bench/support/node.py), the admin"
+        " API's POST /api/requests/batch (eessi serve), or one POST /api/requests each",
     )
     parser.add_argument(
         "--option",
@@ -782,7 +801,7 @@ def main() -> None:
                 args.seconds,
                 args.warmup,
                 on_measure,
-                args.start == "bulk",
+                args.start,
                 [p.pid for p in (cns.proc, fund.proc) if p is not None],
             )
         )
