@@ -5,9 +5,10 @@ households, journal, desk, outbox) as ``eessi serve`` builds through
 :func:`eessi.node.network.open_institution`, with one extra route,
 ``POST /bench/start`` (a JSON list of the fund's record keys, ``household/member``): it submits
 one ``RequestEntitlement`` per key, concurrently, and answers 202 once every request is
-journaled. This is what a bulk admin route (proposed in docs/performance.md) would cost; it
-skips the admin API's per-request scans of the journal, so the bench measures the exchange,
-not the admin API. Prints ``... listening on URL`` on stdout when ready; SIGTERM stops it.
+journaled. The admin API's own ``POST /api/requests/batch`` now does the same through
+``eessi serve`` (``bench/exchange.py --start batch``, same CPU per case); this launcher stays
+for the experiments below, which need the node built in the bench's process. Prints
+``... listening on URL`` on stdout when ready; SIGTERM stops it.
 
 Experiments: ``--option NAME=INT`` sets a :class:`~eessi.node.institution.NodeOptions` field
 (``send_workers``, ``batch``); ``--timings`` prints how long journal writes, batch commits and
