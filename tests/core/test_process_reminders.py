@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from process_world import CNS_ID, FR_FUND, PT_FUND, World
 
+from eessi.core.cns import CnsDesk
 from eessi.core.facts import DocumentKind
 from eessi.core.fund import FundPolicy
 from eessi.core.messages import (
@@ -15,6 +16,7 @@ from eessi.core.messages import (
     ReminderSent,
     TimePassed,
 )
+from eessi.ids import SeededIds
 from eessi.sed.documents import S072, X009, X010, ReminderReply
 
 LUC_PIN = "1985080812345"
@@ -89,3 +91,29 @@ def test_R15_documents_still_missing_after_the_deadline_are_reminded_once() -> N
     assert reminder.kinds == (DocumentKind.HOUSEHOLD_COMPOSITION,)  # the birth certificate is in
     w.clock.advance(timedelta(days=31))
     assert not w.cns.handle(TimePassed(w.clock.now())).of(DocumentsReminder)
+
+
+def test_R14_a_cns_desk_restored_from_a_snapshot_still_reminds_the_overdue_fund() -> None:
+    """What is due is part of the state: a desk rebuilt from a snapshot (a node's rollback)
+    reminds exactly as the desk it replaces would have."""
+    w = _silent_pt()
+    w.run(w.funds[PT_FUND].request_entitlement("ana", CNS_ID), PT_FUND)
+    before = w.cns.snapshot()
+    w.clock.advance(timedelta(days=61))
+    first = w.cns.handle(TimePassed(w.clock.now()))
+    restored = CnsDesk(CNS_ID, w.cns.registry, w.clock, SeededIds(99), state=before)
+    again = restored.handle(TimePassed(w.clock.now()))
+    assert [type(e) for e in again.events] == [type(e) for e in first.events]
+    assert [e for e in again.events if isinstance(e, ReminderSent)]
+    assert w.cns.snapshot() != before  # the first desk moved on; the snapshot did not
+    assert restored.snapshot() != before
+
+
+def test_R14_time_passing_twice_reminds_once_per_wait_on_both_sides() -> None:
+    w = World(policies={PT_FUND: FundPolicy(auto_register=False)})
+    w.run(w.funds[PT_FUND].request_entitlement("ana", CNS_ID), PT_FUND)
+    for _ in range(3):
+        w.clock.advance(timedelta(days=61))
+        w.run(w.cns.handle(TimePassed(w.clock.now())), CNS_ID)
+        w.run(w.funds[PT_FUND].handle(TimePassed(w.clock.now())), PT_FUND)
+    assert len(w.events(ReminderSent, CNS_ID)) == 1
