@@ -66,7 +66,7 @@ from eessi.core.messages import DocumentReceived, Outgoing, Step, TimePassed
 from eessi.directory import Directory, InstitutionEntry
 from eessi.errors import ConfigError, DomainError, EessiError, JournalError, SedError
 from eessi.ids import IdGenerator, RandomIds, SeededIds
-from eessi.journal.base import Direction, Journal, MessageRecord, MessageStatus
+from eessi.journal.base import Direction, Journal, MessageRecord, MessageStatus, StatusChange
 from eessi.node.desk_factory import Desk, DeskFactory
 from eessi.node.hooks import (
     DeliveryListener,
@@ -1191,19 +1191,20 @@ class Institution:
             )
             await self._fail(record, f"{why}; nothing was sent")
             return True
-        sending = await self.journal.set_status(
+        # update_status: the changed fields only (no blobs read back per status write, P2).
+        sending = await self.journal.update_status(
             mid, MessageStatus.SENDING, at=self.clock.now(), error=None
         )
         self.stats["sent"] += 1
         # A receipt normally comes back within the same exchange; if it has not after
         # `waiting_after` seconds, the message is journaled as waiting_for_receipt (no cost on
         # the fast path: a timer, cancelled when the answer comes).
-        waiting: list[asyncio.Task[MessageRecord]] = []
+        waiting: list[asyncio.Task[StatusChange]] = []
 
         def mark_waiting() -> None:
             waiting.append(
                 asyncio.create_task(
-                    self.journal.set_status(
+                    self.journal.update_status(
                         mid, MessageStatus.WAITING_FOR_RECEIPT, at=self.clock.now()
                     )
                 )
@@ -1220,7 +1221,7 @@ class Institution:
                 await asyncio.gather(*waiting)
         now = self.clock.now()
         if result.ok:
-            await self.journal.set_status(mid, MessageStatus.ACKNOWLEDGED, at=now)
+            await self.journal.update_status(mid, MessageStatus.ACKNOWLEDGED, at=now)
             self.stats["acknowledged"] += 1
             extra = self._copies.pop(mid, 0)
             for _ in range(extra):  # simulated duplicates: same MessageId, same bytes
@@ -1237,8 +1238,17 @@ class Institution:
             return True
         delay = self.options.retry.delay(attempts - 1, self.rng)
         due = now + timedelta(seconds=delay)
-        retrying = await self.journal.set_status(
+        change = await self.journal.update_status(
             mid, MessageStatus.RETRYING, at=now, next_attempt_at=due, error=reason
+        )
+        retrying = replace(
+            record,
+            status=change.status,
+            attempts=change.attempts,
+            sent_at=change.sent_at,
+            next_attempt_at=change.next_attempt_at,
+            last_error=change.last_error,
+            updated_at=change.updated_at,
         )
         self.stats["retried"] += 1
         log.info("%s: %s to %s: retry in %.2fs (%s)", self.id, mid, record.receiver, delay, reason)
@@ -1255,7 +1265,7 @@ class Institution:
             record.receiver,
             reason,
         )
-        await self.journal.set_status(
+        await self.journal.update_status(
             record.message_id, MessageStatus.FAILED, at=self.clock.now(), error=reason
         )
 
