@@ -32,7 +32,12 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
         help="directory of household JSON files the CNS insures and the funds know"
         " (default: the examples shipped with eessi-sim)",
     )
-    parser.add_argument("--seed", type=int, help="seed IDs and retry jitter (reproducible runs)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="seed IDs and retry jitter (reproducible runs; the institution ID is mixed in, so"
+        " two institutions given one seed still draw different IDs)",
+    )
     parser.add_argument(
         "--synchronous",
         choices=("FULL", "NORMAL"),
