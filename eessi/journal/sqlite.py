@@ -3,7 +3,7 @@
 Design, in short:
 
 * **One writer connection, writes serialised, one thread hop per commit.** Every write goes
-  through one stdlib ``sqlite3`` connection that lives on its own single-thread executor,
+  through one stdlib ``sqlite3`` connection that lives on its own thread (:class:`_WriterThread`),
   guarded by one :class:`asyncio.Lock`. The statements of a commit are built on the event loop
   and run, with ``BEGIN IMMEDIATE`` and ``COMMIT``, in **one** call on that thread (the same
   statement repeated, such as a case's events, as one ``executemany``): the loop and the thread
@@ -36,12 +36,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from queue import SimpleQueue
 from typing import Any, Literal, TypeVar
 
 import aiosqlite
@@ -254,7 +255,7 @@ class SqliteJournal(Journal):
         self,
         path: Path,
         writer: sqlite3.Connection,
-        executor: ThreadPoolExecutor,
+        thread: _WriterThread,
         reader: aiosqlite.Connection,
         synchronous: Synchronous,
         seqs: dict[str, int],
@@ -263,7 +264,7 @@ class SqliteJournal(Journal):
         self.synchronous = synchronous
         self.stats = JournalStats()
         self._writer = writer
-        self._executor = executor
+        self._thread = thread
         self._reader = reader
         self._lock = asyncio.Lock()
         self._pending: list[tuple[_Op, asyncio.Future[Any]]] = []
@@ -300,14 +301,11 @@ class SqliteJournal(Journal):
                 where=str(path),
                 hint="give a file path in an existing directory (WAL needs a real file)",
             )
-        loop = asyncio.get_running_loop()
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eessi-journal-writer")
+        thread = _WriterThread(p)
         writer: sqlite3.Connection | None = None
         reader: aiosqlite.Connection | None = None
         try:
-            writer, seqs = await loop.run_in_executor(
-                executor, _open_writer, p, synchronous, busy_timeout
-            )
+            writer, seqs = await thread.call(_open_writer, (p, synchronous, busy_timeout))
             reader = await aiosqlite.connect(p, isolation_level=None)
             await reader.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             await reader.execute("PRAGMA query_only = 1")
@@ -315,13 +313,13 @@ class SqliteJournal(Journal):
             if reader is not None:
                 await reader.close()
             if writer is not None:
-                await loop.run_in_executor(executor, writer.close)
-            executor.shutdown(wait=False)
+                await thread.call(writer.close, ())
+            thread.stop()
             if isinstance(exc, sqlite3.Error):
                 raise _translate(exc, p, "open the journal") from None
             raise
         assert writer is not None
-        return cls(p, writer, executor, reader, synchronous, seqs)
+        return cls(p, writer, thread, reader, synchronous, seqs)
 
     async def close(self) -> None:
         if self._closed:
@@ -332,9 +330,8 @@ class SqliteJournal(Journal):
             if not self._closed:  # closed meanwhile by a concurrent close()
                 self._closed = True
                 await self._reader.close()
-                loop = asyncio.get_running_loop()
-                await loop.run_in_executor(self._executor, self._writer.close)
-                self._executor.shutdown(wait=False)
+                await self._thread.call(self._writer.close, ())
+                self._thread.stop()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -353,7 +350,7 @@ class SqliteJournal(Journal):
         released once it has: the caller sees the cancellation, the next writer a quiet
         connection.
         """
-        fut = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        fut = self._thread.call(fn, args)
         try:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:
@@ -797,6 +794,53 @@ class _Transaction(JournalTransaction):
 
 
 # -- on the writer thread -----------------------------------------------------------------
+class _WriterThread(threading.Thread):
+    """The thread that owns the writer connection: runs one function per call, in order.
+
+    What aiosqlite does for each statement, done once per commit: a queue to the thread, and
+    ``call_soon_threadsafe`` back to the loop. Measured cheaper per hop than
+    ``loop.run_in_executor`` on a one-thread pool (no ``concurrent.futures.Future`` to chain).
+    A daemon: a journal left open never blocks the interpreter's exit (SQLite treats an
+    interrupted commit as a crash, which the journal survives).
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(name=f"eessi-journal-writer {path.name}", daemon=True)
+        self._queue: SimpleQueue[_Call | None] = SimpleQueue()
+        self.start()
+
+    def call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._queue.put((fn, args, fut, loop))
+        return fut
+
+    def stop(self) -> None:
+        self._queue.put(None)
+
+    def run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fn, args, fut, loop = item
+            try:
+                result, error = fn(*args), None
+            except BaseException as exc:  # handed to the awaiting task
+                result, error = None, exc
+            with suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+                loop.call_soon_threadsafe(_settle, fut, result, error)
+
+
+_Call = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+
+
+def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if fut.cancelled():
+        return
+    if error is None:
+        fut.set_result(result)
+    else:
+        fut.set_exception(error)
+
+
 def _open_writer(
     path: Path, synchronous: Synchronous, busy_timeout: float
 ) -> tuple[sqlite3.Connection, dict[str, int]]:
