@@ -304,12 +304,11 @@ async def _replay_side(
                     await asyncio.sleep((feed.at - clock.now()).total_seconds() / speed)
                 clock.set(feed.at)
             if feed.record is not None:
-                # Inputs fed before this message are journaled first, as when recorded: the
-                # POST journals the message at once, the node commits an input when its worker
-                # gets to it, and which comes first must not depend on timing.
-                pending = [t for _, t in submitted if not t.done()]
-                if pending:
-                    await asyncio.wait(pending)
+                # What was fed before this message is journaled first, as when recorded: the
+                # POST journals the message at once, the node commits an input (or the answer
+                # to an earlier message) when its worker gets to it, and which comes first
+                # must not depend on timing.
+                await idle_all([inst])
                 await _post(feed.record, url, directory, session, senders, run)
             elif feed.entry is not None:
                 task = await _submit(inst, feed.entry, run)
