@@ -68,8 +68,11 @@ def write_directory(where: Path) -> Path:
 class Serve:
     """One ``eessi serve`` process."""
 
-    def __init__(self, directory: Path, ir_id: str, db: Path, log: Path) -> None:
+    def __init__(
+        self, directory: Path, ir_id: str, db: Path, log: Path, *, seed: int | None = None
+    ) -> None:
         self.directory, self.ir_id, self.db, self.log = directory, ir_id, db, log
+        self.seed = seed
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self, *, crash_at: str | None = None) -> None:
@@ -94,6 +97,7 @@ class Serve:
                 "NORMAL",
                 "--tick",
                 "0",
+                *([] if self.seed is None else ["--seed", str(self.seed)]),
                 stdout=out,
                 stderr=out,
                 env=env,
@@ -306,8 +310,10 @@ async def test_R17_flow_between_two_serve_processes_started_through_the_admin_ap
     directory_file: Path, tmp_path: Path
 ) -> None:
     directory = load_directory(directory_file)
-    cns = Serve(directory_file, CNS, tmp_path / "cns.sqlite", tmp_path / "cns.log")
-    fund = Serve(directory_file, PT, tmp_path / "pt.sqlite", tmp_path / "pt.log")
+    # One --seed for both: each mixes in its institution ID, so the CNS's S072 does not get the
+    # fund's S071 document ID (which the CNS desk would refuse: the case never completed).
+    cns = Serve(directory_file, CNS, tmp_path / "cns.sqlite", tmp_path / "cns.log", seed=11)
+    fund = Serve(directory_file, PT, tmp_path / "pt.sqlite", tmp_path / "pt.log", seed=11)
     await cns.start()
     await fund.start()
     try:
