@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from process_world import CNS_ID, FR_FUND, PT_FUND, World
 
-from eessi.core.desk import DueIndex, Overlay, PersistentMap
+from eessi.core.desk import DueIndex, Overlay, PersistentMap, Tx
+from eessi.core.fund import FundPolicy
+from eessi.core.messages import CaseEvent, CaseStateChanged, Event, ReminderSent, TimePassed
+from eessi.ids import SeededIds
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -89,3 +94,32 @@ def test_due_index_gives_what_is_due_once_and_forgets_stale_dates() -> None:
     assert due.take(T0 + timedelta(days=2)) == []
     assert due.take(T0 + timedelta(days=5)) == ["b", "a"]
     assert due.take(T0 + timedelta(days=9)) == []
+
+
+def test_time_passing_reminds_exactly_the_cases_a_full_scan_would() -> None:
+    """The desks look only at the cases their due index names; a tick over every case (the
+    reference) finds the same cases due, at every step, on both sides."""
+    quiet = FundPolicy(auto_register=False, answer_reminders=False)
+    w = World(policies={PT_FUND: quiet, FR_FUND: quiet})
+    for key, fund in (("ana", PT_FUND), ("marie", FR_FUND), ("rui", PT_FUND)):
+        w.run(w.funds[fund].request_entitlement(key, CNS_ID), fund)
+        w.clock.advance(timedelta(days=9))
+    seen = 0
+    for days in (20, 15, 10, 30, 90, 400):
+        w.clock.advance(timedelta(days=days))
+        now = w.clock.now()
+        for name, desk in (("cns", w.cns), ("pt", w.funds[PT_FUND]), ("fr", w.funds[FR_FUND])):
+            full = Tx(name, SeededIds(7), now, desk.snapshot().cases, None)
+            full.tick(now)
+            step = desk.handle(TimePassed(now))
+            assert _ticked(step.events) == _ticked(full.events), (name, days)
+            seen += sum(isinstance(e, ReminderSent) for e in step.events)
+    assert seen >= 3  # every CNS case reminded its fund at least once
+
+
+def _ticked(events: Sequence[Event]) -> list[tuple[str, str]]:
+    return [
+        (type(e).__name__, e.case_id)
+        for e in events
+        if isinstance(e, ReminderSent | CaseEvent | CaseStateChanged)
+    ]
