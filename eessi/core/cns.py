@@ -48,8 +48,9 @@ the fund sends a new S071.
 decision wait for an S041 (``Action.SEND_S040``): the desk opens an S_BUC_24 case with the
 former fund (``FormerInsurance.fund_id``) and sends an S040; the S041 feeds the next decision.
 
-**Time**: :class:`TimePassed` ticks every case; when a reply is overdue the case machine says so
-and the desk sends an X009 (:class:`ReminderSent`). Documents asked for outside EESSI are
+**Time**: :class:`TimePassed` ticks every case whose deadline passed (the desk keeps a
+:class:`~eessi.core.desk.DueIndex`, so the others are not looked at); when a reply is overdue the
+case machine says so and the desk sends an X009 (:class:`ReminderSent`). Documents asked for outside EESSI are
 reminded once (:class:`DocumentsReminder`) when still missing ``CnsParams.documents_within``
 after the request. Timers in each step say when to call back.
 
