@@ -50,9 +50,9 @@ former fund (``FormerInsurance.fund_id``) and sends an S040; the S041 feeds the 
 
 **Time**: :class:`TimePassed` ticks every case whose deadline passed (the desk keeps a
 :class:`~eessi.core.desk.DueIndex`, so the others are not looked at); when a reply is overdue the
-case machine says so and the desk sends an X009 (:class:`ReminderSent`). Documents asked for outside EESSI are
-reminded once (:class:`DocumentsReminder`) when still missing ``CnsParams.documents_within``
-after the request. Timers in each step say when to call back.
+case machine says so and the desk sends an X009 (:class:`ReminderSent`). Documents asked for
+outside EESSI are reminded once (:class:`DocumentsReminder`) when still missing
+``CnsParams.documents_within`` after the request. Timers in each step say when to call back.
 
 **Incoming reminders and questions**: an X009 is answered X010 (``02`` will be sent while the
 CNS owes the reply, ``03`` cannot be sent while the case is on hold, ``01`` sent otherwise); an
