@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from node_kit import ANA, CNS, PT, write_directory
+from node_kit import ANA, BE, CNS, PT, write_directory
 
 from eessi.directory import Directory, load_directory
 from eessi.errors import DomainError
@@ -105,3 +105,20 @@ async def test_signals_sent_do_not_change_a_seeded_desks_ids(tmp_path: Path) -> 
     directory = _directory_in(tmp_path / "dir")
     quiet = await _case_id_after_signals(tmp_path / "a", directory, 0)
     assert await _case_id_after_signals(tmp_path / "b", directory, 3) == quiet
+
+
+async def _first_case_id(where: Path, directory: Directory, ir_id: str) -> str:
+    person = ANA if ir_id == PT else "peeters-arlon/els"  # someone each fund knows
+    async with Network(directory, where, ids=[ir_id], seed=5, synchronous="NORMAL") as net:
+        step = await net[ir_id].submit(RequestEntitlement(person))
+        return step.outgoing[0].case_id
+
+
+async def test_two_institutions_given_one_seed_draw_different_ids_and_each_the_same_again(
+    tmp_path: Path,
+) -> None:
+    directory = _directory_in(tmp_path / "dir")
+    pt = await _first_case_id(tmp_path / "pt", directory, PT)
+    be = await _first_case_id(tmp_path / "be", directory, BE)
+    assert pt.partition("-")[2] != be.partition("-")[2]  # not the same draw behind the prefix
+    assert await _first_case_id(tmp_path / "pt2", directory, PT) == pt
