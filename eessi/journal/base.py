@@ -483,6 +483,15 @@ class Journal(ABC):
         direction, by status (one or several), and by time (received or created at or after
         ``since``)."""
 
+    async def message_counts(self) -> dict[str, int]:
+        """How many messages the journal holds in each status (status value -> count; a status
+        no message is in is absent). The health check asks this on every call, so a backend
+        should answer it with one aggregate query; this default reads every record."""
+        counts: dict[str, int] = {}
+        for record in await self.messages():
+            counts[record.status.value] = counts.get(record.status.value, 0) + 1
+        return counts
+
     @abstractmethod
     async def case_events(self, case_id: str) -> list[CaseEvent]:
         """The case's events in ``seq`` order."""

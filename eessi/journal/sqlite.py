@@ -655,6 +655,10 @@ class SqliteJournal(Journal):
             params.append(_ts(since))
         return await self._select(" AND ".join(clauses) + " ORDER BY seq", tuple(params))
 
+    async def message_counts(self) -> dict[str, int]:
+        rows = await self._read("SELECT status, count(*) FROM messages GROUP BY status")
+        return {str(status): int(n) for status, n in rows}
+
     async def case_events(self, case_id: str) -> list[CaseEvent]:
         rows = await self._read(
             "SELECT case_id, seq, at, kind, data, message_id FROM case_events"

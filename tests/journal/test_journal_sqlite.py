@@ -14,6 +14,7 @@ from journal_records import CNS, CPAM, T0, inbound, outbound
 
 from eessi.errors import JournalError
 from eessi.journal import TRANSITIONS, Direction, MessageStatus, SqliteJournal, open_journal
+from eessi.journal.base import Journal
 from eessi.journal.sqlite import SCHEMA_VERSION
 
 DE = "DE:AOK000001"
@@ -624,3 +625,26 @@ async def test_update_status_answers_the_changed_fields_as_set_status_stores_the
     assert (stored.next_attempt_at, stored.last_error) == (later, "HTTP 503")
     with pytest.raises(JournalError, match="illegal status change retrying -> acknowledged"):
         await journal.update_status("o1", MessageStatus.ACKNOWLEDGED, at=later)
+
+
+async def test_message_counts_give_each_status_as_the_records_do(journal: SqliteJournal) -> None:
+    assert await journal.message_counts() == {}
+    for mid in ("m1", "m2", "m3"):
+        await journal.accept_inbound(inbound(mid))
+    async with journal.transaction() as tx:
+        await tx.mark_processed("m1", at=T0)
+        await tx.mark_processed("m2", at=T0, error="S073 before any S072")
+    await journal.refuse_inbound(inbound("m1", sender="DE:AOK00001"), "spoofed sender")
+    await _enqueue(journal, outbound("o1"), outbound("o2"))
+    await journal.set_status("o1", MessageStatus.SENDING, at=T0)
+    counts = await journal.message_counts()
+    assert counts == {
+        "processed": 1,
+        "rejected": 1,
+        "received": 1,
+        "refused": 1,
+        "sending": 1,
+        MessageStatus(outbound("o2").status).value: 1,
+    }
+    # The one aggregate query says what reading every record says (the interface's default).
+    assert counts == await Journal.message_counts(journal)
