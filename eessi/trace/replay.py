@@ -53,13 +53,13 @@ from eessi.journal import open_journal
 from eessi.journal.base import Direction, MessageRecord, MessageStatus
 from eessi.node.inputs import input_from_json
 from eessi.node.institution import Institution
-from eessi.node.network import journal_file_name
+from eessi.node.network import free_ports, journal_file_name
 from eessi.sed.catalogue import SUPPORTED_VERSIONS
 from eessi.trace.diff import DiffResult, Divergence, compare
 from eessi.trace.export import INPUT_LOG, merge
 from eessi.trace.fields import DEFAULT_IGNORE
 from eessi.trace.format import Trace, TraceError, TraceHeader, TraceInput, TraceMessage
-from eessi.trace.record import free_port, idle_all, loopback_directory
+from eessi.trace.record import idle_all, loopback_directory
 from eessi.trace.runconfig import build_institution, households, seed_of, start_of
 from eessi.transport.client import RetryPolicy, Sender
 from eessi.transport.envelope import UserMessage
@@ -276,7 +276,7 @@ async def _replay_side(
         feeds[0].at if feeds else (start_of(config) or datetime.fromisoformat(trace.header.created))
     )
     clock = VirtualClock(start)
-    peer_port, own_port = free_port(), free_port()
+    peer_port, own_port = free_ports(2)  # held together: never the same port twice
     endpoints = {e.id: f"http://127.0.0.1:{peer_port}{_peer_path(e.id)}" for e in original}
     endpoints[side] = f"http://127.0.0.1:{own_port}/as4"
     directory = loopback_directory(original, endpoints)

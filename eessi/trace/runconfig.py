@@ -5,7 +5,7 @@ institution does besides the documents it receives (``docs/trace-format.md``)::
 
     {
       "households": [ {household file JSON}, ... ],   # the people (docs/household-format.md)
-      "seed": 1,                                     # IDs and jitter: seed + index, as `eessi up`
+      "seed": 1,                                     # IDs and jitter, as `eessi up --seed 1`
       "seeds": {"LU:CNS00001": 1, ...},              # or per institution (wins over "seed")
       "rules": {"resources_threshold": [{"valid_from": "2026-01-01", "amount": "1700.00"}]},
       "start": "2026-01-05T09:00:00+00:00"           # the virtual clock's start
@@ -36,7 +36,7 @@ from eessi.ids import IdGenerator, SeededIds
 from eessi.journal.base import Journal
 from eessi.node.desk_factory import Desk, desk_factory
 from eessi.node.institution import Institution, NodeOptions
-from eessi.node.network import served_entries
+from eessi.node.network import institution_seed
 from eessi.trace.format import TraceError
 
 __all__ = [
@@ -134,17 +134,26 @@ def cns_params(
     )
 
 
-def seed_of(config: Mapping[str, Any], directory: Directory, ir_id: str) -> int:
-    """The institution's seed: ``seeds[id]``, else ``seed`` + its index among the institutions
-    ``eessi up`` runs (what :class:`eessi.node.network.Network` does), else 0."""
+def _run_seed(config: Mapping[str, Any], ir_id: str) -> int:
+    """The seed the institution's process was started with: ``seeds[id]``, else ``seed``
+    (``eessi up --seed N`` gives every institution N), else 0."""
     seeds = config.get("seeds") or {}
     if isinstance(seeds, Mapping) and isinstance(seeds.get(ir_id), int):
         return int(seeds[ir_id])
     base = config.get("seed")
-    if not isinstance(base, int):
-        return 0
-    ids = [e.id for e in served_entries(directory)]
-    return base + (ids.index(ir_id) if ir_id in ids else len(ids))
+    return base if isinstance(base, int) else 0
+
+
+def seed_of(config: Mapping[str, Any], directory: Directory, ir_id: str) -> int:
+    """The seed of the institution's IDs and jitter, as ``eessi up``/``eessi serve`` derive it
+    (:func:`eessi.node.network.institution_seed`): the run seed (``seeds[id]``, else ``seed``,
+    else 0) with the institution ID mixed in, so two institutions of one run never draw the
+    same IDs, and a trace exported from ``eessi up --seed N`` replays with that run's seeds.
+
+    ``directory`` is kept for callers; the seed no longer depends on the institution's place
+    in it."""
+    del directory
+    return institution_seed(_run_seed(config, ir_id), ir_id)
 
 
 def start_of(config: Mapping[str, Any]) -> datetime | None:
@@ -188,6 +197,7 @@ def build_institution(
             return inner(clock, desk_ids, state)
 
     seed = seed_of(config, directory, entry.id)
+    signals = institution_seed(_run_seed(config, entry.id), entry.id, "signals")
     return Institution(
         entry,
         directory,
@@ -195,6 +205,7 @@ def build_institution(
         make_desk,
         clock=clock,
         ids=ids if ids is not None else SeededIds(seed),
+        signal_ids=SeededIds(signals),
         rng=random.Random(seed),
         options=options or NodeOptions(bind_admin=False),
     )
