@@ -493,7 +493,7 @@ def short(frame: str) -> str:
 #: subsystem's patterns (function name or file) decides where a sample's time goes.
 SUBSYSTEMS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("SED parse + XSD validation", ("sed/validate.py", "sed/xmlsafe.py", "sed/schemas.py")),
-    ("SED encode (model -> XML)", ("to_xml", "encode_root", "encode_node")),
+    ("SED encode (model -> XML)", ("to_xml", "encode_root", "encode_node", "_encode_")),
     ("SED decode (XML -> model)", ("from_element", "decode_", "sed/codec.py", "sed/model.py")),
     ("desk (domain core)", ("eessi/core/", "core/cns.py", "core/fund.py", "core/")),
     (
@@ -723,7 +723,7 @@ def main() -> None:
         "--prototype",
         action="append",
         default=[],
-        choices=("one-hop-commit", "one-hop-writes", "gc-freeze"),
+        choices=("gc-freeze",),
         help="run both nodes through bench/support/node.py with a prototype of a proposed"
         " optimisation (bench/support/prototypes.py)",
     )

@@ -292,8 +292,9 @@ def main() -> int:
     for label, secs in per.items():
         print(f"  {label:40s} {secs * 1e6:8.0f} us")
     print(
-        "  the rest of an offline replay is the desks: they copy their whole state per input,\n"
-        "  so the cost per message grows with the number of cases in the trace"
+        "  the rest of an offline replay is the desks' own work (their state is persistent:\n"
+        "  the cost per message does not grow with the number of cases) and the replay's\n"
+        "  bookkeeping"
     )
     print()
     print(

@@ -167,7 +167,7 @@ def main() -> None:
         "--prototype",
         action="append",
         default=[],
-        help="install a prototype of bench/support/prototypes.py (one-hop-commit, one-hop-writes)",
+        help="install a prototype of bench/support/prototypes.py (gc-freeze)",
     )
     parser.add_argument("--timings", action="store_true", help="print call timings at exit")
     asyncio.run(serve(parser.parse_args()))
