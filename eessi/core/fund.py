@@ -8,6 +8,13 @@ insurance periods it holds, ``01`` when the person is known but has none, ``03``
 find the person. It answers reminders (X009 → X010) and clarification requests (X012 → X013),
 and reminds the CNS (X009) when the S072 is overdue.
 
+As the fund of residence of S_BUC_01A it accepts a case opened by the CNS's S072 sent unasked
+(it is the counterparty): it finds the person in its records (by its own PIN, else by date of
+birth and name; the case names no record when none matches) and, like for an S071's answer,
+registers the person and sends the S073 (registration confirmed, dated the S072's start). When
+what a registration rests on goes out of effect (the CNS invalidates its S072 with an X008, or
+our S073 is invalidated or rejected) the fund un-registers (:class:`EntitlementUnrecorded`).
+
 The default behaviour follows the BUC rules. :class:`FundPolicy` switches each automatic answer
 off, and the explicit actions (:meth:`FundDesk.register`, :meth:`FundDesk.invalidate`,
 :meth:`FundDesk.reject`, :meth:`FundDesk.clarify`, :meth:`FundDesk.close`) let a scripted mock
@@ -40,6 +47,7 @@ from eessi.core.messages import (
     DocumentReceived,
     EntitlementRecorded,
     EntitlementRefused,
+    EntitlementUnrecorded,
     Step,
     TimePassed,
 )
@@ -209,7 +217,10 @@ class FundDesk:
         def act(run: _FundRun) -> None:
             doc_id = run.in_effect_id(case_id, code, Direction.SEND)
             run.tx.invalidate(case_id, doc_id, InvalidationReason.CONTENT_INCORRECT)
-            run.registered.pop(case_id, None)
+            if case_id in run.registered and run.tx.case(case_id).in_effect("S073") is None:
+                del run.registered[case_id]
+                why = f"we invalidated our {code} (X008)"
+                run.tx.emit(EntitlementUnrecorded(case_id, run.tx.case(case_id).person or "?", why))
 
         return self._run(self.clock.now(), act)
 
@@ -325,11 +336,16 @@ class _FundRun:
         if msg.case_id not in tx.cases:
             if msg.buc == "S_BUC_24" and isinstance(msg.sed, S040):
                 tx.open(msg.buc, Role.COUNTERPARTY, msg.case_id, msg.sender)
+            elif msg.buc == "S_BUC_01A" and isinstance(msg.sed, S072):
+                rec = self._find(msg.sed.person)
+                key = None if rec is None else rec.key
+                tx.open(msg.buc, Role.COUNTERPARTY, msg.case_id, msg.sender, person=key)
             else:
                 raise ProtocolError(
                     f"{msg.sed.code} {msg.document_id} for unknown case {msg.case_id}",
                     where=f"case {msg.case_id}",
-                    hint="this fund accepts new cases only as S_BUC_24 started by an S040",
+                    hint="this fund accepts new cases only as S_BUC_24 started by an S040 "
+                    "or S_BUC_01A started by an S072",
                     code="protocol.unknown-case",
                 )
         answers = msg.answers if msg.answers is not None else reference_of(msg.sed)
@@ -338,8 +354,18 @@ class _FundRun:
         sed = msg.sed
         if any(isinstance(e, cm.DocumentInvalidated | cm.Rejected) for e in events):
             # What the registration or refusal rested on may be gone: follow what is in effect.
-            if cf.in_effect("S073") is None:
-                self.registered.pop(cf.case_id, None)
+            if cf.case_id in self.registered and (
+                cf.in_effect("S073") is None or cf.in_effect("S072") is None
+            ):
+                del self.registered[cf.case_id]
+                gone = "S072" if cf.in_effect("S072") is None else "S073"
+                tx.emit(
+                    EntitlementUnrecorded(
+                        cf.case_id,
+                        cf.person or "?",
+                        f"the {gone} the registration rested on is no longer in effect",
+                    )
+                )
             if cf.in_effect("S072") is None:
                 self.refused.pop(cf.case_id, None)
         if isinstance(sed, S072):

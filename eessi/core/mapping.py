@@ -17,12 +17,18 @@ from datetime import date
 
 from eessi.core.household import FamilyMember, MainInsured, MainInsuredKind
 from eessi.core.registry import RegistryEntry
-from eessi.sed.documents import FamilyMemberStatus, StatusFamilyMember, StatusPerson
+from eessi.sed.documents import (
+    FamilyMemberStatus,
+    InsuredStatus,
+    StatusFamilyMember,
+    StatusPerson,
+)
 from eessi.sed.model import Address, EuAddress, Institution, Person, Pin, ResidenceAddress, Sex
 
 __all__ = [
     "SICKNESS_SECTOR",
     "entitlement_parts",
+    "insured_entitlement_parts",
     "lu_pin",
     "main_insured_person",
     "main_insured_pin",
@@ -173,3 +179,29 @@ def entitlement_parts(
     status = main_insured_status(main, entry.address, cns, entry.sex(main.id))
     since = member.arrived_on if member.country_of_residence == _LU else None
     return person, ResidenceAddress(address=address, residence_since=since), status
+
+
+def insured_entitlement_parts(
+    entry: RegistryEntry, main_id: str, cns: Institution
+) -> tuple[Person, ResidenceAddress, StatusPerson]:
+    """What an S072 sent unasked (S_BUC_01A) says about a main insured living abroad (a
+    cross-border worker): the person with the Luxembourg PIN, the household's address (in the
+    country of residence) and ``StatusPerson``: insured person, or pensioner for a CNAP
+    pensioner. Raises ``ValueError`` if the address is not in an EU/EFTA country."""
+    main = entry.household.main(main_id)
+    a = entry.address
+    address = EuAddress(
+        street=a.street,
+        building=a.building,
+        town=a.town,
+        postal_code=a.postal_code,
+        region=a.region,
+        country=a.country,
+    )
+    status = StatusPerson(
+        status=InsuredStatus.PENSIONER
+        if main.kind is MainInsuredKind.CNAP_PENSIONER
+        else InsuredStatus.INSURED_PERSON
+    )
+    person = main_insured_person(main, cns, entry.sex(main.id))
+    return person, ResidenceAddress(address=address), status

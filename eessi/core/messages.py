@@ -41,10 +41,15 @@ __all__ = [
     "DocumentsReminder",
     "DocumentsRequested",
     "EntitlementAnswered",
+    "EntitlementIssued",
     "EntitlementRecorded",
     "EntitlementRefused",
+    "EntitlementRegistered",
+    "EntitlementUnrecorded",
+    "EntitlementUnregistered",
     "Event",
     "Input",
+    "IssueEntitlement",
     "MemberRef",
     "NotRegistered",
     "Outgoing",
@@ -193,6 +198,28 @@ class WithdrawEntitlement:
 
 
 @dataclass(frozen=True, slots=True)
+class IssueEntitlement:
+    """The CNS, as competent institution, sends the S072 unasked (S_BUC_01A) for ``person``.
+
+    ``person`` is the ``MainInsured.id`` (the cross-border worker himself) or a
+    ``FamilyMember.id`` of ``household``. ``to`` is the IR ID of the fund of the person's
+    country of residence; ``None`` takes it from ``CnsParams.residence_funds``. One S072 per
+    person: a second one while the first is in effect is refused.
+    """
+
+    household: str
+    person: str
+    to: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.household or not self.person:
+            raise _bad(
+                "IssueEntitlement needs a household and a person",
+                "name the household key and the main insured's or member's id in it",
+            )
+
+
+@dataclass(frozen=True, slots=True)
 class TimePassed:
     """The time is now ``now``: deadlines that passed produce reminders."""
 
@@ -208,6 +235,7 @@ Input: TypeAlias = (
     | DocumentProvided
     | ServiceDecision
     | WithdrawEntitlement
+    | IssueEntitlement
     | TimePassed
 )
 
@@ -415,6 +443,51 @@ class EntitlementRefused:
     details: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class EntitlementIssued:
+    """The CNS sent an S072 unasked (S_BUC_01A) to ``to``, the fund of residence of ``person``
+    (``"household/id"``): confirmed from ``start`` (to ``end``), citing ``rules``."""
+
+    case_id: str
+    document_id: str
+    person: str
+    to: str
+    start: date
+    end: date | None
+    rules: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EntitlementRegistered:
+    """CNS side: the fund of residence confirmed the registration (S073) of the S072 the CNS
+    sent unasked in ``case_id`` (S_BUC_01A)."""
+
+    case_id: str
+    person: str
+    #: The S073's registration date, if it gave one.
+    registered_on: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class EntitlementUnregistered:
+    """CNS side: the registration of ``case_id`` no longer stands (our S072 or the fund's S073
+    was invalidated or rejected)."""
+
+    case_id: str
+    person: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class EntitlementUnrecorded:
+    """Foreign fund side: a registration the fund had recorded no longer stands (the CNS
+    invalidated its S072, or the fund's S073 was invalidated or rejected)."""
+
+    case_id: str
+    person: str
+    why: str
+
+
 Event: TypeAlias = (
     CaseOpened
     | CaseStateChanged
@@ -432,6 +505,10 @@ Event: TypeAlias = (
     | ReminderSent
     | EntitlementRecorded
     | EntitlementRefused
+    | EntitlementIssued
+    | EntitlementRegistered
+    | EntitlementUnregistered
+    | EntitlementUnrecorded
 )
 
 
