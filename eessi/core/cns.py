@@ -56,7 +56,8 @@ outside EESSI are reminded once (:class:`DocumentsReminder`) when still missing
 
 **Sending the S072 unasked** (S_BUC_01A, the CNS is the case owner): :class:`IssueEntitlement`
 opens an S_BUC_01A case with the fund of the person's country of residence (``to``, else
-``CnsParams.residence_funds``) and sends a confirmed S072 (:class:`EntitlementIssued`):
+``CnsParams.residence_funds``, else the only institution of that country the CNS knows) and
+sends a confirmed S072 (:class:`EntitlementIssued`):
 
 - for a main insured living abroad (a cross-border worker, R12/R13 context): ``StatusPerson``
   insured person (pensioner for a CNAP pensioner), open period from the affiliation start (fixed
@@ -192,6 +193,7 @@ class CnsParams:
     #: Names of foreign institutions for PIN blocks, by IR ID (else the ID is used as name).
     institution_names: Mapping[str, str] = field(default_factory=dict)
     #: The fund of residence an S072 sent unasked goes to, by country (``{"FR": "FR:..."}``).
+    #: Without an entry, the only institution of that country in ``institution_names``.
     residence_funds: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -896,8 +898,11 @@ class _Run:
     def _residence_fund(self, who: str, country: str, to: str | None) -> str:
         fund = to or self.p.residence_funds.get(country)
         if fund is None:
+            known = sorted(i for i in self.p.institution_names if i.startswith(f"{country}:"))
+            fund = known[0] if len(known) == 1 else None
+        if fund is None:
             raise DomainError(
-                f"no S072 for {who}: no fund of residence known for {country}",
+                f"no S072 for {who}: no single fund of residence known for {country}",
                 hint="give the fund's IR ID (to) or set CnsParams.residence_funds",
                 code="domain.no-residence-fund",
             )

@@ -124,6 +124,18 @@ def test_S_BUC_01A_the_fund_of_residence_comes_from_the_params_when_to_is_not_gi
     assert w.events(EntitlementRegistered, CNS_ID)
 
 
+def test_S_BUC_01A_without_to_the_only_known_institution_of_the_country_is_the_fund() -> None:
+    names = {FR_FUND: "CPAM de la Moselle", PT_FUND: "ISS"}
+    w = World(cns_params=CnsParams(institution_names=names))
+    w.run(w.cns.handle(IssueEntitlement("martin", "luc")), CNS_ID)
+    assert w.sent[0].receiver == FR_FUND
+    two = {**names, "FR:CPAM0075": "CPAM de Paris"}
+    with pytest.raises(DomainError, match="no single fund of residence"):
+        World(cns_params=CnsParams(institution_names=two)).cns.handle(
+            IssueEntitlement("martin", "luc")
+        )
+
+
 @pytest.mark.parametrize(
     ("event", "code"),
     [
