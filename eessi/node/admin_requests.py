@@ -22,6 +22,7 @@ from eessi.core.messages import (
     Channel,
     CoInsuranceRequested,
     DocumentProvided,
+    IssueEntitlement,
     ServiceDecision,
     WithdrawEntitlement,
 )
@@ -122,6 +123,17 @@ def _withdraw(args: Mapping[str, Any]) -> object:
     return WithdrawEntitlement(args["case_id"], args["reason"])
 
 
+def _issue(args: Mapping[str, Any]) -> object:
+    household, sep, person = str(args["person"]).partition("/")
+    if not sep or not household or not person or "/" in person:
+        raise RequestError(
+            f"issue_entitlement: 'person' must be household/id, not {args['person']!r}",
+            where="/person",
+            hint="give the household key and the main insured's or member's id: martin/luc",
+        )
+    return IssueEntitlement(household, person, args["to"])
+
+
 #: Every request kind, by name. The CNS's build the core's own inputs; a fund's build the
 #: node's fund commands (:mod:`eessi.node.inputs`).
 REQUEST_KINDS: dict[str, RequestKind] = {
@@ -156,6 +168,29 @@ REQUEST_KINDS: dict[str, RequestKind] = {
                 Field("document", "string", "which document arrived", choices=_DOCUMENTS),
             ),
             _document,
+        ),
+        RequestKind(
+            "issue_entitlement",
+            "cns",
+            "The CNS sends the S072 unasked (S_BUC_01A) to the fund of the person's country of"
+            " residence: for a cross-border worker, or for an eligible family member (R13);"
+            " one S072 per person.",
+            (
+                Field(
+                    "person",
+                    "string",
+                    "household/id: the main insured's id (the cross-border worker himself) or"
+                    " a family member's id in the household file",
+                ),
+                Field(
+                    "to",
+                    "string",
+                    "IR ID of the fund of residence (default: the CNS's configured fund for"
+                    " the country of residence)",
+                    required=False,
+                ),
+            ),
+            _issue,
         ),
         RequestKind(
             "service_decision",

@@ -24,6 +24,7 @@ from typing import Any, TypeAlias
 from eessi.core.messages import (
     CoInsuranceRequested,
     DocumentProvided,
+    IssueEntitlement,
     ServiceDecision,
     TimePassed,
     WithdrawEntitlement,
@@ -109,6 +110,7 @@ SubmitInput: TypeAlias = (
     | DocumentProvided
     | ServiceDecision
     | WithdrawEntitlement
+    | IssueEntitlement
     | TimePassed
     | FundCommand
 )
@@ -120,6 +122,7 @@ _TYPES: dict[str, type[Any]] = {
         DocumentProvided,
         ServiceDecision,
         WithdrawEntitlement,
+        IssueEntitlement,
         TimePassed,
         RequestEntitlement,
         RegisterEntitlement,

@@ -12,7 +12,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from eessi.clock import VirtualClock
-from eessi.core.messages import Channel, CoInsuranceRequested, ServiceDecision
+from eessi.core.messages import (
+    Channel,
+    CoInsuranceRequested,
+    IssueEntitlement,
+    ServiceDecision,
+)
 from eessi.errors import DomainError
 from eessi.journal import open_journal
 from eessi.node.admin import MAX_BODY, add_admin_routes
@@ -124,6 +129,22 @@ def test_parse_builds_the_core_input_with_defaults() -> None:
         "cns",
     )
     assert value == ServiceDecision(PIN, "ana", True)
+
+
+def test_issue_entitlement_names_the_person_as_household_slash_id() -> None:
+    body = {"kind": "issue_entitlement", "person": "martin-thionville/luc"}
+    _, value = parse_request(body, "cns")
+    assert value == IssueEntitlement("martin-thionville", "luc", None)
+    _, value = parse_request({**body, "to": "FR:CPAM5701"}, "cns")
+    assert value == IssueEntitlement("martin-thionville", "luc", "FR:CPAM5701")
+
+
+@pytest.mark.parametrize("person", ["luc", "/luc", "martin/", "a/b/c"])
+def test_issue_entitlement_without_household_slash_id_points_at_person(person: str) -> None:
+    with pytest.raises(RequestError) as info:
+        parse_request({"kind": "issue_entitlement", "person": person}, "cns")
+    assert info.value.where == "/person"
+    assert "martin/luc" in (info.value.hint or "")
 
 
 def _refusing_build(args: Mapping[str, Any]) -> object:
