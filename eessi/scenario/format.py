@@ -60,6 +60,7 @@ Action: TypeAlias = Literal[
     "provide-documents",
     "service-decision",
     "withdraw-entitlement",
+    "issue-entitlement",
     "register",
     "reject",
     "invalidate",
@@ -77,6 +78,7 @@ ACTIONS: Final[Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "provide-documents": (("member", "documents"), ("main",)),
     "service-decision": (("member", "approved"), ("main", "kind")),
     "withdraw-entitlement": (("member",), ("reason",)),
+    "issue-entitlement": (("member",), ("to",)),
     "register": (("by", "member"), ()),
     "reject": (("by", "member"), ("sed",)),
     "invalidate": (("by", "member", "sed"), ()),
@@ -448,13 +450,17 @@ def _member_ids(household: Household) -> set[str]:
     return {m.id for m in household.members}
 
 
-def _check_member(c: _Ctx, household: Household, member: str, key: str) -> None:
-    ids = _member_ids(household)
+def _check_member(
+    c: _Ctx, household: Household, member: str, key: str, *, main: bool = False
+) -> None:
+    """``member`` is a family member's id (or, with ``main``, also a main insured's id)."""
+    ids = _member_ids(household) | ({m.id for m in household.main_insured} if main else set())
     if member not in ids:
+        what = "a member or main insured" if main else "a member"
         raise c.fail(
             key,
-            f"{member!r} is not a member of household {household.id!r}",
-            f"members: {', '.join(sorted(ids))}",
+            f"{member!r} is not {what} of household {household.id!r}",
+            f"ids: {', '.join(sorted(ids))}",
         )
 
 
@@ -483,7 +489,9 @@ def _steps(c: _Ctx, raw: Any, household: Household) -> tuple[ScenarioStep, ...]:
 
 def _check_step(c: _Ctx, where: str, do: str, params: dict[str, Any], household: Household) -> None:
     if "member" in params:
-        _check_member(c, household, params["member"], f"{where}.member")
+        # The CNS sends an S072 unasked for the main insured too (S_BUC_01A).
+        main = do == "issue-entitlement"
+        _check_member(c, household, params["member"], f"{where}.member", main=main)
     mains = {m.id for m in household.main_insured}
     if "main" in params and params["main"] not in mains:
         raise c.fail(f"{where}.main", f"{params['main']!r} is not a main insured", str(mains))
@@ -547,6 +555,9 @@ def _default_title(do: str, p: Mapping[str, Any]) -> str:
         return f"the CNS service {verdict} {m} ({p.get('kind', 'cns_service_decision')})"
     if do == "withdraw-entitlement":
         return f"the CNS withdraws the S072 of {m} (X008)"
+    if do == "issue-entitlement":
+        to = p.get("to", "the fund of residence")
+        return f"the CNS sends the S072 of {m} unasked to {to} (S_BUC_01A)"
     if do in ("register", "reject", "invalidate", "clarify", "close"):
         sed = f" {p['sed']}" if "sed" in p else ""
         return f"{p['by']}: {do}{sed} in the case of {m}"
@@ -657,7 +668,7 @@ def _expect(c: _Ctx, raw: Any, household: Household, at: str = "expect") -> Expe
         m = c.table(item, key)
         c.known(m, key, _CASE)
         member = c.text(m, "member", key)
-        _check_member(c, household, member, f"{key}.member")
+        _check_member(c, household, member, f"{key}.member", main=True)
         buc = c.text(m, "buc", key, required=False)
         if buc is not None and buc not in BUCS:
             raise c.fail(f"{key}.buc", f"unknown BUC {buc!r}", ", ".join(BUCS))

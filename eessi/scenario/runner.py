@@ -36,7 +36,11 @@ from eessi.core.messages import (
     DocumentProvided,
     DocumentRefused,
     DocumentsRequested,
+    EntitlementIssued,
+    EntitlementRegistered,
+    EntitlementUnregistered,
     Event,
+    IssueEntitlement,
     ReferredToService,
     RegistrationWithdrawn,
     ServiceDecision,
@@ -79,6 +83,16 @@ def _event_line(ev: Event) -> str | None:
         return f"CNS: refuses {ev.kind.value} for {ev.member.member} [{ev.rule}]: {ev.why}"
     if isinstance(ev, ReferredToService):
         return f"CNS: {ev.member.member} referred to the Service Coassurance [{ev.rule}]"
+    if isinstance(ev, EntitlementIssued):
+        until = f" to {ev.end}" if ev.end else ""
+        return (
+            f"CNS: S072 of {ev.person} sent unasked to {ev.to}, from {ev.start}{until}"
+            f" [{', '.join(ev.rules)}]"
+        )
+    if isinstance(ev, EntitlementRegistered):
+        return f"CNS: {ev.person} registered by the fund of residence on {ev.registered_on}"
+    if isinstance(ev, EntitlementUnregistered):
+        return f"CNS: registration of {ev.person} no longer stands ({ev.why})"
     return None
 
 
@@ -147,6 +161,8 @@ class _Run:
                     DocumentKind(p.get("kind", "cns_service_decision")),
                 )
             )
+        elif do == "issue-entitlement":
+            await self.net.cns.submit(IssueEntitlement(hh, p["member"], p.get("to")))
         elif do == "withdraw-entitlement":
             case = self._case_at(self.net.cns.id, p["member"], "S_BUC_01")
             reason = p.get("reason", "entitlement document withdrawn by the CNS")

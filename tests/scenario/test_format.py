@@ -138,6 +138,22 @@ def test_a_bad_mock_rule_is_refused_by_the_mock_rule_parser(tmp_path: Path) -> N
     assert "mock[1].rule[1]" in (err.where or "")
 
 
+def test_issue_entitlement_names_the_main_insured_or_a_member(tmp_path: Path) -> None:
+    """S_BUC_01A: the CNS sends the S072 unasked for the insured himself, too."""
+    steps = '[[step]]\ndo = "issue-entitlement"\nmember = "joao"\nto = "PT:ISS00001"\n'
+    s = load_scenario(write(tmp_path, steps))
+    (step,) = s.steps
+    assert step.params == {"member": "joao", "to": "PT:ISS00001"}
+    assert "unasked" in step.title
+    err = refused(tmp_path, '[[step]]\ndo = "issue-entitlement"\nmember = "bob"\n')
+    assert err.where is not None
+    assert "step[1].member" in err.where
+    assert "not a member or main insured" in err.message
+    # A case expectation may name the main insured (his S_BUC_01A case).
+    case = '[[expect.case]]\nat = "LU:CNS00001"\nmember = "joao"\nstate = "completed"\n'
+    assert load_scenario(write(tmp_path, case)).expect.cases[0].member == "joao"
+
+
 def test_a_scenario_without_household_is_refused(tmp_path: Path) -> None:
     err = refused(tmp_path, "", household="")
     assert "no household" in err.message

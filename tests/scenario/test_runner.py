@@ -104,6 +104,18 @@ async def test_a_step_the_core_refuses_fails_and_later_steps_are_skipped() -> No
     assert not report.passed
 
 
+async def test_S_BUC_01A_issue_entitlement_for_a_member_r13_is_refused_by_the_core() -> None:
+    path = shipped_scenarios_dir() / "s-buc-01a-cpam-s072-unasked.toml"
+    doc = _doc(path)
+    doc["step"] = [{"do": "issue-entitlement", "member": "marie", "to": "FR:CPAM5701"}]
+    doc.pop("expect")
+    report = await run_scenario(parse_scenario(doc, source="x.toml", base=path.parent))
+    (step,) = report.steps
+    assert step.status == "failed"
+    assert "the CNS's decision is pending" in step.why
+    assert "R13" in step.why
+
+
 async def test_the_same_scenario_gives_the_same_report_and_documents_twice(tmp_path: Path) -> None:
     scenario = load_scenario(shipped_scenarios_dir() / "r15-member-not-in-rnpp.toml")
     first = await run_scenario(scenario, workdir=tmp_path / "a")
