@@ -15,14 +15,18 @@ and receipts. A trace that replays clean here and diverges through the node poin
 
 from __future__ import annotations
 
+import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from eessi.clock import VirtualClock
 from eessi.core.fund import FundDesk
+from eessi.core.household import Household
 from eessi.core.messages import DocumentReceived, Outgoing, Step, TimePassed
 from eessi.directory import Directory, InstitutionEntry
 from eessi.errors import EessiError
@@ -149,12 +153,14 @@ class DeskRunner:
         config: Mapping[str, Any],
         *,
         recording: bool = False,
+        people: Sequence[Household] | None = None,
     ) -> None:
         self.side = side
         self.directory = directory
         self.entry: InstitutionEntry = directory.get(side)
         params = cns_params(config, self.entry, directory) if self.entry.kind == "cns" else None
-        make = desk_factory(self.entry, directory, households(config), cns_params=params)
+        people = households(config) if people is None else people
+        make = desk_factory(self.entry, directory, people, cns_params=params)
         start = datetime.fromisoformat(trace.header.created) if trace.header.created else None
         self.clock = VirtualClock(start)
         # Recording draws the seeded stream itself; a replay keeps it for the recorded IDs.
@@ -256,54 +262,151 @@ class DeskRunner:
                 self._send(entry.at, out)
 
 
+@dataclass(frozen=True, slots=True)
+class _SideOutcome:
+    """One side's replay, compared: small enough to send back from a worker process."""
+
+    divergences: list[Divergence]
+    recorded: int
+    now: int
+    paired: int
+    fed: int
+    submitted: int
+    produced: int
+    notes: list[str]
+
+
+def _replay_side(
+    trace: Trace,
+    side: str,
+    directory: Directory,
+    config: Mapping[str, Any],
+    people: Sequence[Household],
+    ignore: tuple[str, ...],
+) -> _SideOutcome:
+    """Feed ``side`` its timeline and compare what it sent with what it recorded sending. A
+    side reads only the trace: two sides share nothing, so they may run in two processes."""
+    run = DeskRunner(trace, side, directory, config, people=people)
+    by_message = {
+        i.message_id: i
+        for i in trace.inputs
+        if i.observer == side and i.data.get("kind") == "document" and i.message_id
+    }
+    for feed in timeline(trace, side):
+        if feed.record is not None:
+            run.document(feed.record, by_message.get(feed.record.message_id), feed.at)
+        elif feed.entry is not None:
+            run.submit(feed.entry)
+    positions = [
+        i
+        for i, m in enumerate(trace.messages, start=1)
+        if m.observer == side and m.record.direction is Direction.OUT
+    ]
+    recorded = [trace.messages[i - 1] for i in positions]
+    result = compare(recorded, [TraceMessage(side, r) for r in run.out], ignore=ignore)
+    return _SideOutcome(
+        renumber(result, positions),
+        result.recorded,
+        result.now,
+        result.paired,
+        run.fed,
+        run.submitted,
+        len(run.out),
+        run.notes,
+    )
+
+
+def _in_processes(
+    sides: Sequence[str], work: Callable[[str], _SideOutcome]
+) -> dict[str, _SideOutcome]:
+    """``work(side)`` for each side in its own forked process (the trace is inherited, not
+    copied through a pipe); what comes back is the compared outcome only."""
+    context = multiprocessing.get_context("fork")
+    pending: list[tuple[str, BaseProcess, Connection]] = []
+    for side in sides:
+        receive, send = context.Pipe(duplex=False)
+
+        def child(side: str = side, send: Connection = send) -> None:
+            try:
+                send.send(("ok", work(side)))
+            except BaseException as exc:  # reported to the parent, not lost
+                send.send(("error", f"{type(exc).__name__}: {exc}"))
+            finally:
+                send.close()
+
+        process = context.Process(target=child, name=f"replay {side}", daemon=True)
+        process.start()
+        send.close()
+        pending.append((side, process, receive))
+    out: dict[str, _SideOutcome] = {}
+    failures: list[str] = []
+    for side, worker, receive in pending:
+        try:
+            kind, value = receive.recv()
+        except EOFError:
+            kind, value = "error", f"the worker process ended (exit code {worker.exitcode})"
+        finally:
+            receive.close()
+            worker.join()
+        if kind == "ok":
+            out[side] = value
+        else:
+            failures.append(f"{side}: {value}")
+    if failures:
+        raise EessiError(
+            "offline replay failed in a worker process: " + "; ".join(failures),
+            code="trace.replay-worker",
+            hint="run with processes=1 to see the full error",
+        )
+    return out
+
+
 def replay_offline(
     trace: Trace,
     *,
     sides: Sequence[str] | None = None,
     config: Mapping[str, Any] | None = None,
     ignore: Iterable[str] = DEFAULT_IGNORE,
+    processes: int = 1,
 ) -> OfflineResult:
-    """Replay the documents of ``trace`` through the desks only (see the module docstring)."""
+    """Replay the documents of ``trace`` through the desks only (see the module docstring).
+
+    ``processes`` > 1 replays the sides in that many forked processes at once (where ``fork``
+    exists): the sides are independent, so the result is the same, in about the time of the
+    slowest side instead of the sum."""
     run_config = dict(trace.header.config if config is None else config)
     directory = trace.header.load_directory()
     chosen = list(sides) if sides is not None else _observers(trace)
     ignore = tuple(ignore)
-    runs: list[DeskRunner] = []
-    for side in chosen:
-        run = DeskRunner(trace, side, directory, run_config)
-        by_message = {
-            i.message_id: i
-            for i in trace.inputs
-            if i.observer == side and i.data.get("kind") == "document" and i.message_id
-        }
-        for feed in timeline(trace, side):
-            if feed.record is not None:
-                run.document(feed.record, by_message.get(feed.record.message_id), feed.at)
-            elif feed.entry is not None:
-                run.submit(feed.entry)
-        runs.append(run)
-    divergences: list[Divergence] = []
-    recorded_n = now_n = paired = 0
-    for run in runs:
-        positions = [
-            i
-            for i, m in enumerate(trace.messages, start=1)
-            if m.observer == run.side and m.record.direction is Direction.OUT
-        ]
-        recorded = [trace.messages[i - 1] for i in positions]
-        result = compare(recorded, [TraceMessage(run.side, r) for r in run.out], ignore=ignore)
-        divergences += renumber(result, positions)
-        recorded_n += result.recorded
-        now_n += result.now
-        paired += result.paired
+    people = households(run_config)  # parsed once for every side (and every worker)
+
+    def work(side: str) -> _SideOutcome:
+        return _replay_side(trace, side, directory, run_config, people, ignore)
+
+    parallel = (
+        processes > 1 and len(chosen) > 1 and "fork" in multiprocessing.get_all_start_methods()
+    )
+    outcomes: dict[str, _SideOutcome] = {}
+    if parallel:
+        for i in range(0, len(chosen), processes):
+            outcomes.update(_in_processes(chosen[i : i + processes], work))
+    else:
+        outcomes = {side: work(side) for side in chosen}
+    done = [outcomes[side] for side in chosen]
+    divergences = [d for o in done for d in o.divergences]
     divergences.sort(key=lambda d: (d.index is None, d.index or 0, d.other_index or 0))
     return OfflineResult(
-        DiffResult(tuple(divergences), recorded_n, now_n, paired),
+        DiffResult(
+            tuple(divergences),
+            sum(o.recorded for o in done),
+            sum(o.now for o in done),
+            sum(o.paired for o in done),
+        ),
         tuple(chosen),
-        sum(r.fed for r in runs),
-        sum(r.submitted for r in runs),
-        sum(len(r.out) for r in runs),
-        tuple(n for r in runs for n in r.notes),
+        sum(o.fed for o in done),
+        sum(o.submitted for o in done),
+        sum(o.produced for o in done),
+        tuple(n for o in done for n in o.notes),
     )
 
 

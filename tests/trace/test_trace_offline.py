@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from scenarios import CNS, DE, busy_r17, r5_student, r17_demo
 
+from eessi.errors import EessiError
 from eessi.trace.offline import replay_offline
 from eessi.trace.pseudonymise import pseudonymise_trace
 
@@ -43,3 +45,20 @@ async def test_offline_replay_reports_a_document_refused_now(tmp_path: Path) -> 
     result = replay_offline(replace(trace, messages=broken))
     assert not result.ok
     assert any("refused now" in n for n in result.notes)
+
+
+async def test_offline_replay_in_two_processes_finds_what_one_process_finds(tmp_path: Path) -> None:
+    trace = await r5_student(tmp_path / "r5")
+    config = dict(trace.header.config)
+    config["rules"] = {"resources_threshold": [{"valid_from": "2020-01-01", "amount": "900"}]}
+    one = replay_offline(trace, config=config)
+    two = replay_offline(trace, config=config, processes=2)
+    assert len(two.sides) == 2
+    assert two.comparison.divergences  # the R9 change: not a vacuous equality
+    assert two == one
+
+
+async def test_offline_replay_names_the_side_whose_worker_process_failed(tmp_path: Path) -> None:
+    trace = await r17_demo(tmp_path / "d")
+    with pytest.raises(EessiError, match="XX:NOBODY"):
+        replay_offline(trace, sides=[CNS, "XX:NOBODY"], processes=2)
