@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from eessi.clock import VirtualClock
+from eessi.core.cns import CnsDesk
 from eessi.core.fund import FundDesk
+from eessi.core.messages import EntitlementRecorded, IssueEntitlement
 from eessi.core.supplementary import Category
 from eessi.directory import load_default_directory, parse_directory
 from eessi.errors import ConfigError
@@ -23,7 +25,8 @@ from eessi.mock.profiles import (
     load_profiles,
     parse_profile,
 )
-from eessi.sed.documents import S071, StatusFamilyMember
+from eessi.node.households import cns_registry, default_households_dir, load_households
+from eessi.sed.documents import S071, S073, StatusFamilyMember
 from eessi.sed.validate import validate_or_raise
 
 CNS = "LU:CNS00001"
@@ -86,6 +89,23 @@ def test_the_cpam_records_make_schema_valid_s071_for_a_family_member(key: str) -
     assert isinstance(out.sed.status, StatusFamilyMember)
     assert out.sed.status.main_insured.pin_for("LU") is not None
     validate_or_raise(out.sed.to_xml())
+
+
+def test_S_BUC_01A_the_cpam_finds_the_cross_border_worker_of_an_unasked_S072_and_confirms() -> None:
+    households = load_households(default_households_dir() / "cross-border-france.json")
+    cns = CnsDesk(CNS, cns_registry(households), VirtualClock(), SeededIds(2))
+    key = households[0].id
+    (s072,) = cns.handle(IssueEntitlement(key, "luc", "FR:CPAM5701")).outgoing
+    validate_or_raise(s072.sed.to_xml())
+    profile = load_default_profiles()["FR:CPAM5701"]
+    desk = FundDesk(profile.id, profile.records, VirtualClock(), SeededIds(1), profile.policy)
+    step = desk.handle(s072.received_by_peer(CNS))
+    (recorded,) = step.of(EntitlementRecorded)
+    assert recorded.person == "luc"
+    (s073,) = step.outgoing
+    assert isinstance(s073.sed, S073)
+    assert s073.sed.registered
+    validate_or_raise(s073.sed.to_xml())
 
 
 def test_the_krankenkasse_knows_the_insurance_periods_of_its_former_insured() -> None:
