@@ -478,8 +478,12 @@ class _Run:
             )
         cf = tx.cases[msg.case_id]
         self._entitlement(cf)
-        if isinstance(msg.sed, S073) and cf.member is None and cf.person is None:
-            tx.emit(NotRegistered(None, cf.case_id, "the S072 of this case named no known person"))
+        if isinstance(msg.sed, S073) and cf.member is None:
+            if cf.person is None:
+                why = "the S072 of this case named no known person"
+                tx.emit(NotRegistered(None, cf.case_id, why))
+            elif cf.case_id not in self.entitlements:
+                tx.emit(NotRegistered(None, cf.case_id, f"{cf.person}: {self._why_not(cf)}"))
         if cf.member is not None and self._concerns_member(msg.sed.code, events):
             self.pursue(cf.member)
             if isinstance(msg.sed, S073) and cf.member not in self.registrations:

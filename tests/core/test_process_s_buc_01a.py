@@ -32,6 +32,7 @@ from eessi.core.messages import (
     EntitlementUnregistered,
     IssueEntitlement,
     MemberRef,
+    NotRegistered,
     Outgoing,
     ReminderSent,
     Step,
@@ -259,6 +260,24 @@ def test_S_BUC_01A_fund_X008_of_its_S073_unregisters_on_both_sides() -> None:
     assert w.cns.case(case_id).state is CaseState.AWAITING_CONFIRMATION
     w.run(w.funds[FR_FUND].register(case_id), FR_FUND)
     assert len(w.events(EntitlementRegistered, CNS_ID)) == 2
+
+
+def test_S_BUC_01A_an_S073_not_confirming_registers_nothing_and_says_why() -> None:
+    w = _silent_fr()
+    w.run(w.cns.handle(LUC), CNS_ID)
+    case_id = _cns_case(w)
+    s072 = w.sent[0]
+    assert isinstance(s072.sed, S072)
+    s073 = S073(person=s072.sed.person, registered=False)
+    step = w.cns.handle(
+        DocumentReceived(case_id, "S_BUC_01A", FR_FUND, "doc-s073-no", s073, s072.document_id)
+    )
+    assert not step.of(EntitlementRegistered)
+    (why,) = step.of(NotRegistered)
+    assert why.case_id == case_id
+    assert "martin/luc" in why.why
+    assert "did not register" in why.why
+    assert w.cns.snapshot().entitlements == {}
 
 
 def test_S_BUC_01A_no_S073_the_cns_reminds_the_fund_with_X009_once() -> None:
