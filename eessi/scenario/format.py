@@ -489,8 +489,9 @@ def _steps(c: _Ctx, raw: Any, household: Household) -> tuple[ScenarioStep, ...]:
 
 def _check_step(c: _Ctx, where: str, do: str, params: dict[str, Any], household: Household) -> None:
     if "member" in params:
-        # The CNS sends an S072 unasked for the main insured too (S_BUC_01A).
-        main = do == "issue-entitlement"
+        # The CNS sends an S072 unasked for the main insured too (S_BUC_01A): those steps may
+        # name him.
+        main = do not in ("co-insurance-request", "provide-documents", "service-decision")
         _check_member(c, household, params["member"], f"{where}.member", main=main)
     mains = {m.id for m in household.main_insured}
     if "main" in params and params["main"] not in mains:

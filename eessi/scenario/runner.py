@@ -122,8 +122,17 @@ class _Run:
                 return m.pin
         raise ConfigError(f"no main insured {wanted!r}", code="scenario.invalid")
 
-    def _case_at(self, ir_id: str, member: str, buc: str | None = None) -> str:
-        found = [c for c in self.net.cases(ir_id, member) if buc is None or c[1] == buc]
+    def _case_at(self, ir_id: str, member: str, *bucs: str) -> str:
+        found = [c for c in self.net.cases(ir_id, member) if not bucs or c[1] in bucs]
+        if not found and ir_id != self.net.cns.id:
+            # A fund may hold no record of a main insured: his S_BUC_01A case has the same ID
+            # on both sides.
+            theirs = {c[0] for c in self.net.cases(ir_id)}
+            found = [
+                c
+                for c in self.net.cases(self.net.cns.id, member)
+                if c[1] == "S_BUC_01A" and c[0] in theirs
+            ]
         if not found:
             raise ConfigError(
                 f"{ir_id} has no case about {member} yet",
@@ -164,7 +173,7 @@ class _Run:
         elif do == "issue-entitlement":
             await self.net.cns.submit(IssueEntitlement(hh, p["member"], p.get("to")))
         elif do == "withdraw-entitlement":
-            case = self._case_at(self.net.cns.id, p["member"], "S_BUC_01")
+            case = self._case_at(self.net.cns.id, p["member"], "S_BUC_01", "S_BUC_01A")
             reason = p.get("reason", "entitlement document withdrawn by the CNS")
             await self.net.cns.submit(WithdrawEntitlement(case, reason))
         elif do in ("register", "reject", "invalidate", "clarify", "close"):

@@ -116,6 +116,51 @@ async def test_S_BUC_01A_issue_entitlement_for_a_member_r13_is_refused_by_the_co
     assert "R13" in step.why
 
 
+async def test_S_BUC_01A_withdrawn_then_sent_again_in_the_same_case_then_closed_by_the_fund() -> (
+    None
+):
+    path = shipped_scenarios_dir() / "s-buc-01a-cpam-s072-unasked.toml"
+    doc = _doc(path)
+    issue = {"do": "issue-entitlement", "member": "luc", "to": "FR:CPAM5701"}
+    doc["step"] = [
+        issue,
+        {"do": "withdraw-entitlement", "member": "luc"},
+        issue,
+        # The fund may hold no record of Luc: it acts in his S_BUC_01A case all the same.
+        {"do": "close", "by": "FR:CPAM5701", "member": "luc"},
+    ]
+    doc["expect"] = {
+        "messages": [
+            "LU:CNS00001 -> FR:CPAM5701 S072",
+            "FR:CPAM5701 -> LU:CNS00001 S073",
+            "LU:CNS00001 -> FR:CPAM5701 X008",
+            "LU:CNS00001 -> FR:CPAM5701 S072",
+            "FR:CPAM5701 -> LU:CNS00001 S073",
+            "FR:CPAM5701 -> LU:CNS00001 X001",
+        ],
+        "case": [{"at": "LU:CNS00001", "member": "luc", "buc": "S_BUC_01A", "state": "closed"}],
+    }
+    report = await run_scenario(parse_scenario(doc, source="x.toml", base=path.parent))
+    assert report.passed, report.render()
+
+
+async def test_S_BUC_01A_a_mock_fund_rejecting_the_S072_leaves_the_cns_case_rejected() -> None:
+    path = shipped_scenarios_dir() / "s-buc-01a-cpam-s072-unasked.toml"
+    doc = _doc(path)
+    rule = {
+        "match": {"buc": "S_BUC_01A", "sed": "S072"},
+        "effect": {"kind": "refuse", "x011": "04"},
+    }
+    doc["mock"] = [{"fund": "FR:CPAM5701", "rule": [rule]}]
+    doc["step"] = [{"do": "issue-entitlement", "member": "luc", "to": "FR:CPAM5701"}]
+    doc["expect"] = {
+        "messages": ["LU:CNS00001 -> FR:CPAM5701 S072", "FR:CPAM5701 -> LU:CNS00001 X011"],
+        "case": [{"at": "LU:CNS00001", "member": "luc", "buc": "S_BUC_01A", "state": "rejected"}],
+    }
+    report = await run_scenario(parse_scenario(doc, source="x.toml", base=path.parent))
+    assert report.passed, report.render()
+
+
 async def test_the_same_scenario_gives_the_same_report_and_documents_twice(tmp_path: Path) -> None:
     scenario = load_scenario(shipped_scenarios_dir() / "r15-member-not-in-rnpp.toml")
     first = await run_scenario(scenario, workdir=tmp_path / "a")
