@@ -315,3 +315,29 @@ async def test_a_batch_that_is_not_a_list_is_400(network: Network) -> None:
     status, answer = await net.call(net.fund, "POST", "/api/requests/batch", body)
     assert status == 400
     assert answer["error"]["code"] == "admin.bad-batch"
+
+
+async def test_S_BUC_01A_issue_entitlement_sends_the_S072_unasked_and_the_fund_confirms(
+    network: Network,
+) -> None:
+    # Luc Martin, a cross-border worker living in Moselle: the CNS sends his S072 straight to
+    # the CPAM (the only French institution of the directory), which answers with an S073.
+    net = network
+    body = {"kind": "issue_entitlement", "person": "martin-thionville/luc"}
+    status, result = await net.call(net.cns, "POST", "/api/requests", body)
+    assert status == 202, result
+    [case_id] = result["cases"]
+    assert [(o["sed"], o["receiver"]) for o in result["outgoing"]] == [("S072", FR)]
+    assert "entitlement-issued" in [e["kind"] for e in result["events"]]
+    await net.settle()
+    status, case = await net.call(net.cns, "GET", f"/api/cases/{case_id}")
+    assert case["buc"] == "S_BUC_01A"
+    assert [
+        (m["direction"], m["sed_type"], m["status"])
+        for m in case["timeline"]
+        if m["type"] == "message"
+    ] == [("out", "S072", "acknowledged"), ("in", "S073", "processed")]
+    # One S072 per person: a second one is refused while the first stands.
+    status, result = await net.call(net.cns, "POST", "/api/requests", body)
+    assert status == 422, result
+    assert result["error"]["code"] == "domain.already-issued"
