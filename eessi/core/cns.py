@@ -836,6 +836,11 @@ class _Run:
                 raise self._no_address(who, exc) from None
             start, end = main.affiliated_since, main.affiliation_end
             rules: tuple[str, ...] = ("R12", "R13", "S072")
+            note = (
+                "no rule of the sources covers the insured's own S072: R12/R13 only give the "
+                "context (a cross-border worker known to the fund of residence); S072 is the "
+                "EESSI fact 'one S072 per person', open from the affiliation start"
+            )
         else:
             member = household.member(ev.person)  # DomainError if unknown
             ref = MemberRef(entry.key, member.id)
@@ -873,6 +878,7 @@ class _Run:
             status = main_insured_status(main, entry.address, cns, entry.sex(main.id))
             start, end = what_if.start, what_if.end
             rules = what_if.rules
+            note = "the decision is eligible once the S072 and S073 are exchanged"
         case_id = self._one_per_person(entry.key, who, ref, to)
         if case_id is None:
             case_id = self.tx.ids.case_id("LU")
@@ -887,7 +893,7 @@ class _Run:
         )
         s072 = S072(person=person, address=address, status=status, confirmed=True, period=period)
         doc_id = self.tx.send(case_id, s072)[0]
-        self.tx.emit(EntitlementIssued(case_id, doc_id, who, to, start, end, rules))
+        self.tx.emit(EntitlementIssued(case_id, doc_id, who, to, start, end, rules, note))
 
     @staticmethod
     def _abroad(who: str, country: str) -> None:

@@ -455,6 +455,8 @@ class EntitlementIssued:
     start: date
     end: date | None
     rules: tuple[str, ...]
+    #: Why these rules: for the insured's own S072 no R-rule of the sources applies exactly.
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)

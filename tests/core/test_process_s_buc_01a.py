@@ -92,6 +92,7 @@ def test_S_BUC_01A_cns_sends_the_S072_unasked_and_the_cpam_confirms_with_S073() 
     (issued,) = w.events(EntitlementIssued, CNS_ID)
     assert (issued.case_id, issued.person, issued.to) == (case_id, "martin/luc", FR_FUND)
     assert issued.rules == ("R12", "R13", "S072")
+    assert "no rule of the sources" in issued.note
     (registered,) = w.events(EntitlementRegistered, CNS_ID)
     assert (registered.case_id, registered.registered_on) == (case_id, date(2015, 3, 1))
     assert w.cns.snapshot().entitlements == {case_id: date(2015, 3, 1)}
