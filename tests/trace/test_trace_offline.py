@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,17 @@ async def test_offline_replay_names_the_side_whose_worker_process_failed(tmp_pat
     trace = await r17_demo(tmp_path / "d")
     with pytest.raises(EessiError, match="XX:NOBODY"):
         replay_offline(trace, sides=[CNS, "XX:NOBODY"], processes=2)
+
+
+async def test_offline_replay_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    trace = await r17_demo(tmp_path / "d")
+    before = gc.get_freeze_count()
+    assert replay_offline(trace).ok
+    assert gc.get_freeze_count() == before  # what it froze for the run is released
+    gc.freeze()  # someone else's frozen objects stay frozen
+    try:
+        frozen = gc.get_freeze_count()
+        assert replay_offline(trace, processes=2).ok
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
