@@ -16,10 +16,11 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from eessi.core.messages import (
     CoInsuranceRequested,
@@ -29,7 +30,11 @@ from eessi.core.messages import (
     TimePassed,
     WithdrawEntitlement,
 )
-from eessi.errors import JournalError
+from eessi.errors import DomainError, JournalError
+
+if TYPE_CHECKING:
+    from eessi.core.messages import Step
+    from eessi.node.desk_factory import Desk
 
 __all__ = [
     "CloseCase",
@@ -40,6 +45,7 @@ __all__ = [
     "RequestClarification",
     "RequestEntitlement",
     "SubmitInput",
+    "apply_input",
     "input_from_json",
     "input_to_json",
 ]
@@ -172,11 +178,22 @@ def _convert(raw: Any, hint: Any) -> Any:
     return raw
 
 
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    """The field types of an input class, looked up once per class (not per journal line)."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
 def input_from_json(data: dict[str, Any]) -> SubmitInput:
     """The input :func:`input_to_json` wrote; a :class:`JournalError` if it cannot be read."""
     try:
         cls = _TYPES[data["type"]]
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         kwargs = {
             f.name: _convert(data[f.name], hints[f.name])
             for f in dataclasses.fields(cls)
@@ -191,3 +208,47 @@ def input_from_json(data: dict[str, Any]) -> SubmitInput:
             details={"input": data},
         ) from exc
     return value
+
+
+def apply_input(desk: Desk, value: SubmitInput, *, cns_id: Callable[[], str], where: str) -> Step:
+    """Hand ``value`` to ``desk`` the way every institution does: the core's inputs go to
+    ``desk.handle``; a fund's commands become calls of the fund desk's methods.
+
+    The one dispatch shared by the live node and the offline replay, so both feed a desk the
+    same way. ``cns_id`` is asked only when a fund requests an entitlement without naming the
+    CNS. A command sent to the wrong kind of desk is a :class:`DomainError`
+    (``node.wrong-desk``) naming ``where``.
+    """
+    from eessi.core.fund import FundDesk
+
+    if isinstance(desk, FundDesk):
+        if isinstance(value, RequestEntitlement):
+            return desk.request_entitlement(value.person, value.to or cns_id(), start=value.start)
+        if isinstance(value, RegisterEntitlement):
+            return desk.register(value.case_id)
+        if isinstance(value, InvalidateDocument):
+            return desk.invalidate(value.case_id, value.sed)
+        if isinstance(value, RejectDocument):
+            return desk.reject(value.case_id, value.sed)
+        if isinstance(value, RequestClarification):
+            return desk.clarify(value.case_id, value.sed, value.question)
+        if isinstance(value, CloseCase):
+            return desk.close(value.case_id)
+        if isinstance(value, TimePassed):
+            return desk.handle(value)
+    elif not isinstance(
+        value,
+        RequestEntitlement
+        | RegisterEntitlement
+        | InvalidateDocument
+        | RejectDocument
+        | RequestClarification
+        | CloseCase,
+    ):
+        return desk.handle(value)
+    raise DomainError(
+        f"{type(value).__name__} cannot be handled by {where}",
+        where=where,
+        code="node.wrong-desk",
+        hint="CNS inputs go to the CNS, fund actions to a foreign fund",
+    )

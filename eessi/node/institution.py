@@ -85,6 +85,7 @@ from eessi.node.inputs import (
     RequestClarification,
     RequestEntitlement,
     SubmitInput,
+    apply_input,
     input_from_json,
     input_to_json,
 )
@@ -922,40 +923,7 @@ class Institution:
         return step, drawn
 
     def _apply(self, value: SubmitInput) -> Step:
-        desk = self.desk
-        if isinstance(desk, FundDesk):
-            if isinstance(value, RequestEntitlement):
-                return desk.request_entitlement(
-                    value.person, value.to or self._cns_id(), start=value.start
-                )
-            if isinstance(value, RegisterEntitlement):
-                return desk.register(value.case_id)
-            if isinstance(value, InvalidateDocument):
-                return desk.invalidate(value.case_id, value.sed)
-            if isinstance(value, RejectDocument):
-                return desk.reject(value.case_id, value.sed)
-            if isinstance(value, RequestClarification):
-                return desk.clarify(value.case_id, value.sed, value.question)
-            if isinstance(value, CloseCase):
-                return desk.close(value.case_id)
-            if isinstance(value, TimePassed):
-                return desk.handle(value)
-        elif not isinstance(
-            value,
-            RequestEntitlement
-            | RegisterEntitlement
-            | InvalidateDocument
-            | RejectDocument
-            | RequestClarification
-            | CloseCase,
-        ):
-            return desk.handle(value)
-        raise DomainError(
-            f"{type(value).__name__} cannot be handled by {self.id}",
-            where=self.id,
-            code="node.wrong-desk",
-            hint="CNS inputs go to the CNS, fund actions to a foreign fund",
-        )
+        return apply_input(self.desk, value, cns_id=self._cns_id, where=self.id)
 
     def _document(self, record: MessageRecord, sed: Document) -> DocumentReceived:
         document_id = record.message_id.partition("~")[0]

@@ -27,22 +27,15 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from eessi.clock import VirtualClock
-from eessi.core.fund import FundDesk
 from eessi.core.household import Household
-from eessi.core.messages import DocumentReceived, Outgoing, Step, TimePassed
+from eessi.core.messages import DocumentReceived, Outgoing, Step
 from eessi.directory import Directory, InstitutionEntry
 from eessi.errors import EessiError
 from eessi.ids import SeededIds
 from eessi.journal.base import Direction, MessageRecord, MessageStatus
 from eessi.node.desk_factory import Desk, desk_factory
 from eessi.node.inputs import (
-    CloseCase,
-    InvalidateDocument,
-    RegisterEntitlement,
-    RejectDocument,
-    RequestClarification,
-    RequestEntitlement,
-    SubmitInput,
+    apply_input,
     input_from_json,
 )
 from eessi.sed.catalogue import BUCS, SEDS, SUPPORTED_VERSIONS
@@ -110,37 +103,6 @@ def buc_of(desk: Desk, case_id: str, code: str) -> str:
             return buc.name
     kind = SEDS.get(code)
     return kind.bucs[0] if kind is not None and kind.bucs else "S_BUC_01"
-
-
-def _apply(desk: Desk, value: SubmitInput, cns_id: str) -> Step:
-    """A submitted input, as the node hands it to each kind of desk."""
-    if isinstance(desk, FundDesk):
-        if isinstance(value, RequestEntitlement):
-            return desk.request_entitlement(value.person, value.to or cns_id, start=value.start)
-        if isinstance(value, RegisterEntitlement):
-            return desk.register(value.case_id)
-        if isinstance(value, InvalidateDocument):
-            return desk.invalidate(value.case_id, value.sed)
-        if isinstance(value, RejectDocument):
-            return desk.reject(value.case_id, value.sed)
-        if isinstance(value, RequestClarification):
-            return desk.clarify(value.case_id, value.sed, value.question)
-        if isinstance(value, CloseCase):
-            return desk.close(value.case_id)
-        if isinstance(value, TimePassed):
-            return desk.handle(value)
-        raise EessiError(f"{type(value).__name__} is not a fund's input", code="node.wrong-desk")
-    if isinstance(
-        value,
-        RequestEntitlement
-        | RegisterEntitlement
-        | InvalidateDocument
-        | RejectDocument
-        | RequestClarification
-        | CloseCase,
-    ):
-        raise EessiError(f"{type(value).__name__} is a fund's input", code="node.wrong-desk")
-    return desk.handle(value)
 
 
 class DeskRunner:
@@ -256,7 +218,9 @@ class DeskRunner:
             self.notes.append(f"{self.side}: input {entry.seq} cannot be read: {exc}")
             return
         step = self._step(
-            entry.at, entry.data.get("ids", ()), lambda: _apply(self.desk, value, self.cns_id)
+            entry.at,
+            entry.data.get("ids", ()),
+            lambda: apply_input(self.desk, value, cns_id=lambda: self.cns_id, where=self.side),
         )
         if step is not None:
             self.submitted += 1
