@@ -77,6 +77,13 @@ def register(subparsers: Any) -> None:
         help="documents through the desks only (no HTTP, no journal): fast, less faithful",
     )
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        metavar="N",
+        help="with --offline: replay the sides in up to N processes at once (default 2)",
+    )
+    parser.add_argument(
         "--show",
         action="store_true",
         help="also draw the recorded exchange, marking the messages that diverge",
@@ -174,7 +181,18 @@ def _offline(args: argparse.Namespace, trace: Any, config: dict[str, Any] | None
             "--offline cannot be combined with --target or -o",
             hint="an offline replay writes no journal, so there is no trace to write",
         )
-    result = replay_offline(trace, sides=args.side, config=config, ignore=ignore_rules(args))
+    if args.processes < 1:
+        raise ConfigError(
+            f"--processes must be at least 1, not {args.processes}",
+            hint="use --processes 1 to replay every side in this process",
+        )
+    result = replay_offline(
+        trace,
+        sides=args.side,
+        config=config,
+        ignore=ignore_rules(args),
+        processes=args.processes,
+    )
     if args.json:
         out = {
             **result.comparison.to_dict(),

@@ -147,3 +147,15 @@ def test_offline_replay_flag(demo: Path, capsys: pytest.CaptureFixture[str]) -> 
     code, out, err = run([str(demo), "--offline", "-o", "x.jsonl"], capsys)
     assert code == 2
     assert "--offline cannot be combined" in err
+
+
+def test_offline_replay_in_one_or_two_processes_reports_the_same(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = run([str(demo), "--offline", "--processes", "1", "--json"], capsys)
+    two = run([str(demo), "--offline", "--processes", "2", "--json"], capsys)
+    assert one[0] == two[0] == 0
+    assert one[1] == two[1]
+    code, _, err = run([str(demo), "--offline", "--processes", "0"], capsys)
+    assert code == 2
+    assert "--processes must be at least 1" in err
