@@ -98,7 +98,15 @@ from eessi.transport.client import Failure, RetryPolicy, Sender
 from eessi.transport.envelope import ACTION, SERVICE, UserMessage, encode
 from eessi.transport.server import DEFAULT_MAX_BODY, Inbound, InboundEndpoint, Outcome, Refusal
 
-__all__ = ["CRASH_ENV", "Institution", "NodeOptions", "StepClock", "StepIds", "default_signal_ids"]
+__all__ = [
+    "CRASH_ENV",
+    "Institution",
+    "NodeOptions",
+    "StepClock",
+    "StepIds",
+    "default_signal_ids",
+    "delivered_record",
+]
 
 log = logging.getLogger("eessi.node")
 
@@ -227,6 +235,37 @@ class _Done:
 
 def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
+
+
+def delivered_record(
+    inbound: Inbound,
+    *,
+    direction: Direction = Direction.IN,
+    status: MessageStatus = MessageStatus.RECEIVED,
+) -> MessageRecord:
+    """The journal record of a message that reached an AS4 endpoint: envelope metadata,
+    envelope and payload bytes as they arrived. The node journals it inbound as ``received``;
+    a stand-in peer (trace replay) keeps it as what the replayed side sent."""
+    m = inbound.message
+    at = inbound.received_at
+    return MessageRecord(
+        message_id=m.message_id,
+        direction=direction,
+        sender=m.from_party,
+        receiver=m.to_party,
+        conversation_id=m.conversation_id,
+        ref_to_message_id=m.ref_to_message_id,
+        sed_type=m.sed_type,
+        sed_version=m.sed_version,
+        service=m.service,
+        action=m.action,
+        created_at=m.timestamp,
+        envelope=inbound.envelope,
+        payload=inbound.payload,
+        status=status,
+        received_at=at if direction is Direction.IN else None,
+        sent_at=at if direction is Direction.OUT else None,
+    )
 
 
 class Institution:
@@ -612,29 +651,9 @@ class Institution:
         )
         return Outcome.refused(reason, code=replace(codes.UNAVAILABLE, http_status=action.status))
 
-    def _in_record(self, inbound: Inbound) -> MessageRecord:
-        m = inbound.message
-        return MessageRecord(
-            message_id=m.message_id,
-            direction=Direction.IN,
-            sender=m.from_party,
-            receiver=m.to_party,
-            conversation_id=m.conversation_id,
-            ref_to_message_id=m.ref_to_message_id,
-            sed_type=m.sed_type,
-            sed_version=m.sed_version,
-            service=m.service,
-            action=m.action,
-            created_at=m.timestamp,
-            envelope=inbound.envelope,
-            payload=inbound.payload,
-            status=MessageStatus.RECEIVED,
-            received_at=inbound.received_at,
-        )
-
     async def _refuse(self, inbound: Inbound, reason: str) -> None:
         self.stats["refused"] += 1
-        await self.journal.refuse_inbound(self._in_record(inbound), reason)
+        await self.journal.refuse_inbound(delivered_record(inbound), reason)
 
     async def _on_message(self, inbound: Inbound) -> Outcome:
         outcome = await self._intercept(inbound.message)
@@ -676,7 +695,7 @@ class Institution:
                 code=codes.VALUE_INCONSISTENT,
                 detail="/Messaging/UserMessage/PayloadInfo/PartInfo",
             )
-        record = self._in_record(inbound)
+        record = delivered_record(inbound)
         try:
             fresh = await self.journal.accept_inbound(record)
         except JournalError as exc:

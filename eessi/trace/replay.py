@@ -52,7 +52,7 @@ from eessi.ids import SeededIds
 from eessi.journal import open_journal
 from eessi.journal.base import Direction, MessageRecord, MessageStatus
 from eessi.node.inputs import input_from_json
-from eessi.node.institution import Institution
+from eessi.node.institution import Institution, delivered_record
 from eessi.node.network import free_ports, journal_file_name
 from eessi.sed.catalogue import SUPPORTED_VERSIONS
 from eessi.trace.diff import DiffResult, Divergence, compare
@@ -580,25 +580,8 @@ class _Capture:
             ).add_routes(app)
 
     async def _accept(self, inbound: Inbound) -> Outcome:
-        m = inbound.message
         self.records.append(
-            MessageRecord(
-                message_id=m.message_id,
-                direction=Direction.OUT,
-                sender=m.from_party,
-                receiver=m.to_party,
-                conversation_id=m.conversation_id,
-                ref_to_message_id=m.ref_to_message_id,
-                sed_type=m.sed_type,
-                sed_version=m.sed_version,
-                service=m.service,
-                action=m.action,
-                created_at=m.timestamp,
-                envelope=inbound.envelope,
-                payload=inbound.payload,
-                status=MessageStatus.ACKNOWLEDGED,
-                sent_at=inbound.received_at,
-            )
+            delivered_record(inbound, direction=Direction.OUT, status=MessageStatus.ACKNOWLEDGED)
         )
         self.arrived.set()
         return Outcome.accepted()
