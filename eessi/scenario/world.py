@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,7 +54,6 @@ __all__ = [
     "FAST_OPTIONS",
     "Exchange",
     "LoopbackNetwork",
-    "free_port",
     "loopback_directory",
 ]
 
@@ -70,14 +68,6 @@ FAST_OPTIONS = NodeOptions(
 
 #: Where institutions that do not run in the network are said to be (the discard port, closed).
 _NOWHERE = "http://127.0.0.1:9/as4"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def loopback_directory(directory: Directory, served: Sequence[str]) -> Directory:

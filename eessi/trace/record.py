@@ -9,7 +9,6 @@ their journals exactly as ``eessi trace export`` would.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,20 +23,13 @@ from eessi.trace.export import collect, collect_inputs, make_header
 from eessi.trace.format import Trace, directory_to_dict
 from eessi.trace.runconfig import build_institution, households, start_of
 
-__all__ = ["DEFAULT_START", "Script", "free_port", "idle_all", "loopback_directory", "record"]
+__all__ = ["DEFAULT_START", "Script", "idle_all", "loopback_directory", "record"]
 
 #: Where a recording's virtual clock starts unless the configuration says otherwise.
 DEFAULT_START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 #: Drives the running institutions (by IR ID) and the clock.
 Script = Callable[[Mapping[str, Institution], VirtualClock], Awaitable[None]]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def loopback_directory(
