@@ -12,6 +12,7 @@ before it starts (e.g. ``eessi up`` makes the mock funds mocks: ``enable_mock``)
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import socket
 import zlib
@@ -36,6 +37,7 @@ __all__ = [
     "free_ports",
     "institution_seed",
     "journal_file_name",
+    "loopback_directory",
     "open_institution",
     "served_entries",
 ]
@@ -52,6 +54,36 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
             s.bind((host, 0))
             ports.append(int(s.getsockname()[1]))
         return ports
+
+
+#: Where institutions that do not run here are said to be: the discard port, closed on loopback
+#: (a document sent there fails after its retries; never someone else's server on a fixed port).
+NOWHERE = "http://127.0.0.1:9/as4"
+
+
+def loopback_directory(
+    directory: Directory,
+    served: Iterable[str],
+    *,
+    endpoints: Mapping[str, str] | None = None,
+) -> Directory:
+    """``directory`` as a network in this process sees it, with no admin URLs: each ``served``
+    institution on a fresh loopback port, an institution named in ``endpoints`` at that URL,
+    every other one at :data:`NOWHERE`. The ports are chosen all at once (:func:`free_ports`),
+    so two institutions never get the same one; two networks built this way never collide."""
+    given = dict(endpoints or {})
+    fresh = [i for i in dict.fromkeys(served) if i not in given]
+    ports = iter(free_ports(sum(1 for e in directory if e.id in fresh)))
+    entries: list[InstitutionEntry] = []
+    for entry in directory:
+        if entry.id in given:
+            endpoint = given[entry.id]
+        elif entry.id in fresh:
+            endpoint = f"http://127.0.0.1:{next(ports)}/as4"
+        else:
+            endpoint = NOWHERE
+        entries.append(dataclasses.replace(entry, endpoint=endpoint, admin=None))
+    return Directory(tuple(entries), source=directory.source)
 
 
 def institution_seed(seed: int, ir_id: str, stream: str = "") -> int:

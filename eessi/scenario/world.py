@@ -6,10 +6,10 @@ journals, real schema validation) sharing one :class:`~eessi.clock.VirtualClock`
 and a :class:`~eessi.mock.controller.MockController` animating every mock fund. Nothing here is
 faked; only the clock is virtual, so a two-month reminder deadline passes when told to.
 
-**Free ports.** The shipped directory names fixed ports (87xx); a copy of it is made with every
-served institution moved to a port the OS has just handed out, the others on a closed port, and
-no admin URL, so several networks (parallel tests, a scenario while ``eessi up`` runs) never
-collide or reach each other.
+**Free ports.** The shipped directory names fixed ports (87xx); a copy of it is made
+(:func:`eessi.node.network.loopback_directory`) with every served institution moved to a port
+the OS has just handed out, the others on a closed port, and no admin URL, so several networks
+(parallel tests, a scenario while ``eessi up`` runs) never collide or reach each other.
 
 **One order for what travelled.** :meth:`LoopbackNetwork.exchanges` reads every journal and puts
 the messages sent in one order that does not depend on task scheduling: by the *round* they
@@ -36,7 +36,7 @@ from eessi.core.cns import CnsDesk
 from eessi.core.eligibility import Decision
 from eessi.core.household import Household
 from eessi.core.messages import DecisionMade, Event, Step
-from eessi.directory import Directory, InstitutionEntry, load_default_directory
+from eessi.directory import Directory, load_default_directory
 from eessi.errors import ConfigError
 from eessi.ids import IdGenerator, SeededIds
 from eessi.journal import Direction, MessageRecord, open_journal
@@ -46,7 +46,7 @@ from eessi.mock.journal_query import matches
 from eessi.mock.profiles import Profile, load_default_profiles
 from eessi.node.desk_factory import Desk, DeskFactory, desk_factory
 from eessi.node.institution import Institution, NodeOptions
-from eessi.node.network import free_ports, journal_file_name
+from eessi.node.network import journal_file_name, loopback_directory
 from eessi.transport.client import RetryPolicy
 
 __all__ = [
@@ -54,7 +54,6 @@ __all__ = [
     "FAST_OPTIONS",
     "Exchange",
     "LoopbackNetwork",
-    "loopback_directory",
 ]
 
 #: When the virtual clock starts unless told otherwise.
@@ -64,27 +63,6 @@ FAST_OPTIONS = NodeOptions(
     retry=RetryPolicy(max_attempts=4, base_delay=0.02, max_delay=0.1, attempt_timeout=1.0),
     send_workers=4,
 )
-
-
-#: Where institutions that do not run in the network are said to be (the discard port, closed).
-_NOWHERE = "http://127.0.0.1:9/as4"
-
-
-def loopback_directory(directory: Directory, served: Sequence[str]) -> Directory:
-    """``directory`` with each ``served`` institution on a fresh loopback port, the others on a
-    closed one (a document sent to them fails after its retries), and no admin URLs."""
-    entries: list[InstitutionEntry] = []
-    # All ports at once: asked one at a time, the OS may hand the same one out twice.
-    ports = iter(free_ports(sum(1 for e in directory if e.id in served)))
-    for entry in directory:
-        if entry.id in served:
-            entry = dataclasses.replace(
-                entry, endpoint=f"http://127.0.0.1:{next(ports)}/as4", admin=None
-            )
-        else:  # not running here: unreachable, never someone else's server on a fixed port
-            entry = dataclasses.replace(entry, endpoint=_NOWHERE, admin=None)
-        entries.append(entry)
-    return Directory(tuple(entries), source=directory.source)
 
 
 @dataclass(frozen=True, slots=True)

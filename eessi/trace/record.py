@@ -18,12 +18,12 @@ from eessi.clock import VirtualClock
 from eessi.directory import Directory, parse_directory
 from eessi.journal import open_journal
 from eessi.node.institution import Institution
-from eessi.node.network import free_ports, journal_file_name, served_entries
+from eessi.node.network import journal_file_name, loopback_directory, served_entries
 from eessi.trace.export import collect, collect_inputs, make_header
 from eessi.trace.format import Trace, directory_to_dict
 from eessi.trace.runconfig import build_institution, households, start_of
 
-__all__ = ["DEFAULT_START", "Script", "idle_all", "loopback_directory", "record"]
+__all__ = ["DEFAULT_START", "Script", "idle_all", "record"]
 
 #: Where a recording's virtual clock starts unless the configuration says otherwise.
 DEFAULT_START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -32,20 +32,13 @@ DEFAULT_START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 Script = Callable[[Mapping[str, Institution], VirtualClock], Awaitable[None]]
 
 
-def loopback_directory(
-    directory: Directory, endpoints: Mapping[str, str] | None = None
-) -> Directory:
-    """``directory`` with each endpoint replaced (``endpoints[id]``, else a free loopback
-    port), no admin URLs, and the trace's placeholder credentials."""
-    doc = directory_to_dict(directory)
-    given_at = endpoints or {}
-    # All ports at once: asked one at a time, the OS may hand the same one out twice.
-    ports = iter(free_ports(sum(1 for t in doc["institution"] if not given_at.get(t["id"]))))
-    for table in doc["institution"]:
-        given = given_at.get(table["id"])
-        table["endpoint"] = given or f"http://127.0.0.1:{next(ports)}/as4"
-        table.pop("admin", None)
-    return parse_directory(doc, source=f"{directory.source or '<directory>'} (loopback)")
+def _live_directory(directory: Directory, served: Sequence[str]) -> Directory:
+    """The directory the recording runs on: the trace's placeholder credentials (a replay signs
+    with those), each served institution on a free loopback port, the others unreachable."""
+    placeholders = parse_directory(
+        directory_to_dict(directory), source=f"{directory.source or '<directory>'} (loopback)"
+    )
+    return loopback_directory(placeholders, served)
 
 
 def _workdir(path: str | Path) -> Path:
@@ -75,8 +68,8 @@ async def record(
     """Run ``script`` against the institutions ``ids`` (default: what ``eessi up`` runs) and
     return the trace of their journals (messages and input logs)."""
     work = _workdir(workdir)
-    live = loopback_directory(directory)
     wanted = list(ids) if ids is not None else [e.id for e in served_entries(directory)]
+    live = _live_directory(directory, wanted)
     clock = VirtualClock(start_of(config) or DEFAULT_START)
     people = households(config)
     institutions: dict[str, Institution] = {}

@@ -53,13 +53,13 @@ from eessi.journal import open_journal
 from eessi.journal.base import Direction, MessageRecord, MessageStatus
 from eessi.node.inputs import input_from_json
 from eessi.node.institution import Institution, delivered_record
-from eessi.node.network import free_ports, journal_file_name
+from eessi.node.network import free_ports, journal_file_name, loopback_directory
 from eessi.sed.catalogue import SUPPORTED_VERSIONS
 from eessi.trace.diff import DiffResult, Divergence, compare
 from eessi.trace.export import INPUT_LOG, merge
 from eessi.trace.fields import DEFAULT_IGNORE
 from eessi.trace.format import Trace, TraceError, TraceHeader, TraceInput, TraceMessage
-from eessi.trace.record import idle_all, loopback_directory
+from eessi.trace.record import idle_all
 from eessi.trace.runconfig import build_institution, households, seed_of, start_of
 from eessi.transport.client import RetryPolicy, Sender
 from eessi.transport.envelope import UserMessage
@@ -279,7 +279,7 @@ async def _replay_side(
     peer_port, own_port = free_ports(2)  # held together: never the same port twice
     endpoints = {e.id: f"http://127.0.0.1:{peer_port}{_peer_path(e.id)}" for e in original}
     endpoints[side] = f"http://127.0.0.1:{own_port}/as4"
-    directory = loopback_directory(original, endpoints)
+    directory = loopback_directory(original, (), endpoints=endpoints)
     peers = _Peers(directory, side, clock)
     journal = await open_journal(workdir / journal_file_name(side), synchronous="NORMAL")
     log = sorted((i for i in trace.inputs if i.observer == side), key=lambda i: i.seq)

@@ -13,8 +13,8 @@ from scenarios import CNS, PT, r5_student, r17_demo
 from eessi.cli import main
 from eessi.clock import SystemClock
 from eessi.journal import open_journal
+from eessi.node.network import loopback_directory
 from eessi.trace.format import Trace, read_trace, write_trace
-from eessi.trace.record import loopback_directory
 from eessi.trace.runconfig import build_institution
 
 
@@ -102,7 +102,8 @@ def test_target_replays_one_side_against_a_live_institution(
     demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     trace = read_trace(demo)
-    live = loopback_directory(trace.header.load_directory())
+    recorded = trace.header.load_directory()
+    live = loopback_directory(recorded, recorded.ids)
     toml = tmp_path / "live.toml"
     toml.write_text(_toml(live), encoding="utf-8")
 

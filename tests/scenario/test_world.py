@@ -7,9 +7,10 @@ from pathlib import Path
 from eessi.directory import load_default_directory
 from eessi.node.households import load_households
 from eessi.node.inputs import RequestEntitlement
+from eessi.node.network import loopback_directory
 from eessi.scenario.format import parse_scenario, shipped_scenarios_dir
 from eessi.scenario.runner import run_scenario
-from eessi.scenario.world import LoopbackNetwork, loopback_directory
+from eessi.scenario.world import LoopbackNetwork
 
 CNS, FR = "LU:CNS00001", "FR:CPAM5701"
 
