@@ -47,7 +47,6 @@ import logging
 import os
 import random
 import signal
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -65,7 +64,7 @@ from eessi.core.fund import FundDesk
 from eessi.core.messages import DocumentReceived, Outgoing, Step, TimePassed
 from eessi.directory import Directory, InstitutionEntry
 from eessi.errors import ConfigError, DomainError, EessiError, JournalError, SedError
-from eessi.ids import IdGenerator, RandomIds, SeededIds
+from eessi.ids import IdGenerator, RandomIds, SeededIds, institution_seed
 from eessi.journal.base import Direction, Journal, MessageRecord, MessageStatus, StatusChange
 from eessi.node.desk_factory import Desk, DeskFactory
 from eessi.node.hooks import (
@@ -155,10 +154,12 @@ class NodeOptions:
 def default_signal_ids(ir_id: str, *, seeded: IdGenerator | None) -> IdGenerator:
     """The transport's ID generator (receipts, error signals) when none is given: random for a
     live node (``seeded`` is ``None``), else seeded from the institution ID, so a seeded node's
-    signal IDs are reproducible without touching its desk's sequence."""
+    signal IDs are reproducible without touching its desk's sequence: the ``"signals"`` stream
+    of :func:`eessi.ids.institution_seed` with run seed 0 (the builders that know the run's seed,
+    :func:`eessi.node.network.open_institution`, pass its stream instead)."""
     if seeded is None:
         return RandomIds()
-    return SeededIds(zlib.crc32(f"{ir_id}#signals".encode()))
+    return SeededIds(institution_seed(0, ir_id, "signals"))
 
 
 class StepClock:

@@ -2,11 +2,11 @@
 
 :func:`open_institution` builds one node from a directory entry: its journal file, its desk
 (from the household files), seeded IDs and jitter when a seed is given (the institution ID is
-mixed into the seed, :func:`institution_seed`, so processes started with one seed draw
-different IDs). :class:`Network` does
-that for several institutions of one directory, on one shared HTTP client session, and stops
-them all (then closes their journals) in reverse order. ``prepare`` is called with each node
-before it starts (e.g. ``eessi up`` makes the mock funds mocks: ``enable_mock``).
+mixed into the seed, :func:`eessi.ids.institution_seed`, so processes started with one seed draw
+different IDs). :class:`Network` does that for several institutions of one directory, on one
+shared HTTP client session, and stops them all (then closes their journals) in reverse order.
+``prepare`` is called with each node before it starts (e.g. ``eessi up`` makes the mock funds
+mocks: ``enable_mock``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import random
 import socket
-import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from eessi.clock import Clock
 from eessi.core.fund import FundPolicy
 from eessi.core.household import Household
 from eessi.directory import Directory, InstitutionEntry
-from eessi.ids import IdGenerator, RandomIds, SeededIds
+from eessi.ids import IdGenerator, RandomIds, SeededIds, institution_seed
 from eessi.journal import open_journal
 from eessi.journal.sqlite import Synchronous
 from eessi.node.desk_factory import desk_factory
@@ -84,16 +83,6 @@ def loopback_directory(
             endpoint = NOWHERE
         entries.append(dataclasses.replace(entry, endpoint=endpoint, admin=None))
     return Directory(tuple(entries), source=directory.source)
-
-
-def institution_seed(seed: int, ir_id: str, stream: str = "") -> int:
-    """The seed of one institution's generator (``stream``: which one, e.g. ``"signals"``).
-
-    Two ``eessi serve`` processes given the same ``--seed`` must not draw the same IDs (the
-    CNS's S072 would get the document ID of the fund's S071): the institution ID is mixed in.
-    Same seed, same institution: same sequence (runs stay reproducible)."""
-    salt = zlib.crc32(f"{ir_id}#{stream}".encode() if stream else ir_id.encode())
-    return seed * 2**32 + salt
 
 
 def journal_file_name(ir_id: str) -> str:

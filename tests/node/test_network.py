@@ -12,9 +12,10 @@ from node_kit import ANA, BE, CNS, PT, write_directory
 
 from eessi.directory import Directory, load_directory
 from eessi.errors import DomainError
+from eessi.ids import SeededIds
 from eessi.node.households import load_households
 from eessi.node.inputs import RequestEntitlement
-from eessi.node.institution import Institution
+from eessi.node.institution import Institution, default_signal_ids
 from eessi.node.network import Network, free_ports, institution_seed
 
 
@@ -122,3 +123,9 @@ async def test_two_institutions_given_one_seed_draw_different_ids_and_each_the_s
     be = await _first_case_id(tmp_path / "be", directory, BE)
     assert pt.partition("-")[2] != be.partition("-")[2]  # not the same draw behind the prefix
     assert await _first_case_id(tmp_path / "pt2", directory, PT) == pt
+
+
+def test_a_node_given_no_signal_generator_draws_them_by_the_one_seed_rule() -> None:
+    """``default_signal_ids`` is the ``"signals"`` stream of ``institution_seed`` (run seed 0)."""
+    drawn = default_signal_ids(CNS, seeded=SeededIds(7))
+    assert drawn.uuid() == SeededIds(institution_seed(0, CNS, "signals")).uuid()
