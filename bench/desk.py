@@ -27,7 +27,7 @@ from eessi.core.cns import CnsDesk
 from eessi.core.fund import FundDesk, FundRecord
 from eessi.core.household import FamilyMember, Household, MainInsured, Relation
 from eessi.core.mapping import entitlement_parts
-from eessi.core.messages import Outgoing, TimePassed
+from eessi.core.messages import Outgoing, RequestEntitlement, TimePassed
 from eessi.core.registry import CnsRegistry, RegistryEntry
 from eessi.ids import SeededIds
 from eessi.sed.documents import S071, S072, S073, SedReference
@@ -83,7 +83,7 @@ def run(n: int, tick_every: int) -> tuple[float, int, int]:
     t = time.process_time()
     for i, rec in enumerate(records):
         pending: list[tuple[str, Outgoing]] = [
-            (FUND_ID, o) for o in fund.request_entitlement(rec.key, CNS_ID).outgoing
+            (FUND_ID, o) for o in fund.handle(RequestEntitlement(rec.key, CNS_ID)).outgoing
         ]
         inputs += 1
         while pending:

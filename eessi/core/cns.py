@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-:class:`CnsDesk` is told what happened (:data:`~eessi.core.messages.Input`) and answers with a
+:class:`CnsDesk` is told what happened (:data:`~eessi.core.messages.CnsInput`) and answers with a
 :class:`~eessi.core.messages.Step`. Its whole state is one immutable :class:`CnsState`; each
 input runs in a :class:`~eessi.core.desk.Tx` and the new state is stored only if the input was
 legal, so a :class:`~eessi.errors.ProtocolError` changes nothing.
@@ -85,6 +85,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from itertools import chain
+from typing import assert_never
 
 from eessi.clock import Clock
 from eessi.core import case as cm
@@ -112,6 +113,7 @@ from eessi.core.mapping import (
     person_matches,
 )
 from eessi.core.messages import (
+    CnsInput,
     CoInsuranceRegistered,
     CoInsuranceRequested,
     DecisionMade,
@@ -124,7 +126,6 @@ from eessi.core.messages import (
     EntitlementIssued,
     EntitlementRegistered,
     EntitlementUnregistered,
-    Input,
     IssueEntitlement,
     MemberRef,
     NotRegistered,
@@ -294,25 +295,28 @@ class CnsDesk:
 
     # ---- the facade
 
-    def handle(self, event: Input) -> Step:
+    def handle(self, event: CnsInput) -> Step:
         """Handle one input; the new state is kept only if no error was raised."""
         now = event.now if isinstance(event, TimePassed) else self.clock.now()
         run = _Run(self, now)
         try:
-            if isinstance(event, DocumentReceived):
-                run.received(event)
-            elif isinstance(event, CoInsuranceRequested):
-                run.requested(event)
-            elif isinstance(event, DocumentProvided):
-                run.provided(event)
-            elif isinstance(event, ServiceDecision):
-                run.service_decision(event)
-            elif isinstance(event, WithdrawEntitlement):
-                run.withdraw(event)
-            elif isinstance(event, IssueEntitlement):
-                run.issue(event)
-            else:
-                run.time_passed(event.now)
+            match event:
+                case DocumentReceived():
+                    run.received(event)
+                case CoInsuranceRequested():
+                    run.requested(event)
+                case DocumentProvided():
+                    run.provided(event)
+                case ServiceDecision():
+                    run.service_decision(event)
+                case WithdrawEntitlement():
+                    run.withdraw(event)
+                case IssueEntitlement():
+                    run.issue(event)
+                case TimePassed():
+                    run.time_passed(event.now)
+                case _:
+                    assert_never(event)
             state = run.commit()
         except BaseException:
             self._refile(run.taken_cases, run.taken_asked)  # nothing changed

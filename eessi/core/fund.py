@@ -16,10 +16,12 @@ what a registration rests on goes out of effect (the CNS invalidates its S072 wi
 our S073 is invalidated or rejected) the fund un-registers (:class:`EntitlementUnrecorded`).
 
 The default behaviour follows the BUC rules. :class:`FundPolicy` switches each automatic answer
-off, and the explicit actions (:meth:`FundDesk.register`, :meth:`FundDesk.invalidate`,
-:meth:`FundDesk.reject`, :meth:`FundDesk.clarify`, :meth:`FundDesk.close`) let a scripted mock
-(delay, refuse, stay silent...) act when it wants. Those behaviours live outside the core; this
-desk is pure like the CNS's: one immutable :class:`FundState`, one transaction per input.
+off, and the fund's commands (:data:`~eessi.core.messages.FundCommand`: ``RequestEntitlement``,
+``RegisterEntitlement``, ``InvalidateDocument``, ``RejectDocument``, ``RequestClarification``,
+``CloseCase``, ``AskAgain``), handed to :meth:`FundDesk.handle` like documents and time, let a
+scripted mock (delay, refuse, stay silent...) act when it wants. Those behaviours live outside
+the core; this desk is pure like the CNS's: one immutable :class:`FundState`, one transaction
+per input.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from itertools import chain
-from typing import TypeAlias
+from typing import TypeAlias, assert_never
 
 from eessi.clock import Clock
 from eessi.core import case as cm
@@ -44,10 +47,18 @@ from eessi.core.desk import (
 )
 from eessi.core.mapping import names_match
 from eessi.core.messages import (
+    AskAgain,
+    CloseCase,
     DocumentReceived,
     EntitlementRecorded,
     EntitlementRefused,
     EntitlementUnrecorded,
+    FundInput,
+    InvalidateDocument,
+    RegisterEntitlement,
+    RejectDocument,
+    RequestClarification,
+    RequestEntitlement,
     Step,
     TimePassed,
 )
@@ -176,79 +187,32 @@ class FundDesk:
 
     # ---- the facade
 
-    def handle(self, event: DocumentReceived | TimePassed) -> Step:
-        """A document arrived, or time passed. The state changes only if it was legal."""
-        if isinstance(event, TimePassed):
-            return self._run(event.now, lambda run: run.tick(event.now))
-        return self._run(self.clock.now(), lambda run: run.received(event))
-
-    def request_entitlement(self, key: str, to: str, *, start: date | None = None) -> Step:
-        """Open an S_BUC_01 case with ``to`` (the CNS) asking for the S072 of record ``key``."""
-
-        def act(run: _FundRun) -> None:
-            rec = run.record(key)
-            case_id = self.ids.case_id(self.country)
-            run.tx.open("S_BUC_01", Role.CASE_OWNER, case_id, to, person=key)
-            period = OpenPeriod(type=OpenPeriodType.OPEN_ENDED, start=start or run.today)
-            s071 = S071(person=rec.person, address=rec.address, status=rec.status, period=period)
-            run.tx.send(case_id, s071)
-
+    def handle(self, event: FundInput) -> Step:
+        """A document arrived, time passed, or the fund's operator gave a command
+        (:data:`~eessi.core.messages.FundCommand`). The state changes only if it was legal."""
+        act: _Act
+        match event:
+            case TimePassed(now=now):
+                return self._run(now, lambda run: run.tick(now))
+            case DocumentReceived():
+                act = partial(_FundRun.received, msg=event)
+            case RequestEntitlement():
+                act = partial(_FundRun.request_entitlement, cmd=event)
+            case AskAgain(case_id=case_id):
+                act = partial(_FundRun.ask_again, case_id=case_id)
+            case RegisterEntitlement(case_id=case_id):
+                act = partial(_FundRun.register, case_id=case_id)
+            case InvalidateDocument(case_id=case_id, sed=code):
+                act = partial(_FundRun.invalidate, case_id=case_id, code=code)
+            case RejectDocument(case_id=case_id, sed=code):
+                act = partial(_FundRun.reject, case_id=case_id, code=code)
+            case RequestClarification(case_id=case_id, sed=code, question=question):
+                act = partial(_FundRun.clarify, case_id=case_id, code=code, question=question)
+            case CloseCase(case_id=case_id):
+                act = partial(_FundRun.close, case_id=case_id)
+            case _:
+                assert_never(event)
         return self._run(self.clock.now(), act)
-
-    def ask_again(self, case_id: str) -> Step:
-        """Send a new S071 in ``case_id`` after the CNS rejected it or we withdrew it."""
-
-        def act(run: _FundRun) -> None:
-            cf = run.tx.case(case_id)
-            rec = run.record(cf.person or "")
-            period = OpenPeriod(type=OpenPeriodType.OPEN_ENDED, start=run.today)
-            s071 = S071(person=rec.person, address=rec.address, status=rec.status, period=period)
-            run.tx.send(case_id, s071)
-
-        return self._run(self.clock.now(), act)
-
-    def register(self, case_id: str) -> Step:
-        """Send the S073 confirming registration for the S072 in effect in ``case_id``."""
-        return self._run(self.clock.now(), lambda run: run.register(case_id))
-
-    def invalidate(self, case_id: str, code: str) -> Step:
-        """Invalidate (X008) our document of type ``code`` in effect in ``case_id``."""
-
-        def act(run: _FundRun) -> None:
-            doc_id = run.in_effect_id(case_id, code, Direction.SEND)
-            run.tx.invalidate(case_id, doc_id, InvalidationReason.CONTENT_INCORRECT)
-            if case_id in run.registered and run.tx.case(case_id).in_effect("S073") is None:
-                del run.registered[case_id]
-                why = f"we invalidated our {code} (X008)"
-                run.tx.emit(EntitlementUnrecorded(case_id, run.tx.case(case_id).person or "?", why))
-
-        return self._run(self.clock.now(), act)
-
-    def reject(self, case_id: str, code: str = "S072") -> Step:
-        """Reject (X011) the peer's document of type ``code`` in effect in ``case_id``."""
-
-        def act(run: _FundRun) -> None:
-            doc_id = run.in_effect_id(case_id, code, Direction.RECEIVE)
-            run.tx.reject(case_id, doc_id, RejectionReason.CONTENT_INCORRECT)
-
-        return self._run(self.clock.now(), act)
-
-    def clarify(self, case_id: str, code: str = "S072", question: str = "Please confirm.") -> Step:
-        """Ask (X012) about the peer's document of type ``code`` in ``case_id``."""
-
-        def act(run: _FundRun) -> None:
-            doc_id = run.in_effect_id(case_id, code, Direction.RECEIVE)
-            x012 = X012(
-                concerned=run.tx.reference(case_id, doc_id),
-                questions=(Question(number=1, text=question),),
-            )
-            run.tx.send(case_id, x012, answers=doc_id)
-
-        return self._run(self.clock.now(), act)
-
-    def close(self, case_id: str) -> Step:
-        """Close the case (X001)."""
-        return self._run(self.clock.now(), lambda run: run.tx.close(case_id))
 
     def _run(self, now: datetime, act: _Act) -> Step:
         run = _FundRun(self, now)
@@ -284,6 +248,58 @@ class _FundRun:
     def tick(self, now: datetime) -> None:
         self.taken = self.desk._due.take(now)
         self.tx.tick(now, self.taken)
+
+    # ---- the fund's commands
+
+    def request_entitlement(self, cmd: RequestEntitlement) -> None:
+        """Open an S_BUC_01 case with ``cmd.to`` (the CNS) asking for the S072 of a record."""
+        if cmd.to is None:
+            raise DomainError(
+                f"fund {self.desk.institution_id}: RequestEntitlement names no CNS (to)",
+                hint="name the CNS's IR ID in 'to' (a node fills in its directory's CNS)",
+                code="domain.no-receiver",
+            )
+        rec = self.record(cmd.person)
+        case_id = self.desk.ids.case_id(self.desk.country)
+        self.tx.open("S_BUC_01", Role.CASE_OWNER, case_id, cmd.to, person=cmd.person)
+        period = OpenPeriod(type=OpenPeriodType.OPEN_ENDED, start=cmd.start or self.today)
+        s071 = S071(person=rec.person, address=rec.address, status=rec.status, period=period)
+        self.tx.send(case_id, s071)
+
+    def ask_again(self, case_id: str) -> None:
+        """Send a new S071 in ``case_id`` after the CNS rejected it or we withdrew it."""
+        cf = self.tx.case(case_id)
+        rec = self.record(cf.person or "")
+        period = OpenPeriod(type=OpenPeriodType.OPEN_ENDED, start=self.today)
+        s071 = S071(person=rec.person, address=rec.address, status=rec.status, period=period)
+        self.tx.send(case_id, s071)
+
+    def invalidate(self, case_id: str, code: str) -> None:
+        """Invalidate (X008) our document of type ``code`` in effect in ``case_id``."""
+        doc_id = self.in_effect_id(case_id, code, Direction.SEND)
+        self.tx.invalidate(case_id, doc_id, InvalidationReason.CONTENT_INCORRECT)
+        if case_id in self.registered and self.tx.case(case_id).in_effect("S073") is None:
+            del self.registered[case_id]
+            why = f"we invalidated our {code} (X008)"
+            self.tx.emit(EntitlementUnrecorded(case_id, self.tx.case(case_id).person or "?", why))
+
+    def reject(self, case_id: str, code: str) -> None:
+        """Reject (X011) the peer's document of type ``code`` in effect in ``case_id``."""
+        doc_id = self.in_effect_id(case_id, code, Direction.RECEIVE)
+        self.tx.reject(case_id, doc_id, RejectionReason.CONTENT_INCORRECT)
+
+    def clarify(self, case_id: str, code: str, question: str) -> None:
+        """Ask (X012) about the peer's document of type ``code`` in ``case_id``."""
+        doc_id = self.in_effect_id(case_id, code, Direction.RECEIVE)
+        x012 = X012(
+            concerned=self.tx.reference(case_id, doc_id),
+            questions=(Question(number=1, text=question),),
+        )
+        self.tx.send(case_id, x012, answers=doc_id)
+
+    def close(self, case_id: str) -> None:
+        """Close the case (X001)."""
+        self.tx.close(case_id)
 
     def record(self, key: str) -> FundRecord:
         try:

@@ -1,11 +1,13 @@
 """What the co-insurance process is told, and what it answers: inputs, events, steps.
 
-The process is sans-I/O (in the style of h11): a desk is told "this happened" with one of the
-:data:`Input` values and answers with a :class:`Step`: the **events** (what happened in the
-domain, for the journal, the admin API and tests), the **outgoing** documents to send (the
-runtime encodes, journals and transports them) and the **timers** to set (the runtime calls the
-desk back with :class:`TimePassed` when one is due). Nothing here does anything; these are
-values, frozen and slotted, checked in their constructors.
+The process is sans-I/O (in the style of h11): a desk is told "this happened" with one of its
+input values (:data:`CnsInput` for the CNS, :data:`FundInput` for a foreign fund: documents,
+time, and the fund's commands :data:`FundCommand`) and answers with a :class:`Step`: the
+**events** (what happened in the domain, for the journal, the admin API and tests), the
+**outgoing** documents to send (the runtime encodes, journals and transports them) and the
+**timers** to set (the runtime calls the desk back with :class:`TimePassed` when one is due).
+Nothing here does anything; these are values, frozen and slotted, checked in their
+constructors.
 
 Who is who: a household is named by its ``household`` key (the registry's key, see
 :mod:`eessi.core.registry`); a family member by a :class:`MemberRef` (household key + the
@@ -28,10 +30,13 @@ from eessi.sed.catalogue import BUCS, Role
 from eessi.sed.documents import Document
 
 __all__ = [
+    "AskAgain",
     "CaseEvent",
     "CaseOpened",
     "CaseStateChanged",
     "Channel",
+    "CloseCase",
+    "CnsInput",
     "CoInsuranceRegistered",
     "CoInsuranceRequested",
     "DecisionMade",
@@ -48,15 +53,22 @@ __all__ = [
     "EntitlementUnrecorded",
     "EntitlementUnregistered",
     "Event",
+    "FundCommand",
+    "FundInput",
     "Input",
+    "InvalidateDocument",
     "IssueEntitlement",
     "MemberRef",
     "NotRegistered",
     "Outgoing",
     "PersonUnknown",
     "ReferredToService",
+    "RegisterEntitlement",
     "RegistrationWithdrawn",
+    "RejectDocument",
     "ReminderSent",
+    "RequestClarification",
+    "RequestEntitlement",
     "ServiceDecision",
     "Step",
     "TimePassed",
@@ -229,7 +241,83 @@ class TimePassed:
         _aware(self.now, "TimePassed")
 
 
-Input: TypeAlias = (
+# --------------------------------------------------------------------------- fund commands
+
+
+@dataclass(frozen=True, slots=True)
+class RequestEntitlement:
+    """Foreign fund: open an S_BUC_01 case asking ``to`` (the CNS) for the S072 of the person
+    the fund knows as ``person`` (its record key, ``"household/member"`` on a node).
+
+    ``to`` None: the node fills in the directory's CNS before the desk sees it; a desk handed
+    None refuses the command."""
+
+    person: str
+    to: str | None = None
+    #: Start of the requested period (default: today).
+    start: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterEntitlement:
+    """Foreign fund: send the S073 for the confirmed S072 of ``case_id`` (when not automatic)."""
+
+    case_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidateDocument:
+    """Foreign fund: invalidate (X008) our document ``sed`` (e.g. ``"S073"``) in ``case_id``."""
+
+    case_id: str
+    sed: str
+
+
+@dataclass(frozen=True, slots=True)
+class RejectDocument:
+    """Foreign fund: reject (X011) the peer's document ``sed`` in ``case_id``."""
+
+    case_id: str
+    sed: str = "S072"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestClarification:
+    """Foreign fund: ask (X012) about the peer's document ``sed`` in ``case_id``."""
+
+    case_id: str
+    sed: str = "S072"
+    question: str = "Please confirm."
+
+
+@dataclass(frozen=True, slots=True)
+class CloseCase:
+    """Foreign fund: close ``case_id`` (X001)."""
+
+    case_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AskAgain:
+    """Foreign fund: send a new S071 in ``case_id`` after the CNS rejected it or we withdrew
+    it."""
+
+    case_id: str
+
+
+#: What a foreign fund's operator (or a scripted mock) tells its desk to do.
+FundCommand: TypeAlias = (
+    RequestEntitlement
+    | RegisterEntitlement
+    | InvalidateDocument
+    | RejectDocument
+    | RequestClarification
+    | CloseCase
+    | AskAgain
+)
+
+#: Everything :meth:`~eessi.core.cns.CnsDesk.handle` takes.
+CnsInput: TypeAlias = (
     DocumentReceived
     | CoInsuranceRequested
     | DocumentProvided
@@ -238,6 +326,12 @@ Input: TypeAlias = (
     | IssueEntitlement
     | TimePassed
 )
+
+#: Everything :meth:`~eessi.core.fund.FundDesk.handle` takes.
+FundInput: TypeAlias = DocumentReceived | TimePassed | FundCommand
+
+#: Every input of either desk.
+Input: TypeAlias = CnsInput | FundCommand
 
 
 # --------------------------------------------------------------------------- outputs

@@ -1,11 +1,11 @@
 """What can be submitted to an institution node, and how inputs are written to the journal.
 
-The CNS desk takes the core's inputs (:class:`~eessi.core.messages.CoInsuranceRequested`,
-:class:`~eessi.core.messages.DocumentProvided`, ...). A foreign fund's desk is driven by method
-calls (``request_entitlement``, ``register``...); the node gives each of them a value class
-here (:class:`RequestEntitlement`, :class:`RegisterEntitlement`...), so that every action, on
-either desk, is one frozen value that :meth:`Institution.submit` accepts, the journal records
-and a restart replays.
+Both desks take frozen values through one ``handle()``: the CNS desk its inputs
+(:class:`~eessi.core.messages.CoInsuranceRequested`, :class:`~eessi.core.messages.DocumentProvided`,
+...), a foreign fund's desk its commands (:class:`~eessi.core.messages.RequestEntitlement`,
+:class:`~eessi.core.messages.RegisterEntitlement`..., defined in :mod:`eessi.core.messages` and
+re-exported here). Every action, on either desk, is one value that :meth:`Institution.submit`
+accepts, the journal records and a restart replays.
 
 :func:`input_to_json` / :func:`input_from_json` give the JSON form written in the journal's
 input log (see ``docs/decisions.md``, "desk state is rebuilt by replaying the input log").
@@ -17,15 +17,20 @@ import dataclasses
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from eessi.core.messages import (
+    CloseCase,
     CoInsuranceRequested,
     DocumentProvided,
+    InvalidateDocument,
     IssueEntitlement,
+    RegisterEntitlement,
+    RejectDocument,
+    RequestClarification,
+    RequestEntitlement,
     ServiceDecision,
     TimePassed,
     WithdrawEntitlement,
@@ -51,56 +56,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class RequestEntitlement:
-    """Foreign fund: open an S_BUC_01 case asking ``to`` (default: the directory's CNS) for the
-    S072 of the person the fund knows as ``person`` (``"household/member"``)."""
-
-    person: str
-    to: str | None = None
-    #: Start of the requested period (default: today).
-    start: date | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RegisterEntitlement:
-    """Foreign fund: send the S073 for the confirmed S072 of ``case_id`` (when not automatic)."""
-
-    case_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class InvalidateDocument:
-    """Foreign fund: invalidate (X008) our document ``sed`` (e.g. ``"S073"``) in ``case_id``."""
-
-    case_id: str
-    sed: str
-
-
-@dataclass(frozen=True, slots=True)
-class RejectDocument:
-    """Foreign fund: reject (X011) the peer's document ``sed`` in ``case_id``."""
-
-    case_id: str
-    sed: str = "S072"
-
-
-@dataclass(frozen=True, slots=True)
-class RequestClarification:
-    """Foreign fund: ask (X012) about the peer's document ``sed`` in ``case_id``."""
-
-    case_id: str
-    sed: str = "S072"
-    question: str = "Please confirm."
-
-
-@dataclass(frozen=True, slots=True)
-class CloseCase:
-    """Foreign fund: close ``case_id`` (X001)."""
-
-    case_id: str
-
-
+#: The fund's commands a node accepts (``AskAgain`` is the desk's only, not submitted yet).
 FundCommand: TypeAlias = (
     RequestEntitlement
     | RegisterEntitlement
@@ -211,40 +167,21 @@ def input_from_json(data: dict[str, Any]) -> SubmitInput:
 
 
 def apply_input(desk: Desk, value: SubmitInput, *, cns_id: Callable[[], str], where: str) -> Step:
-    """Hand ``value`` to ``desk`` the way every institution does: the core's inputs go to
-    ``desk.handle``; a fund's commands become calls of the fund desk's methods.
+    """Hand ``value`` to ``desk.handle`` (each desk has one) the way every institution does.
 
     The one dispatch shared by the live node and the offline replay, so both feed a desk the
-    same way. ``cns_id`` is asked only when a fund requests an entitlement without naming the
-    CNS. A command sent to the wrong kind of desk is a :class:`DomainError`
-    (``node.wrong-desk``) naming ``where``.
+    same way. A fund's :class:`RequestEntitlement` without ``to`` goes to the directory's CNS:
+    ``cns_id`` is asked then, and only then. A value sent to the wrong kind of desk is a
+    :class:`DomainError` (``node.wrong-desk``) naming ``where``.
     """
     from eessi.core.fund import FundDesk
 
     if isinstance(desk, FundDesk):
-        if isinstance(value, RequestEntitlement):
-            return desk.request_entitlement(value.person, value.to or cns_id(), start=value.start)
-        if isinstance(value, RegisterEntitlement):
-            return desk.register(value.case_id)
-        if isinstance(value, InvalidateDocument):
-            return desk.invalidate(value.case_id, value.sed)
-        if isinstance(value, RejectDocument):
-            return desk.reject(value.case_id, value.sed)
-        if isinstance(value, RequestClarification):
-            return desk.clarify(value.case_id, value.sed, value.question)
-        if isinstance(value, CloseCase):
-            return desk.close(value.case_id)
-        if isinstance(value, TimePassed):
+        if isinstance(value, RequestEntitlement) and value.to is None:
+            value = dataclasses.replace(value, to=cns_id())
+        if isinstance(value, _FUND_INPUTS):
             return desk.handle(value)
-    elif not isinstance(
-        value,
-        RequestEntitlement
-        | RegisterEntitlement
-        | InvalidateDocument
-        | RejectDocument
-        | RequestClarification
-        | CloseCase,
-    ):
+    elif isinstance(value, _CNS_INPUTS):
         return desk.handle(value)
     raise DomainError(
         f"{type(value).__name__} cannot be handled by {where}",
@@ -252,3 +189,22 @@ def apply_input(desk: Desk, value: SubmitInput, *, cns_id: Callable[[], str], wh
         code="node.wrong-desk",
         hint="CNS inputs go to the CNS, fund actions to a foreign fund",
     )
+
+
+_FUND_INPUTS = (
+    RequestEntitlement,
+    RegisterEntitlement,
+    InvalidateDocument,
+    RejectDocument,
+    RequestClarification,
+    CloseCase,
+    TimePassed,
+)
+_CNS_INPUTS = (
+    CoInsuranceRequested,
+    DocumentProvided,
+    ServiceDecision,
+    WithdrawEntitlement,
+    IssueEntitlement,
+    TimePassed,
+)

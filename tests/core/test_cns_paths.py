@@ -22,6 +22,7 @@ from eessi.core.messages import (
     DocumentsRequested,
     MemberRef,
     ReferredToService,
+    RequestEntitlement,
     ServiceDecision,
 )
 from eessi.core.registry import RegistryEntry
@@ -39,7 +40,7 @@ PAUL_PIN = "1955021212345"
 
 def test_R14_cross_border_spouse_in_rnpp_gets_the_s072_at_once_and_is_registered_on_s073() -> None:
     w = World()
-    w.run(w.funds[FR_FUND].request_entitlement("marie", CNS_ID), FR_FUND)
+    w.run(w.funds[FR_FUND].handle(RequestEntitlement("marie", CNS_ID)), FR_FUND)
     (reg,) = w.events(CoInsuranceRegistered, CNS_ID)
     assert reg.member == MARIE
     assert {"R13", "R14", "R1"} <= set(reg.rules)
@@ -47,7 +48,7 @@ def test_R14_cross_border_spouse_in_rnpp_gets_the_s072_at_once_and_is_registered
 
 def test_R15_member_not_in_rnpp_documents_requested_then_provided_then_s072_sent() -> None:
     w = World()
-    w.run(w.funds[FR_FUND].request_entitlement("noah", CNS_ID), FR_FUND)
+    w.run(w.funds[FR_FUND].handle(RequestEntitlement("noah", CNS_ID)), FR_FUND)
     assert not [o for o in w.sent if isinstance(o.sed, S072)]
     (asked,) = w.events(DocumentsRequested, CNS_ID)
     assert asked.member == NOAH

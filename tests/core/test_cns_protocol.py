@@ -15,10 +15,13 @@ from eessi.core.messages import (
     CoInsuranceRequested,
     DocumentReceived,
     EntitlementAnswered,
+    InvalidateDocument,
     MemberRef,
     NotRegistered,
     PersonUnknown,
     RegistrationWithdrawn,
+    RejectDocument,
+    RequestEntitlement,
     TimePassed,
     WithdrawEntitlement,
 )
@@ -57,7 +60,7 @@ def _s071(person: Person | None = None, main_pin: str | None = None) -> S071:
 
 def _noah_case(w: World) -> str:
     """An S_BUC_01 case where the CNS owes the S072 (R15 documents missing)."""
-    w.run(w.funds[FR_FUND].request_entitlement("noah", CNS_ID), FR_FUND)
+    w.run(w.funds[FR_FUND].handle(RequestEntitlement("noah", CNS_ID)), FR_FUND)
     return w.events(CaseOpened, CNS_ID)[0].case_id
 
 
@@ -137,7 +140,7 @@ def test_withdrawing_an_s072_that_was_never_sent_is_refused_and_changes_nothing(
 
 def test_R17_cns_invalidating_its_s072_withdraws_the_registration_and_holds_the_case() -> None:
     w = World()
-    w.run(w.funds[PT_FUND].request_entitlement("ana", CNS_ID), PT_FUND)
+    w.run(w.funds[PT_FUND].handle(RequestEntitlement("ana", CNS_ID)), PT_FUND)
     case_id = w.events(CaseOpened, CNS_ID)[0].case_id
     assert w.cns.registrations
     w.run(w.cns.handle(WithdrawEntitlement(case_id, "wrong person")), CNS_ID)
@@ -152,9 +155,9 @@ def test_R17_cns_invalidating_its_s072_withdraws_the_registration_and_holds_the_
 
 def test_R17_fund_rejecting_the_s072_leaves_nothing_registered_and_holds_the_case() -> None:
     w = World(policies={PT_FUND: FundPolicy(auto_register=False)})
-    w.run(w.funds[PT_FUND].request_entitlement("ana", CNS_ID), PT_FUND)
+    w.run(w.funds[PT_FUND].handle(RequestEntitlement("ana", CNS_ID)), PT_FUND)
     fund_case = w.events(CaseOpened, PT_FUND)[0].case_id
-    w.run(w.funds[PT_FUND].reject(fund_case), PT_FUND)
+    w.run(w.funds[PT_FUND].handle(RejectDocument(fund_case)), PT_FUND)
     assert not w.cns.registrations
     assert w.cns.case(fund_case).suspended
     assert [type(o.sed) for o in w.sent].count(S072) == 1
@@ -162,7 +165,7 @@ def test_R17_fund_rejecting_the_s072_leaves_nothing_registered_and_holds_the_cas
 
 def test_s073_that_does_not_confirm_registration_registers_nothing_and_says_why() -> None:
     w = World(policies={PT_FUND: FundPolicy(auto_register=False)})
-    w.run(w.funds[PT_FUND].request_entitlement("ana", CNS_ID), PT_FUND)
+    w.run(w.funds[PT_FUND].handle(RequestEntitlement("ana", CNS_ID)), PT_FUND)
     case_id = w.events(CaseOpened, CNS_ID)[0].case_id
     s072_id = next(o.document_id for o in w.sent if isinstance(o.sed, S072))
     rec = fund_records(silva(), "PT", "ana")[0]
@@ -177,7 +180,7 @@ def test_s073_that_does_not_confirm_registration_registers_nothing_and_says_why(
 
 def test_s073_after_a_refused_s072_registers_nothing() -> None:
     w = World(policies={PT_FUND: FundPolicy(close_after_refusal=False)})
-    w.run(w.funds[PT_FUND].request_entitlement("bia", CNS_ID), PT_FUND)
+    w.run(w.funds[PT_FUND].handle(RequestEntitlement("bia", CNS_ID)), PT_FUND)
     case_id = w.events(CaseOpened, CNS_ID)[0].case_id
     rec = fund_records(silva(), "PT", "bia")[0]
     s073 = S073(person=rec.person, registered=True, registration_date=date(2026, 3, 2))
@@ -211,7 +214,7 @@ def test_R1_main_insured_no_longer_affiliated_gives_not_confirmed_not_insured() 
     joao = replace(entry.household.main_insured[0], affiliation_end=date(2026, 1, 31))
     entry = replace(entry, household=replace(entry.household, main_insured=(joao,)))
     w = World(entries=(entry,))
-    w.run(w.funds[PT_FUND].request_entitlement("ana", CNS_ID), PT_FUND)
+    w.run(w.funds[PT_FUND].handle(RequestEntitlement("ana", CNS_ID)), PT_FUND)
     (s072,) = [o.sed for o in w.sent if isinstance(o.sed, S072)]
     assert s072.not_confirmed is not None
     assert s072.not_confirmed.reason is NotConfirmedReason.NOT_INSURED
@@ -231,9 +234,10 @@ def test_a_request_for_someone_not_in_the_registry_is_a_domain_error_and_changes
 def test_a_reminder_on_a_held_case_is_answered_cannot_be_sent() -> None:
     w = World(policies={PT_FUND: FundPolicy(auto_register=False)})
     fund = w.funds[PT_FUND]
-    w.run(fund.request_entitlement("ana", CNS_ID), PT_FUND)
+    w.run(fund.handle(RequestEntitlement("ana", CNS_ID)), PT_FUND)
     (case_id,) = fund.snapshot().cases
-    w.run(fund.reject(case_id), PT_FUND)  # the fund refuses the S072: the CNS holds the case
+    # the fund refuses the S072: the CNS holds the case
+    w.run(fund.handle(RejectDocument(case_id)), PT_FUND)
     w.clock.advance(timedelta(days=61))
     w.run(fund.handle(TimePassed(w.clock.now())), PT_FUND)
     (x010,) = [o.sed for o in w.sent if isinstance(o.sed, X010)]
@@ -243,12 +247,12 @@ def test_a_reminder_on_a_held_case_is_answered_cannot_be_sent() -> None:
 def test_R17_two_requests_for_one_member_register_them_once() -> None:
     w = World()
     for _ in range(2):
-        w.run(w.funds[PT_FUND].request_entitlement("ana", CNS_ID), PT_FUND)
+        w.run(w.funds[PT_FUND].handle(RequestEntitlement("ana", CNS_ID)), PT_FUND)
     assert [type(o.sed) for o in w.sent].count(S073) == 2
     (reg,) = w.events(CoInsuranceRegistered, CNS_ID)
     assert reg.member == MemberRef("silva", "ana")
     first = reg.case_id
     # The first case's S073 is invalidated: the second case still backs the registration.
-    w.run(w.funds[PT_FUND].invalidate(first, "S073"), PT_FUND)
+    w.run(w.funds[PT_FUND].handle(InvalidateDocument(first, "S073")), PT_FUND)
     assert not w.events(RegistrationWithdrawn)
     assert w.cns.registrations[MemberRef("silva", "ana")].case_id != first

@@ -12,7 +12,14 @@ from process_world import CNS_ID, FR_FUND, PT_FUND, World
 
 from eessi.core.desk import DueIndex, Overlay, PersistentMap, Tx
 from eessi.core.fund import FundPolicy
-from eessi.core.messages import CaseEvent, CaseStateChanged, Event, ReminderSent, TimePassed
+from eessi.core.messages import (
+    CaseEvent,
+    CaseStateChanged,
+    Event,
+    ReminderSent,
+    RequestEntitlement,
+    TimePassed,
+)
 from eessi.ids import SeededIds
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -102,7 +109,7 @@ def test_time_passing_reminds_exactly_the_cases_a_full_scan_would() -> None:
     quiet = FundPolicy(auto_register=False, answer_reminders=False)
     w = World(policies={PT_FUND: quiet, FR_FUND: quiet})
     for key, fund in (("ana", PT_FUND), ("marie", FR_FUND), ("rui", PT_FUND)):
-        w.run(w.funds[fund].request_entitlement(key, CNS_ID), fund)
+        w.run(w.funds[fund].handle(RequestEntitlement(key, CNS_ID)), fund)
         w.clock.advance(timedelta(days=9))
     seen = 0
     for days in (20, 15, 10, 30, 90, 400):

@@ -12,11 +12,15 @@ from eessi.clock import VirtualClock
 from eessi.core.buc_table import CaseState
 from eessi.core.fund import FundDesk, FundPolicy
 from eessi.core.messages import (
+    AskAgain,
     CaseOpened,
     CoInsuranceRequested,
     DocumentReceived,
     EntitlementRecorded,
+    InvalidateDocument,
+    RegisterEntitlement,
     ReminderSent,
+    RequestEntitlement,
     TimePassed,
     WithdrawEntitlement,
 )
@@ -64,7 +68,7 @@ def _sofia(pins: tuple[Pin, ...]) -> Person:
 
 def test_request_entitlement_opens_s_buc_01_with_an_s071_for_the_record() -> None:
     w = World()
-    step = w.funds[PT_FUND].request_entitlement("ana", CNS_ID, start=date(2026, 4, 1))
+    step = w.funds[PT_FUND].handle(RequestEntitlement("ana", CNS_ID, start=date(2026, 4, 1)))
     (opened,) = step.of(CaseOpened)
     assert opened.buc == "S_BUC_01"
     assert opened.role.value == "PO"
@@ -87,7 +91,7 @@ def test_request_for_a_record_the_fund_does_not_have_is_refused_and_changes_noth
     fund = _fund()
     before = fund.snapshot()
     with pytest.raises(DomainError):
-        fund.request_entitlement("nobody", CNS_ID)
+        fund.handle(RequestEntitlement("nobody", CNS_ID))
     assert fund.snapshot() is before
 
 
@@ -134,19 +138,19 @@ def test_silent_fund_is_reminded_by_the_cns_and_says_the_s041_will_be_sent() -> 
 
 def test_register_refuses_a_not_confirmed_s072_and_changes_nothing() -> None:
     w = World(policies={PT_FUND: FundPolicy(close_after_refusal=False)})
-    w.run(w.funds[PT_FUND].request_entitlement("bia", CNS_ID), PT_FUND)
+    w.run(w.funds[PT_FUND].handle(RequestEntitlement("bia", CNS_ID)), PT_FUND)
     fund = w.funds[PT_FUND]
     (case_id,) = fund.snapshot().cases
     assert fund.snapshot().refused[case_id] == NotConfirmedReason.ALREADY_COVERED.value
     before = fund.snapshot()
     with pytest.raises(ProtocolError):
-        fund.register(case_id)
+        fund.handle(RegisterEntitlement(case_id))
     assert fund.snapshot() is before
 
 
 def test_confirmed_s072_registers_the_person_with_the_start_date() -> None:
     w = World()
-    w.run(w.funds[PT_FUND].request_entitlement("ana", CNS_ID), PT_FUND)
+    w.run(w.funds[PT_FUND].handle(RequestEntitlement("ana", CNS_ID)), PT_FUND)
     (recorded,) = w.events(EntitlementRecorded, PT_FUND)
     assert recorded.person == "ana"
     assert recorded.start == date(2025, 9, 1)
@@ -177,31 +181,31 @@ def test_two_records_with_one_key_are_refused() -> None:
 def test_fund_withdrawing_its_s071_then_asking_again_gets_a_fresh_s072() -> None:
     w = World(policies={PT_FUND: FundPolicy(auto_register=False)})
     fund = w.funds[PT_FUND]
-    w.run(fund.request_entitlement("ana", CNS_ID), PT_FUND)
+    w.run(fund.handle(RequestEntitlement("ana", CNS_ID)), PT_FUND)
     (case_id,) = fund.snapshot().cases
-    w.run(fund.invalidate(case_id, "S071"), PT_FUND)
+    w.run(fund.handle(InvalidateDocument(case_id, "S071")), PT_FUND)
     assert w.cns.case(case_id).state is CaseState.WITHDRAWN
-    w.run(fund.ask_again(case_id), PT_FUND)
+    w.run(fund.handle(AskAgain(case_id)), PT_FUND)
     assert [type(o.sed) for o in w.sent].count(S072) == 2
     assert w.cns.case(case_id).state is CaseState.AWAITING_CONFIRMATION
-    w.run(fund.register(case_id), PT_FUND)
+    w.run(fund.handle(RegisterEntitlement(case_id)), PT_FUND)
     assert w.cns.registrations
 
 
 def test_asking_again_while_the_request_stands_is_refused() -> None:
     w = World(policies={PT_FUND: FundPolicy(auto_register=False)})
     fund = w.funds[PT_FUND]
-    w.run(fund.request_entitlement("ana", CNS_ID), PT_FUND)
+    w.run(fund.handle(RequestEntitlement("ana", CNS_ID)), PT_FUND)
     (case_id,) = fund.snapshot().cases
     before = fund.snapshot()
     with pytest.raises(ProtocolError):
-        fund.ask_again(case_id)
+        fund.handle(AskAgain(case_id))
     assert fund.snapshot() is before
 
 
 def test_a_refusal_invalidated_by_the_cns_is_forgotten_by_the_fund() -> None:
     w = World(policies={PT_FUND: FundPolicy(close_after_refusal=False)})
-    w.run(w.funds[PT_FUND].request_entitlement("bia", CNS_ID), PT_FUND)
+    w.run(w.funds[PT_FUND].handle(RequestEntitlement("bia", CNS_ID)), PT_FUND)
     (case_id,) = w.funds[PT_FUND].snapshot().refused
     w.run(w.cns.handle(WithdrawEntitlement(case_id)), CNS_ID)
     assert not w.funds[PT_FUND].snapshot().refused

@@ -13,7 +13,10 @@ from eessi.core.messages import (
     CaseOpened,
     CoInsuranceRequested,
     DocumentProvided,
+    InvalidateDocument,
     MemberRef,
+    RequestClarification,
+    RequestEntitlement,
     TimePassed,
 )
 from eessi.sed.documents import from_xml
@@ -27,16 +30,16 @@ def _script(w: World) -> None:
     """Every flow once: R17 (confirmed, refused), R15, R5, a reminder and its answer, X008."""
     pt = w.funds[PT_FUND]
     for key in ("ana", "rui", "bia"):
-        w.run(pt.request_entitlement(key, CNS_ID), PT_FUND)
-    w.run(w.funds[FR_FUND].request_entitlement("noah", CNS_ID), FR_FUND)
+        w.run(pt.handle(RequestEntitlement(key, CNS_ID)), PT_FUND)
+    w.run(w.funds[FR_FUND].handle(RequestEntitlement("noah", CNS_ID)), FR_FUND)
     w.clock.advance(timedelta(days=61))
     w.run(w.funds[FR_FUND].handle(TimePassed(w.clock.now())), FR_FUND)
     for kind in (DocumentKind.BIRTH_CERTIFICATE, DocumentKind.HOUSEHOLD_COMPOSITION):
         w.run(w.cns.handle(DocumentProvided(LUC_PIN, "noah", kind)), CNS_ID)
     w.run(w.cns.handle(CoInsuranceRequested(MARC_PIN, "sofia")), CNS_ID)
     pt_case = w.events(CaseOpened, PT_FUND)[0].case_id
-    w.run(pt.invalidate(pt_case, "S073"), PT_FUND)
-    w.run(pt.clarify(pt_case, "S072"), PT_FUND)
+    w.run(pt.handle(InvalidateDocument(pt_case, "S073")), PT_FUND)
+    w.run(pt.handle(RequestClarification(pt_case, "S072")), PT_FUND)
 
 
 def test_every_document_of_the_flows_is_valid_against_our_schemas() -> None:
@@ -67,13 +70,13 @@ def test_same_seed_same_inputs_give_byte_identical_documents_and_ids() -> None:
 def test_another_seed_gives_other_ids() -> None:
     a, b = World(seed=1), World(seed=2)
     for w in (a, b):
-        w.run(w.funds[PT_FUND].request_entitlement("ana", CNS_ID), PT_FUND)
+        w.run(w.funds[PT_FUND].handle(RequestEntitlement("ana", CNS_ID)), PT_FUND)
     assert [o.document_id for o in a.sent] != [o.document_id for o in b.sent]
 
 
 def test_a_4_3_s071_is_answered_in_4_3() -> None:
     w = World(policies={PT_FUND: FundPolicy(auto_register=False)})
-    step = w.funds[PT_FUND].request_entitlement("ana", CNS_ID)
+    step = w.funds[PT_FUND].handle(RequestEntitlement("ana", CNS_ID))
     out = step.outgoing[0]
     old = replace(out, sed=replace(out.sed, version="4.3"))
     answer = w.cns.handle(old.received_by_peer(PT_FUND))

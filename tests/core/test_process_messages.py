@@ -12,6 +12,7 @@ from eessi.core.messages import (
     CaseOpened,
     DocumentProvided,
     DocumentReceived,
+    RequestEntitlement,
     ServiceDecision,
     Step,
     TimePassed,
@@ -44,8 +45,8 @@ def test_malformed_inputs_are_refused_with_a_domain_error_and_a_hint(make: objec
 
 def test_steps_add_up_and_filter_events_by_type() -> None:
     w = World()
-    a = w.funds[PT_FUND].request_entitlement("ana", CNS_ID)
-    b = w.funds[PT_FUND].request_entitlement("rui", CNS_ID)
+    a = w.funds[PT_FUND].handle(RequestEntitlement("ana", CNS_ID))
+    b = w.funds[PT_FUND].handle(RequestEntitlement("rui", CNS_ID))
     both = a + b
     assert len(both.outgoing) == 2
     assert len(both.of(CaseOpened)) == 2

@@ -23,10 +23,17 @@ from eessi.core.buc_table import Direction
 from eessi.core.cns import CnsDesk
 from eessi.core.fund import FundDesk, FundPolicy
 from eessi.core.messages import (
+    AskAgain,
+    CloseCase,
     CoInsuranceRegistered,
+    InvalidateDocument,
     MemberRef,
     Outgoing,
+    RegisterEntitlement,
     RegistrationWithdrawn,
+    RejectDocument,
+    RequestClarification,
+    RequestEntitlement,
     Step,
     TimePassed,
     WithdrawEntitlement,
@@ -88,7 +95,7 @@ class Net:
     def apply(self, action: tuple[Any, ...]) -> None:
         kind = action[0]
         if kind == "request":
-            self.take(PT_FUND, self.fund.request_entitlement(action[1], CNS_ID))
+            self.take(PT_FUND, self.fund.handle(RequestEntitlement(action[1], CNS_ID)))
         elif kind == "flush":
             for _ in range(20):
                 if not self.inflight:
@@ -112,17 +119,19 @@ class Net:
             if case_id is None:
                 return
             if kind == "register":
-                self.attempt(PT_FUND, lambda: self.fund.register(case_id))
+                self.attempt(PT_FUND, lambda: self.fund.handle(RegisterEntitlement(case_id)))
             elif kind == "fund_x008":
-                self.attempt(PT_FUND, lambda: self.fund.invalidate(case_id, action[2]))
+                x008 = InvalidateDocument(case_id, action[2])
+                self.attempt(PT_FUND, lambda: self.fund.handle(x008))
             elif kind == "fund_x011":
-                self.attempt(PT_FUND, lambda: self.fund.reject(case_id, "S072"))
+                self.attempt(PT_FUND, lambda: self.fund.handle(RejectDocument(case_id, "S072")))
             elif kind == "clarify":
-                self.attempt(PT_FUND, lambda: self.fund.clarify(case_id, "S072"))
+                x012 = RequestClarification(case_id, "S072")
+                self.attempt(PT_FUND, lambda: self.fund.handle(x012))
             elif kind == "ask_again":
-                self.attempt(PT_FUND, lambda: self.fund.ask_again(case_id))
+                self.attempt(PT_FUND, lambda: self.fund.handle(AskAgain(case_id)))
             elif kind == "close":
-                self.attempt(PT_FUND, lambda: self.fund.close(case_id))
+                self.attempt(PT_FUND, lambda: self.fund.handle(CloseCase(case_id)))
             elif kind == "cns_x008" and case_id in self.cns.snapshot().cases:
                 self.attempt(CNS_ID, lambda: self.cns.handle(WithdrawEntitlement(case_id)))
 

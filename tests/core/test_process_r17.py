@@ -17,6 +17,7 @@ from eessi.core.messages import (
     EntitlementRecorded,
     EntitlementRefused,
     MemberRef,
+    RequestEntitlement,
 )
 from eessi.sed.documents import S072, S073, NotConfirmedReason, StatusFamilyMember
 from eessi.sed.model import OpenPeriod, OpenPeriodType
@@ -30,7 +31,7 @@ def test_R17_s071_per_member_gets_one_s072_each_then_s073_registers_them() -> No
     w = World()
     fund = w.funds[PT_FUND]
     for key in ("ana", "rui"):
-        w.run(fund.request_entitlement(key, CNS_ID), PT_FUND)
+        w.run(fund.handle(RequestEntitlement(key, CNS_ID)), PT_FUND)
 
     s072s = [o for o in w.sent if isinstance(o.sed, S072)]
     assert len(s072s) == 2
@@ -59,7 +60,7 @@ def test_R17_s071_per_member_gets_one_s072_each_then_s073_registers_them() -> No
 
 def test_R17_cns_decides_with_rules_before_answering() -> None:
     w = World()
-    w.run(w.funds[PT_FUND].request_entitlement("ana", CNS_ID), PT_FUND)
+    w.run(w.funds[PT_FUND].handle(RequestEntitlement("ana", CNS_ID)), PT_FUND)
     decisions = [d for d in w.events(DecisionMade, CNS_ID) if d.member == ANA]
     assert decisions[0].decision.outcome.value == "pending"  # waits for the S072 to be sent
     assert "R17" in decisions[0].rules
@@ -75,7 +76,7 @@ def test_R17_cns_decides_with_rules_before_answering() -> None:
 
 def test_R17_member_insured_in_country_of_residence_is_not_confirmed_with_the_rule() -> None:
     w = World()
-    w.run(w.funds[PT_FUND].request_entitlement("bia", CNS_ID), PT_FUND)
+    w.run(w.funds[PT_FUND].handle(RequestEntitlement("bia", CNS_ID)), PT_FUND)
     (s072,) = [o.sed for o in w.sent if isinstance(o.sed, S072)]
     assert not s072.confirmed
     assert s072.not_confirmed is not None
@@ -95,7 +96,7 @@ def test_R17_member_insured_in_country_of_residence_is_not_confirmed_with_the_ru
 
 def test_R17_registration_date_is_the_start_of_the_s072() -> None:
     w = World()
-    w.run(w.funds[PT_FUND].request_entitlement("rui", CNS_ID), PT_FUND)
+    w.run(w.funds[PT_FUND].handle(RequestEntitlement("rui", CNS_ID)), PT_FUND)
     (s073,) = [o.sed for o in w.sent if isinstance(o.sed, S073)]
     assert s073.registered
     assert s073.registration_date == date(2025, 9, 1)
@@ -118,7 +119,7 @@ def test_R10_s072_names_the_older_parent_and_adds_the_childs_lu_pin() -> None:
     entry = replace(entry, household=household, member_pins={"rui": "2012050512345"})
     w = World(entries=(entry,))
     # The fund's record names the father (the first main insured) and no PIN for the child.
-    w.run(w.funds[PT_FUND].request_entitlement("rui", CNS_ID), PT_FUND)
+    w.run(w.funds[PT_FUND].handle(RequestEntitlement("rui", CNS_ID)), PT_FUND)
     (s072,) = [o.sed for o in w.sent if isinstance(o.sed, S072)]
     assert isinstance(s072.status, StatusFamilyMember)
     main_pin = s072.status.main_insured.pin_for("LU")

@@ -14,6 +14,7 @@ from eessi.core.messages import (
     DocumentProvided,
     DocumentsReminder,
     ReminderSent,
+    RequestEntitlement,
     TimePassed,
 )
 from eessi.ids import SeededIds
@@ -29,7 +30,7 @@ def _silent_pt() -> World:
 
 def test_cns_sets_a_timer_when_it_starts_waiting_for_the_s073() -> None:
     w = _silent_pt()
-    step = w.funds[PT_FUND].request_entitlement("ana", CNS_ID)
+    step = w.funds[PT_FUND].handle(RequestEntitlement("ana", CNS_ID))
     s071 = step.outgoing[0]
     answer = w.cns.handle(s071.received_by_peer(PT_FUND))
     assert isinstance(answer.outgoing[0].sed, S072)
@@ -40,7 +41,7 @@ def test_cns_sets_a_timer_when_it_starts_waiting_for_the_s073() -> None:
 
 def test_R14_cns_reminds_the_fund_once_the_s073_is_overdue_and_the_fund_answers_x010() -> None:
     w = _silent_pt()
-    w.run(w.funds[PT_FUND].request_entitlement("ana", CNS_ID), PT_FUND)
+    w.run(w.funds[PT_FUND].handle(RequestEntitlement("ana", CNS_ID)), PT_FUND)
     w.clock.advance(timedelta(days=59))
     w.run(w.cns.handle(TimePassed(w.clock.now())), CNS_ID)
     assert not w.events(ReminderSent)  # not overdue yet
@@ -64,7 +65,7 @@ def test_R14_cns_reminds_the_fund_once_the_s073_is_overdue_and_the_fund_answers_
 
 def test_R15_fund_reminds_the_cns_that_waits_for_documents_and_the_cns_says_will_be_sent() -> None:
     w = World()
-    w.run(w.funds[FR_FUND].request_entitlement("noah", CNS_ID), FR_FUND)
+    w.run(w.funds[FR_FUND].handle(RequestEntitlement("noah", CNS_ID)), FR_FUND)
     case_id = w.events(CaseOpened, FR_FUND)[0].case_id
     w.clock.advance(timedelta(days=61))
     w.run(w.funds[FR_FUND].handle(TimePassed(w.clock.now())), FR_FUND)
@@ -78,7 +79,7 @@ def test_R15_fund_reminds_the_cns_that_waits_for_documents_and_the_cns_says_will
 
 def test_R15_documents_still_missing_after_the_deadline_are_reminded_once() -> None:
     w = World()
-    w.run(w.funds[FR_FUND].request_entitlement("noah", CNS_ID), FR_FUND)
+    w.run(w.funds[FR_FUND].handle(RequestEntitlement("noah", CNS_ID)), FR_FUND)
     doc_timers = [t for t in w.cns_timers if t.case_id is None]
     assert doc_timers[0].due == w.clock.now() + timedelta(days=30)
     w.run(w.cns.handle(DocumentProvided(LUC_PIN, "noah", DocumentKind.BIRTH_CERTIFICATE)), CNS_ID)
@@ -97,7 +98,7 @@ def test_R14_a_cns_desk_restored_from_a_snapshot_still_reminds_the_overdue_fund(
     """What is due is part of the state: a desk rebuilt from a snapshot (a node's rollback)
     reminds exactly as the desk it replaces would have."""
     w = _silent_pt()
-    w.run(w.funds[PT_FUND].request_entitlement("ana", CNS_ID), PT_FUND)
+    w.run(w.funds[PT_FUND].handle(RequestEntitlement("ana", CNS_ID)), PT_FUND)
     before = w.cns.snapshot()
     w.clock.advance(timedelta(days=61))
     first = w.cns.handle(TimePassed(w.clock.now()))
@@ -111,7 +112,7 @@ def test_R14_a_cns_desk_restored_from_a_snapshot_still_reminds_the_overdue_fund(
 
 def test_R14_time_passing_twice_reminds_once_per_wait_on_both_sides() -> None:
     w = World(policies={PT_FUND: FundPolicy(auto_register=False)})
-    w.run(w.funds[PT_FUND].request_entitlement("ana", CNS_ID), PT_FUND)
+    w.run(w.funds[PT_FUND].handle(RequestEntitlement("ana", CNS_ID)), PT_FUND)
     for _ in range(3):
         w.clock.advance(timedelta(days=61))
         w.run(w.cns.handle(TimePassed(w.clock.now())), CNS_ID)

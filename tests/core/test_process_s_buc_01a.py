@@ -23,6 +23,7 @@ from eessi.core.fund import FundDesk, FundPolicy, FundRecord
 from eessi.core.mapping import insured_entitlement_parts
 from eessi.core.messages import (
     CaseOpened,
+    CloseCase,
     CoInsuranceRegistered,
     DocumentReceived,
     EntitlementIssued,
@@ -30,11 +31,15 @@ from eessi.core.messages import (
     EntitlementRegistered,
     EntitlementUnrecorded,
     EntitlementUnregistered,
+    InvalidateDocument,
     IssueEntitlement,
     MemberRef,
     NotRegistered,
     Outgoing,
+    RegisterEntitlement,
+    RejectDocument,
     ReminderSent,
+    RequestEntitlement,
     Step,
     TimePassed,
     WithdrawEntitlement,
@@ -187,7 +192,7 @@ def test_S_BUC_01A_eligible_family_member_is_registered_when_the_S073_arrives() 
     """Marie's S071 stands in an S_BUC_01 case whose S072 the CNS withdrew: she is eligible
     once an S072 and S073 are exchanged, so the CNS may send it unasked (S_BUC_01A)."""
     w = World()
-    w.run(w.funds[FR_FUND].request_entitlement("marie", CNS_ID), FR_FUND)
+    w.run(w.funds[FR_FUND].handle(RequestEntitlement("marie", CNS_ID)), FR_FUND)
     s_buc_01 = w.events(CaseOpened, CNS_ID)[0].case_id
     w.run(w.cns.handle(WithdrawEntitlement(s_buc_01)), CNS_ID)
     assert MemberRef("martin", "marie") not in w.cns.registrations
@@ -235,7 +240,7 @@ def test_S_BUC_01A_fund_X011_rejects_the_S072_nothing_is_registered_and_the_cns_
     w = _silent_fr()
     w.run(w.cns.handle(LUC), CNS_ID)
     case_id = _cns_case(w)
-    w.run(w.funds[FR_FUND].reject(case_id, "S072"), FR_FUND)
+    w.run(w.funds[FR_FUND].handle(RejectDocument(case_id, "S072")), FR_FUND)
     assert isinstance(w.sent[-1].sed, X011)
     assert w.cns.case(case_id).state is CaseState.REJECTED
     assert w.cns.case(case_id).suspended
@@ -245,7 +250,7 @@ def test_S_BUC_01A_fund_X011_rejects_the_S072_nothing_is_registered_and_the_cns_
     w.run(w.cns.handle(LUC), CNS_ID)
     assert w.cns.case(case_id).state is CaseState.AWAITING_CONFIRMATION
     assert not w.cns.case(case_id).suspended
-    w.run(w.funds[FR_FUND].register(case_id), FR_FUND)
+    w.run(w.funds[FR_FUND].handle(RegisterEntitlement(case_id)), FR_FUND)
     assert w.cns.snapshot().entitlements == {case_id: date(2015, 3, 1)}
 
 
@@ -253,13 +258,13 @@ def test_S_BUC_01A_fund_X008_of_its_S073_unregisters_on_both_sides() -> None:
     w = World()
     w.run(w.cns.handle(LUC), CNS_ID)
     case_id = _cns_case(w)
-    w.run(w.funds[FR_FUND].invalidate(case_id, "S073"), FR_FUND)
+    w.run(w.funds[FR_FUND].handle(InvalidateDocument(case_id, "S073")), FR_FUND)
     (unrecorded,) = w.events(EntitlementUnrecorded, FR_FUND)
     assert "S073" in unrecorded.why
     (gone,) = w.events(EntitlementUnregistered, CNS_ID)
     assert "S073" in gone.why
     assert w.cns.case(case_id).state is CaseState.AWAITING_CONFIRMATION
-    w.run(w.funds[FR_FUND].register(case_id), FR_FUND)
+    w.run(w.funds[FR_FUND].handle(RegisterEntitlement(case_id)), FR_FUND)
     assert len(w.events(EntitlementRegistered, CNS_ID)) == 2
 
 
@@ -381,10 +386,13 @@ class _Net:
             self.attempt(FR_FUND, lambda: self.fund.handle(TimePassed(now)))
         elif (case_id := self.case()) is not None:
             acts = {
-                "register": (FR_FUND, lambda: self.fund.register(case_id)),
-                "fund_x008": (FR_FUND, lambda: self.fund.invalidate(case_id, "S073")),
-                "fund_x011": (FR_FUND, lambda: self.fund.reject(case_id, "S072")),
-                "close": (FR_FUND, lambda: self.fund.close(case_id)),
+                "register": (FR_FUND, lambda: self.fund.handle(RegisterEntitlement(case_id))),
+                "fund_x008": (
+                    FR_FUND,
+                    lambda: self.fund.handle(InvalidateDocument(case_id, "S073")),
+                ),
+                "fund_x011": (FR_FUND, lambda: self.fund.handle(RejectDocument(case_id, "S072"))),
+                "close": (FR_FUND, lambda: self.fund.handle(CloseCase(case_id))),
                 "cns_x008": (CNS_ID, lambda: self.cns.handle(WithdrawEntitlement(case_id))),
             }
             who, act = acts[kind]

@@ -11,7 +11,7 @@ import pytest
 from eessi.clock import VirtualClock
 from eessi.core.cns import CnsDesk
 from eessi.core.fund import FundDesk
-from eessi.core.messages import EntitlementRecorded, IssueEntitlement
+from eessi.core.messages import EntitlementRecorded, IssueEntitlement, RequestEntitlement
 from eessi.core.supplementary import Category
 from eessi.directory import load_default_directory, parse_directory
 from eessi.errors import ConfigError
@@ -83,7 +83,7 @@ def test_a_profile_for_a_fund_missing_from_the_directory_is_refused() -> None:
 def test_the_cpam_records_make_schema_valid_s071_for_a_family_member(key: str) -> None:
     profile = load_default_profiles()["FR:CPAM5701"]
     desk = FundDesk(profile.id, profile.records, VirtualClock(), SeededIds(1), profile.policy)
-    step = desk.request_entitlement(key, CNS)
+    step = desk.handle(RequestEntitlement(key, CNS))
     (out,) = step.outgoing
     assert isinstance(out.sed, S071)
     assert isinstance(out.sed.status, StatusFamilyMember)
