@@ -11,8 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
 
 from eessi.clock import Clock
-from eessi.core.cns import CnsDesk, CnsParams, CnsState
-from eessi.core.fund import FundDesk, FundPolicy, FundState
+from eessi.core import CnsDesk, CnsParams, CnsState, FundDesk, FundPolicy, FundState
 from eessi.core.household import Household
 from eessi.directory import Directory, InstitutionEntry
 from eessi.ids import IdGenerator

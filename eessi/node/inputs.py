@@ -21,7 +21,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from eessi.core.messages import (
+from eessi.core import (
     CloseCase,
     CoInsuranceRequested,
     DocumentProvided,
@@ -174,7 +174,7 @@ def apply_input(desk: Desk, value: SubmitInput, *, cns_id: Callable[[], str], wh
     ``cns_id`` is asked then, and only then. A value sent to the wrong kind of desk is a
     :class:`DomainError` (``node.wrong-desk``) naming ``where``.
     """
-    from eessi.core.fund import FundDesk
+    from eessi.core import FundDesk
 
     if isinstance(desk, FundDesk):
         if isinstance(value, RequestEntitlement) and value.to is None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eessi.clock import VirtualClock
-from eessi.core.process import CnsDesk, CnsRegistry, FundDesk
+from eessi.core import CnsDesk, CnsRegistry, FundDesk
 from eessi.directory import InstitutionEntry, load_default_directory
 from eessi.ids import SeededIds
 from eessi.journal import Direction, Journal, MessageRecord, MessageStatus
