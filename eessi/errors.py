@@ -4,24 +4,37 @@ Every error a user can meet says **what** went wrong, **where** (file, case, mes
 line) and **what to do**. Third-party errors (lxml, xmlschema, aiohttp, sqlite) are translated
 into these at the boundary of the module that calls them, so none leak to users.
 
-::
+The whole tree, every exception class of the package. A class defined in another module is
+named by its module under ``eessi`` (``node.admin.ApiError``); an underscored one is
+internal control flow that never leaves its module. ``tests/test_errors.py`` imports every
+module and checks that this drawing and the classes agree, parent by parent::
 
     EessiError
-    ├── ConfigError                 a directory, household or scenario file is wrong
-    ├── SedError                    a document cannot be accepted
-    │   ├── XmlSyntaxError          empty, not XML, not well-formed
-    │   ├── HostileXmlError         DTD, entities, too large, too deep
-    │   ├── UnknownSedError         root element / namespace names no SED we know
-    │   ├── UnsupportedVersionError a SED version this side does not support
-    │   ├── SchemaError             a schema is missing or does not compile
-    │   └── SedInvalidError         the document breaks its schema (carries the issues)
-    ├── DomainError                 the co-insurance core refuses a step
-    │   └── ProtocolError           an illegal step in a BUC / case (changes nothing)
-    ├── TransportError              moving a message between peers failed
+    ├── ConfigError                      a directory, household or scenario file is wrong
+    ├── SedError                         a document cannot be accepted
+    │   ├── XmlSyntaxError               empty, not XML, not well-formed
+    │   ├── HostileXmlError              DTD, entities, too large, too deep
+    │   ├── UnknownSedError              root element / namespace names no SED we know
+    │   ├── UnsupportedVersionError      a SED version this side does not support
+    │   ├── SchemaError                  a schema is missing or does not compile
+    │   ├── SedInvalidError              the document breaks its schema (carries the issues)
+    │   └── SedModelError                a model value breaks a rule of its field
+    │       └── sed.codec._Bad           internal: a leaf's text cannot be read
+    ├── DomainError                      the co-insurance core refuses a step
+    │   ├── ProtocolError                an illegal step in a BUC / case (changes nothing)
+    │   └── core.eligibility._Refused    internal: carries a refusal out of nested checks
+    ├── TransportError                   moving a message between peers failed
     │   ├── PeerUnreachableError
-    │   ├── MessageRefusedError     the peer answered with an error signal
-    │   └── EnvelopeError           an envelope is malformed, spoofed or oversized
-    └── JournalError                the durable store failed or is inconsistent
+    │   ├── MessageRefusedError          the peer answered with an error signal
+    │   ├── EnvelopeError                an envelope is malformed, spoofed or oversized
+    │   └── transport.server._Reject     internal: stop the checks, answer an error signal
+    ├── JournalError                     the durable store failed or is inconsistent
+    ├── TraceError                       a trace file cannot be read or written
+    └── AdminError                       an admin API (node or mock) refuses a request
+        ├── node.admin.ApiError                a node's admin request, with its HTTP status
+        ├── node.admin_requests.RequestError   a request body it cannot take (JSON pointer)
+        ├── mock.admin._ApiError               a mock's admin request, with its HTTP status
+        └── mock.supplementary._BadRequest     a field of a supplementary-data request
 
 Each error has a stable ``code`` (``"sed.unknown-type"``), a ``message``, an optional
 ``where`` and ``hint``, and ``details`` for machines; ``to_dict()`` gives the JSON form used by
@@ -34,6 +47,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 __all__ = [
+    "AdminError",
     "ConfigError",
     "DomainError",
     "EessiError",
@@ -47,6 +61,7 @@ __all__ = [
     "SedError",
     "SedInvalidError",
     "SedModelError",
+    "TraceError",
     "TransportError",
     "UnknownSedError",
     "UnsupportedVersionError",
@@ -160,3 +175,15 @@ class SedModelError(SedError):
     """A SED model value breaks a rule of its field (length, code, pattern, cross-field)."""
 
     code = "sed.model"
+
+
+class TraceError(EessiError):
+    """A trace file cannot be read (truncated, corrupted, another format) or written."""
+
+    code = "trace.invalid"
+
+
+class AdminError(EessiError):
+    """An admin API (node or mock) refuses a request; the subclasses carry the HTTP status."""
+
+    code = "admin.error"

@@ -73,6 +73,7 @@ from eessi.core.household import (
     birthday,
 )
 from eessi.core.rules import DEFAULT_PARAMETERS, RuleApplication, RuleParameters
+from eessi.errors import DomainError
 
 __all__ = ["Action", "Decision", "Missing", "Outcome", "Party", "decide", "decide_all"]
 
@@ -231,7 +232,7 @@ class Decision:
 # ---------------------------------------------------------------------------------------------
 
 
-class _Refused(Exception):
+class _Refused(DomainError):
     """Internal: a rule refused; carries the finished decision out of the nested checks."""
 
     def __init__(self, decision: Decision) -> None:

@@ -35,7 +35,7 @@ from typing import Any
 
 from aiohttp import web
 
-from eessi.errors import ConfigError, EessiError
+from eessi.errors import AdminError, ConfigError, EessiError
 from eessi.journal import MessageRecord, MessageStatus
 from eessi.mock.behaviour import parse_rule
 from eessi.mock.controller import MockController, MockHost
@@ -52,7 +52,7 @@ _MAX_BODY = 64 * 1024
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
-class _ApiError(EessiError):
+class _ApiError(AdminError):
     code = "mock.api"
 
     def __init__(self, status: int, message: str, **kwargs: Any) -> None:

@@ -41,7 +41,7 @@ from eessi.core.supplementary import (
     Reimbursement,
     SupplementaryInsurer,
 )
-from eessi.errors import ConfigError, DomainError, EessiError
+from eessi.errors import AdminError, ConfigError, DomainError, EessiError
 from eessi.mock.profiles import Profile
 
 __all__ = [
@@ -166,7 +166,7 @@ class SupplementaryMock:
 # --------------------------------------------------------------------------- routes
 
 
-class _BadRequest(EessiError):
+class _BadRequest(AdminError):
     code = "admin.bad-request"
 
 

@@ -43,7 +43,14 @@ from aiohttp import web
 from eessi import __version__
 from eessi.clock import Clock
 from eessi.directory import InstitutionEntry
-from eessi.errors import ConfigError, DomainError, EessiError, JournalError, ProtocolError
+from eessi.errors import (
+    AdminError,
+    ConfigError,
+    DomainError,
+    EessiError,
+    JournalError,
+    ProtocolError,
+)
 from eessi.journal import CaseEvent as JournalEvent
 from eessi.journal import Direction, Journal, MessageRecord, MessageStatus
 from eessi.node.admin_requests import REQUEST_KINDS, DeskKind, RequestError, RequestKind, kinds_for
@@ -109,7 +116,7 @@ class AdminTarget(Protocol):
     async def tick(self, *, messages: list[str] | None = None) -> Any: ...
 
 
-class ApiError(EessiError):
+class ApiError(AdminError):
     """An admin API refusal; ``status`` is the HTTP status it is answered with."""
 
     code = "admin.error"

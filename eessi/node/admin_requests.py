@@ -26,7 +26,7 @@ from eessi.core.messages import (
     ServiceDecision,
     WithdrawEntitlement,
 )
-from eessi.errors import DomainError, EessiError
+from eessi.errors import AdminError, DomainError
 from eessi.node.inputs import (
     CloseCase,
     InvalidateDocument,
@@ -51,7 +51,7 @@ DeskKind = Literal["cns", "fund"]
 FieldType = Literal["string", "boolean", "date"]
 
 
-class RequestError(EessiError):
+class RequestError(AdminError):
     """A request body the admin API cannot accept; ``where`` is a JSON pointer into the body."""
 
     code = "admin.bad-request"

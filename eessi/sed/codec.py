@@ -418,8 +418,11 @@ def _leaf_value(spec: XmlField, child: etree._Element, where: str) -> object:
     return text
 
 
-class _Bad(Exception):
+class _Bad(SedModelError):
     """A leaf converter could not read its text: :func:`_leaf_value` then says why."""
+
+    def __init__(self) -> None:
+        super().__init__("a leaf's text cannot be read")
 
 
 def _read_yesno(text: str) -> object:

@@ -46,7 +46,7 @@ from typing import IO, Any, Final
 
 from eessi import __version__
 from eessi.directory import Directory, parse_directory
-from eessi.errors import ConfigError, EessiError, JournalError
+from eessi.errors import ConfigError, JournalError, TraceError
 from eessi.journal.base import Direction, MessageRecord, MessageStatus
 
 __all__ = [
@@ -79,12 +79,6 @@ _SUM_HEX: Final = 32
 #: ``,"sum":"`` + 32 hex digits + ``"}``
 _SUM_SUFFIX_LEN: Final = len(_SUM_KEY) + _SUM_HEX + 2
 _GZIP_MAGIC: Final = b"\x1f\x8b"
-
-
-class TraceError(EessiError):
-    """A trace file cannot be read (truncated, corrupted, another format) or written."""
-
-    code = "trace.invalid"
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from typing import Final
 from aiohttp import web
 
 from eessi.clock import Clock, SystemClock
-from eessi.errors import EnvelopeError
+from eessi.errors import EnvelopeError, TransportError
 from eessi.ids import IdGenerator, RandomIds
 from eessi.transport import codes
 from eessi.transport.auth import SIGNATURE_HEADER, CredentialLookup, sign, verify
@@ -142,8 +142,8 @@ OnMessage = Callable[[Inbound], Awaitable[Outcome]]
 OnRefused = Callable[[Refusal], Awaitable[None]]
 
 
-class _Reject(Exception):
-    """Internal: stop checking and answer with an error signal."""
+class _Reject(TransportError):
+    """Internal: stop checking and answer with an error signal (``ebms_code``)."""
 
     def __init__(
         self,
@@ -154,7 +154,7 @@ class _Reject(Exception):
         http_status: int | None = None,
     ) -> None:
         super().__init__(reason)
-        self.code = code
+        self.ebms_code = code
         self.reason = reason
         self.detail = detail
         self.http_status = http_status if http_status is not None else code.http_status
@@ -377,7 +377,7 @@ class InboundEndpoint:
         peer: str | None,
     ) -> web.Response:
         error = self._error(
-            rej.code, rej.reason, message.message_id if message else None, rej.detail
+            rej.ebms_code, rej.reason, message.message_id if message else None, rej.detail
         )
         if self.on_refused is not None:
             refusal = Refusal(
