@@ -14,7 +14,10 @@ SIGKILL itself at that point (for crash tests).
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["add_node_arguments", "register", "run"]
 
@@ -108,10 +111,14 @@ def node_options(args: argparse.Namespace) -> Any:
     )
 
 
-async def wait_for_stop() -> None:
-    """Until SIGINT or SIGTERM. The handlers stay installed while the caller shuts down, so a
-    second signal (a terminal sends SIGINT to the whole process group) does not interrupt it;
-    they go with the event loop."""
+def stop_on_signals() -> asyncio.Event:
+    """An :class:`asyncio.Event` set by SIGINT or SIGTERM from now on.
+
+    Install it first thing, before anything is opened: a signal that arrives during start-up
+    (or just after the "listening" line, when a supervisor already sends it) then stops the
+    process cleanly once started, instead of interrupting it half-way. The handlers stay
+    installed while the caller shuts down, so a second signal (a terminal sends SIGINT to the
+    whole process group) does not interrupt that; they go with the event loop."""
     import asyncio
     import signal
 
@@ -119,7 +126,7 @@ async def wait_for_stop() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -131,6 +138,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from eessi.mock.wiring import enable_mock, mock_controller
     from eessi.node.network import journal_file_name, open_institution
 
+    stop = stop_on_signals()
     configure_logging(args.verbose)
     directory = load_directory(args.directory or default_directory_path())
     entry = directory.get(args.institution)
@@ -148,16 +156,16 @@ async def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         fund_policy=profile.policy if profile is not None else None,
     )
-    if controller is not None:  # a mock fund: its profile's behaviours, /api/mock/ routes
-        enable_mock(inst, controller, host=args.host or urlsplit(entry.endpoint).hostname)
-    try:
+    try:  # whatever fails from here on, what was opened is closed (the process then exits)
+        if controller is not None:  # a mock fund: its profile's behaviours, /api/mock/ routes
+            enable_mock(inst, controller, host=args.host or urlsplit(entry.endpoint).hostname)
         await inst.start(host=args.host, port=args.port)
         print(
             f"{entry.id} ({entry.kind}) listening on {inst.url}"
             f" (AS4 {inst.endpoint_url}, admin {inst.url}/api/, journal {db})",
             flush=True,
         )
-        await wait_for_stop()
+        await stop.wait()
         print(f"{entry.id}: stopping", file=sys.stderr, flush=True)
     finally:
         await inst.stop()

@@ -56,12 +56,13 @@ def run(args: argparse.Namespace) -> int:
 async def _up(args: argparse.Namespace, db_dir: Path) -> int:
     import sys
 
-    from eessi.cli.serve import configure_logging, node_options, wait_for_stop
+    from eessi.cli.serve import configure_logging, node_options, stop_on_signals
     from eessi.directory import default_directory_path, load_directory
     from eessi.mock.wiring import enable_mock, mock_controller
     from eessi.node.institution import Institution
     from eessi.node.network import Network
 
+    stop = stop_on_signals()
     configure_logging(args.verbose)
     directory = load_directory(args.directory or default_directory_path())
     controller = mock_controller(directory, seed=args.seed)
@@ -89,7 +90,7 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
             mock = f"  mock API {inst.url}/api/mock/" if e.kind == "mock" else ""
             print(f"  {e.id:<14} {e.kind:<5} {inst.url}  (AS4 {inst.endpoint_url}){mock}  {e.name}")
         print("Ctrl-C to stop.", flush=True)
-        await wait_for_stop()
+        await stop.wait()
         print("eessi up: stopping", file=sys.stderr, flush=True)
     finally:
         await network.stop()

@@ -410,6 +410,16 @@ class Institution:
         if self._started:
             return
         self._started = True
+        try:
+            await self._start(host, port)
+        except BaseException:
+            # A refused start (a port in use, a diverged journal...) leaves nothing running:
+            # no task, timer, listening socket or HTTP session outlives it (the journal is
+            # the caller's to close).
+            await self.stop()
+            raise
+
+    async def _start(self, host: str | None, port: int | None) -> None:
         await self._restore()
         now = self.clock.now()
         resumed = await self.journal.resume_interrupted_sends(at=now)

@@ -125,19 +125,23 @@ async def open_institution(
         mixed = institution_seed(seed, entry.id)
         ids, rng = SeededIds(mixed), random.Random(mixed)
         signal_ids = SeededIds(institution_seed(seed, entry.id, "signals"))
-    return Institution(
-        entry,
-        directory,
-        journal,
-        make_desk,
-        clock=clock,
-        ids=ids,
-        signal_ids=signal_ids,
-        rng=rng,
-        options=options,
-        session=session,
-        host=host,
-    )
+    try:
+        return Institution(
+            entry,
+            directory,
+            journal,
+            make_desk,
+            clock=clock,
+            ids=ids,
+            signal_ids=signal_ids,
+            rng=rng,
+            options=options,
+            session=session,
+            host=host,
+        )
+    except BaseException:  # e.g. the admin API refusing a non-loopback host without a token
+        await journal.close()  # its threads would otherwise keep the process alive
+        raise
 
 
 class Network:
