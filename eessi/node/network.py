@@ -1,4 +1,9 @@
-"""Open, start and stop institutions: one (`eessi serve`) or several in one process (`eessi up`).
+"""Open, start and stop institutions: one (`eessi serve`) or several in one process.
+
+The one network builder: :class:`Network` runs ``eessi up``, the scenarios' and the pytest
+plugin's :class:`~eessi.scenario.world.LoopbackNetwork` and the trace recorder
+(:func:`eessi.trace.record.record`); :func:`loopback_directory` moves a directory onto free
+loopback ports for the ones that run inside a test or a recording.
 
 :func:`open_institution` builds one node from a directory entry: its journal file, its desk
 (from the household files), seeded IDs and jitter when a seed is given (the institution ID is
@@ -15,7 +20,7 @@ import contextlib
 import dataclasses
 import random
 import socket
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -27,11 +32,14 @@ from eessi.directory import Directory, InstitutionEntry
 from eessi.ids import IdGenerator, RandomIds, SeededIds, institution_seed
 from eessi.journal import open_journal
 from eessi.journal.sqlite import Synchronous
-from eessi.node.desk_factory import desk_factory
+from eessi.node.desk_factory import DeskFactory, desk_factory
 from eessi.node.households import load_households
 from eessi.node.institution import Institution, NodeOptions
 
 __all__ = [
+    "NOWHERE",
+    "Builder",
+    "DeskWrapper",
     "Network",
     "free_ports",
     "institution_seed",
@@ -40,6 +48,16 @@ __all__ = [
     "open_institution",
     "served_entries",
 ]
+
+
+#: Builds one node of a :class:`Network`: ``(entry, directory, journal file, shared session)``
+#: to an institution ready to start (default: :func:`open_institution` with the network's
+#: settings; the trace recorder builds from its run configuration instead).
+Builder = Callable[
+    [InstitutionEntry, Directory, Path, aiohttp.ClientSession], Awaitable[Institution]
+]
+#: Wraps the desk factory of one entry (e.g. a scenario taps the CNS desk's events).
+DeskWrapper = Callable[[InstitutionEntry, DeskFactory], DeskFactory]
 
 
 def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
@@ -109,13 +127,17 @@ async def open_institution(
     session: aiohttp.ClientSession | None = None,
     host: str | None = None,
     fund_policy: FundPolicy | None = None,
+    wrap_desk: DeskWrapper | None = None,
 ) -> Institution:
     """An institution ready to :meth:`~Institution.start` (its journal open at ``db``).
 
     ``households`` (a list) wins over ``households_dir`` (default: the shipped examples);
-    ``fund_policy`` is a foreign fund desk's policy (a mock profile's ``[policy]``)."""
+    ``fund_policy`` is a foreign fund desk's policy (a mock profile's ``[policy]``);
+    ``wrap_desk(entry, factory)`` may wrap the desk factory."""
     people = list(households) if households is not None else load_households(households_dir)
     make_desk = desk_factory(entry, directory, people, fund_policy=fund_policy)
+    if wrap_desk is not None:
+        make_desk = wrap_desk(entry, make_desk)
     journal = await open_journal(db, synchronous=synchronous)
     ids: IdGenerator
     signal_ids: IdGenerator
@@ -161,9 +183,13 @@ class Network:
         households: Sequence[Household] | None = None,
         prepare: Callable[[Institution], None] | None = None,
         fund_policies: Mapping[str, FundPolicy] | None = None,
+        wrap_desk: DeskWrapper | None = None,
+        build: Builder | None = None,
     ) -> None:
         """``households`` (a list) wins over ``households_dir``; ``prepare(inst)`` runs before
-        each ``inst.start()``; ``fund_policies`` gives a foreign fund's desk policy by IR ID."""
+        each ``inst.start()``; ``fund_policies`` gives a foreign fund's desk policy by IR ID;
+        ``wrap_desk`` wraps each desk factory; ``build`` replaces :func:`open_institution`
+        (then the settings above that it does not read are unused)."""
         self.directory = directory
         self.db_dir = Path(db_dir)
         wanted = list(ids) if ids is not None else [e.id for e in served_entries(directory)]
@@ -172,6 +198,8 @@ class Network:
         self.households = list(households) if households is not None else None
         self.prepare = prepare
         self.fund_policies = dict(fund_policies or {})
+        self.wrap_desk = wrap_desk
+        self.build = build
         self.seed = seed
         self.clock = clock
         self.options = options
@@ -181,25 +209,13 @@ class Network:
 
     async def start(self) -> None:
         """Open every journal, restore and start every institution (stops all on failure)."""
-        people = (
-            self.households if self.households is not None else load_households(self.households_dir)
-        )
         self.db_dir.mkdir(parents=True, exist_ok=True)
         self._session = aiohttp.ClientSession()
         try:
+            build = self.build or self._builder()
             for entry in self.entries:
-                inst = await open_institution(
-                    entry,
-                    self.directory,
-                    self.db_dir / journal_file_name(entry.id),
-                    households=people,
-                    seed=self.seed,
-                    clock=self.clock,
-                    options=self.options,
-                    synchronous=self.synchronous,
-                    session=self._session,
-                    fund_policy=self.fund_policies.get(entry.id) if entry.kind != "cns" else None,
-                )
+                db = self.db_dir / journal_file_name(entry.id)
+                inst = await build(entry, self.directory, db, self._session)
                 self.institutions[entry.id] = inst
                 if self.prepare is not None:
                     self.prepare(inst)
@@ -207,6 +223,31 @@ class Network:
         except BaseException:
             await self.stop()
             raise
+
+    def _builder(self) -> Builder:
+        """:func:`open_institution` with this network's settings (households loaded once)."""
+        people = (
+            self.households if self.households is not None else load_households(self.households_dir)
+        )
+
+        async def build(
+            entry: InstitutionEntry, directory: Directory, db: Path, session: aiohttp.ClientSession
+        ) -> Institution:
+            return await open_institution(
+                entry,
+                directory,
+                db,
+                households=people,
+                seed=self.seed,
+                clock=self.clock,
+                options=self.options,
+                synchronous=self.synchronous,
+                session=session,
+                fund_policy=self.fund_policies.get(entry.id) if entry.kind != "cns" else None,
+                wrap_desk=self.wrap_desk,
+            )
+
+        return build
 
     async def stop(self) -> None:
         """Stop every institution, close the journals and the session."""

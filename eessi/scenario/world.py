@@ -22,31 +22,28 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from eessi.clock import Clock, VirtualClock
 from eessi.core.cns import CnsDesk
 from eessi.core.eligibility import Decision
 from eessi.core.household import Household
 from eessi.core.messages import DecisionMade, Event, Step
-from eessi.directory import Directory, load_default_directory
+from eessi.directory import Directory, InstitutionEntry, load_default_directory
 from eessi.errors import ConfigError
-from eessi.ids import IdGenerator, SeededIds
-from eessi.journal import Direction, MessageRecord, open_journal
+from eessi.ids import IdGenerator
+from eessi.journal import Direction, MessageRecord
 from eessi.mock.behaviour import Rule
 from eessi.mock.controller import MockController
 from eessi.mock.journal_query import matches
 from eessi.mock.profiles import Profile, load_default_profiles
-from eessi.node.desk_factory import Desk, DeskFactory, desk_factory
+from eessi.node.desk_factory import Desk, DeskFactory
 from eessi.node.institution import Institution, NodeOptions
-from eessi.node.network import journal_file_name, loopback_directory
+from eessi.node.network import Network, loopback_directory
 from eessi.transport.client import RetryPolicy
 
 __all__ = [
@@ -164,8 +161,21 @@ class LoopbackNetwork:
             seed=seed or None,
         )
         self._behaviours = {k: list(v) for k, v in (behaviours or {}).items()}
-        self.nodes: dict[str, Institution] = {}
-        self._session: aiohttp.ClientSession | None = None
+        self.network = Network(
+            self.directory,
+            self.workdir,
+            ids=self.ids,
+            households=self.households,
+            seed=seed,
+            clock=self.clock,
+            options=self.options,
+            synchronous="NORMAL",
+            prepare=self._prepare,
+            fund_policies={fund: p.policy for fund, p in self.mocks.profiles.items()},
+            wrap_desk=self._wrap_desk,
+        )
+        #: The running institutions by IR ID (the network's own dict).
+        self.nodes: dict[str, Institution] = self.network.institutions
         self._rounds: dict[tuple[str, str], int] = {}
         #: The CNS's latest decision per member ID, and its events not drained yet (the desk's
         #: own answers: the journal spreads them over cases, unordered at one virtual instant).
@@ -177,39 +187,17 @@ class LoopbackNetwork:
 
     async def start(self) -> None:
         """Open every journal and start every institution (all stopped again on failure)."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self._session = aiohttp.ClientSession()
-        try:
-            for index, ir_id in enumerate(self.ids):
-                await self._open(ir_id, index)
-        except BaseException:
-            await self.stop()
-            raise
+        await self.network.start()
 
-    async def _open(self, ir_id: str, index: int) -> Institution:
-        entry = self.directory.get(ir_id)
-        profile = self.mocks.profiles.get(ir_id)
-        policy = profile.policy if profile is not None and entry.kind != "cns" else None
-        journal = await open_journal(self.workdir / journal_file_name(ir_id), synchronous="NORMAL")
-        make_desk = desk_factory(entry, self.directory, self.households, fund_policy=policy)
-        node = Institution(
-            entry,
-            self.directory,
-            journal,
-            self._tapped(make_desk) if entry.kind == "cns" else make_desk,
-            clock=self.clock,
-            ids=SeededIds(self.seed * 100 + index + 1),
-            rng=random.Random(self.seed * 100 + index + 1),
-            options=self.options,
-            session=self._session,
-        )
-        self.nodes[ir_id] = node
-        if entry.kind != "cns":
-            for rule in self._behaviours.get(ir_id, ()):
-                self.mocks.book(ir_id).add(rule)
+    def _prepare(self, node: Institution) -> None:
+        """Each mock fund gets its behaviours and is animated by the controller."""
+        if node.entry.kind != "cns":
+            for rule in self._behaviours.get(node.id, ()):
+                self.mocks.book(node.id).add(rule)
             self.mocks.attach(node)
-        await node.start()
-        return node
+
+    def _wrap_desk(self, entry: InstitutionEntry, make_desk: DeskFactory) -> DeskFactory:
+        return self._tapped(make_desk) if entry.kind == "cns" else make_desk
 
     def _tapped(self, make_desk: DeskFactory) -> DeskFactory:
         """Every CNS desk the node makes (at start, after a rollback) reports its events here."""
@@ -237,14 +225,7 @@ class LoopbackNetwork:
         return out
 
     async def stop(self) -> None:
-        for node in reversed(list(self.nodes.values())):
-            await node.stop()
-        for node in reversed(list(self.nodes.values())):
-            await node.journal.close()
-        self.nodes.clear()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.network.stop()
 
     async def __aenter__(self) -> LoopbackNetwork:
         await self.start()
@@ -286,11 +267,7 @@ class LoopbackNetwork:
     async def idle(self, within: float = 20.0) -> None:
         """Wait until every institution is idle at once (everything in flight has landed)."""
         async with asyncio.timeout(within):
-            while True:
-                for node in self.nodes.values():
-                    await node.idle()
-                if all(node.busy == 0 for node in self.nodes.values()):
-                    return
+            await self.network.idle()
 
     async def tick(self) -> None:
         """Every institution looks at the (virtual) time: overdue replies get reminders."""

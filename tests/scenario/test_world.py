@@ -7,7 +7,7 @@ from pathlib import Path
 from eessi.directory import load_default_directory
 from eessi.node.households import load_households
 from eessi.node.inputs import RequestEntitlement
-from eessi.node.network import loopback_directory
+from eessi.node.network import Network, loopback_directory
 from eessi.scenario.format import parse_scenario, shipped_scenarios_dir
 from eessi.scenario.runner import run_scenario
 from eessi.scenario.world import LoopbackNetwork
@@ -52,3 +52,16 @@ async def test_messages_filter_by_sed_case_and_xpath(tmp_path: Path) -> None:
         assert s072.sender == CNS
         assert await net.messages(xpath="/sed:S072/Person/PersonIdentification/forename='X'") == []
         await net.wait_case_state(FR, case, "completed", within=1)
+
+
+async def test_a_scenario_network_draws_the_ids_eessi_up_draws_with_the_same_seed(
+    tmp_path: Path,
+) -> None:
+    """One network builder: a scenario's fund and ``eessi up --seed 5``'s open the same case."""
+    people = [h for h in load_households() if h.id == "martin-thionville"]
+    async with LoopbackNetwork([FR], people, workdir=tmp_path / "scenario", seed=5) as net:
+        in_scenario = await net[FR].submit(RequestEntitlement("martin-thionville/marie"))
+    live = loopback_directory(load_default_directory(), [FR])
+    async with Network(live, tmp_path / "up", ids=[FR], households=people, seed=5) as up:
+        in_up = await up[FR].submit(RequestEntitlement("martin-thionville/marie"))
+    assert in_scenario.outgoing[0].case_id == in_up.outgoing[0].case_id
