@@ -1,10 +1,11 @@
 """Record a scenario: run institutions on loopback with a virtual clock and make its trace.
 
 Used by the tests, the benchmark and the demo: the institutions of a directory run in one
-process, each with its journal in ``workdir``, connected through real HTTP on free loopback
-ports (the trace keeps the directory's own endpoints: ports are an accident of the run). A
-``script`` drives them (submits requests, moves the clock); the trace is then exported from
-their journals exactly as ``eessi trace export`` would.
+process (a :class:`~eessi.node.network.Network`, the one network builder), each with its
+journal in ``workdir``, connected through real HTTP on free loopback ports (the trace keeps the
+directory's own endpoints: ports are an accident of the run). A ``script`` drives them (submits
+requests, moves the clock); the trace is then exported from their journals exactly as ``eessi
+trace export`` would.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from eessi.clock import VirtualClock
-from eessi.directory import Directory, parse_directory
+from eessi.directory import Directory, InstitutionEntry, parse_directory
 from eessi.journal import open_journal
 from eessi.node.institution import Institution
-from eessi.node.network import journal_file_name, loopback_directory, served_entries
+from eessi.node.network import Network, loopback_directory, served_entries
 from eessi.trace.export import collect, collect_inputs, make_header
 from eessi.trace.format import Trace, directory_to_dict
 from eessi.trace.runconfig import build_institution, households, start_of
@@ -41,12 +44,6 @@ def _live_directory(directory: Directory, served: Sequence[str]) -> Directory:
     return loopback_directory(placeholders, served)
 
 
-def _workdir(path: str | Path) -> Path:
-    work = Path(path)
-    work.mkdir(parents=True, exist_ok=True)
-    return work
-
-
 async def idle_all(institutions: Iterable[Institution]) -> None:
     """Wait until every institution is idle at once (a flow between them has finished)."""
     nodes = list(institutions)
@@ -67,28 +64,24 @@ async def record(
 ) -> Trace:
     """Run ``script`` against the institutions ``ids`` (default: what ``eessi up`` runs) and
     return the trace of their journals (messages and input logs)."""
-    work = _workdir(workdir)
     wanted = list(ids) if ids is not None else [e.id for e in served_entries(directory)]
     live = _live_directory(directory, wanted)
     clock = VirtualClock(start_of(config) or DEFAULT_START)
     people = households(config)
-    institutions: dict[str, Institution] = {}
-    try:
-        for ir_id in wanted:
-            journal = await open_journal(work / journal_file_name(ir_id), synchronous="NORMAL")
-            inst = build_institution(live.get(ir_id), live, config, journal, clock, people=people)
-            institutions[ir_id] = inst
-            await inst.start()
-        await script(institutions, clock)
-        await idle_all(institutions.values())
-        journals = [inst.journal for inst in institutions.values()]
+
+    async def build(
+        entry: InstitutionEntry, live: Directory, db: Path, session: aiohttp.ClientSession
+    ) -> Institution:
+        del session  # as the replay builds it (own session), so both build the same node
+        journal = await open_journal(db, synchronous="NORMAL")
+        return build_institution(entry, live, config, journal, clock, people=people)
+
+    async with Network(live, workdir, ids=wanted, build=build) as network:
+        await script(network.institutions, clock)
+        await network.idle()
+        journals = [inst.journal for inst in network.institutions.values()]
         messages = await collect(journals)
         inputs = await collect_inputs(journals)
-    finally:
-        for inst in reversed(list(institutions.values())):
-            await inst.stop()
-        for inst in reversed(list(institutions.values())):
-            await inst.journal.close()
     header = make_header(
         directory,
         config=config,
