@@ -146,9 +146,26 @@ class NodeOptions:
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> NodeOptions:
-        """Options with ``crash_at`` taken from :data:`CRASH_ENV` when set."""
+        """Options with ``crash_at`` taken from :data:`CRASH_ENV` when set; a value that names
+        no crash point raises :class:`ConfigError` (a typo would never crash)."""
         crash = os.environ.get(CRASH_ENV) or None
+        if crash is not None:
+            _check_crash_at(crash)
         return cls(crash_at=crash, **kwargs)
+
+
+def _check_crash_at(spec: str) -> None:
+    point, colon, sed = spec.partition(":")
+    if point in CRASH_POINTS and (not colon or sed in SEDS):
+        return
+    raise ConfigError(
+        f"{CRASH_ENV}={spec!r} names no crash point",
+        code="config.crash-at",
+        where=CRASH_ENV,
+        hint=f"use one of {', '.join(CRASH_POINTS)}, optionally with a SED type"
+        f" ({CRASH_POINTS[-1]}:S071), or unset {CRASH_ENV}",
+        details={"value": spec, "allowed": list(CRASH_POINTS)},
+    )
 
 
 def default_signal_ids(ir_id: str, *, seeded: IdGenerator | None) -> IdGenerator:
