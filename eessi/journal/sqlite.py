@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from queue import SimpleQueue
-from typing import Any, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import aiosqlite
 
@@ -901,27 +901,43 @@ def _run_transaction(conn: sqlite3.Connection, steps: list[_Step]) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         for step in steps:
-            if len(step.rows) > 1:
-                conn.executemany(step.sql, step.rows)
-                continue
             try:
+                if len(step.rows) > 1:
+                    conn.executemany(step.sql, step.rows)
+                    continue
                 cur = conn.execute(step.sql, step.rows[0])
             except sqlite3.IntegrityError as exc:
-                if step.sql is _INSERT and "messages." in str(exc):
-                    message_id = step.rows[0][0]
-                    raise JournalError(
-                        f"outbound message ID {message_id} is already in the journal",
-                        code="journal.id-conflict",
-                        where=f"message {message_id}",
-                        hint="every outbound message needs a fresh ID from the IdGenerator",
-                    ) from None
-                raise
+                raise _conflict(step, exc) from None
             if step.check is not None:
                 step.check(conn, cur)
         conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)
         raise
+
+
+def _conflict(step: _Step, exc: sqlite3.IntegrityError) -> sqlite3.Error | JournalError:
+    """A key refused a row of ``step``: told by the statement and SQLite's error name."""
+    name = exc.sqlite_errorname
+    if step.sql is _INSERT and name == "SQLITE_CONSTRAINT_UNIQUE":  # messages_claimed_id
+        message_id = step.rows[0][0]
+        return JournalError(
+            f"outbound message ID {message_id} is already in the journal",
+            code="journal.id-conflict",
+            where=f"message {message_id}",
+            hint="every outbound message needs a fresh ID from the IdGenerator",
+        )
+    if step.sql is _EVENT_SQL and name == "SQLITE_CONSTRAINT_PRIMARYKEY":  # (case_id, seq)
+        # A number the per-case cache thought free: someone else wrote events to this file.
+        cases = ", ".join(sorted({str(row[0]) for row in step.rows}))
+        return JournalError(
+            f"could not commit a transaction: an event number of case {cases} is taken ({exc})",
+            code="journal.locked",
+            where=f"case {cases}",
+            hint="another journal object or process writes this file: one institution, one writer",
+            details={"sqlite": str(exc), "sqlite_error": name, "cases": cases},
+        )
+    return exc
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
@@ -998,8 +1014,33 @@ def _unknown(message_id: str, direction: Direction) -> JournalError:
     )
 
 
+_IO: Final = ("journal.io", "check the file, the disk and its permissions")
+_LOCKED: Final = (
+    "journal.locked",
+    "another process is writing this journal: one institution, one process",
+)
+_CORRUPT: Final = (
+    "journal.corrupt",
+    "this file is not an eessi journal (or is damaged); give another path",
+)
+_NOT_WRITABLE: Final = ("journal.io", "the journal file or its directory is not writable")
+
+#: SQLite's primary result codes (the start of ``sqlite_errorname``, which also names the
+#: extended code: ``SQLITE_BUSY_SNAPSHOT``) that say more than "I/O": our code and the hint.
+_BY_SQLITE_CODE: Final = {
+    "SQLITE_BUSY": _LOCKED,
+    "SQLITE_LOCKED": _LOCKED,
+    "SQLITE_NOTADB": _CORRUPT,
+    "SQLITE_CORRUPT": _CORRUPT,
+    "SQLITE_READONLY": _NOT_WRITABLE,
+    "SQLITE_CANTOPEN": _NOT_WRITABLE,
+}
+
+
 def _translate(exc: BaseException, path: Path, doing: str) -> JournalError:
-    """One place where sqlite3 and aiosqlite errors become :class:`JournalError`."""
+    """One place where sqlite3 and aiosqlite errors become :class:`JournalError`.
+
+    SQLite errors are told apart by ``sqlite_errorname`` (stable), never by their text."""
     if isinstance(exc, JournalError):
         return exc
     text = str(exc)
@@ -1007,23 +1048,12 @@ def _translate(exc: BaseException, path: Path, doing: str) -> JournalError:
         return JournalError(
             "the journal is closed", code="journal.closed", where=str(path), hint="open it again"
         )
-    hint = "check the file, the disk and its permissions"
-    code = "journal.io"
-    if "UNIQUE" in text and "case_events" in text:  # a number the cache thought free
-        hint = "another journal object or process writes this file: one institution, one writer"
-        code = "journal.locked"
-    elif "locked" in text or "busy" in text:
-        hint = "another process is writing this journal: one institution, one process"
-        code = "journal.locked"
-    elif "not a database" in text or "malformed" in text:
-        hint = "this file is not an eessi journal (or is damaged); give another path"
-        code = "journal.corrupt"
-    elif "readonly" in text or "unable to open" in text:
-        hint = "the journal file or its directory is not writable"
+    details: dict[str, Any] = {"sqlite": text, "error": type(exc).__name__}
+    code, hint = _IO
+    if isinstance(exc, sqlite3.Error) and exc.sqlite_errorname is not None:
+        name: str = exc.sqlite_errorname
+        details["sqlite_error"] = name
+        code, hint = _BY_SQLITE_CODE.get("_".join(name.split("_")[:2]), _IO)
     return JournalError(
-        f"could not {doing}: {text}",
-        code=code,
-        where=str(path),
-        hint=hint,
-        details={"sqlite": text, "error": type(exc).__name__},
+        f"could not {doing}: {text}", code=code, where=str(path), hint=hint, details=details
     )

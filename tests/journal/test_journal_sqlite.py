@@ -428,7 +428,28 @@ async def test_a_file_that_is_not_sqlite_gives_a_clear_error(tmp_path: Path) -> 
     with pytest.raises(JournalError) as info:
         await SqliteJournal.open(path)
     assert info.value.code == "journal.corrupt"
+    assert info.value.details["sqlite_error"] == "SQLITE_NOTADB"
     assert "not an eessi journal" in str(info.value)
+
+
+async def test_a_write_lock_held_by_another_connection_is_named_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.sqlite"
+    async with await SqliteJournal.open(path, busy_timeout=0.1) as journal:
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(JournalError) as info:
+                await journal.accept_inbound(inbound("m1"))
+            assert info.value.code == "journal.locked"
+            assert info.value.details["sqlite_error"] == "SQLITE_BUSY"
+            assert "one institution, one process" in str(info.value)
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        assert await journal.accept_inbound(inbound("m1")) is True
+        assert [m.message_id for m in await journal.unprocessed_inbound()] == ["m1"]
 
 
 async def test_a_journal_needs_a_file_in_an_existing_directory(tmp_path: Path) -> None:
@@ -600,8 +621,10 @@ async def test_a_second_writer_on_the_file_cannot_take_an_event_number(tmp_path:
             async with second.transaction() as tx:
                 await tx.append_event("A", "second", {}, at=T0)
 
-        with pytest.raises(JournalError, match="UNIQUE"):
+        with pytest.raises(JournalError, match="UNIQUE") as info:
             await append_second()
+        assert info.value.code == "journal.locked"
+        assert info.value.details["sqlite_error"] == "SQLITE_CONSTRAINT_PRIMARYKEY"
         async with second.transaction() as tx:
             event = await tx.append_event("A", "second", {}, at=T0)
         assert event.seq == 2
