@@ -48,11 +48,9 @@ the fund sends a new S071.
 decision wait for an S041 (``Action.SEND_S040``): the desk opens an S_BUC_24 case with the
 former fund (``FormerInsurance.fund_id``) and sends an S040; the S041 feeds the next decision.
 
-**Time**: :class:`TimePassed` ticks every case whose deadline passed (the desk keeps a
-:class:`~eessi.core.desk.DueIndex`, so the others are not looked at); when a reply is overdue the
-case machine says so and the desk sends an X009 (:class:`ReminderSent`). Documents asked for
-outside EESSI are reminded once (:class:`DocumentsReminder`) when still missing
-``CnsParams.documents_within`` after the request. Timers in each step say when to call back.
+**Time** (:mod:`eessi.core.cns_timers`): :class:`TimePassed` ticks every case whose deadline
+passed; an overdue reply gets an X009 (:class:`ReminderSent`), documents asked for outside EESSI
+are reminded once (:class:`DocumentsReminder`). Timers in each step say when to call back.
 
 **Sending the S072 unasked** (S_BUC_01A, the CNS is the case owner): :class:`IssueEntitlement`
 opens an S_BUC_01A case with the fund of the person's country of residence (``to``, else
@@ -90,6 +88,7 @@ from typing import assert_never
 from eessi.clock import Clock
 from eessi.core import case as cm
 from eessi.core.buc_table import CaseState, Direction
+from eessi.core.cns_timers import asked_due, time_passed
 from eessi.core.desk import (
     CaseFile,
     DueIndex,
@@ -120,7 +119,6 @@ from eessi.core.messages import (
     DocumentProvided,
     DocumentReceived,
     DocumentRefused,
-    DocumentsReminder,
     DocumentsRequested,
     EntitlementAnswered,
     EntitlementIssued,
@@ -275,7 +273,7 @@ class CnsDesk:
         for case_id, cf in self._state.cases.items():
             self._due_cases.file(case_id, case_due(cf))
         for ref, requests in self._state.requested.items():
-            self._due_asked.file(ref, self._asked_due(requests))
+            self._due_asked.file(ref, asked_due(self.params.documents_within, requests))
 
     # ---- read-only view
 
@@ -298,7 +296,7 @@ class CnsDesk:
     def handle(self, event: CnsInput) -> Step:
         """Handle one input; the new state is kept only if no error was raised."""
         now = event.now if isinstance(event, TimePassed) else self.clock.now()
-        run = _Run(self, now)
+        run = CnsRun(self, now)
         try:
             match event:
                 case DocumentReceived():
@@ -314,7 +312,7 @@ class CnsDesk:
                 case IssueEntitlement():
                     run.issue(event)
                 case TimePassed():
-                    run.time_passed(event.now)
+                    time_passed(run, event.now)
                 case _:
                     assert_never(event)
             state = run.commit()
@@ -333,18 +331,12 @@ class CnsDesk:
             cf = cases.get(case_id)
             self._due_cases.file(case_id, None if cf is None else case_due(cf))
         for ref in refs:
-            self._due_asked.file(ref, self._asked_due(requested.get(ref, ())))
-
-    def _asked_due(self, requests: Iterable[DocumentRequest]) -> datetime | None:
-        """When the first of these requests is to be reminded (see ``time_passed``)."""
-        within = self.params.documents_within
-        if within is None:
-            return None
-        due = [r.asked_at + within for r in requests if not r.reminded and r.party != "cns_service"]
-        return min(due) if due else None
+            self._due_asked.file(
+                ref, asked_due(self.params.documents_within, requested.get(ref, ()))
+            )
 
 
-class _Run:
+class CnsRun:
     """One input being handled: a transaction over the CNS state."""
 
     def __init__(self, desk: CnsDesk, now: datetime) -> None:
@@ -684,37 +676,6 @@ class _Run:
             due = self.tx.now + self.p.documents_within
             self.tx.timers.append(Timer(due, None, f"documents for {ref} are due"))
         self.asked[ref] = tuple(asked)
-
-    def time_passed(self, now: datetime) -> None:
-        """Tick every case (X009 reminders), then remind overdue document requests once.
-
-        Only cases and members the desk's due indexes name are looked at: the others have
-        nothing due (same outputs as looking at all of them, in the same order)."""
-        self.taken_cases = self.desk._due_cases.take(now)
-        self.tx.tick(now, self.taken_cases)
-        within = self.p.documents_within
-        if within is None:
-            return
-        self.taken_asked = self.desk._due_asked.take(now)
-        for ref in sorted(self.taken_asked):
-            if ref not in self.asked:
-                continue
-            requests = self.asked[ref]
-            due = [
-                r
-                for r in requests
-                if not r.reminded and r.party != "cns_service" and r.asked_at + within <= now
-            ]
-            if not due:
-                continue
-            missing = {(m.kind, m.rule) for m in self.decide(ref).missing}
-            groups: dict[tuple[str, str], list[DocumentKind]] = {}
-            for r in due:
-                if (r.kind, r.rule) in missing:
-                    groups.setdefault((r.rule, r.party), []).append(r.kind)
-            for (rule_id, party), kinds in groups.items():
-                self.tx.emit(DocumentsReminder(ref, tuple(kinds), rule_id, party))
-            self.asked[ref] = tuple(replace(r, reminded=True) if r in due else r for r in requests)
 
     # ---- S072
 
