@@ -44,9 +44,9 @@ cite the rules). If the CNS withdraws its S072 (:class:`WithdrawEntitlement`, X0
 rejects it (X011), the case is put on hold: the CNS does not send another S072 by itself until
 the fund sends a new S071.
 
-**R5**: a request for a member arrived from an R5 country and insured there personally makes the
-decision wait for an S041 (``Action.SEND_S040``): the desk opens an S_BUC_24 case with the
-former fund (``FormerInsurance.fund_id``) and sends an S040; the S041 feeds the next decision.
+**R5** (:mod:`eessi.core.cns_former_fund`): a request for a member arrived from an R5 country
+and insured there personally makes the decision wait for an S041: the desk sends an S040 to the
+former fund in an S_BUC_24 case; the S041 feeds the next decision.
 
 **Time** (:mod:`eessi.core.cns_timers`): :class:`TimePassed` ticks every case whose deadline
 passed; an overdue reply gets an X009 (:class:`ReminderSent`), documents asked for outside EESSI
@@ -88,6 +88,7 @@ from typing import assert_never
 from eessi.clock import Clock
 from eessi.core import case as cm
 from eessi.core.buc_table import CaseState, Direction
+from eessi.core.cns_former_fund import s041_fact, send_s040
 from eessi.core.cns_timers import asked_due, time_passed
 from eessi.core.desk import (
     CaseFile,
@@ -99,16 +100,14 @@ from eessi.core.desk import (
     reference_of,
 )
 from eessi.core.eligibility import Action, Decision, Outcome, decide
-from eessi.core.facts import DocumentKind, Fact, Facts, S041Reply, S041Summary
+from eessi.core.facts import DocumentKind, Fact, Facts
 from eessi.core.household import FamilyMember
 from eessi.core.mapping import (
-    SICKNESS_SECTOR,
     entitlement_parts,
     insured_entitlement_parts,
     lu_pin,
     main_insured_pin,
     main_insured_status,
-    member_person,
     person_matches,
 )
 from eessi.core.messages import (
@@ -142,24 +141,19 @@ from eessi.errors import DomainError, ProtocolError
 from eessi.ids import IdGenerator
 from eessi.sed.catalogue import Role
 from eessi.sed.documents import (
-    S040,
-    S041,
     S071,
     S072,
     S073,
     X009,
     X012,
-    BenefitType,
     InvalidationReason,
     NotConfirmed,
     NotConfirmedReason,
-    PeriodKind,
     ReminderReply,
     StatusFamilyMember,
     StatusPerson,
 )
-from eessi.sed.documents import S041Reply as SedS041Reply
-from eessi.sed.model import FixedPeriod, Institution, OpenPeriod, OpenPeriodType, Pin
+from eessi.sed.model import FixedPeriod, Institution, OpenPeriod, OpenPeriodType
 
 __all__ = ["CnsDesk", "CnsParams", "CnsState", "DocumentRequest", "Registration"]
 
@@ -479,11 +473,11 @@ class CnsRun:
                 why = "the S072 of this case named no known person"
                 tx.emit(NotRegistered(None, cf.case_id, why))
             elif cf.case_id not in self.entitlements:
-                tx.emit(NotRegistered(None, cf.case_id, f"{cf.person}: {self._why_not(cf)}"))
+                tx.emit(NotRegistered(None, cf.case_id, f"{cf.person}: {self.why_not(cf)}"))
         if cf.member is not None and self._concerns_member(msg.sed.code, events):
             self.pursue(cf.member)
             if isinstance(msg.sed, S073) and cf.member not in self.registrations:
-                tx.emit(NotRegistered(cf.member, cf.case_id, self._why_not(cf)))
+                tx.emit(NotRegistered(cf.member, cf.case_id, self.why_not(cf)))
 
     @staticmethod
     def _concerns_member(code: str, events: tuple[cm.Event, ...]) -> bool:
@@ -494,7 +488,7 @@ class CnsRun:
             isinstance(e, cm.StateChanged | cm.CompletionWithdrawn | cm.NewVersion) for e in events
         )
 
-    def _why_not(self, cf: CaseFile) -> str:
+    def why_not(self, cf: CaseFile) -> str:
         s073 = cf.in_effect("S073")
         if s073 is not None and isinstance(s073[1], S073) and not s073[1].registered:
             return "the fund of residence did not register the person (S073 not confirmed)"
@@ -524,7 +518,7 @@ class CnsRun:
             doc_id = self._send_s072(cf, s071, None, why)
             self.tx.emit(EntitlementAnswered(cf.case_id, doc_id, None, False, reason=unknown.value))
             return
-        self._link(cf.case_id, found)
+        self.link(cf.case_id, found)
         self.tx.update(cf.case_id, suspended=False)
         self.pursue(found)
 
@@ -551,7 +545,7 @@ class CnsRun:
 
     # ---- deciding and acting on the decision
 
-    def _link(self, case_id: str, ref: MemberRef) -> None:
+    def link(self, case_id: str, ref: MemberRef) -> None:
         """Record that ``case_id`` is about ``ref`` (and index it under the household)."""
         old = self.tx.cases[case_id].member
         if old == ref:
@@ -563,14 +557,14 @@ class CnsRun:
         self.tx.update(case_id, member=ref)
         self.index[ref.household] = (*self.index.get(ref.household, ()), case_id)
 
-    def _cases_of(self, household: str) -> list[CaseFile]:
+    def cases_of_household(self, household: str) -> list[CaseFile]:
         return [self.tx.cases[c] for c in self.index.get(household, ())]
 
-    def _facts(self, household: str) -> Facts:
+    def facts_of(self, household: str) -> Facts:
         """Facts recorded outside EESSI plus those derived from the cases in effect."""
         derived: list[Fact] = []
-        for cf in self._cases_of(household):
-            derived.extend(_case_facts(cf))
+        for cf in self.cases_of_household(household):
+            derived.extend(case_facts(cf))
         return self.facts.get(household, Facts()).with_(*derived)
 
     def decide(self, ref: MemberRef, facts: Facts | None = None) -> Decision:
@@ -579,7 +573,7 @@ class CnsRun:
             entry.household,
             ref.member,
             on=self.today,
-            facts=facts if facts is not None else self._facts(ref.household),
+            facts=facts if facts is not None else self.facts_of(ref.household),
             params=self.p.rules,
         )
 
@@ -589,13 +583,13 @@ class CnsRun:
         self.tx.emit(DecisionMade(ref, decision))
         answering = [
             cf
-            for cf in self._cases_of(ref.household)
+            for cf in self.cases_of_household(ref.household)
             if cf.member == ref
             and cf.buc == "S_BUC_01"
             and cf.owes(Role.COUNTERPARTY) == "S072"
             and not cf.suspended
         ]
-        self._reconcile(ref, decision)
+        self.reconcile(ref, decision)
         if decision.outcome is Outcome.PENDING:
             actions = {m.action for m in decision.missing}
             if answering and actions <= {Action.SEND_S072}:
@@ -606,7 +600,7 @@ class CnsRun:
                 for cf in answering:
                     self._answer_refused(cf, ref, decision)
                 return
-            self._missing(ref, decision)
+            self.ask_missing(ref, decision)
             return
         for cf in answering:
             if decision.outcome is Outcome.NOT_ELIGIBLE:
@@ -614,12 +608,12 @@ class CnsRun:
             else:
                 self._answer_eligible(cf, ref)
 
-    def _reconcile(self, ref: MemberRef, decision: Decision) -> None:
+    def reconcile(self, ref: MemberRef, decision: Decision) -> None:
         current = self.registrations.get(ref)
         if decision.eligible:
             assert decision.attaches_to is not None
             assert decision.start is not None
-            backing = self._backing_case(ref)
+            backing = self.backing_case(ref)
             if current is None:
                 reg = Registration(
                     ref,
@@ -643,13 +637,13 @@ class CnsRun:
             why = "; ".join(f"{r.rule}: {r.explanation}" for r in decision.reasons[-2:])
             self.tx.emit(RegistrationWithdrawn(ref, current.case_id, why[:_DETAILS_MAX]))
 
-    def _backing_case(self, ref: MemberRef) -> str | None:
-        for cf in self._cases_of(ref.household):
-            if cf.member == ref and any(f.kind is _D.S073 for f in _case_facts(cf)):
+    def backing_case(self, ref: MemberRef) -> str | None:
+        for cf in self.cases_of_household(ref.household):
+            if cf.member == ref and any(f.kind is _D.S073 for f in case_facts(cf)):
                 return cf.case_id
         return None
 
-    def _missing(self, ref: MemberRef, decision: Decision) -> None:
+    def ask_missing(self, ref: MemberRef, decision: Decision) -> None:
         asked = list(self.asked.get(ref, ()))
         done = {(r.kind, r.rule) for r in asked}
         groups: dict[tuple[str, str], list[DocumentKind]] = {}
@@ -665,7 +659,7 @@ class CnsRun:
                 self.tx.emit(ReferredToService(ref, item.kind, item.rule))
             else:
                 if item.action is Action.SEND_S040 and item.institution is not None:
-                    self._send_s040(ref, item.institution)
+                    send_s040(self, ref, item.institution)
                 continue
             done.add((item.kind, item.rule))
             asked.append(DocumentRequest(item.kind, item.rule, party, self.tx.now))
@@ -679,7 +673,7 @@ class CnsRun:
 
     # ---- S072
 
-    def _entry_member(self, ref: MemberRef) -> tuple[RegistryEntry, FamilyMember]:
+    def entry_member(self, ref: MemberRef) -> tuple[RegistryEntry, FamilyMember]:
         entry = self.desk.registry.entry(ref.household)
         return entry, entry.household.member(ref.member)
 
@@ -689,7 +683,7 @@ class CnsRun:
             Fact(_D.S072, member=ref.member, on=self.today),
             Fact(_D.S073, member=ref.member, institution=cf.peer, on=self.today),
         )
-        what_if = self.decide(ref, self._facts(ref.household).with_(*extra))
+        what_if = self.decide(ref, self.facts_of(ref.household).with_(*extra))
         if not what_if.eligible:
             self._answer_refused(cf, ref, what_if)
             return
@@ -722,7 +716,7 @@ class CnsRun:
         )
 
     def _reason(self, ref: MemberRef, decision: Decision) -> NotConfirmed:
-        _, member = self._entry_member(ref)
+        _, member = self.entry_member(ref)
         last = decision.reasons[-1] if decision.reasons else None
         if member.insured_in_country_of_residence:
             code = NotConfirmedReason.ALREADY_COVERED
@@ -752,7 +746,7 @@ class CnsRun:
         status = s071.status
         person = s071.person
         if ref is not None and main_id is not None:
-            entry, member = self._entry_member(ref)
+            entry, member = self.entry_member(ref)
             main = entry.household.main(main_id)
             status = main_insured_status(
                 main, entry.address, self.desk.institution, entry.sex(main.id)
@@ -816,7 +810,7 @@ class CnsRun:
                 Fact(_D.S072, member=ref.member, on=self.today),
                 Fact(_D.S073, member=ref.member, institution=to, on=self.today),
             )
-            what_if = self.decide(ref, self._facts(ref.household).with_(*extra))
+            what_if = self.decide(ref, self.facts_of(ref.household).with_(*extra))
             if not what_if.eligible:
                 outcome = what_if.outcome.value.replace("_", " ")
                 raise DomainError(
@@ -904,7 +898,7 @@ class CnsRun:
         """One S072 per person: refuse a second one in effect; the case to send it in again
         (after an X008 or X011), or ``None`` for a new case."""
         again: str | None = None
-        for cf in self._cases_of(household):
+        for cf in self.cases_of_household(household):
             if (cf.member != ref if ref is not None else cf.person != who) or (
                 cf.state is CaseState.CLOSED
             ):
@@ -963,53 +957,8 @@ class CnsRun:
             )
             self.tx.emit(EntitlementUnregistered(cf.case_id, cf.person, why))
 
-    # ---- R5: S040 to the former fund
 
-    def _send_s040(self, ref: MemberRef, fund_id: str) -> None:
-        for cf in self._cases_of(ref.household):
-            if (
-                cf.member == ref
-                and cf.buc == "S_BUC_24"
-                and cf.peer == fund_id
-                and cf.state in (CaseState.AWAITING_REPLY, CaseState.COMPLETED)
-            ):
-                return  # already asked (or answered: the S041 decides)
-        entry, member = self._entry_member(ref)
-        former = member.former_insurance
-        assert former is not None
-        assert former.foreign_number is not None
-        name = self.p.institution_names.get(fund_id, fund_id)
-        foreign = Pin(
-            country=former.country,
-            number=former.foreign_number,
-            sector=SICKNESS_SECTOR,
-            institution=Institution(id=fund_id, name=name[:155]),
-        )
-        person = member_person(
-            member,
-            self.desk.institution,
-            sex=entry.sex(member.id),
-            pin=entry.member_pins.get(member.id),
-            extra_pins=(foreign,),
-        )
-        end = former.until or member.arrived_on or self.today
-        s040 = S040(
-            person=person,
-            benefit=BenefitType.SICKNESS,
-            period_kinds=(PeriodKind.INSURANCE,),
-            requested_periods=(FixedPeriod(start=end - self.p.s040_lookback, end=end),),
-            additional_information=(
-                f"R5: co-insurance of a family member arrived from {former.country}; "
-                "please confirm the periods of insurance up to the arrival in Luxembourg"
-            ),
-        )
-        case_id = self.tx.ids.case_id("LU")
-        self.tx.open("S_BUC_24", Role.CASE_OWNER, case_id, fund_id, member=ref)
-        self.index[ref.household] = (*self.index.get(ref.household, ()), case_id)
-        self.tx.send(case_id, s040)
-
-
-def _case_facts(cf: CaseFile) -> Iterable[Fact]:
+def case_facts(cf: CaseFile) -> Iterable[Fact]:
     """What a case in effect tells the rules (see the module docstring)."""
     if cf.member is None:
         return ()
@@ -1026,33 +975,7 @@ def _case_facts(cf: CaseFile) -> Iterable[Fact]:
             if s073 is not None and isinstance(s073[1], S073) and s073[1].registered:
                 out.append(Fact(_D.S073, member=m, institution=cf.peer, on=s073[0].at.date()))
     elif cf.buc == "S_BUC_24":
-        s041 = cf.in_effect("S041")
-        if s041 is not None and isinstance(s041[1], S041):
-            out.append(
-                Fact(
-                    _D.S041,
-                    member=m,
-                    institution=cf.peer,
-                    on=s041[0].at.date(),
-                    s041=_summary(s041[1]),
-                )
-            )
+        fact = s041_fact(cf, m)
+        if fact is not None:
+            out.append(fact)
     return tuple(out)
-
-
-def _summary(s041: S041) -> S041Summary:
-    """What R5 needs from an S041: the reply and the end of the last insurance period."""
-    reply = S041Reply(s041.reply.value)
-    ends: list[date] = []
-    open_ended = False
-    for ip in s041.insurance_periods:
-        if isinstance(ip.period, FixedPeriod):
-            ends.append(ip.period.end)
-        elif ip.period is not None:
-            open_ended = True
-    until = None if open_ended or not ends else max(ends)
-    return S041Summary(reply, until)
-
-
-# The SED's reply list and the rules' reply list share their codes.
-assert {r.value for r in SedS041Reply} == {r.value for r in S041Reply}
