@@ -52,25 +52,9 @@ former fund in an S_BUC_24 case; the S041 feeds the next decision.
 passed; an overdue reply gets an X009 (:class:`ReminderSent`), documents asked for outside EESSI
 are reminded once (:class:`DocumentsReminder`). Timers in each step say when to call back.
 
-**Sending the S072 unasked** (S_BUC_01A, the CNS is the case owner): :class:`IssueEntitlement`
-opens an S_BUC_01A case with the fund of the person's country of residence (``to``, else
-``CnsParams.residence_funds``, else the only institution of that country the CNS knows) and
-sends a confirmed S072 (:class:`EntitlementIssued`):
-
-- for a main insured living abroad (a cross-border worker, R12/R13 context): ``StatusPerson``
-  insured person (pensioner for a CNAP pensioner), open period from the affiliation start (fixed
-  when the affiliation has an end). No R-rule of the sources covers the insured's own S072; the
-  event cites the EESSI fact "one S072 per person" (``S072``) and R12/R13 as context only;
-- for a family member only when the CNS's decision, taking the S072 and S073 as exchanged
-  (as when it answers an S071), is eligible; otherwise a :class:`~eessi.errors.DomainError`
-  names the outcome and its rules. A member's registration then follows the decision as on
-  every other path (the S073 in effect is a derived fact).
-
-One S072 per person: while a confirmed S072 of the CNS is in effect for the person in an open
-case (S_BUC_01 or S_BUC_01A), a second one is refused; after an X008 or X011 the same case
-carries the new S072. When the fund's S073 confirming the registration is in effect together
-with our S072, the entitlement is registered (:class:`EntitlementRegistered`); when either goes
-out of effect, :class:`EntitlementUnregistered` (once each way, ``CnsState.entitlements``).
+**Sending the S072 unasked** (S_BUC_01A, :mod:`eessi.core.cns_issuing`): the CNS, as case
+owner, sends a confirmed S072 to the fund of residence (:class:`IssueEntitlement`), one per
+person; the fund's S073 makes the entitlement registered (:class:`EntitlementRegistered`).
 
 **Incoming reminders and questions**: an X009 is answered X010 (``02`` will be sent while the
 CNS owes the reply, ``03`` cannot be sent while the case is on hold, ``01`` sent otherwise); an
@@ -87,8 +71,9 @@ from typing import assert_never
 
 from eessi.clock import Clock
 from eessi.core import case as cm
-from eessi.core.buc_table import CaseState, Direction
+from eessi.core.buc_table import Direction
 from eessi.core.cns_former_fund import s041_fact, send_s040
+from eessi.core.cns_issuing import follow_entitlement, issue
 from eessi.core.cns_timers import asked_due, time_passed
 from eessi.core.desk import (
     CaseFile,
@@ -103,8 +88,6 @@ from eessi.core.eligibility import Action, Decision, Outcome, decide
 from eessi.core.facts import DocumentKind, Fact, Facts
 from eessi.core.household import FamilyMember
 from eessi.core.mapping import (
-    entitlement_parts,
-    insured_entitlement_parts,
     lu_pin,
     main_insured_pin,
     main_insured_status,
@@ -120,9 +103,6 @@ from eessi.core.messages import (
     DocumentRefused,
     DocumentsRequested,
     EntitlementAnswered,
-    EntitlementIssued,
-    EntitlementRegistered,
-    EntitlementUnregistered,
     IssueEntitlement,
     MemberRef,
     NotRegistered,
@@ -137,7 +117,7 @@ from eessi.core.messages import (
 )
 from eessi.core.registry import CnsRegistry, RegistryEntry
 from eessi.core.rules import DEFAULT_PARAMETERS, RuleParameters
-from eessi.errors import DomainError, ProtocolError
+from eessi.errors import ProtocolError
 from eessi.ids import IdGenerator
 from eessi.sed.catalogue import Role
 from eessi.sed.documents import (
@@ -150,7 +130,6 @@ from eessi.sed.documents import (
     NotConfirmed,
     NotConfirmedReason,
     ReminderReply,
-    StatusFamilyMember,
     StatusPerson,
 )
 from eessi.sed.model import FixedPeriod, Institution, OpenPeriod, OpenPeriodType
@@ -304,7 +283,7 @@ class CnsDesk:
                 case WithdrawEntitlement():
                     run.withdraw(event)
                 case IssueEntitlement():
-                    run.issue(event)
+                    issue(run, event)
                 case TimePassed():
                     time_passed(run, event.now)
                 case _:
@@ -415,7 +394,7 @@ class CnsRun:
             ev.case_id, found[0].document.document_id, InvalidationReason.OTHER, ev.reason[:500]
         )
         cf = self.tx.update(ev.case_id, suspended=True)
-        self._entitlement(cf)
+        follow_entitlement(self, cf)
         if cf.member is not None:
             self.pursue(cf.member)
 
@@ -467,7 +446,7 @@ class CnsRun:
                 "The CNS confirms the document as sent; see the rules cited in it.",
             )
         cf = tx.cases[msg.case_id]
-        self._entitlement(cf)
+        follow_entitlement(self, cf)
         if isinstance(msg.sed, S073) and cf.member is None:
             if cf.person is None:
                 why = "the S072 of this case named no known person"
@@ -766,196 +745,6 @@ class CnsRun:
         s071_id = cf.in_effect("S071")
         assert s071_id is not None
         return self.tx.send(cf.case_id, s072, answers=s071_id[0].document.document_id)[0]
-
-    # ---- S_BUC_01A: the S072 sent unasked
-
-    def issue(self, ev: IssueEntitlement) -> None:
-        """Open an S_BUC_01A case with the fund of residence and send the S072 (module doc)."""
-        entry = self.desk.registry.entry(ev.household)
-        household, cns = entry.household, self.desk.institution
-        who = f"{entry.key}/{ev.person}"
-        mains = {m.id: m for m in household.main_insured}
-        ref: MemberRef | None = None
-        status: StatusPerson | StatusFamilyMember
-        if ev.person in mains:
-            main = mains[ev.person]
-            country = main.country_of_residence
-            self._abroad(who, country)
-            if not main.affiliated_on(self.today):
-                raise DomainError(
-                    f"no S072 for {who}: the main insured is not affiliated on {self.today}",
-                    where=f"household {entry.key}",
-                    hint="an S072 confirms an entitlement from the affiliation with the CCSS",
-                    code="domain.not-affiliated",
-                )
-            to = self._residence_fund(who, country, ev.to)
-            try:
-                person, address, status = insured_entitlement_parts(entry, main.id, cns)
-            except ValueError as exc:
-                raise self._no_address(who, exc) from None
-            start, end = main.affiliated_since, main.affiliation_end
-            rules: tuple[str, ...] = ("R12", "R13", "S072")
-            note = (
-                "no rule of the sources covers the insured's own S072: R12/R13 only give the "
-                "context (a cross-border worker known to the fund of residence); S072 is the "
-                "EESSI fact 'one S072 per person', open from the affiliation start"
-            )
-        else:
-            member = household.member(ev.person)  # DomainError if unknown
-            ref = MemberRef(entry.key, member.id)
-            country = member.country_of_residence
-            self._abroad(who, country)
-            to = self._residence_fund(who, country, ev.to)
-            extra = (
-                Fact(_D.S072, member=ref.member, on=self.today),
-                Fact(_D.S073, member=ref.member, institution=to, on=self.today),
-            )
-            what_if = self.decide(ref, self.facts_of(ref.household).with_(*extra))
-            if not what_if.eligible:
-                outcome = what_if.outcome.value.replace("_", " ")
-                raise DomainError(
-                    f"no S072 for {who}: the CNS's decision is {outcome} "
-                    f"({', '.join(what_if.rules)}), even with the S072 and S073 exchanged",
-                    where=f"household {entry.key}",
-                    hint=(
-                        "for a family member the fund of residence must ask first (S071 in "
-                        "S_BUC_01, R13/R17); the CNS answers it there"
-                        if any(m.action is Action.WAIT_FOR_S071 for m in what_if.missing)
-                        else "an S072 is sent unasked for a family member only when the "
-                        "decision is eligible; see the decision's reasons and missing items"
-                    ),
-                    code="domain.not-eligible",
-                    details={"outcome": what_if.outcome.value, "rules": list(what_if.rules)},
-                )
-            assert what_if.attaches_to is not None
-            assert what_if.start is not None
-            try:
-                person, address, _ = entitlement_parts(entry, member.id, cns)
-            except ValueError as exc:
-                raise self._no_address(who, exc) from None
-            main = household.main(what_if.attaches_to)
-            status = main_insured_status(main, entry.address, cns, entry.sex(main.id))
-            start, end = what_if.start, what_if.end
-            rules = what_if.rules
-            note = "the decision is eligible once the S072 and S073 are exchanged"
-        case_id = self._one_per_person(entry.key, who, ref, to)
-        if case_id is None:
-            case_id = self.tx.ids.case_id("LU")
-            self.tx.open("S_BUC_01A", Role.CASE_OWNER, case_id, to, member=ref, person=who)
-            self.index[entry.key] = (*self.index.get(entry.key, ()), case_id)
-        else:
-            self.tx.update(case_id, suspended=False)
-        period: OpenPeriod | FixedPeriod = (
-            OpenPeriod(type=OpenPeriodType.OPEN_ENDED, start=start)
-            if end is None
-            else FixedPeriod(start=start, end=end)
-        )
-        s072 = S072(person=person, address=address, status=status, confirmed=True, period=period)
-        doc_id = self.tx.send(case_id, s072)[0]
-        self.tx.emit(EntitlementIssued(case_id, doc_id, who, to, start, end, rules, note))
-
-    @staticmethod
-    def _abroad(who: str, country: str) -> None:
-        if country == "LU":
-            raise DomainError(
-                f"no S072 for {who}: the person lives in Luxembourg, where the CNS is itself "
-                "the fund of residence",
-                hint="an S072 goes to the fund of the person's country of residence (S_BUC_01A)",
-                code="domain.not-abroad",
-            )
-
-    def _residence_fund(self, who: str, country: str, to: str | None) -> str:
-        fund = to or self.p.residence_funds.get(country)
-        if fund is None:
-            known = sorted(i for i in self.p.institution_names if i.startswith(f"{country}:"))
-            fund = known[0] if len(known) == 1 else None
-        if fund is None:
-            raise DomainError(
-                f"no S072 for {who}: no single fund of residence known for {country}",
-                hint="give the fund's IR ID (to) or set CnsParams.residence_funds",
-                code="domain.no-residence-fund",
-            )
-        if fund.split(":", 1)[0] != country:
-            raise DomainError(
-                f"no S072 for {who}: {fund} is not an institution of {country}, the country "
-                "of residence",
-                hint="the S072 goes to the fund of the person's country of residence",
-                code="domain.wrong-residence-fund",
-            )
-        return fund
-
-    @staticmethod
-    def _no_address(who: str, exc: ValueError) -> DomainError:
-        return DomainError(
-            f"no S072 for {who}: no address in the country of residence ({exc})",
-            hint="give the household (or the member) an address in an EU/EFTA country",
-            code="domain.no-address",
-        )
-
-    def _one_per_person(
-        self, household: str, who: str, ref: MemberRef | None, to: str
-    ) -> str | None:
-        """One S072 per person: refuse a second one in effect; the case to send it in again
-        (after an X008 or X011), or ``None`` for a new case."""
-        again: str | None = None
-        for cf in self.cases_of_household(household):
-            if (cf.member != ref if ref is not None else cf.person != who) or (
-                cf.state is CaseState.CLOSED
-            ):
-                continue
-            found = cf.in_effect("S072")
-            if (
-                found is not None
-                and found[0].direction is Direction.SEND
-                and isinstance(found[1], S072)
-                and found[1].confirmed
-            ):
-                raise DomainError(
-                    f"no second S072 for {who}: the S072 of case {cf.case_id} is in effect "
-                    "(one S072 per person)",
-                    where=f"case {cf.case_id}",
-                    hint="withdraw it first (X008) if it must be replaced",
-                    code="domain.already-issued",
-                    details={"case_id": cf.case_id},
-                )
-            if (
-                again is None
-                and cf.buc == "S_BUC_01A"
-                and cf.peer == to
-                and cf.state in (CaseState.REJECTED, CaseState.WITHDRAWN)
-            ):
-                again = cf.case_id
-        return again
-
-    def _entitlement(self, cf: CaseFile) -> None:
-        """Keep ``entitlements`` in line with what is in effect in an S_BUC_01A case we own."""
-        if cf.buc != "S_BUC_01A" or cf.person is None:
-            return
-        s072 = cf.in_effect("S072")
-        s073 = cf.in_effect("S073")
-        on: date | None = None
-        registered = False
-        if (
-            s072 is not None
-            and isinstance(s072[1], S072)
-            and s072[1].confirmed
-            and s073 is not None
-            and isinstance(s073[1], S073)
-        ):
-            registered = s073[1].registered
-            on = s073[1].registration_date
-        was = cf.case_id in self.entitlements
-        if registered and not was:
-            self.entitlements[cf.case_id] = on
-            self.tx.emit(EntitlementRegistered(cf.case_id, cf.person, on))
-        elif was and not registered:
-            del self.entitlements[cf.case_id]
-            why = (
-                "the S072 of the CNS is no longer in effect (invalidated or rejected)"
-                if s072 is None
-                else "the fund's S073 confirming the registration is no longer in effect"
-            )
-            self.tx.emit(EntitlementUnregistered(cf.case_id, cf.person, why))
 
 
 def case_facts(cf: CaseFile) -> Iterable[Fact]:
