@@ -23,26 +23,9 @@ way in, :class:`RegistrationWithdrawn` on the way out, never twice). On the R13/
 rules need the S073, which the derived facts only hold when a confirmed S072 is in effect with
 it: a member is never registered over EESSI without both.
 
-**Answering an S071** (the CNS is the counterparty of S_BUC_01): the main insured is found by
-the Luxembourg PIN of the S071's ``StatusFamilyMember`` (or the person's own Luxembourg PIN),
-the member by PIN or by name and date of birth (:mod:`eessi.core.mapping`). Then:
-
-- the decision waits only for the S072 (``Action.SEND_S072``): the desk decides again as if the
-  S072 and S073 were exchanged, which gives the start (and end) date, and sends an S072
-  confirmed with that period (``OpenPeriod`` 01, or ``FixedPeriod`` when an end is known);
-- not eligible: S072 not confirmed, reason code from :class:`NotConfirmedReason`, details
-  citing the rules;
-- pending on documents (R15 member not in the RNPP...): :class:`DocumentsRequested`, and the
-  S072 waits until they are provided (a reminder X009 from the fund is answered X010 "will be
-  sent");
-- unknown main insured or member: S072 not confirmed, ``03`` person unknown (never an error);
-  an S071 for an insured person (``StatusPerson``) is answered ``99`` other *(sim)*.
-
-Reason codes of a refusal: ``04`` already covered (insured in the country of residence, R13/R17),
-``01`` not insured (no main insured affiliated, R1), ``99`` other (any other rule; the details
-cite the rules). If the CNS withdraws its S072 (:class:`WithdrawEntitlement`, X008) or the fund
-rejects it (X011), the case is put on hold: the CNS does not send another S072 by itself until
-the fund sends a new S071.
+**Answering an S071** (the CNS is the counterparty of S_BUC_01, :mod:`eessi.core.cns_answers`):
+the member is found from the S071, the decision taken, and the S072 confirms, refuses (with a
+reason code citing the rules) or waits for the documents the decision asks for.
 
 **R5** (:mod:`eessi.core.cns_former_fund`): a request for a member arrived from an R5 country
 and insured there personally makes the decision wait for an S041: the desk sends an S040 to the
@@ -72,6 +55,7 @@ from typing import assert_never
 from eessi.clock import Clock
 from eessi.core import case as cm
 from eessi.core.buc_table import Direction
+from eessi.core.cns_answers import DETAILS_MAX, answer_eligible, answer_refused, answer_s071
 from eessi.core.cns_former_fund import s041_fact, send_s040
 from eessi.core.cns_issuing import follow_entitlement, issue
 from eessi.core.cns_timers import asked_due, time_passed
@@ -87,12 +71,6 @@ from eessi.core.desk import (
 from eessi.core.eligibility import Action, Decision, Outcome, decide
 from eessi.core.facts import DocumentKind, Fact, Facts
 from eessi.core.household import FamilyMember
-from eessi.core.mapping import (
-    lu_pin,
-    main_insured_pin,
-    main_insured_status,
-    person_matches,
-)
 from eessi.core.messages import (
     CnsInput,
     CoInsuranceRegistered,
@@ -102,11 +80,9 @@ from eessi.core.messages import (
     DocumentReceived,
     DocumentRefused,
     DocumentsRequested,
-    EntitlementAnswered,
     IssueEntitlement,
     MemberRef,
     NotRegistered,
-    PersonUnknown,
     ReferredToService,
     RegistrationWithdrawn,
     ServiceDecision,
@@ -127,12 +103,9 @@ from eessi.sed.documents import (
     X009,
     X012,
     InvalidationReason,
-    NotConfirmed,
-    NotConfirmedReason,
     ReminderReply,
-    StatusPerson,
 )
-from eessi.sed.model import FixedPeriod, Institution, OpenPeriod, OpenPeriodType
+from eessi.sed.model import Institution
 
 __all__ = ["CnsDesk", "CnsParams", "CnsState", "DocumentRequest", "Registration"]
 
@@ -145,7 +118,6 @@ _ASK = {
     Action.SEND_BL1,
     Action.WAIT_FOR_BL6,
 }
-_DETAILS_MAX = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,7 +399,7 @@ class CnsRun:
         ):
             cf = tx.update(cf.case_id, suspended=True)  # the fund refused our S072: hold
         if isinstance(msg.sed, S071):
-            self._s071(cf, msg.sed)
+            answer_s071(self, cf, msg.sed)
             return
         if isinstance(msg.sed, X009):
             owed = cf.owes(cf.snapshot.role)
@@ -475,52 +447,6 @@ class CnsRun:
         if s072 is not None and isinstance(s072[1], S072) and not s072[1].confirmed:
             return "the S072 of this case did not confirm the entitlement"
         return "the rules do not make the member eligible (see the decision)"
-
-    # ---- S071: find the person, then pursue
-
-    def _s071(self, cf: CaseFile, s071: S071) -> None:
-        if isinstance(s071.status, StatusPerson):
-            other = NotConfirmedReason.OTHER
-            why = NotConfirmed(
-                reason=other,
-                details="(sim) this CNS answers S071 for family members (StatusFamilyMember) "
-                "only; the entitlement of an insured person is outside co-insurance (R1)",
-            )
-            doc_id = self._send_s072(cf, s071, None, why)
-            self.tx.emit(EntitlementAnswered(cf.case_id, doc_id, None, False, reason=other.value))
-            return
-        found = self._find(s071)
-        if isinstance(found, str):
-            self.tx.emit(PersonUnknown(cf.case_id, found))
-            unknown = NotConfirmedReason.PERSON_UNKNOWN
-            why = NotConfirmed(reason=unknown, details=found[:_DETAILS_MAX])
-            doc_id = self._send_s072(cf, s071, None, why)
-            self.tx.emit(EntitlementAnswered(cf.case_id, doc_id, None, False, reason=unknown.value))
-            return
-        self.link(cf.case_id, found)
-        self.tx.update(cf.case_id, suspended=False)
-        self.pursue(found)
-
-    def _find(self, s071: S071) -> MemberRef | str:
-        registry = self.desk.registry
-        pin = main_insured_pin(s071.status)
-        entry = registry.by_main_pin(pin) if pin else None
-        own = s071.person.pin_for("LU")
-        if entry is None and own is not None:
-            hit = registry.by_member_pin(own.number)
-            if hit is not None:
-                return MemberRef(hit[0].key, hit[1])
-        if entry is None:
-            who = f"main insured with Luxembourg PIN {pin}" if pin else "main insured"
-            return f"person unknown: no {who} is known to the CNS"
-        for m in entry.household.members:
-            if person_matches(s071.person, m, entry.member_pins.get(m.id)):
-                return MemberRef(entry.key, m.id)
-        p = s071.person
-        return (
-            f"person unknown: {p.forename} {p.family_name}, born {p.birth_date}, is not a "
-            f"family member of the main insured {pin} known to the CNS"
-        )
 
     # ---- deciding and acting on the decision
 
@@ -573,19 +499,19 @@ class CnsRun:
             actions = {m.action for m in decision.missing}
             if answering and actions <= {Action.SEND_S072}:
                 for cf in answering:
-                    self._answer_eligible(cf, ref)
+                    answer_eligible(self, cf, ref)
                 return
             if answering and Action.WAIT_FOR_S071 in actions:
                 for cf in answering:
-                    self._answer_refused(cf, ref, decision)
+                    answer_refused(self, cf, ref, decision)
                 return
             self.ask_missing(ref, decision)
             return
         for cf in answering:
             if decision.outcome is Outcome.NOT_ELIGIBLE:
-                self._answer_refused(cf, ref, decision)
+                answer_refused(self, cf, ref, decision)
             else:
-                self._answer_eligible(cf, ref)
+                answer_eligible(self, cf, ref)
 
     def reconcile(self, ref: MemberRef, decision: Decision) -> None:
         current = self.registrations.get(ref)
@@ -614,7 +540,7 @@ class CnsRun:
         if current is not None:
             del self.registrations[ref]
             why = "; ".join(f"{r.rule}: {r.explanation}" for r in decision.reasons[-2:])
-            self.tx.emit(RegistrationWithdrawn(ref, current.case_id, why[:_DETAILS_MAX]))
+            self.tx.emit(RegistrationWithdrawn(ref, current.case_id, why[:DETAILS_MAX]))
 
     def backing_case(self, ref: MemberRef) -> str | None:
         for cf in self.cases_of_household(ref.household):
@@ -650,101 +576,9 @@ class CnsRun:
             self.tx.timers.append(Timer(due, None, f"documents for {ref} are due"))
         self.asked[ref] = tuple(asked)
 
-    # ---- S072
-
     def entry_member(self, ref: MemberRef) -> tuple[RegistryEntry, FamilyMember]:
         entry = self.desk.registry.entry(ref.household)
         return entry, entry.household.member(ref.member)
-
-    def _answer_eligible(self, cf: CaseFile, ref: MemberRef) -> None:
-        """The rules wait only for the S072: decide as if S072 and S073 were in, and send."""
-        extra = (
-            Fact(_D.S072, member=ref.member, on=self.today),
-            Fact(_D.S073, member=ref.member, institution=cf.peer, on=self.today),
-        )
-        what_if = self.decide(ref, self.facts_of(ref.household).with_(*extra))
-        if not what_if.eligible:
-            self._answer_refused(cf, ref, what_if)
-            return
-        assert what_if.start is not None
-        period: OpenPeriod | FixedPeriod = (
-            OpenPeriod(type=OpenPeriodType.OPEN_ENDED, start=what_if.start)
-            if what_if.end is None
-            else FixedPeriod(start=what_if.start, end=what_if.end)
-        )
-        found = cf.in_effect("S071")
-        assert found is not None
-        assert isinstance(found[1], S071)
-        doc_id = self._send_s072(cf, found[1], ref, None, period, what_if.attaches_to)
-        self.tx.emit(
-            EntitlementAnswered(
-                cf.case_id, doc_id, ref, True, start=what_if.start, rules=what_if.rules
-            )
-        )
-
-    def _answer_refused(self, cf: CaseFile, ref: MemberRef, decision: Decision) -> None:
-        reason = self._reason(ref, decision)
-        found = cf.in_effect("S071")
-        assert found is not None
-        assert isinstance(found[1], S071)
-        doc_id = self._send_s072(cf, found[1], ref, reason)
-        self.tx.emit(
-            EntitlementAnswered(
-                cf.case_id, doc_id, ref, False, reason=reason.reason.value, rules=decision.rules
-            )
-        )
-
-    def _reason(self, ref: MemberRef, decision: Decision) -> NotConfirmed:
-        _, member = self.entry_member(ref)
-        last = decision.reasons[-1] if decision.reasons else None
-        if member.insured_in_country_of_residence:
-            code = NotConfirmedReason.ALREADY_COVERED
-        elif last is not None and last.rule == "R1":
-            code = NotConfirmedReason.NOT_INSURED
-        else:
-            code = NotConfirmedReason.OTHER
-        lines = [f"{r.rule}: {r.explanation}" for r in decision.reasons if r.rule != "R1"][-3:]
-        if decision.outcome is Outcome.PENDING:
-            lines += [f"{m.rule}: {m.hint}" for m in decision.missing][:2]
-        head = f"{decision.outcome.value.replace('_', ' ')} ({', '.join(decision.rules)})"
-        return NotConfirmed(reason=code, details=("; ".join([head, *lines]))[:_DETAILS_MAX])
-
-    def _send_s072(
-        self,
-        cf: CaseFile,
-        s071: S071,
-        ref: MemberRef | None,
-        refused: NotConfirmed | None,
-        period: OpenPeriod | FixedPeriod | None = None,
-        main_id: str | None = None,
-    ) -> str:
-        """Answer the S071 in effect. Person and address are the S071's (the address is in the
-        residence country); a confirmed S072 names the main insured the member attaches to
-        (R10) and adds the member's Luxembourg PIN when the CNS has one. A refusal keeps the
-        S071's status block as the fund wrote it."""
-        status = s071.status
-        person = s071.person
-        if ref is not None and main_id is not None:
-            entry, member = self.entry_member(ref)
-            main = entry.household.main(main_id)
-            status = main_insured_status(
-                main, entry.address, self.desk.institution, entry.sex(main.id)
-            )
-            pin = entry.member_pins.get(member.id)
-            if pin is not None and person.pin_for("LU") is None:
-                person = replace(person, pins=(*person.pins, lu_pin(pin, self.desk.institution)))
-        s072 = S072(
-            version=s071.version,
-            person=person,
-            address=s071.address,
-            status=status,
-            confirmed=refused is None,
-            period=period,
-            not_confirmed=refused,
-        )
-        s071_id = cf.in_effect("S071")
-        assert s071_id is not None
-        return self.tx.send(cf.case_id, s072, answers=s071_id[0].document.document_id)[0]
 
 
 def case_facts(cf: CaseFile) -> Iterable[Fact]:
