@@ -1,0 +1,3 @@
+"""Tests of eessi.as4."""
+
+from __future__ import annotations
