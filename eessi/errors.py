@@ -5,7 +5,7 @@ line) and **what to do**. Third-party errors (lxml, xmlschema, aiohttp, sqlite) 
 into these at the boundary of the module that calls them, so none leak to users.
 
 The whole tree, every exception class of the package. A class defined in another module is
-named by its module under ``eessi`` (``node.admin.ApiError``); an underscored one is
+named by its module under ``eessi`` (``node.http_api.ApiError``); an underscored one is
 internal control flow that never leaves its module. ``tests/test_errors.py`` imports every
 module and checks that this drawing and the classes agree, parent by parent::
 
@@ -31,9 +31,8 @@ module and checks that this drawing and the classes agree, parent by parent::
     ├── JournalError                     the durable store failed or is inconsistent
     ├── TraceError                       a trace file cannot be read or written
     └── AdminError                       an admin API (node or mock) refuses a request
-        ├── node.admin.ApiError                a node's admin request, with its HTTP status
+        ├── node.http_api.ApiError             an admin request (node or mock), with its status
         ├── node.admin_requests.RequestError   a request body it cannot take (JSON pointer)
-        ├── mock.admin._ApiError               a mock's admin request, with its HTTP status
         └── mock.supplementary._BadRequest     a field of a supplementary-data request
 
 Each error has a stable ``code`` (``"sed.unknown-type"``), a ``message``, an optional

@@ -1,9 +1,10 @@
 """Admin routes of a mock fund: set and reset behaviours at run time, ask what it received.
 
 Mounted by :func:`add_mock_routes` as a sub-application at ``/api/mock/`` of the node's
-application (next to the node's own admin API at ``/api/``), with the same conventions: JSON
-in and out, errors as ``{"error": {"code", "message", "where", "hint"}}``, and the same bearer
-token (``EESSI_ADMIN_TOKEN``) required when the server is not bound to loopback.
+application (next to the node's own admin API at ``/api/``), on the same admin stack
+(:mod:`eessi.node.http_api`): JSON in and out, errors as ``{"error": {"code", "message",
+"where", "hint"}}``, the same body reader and the same auth rule (the node's bearer token,
+``EESSI_ADMIN_TOKEN``; without one, only requests that arrive over loopback are served).
 
 ===========================  ================================================================
 ``GET /api/mock/profile``    the fund's profile (``null`` if it has none) and its rules
@@ -27,105 +28,25 @@ question is lost), or 408 after ``wait`` seconds (at most 60).
 
 from __future__ import annotations
 
-import hmac
-import json
-import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
-from eessi.errors import AdminError, ConfigError, EessiError
 from eessi.journal import MessageRecord, MessageStatus
 from eessi.mock.behaviour import parse_rule
 from eessi.mock.controller import MockController, MockHost
 from eessi.mock.journal_query import select
 from eessi.mock.openapi import MOCK_ROUTES, mock_openapi_document
+from eessi.node.http_api import ADMIN_TOKEN_ENV, ApiError, admin_auth, admin_subapp, read_json
 
 __all__ = ["MAX_WAIT", "TOKEN_ENV", "add_mock_routes"]
 
 #: Where the bearer token is read from (the node's admin API uses the same variable).
-TOKEN_ENV = "EESSI_ADMIN_TOKEN"
+TOKEN_ENV = ADMIN_TOKEN_ENV
 #: Longest long-poll of ``GET /api/mock/received?wait=``, in seconds.
 MAX_WAIT = 60.0
-_MAX_BODY = 64 * 1024
-_LOOPBACK = ("127.0.0.1", "::1", "localhost")
-
-
-class _ApiError(AdminError):
-    code = "mock.api"
-
-    def __init__(self, status: int, message: str, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.status = status
-
-
-def _status(exc: EessiError) -> int:
-    if isinstance(exc, _ApiError):
-        return exc.status
-    if isinstance(exc, ConfigError):
-        return 400
-    return 422
-
-
-@web.middleware
-async def _errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except EessiError as exc:
-        return web.json_response({"error": exc.to_dict()}, status=_status(exc))
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        err = EessiError(
-            exc.reason,
-            code="mock.http",
-            where=f"{request.method} {request.path}",
-            hint="see docs/mock-behaviours.md for the routes",
-        )
-        return web.json_response({"error": err.to_dict()}, status=exc.status)
-
-
-def _auth(token: str | None) -> Any:
-    @web.middleware
-    async def auth(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        if token is not None:
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                err = EessiError(
-                    "missing or wrong bearer token",
-                    code="admin.unauthorized",
-                    where=f"{request.method} {request.path}",
-                    hint=f"send Authorization: Bearer <the {TOKEN_ENV} token>",
-                )
-                return web.json_response(
-                    {"error": err.to_dict()}, status=401, headers={"WWW-Authenticate": "Bearer"}
-                )
-        return await handler(request)
-
-    return auth
-
-
-async def _body(request: web.Request) -> Any:
-    data = await request.content.read(_MAX_BODY + 1)
-    if len(data) > _MAX_BODY:
-        raise _ApiError(413, "the request body is too large", code="admin.too-large")
-    if not data.strip():
-        return {}
-    try:
-        return json.loads(data)
-    except ValueError as exc:
-        raise _ApiError(
-            400,
-            f"the request body is not JSON: {exc}",
-            code="admin.bad-json",
-            where="request body",
-            hint='send a rule such as {"match": {"sed": "S072"}, "effect": "silent"}',
-        ) from None
+_RULE_HINT = 'send a rule such as {"match": {"sed": "S072"}, "effect": "silent"}'
 
 
 def _message_json(m: MessageRecord, values: list[str] | None) -> dict[str, Any]:
@@ -151,7 +72,7 @@ def _namespaces(request: web.Request) -> dict[str, str]:
     for item in request.query.getall("ns", []):
         prefix, sep, uri = item.partition("=")
         if not sep or not prefix or not uri:
-            raise _ApiError(
+            raise ApiError(
                 400,
                 f"ns={item!r} is not prefix=uri",
                 code="admin.bad-query",
@@ -171,7 +92,7 @@ def _number(request: web.Request, name: str, default: float, top: float) -> floa
     except ValueError:
         value = -1.0
     if not 0 <= value <= top:
-        raise _ApiError(
+        raise ApiError(
             400,
             f"{name}={raw!r} is not a number from 0 to {top:g}",
             code="admin.bad-query",
@@ -207,10 +128,10 @@ class _MockApi:
         return web.json_response({"fund": self.fund, "rules": self._rules()})
 
     async def add_rules(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await read_json(request, empty={}, hint=_RULE_HINT)
         items = body["rules"] if isinstance(body, Mapping) and "rules" in body else [body]
         if not isinstance(items, list) or not items:
-            raise _ApiError(
+            raise ApiError(
                 400, "rules must be a non-empty list", code="mock.bad-rule", where="/rules"
             )
         book = self.controller.book(self.fund)
@@ -225,7 +146,7 @@ class _MockApi:
     async def delete_rule(self, request: web.Request) -> web.Response:
         rule_id = request.match_info["rule_id"]
         if not self.controller.book(self.fund).remove(rule_id):
-            raise _ApiError(
+            raise ApiError(
                 404,
                 f"{self.fund} has no rule {rule_id!r}",
                 code="mock.unknown-rule",
@@ -234,10 +155,10 @@ class _MockApi:
         return web.Response(status=204)
 
     async def reset(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await read_json(request, empty={}, hint='send {} or {"case": "<case ID>"}')
         case = body.get("case") if isinstance(body, Mapping) else None
         if case is not None and (not isinstance(case, str) or not case):
-            raise _ApiError(400, "case must be a case ID", code="admin.bad-request", where="/case")
+            raise ApiError(400, "case must be a case ID", code="admin.bad-request", where="/case")
         self.controller.reset(self.fund, case=case)
         return web.json_response(
             {"reset": "case" if case else "fund", "case": case, "rules": self._rules()}
@@ -271,7 +192,7 @@ class _MockApi:
             try:
                 statuses.append(MessageStatus(s))
             except ValueError:
-                raise _ApiError(
+                raise ApiError(
                     400,
                     f"unknown status {s!r}",
                     code="admin.bad-query",
@@ -292,7 +213,7 @@ class _MockApi:
                     self.fund, count=count, within=wait, **filters
                 )
             except TimeoutError as exc:
-                raise _ApiError(
+                raise ApiError(
                     408,
                     str(exc),
                     code="mock.not-received",
@@ -322,19 +243,14 @@ def add_mock_routes(
     host: str | None = None,
 ) -> None:
     """Mount the mock routes of ``institution`` at ``/api/mock/`` of ``app`` (before it
-    starts). ``token`` defaults to ``EESSI_ADMIN_TOKEN``; without one, ``host`` (where the
-    server binds) must be loopback."""
-    if token is None:
-        token = os.environ.get(TOKEN_ENV) or None
-    if token is None and host is not None and host not in _LOOPBACK:
-        raise ConfigError(
-            f"the mock admin routes of {institution.id} would be reachable on {host} without a"
-            " token",
-            code="admin.token-required",
-            hint=f"set {TOKEN_ENV}, or bind to 127.0.0.1",
-        )
+    starts), with the admin stack of the node's own routes (:mod:`eessi.node.http_api`): the
+    same auth rule (the one ``app`` already has, unless ``token`` names another; ``token``
+    defaults to ``EESSI_ADMIN_TOKEN``), errors and body reader. Without a token, ``host``
+    (where the server binds, if known) must be loopback, and every request must arrive over
+    loopback."""
+    auth = admin_auth(app, host=host, token=token)
     api = _MockApi(institution, controller)
-    sub = web.Application(middlewares=[_errors, _auth(token)])
+    sub = admin_subapp(auth, routes="/api/mock/openapi.json")
     for method, path, name, _summary in MOCK_ROUTES:
         sub.router.add_route(method, path, getattr(api, name))
     app.add_subapp("/api/mock/", sub)

@@ -127,6 +127,9 @@ def mock_openapi_document(fund: str | None = None) -> dict[str, Any]:
             op["responses"]["408"] = _error()
         if params:
             op["parameters"] = params
+        if method == "POST":  # the admin stack's body reader (eessi.node.http_api)
+            op["responses"]["413"] = _error()
+            op["responses"]["415"] = _error()
         if name == "add_rules":
             op["requestBody"] = {
                 "required": True,

@@ -11,29 +11,27 @@ application, so its middlewares (errors as JSON, the token check) touch only ``/
 the AS4 endpoint. It reads through a small :class:`AdminTarget` protocol (the
 :class:`~eessi.node.institution.Institution` satisfies it), so it has no other tie to the node.
 
-Errors: every error is JSON ``{"error": {"code", "message", "where", "hint"}}``
-(:meth:`~eessi.errors.EessiError.to_dict`) with a status that says whose fault it is: 400 a
-malformed request (``where`` is a JSON pointer into the body, or the query parameter), 401 a
-missing or wrong token, 404 an unknown route, case or message, 405 a wrong method, 409 a step
-the case's state does not allow, 413 a body too large, 422 a request the core refuses (unknown
-person), 503 a journal that cannot be read.
+Errors, authentication and request bodies are the admin stack's, shared with a mock fund's
+routes (:mod:`eessi.node.http_api`): every error is JSON ``{"error": {"code", "message",
+"where", "hint"}}`` with a status that says whose fault it is: 400 a malformed request
+(``where`` is a JSON pointer into the body, or the query parameter; a body nested too deep
+too), 401 a missing or wrong token, 404 an unknown route, case or message, 405 a wrong method,
+409 a step the case's state does not allow, 413 a body too large, 415 a body that is not JSON,
+422 a request the core refuses (unknown person), 503 a journal that cannot be read.
 
 Authentication: when the server is bound to anything other than loopback, every ``/api/``
 request needs ``Authorization: Bearer <token>``; :func:`require_token` is what the node calls
 before binding (it refuses to run exposed without a token). On loopback the token is optional,
-but enforced if one is set. Tokens are compared in constant time.
+but enforced if one is set; without one, a request that did not arrive over loopback (read
+from the socket) is refused. Tokens are compared in constant time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import ipaddress
 import json
-import logging
-import os
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -43,18 +41,22 @@ from aiohttp import web
 from eessi import __version__
 from eessi.clock import Clock
 from eessi.directory import InstitutionEntry
-from eessi.errors import (
-    AdminError,
-    ConfigError,
-    DomainError,
-    EessiError,
-    JournalError,
-    ProtocolError,
-)
+from eessi.errors import EessiError, JournalError
 from eessi.journal import CaseEvent as JournalEvent
 from eessi.journal import Direction, Journal, MessageRecord, MessageStatus
 from eessi.node.admin_requests import REQUEST_KINDS, DeskKind, RequestError, RequestKind, kinds_for
 from eessi.node.admin_requests import parse_request as _parse_request
+from eessi.node.http_api import (
+    ADMIN_TOKEN_ENV,
+    MAX_BODY,
+    ApiError,
+    admin_auth,
+    admin_subapp,
+    is_loopback,
+    read_json,
+    require_token,
+    status_of,
+)
 from eessi.node.openapi import MAX_BATCH, OPENAPI_EXTENSIONS, openapi_document
 from eessi.node.records import event_case, event_json, jsonable
 from eessi.sed.validate import validate
@@ -76,12 +78,6 @@ __all__ = [
     "status_counts",
 ]
 
-_log = logging.getLogger(__name__)
-
-#: The environment variable the admin token is read from when none is passed.
-ADMIN_TOKEN_ENV = "EESSI_ADMIN_TOKEN"
-#: Largest request body the admin API reads (a request is a small JSON object).
-MAX_BODY = 64 * 1024
 #: The largest body ``POST /api/requests/batch`` reads (at most ``MAX_BATCH`` requests).
 MAX_BATCH_BODY = 1024 * 1024
 #: Case IDs the node uses for its own logs (``~inputs``, ``~desk``) start with this: not cases.
@@ -114,181 +110,6 @@ class AdminTarget(Protocol):
         ...
 
     async def tick(self, *, messages: list[str] | None = None) -> Any: ...
-
-
-class ApiError(AdminError):
-    """An admin API refusal; ``status`` is the HTTP status it is answered with."""
-
-    code = "admin.error"
-
-    def __init__(self, status: int, message: str, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.status = status
-
-
-# --------------------------------------------------------------------------- auth
-
-
-def is_loopback(host: str | None) -> bool:
-    """Whether ``host`` is a loopback name or address (``127.0.0.1``, ``::1``, ``localhost``).
-
-    An empty host, ``0.0.0.0`` and ``::`` bind every interface: not loopback.
-    """
-    if not host:
-        return False
-    name = host.strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def require_token(host: str | None, token: str | None) -> str | None:
-    """The token the admin API must enforce for a server bound to ``host``.
-
-    Returns ``token`` (``None`` when there is none, which only loopback allows). Raises
-    :class:`~eessi.errors.ConfigError` when ``host`` is not loopback and there is no token: an
-    admin API open to the network without a token could start requests for anyone.
-    """
-    if token is not None and not token.strip():
-        raise ConfigError(
-            "the admin token is empty",
-            where=ADMIN_TOKEN_ENV,
-            hint="give a long random token (e.g. `python -c 'import secrets;"
-            " print(secrets.token_urlsafe(32))'`) or none at all on loopback",
-            code="admin.no-token",
-        )
-    if token is None and not is_loopback(host):
-        raise ConfigError(
-            f"the admin API would listen on {host or 'every interface'!r} without a token",
-            where=ADMIN_TOKEN_ENV,
-            hint=f"set {ADMIN_TOKEN_ENV} (or the token option) to a long random value, or bind"
-            " to 127.0.0.1",
-            code="admin.no-token",
-        )
-    return token
-
-
-def _check_token(request: web.Request, token: str) -> None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if not header:
-        raise ApiError(
-            401,
-            "this admin API needs a token",
-            where="Authorization header",
-            hint="send 'Authorization: Bearer <token>' with the admin token",
-            code="admin.unauthorized",
-        )
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), token.encode()
-    ):
-        raise ApiError(
-            401,
-            "the admin token is wrong",
-            where="Authorization header",
-            hint="send 'Authorization: Bearer <token>' with the token the institution was"
-            " started with",
-            code="admin.unauthorized",
-        )
-
-
-# --------------------------------------------------------------------------- errors
-
-
-def _status_of(exc: EessiError) -> int:
-    if isinstance(exc, ApiError):
-        return exc.status
-    if isinstance(exc, RequestError):
-        return 400
-    if isinstance(exc, ProtocolError):
-        return 409
-    if isinstance(exc, DomainError):
-        return 422
-    if isinstance(exc, JournalError):
-        return 503
-    return 422
-
-
-def _error_response(exc: EessiError, status: int, headers: Mapping[str, str] | None = None) -> Any:
-    return web.json_response({"error": exc.to_dict()}, status=status, headers=headers, dumps=_dumps)
-
-
-_HTTP_MESSAGES: Mapping[int, tuple[str, str, str]] = {
-    404: ("admin.not-found", "no such route", "see GET /api/openapi.json for the routes"),
-    405: (
-        "admin.method-not-allowed",
-        "this route does not take this method",
-        "see GET /api/openapi.json for the methods of each route",
-    ),
-    413: (
-        "admin.too-large",
-        "the request body is too large",
-        f"a request body is at most {MAX_BODY} bytes",
-    ),
-}
-
-
-@web.middleware
-async def _errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except EessiError as exc:
-        headers = {"WWW-Authenticate": "Bearer"} if getattr(exc, "status", 0) == 401 else None
-        return _error_response(exc, _status_of(exc), headers)  # type: ignore[no-any-return]
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code, message, hint = _HTTP_MESSAGES.get(
-            exc.status, ("admin.http", exc.reason, "see GET /api/openapi.json")
-        )
-        err = EessiError(message, code=code, where=f"{request.method} {request.path}", hint=hint)
-        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        return _error_response(err, exc.status, headers)  # type: ignore[no-any-return]
-    except Exception as exc:  # a bug: still answer JSON, and say where to look
-        _log.exception("admin API: %s %s failed", request.method, request.path)
-        err = EessiError(
-            f"internal error: {type(exc).__name__}",
-            code="admin.internal",
-            where=f"{request.method} {request.path}",
-            hint="this is a bug in eessi-sim; the institution's log has the traceback",
-        )
-        return _error_response(err, 500)  # type: ignore[no-any-return]
-
-
-def _arrived_on_loopback(request: web.Request) -> bool:
-    """Whether the connection reached us on a loopback address (the socket's own side)."""
-    transport = request.transport
-    local = transport.get_extra_info("sockname") if transport is not None else None
-    if isinstance(local, tuple) and local:
-        return is_loopback(str(local[0]))
-    return isinstance(local, str)  # a Unix socket: local by construction
-
-
-def _auth_middleware(token: str | None) -> Any:
-    @web.middleware
-    async def auth(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        if token is not None:
-            _check_token(request, token)
-        elif not _arrived_on_loopback(request):
-            # Mounted for loopback without a token, but the server was bound wider after all
-            # (e.g. started on 0.0.0.0): refuse rather than open the API to the network.
-            raise ApiError(
-                401,
-                "this admin API has no token and is reachable from the network",
-                where="Authorization header",
-                hint=f"restart the institution with {ADMIN_TOKEN_ENV} set, or bind it to 127.0.0.1",
-                code="admin.unauthorized",
-            )
-        return await handler(request)
-
-    return auth
 
 
 # --------------------------------------------------------------------------- JSON helpers
@@ -732,7 +553,7 @@ class _Api:
         return _json(_page(request, items, "key"))
 
     async def submit(self, request: web.Request) -> web.Response:
-        body = await _read_json(request)
+        body = await read_json(request)
         kind, core_input = parse_request(body, self.desk_kind)
         messages: list[str] = []
         step = await self.target.submit(core_input, messages=messages)
@@ -741,7 +562,9 @@ class _Api:
     async def submit_batch(self, request: web.Request) -> web.Response:
         """Several requests in one call: each is checked and submitted on its own (together,
         so the node journals them in few commits); one refused does not stop the others."""
-        body = await _read_json(request, limit=MAX_BATCH_BODY)
+        body = await read_json(
+            request, limit=MAX_BATCH_BODY, hint='send [{"kind": "co_insurance_request", ...}, ...]'
+        )
         if not isinstance(body, list):
             raise RequestError(
                 f"the body is a JSON {type(body).__name__}, not a list of requests",
@@ -777,7 +600,7 @@ class _Api:
             error = exc.to_dict()
             if isinstance(exc, RequestError):  # a pointer into the item: into the batch
                 error["where"] = pointer + (exc.where or "")
-            return {"index": index, "pointer": pointer, "status": _status_of(exc), "error": error}
+            return {"index": index, "pointer": pointer, "status": status_of(exc), "error": error}
         return {
             "index": index,
             "pointer": pointer,
@@ -919,35 +742,6 @@ async def status_counts(journal: Journal) -> dict[str, int]:
     return dict(Counter(m.status.value for m in await journal.messages()))
 
 
-async def _read_json(request: web.Request, *, limit: int = MAX_BODY) -> object:
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(
-            413,
-            f"the request body has {request.content_length} bytes; at most {limit} are read",
-            where="request body",
-            hint="a request is a small JSON object of a kind and its arguments",
-            code="admin.too-large",
-        )
-    data = await request.content.read(limit + 1)
-    if len(data) > limit:
-        raise ApiError(
-            413,
-            f"the request body has more than {limit} bytes",
-            where="request body",
-            hint="a request is a small JSON object of a kind and its arguments",
-            code="admin.too-large",
-        )
-    try:
-        return json.loads(data)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise RequestError(
-            f"the request body is not JSON: {exc}",
-            where="",
-            hint='send a JSON object such as {"kind": "co_insurance_request", ...}',
-            code="admin.bad-json",
-        ) from None
-
-
 def parse_request(body: object, desk: DeskKind) -> tuple[RequestKind, object]:
     """Check a request body for a desk of this kind (see :mod:`eessi.node.admin_requests`)."""
     return _parse_request(body, desk, REQUEST_KINDS)
@@ -987,13 +781,11 @@ def add_admin_routes(
     Raises :class:`~eessi.errors.ConfigError` if ``host`` is not loopback and there is no token
     (see :func:`require_token`).
     """
-    if token is None:
-        token = os.environ.get(ADMIN_TOKEN_ENV) or None
     if host is None:
         host = urlsplit(institution.entry.endpoint).hostname
-    token = require_token(host, token)
+    auth = admin_auth(app, host=host, token=token)
     api = _Api(institution, started_at=institution.clock.now())
-    sub = web.Application(middlewares=[_errors, _auth_middleware(token)])
+    sub = admin_subapp(auth, routes="/api/openapi.json", dumps=_dumps)
     for method, path, name in ROUTES:
         sub.router.add_route(method, path, getattr(api, name))
     app.add_subapp("/api/", sub)

@@ -18,6 +18,7 @@ from eessi import __version__
 from eessi.directory import InstitutionEntry
 from eessi.journal import Direction, MessageStatus
 from eessi.node.admin_requests import REQUEST_KINDS, Field, RequestKind
+from eessi.node.http_api import MAX_DEPTH
 
 #: Most requests in one batch (``POST /api/requests/batch``; the admin API enforces it).
 MAX_BATCH = 1000
@@ -586,6 +587,7 @@ def _paths(kinds: list[RequestKind]) -> dict[str, Any]:
                     **_COMMON_ERRORS,
                     "409": _error("Conflict"),
                     "413": _error("TooLarge"),
+                    "415": _error("UnsupportedMediaType"),
                     "422": _error("Unprocessable"),
                 },
             }
@@ -608,6 +610,7 @@ def _paths(kinds: list[RequestKind]) -> dict[str, Any]:
                     "202": _ok("one result per request, in order", _ref("BatchResult")),
                     **_COMMON_ERRORS,
                     "413": _error("TooLarge"),
+                    "415": _error("UnsupportedMediaType"),
                 },
             }
         },
@@ -663,11 +666,20 @@ def openapi_document(
             },
             "schemas": schemas,
             "responses": {
-                "BadRequest": {"description": "malformed request", **error},
+                "BadRequest": {
+                    "description": "malformed request: not JSON, nested more than"
+                    f" {MAX_DEPTH} levels deep (admin.too-deep), a wrong argument or query"
+                    " parameter",
+                    **error,
+                },
                 "Unauthorized": {"description": "missing or wrong token", **error},
                 "NotFound": {"description": "unknown route, case or message", **error},
                 "Conflict": {"description": "the case's state does not allow it", **error},
                 "TooLarge": {"description": "request body too large", **error},
+                "UnsupportedMediaType": {
+                    "description": "the request body's Content-Type is not JSON",
+                    **error,
+                },
                 "Unprocessable": {"description": "the core refuses it", **error},
             },
         },

@@ -14,6 +14,8 @@ from aiohttp import web
 
 from eessi.errors import ConfigError
 from eessi.mock.admin import add_mock_routes
+from eessi.node.admin import add_admin_routes
+from eessi.node.http_api import ADMIN_AUTH, AdminAuth
 from eessi.node.inputs import RequestEntitlement
 
 from .kit import CNS, FR, MARIE, World, world
@@ -197,3 +199,77 @@ def test_routes_off_loopback_need_a_token(w: World, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("EESSI_ADMIN_TOKEN", raising=False)
     with pytest.raises(ConfigError, match="without a token"):
         add_mock_routes(web.Application(), w[FR], w.mocks, host="0.0.0.0")
+
+
+async def _serve(app: web.Application, host: str) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, host, 0)
+    await site.start()
+    return runner, f"http://{host}:{runner.addresses[0][1]}"
+
+
+async def test_mock_routes_mounted_as_enable_mock_does_need_the_node_apis_token(
+    w: World, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The node's admin API was given a token; the mock routes, mounted after it with no
+    # token and no host (enable_mock's defaults), follow the same rule: same 401, same body.
+    monkeypatch.delenv("EESSI_ADMIN_TOKEN", raising=False)
+    app = web.Application()
+    add_admin_routes(app, w[FR], token="node-token-123", host="127.0.0.1")
+    add_mock_routes(app, w[FR], w.mocks)
+    runner, base = await _serve(app, "127.0.0.1")
+    try:
+        node_status, node_err = await call(http, "GET", f"{base}/api/health")
+        mock_status, mock_err = await call(http, "GET", f"{base}/api/mock/rules")
+        assert (node_status, mock_status) == (401, 401)
+        assert mock_err == node_err
+        assert mock_err["error"]["where"] == "Authorization header"
+        bearer = {"Authorization": "Bearer node-token-123"}
+        async with http.get(f"{base}/api/mock/rules", headers=bearer) as resp:
+            assert resp.status == 200
+        async with http.get(f"{base}/api/health", headers=bearer) as resp:
+            assert resp.status == 200
+    finally:
+        await runner.cleanup()
+
+
+async def test_mock_routes_refuse_a_request_that_did_not_arrive_over_loopback_as_the_api_does(
+    w: World, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No token anywhere. The server listens on 127.0.0.2, which this app's auth rule is told is
+    # not local (a stand-in for a LAN interface: tests stay on loopback). The rule reads the
+    # socket's addresses, not the Host header: both route sets refuse, the same way.
+    monkeypatch.delenv("EESSI_ADMIN_TOKEN", raising=False)
+    app = web.Application()
+    app[ADMIN_AUTH] = AdminAuth(None, is_local=lambda address: address == "127.0.0.1")
+    add_admin_routes(app, w[FR], host="127.0.0.2")
+    add_mock_routes(app, w[FR], w.mocks)
+    runner, base = await _serve(app, "127.0.0.2")
+    try:
+        spoofed = {"Host": "127.0.0.1"}
+        async with http.get(f"{base}/api/health", headers=spoofed) as resp:
+            node = (resp.status, await resp.json())
+        async with http.post(f"{base}/api/mock/reset", json={}, headers=spoofed) as resp:
+            mock = (resp.status, await resp.json())
+        assert node[0] == mock[0] == 401
+        assert mock[1] == node[1]
+        assert "did not arrive over loopback" in mock[1]["error"]["message"]
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_deeply_nested_rule_body_is_400_with_the_depth(
+    w: World, http: aiohttp.ClientSession
+) -> None:
+    body = b'{"rules": ' + b"[" * 30_000 + b"]" * 30_000 + b"}"
+    headers = {"Content-Type": "application/json"}
+    async with http.post(api(w, "/rules"), data=body, headers=headers) as resp:
+        assert resp.status == 400
+        error = (await resp.json())["error"]
+    assert error["code"] == "admin.too-deep"
+    assert error["where"] == "request body, line 1, column 42"
+    # Brackets inside strings are text, not nesting.
+    rule = {"id": "[{" * 200, "match": {}, "effect": "silent"}
+    status, added = await call(http, "POST", api(w, "/rules"), rule)
+    assert (status, added["added"][0]["id"]) == (201, "[{" * 200)

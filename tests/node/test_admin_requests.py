@@ -176,3 +176,35 @@ def test_a_kind_for_the_other_desk_says_where_to_send_it() -> None:
     assert info.value.code == "admin.wrong-desk"
     assert info.value.where == "/kind"
     assert "the CNS" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "column"),
+    [
+        ("/api/requests", b"[" * 30_000 + b"]" * 30_000, 33),
+        ("/api/requests", b'{"kind": ' * 5_000 + b"1" + b"}" * 5_000, 32 * 9 + 1),
+        ("/api/requests/batch", b"[" * 30_000 + b"]" * 30_000, 33),
+    ],
+)
+async def test_a_deeply_nested_body_is_400_with_the_depth_and_where(
+    client: Client, route: str, body: bytes, column: int
+) -> None:
+    resp = await client.post(route, data=body, headers={"Content-Type": "application/json"})
+    assert resp.status == 400
+    error = (await resp.json())["error"]
+    assert error["code"] == "admin.too-deep"
+    assert "more than 32 levels" in error["message"]
+    assert error["where"] == f"request body, line 1, column {column}"
+    assert "at most 32 levels" in error["hint"]
+
+
+async def test_a_body_that_is_not_json_by_its_content_type_is_415(client: Client) -> None:
+    resp = await client.post(
+        "/api/requests", data=b"<kind/>", headers={"Content-Type": "application/xml"}
+    )
+    assert resp.status == 415
+    error = (await resp.json())["error"]
+    assert (error["code"], error["where"]) == (
+        "admin.unsupported-media-type",
+        "Content-Type header",
+    )
