@@ -91,7 +91,6 @@ def taken_cns_port(directory_file: Path) -> Iterator[int]:
     [
         (FR, "0.0.0.0", "without a token"),  # a mock fund's admin API, all interfaces
         (CNS, "0.0.0.0", "without a token"),  # the CNS's admin API
-        (FR, "127.0.0.2", "without a token"),  # a mock fund's /api/mock/ routes
     ],
 )
 async def test_serve_refused_at_start_up_exits_2_instead_of_hanging(
