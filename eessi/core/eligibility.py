@@ -528,7 +528,13 @@ def _resident(ctx: _Ctx, anchor: MainInsured) -> None:
         elif adult:
             _request(ctx, "R3", "adult child")
         else:
-            _request(ctx, "R9", "minor not born in Luxembourg: not automatic")
+            ctx.apply("R9", "minor not born in Luxembourg: not co-insured automatically")
+            _request(
+                ctx,
+                "R3",
+                "minor child born abroad ((sim) R3 names spouse, partner and adult child; "
+                "without R9's automatic co-insurance a minor needs the request too)",
+            )
     else:
         _request(ctx, "R3", m.relation.value)
         _exit_notice(ctx)

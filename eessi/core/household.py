@@ -227,11 +227,14 @@ class FamilyMember:
     #: Country of residence of the member.
     country_of_residence: str = LUXEMBOURG
     #: Born in Luxembourg (R9: with residence there, a minor is co-insured automatically).
+    #: False: born abroad, or not known to be born in Luxembourg.
     born_in_lu: bool = False
     #: Day the member moved to Luxembourg, if recently (R5-R7); co-insurance starts no earlier.
     arrived_on: date | None = None
-    #: Already registered in the RNPP (R14/R15).
-    rnpp_registered: bool = False
+    #: Already registered in the RNPP (R14/R15). None (left out): derived from the household,
+    #: ``born_in_lu`` (a person born in Luxembourg is in the register from birth); after
+    #: construction it is always a bool. ``False`` with ``born_in_lu`` is a contradiction.
+    rnpp_registered: bool | None = None
     #: Documents the main insured has already provided for this member (R15, R5-R8).
     documents: frozenset[DocumentKind] = field(default_factory=frozenset)
     #: Former insurance, if any (R4-R7).
@@ -242,6 +245,25 @@ class FamilyMember:
     def __post_init__(self) -> None:
         where = f"member {self.id!r}"
         _check_country(self.country_of_residence, f"{where}: country")
+        if self.rnpp_registered is None:
+            object.__setattr__(self, "rnpp_registered", self.born_in_lu)
+        elif self.born_in_lu and not self.rnpp_registered:
+            raise DomainError(
+                f"{where}: born_in_lu is true but rnpp_registered is false; a person born in "
+                "Luxembourg is in the RNPP from birth (R14, R15)",
+                hint="leave rnpp_registered out (it follows born_in_lu), or set born_in_lu to "
+                "false if the member was born abroad",
+                code="domain.bad-household",
+                details={"fields": ["born_in_lu", "rnpp_registered"]},
+            )
+        if self.arrived_on is not None and self.arrived_on < self.date_of_birth:
+            raise DomainError(
+                f"{where}: arrived_on {self.arrived_on} is before date_of_birth "
+                f"{self.date_of_birth}",
+                hint="fix arrived_on (the day the member moved to Luxembourg) or date_of_birth",
+                code="domain.bad-household",
+                details={"fields": ["arrived_on", "date_of_birth"]},
+            )
         if self.relation is Relation.CHILD and self.child_kind is None:
             raise DomainError(
                 f"{where} is a child without a child_kind",

@@ -223,9 +223,13 @@ class _Reader:
         return value
 
     def flag(self, key: str) -> bool:
+        return bool(self.opt_flag(key))
+
+    def opt_flag(self, key: str) -> bool | None:
+        """``true``/``false``, or None when left out (the model derives it)."""
         value = self.raw(key, False)
         if value is None:
-            return False
+            return None
         if not isinstance(value, bool):
             self.fail(
                 self.at(key),
@@ -381,7 +385,10 @@ def _guard(reader: _Reader, build: Callable[[], T]) -> T:
     except ConfigError:
         raise
     except EessiError as exc:
-        reader.fail(reader.pointer, exc.message, exc.hint or "fix this object")
+        # Point at the last field the model names (``details["fields"]``) if the file has it.
+        named = [f for f in exc.details.get("fields", ()) if reader.has(f)]
+        pointer = reader.at(named[-1]) if named else reader.pointer
+        reader.fail(pointer, exc.message, exc.hint or "fix this object")
 
 
 def _main(r: _Reader) -> MainInsured:
@@ -486,7 +493,7 @@ def _member(r: _Reader, main_ids: set[str]) -> FamilyMember:
         country_of_residence=r.country("country_of_residence", default="LU") or "LU",
         born_in_lu=r.flag("born_in_lu"),
         arrived_on=r.day("arrived_on"),
-        rnpp_registered=r.flag("rnpp_registered"),
+        rnpp_registered=r.opt_flag("rnpp_registered"),
         documents=frozenset(documents),
         former_insurance=former,
         insured_in_country_of_residence=r.flag("insured_in_country_of_residence"),

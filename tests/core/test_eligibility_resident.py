@@ -128,11 +128,11 @@ def test_R3_child_turns_adult_on_the_18th_birthday() -> None:
     assert decide(household(kid), "lea", on=date(2026, 3, 2)).outcome is Outcome.PENDING
 
 
-def test_R9_minor_not_born_in_luxembourg_needs_a_request() -> None:
+def test_R3_minor_not_born_in_luxembourg_needs_a_request() -> None:
     d = decide(household(child(born_in_lu=False)), "lea", on=ON)
     assert d.outcome is Outcome.PENDING
     assert d.missing[0].kind is D.CO_INSURANCE_REQUEST
-    assert d.missing[0].rule == "R9"
+    assert d.missing[0].rule == "R3"  # R9 only says why it is not automatic
 
 
 # --- R4: after an own Luxembourg affiliation, wait for the CCSS exit notice -----------------
@@ -520,7 +520,7 @@ def test_R11_from_30_in_higher_education_with_authorisation_is_eligible(via: str
     ("member", "needed"),
     [
         (
-            child(rnpp_registered=False, born_in_lu=True),
+            child(rnpp_registered=False),  # born abroad: born in LU would be in the RNPP
             [D.BIRTH_CERTIFICATE, D.HOUSEHOLD_COMPOSITION],
         ),
         (spouse(rnpp_registered=False), [D.MARRIAGE_CERTIFICATE, D.HOUSEHOLD_COMPOSITION]),
@@ -542,15 +542,14 @@ def test_R15_member_not_in_the_rnpp_needs_civil_status_documents(
 def test_R15_documents_listed_on_the_member_count_as_provided() -> None:
     kid = child(
         rnpp_registered=False,
-        born_in_lu=True,
         documents=frozenset({D.BIRTH_CERTIFICATE, D.HOUSEHOLD_COMPOSITION}),
     )
-    assert decide(household(kid), "lea", on=ON).outcome is Outcome.ELIGIBLE
+    assert decide(household(kid), "lea", on=ON, facts=facts(request())).eligible
 
 
 def test_R15_household_wide_fact_counts_for_every_member() -> None:
-    kid = child(rnpp_registered=False, born_in_lu=True)
-    f = facts(fact(D.HOUSEHOLD_COMPOSITION), fact(D.BIRTH_CERTIFICATE, "lea"))
+    kid = child(rnpp_registered=False)
+    f = facts(request(), fact(D.HOUSEHOLD_COMPOSITION), fact(D.BIRTH_CERTIFICATE, "lea"))
     assert decide(household(kid), "lea", on=ON, facts=f).outcome is Outcome.ELIGIBLE
 
 
