@@ -5,7 +5,10 @@ fixture available; without the entry point, load it with ``-p eessi.pytest_plugi
 ``docs/pytest-plugin.md``.
 
 The fixture :func:`eessi_network` is a factory; each call gives an :class:`EessiNetwork` to use
-with ``async with`` (any async test runner: pytest-asyncio, anyio)::
+with ``async with`` in an ``async def`` test. Whatever the project's asyncio mode: a test marked
+for pytest-asyncio or anyio runs on their loop; an unmarked one that uses the fixture (strict
+mode, or no async plugin at all) is run by this plugin on a fresh loop
+(:func:`pytest_pyfunc_call`)::
 
     async def test_cns_answers_the_cpam(eessi_network):
         async with eessi_network(mocks=["FR:CPAM5701"]) as net:
@@ -25,6 +28,8 @@ fixture is used, so the plugin costs nothing to test sessions that do not use it
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import itertools
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -39,7 +44,13 @@ if TYPE_CHECKING:
     from eessi.node.inputs import SubmitInput
     from eessi.scenario.world import Exchange, LoopbackNetwork
 
-__all__ = ["EessiNetwork", "NetworkFactory", "assert_exchanged", "eessi_network"]
+__all__ = [
+    "EessiNetwork",
+    "NetworkFactory",
+    "assert_exchanged",
+    "eessi_network",
+    "pytest_pyfunc_call",
+]
 
 CNS = "LU:CNS00001"
 
@@ -243,13 +254,19 @@ class NetworkFactory:
         start: datetime | None = None,
         seed: int = 0,
         directory: str | Path | None = None,
+        fixed_ports: bool = False,
+        external_within: float = 10.0,
     ) -> _Running:
         """A network of the CNS (unless ``cns=False``) and the mock funds ``mocks``.
 
         ``households``: household files, directories, names of the shipped examples
         (``"cross-border-france"``) or :class:`Household` values (default: every example);
         ``behaviours``: mock rules per fund, as in a profile (``docs/mock-behaviours.md``);
-        ``directory``: another directory file (default: the shipped one).
+        ``directory``: another directory file (default: the shipped one); its ``external``
+        entries (your system under test) keep their URL, and entering the network waits up to
+        ``external_within`` seconds for each to answer; ``fixed_ports``: the institutions
+        listen on the directory's own endpoints (where your system sends) instead of fresh
+        ports.
         """
         from eessi.directory import load_directory
         from eessi.mock.behaviour import parse_rules
@@ -268,6 +285,8 @@ class NetworkFactory:
             seed=seed,
             behaviours=rules,
             directory=None if directory is None else load_directory(directory),
+            fixed_ports=fixed_ports,
+            external_within=external_within,
         )
         return _Running(world)
 
@@ -276,3 +295,24 @@ class NetworkFactory:
 def eessi_network(tmp_path: Path) -> NetworkFactory:
     """A factory of in-process EESSI networks (``async with eessi_network(...) as net``)."""
     return NetworkFactory(tmp_path)
+
+
+#: Markers of the async plugins that run a coroutine test themselves.
+_ASYNC_MARKERS = ("asyncio", "anyio", "trio")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run an ``async def`` test that uses :func:`eessi_network` and that no async plugin
+    claims (pytest-asyncio's strict mode without ``@pytest.mark.asyncio``, or no async plugin
+    installed) on a fresh event loop, so the documented example runs in any project. Tests
+    marked for pytest-asyncio or anyio (auto mode marks every async test) are left to them."""
+    func = pyfuncitem.obj
+    if "eessi_network" not in pyfuncitem.fixturenames or not inspect.iscoroutinefunction(func):
+        return None
+    if any(pyfuncitem.get_closest_marker(name) for name in _ASYNC_MARKERS):
+        return None
+    wanted = inspect.signature(func).parameters
+    kwargs = {name: value for name, value in pyfuncitem.funcargs.items() if name in wanted}
+    asyncio.run(func(**kwargs))
+    return True

@@ -16,6 +16,7 @@ mocks: ``enable_mock``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import random
@@ -29,6 +30,7 @@ from eessi.clock import Clock
 from eessi.core.fund import FundPolicy
 from eessi.core.household import Household
 from eessi.directory import Directory, InstitutionEntry
+from eessi.errors import ConfigError
 from eessi.ids import IdGenerator, RandomIds, SeededIds, institution_seed
 from eessi.journal import open_journal
 from eessi.journal.sqlite import Synchronous
@@ -41,12 +43,14 @@ __all__ = [
     "Builder",
     "DeskWrapper",
     "Network",
+    "external_entries",
     "free_ports",
     "institution_seed",
     "journal_file_name",
     "loopback_directory",
     "open_institution",
     "served_entries",
+    "wait_answering",
 ]
 
 
@@ -86,8 +90,9 @@ def loopback_directory(
 ) -> Directory:
     """``directory`` as a network in this process sees it, with no admin URLs: each ``served``
     institution on a fresh loopback port, an institution named in ``endpoints`` at that URL,
-    every other one at :data:`NOWHERE`. The ports are chosen all at once (:func:`free_ports`),
-    so two institutions never get the same one; two networks built this way never collide."""
+    an ``external`` one (a system under test, not ours to move) at its own URL, every other one
+    at :data:`NOWHERE`. The ports are chosen all at once (:func:`free_ports`), so two
+    institutions never get the same one; two networks built this way never collide."""
     given = dict(endpoints or {})
     fresh = [i for i in dict.fromkeys(served) if i not in given]
     ports = iter(free_ports(sum(1 for e in directory if e.id in fresh)))
@@ -97,10 +102,61 @@ def loopback_directory(
             endpoint = given[entry.id]
         elif entry.id in fresh:
             endpoint = f"http://127.0.0.1:{next(ports)}/as4"
+        elif entry.kind == "external":
+            endpoint = entry.endpoint
         else:
             endpoint = NOWHERE
         entries.append(dataclasses.replace(entry, endpoint=endpoint, admin=None))
     return Directory(tuple(entries), source=directory.source)
+
+
+def external_entries(directory: Directory) -> list[InstitutionEntry]:
+    """The systems under test of ``directory``: ``kind = "external"`` entries in EESSI."""
+    return [e for e in directory if e.eessi and e.kind == "external"]
+
+
+async def wait_answering(
+    entries: Iterable[InstitutionEntry],
+    *,
+    within: float = 10.0,
+    session: aiohttp.ClientSession | None = None,
+    where: str | None = None,
+) -> None:
+    """Wait until every entry's endpoint answers HTTP (any status: a ``GET`` on an AS4
+    endpoint may well be refused; what counts is that something listens and speaks HTTP).
+
+    A :class:`~eessi.errors.ConfigError` naming the institution, its URL and the last failure
+    after ``within`` seconds (``where``: the directory file, for the error)."""
+    wanted = list(entries)
+    if not wanted:
+        return
+    own = session is None
+    client = session if session is not None else aiohttp.ClientSession()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    try:
+        for entry in wanted:
+            while True:
+                try:
+                    timeout = aiohttp.ClientTimeout(total=max(0.5, min(5.0, within)))
+                    async with client.get(entry.endpoint, timeout=timeout) as resp:
+                        await resp.read()
+                    break
+                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                    if loop.time() >= deadline:
+                        raise ConfigError(
+                            f"the external system {entry.id} does not answer at"
+                            f" {entry.endpoint} (after {within:g} s: {exc or type(exc).__name__})",
+                            where=where,
+                            hint="start the system under test before the network (or fix its"
+                            " endpoint in the directory); a plain GET on the URL must get an"
+                            " HTTP answer, whatever its status",
+                            code="network.external-unreachable",
+                        ) from None
+                    await asyncio.sleep(0.1)
+    finally:
+        if own:
+            await client.close()
 
 
 def journal_file_name(ir_id: str) -> str:

@@ -9,7 +9,10 @@ faked; only the clock is virtual, so a two-month reminder deadline passes when t
 **Free ports.** The shipped directory names fixed ports (87xx); a copy of it is made
 (:func:`eessi.node.network.loopback_directory`) with every served institution moved to a port
 the OS has just handed out, the others on a closed port, and no admin URL, so several networks
-(parallel tests, a scenario while ``eessi up`` runs) never collide or reach each other.
+(parallel tests, a scenario while ``eessi up`` runs) never collide or reach each other. An
+``external`` institution (the tester's own system) keeps its URL, and :meth:`start` waits until
+it answers; with ``fixed_ports`` the served institutions listen on the directory's endpoints,
+where such a system, configured with the same directory, sends to them.
 
 **One order for what travelled.** :meth:`LoopbackNetwork.exchanges` reads every journal and puts
 the messages sent in one order that does not depend on task scheduling: by the *round* they
@@ -43,7 +46,7 @@ from eessi.mock.journal_query import matches
 from eessi.mock.profiles import Profile, load_default_profiles
 from eessi.node.desk_factory import Desk, DeskFactory
 from eessi.node.institution import Institution, NodeOptions
-from eessi.node.network import Network, loopback_directory
+from eessi.node.network import Network, external_entries, loopback_directory, wait_answering
 from eessi.transport.client import RetryPolicy
 
 __all__ = [
@@ -138,7 +141,12 @@ class LoopbackNetwork:
         directory: Directory | None = None,
         profiles: Mapping[str, Profile] | None = None,
         options: NodeOptions | None = None,
+        fixed_ports: bool = False,
+        external_within: float = 10.0,
     ) -> None:
+        """``fixed_ports``: the institutions listen on the directory's own endpoints (for an
+        external system configured with the same directory) instead of fresh ports;
+        ``external_within``: seconds :meth:`start` waits for each external system to answer."""
         base = directory if directory is not None else load_default_directory()
         for ir_id in ids:
             if ir_id not in base:
@@ -149,7 +157,9 @@ class LoopbackNetwork:
                     hint=f"institutions in the directory: {', '.join(base.ids)}",
                 )
         self.ids = list(dict.fromkeys(ids))
-        self.directory = loopback_directory(base, self.ids)
+        fixed = {i: base.get(i).endpoint for i in self.ids} if fixed_ports else None
+        self.directory = loopback_directory(base, self.ids, endpoints=fixed)
+        self.external_within = external_within
         self.households = list(households)
         self.workdir = Path(workdir)
         self.clock = VirtualClock(start or DEFAULT_START)
@@ -186,7 +196,13 @@ class LoopbackNetwork:
     # ---- lifecycle
 
     async def start(self) -> None:
-        """Open every journal and start every institution (all stopped again on failure)."""
+        """Wait until every external system of the directory answers, then open every journal
+        and start every institution (all stopped again on failure)."""
+        await wait_answering(
+            external_entries(self.directory),
+            within=self.external_within,
+            where=self.directory.source,
+        )
         await self.network.start()
 
     def _prepare(self, node: Institution) -> None:

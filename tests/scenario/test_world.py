@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-from eessi.directory import load_default_directory
+from eessi.directory import Directory, load_default_directory
 from eessi.node.households import load_households
 from eessi.node.inputs import RequestEntitlement
 from eessi.node.network import Network, loopback_directory
@@ -23,6 +24,22 @@ def test_served_institutions_get_fresh_ports_the_others_a_closed_one() -> None:
     assert moved.get("DE:TKK00001").endpoint == "http://127.0.0.1:9/as4"
     assert all(e.admin is None for e in moved)
     assert moved.ids == base.ids
+
+
+def test_an_external_system_keeps_its_url_in_the_loopback_directory() -> None:
+    base = load_default_directory()
+    tester = Directory(
+        tuple(
+            dataclasses.replace(e, kind="external", endpoint="http://127.0.0.1:18999/ap")
+            if e.id == CNS
+            else e
+            for e in base
+        ),
+        source="tester.toml",
+    )
+    moved = loopback_directory(tester, [FR])
+    assert moved.get(CNS).endpoint == "http://127.0.0.1:18999/ap"  # where the mock sends
+    assert moved.get(FR).endpoint != base.get(FR).endpoint
 
 
 async def test_R5_a_document_to_a_fund_that_does_not_run_fails_and_the_member_waits() -> None:
