@@ -44,6 +44,7 @@ from eessi.errors import JournalError
 __all__ = [
     "FINAL_STATUSES",
     "INITIAL_STATUS",
+    "SET_INBOUND",
     "TRANSITIONS",
     "CaseEvent",
     "CaseSnapshot",
@@ -81,6 +82,10 @@ class MessageStatus(Enum):
     #: Refused at the door (bad signature, spoofed sender, invalid document): no receipt was
     #: given, so it does not claim its message ID. Final.
     REFUSED = "refused"
+    #: Handed to the core, but the node's worker failed on it (a bug, a mock fund's rule that
+    #: cannot apply); ``last_error`` says why, nothing of it was committed. Not final: an
+    #: operator (a mock fund's reset) puts it back to ``RECEIVED`` to be processed again.
+    PROCESSING_FAILED = "processing_failed"
     # -- outbound -------------------------------------------------------------------------
     #: In the outbox, committed with the state change that produced it; waiting for the sender.
     QUEUED = "queued"
@@ -108,6 +113,7 @@ _INBOUND = frozenset(
         MessageStatus.PROCESSED,
         MessageStatus.REJECTED,
         MessageStatus.REFUSED,
+        MessageStatus.PROCESSING_FAILED,
     }
 )
 
@@ -119,16 +125,20 @@ INITIAL_STATUS: Mapping[Direction, MessageStatus] = {
 
 _S = MessageStatus
 #: Legal status changes: ``TRANSITIONS[current]`` is the set of statuses it may move to.
-#: Inbound moves happen through :meth:`JournalTransaction.mark_processed`, outbound ones through
-#: :meth:`Journal.set_status`. A status missing from the table is final.
+#: Inbound moves happen through :meth:`JournalTransaction.mark_processed` (except the moves to
+#: and from ``PROCESSING_FAILED``), outbound ones through :meth:`Journal.set_status`. A status
+#: missing from the table is final.
 TRANSITIONS: Mapping[MessageStatus, frozenset[MessageStatus]] = {
-    _S.RECEIVED: frozenset({_S.PROCESSED, _S.REJECTED}),
+    _S.RECEIVED: frozenset({_S.PROCESSED, _S.REJECTED, _S.PROCESSING_FAILED}),
+    _S.PROCESSING_FAILED: frozenset({_S.RECEIVED}),
     _S.QUEUED: frozenset({_S.SENDING, _S.FAILED}),
     _S.SENDING: frozenset({_S.WAITING_FOR_RECEIPT, _S.ACKNOWLEDGED, _S.RETRYING, _S.FAILED}),
     _S.WAITING_FOR_RECEIPT: frozenset({_S.ACKNOWLEDGED, _S.RETRYING, _S.FAILED}),
     _S.RETRYING: frozenset({_S.SENDING, _S.FAILED}),
     _S.FAILED: frozenset({_S.QUEUED}),
 }
+#: The inbound statuses :meth:`Journal.set_status` sets (the others come with a transaction).
+SET_INBOUND: frozenset[MessageStatus] = frozenset({_S.PROCESSING_FAILED, _S.RECEIVED})
 #: Statuses nothing moves out of on its own (``FAILED`` only by an operator's re-queue).
 FINAL_STATUSES: frozenset[MessageStatus] = frozenset(
     {_S.PROCESSED, _S.REJECTED, _S.REFUSED, _S.ACKNOWLEDGED, _S.FAILED}
@@ -416,7 +426,8 @@ class Journal(ABC):
         next_attempt_at: datetime | None = None,
         error: str | None = None,
     ) -> MessageRecord:
-        """Move an outbound message to ``status`` (checked against :data:`TRANSITIONS`).
+        """Move an outbound message to ``status`` (checked against :data:`TRANSITIONS`), or an
+        inbound one to ``PROCESSING_FAILED`` or back to ``RECEIVED`` (:data:`SET_INBOUND`).
 
         ``attempts`` replaces the count if given (moving to ``SENDING`` without it adds one);
         ``next_attempt_at`` and ``error`` replace the stored values. Durable when it returns.

@@ -50,6 +50,7 @@ import aiosqlite
 from eessi.errors import JournalError
 from eessi.journal.base import (
     INITIAL_STATUS,
+    SET_INBOUND,
     CaseEvent,
     CaseSnapshot,
     Direction,
@@ -233,6 +234,10 @@ _MARK_SQL = (
 _STATUS_SQL = (
     "UPDATE messages SET status = ?, attempts = ?, sent_at = ?, next_attempt_at = ?,"
     " last_error = ?, updated_at = ? WHERE direction = 'out' AND message_id = ?"
+)
+#: The same for an inbound message (its refused copies, which claim no ID, are left alone).
+_STATUS_SQL_IN = _STATUS_SQL.replace("direction = 'out'", "direction = 'in'") + (
+    " AND status <> 'refused'"
 )
 
 #: After a statement runs: check its cursor (and raise :class:`JournalError` to refuse).
@@ -515,7 +520,8 @@ class SqliteJournal(Journal):
         *,
         full: bool,
     ) -> _Op:
-        if status.direction is not Direction.OUT:
+        direction = status.direction
+        if direction is Direction.IN and status not in SET_INBOUND:
             raise JournalError(
                 f"set_status moves outbound messages; {status.value} is an inbound status",
                 code="journal.illegal-status",
@@ -524,16 +530,18 @@ class SqliteJournal(Journal):
             )
         at_text = _ts(at)
         next_text = _ts_opt(next_attempt_at)
-        sql = _STATUS_SQL + f" RETURNING {_COLUMNS}" if full else _STATUS_SQL
+        sql = _STATUS_SQL if direction is Direction.OUT else _STATUS_SQL_IN
+        if full:
+            sql += f" RETURNING {_COLUMNS}"
 
         def op(conn: sqlite3.Connection) -> MessageRecord | StatusChange:
             row = conn.execute(
                 "SELECT status, attempts, sent_at FROM messages"
-                " WHERE direction = 'out' AND message_id = ?",
-                (message_id,),
+                " WHERE direction = ? AND message_id = ? AND status <> 'refused'",
+                (direction.value, message_id),
             ).fetchone()
             if row is None:
-                raise _unknown(message_id, Direction.OUT)
+                raise _unknown(message_id, direction)
             check_transition(message_id, MessageStatus(row[0]), status)
             if attempts is not None:
                 new_attempts = attempts

@@ -11,7 +11,8 @@ application (next to the node's own admin API at ``/api/``), on the same admin s
 ``GET /api/mock/rules``      the rules in force, in precedence order of addition
 ``POST /api/mock/rules``     add a rule (or ``{"rules": [...]}``); same shape as in profiles
 ``DELETE /api/mock/rules/{id}``  remove one rule
-``POST /api/mock/reset``     ``{}``: back to the profile; ``{"case": ID}``: forget one case
+``POST /api/mock/reset``     ``{}``: back to the profile; ``{"case": ID}``: forget one case;
+                             then the documents the node failed to process are retried
 ``GET /api/mock/cases``      cases with per-case state or rules
 ``GET /api/mock/cases/{id}`` a case's counters, rules and log
 ``DELETE /api/mock/cases/{id}``  forget one case (its rules, counters and log)
@@ -33,6 +34,7 @@ from typing import Any
 
 from aiohttp import web
 
+from eessi.errors import ConfigError
 from eessi.journal import MessageRecord, MessageStatus
 from eessi.mock.behaviour import parse_rule
 from eessi.mock.controller import MockController, MockHost
@@ -135,10 +137,23 @@ class _MockApi:
                 400, "rules must be a non-empty list", code="mock.bad-rule", where="/rules"
             )
         book = self.controller.book(self.fund)
-        parsed = [
-            parse_rule(item, where=f"rule #{i}", origin="api", default_id=book.next_id())
-            for i, item in enumerate(items, start=1)
-        ]
+        try:
+            parsed = [
+                parse_rule(item, where=f"rule #{i}", origin="api", default_id=book.next_id())
+                for i, item in enumerate(items, start=1)
+            ]
+        except ConfigError as exc:
+            if exc.code != "mock.bad-override":
+                raise  # a malformed rule: 400
+            # Well-formed, but an override the answer cannot take: 422, with the allowed values.
+            raise ApiError(
+                422,
+                exc.message,
+                code=exc.code,
+                where=exc.where,
+                hint=exc.hint,
+                details=exc.details,
+            ) from None
         for rule in parsed:  # all checked before any is added
             book.add(rule)
         return web.json_response({"added": [r.to_dict() for r in parsed]}, status=201)
@@ -160,8 +175,14 @@ class _MockApi:
         if case is not None and (not isinstance(case, str) or not case):
             raise ApiError(400, "case must be a case ID", code="admin.bad-request", where="/case")
         self.controller.reset(self.fund, case=case)
+        retried = await self.controller.retry_failed(self.fund, case=case)
         return web.json_response(
-            {"reset": "case" if case else "fund", "case": case, "rules": self._rules()}
+            {
+                "reset": "case" if case else "fund",
+                "case": case,
+                "rules": self._rules(),
+                "retried": retried,
+            }
         )
 
     async def cases(self, request: web.Request) -> web.Response:
@@ -177,7 +198,9 @@ class _MockApi:
         return web.json_response(state)
 
     async def forget_case(self, request: web.Request) -> web.Response:
-        self.controller.reset(self.fund, case=request.match_info["case_id"])
+        case = request.match_info["case_id"]
+        self.controller.reset(self.fund, case=case)
+        await self.controller.retry_failed(self.fund, case=case)
         return web.Response(status=204)
 
     async def log(self, request: web.Request) -> web.Response:
@@ -197,7 +220,7 @@ class _MockApi:
                     f"unknown status {s!r}",
                     code="admin.bad-query",
                     where="query status",
-                    hint="received, processed, rejected, refused",
+                    hint="received, processed, rejected, refused, processing_failed",
                 ) from None
         wait = _number(request, "wait", 0.0, MAX_WAIT)
         count = int(_number(request, "count", 1, 10_000))

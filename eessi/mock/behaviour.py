@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeAlias
 
 from eessi.errors import ConfigError
+from eessi.mock.payloads import check_overrides
 from eessi.sed.catalogue import BUCS, SEDS
 
 __all__ = [
@@ -348,6 +349,8 @@ def parse_rule(
     if "effect" not in data:
         raise fail("effect", "the rule has no effect", f"give one of: {', '.join(EFFECTS)}")
     effect = _parse_effect(data["effect"], fail)
+    if isinstance(effect, Answer) and effect.overrides:
+        check_overrides(effect.overrides, match.sed, where=where)
     if rule_id is None:  # stable: the same rule given twice replaces itself
         digest = hashlib.sha256(repr((match, effect)).encode()).hexdigest()[:8]
         rule_id = f"{effect.kind}-{digest}"

@@ -141,6 +141,15 @@ class MockController:
             log.clear()
             log.extend(kept)
 
+    async def retry_failed(self, fund: str, *, case: str | None = None) -> list[str]:
+        """Hand the documents ``fund``'s node failed to process (``processing_failed``, e.g.
+        under a rule that could not apply) to its desk again, those of ``case`` only if given;
+        their message IDs. The admin API's resets do this after :meth:`reset`."""
+        retry = getattr(self.node(fund), "retry_failed", None)
+        if retry is None:
+            return []
+        return list(await retry(case=case))
+
     # ---- what a fund received
 
     async def received(

@@ -9,7 +9,9 @@ Two seams of the node (``eessi.node``):
   own, such as its S071 or a reminder, to that SED's own type) and returns the SED unchanged,
   with overrides, refused, replaced by an X011 or X001, delayed, in several copies, broken, in
   another version, or ``None`` (silent). The node journals what is returned: the fund's journal
-  shows what really travelled.
+  shows what really travelled. Overrides replace the fields the SED has (a rule for any SED
+  may name fields of another); a rule that cannot be applied is logged (``rule-failed``) and
+  its error raised, so the node marks the document it reacted to failed.
 * **inbound**: :class:`MockInbound` implements the node's ``InboundInterceptor``
   (``inbound(message, request) -> InboundAction | None``, called once the envelope is parsed
   and authenticated, before anything is journaled) so that ``fail`` rules can match the case
@@ -133,7 +135,27 @@ class MockOutbound:
                 message_id=answered if answered is not None else sed.message_id,
             )
         )
-        result = self._apply(reaction, sed, outgoing, trigger_sed)
+        try:
+            result = self._apply(reaction, sed, outgoing, trigger_sed)
+        except EessiError as exc:
+            # Said here, then raised: the node marks the document that asked for this answer
+            # failed (processing_failed) rather than send something the rule did not ask for.
+            self.log.record(
+                self.fund,
+                "rule-failed",
+                case=outgoing.case_id,
+                reacting_to=trigger_sed,
+                desk_sed=outgoing.sed.code,
+                effect=reaction.effect.kind,
+                rule=reaction.rule,
+                reason=str(exc),
+            )
+            raise
+        entry: dict[str, Any] = {}
+        if isinstance(reaction.effect, Answer):
+            skipped = sorted(set(reaction.effect.overrides) - _field_names(outgoing.sed))
+            if skipped:  # a rule for any SED, on a SED without these fields
+                entry["skipped_overrides"] = skipped
         self.log.record(
             self.fund,
             "send",
@@ -145,6 +167,7 @@ class MockOutbound:
             rule=reaction.rule,
             delay=reaction.delay,
             copies=1 if result is None else result.copies,
+            **entry,
         )
         return result
 
@@ -155,9 +178,11 @@ class MockOutbound:
             with contextlib.suppress(EessiError, ValueError, TypeError):
                 doc = dataclasses.replace(doc, version=sed.sed_version)
         if isinstance(effect, Answer):
-            if not effect.overrides:
+            names = _field_names(doc)
+            present = {k: v for k, v in effect.overrides.items() if k in names}
+            if not present:
                 return sed
-            return dataclasses.replace(sed, payload=override(doc, effect.overrides).to_xml())
+            return dataclasses.replace(sed, payload=override(doc, present).to_xml())
         if isinstance(effect, Delay):
             return dataclasses.replace(sed, delay=sed.delay + reaction.delay)
         if isinstance(effect, Silent):
@@ -186,6 +211,10 @@ class MockOutbound:
                 sed, sed_type="X001", payload=closure(sed.sed_version).to_xml()
             )
         return sed  # Fail rules never reach here (they act on deliveries)
+
+
+def _field_names(doc: Any) -> set[str]:
+    return {f.name for f in dataclasses.fields(doc)}
 
 
 class MockInbound:

@@ -33,7 +33,10 @@ MOCK_ROUTES: Final[tuple[tuple[str, str, str, str], ...]] = (
 _PARAM_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     "overrides": {
         "type": "object",
-        "description": "top-level fields of the answer SED and their values",
+        "description": "top-level fields of the answer SED and their values (text, codes,"
+        " dates YYYY-MM-DD, numbers, true/false, null), checked when the rule is made against"
+        " the SEDs the fund may send in reaction to match.sed (any SED without it): 422"
+        " mock.bad-override otherwise",
     },
     "seconds": {"type": "number", "minimum": 0},
     "min": {"type": "number", "minimum": 0},
@@ -155,6 +158,11 @@ def mock_openapi_document(fund: str | None = None) -> dict[str, Any]:
                 },
             }
             op["responses"]["201"] = _ok("the rules added, with their IDs", obj)
+            op["responses"]["422"] = {
+                **_error(),
+                "description": "an override the answer cannot take (mock.bad-override):"
+                " where names the field, hint and details.allowed what it takes",
+            }
         elif method == "DELETE":
             op["responses"]["204"] = _ok("done")
             op["responses"]["404"] = _error()

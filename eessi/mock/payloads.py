@@ -19,8 +19,9 @@ from typing import Any, Final
 from lxml import etree
 
 from eessi.errors import ConfigError, EessiError
-from eessi.sed.catalogue import SUPPORTED_VERSIONS
+from eessi.sed.catalogue import SEDS, SUPPORTED_VERSIONS
 from eessi.sed.documents import (
+    DOCUMENTS,
     S041,
     S072,
     S073,
@@ -37,8 +38,11 @@ from eessi.sed.documents import (
 
 __all__ = [
     "NOT_XML",
+    "answer_types",
+    "check_overrides",
     "closure",
     "malformed",
+    "overridable",
     "override",
     "refused_answer",
     "rejection",
@@ -76,6 +80,93 @@ def override(doc: Document, overrides: Mapping[str, Any]) -> Document:
             where="overrides",
             hint=exc.hint or "check the values against the SED's code lists",
         ) from None
+
+
+def answer_types(sed: str | None) -> tuple[str, ...]:
+    """The SED types a fund may send when reacting to ``sed`` (a rule's ``match.sed``): the
+    ones that answer it in the catalogue, and ``sed`` itself (a SED the fund sends on its own
+    is matched by its own type). ``None``: any SED type."""
+    if sed is None:
+        return tuple(DOCUMENTS)
+    answers = [code for code, kind in SEDS.items() if sed in kind.answers]
+    return tuple(code for code in (sed, *answers) if code in DOCUMENTS)
+
+
+def overridable(code: str) -> dict[str, Any]:
+    """The top-level fields of SED ``code`` an override can set (text, codes, dates, numbers,
+    yes/no; ``version`` is the node's to choose), with their types."""
+    cls = DOCUMENTS[code]
+    hints = typing.get_type_hints(cls)
+    return {
+        f.name: hints[f.name]
+        for f in dataclasses.fields(cls)
+        if f.name != "version" and _settable(hints[f.name])
+    }
+
+
+def _options(hint: Any) -> tuple[Any, ...]:
+    return typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+
+
+def _settable(hint: Any) -> bool:
+    return all(
+        option is type(None)
+        or option in (bool, int, str, _dt.date)
+        or (isinstance(option, type) and issubclass(option, Enum))
+        for option in _options(hint)
+    )
+
+
+def _allowed(hint: Any) -> list[str]:
+    """What a field of type ``hint`` takes, as a list (codes, or the kind of value)."""
+    out: list[str] = []
+    for option in _options(hint):
+        if option is type(None):
+            out.append("null")
+        elif isinstance(option, type) and issubclass(option, Enum):
+            out.extend(str(m.value) for m in option)
+        else:
+            out.append(
+                {bool: "true or false", int: "a whole number", str: "text"}.get(
+                    option, "a date YYYY-MM-DD"
+                )
+            )
+    return out
+
+
+def check_overrides(overrides: Mapping[str, Any], sed: str | None, *, where: str) -> None:
+    """Check the overrides of a rule matching ``sed`` when the rule is made, not when it is
+    applied: each field must be one an override can set in a SED the fund may send then
+    (:func:`answer_types`), and its value must fit the field in each of them. Raises
+    :class:`~eessi.errors.ConfigError` (``mock.bad-override``) naming the field (``where``,
+    ``details.key``) and what is allowed (``hint``, ``details.allowed``)."""
+    codes = answer_types(sed)
+    fields = {code: overridable(code) for code in codes}
+    reacting = f"the answers to {sed} ({', '.join(codes)})" if sed else "any SED"
+    for name, raw in overrides.items():
+        key = f"effect.overrides.{name}"
+        having = {code: f[name] for code, f in fields.items() if name in f}
+        if not having:
+            allowed = sorted({n for f in fields.values() for n in f})
+            raise ConfigError(
+                f"{reacting}: no field {name!r} an override can set",
+                code="mock.bad-override",
+                where=f"{where}, key {key!r}",
+                hint=f"fields: {', '.join(allowed)}",
+                details={"key": key, "field": name, "allowed": allowed},
+            )
+        for code, hint in having.items():
+            try:
+                _convert(hint, raw, f"{code}.{name}")
+            except ConfigError:
+                allowed = _allowed(hint)
+                raise ConfigError(
+                    f"{raw!r} is not a value of {code}.{name}",
+                    code="mock.bad-override",
+                    where=f"{where}, key {key!r}",
+                    hint=f"{code}.{name} takes: {', '.join(allowed)}",
+                    details={"key": key, "field": name, "sed": code, "allowed": allowed},
+                ) from None
 
 
 def _convert(hint: Any, raw: Any, where: str) -> Any:

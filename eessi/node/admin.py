@@ -69,6 +69,7 @@ __all__ = [
     "MAX_BATCH_BODY",
     "MAX_BODY",
     "MAX_LIMIT",
+    "MAX_PROBLEMS",
     "PSEUDO_CASE_PREFIX",
     "AdminTarget",
     "ApiError",
@@ -85,6 +86,8 @@ PSEUDO_CASE_PREFIX = "~"
 #: The node's pseudo case of domain events that belong to no case (decisions, requests for
 #: documents): listed by ``GET /api/events``.
 DESK_LOG = "~desk"
+#: The most problems ``GET /api/health`` lists (their count is in ``messages_by_status``).
+MAX_PROBLEMS = 20
 #: Page size of the listings when ``limit`` is not given, and the most one may ask for.
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -367,6 +370,8 @@ class _Api:
             journal={"ok": True, "messages": sum(by_status.values())},
             messages_by_status=dict(sorted(by_status.items())),
         )
+        if by_status.get(MessageStatus.PROCESSING_FAILED.value):
+            body.update(status="degraded", problems=await self._problems())
         node = {
             name: jsonable(getattr(self.target, name))
             for name in ("busy", "parked", "stats")
@@ -375,6 +380,26 @@ class _Api:
         if node:
             body["node"] = node
         return _json(body)
+
+    async def _problems(self) -> list[dict[str, Any]]:
+        """What makes the institution degraded: the inbound messages its worker failed on."""
+        failed = await self.target.journal.messages(
+            direction=Direction.IN, status=MessageStatus.PROCESSING_FAILED
+        )
+        return [
+            {
+                "problem": "processing_failed",
+                "message_id": m.message_id,
+                "case_id": m.conversation_id,
+                "sed_type": m.sed_type,
+                "sender": m.sender,
+                "since": _time(m.updated_at),
+                "reason": m.last_error,
+                "hint": "remove the cause (see the reason and the institution's log), then"
+                " retry: a mock fund's POST /api/mock/reset does",
+            }
+            for m in failed[:MAX_PROBLEMS]
+        ]
 
     async def institution(self, request: web.Request) -> web.Response:
         body = self.target.entry.to_dict()

@@ -403,7 +403,17 @@ class Institution:
             self.app.router.add_get("/api/health", self._health)
 
     async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "institution": self.entry.id, "busy": self._busy})
+        failed = await self.journal.messages(
+            direction=Direction.IN, status=MessageStatus.PROCESSING_FAILED
+        )
+        return web.json_response(
+            {
+                "status": "degraded" if failed else "ok",
+                "institution": self.entry.id,
+                "busy": self._busy,
+                "processing_failed": {m.message_id: m.last_error for m in failed},
+            }
+        )
 
     @property
     def id(self) -> str:
@@ -800,14 +810,87 @@ class Institution:
             while len(batch) < self.options.batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                await self._process(batch)
+                await self._process_isolated(batch)
             except Exception:  # never let the worker die: the journal keeps what is pending
-                log.exception("%s: processing a batch failed", self.id)
+                log.exception("%s: marking a failed input failed", self.id)
             finally:
                 self._add_busy(-len(batch))
 
+    async def _process_isolated(self, batch: list[_Item]) -> None:
+        """Process ``batch``; if it fails, each input again alone, so that one input the worker
+        cannot process (a bug, a mock fund's rule that cannot apply) does not take the others
+        down with it. An input that fails alone is marked failed (:meth:`_failed`)."""
+        try:
+            await self._process(batch)
+            return
+        except Exception as exc:
+            if len(batch) == 1:
+                await self._failed(batch[0], exc)
+                return
+            log.warning(
+                "%s: a batch of %d inputs failed (%s); processing each alone",
+                self.id,
+                len(batch),
+                exc,
+            )
+        for item in batch:
+            try:
+                await self._process([item])
+            except Exception as exc:
+                await self._failed(item, exc)
+
+    async def _failed(self, item: _Item, exc: Exception) -> None:
+        """An input the worker failed on, alone: nothing of it was committed. Its caller gets
+        the error; an inbound message is marked ``processing_failed`` with the reason (durable:
+        health reports it, the case shows it, :meth:`retry_failed` hands it to the desk
+        again), never left ``received`` with nothing to process it."""
+        reason = f"processing failed in {self.id}: {type(exc).__name__}: {exc}"
+        log.error("%s", reason, exc_info=exc)
+        if item.future is not None and not item.future.done():
+            item.future.set_exception(
+                exc
+                if isinstance(exc, JournalError)
+                else EessiError(
+                    f"the step could not be processed; nothing changed: {exc}",
+                    code="node.step-failed",
+                    where=self.id,
+                    hint="see the node's log (a mock fund's rule that cannot apply is also in"
+                    " its /api/mock/log)",
+                )
+            )
+        record = item.record
+        if record is None:
+            return
+        try:
+            await self.journal.update_status(
+                record.message_id,
+                MessageStatus.PROCESSING_FAILED,
+                at=self.clock.now(),
+                error=reason,
+            )
+        except JournalError as mark:  # e.g. no longer "received": it was settled meanwhile
+            log.error("%s: %s not marked processing_failed: %s", self.id, record.message_id, mark)
+
+    async def retry_failed(self, *, case: str | None = None) -> list[str]:
+        """Hand the inbound messages whose processing failed (``processing_failed``) to the
+        desk again, only those of ``case`` if given; returns their IDs. Remove the cause first
+        (a mock fund's reset does this after dropping its rules)."""
+        failed = await self.journal.messages(
+            case=case, direction=Direction.IN, status=MessageStatus.PROCESSING_FAILED
+        )
+        at = self.clock.now()
+        for record in failed:
+            await self.journal.update_status(
+                record.message_id, MessageStatus.RECEIVED, at=at, error=None
+            )
+            self._enqueue(
+                _Item("inbound", replace(record, status=MessageStatus.RECEIVED, last_error=None))
+            )
+        return [r.message_id for r in failed]
+
     async def _process(self, batch: list[_Item]) -> None:
         before = self.desk.snapshot()
+        parked = {case: list(items) for case, items in self._parked.items()}
         done: list[_Done] = []
         try:
             for item in batch:
@@ -817,19 +900,10 @@ class Institution:
             self._crash_point("before-commit", self._first_inbound_type(batch))
             await self._commit(done)
         except BaseException:
-            # Nothing was committed: put the desk back as it was; the inbound messages of the
-            # batch stay "received" in the journal and are processed again after a restart.
+            # Nothing was committed: put the desk (and the parked documents it unparked) back
+            # as they were; the caller decides what becomes of the batch (_process_isolated).
             self.desk = self._make_desk(self._step_clock, self._step_ids, before)
-            for item in batch:
-                if item.future is not None and not item.future.done():
-                    item.future.set_exception(
-                        JournalError(
-                            "the step could not be recorded; nothing changed",
-                            code="journal.io",
-                            where=self.id,
-                            hint="see the node's log",
-                        )
-                    )
+            self._parked = parked
             raise
         self._crash_point("after-commit", self._first_inbound_type(batch))
         for d in done:

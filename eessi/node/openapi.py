@@ -182,7 +182,29 @@ def _schemas() -> dict[str, Any]:
                 "institution": _STR,
                 "kind": _STR,
                 "version": _STR,
-                "status": {"type": "string", "enum": ["ok", "unavailable"]},
+                "status": {
+                    "type": "string",
+                    "enum": ["ok", "degraded", "unavailable"],
+                    "description": "degraded: the worker failed on inbound messages (problems)",
+                },
+                "problems": {
+                    "type": "array",
+                    "description": "why the institution is degraded: each inbound message whose"
+                    " processing failed (at most 20), with the reason and what to do",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "problem": {"type": "string", "enum": ["processing_failed"]},
+                            "message_id": _STR,
+                            "case_id": _STR,
+                            "sed_type": _STR,
+                            "sender": _STR,
+                            "since": _NTIME,
+                            "reason": _NSTR,
+                            "hint": _STR,
+                        },
+                    },
+                },
                 "now": _TIME,
                 "uptime_seconds": {"type": "number"},
                 "journal": {"type": "object"},

@@ -304,6 +304,26 @@ async def test_set_status_refuses_inbound_statuses_and_unknown_messages(
         await journal.set_status("m1", MessageStatus.SENDING, at=T0)
 
 
+async def test_an_inbound_message_the_worker_failed_on_is_marked_and_can_be_received_again(
+    journal: SqliteJournal,
+) -> None:
+    await journal.accept_inbound(inbound("m1"))
+    failed = await journal.set_status(
+        "m1", MessageStatus.PROCESSING_FAILED, at=T0, error="processing failed: boom"
+    )
+    assert (failed.status, failed.last_error) == (
+        MessageStatus.PROCESSING_FAILED,
+        "processing failed: boom",
+    )
+    assert await journal.unprocessed_inbound() == []  # not handed to the desk on a restart
+    with pytest.raises(JournalError, match="processing_failed -> processed"):
+        async with journal.transaction() as tx:
+            await tx.mark_processed("m1", at=T0)
+    again = await journal.set_status("m1", MessageStatus.RECEIVED, at=T0, error=None)
+    assert (again.status, again.last_error) == (MessageStatus.RECEIVED, None)
+    assert [r.message_id for r in await journal.unprocessed_inbound()] == ["m1"]
+
+
 async def test_due_outbound_gives_the_most_overdue_first_up_to_the_limit(
     journal: SqliteJournal,
 ) -> None:
