@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-__all__ = ["DEFAULT", "register"]
+__all__ = ["DEFAULT", "colour_wanted", "register"]
 
 DEFAULT = "r17-family-abroad"
 #: Demos that are not scenarios: name -> (summary, function returning the exit code).
@@ -84,7 +84,14 @@ def run(args: argparse.Namespace) -> int:
     name = args.name
     if name not in demos:
         prefixed = [n for n in demos if n.startswith(name)]
-        if len(prefixed) != 1:
+        if len(prefixed) > 1:
+            print(
+                f"eessi demo: error: {name!r} is ambiguous: it starts {' and '.join(prefixed)};"
+                " give more of the name (see eessi demo --list)",
+                file=sys.stderr,
+            )
+            return 2
+        if not prefixed:
             print(
                 f"eessi demo: error: no demo named {name!r}; "
                 f"available: {', '.join(demos)} (see eessi demo --list)",
@@ -95,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     scenario = load_scenario(find_scenario(name))
     out = sys.stdout
     tty = out.isatty()
-    colour = tty and not args.no_color and "NO_COLOR" not in os.environ
+    colour = colour_wanted(out, no_color=args.no_color)
     delay = args.delay if args.delay is not None else (0.3 if tty else 0.0)
     try:
         return play(scenario, out, colour=colour, delay=delay, unicode=not args.ascii,
@@ -104,6 +111,15 @@ def run(args: argparse.Namespace) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+
+
+def colour_wanted(out: TextIO, *, no_color: bool = False) -> bool:
+    """Whether to colour ``out``: a terminal that can show colours, unless told not to
+    (``--no-color``, a ``NO_COLOR`` variable, https://no-color.org) or a ``TERM`` of ``dumb``
+    (a terminal without escape sequences: Emacs shell buffers, some CI logs)."""
+    if no_color or "NO_COLOR" in os.environ or os.environ.get("TERM") == "dumb":
+        return False
+    return out.isatty()
 
 
 class _Live:

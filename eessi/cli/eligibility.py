@@ -1,5 +1,7 @@
 """``eessi eligibility HOUSEHOLD.json [--on DATE] [--json]``: decide every member of a household.
 
+``-`` reads the household from standard input.
+
 Prints, per family member, the outcome, whom they are co-insured with and from when, what is
 missing, and each rule applied with its explanation. ``--json`` prints the same as one JSON
 object. The decision date is ``--on``, else the file's ``on``, else today.
@@ -25,7 +27,9 @@ def register(subparsers: Any) -> None:
         description="Decide co-insurance (rules R1-R18) for every member of a household file "
         "(format: docs/household-format.md).",
     )
-    parser.add_argument("household", metavar="HOUSEHOLD.json", help="household file")
+    parser.add_argument(
+        "household", metavar="HOUSEHOLD.json", help="household file, or - for standard input"
+    )
     parser.add_argument(
         "--on",
         metavar="DATE",
@@ -53,9 +57,15 @@ def run(args: argparse.Namespace) -> int:
     from eessi.errors import ConfigError, EessiError
 
     path = Path(args.household)
+    from_stdin = args.household == "-"
+    if from_stdin:
+        path = Path("<stdin>")
     try:
         try:
-            text = path.read_text(encoding="utf-8")
+            if from_stdin:
+                text = sys.stdin.buffer.read().decode("utf-8")
+            else:
+                text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(
                 f"cannot read the household file: {exc.__class__.__name__}: {exc}",

@@ -50,19 +50,39 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--max-bytes",
-        type=int,
+        type=_positive_int,
         metavar="N",
         help="largest document accepted (default 1 MiB)",
     )
     parser.set_defaults(func=run)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of bytes") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} bytes: give a size of at least 1 byte")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     from eessi.sed import xmlsafe
-    from eessi.sed.schemas import SchemaSet
+    from eessi.sed.schemas import SchemaSet, default_schemas
     from eessi.sed.validate import ValidationReport, issues_from_error, validate
 
     schemas = SchemaSet(args.schemas) if args.schemas is not None else None
+    if args.accept_versions:
+        known = sorted({v for _code, v in (schemas or default_schemas()).paths})
+        unknown = [v for v in args.accept_versions if v not in known]
+        if unknown:
+            print(
+                f"eessi validate: error: --accept-version {', '.join(unknown)}: no schema of"
+                f" that version; versions with schemas here: {', '.join(known) or 'none'}",
+                file=sys.stderr,
+            )
+            return 2
     max_bytes = args.max_bytes if args.max_bytes is not None else xmlsafe.DEFAULT_MAX_BYTES
     io_errors: list[str] = []
     results: list[tuple[str, ValidationReport]] = []

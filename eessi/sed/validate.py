@@ -181,7 +181,7 @@ def _check(
         raise _unsupported(known.sed, known.version, schemas, accept_versions, where, _line(root))
     if known.schema.validate(root):
         return root, known
-    raise _invalid(root, known.sed, known.version, known.schema.error_log, where)
+    raise _invalid(root, known.sed, known.version, known.schema.error_log, where, data)
 
 
 def _learn(root: etree._Element, schemas: SchemaSet, where: str | None) -> _Known:
@@ -304,10 +304,11 @@ def _invalid(
     version: str,
     log: etree._ListErrorLog,
     where: str | None,
+    data: bytes | None = None,
 ) -> SedInvalidError:
     sed_ns = namespace(code, version)
     entries = list(log)
-    issues = [_issue(root, entry, sed_ns) for entry in entries[:MAX_ISSUES]]
+    issues = [_issue(root, entry, sed_ns, data) for entry in entries[:MAX_ISSUES]]
     if not issues:  # libxml2 said "invalid" without a reason: still refuse, still say so
         issues = [ValidationIssue("sed.schema-violation", "the document breaks its schema")]
     first = issues[0]
@@ -331,17 +332,37 @@ def _invalid(
     )
 
 
-def _issue(root: etree._Element, entry: etree._LogEntry, sed_ns: str) -> ValidationIssue:
+def _issue(
+    root: etree._Element, entry: etree._LogEntry, sed_ns: str, data: bytes | None = None
+) -> ValidationIssue:
     message = entry.message.replace("{" + sed_ns + "}", "sed:").replace("{" + _DSIG_NS + "}", "ds:")
     message = _LONG_PATTERN.sub(r"pattern '\1...'", message)
     message = _LONG_SET.sub(r"set {\1...}", message).rstrip(".")
+    # libxml2 reports schema errors against a node, which has a line but no column (always 0):
+    # the column is found again from the node's start tag in the source.
+    column = entry.column or None
+    if column is None and data is not None and entry.path:
+        node = _node_at(root, entry.path)
+        if node is not None and node.sourceline == entry.line:
+            column = xmlsafe.start_tag_column(data, node)
     return ValidationIssue(
         "sed.schema-violation",
         message,
         _readable_path(root, entry.path, sed_ns),
         entry.line or None,
-        entry.column or None,
+        column,
     )
+
+
+def _node_at(root: etree._Element, path: str) -> etree._Element | None:
+    """The one element at libxml2's node ``path`` (``None`` if it names none or several)."""
+    try:
+        found = root.xpath(path, namespaces=_prefixes(root.iter()))
+    except etree.XPathError:
+        return None
+    if isinstance(found, list) and len(found) == 1 and isinstance(found[0], etree._Element):
+        return found[0]
+    return None
 
 
 def _readable_path(root: etree._Element, path: str | None, sed_ns: str) -> str | None:

@@ -22,6 +22,8 @@ them), and sharing avoids re-creating libxml2 contexts on the hot path.
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from eessi.errors import HostileXmlError, XmlSyntaxError
@@ -31,6 +33,7 @@ __all__ = [
     "DEFAULT_MAX_DEPTH",
     "PARSER",
     "parse",
+    "start_tag_column",
     "too_large",
 ]
 
@@ -125,6 +128,38 @@ def _has_doctype(data: bytes) -> bool:
             pos = end + 3
         else:
             return False  # the root element: no DOCTYPE can follow
+
+
+def start_tag_column(data: bytes, element: etree._Element) -> int | None:
+    """The column (1-based, in characters) where ``element``'s start tag opens on its line
+    (``element.sourceline``) of ``data``, the bytes it was parsed from; ``None`` if not found.
+
+    libxml2 keeps a line number per node but no column, so errors it reports against a node
+    (every schema-validity error) have column 0. The start tag is found again in the source:
+    the n-th ``<name`` (any prefix) on that line, n counting the elements of that local name
+    that start on the same line before it in document order. Failure path only (one walk of
+    the tree per call).
+    """
+    line: object = element.sourceline  # lxml-stubs types it as "..."; it is int | None
+    if not isinstance(line, int) or line < 1 or not isinstance(element.tag, str):
+        return None
+    local = etree.QName(element).localname
+    before = 0
+    for other in element.getroottree().getroot().iter(etree.Element):
+        if other is element:
+            break
+        other_line: object = other.sourceline
+        if other_line == line and etree.QName(other).localname == local:
+            before += 1
+    lines = data.split(b"\n", line)
+    if len(lines) < line:
+        return None
+    text = lines[line - 1]
+    pattern = re.compile(rb"<(?:[^\s<>/:]+:)?" + re.escape(local.encode()) + rb"(?=[\s/>])")
+    found = list(pattern.finditer(text))
+    if before >= len(found):
+        return None
+    return len(text[: found[before].start()].decode("utf-8", "replace")) + 1
 
 
 def too_large(size: int, max_bytes: int, where: str | None = None) -> HostileXmlError:

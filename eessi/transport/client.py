@@ -273,7 +273,10 @@ class Sender:
                 )
                 await self._sleep(delay)
         assert last is not None
-        reason = f"no receipt from {url} after {attempts} attempt(s); last: {last.reason}"
+        if self.policy.max_attempts == 1:  # the caller keeps the count (a node's own retries)
+            reason = f"no receipt from {url}: {last.reason}"
+        else:
+            reason = f"no receipt from {url} after {attempts} attempt(s); last: {last.reason}"
         await self._report(mid, SendStatus.FAILED, attempts, error=reason)
         return SendResult(
             mid,

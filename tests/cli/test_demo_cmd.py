@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,6 +75,50 @@ def test_unknown_or_ambiguous_demo_is_a_usage_error(capsys: pytest.CaptureFixtur
     assert main(["demo", "no-such-demo"]) == 2
     assert "no demo named 'no-such-demo'" in capsys.readouterr().err
     assert main(["demo", "r1"]) == 2  # r13..., r14..., r15... : which one?
+
+
+def test_ambiguous_demo_prefix_says_which_demos_it_starts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "r17"]) == 2
+    err = capsys.readouterr().err
+    assert "'r17' is ambiguous: it starts r17-family-abroad and r17-unreliable-fund" in err
+    assert "no demo named" not in err
+
+
+def _demo_on_a_terminal(term: str) -> bytes:
+    """What ``eessi demo`` writes to a pseudo-terminal with ``TERM=term``."""
+    import pty
+
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env["TERM"] = term
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "eessi", "demo", "r18", "--delay", "0"],
+            stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env,
+        )  # fmt: skip
+        os.close(follower)
+        chunks: list[bytes] = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the demo closed the terminal (it ended)
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=60) == 0, b"".join(chunks).decode(errors="replace")
+    finally:
+        os.close(leader)
+    return b"".join(chunks)
+
+
+def test_dumb_terminal_gets_no_colours() -> None:
+    assert b"\033[" in _demo_on_a_terminal("xterm-256color")  # a real terminal: colours
+    plain = _demo_on_a_terminal("dumb")
+    assert b"\033[" not in plain
+    assert b"Scenario check: every expectation held" in plain
 
 
 def test_seds_demo_validates_every_sed_in_every_version(capsys: pytest.CaptureFixture[str]) -> None:

@@ -111,3 +111,32 @@ def test_eligibility_command_is_listed_in_help() -> None:
         [sys.executable, "-m", "eessi", "--help"], capture_output=True, text=True, check=True
     )
     assert "eligibility" in out.stdout
+
+
+def test_dash_reads_the_household_from_standard_input() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "eessi", "eligibility", "-", "--json"],
+        input=Path(PARENTS).read_bytes(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    data = json.loads(done.stdout)
+    assert data["household"] == "schmit-hoffmann-bertrange"
+    assert data["file"] == "<stdin>"
+
+
+def test_bad_json_on_standard_input_names_stdin_and_the_position() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "eessi", "eligibility", "-"],
+        input=b"{",
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    err = done.stderr.decode()
+    assert "Traceback" not in err
+    assert "not valid JSON" in err
+    assert "<stdin>:" in err

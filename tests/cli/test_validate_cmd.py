@@ -35,7 +35,7 @@ def test_schema_violation_prints_path_line_code_message_and_xpath(
     code, out, _ = run([str(bad)], capsys)
     assert code == 1
     first = out.splitlines()[0]
-    assert first.startswith(f"{bad}:9: sed.schema-violation: ")
+    assert first.startswith(f"{bad}:9:9: sed.schema-violation: ")  # line 9, column 9
     assert first.endswith("(/sed:S071/Person/PersonIdentification/sex/value)")
     assert "'03'" in first
 
@@ -155,3 +155,49 @@ def test_huge_stdin_is_refused_with_its_true_size() -> None:
     )
     assert done.returncode == 1
     assert b"<stdin>: sed.too-large: document is 5007 bytes" in done.stdout
+
+
+def test_schema_violation_has_the_column_of_the_offending_element_in_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bad = DATA / "invalid" / "S071-bad-institution-id.xml"
+    code, out, _ = run([str(bad), "--json"], capsys)
+    assert code == 1
+    (issue, *_rest) = json.loads(out)["reports"][0]["errors"]
+    line = bad.read_text(encoding="utf-8").splitlines()[issue["line"] - 1]
+    assert issue["column"] == line.index("<institutionID>") + 1 == 13
+
+
+def test_schema_violation_on_a_one_line_document_points_at_the_right_element(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Everything on one line: the line says nothing, the column finds the element.
+    text = VALID.read_text(encoding="utf-8")
+    one_line = "".join(part.strip() for part in text.splitlines())
+    sex = "<sex><value>01</value></sex>"
+    assert one_line.count(sex) == 1
+    assert one_line.count("<value>") > 1  # the wrong one is not the first <value> of the line
+    bad = tmp_path / "one-line.xml"
+    bad.write_text(one_line.replace(sex, "<sex><value>03</value></sex>"), encoding="utf-8")
+    code, out, _ = run([str(bad), "--json"], capsys)
+    assert code == 1
+    (issue, *_rest) = json.loads(out)["reports"][0]["errors"]
+    assert issue["xpath"].endswith("/sex/value")
+    assert issue["column"] == one_line.index(sex) + len("<sex>") + 1
+
+
+def test_negative_max_bytes_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["validate", "--max-bytes", "-1", str(VALID)])
+    assert exit_.value.code == 2
+    assert "--max-bytes: -1 bytes: give a size of at least 1 byte" in capsys.readouterr().err
+
+
+def test_accept_version_without_a_schema_is_a_usage_error_naming_the_known_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(["--accept-version", "9.9", str(VALID)], capsys)
+    assert code == 2
+    assert out == ""  # nothing validated against a version no schema has
+    assert "--accept-version 9.9: no schema of that version" in err
+    assert "4.3, 4.4" in err
