@@ -482,7 +482,12 @@ def _no_repeats(values: Sequence[str], key: str, fail: _Fail) -> None:
 
 def _url(table: Mapping[str, Any], key: str, fail: _Fail) -> str:
     value = _string(table, key, fail)
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. "http://[::1/as4": an unclosed IPv6 bracket
+        raise fail(
+            key, f"{value!r} is not a URL", "write it like http://127.0.0.1:8701/as4"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise fail(
             key,

@@ -62,7 +62,7 @@ def compile_xpath(xpath: str) -> None:
     """Check ``xpath``'s syntax; a :class:`ConfigError` (``mock.bad-xpath``) if it is wrong."""
     try:
         _compiled(xpath)
-    except etree.XPathSyntaxError as exc:
+    except (etree.XPathSyntaxError, ValueError) as exc:  # ValueError: a NUL, control character
         raise ConfigError(
             f"not an XPath expression: {exc}",
             code="mock.bad-xpath",

@@ -260,6 +260,13 @@ def load_scenario(path: str | Path) -> Scenario:
             where=str(p),
             hint="check the path (eessi scenario list shows the shipped ones)",
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"the scenario file is not UTF-8 text (byte {exc.start})",
+            code="scenario.toml",
+            where=str(p),
+            hint="save it as UTF-8 (TOML requires it)",
+        ) from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
