@@ -32,8 +32,7 @@ module and checks that this drawing and the classes agree, parent by parent::
     ├── TraceError                       a trace file cannot be read or written
     └── AdminError                       an admin API (node or mock) refuses a request
         ├── node.http_api.ApiError             an admin request (node or mock), with its status
-        ├── node.admin_requests.RequestError   a request body it cannot take (JSON pointer)
-        └── mock.supplementary._BadRequest     a field of a supplementary-data request
+        └── node.admin_requests.RequestError   a request body it cannot take (JSON pointer)
 
 Each error has a stable ``code`` (``"sed.unknown-type"``), a ``message``, an optional
 ``where`` and ``hint``, and ``details`` for machines; ``to_dict()`` gives the JSON form used by

@@ -22,7 +22,6 @@ reimbursement, capped (S1, S3), with the rules cited. The maths is
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -41,8 +40,9 @@ from eessi.core.supplementary import (
     Reimbursement,
     SupplementaryInsurer,
 )
-from eessi.errors import AdminError, ConfigError, DomainError, EessiError
+from eessi.errors import ConfigError, DomainError
 from eessi.mock.profiles import Profile
+from eessi.node.http_api import ApiError, admin_auth, admin_subapp, read_json
 
 __all__ = [
     "CnsEnrolment",
@@ -166,19 +166,19 @@ class SupplementaryMock:
 # --------------------------------------------------------------------------- routes
 
 
-class _BadRequest(AdminError):
-    code = "admin.bad-request"
+def _bad(message: str, key: str, kind: str) -> ApiError:
+    return ApiError(
+        400, message, where=f"/{key}", hint=f"give {key} ({kind})", code="admin.bad-request"
+    )
 
 
 def _field(body: Any, key: str, kind: str, convert: Callable[[Any], Any]) -> Any:
     if not isinstance(body, dict) or key not in body:
-        raise _BadRequest(f"{key} is missing", where=f"/{key}", hint=f"give {key} ({kind})")
+        raise _bad(f"{key} is missing", key, kind)
     try:
         return convert(body[key])
     except (ValueError, TypeError, InvalidOperation):
-        raise _BadRequest(
-            f"{key} is not {kind}: {body[key]!r}", where=f"/{key}", hint=f"give {key} ({kind})"
-        ) from None
+        raise _bad(f"{key} is not {kind}: {body[key]!r}", key, kind) from None
 
 
 def _day(body: Any) -> date | None:
@@ -264,16 +264,9 @@ def add_supplementary_routes(
         )
         return web.json_response(result.to_dict())
 
-    @web.middleware
-    async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
-        try:
-            response: web.StreamResponse = await handler(request)
-            return response
-        except EessiError as exc:
-            status = 400 if isinstance(exc, _BadRequest | ConfigError) else 422
-            return web.json_response({"error": exc.to_dict()}, status=status)
-
-    sub = web.Application(middlewares=[errors])
+    # The admin stack of the node's own routes: the same auth rule (the node's token; without
+    # one, loopback only), errors and body reader (eessi.node.http_api).
+    sub = admin_subapp(admin_auth(app, host=None, token=None), routes="/api/openapi.json")
     sub.router.add_get("/product", product)
     sub.router.add_get("/ccss-status", status)
     sub.router.add_post("/enrolments", enrol)
@@ -283,10 +276,4 @@ def add_supplementary_routes(
 
 
 async def _json(request: web.Request) -> Any:
-    data = await request.content.read(64 * 1024)
-    try:
-        return json.loads(data or b"{}")
-    except ValueError as exc:
-        raise _BadRequest(
-            f"the request body is not JSON: {exc}", where="request body", hint="send JSON"
-        ) from None
+    return await read_json(request, empty={}, hint="send a JSON object")

@@ -337,16 +337,32 @@ def admin_subapp(
 
 # --------------------------------------------------------------------------- bodies
 
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_INNERMOST = re.compile(rb"\[\]|\{\}")
 _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 _MISSING: Any = object()
 
 
 def json_depth_error(data: bytes, max_depth: int = MAX_DEPTH) -> ApiError | None:
     """The refusal of a body whose arrays and objects nest deeper than ``max_depth`` (with the
-    line and column where it does), or ``None``. Brackets inside strings do not count; linear
-    in the body's size, and stops at the first level too deep."""
+    line and column where it does), or ``None``. Brackets inside strings do not count.
+
+    Fast path in C-speed passes: strings and everything but brackets removed, then one
+    ``re.sub`` per level removes the innermost pairs (a batch of 1,000 requests: about 3 times
+    ``json.loads``' time); only a body found too deep is walked token by token, to say where.
+    Brackets that do not pair up are left to the JSON parser (not JSON: 400 ``admin.bad-json``).
+    """
     if data.count(b"[") + data.count(b"{") <= max_depth:
         return None  # cannot nest deeper than it has brackets
+    brackets = _STRINGS.sub(b"", data).translate(None, delete=_NOT_BRACKETS)
+    for _ in range(max_depth):
+        fewer = _INNERMOST.sub(b"", brackets)
+        if fewer == brackets:
+            return None  # empty (shallow enough), or unpaired brackets: not JSON
+        brackets = fewer
+    if not brackets:
+        return None
     depth = 0
     for token in _TOKENS.finditer(data):
         char = data[token.start()]
@@ -365,7 +381,7 @@ def json_depth_error(data: bytes, max_depth: int = MAX_DEPTH) -> ApiError | None
                 code="admin.too-deep",
                 details={"max_depth": max_depth, "offset": token.start()},
             )
-    return None
+    return None  # unpaired brackets deeper than the limit: not JSON
 
 
 async def read_json(

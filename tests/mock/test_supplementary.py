@@ -17,6 +17,7 @@ from eessi.core.supplementary import Audience, Category, CcssStatus
 from eessi.errors import ConfigError
 from eessi.mock.profiles import load_default_profiles
 from eessi.mock.supplementary import CnsEnrolment, SupplementaryMock, add_supplementary_routes
+from eessi.node.admin import add_admin_routes
 from eessi.node.inputs import RequestEntitlement
 
 from .kit import CNS, FR, MARIE, World, world
@@ -132,5 +133,31 @@ async def test_the_insurer_routes_enrol_and_reimburse_over_http(w: World) -> Non
             assert (status, err["error"]["where"]) == (400, "/audience")
             async with http.get(base + "/product") as resp:
                 assert (await resp.json())["waiting_period_days"] == 90
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_insurer_routes_follow_the_admin_token_of_the_node_they_are_mounted_on(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("EESSI_ADMIN_TOKEN", raising=False)
+    app = web.Application()
+    add_admin_routes(app, w[CNS], token="cns-token-1234", host="127.0.0.1")
+    add_supplementary_routes(app, insurer(w))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}/api"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(base + "/health") as resp:
+                refused = (resp.status, await resp.json())
+            async with http.get(base + "/supplementary/product") as resp:
+                assert (resp.status, await resp.json()) == refused
+            assert refused[0] == 401
+            bearer = {"Authorization": "Bearer cns-token-1234"}
+            async with http.get(base + "/supplementary/product", headers=bearer) as resp:
+                assert resp.status == 200
     finally:
         await runner.cleanup()
