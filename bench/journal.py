@@ -11,10 +11,14 @@ Run: ``python bench/journal.py [N]``. For ``synchronous`` FULL and NORMAL (both 
 * **set_status / update_status, bursts of 32**: outbound messages moved to ``sending`` 32 at
   a time (a group commit each); ``set_status`` reads the whole record back (both blobs),
   ``update_status`` only the changed fields (proposal P2).
+* **reads** (against their own baseline, **bare sqlite3 select**: one record by message ID
+  with the standard library, no asyncio): ``message()`` one at a time, ``message()`` 32 at
+  once, and ``message()`` one at a time while bursts of ``accept_inbound`` commit beside it
+  (reads must not wait for the writer's fsyncs).
 
-Each line prints rows (or transactions) per second, the median of interleaved rounds, and the
-ratio to the bare loop measured in the same run. No assertion: speed goals live here, not in
-the tests.
+Each line prints rows (or transactions) per second, the median (min-max) of interleaved rounds,
+and the ratio of the medians to the bare loop measured in the same run. No assertion: speed
+goals live here, not in the tests.
 """
 
 from __future__ import annotations
@@ -140,6 +144,69 @@ async def update_status_bursts(path: Path, n: int, synchronous: str) -> float:
     return await _statuses(path, n, synchronous, full=False)
 
 
+async def _fill(j: SqliteJournal, n: int) -> list[str]:
+    for k in range(0, n, 32):
+        await asyncio.gather(*(j.accept_inbound(record(i)) for i in range(k, min(n, k + 32))))
+    return [f"m{i:08d}" for i in range(n)]
+
+
+def bare_read(path: Path, n: int, synchronous: str) -> float:
+    async def fill() -> None:
+        async with await SqliteJournal.open(path, synchronous=synchronous) as j:  # type: ignore[arg-type]
+            await _fill(j, n)
+
+    asyncio.run(fill())
+    conn = sqlite3.connect(path, isolation_level=None)
+    sql = f"SELECT {_COLUMNS} FROM messages WHERE message_id = ?"
+    ids = [f"m{i:08d}" for i in range(n)]
+    start = time.perf_counter()
+    for m in ids:
+        conn.execute(sql, (m,)).fetchall()
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return n / elapsed
+
+
+async def reads_one_at_a_time(path: Path, n: int, synchronous: str) -> float:
+    async with await SqliteJournal.open(path, synchronous=synchronous) as j:  # type: ignore[arg-type]
+        ids = await _fill(j, n)
+        start = time.perf_counter()
+        for m in ids:
+            await j.message(m)
+        return n / (time.perf_counter() - start)
+
+
+async def reads_32_at_once(path: Path, n: int, synchronous: str, size: int = 32) -> float:
+    async with await SqliteJournal.open(path, synchronous=synchronous) as j:  # type: ignore[arg-type]
+        ids = await _fill(j, n)
+        start = time.perf_counter()
+        for k in range(0, n, size):
+            await asyncio.gather(*(j.message(m) for m in ids[k : k + size]))
+        return n / (time.perf_counter() - start)
+
+
+async def reads_beside_writes(path: Path, n: int, synchronous: str) -> float:
+    async with await SqliteJournal.open(path, synchronous=synchronous) as j:  # type: ignore[arg-type]
+        ids = await _fill(j, n)
+        done = asyncio.Event()
+
+        async def write() -> None:
+            i = 0
+            while not done.is_set():
+                batch = [record(n + i + k, "w") for k in range(32)]
+                await asyncio.gather(*(j.accept_inbound(r) for r in batch))
+                i += 32
+
+        writer = asyncio.create_task(write())
+        start = time.perf_counter()
+        for m in ids:
+            await j.message(m)
+        elapsed = time.perf_counter() - start
+        done.set()
+        await writer
+        return n / elapsed
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     rounds = 5
@@ -154,20 +221,42 @@ def main() -> None:
         ("set_status, bursts of 32", set_status_bursts, "rows/s"),
         ("update_status, bursts of 32", update_status_bursts, "rows/s"),
     ]
+    reads = [
+        ("message(), one at a time", reads_one_at_a_time, "rows/s"),
+        ("message(), 32 at once", reads_32_at_once, "rows/s"),
+        ("message(), beside write bursts", reads_beside_writes, "rows/s"),
+    ]
+
+    def spread(values: list[float]) -> str:
+        return f"({min(values):6.0f}-{max(values):6.0f})"
+
     with tempfile.TemporaryDirectory() as tmp:
         for sync in ("FULL", "NORMAL"):
-            rates: dict[str, list[float]] = {"bare": []}
+            rates: dict[str, list[float]] = {"bare": [], "bare read": []}
             for r in range(rounds):
                 rates["bare"].append(bare(Path(tmp) / f"bare-{sync}-{r}.sqlite", n, sync))
-                for label, fn, _ in runs:
+                rates["bare read"].append(
+                    bare_read(Path(tmp) / f"bare-read-{sync}-{r}.sqlite", n, sync)
+                )
+                for label, fn, _ in runs + reads:
                     path = Path(tmp) / f"{fn.__name__}-{sync}-{r}.sqlite"
                     rates.setdefault(label, []).append(asyncio.run(fn(path, n, sync)))
-            base = statistics.median(rates["bare"])
             print(f"  synchronous={sync}")
-            print(f"    {'bare sqlite3 insert+commit':<33} {base:9.0f} rows/s   (baseline)")
-            for label, _, unit in runs:
-                rate = statistics.median(rates[label])
-                print(f"    {label:<33} {rate:9.0f} {unit}   ratio {rate / base:5.2f}")
+            for base_label, base_key, group in (
+                ("bare sqlite3 insert+commit", "bare", runs),
+                ("bare sqlite3 select", "bare read", reads),
+            ):
+                base = statistics.median(rates[base_key])
+                print(
+                    f"    {base_label:<33} {base:9.0f} rows/s {spread(rates[base_key])}"
+                    "   (baseline)"
+                )
+                for label, _, unit in group:
+                    rate = statistics.median(rates[label])
+                    print(
+                        f"    {label:<33} {rate:9.0f} {unit} {spread(rates[label])}"
+                        f"   ratio {rate / base:5.2f}"
+                    )
 
 
 if __name__ == "__main__":
