@@ -1,22 +1,24 @@
-"""The journal on SQLite, in WAL mode: one writer thread, aiosqlite for the reads.
+"""The journal on SQLite, in WAL mode: a writer thread and a reader thread, one mechanism.
 
 Design, in short:
 
 * **One writer connection, writes serialised, one thread hop per commit.** Every write goes
-  through one stdlib ``sqlite3`` connection that lives on its own thread (:class:`_WriterThread`),
+  through one stdlib ``sqlite3`` connection that lives on its own thread (:class:`_SqliteThread`),
   guarded by one :class:`asyncio.Lock`. The statements of a commit are built on the event loop
   and run, with ``BEGIN IMMEDIATE`` and ``COMMIT``, in **one** call on that thread (the same
   statement repeated, such as a case's events, as one ``executemany``): the loop and the thread
-  hand over once per commit, not once per statement (docs/performance.md, P1; D5 says why
-  this connection is not an aiosqlite one). Single writes (accept, refuse, set_status) are
+  hand over once per commit, not once per statement (docs/performance.md, P1; decisions D12
+  and D29 say why no connection is an aiosqlite one). Single writes (accept, refuse, set_status) are
   queued and a flusher task commits everything queued so far in **one** transaction: a
   group commit, so a burst of inbound messages pays one fsync, not one each. A
   :meth:`SqliteJournal.transaction` collects its block's writes and commits them the same way
   when the block ends. A write refused by a check (an illegal status, an ID conflict) fails
   alone; an SQLite failure (disk full) fails the whole group, and each caller gets the
   :class:`~eessi.errors.JournalError`.
-* **A separate reader connection** (aiosqlite, ``query_only``) answers the queries. In WAL mode
-  it reads the last committed state, so no query ever sees half a transaction.
+* **A separate reader connection** (stdlib ``sqlite3``, ``query_only``, in autocommit) on a
+  thread of the same kind answers the queries, one thread hop per query. In WAL mode it reads
+  the last committed state, so no query ever sees half a transaction, and a query never waits
+  for the writer's commit (its fsync) to finish.
 * **Durability.** ``synchronous=FULL`` (the default) fsyncs the WAL at every commit: what
   ``accept_inbound`` acknowledged survives a power loss, which is what a receipt promises.
   ``synchronous=NORMAL`` survives a killed process (the OS still holds the written pages) but may
@@ -24,7 +26,7 @@ Design, in short:
   ``bench/journal.py`` measures both.
 * **Schema versioned** with ``PRAGMA user_version``; created on first open; a newer version is
   refused with a clear error.
-* **Errors translated here**: no ``sqlite3`` or aiosqlite exception leaves this module; they
+* **Errors translated here**: no ``sqlite3`` exception leaves this module; they
   become :class:`~eessi.errors.JournalError` naming the file and what to do.
 
 Times are stored as UTC ISO-8601 text with microseconds (``2026-01-05T09:00:00.000000Z``), which
@@ -44,8 +46,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from queue import SimpleQueue
 from typing import Any, Final, Literal, TypeVar
-
-import aiosqlite
 
 from eessi.errors import JournalError
 from eessi.journal.base import (
@@ -260,8 +260,9 @@ class SqliteJournal(Journal):
         self,
         path: Path,
         writer: sqlite3.Connection,
-        thread: _WriterThread,
-        reader: aiosqlite.Connection,
+        thread: _SqliteThread,
+        reader: sqlite3.Connection,
+        reader_thread: _SqliteThread,
         synchronous: Synchronous,
         seqs: dict[str, int],
     ) -> None:
@@ -271,6 +272,7 @@ class SqliteJournal(Journal):
         self._writer = writer
         self._thread = thread
         self._reader = reader
+        self._reader_thread = reader_thread
         self._lock = asyncio.Lock()
         self._pending: list[tuple[_Op, asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -306,25 +308,26 @@ class SqliteJournal(Journal):
                 where=str(path),
                 hint="give a file path in an existing directory (WAL needs a real file)",
             )
-        thread = _WriterThread(p)
+        thread = _SqliteThread(p, "writer")
+        reader_thread = _SqliteThread(p, "reader")
         writer: sqlite3.Connection | None = None
-        reader: aiosqlite.Connection | None = None
+        reader: sqlite3.Connection | None = None
         try:
             writer, seqs = await thread.call(_open_writer, (p, synchronous, busy_timeout))
-            reader = await aiosqlite.connect(p, isolation_level=None)
-            await reader.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            await reader.execute("PRAGMA query_only = 1")
+            reader = await reader_thread.call(_open_reader, (p, busy_timeout))
         except BaseException as exc:
             if reader is not None:
-                await reader.close()
+                await reader_thread.call(reader.close, ())
             if writer is not None:
                 await thread.call(writer.close, ())
             thread.stop()
+            reader_thread.stop()
             if isinstance(exc, sqlite3.Error):
                 raise _translate(exc, p, "open the journal") from None
             raise
         assert writer is not None
-        return cls(p, writer, thread, reader, synchronous, seqs)
+        assert reader is not None
+        return cls(p, writer, thread, reader, reader_thread, synchronous, seqs)
 
     async def close(self) -> None:
         if self._closed:
@@ -333,8 +336,9 @@ class SqliteJournal(Journal):
             await self._flusher
         async with self._lock:  # let an open transaction finish first
             if not self._closed:  # closed meanwhile by a concurrent close()
-                self._closed = True
-                await self._reader.close()
+                self._closed = True  # no read is queued after this: _read checks it first
+                await self._reader_thread.call(self._reader.close, ())
+                self._reader_thread.stop()
                 await self._thread.call(self._writer.close, ())
                 self._thread.stop()
 
@@ -615,9 +619,10 @@ class SqliteJournal(Journal):
         return [_record(r) for r in rows]
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        """One query on the reader thread (one hop); it sees the last committed state."""
         self._check_open()
         try:
-            return list(await self._reader.execute_fetchall(sql, params))
+            return await self._reader_thread.call(_fetch, (self._reader, sql, params))
         except sqlite3.Error as exc:
             raise _translate(exc, self.path, "read the journal") from None
 
@@ -805,19 +810,21 @@ class _Transaction(JournalTransaction):
         self._add(_MARK_SQL, (status.value, error, _ts(at), message_id), check)
 
 
-# -- on the writer thread -----------------------------------------------------------------
-class _WriterThread(threading.Thread):
-    """The thread that owns the writer connection: runs one function per call, in order.
+# -- on the connection threads ------------------------------------------------------------
+class _SqliteThread(threading.Thread):
+    """The thread that owns one connection (the writer or the reader): runs one function per
+    call, in order.
 
-    What aiosqlite does for each statement, done once per commit: a queue to the thread, and
-    ``call_soon_threadsafe`` back to the loop. Measured cheaper per hop than
-    ``loop.run_in_executor`` on a one-thread pool (no ``concurrent.futures.Future`` to chain).
-    A daemon: a journal left open never blocks the interpreter's exit (SQLite treats an
-    interrupted commit as a crash, which the journal survives).
+    A queue to the thread, and ``call_soon_threadsafe`` back to the loop: what aiosqlite does
+    for each statement, done here once per commit (writer) or per query (reader). Measured
+    cheaper per hop than ``loop.run_in_executor`` on a one-thread pool (no
+    ``concurrent.futures.Future`` to chain). A daemon: a journal left open never blocks the
+    interpreter's exit (SQLite treats an interrupted commit as a crash, which the journal
+    survives).
     """
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(name=f"eessi-journal-writer {path.name}", daemon=True)
+    def __init__(self, path: Path, role: str) -> None:
+        super().__init__(name=f"eessi-journal-{role} {path.name}", daemon=True)
         self._queue: SimpleQueue[_Call | None] = SimpleQueue()
         self.start()
 
@@ -873,6 +880,22 @@ def _open_writer(
     except BaseException:
         conn.close()
         raise
+
+
+def _open_reader(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    # Autocommit: each query is its own read transaction, on the last committed state.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        conn.execute("PRAGMA query_only = 1")
+        return conn
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _fetch(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+    return conn.execute(sql, params).fetchall()
 
 
 def _load_seqs(conn: sqlite3.Connection) -> dict[str, int]:
@@ -1046,16 +1069,12 @@ _BY_SQLITE_CODE: Final = {
 
 
 def _translate(exc: BaseException, path: Path, doing: str) -> JournalError:
-    """One place where sqlite3 and aiosqlite errors become :class:`JournalError`.
+    """One place where sqlite3 errors become :class:`JournalError`.
 
     SQLite errors are told apart by ``sqlite_errorname`` (stable), never by their text."""
     if isinstance(exc, JournalError):
         return exc
     text = str(exc)
-    if isinstance(exc, ValueError) and "no active connection" in text:
-        return JournalError(
-            "the journal is closed", code="journal.closed", where=str(path), hint="open it again"
-        )
     details: dict[str, Any] = {"sqlite": text, "error": type(exc).__name__}
     code, hint = _IO
     if isinstance(exc, sqlite3.Error) and exc.sqlite_errorname is not None:
