@@ -55,7 +55,8 @@ def desk_factory(
             return CnsDesk(entry.id, registry, clock, ids, params, state)
 
         return make_cns
-    records = fund_records(entry.id, households, _cns_institution(directory))
+    # A fund outside EESSI (R6: bilateral agreement) exchanges no SED: it keeps no records.
+    records = fund_records(entry.id, households, _cns_institution(directory)) if entry.eessi else []
 
     def make_fund(clock: Clock, ids: IdGenerator, state: Any) -> Desk:
         assert state is None or isinstance(state, FundState)

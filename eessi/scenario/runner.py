@@ -48,6 +48,8 @@ from eessi.core.messages import (
 )
 from eessi.core.supplementary import Audience, CcssStatus, Enrolment
 from eessi.errors import ConfigError, EessiError
+from eessi.mock.outside import answer_requests
+from eessi.mock.profiles import Profile
 from eessi.node.inputs import (
     CloseCase,
     InvalidateDocument,
@@ -228,6 +230,43 @@ class _Run:
             else ""
         )
         return f"{profile.id}: enrolment of {p['member']} {verdict}{since} [{rules}]"
+
+    async def outside_answers(self, events: list[Event]) -> list[str]:
+        """A bilateral fund taking part (R6, outside EESSI) answers the CNS's requests.
+
+        For each :class:`DocumentsRequested` about a member whose former fund is a
+        ``bilateral`` mock of the scenario's institutions, the fund provides the documents of
+        the request that its profile lists (:func:`eessi.mock.outside.answer_requests`): they
+        reach the CNS as documents handed in, since no SED goes to a country outside EESSI.
+        """
+        lines: list[str] = []
+        for ev in events:
+            if not isinstance(ev, DocumentsRequested):
+                continue
+            fund = self._former_fund(ev.member.member)
+            if fund is None:
+                continue
+            provided = answer_requests(fund, ev, lambda _: self._main_pin({}))
+            for doc in provided:
+                await self.net.cns.submit(doc)
+                lines.append(
+                    f"{fund.id} (outside EESSI): provides {doc.kind.value}"
+                    f" for {doc.member} [{ev.rule}]"
+                )
+        if lines:
+            await self.net.idle()
+        return lines
+
+    def _former_fund(self, member_id: str) -> Profile | None:
+        """The bilateral mock among the institutions that was ``member_id``'s former fund."""
+        member = next((m for m in self.s.household.members if m.id == member_id), None)
+        former = member.former_insurance if member is not None else None
+        if former is None or former.fund_id not in self.s.institutions:
+            return None
+        profile = self.net.mocks.profiles.get(former.fund_id)
+        if profile is None or profile.kind != "bilateral" or profile.country != former.country:
+            return None
+        return profile
 
     # ---- outcomes
 
@@ -474,7 +513,12 @@ async def _run(scenario: Scenario, where: Path, observer: RunObserver | None) ->
             for x in new:
                 await _notify(observer, "message", x)
             happened = [_exchange_line(x) for x in new]
-            happened += [line for ev in net.drain_cns_events() if (line := _event_line(ev))]
+            events = net.drain_cns_events()
+            while events:
+                happened += [line for ev in events if (line := _event_line(ev))]
+                answered = await run.outside_answers(events)
+                happened += answered
+                events = net.drain_cns_events() if answered else []
             happened += notes
             if step.expect is not None and status == "passed":
                 found = _checks(step.expect, new, run.members(), net, run.enrolments)

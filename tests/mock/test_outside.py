@@ -18,7 +18,7 @@ from eessi.mock.profiles import load_default_profiles
 from .kit import CNS, world
 
 CLAIRE = "1990020212345"  # Claire Dupont; her adopted son Caio arrives from Brazil (R7)
-YOUSSEF = "1983100312345"  # Youssef Benali; his wife Amina was insured in a bilateral country
+MILAN = "1983100312345"  # Milan Petrović; his wife Amina was insured in Serbia (bilateral)
 
 
 async def test_R7_the_declaration_on_honour_comes_back_and_the_CNS_stops_asking(
@@ -46,9 +46,9 @@ async def test_R7_the_declaration_on_honour_comes_back_and_the_CNS_stops_asking(
 async def test_R6_the_bilateral_fund_provides_its_104_form(tmp_path: Path) -> None:
     serbia = load_default_profiles()["RS:RFZO0001"]
     async with world(tmp_path, ids=(CNS,)) as w:
-        step = await w[CNS].submit(CoInsuranceRequested(YOUSSEF, "amina"))
+        step = await w[CNS].submit(CoInsuranceRequested(MILAN, "amina"))
         (request,) = [r for r in step.of(DocumentsRequested) if r.rule == "R6"]
-        (answer,) = answer_requests(serbia, request, lambda _h: YOUSSEF)
+        (answer,) = answer_requests(serbia, request, lambda _h: MILAN)
         assert answer.kind is DocumentKind.BILATERAL_104
         (after,) = (await w[CNS].submit(answer)).of(DecisionMade)
         assert DocumentKind.BILATERAL_104 not in {m.kind for m in after.decision.missing}

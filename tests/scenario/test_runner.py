@@ -255,3 +255,32 @@ async def test_retries_and_duplicates_are_counted_and_checked() -> None:
     assert failed.why == "3 attempt(s), not 1"
     s073 = report.exchanges[2]
     assert (s073.sed, s073.duplicates, s073.status) == ("S073", 1, "processed")
+
+
+async def test_R6_the_bilateral_mock_provides_the_104_and_the_certificate_the_cns_asks_for() -> (
+    None
+):
+    report = await run_scenario(
+        load_scenario(shipped_scenarios_dir() / "r6-bilateral-country.toml")
+    )
+    assert report.passed, report.render()
+    lines = [line for step in report.steps for line in step.happened]
+    assert "RS:RFZO0001 (outside EESSI): provides bilateral_104 for amina [R6]" in lines
+    assert "RS:RFZO0001 (outside EESSI): provides co_insurance_certificate for salma [R6]" in lines
+    assert report.exchanges == ()  # Serbia is outside EESSI: no SED moved
+    assert report.members["amina"]["outcome"] == "registered"
+    assert "R6" in report.members["salma"]["rules"]
+
+
+async def test_R6_without_the_bilateral_fund_the_documents_stay_missing() -> None:
+    path = shipped_scenarios_dir() / "r6-bilateral-country.toml"
+    doc = _doc(path)
+    head = doc["scenario"]
+    assert isinstance(head, dict)
+    head["institutions"] = ["LU:CNS00001"]
+    doc["expect"] = {"messages": []}
+    report = await run_scenario(parse_scenario(doc, source="x.toml", base=path.parent))
+    assert report.passed, report.render()
+    assert not any("RS:RFZO0001" in line for step in report.steps for line in step.happened)
+    assert report.members["amina"]["missing"] == ["bilateral_104"]
+    assert report.members["salma"]["missing"] == ["co_insurance_certificate"]
