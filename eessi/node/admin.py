@@ -396,7 +396,7 @@ class _Api:
                 "since": _time(m.updated_at),
                 "reason": m.last_error,
                 "hint": "remove the cause (see the reason and the institution's log), then"
-                " retry: a mock fund's POST /api/mock/reset does",
+                " POST /api/retry-failed (a mock fund's POST /api/mock/reset does both)",
             }
             for m in failed[:MAX_PROBLEMS]
         ]
@@ -633,6 +633,25 @@ class _Api:
             "result": self._step_json(kind.name, step, messages),
         }
 
+    async def retry_failed(self, request: web.Request) -> web.Response:
+        """The inbound messages the worker failed on (``processing_failed``) to the desk again."""
+        body = await read_json(request, empty={}, hint='send {} or {"case": "<case ID>"}')
+        if not isinstance(body, Mapping) or set(body) - {"case"}:
+            raise RequestError(
+                'the body is {} (every failed message) or {"case": ID} (those of one case)',
+                where="",
+                hint='send {} or {"case": "<case ID>"}',
+                code="admin.bad-request",
+            )
+        case = body.get("case")
+        if case is not None and (not isinstance(case, str) or not case):
+            raise RequestError(
+                "case must be a case ID", where="/case", hint='send {"case": "<case ID>"}'
+            )
+        retry = getattr(self.target, "retry_failed", None)
+        retried = list(await retry(case=case)) if retry is not None else []
+        return _json({"retried": retried, "case": case}, status=202)
+
     async def tick(self, request: web.Request) -> web.Response:
         messages: list[str] = []
         step = await self.target.tick(messages=messages)
@@ -789,6 +808,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/requests", "submit"),
     ("POST", "/requests/batch", "submit_batch"),
     ("POST", "/tick", "tick"),
+    ("POST", "/retry-failed", "retry_failed"),
 )
 
 

@@ -646,6 +646,40 @@ def _paths(kinds: list[RequestKind]) -> dict[str, Any]:
                 },
             }
         },
+        "/api/retry-failed": {
+            "post": {
+                "summary": "Process again the inbound messages the worker failed on",
+                "description": "Messages in status processing_failed (see GET /api/health) go"
+                " back to received and to the desk, those of one case if the body names it."
+                " Remove the cause first (the reason is in each message's last_error).",
+                "operationId": "retryFailed",
+                "requestBody": {
+                    "required": False,
+                    "content": _json_content(
+                        {
+                            "type": "object",
+                            "properties": {"case": _STR},
+                            "additionalProperties": False,
+                        }
+                    ),
+                },
+                "responses": {
+                    "202": _ok(
+                        "the IDs of the messages handed to the desk again",
+                        {
+                            "type": "object",
+                            "properties": {
+                                "retried": {"type": "array", "items": _STR},
+                                "case": _NSTR,
+                            },
+                        },
+                    ),
+                    **_COMMON_ERRORS,
+                    "413": _error("TooLarge"),
+                    "415": _error("UnsupportedMediaType"),
+                },
+            }
+        },
     }
 
 

@@ -179,3 +179,22 @@ async def test_a_failing_input_does_not_take_the_healthy_ones_of_its_batch_down(
     assert await w.summary(FR, case) == [("out", "S071", "acknowledged")]
     assert await w.summary(CNS, case) == [("in", "S071", "processed")]
     assert "X001" not in [m.sed_type for m in await w.messages(CNS, Direction.IN, case=first)]
+
+
+async def test_the_node_admin_api_retries_failed_messages_once_the_cause_is_gone(
+    w: World, http: aiohttp.ClientSession
+) -> None:
+    w.mocks.book(FR).add(Rule("bad-date", Match(sed="S072"), Answer({"registration_date": "x"})))
+    case = (await w[FR].submit(RequestEntitlement(MARIE))).outgoing[0].case_id
+    await w.settle()
+    status, body = await call(http, "POST", url(w, "/retry-failed"), {"case": 7})
+    assert (status, body["error"]["where"]) == (400, "/case")
+    w.mocks.book(FR).remove("bad-date")  # the cause, gone; the node's own route retries
+    status, body = await call(http, "POST", url(w, "/retry-failed"), {"case": case})
+    s072 = await inbound(w, FR, "S072", case)
+    assert (status, body["retried"]) == (202, [s072.message_id])
+    await w.settle()
+    assert (await inbound(w, FR, "S072", case)).status is MessageStatus.PROCESSED
+    assert (await inbound(w, CNS, "S073", case)).status is MessageStatus.PROCESSED
+    status, body = await call(http, "POST", url(w, "/retry-failed"))
+    assert (status, body["retried"]) == (202, [])
