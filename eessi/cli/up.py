@@ -1,9 +1,11 @@
 """``eessi up``: the CNS and the mock funds of a directory, in one process, on loopback.
 
-Each institution listens on its directory endpoint and journals to ``--db-dir`` (default: a
-temporary directory removed at exit). The URLs are printed, one line per institution; Ctrl-C or
-SIGTERM stops them all cleanly. Options as for ``eessi serve`` (households, seed, retries...).
-The mock funds are scriptable mocks (their profiles' behaviours, the routes at ``/api/mock/``).
+Each institution listens on its directory endpoint (or, with ``--port-base N``, on ports N,
+N+1... in directory order, so two networks run side by side) and journals to ``--db-dir``
+(default: a temporary directory removed at exit). The URLs are printed, one line per
+institution; Ctrl-C or SIGTERM stops them all cleanly. Options as for ``eessi serve``
+(households, seed, retries...). The mock funds are scriptable mocks (their profiles'
+behaviours, the routes at ``/api/mock/``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ def register(subparsers: Any) -> None:
         metavar="ID",
         help="run only this institution (repeatable; default: the CNS and all mock funds)",
     )
+    parser.add_argument(
+        "--port-base",
+        type=int,
+        metavar="N",
+        help="run the institutions on ports N, N+1, ... in directory order instead of the"
+        " directory's ports (admin API on the same port), so two networks run side by side",
+    )
     add_node_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -58,13 +67,16 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
 
     from eessi.cli.serve import configure_logging, node_options, stop_on_signals
     from eessi.directory import default_directory_path, load_directory
+    from eessi.errors import ConfigError
     from eessi.mock.wiring import enable_mock, mock_controller
     from eessi.node.institution import Institution
-    from eessi.node.network import Network
+    from eessi.node.network import Network, directory_on_ports
 
     stop = stop_on_signals()
     configure_logging(args.verbose)
     directory = load_directory(args.directory or default_directory_path())
+    if args.port_base is not None:
+        directory = directory_on_ports(directory, args.port_base)
     controller = mock_controller(directory, seed=args.seed)
 
     def prepare(inst: Institution) -> None:
@@ -83,7 +95,15 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
         fund_policies={fund: p.policy for fund, p in controller.profiles.items()},
     )
     try:
-        await network.start()
+        try:
+            await network.start()
+        except ConfigError as exc:
+            if exc.code == "node.cannot-listen":
+                exc.hint = (
+                    "another process uses that port: stop it, or run this network on other"
+                    " ports with --port-base N (N, N+1, ... one per institution)"
+                )
+            raise
         print(f"eessi up: {len(network.institutions)} institutions, journals in {db_dir}")
         for inst in network.institutions.values():
             e = inst.entry

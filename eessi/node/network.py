@@ -23,6 +23,7 @@ import random
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -43,6 +44,7 @@ __all__ = [
     "Builder",
     "DeskWrapper",
     "Network",
+    "directory_on_ports",
     "external_entries",
     "free_ports",
     "institution_seed",
@@ -107,6 +109,33 @@ def loopback_directory(
         else:
             endpoint = NOWHERE
         entries.append(dataclasses.replace(entry, endpoint=endpoint, admin=None))
+    return Directory(tuple(entries), source=directory.source)
+
+
+def directory_on_ports(directory: Directory, base: int) -> Directory:
+    """``directory`` with the institutions eessi-sim runs (``cns`` and ``mock``, in the
+    directory's order) on ports ``base``, ``base + 1``... of their own hosts, and no admin URLs
+    (the admin API answers on the endpoint's port): ``eessi up --port-base N``, so two networks
+    run side by side. Every such institution gets its port, run or not, so processes given one
+    base (``--institution`` each) still reach each other. ``external`` entries are untouched."""
+    ours = [e for e in directory if e.kind != "external"]
+    if not 1 <= base <= 65536 - len(ours):
+        raise ConfigError(
+            f"port base {base} leaves no room for {len(ours)} institutions",
+            where="--port-base",
+            hint=f"give a port from 1024 to {65536 - len(ours)}",
+            code="network.bad-port-base",
+        )
+    ports = {e.id: base + i for i, e in enumerate(ours)}
+    entries: list[InstitutionEntry] = []
+    for entry in directory:
+        if entry.id in ports:
+            url = urlsplit(entry.endpoint)
+            netloc = f"{url.hostname or '127.0.0.1'}:{ports[entry.id]}"
+            entry = dataclasses.replace(
+                entry, endpoint=urlunsplit(url._replace(netloc=netloc)), admin=None
+            )
+        entries.append(entry)
     return Directory(tuple(entries), source=directory.source)
 
 
