@@ -163,6 +163,8 @@ class PModeSet:
 
     pmodes: tuple[PMode, ...]
     source: str = "<pmodes>"
+    #: The test PKI's directory (``pki = "DIR"``, relative to the P-Mode file), if named.
+    pki: Path | None = None
     _by_leg: dict[tuple[str, str], PMode] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -265,7 +267,7 @@ def load_pmodes(path: str | Path) -> PModeSet:
 
 # --- checking ---------------------------------------------------------------------------------
 
-_TOP = {"format", "defaults", "pmode"}
+_TOP = {"format", "pki", "defaults", "pmode"}
 _PMODE_KEYS: dict[str, str] = {
     "id": "a name, unique in the file",
     "mep": "'one-way'",
@@ -421,7 +423,17 @@ def parse_pmodes(doc: Mapping[str, Any], *, source: str = "<pmodes>") -> PModeSe
                 )
             seen_legs[leg] = pm.id
         pmodes.append(pm)
-    return PModeSet(tuple(pmodes), source=source)
+    pki = doc.get("pki")
+    if pki is not None and (not isinstance(pki, str) or not pki.strip()):
+        raise c.error(
+            "key 'pki'", "'pki' must be a directory path", "a path written by `eessi pki init`"
+        )
+    pki_path = (
+        None
+        if pki is None
+        else (Path(source).parent / pki if not Path(pki).is_absolute() else Path(pki))
+    )
+    return PModeSet(tuple(pmodes), source=source, pki=pki_path)
 
 
 def _merge(defaults: Mapping[str, Any], table: Mapping[str, Any]) -> dict[str, Any]:

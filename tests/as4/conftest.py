@@ -47,6 +47,19 @@ _WRAPPER = b"""<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"
       schemaLocation="http://www.w3.org/TR/xmldsig-core/xmldsig-core-schema.xsd"/>
   <xs:import namespace="http://www.w3.org/2001/04/xmlenc#"
       schemaLocation="urn:eessi-sim:test:xenc"/>
+  <xs:import namespace="http://www.w3.org/2009/xmlenc11#" schemaLocation="xenc11-mgf.xsd"/>
+</xs:schema>"""
+
+# XML Encryption 1.1's schema is not among the shared ones; RSA-OAEP with MGF1-SHA-256 needs
+# its xenc11:MGF element (XML Encryption 1.1, 5.5.2: an element with a required Algorithm URI),
+# declared here as that section has it, and nothing else of the namespace.
+_XENC11_MGF = b"""<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"
+    targetNamespace="http://www.w3.org/2009/xmlenc11#" elementFormDefault="qualified">
+  <xs:element name="MGF">
+    <xs:complexType>
+      <xs:attribute name="Algorithm" type="xs:anyURI" use="required"/>
+    </xs:complexType>
+  </xs:element>
 </xs:schema>"""
 
 
@@ -74,6 +87,7 @@ def load_schema(root: Path, workdir: Path) -> etree.XMLSchema:
         for url, local in sorted(_URLS.items(), key=lambda kv: -len(kv[0])):
             wrapper = wrapper.replace(f'schemaLocation="{url}"', f'schemaLocation="{local}"')
         (workdir / "wrapper.xsd").write_text(wrapper, "utf-8")
+        (workdir / "xenc11-mgf.xsd").write_bytes(_XENC11_MGF)
         parser = etree.XMLParser(no_network=True, load_dtd=False, resolve_entities=True)
         _cache[root] = etree.XMLSchema(etree.parse(str(workdir / "wrapper.xsd"), parser))
     return _cache[root]

@@ -158,3 +158,11 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
     assert info.value.where == str(bad)
     with pytest.raises(ConfigError):
         load_pmodes(tmp_path / "missing.toml")
+
+
+def test_the_pki_key_is_a_path_relative_to_the_pmode_file() -> None:
+    doc = _doc()
+    doc["pki"] = "keys"
+    assert parse_pmodes(doc, source="net/pmodes.toml").pki == Path("net/keys")
+    doc["pki"] = 3
+    assert "'pki'" in str(_refused(doc).where)

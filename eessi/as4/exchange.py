@@ -1,0 +1,245 @@
+"""One AS4 exchange, end to end, without I/O: what the transport seam will call.
+
+Sender side: :func:`build_sed_message` (build, sign, encrypt, package a SED as its P-Mode
+says) and :func:`read_signal` (parse the answer; a receipt is checked against what was sent).
+Receiver side: :func:`receive_user_message` (unpackage, parse, decrypt, verify, check against
+the P-Mode, decompress) and :func:`receipt_for` / :func:`error_for` (the signal to answer with).
+
+Every refusal is a structured :class:`~eessi.errors.EessiError` whose ebMS code
+:func:`eessi.as4.codes.ebms_error_of` gives; :func:`error_for` turns it into the error signal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+
+from eessi.as4.codes import ebms_error_of
+from eessi.as4.ebms_build import (
+    error_detail,
+    error_envelope,
+    sed_user_message,
+    serialize,
+    user_message_envelope,
+)
+from eessi.as4.ebms_parse import Delivered, open_payloads, parse_envelope
+from eessi.as4.mapping import Addressing
+from eessi.as4.mime import Packaged, package, unpackage
+from eessi.as4.model import ErrorSignal, Receipt, SignedReference, UserMessage
+from eessi.as4.pmode import PMode, PModeSet
+from eessi.as4.security import Credentials, Trust, security_error
+from eessi.as4.security.decrypt import decrypt
+from eessi.as4.security.encrypt import encrypt
+from eessi.as4.security.receipt import check_receipt, signed_receipt
+from eessi.as4.security.sign import references, sign
+from eessi.as4.security.verify import verify
+from eessi.errors import ConfigError, EessiError, EnvelopeError
+
+__all__ = [
+    "Incoming",
+    "Outgoing",
+    "build_sed_message",
+    "error_for",
+    "read_signal",
+    "receipt_for",
+    "receive_user_message",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A packaged user message and what its receipt must acknowledge."""
+
+    message: UserMessage
+    pmode: PMode
+    packaged: Packaged
+    #: The references signed (or, without security, the digests of the same parts).
+    references: tuple[SignedReference, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A received user message that passed every check, and its references for the receipt."""
+
+    delivered: Delivered
+    references: tuple[SignedReference, ...]
+
+
+def build_sed_message(
+    addressing: Addressing,
+    pmode: PMode,
+    sed: bytes,
+    *,
+    message_id: str,
+    timestamp: datetime,
+    content_id: str,
+    ref_to_message_id: str | None = None,
+    credentials: Credentials | None = None,
+    recipient: x509.Certificate | None = None,
+    random: bytes | None = None,
+) -> Outgoing:
+    """The AS4 message carrying ``sed``, secured as ``pmode`` says.
+
+    ``credentials`` (the sender's key) are needed when the P-Mode signs, ``recipient`` (the
+    receiver's certificate) when it encrypts; ``random`` makes the encryption reproducible.
+    """
+    um, attachment = sed_user_message(
+        addressing,
+        pmode,
+        sed,
+        message_id=message_id,
+        timestamp=timestamp,
+        content_id=content_id,
+        ref_to_message_id=ref_to_message_id,
+    )
+    envelope = user_message_envelope(um)
+    security = pmode.security
+    if security.signs:
+        if credentials is None:
+            raise _no_keys(pmode, "signs", "the sender's key")
+        refs = sign(envelope, [attachment], credentials)
+    else:
+        refs = references(envelope, [attachment])
+    parts = [attachment]
+    if security.encrypts:
+        if recipient is None:
+            raise _no_keys(pmode, "encrypts", "the receiver's certificate")
+        parts = encrypt(envelope, parts, recipient, random=random)
+    return Outgoing(um, pmode, package(serialize(envelope), parts), refs)
+
+
+def _no_keys(pmode: PMode, what: str, needed: str) -> ConfigError:
+    return ConfigError(
+        f"P-Mode {pmode.id!r} {what}, and {needed} was not given",
+        code="pki.missing",
+        hint='create keys with `eessi pki init DIR` and set pki = "DIR" in the P-Mode file, '
+        "or set [security] enabled = false",
+    )
+
+
+def receive_user_message(
+    content_type: str,
+    body: bytes,
+    *,
+    pmodes: PModeSet,
+    receiver: str,
+    credentials: Credentials | None,
+    trust: Trust | None,
+    now: datetime,
+) -> Incoming:
+    """Check a received user message completely and return its SED (see module docstring)."""
+    parts = unpackage(content_type, body)
+    parsed = parse_envelope(parts.envelope)
+    um = parsed.message
+    if not isinstance(um, UserMessage):
+        raise EnvelopeError(
+            "a signal where a user message was expected",
+            code="as4.header",
+            where="eb:Messaging",
+            hint="send receipts and errors as the answer to the message they are about",
+            details={"ebms_code": "EBMS:0003"},
+        )
+    try:
+        pmode = pmodes.find(um.service, um.action)
+    except ConfigError as exc:
+        raise EnvelopeError(
+            exc.message, code="as4.pmode", where="eb:CollaborationInfo", details=exc.details
+        ) from None
+    security = pmode.security
+    attachments = list(parts.attachments)
+    if security.enabled:
+        if credentials is None or trust is None:
+            raise _no_keys(pmode, "is secured", "this receiver's key and the network's CA")
+        attachments = decrypt(parsed.root, attachments, credentials, required=security.encrypt)
+        if security.sign:
+            verified = verify(parsed.root, attachments, trust, sender=um.from_party.id, now=now)
+            refs = verified.references
+        else:
+            refs = references(parsed.root, attachments)
+    else:
+        if parsed.security is not None:
+            raise security_error(
+                f"a secured message under P-Mode {pmode.id!r}, which has no security",
+                "wsse:Security",
+                "EBMS:0103",
+            )
+        refs = references(parsed.root, attachments)
+    delivered = open_payloads(um, tuple(attachments), pmodes, receiver=receiver)
+    return Incoming(delivered, refs)
+
+
+def receipt_for(
+    incoming: Incoming,
+    *,
+    message_id: str,
+    timestamp: datetime,
+    credentials: Credentials | None,
+) -> Packaged:
+    """The receipt for ``incoming``, signed when its P-Mode asks for non-repudiation."""
+    security = incoming.delivered.pmode.security
+    receipt = Receipt(
+        message_id, timestamp, incoming.delivered.message.message_id, incoming.references
+    )
+    signer = credentials if security.signs and security.receipt_non_repudiation else None
+    if security.signs and security.receipt_non_repudiation and credentials is None:
+        raise _no_keys(incoming.delivered.pmode, "signs receipts", "this receiver's key")
+    return package(serialize(signed_receipt(receipt, signer)), [])
+
+
+def error_for(
+    exc: EessiError, *, ref_to_message_id: str | None, message_id: str, timestamp: datetime
+) -> Packaged:
+    """The error signal answering ``exc`` (its ebMS code, and what/where/hint as description)."""
+    row = ebms_error_of(exc)
+    description = str(exc)
+    signal = ErrorSignal(
+        message_id,
+        timestamp,
+        (
+            error_detail(
+                row,
+                ref_to_message_in_error=ref_to_message_id,
+                description=description[:2000],
+                detail=exc.code,
+            ),
+        ),
+        ref_to_message_id,
+    )
+    return package(serialize(error_envelope(signal)), [])
+
+
+def read_signal(
+    content_type: str,
+    body: bytes,
+    *,
+    sent: Outgoing,
+    trust: Trust | None,
+    receiver: str,
+    now: datetime,
+) -> Receipt | ErrorSignal:
+    """The answer to ``sent``: a receipt checked against it, or the peer's error signal."""
+    parts = unpackage(content_type, body)
+    parsed = parse_envelope(parts.envelope)
+    message = parsed.message
+    if isinstance(message, UserMessage):
+        raise EnvelopeError(
+            "a user message where a signal was expected",
+            code="as4.header",
+            where="eb:Messaging",
+            details={"ebms_code": "EBMS:0302"},
+        )
+    if isinstance(message, Receipt):
+        security = sent.pmode.security
+        signed = security.signs and security.receipt_non_repudiation
+        check_receipt(
+            parsed.root,
+            message,
+            message_id=sent.message.message_id,
+            sent=sent.references,
+            trust=trust if signed else None,
+            receiver=receiver,
+            now=now,
+        )
+    return message

@@ -1,0 +1,162 @@
+"""WS-Security 1.1 for AS4, as the eDelivery AS4 common profile has it.
+
+Each step is its own module, readable next to its specification:
+
+* :mod:`.sign`: one ``ds:Signature`` in ``wsse:Security`` over the ``eb:Messaging`` header, the
+  SOAP Body (exclusive C14N) and every attachment (the SwA profile's
+  Attachment-Content-Signature-Transform), RSA-SHA256, the signer's X.509 certificate as a
+  ``wsse:BinarySecurityToken``;
+* :mod:`.verify`: the reverse, refusing a signature that does not cover what the profile
+  requires (EBMS:0103), does not verify (EBMS:0101) or comes from an untrusted certificate;
+* :mod:`.encrypt` / :mod:`.decrypt`: every attachment under AES-128-GCM, the key sent with
+  RSA-OAEP (XML Encryption 1.1, SHA-256, MGF1 with SHA-256) for the receiver's certificate;
+* :mod:`.receipt`: the signed receipt bound to the message's digests, and its check.
+
+This module holds what they share: the algorithm URIs, the key material, the trust anchor, and
+exclusive canonicalisation. The XML work is lxml; the cryptography is ``cryptography``
+(``docs/decisions.md`` D57 says why no XML-security library signs here).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+from cryptography.x509.oid import NameOID
+from lxml import etree
+
+from eessi.as4.model import WSU_NS
+from eessi.errors import EnvelopeError
+
+__all__ = [
+    "ATTACHMENT_CIPHERTEXT_TRANSFORM",
+    "ATTACHMENT_CONTENT_ONLY",
+    "ATTACHMENT_CONTENT_SIGNATURE_TRANSFORM",
+    "EXC_C14N",
+    "RSA_SHA256",
+    "SHA256",
+    "Credentials",
+    "Trust",
+    "c14n",
+    "security_error",
+]
+
+EXC_C14N: Final = "http://www.w3.org/2001/10/xml-exc-c14n#"
+RSA_SHA256: Final = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+SHA256: Final = "http://www.w3.org/2001/04/xmlenc#sha256"
+AES128_GCM: Final = "http://www.w3.org/2009/xmlenc11#aes128-gcm"
+RSA_OAEP: Final = "http://www.w3.org/2009/xmlenc11#rsa-oaep"
+MGF1_SHA256: Final = "http://www.w3.org/2009/xmlenc11#mgf1sha256"
+_SWA: Final = "http://docs.oasis-open.org/wss/oasis-wss-SwAProfile-1.1"
+ATTACHMENT_CONTENT_SIGNATURE_TRANSFORM: Final = _SWA + "#Attachment-Content-Signature-Transform"
+ATTACHMENT_CIPHERTEXT_TRANSFORM: Final = _SWA + "#Attachment-Ciphertext-Transform"
+ATTACHMENT_CONTENT_ONLY: Final = _SWA + "#Attachment-Content-Only"
+_TOKEN: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-"
+X509V3: Final = _TOKEN + "x509-token-profile-1.0#X509v3"
+BASE64_BINARY: Final = _TOKEN + "soap-message-security-1.0#Base64Binary"
+ENCRYPTED_KEY_TOKEN: Final = (
+    "http://docs.oasis-open.org/wss/oasis-wss-soap-message-security-1.1#EncryptedKey"
+)
+WSU_ID: Final = "{" + WSU_NS + "}Id"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """An institution's own key and certificate (from ``eessi pki init``)."""
+
+    key: RSAPrivateKey
+    certificate: x509.Certificate
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """The network's trust anchor: a certificate is trusted if this CA issued it, it is valid
+    at the time of the check, and its subject CN is the party it speaks for."""
+
+    ca: x509.Certificate
+
+    def check(self, cert: x509.Certificate, party: str | None, now: datetime) -> RSAPublicKey:
+        """The certificate's RSA key, or :class:`EnvelopeError` (EBMS:0101) saying why not."""
+        try:
+            cert.verify_directly_issued_by(self.ca)
+        except (InvalidSignature, ValueError, TypeError):
+            raise security_error(
+                "the signing certificate was not issued by the network's CA",
+                "wsse:BinarySecurityToken",
+                "EBMS:0101",
+            ) from None
+        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+            raise security_error(
+                f"the signing certificate is not valid at {now.isoformat()}",
+                "wsse:BinarySecurityToken",
+                "EBMS:0101",
+            )
+        if party is not None and common_name(cert) != party:
+            raise security_error(
+                f"the signing certificate is {common_name(cert)!r}'s, not {party!r}'s",
+                "wsse:BinarySecurityToken",
+                "EBMS:0101",
+            )
+        key = cert.public_key()
+        if not isinstance(key, RSAPublicKey):
+            raise security_error(
+                "the certificate's key is not RSA", "wsse:BinarySecurityToken", "EBMS:0103"
+            )
+        return key
+
+
+def common_name(cert: x509.Certificate) -> str | None:
+    attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    value = attrs[0].value if attrs else None
+    return value if isinstance(value, str) else None
+
+
+def security_error(message: str, where: str, code: str, hint: str | None = None) -> EnvelopeError:
+    """A refusal of the security layer, answered with ``code`` (EBMS:0101/0102/0103/0302)."""
+    return EnvelopeError(
+        message,
+        code="as4.security",
+        where=where,
+        hint=hint
+        or "sign and encrypt as the P-Mode and the eDelivery AS4 profile say (docs/as4.md)",
+        details={"ebms_code": code},
+    )
+
+
+def c14n(el: etree._Element) -> bytes:
+    """Exclusive XML canonicalisation (without comments) of ``el`` in its document."""
+    return etree.tostring(el, method="c14n", exclusive=True, with_comments=False)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: str | None, where: str, code: str) -> bytes:
+    try:
+        return base64.b64decode("".join((text or "").split()), validate=True)
+    except ValueError:
+        raise security_error("a base64 value does not decode", where, code) from None
+
+
+def by_wsu_id(root: etree._Element, ident: str) -> list[etree._Element]:
+    """Every element of ``root`` whose ``wsu:Id`` (or ``Id``) is ``ident``."""
+    return [
+        el
+        for el in root.iter()
+        if isinstance(el.tag, str) and ident in (el.get(WSU_ID), el.get("Id"))
+    ]
+
+
+def unique_ids(prefix: str, used: Iterable[str]) -> str:
+    taken = set(used)
+    n = 1
+    while f"{prefix}-{n}" in taken:
+        n += 1
+    return f"{prefix}-{n}"

@@ -1,0 +1,133 @@
+"""Decrypting AS4 attachments (the reverse of :mod:`.encrypt`).
+
+:func:`decrypt` reads the one ``xenc:EncryptedKey`` of ``wsse:Security``, unwraps the AES key
+with the receiver's RSA key (RSA-OAEP, SHA-256, MGF1-SHA-256), and decrypts each attachment an
+``xenc:EncryptedData`` names by ``cid:`` (AES-128-GCM: IV || ciphertext || tag), restoring its
+``MimeType``. Anything it cannot do is EBMS:0102 (FailedDecryption); algorithms other than the
+profile's, or an attachment left unencrypted when the P-Mode encrypts, are EBMS:0103.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from lxml import etree
+
+from eessi.as4.model import DS_NS, SOAP_NS, WSSE_NS, XENC11_NS, XENC_NS, Attachment
+from eessi.as4.security import (
+    AES128_GCM,
+    ATTACHMENT_CIPHERTEXT_TRANSFORM,
+    MGF1_SHA256,
+    RSA_OAEP,
+    SHA256,
+    Credentials,
+    security_error,
+    unb64,
+)
+from eessi.as4.security.encrypt import OAEP
+
+__all__ = ["decrypt"]
+
+_X = "{" + XENC_NS + "}"
+_DS = "{" + DS_NS + "}"
+_WSSE = "{" + WSSE_NS + "}"
+_S = "{" + SOAP_NS + "}"
+
+
+def _failed(message: str, where: str) -> Exception:
+    return security_error(message, where, "EBMS:0102")
+
+
+def _policy(message: str, where: str) -> Exception:
+    return security_error(message, where, "EBMS:0103")
+
+
+def decrypt(
+    envelope: etree._Element,
+    attachments: Sequence[Attachment],
+    credentials: Credentials,
+    *,
+    required: bool = True,
+) -> list[Attachment]:
+    """The attachments, decrypted; ``required``: every attachment must have been encrypted."""
+    security = envelope.find(f"{_S}Header/{_WSSE}Security")
+    keys = security.findall(_X + "EncryptedKey") if security is not None else []
+    if not keys:
+        if required and attachments:
+            raise _policy(
+                "the attachments are not encrypted, and the P-Mode says they are", "wsse:Security"
+            )
+        return list(attachments)
+    if len(keys) != 1 or security is None:
+        raise _policy("more than one xenc:EncryptedKey", "wsse:Security")
+    ek = keys[0]
+    method = ek.find(_X + "EncryptionMethod")
+    if (
+        method is None
+        or method.get("Algorithm") != RSA_OAEP
+        or (method.find(_DS + "DigestMethod") is None)
+        or method.find(_DS + "DigestMethod").get("Algorithm") != SHA256  # type: ignore[union-attr]
+        or (mgf := method.find("{" + XENC11_NS + "}MGF")) is None
+        or mgf.get("Algorithm") != MGF1_SHA256
+    ):
+        raise _policy(
+            "the key is not transported with RSA-OAEP (SHA-256, MGF1-SHA-256)", "xenc:EncryptedKey"
+        )
+    serial = ek.findtext(
+        f"{_DS}KeyInfo/{_WSSE}SecurityTokenReference/{_DS}X509Data/{_DS}X509IssuerSerial/{_DS}X509SerialNumber"
+    )
+    if serial is not None and serial.strip() != str(credentials.certificate.serial_number):
+        raise _failed("the key was encrypted for another certificate", "xenc:EncryptedKey")
+    wrapped = unb64(ek.findtext(f"{_X}CipherData/{_X}CipherValue"), "xenc:CipherValue", "EBMS:0102")
+    try:
+        key = credentials.key.decrypt(wrapped, OAEP)
+    except ValueError:
+        raise _failed(
+            "the transported key does not decrypt with this receiver's key", "xenc:EncryptedKey"
+        ) from None
+    if len(key) != 16:
+        raise _failed("the transported key is not an AES-128 key", "xenc:EncryptedKey")
+    aes = AESGCM(key)
+    listed = {(r.get("URI") or "")[1:] for r in ek.iterfind(f"{_X}ReferenceList/{_X}DataReference")}
+    by_cid = {a.content_id: a for a in attachments}
+    plain: dict[str, Attachment] = {}
+    for data in security.findall(_X + "EncryptedData"):
+        where = f"xenc:EncryptedData[@Id={data.get('Id')!r}]"
+        if data.get("Id") not in listed:
+            raise _failed("an EncryptedData the EncryptedKey does not list", where)
+        alg = data.find(_X + "EncryptionMethod")
+        if alg is None or alg.get("Algorithm") != AES128_GCM:
+            raise _policy("an attachment is not encrypted with AES-128-GCM", where)
+        cref = data.find(f"{_X}CipherData/{_X}CipherReference")
+        uri = cref.get("URI", "") if cref is not None else ""
+        transforms = (
+            [t.get("Algorithm") for t in cref.iterfind(f"{_X}Transforms/{_DS}Transform")]
+            if cref is not None
+            else []
+        )
+        if not uri.startswith("cid:") or transforms != [ATTACHMENT_CIPHERTEXT_TRANSFORM]:
+            raise _policy(
+                "EncryptedData must reference an attachment (cid:) with the "
+                "Attachment-Ciphertext-Transform",
+                where,
+            )
+        part = by_cid.get(uri[4:])
+        if part is None or uri[4:] in plain:
+            raise _failed(f"{uri} names no (or a repeated) attachment", where)
+        if len(part.data) < 12 + 16:
+            raise _failed(f"{uri} is too short to be AES-GCM ciphertext", where)
+        try:
+            clear = aes.decrypt(part.data[:12], part.data[12:], None)
+        except InvalidTag:
+            raise _failed(f"{uri} does not decrypt (changed, or another key)", where) from None
+        plain[part.content_id] = Attachment(
+            part.content_id, data.get("MimeType") or "application/octet-stream", clear
+        )
+    if required and set(plain) != set(by_cid):
+        raise _policy(
+            f"attachments left unencrypted: {', '.join(sorted(set(by_cid) - set(plain)))}",
+            "wsse:Security",
+        )
+    return [plain.get(a.content_id, a) for a in attachments]
