@@ -3,7 +3,9 @@
 Paths may be files, directories (every ``*.xml`` below them, sorted) or ``-`` for standard
 input. Each document gets one line (``OK path S072 4.4``) or one line per issue in the usual
 ``path:line:col: code: message (xpath)`` form, so editors and CI logs can jump to it; then a
-summary. ``--json`` prints the same as one JSON object. Exit status: 0 all valid, 1 some
+summary. ``--json`` prints the same as one JSON object. ``--explain`` adds, under each schema
+issue, xmlschema's reason, the elements expected there and the path it blames (in JSON, an
+``explanation`` object per issue). Exit status: 0 all valid, 1 some
 invalid, 2 usage or I/O error (a missing or unreadable path, no document found).
 """
 
@@ -35,6 +37,12 @@ def register(subparsers: Any) -> None:
         "paths", nargs="+", metavar="PATH", help="XML file, directory (recursive), or - for stdin"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="for each schema issue, also give xmlschema's reason, the expected elements and"
+        " the path (slower; invalid documents only)",
+    )
     parser.add_argument(
         "--schemas",
         metavar="DIR",
@@ -94,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
             report = validate(
                 data, schemas=schemas, accept_versions=args.accept_versions, max_bytes=max_bytes
             )
+            if args.explain and not report.ok:
+                from eessi.sed.explain import explain
+
+                report = explain(data, report, schemas=schemas)
         results.append((label, report))
         if not args.json:
             _print_report(label, report)
@@ -179,6 +191,12 @@ def _print_report(label: str, report: ValidationReport) -> None:
         return
     for issue in report.errors:
         print(_issue_line(label, issue))
+        if issue.explanation is not None:
+            print(f"    why: {issue.explanation.reason}")
+            if issue.explanation.expected:
+                print(f"    expected: {', '.join(issue.explanation.expected)}")
+            if issue.explanation.path:
+                print(f"    at: {issue.explanation.path}")
 
 
 def _issue_line(label: str, issue: ValidationIssue) -> str:

@@ -21,6 +21,8 @@ Two entry points share one code path: :func:`validate` returns a :class:`Validat
 transport's hot path and raises the matching :class:`~eessi.errors.SedError` otherwise. The
 happy path is bare lxml (hardened parse, one dict lookup for the root tag, the cached compiled
 schema); everything that makes errors readable runs only for documents that already failed.
+:func:`eessi.sed.explain.explain` goes further for those, with xmlschema (an
+:class:`Explanation` per issue: reason, expected elements, path).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from eessi.sed.schemas import SchemaSet, default_schemas
 
 __all__ = [
     "MAX_ISSUES",
+    "Explanation",
     "ValidatedSed",
     "ValidationIssue",
     "ValidationReport",
@@ -61,6 +64,21 @@ _LONG_SET = re.compile(r"set \{([^}]{60})[^}]+\}")
 
 
 @dataclass(frozen=True, slots=True)
+class Explanation:
+    """xmlschema's account of one schema issue (:func:`eessi.sed.explain.explain`)."""
+
+    #: Why, in xmlschema's words.
+    reason: str
+    #: Element names the content model expected at that point (empty if it names none).
+    expected: tuple[str, ...] = ()
+    #: The path of the element xmlschema blames (the parent, for a wrong or missing child).
+    path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason, "expected": list(self.expected), "path": self.path}
+
+
+@dataclass(frozen=True, slots=True)
 class ValidationIssue:
     """One reason a document is refused."""
 
@@ -71,15 +89,20 @@ class ValidationIssue:
     xpath: str | None = None
     line: int | None = None
     column: int | None = None
+    #: Only when asked for (``eessi validate --explain``): xmlschema's account of the issue.
+    explanation: Explanation | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "code": self.code,
             "message": self.message,
             "xpath": self.xpath,
             "line": self.line,
             "column": self.column,
         }
+        if self.explanation is not None:
+            out["explanation"] = self.explanation.to_dict()
+        return out
 
 
 @dataclass(frozen=True, slots=True)
