@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from eessi.cli._help import examples
+
 __all__ = ["DEFAULT", "colour_wanted", "register"]
 
 DEFAULT = "r17-family-abroad"
@@ -35,7 +37,13 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="watch a seed situation play out live (default: the R17 flow)",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description="Watch a seed situation play out: each document drawn as it travels"
+        " between the CNS and the mock funds, then each member's outcome with its rules.",
+        **examples(
+            "eessi demo",
+            "eessi demo --list",
+            "eessi demo r17-family-abroad --no-color --delay 0 --mermaid flow.mmd",
+        ),
     )
     parser.add_argument(
         "name", nargs="?", default=DEFAULT, metavar="NAME", help=f"demo to run ({DEFAULT})"

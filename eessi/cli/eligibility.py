@@ -17,6 +17,8 @@ import argparse
 from datetime import date
 from typing import Any
 
+from eessi.cli._help import examples
+
 __all__ = ["register", "run"]
 
 
@@ -26,6 +28,10 @@ def register(subparsers: Any) -> None:
         help="decide co-insurance for every member of a household file",
         description="Decide co-insurance (rules R1-R18) for every member of a household file "
         "(format: docs/household-format.md).",
+        **examples(
+            "eessi eligibility examples/households/cross-border-france.json",
+            "eessi eligibility household.json --on 2026-03-01 --json",
+        ),
     )
     parser.add_argument(
         "household", metavar="HOUSEHOLD.json", help="household file, or - for standard input"

@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from eessi.cli._help import examples
+
 __all__ = ["register", "run"]
 
 
@@ -24,6 +26,7 @@ def register(subparsers: Any) -> None:
         help="list the institutions of a directory",
         description="List the institutions of a directory (the simulated Institution "
         "Repository; format: docs/directory-format.md).",
+        **examples("eessi institutions", "eessi institutions --directory my-network.toml --json"),
     )
     parser.add_argument(
         "--directory",

@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from eessi.cli._help import examples
+
 __all__ = ["register"]
 
 
@@ -26,7 +28,14 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "replay",
         help="replay a trace and report divergences",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description="Replay a trace and report every divergence from what it recorded"
+        " (exit 0: none, 1: divergences, 2: usage or trace errors).",
+        **examples(
+            "eessi replay run.jsonl",
+            "eessi replay run.jsonl --offline --json",
+            "eessi replay run.jsonl --side LU:CNS00001 --target http://127.0.0.1:9001/as4"
+            " --directory my-network.toml",
+        ),
     )
     parser.add_argument("file", type=Path, metavar="FILE", help="the trace to replay")
     parser.add_argument(

@@ -15,6 +15,8 @@ import json
 import sys
 from typing import Any
 
+from eessi.cli._help import examples
+
 __all__ = ["register"]
 
 
@@ -22,10 +24,20 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "scenario",
         help="run scenario files on the embedded network and check their expectations",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description="Run scenario files on the embedded network and check their expectations"
+        " (format: docs/scenario-format.md).",
+        **examples("eessi scenario list", "eessi scenario run all"),
     )
     sub = parser.add_subparsers(dest="scenario_command", metavar="ACTION")
-    run = sub.add_parser("run", help="run scenarios and report each step and expectation")
+    run = sub.add_parser(
+        "run",
+        help="run scenarios and report each step and expectation",
+        **examples(
+            "eessi scenario run all",
+            "eessi scenario run r5-former-fund-s040-s041 --json",
+            "eessi scenario run my-scenario.toml --keep journals/",
+        ),
+    )
     run.add_argument(
         "files",
         nargs="+",
@@ -37,7 +49,11 @@ def register(subparsers: Any) -> None:
         "--keep", metavar="DIR", help="keep the journals in DIR (one sub-directory per scenario)"
     )
     run.set_defaults(func=run_command)
-    listing = sub.add_parser("list", help="list the shipped scenarios")
+    listing = sub.add_parser(
+        "list",
+        help="list the shipped scenarios",
+        **examples("eessi scenario list", "eessi scenario list --json"),
+    )
     listing.add_argument("--json", action="store_true", help="print the list as JSON")
     listing.set_defaults(func=list_command)
     parser.set_defaults(func=lambda _args: _usage(parser))

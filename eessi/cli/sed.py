@@ -11,18 +11,24 @@ import argparse
 import sys
 from typing import Any
 
+from eessi.cli._help import examples
+
 __all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "sed", help="work with SED documents (examples)", description="Work with SED documents."
+        "sed",
+        help="work with SED documents (examples)",
+        description="Work with SED documents.",
+        **examples("eessi sed example S072"),
     )
     sub = parser.add_subparsers(dest="sed_command", metavar="SUBCOMMAND")
     ex = sub.add_parser(
         "example",
         help="print a realistic example SED as XML",
         description="Print a deterministic, schema-valid example of a SED to stdout.",
+        **examples("eessi sed example S072", "eessi sed example S071 --version 4.3 --seed 2"),
     )
     ex.add_argument("code", metavar="CODE", help="SED code, e.g. S071, S072, X009")
     ex.add_argument(

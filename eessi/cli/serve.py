@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import asyncio
 
+from eessi.cli._help import examples
+
 __all__ = ["add_node_arguments", "register", "run"]
 
 
@@ -77,6 +79,11 @@ def register(subparsers: Any) -> None:
         help="run one institution of the directory as its own process",
         description="Run one institution (the CNS or a mock fund) on its directory endpoint,"
         " journaling to a SQLite file; peers are found through the directory.",
+        **examples(
+            "eessi serve --institution LU:CNS00001",
+            "eessi serve --institution FR:CPAM5701 --directory my-network.toml --port 9702"
+            " --db fr.sqlite --seed 7",
+        ),
     )
     parser.add_argument("--institution", required=True, metavar="ID", help="IR ID to run")
     parser.add_argument("--db", metavar="PATH", help="journal file (default: <ID>.sqlite, here)")

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from eessi.trace.diff import DiffResult
 
+from eessi.cli._help import examples
+
 __all__ = ["register"]
 
 
@@ -28,11 +30,25 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "trace",
         help="export, show and compare message traces",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description="Export, show and compare message traces (format: docs/trace-format.md).",
+        **examples(
+            "eessi trace export --journal LU-CNS00001.sqlite -o run.jsonl",
+            "eessi trace show run.jsonl",
+            "eessi trace diff recorded.jsonl replayed.jsonl",
+        ),
     )
     sub = parser.add_subparsers(dest="trace_command", metavar="SUBCOMMAND", required=True)
 
-    export = sub.add_parser("export", help="write a trace from institution journals")
+    export = sub.add_parser(
+        "export",
+        help="write a trace from institution journals",
+        **examples(
+            "eessi trace export --journal LU-CNS00001.sqlite --journal FR-CPAM5701.sqlite"
+            " -o run.jsonl",
+            "eessi trace export --journal LU-CNS00001.sqlite --case FR-1A2B3C4D5E6F"
+            " --pseudonymise -o case.jsonl",
+        ),
+    )
     export.add_argument(
         "--journal",
         action="append",
@@ -66,7 +82,7 @@ def register(subparsers: Any) -> None:
         help="JSON object of further run configuration (rule parameters, seeds) to store",
     )
     export.add_argument(
-        "--seed", type=int, metavar="N", help="the seed the run used (`eessi up --seed N`)"
+        "--seed", type=int, metavar="N", help="the seed the run used (eessi up --seed N)"
     )
     export.add_argument(
         "--pseudonymise",
@@ -78,7 +94,11 @@ def register(subparsers: Any) -> None:
     export.add_argument("--json", action="store_true", help="print a JSON summary")
     export.set_defaults(func=run_export)
 
-    show = sub.add_parser("show", help="the trace as a sequence diagram")
+    show = sub.add_parser(
+        "show",
+        help="the trace as a sequence diagram",
+        **examples("eessi trace show run.jsonl", "eessi trace show run.jsonl --mermaid"),
+    )
     show.add_argument("file", type=Path, metavar="FILE")
     fmt = show.add_mutually_exclusive_group()
     fmt.add_argument("--mermaid", action="store_true", help="a Mermaid sequenceDiagram")
@@ -88,7 +108,14 @@ def register(subparsers: Any) -> None:
     show.add_argument("--width", type=int, default=120, metavar="N", help="terminal width")
     show.set_defaults(func=run_show)
 
-    diff = sub.add_parser("diff", help="compare two traces field by field")
+    diff = sub.add_parser(
+        "diff",
+        help="compare two traces field by field",
+        **examples(
+            "eessi trace diff recorded.jsonl replayed.jsonl",
+            "eessi trace diff a.jsonl b.jsonl --ignore //startDate --json",
+        ),
+    )
     diff.add_argument("a", type=Path, metavar="A", help="the recorded (reference) trace")
     diff.add_argument("b", type=Path, metavar="B", help="the trace to compare with it")
     add_ignore_options(diff)

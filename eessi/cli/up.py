@@ -14,6 +14,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from eessi.cli._help import examples
+
 __all__ = ["register", "run"]
 
 
@@ -25,6 +27,11 @@ def register(subparsers: Any) -> None:
         help="run the CNS and the mock funds of a directory in one process",
         description="Run the CNS and every mock fund of the directory (default: the one"
         " shipped) in one process on loopback, printing each institution's URL.",
+        **examples(
+            "eessi up",
+            "eessi up --seed 7 --db-dir journals/",
+            "eessi up --port-base 9100 --institution LU:CNS00001 --institution FR:CPAM5701",
+        ),
     )
     parser.add_argument(
         "--db-dir",

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 if TYPE_CHECKING:
     from eessi.sed.validate import ValidationIssue, ValidationReport
 
+from eessi.cli._help import examples
+
 __all__ = ["register"]
 
 STDIN = "-"
@@ -31,7 +33,13 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "validate",
         help="validate SED documents against the schemas",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description="Check SED documents against the schemas, one verdict per file (exit 0:"
+        " all valid, 1: some invalid, 2: usage or I/O error).",
+        **examples(
+            "eessi validate s072.xml",
+            "eessi validate examples/ --json",
+            "eessi validate --accept-version 4.3 s071.xml",
+        ),
     )
     parser.add_argument(
         "paths", nargs="+", metavar="PATH", help="XML file, directory (recursive), or - for stdin"
