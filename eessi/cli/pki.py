@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from eessi.cli._help import examples
+
 __all__ = ["register", "run"]
 
 
@@ -22,6 +24,7 @@ def register(subparsers: Any) -> None:
         "pki",
         help="create a test PKI (CA, key and certificate per institution) for AS4",
         description="Create a test PKI for the AS4 security of a simulated network.",
+        **examples("eessi pki init net/pki --directory net/directory.toml"),
     )
     sub = parser.add_subparsers(dest="pki_command", metavar="ACTION", required=True)
     init = sub.add_parser(
@@ -29,7 +32,10 @@ def register(subparsers: Any) -> None:
         help="write a CA and a key + certificate per institution into DIR",
         description="Write a CA and a key + certificate per EESSI institution of the "
         "directory into DIR, with the index DIR/pki.toml (docs/as4.md).",
-        epilog="example: eessi pki init net/pki --directory net/directory.toml",
+        **examples(
+            "eessi pki init net/pki --directory net/directory.toml",
+            "eessi pki init net/pki --days 90 --force",
+        ),
     )
     init.add_argument("dir", metavar="DIR", help="where to write the PKI (created if needed)")
     init.add_argument(
