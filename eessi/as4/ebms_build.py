@@ -43,6 +43,7 @@ from eessi.as4.pmode import PMode
 
 __all__ = [
     "BODY_ID",
+    "GZIP_LEVEL",
     "MESSAGING_ID",
     "error_detail",
     "error_envelope",
@@ -54,6 +55,8 @@ __all__ = [
     "user_message_envelope",
 ]
 
+#: zlib's default level: a 5 KB SED packs to within a few bytes of level 9, at half the CPU.
+GZIP_LEVEL = 6
 #: ``wsu:Id`` of the ``eb:Messaging`` header and of the SOAP Body (what the signature names).
 MESSAGING_ID = "_ebMessaging"
 BODY_ID = "_soapBody"
@@ -250,7 +253,7 @@ def sed_user_message(
     part_props = [Property("MimeType", "application/xml")]
     if pmode.compress:
         part_props.append(Property("CompressionType", "application/gzip"))
-        data = gzip.compress(sed, mtime=0)
+        data = gzip.compress(sed, compresslevel=GZIP_LEVEL, mtime=0)
         content_type = "application/gzip"
     else:
         data = sed

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
+from as4_support import CNS, CPAM, WHEN, pmodes, s072_message
 from lxml import etree
 
 from eessi.as4 import codes
@@ -21,8 +22,6 @@ from eessi.as4.ebms_parse import open_payloads, parse_envelope
 from eessi.as4.mime import package, unpackage
 from eessi.as4.model import ErrorSignal, Receipt, SignedReference
 from eessi.errors import EnvelopeError
-
-from .support import CNS, CPAM, WHEN, pmodes, s072_message
 
 Check = Callable[[bytes | etree._Element], None]
 

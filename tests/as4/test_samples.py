@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from as4_support import CNS, pmodes
 from lxml import etree
 
 from eessi.as4.codes import ebms_error_of
@@ -15,8 +16,6 @@ from eessi.as4.ebms_parse import open_payloads, parse_envelope
 from eessi.as4.mime import unpackage
 from eessi.as4.model import ErrorSignal, Receipt, UserMessage
 from eessi.errors import EessiError
-
-from .support import CNS, pmodes
 
 SAMPLES = Path(__file__).parent / "samples"
 MANIFEST = tomllib.loads((SAMPLES / "manifest.toml").read_text("utf-8"))["sample"]

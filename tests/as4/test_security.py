@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from as4_support import CNS, CPAM, WHEN, pmodes
 from lxml import etree
 
 from eessi.as4.codes import ebms_error_of
+from eessi.as4.ebms_build import GZIP_LEVEL
 from eessi.as4.ebms_parse import parse_envelope
 from eessi.as4.exchange import (
     Incoming,
@@ -35,8 +37,6 @@ from eessi.as4.security.sign import sign
 from eessi.directory import load_default_directory
 from eessi.errors import EessiError
 from eessi.sed.examples import example_xml
-
-from .support import CNS, CPAM, WHEN, pmodes
 
 NOW = WHEN + dt.timedelta(seconds=1)
 Check = Callable[[bytes | etree._Element], None]
@@ -342,7 +342,7 @@ def test_xmlsec_verifies_our_signature_of_a_user_message_header_and_body(pki: Pk
     _xmlsec_verify(etree.tostring(parsed.root), pki.root / "LU-CNS00001.crt")
     full = _send(pki, sed=sed)
     (attachment_ref,) = [r for r in full.references if r.uri.startswith("cid:")]
-    digest = hashlib.sha256(gzip.compress(sed, mtime=0)).digest()
+    digest = hashlib.sha256(gzip.compress(sed, compresslevel=GZIP_LEVEL, mtime=0)).digest()
     assert attachment_ref.digest_value == base64.b64encode(digest).decode()
 
 

@@ -145,13 +145,21 @@ def unb64(text: str | None, where: str, code: str) -> bytes:
         raise security_error("a base64 value does not decode", where, code) from None
 
 
-def by_wsu_id(root: etree._Element, ident: str) -> list[etree._Element]:
-    """Every element of ``root`` whose ``wsu:Id`` (or ``Id``) is ``ident``."""
-    return [
-        el
-        for el in root.iter()
-        if isinstance(el.tag, str) and ident in (el.get(WSU_ID), el.get("Id"))
-    ]
+_WITH_ID = etree.XPath("//*[@wsu:Id or @Id]", namespaces={"wsu": WSU_NS})
+
+
+def ids_of(root: etree._Element) -> dict[str, list[etree._Element]]:
+    """Every ``wsu:Id`` (or ``Id``) of ``root``'s document and the elements that carry it,
+    in one pass (a reference must name exactly one element: no signature wrapping)."""
+    out: dict[str, list[etree._Element]] = {}
+    found = _WITH_ID(root)
+    assert isinstance(found, list)
+    for el in found:
+        if isinstance(el, etree._Element):
+            for ident in {el.get(WSU_ID), el.get("Id")}:
+                if ident is not None:
+                    out.setdefault(ident, []).append(el)
+    return out
 
 
 def unique_ids(prefix: str, used: Iterable[str]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from cryptography import x509
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from lxml import etree
@@ -22,6 +23,7 @@ from eessi.as4.security import (
     MGF1_SHA256,
     RSA_OAEP,
     SHA256,
+    WSU_ID,
     Credentials,
     security_error,
     unb64,
@@ -75,11 +77,7 @@ def decrypt(
         raise _policy(
             "the key is not transported with RSA-OAEP (SHA-256, MGF1-SHA-256)", "xenc:EncryptedKey"
         )
-    serial = ek.findtext(
-        f"{_DS}KeyInfo/{_WSSE}SecurityTokenReference/{_DS}X509Data/{_DS}X509IssuerSerial/{_DS}X509SerialNumber"
-    )
-    if serial is not None and serial.strip() != str(credentials.certificate.serial_number):
-        raise _failed("the key was encrypted for another certificate", "xenc:EncryptedKey")
+    _check_recipient(ek, security, credentials)
     wrapped = unb64(ek.findtext(f"{_X}CipherData/{_X}CipherValue"), "xenc:CipherValue", "EBMS:0102")
     try:
         key = credentials.key.decrypt(wrapped, OAEP)
@@ -131,3 +129,45 @@ def decrypt(
             "wsse:Security",
         )
     return [plain.get(a.content_id, a) for a in attachments]
+
+
+def _check_recipient(
+    ek: etree._Element, security: etree._Element, credentials: Credentials
+) -> None:
+    """The EncryptedKey names this receiver's certificate (direct reference or issuer/serial)."""
+    str_ = ek.find(f"{_DS}KeyInfo/{_WSSE}SecurityTokenReference")
+    if str_ is None:
+        return  # no key identifier: the unwrap below decides
+    ref = str_.find(_WSSE + "Reference")
+    serial: int | None = None
+    if ref is not None:
+        uri = ref.get("URI", "")
+        tokens = [
+            t
+            for t in security.findall(_WSSE + "BinarySecurityToken")
+            if uri.startswith("#") and t.get(WSU_ID) == uri[1:]
+        ]
+        if len(tokens) != 1:
+            raise _failed(
+                f"the EncryptedKey names token {uri!r}, which is not in the header",
+                "xenc:EncryptedKey",
+            )
+        try:
+            cert = x509.load_der_x509_certificate(
+                unb64(tokens[0].text, "wsse:BinarySecurityToken", "EBMS:0102")
+            )
+        except ValueError:
+            raise _failed(
+                "the receiver's token is not an X.509 certificate", "wsse:BinarySecurityToken"
+            ) from None
+        if cert != credentials.certificate:
+            raise _failed("the key was encrypted for another certificate", "xenc:EncryptedKey")
+        return
+    text = str_.findtext(f"{_DS}X509Data/{_DS}X509IssuerSerial/{_DS}X509SerialNumber")
+    if text is not None:
+        try:
+            serial = int(text.strip())
+        except ValueError:
+            raise _failed("X509SerialNumber is not a number", "xenc:EncryptedKey") from None
+        if serial != credentials.certificate.serial_number:
+            raise _failed("the key was encrypted for another certificate", "xenc:EncryptedKey")

@@ -4,9 +4,12 @@
 (a fresh 96-bit IV per part; the part's bytes become IV || ciphertext || 128-bit tag, as XML
 Encryption 1.1 lays out GCM), and adds to ``wsse:Security``:
 
+* the receiver's certificate as a ``wsse:BinarySecurityToken`` (X509v3);
 * an ``xenc:EncryptedKey``: the AES key under the receiver's RSA key with RSA-OAEP
-  (``xenc11#rsa-oaep``, SHA-256 digest, MGF1 with SHA-256), the receiver's certificate named by
-  issuer and serial number, and a ``xenc:ReferenceList`` of the encrypted parts;
+  (``xenc11#rsa-oaep``, SHA-256 digest, MGF1 with SHA-256), naming that token by a direct
+  ``wsse:Reference`` (the key identifier phase4 and the ``as4`` package use by default; the
+  decrypter also accepts an issuer and serial number), and a ``xenc:ReferenceList`` of the
+  encrypted parts;
 * one ``xenc:EncryptedData`` per attachment, ``Type`` Attachment-Content-Only, the original
   ``MimeType``, and a ``xenc:CipherReference`` to the part (``cid:``) with the
   Attachment-Ciphertext-Transform.
@@ -25,6 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
 from eessi.as4.model import DS_NS, WSSE11_NS, WSSE_NS, XENC11_NS, XENC_NS, Attachment
@@ -32,10 +36,13 @@ from eessi.as4.security import (
     AES128_GCM,
     ATTACHMENT_CIPHERTEXT_TRANSFORM,
     ATTACHMENT_CONTENT_ONLY,
+    BASE64_BINARY,
     ENCRYPTED_KEY_TOKEN,
     MGF1_SHA256,
     RSA_OAEP,
     SHA256,
+    WSU_ID,
+    X509V3,
     b64,
 )
 from eessi.as4.security.sign import security_header
@@ -48,6 +55,7 @@ _WSSE = "{" + WSSE_NS + "}"
 #: RSA-OAEP as eDelivery AS4 uses it: SHA-256 digest, MGF1 with SHA-256, no label.
 OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 KEY_ID = "_encryptedKey"
+RECIPIENT_TOKEN_ID = "_recipientToken"
 
 
 def encrypt(
@@ -76,13 +84,16 @@ def encrypt(
     etree.SubElement(method, "{" + XENC11_NS + "}MGF", nsmap={"xenc11": XENC11_NS}).set(
         "Algorithm", MGF1_SHA256
     )
+    token = etree.Element(_WSSE + "BinarySecurityToken")
+    token.set("EncodingType", BASE64_BINARY)
+    token.set("ValueType", X509V3)
+    token.set(WSU_ID, RECIPIENT_TOKEN_ID)
+    token.text = b64(recipient.public_bytes(Encoding.DER))
     key_info = etree.SubElement(encrypted_key, _DS + "KeyInfo", nsmap={"ds": DS_NS})
     str_ = etree.SubElement(key_info, _WSSE + "SecurityTokenReference")
-    issuer_serial = etree.SubElement(
-        etree.SubElement(str_, _DS + "X509Data"), _DS + "X509IssuerSerial"
-    )
-    etree.SubElement(issuer_serial, _DS + "X509IssuerName").text = recipient.issuer.rfc4514_string()
-    etree.SubElement(issuer_serial, _DS + "X509SerialNumber").text = str(recipient.serial_number)
+    token_ref = etree.SubElement(str_, _WSSE + "Reference")
+    token_ref.set("URI", "#" + RECIPIENT_TOKEN_ID)
+    token_ref.set("ValueType", X509V3)
     cipher_data = etree.SubElement(encrypted_key, _X + "CipherData")
     etree.SubElement(cipher_data, _X + "CipherValue").text = b64(public_key.encrypt(key, OAEP))
     ref_list = etree.SubElement(encrypted_key, _X + "ReferenceList")
@@ -120,4 +131,5 @@ def encrypt(
     for el in reversed(data_elements):
         security.insert(0, el)
     security.insert(0, encrypted_key)
+    security.insert(0, token)
     return out

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
 from eessi.as4.ebms_build import BODY_ID, MESSAGING_ID, reference_element
-from eessi.as4.model import DS_NS, SOAP_NS, WSSE_NS, Attachment, SignedReference
+from eessi.as4.model import DS_NS, EB_NS, SOAP_NS, WSSE_NS, Attachment, SignedReference
 from eessi.as4.security import (
     ATTACHMENT_CONTENT_SIGNATURE_TRANSFORM,
     BASE64_BINARY,
@@ -44,6 +44,7 @@ __all__ = ["references", "security_header", "sign"]
 _DS = "{" + DS_NS + "}"
 _WSSE = "{" + WSSE_NS + "}"
 _S = "{" + SOAP_NS + "}"
+_EB = "{" + EB_NS + "}"
 BST_ID = "_signerToken"
 
 
@@ -61,11 +62,15 @@ def security_header(envelope: etree._Element) -> etree._Element:
     return security
 
 
-def _signed_element(envelope: etree._Element, ident: str) -> etree._Element:
-    for el in envelope.iter():
-        if isinstance(el.tag, str) and el.get(WSU_ID) == ident:
-            return el
-    raise ValueError(f"no element with wsu:Id {ident!r}")
+def _signed_parts(envelope: etree._Element) -> tuple[etree._Element, etree._Element]:
+    """``eb:Messaging`` and the Body, found where the envelope has them (not by a tree walk)."""
+    messaging = envelope.find(f"{_S}Header/{_EB}Messaging")
+    body = envelope.find(_S + "Body")
+    if messaging is None or body is None:
+        raise ValueError("an envelope without eb:Messaging or a Body")
+    if messaging.get(WSU_ID) != MESSAGING_ID or body.get(WSU_ID) != BODY_ID:
+        raise ValueError("eb:Messaging and the Body must carry the wsu:Ids the signature names")
+    return messaging, body
 
 
 def references(
@@ -73,8 +78,8 @@ def references(
 ) -> tuple[SignedReference, ...]:
     """The references a signature of this message has: Messaging, Body, each attachment."""
     refs = []
-    for ident in (MESSAGING_ID, BODY_ID):
-        digest = hashlib.sha256(c14n(_signed_element(envelope, ident))).digest()
+    for ident, el in zip((MESSAGING_ID, BODY_ID), _signed_parts(envelope), strict=True):
+        digest = hashlib.sha256(c14n(el)).digest()
         refs.append(SignedReference("#" + ident, (EXC_C14N,), SHA256, b64(digest)))
     for a in attachments:
         refs.append(

@@ -36,8 +36,8 @@ from eessi.as4.security import (
     WSU_ID,
     X509V3,
     Trust,
-    by_wsu_id,
     c14n,
+    ids_of,
     security_error,
     unb64,
 )
@@ -103,6 +103,7 @@ def verify(
     covered_cids: set[str] = set()
     by_cid = {a.content_id: a for a in attachments}
     wanted = {"messaging": messaging, "body": body}
+    ids: dict[str, list[etree._Element]] | None = None
     for ref in signed_info.findall(_DS + "Reference"):
         uri = ref.get("URI", "")
         transforms = tuple(
@@ -116,7 +117,9 @@ def verify(
         if uri.startswith("#"):
             if transforms != (EXC_C14N,):
                 raise _policy(f"reference {uri!r} must use exactly the exclusive C14N transform")
-            found = by_wsu_id(envelope, uri[1:])
+            if ids is None:
+                ids = ids_of(envelope)
+            found = ids.get(uri[1:], [])
             if len(found) != 1:
                 raise _auth(f"reference {uri!r} names {len(found)} elements", "ds:Reference")
             target = found[0]

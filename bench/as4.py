@@ -1,0 +1,212 @@
+"""Benchmark: eDelivery AS4 messages (eessi.as4) against the bare crypto, same run.
+
+Run: ``.venv/bin/python bench/as4.py [--messages N] [--runs N]``.
+
+Per message, in process, for a 5 KB SED (a real S072 padded with an XML comment to 5,120 bytes):
+
+* **send, secured**: build the ebMS header, gzip the SED, sign (eb:Messaging, Body, attachment;
+  RSA-2048 SHA-256), encrypt (AES-128-GCM, RSA-OAEP key transport), MIME-package;
+* **receive, secured**: unpackage, hardened parse and header check, decrypt, verify the signature
+  and the certificate, check against the P-Mode, gunzip;
+* the same two **without security** (a P-Mode with ``enabled = false``);
+* the **bare baseline**, measured in the same run on the same SED bytes: send = one
+  ``cryptography`` RSA-SHA256 signature of the bytes; receive = one bare ``lxml`` parse of the
+  bytes and one RSA-SHA256 verification. AS4 must do at least that much per message; the ratio
+  says how much more the message layer costs.
+
+CPU time is read from ``/proc/self/stat`` (user + system), so it counts only this process.
+Each figure is min / median / max over ``--runs`` runs of ``--messages`` messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cryptography.hazmat.primitives import hashes  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
+from lxml import etree  # noqa: E402
+
+from eessi.as4.exchange import build_sed_message, receive_user_message  # noqa: E402
+from eessi.as4.mapping import Addressing  # noqa: E402
+from eessi.as4.pki import create_pki, directory_institutions, load_pki  # noqa: E402
+from eessi.as4.pmode import PModeSet, default_pmodes_path, load_pmodes, parse_pmodes  # noqa: E402
+from eessi.as4.security.encrypt import OAEP  # noqa: E402
+from eessi.directory import load_default_directory  # noqa: E402
+from eessi.sed.examples import example_xml  # noqa: E402
+
+CNS, CPAM = "LU:CNS00001", "FR:CPAM5701"
+SIZE = 5120
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process, from /proc (falls back to process_time)."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    except (OSError, IndexError, ValueError):
+        return time.process_time()
+
+
+def five_kb_sed() -> bytes:
+    sed = example_xml("S072", seed=1)
+    pad = SIZE - len(sed) - len(b"<!---->\n")
+    return sed + b"<!--" + b"p" * max(0, pad) + b"-->\n"
+
+
+def per_message_us(fn: Callable[[int], object], n: int, min_cpu: float = 0.5) -> float:
+    """CPU per call; repeats the batch until it used ``min_cpu`` seconds (/proc counts ticks)."""
+    calls, used, start = 0, 0.0, cpu_seconds()
+    while True:
+        for i in range(n):
+            fn(calls + i)
+        calls += n
+        used = cpu_seconds() - start
+        if used >= min_cpu:
+            return used / calls * 1e6
+
+
+def unsecured() -> PModeSet:
+    doc = tomllib.loads(default_pmodes_path().read_text("utf-8"))
+    doc["defaults"]["security"]["enabled"] = False
+    return parse_pmodes(doc)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    sed = five_kb_sed()
+    now = dt.datetime(2026, 4, 15, 9, 0, tzinfo=dt.UTC)
+    with tempfile.TemporaryDirectory() as tmp:
+        institutions = [
+            e for e in directory_institutions(load_default_directory()) if e.id in (CNS, CPAM)
+        ]
+        create_pki(Path(tmp), institutions, now=now, days=30)
+        pki = load_pki(Path(tmp))
+        cns, cpam = pki.credentials(CNS), pki.credentials(CPAM)
+    addressing = Addressing(CNS, CPAM, "FR-1A2B3C4D5E6F", "S_BUC_01", "S072", "4.4")
+    setups = {"secured": load_pmodes(default_pmodes_path()), "no security": unsecured()}
+
+    def sender(pmodes: PModeSet) -> Callable[[int], object]:
+        pmode = pmodes.find("S_BUC_01", "S072")
+
+        def send(i: int) -> object:
+            return build_sed_message(
+                addressing,
+                pmode,
+                sed,
+                message_id=f"m-{i}@bench",
+                timestamp=now,
+                content_id=f"sed-{i}@bench",
+                credentials=cns,
+                recipient=cpam.certificate,
+            )
+
+        return send
+
+    def receiver(pmodes: PModeSet) -> Callable[[int], object]:
+        out = sender(pmodes)(0)
+        body, ctype = out.packaged.body, out.packaged.content_type  # type: ignore[attr-defined]
+
+        def receive(i: int) -> object:
+            return receive_user_message(
+                ctype,
+                body,
+                pmodes=pmodes,
+                receiver=CPAM,
+                credentials=cpam,
+                trust=pki.trust,
+                now=now,
+            )
+
+        return receive
+
+    signature = cns.key.sign(sed, padding.PKCS1v15(), hashes.SHA256())
+    public = cns.certificate.public_key()
+
+    def bare_send(i: int) -> object:
+        return cns.key.sign(sed, padding.PKCS1v15(), hashes.SHA256())
+
+    def bare_receive(i: int) -> object:
+        etree.fromstring(sed)
+        public.verify(signature, sed, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr]
+        return None
+
+    key = os.urandom(16)
+    iv = os.urandom(12)
+    wrapped = cpam.certificate.public_key().encrypt(key, OAEP)  # type: ignore[union-attr]
+    sealed = AESGCM(key).encrypt(iv, sed, None)
+    recipient = cpam.certificate.public_key()
+
+    def crypto_send(i: int) -> object:
+        cns.key.sign(sed, padding.PKCS1v15(), hashes.SHA256())
+        recipient.encrypt(os.urandom(16), OAEP)  # type: ignore[union-attr]
+        return AESGCM(key).encrypt(os.urandom(12), sed, None)
+
+    def crypto_receive(i: int) -> object:
+        etree.fromstring(sed)
+        public.verify(signature, sed, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr]
+        AESGCM(cpam.key.decrypt(wrapped, OAEP)).decrypt(iv, sealed, None)
+        return None
+
+    base_send = "bare send: RSA-SHA256 sign of the SED"
+    base_recv = "bare receive: lxml parse + RSA-SHA256 verify"
+    crypto_s = "bare send + encryption: sign, RSA-OAEP wrap, AES-GCM"
+    crypto_r = "bare receive + decryption: parse, verify, RSA-OAEP unwrap, AES-GCM"
+    cases: list[tuple[str, Callable[[int], object]]] = [
+        (base_send, bare_send),
+        (base_recv, bare_receive),
+        (crypto_s, crypto_send),
+        (crypto_r, crypto_receive),
+    ]
+    labels = {
+        "secured": ("build+sign+encrypt+package", "unpackage+parse+decrypt+verify+gunzip"),
+        "no security": ("build+gzip+package", "unpackage+parse+check+gunzip"),
+    }
+    for name, pm in setups.items():
+        cases.append((f"AS4 send, {name}: {labels[name][0]}", sender(pm)))
+        cases.append((f"AS4 receive, {name}: {labels[name][1]}", receiver(pm)))
+    for _, fn in cases:  # warm up (imports, caches)
+        per_message_us(fn, 5)
+    results: dict[str, list[float]] = {name: [] for name, _ in cases}
+    for _ in range(args.runs):
+        for name, fn in cases:
+            results[name].append(per_message_us(fn, args.messages))
+
+    print(
+        f"AS4 message layer, {len(sed)}-byte SED, {args.messages} messages x {args.runs} runs, "
+        "CPU per message from /proc (us): min / median / max"
+    )
+    for name, values in results.items():
+        lo, med, hi = min(values), statistics.median(values), max(values)
+        print(f"  {name:<66} {lo:8.0f} {med:8.0f} {hi:8.0f}")
+    med = {name: statistics.median(v) for name, v in results.items()}
+    print("ratio of medians, AS4 / bare baseline of the same direction (same run):")
+    for name in setups:
+        s = med[f"AS4 send, {name}: {labels[name][0]}"]
+        r = med[f"AS4 receive, {name}: {labels[name][1]}"]
+        print(
+            f"  {name:<12} vs sign/parse+verify: send {s / med[base_send]:5.2f}x, "
+            f"receive {r / med[base_recv]:5.2f}x;  vs the same with encryption: "
+            f"send {s / med[crypto_s]:5.2f}x, receive {r / med[crypto_r]:5.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()

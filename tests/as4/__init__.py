@@ -1,3 +1,0 @@
-"""Tests of eessi.as4."""
-
-from __future__ import annotations
