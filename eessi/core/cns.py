@@ -27,6 +27,9 @@ it: a member is never registered over EESSI without both.
 the member is found from the S071, the decision taken, and the S072 confirms, refuses (with a
 reason code citing the rules) or waits for the documents the decision asks for.
 
+**A rejected S072** (:mod:`eessi.core.cns_rejections`): the CNS closes the case or asks about
+the S071 (X012), as the X011's reason calls for, and the member's decision says so.
+
 **R5** (:mod:`eessi.core.cns_former_fund`): a request for a member arrived from an R5 country
 and insured there personally makes the decision wait for an S041: the desk sends an S040 to the
 former fund in an S_BUC_24 case; the S041 feeds the next decision.
@@ -58,6 +61,7 @@ from eessi.core.buc_table import Direction
 from eessi.core.cns_answers import DETAILS_MAX, answer_eligible, answer_refused, answer_s071
 from eessi.core.cns_former_fund import s041_fact, send_s040
 from eessi.core.cns_issuing import follow_entitlement, issue
+from eessi.core.cns_rejections import clarified, note_rejections, rejected_by_peer
 from eessi.core.cns_timers import asked_due, time_passed
 from eessi.core.desk import (
     CaseFile,
@@ -102,6 +106,7 @@ from eessi.sed.documents import (
     S073,
     X009,
     X012,
+    X013,
     InvalidationReason,
     ReminderReply,
 )
@@ -397,7 +402,7 @@ class CnsRun:
             and e.by is not cf.snapshot.role
             for e in events
         ):
-            cf = tx.update(cf.case_id, suspended=True)  # the fund refused our S072: hold
+            cf = rejected_by_peer(self, cf, events)  # hold; close or ask (X012) by reason
         if isinstance(msg.sed, S071):
             answer_s071(self, cf, msg.sed)
             return
@@ -417,6 +422,8 @@ class CnsRun:
                 msg.document_id,
                 "The CNS confirms the document as sent; see the rules cited in it.",
             )
+        elif isinstance(msg.sed, X013):
+            clarified(self, cf)
         cf = tx.cases[msg.case_id]
         follow_entitlement(self, cf)
         if isinstance(msg.sed, S073) and cf.member is None:
@@ -484,7 +491,7 @@ class CnsRun:
 
     def pursue(self, ref: MemberRef) -> None:
         """Decide about ``ref`` and do what the decision asks; keep the registration in line."""
-        decision = self.decide(ref)
+        decision = note_rejections(self, ref, self.decide(ref))
         self.tx.emit(DecisionMade(ref, decision))
         answering = [
             cf

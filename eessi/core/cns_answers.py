@@ -18,8 +18,13 @@ person's own Luxembourg PIN), the member by PIN or by name and date of birth
 Reason codes of a refusal: ``04`` already covered (insured in the country of residence, R13/R17),
 ``01`` not insured (no main insured affiliated, R1), ``99`` other (any other rule; the details
 cite the rules). If the CNS withdraws its S072 (X008,
-:class:`~eessi.core.messages.WithdrawEntitlement`) or the fund rejects it (X011), the case is
-put on hold: the CNS does not send another S072 by itself until the fund sends a new S071.
+:class:`~eessi.core.messages.WithdrawEntitlement`) the case is put on hold: the CNS does not
+send another S072 by itself until the fund sends a new S071. If the fund rejects it (X011), see
+:mod:`eessi.core.cns_rejections`.
+
+One S072 per person: an S071 in a new case for a member for whom another open case holds the
+CNS's confirmed S072, or is still being answered, is rejected with an X011 ``05`` duplicate
+naming that case (:class:`~eessi.core.messages.RequestRejected`, citing R17 or R14).
 """
 
 from __future__ import annotations
@@ -27,17 +32,20 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from eessi.core.buc_table import CaseState, Direction
 from eessi.core.desk import CaseFile
 from eessi.core.eligibility import Decision, Outcome
 from eessi.core.facts import DocumentKind as _D
 from eessi.core.facts import Fact
 from eessi.core.mapping import lu_pin, main_insured_pin, main_insured_status, person_matches
-from eessi.core.messages import EntitlementAnswered, MemberRef, PersonUnknown
+from eessi.core.messages import EntitlementAnswered, MemberRef, PersonUnknown, RequestRejected
+from eessi.sed.catalogue import Role
 from eessi.sed.documents import (
     S071,
     S072,
     NotConfirmed,
     NotConfirmedReason,
+    RejectionReason,
     StatusPerson,
 )
 from eessi.sed.model import FixedPeriod, OpenPeriod, OpenPeriodType
@@ -71,8 +79,52 @@ def answer_s071(run: CnsRun, cf: CaseFile, s071: S071) -> None:
         run.tx.emit(EntitlementAnswered(cf.case_id, doc_id, None, False, reason=unknown.value))
         return
     run.link(cf.case_id, found)
+    if _refused_as_duplicate(run, cf, found):
+        return
     run.tx.update(cf.case_id, suspended=False)
     run.pursue(found)
+
+
+def _refused_as_duplicate(run: CnsRun, cf: CaseFile, ref: MemberRef) -> bool:
+    """One S072 per person: while another open case of ``ref`` holds the CNS's confirmed S072
+    or is being answered, the S071 of ``cf`` is rejected (X011 ``05`` duplicate) naming it."""
+    for other in run.cases_of_household(ref.household):
+        if (
+            other.case_id == cf.case_id
+            or other.member != ref
+            or other.buc not in ("S_BUC_01", "S_BUC_01A")
+            or other.state is CaseState.CLOSED
+        ):
+            continue
+        s072 = other.in_effect("S072")
+        if (
+            s072 is not None
+            and s072[0].direction is Direction.SEND
+            and isinstance(s072[1], S072)
+            and s072[1].confirmed
+        ):
+            held = f"the S072 of case {other.case_id} (with {other.peer}) is in effect"
+        elif (
+            other.buc == "S_BUC_01"
+            and other.owes(Role.COUNTERPARTY) == "S072"
+            and not other.suspended
+        ):
+            held = f"case {other.case_id} (from {other.peer}) asks for it and is being answered"
+        else:
+            continue
+        path = [r for r in run.decide(ref).rules if r in ("R13", "R14", "R17")]
+        rules = (path[-1] if path else "R17",)
+        why = (
+            f"{rules[0]}: one S072 per person, and {held}; the CNS answers {ref.member} there "
+            "(a new S071 is answered once that case is closed or its S072 withdrawn)"
+        )
+        s071 = cf.in_effect("S071")
+        assert s071 is not None
+        duplicate = RejectionReason.DUPLICATE
+        run.tx.reject(cf.case_id, s071[0].document.document_id, duplicate, why[:DETAILS_MAX])
+        run.tx.emit(RequestRejected(cf.case_id, ref, duplicate.value, other.case_id, why, rules))
+        return True
+    return False
 
 
 def _find(run: CnsRun, s071: S071) -> MemberRef | str:

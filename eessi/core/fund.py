@@ -204,8 +204,8 @@ class FundDesk:
                 act = partial(_FundRun.register, case_id=case_id)
             case InvalidateDocument(case_id=case_id, sed=code):
                 act = partial(_FundRun.invalidate, case_id=case_id, code=code)
-            case RejectDocument(case_id=case_id, sed=code):
-                act = partial(_FundRun.reject, case_id=case_id, code=code)
+            case RejectDocument(case_id=case_id, sed=code, reason=reason):
+                act = partial(_FundRun.reject, case_id=case_id, code=code, reason=reason)
             case RequestClarification(case_id=case_id, sed=code, question=question):
                 act = partial(_FundRun.clarify, case_id=case_id, code=code, question=question)
             case CloseCase(case_id=case_id):
@@ -283,10 +283,10 @@ class _FundRun:
             why = f"we invalidated our {code} (X008)"
             self.tx.emit(EntitlementUnrecorded(case_id, self.tx.case(case_id).person or "?", why))
 
-    def reject(self, case_id: str, code: str) -> None:
+    def reject(self, case_id: str, code: str, reason: RejectionReason) -> None:
         """Reject (X011) the peer's document of type ``code`` in effect in ``case_id``."""
         doc_id = self.in_effect_id(case_id, code, Direction.RECEIVE)
-        self.tx.reject(case_id, doc_id, RejectionReason.CONTENT_INCORRECT)
+        self.tx.reject(case_id, doc_id, reason)
 
     def clarify(self, case_id: str, code: str, question: str) -> None:
         """Ask (X012) about the peer's document of type ``code`` in ``case_id``."""

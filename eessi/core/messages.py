@@ -27,7 +27,7 @@ from eessi.core.eligibility import Decision
 from eessi.core.facts import DocumentKind
 from eessi.errors import DomainError
 from eessi.sed.catalogue import BUCS, Role
-from eessi.sed.documents import Document
+from eessi.sed.documents import Document, RejectionReason
 
 __all__ = [
     "AskAgain",
@@ -69,6 +69,7 @@ __all__ = [
     "ReminderSent",
     "RequestClarification",
     "RequestEntitlement",
+    "RequestRejected",
     "ServiceDecision",
     "Step",
     "TimePassed",
@@ -275,10 +276,11 @@ class InvalidateDocument:
 
 @dataclass(frozen=True, slots=True)
 class RejectDocument:
-    """Foreign fund: reject (X011) the peer's document ``sed`` in ``case_id``."""
+    """Foreign fund: reject (X011) the peer's document ``sed`` in ``case_id``, for ``reason``."""
 
     case_id: str
     sed: str = "S072"
+    reason: RejectionReason = RejectionReason.CONTENT_INCORRECT
 
 
 @dataclass(frozen=True, slots=True)
@@ -509,6 +511,20 @@ class NotRegistered:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestRejected:
+    """The CNS rejected (X011, reason ``reason``) the S071 of ``case_id`` about ``member``: one
+    S072 per person, and ``other_case`` already holds it or is answering it (``why`` cites
+    ``rules``)."""
+
+    case_id: str
+    member: MemberRef
+    reason: str
+    other_case: str
+    why: str
+    rules: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ReminderSent:
     """We sent reminder X009 ``document_id`` in ``case_id``: we still wait for ``awaited_sed``."""
 
@@ -598,6 +614,7 @@ Event: TypeAlias = (
     | CoInsuranceRegistered
     | RegistrationWithdrawn
     | NotRegistered
+    | RequestRejected
     | ReminderSent
     | EntitlementRecorded
     | EntitlementRefused

@@ -154,7 +154,8 @@ def test_R17_cns_invalidating_its_s072_withdraws_the_registration_and_holds_the_
 
 
 def test_R17_fund_rejecting_the_s072_leaves_nothing_registered_and_holds_the_case() -> None:
-    w = World(policies={PT_FUND: FundPolicy(auto_register=False)})
+    # The fund does not answer the CNS's X012 (issue 16.2): the case stays on hold.
+    w = World(policies={PT_FUND: FundPolicy(auto_register=False, answer_clarifications=False)})
     w.run(w.funds[PT_FUND].handle(RequestEntitlement("ana", CNS_ID)), PT_FUND)
     fund_case = w.events(CaseOpened, PT_FUND)[0].case_id
     w.run(w.funds[PT_FUND].handle(RejectDocument(fund_case)), PT_FUND)
@@ -232,7 +233,7 @@ def test_a_request_for_someone_not_in_the_registry_is_a_domain_error_and_changes
 
 
 def test_a_reminder_on_a_held_case_is_answered_cannot_be_sent() -> None:
-    w = World(policies={PT_FUND: FundPolicy(auto_register=False)})
+    w = World(policies={PT_FUND: FundPolicy(auto_register=False, answer_clarifications=False)})
     fund = w.funds[PT_FUND]
     w.run(fund.handle(RequestEntitlement("ana", CNS_ID)), PT_FUND)
     (case_id,) = fund.snapshot().cases
@@ -248,11 +249,13 @@ def test_R17_two_requests_for_one_member_register_them_once() -> None:
     w = World()
     for _ in range(2):
         w.run(w.funds[PT_FUND].handle(RequestEntitlement("ana", CNS_ID)), PT_FUND)
-    assert [type(o.sed) for o in w.sent].count(S073) == 2
+    # One S072 per person: the second S071 is rejected (X011 05), see test_cns_repeated_requests.
+    assert [type(o.sed) for o in w.sent].count(S073) == 1
     (reg,) = w.events(CoInsuranceRegistered, CNS_ID)
     assert reg.member == MemberRef("silva", "ana")
     first = reg.case_id
-    # The first case's S073 is invalidated: the second case still backs the registration.
+    # The first case's S073 is invalidated: nothing else backs the registration any more.
     w.run(w.funds[PT_FUND].handle(InvalidateDocument(first, "S073")), PT_FUND)
-    assert not w.events(RegistrationWithdrawn)
-    assert w.cns.registrations[MemberRef("silva", "ana")].case_id != first
+    (withdrawn,) = w.events(RegistrationWithdrawn)
+    assert withdrawn.case_id == first
+    assert MemberRef("silva", "ana") not in w.cns.registrations

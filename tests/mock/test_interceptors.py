@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from eessi.core.messages import WithdrawEntitlement
+from eessi.core.messages import IssueEntitlement, WithdrawEntitlement
 from eessi.journal import Direction, MessageRecord, MessageStatus
 from eessi.mock.behaviour import parse_rule
 from eessi.node.inputs import RequestEntitlement
@@ -161,11 +161,16 @@ async def test_a_refusal_with_X011_rejects_the_S072_in_the_CNS_case(tmp_path: Pa
         w.mocks.book(FR).add(rule({"sed": "S072"}, {"kind": "refuse", "x011": "04"}))
         case = await request(w)
         await w.settle()
-        assert await w.summary(CNS, case) == [
+        summary = await w.summary(CNS, case)
+        assert summary[:3] == [
             ("in", "S071", "processed"),
             ("out", "S072", "acknowledged"),
             ("in", "X011", "processed"),
         ]
+        # Reason 04: the CNS asks about the S071 (X012, docs/cns-desk.md) and the mock answers
+        # (X013). The mock's desk believes it sent its S073 (the rule replaced it with the
+        # X011), so it refuses the new S072 the CNS then sends.
+        assert summary[3:5] == [("out", "X012", "acknowledged"), ("in", "X013", "processed")]
         assert not w[CNS].desk.registrations  # never registered on a rejected S072
         snapshot = await w[CNS].journal.case(case)
         assert snapshot is not None
@@ -241,7 +246,10 @@ async def test_behaviours_are_isolated_per_case(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
         first = await request(w, MARIE)
         await w.settle()
-        second = await request(w, MARIE)  # a second case for the same person
+        # A second case with the same fund: Luc's S072 sent unasked (S_BUC_01A). (A second S071
+        # for Marie would be rejected: one S072 per person, docs/cns-desk.md.)
+        step = await w[CNS].submit(IssueEntitlement("martin-thionville", "luc"))
+        (second,) = {o.case_id for o in step.outgoing}
         await w.settle()
         book = w.mocks.book(FR)
         book.add(rule({"case": first}, {"kind": "fail", "times": 2, "mode": "http500"}, "a"))

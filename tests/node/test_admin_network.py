@@ -341,3 +341,39 @@ async def test_S_BUC_01A_issue_entitlement_sends_the_S072_unasked_and_the_fund_c
     status, result = await net.call(net.cns, "POST", "/api/requests", body)
     assert status == 422, result
     assert result["error"]["code"] == "domain.already-issued"
+
+
+async def test_R14_a_second_s071_for_a_registered_member_is_rejected_as_duplicate(
+    network: Network,
+) -> None:
+    """Issue 16.3 over the network: the fund asks twice for Marie's S072; the CNS answers the
+    first (S072, S073: registered) and rejects the second with an X011 05 naming the first."""
+    net = network
+    cases = []
+    for _ in range(2):
+        body = {"kind": "request_entitlement", "person": PERSON}
+        status, result = await net.call(net.fund, "POST", "/api/requests", body)
+        assert status == 202, result
+        cases += result["cases"]
+        await net.settle()
+    first, second = cases
+    status, cns_case = await net.call(net.cns, "GET", f"/api/cases/{second}")
+    assert status == 200
+    items = [
+        (item["type"], item.get("sed_type") or item["kind"], item.get("direction"))
+        for item in cns_case["timeline"]
+    ]
+    assert ("message", "X011", "out") in items
+    assert ("message", "S072", "out") not in items
+    (rejected,) = [
+        item["data"]
+        for item in cns_case["timeline"]
+        if item["type"] == "event" and item["kind"] == "request-rejected"
+    ]
+    assert rejected["other_case"] == first
+    assert rejected["reason"] == "05"
+    assert rejected["rules"] == ["R14"]
+    status, fund_case = await net.call(net.fund, "GET", f"/api/cases/{second}")
+    assert fund_case["state"] == "rejected"
+    status, first_case = await net.call(net.cns, "GET", f"/api/cases/{first}")
+    assert first_case["state"] == "completed"
