@@ -70,6 +70,14 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="first retry delay, doubled at each retry, with jitter (default 0.5)",
     )
+    parser.add_argument(
+        "--parked-expiry",
+        type=float,
+        default=86_400.0,
+        metavar="SECONDS",
+        help="a document whose case (or answered document) stays unknown this long expires:"
+        " journaled expired, its sender answered with an X050; 0 turns it off (default 86400)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log each step")
 
 
@@ -115,6 +123,7 @@ def node_options(args: argparse.Namespace) -> Any:
     return NodeOptions.from_env(
         retry=RetryPolicy(max_attempts=max(1, args.retry_attempts), base_delay=args.retry_delay),
         tick_interval=args.tick or None,
+        parked_expiry=args.parked_expiry if args.parked_expiry > 0 else None,
     )
 
 

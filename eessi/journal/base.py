@@ -86,6 +86,10 @@ class MessageStatus(Enum):
     #: cannot apply); ``last_error`` says why, nothing of it was committed. Not final: an
     #: operator (a mock fund's reset) puts it back to ``RECEIVED`` to be processed again.
     PROCESSING_FAILED = "processing_failed"
+    #: Parked (its case, or the document it answers, unknown here) for longer than the node
+    #: waits (``NodeOptions.parked_expiry``); the sender was answered with an X050 committed in
+    #: the same transaction; ``last_error`` says why. Final.
+    EXPIRED = "expired"
     # -- outbound -------------------------------------------------------------------------
     #: In the outbox, committed with the state change that produced it; waiting for the sender.
     QUEUED = "queued"
@@ -114,6 +118,7 @@ _INBOUND = frozenset(
         MessageStatus.REJECTED,
         MessageStatus.REFUSED,
         MessageStatus.PROCESSING_FAILED,
+        MessageStatus.EXPIRED,
     }
 )
 
@@ -129,7 +134,7 @@ _S = MessageStatus
 #: and from ``PROCESSING_FAILED``), outbound ones through :meth:`Journal.set_status`. A status
 #: missing from the table is final.
 TRANSITIONS: Mapping[MessageStatus, frozenset[MessageStatus]] = {
-    _S.RECEIVED: frozenset({_S.PROCESSED, _S.REJECTED, _S.PROCESSING_FAILED}),
+    _S.RECEIVED: frozenset({_S.PROCESSED, _S.REJECTED, _S.PROCESSING_FAILED, _S.EXPIRED}),
     _S.PROCESSING_FAILED: frozenset({_S.RECEIVED}),
     _S.QUEUED: frozenset({_S.SENDING, _S.FAILED}),
     _S.SENDING: frozenset({_S.WAITING_FOR_RECEIPT, _S.ACKNOWLEDGED, _S.RETRYING, _S.FAILED}),
@@ -141,7 +146,7 @@ TRANSITIONS: Mapping[MessageStatus, frozenset[MessageStatus]] = {
 SET_INBOUND: frozenset[MessageStatus] = frozenset({_S.PROCESSING_FAILED, _S.RECEIVED})
 #: Statuses nothing moves out of on its own (``FAILED`` only by an operator's re-queue).
 FINAL_STATUSES: frozenset[MessageStatus] = frozenset(
-    {_S.PROCESSED, _S.REJECTED, _S.REFUSED, _S.ACKNOWLEDGED, _S.FAILED}
+    {_S.PROCESSED, _S.REJECTED, _S.REFUSED, _S.EXPIRED, _S.ACKNOWLEDGED, _S.FAILED}
 )
 
 
@@ -359,9 +364,10 @@ class JournalTransaction(ABC):
 
     @abstractmethod
     async def mark_processed(
-        self, message_id: str, *, at: datetime, error: str | None = None
+        self, message_id: str, *, at: datetime, error: str | None = None, expired: bool = False
     ) -> None:
-        """Mark an inbound ``RECEIVED`` message ``PROCESSED`` (or ``REJECTED`` with ``error``).
+        """Mark an inbound ``RECEIVED`` message ``PROCESSED`` (or ``REJECTED`` with ``error``;
+        ``EXPIRED`` with ``expired``, ``error`` saying why).
 
         Raises :class:`JournalError` if it is unknown or not ``RECEIVED``: this is what stops a
         message from being processed twice.

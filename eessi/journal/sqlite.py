@@ -790,9 +790,12 @@ class _Transaction(JournalTransaction):
         self._add(_INSERT, _params(record))
 
     async def mark_processed(
-        self, message_id: str, *, at: datetime, error: str | None = None
+        self, message_id: str, *, at: datetime, error: str | None = None, expired: bool = False
     ) -> None:
-        status = MessageStatus.PROCESSED if error is None else MessageStatus.REJECTED
+        if expired:
+            status = MessageStatus.EXPIRED
+        else:
+            status = MessageStatus.PROCESSED if error is None else MessageStatus.REJECTED
 
         def check(conn: sqlite3.Connection, cur: sqlite3.Cursor) -> None:
             if cur.rowcount == 1:

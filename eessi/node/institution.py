@@ -47,6 +47,7 @@ import logging
 import os
 import random
 import signal
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -89,8 +90,9 @@ from eessi.node.inputs import (
     input_to_json,
 )
 from eessi.node.records import DESK_LOG, INPUT_LOG, case_state, event_case, event_json
-from eessi.sed.catalogue import BUCS, SEDS, SUPPORTED_VERSIONS
-from eessi.sed.documents import Document, from_element
+from eessi.sed.catalogue import BUCS, CURRENT_VERSION, SEDS, SUPPORTED_VERSIONS
+from eessi.sed.documents import X050, Document, ExceptionCode, SedReference, from_element
+from eessi.sed.model import VERY_LONG
 from eessi.sed.validate import validate_or_raise
 from eessi.transport import codes
 from eessi.transport.client import Failure, RetryPolicy, Sender
@@ -99,6 +101,7 @@ from eessi.transport.server import DEFAULT_MAX_BODY, Inbound, InboundEndpoint, O
 
 __all__ = [
     "CRASH_ENV",
+    "DEFAULT_PARKED_EXPIRY",
     "Institution",
     "NodeOptions",
     "StepClock",
@@ -114,6 +117,10 @@ log = logging.getLogger("eessi.node")
 #: (``after-commit:S071``).
 CRASH_ENV: Final = "EESSI_CRASH_AT"
 CRASH_POINTS: Final = ("after-accept", "before-commit", "after-commit")
+
+#: Default of :attr:`NodeOptions.parked_expiry`: one day. A document overtaken in transit by its
+#: answer is retried by its sender's access point for hours at most.
+DEFAULT_PARKED_EXPIRY: Final = 86_400.0
 
 #: The HTTP request being handled (the inbound interceptor gets it; set per request task).
 _REQUEST: contextvars.ContextVar[web.Request | None] = contextvars.ContextVar(
@@ -143,6 +150,10 @@ class NodeOptions:
     bind_admin: bool = True
     #: Debug: kill the process (SIGKILL) at this point (see :data:`CRASH_ENV`).
     crash_at: str | None = None
+    #: Seconds a parked document (its case, or the document it answers, unknown) waits before
+    #: it expires: journaled ``expired``, its sender answered with an X050 in the case
+    #: (docs/node.md, "Parked documents"); ``None``: parked documents never expire.
+    parked_expiry: float | None = DEFAULT_PARKED_EXPIRY
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> NodeOptions:
@@ -224,7 +235,8 @@ class StepIds:
 class _Item:
     """One input waiting for the desk."""
 
-    kind: Literal["inbound", "submit"]
+    #: ``expire``: nothing for the desk; the batch expires the parked documents that are due.
+    kind: Literal["inbound", "submit", "expire"]
     record: MessageRecord | None = None
     #: The validated SED tree (``None`` after a restart: parsed again from the journal).
     root: Any = None
@@ -249,6 +261,8 @@ class _Done:
     error: str | None = None
     future: asyncio.Future[Step] | None = None
     messages: list[str] | None = None
+    #: A parked document given up (``inbound_id``): journaled ``expired``, not ``rejected``.
+    expired: bool = False
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -346,6 +360,7 @@ class Institution:
                 "retried",
                 "failed",
                 "replayed",
+                "expired",
             ),
             0,
         )
@@ -377,6 +392,8 @@ class Institution:
         self._sendq: asyncio.Queue[MessageRecord] = asyncio.Queue()
         self._parked: dict[str, list[_Item]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        #: Wall clock only: fires when the earliest parked document is due to expire.
+        self._expiry_timer: asyncio.TimerHandle | None = None
         #: On a virtual clock: message ID -> (due, record, counted in ``busy``), released by
         #: :meth:`tick` once the clock has passed ``due`` (see :meth:`_schedule`).
         self._held: dict[str, tuple[datetime, MessageRecord, bool]] = {}
@@ -532,6 +549,9 @@ class Institution:
         while not self._sendq.empty():  # still queued/retrying in the journal: resumed later
             self._sendq.get_nowait()
         self._parked.clear()  # still "received" in the journal: parked again at the next start
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
+            self._expiry_timer = None
         self._copies.clear()
         self._add_busy(-self._busy)
         if self._own_session and self._session is not None:
@@ -814,6 +834,7 @@ class Institution:
             except Exception:  # never let the worker die: the journal keeps what is pending
                 log.exception("%s: marking a failed input failed", self.id)
             finally:
+                self._arm_expiry()
                 self._add_busy(-len(batch))
 
     async def _process_isolated(self, batch: list[_Item]) -> None:
@@ -895,6 +916,7 @@ class Institution:
         try:
             for item in batch:
                 self._handle(item, done)
+            self._expire_parked(done)
             if not done:
                 return
             self._crash_point("before-commit", self._first_inbound_type(batch))
@@ -907,7 +929,9 @@ class Institution:
             raise
         self._crash_point("after-commit", self._first_inbound_type(batch))
         for d in done:
-            if d.inbound_id is not None:
+            if d.expired:
+                self.stats["expired"] += 1
+            elif d.inbound_id is not None:
                 self.stats["rejected" if d.error else "processed"] += 1
             for record, osed in d.outbound:
                 if osed.copies > 1:
@@ -944,7 +968,7 @@ class Institution:
                 for record, _ in d.outbound:
                     await tx.enqueue_outbound(record)
                 if d.inbound_id is not None:
-                    await tx.mark_processed(d.inbound_id, at=d.at, error=d.error)
+                    await tx.mark_processed(d.inbound_id, at=d.at, error=d.error, expired=d.expired)
                 touched |= d.cases
             for case_id in sorted(touched):
                 cf = cases.get(case_id)
@@ -954,6 +978,8 @@ class Institution:
     def _handle(self, item: _Item, done: list[_Done]) -> None:
         """Run one input through the desk; append what to journal to ``done`` (or park it)."""
         at = self.clock.now()
+        if item.kind == "expire":  # the batch's _expire_parked does the work
+            return
         if item.kind == "submit":
             assert item.input is not None
             value = item.input
@@ -1005,6 +1031,117 @@ class Institution:
         }
         done.append(self._done(at, step, entry, record.message_id, None, {msg.case_id}))
         self._unpark(done, self._step_cases(step) | {msg.case_id})
+
+    # -- parked documents expire ---------------------------------------------------------------
+
+    def _expiry_due(self, record: MessageRecord) -> datetime | None:
+        limit = self.options.parked_expiry
+        if limit is None:
+            return None
+        return (record.received_at or record.created_at) + timedelta(seconds=limit)
+
+    def _expire_parked(self, done: list[_Done]) -> None:
+        """Give up the parked documents that waited longer than ``parked_expiry``: each becomes
+        an ``expired`` entry of this batch's transaction, with the X050 that answers its sender
+        (see :meth:`_expired`). Runs at the end of every batch: on a virtual clock a
+        :meth:`tick` after the clock moved, on the wall clock the timer of :meth:`_arm_expiry`
+        (or any input), and the first batch after a restart (documents parked again on start
+        whose time passed while the node was down)."""
+        if self.options.parked_expiry is None or not self._parked:
+            return
+        now = self.clock.now()
+        for case_id in list(self._parked):
+            keep: list[_Item] = []
+            for item in self._parked[case_id]:
+                record = item.record
+                due = self._expiry_due(record) if record is not None else None
+                if record is not None and due is not None and due <= now:
+                    done.append(self._expired(now, record))
+                else:
+                    keep.append(item)
+            if keep:
+                self._parked[case_id] = keep
+            else:
+                del self._parked[case_id]
+
+    def _expired(self, at: datetime, record: MessageRecord) -> _Done:
+        """The journal entry of a parked document given up, and the X050 (business exception
+        ``03``, case unknown) telling its sender, in the sender's case. The X050's document ID
+        is derived from the expired message (a restart that expires it again writes the same
+        one). An X050 that expires is not answered (no exception about an exception)."""
+        limit = self.options.parked_expiry or 0.0
+        document_id, _, revision = record.message_id.partition("~")
+        answers = record.ref_to_message_id
+        reason = (
+            f"{record.sed_type} {record.message_id} waited {limit:g} s for its case"
+            f" {record.conversation_id}"
+            + (f" or the document it answers ({answers})" if answers else "")
+            + f" to become known at {self.id}; it expired unprocessed"
+        )
+        log.warning("%s: expired %s %s: %s", self.id, record.sed_type, record.message_id, reason)
+        event = (
+            record.conversation_id or DESK_LOG,
+            "document-expired",
+            {"message_id": record.message_id, "sed": record.sed_type, "reason": reason},
+        )
+        outbound: list[tuple[MessageRecord, OutboundSed]] = []
+        if record.sed_type != "X050":
+            try:
+                concerned: SedReference | None = SedReference(
+                    sed_type=record.sed_type,
+                    sed_id=document_id,
+                    sed_version=int(revision) if revision.isdigit() else 1,
+                )
+            except (EessiError, ValueError):  # an ID that is not a UUID: not named in the SED
+                concerned = None
+            version = (
+                record.sed_version if record.sed_version in SUPPORTED_VERSIONS else CURRENT_VERSION
+            )
+            x050 = X050(
+                version=version,
+                exception=ExceptionCode.CASE_UNKNOWN,
+                description=reason[:VERY_LONG],
+                technical_code="node.parked-expired",
+                concerned=concerned,
+            )
+            name = f"eessi-sim:expired:{self.id}:{record.sender}:{record.message_id}"
+            out = Outgoing(
+                receiver=record.sender,
+                case_id=record.conversation_id,
+                buc=self._buc_of(record.conversation_id, record.sed_type),
+                sed=x050,
+                document_id=str(uuid.uuid5(uuid.NAMESPACE_URL, name)),
+            )
+            built = self._outbound(at, out)
+            if built is not None:
+                outbound.append(built)
+        return _Done(
+            at, Step(), None, [event], outbound, set(), record.message_id, reason, expired=True
+        )
+
+    def _arm_expiry(self) -> None:
+        """On the wall clock, (re)arm one timer for the earliest parked document's expiry; it
+        queues an ``expire`` input (on a virtual clock :meth:`tick` does it, D11)."""
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
+            self._expiry_timer = None
+        if not self._parked or self.virtual_time or not self._started:
+            return
+        dues = [
+            due
+            for items in self._parked.values()
+            for item in items
+            if item.record is not None and (due := self._expiry_due(item.record)) is not None
+        ]
+        if not dues:
+            return
+        delay = max(0.0, (min(dues) - self.clock.now()).total_seconds())
+
+        def fire() -> None:
+            self._expiry_timer = None
+            self._enqueue(_Item("expire"))
+
+        self._expiry_timer = asyncio.get_running_loop().call_later(delay, fire)
 
     def _unpark(self, done: list[_Done], cases: Iterable[str]) -> None:
         for case_id in cases:

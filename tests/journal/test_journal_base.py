@@ -28,6 +28,7 @@ def test_inbound_and_outbound_statuses_are_disjoint_and_start_where_the_journal_
         MessageStatus.REJECTED,
         MessageStatus.REFUSED,
         MessageStatus.PROCESSING_FAILED,
+        MessageStatus.EXPIRED,
     }
     assert INITIAL_STATUS[Direction.IN] is MessageStatus.RECEIVED
     assert INITIAL_STATUS[Direction.OUT] is MessageStatus.QUEUED
