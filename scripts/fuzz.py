@@ -278,7 +278,8 @@ def rechain(data: bytes) -> bytes:
 
 _TOKENS: tuple[bytes, ...] = (
     b"<", b">", b"</", b"/>", b"<!--", b"-->", b"<![CDATA[", b"]]>", b"<?xml ", b"?>",
-    b"&amp;", b"&lt;", b"&#0;", b"&#x110000;", b"&#55296;", b"&unknown;", b"<!DOCTYPE x>",
+    b"<?x?>", b"<!---->", b"&amp;", b"&lt;", b"&#0;", b"&#x110000;", b"&#55296;", b"&unknown;",
+    b"<!DOCTYPE x>",
     b'"', b"'", b"=", b":", b"xmlns=", b'xmlns:a="u"', b"{", b"}", b"[", b"]", b",", b"[[",
     b"]]", b'"""', b"'''", b"\\", b"\\u0000", b"\\ud800", b"null", b"true", b"1e999",
     b"-0", b"2026-02-30", b"9999-12-31T23:59:59Z", b"\x00", b"\xff", b"\xc3", b"\xe2\x82",

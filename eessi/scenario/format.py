@@ -462,7 +462,7 @@ def _check_member(
 ) -> None:
     """``member`` is a family member's id (or, with ``main``, also a main insured's id)."""
     ids = _member_ids(household) | ({m.id for m in household.main_insured} if main else set())
-    if member not in ids:
+    if not isinstance(member, str) or member not in ids:  # a table or a list: not an id either
         what = "a member or main insured" if main else "a member"
         raise c.fail(
             key,

@@ -125,3 +125,13 @@ def test_scenario_expect_xpath_with_a_nul_is_a_config_error() -> None:
 def test_directory_url_with_an_unclosed_ipv6_bracket_is_a_config_error() -> None:
     p = parser("directory")
     p.check(p.seeds[0].replace(b"http://127.0.0.1", b"http://[::1", 1))
+
+
+def test_scenario_step_member_that_is_a_table_is_a_config_error() -> None:
+    # Found by scripts/fuzz.py (1,000,000 scenario inputs, seed 1): member = {...} crashed
+    # the membership check with TypeError (unhashable dict).
+    p = parser("scenario")
+    seed = next(s for s in p.seeds if b'member = "' in s)
+    start = seed.index(b'member = "')
+    end = seed.index(b"\n", start)
+    p.check(seed[:start] + b"member = { id = 1 }" + seed[end:])
