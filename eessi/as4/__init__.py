@@ -8,7 +8,10 @@ Cut along the specification's own seams, so each module reads next to its sectio
   (UserMessage, Receipt and Error signals) in a SOAP 1.2 envelope;
 * :mod:`eessi.as4.mime`: the SOAP-with-Attachments ``multipart/related`` package;
 * :mod:`eessi.as4.codes`: the ebMS 3.0 core error codes (EBMS:0001 ... EBMS:0303);
-* :mod:`eessi.as4.security`: WS-Security 1.1 signing, verification, encryption, decryption.
+* :mod:`eessi.as4.security`: WS-Security 1.1 signing, verification, encryption, decryption,
+  and the non-repudiation receipt;
+* :mod:`eessi.as4.exchange`: one exchange end to end, without I/O (what a transport calls);
+* :mod:`eessi.as4.pki`: the test PKI (``eessi pki init``).
 
 Nothing here does network I/O: the transport seam (issue 11, next part) puts it on the wire.
 Guide: ``docs/as4.md``.

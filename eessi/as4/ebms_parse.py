@@ -393,7 +393,7 @@ def open_payloads(
             "EBMS:0010",
             "use the P-Mode IDs of docs/as4.md",
         )
-    if um.agreement != pmode.agreement or um.agreement_type != pmode.agreement_type:
+    if um.agreement != pmode.agreement or (um.agreement_type or None) != pmode.agreement_type:
         raise _mismatch(
             f"AgreementRef {um.agreement!r} is not P-Mode {pmode.id}'s {pmode.agreement!r}",
             "EBMS:0010",

@@ -34,11 +34,18 @@ from eessi.as4.model import ErrorSignal, Receipt
 from eessi.as4.pki import Pki, create_pki, directory_institutions, load_pki
 from eessi.as4.pmode import PModeSet, parse_pmodes
 from eessi.as4.security.sign import sign
+from eessi.as4.security.verify import verify
 from eessi.directory import load_default_directory
 from eessi.errors import EessiError
 from eessi.sed.examples import example_xml
 
 NOW = WHEN + dt.timedelta(seconds=1)
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+X509 = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3"
+B64 = (
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
+)
 Check = Callable[[bytes | etree._Element], None]
 
 
@@ -354,3 +361,82 @@ def test_pki_files_and_index(pki: Pki) -> None:
         assert common_name(cert) == entry.id
         assert (pki.root / f"{entry.id.replace(':', '-')}.key").stat().st_mode & 0o077 == 0
     assert "RS:RFZO0001" not in pki.certificates  # outside EESSI: no certificate
+
+
+def test_a_wss4j_style_signature_with_inclusive_namespaces_verifies(pki: Pki) -> None:
+    """WSS4J (Domibus, phase4) adds ec:InclusiveNamespaces PrefixList to its exclusive C14N.
+    This signature is assembled here by hand (not by our signer), with a prefix that changes
+    the canonical bytes: the verifier must honour the PrefixList, and refuse a forgery."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    sed = example_xml("S072", seed=3)
+    plain = _send(pki, _no_security(), sed=sed)
+    parts = unpackage(plain.packaged.content_type, plain.packaged.body)
+    text = parts.envelope.replace(
+        b"<env:Envelope ", b'<env:Envelope xmlns:xsd="http://www.w3.org/2001/XMLSchema" ', 1
+    )
+    root = etree.fromstring(text)
+    ds, wsse = "http://www.w3.org/2000/09/xmldsig#", WSSE
+    exc = "http://www.w3.org/2001/10/xml-exc-c14n#"
+    header = root[0]
+    security = etree.SubElement(header, f"{{{wsse}}}Security", nsmap={"wsse": wsse})
+    token = etree.SubElement(security, f"{{{wsse}}}BinarySecurityToken")
+    token.set("ValueType", X509)
+    token.set("EncodingType", B64)
+    token.set(f"{{{WSU}}}Id", "X509-1")
+    cns = pki.credentials(CNS)
+    token.text = base64.b64encode(cns.certificate.public_bytes(Encoding.DER)).decode()
+    signature = etree.SubElement(security, f"{{{ds}}}Signature", nsmap={"ds": ds})
+    info = etree.SubElement(signature, f"{{{ds}}}SignedInfo")
+    method = etree.SubElement(info, f"{{{ds}}}CanonicalizationMethod", Algorithm=exc)
+    etree.SubElement(method, f"{{{exc}}}InclusiveNamespaces", nsmap={"ec": exc}).set(
+        "PrefixList", "env xsd"
+    )
+    etree.SubElement(info, f"{{{ds}}}SignatureMethod").set(
+        "Algorithm", "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+    )
+    sha = "http://www.w3.org/2001/04/xmlenc#sha256"
+    for uri, el in (("#_ebMessaging", header[0]), ("#_soapBody", root[1])):
+        canonical = etree.tostring(el, method="c14n", exclusive=True, inclusive_ns_prefixes=["xsd"])
+        assert b"xmlns:xsd" in canonical  # the PrefixList matters for these bytes
+        ref = etree.SubElement(info, f"{{{ds}}}Reference", URI=uri)
+        transform = etree.SubElement(
+            etree.SubElement(ref, f"{{{ds}}}Transforms"), f"{{{ds}}}Transform", Algorithm=exc
+        )
+        etree.SubElement(transform, f"{{{exc}}}InclusiveNamespaces", nsmap={"ec": exc}).set(
+            "PrefixList", "xsd"
+        )
+        etree.SubElement(ref, f"{{{ds}}}DigestMethod", Algorithm=sha)
+        etree.SubElement(ref, f"{{{ds}}}DigestValue").text = base64.b64encode(
+            hashlib.sha256(canonical).digest()
+        ).decode()
+    attachment = parts.attachments[0]
+    ref = etree.SubElement(info, f"{{{ds}}}Reference", URI="cid:" + attachment.content_id)
+    etree.SubElement(etree.SubElement(ref, f"{{{ds}}}Transforms"), f"{{{ds}}}Transform").set(
+        "Algorithm",
+        "http://docs.oasis-open.org/wss/oasis-wss-SwAProfile-1.1#Attachment-Content-Signature-Transform",
+    )
+    etree.SubElement(ref, f"{{{ds}}}DigestMethod", Algorithm=sha)
+    etree.SubElement(ref, f"{{{ds}}}DigestValue").text = base64.b64encode(
+        hashlib.sha256(attachment.data).digest()
+    ).decode()
+    canonical_info = etree.tostring(
+        info, method="c14n", exclusive=True, inclusive_ns_prefixes=["env", "xsd"]
+    )
+    value = cns.key.sign(canonical_info, padding.PKCS1v15(), hashes.SHA256())
+    etree.SubElement(signature, f"{{{ds}}}SignatureValue").text = base64.b64encode(value).decode()
+    str_ = etree.SubElement(
+        etree.SubElement(signature, f"{{{ds}}}KeyInfo"), f"{{{wsse}}}SecurityTokenReference"
+    )
+    etree.SubElement(str_, f"{{{wsse}}}Reference", URI="#X509-1", ValueType=X509)
+    data = etree.tostring(root)
+    parsed = parse_envelope(data)
+    verified = verify(parsed.root, parts.attachments, pki.trust, sender=CNS, now=NOW)
+    assert len(verified.references) == 3
+    forged = parse_envelope(data.replace(b"FR-1A2B3C4D5E6F", b"FR-FFFFFFFFFFFF"))
+    assert (
+        _code(lambda: verify(forged.root, parts.attachments, pki.trust, sender=CNS, now=NOW))
+        == "EBMS:0101"
+    )

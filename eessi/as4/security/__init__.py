@@ -20,7 +20,7 @@ exclusive canonicalisation. The XML work is lxml; the cryptography is ``cryptogr
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -129,9 +129,32 @@ def security_error(message: str, where: str, code: str, hint: str | None = None)
     )
 
 
-def c14n(el: etree._Element) -> bytes:
-    """Exclusive XML canonicalisation (without comments) of ``el`` in its document."""
-    return etree.tostring(el, method="c14n", exclusive=True, with_comments=False)
+#: The exclusive C14N parameter element (``ec:InclusiveNamespaces/@PrefixList``).
+INCLUSIVE_NAMESPACES: Final = "{" + EXC_C14N + "}InclusiveNamespaces"
+
+
+def c14n(el: etree._Element, inclusive_prefixes: Sequence[str] = ()) -> bytes:
+    """Exclusive XML canonicalisation (without comments) of ``el`` in its document.
+
+    ``inclusive_prefixes``: the PrefixList of an ``ec:InclusiveNamespaces`` parameter, which
+    WSS4J-based access points (Domibus, phase4) put on their canonicalisations.
+    """
+    return etree.tostring(
+        el,
+        method="c14n",
+        exclusive=True,
+        with_comments=False,
+        inclusive_ns_prefixes=list(inclusive_prefixes) or None,
+    )
+
+
+def prefix_list(algorithm_element: etree._Element) -> tuple[str, ...]:
+    """The PrefixList of the ``ec:InclusiveNamespaces`` under a C14N method or transform
+    (``#default``, the default namespace, is left out: AS4 headers use prefixed names)."""
+    params = algorithm_element.find(INCLUSIVE_NAMESPACES)
+    if params is None:
+        return ()
+    return tuple(p for p in (params.get("PrefixList") or "").split() if p != "#default")
 
 
 def b64(data: bytes) -> str:

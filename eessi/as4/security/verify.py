@@ -31,6 +31,7 @@ from eessi.as4.model import DS_NS, EB_NS, SOAP_NS, WSSE_NS, Attachment, SignedRe
 from eessi.as4.security import (
     ATTACHMENT_CONTENT_SIGNATURE_TRANSFORM,
     EXC_C14N,
+    INCLUSIVE_NAMESPACES,
     RSA_SHA256,
     SHA256,
     WSU_ID,
@@ -38,6 +39,7 @@ from eessi.as4.security import (
     Trust,
     c14n,
     ids_of,
+    prefix_list,
     security_error,
     unb64,
 )
@@ -90,8 +92,11 @@ def verify(
         raise _policy("ds:Signature lacks SignedInfo or SignatureValue", "ds:Signature")
     method = signed_info.find(_DS + "CanonicalizationMethod")
     sig_method = signed_info.find(_DS + "SignatureMethod")
-    if method is None or method.get("Algorithm") != EXC_C14N or len(method):
+    if method is None or method.get("Algorithm") != EXC_C14N:
         raise _policy("SignedInfo is not canonicalised with exclusive C14N", "ds:SignedInfo")
+    if any(child.tag != INCLUSIVE_NAMESPACES for child in method):
+        raise _policy("unknown parameters of the canonicalisation method", "ds:SignedInfo")
+    signed_info_prefixes = prefix_list(method)
     if sig_method is None or sig_method.get("Algorithm") != RSA_SHA256:
         raise _policy("the signature algorithm is not RSA-SHA256", "ds:SignatureMethod")
 
@@ -106,9 +111,8 @@ def verify(
     ids: dict[str, list[etree._Element]] | None = None
     for ref in signed_info.findall(_DS + "Reference"):
         uri = ref.get("URI", "")
-        transforms = tuple(
-            t.get("Algorithm", "") for t in ref.iterfind(f"{_DS}Transforms/{_DS}Transform")
-        )
+        transform_els = list(ref.iterfind(f"{_DS}Transforms/{_DS}Transform"))
+        transforms = tuple(t.get("Algorithm", "") for t in transform_els)
         digest_method = ref.find(_DS + "DigestMethod")
         digest_el = ref.find(_DS + "DigestValue")
         if digest_method is None or digest_method.get("Algorithm") != SHA256 or digest_el is None:
@@ -132,7 +136,7 @@ def verify(
             if name in covered_xml:
                 raise _policy(f"{name} is referenced twice", "ds:Reference")
             covered_xml.add(name)
-            actual = hashlib.sha256(c14n(target)).digest()
+            actual = hashlib.sha256(c14n(target, prefix_list(transform_els[0]))).digest()
         elif uri.startswith("cid:"):
             if transforms != (ATTACHMENT_CONTENT_SIGNATURE_TRANSFORM,):
                 raise _policy(
@@ -154,7 +158,7 @@ def verify(
     try:
         public_key.verify(
             unb64(value_el.text, "ds:SignatureValue", "EBMS:0101"),
-            c14n(signed_info),
+            c14n(signed_info, signed_info_prefixes),
             padding.PKCS1v15(),
             hashes.SHA256(),
         )
