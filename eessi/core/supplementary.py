@@ -14,12 +14,13 @@ Pure: dates are passed in, money is :class:`~decimal.Decimal` euros.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 from typing import Any
 
 from eessi.core.eligibility import Decision
+from eessi.core.period import Period
 from eessi.core.rules import RuleApplication
 from eessi.errors import DomainError
 
@@ -29,6 +30,7 @@ __all__ = [
     "CcssStatus",
     "Cover",
     "Enrolment",
+    "Period",
     "Reimbursement",
     "SupplementaryInsurer",
     "status_from_decision",
@@ -122,11 +124,14 @@ class Enrolment:
     #: First day a claim may be reimbursed (``since`` + waiting period), when accepted.
     reimbursable_from: date | None
     reasons: tuple[RuleApplication, ...]
+    #: The product's code at the insurer (see :attr:`SupplementaryInsurer.product`).
+    product: str = "standard"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "person": self.person,
             "insurer": self.insurer,
+            "product": self.product,
             "accepted": self.accepted,
             "since": self.since.isoformat(),
             "reimbursable_from": self.reimbursable_from.isoformat()
@@ -165,28 +170,28 @@ class Reimbursement:
 
 @dataclass(frozen=True, slots=True)
 class SupplementaryInsurer:
-    """A mutual insurer and its product (one product per insurer, a simplification *(sim)*)."""
+    """One product of a mutual insurer: what it covers, its waiting period, whom it is for.
 
-    #: Identifier, e.g. ``"LU:CMCM0001"``.
+    An insurer sells several products (a mock profile lists them); each is one of these, with
+    the insurer's ``id`` and its own ``product`` code.
+    """
+
+    #: The insurer's identifier, e.g. ``"LU:CMCM0001"``.
     id: str
     name: str
     covers: tuple[Cover, ...]
-    #: Days after enrolment before any reimbursement (S2); 0 = none.
-    waiting_period_days: int = 0
+    #: Time after enrolment before any reimbursement (S2), e.g. ``Period.parse("P6M")``.
+    waiting_period: Period = field(default_factory=Period)
     #: Who the product is for (S4).
     audiences: frozenset[Audience] = field(default_factory=lambda: frozenset(Audience))
     #: Covers Luxembourg health costs (S2: the only policies that count).
     covers_luxembourg_costs: bool = True
     #: State-recognised mutual insurer listed by the CMCM (S4); informative.
     state_recognised: bool = True
+    #: The product's code at the insurer (``"prestaplus"``); one insurer, several products.
+    product: str = "standard"
 
     def __post_init__(self) -> None:
-        if self.waiting_period_days < 0:
-            raise DomainError(
-                f"insurer {self.id}: negative waiting period {self.waiting_period_days}",
-                hint="give a number of days >= 0",
-                code="domain.bad-cover",
-            )
         cats = [c.category for c in self.covers]
         if len(set(cats)) != len(cats):
             raise DomainError(
@@ -206,7 +211,7 @@ class SupplementaryInsurer:
 
         def refused(rule_id: str, text: str) -> Enrolment:
             reasons.append(RuleApplication(rule_id, text))
-            return Enrolment(person, self.id, False, on, None, tuple(reasons))
+            return Enrolment(person, self.id, False, on, None, tuple(reasons), self.product)
 
         if not self.covers_luxembourg_costs:
             return refused("S2", f"{self.name} does not cover Luxembourg health costs")
@@ -216,16 +221,15 @@ class SupplementaryInsurer:
         reasons.append(RuleApplication("S4", f"product offered to {audience.value}s"))
         if ccss_status is CcssStatus.NOT_ENROLLED:
             return refused("S2", "not validly enrolled with the CCSS")
-        waiting = timedelta(days=self.waiting_period_days)
-        from_day = on + waiting
+        from_day = self.waiting_period.after(on)
         reasons.append(
             RuleApplication(
                 "S2",
                 f"validly enrolled with the CCSS as {ccss_status.value.replace('_', ' ')}; "
-                f"waiting period {self.waiting_period_days} days: reimbursable from {from_day}",
+                f"waiting period {self.waiting_period}: reimbursable from {from_day}",
             )
         )
-        return Enrolment(person, self.id, True, on, from_day, tuple(reasons))
+        return Enrolment(person, self.id, True, on, from_day, tuple(reasons), self.product)
 
     def reimburse(
         self,
@@ -236,10 +240,11 @@ class SupplementaryInsurer:
         on: date,
     ) -> Reimbursement:
         """The supplementary amount for a claim of ``category`` on ``on`` (S1-S3)."""
-        if enrolment.insurer != self.id:
+        if (enrolment.insurer, enrolment.product) != (self.id, self.product):
             raise DomainError(
-                f"enrolment of {enrolment.person} is with {enrolment.insurer}, not {self.id}",
-                hint="send the claim to the insurer the person is enrolled with",
+                f"enrolment of {enrolment.person} is with {enrolment.insurer} product"
+                f" {enrolment.product}, not {self.id} product {self.product}",
+                hint="send the claim to the insurer and product the person is enrolled with",
                 code="domain.wrong-insurer",
             )
         for name, value in (("cost", cost), ("CNS reimbursement", cns_reimbursed)):
@@ -264,7 +269,11 @@ class SupplementaryInsurer:
         cover = self.cover(category)
         if cover is None:
             return nothing("S3", f"{category.value} is not covered by {self.name}")
-        reasons.append(RuleApplication("S3", f"{category.value} covered at rate {cover.rate}"))
+        reasons.append(
+            RuleApplication(
+                "S3", f"{category.value} covered by {self.product} at rate {cover.rate}"
+            )
+        )
         difference = max(cost - cns_reimbursed, Decimal(0))
         amount = (difference * cover.rate).quantize(_CENT, rounding=ROUND_HALF_UP)
         capped = ""

@@ -24,7 +24,7 @@ from typing import Any, Final, Literal
 
 from eessi.core.facts import DocumentKind
 from eessi.core.fund import FundPolicy, FundRecord
-from eessi.core.supplementary import Audience, Category, Cover, SupplementaryInsurer
+from eessi.core.supplementary import Audience, Category, Cover, Period, SupplementaryInsurer
 from eessi.directory import IR_ID_PATTERN, Directory
 from eessi.errors import ConfigError, DomainError, SedModelError
 from eessi.mock.behaviour import Rule, parse_rules
@@ -97,13 +97,31 @@ class Profile:
     #: Documents it provides outside EESSI (R6 104, R7 declaration, BL1/BL6 for R16).
     documents: tuple[DocumentKind, ...] = ()
     rules: tuple[Rule, ...] = ()
-    #: The product, for a supplementary insurer.
-    insurer: SupplementaryInsurer | None = None
+    #: The products, for a supplementary insurer (the first is its default product).
+    products: tuple[SupplementaryInsurer, ...] = ()
     source: str | None = None
 
     @property
     def in_eessi(self) -> bool:
         return self.kind == "eessi"
+
+    @property
+    def insurer(self) -> SupplementaryInsurer | None:
+        """The default (first) product of a supplementary insurer, else None."""
+        return self.products[0] if self.products else None
+
+    def product(self, code: str | None = None) -> SupplementaryInsurer:
+        """The product ``code`` (default: the first); a :class:`ConfigError` names the others."""
+        for p in self.products:
+            if code is None or p.product == code:
+                return p
+        offered = ", ".join(p.product for p in self.products) or "none"
+        raise ConfigError(
+            f"{self.id} has no product {code!r}" if self.products else f"{self.id} sells nothing",
+            code="mock.unknown-product",
+            where=self.source,
+            hint=f"products of {self.id}: {offered}",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,7 +136,10 @@ class Profile:
             "records": [r.key for r in self.records],
             "documents": [d.value for d in self.documents],
             "rules": [r.to_dict() for r in self.rules],
-            "waiting_period_days": self.insurer.waiting_period_days if self.insurer else None,
+            "products": [
+                {"id": p.product, "name": p.name, "waiting_period": p.waiting_period.iso()}
+                for p in self.products
+            ],
         }
 
 
@@ -302,9 +323,9 @@ def parse_profile(doc: Mapping[str, Any], *, source: str = "<profile>") -> Profi
             f"a {kind} profile has no records, rules or policy",
             "they need an EESSI desk",
         )
-    insurer = None
+    products: tuple[SupplementaryInsurer, ...] = ()
     if kind == "supplementary":
-        insurer = _insurer(c, c.table(doc, "supplementary", ""), fund_id, name)
+        products = _products(c, c.table(doc, "supplementary", ""), fund_id, name)
     elif "supplementary" in doc:
         raise c.fail("supplementary", "only a supplementary profile has a [supplementary] table")
     return Profile(
@@ -320,7 +341,7 @@ def parse_profile(doc: Mapping[str, Any], *, source: str = "<profile>") -> Profi
         policy=_policy(c, c.table(doc, "policy", "")),
         documents=tuple(documents),
         rules=parse_rules(_list(c, doc, "rule"), where=source, origin="profile"),
-        insurer=insurer,
+        products=products,
         source=source,
     )
 
@@ -471,50 +492,127 @@ def _money(c: _Ctx, raw: Mapping[str, Any], key: str, where: str) -> Decimal:
     return amount
 
 
-def _insurer(c: _Ctx, raw: Mapping[str, Any], fund_id: str, name: str) -> SupplementaryInsurer:
+_PRODUCT_KEYS = frozenset({"id", "name", "waiting_period", "audiences", "cover"})
+_INSURER_KEYS = frozenset({"covers_luxembourg_costs", "state_recognised", "product"})
+
+
+def _products(
+    c: _Ctx, raw: Mapping[str, Any], fund_id: str, name: str
+) -> tuple[SupplementaryInsurer, ...]:
+    """The insurer's products: ``[[supplementary.product]]`` tables, or the
+    ``[supplementary]`` table itself as the one product ``standard``."""
     if not raw:
         raise c.fail("supplementary", "a supplementary profile needs a [supplementary] table")
+    if "waiting_period_days" in raw:
+        days = raw["waiting_period_days"]
+        raise c.fail(
+            "supplementary.waiting_period_days",
+            "waiting_period_days is replaced by waiting_period, an ISO 8601 duration",
+            f'write waiting_period = "P{days}D" (or "P3M", "P6M", "P1Y")',
+        )
+    recognised = bool(raw.get("state_recognised", True))
+    lu_costs = bool(raw.get("covers_luxembourg_costs", True))
+    if "product" not in raw:
+        return (_product(c, raw, "supplementary.", fund_id, name, lu_costs, recognised),)
+    unknown = sorted(set(raw) - _INSURER_KEYS)
+    if unknown:
+        raise c.fail(
+            f"supplementary.{unknown[0]}",
+            f"{unknown[0]} belongs to a product when [[supplementary.product]] tables are given",
+            "move it into each [[supplementary.product]]",
+        )
+    products = _list(c, raw, "product")
+    out = tuple(
+        _product(c, p, f"supplementary.product #{i}, key ", fund_id, name, lu_costs, recognised)
+        for i, p in enumerate(products, 1)
+    )
+    codes = [p.product for p in out]
+    if not out or len(set(codes)) != len(codes):
+        raise c.fail(
+            "supplementary.product", "products need distinct ids", "give each product its own id"
+        )
+    return out
+
+
+def _product(
+    c: _Ctx,
+    raw: Mapping[str, Any],
+    where: str,
+    fund_id: str,
+    name: str,
+    lu_costs: bool,
+    recognised: bool,
+) -> SupplementaryInsurer:
+    if not isinstance(raw, Mapping):
+        raise c.fail(
+            where.removesuffix(", key ").removesuffix("."),
+            "a product is a table",
+            "write [[supplementary.product]]",
+        )
+    if where != "supplementary.":
+        unknown = sorted(set(raw) - _PRODUCT_KEYS)
+        if unknown:
+            raise c.fail(
+                f"{where}{unknown[0]}",
+                f"unknown product key {unknown[0]!r}",
+                f"use: {', '.join(sorted(_PRODUCT_KEYS))}",
+            )
     covers: list[Cover] = []
     for i, cover in enumerate(raw.get("cover", []), 1):
-        where = f"supplementary.cover #{i}, key "
+        at = f"{where}cover #{i}, key "
         try:
             category = Category(cover.get("category"))
         except ValueError:
             raise c.fail(
-                f"{where}category",
+                f"{at}category",
                 f"unknown category {cover.get('category')!r}",
                 f"use: {', '.join(k.value for k in Category)}",
             ) from None
-        ceiling = _money(c, cover, "ceiling", where) if "ceiling" in cover else None
-        rate = _money(c, cover, "rate", where) if "rate" in cover else Decimal(1)
+        ceiling = _money(c, cover, "ceiling", at) if "ceiling" in cover else None
+        rate = _money(c, cover, "rate", at) if "rate" in cover else Decimal(1)
         try:
             covers.append(Cover(category, rate, ceiling))
         except DomainError as exc:
-            raise c.fail(f"{where}rate", exc.message, exc.hint or "") from None
+            raise c.fail(f"{at}rate", exc.message, exc.hint or "") from None
     audiences: list[Audience] = []
-    for a in c.strings(raw, "audiences", "supplementary."):
+    for a in c.strings(raw, "audiences", where):
         try:
             audiences.append(Audience(a))
         except ValueError:
             raise c.fail(
-                "supplementary.audiences",
+                f"{where}audiences",
                 f"unknown audience {a!r}",
                 f"use: {', '.join(x.value for x in Audience)}",
             ) from None
-    waiting = raw.get("waiting_period_days", 0)
-    if isinstance(waiting, bool) or not isinstance(waiting, int) or waiting < 0:
+    waiting = raw.get("waiting_period", "P0D")
+    try:
+        period = Period.parse(waiting) if isinstance(waiting, str) else None
+    except DomainError:
+        period = None
+    if period is None:
         raise c.fail(
-            "supplementary.waiting_period_days", "waiting_period_days must be a whole number >= 0"
+            f"{where}waiting_period",
+            f"waiting_period {waiting!r} is not an ISO 8601 date period",
+            'write waiting_period = "P90D", "P3M", "P6M" or "P1Y"',
         )
+    code = raw.get("id", "standard")
+    if not isinstance(code, str) or not code:
+        raise c.fail(f"{where}id", "a product id is a non-empty string", 'write id = "optimum"')
+    label = raw.get("name", name)
     try:
         return SupplementaryInsurer(
             id=fund_id,
-            name=name,
+            name=label if isinstance(label, str) else name,
             covers=tuple(covers),
-            waiting_period_days=waiting,
+            waiting_period=period,
             audiences=frozenset(audiences) if audiences else frozenset(Audience),
-            covers_luxembourg_costs=bool(raw.get("covers_luxembourg_costs", True)),
-            state_recognised=bool(raw.get("state_recognised", True)),
+            covers_luxembourg_costs=bool(raw.get("covers_luxembourg_costs", lu_costs)),
+            state_recognised=bool(raw.get("state_recognised", recognised)),
+            product=code,
         )
     except DomainError as exc:
-        raise c.fail("supplementary", exc.message, exc.hint or "") from None
+        raise c.fail(
+            where.removesuffix(", key ").removesuffix(".") or "supplementary",
+            exc.message,
+            exc.hint or "",
+        ) from None

@@ -49,6 +49,7 @@ __all__ = [
     "EnrolmentLookup",
     "SupplementaryMock",
     "add_supplementary_routes",
+    "product_dict",
 ]
 
 
@@ -123,10 +124,18 @@ class SupplementaryMock:
         self.clock = clock
         self.enrolments: dict[str, Enrolment] = {}
 
-    def enrol(self, person: str, audience: Audience, on: date | None = None) -> Enrolment:
-        """Ask the CNS, then enrol ``person`` from ``on`` (default: today) if S2 and S4 allow."""
+    def enrol(
+        self,
+        person: str,
+        audience: Audience,
+        on: date | None = None,
+        *,
+        product: str | None = None,
+    ) -> Enrolment:
+        """Ask the CNS, then enrol ``person`` from ``on`` (default: today) in ``product``
+        (default: the insurer's first) if S2 and S4 allow. A new enrolment replaces the last."""
         day = on or self.clock.now().date()
-        enrolment = self.insurer.enrol(
+        enrolment = self.profile.product(product).enrol(
             person, self.lookup.status(person, day), day, audience=audience
         )
         if enrolment.accepted:
@@ -160,10 +169,30 @@ class SupplementaryMock:
                 Decimal("0.00"),
                 (RuleApplication("S2", f"not validly enrolled with the CCSS on {day}"),),
             )
-        return self.insurer.reimburse(enrolment, category, cost, cns_reimbursed, day)
+        product = self.profile.product(enrolment.product)
+        return product.reimburse(enrolment, category, cost, cns_reimbursed, day)
 
 
 # --------------------------------------------------------------------------- routes
+
+
+def product_dict(product: SupplementaryInsurer) -> dict[str, Any]:
+    """A product as the routes and ``eessi supplementary products --json`` show it."""
+    return {
+        "id": product.id,
+        "product": product.product,
+        "name": product.name,
+        "waiting_period": product.waiting_period.iso(),
+        "audiences": sorted(a.value for a in product.audiences),
+        "covers": [
+            {
+                "category": c.category.value,
+                "rate": str(c.rate),
+                "ceiling": None if c.ceiling is None else str(c.ceiling),
+            }
+            for c in product.covers
+        ],
+    }
 
 
 def _bad(message: str, key: str, kind: str) -> ApiError:
@@ -205,31 +234,19 @@ def add_supplementary_routes(
 ) -> None:
     """Mount the insurer's routes at ``prefix`` of ``app`` (before it starts)::
 
-    GET  {prefix}product             the product (covers, waiting period, audiences)
+    GET  {prefix}product             the default product (covers, waiting period, audiences)
+    GET  {prefix}products            every product of the insurer
     GET  {prefix}ccss-status?person=&on=   what the CNS answers about a person (S2)
-    POST {prefix}enrolments          {"person", "audience", "on"?} -> the enrolment
+    POST {prefix}enrolments          {"person", "audience", "product"?, "on"?} -> the enrolment
     GET  {prefix}enrolments          the accepted enrolments
     POST {prefix}claims              {"person", "category", "cost", "cns_reimbursed", "on"?}
     """
 
     async def product(request: web.Request) -> web.Response:
-        ins = mock.insurer
-        return web.json_response(
-            {
-                "id": ins.id,
-                "name": ins.name,
-                "waiting_period_days": ins.waiting_period_days,
-                "audiences": sorted(a.value for a in ins.audiences),
-                "covers": [
-                    {
-                        "category": c.category.value,
-                        "rate": str(c.rate),
-                        "ceiling": None if c.ceiling is None else str(c.ceiling),
-                    }
-                    for c in ins.covers
-                ],
-            }
-        )
+        return web.json_response(product_dict(mock.insurer))
+
+    async def products(request: web.Request) -> web.Response:
+        return web.json_response({"products": [product_dict(p) for p in mock.profile.products]})
 
     async def status(request: web.Request) -> web.Response:
         query = dict(request.query)
@@ -247,7 +264,11 @@ def add_supplementary_routes(
         body = await _json(request)
         person = _field(body, "person", "a matricule or household/member", _person)
         audience = _field(body, "audience", "an audience", Audience)
-        enrolment = mock.enrol(person, audience, _day(body))
+        code = body.get("product") if isinstance(body, dict) else None
+        if code is not None and code not in {p.product for p in mock.profile.products}:
+            offered = ", ".join(p.product for p in mock.profile.products)
+            raise _bad(f"unknown product {code!r}", "product", f"one of: {offered}")
+        enrolment = mock.enrol(person, audience, _day(body), product=code)
         return web.json_response(enrolment.to_dict(), status=201 if enrolment.accepted else 200)
 
     async def enrolments(request: web.Request) -> web.Response:
@@ -268,6 +289,7 @@ def add_supplementary_routes(
     # one, loopback only), errors and body reader (eessi.node.http_api).
     sub = admin_subapp(admin_auth(app, host=None, token=None), routes="/api/openapi.json")
     sub.router.add_get("/product", product)
+    sub.router.add_get("/products", products)
     sub.router.add_get("/ccss-status", status)
     sub.router.add_post("/enrolments", enrol)
     sub.router.add_get("/enrolments", enrolments)

@@ -20,6 +20,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias
 
@@ -27,8 +28,9 @@ from eessi.core.facts import DocumentKind
 from eessi.core.household import Household
 from eessi.core.household_json import loads_household, parse_household
 from eessi.core.messages import Channel
-from eessi.core.supplementary import Audience
-from eessi.errors import ConfigError, EessiError
+from eessi.core.period import Period
+from eessi.core.supplementary import Audience, Category
+from eessi.errors import ConfigError, DomainError, EessiError
 from eessi.mock.behaviour import Rule, parse_rule
 from eessi.sed.catalogue import BUCS, SEDS
 
@@ -69,6 +71,7 @@ Action: TypeAlias = Literal[
     "advance-clock",
     "tick",
     "supplementary-enrolment",
+    "supplementary-claim",
 ]
 
 #: Every ``do`` of a step, with the keys it takes (required ones first, then optional ones).
@@ -84,9 +87,10 @@ ACTIONS: Final[Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "invalidate": (("by", "member", "sed"), ()),
     "clarify": (("by", "member"), ("sed", "question")),
     "close": (("by", "member"), ()),
-    "advance-clock": ((), ("days", "hours", "minutes", "seconds")),
+    "advance-clock": ((), ("period", "days", "hours", "minutes", "seconds")),
     "tick": ((), ("at",)),
-    "supplementary-enrolment": (("insurer", "member"), ("audience",)),
+    "supplementary-enrolment": (("insurer", "member"), ("audience", "product")),
+    "supplementary-claim": (("insurer", "member", "category", "cost", "cns_reimbursed"), ()),
 }
 
 #: What a member's ``outcome`` may be expected to be.
@@ -98,7 +102,7 @@ _EXPECT = ("messages", "order", "members", "case", "supplementary")
 _MESSAGE = ("flow", "status", "version", "xpath", "note", "attempts", "duplicates")
 _MEMBER = ("outcome", "rules", "main_insured", "start", "missing")
 _CASE = ("at", "member", "buc", "state")
-_SUPPLEMENTARY = ("accepted", "rules", "reimbursable_from")
+_SUPPLEMENTARY = ("accepted", "rules", "reimbursable_from", "product", "paid")
 _COMMON_STEP = ("do", "title", "expect")
 
 
@@ -181,8 +185,13 @@ class SupplementaryExpectation:
 
     member: str
     accepted: bool | None = None
+    #: Rules cited by the enrolment and the member's claims (S1-S4).
     rules: tuple[str, ...] = ()
     reimbursable_from: date | None = None
+    #: The product enrolled in.
+    product: str | None = None
+    #: What each ``supplementary-claim`` step paid, in order (``"144.00"``).
+    paid: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -530,8 +539,24 @@ def _check_step(c: _Ctx, where: str, do: str, params: dict[str, Any], household:
         amounts = [params.get(k, 0) for k in ("days", "hours", "minutes", "seconds")]
         if any(isinstance(a, bool) or not isinstance(a, int | float) or a < 0 for a in amounts):
             raise c.fail(f"{where}.days", "clock amounts must be numbers >= 0", "days = 61")
-        if not any(amounts):
-            raise c.fail(f"{where}.days", "advance-clock needs an amount", "days = 61")
+        if "period" in params:
+            try:
+                Period.parse(params["period"])
+            except DomainError as exc:
+                raise c.fail(f"{where}.period", exc.message, exc.hint or "") from None
+        elif not any(amounts):
+            raise c.fail(f"{where}.days", "advance-clock needs an amount", 'period = "P6M"')
+    if "category" in params and params["category"] not in [k.value for k in Category]:
+        raise c.fail(
+            f"{where}.category",
+            f"unknown category {params['category']!r}",
+            f"one of: {', '.join(k.value for k in Category)}",
+        )
+    for key in ("cost", "cns_reimbursed"):
+        if key in params and _amount(params[key]) is None:
+            raise c.fail(f"{where}.{key}", f"{key} must be an amount >= 0", f'{key} = "120.00"')
+    if "product" in params and (not isinstance(params["product"], str) or not params["product"]):
+        raise c.fail(f"{where}.product", "product is a product id", 'product = "optimum"')
     if "start" in params and not isinstance(params["start"], date):
         raise c.fail(f"{where}.start", "start must be a TOML date", "start = 2026-04-01")
     if "at" in params and (
@@ -540,14 +565,30 @@ def _check_step(c: _Ctx, where: str, do: str, params: dict[str, Any], household:
         raise c.fail(f"{where}.at", "at must be a list of institution IDs", 'at = ["LU:CNS00001"]')
 
 
-def clock_delta(params: Mapping[str, Any]) -> timedelta:
-    """How far an ``advance-clock`` step moves the clock."""
-    return timedelta(
+def clock_delta(params: Mapping[str, Any], now: datetime | None = None) -> timedelta:
+    """How far an ``advance-clock`` step moves the clock from ``now``: its ``period`` the
+    calendar way (``P1M`` from 31 January ends on the last day of February), then the rest."""
+    delta = timedelta(
         days=params.get("days", 0),
         hours=params.get("hours", 0),
         minutes=params.get("minutes", 0),
         seconds=params.get("seconds", 0),
     )
+    if "period" in params:
+        day = (now or datetime(2000, 1, 1)).date()
+        delta += timedelta(days=(Period.parse(params["period"]).after(day) - day).days)
+    return delta
+
+
+def _amount(value: Any) -> Decimal | None:
+    """A TOML amount of euros (a string or a number), or None when it is not one >= 0."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() and amount >= 0 else None
 
 
 def _default_title(do: str, p: Mapping[str, Any]) -> str:
@@ -569,12 +610,22 @@ def _default_title(do: str, p: Mapping[str, Any]) -> str:
     if do in ("register", "reject", "invalidate", "clarify", "close"):
         sed = f" {p['sed']}" if "sed" in p else ""
         return f"{p['by']}: {do}{sed} in the case of {m}"
+    if do == "advance-clock" and "period" in p:
+        return f"the clock moves {Period.parse(p['period'])}" + (
+            f" and {clock_delta({**p, 'period': 'P0D'})}" if set(p) - {"period"} else ""
+        )
     if do == "advance-clock":
         d = clock_delta(p)
         return f"the clock moves {d.days} day(s)" + (f" {d.seconds} s" if d.seconds else "")
     if do == "tick":
         return "the institutions look at the time (reminders)"
-    return f"{p['insurer']} enrols {m} ({p.get('audience', 'resident')})"
+    if do == "supplementary-claim":
+        return (
+            f"{m} claims {p['category']} from {p['insurer']}: cost {p['cost']},"
+            f" CNS reimbursed {p['cns_reimbursed']}"
+        )
+    product = f", product {p['product']}" if "product" in p else ""
+    return f"{p['insurer']} enrols {m} ({p.get('audience', 'resident')}{product})"
 
 
 def _flow(c: _Ctx, text: str, key: str) -> tuple[str, str, str]:
@@ -684,7 +735,7 @@ def _expect(c: _Ctx, raw: Any, household: Household, at: str = "expect") -> Expe
     supp: list[SupplementaryExpectation] = []
     for member, m in c.table(t.get("supplementary", {}), f"{at}.supplementary").items():
         key = f"{at}.supplementary.{member}"
-        _check_member(c, household, member, key)
+        _check_member(c, household, member, key, main=True)
         m = c.table(m, key)
         c.known(m, key, _SUPPLEMENTARY)
         accepted = m.get("accepted")
@@ -693,7 +744,18 @@ def _expect(c: _Ctx, raw: Any, household: Household, at: str = "expect") -> Expe
         rf = m.get("reimbursable_from")
         if rf is not None and not isinstance(rf, date):
             raise c.fail(f"{key}.reimbursable_from", "must be a TOML date", "2026-07-01")
-        supp.append(SupplementaryExpectation(member, accepted, c.strings(m, "rules", key), rf))
+        product = c.text(m, "product", key, required=False)
+        paid = None
+        if "paid" in m:
+            paid = c.strings(m, "paid", key)
+            if not all(_amount(a) is not None for a in paid):
+                raise c.fail(f"{key}.paid", "paid is a list of amounts", 'paid = ["144.00"]')
+            paid = tuple(str(_amount(a)) for a in paid)
+        supp.append(
+            SupplementaryExpectation(
+                member, accepted, c.strings(m, "rules", key), rf, product, paid
+            )
+        )
     return Expectations(messages, order, tuple(members), tuple(cases), tuple(supp))
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,11 @@ from eessi.core.messages import (
     ServiceDecision,
     WithdrawEntitlement,
 )
-from eessi.core.supplementary import Audience, CcssStatus, Enrolment
+from eessi.core.supplementary import Audience, Category, Enrolment, Reimbursement
 from eessi.errors import ConfigError, EessiError
 from eessi.mock.outside import answer_requests
 from eessi.mock.profiles import Profile
+from eessi.mock.supplementary import CnsEnrolment, SupplementaryMock
 from eessi.node.inputs import (
     CloseCase,
     InvalidateDocument,
@@ -115,6 +117,8 @@ class _Run:
         self.s = scenario
         self.net = net
         self.enrolments: dict[str, Enrolment] = {}
+        self.claims: dict[str, list[Reimbursement]] = {}
+        self.insurers: dict[str, SupplementaryMock] = {}
 
     def _main_pin(self, params: dict[str, Any]) -> str:
         mains = self.s.household.main_insured
@@ -195,31 +199,47 @@ class _Run:
                 command = CloseCase(case)
             await self.net[p["by"]].submit(command)
         elif do == "advance-clock":
-            now = self.net.clock.advance(clock_delta(p))
+            now = self.net.clock.advance(clock_delta(p, self.net.clock.now()))
             notes.append(f"clock: {now.isoformat()}")
         elif do == "tick":
             for ir_id in p.get("at", list(self.net.nodes)):
                 await self.net[ir_id].tick()
         elif do == "supplementary-enrolment":
             notes.append(self._enrol(p))
+        elif do == "supplementary-claim":
+            notes.append(self._claim(p))
         await self.net.idle()
         return notes
 
+    def _insurer(self, insurer: str) -> SupplementaryMock:
+        """The run's mock of supplementary ``insurer``: it asks the running CNS (S2)."""
+        mock = self.insurers.get(insurer)
+        if mock is None:
+            profile = self.net.mocks.profiles.get(insurer)
+            if profile is None or profile.insurer is None:
+                raise ConfigError(
+                    f"{insurer} is not a supplementary insurer of the mock profiles",
+                    code="scenario.unknown-insurer",
+                    hint="use LU:CMCM0001 (eessi/mock/profiles/lu-cmcm-supplementary.toml)",
+                )
+            lookup = CnsEnrolment(lambda: self.net.cns_desk)
+            mock = self.insurers[insurer] = SupplementaryMock(profile, lookup, self.net.clock)
+        return mock
+
+    def _person(self, member: str) -> str:
+        """How the insurer names ``member``: the matricule of a main insured, else the CNS's
+        ``household/member`` key."""
+        for m in self.s.household.main_insured:
+            if m.id == member:
+                return m.pin
+        return f"{self.s.household.id}/{member}"
+
     def _enrol(self, p: dict[str, Any]) -> str:
-        profile = self.net.mocks.profiles.get(p["insurer"])
-        if profile is None or profile.insurer is None:
-            raise ConfigError(
-                f"{p['insurer']} is not a supplementary insurer of the mock profiles",
-                code="scenario.unknown-insurer",
-                hint="use LU:CMCM0001 (eessi/mock/profiles/lu-cmcm-supplementary.toml)",
-            )
-        registered = any(ref.member == p["member"] for ref in self.net.cns_desk.registrations)
-        status = CcssStatus.CO_INSURED if registered else CcssStatus.NOT_ENROLLED
-        enrolment = profile.insurer.enrol(
-            p["member"],
-            status,
-            self.net.clock.now().date(),
-            audience=Audience(p.get("audience", "resident")),
+        mock = self._insurer(p["insurer"])
+        enrolment = mock.enrol(
+            self._person(p["member"]),
+            Audience(p.get("audience", "resident")),
+            product=p.get("product"),
         )
         self.enrolments[p["member"]] = enrolment
         verdict = "accepted" if enrolment.accepted else "refused"
@@ -229,7 +249,26 @@ class _Run:
             if enrolment.reimbursable_from
             else ""
         )
-        return f"{profile.id}: enrolment of {p['member']} {verdict}{since} [{rules}]"
+        return (
+            f"{mock.profile.id}: enrolment of {p['member']} in {enrolment.product} {verdict}"
+            f"{since} [{rules}]"
+        )
+
+    def _claim(self, p: dict[str, Any]) -> str:
+        mock = self._insurer(p["insurer"])
+        paid = mock.claim(
+            self._person(p["member"]),
+            Category(p["category"]),
+            Decimal(str(p["cost"])),
+            Decimal(str(p["cns_reimbursed"])),
+        )
+        self.claims.setdefault(p["member"], []).append(paid)
+        rules = ", ".join(dict.fromkeys(r.rule for r in paid.reasons))
+        why = "; ".join(f"{r.rule}: {r.explanation}" for r in paid.reasons)
+        return (
+            f"{mock.profile.id}: claim of {p['member']} for {paid.category.value} pays"
+            f" {paid.amount}, left to pay {paid.left_to_pay} [{rules}] ({why})"
+        )
 
     async def outside_answers(self, events: list[Event]) -> list[str]:
         """A bilateral fund taking part (R6, outside EESSI) answers the CNS's requests.
@@ -415,7 +454,11 @@ def _check_cases(expect: Expectations, net: LoopbackNetwork) -> list[Check]:
     return checks
 
 
-def _check_supplementary(expect: Expectations, enrolments: dict[str, Enrolment]) -> list[Check]:
+def _check_supplementary(
+    expect: Expectations,
+    enrolments: dict[str, Enrolment],
+    claims: dict[str, list[Reimbursement]],
+) -> list[Check]:
     checks: list[Check] = []
     for exp in expect.supplementary:
         got = enrolments.get(exp.member)
@@ -424,7 +467,9 @@ def _check_supplementary(expect: Expectations, enrolments: dict[str, Enrolment])
                 Check("supplementary", exp.member, False, "an enrolment", "(none)", "no step")
             )
             continue
-        rules = list(dict.fromkeys(r.rule for r in got.reasons))
+        paid = [str(c.amount) for c in claims.get(exp.member, [])]
+        reasons = [*got.reasons, *(r for c in claims.get(exp.member, []) for r in c.reasons)]
+        rules = list(dict.fromkeys(r.rule for r in reasons))
         problems = []
         if exp.accepted is not None and got.accepted != exp.accepted:
             problems.append(f"accepted is {got.accepted}")
@@ -433,8 +478,16 @@ def _check_supplementary(expect: Expectations, enrolments: dict[str, Enrolment])
             problems.append(f"rules not cited: {', '.join(absent)}")
         if exp.reimbursable_from is not None and got.reimbursable_from != exp.reimbursable_from:
             problems.append(f"reimbursable from {got.reimbursable_from}")
+        if exp.product is not None and got.product != exp.product:
+            problems.append(f"product is {got.product}")
+        if exp.paid is not None and tuple(paid) != exp.paid:
+            problems.append(f"paid {', '.join(paid) or 'no claim'}")
         expected = f"accepted={exp.accepted} rules {', '.join(exp.rules)}"
+        if exp.paid is not None:
+            expected += f" paid {', '.join(exp.paid)}"
         actual = f"accepted={got.accepted} [{', '.join(rules)}] from {got.reimbursable_from}"
+        if paid:
+            actual += f" paid {', '.join(paid)}"
         checks.append(
             Check("supplementary", exp.member, not problems, expected, actual, "; ".join(problems))
         )
@@ -447,12 +500,13 @@ def _checks(
     members: dict[str, dict[str, Any]],
     net: LoopbackNetwork,
     enrolments: dict[str, Enrolment],
+    claims: dict[str, list[Reimbursement]],
 ) -> list[Check]:
     return (
         _check_messages(expect, xs)
         + _check_members(expect, members)
         + _check_cases(expect, net)
-        + _check_supplementary(expect, enrolments)
+        + _check_supplementary(expect, enrolments, claims)
     )
 
 
@@ -521,7 +575,7 @@ async def _run(scenario: Scenario, where: Path, observer: RunObserver | None) ->
                 events = net.drain_cns_events() if answered else []
             happened += notes
             if step.expect is not None and status == "passed":
-                found = _checks(step.expect, new, run.members(), net, run.enrolments)
+                found = _checks(step.expect, new, run.members(), net, run.enrolments, run.claims)
                 step_checks += [
                     dataclasses.replace(ck, kind=f"after step {step.index}: {ck.kind}")
                     for ck in found
@@ -533,7 +587,9 @@ async def _run(scenario: Scenario, where: Path, observer: RunObserver | None) ->
             await _notify(observer, "step", result)
         xs = await net.exchanges()
         members = run.members()
-        checks = step_checks + _checks(scenario.expect, xs, members, net, run.enrolments)
+        checks = step_checks + _checks(
+            scenario.expect, xs, members, net, run.enrolments, run.claims
+        )
         return ScenarioReport(
             scenario.name,
             scenario.title,

@@ -15,6 +15,7 @@ from eessi.core.supplementary import (
     CcssStatus,
     Cover,
     Enrolment,
+    Period,
     SupplementaryInsurer,
     status_from_decision,
 )
@@ -28,7 +29,7 @@ CMCM = SupplementaryInsurer(
         Cover(Category.DENTAL, Decimal("0.8"), Decimal("300.00")),
         Cover(Category.SOFT_MEDICINE, Decimal("0.5")),
     ),
-    waiting_period_days=90,
+    waiting_period=Period(days=90),
     audiences=frozenset({Audience.RESIDENT, Audience.CROSS_BORDER}),
 )
 DAY = date(2026, 1, 1)
@@ -62,7 +63,7 @@ def test_S2_enrolment_only_for_persons_validly_enrolled_with_the_ccss(
 def test_S2_accepted_enrolment_is_reimbursable_after_the_waiting_period() -> None:
     e = _enrolled()
     assert e.reimbursable_from == date(2026, 4, 1)
-    assert "waiting period 90 days" in e.reasons[-1].explanation
+    assert "waiting period P90D" in e.reasons[-1].explanation
 
 
 @pytest.mark.parametrize(
@@ -178,8 +179,8 @@ def test_S3_insurer_covers_each_category_once_and_waits_no_negative_days() -> No
     twice = (Cover(Category.DENTAL), Cover(Category.DENTAL))
     with pytest.raises(DomainError, match="covered twice"):
         SupplementaryInsurer("LU:X0001", "X", twice)
-    with pytest.raises(DomainError, match="negative waiting period"):
-        SupplementaryInsurer("LU:X0001", "X", (), waiting_period_days=-1)
+    with pytest.raises(DomainError, match="not a whole number >= 0"):
+        SupplementaryInsurer("LU:X0001", "X", (), waiting_period=Period(days=-1))
 
 
 # --- S4: products per audience -----------------------------------------------------------------
@@ -201,3 +202,41 @@ def test_S4_default_product_is_for_everyone() -> None:
     anyone = SupplementaryInsurer("LU:ALL00001", "All", (Cover(Category.HOSPITAL),))
     for audience in Audience:
         assert anyone.enrol("x", CcssStatus.CO_INSURED, DAY, audience=audience).accepted
+
+
+# --- S2: waiting periods as ISO 8601 durations, counted on the calendar ------------------------
+
+
+@pytest.mark.parametrize(
+    ("period", "enrolled", "reimbursable_from"),
+    [
+        ("P6M", date(2026, 1, 15), date(2026, 7, 15)),
+        ("P6M", date(2026, 8, 31), date(2027, 2, 28)),  # no 31 February: the month's last day
+        ("P1Y", date(2028, 2, 29), date(2029, 2, 28)),
+        ("P90D", date(2026, 1, 1), date(2026, 4, 1)),
+        ("P2W", date(2026, 1, 1), date(2026, 1, 15)),
+        ("P1Y2M10D", date(2026, 1, 1), date(2027, 3, 11)),
+    ],
+)
+def test_S2_the_waiting_period_is_an_ISO_8601_duration_counted_on_the_calendar(
+    period: str, enrolled: date, reimbursable_from: date
+) -> None:
+    product = SupplementaryInsurer("LU:X0001", "X", (), waiting_period=Period.parse(period))
+    e = product.enrol("eva", CcssStatus.CO_INSURED, enrolled, audience=Audience.RESIDENT)
+    assert e.reimbursable_from == reimbursable_from
+    assert f"waiting period {Period.parse(period)}" in e.reasons[-1].explanation
+
+
+@pytest.mark.parametrize("text", ["6M", "P", "P1.5M", "PT1H", "P-1D", "P1D2M", "", "six months"])
+def test_S2_a_waiting_period_that_is_not_an_ISO_date_period_is_refused(text: str) -> None:
+    with pytest.raises(DomainError, match="ISO 8601") as info:
+        Period.parse(text)
+    assert info.value.code == "domain.bad-period"
+
+
+def test_S3_a_claim_goes_to_the_product_enrolled_in() -> None:
+    other = SupplementaryInsurer(
+        "LU:CMCM0001", "Dental", (Cover(Category.DENTAL),), product="dentaplus"
+    )
+    with pytest.raises(DomainError, match="product standard, not LU:CMCM0001 product dentaplus"):
+        other.reimburse(_enrolled(), Category.DENTAL, Decimal(100), Decimal(0), date(2026, 6, 1))

@@ -12,7 +12,7 @@ from eessi.clock import VirtualClock
 from eessi.core.cns import CnsDesk
 from eessi.core.fund import FundDesk
 from eessi.core.messages import EntitlementRecorded, IssueEntitlement, RequestEntitlement
-from eessi.core.supplementary import Category
+from eessi.core.supplementary import Category, Period
 from eessi.directory import load_default_directory, parse_directory
 from eessi.errors import ConfigError
 from eessi.ids import SeededIds
@@ -117,10 +117,59 @@ def test_the_krankenkasse_knows_the_insurance_periods_of_its_former_insured() ->
 def test_the_supplementary_profile_is_an_insurer_with_a_waiting_period() -> None:
     insurer = load_default_profiles()["LU:CMCM0001"].insurer
     assert insurer is not None
-    assert insurer.waiting_period_days == 90
+    assert insurer.waiting_period == Period(days=90)
     cover = insurer.cover(Category.DENTAL)
     assert cover is not None
     assert cover.ceiling is not None
+
+
+def test_S2_the_supplementary_insurer_sells_several_products_with_their_own_waiting_periods() -> (
+    None
+):
+    cmcm = load_default_profiles()["LU:CMCM0001"]
+    periods = {p.product: p.waiting_period.iso() for p in cmcm.products}
+    assert periods == {"base": "P90D", "optimum": "P6M", "dentaplus": "P1Y"}
+    assert cmcm.product("dentaplus").cover(Category.HOSPITAL) is None  # S3: not every category
+    with pytest.raises(ConfigError, match="no product 'gold'") as info:
+        cmcm.product("gold")
+    assert info.value.hint == "products of LU:CMCM0001: base, optimum, dentaplus"
+
+
+def _cmcm() -> dict[str, Any]:
+    path = default_profiles_dir() / "lu-cmcm-supplementary.toml"
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "hint"),
+    [
+        (
+            lambda d: d["supplementary"]["product"][1].update(waiting_period="6 months"),
+            "supplementary.product #2, key waiting_period",
+            "P6M",
+        ),
+        (
+            lambda d: d["supplementary"].update(waiting_period_days=90),
+            "supplementary.waiting_period_days",
+            'waiting_period = "P90D"',
+        ),
+        (
+            lambda d: d["supplementary"]["product"][2].update(id="base"),
+            "supplementary.product",
+            "its own id",
+        ),
+    ],
+    ids=["not-iso", "old-days-key", "same-id"],
+)
+def test_S2_a_product_with_a_bad_waiting_period_or_id_is_refused_with_the_key(
+    change: Any, key: str, hint: str
+) -> None:
+    doc = _cmcm()
+    change(doc)
+    with pytest.raises(ConfigError) as info:
+        parse_profile(doc)
+    assert key in str(info.value)
+    assert hint in (info.value.hint or "")
 
 
 def test_profile_rules_are_loaded_as_profile_rules() -> None:

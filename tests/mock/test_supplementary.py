@@ -132,7 +132,27 @@ async def test_the_insurer_routes_enrol_and_reimburse_over_http(w: World) -> Non
             status, err = await post("/enrolments", {"person": LUC, "audience": "pirates"})
             assert (status, err["error"]["where"]) == (400, "/audience")
             async with http.get(base + "/product") as resp:
-                assert (await resp.json())["waiting_period_days"] == 90
+                assert (await resp.json())["waiting_period"] == "P90D"
+            async with http.get(base + "/products") as resp:
+                products = (await resp.json())["products"]
+            assert [(p["product"], p["waiting_period"]) for p in products] == [
+                ("base", "P90D"),
+                ("optimum", "P6M"),
+                ("dentaplus", "P1Y"),
+            ]
+            status, enrolment = await post(
+                "/enrolments", {"person": LUC, "audience": "cross_border", "product": "dentaplus"}
+            )
+            assert (status, enrolment["product"]) == (201, "dentaplus")
+            assert enrolment["reimbursable_from"] == (
+                w.clock.now().date().replace(year=w.clock.now().year + 1).isoformat()
+            )  # S2: P1Y
+            status, paid = await post("/claims", {**claim, "category": "dental"})
+            assert paid["amount"] == "0.00"  # S2: the new product's waiting period runs
+            status, err = await post(
+                "/enrolments", {"person": LUC, "audience": "cross_border", "product": "gold"}
+            )
+            assert (status, err["error"]["where"]) == (400, "/product")
     finally:
         await runner.cleanup()
 
