@@ -2,8 +2,9 @@
 
 A mock fund answers like a real one by default (its :class:`~eessi.core.fund.FundDesk` follows
 the BUC rules). A **rule** changes that for what it matches: a fund, optionally a BUC, the SED
-type it reacts to, one case, the n-th occurrence of that SED in the case. Its **effect** says
-what the fund does instead.
+type it reacts to, one case, the n-th occurrence of that SED in the case, a person (a PIN or
+the fund's record key), the counterparty, an XPath over the SED. Its **effect** says what the
+fund does instead.
 
 Theory of operation
 -------------------
@@ -21,9 +22,10 @@ The node asks the book two questions:
   effect answers: ``answer`` (with overrides), ``delay``, ``refuse``, ``silent``,
   ``duplicate``, ``malformed``, ``wrong_version``, ``close``.
 
-**Precedence: the most specific rule wins**: a rule naming the case beats one naming the SED
-type, which beats one naming the BUC, which beats the fund's default; ``nth`` breaks the
-remaining ties; among equally specific rules the one added last wins (so a rule set at run time
+**Precedence: the most specific rule wins**: a rule naming the case, a person or an XPath (as
+specific as each other: they add up) beats one naming the SED type, which beats one naming the
+BUC, then the counterparty, which beats the fund's default; ``nth`` breaks the remaining
+ties; among equally specific rules the one added last wins (so a rule set at run time
 overrides the profile's). No matching rule means ``answer``: the BUC rules.
 
 Everything is pure and deterministic: random delays come from the injected
@@ -40,6 +42,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeAlias
 
 from eessi.errors import ConfigError
+from eessi.mock.journal_query import check_rule_xpath
+from eessi.mock.journal_query import matches as xpath_matches
 from eessi.mock.payloads import check_overrides
 from eessi.sed.catalogue import BUCS, SEDS
 
@@ -205,14 +209,26 @@ class Match:
     case: str | None = None
     #: Only the n-th occurrence (1-based) of that SED type in the case.
     nth: int | None = None
+    #: A person: a PIN of the SED's person (any country), or the key of the fund's record
+    #: (``household/member``) the case or the document is about.
+    person: str | None = None
+    #: IR ID of the other institution (the sender of what the fund reacts to, the receiver
+    #: of what it sends on its own).
+    counterparty: str | None = None
+    #: A prefix-insensitive XPath over the SED the fund reacts to (``eessi.mock.
+    #: journal_query``): the rule applies when it selects something or is true.
+    xpath: str | None = None
 
     @property
-    def specificity(self) -> tuple[bool, bool, bool, bool]:
-        """Case > SED > BUC > nth > fund default, compared in this order."""
+    def specificity(self) -> tuple[int, bool, bool, bool, bool]:
+        """(case, person, XPath) > SED > BUC > counterparty > nth > fund default, compared
+        in this order; case, person and XPath are equally specific (each names one case or
+        one person's cases) and add up."""
         return (
-            self.case is not None,
+            (self.case is not None) + (self.person is not None) + (self.xpath is not None),
             self.sed is not None,
             self.buc is not None,
+            self.counterparty is not None,
             self.nth is not None,
         )
 
@@ -223,15 +239,29 @@ class Match:
             and (self.sed is None or self.sed == t.sed)
             and (self.case is None or self.case == t.case)
             and (self.nth is None or self.nth == occurrence)
+            and (self.counterparty is None or self.counterparty == t.counterparty)
+            and (self.person is None or self.person in t.persons)
+            and (
+                self.xpath is None
+                or (t.document is not None and _xpath_holds(t.document, self.xpath))
+            )
         )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for key in ("fund", "buc", "sed", "case", "nth"):
+        for key in MATCH_KEYS:
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
         return out
+
+
+def _xpath_holds(document: bytes, xpath: str) -> bool:
+    # A prefix this document does not bind (the SED type of another SED) matches nothing.
+    try:
+        return xpath_matches(document, xpath)
+    except ConfigError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +315,16 @@ def effect_to_dict(effect: Effect) -> dict[str, Any]:
 # --------------------------------------------------------------------------- parsing
 
 #: The keys of a rule's ``match``.
-MATCH_KEYS: Final[tuple[str, ...]] = ("fund", "buc", "sed", "case", "nth")
+MATCH_KEYS: Final[tuple[str, ...]] = (
+    "fund",
+    "buc",
+    "sed",
+    "case",
+    "nth",
+    "person",
+    "counterparty",
+    "xpath",
+)
 #: The parameters each effect takes.
 EFFECT_PARAMETERS: Final[dict[str, tuple[str, ...]]] = {
     "answer": ("overrides",),
@@ -349,6 +388,12 @@ def parse_rule(
     if "effect" not in data:
         raise fail("effect", "the rule has no effect", f"give one of: {', '.join(EFFECTS)}")
     effect = _parse_effect(data["effect"], fail)
+    if isinstance(effect, Fail) and match.xpath is not None:
+        raise fail(
+            "match.xpath",
+            "a fail rule cannot match an XPath: a delivery fails before its document is read",
+            "match a fail rule on case, person, counterparty, SED, BUC or nth",
+        )
     if isinstance(effect, Answer) and effect.overrides:
         check_overrides(effect.overrides, match.sed, where=where)
     if rule_id is None:  # stable: the same rule given twice replaces itself
@@ -368,7 +413,7 @@ def _parse_match(raw: Any, fail: Any) -> Match:
             f"match on: {', '.join(MATCH_KEYS)}",
         )
     values: dict[str, Any] = {}
-    for key in ("fund", "buc", "sed", "case"):
+    for key in ("fund", "buc", "sed", "case", "person", "counterparty", "xpath"):
         if key in raw:
             v = raw[key]
             if not isinstance(v, str) or not v:
@@ -387,6 +432,11 @@ def _parse_match(raw: Any, fail: Any) -> Match:
         if isinstance(nth, bool) or not isinstance(nth, int) or nth < 1:
             raise fail("match.nth", "nth must be a whole number >= 1", 'write "nth": 2')
         values["nth"] = nth
+    if "xpath" in values:
+        try:
+            check_rule_xpath(values["xpath"])
+        except ConfigError as exc:
+            raise fail("match.xpath", exc.message, exc.hint or "") from None
     return Match(**values)
 
 
@@ -492,6 +542,13 @@ class Trigger:
     buc: str | None = None
     #: The message (or document) ID, so that a redelivery is not counted twice.
     message_id: str | None = None
+    #: IR ID of the other institution.
+    counterparty: str | None = None
+    #: Who the case or document is about: PINs of the SED's person and the keys of the
+    #: fund's records (``household/member``).
+    persons: frozenset[str] = frozenset()
+    #: The SED the fund reacts to (for ``xpath``); ``None``: not read (a delivery attempt).
+    document: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -554,6 +611,11 @@ class Behaviours:
             self._rules = [r for r in self._rules if r.id != rule.id]
         self._rules.append(rule)
         return rule
+
+    @property
+    def reads_documents(self) -> bool:
+        """Whether a rule matches on a person or an XPath (the trigger must carry them)."""
+        return any(r.match.person is not None or r.match.xpath is not None for r in self._rules)
 
     def next_id(self) -> str:
         self._serial += 1

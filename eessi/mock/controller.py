@@ -29,7 +29,7 @@ from aiohttp import web
 from eessi.errors import ConfigError
 from eessi.journal import Direction, Journal, MessageRecord, MessageStatus
 from eessi.mock.behaviour import Behaviours
-from eessi.mock.interceptors import MockInbound, MockOutbound, desk_lookup
+from eessi.mock.interceptors import DeskView, MockInbound, MockOutbound, desk_lookup
 from eessi.mock.journal_query import compile_xpath, matches
 from eessi.mock.profiles import Profile
 
@@ -90,8 +90,9 @@ class MockController:
         fund = node.id
         book = self.book(fund)
         self._nodes[fund] = node
-        node.outbound_policy = MockOutbound(fund, book, desk_lookup(lambda: node.desk), self)
-        inbound = MockInbound(fund, book, self, stall_seconds=self.stall_seconds)
+        view = DeskView(lambda: node.desk)
+        node.outbound_policy = MockOutbound(fund, book, desk_lookup(lambda: node.desk), self, view)
+        inbound = MockInbound(fund, book, self, stall_seconds=self.stall_seconds, view=view)
         node.inbound_interceptor = inbound
         node.delivery_listeners.append(inbound.delivered)
 

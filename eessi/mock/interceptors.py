@@ -62,6 +62,7 @@ from eessi.transport.envelope import UserMessage
 from eessi.transport.server import Outcome
 
 __all__ = [
+    "DeskView",
     "MockInbound",
     "MockOutbound",
     "OutboundSedLike",
@@ -98,6 +99,42 @@ class Recorder(Protocol):
 DeskLookup = Callable[[str, str], str | None]
 
 
+class DeskView:
+    """What person and XPath rules need from the fund's desk: the documents of a case (the
+    one the fund reacts to), who the case is about, and the keys of the fund's records by
+    PIN. Read only when a rule matches on a person or an XPath."""
+
+    def __init__(self, desk_of: Callable[[], Any]) -> None:
+        self._desk_of = desk_of
+
+    def _case(self, case_id: str) -> Any:
+        snapshot = self._desk_of().snapshot()
+        return getattr(snapshot, "cases", {}).get(case_id)
+
+    def document(self, case_id: str, document_id: str) -> Any:
+        """The document ``document_id`` of the case as the desk read it (``None``: unknown)."""
+        cf = self._case(case_id)
+        return None if cf is None else cf.documents.get(document_id)
+
+    def persons(self, case_id: str, doc: Any = None) -> frozenset[str]:
+        """Who the case is about: the key of the fund's record (``household/member``), the
+        PINs of ``doc``'s person, and the keys of the records that share one of them."""
+        out: set[str] = set()
+        cf = self._case(case_id)
+        key = getattr(cf, "person", None)
+        if isinstance(key, str):
+            out.add(key)
+        person = getattr(doc, "person", None)
+        pins = {p.number for p in getattr(person, "pins", ())}
+        out |= pins
+        if pins:
+            records = getattr(self._desk_of(), "records", {})
+            for rec in records.values():
+                if pins & {p.number for p in rec.person.pins}:
+                    out.add(rec.key)
+        return frozenset(out)
+
+
 def desk_lookup(desk_of: Callable[[], Any]) -> DeskLookup:
     """``(case_id, document_id) -> SED type`` from a desk's snapshot (``None`` if unknown)."""
 
@@ -115,17 +152,41 @@ def desk_lookup(desk_of: Callable[[], Any]) -> DeskLookup:
 class MockOutbound:
     """The node's outbound policy for one mock fund (see the module docstring)."""
 
-    def __init__(self, fund: str, book: Behaviours, lookup: DeskLookup, log: Recorder) -> None:
+    def __init__(
+        self,
+        fund: str,
+        book: Behaviours,
+        lookup: DeskLookup,
+        log: Recorder,
+        view: DeskView | None = None,
+    ) -> None:
         self.fund = fund
         self.book = book
         self.lookup = lookup
         self.log = log
+        self.view = view
+
+    def _reads(self, sed: Any, outgoing: Outgoing) -> tuple[frozenset[str], bytes | None]:
+        """The persons and the document a person or XPath rule matches against: the document
+        the fund reacts to (as its desk read it), or for a SED it sends on its own, that SED."""
+        if self.view is None or not self.book.reads_documents:
+            return frozenset(), None
+        answered = outgoing.answers
+        doc = self.view.document(outgoing.case_id, answered) if answered is not None else None
+        if doc is None:
+            return self.view.persons(outgoing.case_id, outgoing.sed), sed.payload
+        try:
+            payload = doc.to_xml()
+        except (EessiError, ValueError, TypeError):
+            payload = None
+        return self.view.persons(outgoing.case_id, doc), payload
 
     def outbound(self, sed: Any, outgoing: Outgoing) -> Any:
         answered = outgoing.answers
         trigger_sed = (
             self.lookup(outgoing.case_id, answered) if answered is not None else None
         ) or outgoing.sed.code
+        persons, document = self._reads(sed, outgoing)
         reaction = self.book.on_document(
             Trigger(
                 fund=self.fund,
@@ -133,6 +194,9 @@ class MockOutbound:
                 sed=trigger_sed,
                 buc=outgoing.buc,
                 message_id=answered if answered is not None else sed.message_id,
+                counterparty=outgoing.receiver,
+                persons=persons,
+                document=document,
             )
         )
         try:
@@ -229,16 +293,29 @@ class MockInbound:
         log: Recorder,
         *,
         stall_seconds: float = 30.0,
+        view: DeskView | None = None,
     ) -> None:
         self.fund = fund
         self.book = book
         self.log = log
         self.stall_seconds = stall_seconds
+        self.view = view
 
     def inbound(self, message: UserMessage, request: web.Request) -> InboundAction | None:
         m = message
+        persons: frozenset[str] = frozenset()
+        if self.view is not None and self.book.reads_documents:
+            persons = self.view.persons(m.conversation_id)  # the document is not read yet
         attempt = self.book.on_attempt(
-            Trigger(self.fund, m.conversation_id, m.sed_type, None, m.message_id)
+            Trigger(
+                self.fund,
+                m.conversation_id,
+                m.sed_type,
+                None,
+                m.message_id,
+                counterparty=m.from_party,
+                persons=persons,
+            )
         )
         if attempt.effect is None:
             return None

@@ -32,9 +32,9 @@ from lxml import etree
 
 from eessi.errors import ConfigError, SedError
 from eessi.sed import xmlsafe
-from eessi.sed.catalogue import parse_namespace
+from eessi.sed.catalogue import SEDS, parse_namespace
 
-__all__ = ["compile_xpath", "matches", "namespaces_for", "select"]
+__all__ = ["check_rule_xpath", "compile_xpath", "matches", "namespaces_for", "select"]
 
 
 def namespaces_for(root: etree._Element, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -71,6 +71,29 @@ def compile_xpath(xpath: str) -> None:
         ) from None
 
 
+@lru_cache(maxsize=1024)
+def _bound(xpath: str, namespaces: tuple[tuple[str, str], ...]) -> etree.XPath:
+    # Compiled once per expression and namespace set (a rule's XPath: once per SED version).
+    return etree.XPath(xpath, namespaces=dict(namespaces))
+
+
+def check_rule_xpath(xpath: str) -> None:
+    """Check a rule's XPath when the rule is made: its syntax, and that it uses only the
+    prefixes bound for every document (``sed`` and the SED types); a :class:`ConfigError`
+    (``mock.bad-xpath``) otherwise."""
+    compile_xpath(xpath)
+    probe = dict.fromkeys(("sed", *SEDS), "urn:eessi-sim:probe")
+    try:
+        _bound(xpath, tuple(sorted(probe.items())))(etree.Element("probe"))
+    except etree.XPathError as exc:
+        raise ConfigError(
+            f"cannot evaluate the XPath: {exc}",
+            code="mock.bad-xpath",
+            where=xpath,
+            hint="use the prefixes bound for every SED: sed, or the SED type (S072)",
+        ) from None
+
+
 def _evaluate(payload: bytes, xpath: str, namespaces: Mapping[str, str] | None) -> Any:
     compile_xpath(xpath)
     try:
@@ -78,7 +101,8 @@ def _evaluate(payload: bytes, xpath: str, namespaces: Mapping[str, str] | None) 
     except SedError:
         return None
     try:
-        return root.xpath(xpath, namespaces=namespaces_for(root, namespaces))
+        bound = namespaces_for(root, namespaces)
+        return _bound(xpath, tuple(sorted(bound.items())))(root)
     except etree.XPathEvalError as exc:
         raise ConfigError(
             f"cannot evaluate the XPath: {exc}",

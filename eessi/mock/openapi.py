@@ -58,6 +58,23 @@ def rule_schema() -> dict[str, Any]:
         "sed": {"type": "string", "enum": sorted(SEDS)},
         "case": {"type": "string", "minLength": 1},
         "nth": {"type": "integer", "minimum": 1},
+        "person": {
+            "type": "string",
+            "minLength": 1,
+            "description": "a PIN of the SED's person (any country), or the key of the fund's"
+            " record the case is about (household/member)",
+        },
+        "counterparty": {
+            "type": "string",
+            "minLength": 1,
+            "description": "IR ID of the other institution",
+        },
+        "xpath": {
+            "type": "string",
+            "minLength": 1,
+            "description": "a prefix-insensitive XPath over the SED the fund reacts to (prefixes"
+            " sed and the SED type are bound); not on fail rules",
+        },
     }
     effects: list[dict[str, Any]] = []
     for kind, params in EFFECT_PARAMETERS.items():

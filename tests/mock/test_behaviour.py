@@ -18,6 +18,7 @@ from eessi.mock.behaviour import (
     Duplicate,
     Fail,
     Malformed,
+    Match,
     Refuse,
     Silent,
     Trigger,
@@ -131,6 +132,38 @@ def test_precedence_case_beats_sed_beats_buc_beats_fund_default() -> None:
     assert book.on_document(t(case="LU-2")).rule == "by-sed"
     assert book.on_document(t(case="LU-2", sed="X009")).rule == "by-buc"
     assert book.on_document(t(case="LU-2", sed="S072", buc="S_BUC_01")).rule == "default"
+
+
+def test_precedence_person_and_xpath_rank_with_case_above_sed_then_counterparty() -> None:
+    s040 = b"<s:S040 xmlns:s='http://ec.europa.eu/eessi/ns/4_4/S040'><Person/></s:S040>"
+    book = Behaviours(
+        FR,
+        [
+            rule({"match": {"case": "LU-1"}, "effect": "close"}, "by-case"),
+            rule({"match": {"person": "julia"}, "effect": "silent"}, "by-person"),
+            rule({"match": {"xpath": "/sed:S040/Person"}, "effect": "close"}, "by-xpath"),
+            rule({"match": {"sed": "S040"}, "effect": "silent"}, "by-sed"),
+            rule({"match": {"counterparty": "LU:CNS00001"}, "effect": "close"}, "by-peer"),
+        ],
+    )
+
+    def pick(case: str, persons: frozenset[str], document: bytes | None, peer: str) -> Any:
+        trigger = Trigger(FR, case, "S040", "S_BUC_24", None, peer, persons, document)
+        return book.on_document(trigger).rule
+
+    none: frozenset[str] = frozenset()
+    # case, person, XPath: equally specific; the last added among them wins
+    assert pick("LU-1", frozenset({"julia"}), s040, "LU:CNS00001") == "by-xpath"
+    assert pick("LU-1", frozenset({"julia"}), None, "LU:CNS00001") == "by-person"
+    assert pick("LU-1", none, None, "LU:CNS00001") == "by-case"
+    assert pick("LU-2", none, None, "LU:CNS00001") == "by-sed"  # SED beats counterparty
+    assert pick("LU-2", none, b"<not-xml", "LU:CNS00001") == "by-sed"
+    # two of them (case and person) beat one
+    book.add(rule({"match": {"person": "julia", "case": "LU-1"}, "effect": "close"}, "both"))
+    book.add(rule({"match": {"person": "julia"}, "effect": "silent"}, "by-person"))
+    assert pick("LU-1", frozenset({"julia"}), s040, "LU:CNS00001") == "both"
+    assert Match(counterparty="X").specificity > Match(nth=1).specificity
+    assert Match(sed="S040").specificity > Match(counterparty="X", buc="S_BUC_24").specificity
 
 
 def test_among_equally_specific_rules_the_last_added_wins() -> None:
