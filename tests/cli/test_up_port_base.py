@@ -93,7 +93,9 @@ async def test_two_networks_run_side_by_side_with_port_base_and_a_clash_names_th
             async with session.get(f"http://127.0.0.1:{b + 1}/api/mock/rules") as resp:
                 assert resp.status == 200  # the second network's CPAM is a mock
         clash, clash_out = await up(a, tmp_path / "c")
-        code, err = await stop(clash)
+        async with asyncio.timeout(30):  # it exits on its own: no signal to race its exit
+            _out, raw = await clash.communicate()
+        code, err = clash.returncode, raw.decode()
         assert code == 2, clash_out + err
         assert "--port-base" in err
         assert f"127.0.0.1:{a}" in err

@@ -81,6 +81,7 @@ async def test_a_mock_funds_S071_reaches_the_external_system_and_its_S072_comes_
             assert s072.status.value == "processed"
             assert net.mocks.node(FR).desk.snapshot().cases[case].state.value == "completed"
             await net.assert_exchanged([f"{FR} -> {CNS} S071", f"{FR} -> {CNS} S073"], case=case)
+            await net.idle()  # the case completes when the S073 is sent, before its receipt
             (sent,) = await net.messages(sed="S073", case=case)
             assert sent.sent_status == "acknowledged"  # the system's receipt came back
     for case in cases:  # what the system itself says it received and sent
