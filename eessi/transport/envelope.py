@@ -354,8 +354,20 @@ _DIGEST, _SIZE, _SERVICE, _ACTION = _q("Digest"), _q("Size"), _q("Service"), _q(
 _DESCRIPTION, _DETAIL = _q("Description"), _q("ErrorDetail")
 
 
-def _t(texts: dict[object, str | None], tag: str) -> str:
-    return (texts.get(tag) or "").strip()
+def _whole(el: etree._Element | None) -> str | None:
+    """The whole text of a leaf element, comments and processing instructions left out.
+
+    ``el.text`` stops at the first child, and a comment or PI is a child in lxml: it would read
+    ``<Size><?x?>2209</Size>`` as empty (while the schema, which ignores them, sees 2209)."""
+    if el is None:
+        return None
+    if len(el) == 0:
+        return el.text
+    return "".join(str(t) for t in el.itertext())  # str: the stubs allow bytes
+
+
+def _t(elements: dict[object, etree._Element], tag: str) -> str:
+    return (_whole(elements.get(tag)) or "").strip()
 
 
 def decode(data: bytes) -> UserMessage | Receipt | ErrorSignal:
@@ -363,43 +375,52 @@ def decode(data: bytes) -> UserMessage | Receipt | ErrorSignal:
     root = _parse_valid(data)
     # One pass over the (schema-valid) tree; local names are unique per envelope except
     # PartyId (From, then To). Walking once is ~3x cheaper than indexing children in lxml, and
-    # cheaper than ``iter(*tags)`` (lxml then matches every node against each tag).
-    texts: dict[object, str | None] = {}
+    # cheaper than ``iter(*tags)`` (lxml then matches every node against each tag). Text is
+    # read whole (:func:`_whole`), as the schema saw it.
+    elements: dict[object, etree._Element] = {}
     parties: list[str] = []
     holder: etree._Element | None = None
     for el in root.iter():
         tag = el.tag
         if tag == _PARTY:
-            parties.append((el.text or "").strip())
+            parties.append((_whole(el) or "").strip())
         elif tag in (_PART, _ERROR):
             holder = el
-        texts[tag] = el.text
+        elements[tag] = el
     try:
-        timestamp = datetime.fromisoformat(_t(texts, _TIMESTAMP))
+        timestamp = datetime.fromisoformat(_t(elements, _TIMESTAMP))
     except ValueError as exc:  # valid xs:dateTime Python cannot hold, e.g. 24:00:00
         raise _invalid(
             f"the envelope timestamp cannot be read: {exc}", "MessageInfo/Timestamp"
         ) from exc
-    message_id = texts.get(_MESSAGE_ID) or ""
-    ref = texts.get(_REF)
-    if _USER in texts:
+    message_id = _whole(elements.get(_MESSAGE_ID)) or ""
+    ref = _whole(elements.get(_REF)) if _REF in elements else None
+    if _USER in elements:
         assert holder is not None
+        size = _t(elements, _SIZE)
+        try:  # the schema's xs:nonNegativeInteger; a ValueError here would be a 500
+            payload_size = int(size)
+        except ValueError as exc:
+            raise _invalid(
+                f"the payload size {size!r} is not a number of bytes",
+                "/Messaging/UserMessage/PayloadInfo/PartInfo/Size",
+            ) from exc
         return UserMessage(
             message_id=message_id,
             timestamp=timestamp,
             from_party=parties[0],
             to_party=parties[1],
-            conversation_id=texts.get(_CONVERSATION) or "",
-            sed_type=_t(texts, _SED_TYPE),
-            sed_version=_t(texts, _SED_VERSION),
-            payload_digest=texts.get(_DIGEST) or "",
-            payload_size=int(_t(texts, _SIZE)),
+            conversation_id=_whole(elements.get(_CONVERSATION)) or "",
+            sed_type=_t(elements, _SED_TYPE),
+            sed_version=_t(elements, _SED_VERSION),
+            payload_digest=_whole(elements.get(_DIGEST)) or "",
+            payload_size=payload_size,
             ref_to_message_id=ref,
-            service=_t(texts, _SERVICE),
-            action=_t(texts, _ACTION),
+            service=_t(elements, _SERVICE),
+            action=_t(elements, _ACTION),
             payload_id=(holder.get("href") or "").strip()[4:],
         )
-    if _RECEIPT in texts:
+    if _RECEIPT in elements:
         if ref is None:
             raise _invalid(
                 "a Receipt must name the message it acknowledges (RefToMessageId)",
@@ -412,10 +433,10 @@ def decode(data: bytes) -> UserMessage | Receipt | ErrorSignal:
         timestamp=timestamp,
         code=(holder.get("errorCode") or "").strip(),
         short_description=(holder.get("shortDescription") or "").strip(),
-        description=texts.get(_DESCRIPTION) or "",
+        description=_whole(elements.get(_DESCRIPTION)) or "",
         ref_to_message_id=ref if ref is not None else holder.get("refToMessageInError"),
         severity=(holder.get("severity") or "").strip(),
-        detail=(texts.get(_DETAIL) or "") if _DETAIL in texts else None,
+        detail=(_whole(elements.get(_DETAIL)) or "") if _DETAIL in elements else None,
     )
 
 

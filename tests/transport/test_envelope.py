@@ -218,3 +218,30 @@ def test_a_valid_envelope_with_one_byte_changed_is_refused_cleanly_or_decoded(
     original[index] = data.draw(st.integers(0, 255))
     with contextlib.suppress(EnvelopeError):
         decode(bytes(original))
+
+
+@pytest.mark.parametrize(
+    ("element", "mangled"),
+    [
+        ("<Size>7</Size>", "<Size><?x?>7</Size>"),
+        ("<Size>7</Size>", "<Size>7<!-- seven --></Size>"),
+        ("<MessageId>msg-0001</MessageId>", "<MessageId><!---->msg-0001</MessageId>"),
+        ("<MessageId>msg-0001</MessageId>", "<MessageId>msg<?pi?>-0001</MessageId>"),
+        ("<Digest>", "<Digest><!---->"),
+        ("<ConversationId>", "<ConversationId><?x?>"),
+    ],
+)
+def test_element_text_is_read_whole_around_comments_and_processing_instructions(
+    element: str, mangled: str
+) -> None:
+    """What the schema validated (text with comments and PIs left out) is what is read."""
+    message = user_message(b"<S071/>")
+    data = encode(message).replace(element.encode(), mangled.encode())
+    assert data != encode(message)
+    assert decode(data) == message
+
+
+def test_party_ids_are_read_whole_around_comments() -> None:
+    message = user_message(b"<S071/>")
+    data = encode(message).replace(b"<PartyId>FR:", b"<PartyId><!-- from -->FR:")
+    assert decode(data) == message
