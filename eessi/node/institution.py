@@ -89,7 +89,14 @@ from eessi.node.inputs import (
     input_from_json,
     input_to_json,
 )
-from eessi.node.records import DESK_LOG, INPUT_LOG, case_state, event_case, event_json
+from eessi.node.records import (
+    DESK_LOG,
+    INPUT_LOG,
+    REFUSED_LOG,
+    case_state,
+    event_case,
+    event_json,
+)
 from eessi.sed.catalogue import BUCS, CURRENT_VERSION, SEDS, SUPPORTED_VERSIONS
 from eessi.sed.documents import X050, Document, ExceptionCode, SedReference, from_element
 from eessi.sed.model import VERY_LONG
@@ -97,6 +104,7 @@ from eessi.sed.validate import validate_or_raise
 from eessi.transport import codes
 from eessi.transport.client import Failure, RetryPolicy, Sender
 from eessi.transport.envelope import ACTION, SERVICE, UserMessage, encode
+from eessi.transport.limits import ConnectionGuard, GuardedSite, InboundLimits, server_kwargs
 from eessi.transport.server import DEFAULT_MAX_BODY, Inbound, InboundEndpoint, Outcome, Refusal
 
 __all__ = [
@@ -154,6 +162,35 @@ class NodeOptions:
     #: it expires: journaled ``expired``, its sender answered with an X050 in the case
     #: (docs/node.md, "Parked documents"); ``None``: parked documents never expire.
     parked_expiry: float | None = DEFAULT_PARKED_EXPIRY
+    # -- inbound limits, per peer address (docs/node.md "Inbound limits"; D35-D39) -------------
+    #: Seconds a connection may take to send a request's headers (from its opening or the
+    #: previous answer); an idle keep-alive connection closes after as long.
+    header_timeout: float = 15.0
+    #: Seconds a request's body may take to arrive once its headers are in (else 408).
+    body_timeout: float = 30.0
+    #: Open inbound connections from one peer address at most (more: 503, closed).
+    max_connections_per_peer: int = 128
+    #: Refusals answered per second to one peer address, on average (token bucket refill).
+    refusal_rate: float = 1.0
+    #: Refusals answered to one peer address in a burst (bucket size); past it: 429, unrecorded.
+    refusal_burst: int = 20
+    #: Seconds a message's Timestamp may be ahead of this node's clock (``None``: no limit).
+    max_clock_skew: float | None = 300.0
+    #: Seconds a message's Timestamp may be behind this node's clock (``None``: no limit).
+    max_message_age: float | None = 86400.0
+
+    @property
+    def inbound_limits(self) -> InboundLimits:
+        """The inbound limits as the transport takes them."""
+        return InboundLimits(
+            header_timeout=self.header_timeout,
+            body_timeout=self.body_timeout,
+            max_connections_per_peer=self.max_connections_per_peer,
+            refusal_rate=self.refusal_rate,
+            refusal_burst=self.refusal_burst,
+            max_clock_skew=self.max_clock_skew,
+            max_message_age=self.max_message_age,
+        )
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> NodeOptions:
@@ -380,7 +417,9 @@ class Institution:
             clock=self.clock,
             ids=self._signal_ids,
             path=self._path,
+            limits=self.options.inbound_limits,
         )
+        self._guard = ConnectionGuard(self.options.max_connections_per_peer)
         self.app = web.Application(client_max_size=max(self.options.max_body + 1, 1024**2))
         self.app.router.add_post(self._path, self._as4)
         self._mount_admin()
@@ -494,7 +533,12 @@ class Institution:
             self._enqueue(_Item("inbound", rec))
         if self.options.tick_interval:
             self._tasks.append(asyncio.create_task(self._tick_loop(), name=f"{self.id} tick"))
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            handle_signals=False,
+            **server_kwargs(self.endpoint.limits),
+        )
         await self._runner.setup()
         bind_host = host if host is not None else self._host
         bind_port = port if port is not None else self._port
@@ -510,7 +554,7 @@ class Institution:
     async def _listen(self, host: str, port: int, what: str) -> None:
         assert self._runner is not None
         try:
-            await web.TCPSite(self._runner, host, port).start()
+            await GuardedSite(self._runner, host, port, guard=self._guard).start()
         except OSError as exc:
             raise ConfigError(
                 f"{self.id} cannot listen on {host}:{port} (its {what}): {exc.strerror or exc}",
@@ -771,6 +815,14 @@ class Institution:
 
     async def _on_refused(self, refusal: Refusal) -> None:
         self.stats["refused"] += 1
+        if not refusal.authenticated:
+            # Before authentication the sender is unknown: a bounded summary (headers, size,
+            # digest, reason; never the body) under a pseudo case, never a message of a case.
+            async with self.journal.transaction() as tx:
+                await tx.append_event(
+                    REFUSED_LOG, "refused", refusal.summary(), at=refusal.received_at
+                )
+            return
         m = refusal.message
         error = refusal.error
         reason = f"{error.code} {error.short_description}: {error.description}"

@@ -22,12 +22,22 @@ from eessi.core.desk import CaseFile
 from eessi.core.eligibility import Decision
 from eessi.core.messages import Event, MemberRef
 
-__all__ = ["DESK_LOG", "INPUT_LOG", "case_state", "event_case", "event_json", "jsonable"]
+__all__ = [
+    "DESK_LOG",
+    "INPUT_LOG",
+    "REFUSED_LOG",
+    "case_state",
+    "event_case",
+    "event_json",
+    "jsonable",
+]
 
 #: Pseudo case ID of the input log (every input that changed the desk, in order, for replay).
 INPUT_LOG: Final = "~inputs"
 #: Pseudo case ID for domain events that belong to no case (decisions, document requests).
 DESK_LOG: Final = "~desk"
+#: Pseudo case ID of the refusals before authentication: a bounded summary each, never a case.
+REFUSED_LOG: Final = "~refused"
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 

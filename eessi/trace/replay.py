@@ -37,7 +37,7 @@ import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -339,8 +339,14 @@ async def _post(
     session: aiohttp.ClientSession,
     senders: dict[str, Sender],
     run: _SideRun,
+    *,
+    restamp: bool = False,
 ) -> None:
-    """Post the recorded message to the replayed institution, signed as its sender."""
+    """Post the recorded message to the replayed institution, signed as its sender.
+
+    ``restamp``: stamp the envelope with the current (real) time instead of the recorded one,
+    for a live target, whose timestamp window (its own clock) would refuse recorded times; an
+    offline replay keeps them, its virtual clock being set to the recorded arrival (D37)."""
     sender = senders.get(record.sender)
     if sender is None:
         credential = directory.credential(record.sender)
@@ -361,7 +367,7 @@ async def _post(
     message = UserMessage.for_payload(
         record.payload,
         message_id=record.message_id,
-        timestamp=record.created_at,
+        timestamp=datetime.now(UTC) if restamp else record.created_at,
         from_party=record.sender,
         to_party=record.receiver,
         conversation_id=record.conversation_id,
@@ -640,7 +646,7 @@ async def replay_against(
         await capture.start()
         for done, feed in enumerate(feeds, start=1):
             if feed.record is not None:
-                await _post(feed.record, url, directory, session, senders, run)
+                await _post(feed.record, url, directory, session, senders, run, restamp=True)
             elif feed.entry is not None:
                 notes.append(
                     f"input {feed.entry.seq} of {side} was submitted in the recording; an"

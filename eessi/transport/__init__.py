@@ -4,6 +4,8 @@
 * :mod:`~eessi.transport.framing`: envelope + SED in one multipart/related body;
 * :mod:`~eessi.transport.auth`: HMAC-SHA256 over the body with the sender's credential;
 * :mod:`~eessi.transport.server`: ``InboundEndpoint`` (``POST /as4``);
+* :mod:`~eessi.transport.limits`: what one peer address may cost (deadlines, connections,
+  refusals per second, the timestamp window), in front of any envelope parser;
 * :mod:`~eessi.transport.client`: ``Sender`` (retries, back-off, jitter).
 
 It moves and checks bytes; it never interprets a SED (the node's ``on_message`` does).
@@ -30,6 +32,7 @@ from eessi.transport.envelope import (
     decode,
     encode,
 )
+from eessi.transport.limits import InboundLimits
 from eessi.transport.server import (
     Disposition,
     Inbound,
@@ -50,6 +53,7 @@ __all__ = [
     "Failure",
     "Inbound",
     "InboundEndpoint",
+    "InboundLimits",
     "OnMessage",
     "OnRefused",
     "Outcome",

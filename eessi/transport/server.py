@@ -4,13 +4,22 @@ The endpoint only moves and checks bytes; what a message *means* is the node's b
 runs the checks in a fixed order, each with its own ebMS code and HTTP status (see
 :mod:`eessi.transport.codes`):
 
+0. the peer address has spent its refusals (:class:`~eessi.transport.limits.RefusalLimiter`)
+   → 429 with ``Retry-After``, before the body is read, nothing recorded;
 1. body larger than ``max_body`` → 413 (from Content-Length before reading, else while reading);
+   body not complete within ``limits.body_timeout`` → 408;
 2. framing or envelope malformed, or invalid against ``envelope.xsd`` → 400 ``EBMS:0009``;
 3. ``To`` is not this institution → 404 ``EBMS:0003`` (ValueInconsistent);
 4. ``From`` unknown, signature missing or wrong → 401/403 ``EBMS:0101``;
-5. the payload does not match ``PartInfo`` (digest, size, Content-ID) → 400 ``EBMS:0003``;
-6. SED version not accepted → 422 ``EBMS:0010`` naming the accepted versions;
-7. ``on_message`` (the node: journal, validate the SED, ...) returns an :class:`Outcome`.
+5. the Timestamp is outside the window around this receiver's clock → 422 ``EBMS:0003``;
+6. the payload does not match ``PartInfo`` (digest, size, Content-ID) → 400 ``EBMS:0003``;
+7. SED version not accepted → 422 ``EBMS:0010`` naming the accepted versions;
+8. ``on_message`` (the node: journal, validate the SED, ...) returns an :class:`Outcome`.
+
+Refusals of steps 1-4 and 5 happen before the message is known to be genuine and current
+(:attr:`Refusal.authenticated` is false): a receiver records only a bounded summary of them
+(:meth:`Refusal.summary`), never the body. Every refusal of steps 1-7 spends one token of the
+peer address's bucket.
 
 A receipt is sent only **after** ``on_message`` returns, i.e. after the durable journal write;
 ``ACCEPTED`` and ``DUPLICATE`` both get one (duplicate elimination is the callback's job: it
@@ -21,12 +30,14 @@ answer is 503 ``EBMS:0004`` and the sender retries later: nothing was stored.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -45,6 +56,7 @@ from eessi.transport.envelope import (
     payload_digest,
 )
 from eessi.transport.framing import Parts, unframe
+from eessi.transport.limits import InboundLimits, RefusalLimiter
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -65,6 +77,15 @@ DEFAULT_MAX_BODY: Final = 1024 * 1024
 #: Where the endpoint is mounted unless told otherwise.
 DEFAULT_PATH: Final = "/as4"
 _SIGNAL_TYPE: Final = "application/xml"
+#: Request headers a refusal summary keeps (each cut to ``_MAX_HEADER_CHARS``).
+_SUMMARY_HEADERS: Final = (
+    "Content-Type",
+    "Content-Length",
+    "Transfer-Encoding",
+    "User-Agent",
+    SIGNATURE_HEADER,
+)
+_MAX_HEADER_CHARS: Final = 200
 
 
 class Disposition(Enum):
@@ -136,6 +157,43 @@ class Refusal:
     envelope: bytes | None
     payload: bytes | None
     peer: str | None
+    #: Whether the message was authenticated (signature verified) and inside the timestamp
+    #: window: only then do its envelope and payload deserve a place in the journal.
+    authenticated: bool = False
+    #: Bytes of body received (or announced by Content-Length when it was not read).
+    body_size: int | None = None
+    #: SHA-256 (hex) of the body received, if it was read.
+    body_digest: str | None = None
+    #: A few request headers (:data:`_SUMMARY_HEADERS`), each at most 200 characters.
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def summary(self) -> dict[str, Any]:
+        """A bounded, JSON-ready record of the refusal: never the body, every text cut."""
+        m = self.message
+        claimed = (
+            None
+            if m is None
+            else {
+                "message_id": m.message_id[:_MAX_HEADER_CHARS],
+                "from": m.from_party,
+                "to": m.to_party,
+                "conversation_id": m.conversation_id[:_MAX_HEADER_CHARS],
+                "timestamp": m.timestamp.isoformat(),
+                "sed": f"{m.sed_type} {m.sed_version}",
+            }
+        )
+        return {
+            "error_id": self.error.message_id,
+            "code": self.error.code,
+            "http_status": self.http_status,
+            "reason": self.error.description[:1000],
+            "where": (self.error.detail or "")[:_MAX_HEADER_CHARS] or None,
+            "peer": self.peer,
+            "body_size": self.body_size,
+            "body_sha256": self.body_digest,
+            "headers": dict(self.headers),
+            "claimed": claimed,
+        }
 
 
 OnMessage = Callable[[Inbound], Awaitable[Outcome]]
@@ -152,12 +210,14 @@ class _Reject(TransportError):
         *,
         detail: str | None = None,
         http_status: int | None = None,
+        authenticated: bool = False,
     ) -> None:
         super().__init__(reason)
         self.ebms_code = code
         self.reason = reason
         self.detail = detail
         self.http_status = http_status if http_status is not None else code.http_status
+        self.authenticated = authenticated
 
 
 class InboundEndpoint:
@@ -165,7 +225,9 @@ class InboundEndpoint:
 
     ``credentials`` gives the shared secret of a party by IR ID (the directory); this
     institution's own secret (``credentials(local_id)``) signs the signals it answers with.
-    ``accept_versions`` are the SED versions this institution accepts.
+    ``accept_versions`` are the SED versions this institution accepts. ``limits`` bound what
+    one peer address may cost (body deadline, refusals per second, timestamp window; see
+    :class:`~eessi.transport.limits.InboundLimits`).
     """
 
     def __init__(
@@ -180,6 +242,7 @@ class InboundEndpoint:
         clock: Clock | None = None,
         ids: IdGenerator | None = None,
         path: str = DEFAULT_PATH,
+        limits: InboundLimits | None = None,
     ) -> None:
         self.on_message = on_message
         self.on_refused = on_refused
@@ -190,6 +253,13 @@ class InboundEndpoint:
         self.path = path
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._ids: IdGenerator = ids if ids is not None else RandomIds()
+        self.limits = limits if limits is not None else InboundLimits()
+        self.refusals = RefusalLimiter(self.limits.refusal_rate, self.limits.refusal_burst)
+        #: What the limits did: refusals answered, of them before authentication, requests
+        #: answered 429 (rate limited, not recorded), bodies too slow (408).
+        self.counters: dict[str, int] = dict.fromkeys(
+            ("refused", "refused_unauthenticated", "rate_limited", "body_timeouts"), 0
+        )
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -228,8 +298,12 @@ class InboundEndpoint:
         """Check one posted user message in the documented order; answer a signal."""
         received_at = self._clock.now()
         peer = request.remote
+        wait = self.refusals.wait(peer or "?")
+        if wait > 0:
+            return self._rate_limited(peer, wait)
         message: UserMessage | None = None
         parts: Parts | None = None
+        body: bytes | None = None
         try:
             body = await self._read(request)
             try:
@@ -243,7 +317,7 @@ class InboundEndpoint:
                 ) from exc
             self._check(message, body, parts.payload, parts.payload_id, request)
         except _Reject as rej:
-            return await self._refuse(rej, received_at, message, parts, peer)
+            return await self._refuse(rej, received_at, message, parts, peer, request, body)
 
         inbound = Inbound(message, parts.payload, parts.envelope, received_at, peer)
         try:
@@ -278,17 +352,48 @@ class InboundEndpoint:
         )
         return self._signal_response(receipt, 200)
 
+    def _rate_limited(self, peer: str | None, wait: float) -> web.Response:
+        """429 at once, body unread, nothing recorded: the peer has spent its refusals."""
+        self.counters["rate_limited"] += 1
+        seconds = max(1, round(wait + 0.5))
+        response = self._signal_response(
+            self._error(
+                codes.OTHER,
+                f"too many refused messages from {peer or 'your address'}: at most"
+                f" {self.limits.refusal_burst} at once and {self.limits.refusal_rate:g} per"
+                f" second are answered; fix the refused messages, then send again in"
+                f" {seconds} s",
+                None,
+                "peer address",
+            ),
+            429,
+        )
+        response.headers["Retry-After"] = str(seconds)
+        response.force_close()
+        return response
+
     async def _read(self, request: web.Request) -> bytes:
         length = request.content_length
         if length is not None and length > self.max_body:
             raise self._too_large(length)
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.content.iter_any():
-            size += len(chunk)
-            if size > self.max_body:
-                raise self._too_large(None)
-            chunks.append(chunk)
+        try:
+            async with asyncio.timeout(self.limits.body_timeout):
+                async for chunk in request.content.iter_any():
+                    size += len(chunk)
+                    if size > self.max_body:
+                        raise self._too_large(None)
+                    chunks.append(chunk)
+        except TimeoutError:
+            self.counters["body_timeouts"] += 1
+            raise _Reject(
+                codes.OTHER,
+                f"the body did not arrive within {self.limits.body_timeout:g} s ({size} bytes"
+                " received); send the whole message at once",
+                detail="HTTP body",
+                http_status=408,
+            ) from None
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _too_large(self, length: int | None) -> _Reject:
@@ -340,6 +445,13 @@ class InboundEndpoint:
                 " the sender is not who it claims to be, or the body was altered",
                 detail=f"{SIGNATURE_HEADER} header",
             )
+        stale = self.limits.check_timestamp(message.timestamp, self._clock.now())
+        if stale is not None:
+            raise _Reject(
+                codes.VALUE_INCONSISTENT,
+                stale,
+                detail="/Messaging/UserMessage/MessageInfo/Timestamp",
+            )
         if payload_id != message.payload_id:
             raise _Reject(
                 codes.VALUE_INCONSISTENT,
@@ -347,6 +459,7 @@ class InboundEndpoint:
                 f" <{payload_id}>",
                 detail="/Messaging/UserMessage/PayloadInfo/PartInfo/@href",
                 http_status=400,
+                authenticated=True,
             )
         if (
             len(payload) != message.payload_size
@@ -358,6 +471,7 @@ class InboundEndpoint:
                 " envelope; the SED was altered or truncated",
                 detail="/Messaging/UserMessage/PayloadInfo/PartInfo/Digest",
                 http_status=400,
+                authenticated=True,
             )
         if message.sed_version not in self.accept_versions:
             accepted = ", ".join(self.accept_versions)
@@ -366,6 +480,7 @@ class InboundEndpoint:
                 f"{self.local_id} does not accept {message.sed_type} version"
                 f" {message.sed_version}; supported versions: {accepted}",
                 detail=f"supported versions: {accepted}",
+                authenticated=True,
             )
 
     async def _refuse(
@@ -375,7 +490,13 @@ class InboundEndpoint:
         message: UserMessage | None,
         parts: Parts | None,
         peer: str | None,
+        request: web.Request,
+        body: bytes | None,
     ) -> web.Response:
+        self.refusals.spend(peer or "?")
+        self.counters["refused"] += 1
+        if not rej.authenticated:
+            self.counters["refused_unauthenticated"] += 1
         error = self._error(
             rej.ebms_code, rej.reason, message.message_id if message else None, rej.detail
         )
@@ -388,6 +509,14 @@ class InboundEndpoint:
                 parts.envelope if parts else None,
                 parts.payload if parts else None,
                 peer,
+                authenticated=rej.authenticated,
+                body_size=len(body) if body is not None else request.content_length,
+                body_digest=hashlib.sha256(body).hexdigest() if body is not None else None,
+                headers=tuple(
+                    (name, value[:_MAX_HEADER_CHARS])
+                    for name in _SUMMARY_HEADERS
+                    if (value := request.headers.get(name)) is not None
+                ),
             )
             try:
                 await self.on_refused(refusal)
@@ -403,7 +532,7 @@ class InboundEndpoint:
                     codes.UNAVAILABLE.http_status,
                 )
         resp = self._signal_response(error, rej.http_status)
-        if rej.http_status == 413:
+        if rej.http_status in (408, 413):  # the rest of the body is not worth reading
             resp.force_close()
         return resp
 

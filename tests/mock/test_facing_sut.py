@@ -85,7 +85,11 @@ async def sut_world(tmp_path: Path) -> AsyncIterator[tuple[World, SystemUnderTes
         entry = w.directory.get(CNS)
         assert entry.kind == "external"
         endpoint = InboundEndpoint(
-            sut.on_message, w.directory.credential, CNS, accept_versions=entry.versions
+            sut.on_message,
+            w.directory.credential,
+            CNS,
+            accept_versions=entry.versions,
+            clock=w.clock,  # the world's messages carry its (virtual) time
         )
         runner = web.AppRunner(endpoint.app())
         await runner.setup()

@@ -21,6 +21,7 @@ from eessi.node.hooks import OutboundSed
 from eessi.node.inputs import InvalidateDocument, RequestEntitlement
 from eessi.node.institution import NodeOptions
 from eessi.node.network import Network
+from eessi.node.records import REFUSED_LOG
 from eessi.transport.auth import SIGNATURE_HEADER, sign
 from eessi.transport.client import RetryPolicy
 from eessi.transport.envelope import UserMessage, decode_signal, encode
@@ -144,9 +145,12 @@ async def test_spoofed_sender_is_refused_and_journaled_as_refused(net: Network) 
     )
     assert status == 403
     assert decode_signal(body).code == "EBMS:0101"  # type: ignore[union-attr]
-    refused = await net[CNS].journal.messages(status=MessageStatus.REFUSED)
-    assert [(m.message_id, m.sender) for m in refused] == [("forged-0001", PT)]
-    assert "not who it claims" in (refused[0].last_error or "")
+    # Not authenticated: a bounded summary under the ~refused pseudo case, not a message.
+    assert await net[CNS].journal.messages(status=MessageStatus.REFUSED) == []
+    [event] = await net[CNS].journal.case_events(REFUSED_LOG)
+    assert event.data["claimed"]["message_id"] == "forged-0001"
+    assert event.data["claimed"]["from"] == PT
+    assert "not who it claims" in event.data["reason"]
 
 
 async def test_unsupported_sed_version_is_refused_naming_the_supported_ones(
@@ -195,9 +199,10 @@ async def test_malformed_envelope_is_refused_with_EBMS_0009(net: Network) -> Non
     )
     assert status == 400
     assert decode_signal(body).code == "EBMS:0009"  # type: ignore[union-attr]
-    refused = await net[CNS].journal.messages(status=MessageStatus.REFUSED)
-    assert len(refused) == 1
-    assert refused[0].message_id.startswith("unreadable:")
+    assert await net[CNS].journal.messages(status=MessageStatus.REFUSED) == []
+    [event] = await net[CNS].journal.case_events(REFUSED_LOG)
+    assert event.data["code"] == "EBMS:0009"
+    assert event.data["claimed"] is None
 
 
 async def test_oversized_body_gets_413_with_a_message(net: Network) -> None:

@@ -175,7 +175,7 @@ async def test_document_for_a_case_never_seen_stays_parked_across_a_restart(
     message = UserMessage.for_payload(
         payload,
         message_id="0b6f1f0e-0000-4000-8000-000000000001",
-        timestamp=datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+        timestamp=datetime.now(UTC),  # the node's clock is the system's (timestamp window)
         from_party=PT,
         to_party=CNS,
         conversation_id="PT-00000000BEEF",

@@ -5,19 +5,30 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from eessi.clock import VirtualClock
 from eessi.transport.envelope import UserMessage
-from eessi.transport.server import Inbound, Outcome, Refusal
+from eessi.transport.server import Inbound, InboundEndpoint, Outcome, Refusal
 
 CNS = "LU:CNS00001"
 FR = "FR:CPAM5700"
 CREDENTIALS = {CNS: "cns-secret-0001", FR: "fr-secret-5700"}
 
 Serve = Callable[[web.Application], Awaitable[str]]
+#: When the test messages say they were created (``user_message``).
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def endpoint_at_t0(*args: Any, **kwargs: Any) -> InboundEndpoint:
+    """An endpoint whose clock reads :data:`T0` (unless given another): the messages of these
+    tests are stamped T0, and the endpoint refuses timestamps far from its clock."""
+    kwargs.setdefault("clock", VirtualClock(T0))
+    return InboundEndpoint(*args, **kwargs)
 
 
 def sed_bytes(n: int = 1) -> bytes:
@@ -40,7 +51,7 @@ def user_message(
     return UserMessage.for_payload(
         payload,
         message_id=message_id,
-        timestamp=datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
+        timestamp=T0,
         from_party=from_party,
         to_party=to_party,
         conversation_id="FR-00000000CAFE",

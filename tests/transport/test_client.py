@@ -20,7 +20,7 @@ from eessi.transport.client import (
 )
 from eessi.transport.server import InboundEndpoint
 
-from .conftest import CNS, CREDENTIALS, FR, Recorder, Serve, sed_bytes, user_message
+from .conftest import CNS, CREDENTIALS, FR, Recorder, Serve, endpoint_at_t0, sed_bytes, user_message
 
 
 class Waits:
@@ -87,7 +87,7 @@ def failing_then(endpoint: InboundEndpoint, failures: int, hits: list[int]) -> w
 
 
 def real_endpoint(recorder: Recorder) -> InboundEndpoint:
-    return InboundEndpoint(recorder.on_message, CREDENTIALS.get, CNS)
+    return endpoint_at_t0(recorder.on_message, CREDENTIALS.get, CNS)
 
 
 async def test_a_peer_failing_twice_then_recovering_gets_the_message_on_the_third_attempt(
@@ -231,7 +231,7 @@ async def test_a_receipt_not_signed_by_the_receiver_is_not_trusted(
     serve: Serve, session: aiohttp.ClientSession, recorder: Recorder
 ) -> None:
     # An endpoint that does not know its own credential answers unsigned receipts.
-    unsigned = InboundEndpoint(
+    unsigned = endpoint_at_t0(
         recorder.on_message, lambda ir: CREDENTIALS.get(ir) if ir != CNS else None, CNS
     )
     url = await serve(unsigned.app()) + "/as4"

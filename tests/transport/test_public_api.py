@@ -17,6 +17,7 @@ def test_the_public_api_is_what_the_package_exports() -> None:
             "Failure",
             "Inbound",
             "InboundEndpoint",
+            "InboundLimits",
             "OnMessage",
             "OnRefused",
             "Outcome",

@@ -15,16 +15,17 @@ from eessi.transport.auth import SIGNATURE_HEADER, sign, verify
 from eessi.transport.client import Failure, RetryPolicy, Sender
 from eessi.transport.envelope import ErrorSignal, Receipt, decode_signal, encode
 from eessi.transport.framing import frame
+from eessi.transport.limits import InboundLimits
 from eessi.transport.server import Inbound, InboundEndpoint, Outcome
 
-from .conftest import CNS, CREDENTIALS, FR, Recorder, Serve, sed_bytes, user_message
+from .conftest import CNS, CREDENTIALS, FR, Recorder, Serve, endpoint_at_t0, sed_bytes, user_message
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01, attempt_timeout=5.0)
 
 
 def endpoint(recorder: Recorder, **kwargs: object) -> InboundEndpoint:
     options: dict[str, object] = {"accept_versions": ("4.3", "4.4"), **kwargs}
-    return InboundEndpoint(
+    return endpoint_at_t0(
         recorder.on_message,
         CREDENTIALS.get,
         CNS,
@@ -295,7 +296,7 @@ async def test_a_refusal_by_the_node_becomes_an_error_referencing_the_message(
             detail="line 3, /S071/Person/PersonIdentification",
         )
 
-    ep = InboundEndpoint(refuse, CREDENTIALS.get, CNS)
+    ep = endpoint_at_t0(refuse, CREDENTIALS.get, CNS)
     url = await serve(ep.app()) + "/as4"
     payload = sed_bytes()
     result = await sender(session).send(url, user_message(payload), payload)
@@ -319,7 +320,7 @@ async def test_a_node_that_cannot_store_the_message_answers_503_and_the_sender_r
             raise OSError("disk full")
         return Outcome.accepted()
 
-    ep = InboundEndpoint(flaky, CREDENTIALS.get, CNS)
+    ep = endpoint_at_t0(flaky, CREDENTIALS.get, CNS)
     url = await serve(ep.app()) + "/as4"
     payload = sed_bytes()
     result = await sender(session).send(url, user_message(payload), payload)
@@ -345,7 +346,7 @@ async def test_the_directory_is_a_ready_credential_lookup(
     directory = load_default_directory()
     cns = next(e for e in directory if e.kind == "cns")
     fund = next(e for e in directory if e.kind == "mock")
-    ep = InboundEndpoint(
+    ep = endpoint_at_t0(
         recorder.on_message, directory.credential, cns.id, accept_versions=cns.versions
     )
     url = await serve(ep.app()) + "/as4"
@@ -381,7 +382,7 @@ async def test_a_node_refusal_for_inconsistent_values_is_422_not_404(
             "the envelope announces S071 but the SED part is S072", code=codes.VALUE_INCONSISTENT
         )
 
-    url = await serve(InboundEndpoint(mismatch, CREDENTIALS.get, CNS).app()) + "/as4"
+    url = await serve(endpoint_at_t0(mismatch, CREDENTIALS.get, CNS).app()) + "/as4"
     payload = sed_bytes()
     result = await sender(session).send(url, user_message(payload), payload)
     assert result.http_status == 422
@@ -401,8 +402,11 @@ async def test_a_get_on_the_endpoint_is_405_with_a_readable_error(
 
 
 async def test_altered_bodies_are_refused_with_a_readable_error_never_a_crash(
-    url: str, session: aiohttp.ClientSession, recorder: Recorder
+    serve: Serve, session: aiohttp.ClientSession, recorder: Recorder
 ) -> None:
+    # 60 refusals from one address: more than the default burst of the refusal limiter.
+    limits = InboundLimits(refusal_burst=100)
+    url = await serve(endpoint(recorder, limits=limits).app()) + "/as4"
     payload = sed_bytes()
     framed = Sender.prepare(user_message(payload), payload)
     # The signature of the original body: whoever alters the bytes cannot re-sign them.
@@ -436,7 +440,7 @@ async def test_the_receipt_waits_for_the_node_to_finish_journaling(
         await release.wait()
         return Outcome.accepted()
 
-    url = await serve(InboundEndpoint(slow_journal, CREDENTIALS.get, CNS).app()) + "/as4"
+    url = await serve(endpoint_at_t0(slow_journal, CREDENTIALS.get, CNS).app()) + "/as4"
     payload = sed_bytes()
     sending = asyncio.create_task(sender(session).send(url, user_message(payload), payload))
     await entered.wait()
