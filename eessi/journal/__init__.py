@@ -1,7 +1,9 @@
 """The durable journal of an institution: messages byte-exact, case events, the outbox.
 
 ``base`` holds the interface (:class:`Journal`, :class:`JournalTransaction`) and the records;
-``sqlite`` the SQLite implementation. Open one with :func:`open_journal`.
+``sqlite`` the SQLite implementation (the embedded default), ``postgres`` the PostgreSQL one
+(asyncpg), ``migrations`` their schema steps. Open one with :func:`open_journal`: a file path
+opens SQLite, a ``postgresql://`` URL PostgreSQL.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from eessi.journal.base import (
     MessageRecord,
     MessageStatus,
 )
+from eessi.journal.postgres import PostgresJournal, is_postgres_url
 from eessi.journal.sqlite import SqliteJournal, Synchronous
 
 __all__ = [
@@ -33,15 +36,21 @@ __all__ = [
     "JournalTransaction",
     "MessageRecord",
     "MessageStatus",
+    "PostgresJournal",
     "SqliteJournal",
     "open_journal",
 ]
 
 
 async def open_journal(path: str | Path, *, synchronous: Synchronous = "FULL") -> Journal:
-    """Open the journal at ``path`` (a SQLite file, created if missing).
+    """Open the journal at ``path``: a SQLite file (created if missing), or a PostgreSQL
+    database given as a ``postgresql://USER@HOST:PORT/DB`` URL (its schema created or
+    upgraded; the database itself must exist).
 
-    ``synchronous="FULL"`` (default) makes every acknowledged write survive a power loss;
-    ``"NORMAL"`` only a killed process, and is faster (see ``docs/decisions.md``).
+    ``synchronous="FULL"`` (default) makes every acknowledged write survive a power loss (for
+    PostgreSQL: ``synchronous_commit=on``); ``"NORMAL"`` only a killed process, and is faster
+    (see ``docs/decisions.md``).
     """
+    if isinstance(path, str) and is_postgres_url(path):
+        return await PostgresJournal.open(path, synchronous_commit=synchronous == "FULL")
     return await SqliteJournal.open(path, synchronous=synchronous)

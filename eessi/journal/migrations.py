@@ -1,0 +1,114 @@
+"""Schema migrations of the journal: an ordered, versioned list per backend.
+
+A journal store records the version of its schema; opening it runs, in one transaction, every
+migration after that version, in order. A store written by a *newer* eessi-sim (a version this
+code does not know) is refused with a :class:`~eessi.errors.JournalError` naming both versions:
+it is never read with a schema it does not have.
+
+The PostgreSQL journal keeps its version in a ``schema_version`` table (one row per migration
+applied: version, when, what). The SQLite journal keeps it in ``PRAGMA user_version`` (in the
+file header, written in the same transaction as the migration); see docs/journal.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eessi.errors import JournalError
+
+__all__ = ["POSTGRES_MIGRATIONS", "Migration", "pending_migrations"]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One step of the schema: from ``version - 1`` to ``version``."""
+
+    version: int
+    #: What it changes, stored with it (``schema_version.description``).
+    description: str
+    #: The SQL statements, run in order inside the opening transaction.
+    statements: tuple[str, ...]
+
+
+def pending_migrations(
+    current: int, migrations: Sequence[Migration], *, where: str
+) -> list[Migration]:
+    """The migrations to run on a store at version ``current`` (0: a new, empty store).
+
+    Raises :class:`JournalError` (``journal.schema``) if the list is not numbered 1, 2, 3...,
+    or if ``current`` is newer than the last migration this code knows.
+    """
+    for position, migration in enumerate(migrations, start=1):
+        if migration.version != position:  # a programming error, caught by the tests
+            raise JournalError(
+                f"journal migrations are misnumbered: #{position} says {migration.version}",
+                code="journal.schema",
+                hint="number the migrations 1, 2, 3... in order",
+            )
+    latest = len(migrations)
+    if current > latest:
+        raise JournalError(
+            f"the journal has schema version {current}; this eessi-sim knows up to {latest}",
+            code="journal.schema",
+            where=where,
+            hint="upgrade eessi-sim, or use a journal written by this version",
+            details={"found": current, "known": latest},
+        )
+    return list(migrations[current:])
+
+
+_POSTGRES_V1 = (
+    """CREATE TABLE messages (
+    seq               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    message_id        TEXT    NOT NULL,
+    direction         TEXT    NOT NULL CHECK (direction IN ('in', 'out')),
+    sender            TEXT    NOT NULL,
+    receiver          TEXT    NOT NULL,
+    conversation_id   TEXT    NOT NULL,
+    ref_to_message_id TEXT,
+    sed_type          TEXT    NOT NULL,
+    sed_version       TEXT    NOT NULL,
+    service           TEXT    NOT NULL,
+    action            TEXT    NOT NULL,
+    created_at        TIMESTAMPTZ NOT NULL,
+    received_at       TIMESTAMPTZ,
+    sent_at           TIMESTAMPTZ,
+    status            TEXT    NOT NULL,
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at   TIMESTAMPTZ,
+    last_error        TEXT,
+    duplicates        INTEGER NOT NULL DEFAULT 0,
+    updated_at        TIMESTAMPTZ,
+    envelope          BYTEA   NOT NULL,
+    payload           BYTEA   NOT NULL
+)""",
+    # A message ID is claimed once per direction, except by refused messages (spoofed copies).
+    "CREATE UNIQUE INDEX messages_claimed_id ON messages (direction, message_id)"
+    " WHERE status <> 'refused'",
+    "CREATE INDEX messages_by_id ON messages (message_id)",
+    "CREATE INDEX messages_by_case ON messages (conversation_id, seq)",
+    "CREATE INDEX messages_by_status ON messages (status, next_attempt_at)",
+    """CREATE TABLE case_events (
+    case_id    TEXT    NOT NULL,
+    seq        INTEGER NOT NULL,
+    at         TIMESTAMPTZ NOT NULL,
+    kind       TEXT    NOT NULL,
+    data       TEXT    NOT NULL,
+    message_id TEXT,
+    PRIMARY KEY (case_id, seq)
+)""",
+    """CREATE TABLE cases (
+    case_id    TEXT    PRIMARY KEY,
+    state      TEXT    NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    last_seq   INTEGER NOT NULL
+)""",
+)
+
+#: The PostgreSQL journal's schema, step by step. Append; never edit a released step.
+POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1, "messages (bytea envelope and payload), case events, case snapshots", _POSTGRES_V1
+    ),
+)
