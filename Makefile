@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check format bench clean venv
+.PHONY: demo test check format bench clean venv postgresql
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,24 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/eessi demo
 
-test: $(STAMP)
+test: $(STAMP) postgresql
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The journal's contract tests start their own PostgreSQL server (tests/postgres_cluster.py):
+# install Debian's server when its binaries are missing (as root, quietly; a no-op otherwise).
+# EESSI_TEST_SKIP_POSTGRES=1 skips both this and those tests.
+postgresql:
+	@if [ "$$EESSI_TEST_SKIP_POSTGRES" != 1 ] && ! command -v pg_ctl >/dev/null 2>&1 \
+	    && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing PostgreSQL (Debian's postgresql) for the journal tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends postgresql >/dev/null) || exit 1; \
+	  else \
+	    echo "PostgreSQL server binaries missing: install Debian's postgresql (as root)," \
+	      "or set EESSI_TEST_SKIP_POSTGRES=1 to skip its tests" >&2; exit 1; \
+	  fi; \
+	fi
 
 check: $(STAMP)
 	$(BIN)/ruff format --check .
