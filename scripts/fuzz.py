@@ -13,9 +13,11 @@ and the innermost frame of the project (file:line), and the first input of each 
 Engines:
 
 * ``mutate`` (default): seeded, deterministic, no coverage feedback. Each input is a seed of the
-  parser's corpus (valid documents and near misses) with 1-8 mutations: bit flips, byte
-  inserts/deletes/repeats, interesting bytes, splices from other seeds, truncation, and tokens
-  of the format (tags, entities, quotes, brackets, NUL, non-ASCII). Inputs of formats with a
+  parser's corpus (valid documents and near misses) with 1-8 mutations (one most often, so that
+  a single well-placed change is not drowned by others): bit flips, byte inserts/deletes/
+  repeats, interesting bytes, splices from other seeds, truncation, and tokens of the formats
+  (tags, comments, processing instructions, entities, quotes, brackets, NUL, non-ASCII), also
+  placed exactly at markup boundaries (after a ``>``, before a ``<``). Inputs of formats with a
   checksum (traces) are mostly re-checksummed after mutating, so the checks behind the
   checksum are reached too.
 * ``atheris``: libFuzzer's coverage-guided mutation through atheris (``pip install atheris``),
@@ -291,8 +293,11 @@ _TOKENS: tuple[bytes, ...] = (
 def mutate(rng: random.Random, seeds: list[bytes], *, max_size: int = 1 << 17) -> bytes:
     """One mutated input: a seed with 1-8 random edits (deterministic for a seeded ``rng``)."""
     data = bytearray(rng.choice(seeds))
-    for _ in range(rng.randint(1, 8)):
-        op = rng.randrange(10)
+    edits = 1
+    while edits < 8 and rng.random() < 0.5:  # one edit half the time, up to 8
+        edits += 1
+    for _ in range(edits):
+        op = rng.randrange(11)
         n = len(data)
         pos = rng.randrange(n + 1)
         if op == 0 and n:  # flip a bit
@@ -323,6 +328,13 @@ def mutate(rng: random.Random, seeds: list[bytes], *, max_size: int = 1 << 17) -
             left, right = bytes(data[a : a + size]), bytes(data[b : b + size])
             data[b : b + size] = left
             data[a : a + size] = right
+        elif op == 10 and n:  # a token at a markup boundary: after a '>', or before a '<'
+            marks = [i + 1 for i, c in enumerate(data) if c == 0x3E] + [
+                i for i, c in enumerate(data) if c == 0x3C
+            ]
+            if marks:
+                at = rng.choice(marks)
+                data[at:at] = rng.choice(_TOKENS)
         if len(data) > max_size:
             del data[max_size:]
     return bytes(data)
