@@ -438,32 +438,38 @@ def _record(result: Result, exc: BaseException, data: bytes, crash_dir: Path | N
     crash.count += 1
 
 
-def _atheris(name: str, inputs: int, crash_dir: Path | None) -> Result:  # pragma: no cover
+def _atheris(name: str, inputs: int, crash_dir: Path | None) -> None:  # pragma: no cover
+    """libFuzzer through atheris. ``atheris.Fuzz()`` ends the process itself (no return), so
+    the report is printed by the last run."""
     import atheris  # type: ignore[import-not-found]
 
+    seeds = corpus(name)  # imports the parser's modules, which are then instrumented
     target = TARGETS[name]()
+    target(seeds[0])
+    atheris.instrument_all()
     result = Result(name)
     corpus_dir = Path(tempfile.mkdtemp(prefix=f"eessi-fuzz-{name}-"))
-    for i, s in enumerate(corpus(name)):
+    for i, s in enumerate(seeds):
         (corpus_dir / f"seed{i}").write_bytes(s)
     start = time.perf_counter()
 
     def one(data: bytes) -> None:
-        if name == "trace" and data[:1] != b"!":
+        if name == "trace":
             data = rechain(data)
         exc = run_one(target, data)
         result.tried += 1
         if exc is not None:
             _record(result, exc, data, crash_dir)
+        if result.tried >= inputs and not result.seconds:  # libFuzzer's last run
+            result.seconds = time.perf_counter() - start
+            print(report(result), flush=True)
 
     atheris.Setup(
-        [sys.argv[0], f"-runs={inputs}", "-max_len=131072", str(corpus_dir)],
+        [sys.argv[0], f"-runs={inputs}", "-max_len=131072", "-print_final_stats=0",
+         str(corpus_dir)],
         one,
-    )
-    with contextlib.suppress(SystemExit):
-        atheris.Fuzz()
-    result.seconds = time.perf_counter() - start
-    return result
+    )  # fmt: skip
+    atheris.Fuzz()
 
 
 def report(result: Result) -> str:
@@ -501,7 +507,9 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for name in names:
         if args.engine == "atheris":
-            result = _atheris(name, args.inputs, args.crash_dir)
+            if len(names) != 1:
+                parser.error("--engine atheris fuzzes one parser per process")
+            _atheris(name, args.inputs, args.crash_dir)
         else:
 
             def tick(r: Result) -> None:
