@@ -48,6 +48,8 @@ __all__ = [
     "TRANSITIONS",
     "CaseEvent",
     "CaseSnapshot",
+    "Checkpoint",
+    "CheckpointItem",
     "Direction",
     "Journal",
     "JournalTransaction",
@@ -298,6 +300,24 @@ class CaseSnapshot:
     last_seq: int
 
 
+#: One entry of a checkpoint: (table, key, value), key and value encoded by the node.
+CheckpointItem = tuple[str, bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The node's desk state as of input ``input_seq`` of its input log (see
+    :meth:`Journal.save_checkpoint`). The journal stores it; only the node reads it."""
+
+    #: What wrote it (format, code version, owner...): JSON-compatible, checked by the node.
+    header: Mapping[str, Any]
+    #: The ``seq`` of the last input-log event the state includes (0: none).
+    input_seq: int
+    at: datetime
+    #: Every entry, in no particular order.
+    items: Sequence[CheckpointItem]
+
+
 def encode_json(value: Mapping[str, Any], *, what: str) -> str:
     """Canonical JSON text for event data and snapshots (sorted keys, no spaces).
 
@@ -520,3 +540,28 @@ class Journal(ABC):
     @abstractmethod
     async def cases(self) -> list[CaseSnapshot]:
         """Every case's latest snapshot, by case ID."""
+
+    # -- checkpoints of the desk state (optional: a journal without them replays in full) ----
+    async def case_events_after(self, case_id: str, seq: int) -> list[CaseEvent]:
+        """The case's events after ``seq``, in ``seq`` order."""
+        return [e for e in await self.case_events(case_id) if e.seq > seq]
+
+    async def load_checkpoint(self) -> Checkpoint | None:
+        """The last checkpoint saved, or ``None`` (none saved, or not supported)."""
+        return None
+
+    async def save_checkpoint(
+        self,
+        *,
+        header: Mapping[str, Any],
+        input_seq: int,
+        at: datetime,
+        changed: Iterable[CheckpointItem],
+        removed: Iterable[tuple[str, bytes]] = (),
+        replace_all: bool = False,
+    ) -> bool:
+        """Replace the checkpoint, atomically: the new header, the entries ``changed`` (added
+        or overwritten by ``(table, key)``) and ``removed``; ``replace_all`` drops every
+        entry of the previous one first. A crash before this returns leaves the previous
+        checkpoint whole. Returns ``False`` if checkpoints are not supported (nothing saved)."""
+        return False

@@ -53,6 +53,8 @@ from eessi.journal.base import (
     SET_INBOUND,
     CaseEvent,
     CaseSnapshot,
+    Checkpoint,
+    CheckpointItem,
     Direction,
     Journal,
     JournalTransaction,
@@ -62,11 +64,12 @@ from eessi.journal.base import (
     check_transition,
     encode_json,
 )
+from eessi.journal.checkpoint_store import CHECKPOINT_SCHEMA, read_checkpoint, write_checkpoint
 
 __all__ = ["SCHEMA_VERSION", "JournalStats", "SqliteJournal", "Synchronous"]
 
-#: The schema this code writes (``PRAGMA user_version``).
-SCHEMA_VERSION = 1
+#: The schema this code writes (``PRAGMA user_version``); older ones are migrated at open.
+SCHEMA_VERSION = 2
 
 Synchronous = Literal["FULL", "NORMAL"]
 T = TypeVar("T")
@@ -119,6 +122,9 @@ CREATE TABLE cases (
     last_seq   INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
+
+#: Migrations, in order: ``_MIGRATIONS[v]`` takes a journal from version ``v - 1`` to ``v``.
+_MIGRATIONS: dict[int, str] = {2: CHECKPOINT_SCHEMA}
 
 _COLUMNS = (
     "message_id, direction, sender, receiver, conversation_id, ref_to_message_id, sed_type,"
@@ -693,6 +699,57 @@ class SqliteJournal(Journal):
         )
         return [_snapshot(r) for r in rows]
 
+    # -- checkpoints (eessi.journal.checkpoint_store) ------------------------------------
+    async def case_events_after(self, case_id: str, seq: int) -> list[CaseEvent]:
+        rows = await self._read(
+            "SELECT case_id, seq, at, kind, data, message_id FROM case_events"
+            " WHERE case_id = ? AND seq > ? ORDER BY seq",
+            (case_id, seq),
+        )
+        return [_event(r) for r in rows]
+
+    async def load_checkpoint(self) -> Checkpoint | None:
+        """Read on the writer connection, in one read transaction: the header and the entries
+        always belong to the same checkpoint."""
+        self._check_open()
+        async with self._lock:
+            self._check_open()
+            try:
+                return await self._on_writer(read_checkpoint, self._writer, self.path)
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path, "read the checkpoint") from None
+
+    async def save_checkpoint(
+        self,
+        *,
+        header: Mapping[str, Any],
+        input_seq: int,
+        at: datetime,
+        changed: Iterable[CheckpointItem],
+        removed: Iterable[tuple[str, bytes]] = (),
+        replace_all: bool = False,
+    ) -> bool:
+        head = encode_json(header, what="the checkpoint header")
+        rows, gone = list(changed), list(removed)
+        self._check_open()
+        async with self._lock:
+            self._check_open()
+            try:
+                await self._on_writer(
+                    write_checkpoint,
+                    self._writer,
+                    head,
+                    input_seq,
+                    _ts(at),
+                    rows,
+                    gone,
+                    replace_all,
+                )
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path, "save a checkpoint") from None
+            self.stats.commits += 1
+        return True
+
 
 class _Transaction(JournalTransaction):
     """The writes of one ``SqliteJournal.transaction()`` block, collected as statements.
@@ -996,6 +1053,12 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            version = 1
+        if version < SCHEMA_VERSION:
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version > SCHEMA_VERSION:
             raise JournalError(
