@@ -18,9 +18,12 @@ goes through one queue and one worker task, so the desk (a sans-I/O object) is n
 tasks at once. The worker takes whatever is queued (up to ``NodeOptions.batch``) and commits the
 batch in one transaction: one fsync for many inputs.
 
-**Restart.** The desk's state is rebuilt by replaying the journal's input log (pseudo case
-``~inputs``): each entry records the input (or the inbound message it came from), the time the
-desk saw, and the IDs the desk drew, so the replay is exact (see docs/decisions.md). Then
+**Restart.** The desk's state is rebuilt from the journal's last checkpoint of it (written every
+``NodeOptions.checkpoint_every`` inputs and at ``stop()``, see :mod:`eessi.node.checkpoint`),
+then by replaying the input log (pseudo case ``~inputs``) after the checkpoint's position (the
+whole log without a usable one): each entry records the input (or the inbound message it came
+from), the time the desk saw, and the IDs the desk drew, so the replay is exact (see
+docs/decisions.md, D7 and D50). Then
 interrupted sends are resumed (``resume_interrupted_sends``), pending outbound messages are
 scheduled, and inbound messages accepted but not processed are processed; only then does the
 endpoint open. A ``kill -9`` at any point therefore loses nothing acknowledged (accept commits
@@ -66,7 +69,15 @@ from eessi.core.messages import DocumentReceived, Outgoing, Step, TimePassed
 from eessi.directory import Directory, InstitutionEntry
 from eessi.errors import ConfigError, DomainError, EessiError, JournalError, SedError
 from eessi.ids import IdGenerator, RandomIds, SeededIds, institution_seed
-from eessi.journal.base import Direction, Journal, MessageRecord, MessageStatus, StatusChange
+from eessi.journal.base import (
+    CaseEvent,
+    Direction,
+    Journal,
+    MessageRecord,
+    MessageStatus,
+    StatusChange,
+)
+from eessi.node.checkpoint import DeskCheckpoints
 from eessi.node.desk_factory import Desk, DeskFactory
 from eessi.node.hooks import (
     DeliveryListener,
@@ -178,6 +189,10 @@ class NodeOptions:
     max_clock_skew: float | None = 300.0
     #: Seconds a message's Timestamp may be behind this node's clock (``None``: no limit).
     max_message_age: float | None = 86400.0
+    #: Inputs between two checkpoints of the desk state (a restart replays only the inputs
+    #: since the last one); one is also written at ``stop()``. ``None``: only at ``stop()``;
+    #: ``0``: never (every restart replays the whole input log).
+    checkpoint_every: int | None = 1000
 
     @property
     def inbound_limits(self) -> InboundLimits:
@@ -382,6 +397,7 @@ class Institution:
         self._step_ids = StepIds(self._ids)
         self._make_desk = make_desk
         self.desk: Desk = make_desk(self._step_clock, self._step_ids, None)
+        self._checkpoints = DeskCheckpoints(journal, entry.id)
         #: Counters for the admin API and benchmarks.
         self.stats: dict[str, int] = dict.fromkeys(
             (
@@ -582,6 +598,9 @@ class Institution:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._checkpoints.pending and self.options.checkpoint_every != 0:
+            # The worker is stopped: the desk holds exactly what was committed.
+            await self._checkpoint()
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -1003,6 +1022,9 @@ class Institution:
                 d.messages.extend(record.message_id for record, _ in d.outbound)
             if d.future is not None and not d.future.done():
                 d.future.set_result(d.step)
+        every = self.options.checkpoint_every
+        if every and self._checkpoints.pending >= every:
+            await self._checkpoint()
 
     @staticmethod
     def _first_inbound_type(batch: list[_Item]) -> str | None:
@@ -1015,11 +1037,14 @@ class Institution:
         touched: set[str] = set()
         last = done[-1].at
         cases = self.desk.snapshot().cases
+        logged: list[CaseEvent] = []
         async with self.journal.transaction() as tx:
             for d in done:
                 if d.log_entry is not None:
-                    await tx.append_event(
-                        INPUT_LOG, "input", d.log_entry, at=d.at, message_id=d.inbound_id
+                    logged.append(
+                        await tx.append_event(
+                            INPUT_LOG, "input", d.log_entry, at=d.at, message_id=d.inbound_id
+                        )
                     )
                 by_case: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
                 for case_id, kind, data in d.events:
@@ -1035,6 +1060,8 @@ class Institution:
                 cf = cases.get(case_id)
                 if cf is not None:
                     await tx.save_case(case_id, case_state(cf), at=last)
+        if logged:  # committed: the desk now holds the inputs up to the last one
+            self._checkpoints.logged(logged[-1].seq, logged[-1].at, len(logged))
 
     def _handle(self, item: _Item, done: list[_Done]) -> None:
         """Run one input through the desk; append what to journal to ``done`` (or park it)."""
@@ -1559,27 +1586,44 @@ class Institution:
     # -- restart -------------------------------------------------------------------------------
 
     async def _restore(self) -> None:
-        """Rebuild the desk's state by replaying the input log (see the module docstring).
+        """Rebuild the desk's state: from the journal's checkpoint if there is a usable one,
+        then by replaying the input log after it (all of it without one; see the module
+        docstring and :mod:`eessi.node.checkpoint`).
 
-        The replay starts from a fresh desk: the journal is the only source of state, so a
-        ``start()`` after ``stop()`` on the same object does not feed the inputs twice."""
+        The replay starts from a fresh desk (or the checkpoint's state): the journal is the only
+        source of state, so a ``start()`` after ``stop()`` on the same object does not feed the
+        inputs twice."""
         self.desk = self._make_desk(self._step_clock, self._step_ids, None)
-        entries = await self.journal.case_events(INPUT_LOG)
+        restored = await self._checkpoints.restore(self.desk.snapshot())
+        after = 0
+        if restored is not None:
+            self.desk = self._make_desk(self._step_clock, self._step_ids, restored)
+            after = self._checkpoints.input_seq
+            log.info("%s: desk restored from the checkpoint at input %d", self.id, after)
+        entries = await self.journal.case_events_after(INPUT_LOG, after)
         if not entries:
             return
-        inbound = {
-            r.message_id: r
-            for r in await self.journal.messages(
-                direction=Direction.IN, status=MessageStatus.PROCESSED
-            )
-        }
+        inbound: dict[str, MessageRecord] = {}
+        if after == 0:  # the whole log: one query for every processed message
+            inbound = {
+                r.message_id: r
+                for r in await self.journal.messages(
+                    direction=Direction.IN, status=MessageStatus.PROCESSED
+                )
+            }
         for ev in entries:
             data = ev.data
+            record = None
+            if data.get("kind") == "document":
+                record = inbound.get(ev.message_id or "")
+                if record is None and after and ev.message_id:
+                    record = await self.journal.message(ev.message_id, Direction.IN)
+                    if record is not None and record.status is not MessageStatus.PROCESSED:
+                        record = None
             self._step_ids.replay = deque(data.get("ids", ()))
             self._step_clock.fixed = ev.at
             try:
                 if data.get("kind") == "document":
-                    record = inbound.get(ev.message_id or "")
                     if record is None:
                         raise JournalError(
                             f"the input log names message {ev.message_id}, which is not a"
@@ -1614,7 +1658,23 @@ class Institution:
                 self._step_ids.replay = None
                 self._step_clock.fixed = None
             self.stats["replayed"] += 1
+        self._checkpoints.logged(entries[-1].seq, entries[-1].at, len(entries))
         log.info("%s: desk restored from %d journaled inputs", self.id, len(entries))
+
+    async def _checkpoint(self) -> None:
+        """Checkpoint the desk's state (the inputs committed so far); a failure is logged and
+        changes nothing (the previous checkpoint stays, the next one rewrites it all)."""
+        try:
+            written = await self._checkpoints.save(self.desk.snapshot())
+        except EessiError as exc:
+            log.warning("%s: the checkpoint could not be written: %s", self.id, exc)
+            return
+        log.debug(
+            "%s: checkpoint at input %d (%d entries written)",
+            self.id,
+            self._checkpoints.input_seq,
+            written,
+        )
 
     # -- timers --------------------------------------------------------------------------------
 

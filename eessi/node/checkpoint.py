@@ -1,0 +1,316 @@
+"""Checkpoints of a desk's state, so that a restart replays only the inputs since the last one.
+
+Theory of operation
+-------------------
+A desk's state (``CnsState``, ``FundState``) is one frozen dataclass whose fields are mappings
+(cases by ID, registrations by member...). A checkpoint stores it **entry by entry**: one row
+``(field, key, value)`` per item of each mapping, in the journal's checkpoint tables
+(:mod:`eessi.journal.checkpoint_store`), plus a header: the format, the version of the code
+that wrote it, whose state it is, and the input-log position (``seq`` and time of the last
+input it includes). Keys and values are pickled (see "Why pickle" below).
+
+**Incremental.** :class:`DeskCheckpoints` remembers which object it saved for every key. The
+state is immutable and an input replaces only what it changes, so the entries to write next
+time are those whose value is not the *same object* any more (an identity test per key, no
+encoding), plus the keys that went away. A checkpoint costs the entries changed since the
+previous one, not the state's size; the journal writes them and the new header in one
+transaction, so a crash half-way leaves the previous checkpoint whole.
+
+**Documents stay encoded.** A case's documents (parsed SEDs, most of a case's bytes) are
+pickled apart, as one blob per case, and come back as a :class:`LazyDocuments` mapping that
+decodes its blob on first use. A restart therefore decodes the documents of the cases that
+inputs touch after it, not of every case ever handled; an untouched case is written again
+(never, in fact: its value is the same object) without decoding them.
+
+**Never misread.** The header names the format (:data:`FORMAT`), a fingerprint of the code
+(:func:`code_version`: every ``eessi`` module, the Python version), the institution, the
+state's class (module and name) and fields. If any differs, or the checkpoint cannot be read
+or decoded, or the input log at its position does not hold the input it names, the checkpoint
+is ignored (logged at WARNING with the reason) and the node replays the whole input log, as
+it did before checkpoints existed; its next checkpoint replaces the ignored one. So a build
+that moves a class (``eessi.core.cns`` split in modules) or changes the desk never unpickles
+an older build's objects.
+
+Why pickle
+----------
+The state holds parsed documents and core objects not meant to be serialised (D7); an explicit
+encoding would be a second model of every class to keep in step with the core. Pickle is safe
+here because the checkpoint is the node's own, in its own local journal file, written and read
+by the same code (the fingerprint makes sure): whoever can write that file can already make the
+node send anything. Pickles from anywhere else are never loaded (traces carry JSON).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import hashlib
+import io
+import logging
+import pickle
+import sys
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar, Final
+
+from eessi.errors import EessiError
+from eessi.journal.base import CheckpointItem, Journal
+from eessi.node.records import INPUT_LOG
+
+__all__ = ["FORMAT", "DeskCheckpoints", "LazyDocuments", "code_version"]
+
+log = logging.getLogger("eessi.node")
+
+#: The checkpoint format this code writes and reads.
+FORMAT: Final = "eessi-checkpoint/1"
+_PROTOCOL: Final = 5
+#: The field of a dataclass whose mapping is kept encoded (a case's documents).
+_LAZY_FIELD: Final = "documents"
+#: The table of a state field that is not a mapping (stored whole under one key).
+_WHOLE: Final = b""
+
+
+@cache
+def code_version() -> str:
+    """A fingerprint of the code that pickles and unpickles: every module of the ``eessi``
+    package (their paths and contents), the Python version and the pickle protocol."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256(f"{sys.version_info[:2]} {_PROTOCOL} {FORMAT}".encode())
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:32]
+
+
+class LazyDocuments(Mapping[str, Any]):
+    """A case's documents as a checkpoint restored them: decoded on first use, and written to
+    the next checkpoint as the same bytes. A read-only mapping like the dict it stands for."""
+
+    __slots__ = ("_blob", "_data")
+
+    def __init__(self, blob: bytes) -> None:
+        self._blob = blob
+        self._data: dict[str, Any] | None = None
+
+    def _decoded(self) -> dict[str, Any]:
+        data = self._data
+        if data is None:
+            data = self._data = pickle.loads(self._blob)
+        return data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._decoded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (LazyDocuments, (self._blob,))
+
+    def __repr__(self) -> str:
+        return repr(self._decoded())
+
+
+def _rebuild(cls: type, values: tuple[Any, ...]) -> Any:
+    """A frozen (slotted) dataclass instance with these field values, without ``__init__``."""
+    obj: Any = object.__new__(cls)
+    for f, value in zip(dataclasses.fields(cls), values, strict=True):
+        object.__setattr__(obj, f.name, value)
+    return obj
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles a dataclass with a ``documents`` mapping so that the mapping is one blob."""
+
+    _lazy: ClassVar[dict[type, int | None]] = {}
+
+    def reducer_override(self, obj: Any) -> Any:
+        cls = type(obj)
+        index = self._lazy.get(cls, -1)
+        if index == -1:
+            index = None
+            if dataclasses.is_dataclass(cls):
+                names = [f.name for f in dataclasses.fields(cls)]
+                if _LAZY_FIELD in names:
+                    index = names.index(_LAZY_FIELD)
+            self._lazy[cls] = index
+        if index is None:
+            return NotImplemented
+        values = [getattr(obj, f.name) for f in dataclasses.fields(cls)]
+        docs = values[index]
+        if not isinstance(docs, LazyDocuments):
+            values[index] = LazyDocuments(pickle.dumps(dict(docs), protocol=_PROTOCOL))
+        return (_rebuild, (cls, tuple(values)))
+
+
+def _dumps(value: Any) -> bytes:
+    out = io.BytesIO()
+    _Pickler(out, protocol=_PROTOCOL).dump(value)
+    return out.getvalue()
+
+
+def _key(value: Any) -> bytes:
+    """A key's bytes: the same for equal keys (no memo, so sharing inside does not show)."""
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol=_PROTOCOL)
+    pickler.fast = True
+    pickler.dump(value)
+    return out.getvalue()
+
+
+def _class_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class DeskCheckpoints:
+    """Writes and reads the checkpoints of one node's desk (see the module docstring)."""
+
+    def __init__(self, journal: Journal, owner: str) -> None:
+        self.journal = journal
+        self.owner = owner
+        #: The input-log position of the state the desk holds (last input included).
+        self.input_seq = 0
+        self.input_at: datetime | None = None
+        #: Inputs logged since the last checkpoint.
+        self.pending = 0
+        #: Per state field: key -> (its bytes, the value object saved). ``None``: nothing of
+        #: the journal's checkpoint is known to be ours, the next one rewrites everything.
+        self._saved: dict[str, dict[Any, tuple[bytes, Any]]] | None = None
+
+    def logged(self, seq: int, at: datetime, count: int) -> None:
+        """``count`` inputs were committed to the input log, the last one at ``seq``."""
+        self.input_seq, self.input_at = seq, at
+        self.pending += count
+
+    # -- reading -------------------------------------------------------------------------
+    async def restore(self, fresh: Any) -> Any | None:
+        """The state of the journal's checkpoint, if there is a usable one (else ``None``:
+        replay the whole input log). ``fresh`` is the desk's state before any input, which
+        says what class and fields the checkpoint must hold. Sets :attr:`input_seq`."""
+        self._saved, self.input_seq, self.input_at, self.pending = None, 0, None, 0
+        try:
+            checkpoint = await self.journal.load_checkpoint()
+        except EessiError as exc:
+            return self._ignored(f"it cannot be read: {exc}")
+        if checkpoint is None:
+            return None
+        header = checkpoint.header
+        cls = type(fresh)
+        fields = [f.name for f in dataclasses.fields(cls)]
+        expected = {
+            "format": FORMAT,
+            "code": code_version(),
+            "owner": self.owner,
+            "state": _class_name(cls),
+            "fields": fields,
+        }
+        for name, value in expected.items():
+            if header.get(name) != value:
+                return self._ignored(
+                    f"its {name} is {header.get(name)!r}, this node's is {value!r}"
+                    + (" (written by another version of eessi-sim)" if name == "code" else "")
+                )
+        if checkpoint.input_seq > 0:
+            reason = await self._check_position(checkpoint.input_seq, checkpoint.at)
+            if reason is not None:
+                return self._ignored(reason)
+        tables: dict[str, dict[Any, tuple[bytes, Any]]] = {name: {} for name in fields}
+        was_enabled = gc.isenabled()
+        gc.disable()  # millions of small objects, none of them garbage: no collection passes
+        try:
+            for table, key_bytes, value_bytes in checkpoint.items:
+                entries = tables.get(table)
+                if entries is None:
+                    return self._ignored(f"it has entries for an unknown field {table!r}")
+                entries[pickle.loads(key_bytes)] = (key_bytes, pickle.loads(value_bytes))
+        except Exception as exc:  # whatever unpickling raises: the checkpoint is not used
+            return self._ignored(f"an entry cannot be decoded: {type(exc).__name__}: {exc}")
+        finally:
+            if was_enabled:
+                gc.enable()
+        values: dict[str, Any] = {}
+        for name in fields:
+            entries = tables[name]
+            whole = entries.get(_WHOLE)
+            if whole is not None and not isinstance(getattr(fresh, name), Mapping):
+                values[name] = whole[1]
+            else:
+                values[name] = {k: v for k, (_, v) in entries.items()}
+        try:
+            state = cls(**values)
+        except Exception as exc:
+            return self._ignored(f"its state cannot be rebuilt: {exc}")
+        self._saved = tables
+        self.input_seq, self.input_at = checkpoint.input_seq, checkpoint.at
+        return state
+
+    async def _check_position(self, seq: int, at: datetime) -> str | None:
+        around = await self.journal.case_events_after(INPUT_LOG, seq - 1)
+        if not around or around[0].seq != seq or around[0].at != at:
+            return f"the input log has no input {seq} at {at.isoformat()} (a different journal?)"
+        return None
+
+    def _ignored(self, reason: str) -> Any:
+        log.warning(
+            "%s: checkpoint ignored, %s; replaying the whole input log",
+            self.owner,
+            reason,
+        )
+        self._saved = None
+        return None
+
+    # -- writing -------------------------------------------------------------------------
+    async def save(self, state: Any) -> int:
+        """Write a checkpoint of ``state``, which must include exactly the inputs up to
+        :attr:`input_seq` (none before any input was logged: then nothing is written).
+        Returns the number of entries written."""
+        changed: list[CheckpointItem] = []
+        removed: list[tuple[str, bytes]] = []
+        previous = self._saved
+        saved: dict[str, dict[Any, tuple[bytes, Any]]] = {}
+        for f in dataclasses.fields(state):
+            name = f.name
+            value = getattr(state, name)
+            old = previous.get(name, {}) if previous is not None else {}
+            new: dict[Any, tuple[bytes, Any]] = {}
+            items = value.items() if isinstance(value, Mapping) else [(_WHOLE, value)]
+            for key, item in items:
+                was = old.get(key)
+                if was is not None and was[1] is item:
+                    new[key] = was
+                    continue
+                key_bytes = was[0] if was is not None else _key(key)
+                new[key] = (key_bytes, item)
+                changed.append((name, key_bytes, _dumps(item)))
+            removed.extend((name, old[key][0]) for key in old.keys() - new.keys())
+            saved[name] = new
+        header = {
+            "format": FORMAT,
+            "code": code_version(),
+            "owner": self.owner,
+            "state": _class_name(type(state)),
+            "fields": [f.name for f in dataclasses.fields(state)],
+        }
+        at = self.input_at
+        if at is None:  # nothing was ever logged: nothing to checkpoint
+            return 0
+        try:
+            await self.journal.save_checkpoint(
+                header=header,
+                input_seq=self.input_seq,
+                at=at,
+                changed=changed,
+                removed=removed,
+                replace_all=previous is None,
+            )
+        except BaseException:  # saved or not, unknown: the next one rewrites everything
+            self._saved = None
+            raise
+        self._saved = saved
+        self.pending = 0
+        return len(changed) + len(removed)

@@ -1,0 +1,244 @@
+"""Restart from a checkpoint of the desk state: only the inputs after it are replayed, and the
+state is exactly the one a full replay of the input log gives (issue 9, item 11)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from node_kit import ANA, CNS, FR, PT, write_directory
+
+from eessi.core.fund import FundPolicy
+from eessi.core.household import Household
+from eessi.core.household_json import parse_household
+from eessi.directory import Directory, load_default_directory, load_directory
+from eessi.journal import open_journal
+from eessi.node.desk_factory import desk_factory
+from eessi.node.inputs import RequestEntitlement
+from eessi.node.institution import Institution, NodeOptions
+from eessi.node.network import Network, journal_file_name, load_households
+from eessi.node.records import INPUT_LOG
+from eessi.scenario.format import load_scenario, shipped_scenarios
+from eessi.scenario.runner import run_scenario
+from eessi.scenario.world import loopback_directory
+from eessi.transport.client import RetryPolicy
+
+FAST = NodeOptions(retry=RetryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.2))
+
+
+def household(n: int) -> dict[str, object]:
+    """Household ``n``: main insured in LU, spouse living in France, in the RNPP (R17)."""
+    return {
+        "format": "eessi-household/1",
+        "id": f"ckpt-{n:03d}",
+        "main_insured": [
+            {
+                "id": "main",
+                "pin": f"19800101{n:05d}",
+                "name": f"Paul Ckpt{n}",
+                "date_of_birth": "1980-01-01",
+                "affiliated_since": "2020-01-01",
+            }
+        ],
+        "members": [
+            {
+                "id": "spouse",
+                "name": f"Claire Ckpt{n}",
+                "relation": "spouse",
+                "date_of_birth": "1982-06-15",
+                "relation_since": "2010-05-01",
+                "country_of_residence": "FR",
+                "rnpp_registered": True,
+            }
+        ],
+    }
+
+
+def people(n: int) -> list[Household]:
+    return list(load_households(None)) + [parse_household(household(i)).household for i in range(n)]
+
+
+_runs = iter(range(1, 1000))
+
+
+def network(
+    tmp_path: Path, directory: Directory, households: Sequence[Household], every: int | None
+) -> Network:
+    """The CNS, FR and PT; PT does not register on its own, so the CNS keeps its cases open
+    (awaiting the S073). Each run its own seed: a restarted fund draws new case IDs."""
+    return Network(
+        directory,
+        tmp_path,
+        ids=[CNS, FR, PT],
+        seed=next(_runs),
+        options=replace(FAST, checkpoint_every=every),
+        synchronous="NORMAL",
+        households=households,
+        fund_policies={PT: FundPolicy(auto_register=False)},
+    )
+
+
+async def run_requests(net: Network, keys: Sequence[str]) -> None:
+    await asyncio.gather(*(net[FR].submit(RequestEntitlement(key)) for key in keys))
+    async with asyncio.timeout(60):
+        await net.idle()
+
+
+def drop_checkpoint(db: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM checkpoint_items")
+        conn.execute("DELETE FROM checkpoint")
+
+
+def cns_db(tmp_path: Path) -> Path:
+    return tmp_path / journal_file_name(CNS)
+
+
+async def test_restart_replays_only_the_inputs_after_the_checkpoint(tmp_path: Path) -> None:
+    directory = load_directory(write_directory(tmp_path))
+    households = people(30)
+    # A history: 20 R17 cases completed, one left open at PT, a checkpoint every 7 inputs...
+    async with network(tmp_path, directory, households, every=7) as net:
+        await run_requests(net, [f"ckpt-{i:03d}/spouse" for i in range(20)])
+        await net[PT].submit(RequestEntitlement(ANA))
+        async with asyncio.timeout(60):
+            await net.idle()
+    # ... then 10 more inputs and a crash-like end: no checkpoint after the first run's.
+    async with network(tmp_path, directory, households, every=0) as net:
+        assert net[CNS].stats["replayed"] == 0  # the first run's stop() checkpointed it all
+        await run_requests(net, [f"ckpt-{i:03d}/spouse" for i in range(20, 25)])
+        live = net[CNS].desk.snapshot()
+        total = len(await net[CNS].journal.case_events(INPUT_LOG))
+    assert total == 2 * 25 + 1
+    open_cases = [cf for cf in live.cases.values() if cf.state.value != "completed"]
+    assert len(open_cases) == 1  # ANA's, at PT
+
+    async with network(tmp_path, directory, households, every=7) as net:
+        assert net[CNS].stats["replayed"] == 10  # the 5 cases since the checkpoint, 2 inputs each
+        from_checkpoint = net[CNS].desk.snapshot()
+        assert from_checkpoint == live
+    drop_checkpoint(cns_db(tmp_path))
+    async with network(tmp_path, directory, households, every=0) as net:
+        assert net[CNS].stats["replayed"] == total
+        assert net[CNS].desk.snapshot() == live
+        # and the node goes on from the restored state exactly as from the replayed one
+        await run_requests(net, ["ckpt-025/spouse"])
+        assert len(net[CNS].desk.registrations) == 26
+
+
+async def test_checkpoint_written_by_another_version_is_ignored_and_the_log_replayed_in_full(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = load_directory(write_directory(tmp_path))
+    households = people(4)
+    async with network(tmp_path, directory, households, every=None) as net:
+        await run_requests(net, [f"ckpt-{i:03d}/spouse" for i in range(4)])
+        live = net[CNS].desk.snapshot()
+    with sqlite3.connect(cns_db(tmp_path)) as conn:
+        conn.execute("UPDATE checkpoint SET header = json_set(header, '$.code', 'an-older-build')")
+    with caplog.at_level(logging.WARNING, logger="eessi.node"):
+        async with network(tmp_path, directory, households, every=None) as net:
+            assert net[CNS].stats["replayed"] == 8
+            assert net[CNS].desk.snapshot() == live
+    reasons = [r.getMessage() for r in caplog.records if "checkpoint ignored" in r.getMessage()]
+    assert len(reasons) == 1
+    assert "'an-older-build'" in reasons[0]
+    assert "another version of eessi-sim" in reasons[0]
+    # the next stop() replaced it with one this build reads
+    async with network(tmp_path, directory, households, every=None) as net:
+        assert net[CNS].stats["replayed"] == 0
+        assert net[CNS].desk.snapshot() == live
+
+
+async def test_unreadable_checkpoint_is_ignored_and_the_log_replayed_in_full(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = load_directory(write_directory(tmp_path))
+    households = people(3)
+    async with network(tmp_path, directory, households, every=None) as net:
+        await run_requests(net, [f"ckpt-{i:03d}/spouse" for i in range(3)])
+        live = net[CNS].desk.snapshot()
+    with sqlite3.connect(cns_db(tmp_path)) as conn:
+        conn.execute(
+            "UPDATE checkpoint_items SET value = x'8005deadbeef' WHERE rowid ="
+            " (SELECT min(rowid) FROM checkpoint_items WHERE tbl = 'cases')"
+        )
+    with caplog.at_level(logging.WARNING, logger="eessi.node"):
+        async with network(tmp_path, directory, households, every=None) as net:
+            assert net[CNS].stats["replayed"] == 6
+            assert net[CNS].desk.snapshot() == live
+    assert any(
+        "checkpoint ignored, an entry cannot be decoded" in r.getMessage() for r in caplog.records
+    )
+
+
+async def test_checkpoint_of_another_journals_history_is_ignored(tmp_path: Path) -> None:
+    """A checkpoint naming an input the log does not hold (a journal file put back from a
+    backup, say) is not trusted: the log is replayed in full."""
+    directory = load_directory(write_directory(tmp_path))
+    households = people(2)
+    async with network(tmp_path, directory, households, every=None) as net:
+        await run_requests(net, ["ckpt-000/spouse", "ckpt-001/spouse"])
+        live = net[CNS].desk.snapshot()
+    with sqlite3.connect(cns_db(tmp_path)) as conn:
+        conn.execute("UPDATE checkpoint SET at = '2020-01-01T00:00:00.000000Z'")
+    async with network(tmp_path, directory, households, every=None) as net:
+        assert net[CNS].stats["replayed"] == 4
+        assert net[CNS].desk.snapshot() == live
+
+
+# -- the shipped scenarios: realistic histories (reminders, CNS inputs, several BUCs) --------
+
+
+async def restored(
+    db: Path, directory: Directory, households: Sequence[Household]
+) -> tuple[Any, int]:
+    """The CNS's state as a node restores it from ``db``, and how many inputs it replayed."""
+    entry = directory.get(CNS)
+    journal = await open_journal(db, synchronous="NORMAL")
+    node = Institution(
+        entry,
+        directory,
+        journal,
+        desk_factory(entry, directory, households),
+        options=replace(FAST, checkpoint_every=0, bind_admin=False),
+    )
+    try:
+        await node.start(host="127.0.0.1", port=0)
+        state, replayed = node.desk.snapshot(), node.stats["replayed"]
+        await node.stop()
+    finally:
+        await journal.close()
+    return state, replayed
+
+
+@pytest.mark.parametrize("path", shipped_scenarios(), ids=lambda p: p.stem)
+async def test_scenario_history_restores_from_checkpoint_as_from_full_replay(
+    tmp_path: Path, path: Path
+) -> None:
+    scenario = load_scenario(path)
+    report = await run_scenario(scenario, workdir=tmp_path)
+    assert not report.error
+    directory = loopback_directory(load_default_directory(), scenario.institutions)
+    db = tmp_path / journal_file_name(CNS)
+    if not db.exists():
+        pytest.skip("the scenario runs no CNS")
+    with sqlite3.connect(db) as conn:
+        (logged,) = conn.execute(
+            "SELECT count(*) FROM case_events WHERE case_id = ?", (INPUT_LOG,)
+        ).fetchone()
+        (saved,) = conn.execute("SELECT count(*) FROM checkpoint").fetchone()
+    assert logged > 0
+    assert saved == 1  # written when the scenario's network stopped
+    from_checkpoint, replayed = await restored(db, directory, [scenario.household])
+    assert replayed == 0
+    drop_checkpoint(db)
+    from_log, replayed = await restored(db, directory, [scenario.household])
+    assert replayed == logged
+    assert from_checkpoint == from_log
