@@ -1666,8 +1666,8 @@ class Institution:
         changes nothing (the previous checkpoint stays, the next one rewrites it all)."""
         try:
             written = await self._checkpoints.save(self.desk.snapshot())
-        except EessiError as exc:
-            log.warning("%s: the checkpoint could not be written: %s", self.id, exc)
+        except Exception as exc:  # never fails the batch: it is committed, the log has it
+            log.warning("%s: the checkpoint could not be written: %s", self.id, exc, exc_info=exc)
             return
         log.debug(
             "%s: checkpoint at input %d (%d entries written)",
