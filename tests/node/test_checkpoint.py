@@ -242,3 +242,24 @@ async def test_scenario_history_restores_from_checkpoint_as_from_full_replay(
     from_log, replayed = await restored(db, directory, [scenario.household])
     assert replayed == logged
     assert from_checkpoint == from_log
+
+
+async def test_checkpoint_that_cannot_be_written_leaves_the_inputs_processed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The journal refuses the checkpoint (its tables were dropped behind the node's back):
+    every input is still processed and committed, the failure is logged, and the next start
+    replays the whole log."""
+    directory = load_directory(write_directory(tmp_path))
+    households = people(4)
+    with caplog.at_level(logging.WARNING, logger="eessi.node"):
+        async with network(tmp_path, directory, households, every=1) as net:
+            with sqlite3.connect(cns_db(tmp_path)) as conn:
+                conn.execute("DROP TABLE checkpoint_items")
+            await run_requests(net, [f"ckpt-{i:03d}/spouse" for i in range(4)])
+            assert len(net[CNS].desk.registrations) == 4
+            live = net[CNS].desk.snapshot()
+    assert any("the checkpoint could not be written" in r.getMessage() for r in caplog.records)
+    async with network(tmp_path, directory, households, every=0) as net:
+        assert net[CNS].stats["replayed"] == 8
+        assert net[CNS].desk.snapshot() == live
