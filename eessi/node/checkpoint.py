@@ -74,6 +74,9 @@ FORMAT: Final = "eessi-checkpoint/1"
 _PROTOCOL: Final = 5
 #: The field of a dataclass whose mapping is kept encoded (a case's documents).
 _LAZY_FIELD: Final = "documents"
+#: Entries from which a restored state is moved out of the garbage collector's generations
+#: (``gc.freeze``): a big heap, decoded at once and kept, that collections need not scan.
+_FREEZE_FROM: Final = 20_000
 #: The table of a state field that is not a mapping (stored whole under one key).
 _WHOLE: Final = b""
 
@@ -315,6 +318,10 @@ class DeskCheckpoints:
                 if entries is None:
                     return self._ignored(f"it has entries for an unknown field {table!r}")
                 entries[loads(key_bytes)] = (key_bytes, loads(value_bytes))
+            if len(checkpoint.items) >= _FREEZE_FROM:
+                # The state is long-lived: out of the collector's generations, it spares the
+                # restarted node full collections over millions of objects (seconds each).
+                gc.freeze()
         except Exception as exc:  # whatever unpickling raises: the checkpoint is not used
             return self._ignored(f"an entry cannot be decoded: {type(exc).__name__}: {exc}")
         finally:
