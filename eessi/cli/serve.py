@@ -3,7 +3,8 @@
 So that institutions can run on separate hosts and reach each other through the directory, as
 real access points do. The institution listens on its directory endpoint (``--port`` and
 ``--host`` override it), journals to ``--db`` (default ``<ID>.sqlite`` in the current
-directory, e.g. ``LU-CNS00001.sqlite``), and on start resumes whatever the journal holds
+directory, e.g. ``LU-CNS00001.sqlite``) or to a PostgreSQL database (``--journal
+postgresql://USER@HOST:PORT/DB``, docs/journal.md), and on start resumes whatever the journal holds
 (pending sends, unprocessed messages). Ctrl-C or SIGTERM stops it cleanly. A mock fund is a
 scriptable mock (its profile's behaviours, the routes at ``/api/mock/``).
 
@@ -86,15 +87,25 @@ def register(subparsers: Any) -> None:
         "serve",
         help="run one institution of the directory as its own process",
         description="Run one institution (the CNS or a mock fund) on its directory endpoint,"
-        " journaling to a SQLite file; peers are found through the directory.",
+        " journaling to a SQLite file (--db) or a PostgreSQL database (--journal); peers are"
+        " found through the directory.",
         **examples(
             "eessi serve --institution LU:CNS00001",
             "eessi serve --institution FR:CPAM5701 --directory my-network.toml --port 9702"
             " --db fr.sqlite --seed 7",
+            "eessi serve --institution LU:CNS00001 --journal postgresql://eessi@127.0.0.1:5432/cns",
         ),
     )
     parser.add_argument("--institution", required=True, metavar="ID", help="IR ID to run")
-    parser.add_argument("--db", metavar="PATH", help="journal file (default: <ID>.sqlite, here)")
+    store = parser.add_mutually_exclusive_group()
+    store.add_argument("--db", metavar="PATH", help="journal file (default: <ID>.sqlite, here)")
+    store.add_argument(
+        "--journal",
+        metavar="URL",
+        help="journal in this PostgreSQL database instead of a file:"
+        " postgresql://USER[:PASSWORD]@HOST:PORT/DB (the database must exist; its tables are"
+        " created or upgraded)",
+    )
     parser.add_argument("--port", type=int, help="listen on this port instead of the directory's")
     parser.add_argument("--host", help="listen on this address instead of the directory's")
     add_node_arguments(parser)
@@ -151,6 +162,8 @@ async def _serve(args: argparse.Namespace) -> int:
     from urllib.parse import urlsplit
 
     from eessi.directory import default_directory_path, load_directory
+    from eessi.errors import ConfigError
+    from eessi.journal.postgres import is_postgres_url, redact_url
     from eessi.mock.wiring import enable_mock, mock_controller
     from eessi.node.network import journal_file_name, open_institution
 
@@ -158,7 +171,18 @@ async def _serve(args: argparse.Namespace) -> int:
     configure_logging(args.verbose)
     directory = load_directory(args.directory or default_directory_path())
     entry = directory.get(args.institution)
-    db = Path(args.db) if args.db else Path(journal_file_name(entry.id))
+    db: str | Path
+    if args.journal is not None:
+        if not is_postgres_url(args.journal):
+            raise ConfigError(
+                f"--journal takes a PostgreSQL URL, not {args.journal!r}",
+                where="--journal",
+                hint="write postgresql://USER@HOST:PORT/DB, or give a SQLite file with --db",
+            )
+        db, shown = args.journal, redact_url(args.journal)
+    else:
+        db = Path(args.db) if args.db else Path(journal_file_name(entry.id))
+        shown = str(db)
     controller = mock_controller(directory, seed=args.seed) if entry.kind == "mock" else None
     profile = controller.profiles.get(entry.id) if controller is not None else None
     inst = await open_institution(
@@ -178,7 +202,7 @@ async def _serve(args: argparse.Namespace) -> int:
         await inst.start(host=args.host, port=args.port)
         print(
             f"{entry.id} ({entry.kind}) listening on {inst.url}"
-            f" (AS4 {inst.endpoint_url}, admin {inst.url}/api/, journal {db})",
+            f" (AS4 {inst.endpoint_url}, admin {inst.url}/api/, journal {shown})",
             flush=True,
         )
         await stop.wait()

@@ -214,7 +214,8 @@ async def open_institution(
     fund_policy: FundPolicy | None = None,
     wrap_desk: DeskWrapper | None = None,
 ) -> Institution:
-    """An institution ready to :meth:`~Institution.start` (its journal open at ``db``).
+    """An institution ready to :meth:`~Institution.start` (its journal open at ``db``: a SQLite
+    file path, or a ``postgresql://`` URL for a PostgreSQL journal, see ``open_journal``).
 
     ``households`` (a list) wins over ``households_dir`` (default: the shipped examples);
     ``fund_policy`` is a foreign fund desk's policy (a mock profile's ``[policy]``);
