@@ -63,6 +63,7 @@ from eessi.trace.record import idle_all
 from eessi.trace.runconfig import build_institution, households, seed_of, start_of
 from eessi.transport.client import RetryPolicy, Sender
 from eessi.transport.envelope import UserMessage
+from eessi.transport.limits import InboundLimits
 from eessi.transport.server import Inbound, InboundEndpoint, Outcome
 
 __all__ = [
@@ -209,6 +210,10 @@ class RecordedIds:
 # --------------------------------------------------------------------------- stand-in peers
 
 
+#: Stand-in peers run on the replay's virtual clock: like a node on one, no timestamp window.
+_NO_WINDOW = InboundLimits(max_clock_skew=None, max_message_age=None)
+
+
 class _Peers:
     """One AS4 endpoint per other institution, on one loopback server: receipts everything."""
 
@@ -226,6 +231,7 @@ class _Peers:
                 clock=clock,
                 ids=SeededIds(0),
                 path=_peer_path(entry.id),
+                limits=_NO_WINDOW,  # virtual clock: no timestamp window, as a node (D38)
             )
             endpoint.add_routes(self.app)
         self._runner: web.AppRunner | None = None
