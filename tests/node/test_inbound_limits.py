@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from node_kit import ANA, BE, CNS, PT, write_directory
 
+from eessi.clock import VirtualClock
 from eessi.directory import load_directory
 from eessi.journal.base import Direction
 from eessi.node.inputs import RequestEntitlement
@@ -318,3 +319,19 @@ async def test_connections_over_the_per_peer_cap_get_503_and_are_closed(tmp_path
                     if resp.status == 200:
                         break
                 await asyncio.sleep(0.05)
+
+
+async def test_a_node_on_a_virtual_clock_applies_no_timestamp_window(tmp_path: Path) -> None:
+    """Scenario time is not the senders' time (D38): an external system stamps real time."""
+    directory = load_directory(write_directory(tmp_path))
+    clock = VirtualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    async with Network(
+        directory, tmp_path, ids=[CNS, PT], seed=7, options=FAST, clock=clock
+    ) as net:
+        message, payload = await sent_s071(net)
+        credential = net.directory.get(PT).credential
+        url = net[CNS].endpoint_url or ""
+        for when in (datetime(2001, 1, 1, tzinfo=UTC), datetime(2031, 1, 1, tzinfo=UTC)):
+            moved = replace(message, timestamp=when)
+            status, signal, _ = await post(url, *framed(moved, payload), credential)
+            assert (status, signal) == (200, None)
