@@ -539,6 +539,14 @@ def _check_step(c: _Ctx, where: str, do: str, params: dict[str, Any], household:
         amounts = [params.get(k, 0) for k in ("days", "hours", "minutes", "seconds")]
         if any(isinstance(a, bool) or not isinstance(a, int | float) or a < 0 for a in amounts):
             raise c.fail(f"{where}.days", "clock amounts must be numbers >= 0", "days = 61")
+        try:  # inf, nan, or more days than a date holds
+            clock_delta({k: v for k, v in params.items() if k != "period"})
+        except (OverflowError, ValueError):
+            raise c.fail(
+                f"{where}.days",
+                "clock amounts must be finite and under 999,999,999 days in all",
+                "days = 61",
+            ) from None
         if "period" in params:
             try:
                 Period.parse(params["period"])

@@ -140,3 +140,13 @@ def test_scenario_step_member_that_is_a_table_is_a_config_error() -> None:
     start = seed.index(b'member = "')
     end = seed.index(b"\n", start)
     p.check(seed[:start] + b"member = { id = 1 }" + seed[end:])
+
+
+@pytest.mark.parametrize("amount", [b"7" + b"0" * 40, b"inf", b"nan", b"1e300"])
+def test_scenario_clock_step_too_large_or_not_finite_is_a_config_error(amount: bytes) -> None:
+    # Found by scripts/fuzz.py (seed 2): days = 7e40 was an OverflowError in timedelta.
+    p = parser("scenario")
+    seed = next(s for s in p.seeds if b"\ndays = " in s)
+    start = seed.index(b"\ndays = ") + len(b"\ndays = ")
+    end = seed.index(b"\n", start)
+    p.check(seed[:start] + amount + seed[end:])
