@@ -8,7 +8,8 @@ application (next to the node's own admin API at ``/api/``), on the same admin s
 
 ===========================  ================================================================
 ``GET /api/mock/profile``    the fund's profile (``null`` if it has none) and its rules
-``GET /api/mock/rules``      the rules in force, in precedence order of addition
+``GET /api/mock/rules``      the rules in force, in order of addition, each with its
+                             ``origin`` (profile, api, scenario, test) and ``added_at``
 ``POST /api/mock/rules``     add a rule (or ``{"rules": [...]}``); same shape as in profiles
 ``DELETE /api/mock/rules/{id}``  remove one rule
 ``POST /api/mock/reset``     ``{}``: back to the profile; ``{"case": ID}``: forget one case;
@@ -21,6 +22,10 @@ application (next to the node's own admin API at ``/api/``), on the same admin s
                              &ns=prefix=uri &wait=seconds &count=n``)
 ``GET /api/mock/openapi.json``  the OpenAPI description of these routes
 ===========================  ================================================================
+
+Rule changes (added, removed, resets of the fund or of a case) are journaled in the node's
+journal before they take effect, and restored when the node starts again on the same journal
+(:mod:`eessi.mock.rules_log`).
 
 ``received`` with ``wait`` long-polls: it answers as soon as ``count`` (default 1) matching
 messages are in the journal (already received ones count: nothing that arrived before the
@@ -154,13 +159,13 @@ class _MockApi:
                 hint=exc.hint,
                 details=exc.details,
             ) from None
-        for rule in parsed:  # all checked before any is added
-            book.add(rule)
-        return web.json_response({"added": [r.to_dict() for r in parsed]}, status=201)
+        # All checked before any is added; journaled first, so they survive a restart.
+        added = await self.controller.add_rules(self.fund, parsed)
+        return web.json_response({"added": [r.to_dict() for r in added]}, status=201)
 
     async def delete_rule(self, request: web.Request) -> web.Response:
         rule_id = request.match_info["rule_id"]
-        if not self.controller.book(self.fund).remove(rule_id):
+        if not await self.controller.remove_rule(self.fund, rule_id):
             raise ApiError(
                 404,
                 f"{self.fund} has no rule {rule_id!r}",
@@ -174,7 +179,7 @@ class _MockApi:
         case = body.get("case") if isinstance(body, Mapping) else None
         if case is not None and (not isinstance(case, str) or not case):
             raise ApiError(400, "case must be a case ID", code="admin.bad-request", where="/case")
-        self.controller.reset(self.fund, case=case)
+        await self.controller.reset_rules(self.fund, case=case)
         retried = await self.controller.retry_failed(self.fund, case=case)
         return web.json_response(
             {
@@ -199,7 +204,7 @@ class _MockApi:
 
     async def forget_case(self, request: web.Request) -> web.Response:
         case = request.match_info["case_id"]
-        self.controller.reset(self.fund, case=case)
+        await self.controller.reset_rules(self.fund, case=case)
         await self.controller.retry_failed(self.fund, case=case)
         return web.Response(status=204)
 

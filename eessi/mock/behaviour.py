@@ -271,8 +271,11 @@ class Rule:
     id: str
     match: Match
     effect: Effect
-    #: Where it came from (``"profile"``, ``"api"``), for listings.
+    #: Where it came from (``"profile"``, ``"api"``, ``"scenario"``, ``"test"``), for listings.
     origin: str = "api"
+    #: When it was added (ISO 8601, the node's clock); ``None``: in force from the start (a
+    #: profile's rule).
+    added_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -280,6 +283,7 @@ class Rule:
             "match": self.match.to_dict(),
             "effect": effect_to_dict(self.effect),
             "origin": self.origin,
+            "added_at": self.added_at,
         }
 
 
@@ -610,6 +614,9 @@ class Behaviours:
         if any(r.id == rule.id for r in self._rules):
             self._rules = [r for r in self._rules if r.id != rule.id]
         self._rules.append(rule)
+        serial = rule.id.removeprefix("rule-")
+        if serial.isdigit():  # a restored rule-N: the next new ID comes after it
+            self._serial = max(self._serial, int(serial))
         return rule
 
     @property

@@ -5,7 +5,10 @@ One :class:`MockController` serves all the mock funds of a process (``eessi up``
 :mod:`eessi.mock.interceptors`). It keeps, per fund:
 
 * its :class:`~eessi.mock.behaviour.Behaviours` (the profile's rules, plus the ones set at run
-  time; per-case state keyed by case ID), with an RNG seeded from the profile;
+  time; per-case state keyed by case ID), with an RNG seeded from the profile; rules changed
+  through :meth:`MockController.add_rules`, ``remove_rule`` and ``reset_rules`` (the admin
+  API) are journaled in the fund's journal and restored at each start of its node
+  (:mod:`eessi.mock.rules_log`);
 * a bounded log of what the interceptors did (failed deliveries, how each SED was answered);
 * a way to **wait** for a document: :meth:`MockController.wait_received` looks in the fund's
   journal first, then waits for new deliveries. A document that arrived before the test
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -28,10 +32,11 @@ from aiohttp import web
 
 from eessi.errors import ConfigError
 from eessi.journal import Direction, Journal, MessageRecord, MessageStatus
-from eessi.mock.behaviour import Behaviours
+from eessi.mock.behaviour import Behaviours, Rule
 from eessi.mock.interceptors import DeskView, MockInbound, MockOutbound, desk_lookup
 from eessi.mock.journal_query import compile_xpath, matches
 from eessi.mock.profiles import Profile
+from eessi.mock.rules_log import journal_change, replay
 
 __all__ = ["MockController", "MockHost"]
 
@@ -47,7 +52,9 @@ class MockHost(Protocol):
     outbound_policy: Any
     inbound_interceptor: Any
     delivery_listeners: list[Any]
+    start_hooks: list[Any]
     desk: Any
+    clock: Any
 
 
 class MockController:
@@ -95,6 +102,51 @@ class MockController:
         inbound = MockInbound(fund, book, self, stall_seconds=self.stall_seconds, view=view)
         node.inbound_interceptor = inbound
         node.delivery_listeners.append(inbound.delivered)
+
+        async def restore() -> None:
+            await self.restore(fund)
+
+        node.start_hooks.append(restore)
+
+    # ---- rule changes, journaled (eessi.mock.rules_log)
+
+    async def restore(self, fund: str) -> int:
+        """Apply the rule changes journaled by ``fund``'s node to its book (done at each start
+        of the node, before it processes anything); how many were applied."""
+
+        def failed(rule_id: str, reason: str) -> None:
+            self.record(fund, "rule-restore-failed", rule=rule_id, reason=reason)
+
+        return await replay(self.node(fund).journal, self.book(fund), failed=failed)
+
+    async def add_rules(self, fund: str, rules: Sequence[Rule]) -> list[Rule]:
+        """Journal, then add ``rules`` (stamped with the node's time): they survive a restart
+        of the node on the same journal. The rules as added."""
+        node = self.node(fund)
+        at = node.clock.now()
+        stamped = [dataclasses.replace(r, added_at=at.isoformat()) for r in rules]
+        await journal_change(
+            node.journal, [("rule-added", {"rule": r.to_dict()}) for r in stamped], at=at
+        )
+        book = self.book(fund)
+        for rule in stamped:
+            book.add(rule)
+        return stamped
+
+    async def remove_rule(self, fund: str, rule_id: str) -> bool:
+        """Journal, then remove one rule; ``False`` (and nothing journaled) if it is unknown."""
+        book = self.book(fund)
+        if not any(r.id == rule_id for r in book.rules):
+            return False
+        node = self.node(fund)
+        await journal_change(node.journal, [("rule-removed", {"id": rule_id})], at=node.clock.now())
+        return book.remove(rule_id)
+
+    async def reset_rules(self, fund: str, *, case: str | None = None) -> None:
+        """Journal, then :meth:`reset` (the fund back to its profile, or one case forgotten)."""
+        node = self.node(fund)
+        await journal_change(node.journal, [("reset", {"case": case})], at=node.clock.now())
+        self.reset(fund, case=case)
 
     def node(self, fund: str) -> MockHost:
         node = self._nodes.get(fund)

@@ -52,7 +52,7 @@ import random
 import signal
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
@@ -392,6 +392,9 @@ class Institution:
         self.inbound_interceptor: InboundInterceptor = inbound_interceptor or NoOpInbound()
         #: Told of each inbound user message once handled (see :mod:`eessi.node.hooks`).
         self.delivery_listeners: list[DeliveryListener] = []
+        #: Awaited at each start, once the desk is restored from the journal and before anything
+        #: is processed or sent (a mock fund restores its journaled rules here).
+        self.start_hooks: list[Callable[[], Awaitable[None]]] = []
         self.accept_versions = self.options.accept_versions or entry.versions or SUPPORTED_VERSIONS
         self._step_clock = StepClock(self.clock)
         self._step_ids = StepIds(self._ids)
@@ -520,6 +523,8 @@ class Institution:
 
     async def _start(self, host: str | None, port: int | None) -> None:
         await self._restore()
+        for hook in self.start_hooks:
+            await hook()
         now = self.clock.now()
         resumed = await self.journal.resume_interrupted_sends(at=now)
         if resumed:

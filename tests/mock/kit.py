@@ -74,12 +74,17 @@ class World:
     mocks: MockController
     nodes: dict[str, Institution]
     open_node: Callable[[str], Awaitable[Institution]]
+    stall_seconds: float = 1.0
 
-    async def restart(self, ir_id: str) -> Institution:
-        """Stop ``ir_id`` and start a new node on the same journal (a process restart)."""
+    async def restart(self, ir_id: str, *, fresh_mocks: bool = False) -> Institution:
+        """Stop ``ir_id`` and start a new node on the same journal (a process restart); with
+        ``fresh_mocks``, its mock behaviours start from a new controller too (as in a new
+        process: only what the journal kept survives)."""
         old = self.nodes[ir_id]
         await old.stop()
         await old.journal.close()
+        if fresh_mocks:
+            self.mocks = MockController(load_default_profiles(), stall_seconds=self.stall_seconds)
         self.nodes[ir_id] = node = await self.open_node(ir_id)
         return node
 
@@ -139,15 +144,18 @@ async def world(
                 session=session,
             )
             if entry.kind == "mock":
-                mocks.attach(node)
-                add_mock_routes(node.app, node, mocks)
+                controller = the_world.mocks if the_world is not None else mocks
+                controller.attach(node)
+                add_mock_routes(node.app, node, controller)
             await node.start()
             return node
 
+        the_world: World | None = None
         try:
             for ir_id in ids:
                 nodes[ir_id] = await open_node(ir_id)
-            yield World(directory, clock, mocks, nodes, open_node)
+            the_world = World(directory, clock, mocks, nodes, open_node, stall_seconds)
+            yield the_world
         finally:
             for node in reversed(list(nodes.values())):
                 await node.stop()
