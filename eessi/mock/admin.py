@@ -44,8 +44,9 @@ from eessi.journal import MessageRecord, MessageStatus
 from eessi.mock.behaviour import parse_rule
 from eessi.mock.controller import MockController, MockHost
 from eessi.mock.journal_query import select
-from eessi.mock.openapi import MOCK_ROUTES, mock_openapi_document
+from eessi.mock.openapi import MOCK_ROUTES, mock_openapi_document, mock_schemas
 from eessi.node.http_api import ADMIN_TOKEN_ENV, ApiError, admin_auth, admin_subapp, read_json
+from eessi.node.openapi import add_openapi_paths
 
 __all__ = ["MAX_WAIT", "TOKEN_ENV", "add_mock_routes"]
 
@@ -282,3 +283,6 @@ def add_mock_routes(
     for method, path, name, _summary in MOCK_ROUTES:
         sub.router.add_route(method, path, getattr(api, name))
     app.add_subapp("/api/mock/", sub)
+    # The node's own document (GET /api/openapi.json) describes these routes too.
+    doc = mock_openapi_document(institution.id)
+    add_openapi_paths(app, doc["paths"], mock_schemas())

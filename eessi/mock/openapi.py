@@ -13,7 +13,7 @@ from typing import Any, Final
 from eessi.mock.behaviour import EFFECT_PARAMETERS, FAIL_MODES, MALFORMED_KINDS
 from eessi.sed.catalogue import BUCS, SEDS
 
-__all__ = ["MOCK_ROUTES", "mock_openapi_document", "rule_schema"]
+__all__ = ["MOCK_ROUTES", "mock_openapi_document", "mock_schemas", "rule_schema"]
 
 #: (method, path under /api/mock, handler name, summary): what :func:`add_mock_routes` mounts.
 MOCK_ROUTES: Final[tuple[tuple[str, str, str, str], ...]] = (
@@ -97,6 +97,125 @@ def rule_schema() -> dict[str, Any]:
     }
 
 
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_STR: Final = {"type": "string"}
+_NSTR: Final = {"type": ["string", "null"]}
+_COUNTS: Final = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}
+
+
+def mock_schemas() -> dict[str, Any]:
+    """The schemas the mock routes refer to (``Error`` aside: the admin API's own)."""
+    rule = rule_schema()
+    listed = {
+        "type": "object",
+        "description": "a rule in force, with where it came from",
+        "required": ["id", "match", "effect", "origin", "added_at"],
+        "properties": {
+            "id": rule["properties"]["id"],
+            "match": rule["properties"]["match"],
+            "effect": rule["properties"]["effect"],
+            "origin": {
+                "type": "string",
+                "description": "profile, api (journaled: survives a restart), scenario, test",
+            },
+            "added_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "the node's time it was added; null: a profile's rule",
+            },
+        },
+        "additionalProperties": False,
+    }
+    rule_list = {"type": "array", "items": _ref("MockRuleListed")}
+    case_state = {
+        "case": _STR,
+        "seen": {**_COUNTS, "description": "documents counted per SED type (nth)"},
+        "failures": {**_COUNTS, "description": "deliveries failed per fail rule"},
+    }
+    return {
+        "Rule": rule,
+        "MockRuleListed": listed,
+        "MockRules": _closed({"fund": _STR, "rules": rule_list}),
+        "MockProfile": _closed(
+            {"fund": _STR, "profile": {"type": ["object", "null"]}, "rules": rule_list}
+        ),
+        "MockAdded": _closed({"added": rule_list}),
+        "MockReset": _closed(
+            {
+                "reset": {"type": "string", "enum": ["fund", "case"]},
+                "case": _NSTR,
+                "rules": rule_list,
+                "retried": {"type": "array", "items": _STR},
+            }
+        ),
+        "MockCaseState": _closed(case_state),
+        "MockCases": _closed({"cases": {"type": "array", "items": _ref("MockCaseState")}}),
+        "MockCase": _closed(
+            {
+                **case_state,
+                "rules": rule_list,
+                "log": {"type": "array", "items": {"type": "object"}},
+            }
+        ),
+        "MockLog": _closed(
+            {
+                "log": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["what"],
+                        "properties": {"what": _STR, "case": _NSTR},
+                    },
+                }
+            }
+        ),
+        "MockReceivedMessage": _closed(
+            {
+                "message_id": _STR,
+                "sender": _STR,
+                "case": _STR,
+                "ref_to_message_id": _NSTR,
+                "sed_type": _STR,
+                "sed_version": _STR,
+                "status": _STR,
+                "received_at": {"type": ["string", "null"], "format": "date-time"},
+                "last_error": _NSTR,
+                "payload": _STR,
+                "values": {"type": "array", "items": _STR},
+            },
+            optional=("values",),
+        ),
+        "MockReceived": _closed(
+            {"fund": _STR, "received": {"type": "array", "items": _ref("MockReceivedMessage")}}
+        ),
+    }
+
+
+def _closed(props: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An object with exactly these keys (all present but ``optional``)."""
+    return {
+        "type": "object",
+        "required": [k for k in props if k not in optional],
+        "properties": props,
+        "additionalProperties": False,
+    }
+
+
+#: The answer schema of each route (by handler name); DELETEs answer 204 without a body.
+_ANSWERS: Final[dict[str, str]] = {
+    "profile": "MockProfile",
+    "rules": "MockRules",
+    "reset": "MockReset",
+    "cases": "MockCases",
+    "case": "MockCase",
+    "log": "MockLog",
+    "received": "MockReceived",
+}
+
+
 def _error() -> dict[str, Any]:
     return {
         "description": "an error: what, where, what to do",
@@ -174,7 +293,7 @@ def mock_openapi_document(fund: str | None = None) -> dict[str, Any]:
                     }
                 },
             }
-            op["responses"]["201"] = _ok("the rules added, with their IDs", obj)
+            op["responses"]["201"] = _ok("the rules added, with their IDs", _ref("MockAdded"))
             op["responses"]["422"] = {
                 **_error(),
                 "description": "an override the answer cannot take (mock.bad-override):"
@@ -183,6 +302,8 @@ def mock_openapi_document(fund: str | None = None) -> dict[str, Any]:
         elif method == "DELETE":
             op["responses"]["204"] = _ok("done")
             op["responses"]["404"] = _error()
+        elif name in _ANSWERS:
+            op["responses"]["200"] = _ok("the answer", _ref(_ANSWERS[name]))
         else:
             op["responses"]["200"] = _ok("the answer", obj)
         paths.setdefault(f"/api/mock{path}", {})[method.lower()] = op
@@ -196,7 +317,7 @@ def mock_openapi_document(fund: str | None = None) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": {
-                "Rule": rule_schema(),
+                **mock_schemas(),
                 "Error": {
                     "type": "object",
                     "properties": {

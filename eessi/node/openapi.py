@@ -174,6 +174,7 @@ def _schemas() -> dict[str, Any]:
                     },
                 }
             },
+            "additionalProperties": False,
         },
         "Health": {
             "type": "object",
@@ -218,6 +219,7 @@ def _schemas() -> dict[str, Any]:
                     " messages, totals",
                 },
             },
+            "additionalProperties": False,
         },
         "Institution": {
             "type": "object",
@@ -237,16 +239,27 @@ def _schemas() -> dict[str, Any]:
                 "languages": {"type": "array", "items": _STR},
                 "requests": {"type": "array", "items": _STR},
             },
+            "additionalProperties": False,
         },
-        "Message": {"type": "object", "required": list(message_props), "properties": message_props},
+        "Message": _closed(
+            {
+                **message_props,
+                "links": {
+                    "type": "object",
+                    "description": "(one message) URLs of its raw bytes and validation",
+                },
+            },
+            required=list(message_props),
+        ),
         "MessagePage": _page_schema("Message"),
-        "Case": {"type": "object", "required": ["case_id", "state"], "properties": case_props},
+        "Case": _closed(case_props, required=("case_id", "state")),
         "CasePage": _page_schema("Case"),
         "TimelineEntry": {
             "type": "object",
             "required": ["type", "at"],
             "description": "a message (with the Message fields) or a case event",
             "properties": {
+                **message_props,
                 "type": {"type": "string", "enum": ["message", "event"]},
                 "at": _TIME,
                 "seq": {"type": "integer"},
@@ -254,20 +267,16 @@ def _schemas() -> dict[str, Any]:
                 "data": {"type": "object"},
                 "message_id": _NSTR,
             },
+            "additionalProperties": False,
         },
-        "CaseDetail": {
-            "allOf": [
-                _ref("Case"),
-                {
-                    "type": "object",
-                    "required": ["timeline"],
-                    "properties": {
-                        "snapshot": {"type": ["object", "null"]},
-                        "timeline": {"type": "array", "items": _ref("TimelineEntry")},
-                    },
-                },
-            ]
-        },
+        "CaseDetail": _closed(
+            {
+                **case_props,
+                "snapshot": {"type": ["object", "null"]},
+                "timeline": {"type": "array", "items": _ref("TimelineEntry")},
+            },
+            required=("case_id", "state", "timeline"),
+        ),
         "ValidationReport": {
             "type": "object",
             "required": ["message_id", "ok", "errors"],
@@ -292,6 +301,7 @@ def _schemas() -> dict[str, Any]:
                     },
                 },
             },
+            "additionalProperties": False,
         },
         "Event": {
             "type": "object",
@@ -303,11 +313,30 @@ def _schemas() -> dict[str, Any]:
                 "data": {"type": "object"},
                 "message_id": _NSTR,
             },
+            "additionalProperties": False,
         },
         "EventPage": _page_schema("Event"),
-        "Household": {"type": "object", "required": ["key"], "properties": {"key": _STR}},
+        "Household": {
+            "type": "object",
+            "required": ["key"],
+            "properties": {
+                "key": _STR,
+                "main_insured": {"type": "array", "items": {"type": "object"}},
+                "members": {"type": "array", "items": {"type": "object"}},
+            },
+            "additionalProperties": False,
+        },
         "HouseholdPage": _page_schema("Household"),
-        "Record": {"type": "object", "required": ["key"], "properties": {"key": _STR}},
+        "Record": {
+            "type": "object",
+            "required": ["key"],
+            "properties": {
+                "key": _STR,
+                "person": {"type": "object"},
+                "status": {"type": "string", "description": "the person's status (its class)"},
+            },
+            "additionalProperties": False,
+        },
         "RecordPage": _page_schema("Record"),
         "BatchResult": {
             "type": "object",
@@ -340,6 +369,7 @@ def _schemas() -> dict[str, Any]:
                     },
                 },
             },
+            "additionalProperties": False,
         },
         "StepResult": {
             "type": "object",
@@ -368,6 +398,7 @@ def _schemas() -> dict[str, Any]:
                     "description": "the domain events, as the journal stores them",
                 },
             },
+            "additionalProperties": False,
         },
     }
 
@@ -380,6 +411,17 @@ def _page_schema(item: str) -> dict[str, Any]:
             "items": {"type": "array", "items": _ref(item)},
             "next": {"type": ["string", "null"], "description": "pass as 'after' for more"},
         },
+        "additionalProperties": False,
+    }
+
+
+def _closed(props: dict[str, Any], required: Iterable[str] | None = None) -> dict[str, Any]:
+    """An object with these keys only (``required``: default all of them)."""
+    return {
+        "type": "object",
+        "required": list(props if required is None else required),
+        "properties": props,
+        "additionalProperties": False,
     }
 
 
@@ -696,6 +738,10 @@ def openapi_document(
     title = "eessi-sim admin API" + (f" ({entry.id}, {entry.name})" if entry else "")
     error = {"content": _json_content(_ref("Error"))}
     paths = _paths(kinds)
+    if desk == "cns":  # each desk serves one of the two listings; the other is a 404
+        del paths["/api/records"]
+    elif desk == "fund":
+        del paths["/api/households"]
     schemas = _schemas()
     for ext in extensions:
         paths.update(ext.get("paths", {}))

@@ -167,6 +167,7 @@ async def test_routes_other_modules_mount_under_api_are_described_when_registere
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         doc = await (await client.get("/api/openapi.json")).json()
         assert (await client.get("/api/extra/rules")).status == 200
-    assert _routes(app) == _described(doc)
+    # The CNS's document leaves out the fund's listing (/api/records answers 404 there).
+    assert _routes(app) - {("get", "/api/records")} == _described(doc)
     assert "Rule" in doc["components"]["schemas"]
     assert "Health" in doc["components"]["schemas"]
