@@ -149,9 +149,10 @@ class _MockApi:
                 for i, item in enumerate(items, start=1)
             ]
         except ConfigError as exc:
-            if exc.code != "mock.bad-override":
+            if exc.code not in ("mock.bad-override", "mock.bad-template"):
                 raise  # a malformed rule: 400
-            # Well-formed, but an override the answer cannot take: 422, with the allowed values.
+            # Well-formed, but an override the answer cannot take (422, with the allowed
+            # values), or a template that is not a valid SED (422, with where it breaks).
             raise ApiError(
                 422,
                 exc.message,

@@ -45,6 +45,7 @@ from eessi.errors import ConfigError
 from eessi.mock.journal_query import check_rule_xpath
 from eessi.mock.journal_query import matches as xpath_matches
 from eessi.mock.payloads import check_overrides
+from eessi.mock.templates import check_template, read_template
 from eessi.sed.catalogue import BUCS, SEDS
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "Reaction",
     "Refuse",
     "Rule",
+    "Send",
     "Silent",
     "Trigger",
     "WrongVersion",
@@ -177,8 +179,21 @@ class Close:
     kind: Literal["close"] = "close"
 
 
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send a hand-written document instead of the answer: ``template`` (the XML, with
+    placeholders, read from ``file`` if one was given), validated when the rule is made
+    unless ``invalid`` (then sent as is, on purpose); ``sed`` is the type it validated as."""
+
+    template: str
+    file: str | None = None
+    invalid: bool = False
+    sed: str | None = None
+    kind: Literal["send"] = "send"
+
+
 Effect: TypeAlias = (
-    Answer | Delay | Refuse | Silent | Duplicate | Malformed | WrongVersion | Fail | Close
+    Answer | Delay | Refuse | Silent | Duplicate | Malformed | WrongVersion | Fail | Close | Send
 )
 #: Effect names as written in rules.
 EFFECTS: Final[tuple[str, ...]] = (
@@ -191,6 +206,7 @@ EFFECTS: Final[tuple[str, ...]] = (
     "wrong_version",
     "fail",
     "close",
+    "send",
 )
 
 
@@ -313,6 +329,12 @@ def effect_to_dict(effect: Effect) -> dict[str, Any]:
         out["times"], out["mode"] = effect.times, effect.mode
         if effect.seconds is not None:
             out["seconds"] = effect.seconds
+    elif isinstance(effect, Send):
+        if effect.file is not None:
+            out["file"] = effect.file
+        else:
+            out["template"] = effect.template
+        out["invalid"] = effect.invalid
     return out
 
 
@@ -340,6 +362,7 @@ EFFECT_PARAMETERS: Final[dict[str, tuple[str, ...]]] = {
     "wrong_version": ("version",),
     "fail": ("times", "mode", "seconds"),
     "close": (),
+    "send": ("template", "file", "invalid"),
 }
 
 
@@ -528,9 +551,37 @@ def _parse_effect(raw: Any, fail: Any) -> Effect:
                 raise fail("effect.seconds", "seconds applies to mode timeout only", "")
             seconds = float(_number(params, "seconds", fail))
         return Fail(times, mode, seconds)
+    if kind == "send":
+        return _parse_send(params, fail)
     if kind == "silent":
         return Silent()
     return Close()
+
+
+def _parse_send(params: Mapping[str, Any], fail: Any) -> Send:
+    invalid = params.get("invalid", False)
+    if not isinstance(invalid, bool):
+        raise fail("effect.invalid", "invalid must be true or false", '"invalid": true')
+    template, file = params.get("template"), params.get("file")
+    if (template is None) == (file is None):
+        raise fail(
+            "effect.template",
+            "send needs exactly one of template (inline XML) or file (a path)",
+            '"template": "<sed:S073 ...>...</sed:S073>" or "file": "odd-s073.xml"',
+        )
+    key = "effect.template" if file is None else "effect.file"
+    if not isinstance(template if file is None else file, str) or not (template or file):
+        raise fail(key, f"{key.split('.')[1]} must be a non-empty string", "")
+    try:
+        text = template if file is None else read_template(file)
+        assert isinstance(text, str)
+        sed = check_template(text, invalid=invalid, where=key)
+    except ConfigError as exc:
+        err = fail(key, exc.message, exc.hint or "")
+        err.code = "mock.bad-template"  # well-formed rule, a template that is not a SED
+        err.details.update(exc.details)
+        raise err from None
+    return Send(text, file, invalid, sed)
 
 
 # --------------------------------------------------------------------------- evaluation

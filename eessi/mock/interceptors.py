@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -45,6 +47,7 @@ from eessi.mock.behaviour import (
     Malformed,
     Reaction,
     Refuse,
+    Send,
     Silent,
     Trigger,
     WrongVersion,
@@ -57,7 +60,9 @@ from eessi.mock.payloads import (
     rejection,
     with_version,
 )
+from eessi.mock.templates import render
 from eessi.node.hooks import InboundAction
+from eessi.sed.validate import validate_or_raise
 from eessi.transport.envelope import UserMessage
 from eessi.transport.server import Outcome
 
@@ -115,6 +120,11 @@ class DeskView:
         """The document ``document_id`` of the case as the desk read it (``None``: unknown)."""
         cf = self._case(case_id)
         return None if cf is None else cf.documents.get(document_id)
+
+    def now(self) -> datetime | None:
+        """The desk's clock (``None`` if it has none)."""
+        clock = getattr(self._desk_of(), "clock", None)
+        return None if clock is None else clock.now()
 
     def persons(self, case_id: str, doc: Any = None) -> frozenset[str]:
         """Who the case is about: the key of the fund's record (``household/member``), the
@@ -220,6 +230,9 @@ class MockOutbound:
             skipped = sorted(set(reaction.effect.overrides) - _field_names(outgoing.sed))
             if skipped:  # a rule for any SED, on a SED without these fields
                 entry["skipped_overrides"] = skipped
+        elif isinstance(reaction.effect, Send):  # said in the log: hand-written, maybe broken
+            entry["template"] = reaction.effect.file or "inline"
+            entry["invalid"] = reaction.effect.invalid
         self.log.record(
             self.fund,
             "send",
@@ -270,11 +283,49 @@ class MockOutbound:
             assert effect.x011 is not None
             x011 = rejection(sed.sed_version, trigger_sed, out.answers, effect.x011)
             return dataclasses.replace(sed, sed_type="X011", payload=x011.to_xml())
+        if isinstance(effect, Send):
+            return self._send(effect, sed, out)
         if isinstance(effect, Close):
             return dataclasses.replace(
                 sed, sed_type="X001", payload=closure(sed.sed_version).to_xml()
             )
         return sed  # Fail rules never reach here (they act on deliveries)
+
+    def _send(self, effect: Send, sed: Any, out: Outgoing) -> Any:
+        """The hand-written document, its placeholders filled in; a valid template must
+        still be valid with the real values (else the rule fails, logged)."""
+        answered = None
+        if out.answers is not None and self.view is not None:
+            answered = self.view.document(out.case_id, out.answers)
+        person = getattr(answered if answered is not None else out.sed, "person", None)
+        pins = getattr(person, "pins", ())
+        now = self.view.now() if self.view is not None else None
+        values = {
+            "case": out.case_id,
+            "message_id": sed.message_id,
+            "answers": out.answers or "",
+            "today": now.date().isoformat() if now is not None else "",
+            "now": now.isoformat() if now is not None else "",
+            "sender": self.fund,
+            "receiver": out.receiver,
+            "family_name": str(getattr(person, "family_name", "") or ""),
+            "forename": str(getattr(person, "forename", "") or ""),
+            "birth_date": str(getattr(person, "birth_date", "") or ""),
+            "pin": pins[0].number if pins else "",
+        }
+        payload = render(effect.template, values)
+        if effect.invalid:
+            found = _ROOT.search(payload)
+            sed_type = found.group(1).decode() if found else sed.sed_type
+            return dataclasses.replace(sed, payload=payload, sed_type=sed_type)
+        valid = validate_or_raise(payload, where=f"the template of rule {effect.sed}")
+        return dataclasses.replace(
+            sed, payload=payload, sed_type=valid.sed, sed_version=valid.version
+        )
+
+
+#: The SED type of a document's root element (for a deliberately invalid template).
+_ROOT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?([SXH]\d{3})[\s>/]")
 
 
 def _field_names(doc: Any) -> set[str]:

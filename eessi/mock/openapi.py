@@ -47,6 +47,24 @@ _PARAM_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     "malformed": {"type": "string", "enum": list(MALFORMED_KINDS)},
     "version": {"type": "string", "pattern": "^[0-9]+\\.[0-9]+$"},
     "mode": {"type": "string", "enum": list(FAIL_MODES)},
+    "template": {
+        "type": "string",
+        "minLength": 1,
+        "description": "send: the SED as XML, with placeholders {case}, {message_id},"
+        " {answers}, {today}, {now}, {sender}, {receiver}, {family_name}, {forename},"
+        " {birth_date}, {pin}; validated against its SED schema when the rule is made"
+        " (422 mock.bad-template) unless invalid",
+    },
+    "file": {
+        "type": "string",
+        "minLength": 1,
+        "description": "send: a file holding the template (instead of template)",
+    },
+    "invalid": {
+        "type": "boolean",
+        "description": "send: the template is broken on purpose: not validated, sent as is,"
+        " marked in the log",
+    },
 }
 
 
