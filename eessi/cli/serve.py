@@ -79,7 +79,25 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
         help="a document whose case (or answered document) stays unknown this long expires:"
         " journaled expired, its sender answered with an X050; 0 turns it off (default 86400)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log each step")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log each message in and out and each decision (same as --log-level INFO)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines as text (default) or as one JSON object per line (see docs/operations.md)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        type=str.upper,
+        help="least severe level logged (default WARNING; INFO: one line per message and"
+        " per decision)",
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -94,6 +112,7 @@ def register(subparsers: Any) -> None:
             "eessi serve --institution FR:CPAM5701 --directory my-network.toml --port 9702"
             " --db fr.sqlite --seed 7",
             "eessi serve --institution LU:CNS00001 --journal postgresql://eessi@127.0.0.1:5432/cns",
+            "eessi serve --institution LU:CNS00001 --log-format json --log-level INFO",
         ),
     )
     parser.add_argument("--institution", required=True, metavar="ID", help="IR ID to run")
@@ -118,13 +137,12 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(args))
 
 
-def configure_logging(verbose: bool) -> None:
-    import logging
+def configure_logging(args: argparse.Namespace) -> None:
+    """``--log-format`` and ``--log-level`` (``-v``: ``INFO``), see :mod:`eessi.ops.logs`."""
+    from eessi.ops.logs import configure_logging as configure
 
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = args.log_level or ("INFO" if args.verbose else "WARNING")
+    configure(level, args.log_format)
 
 
 def node_options(args: argparse.Namespace) -> Any:
@@ -166,9 +184,11 @@ async def _serve(args: argparse.Namespace) -> int:
     from eessi.journal.postgres import is_postgres_url, redact_url
     from eessi.mock.wiring import enable_mock, mock_controller
     from eessi.node.network import journal_file_name, open_institution
+    from eessi.ops.logs import announce
+    from eessi.ops.observe import instrument
 
     stop = stop_on_signals()
-    configure_logging(args.verbose)
+    configure_logging(args)
     directory = load_directory(args.directory or default_directory_path())
     entry = directory.get(args.institution)
     db: str | Path
@@ -199,14 +219,17 @@ async def _serve(args: argparse.Namespace) -> int:
     try:  # whatever fails from here on, what was opened is closed (the process then exits)
         if controller is not None:  # a mock fund: its profile's behaviours, /api/mock/ routes
             enable_mock(inst, controller, host=args.host or urlsplit(entry.endpoint).hostname)
+        instrument(inst)
         await inst.start(host=args.host, port=args.port)
-        print(
+        announce(
             f"{entry.id} ({entry.kind}) listening on {inst.url}"
             f" (AS4 {inst.endpoint_url}, admin {inst.url}/api/, journal {shown})",
-            flush=True,
+            event="listening",
+            institution=entry.id,
+            url=inst.url,
         )
         await stop.wait()
-        print(f"{entry.id}: stopping", file=sys.stderr, flush=True)
+        announce(f"{entry.id}: stopping", stream=sys.stderr, event="stopping")
     finally:
         await inst.stop()
         await inst.journal.close()

@@ -31,6 +31,7 @@ def register(subparsers: Any) -> None:
             "eessi up",
             "eessi up --seed 7 --db-dir journals/",
             "eessi up --port-base 9100 --institution LU:CNS00001 --institution FR:CPAM5701",
+            "eessi up --log-format json --log-level INFO",
         ),
     )
     parser.add_argument(
@@ -78,9 +79,11 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
     from eessi.mock.wiring import enable_mock, mock_controller
     from eessi.node.institution import Institution
     from eessi.node.network import Network, directory_on_ports
+    from eessi.ops.logs import announce
+    from eessi.ops.observe import instrument
 
     stop = stop_on_signals()
-    configure_logging(args.verbose)
+    configure_logging(args)
     directory = load_directory(args.directory or default_directory_path())
     if args.port_base is not None:
         directory = directory_on_ports(directory, args.port_base)
@@ -89,6 +92,7 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
     def prepare(inst: Institution) -> None:
         if inst.entry.kind == "mock":
             enable_mock(inst, controller, host=_host_of(inst.entry.endpoint))
+        instrument(inst)  # logs and /metrics (docs/operations.md)
 
     network = Network(
         directory,
@@ -111,14 +115,20 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
                     " ports with --port-base N (N, N+1, ... one per institution)"
                 )
             raise
-        print(f"eessi up: {len(network.institutions)} institutions, journals in {db_dir}")
+        n = len(network.institutions)
+        announce(f"eessi up: {n} institutions, journals in {db_dir}", event="up")
         for inst in network.institutions.values():
             e = inst.entry
             mock = f"  mock API {inst.url}/api/mock/" if e.kind == "mock" else ""
-            print(f"  {e.id:<14} {e.kind:<5} {inst.url}  (AS4 {inst.endpoint_url}){mock}  {e.name}")
-        print("Ctrl-C to stop.", flush=True)
+            announce(
+                f"  {e.id:<14} {e.kind:<5} {inst.url}  (AS4 {inst.endpoint_url}){mock}  {e.name}",
+                event="listening",
+                institution=e.id,
+                url=inst.url,
+            )
+        announce("Ctrl-C to stop.", event="ready")
         await stop.wait()
-        print("eessi up: stopping", file=sys.stderr, flush=True)
+        announce("eessi up: stopping", stream=sys.stderr, event="stopping")
     finally:
         await network.stop()
     return 0
