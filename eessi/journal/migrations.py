@@ -106,9 +106,26 @@ _POSTGRES_V1 = (
 )""",
 )
 
+_POSTGRES_V2 = (
+    """CREATE TABLE checkpoint (
+    slot      INTEGER PRIMARY KEY CHECK (slot = 1),
+    header    TEXT    NOT NULL,
+    input_seq BIGINT  NOT NULL,
+    at        TIMESTAMPTZ NOT NULL,
+    items     INTEGER NOT NULL
+)""",
+    """CREATE TABLE checkpoint_items (
+    tbl   TEXT  NOT NULL,
+    key   BYTEA NOT NULL,
+    value BYTEA NOT NULL,
+    PRIMARY KEY (tbl, key)
+)""",
+)
+
 #: The PostgreSQL journal's schema, step by step. Append; never edit a released step.
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1, "messages (bytea envelope and payload), case events, case snapshots", _POSTGRES_V1
     ),
+    Migration(2, "the checkpoint of the desk state (header and entries)", _POSTGRES_V2),
 )

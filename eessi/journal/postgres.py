@@ -40,6 +40,8 @@ from eessi.journal.base import (
     SET_INBOUND,
     CaseEvent,
     CaseSnapshot,
+    Checkpoint,
+    CheckpointItem,
     Direction,
     Journal,
     JournalTransaction,
@@ -573,6 +575,95 @@ class PostgresJournal(Journal):
             "SELECT case_id, state, updated_at, last_seq FROM cases ORDER BY case_id"
         )
         return [_snapshot(r) for r in rows]
+
+    # -- checkpoints of the desk state ----------------------------------------------------
+    async def case_events_after(self, case_id: str, seq: int) -> list[CaseEvent]:
+        rows = await self._read(
+            "SELECT case_id, seq, at, kind, data, message_id FROM case_events"
+            " WHERE case_id = $1 AND seq > $2 ORDER BY seq",
+            (case_id, seq),
+        )
+        return [_event(r) for r in rows]
+
+    async def load_checkpoint(self) -> Checkpoint | None:
+        """Header and entries read in one REPEATABLE READ transaction: always of the same
+        checkpoint."""
+        self._check_open()
+        try:
+            async with (
+                self._pool.acquire() as conn,
+                conn.transaction(isolation="repeatable_read", readonly=True),
+            ):
+                row = await conn.fetchrow(
+                    "SELECT header, input_seq, at, items FROM checkpoint WHERE slot = 1"
+                )
+                if row is None:
+                    return None
+                rows = await conn.fetch("SELECT tbl, key, value FROM checkpoint_items")
+        except _PG_ERRORS as exc:
+            raise _translate(exc, self.where, "read the checkpoint") from None
+        items: list[CheckpointItem] = [(str(r[0]), bytes(r[1]), bytes(r[2])) for r in rows]
+        try:
+            header = json.loads(row[0])
+        except ValueError as exc:
+            raise self._damaged(f"its header cannot be read ({exc})") from None
+        if not isinstance(header, dict):
+            raise self._damaged("its header is not an object")
+        if len(items) != row[3]:
+            raise self._damaged(f"it lists {row[3]} entries but holds {len(items)}")
+        return Checkpoint(header, int(row[1]), row[2].astimezone(UTC), items)
+
+    def _damaged(self, why: str) -> JournalError:
+        return JournalError(
+            f"the journal's checkpoint is damaged: {why}",
+            code="journal.corrupt",
+            where=self.where,
+            hint="the node ignores it and replays the whole input log; the next checkpoint"
+            " replaces it",
+        )
+
+    async def save_checkpoint(
+        self,
+        *,
+        header: Mapping[str, Any],
+        input_seq: int,
+        at: datetime,
+        changed: Iterable[CheckpointItem],
+        removed: Iterable[tuple[str, bytes]] = (),
+        replace_all: bool = False,
+    ) -> bool:
+        """The new header, changed and removed entries in one transaction: a crash before
+        the commit leaves the previous checkpoint whole."""
+        head = encode_json(header, what="the checkpoint header")
+        rows, gone = list(changed), list(removed)
+
+        async def op(conn: Any) -> bool:
+            if replace_all:
+                await conn.execute("DELETE FROM checkpoint_items")
+            if gone:
+                await conn.executemany(
+                    "DELETE FROM checkpoint_items WHERE tbl = $1 AND key = $2", gone
+                )
+            if rows:
+                await conn.executemany(
+                    "INSERT INTO checkpoint_items (tbl, key, value) VALUES ($1, $2, $3)"
+                    " ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value",
+                    rows,
+                )
+            count = await conn.fetchval("SELECT count(*) FROM checkpoint_items")
+            await conn.execute(
+                "INSERT INTO checkpoint (slot, header, input_seq, at, items)"
+                " VALUES (1, $1, $2, $3, $4) ON CONFLICT (slot) DO UPDATE SET"
+                " header = excluded.header, input_seq = excluded.input_seq,"
+                " at = excluded.at, items = excluded.items",
+                head,
+                input_seq,
+                at,
+                count,
+            )
+            return True
+
+        return await self._submit(op, "save a checkpoint")
 
     async def schema_version(self) -> int:
         """The schema version the database is at (the last migration applied)."""

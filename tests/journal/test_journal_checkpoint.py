@@ -24,43 +24,6 @@ CHILD = Path(__file__).with_name("checkpoint_child.py")
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-async def test_checkpoint_round_trips_header_position_and_entries(tmp_path: Path) -> None:
-    async with await SqliteJournal.open(tmp_path / "j.sqlite") as journal:
-        assert await journal.load_checkpoint() is None
-        items = [("cases", b"k1", b"\x00value\xff"), ("regs", b"k1", b"other")]
-        assert await journal.save_checkpoint(
-            header={"format": "f/1", "n": [1, 2]}, input_seq=42, at=AT, changed=items
-        )
-        checkpoint = await journal.load_checkpoint()
-    assert checkpoint is not None
-    assert checkpoint.header == {"format": "f/1", "n": [1, 2]}
-    assert (checkpoint.input_seq, checkpoint.at) == (42, AT)
-    assert sorted(checkpoint.items) == sorted(items)
-
-
-async def test_next_checkpoint_writes_only_changes_and_removals(tmp_path: Path) -> None:
-    async with await SqliteJournal.open(tmp_path / "j.sqlite") as journal:
-        await journal.save_checkpoint(
-            header={}, input_seq=1, at=AT, changed=[("t", b"a", b"1"), ("t", b"b", b"1")]
-        )
-        await journal.save_checkpoint(
-            header={},
-            input_seq=2,
-            at=AT,
-            changed=[("t", b"a", b"2"), ("t", b"c", b"2")],
-            removed=[("t", b"b")],
-        )
-        checkpoint = await journal.load_checkpoint()
-        assert checkpoint is not None
-        assert sorted(checkpoint.items) == [("t", b"a", b"2"), ("t", b"c", b"2")]
-        await journal.save_checkpoint(
-            header={}, input_seq=3, at=AT, changed=[("u", b"z", b"3")], replace_all=True
-        )
-        checkpoint = await journal.load_checkpoint()
-    assert checkpoint is not None
-    assert (checkpoint.input_seq, list(checkpoint.items)) == (3, [("u", b"z", b"3")])
-
-
 async def test_checkpoint_missing_entries_is_reported_damaged(tmp_path: Path) -> None:
     db = tmp_path / "j.sqlite"
     async with await SqliteJournal.open(db) as journal:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -578,3 +578,44 @@ async def test_message_counts_give_each_status_as_the_records_do(journal: Journa
     }
     # The one aggregate query says what reading every record says (the interface's default).
     assert counts == await Journal.message_counts(journal)
+
+
+# -- checkpoints of the desk state (optional in the interface; both backends have them) ------
+AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+async def test_checkpoint_round_trips_header_position_and_entries(store: Store) -> None:
+    async with await store.open() as journal:
+        assert await journal.load_checkpoint() is None
+        items = [("cases", b"k1", b"\x00value\xff"), ("regs", b"k1", b"other")]
+        assert await journal.save_checkpoint(
+            header={"format": "f/1", "n": [1, 2]}, input_seq=42, at=AT, changed=items
+        )
+        checkpoint = await journal.load_checkpoint()
+    assert checkpoint is not None
+    assert checkpoint.header == {"format": "f/1", "n": [1, 2]}
+    assert (checkpoint.input_seq, checkpoint.at) == (42, AT)
+    assert sorted(checkpoint.items) == sorted(items)
+
+
+async def test_next_checkpoint_writes_only_changes_and_removals(store: Store) -> None:
+    async with await store.open() as journal:
+        await journal.save_checkpoint(
+            header={}, input_seq=1, at=AT, changed=[("t", b"a", b"1"), ("t", b"b", b"1")]
+        )
+        await journal.save_checkpoint(
+            header={},
+            input_seq=2,
+            at=AT,
+            changed=[("t", b"a", b"2"), ("t", b"c", b"2")],
+            removed=[("t", b"b")],
+        )
+        checkpoint = await journal.load_checkpoint()
+        assert checkpoint is not None
+        assert sorted(checkpoint.items) == [("t", b"a", b"2"), ("t", b"c", b"2")]
+        await journal.save_checkpoint(
+            header={}, input_seq=3, at=AT, changed=[("u", b"z", b"3")], replace_all=True
+        )
+        checkpoint = await journal.load_checkpoint()
+    assert checkpoint is not None
+    assert (checkpoint.input_seq, list(checkpoint.items)) == (3, [("u", b"z", b"3")])

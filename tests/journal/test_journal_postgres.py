@@ -163,3 +163,33 @@ async def test_a_closed_server_connection_is_a_journal_error_not_a_crash(
         async with journal.transaction() as tx:
             await tx.mark_processed("m2", at=T0)
         assert [m.message_id for m in await journal.messages()] == expected
+
+
+async def test_a_version_1_journal_gains_the_checkpoint_tables_and_keeps_its_messages(
+    postgres_url: str,
+) -> None:
+    async with await PostgresJournal.open(postgres_url, migrations=POSTGRES_MIGRATIONS[:1]) as v1:
+        assert await v1.schema_version() == 1
+        await v1.accept_inbound(inbound("m1"))
+    async with await open_journal(postgres_url) as journal:
+        assert isinstance(journal, PostgresJournal)
+        assert await journal.schema_version() == len(POSTGRES_MIGRATIONS) >= 2
+        assert await journal.message("m1") == inbound("m1")
+        assert await journal.load_checkpoint() is None
+        assert await journal.save_checkpoint(
+            header={"format": "f/1"}, input_seq=1, at=T0, changed=[("t", b"k", b"\x00v")]
+        )
+        checkpoint = await journal.load_checkpoint()
+    assert checkpoint is not None
+    assert (checkpoint.input_seq, list(checkpoint.items)) == (1, [("t", b"k", b"\x00v")])
+
+
+async def test_a_checkpoint_missing_entries_is_reported_damaged(postgres_url: str) -> None:
+    async with await PostgresJournal.open(postgres_url) as journal:
+        await journal.save_checkpoint(
+            header={}, input_seq=1, at=T0, changed=[("t", b"a", b"1"), ("t", b"b", b"1")]
+        )
+        await _sql(postgres_url, "DELETE FROM checkpoint_items WHERE key = '\\x61'::bytea")
+        with pytest.raises(JournalError, match="lists 2 entries but holds 1") as info:
+            await journal.load_checkpoint()
+    assert info.value.code == "journal.corrupt"
