@@ -45,9 +45,10 @@ def run_and_kill(
     os.kill(proc.pid, signal.SIGKILL)
     rest, err = proc.communicate(timeout=10)
     assert proc.returncode == -signal.SIGKILL, f"the writer died on its own:\n{err}"
-    seen += rest.splitlines()
-    accepted = {ln.split()[1] for ln in seen if ln.startswith("accepted ")}
-    processed = {ln.split()[1] for ln in seen if ln.startswith("processed ")}
+    # Only whole lines: the kill may cut the child's last line (``"processed "``, no ID).
+    lines = ("".join(seen) + rest).split("\n")[:-1]
+    accepted = {ln.split()[1] for ln in lines if ln.startswith("accepted ")}
+    processed = {ln.split()[1] for ln in lines if ln.startswith("processed ")}
     assert accepted, "the writer was killed before it accepted anything"
     return accepted, processed
 
