@@ -80,6 +80,15 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
         " journaled expired, its sender answered with an X050; 0 turns it off (default 86400)",
     )
     parser.add_argument(
+        "--virtual-clock",
+        nargs="?",
+        const="now",
+        metavar="START",
+        help='a clock that moves only when told (POST /api/clock {"advance": "P2M"}),'
+        " starting at START (ISO 8601 date-time; default: now, to the second); with up, every"
+        " institution shares it",
+    )
+    parser.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -113,6 +122,7 @@ def register(subparsers: Any) -> None:
             " --db fr.sqlite --seed 7",
             "eessi serve --institution LU:CNS00001 --journal postgresql://eessi@127.0.0.1:5432/cns",
             "eessi serve --institution LU:CNS00001 --log-format json --log-level INFO",
+            "eessi serve --institution LU:CNS00001 --virtual-clock 2026-01-05T09:00:00Z --tick 0",
         ),
     )
     parser.add_argument("--institution", required=True, metavar="ID", help="IR ID to run")
@@ -154,6 +164,30 @@ def node_options(args: argparse.Namespace) -> Any:
         tick_interval=args.tick or None,
         parked_expiry=args.parked_expiry if args.parked_expiry > 0 else None,
     )
+
+
+def node_clock(args: argparse.Namespace) -> Any:
+    """The clock ``--virtual-clock [START]`` asks for (a :class:`~eessi.clock.VirtualClock`),
+    or None (the wall clock). A bad START is a :class:`~eessi.errors.ConfigError`."""
+    from datetime import UTC, datetime
+
+    from eessi.clock import VirtualClock, parse_instant
+    from eessi.errors import ConfigError
+
+    start = getattr(args, "virtual_clock", None)
+    if start is None:
+        return None
+    if start == "now":
+        return VirtualClock(datetime.now(UTC).replace(microsecond=0))
+    try:
+        return VirtualClock(parse_instant(start))
+    except ValueError as exc:
+        raise ConfigError(
+            str(exc),
+            where="--virtual-clock",
+            hint="give an ISO 8601 date-time such as 2026-01-05T09:00:00Z (or no value: now)",
+            code="cli.bad-clock",
+        ) from None
 
 
 def stop_on_signals() -> asyncio.Event:
@@ -211,6 +245,7 @@ async def _serve(args: argparse.Namespace) -> int:
         db,
         households_dir=args.households,
         seed=args.seed,
+        clock=node_clock(args),
         options=node_options(args),
         synchronous=args.synchronous,
         host=args.host,

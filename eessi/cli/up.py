@@ -32,6 +32,7 @@ def register(subparsers: Any) -> None:
             "eessi up --seed 7 --db-dir journals/",
             "eessi up --port-base 9100 --institution LU:CNS00001 --institution FR:CPAM5701",
             "eessi up --log-format json --log-level INFO",
+            "eessi up --virtual-clock --tick 0",
         ),
     )
     parser.add_argument(
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 async def _up(args: argparse.Namespace, db_dir: Path) -> int:
     import sys
 
-    from eessi.cli.serve import configure_logging, node_options, stop_on_signals
+    from eessi.cli.serve import configure_logging, node_clock, node_options, stop_on_signals
     from eessi.directory import default_directory_path, load_directory
     from eessi.errors import ConfigError
     from eessi.mock.wiring import enable_mock, mock_controller
@@ -100,6 +101,7 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
         ids=args.institution,
         households_dir=args.households,
         seed=args.seed,
+        clock=node_clock(args),
         options=node_options(args),
         synchronous=args.synchronous,
         prepare=prepare,
@@ -117,6 +119,12 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
             raise
         n = len(network.institutions)
         announce(f"eessi up: {n} institutions, journals in {db_dir}", event="up")
+        if network.clock_control is not None:
+            start = network.clock_control.start.isoformat()
+            announce(
+                f"  virtual clock at {start}: POST /api/clock on any institution moves it",
+                event="virtual-clock",
+            )
         for inst in network.institutions.values():
             e = inst.entry
             mock = f"  mock API {inst.url}/api/mock/" if e.kind == "mock" else ""

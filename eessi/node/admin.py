@@ -39,13 +39,15 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from eessi import __version__
-from eessi.clock import Clock
+from eessi.clock import Clock, parse_instant
+from eessi.clock import after as moved_by
 from eessi.directory import InstitutionEntry
 from eessi.errors import EessiError, JournalError
 from eessi.journal import CaseEvent as JournalEvent
 from eessi.journal import Direction, Journal, MessageRecord, MessageStatus
 from eessi.node.admin_requests import REQUEST_KINDS, DeskKind, RequestError, RequestKind, kinds_for
 from eessi.node.admin_requests import parse_request as _parse_request
+from eessi.node.clock_control import ClockTarget, control_of
 from eessi.node.http_api import (
     ADMIN_TOKEN_ENV,
     MAX_BODY,
@@ -63,6 +65,7 @@ from eessi.sed.validate import validate
 
 __all__ = [
     "ADMIN_TOKEN_ENV",
+    "CLOCK_ROUTES",
     "DEFAULT_LIMIT",
     "DESK_LOG",
     "MAX_BATCH",
@@ -652,6 +655,70 @@ class _Api:
         retried = list(await retry(case=case)) if retry is not None else []
         return _json({"retried": retried, "case": case}, status=202)
 
+    async def clock_state(self, request: web.Request) -> web.Response:
+        control = control_of(self.target) if isinstance(self.target, ClockTarget) else None
+        now = self.target.clock.now()
+        return _json(
+            {
+                "virtual": control is not None,
+                "now": _time(now),
+                "start": _time(control.start) if control is not None else None,
+                "institutions": (
+                    [m.id for m in control.members] if control else [self.target.entry.id]
+                ),
+            }
+        )
+
+    async def move_clock(self, request: web.Request) -> web.Response:
+        """Move a virtual clock (every institution sharing it) and tell what became due."""
+        hint = 'send {"advance": "P2M"} or {"to": "2026-03-01T09:00:00Z"} (ISO 8601)'
+        control = control_of(self.target) if isinstance(self.target, ClockTarget) else None
+        if control is None:
+            raise ApiError(
+                409,
+                f"{self.target.entry.id} runs on the wall clock, which cannot be moved",
+                where="POST /api/clock",
+                hint="start it with a clock that moves only when told: eessi up --virtual-clock"
+                " (or eessi serve --virtual-clock)",
+                code="clock.not-virtual",
+            )
+        body = await read_json(request, hint=hint)
+        if not isinstance(body, Mapping) or len(set(body) & {"advance", "to"}) != 1:
+            raise RequestError(
+                'the body is {"advance": DURATION} or {"to": DATE-TIME}, one of the two',
+                where="",
+                hint=hint,
+                code="clock.bad-request",
+            )
+        extra = sorted(set(body) - {"advance", "to"})
+        if extra:
+            raise RequestError(
+                f"unknown field {extra[0]!r}", where=f"/{extra[0]}", hint=hint,
+                code="clock.bad-request",
+            )  # fmt: skip
+        key = "advance" if "advance" in body else "to"
+        value = body[key]
+        now = control.clock.now()
+        try:
+            if not isinstance(value, str):
+                raise ValueError(f"{key} must be a string, not {type(value).__name__}")
+            when = moved_by(now, value) if key == "advance" else parse_instant(value)
+        except ValueError as exc:
+            raise RequestError(
+                str(exc), where=f"/{key}", hint=hint, code="clock.bad-time"
+            ) from None
+        if when < now:
+            raise ApiError(
+                409,
+                f"{when.isoformat()} is before the clock's time {now.isoformat()}: a virtual"
+                " clock never goes backwards",
+                where="/to",
+                hint="give a later time, or POST /api/reset to start the run again",
+                code="clock.backwards",
+            )
+        moved = await control.move_to(when)
+        return _json(moved.to_json(start=control.start))
+
     async def tick(self, request: web.Request) -> web.Response:
         messages: list[str] = []
         step = await self.target.tick(messages=messages)
@@ -811,6 +878,12 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/retry-failed", "retry_failed"),
 )
 
+#: The clock routes (described in :mod:`eessi.node.clock_openapi`, part of the document).
+CLOCK_ROUTES: tuple[tuple[str, str, str], ...] = (
+    ("GET", "/clock", "clock_state"),
+    ("POST", "/clock", "move_clock"),
+)
+
 
 def add_admin_routes(
     app: web.Application,
@@ -831,6 +904,6 @@ def add_admin_routes(
     auth = admin_auth(app, host=host, token=token)
     api = _Api(institution, started_at=institution.clock.now())
     sub = admin_subapp(auth, routes="/api/openapi.json", dumps=_dumps)
-    for method, path, name in ROUTES:
+    for method, path, name in ROUTES + CLOCK_ROUTES:
         sub.router.add_route(method, path, getattr(api, name))
     app.add_subapp("/api/", sub)

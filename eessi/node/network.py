@@ -27,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from eessi.clock import Clock
+from eessi.clock import Clock, VirtualClock
 from eessi.core.fund import FundPolicy
 from eessi.core.household import Household
 from eessi.directory import Directory, InstitutionEntry
@@ -35,6 +35,7 @@ from eessi.errors import ConfigError
 from eessi.ids import IdGenerator, RandomIds, SeededIds, institution_seed
 from eessi.journal import open_journal
 from eessi.journal.sqlite import Synchronous
+from eessi.node.clock_control import ClockControl, attach
 from eessi.node.desk_factory import DeskFactory, desk_factory
 from eessi.node.households import load_households
 from eessi.node.institution import Institution, NodeOptions
@@ -292,6 +293,9 @@ class Network:
         self.synchronous: Synchronous = synchronous
         self.institutions: dict[str, Institution] = {}
         self._session: aiohttp.ClientSession | None = None
+        #: On a virtual clock: the one control that moves it for every institution here
+        #: (``POST /api/clock`` on any of them, see :mod:`eessi.node.clock_control`).
+        self.clock_control = ClockControl(clock) if isinstance(clock, VirtualClock) else None
 
     async def start(self) -> None:
         """Open every journal, restore and start every institution (stops all on failure)."""
@@ -303,6 +307,8 @@ class Network:
                 db = self.db_dir / journal_file_name(entry.id)
                 inst = await build(entry, self.directory, db, self._session)
                 self.institutions[entry.id] = inst
+                if self.clock_control is not None:
+                    attach(self.clock_control, inst)
                 if self.prepare is not None:
                     self.prepare(inst)
                 await inst.start()

@@ -18,6 +18,7 @@ from eessi import __version__
 from eessi.directory import InstitutionEntry
 from eessi.journal import Direction, MessageStatus
 from eessi.node.admin_requests import REQUEST_KINDS, Field, RequestKind
+from eessi.node.clock_openapi import clock_paths, clock_schemas
 from eessi.node.http_api import MAX_DEPTH
 
 #: Most requests in one batch (``POST /api/requests/batch``; the admin API enforces it).
@@ -737,12 +738,12 @@ def openapi_document(
     kinds = [k for k in REQUEST_KINDS.values() if desk is None or k.desk == desk]
     title = "eessi-sim admin API" + (f" ({entry.id}, {entry.name})" if entry else "")
     error = {"content": _json_content(_ref("Error"))}
-    paths = _paths(kinds)
+    paths = {**_paths(kinds), **clock_paths()}
     if desk == "cns":  # each desk serves one of the two listings; the other is a 404
         del paths["/api/records"]
     elif desk == "fund":
         del paths["/api/households"]
-    schemas = _schemas()
+    schemas = {**_schemas(), **clock_schemas()}
     for ext in extensions:
         paths.update(ext.get("paths", {}))
         schemas.update(ext.get("schemas", {}))
