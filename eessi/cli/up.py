@@ -107,6 +107,13 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
         prepare=prepare,
         fund_policies={fund: p.policy for fund, p in controller.profiles.items()},
     )
+
+    def mock_rules_back() -> None:  # POST /api/reset: the mock funds' rules as in the profiles
+        for ir_id, inst in network.institutions.items():
+            if inst.entry.kind == "mock":
+                controller.reset(ir_id)
+
+    network.on_reset.append(mock_rules_back)
     try:
         try:
             await network.start()

@@ -42,12 +42,12 @@ from eessi import __version__
 from eessi.clock import Clock, parse_instant
 from eessi.clock import after as moved_by
 from eessi.directory import InstitutionEntry
-from eessi.errors import EessiError, JournalError
+from eessi.errors import ConfigError, EessiError, JournalError
 from eessi.journal import CaseEvent as JournalEvent
 from eessi.journal import Direction, Journal, MessageRecord, MessageStatus
 from eessi.node.admin_requests import REQUEST_KINDS, DeskKind, RequestError, RequestKind, kinds_for
 from eessi.node.admin_requests import parse_request as _parse_request
-from eessi.node.clock_control import ClockTarget, control_of
+from eessi.node.clock_control import ClockTarget, control_of, reset_of
 from eessi.node.http_api import (
     ADMIN_TOKEN_ENV,
     MAX_BODY,
@@ -719,6 +719,28 @@ class _Api:
         moved = await control.move_to(when)
         return _json(moved.to_json(start=control.start))
 
+    async def reset_network(self, request: web.Request) -> web.Response:
+        """Every institution of the network back to the start (see ``Network.reset``)."""
+        await read_json(request, empty={}, hint="send {} (or nothing)")
+        reset = reset_of(self.target)
+        if reset is None:
+            raise ApiError(
+                409,
+                f"{self.target.entry.id} does not run in a network of this process",
+                where="POST /api/reset",
+                hint="eessi up serves POST /api/reset; a lone eessi serve process starts again"
+                " from nothing when restarted on a new --db (a mock fund's rules: POST"
+                " /api/mock/reset)",
+                code="reset.not-a-network",
+            )
+        try:
+            done = await reset()
+        except ConfigError as exc:
+            raise ApiError(
+                409, exc.message, where=exc.where, hint=exc.hint, code=exc.code
+            ) from None
+        return _json(done)
+
     async def tick(self, request: web.Request) -> web.Response:
         messages: list[str] = []
         step = await self.target.tick(messages=messages)
@@ -882,6 +904,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
 CLOCK_ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/clock", "clock_state"),
     ("POST", "/clock", "move_clock"),
+    ("POST", "/reset", "reset_network"),
 )
 
 

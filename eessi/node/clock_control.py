@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -36,7 +36,9 @@ __all__ = [
     "ClockTarget",
     "Moved",
     "attach",
+    "attach_reset",
     "control_of",
+    "reset_of",
 ]
 
 #: How long (real seconds) a move waits for what it set off to be delivered before answering.
@@ -203,3 +205,18 @@ def control_of(member: ClockTarget) -> ClockControl | None:
     control = ClockControl(clock)
     attach(control, member)
     return control
+
+
+#: What ``POST /api/reset`` calls for an institution of a network (``Network.reset``).
+Reset = Callable[[], Awaitable[dict[str, object]]]
+_RESETS: weakref.WeakKeyDictionary[Any, Reset] = weakref.WeakKeyDictionary()
+
+
+def attach_reset(member: Any, reset: Reset) -> None:
+    """``reset`` is what resets the network ``member`` belongs to."""
+    _RESETS[member] = reset
+
+
+def reset_of(member: Any) -> Reset | None:
+    """The reset of ``member``'s network, if it runs in one (``eessi up``)."""
+    return _RESETS.get(member)

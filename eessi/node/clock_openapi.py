@@ -136,8 +136,39 @@ def clock_schemas() -> dict[str, Any]:
 
 
 def clock_paths() -> dict[str, Any]:
-    """The path items of ``/api/clock``."""
+    """The path items of ``/api/clock`` and ``/api/reset``."""
     return {
+        "/api/reset": {
+            "post": {
+                "summary": "The whole network back to the start (eessi up)",
+                "description": "Every journal emptied, every desk rebuilt from the households,"
+                " IDs drawn anew from the seed, mock rules back to their profiles, the virtual"
+                " clock back to its start. Waits (at most 10 s) for what is in flight; 409"
+                " network.busy if it does not finish, 409 reset.not-a-network on a lone node.",
+                "operationId": "resetNetwork",
+                "requestBody": {"required": False, "content": _json({"type": "object"})},
+                "responses": {
+                    "200": {
+                        "description": "what was reset",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["reset", "clock"],
+                                "properties": {
+                                    "reset": {"type": "array", "items": _STR},
+                                    "clock": {**_NSTR, "format": "date-time"},
+                                },
+                            }
+                        ),
+                    },
+                    "400": _error("BadRequest"),
+                    "401": _error("Unauthorized"),
+                    "409": _error("Conflict"),
+                    "413": _error("TooLarge"),
+                    "415": _error("UnsupportedMediaType"),
+                },
+            }
+        },
         "/api/clock": {
             "get": {
                 "summary": "The institution's clock: its time, whether it is virtual",
@@ -168,5 +199,5 @@ def clock_paths() -> dict[str, Any]:
                     "415": _error("UnsupportedMediaType"),
                 },
             },
-        }
+        },
     }

@@ -554,6 +554,8 @@ class Institution:
             self._enqueue(_Item("inbound", rec))
         if self.options.tick_interval:
             self._tasks.append(asyncio.create_task(self._tick_loop(), name=f"{self.id} tick"))
+        if self._runner is not None:  # a reset (:meth:`restart_empty`): still serving
+            return
         self._runner = web.AppRunner(
             self.app,
             access_log=None,
@@ -626,6 +628,30 @@ class Institution:
             await self._session.close()
             self._session = None
         self._started = False
+
+    async def restart_empty(
+        self, journal: Journal, *, ids: IdGenerator | None = None, rng: random.Random | None = None
+    ) -> None:
+        """Start again from nothing on ``journal`` (an empty one), still serving: every task,
+        timer, queue and held message dropped as :meth:`stop` does, the desk rebuilt from its
+        factory (the households), ``ids`` and ``rng`` (fresh ones of the same seed) drawn from
+        anew. The network reset (``POST /api/reset``); the caller closes the old journal."""
+        runner, self._runner = self._runner, None
+        try:
+            await self.stop()
+        finally:
+            self._runner = runner
+        self.journal = journal
+        self._checkpoints = DeskCheckpoints(journal, self.entry.id)
+        if ids is not None:
+            self._ids = ids
+            self._step_ids = StepIds(ids)
+        if rng is not None:
+            self.rng = rng
+        self.desk = self._make_desk(self._step_clock, self._step_ids, None)
+        self.stats = dict.fromkeys(self.stats, 0)
+        self._started = True
+        await self._start(self._host, self._port)
 
     async def __aenter__(self) -> Institution:
         await self.start()

@@ -35,7 +35,7 @@ from eessi.errors import ConfigError
 from eessi.ids import IdGenerator, RandomIds, SeededIds, institution_seed
 from eessi.journal import open_journal
 from eessi.journal.sqlite import Synchronous
-from eessi.node.clock_control import ClockControl, attach
+from eessi.node.clock_control import ClockControl, attach, attach_reset
 from eessi.node.desk_factory import DeskFactory, desk_factory
 from eessi.node.households import load_households
 from eessi.node.institution import Institution, NodeOptions
@@ -226,14 +226,7 @@ async def open_institution(
     if wrap_desk is not None:
         make_desk = wrap_desk(entry, make_desk)
     journal = await open_journal(db, synchronous=synchronous)
-    ids: IdGenerator
-    signal_ids: IdGenerator
-    if seed is None:
-        ids, signal_ids, rng = RandomIds(), RandomIds(), random.Random()
-    else:
-        mixed = institution_seed(seed, entry.id)
-        ids, rng = SeededIds(mixed), random.Random(mixed)
-        signal_ids = SeededIds(institution_seed(seed, entry.id, "signals"))
+    ids, signal_ids, rng = _generators(seed, entry.id)
     try:
         return Institution(
             entry,
@@ -251,6 +244,20 @@ async def open_institution(
     except BaseException:  # e.g. the admin API refusing a non-loopback host without a token
         await journal.close()  # its threads would otherwise keep the process alive
         raise
+
+
+def _generators(seed: int | None, ir_id: str) -> tuple[IdGenerator, IdGenerator, random.Random]:
+    """The desk's IDs, the signals' IDs and the jitter of ``ir_id``: seeded (mixed with the
+    institution ID) when a seed is given, random otherwise."""
+    if seed is None:
+        return RandomIds(), RandomIds(), random.Random()
+    mixed = institution_seed(seed, ir_id)
+    signals = SeededIds(institution_seed(seed, ir_id, "signals"))
+    return SeededIds(mixed), signals, random.Random(mixed)
+
+
+#: How long (real seconds) a network reset waits for what is in flight to finish.
+RESET_DRAIN_WITHIN = 10.0
 
 
 class Network:
@@ -296,6 +303,10 @@ class Network:
         #: On a virtual clock: the one control that moves it for every institution here
         #: (``POST /api/clock`` on any of them, see :mod:`eessi.node.clock_control`).
         self.clock_control = ClockControl(clock) if isinstance(clock, VirtualClock) else None
+        #: Called (in order) by :meth:`reset` once the institutions are empty again (e.g.
+        #: ``eessi up`` puts the mock funds' rules back to their profiles).
+        self.on_reset: list[Callable[[], None]] = []
+        self._reset_lock = asyncio.Lock()
 
     async def start(self) -> None:
         """Open every journal, restore and start every institution (stops all on failure)."""
@@ -309,6 +320,7 @@ class Network:
                 self.institutions[entry.id] = inst
                 if self.clock_control is not None:
                     attach(self.clock_control, inst)
+                attach_reset(inst, self.reset)
                 if self.prepare is not None:
                     self.prepare(inst)
                 await inst.start()
@@ -359,6 +371,43 @@ class Network:
                 await inst.idle()
             if all(inst.busy == 0 for inst in self.institutions.values()):
                 return
+
+    async def reset(self, *, drain_within: float = RESET_DRAIN_WITHIN) -> dict[str, object]:
+        """Back to the start of the run, still serving on the same ports: every journal
+        emptied (its file removed and created anew), every desk rebuilt from the households,
+        IDs drawn anew from the seed, the clock back to its start, then :attr:`on_reset` (the
+        mock rules back to their profiles). Waits up to ``drain_within`` seconds for what is in
+        flight; a :class:`~eessi.errors.ConfigError` (``network.busy``) if it does not finish
+        (nothing is reset then). Held messages (a delay on a virtual clock) are dropped."""
+        async with self._reset_lock:
+            try:
+                async with asyncio.timeout(drain_within):
+                    await self.idle()
+            except TimeoutError:
+                busy = {i: inst.busy for i, inst in self.institutions.items() if inst.busy}
+                raise ConfigError(
+                    f"the network is busy (in flight: {busy}) and did not settle within"
+                    f" {drain_within:g} s",
+                    where="POST /api/reset",
+                    hint="wait until the flows finish (a failing peer is retried for a while),"
+                    " then reset again",
+                    code="network.busy",
+                ) from None
+            for ir_id, inst in self.institutions.items():
+                db = self.db_dir / journal_file_name(ir_id)
+                await inst.journal.close()
+                for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+                    path.unlink(missing_ok=True)
+                journal = await open_journal(db, synchronous=self.synchronous)
+                ids, _signals, rng = _generators(self.seed, ir_id)
+                await inst.restart_empty(journal, ids=ids, rng=rng)
+            at = self.clock_control.rewind() if self.clock_control is not None else None
+            for hook in self.on_reset:
+                hook()
+            return {
+                "reset": sorted(self.institutions),
+                "clock": at.isoformat() if at is not None else None,
+            }
 
     def __getitem__(self, ir_id: str) -> Institution:
         return self.institutions[ir_id]
