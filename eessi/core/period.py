@@ -5,24 +5,23 @@ of February, and enrolled on 15 January, on 15 July. :class:`Period` keeps years
 apart and adds them the calendar way (years and months first, the day clamped to the end of a
 shorter month, then the days), as ISO 8601 and the civil code count them.
 
-Only date periods are accepted (``P``, then ``nY``, ``nM``, ``nW``, ``nD`` in that order, whole
-numbers): a waiting period in hours or with fractions is a mistake worth a clear error. Written
-here, not taken from a library, because the whole grammar is this one regular expression and the
-core stays free of dependencies (see ``docs/decisions.md``, D65).
+The text is parsed by ``isodate`` (the parser ``eessi.clock.after`` uses for moving a virtual
+clock over HTTP); only whole date periods are accepted here (``nY``, ``nM``, ``nW``, ``nD``): a
+waiting period in hours, with fractions or negative is a mistake worth a clear error (D65).
 """
 
 from __future__ import annotations
 
 import calendar
-import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
+
+import isodate
 
 from eessi.errors import DomainError
 
 __all__ = ["Period"]
-
-_ISO = re.compile(r"P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,16 +45,24 @@ class Period:
     @classmethod
     def parse(cls, text: str) -> Period:
         """``"P6M"`` -> ``Period(months=6)``; weeks count as 7 days."""
-        m = _ISO.fullmatch(text.strip()) if isinstance(text, str) else None
-        if m is None or text.strip() == "P":
+        try:
+            parsed = isodate.parse_duration(text.strip()) if isinstance(text, str) else None
+        except (isodate.ISO8601Error, ValueError):
+            parsed = None
+        if isinstance(parsed, isodate.Duration):
+            years, months, rest = Decimal(parsed.years), Decimal(parsed.months), parsed.tdelta
+        else:
+            years, months, rest = Decimal(0), Decimal(0), parsed
+        whole = rest is not None and not (rest.seconds or rest.microseconds) and rest.days >= 0
+        if not whole or years % 1 or months % 1 or years < 0 or months < 0:
             raise DomainError(
                 f"{text!r} is not an ISO 8601 date period",
                 hint='use P, then years Y, months M, weeks W, days D in that order: "P90D", '
                 '"P6M", "P1Y", "P1Y2M10D" (whole numbers, no time part)',
                 code="domain.bad-period",
             )
-        years, months, weeks, days = (int(g) if g else 0 for g in m.groups())
-        return cls(years, months, weeks * 7 + days)
+        assert rest is not None
+        return cls(int(years), int(months), rest.days)
 
     def after(self, day: date) -> date:
         """``day`` plus this period: months first (clamped to the month's end), then days."""

@@ -102,6 +102,23 @@ def test_household_path_is_relative_to_the_scenario(tmp_path: Path) -> None:
         ('[[step]]\ndo = "tick"\nsoon = 1\n', "step[1].soon", "unknown key 'soon'"),
         ('[[step]]\ndo = "advance-clock"\n', "step[1].days", "needs an amount"),
         (
+            '[[step]]\ndo = "advance-clock"\nperiod = "six months"\n',
+            "step[1].period",
+            "not an ISO 8601 duration",
+        ),
+        (
+            '[[step]]\ndo = "supplementary-claim"\ninsurer = "LU:CMCM0001"\nmember = "ana"\n'
+            'category = "jewels"\ncost = "1"\ncns_reimbursed = "0"\n',
+            "step[1].category",
+            "unknown category 'jewels'",
+        ),
+        (
+            '[[step]]\ndo = "supplementary-claim"\ninsurer = "LU:CMCM0001"\nmember = "ana"\n'
+            'category = "dental"\ncost = "-3"\ncns_reimbursed = "0"\n',
+            "step[1].cost",
+            "amount >= 0",
+        ),
+        (
             '[[step]]\ndo = "provide-documents"\nmember = "ana"\ndocuments = ["passport"]\n',
             "step[1].documents",
             "document kinds",
@@ -195,3 +212,13 @@ def test_a_step_expectation_names_its_step_in_errors(tmp_path: Path) -> None:
         '[[step]]\ndo = "tick"\nexpect.members.ana = { outcome = "fine" }\n',
     )
     assert "step[1].expect.members.ana.outcome" in (err.where or "")
+
+
+def test_an_advance_clock_period_moves_the_calendar_as_post_api_clock_does() -> None:
+    from eessi.scenario.format import clock_delta
+
+    end_of_january = datetime(2027, 1, 31, 9, tzinfo=UTC)
+    assert end_of_january + clock_delta({"period": "P1M"}, end_of_january) == datetime(
+        2027, 2, 28, 9, tzinfo=UTC
+    )
+    assert clock_delta({"period": "PT12H", "days": 1}, end_of_january).total_seconds() == 129600
