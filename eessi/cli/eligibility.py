@@ -19,7 +19,7 @@ from typing import Any
 
 from eessi.cli._help import examples
 
-__all__ = ["register", "run"]
+__all__ = ["read_household", "register", "run"]
 
 
 def register(subparsers: Any) -> None:
@@ -53,33 +53,42 @@ def _iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-03-01") from None
 
 
+def read_household(name: str) -> Any:
+    """The household file ``name`` (``-``: standard input), parsed: a
+    :class:`~eessi.core.household_json.HouseholdFile`; a :class:`ConfigError` saying what to do."""
+    import sys
+    from pathlib import Path
+
+    from eessi.core.household_json import loads_household
+    from eessi.errors import ConfigError
+
+    path = Path("<stdin>") if name == "-" else Path(name)
+    try:
+        if name == "-":
+            text = sys.stdin.buffer.read().decode("utf-8")
+        else:
+            text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read the household file: {exc.__class__.__name__}: {exc}",
+            where=str(path),
+            hint="check the path and that the file is UTF-8 JSON",
+            code="config.household",
+        ) from None
+    return loads_household(text, source=str(path))
+
+
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
     from pathlib import Path
 
     from eessi.core.eligibility import decide_all
-    from eessi.core.household_json import loads_household
-    from eessi.errors import ConfigError, EessiError
+    from eessi.errors import EessiError
 
-    path = Path(args.household)
-    from_stdin = args.household == "-"
-    if from_stdin:
-        path = Path("<stdin>")
+    path = Path("<stdin>") if args.household == "-" else Path(args.household)
     try:
-        try:
-            if from_stdin:
-                text = sys.stdin.buffer.read().decode("utf-8")
-            else:
-                text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(
-                f"cannot read the household file: {exc.__class__.__name__}: {exc}",
-                where=str(path),
-                hint="check the path and that the file is UTF-8 JSON",
-                code="config.household",
-            ) from None
-        hf = loads_household(text, source=str(path))
+        hf = read_household(args.household)
         on = args.on or hf.on or date.today()
         decisions = decide_all(hf.household, on=on, facts=hf.facts, params=hf.parameters)
     except EessiError as exc:

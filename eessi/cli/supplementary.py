@@ -20,7 +20,6 @@ import argparse
 import json
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 from eessi.cli._help import examples
@@ -212,8 +211,8 @@ def run_claim(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> tuple[Any, str, str]:
     """The person's CCSS status, name and why: given, or derived from the household file."""
+    from eessi.cli.eligibility import read_household
     from eessi.core.eligibility import decide
-    from eessi.core.household_json import loads_household
     from eessi.core.supplementary import CcssStatus, status_from_decision
     from eessi.errors import ConfigError
 
@@ -231,17 +230,7 @@ def _status(args: argparse.Namespace) -> tuple[Any, str, str]:
             code="cli.usage",
             hint="name the person by their id in the household file",
         )
-    path = Path(args.household)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"cannot read the household file: {exc.__class__.__name__}: {exc}",
-            where=str(path),
-            hint="check the path and that the file is UTF-8 JSON",
-            code="config.household",
-        ) from None
-    hf = loads_household(text, source=str(path))
+    hf = read_household(args.household)
     day = args.enrolled_on
     for main in hf.household.main_insured:
         if main.id == args.member:
@@ -253,7 +242,7 @@ def _status(args: argparse.Namespace) -> tuple[Any, str, str]:
     if args.member not in ids:
         raise ConfigError(
             f"no person {args.member!r} in household {hf.household.id!r}",
-            where=str(path),
+            where=args.household,
             code="cli.unknown-member",
             hint=f"ids: {', '.join([m.id for m in hf.household.main_insured] + ids)}",
         )
