@@ -353,6 +353,19 @@ class _Api:
 
     # ---- routes
 
+    async def live(self, request: web.Request) -> web.Response:
+        """The process serves HTTP: for a container's health check (no journal read)."""
+        return _json({"institution": self.target.entry.id, "live": True})
+
+    async def ready(self, request: web.Request) -> web.Response:
+        """Ready to take messages: the journal is restored and the endpoint is open (503 while
+        a network reset restores, or while stopping). A target without the notion is ready."""
+        ready = bool(getattr(self.target, "ready", True))
+        body: dict[str, Any] = {"institution": self.target.entry.id, "ready": ready}
+        if not ready:
+            body["why"] = "restoring the journal (a reset) or stopping: not taking messages"
+        return _json(body, status=200 if ready else 503)
+
     async def health(self, request: web.Request) -> web.Response:
         entry = self.target.entry
         now = self.target.clock.now()
@@ -882,6 +895,8 @@ def parse_request(body: object, desk: DeskKind) -> tuple[RequestKind, object]:
 
 #: (method, path under /api, handler name): the routes, in the order the OpenAPI lists them.
 ROUTES: tuple[tuple[str, str, str], ...] = (
+    ("GET", "/health/live", "live"),
+    ("GET", "/health/ready", "ready"),
     ("GET", "/health", "health"),
     ("GET", "/institution", "institution"),
     ("GET", "/openapi.json", "openapi"),

@@ -461,6 +461,9 @@ class Institution:
         self._idle = asyncio.Event()
         self._idle.set()
         self._started = False
+        #: True once the journal is restored and the endpoint is open; false again while
+        #: stopping or restoring after a reset (``GET /api/health/ready``).
+        self.ready = False
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -555,6 +558,7 @@ class Institution:
         if self.options.tick_interval:
             self._tasks.append(asyncio.create_task(self._tick_loop(), name=f"{self.id} tick"))
         if self._runner is not None:  # a reset (:meth:`restart_empty`): still serving
+            self.ready = True
             return
         self._runner = web.AppRunner(
             self.app,
@@ -573,6 +577,7 @@ class Institution:
             admin = urlsplit(self.entry.admin)
             if admin.port and (admin.hostname, admin.port) != (bind_host, actual):
                 await self._listen(admin.hostname or bind_host, admin.port, "admin URL")
+        self.ready = True
 
     async def _listen(self, host: str, port: int, what: str) -> None:
         assert self._runner is not None
@@ -596,6 +601,7 @@ class Institution:
 
     async def stop(self) -> None:
         """Stop serving and cancel every background task (pending work stays in the journal)."""
+        self.ready = False
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -177,6 +177,19 @@ def _schemas() -> dict[str, Any]:
             },
             "additionalProperties": False,
         },
+        "Liveness": _closed({"institution": _STR, "live": {"type": "boolean"}}),
+        "Readiness": _closed(
+            {
+                "institution": _STR,
+                "ready": {
+                    "type": "boolean",
+                    "description": "true once the journal is restored and the endpoint is open;"
+                    " false while restoring (a network reset) or stopping",
+                },
+                "why": _STR,
+            },
+            required=["institution", "ready"],
+        ),
         "Health": {
             "type": "object",
             "required": ["institution", "kind", "version", "status", "journal"],
@@ -459,6 +472,26 @@ def _paths(kinds: list[RequestKind]) -> dict[str, Any]:
     request_schema = {"oneOf": [_kind_schema(k) for k in kinds]} if kinds else {"type": "object"}
     not_found = {"404": _error("NotFound")}
     return {
+        "/api/health/live": {
+            "get": {
+                "summary": "Liveness: the process serves HTTP (for a container's health check)",
+                "operationId": "live",
+                "responses": {"200": _ok("alive", _ref("Liveness")), **_COMMON_ERRORS},
+            }
+        },
+        "/api/health/ready": {
+            "get": {
+                "summary": "Readiness: the journal is restored and the endpoint is open",
+                "operationId": "ready",
+                "responses": {
+                    "200": _ok("ready to take messages", _ref("Readiness")),
+                    "503": _ok(
+                        "restoring or stopping: not yet (or no longer) ready", _ref("Readiness")
+                    ),
+                    **_COMMON_ERRORS,
+                },
+            }
+        },
         "/api/health": {
             "get": {
                 "summary": "Health: institution, version, journal, messages by status, uptime",
