@@ -80,6 +80,29 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
         return ports
 
 
+def free_port_run(n: int, *, avoid: range = range(0), host: str = "127.0.0.1") -> int:
+    """The first of ``n`` consecutive ports on ``host`` that were all free a moment ago, none of
+    them in ``avoid``: a base for ``eessi up --port-base`` (which puts a network on N, N+1...)."""
+    for _ in range(200):
+        with contextlib.ExitStack() as stack:
+            first = stack.enter_context(socket.socket())
+            first.bind((host, 0))
+            base = int(first.getsockname()[1])
+            if base + n > 65535 or set(range(base, base + n)) & set(avoid):
+                continue
+            try:
+                for port in range(base + 1, base + n):
+                    stack.enter_context(socket.socket()).bind((host, port))
+            except OSError:
+                continue
+            return base
+    raise ConfigError(
+        f"no run of {n} free ports found on {host}",
+        code="node.no-free-ports",
+        hint="stop some of the processes listening on this host, or ask for fewer ports",
+    )
+
+
 #: Where institutions that do not run here are said to be: the discard port, closed on loopback
 #: (a document sent there fails after its retries; never someone else's server on a fixed port).
 NOWHERE = "http://127.0.0.1:9/as4"

@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -14,29 +12,11 @@ import aiohttp
 import pytest
 
 from eessi.directory import load_default_directory
-from eessi.node.network import directory_on_ports
+from eessi.node.network import directory_on_ports, free_port_run
 
 CNS, FR = "LU:CNS00001", "FR:CPAM5701"
 
 pytestmark = pytest.mark.slow
-
-
-def free_run(n: int, *, avoid: range = range(0)) -> int:
-    """The first of ``n`` consecutive loopback ports that were all free a moment ago."""
-    for _ in range(200):
-        with contextlib.ExitStack() as stack:
-            first = stack.enter_context(socket.socket())
-            first.bind(("127.0.0.1", 0))
-            base = int(first.getsockname()[1])
-            if base + n > 65535 or set(range(base, base + n)) & set(avoid):
-                continue
-            try:
-                for port in range(base + 1, base + n):
-                    stack.enter_context(socket.socket()).bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return base
-    raise AssertionError(f"no run of {n} free ports found")
 
 
 async def up(base: int, where: Path) -> tuple[asyncio.subprocess.Process, str]:
@@ -79,8 +59,8 @@ async def test_two_networks_run_side_by_side_with_port_base_and_a_clash_names_th
     tmp_path: Path,
 ) -> None:
     size = len(load_default_directory())
-    a = free_run(size)
-    b = free_run(size, avoid=range(a, a + size))
+    a = free_port_run(size)
+    b = free_port_run(size, avoid=range(a, a + size))
     first, first_out = await up(a, tmp_path / "a")
     second, second_out = await up(b, tmp_path / "b")
     try:

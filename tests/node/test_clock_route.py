@@ -5,9 +5,7 @@ what became due; a silent fund then gets the X009 reminder. A node on the wall c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +18,7 @@ import jsonschema
 import pytest
 
 from eessi.clock import after, parse_instant
+from eessi.node.network import free_port_run
 
 CNS, FR = "LU:CNS00001", "FR:CPAM5701"
 PERSON = "martin-thionville/marie"
@@ -34,7 +33,7 @@ async def up(where: Path, *extra: str) -> AsyncIterator[dict[str, str]]:
     each institution from its output. Stopped with SIGINT, which must end it cleanly."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "eessi", "up", "--institution", CNS, "--institution", FR,
-        "--port-base", str(_free_base()), "--db-dir", str(where), "--tick", "0", *extra,
+        "--port-base", str(free_port_run(8)), "--db-dir", str(where), "--tick", "0", *extra,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -58,24 +57,6 @@ async def up(where: Path, *extra: str) -> AsyncIterator[dict[str, str]]:
         async with asyncio.timeout(30):
             _out, err = await proc.communicate()
         assert proc.returncode == 0, err.decode()
-
-
-def _free_base(n: int = 8) -> int:
-    """The first of ``n`` consecutive loopback ports that were all free a moment ago."""
-    for _ in range(200):
-        with contextlib.ExitStack() as stack:
-            first = stack.enter_context(socket.socket())
-            first.bind(("127.0.0.1", 0))
-            base = int(first.getsockname()[1])
-            if base + n > 65535:
-                continue
-            try:
-                for port in range(base + 1, base + n):
-                    stack.enter_context(socket.socket()).bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return base
-    raise AssertionError(f"no run of {n} free ports found")
 
 
 async def call(

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,29 +17,11 @@ import aiohttp
 from eessi.directory import load_default_directory
 from eessi.journal import open_journal
 from eessi.journal.base import MessageRecord
-from eessi.node.network import directory_on_ports, journal_file_name
+from eessi.node.network import directory_on_ports, free_port_run, journal_file_name
 
 CNS, PT = "LU:CNS00001", "PT:ISS00001"
 #: A household of the shipped examples: the CNS insures João, his wife Ana lives in Portugal.
 ANA = "silva-luxembourg/ana"
-
-
-def free_run(n: int) -> int:
-    """The first of ``n`` consecutive loopback ports that were all free a moment ago."""
-    for _ in range(200):
-        with contextlib.ExitStack() as stack:
-            first = stack.enter_context(socket.socket())
-            first.bind(("127.0.0.1", 0))
-            base = int(first.getsockname()[1])
-            if base + n > 65535:
-                continue
-            try:
-                for port in range(base + 1, base + n):
-                    stack.enter_context(socket.socket()).bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return base
-    raise AssertionError(f"no run of {n} free ports found")
 
 
 class Up:
@@ -50,7 +31,7 @@ class Up:
         self.where = where
         self.extra = extra
         directory = load_default_directory()
-        self.base = free_run(len(directory))
+        self.base = free_port_run(len(directory))
         ported = directory_on_ports(directory, self.base)
         self.urls = {i: ported.get(i).endpoint.rsplit("/", 1)[0] for i in (CNS, PT)}
         self.db_dir = where / "journals"
