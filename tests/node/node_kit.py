@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
 from eessi.directory import default_directory_path
-from eessi.node.network import free_ports
+from eessi.journal.base import Direction
+from eessi.node.inputs import RequestEntitlement
+from eessi.node.network import Network, free_ports
+from eessi.transport.envelope import UserMessage
 
 CNS = "LU:CNS00001"
 PT = "PT:ISS00001"
@@ -32,3 +36,26 @@ def write_directory(where: Path) -> Path:
     path = where / "directory.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+async def settle(net: Network) -> None:
+    async with asyncio.timeout(15):
+        await net.idle()
+
+
+async def sent_s071(net: Network) -> tuple[UserMessage, bytes]:
+    """The S071 the Portuguese fund sent, as it travelled (from its journal)."""
+    await net[PT].submit(RequestEntitlement(ANA))
+    await settle(net)
+    out = (await net[PT].journal.messages(direction=Direction.OUT))[0]
+    message = UserMessage.for_payload(
+        out.payload,
+        message_id=out.message_id,
+        timestamp=out.created_at,
+        from_party=out.sender,
+        to_party=out.receiver,
+        conversation_id=out.conversation_id,
+        sed_type=out.sed_type,
+        sed_version=out.sed_version,
+    )
+    return message, out.payload

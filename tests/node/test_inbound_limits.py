@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from node_kit import ANA, BE, CNS, PT, write_directory
+from node_kit import ANA, BE, CNS, PT, sent_s071, settle, write_directory
 
 from eessi.clock import VirtualClock
 from eessi.directory import load_directory
@@ -42,29 +42,6 @@ async def start(tmp_path: Path, options: NodeOptions) -> Network:
 async def net(tmp_path: Path) -> AsyncIterator[Network]:
     async with await start(tmp_path, FAST) as network:
         yield network
-
-
-async def settle(net: Network) -> None:
-    async with asyncio.timeout(15):
-        await net.idle()
-
-
-async def sent_s071(net: Network) -> tuple[UserMessage, bytes]:
-    """The S071 the Portuguese fund sent, as it travelled (from its journal)."""
-    await net[PT].submit(RequestEntitlement(ANA))
-    await settle(net)
-    out = (await net[PT].journal.messages(direction=Direction.OUT))[0]
-    message = UserMessage.for_payload(
-        out.payload,
-        message_id=out.message_id,
-        timestamp=out.created_at,
-        from_party=out.sender,
-        to_party=out.receiver,
-        conversation_id=out.conversation_id,
-        sed_type=out.sed_type,
-        sed_version=out.sed_version,
-    )
-    return message, out.payload
 
 
 async def post(

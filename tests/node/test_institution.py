@@ -3,7 +3,6 @@ duplicates, refusals at the door, out-of-order documents, fund actions, failed s
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from node_kit import ANA, BE, CNS, PT, RS, write_directory
+from node_kit import ANA, BE, CNS, PT, RS, sent_s071, settle, write_directory
 
 from eessi.core.messages import CoInsuranceRequested, Outgoing
 from eessi.directory import load_directory
@@ -37,11 +36,6 @@ async def net(tmp_path: Path) -> AsyncIterator[Network]:
         directory, tmp_path, ids=[CNS, PT, BE], seed=7, options=FAST, synchronous="NORMAL"
     ) as network:
         yield network
-
-
-async def settle(net: Network) -> None:
-    async with asyncio.timeout(15):
-        await net.idle()
 
 
 async def statuses(net: Network, ir_id: str) -> list[tuple[str, str, str]]:
@@ -98,24 +92,6 @@ async def post(
         session.post(url, data=io.BytesIO(framed.body), headers=headers) as resp,
     ):
         return resp.status, await resp.read()
-
-
-async def sent_s071(net: Network) -> tuple[UserMessage, bytes]:
-    """The S071 the Portuguese fund sent, as it travelled (from its journal)."""
-    await net[PT].submit(RequestEntitlement(ANA))
-    await settle(net)
-    out = (await net[PT].journal.messages(direction=Direction.OUT))[0]
-    message = UserMessage.for_payload(
-        out.payload,
-        message_id=out.message_id,
-        timestamp=out.created_at,
-        from_party=out.sender,
-        to_party=out.receiver,
-        conversation_id=out.conversation_id,
-        sed_type=out.sed_type,
-        sed_version=out.sed_version,
-    )
-    return message, out.payload
 
 
 async def test_redelivered_message_gets_its_receipt_again_and_is_processed_once(
