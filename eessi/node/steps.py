@@ -1,0 +1,123 @@
+"""What the desk sees of one input, and what one input becomes.
+
+* :class:`StepClock`, :class:`StepIds`: the desk's clock and ID generator, fixed to the input
+  being handled and recorded in the input log (replayed exactly at a restart, D7);
+* :class:`Item`: an input waiting for the worker; :class:`Done`: one handled, waiting for the
+  batch's transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from eessi.clock import Clock
+from eessi.core.messages import Step
+from eessi.errors import JournalError
+from eessi.ids import IdGenerator, RandomIds, SeededIds, institution_seed
+from eessi.journal.base import MessageRecord
+from eessi.node.hooks import OutboundSed
+from eessi.node.inputs import SubmitInput
+
+__all__ = [
+    "Done",
+    "Item",
+    "StepClock",
+    "StepIds",
+    "default_signal_ids",
+    "version_key",
+]
+
+
+def default_signal_ids(ir_id: str, *, seeded: IdGenerator | None) -> IdGenerator:
+    """The transport's ID generator (receipts, error signals) when none is given: random for a
+    live node (``seeded`` is ``None``), else seeded from the institution ID, so a seeded node's
+    signal IDs are reproducible without touching its desk's sequence: the ``"signals"`` stream
+    of :func:`eessi.ids.institution_seed` with run seed 0 (the builders that know the run's seed,
+    :func:`eessi.node.network.open_institution`, pass its stream instead)."""
+    if seeded is None:
+        return RandomIds()
+    return SeededIds(institution_seed(0, ir_id, "signals"))
+
+
+class StepClock:
+    """The desk's clock: fixed to the time of the input being handled (recorded, replayed)."""
+
+    def __init__(self, base: Clock) -> None:
+        self.base = base
+        self.fixed: datetime | None = None
+
+    def now(self) -> datetime:
+        return self.fixed if self.fixed is not None else self.base.now()
+
+
+class StepIds:
+    """The desk's ID generator: records the IDs drawn for an input, or replays them."""
+
+    def __init__(self, base: IdGenerator) -> None:
+        self.base = base
+        self.drawn: list[str] | None = None
+        self.replay: deque[str] | None = None
+
+    def _next(self, fresh: Callable[[], str]) -> str:
+        if self.replay is not None:
+            if not self.replay:
+                raise JournalError(
+                    "replaying the input log: the desk asked for more IDs than were recorded",
+                    code="journal.replay-diverged",
+                    hint="the households, directory or code changed since the journal was"
+                    " written; start with a new journal",
+                )
+            return self.replay.popleft()
+        value = fresh()
+        if self.drawn is not None:
+            self.drawn.append(value)
+        return value
+
+    def uuid(self) -> str:
+        return self._next(self.base.uuid)
+
+    def case_id(self, country: str) -> str:
+        return self._next(lambda: self.base.case_id(country))
+
+
+@dataclass(slots=True)
+class Item:
+    """One input waiting for the desk."""
+
+    #: ``expire``: nothing for the desk; the batch expires the parked documents that are due.
+    kind: Literal["inbound", "submit", "expire"]
+    record: MessageRecord | None = None
+    #: The validated SED tree (``None`` after a restart: parsed again from the journal).
+    root: Any = None
+    input: SubmitInput | None = None
+    future: asyncio.Future[Step] | None = None
+    #: Filled with the IDs of the outbound messages the step journaled (``submit(messages=)``).
+    messages: list[str] | None = None
+
+
+@dataclass(slots=True)
+class Done:
+    """One input handled, waiting for its transaction."""
+
+    at: datetime
+    step: Step
+    #: The input log entry (``None``: nothing to replay, e.g. a rejected document).
+    log_entry: dict[str, Any] | None
+    events: list[tuple[str, str, dict[str, Any]]]
+    outbound: list[tuple[MessageRecord, OutboundSed]]
+    cases: set[str]
+    inbound_id: str | None = None
+    error: str | None = None
+    future: asyncio.Future[Step] | None = None
+    messages: list[str] | None = None
+    #: A parked document given up (``inbound_id``): journaled ``expired``, not ``rejected``.
+    expired: bool = False
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
