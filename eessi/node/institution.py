@@ -431,7 +431,7 @@ class Institution:
     @property
     def virtual_time(self) -> bool:
         """Whether the node's clock is not the wall clock (then waits are released by
-        :meth:`tick`, see :meth:`Outbox.schedule <eessi.node.outbox.Outbox.schedule>`)."""
+        :meth:`tick`, see ``Outbox.schedule``)."""
         return not isinstance(self.clock, SystemClock)
 
     @property
@@ -449,7 +449,7 @@ class Institution:
 
         A message held on a virtual clock until a later time (a delayed SED) is not in flight:
         nothing releases it but :meth:`tick` after the clock moves. A retry waits for its
-        back-off in real time as well, so it stays in flight (see :meth:`Outbox.schedule <eessi.node.outbox.Outbox.schedule>`)."""
+        back-off in real time as well, so it stays in flight (see ``Outbox.schedule``)."""
         while self._busy > 0:
             await self._idle.wait()
 
