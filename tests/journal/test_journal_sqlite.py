@@ -109,8 +109,10 @@ async def test_a_second_writer_on_the_file_cannot_take_an_event_number(tmp_path:
     # one's numbering is refused (never a gap or a double), and it recovers on the next try.
     path = tmp_path / "j.sqlite"
     async with await SqliteJournal.open(path) as first, await SqliteJournal.open(path) as second:
-        async with first.transaction() as tx:
-            await tx.append_event("A", "first", {}, at=T0)
+        async with second.transaction() as tx:  # the second one now knows case A's number
+            await tx.append_event("A", "opened", {}, at=T0)
+        async with first.transaction() as tx:  # read from the file at first use: 2
+            assert (await tx.append_event("A", "first", {}, at=T0)).seq == 2
 
         async def append_second() -> None:
             async with second.transaction() as tx:
@@ -122,5 +124,29 @@ async def test_a_second_writer_on_the_file_cannot_take_an_event_number(tmp_path:
         assert info.value.details["sqlite_error"] == "SQLITE_CONSTRAINT_PRIMARYKEY"
         async with second.transaction() as tx:
             event = await tx.append_event("A", "second", {}, at=T0)
-        assert event.seq == 2
-        assert [e.kind for e in await first.case_events("A")] == ["first", "second"]
+        assert event.seq == 3
+        assert [e.kind for e in await first.case_events("A")] == ["opened", "first", "second"]
+
+
+async def test_a_reopened_journal_numbers_each_case_on_from_its_last_event(
+    tmp_path: Path,
+) -> None:
+    # The last number of a case is read when it is first needed, not for every case at open
+    # (D100): each case still continues exactly where it stopped, new cases start at 1.
+    path = tmp_path / "j.sqlite"
+    async with await SqliteJournal.open(path) as journal, journal.transaction() as tx:
+        for case_id, count in (("A", 3), ("B", 1), ("C", 5)):
+            for i in range(count):
+                await tx.append_event(case_id, f"e{i}", {}, at=T0)
+    async with await SqliteJournal.open(path) as journal:
+        async with journal.transaction() as tx:
+            assert (await tx.append_event("C", "more", {}, at=T0)).seq == 6
+            assert [e.seq for e in await tx.append_events("A", [("x", {}), ("y", {})], at=T0)] == [
+                4,
+                5,
+            ]
+            assert (await tx.append_event("NEW", "first", {}, at=T0)).seq == 1
+        async with journal.transaction() as tx:
+            assert (await tx.append_event("C", "again", {}, at=T0)).seq == 7
+            assert (await tx.append_event("B", "again", {}, at=T0)).seq == 2
+        assert [e.seq for e in await journal.case_events("A")] == [1, 2, 3, 4, 5]
