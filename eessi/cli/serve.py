@@ -5,7 +5,9 @@ real access points do. The institution listens on its directory endpoint (``--po
 ``--host`` override it), journals to ``--db`` (default ``<ID>.sqlite`` in the current
 directory, e.g. ``LU-CNS00001.sqlite``) or to a PostgreSQL database (``--journal
 postgresql://USER@HOST:PORT/DB``, docs/journal.md), and on start resumes whatever the journal holds
-(pending sends, unprocessed messages). Ctrl-C or SIGTERM stops it cleanly. A mock fund is a
+(pending sends, unprocessed messages). Ctrl-C or SIGTERM stops it cleanly: readiness goes
+false, what is in flight is drained for at most ``--drain-timeout`` seconds (the rest stays
+journaled), then it stops (:mod:`eessi.ops.shutdown`). A mock fund is a
 scriptable mock (its profile's behaviours, the routes at ``/api/mock/``).
 
 Debug: ``EESSI_CRASH_AT=after-accept|before-commit|after-commit[:SED]`` makes the process
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
 
 from eessi.cli._help import examples
 
-__all__ = ["add_node_arguments", "register", "run"]
+__all__ = ["add_node_arguments", "register", "report_drain", "run"]
 
 
 def add_node_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,6 +89,15 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
         help='a clock that moves only when told (POST /api/clock {"advance": "P2M"}),'
         " starting at START (ISO 8601 date-time; default: now, to the second); with up, every"
         " institution shares it",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="on SIGTERM or Ctrl-C, wait at most SECONDS for the messages in flight to be"
+        " processed and sent before stopping (what is left stays journaled for the next"
+        " start); 0 stops at once (default 5)",
     )
     parser.add_argument(
         "-v",
@@ -208,6 +219,29 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
+def report_drain(drained: Any, within: float) -> None:
+    """The line saying how the SIGTERM drain (:func:`eessi.ops.shutdown.drain`) ended."""
+    import sys
+
+    from eessi.ops.logs import announce
+
+    if drained.complete:
+        text = f"drained in {drained.seconds:.2f} s: nothing in flight"
+    else:
+        text = (
+            f"drain bound of {within:g} s reached: {drained.in_flight} in flight left in the"
+            " journal for the next start"
+        )
+    announce(
+        text,
+        stream=sys.stderr,
+        event="drained",
+        complete=drained.complete,
+        seconds=round(drained.seconds, 3),
+        left=drained.left,
+    )
+
+
 async def _serve(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
@@ -220,6 +254,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from eessi.node.network import journal_file_name, open_institution
     from eessi.ops.logs import announce
     from eessi.ops.observe import instrument
+    from eessi.ops.shutdown import drain
 
     stop = stop_on_signals()
     configure_logging(args)
@@ -265,6 +300,7 @@ async def _serve(args: argparse.Namespace) -> int:
         )
         await stop.wait()
         announce(f"{entry.id}: stopping", stream=sys.stderr, event="stopping")
+        report_drain(await drain([inst], args.drain_timeout), args.drain_timeout)
     finally:
         await inst.stop()
         await inst.journal.close()

@@ -3,7 +3,8 @@
 Each institution listens on its directory endpoint (or, with ``--port-base N``, on ports N,
 N+1... in directory order, so two networks run side by side) and journals to ``--db-dir``
 (default: a temporary directory removed at exit). The URLs are printed, one line per
-institution; Ctrl-C or SIGTERM stops them all cleanly. Options as for ``eessi serve``
+institution; Ctrl-C or SIGTERM stops them all cleanly (after draining what is in flight for
+at most ``--drain-timeout`` seconds). Options as for ``eessi serve``
 (households, seed, retries...). The mock funds are scriptable mocks (their profiles'
 behaviours, the routes at ``/api/mock/``).
 """
@@ -74,7 +75,13 @@ def run(args: argparse.Namespace) -> int:
 async def _up(args: argparse.Namespace, db_dir: Path) -> int:
     import sys
 
-    from eessi.cli.serve import configure_logging, node_clock, node_options, stop_on_signals
+    from eessi.cli.serve import (
+        configure_logging,
+        node_clock,
+        node_options,
+        report_drain,
+        stop_on_signals,
+    )
     from eessi.directory import default_directory_path, load_directory
     from eessi.errors import ConfigError
     from eessi.mock.wiring import enable_mock, mock_controller
@@ -82,6 +89,7 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
     from eessi.node.network import Network, directory_on_ports
     from eessi.ops.logs import announce
     from eessi.ops.observe import instrument
+    from eessi.ops.shutdown import drain
 
     stop = stop_on_signals()
     configure_logging(args)
@@ -144,6 +152,8 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
         announce("Ctrl-C to stop.", event="ready")
         await stop.wait()
         announce("eessi up: stopping", stream=sys.stderr, event="stopping")
+        drained = await drain(list(network.institutions.values()), args.drain_timeout)
+        report_drain(drained, args.drain_timeout)
     finally:
         await network.stop()
     return 0
