@@ -352,7 +352,7 @@ class MockInbound:
         self.stall_seconds = stall_seconds
         self.view = view
 
-    def inbound(self, message: UserMessage, request: web.Request) -> InboundAction | None:
+    def inbound(self, message: UserMessage, request: web.Request | None) -> InboundAction | None:
         m = message
         persons: frozenset[str] = frozenset()
         if self.view is not None and self.book.reads_documents:

@@ -9,7 +9,8 @@ Two seams, both no-ops by default:
 * :class:`InboundInterceptor`: called for each inbound user message once its envelope is
   parsed and authenticated (the transport checks passed: the claimed sender signed it) and
   **before** anything is journaled, with the parsed :class:`~eessi.transport.envelope.
-  UserMessage` (conversation ID = case, SED type, MessageId) and the ``aiohttp`` request. It
+  UserMessage` (conversation ID = case, SED type, MessageId) and the ``aiohttp`` request
+  (``None`` through the in-memory twin, :mod:`eessi.transport.twin`). It
   may let it through (``None``), answer an ebMS error with an HTTP status (5xx: the sender
   retries), reset the connection, or stall for a while first ("fail then recover", per case).
   A failed attempt is not journaled: the message never arrived.
@@ -92,9 +93,12 @@ class InboundAction:
 class InboundInterceptor(Protocol):
     """Decides, per inbound user message, whether to handle it normally (``None``).
 
-    ``message`` is parsed and authenticated; ``request`` is the HTTP request it came in."""
+    ``message`` is parsed and authenticated; ``request`` is the HTTP request it came in
+    (``None`` when it did not come over HTTP: the in-memory twin)."""
 
-    def inbound(self, message: UserMessage, request: web.Request) -> InboundAction | None: ...
+    def inbound(
+        self, message: UserMessage, request: web.Request | None
+    ) -> InboundAction | None: ...
 
 
 #: Told of each inbound user message the node handled, with the outcome (see the docstring).
@@ -111,5 +115,5 @@ class NoOpOutbound:
 class NoOpInbound:
     """Handles every request normally."""
 
-    def inbound(self, message: UserMessage, request: web.Request) -> InboundAction | None:
+    def inbound(self, message: UserMessage, request: web.Request | None) -> InboundAction | None:
         return None

@@ -14,15 +14,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
-
-from aiohttp import web
 
 from eessi.core.buc_table import Direction as CaseDirection
 from eessi.core.desk import reference_of
@@ -38,20 +35,15 @@ from eessi.sed.documents import X050, ExceptionCode, SedReference
 from eessi.sed.model import VERY_LONG
 from eessi.sed.validate import validate_or_raise
 from eessi.transport import codes
-from eessi.transport.envelope import UserMessage
+from eessi.transport.http import CURRENT_REQUEST
 from eessi.transport.server import Inbound, Outcome, Refusal
 
 if TYPE_CHECKING:
     from eessi.node.institution import Institution
 
-__all__ = ["REQUEST", "Inbox", "delivered_record"]
+__all__ = ["Inbox", "delivered_record"]
 
 log = logging.getLogger("eessi.node")
-
-#: The HTTP request being handled (the inbound interceptor gets it; set per request task).
-REQUEST: contextvars.ContextVar[web.Request | None] = contextvars.ContextVar(
-    "eessi_node_request", default=None
-)
 
 
 def delivered_record(
@@ -104,7 +96,7 @@ class Inbox:
             self.expiry_timer = None
 
     async def on_message(self, inbound: Inbound) -> Outcome:
-        outcome = await self.intercept(inbound.message)
+        outcome = await self.intercept(inbound)
         if outcome is not None:
             return outcome
         outcome = await self.receive(inbound)
@@ -112,20 +104,22 @@ class Inbox:
             listener(inbound.message, outcome)
         return outcome
 
-    async def intercept(self, message: UserMessage) -> Outcome | None:
-        """Ask the inbound interceptor about an authenticated message (``None``: handle it)."""
-        request = REQUEST.get()
-        if request is None:  # not through this node's HTTP route: nothing to intercept
-            return None
-        action: InboundAction | None = self.node.inbound_interceptor.inbound(message, request)
+    async def intercept(self, inbound: Inbound) -> Outcome | None:
+        """Ask the inbound interceptor about an authenticated message (``None``: handle it).
+
+        It gets the HTTP request when the message came over HTTP (``None`` otherwise, e.g.
+        through the in-memory twin); a ``reset`` drops the exchange (:attr:`Inbound.abort`)."""
+        request = CURRENT_REQUEST.get()
+        interceptor = self.node.inbound_interceptor
+        action: InboundAction | None = interceptor.inbound(inbound.message, request)
         if action is None:
             return None
         if action.seconds > 0:
             await asyncio.sleep(action.seconds)
         if action.kind == "stall":
             return None
-        if action.kind == "reset" and request.transport is not None:
-            request.transport.abort()
+        if action.kind == "reset" and inbound.abort is not None:
+            inbound.abort()
         reason = action.reason or (
             f"{self.node.id}: simulated failure; nothing was kept, send it again later"
         )

@@ -64,7 +64,7 @@ from eessi.clock import Clock, SystemClock
 from eessi.core.fund import FundDesk
 from eessi.core.messages import Step, TimePassed
 from eessi.directory import Directory, InstitutionEntry
-from eessi.errors import ConfigError, DomainError, EessiError
+from eessi.errors import DomainError, EessiError
 from eessi.ids import IdGenerator, RandomIds
 from eessi.journal.base import Direction, Journal, MessageStatus
 from eessi.node.checkpoint import DeskCheckpoints
@@ -76,7 +76,7 @@ from eessi.node.hooks import (
     NoOpOutbound,
     OutboundPolicy,
 )
-from eessi.node.inbox import REQUEST, Inbox, delivered_record
+from eessi.node.inbox import Inbox, delivered_record
 from eessi.node.inputs import (
     CloseCase,
     InvalidateDocument,
@@ -92,8 +92,9 @@ from eessi.node.restore import checkpoint, restore
 from eessi.node.steps import Item, StepClock, StepIds, default_signal_ids
 from eessi.node.worker import Worker
 from eessi.sed.catalogue import SUPPORTED_VERSIONS
-from eessi.transport.client import Sender
-from eessi.transport.limits import ConnectionGuard, GuardedSite, InboundLimits, server_kwargs
+from eessi.transport.http import http_transport
+from eessi.transport.limits import InboundLimits
+from eessi.transport.seam import Transport, TransportFactory, TransportSetup
 from eessi.transport.server import InboundEndpoint
 
 __all__ = [
@@ -136,6 +137,7 @@ class Institution:
         inbound_interceptor: InboundInterceptor | None = None,
         session: aiohttp.ClientSession | None = None,
         host: str | None = None,
+        transport: TransportFactory | None = None,
     ) -> None:
         self.entry = entry
         self.directory = directory
@@ -184,31 +186,35 @@ class Institution:
             ),
             0,
         )
-        split = urlsplit(entry.endpoint)
-        self._host = host or split.hostname or "127.0.0.1"
-        self._port = split.port or 80
-        self._path = split.path or "/as4"
+        self._host = host or urlsplit(entry.endpoint).hostname or "127.0.0.1"
+        #: The admin API's application: served on the endpoint's port by a transport that
+        #: listens on HTTP (add routes before ``start()``).
+        self.app = web.Application(client_max_size=max(self.options.max_body + 1, 1024**2))
+        self._mount_admin()
+        #: What carries this node's messages (:mod:`eessi.transport.seam`): HTTP by default.
+        self.transport: Transport = (transport or http_transport)(
+            TransportSetup(
+                entry=entry,
+                directory=directory,
+                on_message=self.inbox.on_message,
+                on_refused=self.inbox.on_refused,
+                clock=self.clock,
+                signal_ids=self._signal_ids,
+                rng=self.rng,
+                max_body=self.options.max_body,
+                accept_versions=tuple(self.accept_versions),
+                limits=self._inbound_limits(),
+                connections=self.options.send_workers,
+                app=self.app,
+                host=host,
+                session=session,
+                bind_admin=self.options.bind_admin,
+            )
+        )
         self.url: str | None = None
         self.endpoint_url: str | None = None
-        self.endpoint = InboundEndpoint(
-            self.inbox.on_message,
-            directory.credential,
-            entry.id,
-            max_body=self.options.max_body,
-            accept_versions=self.accept_versions,
-            on_refused=self.inbox.on_refused,
-            clock=self.clock,
-            ids=self._signal_ids,
-            path=self._path,
-            limits=self._inbound_limits(),
-        )
-        self._guard = ConnectionGuard(self.options.max_connections_per_peer)
-        self.app = web.Application(client_max_size=max(self.options.max_body + 1, 1024**2))
-        self.app.router.add_post(self._path, self._as4)
-        self._mount_admin()
-        self._session = session
-        self._own_session = session is None
-        self._runner: web.AppRunner | None = None
+        #: Whether the transport is serving (kept across :meth:`restart_empty`).
+        self._serving = False
         self._tasks: list[asyncio.Task[None]] = []
         self._busy = 0
         self._idle = asyncio.Event()
@@ -282,18 +288,6 @@ class Institution:
         resumed = await self.journal.resume_interrupted_sends(at=now)
         if resumed:
             log.info("%s: %d interrupted send(s) resumed", self.id, len(resumed))
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=max(self.options.send_workers, 8))
-            )
-        retry = self.options.retry
-        self.outbox.sender = Sender(
-            self._session,
-            credential=self.entry.credential,
-            rng=self.rng,
-            policy=replace(retry, max_attempts=1),
-            peer_credentials=self.directory.credential,
-        )
         self._tasks.append(asyncio.create_task(self.worker.loop(), name=f"{self.id} process"))
         for i in range(max(1, self.options.send_workers)):
             self._tasks.append(asyncio.create_task(self.outbox.loop(), name=f"{self.id} send {i}"))
@@ -309,54 +303,19 @@ class Institution:
             self.worker.enqueue(Item("inbound", rec))
         if self.options.tick_interval:
             self._tasks.append(asyncio.create_task(self._tick_loop(), name=f"{self.id} tick"))
-        if self._runner is not None:  # a reset (:meth:`restart_empty`): still serving
-            self.ready = True
-            return
-        self._runner = web.AppRunner(
-            self.app,
-            access_log=None,
-            handle_signals=False,
-            **server_kwargs(self.endpoint.limits),
-        )
-        await self._runner.setup()
-        bind_host = host if host is not None else self._host
-        bind_port = port if port is not None else self._port
-        await self._listen(bind_host, bind_port, "endpoint")
-        actual = self._bound_port(bind_port)
-        self.url = f"http://{bind_host}:{actual}"
-        self.endpoint_url = self.url + self._path
-        if self.options.bind_admin and port is None and self.entry.admin:
-            admin = urlsplit(self.entry.admin)
-            if admin.port and (admin.hostname, admin.port) != (bind_host, actual):
-                await self._listen(admin.hostname or bind_host, admin.port, "admin URL")
+        if not self._serving:  # not a reset (:meth:`restart_empty`): open the endpoint now
+            await self.transport.start(host=host, port=port)
+            self._serving = True
+            self.url = self.transport.url
+            self.endpoint_url = self.transport.endpoint_url
         self.ready = True
-
-    async def _listen(self, host: str, port: int, what: str) -> None:
-        assert self._runner is not None
-        try:
-            await GuardedSite(self._runner, host, port, guard=self._guard).start()
-        except OSError as exc:
-            raise ConfigError(
-                f"{self.id} cannot listen on {host}:{port} (its {what}): {exc.strerror or exc}",
-                where=self.directory.source,
-                hint="another process uses that port: stop it, or change the port in the"
-                " directory (or give --port)",
-                code="node.cannot-listen",
-            ) from exc
-
-    def _bound_port(self, requested: int) -> int:
-        assert self._runner is not None
-        for address in self._runner.addresses:
-            if isinstance(address, tuple) and len(address) >= 2:
-                return int(address[1])
-        return requested
 
     async def stop(self) -> None:
         """Stop serving and cancel every background task (pending work stays in the journal)."""
         self.ready = False
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._serving:
+            await self.transport.stop()
+            self._serving = False
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -370,9 +329,6 @@ class Institution:
         self.worker.clear()
         self.inbox.clear()
         self.add_busy(-self._busy)
-        if self._own_session and self._session is not None:
-            await self._session.close()
-            self._session = None
         self.started = False
 
     async def restart_empty(
@@ -382,11 +338,11 @@ class Institution:
         timer, queue and held message dropped as :meth:`stop` does, the desk rebuilt from its
         factory (the households), ``ids`` and ``rng`` (fresh ones of the same seed) drawn from
         anew. The network reset (``POST /api/reset``); the caller closes the old journal."""
-        runner, self._runner = self._runner, None
+        serving, self._serving = self._serving, False
         try:
             await self.stop()
         finally:
-            self._runner = runner
+            self._serving = serving
         self.journal = journal
         self.checkpoints = DeskCheckpoints(journal, self.entry.id)
         if ids is not None:
@@ -397,7 +353,7 @@ class Institution:
         self.desk = self.make_desk(self.step_clock, self.step_ids, None)
         self.stats = dict.fromkeys(self.stats, 0)
         self.started = True
-        await self._start(self._host, self._port)
+        await self._start(None, None)
 
     async def __aenter__(self) -> Institution:
         await self.start()
@@ -514,12 +470,11 @@ class Institution:
             limits = replace(limits, max_clock_skew=None, max_message_age=None)
         return limits
 
-    async def _as4(self, request: web.Request) -> web.StreamResponse:
-        token = REQUEST.set(request)
-        try:
-            return await self.endpoint.handle(request)
-        finally:
-            REQUEST.reset(token)
+    @property
+    def endpoint(self) -> InboundEndpoint | None:
+        """The HTTP transport's inbound endpoint (its counters), ``None`` on another one."""
+        endpoint = getattr(self.transport, "endpoint", None)
+        return endpoint if isinstance(endpoint, InboundEndpoint) else None
 
     async def retry_failed(self, *, case: str | None = None) -> list[str]:
         """Hand the inbound messages whose processing failed (``processing_failed``) to the

@@ -39,6 +39,7 @@ from eessi.node.clock_control import ClockControl, attach, attach_reset
 from eessi.node.desk_factory import DeskFactory, desk_factory
 from eessi.node.households import load_households
 from eessi.node.institution import Institution, NodeOptions
+from eessi.transport.seam import TransportFactory
 
 __all__ = [
     "NOWHERE",
@@ -237,13 +238,15 @@ async def open_institution(
     host: str | None = None,
     fund_policy: FundPolicy | None = None,
     wrap_desk: DeskWrapper | None = None,
+    transport: TransportFactory | None = None,
 ) -> Institution:
     """An institution ready to :meth:`~Institution.start` (its journal open at ``db``: a SQLite
     file path, or a ``postgresql://`` URL for a PostgreSQL journal, see ``open_journal``).
 
     ``households`` (a list) wins over ``households_dir`` (default: the shipped examples);
     ``fund_policy`` is a foreign fund desk's policy (a mock profile's ``[policy]``);
-    ``wrap_desk(entry, factory)`` may wrap the desk factory."""
+    ``wrap_desk(entry, factory)`` may wrap the desk factory; ``transport`` builds what carries
+    its messages (default: HTTP, :func:`eessi.transport.http.http_transport`)."""
     people = list(households) if households is not None else load_households(households_dir)
     make_desk = desk_factory(entry, directory, people, fund_policy=fund_policy)
     if wrap_desk is not None:
@@ -263,6 +266,7 @@ async def open_institution(
             options=options,
             session=session,
             host=host,
+            transport=transport,
         )
     except BaseException:  # e.g. the admin API refusing a non-loopback host without a token
         await journal.close()  # its threads would otherwise keep the process alive

@@ -22,8 +22,9 @@ from eessi.node.hooks import OutboundSed
 from eessi.node.steps import version_key
 from eessi.sed.catalogue import SEDS
 from eessi.sed.documents import Document
-from eessi.transport.client import Failure, Sender
-from eessi.transport.envelope import ACTION, SERVICE, UserMessage, encode
+from eessi.transport.client import Failure, RetryPolicy
+from eessi.transport.envelope import ACTION, SERVICE
+from eessi.transport.seam import OutboundMessage
 
 if TYPE_CHECKING:
     from eessi.node.institution import Institution
@@ -38,7 +39,6 @@ class Outbox:
 
     def __init__(self, node: Institution) -> None:
         self.node = node
-        self.sender: Sender | None = None
         self.queue: asyncio.Queue[MessageRecord] = asyncio.Queue()
         self.timers: dict[str, asyncio.TimerHandle] = {}
         #: On a virtual clock: message ID -> (due, record, counted in ``busy``), released by
@@ -46,6 +46,12 @@ class Outbox:
         self.held: dict[str, tuple[datetime, MessageRecord, bool]] = {}
         #: Extra copies to post after the first is acknowledged (simulated duplicates).
         self.copies: dict[str, int] = {}
+
+    @property
+    def policy(self) -> RetryPolicy:
+        """One attempt per send: the outbox keeps the count and the back-off (journaled, so a
+        retry survives a restart)."""
+        return replace(self.node.options.retry, max_attempts=1)
 
     def clear(self) -> None:
         """Drop every timer, held and queued message (the node stops): they are still
@@ -107,15 +113,16 @@ class Outbox:
         osed = self.node.outbound_policy.outbound(osed, out)
         if osed is None:
             return None
-        message = UserMessage.for_payload(
-            osed.payload,
+        message = OutboundMessage(
             message_id=osed.message_id,
             timestamp=at,
-            from_party=self.node.id,
-            to_party=osed.receiver,
+            sender=self.node.id,
+            receiver=osed.receiver,
             conversation_id=osed.case_id,
+            buc=osed.buc,
             sed_type=osed.sed_type,
             sed_version=osed.sed_version,
+            payload=osed.payload,
             ref_to_message_id=osed.ref_to_message_id,
         )
         record = MessageRecord(
@@ -130,7 +137,7 @@ class Outbox:
             service=SERVICE,
             action=ACTION,
             created_at=at,
-            envelope=encode(message),
+            envelope=self.node.transport.envelope(message),
             payload=osed.payload,
             status=MessageStatus.QUEUED,
             next_attempt_at=at + timedelta(seconds=osed.delay) if osed.delay > 0 else None,
@@ -196,23 +203,24 @@ class Outbox:
             if final:
                 self.node.add_busy(-1)
 
-    @staticmethod
-    def user_message(record: MessageRecord) -> UserMessage:
-        return UserMessage.for_payload(
-            record.payload,
+    def message(self, record: MessageRecord) -> OutboundMessage:
+        """What the transport is given to send for the journaled ``record`` (the BUC is its
+        case's)."""
+        return OutboundMessage(
             message_id=record.message_id,
             timestamp=record.created_at,
-            from_party=record.sender,
-            to_party=record.receiver,
+            sender=record.sender,
+            receiver=record.receiver,
             conversation_id=record.conversation_id,
+            buc=self.node.worker.buc_of(record.conversation_id, record.sed_type),
             sed_type=record.sed_type,
             sed_version=record.sed_version,
+            payload=record.payload,
             ref_to_message_id=record.ref_to_message_id,
         )
 
     async def deliver(self, record: MessageRecord) -> bool:
         """One attempt; returns whether the message reached a final status."""
-        assert self.sender is not None
         mid = record.message_id
         peer = self.node.directory.find(record.receiver)
         if peer is None or not peer.eessi:
@@ -244,9 +252,7 @@ class Outbox:
 
         timer = asyncio.get_running_loop().call_later(self.node.options.waiting_after, mark_waiting)
         try:
-            result = await self.sender.send(
-                peer.endpoint, self.user_message(record), record.payload
-            )
+            result = await self.node.transport.send(self.message(record), policy=self.policy)
         finally:
             timer.cancel()
             if waiting:
@@ -257,7 +263,7 @@ class Outbox:
             self.node.stats["acknowledged"] += 1
             extra = self.copies.pop(mid, 0)
             for _ in range(extra):  # simulated duplicates: same MessageId, same bytes
-                await self.sender.send(peer.endpoint, self.user_message(record), record.payload)
+                await self.node.transport.send(self.message(record), policy=self.policy)
             return True
         reason = result.reason or "no receipt"
         if result.failure is Failure.REFUSED_BY_PEER:

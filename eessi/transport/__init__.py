@@ -6,7 +6,12 @@
 * :mod:`~eessi.transport.server`: ``InboundEndpoint`` (``POST /as4``);
 * :mod:`~eessi.transport.limits`: what one peer address may cost (deadlines, connections,
   refusals per second, the timestamp window), in front of any envelope parser;
-* :mod:`~eessi.transport.client`: ``Sender`` (retries, back-off, jitter).
+* :mod:`~eessi.transport.client`: ``Sender`` (retries, back-off, jitter);
+* :mod:`~eessi.transport.seam`: the ``Transport`` interface a node speaks to (send a user
+  message, get its receipt or error; serve inbound messages), with ``OutboundMessage`` and
+  ``TransportSetup``;
+* :mod:`~eessi.transport.http`: ``HttpTransport``, the envelope and HMAC above over aiohttp
+  behind that interface.
 
 It moves and checks bytes; it never interprets a SED (the node's ``on_message`` does).
 """
@@ -32,7 +37,15 @@ from eessi.transport.envelope import (
     decode,
     encode,
 )
+from eessi.transport.http import HttpTransport, http_transport
 from eessi.transport.limits import InboundLimits
+from eessi.transport.seam import (
+    OutboundMessage,
+    Transport,
+    TransportFactory,
+    TransportSetup,
+    user_message,
+)
 from eessi.transport.server import (
     Disposition,
     Inbound,
@@ -51,11 +64,13 @@ __all__ = [
     "EbmsCode",
     "ErrorSignal",
     "Failure",
+    "HttpTransport",
     "Inbound",
     "InboundEndpoint",
     "InboundLimits",
     "OnMessage",
     "OnRefused",
+    "OutboundMessage",
     "Outcome",
     "Receipt",
     "Refusal",
@@ -65,7 +80,12 @@ __all__ = [
     "Sender",
     "StatusHook",
     "StatusUpdate",
+    "Transport",
+    "TransportFactory",
+    "TransportSetup",
     "UserMessage",
     "decode",
     "encode",
+    "http_transport",
+    "user_message",
 ]

@@ -34,7 +34,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any, Final
@@ -142,6 +142,9 @@ class Inbound:
     received_at: datetime
     #: The remote address, for the journal and logs.
     peer: str | None
+    #: Drops the exchange without an answer (the sender sees the connection fail and retries):
+    #: what an inbound interceptor's ``reset`` does. ``None``: the transport cannot.
+    abort: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +322,15 @@ class InboundEndpoint:
         except _Reject as rej:
             return await self._refuse(rej, received_at, message, parts, peer, request, body)
 
-        inbound = Inbound(message, parts.payload, parts.envelope, received_at, peer)
+        connection = request.transport
+        inbound = Inbound(
+            message,
+            parts.payload,
+            parts.envelope,
+            received_at,
+            peer,
+            abort=connection.abort if connection is not None else None,
+        )
         try:
             outcome = await self.on_message(inbound)
         except Exception:

@@ -119,7 +119,9 @@ async def test_refusals_from_one_address_past_the_bucket_get_429_and_are_not_rec
         assert "too many refused messages" in signal.description
         assert int(headers["Retry-After"]) >= 1
         assert len(await net[CNS].journal.case_events(REFUSED_LOG)) == 3
-        assert net[CNS].endpoint.counters["rate_limited"] == 3
+        endpoint = net[CNS].endpoint
+        assert endpoint is not None
+        assert endpoint.counters["rate_limited"] == 3
 
 
 # -- item 10: a junk POST is never a case -----------------------------------------------------
