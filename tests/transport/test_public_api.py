@@ -15,11 +15,13 @@ def test_the_public_api_is_what_the_package_exports() -> None:
             "EbmsCode",
             "ErrorSignal",
             "Failure",
+            "HttpTransport",
             "Inbound",
             "InboundEndpoint",
             "InboundLimits",
             "OnMessage",
             "OnRefused",
+            "OutboundMessage",
             "Outcome",
             "Receipt",
             "Refusal",
@@ -29,9 +31,14 @@ def test_the_public_api_is_what_the_package_exports() -> None:
             "Sender",
             "StatusHook",
             "StatusUpdate",
+            "Transport",
+            "TransportFactory",
+            "TransportSetup",
             "UserMessage",
             "decode",
             "encode",
+            "http_transport",
+            "user_message",
         ]
     )
     for name in eessi.transport.__all__:
