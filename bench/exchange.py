@@ -56,6 +56,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -213,6 +214,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(pid: int) -> float:
+    """CPU time of the process's threads other than its main thread (the journal's threads)."""
+    total = 0.0
+    try:
+        tids = [t for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
+    except OSError:
+        return float("nan")
+    for tid in tids:
+        with suppress(OSError):
+            text = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            fields = text.rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 # -- the exchange ------------------------------------------------------------------------------
 
 
@@ -234,6 +250,8 @@ class Drive:
     last_key: int
     #: CPU seconds used by each node process during the measured window.
     cpu: list[float]
+    #: Of which by threads other than the main thread (the journal's writer and reader).
+    thread_cpu: list[float]
 
 
 async def drive(
@@ -327,6 +345,7 @@ async def drive(
         first = next_key
         done_before = completed(conn)
         cpu = [cpu_seconds(pid) for pid in pids]
+        threads = [thread_cpu_seconds(pid) for pid in pids]
         start = time.perf_counter()
         await run(None, start + seconds)
         elapsed = time.perf_counter() - start
@@ -337,12 +356,15 @@ async def drive(
             )
         done_after = completed(conn)
         cpu = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu, strict=True)]
+        threads = [
+            thread_cpu_seconds(pid) - before for pid, before in zip(pids, threads, strict=True)
+        ]
         await drain(60)
         await asyncio.gather(*tasks)
     conn.close()
     if errors:
         raise SystemExit("starting a case failed: " + errors[0])
-    return Drive(next_key, done_before, done_after, elapsed, first, next_key, cpu)
+    return Drive(next_key, done_before, done_after, elapsed, first, next_key, cpu, threads)
 
 
 def parse_ts(text: str) -> datetime:
@@ -840,6 +862,11 @@ def main() -> None:
         f" fund {100 * cpu_fund / result.seconds:.0f}%; per case: CNS"
         f" {1000 * cpu_cns / max(measured, 1):.1f} ms,"
         f" fund {1000 * cpu_fund / max(measured, 1):.1f} ms"
+    )
+    th_cns, th_fund = result.thread_cpu
+    print(
+        f"  of which journal threads (writer, reader): CNS {1000 * th_cns / max(measured, 1):.1f}"
+        f" ms, fund {1000 * th_fund / max(measured, 1):.1f} ms per case"
     )
     print(f"  cases/s                          {cases_s:8.0f}")
     print(f"  SEDs/s (3 per case)              {3 * cases_s:8.0f}")

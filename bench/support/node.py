@@ -170,7 +170,9 @@ def main() -> None:
         help="install a prototype of bench/support/prototypes.py (gc-freeze)",
     )
     parser.add_argument("--timings", action="store_true", help="print call timings at exit")
-    asyncio.run(serve(parser.parse_args()))
+    from eessi import event_loop
+
+    event_loop.run(serve(parser.parse_args()))
 
 
 if __name__ == "__main__":

@@ -153,9 +153,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
+    from eessi import event_loop
 
-    return asyncio.run(_serve(args))
+    return event_loop.run(_serve(args))
 
 
 def configure_logging(args: argparse.Namespace) -> None:

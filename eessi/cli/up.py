@@ -60,16 +60,17 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
     import tempfile
     from pathlib import Path
+
+    from eessi import event_loop
 
     if args.db_dir:
         db_dir = Path(args.db_dir)
         db_dir.mkdir(parents=True, exist_ok=True)
-        return asyncio.run(_up(args, db_dir))
+        return event_loop.run(_up(args, db_dir))
     with tempfile.TemporaryDirectory(prefix="eessi-up-") as tmp:
-        return asyncio.run(_up(args, Path(tmp)))
+        return event_loop.run(_up(args, Path(tmp)))
 
 
 async def _up(args: argparse.Namespace, db_dir: Path) -> int:

@@ -8,13 +8,16 @@ Design, in short:
   and run, with ``BEGIN IMMEDIATE`` and ``COMMIT``, in **one** call on that thread (the same
   statement repeated, such as a case's events, as one ``executemany``): the loop and the thread
   hand over once per commit, not once per statement (docs/performance.md, P1; decisions D12
-  and D29 say why no connection is an aiosqlite one). Single writes (accept, refuse, set_status) are
-  queued and a flusher task commits everything queued so far in **one** transaction: a
-  group commit, so a burst of inbound messages pays one fsync, not one each. A
-  :meth:`SqliteJournal.transaction` collects its block's writes and commits them the same way
-  when the block ends. A write refused by a check (an illegal status, an ID conflict) fails
-  alone; an SQLite failure (disk full) fails the whole group, and each caller gets the
-  :class:`~eessi.errors.JournalError`.
+  and D29 say why no connection is an aiosqlite one). Every write is queued, and a flusher
+  task commits everything queued so far in **one** transaction, one thread hop: a group
+  commit. Single writes (accept, refuse, set_status) and the blocks of
+  :meth:`SqliteJournal.transaction` (collected on the loop, queued when the block ends) share
+  it, so what became durable in one event-loop turn (accepts, a batch's events, outbox rows
+  and processed marks, status changes) pays one commit and one fsync (D95). A write refused
+  by a check (an illegal status, an ID conflict) fails alone: a transaction block runs inside
+  its own ``SAVEPOINT`` and is rolled back to it; an SQLite failure (disk full) fails the
+  whole group, and each caller gets the :class:`~eessi.errors.JournalError`. Nobody's future
+  is settled before the ``COMMIT`` has returned.
 * **A separate reader connection** (stdlib ``sqlite3``, ``query_only``, in autocommit) on a
   thread of the same kind answers the queries, one thread hop per query. In WAL mode it reads
   the last committed state, so no query ever sees half a transaction, and a query never waits
@@ -279,8 +282,16 @@ class SqliteJournal(Journal):
         self._thread = thread
         self._reader = reader
         self._reader_thread = reader_thread
+        #: Held while the writer connection is in use (a group commit, a checkpoint).
         self._lock = asyncio.Lock()
+        #: Held by a transaction block from its start until its commit is settled: one block
+        #: numbers events at a time, from a cache that its predecessors' commits updated.
+        self._tx_lock = asyncio.Lock()
         self._pending: list[tuple[_Op, asyncio.Future[Any]]] = []
+        #: Set while no transaction block is open: the flusher waits for it, so single writes
+        #: wait for an open block (as the contract says) and then share its commit.
+        self._no_block = asyncio.Event()
+        self._no_block.set()
         self._flusher: asyncio.Task[None] | None = None
         self._tx_task: asyncio.Task[Any] | None = None
         self._closed = False
@@ -340,9 +351,10 @@ class SqliteJournal(Journal):
     async def close(self) -> None:
         if self._closed:
             return
-        while self._flusher is not None and not self._flusher.done():
-            await self._flusher
-        async with self._lock:  # let an open transaction finish first
+        async with self._tx_lock:  # let an open transaction finish first
+            while self._flusher is not None and not self._flusher.done():
+                await self._flusher
+        async with self._lock:
             if not self._closed:  # closed meanwhile by a concurrent close()
                 self._closed = True  # no read is queued after this: _read checks it first
                 await self._reader_thread.call(self._reader.close, ())
@@ -392,21 +404,34 @@ class SqliteJournal(Journal):
                 where=str(self.path),
                 hint="inside the block use the transaction's methods, or write after it",
             )
+        return await self._queue(op)
+
+    def _queue(self, op: _Op, at: int | None = None) -> asyncio.Future[Any]:
+        """Queue ``op`` for the next group commit; its future settles once that has committed
+        (or failed). The flusher starts on the next loop turn, so everything queued in this
+        one shares its commit, and everything queued while a commit runs shares the next."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((op, fut))
+        if at is None:
+            self._pending.append((op, fut))
+        else:
+            self._pending.insert(at, (op, fut))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        return await fut
+        return fut
 
     async def _flush(self) -> None:
         # Runs as its own task, so a caller being cancelled never interrupts a commit.
         while self._pending:
+            await self._no_block.wait()
             async with self._lock:
+                if not self._no_block.is_set():  # a block opened meanwhile: wait for it
+                    continue
                 batch, self._pending = self._pending, []
                 await self._commit_batch(batch)
 
     async def _commit_batch(self, batch: list[tuple[_Op, asyncio.Future[Any]]]) -> None:
-        """Commit a group of single writes: BEGIN, every op, COMMIT in one writer-thread call."""
+        """Commit a group (single writes and transaction blocks): BEGIN, every op, COMMIT in
+        one writer-thread call; only then is any caller's future settled."""
         try:
             results = await self._on_writer(_run_group, self._writer, [op for op, _ in batch])
         except BaseException as exc:
@@ -422,7 +447,9 @@ class SqliteJournal(Journal):
         for (_, fut), (value, error) in zip(batch, results, strict=True):
             if fut.done():  # the caller was cancelled; the write is committed all the same
                 continue
-            if error is not None:
+            if isinstance(error, sqlite3.Error):  # a key refused an op's row
+                fut.set_exception(_translate(error, self.path, "write to the journal"))
+            elif error is not None:
                 fut.set_exception(error)
             else:
                 fut.set_result(value)
@@ -480,8 +507,9 @@ class SqliteJournal(Journal):
     # -- outbox ---------------------------------------------------------------------------
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[JournalTransaction]:
-        """The block's writes are collected on the loop and run, with ``BEGIN IMMEDIATE`` and
-        ``COMMIT``, in one call on the writer thread when the block ends. So checks that need
+        """The block's writes are collected on the loop and queued when the block ends; the
+        next group commit runs them (alone, or as a savepoint among the other writes of the
+        same loop turn) in one call on the writer thread. So checks that need
         the database (a message processed twice, an outbound ID taken) raise when the block
         ends, from the ``async with``; nothing of the block is committed then."""
         self._check_open()
@@ -493,26 +521,42 @@ class SqliteJournal(Journal):
                 where=str(self.path),
                 hint="use the outer transaction's methods",
             )
-        async with self._lock:
+        async with self._tx_lock:
             self._check_open()
             tx = _Transaction(self)
             self._tx_task = task
+            # Writes queued while the block is open wait for it and come after it; the flusher
+            # takes nothing while it is open, so this position stays valid.
+            mark = len(self._pending)
+            self._no_block.clear()
             try:
                 yield tx
             finally:  # on an exception nothing was written: there is nothing to roll back
                 tx.closed = True
                 self._tx_task = None
+                self._no_block.set()
             if not tx.steps:
                 return
+            steps = tx.steps
+            fut = self._queue(lambda conn: _run_transaction(conn, steps), at=mark)
             try:
-                await self._on_writer(_run_transaction, self._writer, tx.steps)
+                # Shielded: a cancelled caller still waits for the commit it is part of (the
+                # event-number cache must follow it), then sees the cancellation.
+                await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                with suppress(BaseException):
+                    await fut
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    self._seqs.update(tx.seqs)
+                else:
+                    await asyncio.shield(self._reload_seqs())
+                raise
             except BaseException as exc:
                 await asyncio.shield(self._reload_seqs())
                 if isinstance(exc, sqlite3.Error):
                     raise _translate(exc, self.path, "commit a transaction") from None
                 raise
             self._seqs.update(tx.seqs)
-            self.stats.commits += 1
 
     async def due_outbound(self, now: datetime, limit: int = 100) -> list[MessageRecord]:
         return await self._select(
@@ -968,8 +1012,9 @@ class _LastSeqs:
     Opening a journal used to load every case's last seq (a ``GROUP BY`` over every event: a
     third of a restart's CPU at 100,000 cases). Now a case's number is read when a transaction
     first appends to it: one lookup by primary key (``(case_id, seq)``, a few µs) on the
-    event loop, on a read-only connection of its own. It runs while the journal's writer lock
-    is held, with the last commit visible (WAL), so it sees every event written so far; a
+    event loop, on a read-only connection of its own. It runs inside a transaction block,
+    which holds the block lock until its commit is settled (D95), and only blocks write events:
+    every earlier block's commit is visible (WAL), so it sees every event written so far; a
     thread hop (D12: 55-120 µs) would cost more than the read.
     """
 
@@ -998,13 +1043,17 @@ class _LastSeqs:
         self._conn.close()
 
 
-def _run_group(conn: sqlite3.Connection, ops: list[_Op]) -> list[tuple[Any, JournalError | None]]:
+def _run_group(
+    conn: sqlite3.Connection, ops: list[_Op]
+) -> list[tuple[Any, JournalError | sqlite3.IntegrityError | None]]:
     """A group commit: every op in one transaction. An op refused by a check fails alone.
 
-    Every op is ONE writing statement (its checks only read), so a group of one runs in
-    autocommit: atomic, and committed (fsynced with FULL) when the statement completes.
+    A single write is ONE writing statement (its checks only read), and a transaction block
+    (:func:`_run_transaction`) undoes its own statements when it fails; so a refused op leaves
+    nothing behind and the others commit. A group of one single write runs in autocommit:
+    atomic, and committed (fsynced with FULL) when the statement completes.
     """
-    out: list[tuple[Any, JournalError | None]] = []
+    out: list[tuple[Any, JournalError | sqlite3.IntegrityError | None]] = []
     grouped = len(ops) > 1
     if grouped:
         conn.execute("BEGIN IMMEDIATE")
@@ -1012,9 +1061,9 @@ def _run_group(conn: sqlite3.Connection, ops: list[_Op]) -> list[tuple[Any, Jour
         for op in ops:
             try:
                 out.append((op(conn), None))
-            except JournalError as exc:  # refused before writing anything
+            except (JournalError, sqlite3.IntegrityError) as exc:  # nothing of it is left
                 out.append((None, exc))
-        if grouped:
+        if conn.in_transaction:
             conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)
@@ -1023,8 +1072,11 @@ def _run_group(conn: sqlite3.Connection, ops: list[_Op]) -> list[tuple[Any, Jour
 
 
 def _run_transaction(conn: sqlite3.Connection, steps: list[_Step]) -> None:
-    """A ``transaction()`` block: all its statements, or (on any error) none of them."""
-    conn.execute("BEGIN IMMEDIATE")
+    """A ``transaction()`` block: all its statements, or (on any error) none of them.
+
+    Alone, it is its own transaction; inside a group commit, a savepoint of the group's."""
+    nested = conn.in_transaction
+    conn.execute("SAVEPOINT tx" if nested else "BEGIN IMMEDIATE")
     try:
         for step in steps:
             try:
@@ -1036,9 +1088,14 @@ def _run_transaction(conn: sqlite3.Connection, steps: list[_Step]) -> None:
                 raise _conflict(step, exc) from None
             if step.check is not None:
                 step.check(conn, cur)
-        conn.execute("COMMIT")
+        conn.execute("RELEASE tx" if nested else "COMMIT")
     except BaseException:
-        _rollback(conn)
+        if not nested:
+            _rollback(conn)
+        elif conn.in_transaction:  # else SQLite rolled the whole group back (disk full...)
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK TO tx")
+                conn.execute("RELEASE tx")
         raise
 
 

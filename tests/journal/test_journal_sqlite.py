@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from journal_records import T0, inbound
+from journal_records import T0, inbound, outbound
 
 from eessi.errors import JournalError
 from eessi.journal import SqliteJournal
@@ -150,3 +150,47 @@ async def test_a_reopened_journal_numbers_each_case_on_from_its_last_event(
             assert (await tx.append_event("C", "again", {}, at=T0)).seq == 7
             assert (await tx.append_event("B", "again", {}, at=T0)).seq == 2
         assert [e.seq for e in await journal.case_events("A")] == [1, 2, 3, 4, 5]
+
+
+async def test_a_transaction_and_the_writes_of_the_same_turn_share_one_commit(
+    journal: SqliteJournal,
+) -> None:
+    await journal.accept_inbound(inbound("m0"))
+    commits = journal.stats.commits
+
+    async def process_m0() -> None:
+        async with journal.transaction() as tx:
+            await tx.append_events("LU-CASE1", [("a", {}), ("b", {})], at=T0)
+            await tx.enqueue_outbound(outbound("o1"))
+            await tx.mark_processed("m0", at=T0)
+
+    await asyncio.gather(
+        *(journal.accept_inbound(inbound(f"m{i}")) for i in range(1, 6)), process_m0()
+    )
+    assert journal.stats.commits == commits + 1  # one BEGIN ... COMMIT (one fsync) for all
+    assert [m.message_id for m in await journal.unprocessed_inbound()] == [
+        f"m{i}" for i in range(1, 6)
+    ]
+    assert [e.seq for e in await journal.case_events("LU-CASE1")] == [1, 2]
+    assert (await journal.message("o1")) is not None
+
+
+async def test_a_refused_transaction_in_a_shared_commit_fails_alone(
+    journal: SqliteJournal,
+) -> None:
+    async def process_unknown() -> None:
+        async with journal.transaction() as tx:
+            await tx.append_event("LU-CASE1", "lost", {}, at=T0)
+            await tx.mark_processed("nobody", at=T0)
+
+    results = await asyncio.gather(
+        journal.accept_inbound(inbound("m1")), process_unknown(), return_exceptions=True
+    )
+    assert results[0] is True
+    assert isinstance(results[1], JournalError)
+    assert results[1].code == "journal.unknown-message"
+    assert await journal.case_events("LU-CASE1") == []  # rolled back to its savepoint
+    assert [m.message_id for m in await journal.unprocessed_inbound()] == ["m1"]
+    async with journal.transaction() as tx:  # the event numbers are not burnt
+        event = await tx.append_event("LU-CASE1", "kept", {}, at=T0)
+    assert event.seq == 1

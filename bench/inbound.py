@@ -1,0 +1,448 @@
+"""Benchmark: a mock fund's inbound hop against a bare aiohttp server, same run (issue 13).
+
+Run: ``.venv/bin/python bench/inbound.py [--runs 3] [--concurrency 16,64] [--seconds 5]``.
+
+**The mock fund.** ``FR:CPAM5701`` runs as ``python -m eessi serve`` (its own process, SQLite
+journal with ``synchronous=FULL``, free loopback ports). This process posts **distinct signed
+SEDs** to it: each an S072 sent unasked by the CNS (``S_BUC_01A``, rule R14), under a fresh
+message ID and case ID, framed and HMAC-signed as the CNS (``eessi.transport.client.Sender``),
+``C`` in flight. The fund authenticates the message, validates the SED, journals it durably
+and answers the receipt; its desk then processes it (a new case, the person registered) and it
+sends its answer (an S073, or an X001 closing the case when the S072 does not confirm) back
+to the CNS, played here by a receipt-only endpoint in this process (the real
+``InboundEndpoint``: it checks the signature and answers a signed receipt). So one request costs
+the fund everything a real inbound SED costs: authentication, validation, a durable accept, the
+receipt, decoding, the desk, a durable batch transaction, and the answer's send and receipt.
+After the window the bench waits until every posted SED is processed and every answer
+acknowledged, and checks the fund's journal for that.
+
+**The bare baseline, same run.** ``bench/exchange.py --bare-serve``: an aiohttp server process
+that, per POST, parses the body with the same hardened lxml parser, validates it against the
+same compiled schema and answers a small receipt; driven with the same S072 bytes (the SED
+alone, no envelope), ``C`` in flight, for the same window.
+
+**Figures**, each min / median / max over ``--runs`` runs (both servers fresh in every run):
+requests/s answered in the window; p50 / p99 latency (POST to receipt); the server's CPU per
+request from ``/proc`` (for the fund: its CPU from the window's start until everything posted was
+processed and answered, divided by the requests posted, so work left queued at the window's end
+is counted); its RSS at the end; and the ratios fund / bare of the rates and of the CPU per
+request (bare CPU / fund CPU: 1.0 would be as cheap as bare). Goal (issue 13): ratio >= 0.5.
+The machine is shared: read the CPU per request and the ratios, not the absolute rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import aiohttp  # noqa: E402
+from aiohttp import web  # noqa: E402
+from exchange import cpu_seconds, percentile, write_directory  # noqa: E402
+
+CNS = "LU:CNS00001"
+FUND = "FR:CPAM5701"
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def s072_bodies(n: int) -> list[bytes]:
+    """``n`` different S072 documents (generated examples, CDM 4.4)."""
+    from eessi.sed.examples import example
+
+    return [example("S072", "4.4", seed=i).to_xml() for i in range(n)]
+
+
+@dataclass
+class Figures:
+    rate: float
+    p50: float
+    p99: float
+    cpu_ms: float
+    rss: float
+    requests: int
+
+
+# -- the CNS stand-in: receipts for the fund's answers ----------------------------------------
+
+
+async def start_sink(directory_path: Path) -> tuple[web.AppRunner, list[str]]:
+    """The CNS's endpoint of the directory, answering every authenticated message a receipt."""
+    from eessi.directory import load_directory
+    from eessi.transport.server import Inbound, InboundEndpoint, Outcome
+
+    directory = load_directory(directory_path)
+    cns = directory.get(CNS)
+    received: list[str] = []
+
+    async def on_message(inbound: Inbound) -> Outcome:
+        received.append(inbound.message.sed_type)
+        return Outcome.accepted()
+
+    endpoint = InboundEndpoint(
+        on_message, directory.credential, CNS, accept_versions=("4.3", "4.4")
+    )
+    runner = web.AppRunner(endpoint.app(), access_log=None)
+    await runner.setup()
+    match = re.match(r"http://([\d.]+):(\d+)/", cns.endpoint)
+    assert match is not None
+    await web.TCPSite(runner, match.group(1), int(match.group(2)), backlog=1024).start()
+    return runner, received
+
+
+# -- the mock fund ------------------------------------------------------------------------------
+
+
+def start_fund(
+    work: Path, directory: Path, silent: bool
+) -> tuple[subprocess.Popen[str], str, Path]:
+    db = work / "fund.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    log = work / "fund.log"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "eessi",
+            "serve",
+            "--institution",
+            FUND,
+            "--directory",
+            str(directory),
+            "--db",
+            str(db),
+            "--synchronous",
+            "FULL",
+            "--tick",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=log.open("w"),
+        text=True,
+        cwd=str(ROOT),
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    match = re.search(r"listening on (\S+)", line)
+    if not match:
+        proc.kill()
+        raise SystemExit(f"the mock fund did not start: {line!r}; see {log}")
+    base = match.group(1).rstrip("/")
+    if silent:  # a mock rule: process every S072, send no answer (what WireMock does)
+        rule = {"match": {"sed": "S072"}, "effect": "silent"}
+        asyncio.run(post_json(base + "/api/mock/rules", rule))
+    return proc, base + "/as4", db
+
+
+async def post_json(url: str, body: object) -> None:
+    async with aiohttp.ClientSession() as session, session.post(url, json=body) as resp:
+        if resp.status >= 300:
+            raise SystemExit(f"{url}: {resp.status} {await resp.text()}")
+
+
+def settled(db: Path) -> tuple[int, int]:
+    """(inbound S072 processed, answers acknowledged) in the fund's journal: an S073 for a
+    confirming S072, an X001 closing the case for one that does not confirm."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = dict(
+            conn.execute(
+                "SELECT direction || ' ' || sed_type || ' ' || status, count(*) FROM messages"
+                " GROUP BY 1"
+            ).fetchall()
+        )
+    finally:
+        conn.close()
+    answered = sum(n for key, n in rows.items() if key.startswith("out ") and "acknowledged" in key)
+    return int(rows.get("in S072 processed", 0)), int(answered)
+
+
+async def drive_fund(
+    url: str,
+    directory_path: Path,
+    bodies: list[bytes],
+    seconds: float,
+    concurrency: int,
+    pid: int,
+    db: Path,
+    silent: bool,
+) -> Figures:
+    from eessi.directory import load_directory
+    from eessi.transport.client import RetryPolicy, Sender
+    from eessi.transport.envelope import UserMessage
+
+    directory = load_directory(directory_path)
+    credential = directory.credential(CNS)
+    assert credential is not None
+    sink, answers = await start_sink(directory_path)
+    posted = 0
+    latencies: list[float] = []
+    deadline = 0.0
+    measuring = False
+    try:
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=concurrency)
+        ) as session:
+            sender = Sender(
+                session,
+                credential=credential,
+                rng=random.Random(0),
+                policy=RetryPolicy(max_attempts=1),
+            )
+
+            async def worker() -> None:
+                nonlocal posted
+                while time.perf_counter() < deadline:
+                    payload = bodies[posted % len(bodies)]
+                    posted += 1
+                    mid = str(uuid.uuid4())
+                    message = UserMessage.for_payload(
+                        payload,
+                        message_id=mid,
+                        timestamp=datetime.now(UTC),
+                        from_party=CNS,
+                        to_party=FUND,
+                        conversation_id=f"LU-{mid}",
+                        sed_type="S072",
+                        sed_version="4.4",
+                    )
+                    t = time.perf_counter()
+                    result = await sender.send(url, message, payload)
+                    if not result.ok:
+                        raise SystemExit(f"the mock fund refused a SED: {result.reason}")
+                    if measuring:
+                        latencies.append(time.perf_counter() - t)
+
+            deadline = time.perf_counter() + 1.0  # warm up
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            await wait_settled(db, posted, answers, silent)
+            cpu = cpu_seconds(pid)
+            before = posted
+            measuring = True
+            start = time.perf_counter()
+            deadline = start + seconds
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            elapsed = time.perf_counter() - start
+            await wait_settled(db, posted, answers, silent)
+            used = cpu_seconds(pid) - cpu
+    finally:
+        await sink.cleanup()
+    n = posted - before
+    return Figures(
+        rate=len(latencies) / elapsed,
+        p50=1000 * percentile(latencies, 0.5),
+        p99=1000 * percentile(latencies, 0.99),
+        cpu_ms=1000 * used / max(n, 1),
+        rss=rss_mb(pid),
+        requests=n,
+    )
+
+
+async def wait_settled(
+    db: Path, posted: int, answers: list[str], silent: bool, limit: float = 120
+) -> None:
+    """Until the fund has processed every posted SED and had every answer acknowledged."""
+    end = time.perf_counter() + limit
+    while True:
+        processed, acknowledged = settled(db)
+        if processed >= posted and (silent or acknowledged >= posted):
+            return
+        if time.perf_counter() > end:
+            raise SystemExit(
+                f"JOURNAL CHECK FAILED: {processed} of {posted} S072 processed, {acknowledged}"
+                f" answers acknowledged ({len(answers)} received) after {limit:g} s"
+            )
+        await asyncio.sleep(0.02)
+
+
+# -- the bare server ------------------------------------------------------------------------------
+
+
+async def drive_bare(
+    url: str, bodies: list[bytes], seconds: float, concurrency: int, pid: int
+) -> Figures:
+    latencies: list[float] = []
+    deadline = 0.0
+    measuring = False
+    done = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        headers = {"Content-Type": "application/xml"}
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                body = bodies[done % len(bodies)]
+                done += 1
+                t = time.perf_counter()
+                async with session.post(url, data=body, headers=headers) as resp:
+                    await resp.read()
+                    if resp.status != 200:
+                        raise SystemExit(f"the bare server answered {resp.status}")
+                if measuring:
+                    latencies.append(time.perf_counter() - t)
+
+        deadline = time.perf_counter() + 1.0
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        cpu = cpu_seconds(pid)
+        measuring = True
+        start = time.perf_counter()
+        deadline = start + seconds
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+        used = cpu_seconds(pid) - cpu
+    return Figures(
+        rate=len(latencies) / elapsed,
+        p50=1000 * percentile(latencies, 0.5),
+        p99=1000 * percentile(latencies, 0.99),
+        cpu_ms=1000 * used / max(len(latencies), 1),
+        rss=rss_mb(pid),
+        requests=len(latencies),
+    )
+
+
+def run_bare(bodies: list[bytes], seconds: float, concurrency: int) -> Figures:
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "exchange.py"), "--bare-serve"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        return asyncio.run(
+            drive_bare(f"http://127.0.0.1:{port}/as4", bodies, seconds, concurrency, proc.pid)
+        )
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def run_fund(
+    work: Path,
+    directory: Path,
+    bodies: list[bytes],
+    seconds: float,
+    concurrency: int,
+    silent: bool,
+) -> Figures:
+    proc, url, db = start_fund(work, directory, silent)
+    try:
+        return asyncio.run(
+            drive_fund(url, directory, bodies, seconds, concurrency, proc.pid, db, silent)
+        )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def spread(values: list[float], fmt: str = "{:.0f}") -> str:
+    ordered = sorted(values)
+    return " / ".join(fmt.format(v) for v in (ordered[0], statistics.median(ordered), ordered[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--concurrency", default="16,64", help="requests in flight (list)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured window per run")
+    parser.add_argument("--documents", type=int, default=256, help="distinct S072 bodies")
+    parser.add_argument(
+        "--answers",
+        default="send,silent",
+        help="the fund's answers (list): send (S073/X001 to the CNS stand-in) or silent (a"
+        " mock rule: processed, journaled, no answer)",
+    )
+    parser.add_argument("--keep", metavar="DIR", help="keep the journal and the log here")
+    args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="eessi-inbound-"))
+    work.mkdir(parents=True, exist_ok=True)
+    bodies = s072_bodies(args.documents)
+    try:
+        from eessi.event_loop import loop_name
+    except ImportError:  # a tree from before uvloop (A/B runs)
+        loop = "asyncio"
+    else:
+        loop = loop_name()
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start;"
+        f" mock fund {FUND} (`eessi serve`, SQLite synchronous=FULL, {loop} loop)"
+    )
+    print(
+        f"  S072 bodies: {len(bodies)} distinct, {min(map(len, bodies))}-{max(map(len, bodies))}"
+        f" bytes; {args.runs} runs of {args.seconds:g} s per concurrency (min / median / max)"
+    )
+    modes = [m.strip() for m in args.answers.split(",") if m.strip()]
+    if not modes or set(modes) - {"send", "silent"}:
+        raise SystemExit("--answers takes send, silent or both")
+    try:
+        for mode, c in [(m, c) for m in modes for c in levels]:
+            fund: list[Figures] = []
+            bare: list[Figures] = []
+            for _ in range(args.runs):
+                directory = write_directory(work)
+                fund.append(run_fund(work, directory, bodies, args.seconds, c, mode == "silent"))
+                bare.append(run_bare(bodies, args.seconds, c))
+            what = "answers sent" if mode == "send" else "answers silenced by a mock rule"
+            print(f"c={c}, {what}:")
+            for label, rows in (("mock fund", fund), ("bare aiohttp", bare)):
+                print(
+                    f"  {label:13s} req/s {spread([r.rate for r in rows]):>20s}"
+                    f"  p50 {spread([r.p50 for r in rows], '{:.1f}'):>17s} ms"
+                    f"  p99 {spread([r.p99 for r in rows], '{:.1f}'):>17s} ms"
+                    f"  CPU/req {spread([r.cpu_ms for r in rows], '{:.2f}'):>17s} ms"
+                    f"  RSS {spread([r.rss for r in rows]):>13s} MB"
+                )
+            rates = [f.rate / b.rate for f, b in zip(fund, bare, strict=True)]
+            cpus = [b.cpu_ms / f.cpu_ms for f, b in zip(fund, bare, strict=True)]
+            print(f"  ratio fund / bare, req/s           {spread(rates, '{:.2f}')}")
+            print(f"  ratio bare CPU / fund CPU per req  {spread(cpus, '{:.2f}')}")
+            total = sum(f.requests for f in fund)
+            print(
+                f"  journal check: all {total} measured SEDs (and the warm-up's) processed"
+                + (
+                    ", every answer (S073, or X001 for an S072 that does not confirm) acknowledged"
+                    if mode == "send"
+                    else ""
+                )
+            )
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
