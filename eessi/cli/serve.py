@@ -251,10 +251,12 @@ async def _serve(args: argparse.Namespace) -> int:
     from eessi.errors import ConfigError
     from eessi.journal.postgres import is_postgres_url, redact_url
     from eessi.mock.wiring import enable_mock, mock_controller
+    from eessi.node.households import load_households
     from eessi.node.network import journal_file_name, open_institution
     from eessi.ops.logs import announce
     from eessi.ops.observe import instrument
     from eessi.ops.shutdown import drain
+    from eessi.trace.runlog import note_run
 
     stop = stop_on_signals()
     configure_logging(args)
@@ -286,6 +288,7 @@ async def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         fund_policy=profile.policy if profile is not None else None,
     )
+    note_run(inst, households=load_households(args.households), seed=args.seed)
     try:  # whatever fails from here on, what was opened is closed (the process then exits)
         if controller is not None:  # a mock fund: its profile's behaviours, /api/mock/ routes
             enable_mock(inst, controller, host=args.host or urlsplit(entry.endpoint).hostname)

@@ -217,19 +217,27 @@ def run_export(args: argparse.Namespace) -> int:
     import asyncio
 
     from eessi.directory import load_default_directory, load_directory
-    from eessi.trace.export import check_journal_paths, collect, collect_inputs, make_header
+    from eessi.trace.export import (
+        check_journal_paths,
+        cns_of,
+        collect,
+        collect_inputs,
+        make_header,
+    )
     from eessi.trace.format import write_trace
+    from eessi.trace.runlog import config_from_journals
 
     directory = load_directory(args.directory) if args.directory else load_default_directory()
-    config: dict[str, Any] = _json_object(args.config) if args.config else {}
+    given: dict[str, Any] = _json_object(args.config) if args.config else {}
     if args.households is not None:
-        config["households"] = household_documents(args.households)
+        given["households"] = household_documents(args.households)
     if args.seed is not None:
-        config["seed"] = args.seed
+        given["seed"] = args.seed
+        given.pop("seeds", None)
     since = _since(args.since)
     check_journal_paths(args.journal)
 
-    async def read() -> tuple[list[Any], list[Any]]:
+    async def read() -> tuple[list[Any], list[Any], dict[str, Any]]:
         from eessi.journal import open_journal
 
         journals = [await open_journal(p, synchronous="NORMAL") for p in args.journal]
@@ -237,12 +245,17 @@ def run_export(args: argparse.Namespace) -> int:
             messages = await collect(
                 journals, case=args.case, institution=args.institution, since=since
             )
-            return messages, await collect_inputs(journals, case=args.case, since=since)
+            inputs = await collect_inputs(journals, case=args.case, since=since)
+            noted = await config_from_journals(journals, prefer=cns_of(directory))
+            return messages, inputs, noted
         finally:
             for j in journals:
                 await j.close()
 
-    messages, inputs = asyncio.run(read())
+    messages, inputs, noted = asyncio.run(read())
+    if args.seed is not None:
+        noted.pop("seeds", None)
+    config = {**noted, **given}
     source = {
         "journals": [p.name for p in args.journal],
         "case": args.case,

@@ -37,6 +37,7 @@ from eessi.mock.interceptors import DeskView, MockInbound, MockOutbound, desk_lo
 from eessi.mock.journal_query import compile_xpath, matches
 from eessi.mock.profiles import Profile
 from eessi.mock.rules_log import journal_change, replay
+from eessi.trace.runlog import note_mock
 
 __all__ = ["MockController", "MockHost"]
 
@@ -84,12 +85,16 @@ class MockController:
         book = self._books.get(fund)
         if book is None:
             profile = self.profiles.get(fund)
-            seed = profile.seed if profile is not None else 0
-            if self._seed is not None:
-                seed = seed ^ self._seed
             rules = profile.rules if profile is not None else ()
-            book = self._books[fund] = Behaviours(fund, rules, rng=random.Random(seed))
+            rng = random.Random(self._book_seed(fund))
+            book = self._books[fund] = Behaviours(fund, rules, rng=rng)
         return book
+
+    def _book_seed(self, fund: str) -> int:
+        """The seed of ``fund``'s behaviours' RNG: its profile's, mixed with the run's."""
+        profile = self.profiles.get(fund)
+        seed = profile.seed if profile is not None else 0
+        return seed ^ self._seed if self._seed is not None else seed
 
     def attach(self, node: MockHost) -> None:
         """Plug the behaviours of ``node``'s fund into it. Call before ``await node.start()``
@@ -117,7 +122,19 @@ class MockController:
         def failed(rule_id: str, reason: str) -> None:
             self.record(fund, "rule-restore-failed", rule=rule_id, reason=reason)
 
-        return await replay(self.node(fund).journal, self.book(fund), failed=failed)
+        node, book = self.node(fund), self.book(fund)
+        profile = self.profiles.get(fund)
+        await note_mock(  # what a replay of this fund starts from (eessi.trace.runlog)
+            node.journal,
+            fund,
+            # the API's rules are journaled as changes (a reset may still hold some here)
+            rules=[r for r in book.rules if r.origin != "api"],
+            seed=self._book_seed(fund),
+            policy=profile.policy if profile is not None else None,
+            stall_seconds=self.stall_seconds,
+            at=node.clock.now(),
+        )
+        return await replay(node.journal, book, failed=failed)
 
     async def add_rules(self, fund: str, rules: Sequence[Rule]) -> list[Rule]:
         """Journal, then add ``rules`` (stamped with the node's time): they survive a restart

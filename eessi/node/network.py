@@ -39,6 +39,7 @@ from eessi.node.clock_control import ClockControl, attach, attach_reset
 from eessi.node.desk_factory import DeskFactory, desk_factory
 from eessi.node.households import load_households
 from eessi.node.institution import Institution, NodeOptions
+from eessi.trace.runlog import note_run
 from eessi.transport.seam import TransportFactory
 
 __all__ = [
@@ -340,11 +341,14 @@ class Network:
         self.db_dir.mkdir(parents=True, exist_ok=True)
         self._session = aiohttp.ClientSession()
         try:
-            build = self.build or self._builder()
+            people = self._people()
+            build = self.build or self._builder(people)
             for entry in self.entries:
                 db = self.db_dir / journal_file_name(entry.id)
                 inst = await build(entry, self.directory, db, self._session)
                 self.institutions[entry.id] = inst
+                if people is not None:  # journaled at each start, for `eessi trace export`
+                    note_run(inst, households=people, seed=self.seed)
                 if self.clock_control is not None:
                     attach(self.clock_control, inst)
                 attach_reset(inst, self.reset)
@@ -355,11 +359,15 @@ class Network:
             await self.stop()
             raise
 
-    def _builder(self) -> Builder:
-        """:func:`open_institution` with this network's settings (households loaded once)."""
-        people = (
-            self.households if self.households is not None else load_households(self.households_dir)
-        )
+    def _people(self) -> list[Household] | None:
+        """The households the nodes are built with (loaded once); None when ``build`` builds
+        them from elsewhere and no list was given."""
+        if self.households is not None:
+            return self.households
+        return load_households(self.households_dir) if self.build is None else None
+
+    def _builder(self, people: Sequence[Household] | None) -> Builder:
+        """:func:`open_institution` with this network's settings."""
 
         async def build(
             entry: InstitutionEntry, directory: Directory, db: Path, session: aiohttp.ClientSession

@@ -28,9 +28,11 @@ from eessi.trace.format import (
     directory_to_dict,
     write_trace,
 )
+from eessi.trace.runlog import config_from_journals
 
 __all__ = [
     "check_journal_paths",
+    "cns_of",
     "collect",
     "collect_inputs",
     "export_journals",
@@ -169,7 +171,11 @@ async def export_journals(
     since: datetime | None = None,
     created: datetime,
 ) -> int:
-    """Read the journal files, write the trace atomically; returns the number of messages."""
+    """Read the journal files, write the trace atomically; returns the number of messages.
+
+    The run configuration is what the journals noted at each start (households, seeds, the
+    clock, the mock funds' rules: :func:`eessi.trace.runlog.config_from_journals`); the keys
+    of ``config`` replace those."""
     from eessi.journal import open_journal
 
     check_journal_paths(journal_paths)
@@ -177,6 +183,7 @@ async def export_journals(
     try:
         messages = await collect(journals, case=case, institution=institution, since=since)
         inputs = await collect_inputs(journals, case=case, since=since)
+        noted = await config_from_journals(journals, prefer=cns_of(directory))
     finally:
         for j in journals:
             await j.close()
@@ -186,5 +193,12 @@ async def export_journals(
         "institution": institution,
         "since": since.isoformat() if since is not None else None,
     }
-    header = make_header(directory, config=config, source=source, created=created)
+    header = make_header(
+        directory, config={**noted, **(config or {})}, source=source, created=created
+    )
     return write_trace(output, header, messages, inputs=inputs)
+
+
+def cns_of(directory: Directory) -> str | None:
+    cns = directory.of_kind("cns")
+    return cns[0].id if cns else None

@@ -46,11 +46,15 @@ import aiohttp
 from aiohttp import web
 
 from eessi.clock import VirtualClock
+from eessi.core.fund import FundPolicy
 from eessi.directory import Directory
 from eessi.errors import EessiError
 from eessi.ids import SeededIds
 from eessi.journal import open_journal
 from eessi.journal.base import Direction, MessageRecord, MessageStatus
+from eessi.mock.controller import MockController
+from eessi.mock.profiles import Profile
+from eessi.mock.rules_log import rule_from_log
 from eessi.node.inputs import input_from_json
 from eessi.node.institution import Institution, delivered_record
 from eessi.node.network import free_ports, journal_file_name, loopback_directory
@@ -60,7 +64,8 @@ from eessi.trace.export import INPUT_LOG, merge
 from eessi.trace.fields import DEFAULT_IGNORE
 from eessi.trace.format import Trace, TraceError, TraceHeader, TraceInput, TraceMessage
 from eessi.trace.record import idle_all
-from eessi.trace.runconfig import build_institution, households, seed_of, start_of
+from eessi.trace.runconfig import build_institution, fund_policy, households, seed_of, start_of
+from eessi.trace.runlog import mock_config
 from eessi.transport.client import RetryPolicy, Sender
 from eessi.transport.envelope import UserMessage
 from eessi.transport.limits import InboundLimits
@@ -118,6 +123,8 @@ class _Feed:
     at: datetime
     record: MessageRecord | None = None
     entry: TraceInput | None = None
+    #: A mock fund's rule change (``~mock-rules``: kind and data).
+    change: Mapping[str, Any] | None = None
 
 
 def timeline(trace: Trace, side: str) -> list[_Feed]:
@@ -293,6 +300,9 @@ async def _replay_side(
     inst = build_institution(
         directory.get(side), directory, config, journal, clock, ids=ids, on_desk=ids.attach
     )
+    mock = _mock_of(config, side, inst)
+    if mock is not None:
+        feeds = _with_changes(feeds, mock_config(config, side) or {})
     session = aiohttp.ClientSession()
     senders: dict[str, Sender] = {}
     run = _SideRun([], [], 0, 0, [])
@@ -309,7 +319,12 @@ async def _replay_side(
                 if speed > 0:
                     await asyncio.sleep((feed.at - clock.now()).total_seconds() / speed)
                 clock.set(feed.at)
-            if feed.record is not None:
+                inst.release_due()  # what a mock held until then goes, as the move released it
+            if feed.change is not None:
+                await idle_all([inst])
+                assert mock is not None
+                _apply_change(mock, side, feed.change, run)
+            elif feed.record is not None:
                 # What was fed before this message is journaled first, as when recorded: the
                 # POST journals the message at once, the node commits an input (or the answer
                 # to an earlier message) when its worker gets to it, and which comes first
@@ -323,6 +338,11 @@ async def _replay_side(
             if progress is not None:
                 progress(side, done, len(feeds))
         await idle_all([inst])
+        last = _last_moment(trace, side)
+        if last is not None and last > clock.now():  # a last move of the clock released
+            clock.set(last)  # held messages and nothing else: no input of it was logged
+            inst.release_due()
+            await idle_all([inst])
         for entry, task in submitted:
             await _submitted(entry, task, run)
         run.records = await inst.journal.messages()
@@ -336,6 +356,81 @@ async def _replay_side(
         await peers.stop()
         await session.close()
     return run
+
+
+def _mock_of(config: Mapping[str, Any], side: str, inst: Institution) -> MockController | None:
+    """For a side that was a mock fund: its behaviours as it started (rules, RNG seed, stall
+    time) plugged into the replayed node; its rule changes are fed in the timeline."""
+    mock = mock_config(config, side)
+    if mock is None:
+        return None
+    try:
+        rules = tuple(rule_from_log(r) for r in mock.get("rules") or ())
+        seed = int(mock.get("seed") or 0)
+        stall = float(mock.get("stall_seconds") or 30.0)
+    except (EessiError, TypeError, ValueError, KeyError) as exc:
+        raise TraceError(
+            f"the mock rules of {side} cannot be read: {exc}",
+            code="trace.bad-config",
+            where=f"trace config, key 'mocks.{side}'",
+            hint="export the trace again with this version of eessi-sim",
+        ) from None
+    profile = Profile(
+        id=side,
+        kind="eessi",
+        name=side,
+        country=side[:2],
+        summary="as recorded",
+        seed=seed,
+        rules=rules,
+        policy=fund_policy(config, side) or FundPolicy(),
+    )
+    controller = MockController({side: profile}, stall_seconds=stall)
+    controller.attach(inst)
+    return controller
+
+
+def _with_changes(feeds: list[_Feed], mock: Mapping[str, Any]) -> list[_Feed]:
+    """``feeds`` with the mock fund's rule changes merged in at their times (a change made at
+    the same moment as an input goes first: a test sets its rules, then acts)."""
+    changes = [
+        _Feed(datetime.fromisoformat(str(c["at"])), change=c)
+        for c in mock.get("changes") or ()
+        if isinstance(c, Mapping) and "at" in c
+    ]
+    out: list[_Feed] = []
+    i = 0
+    for feed in feeds:
+        while i < len(changes) and changes[i].at <= feed.at:
+            out.append(changes[i])
+            i += 1
+        out.append(feed)
+    return out + changes[i:]
+
+
+def _apply_change(
+    controller: MockController, side: str, change: Mapping[str, Any], run: _SideRun
+) -> None:
+    kind, data = change.get("kind"), change.get("data") or {}
+    book = controller.book(side)
+    try:
+        if kind == "rule-added":
+            book.add(rule_from_log(data["rule"]))
+        elif kind == "rule-removed":
+            book.remove(str(data["id"]))
+        elif kind == "reset":
+            case = data.get("case")
+            controller.reset(side, case=None if case is None else str(case))
+    except (EessiError, KeyError, TypeError) as exc:
+        run.notes.append(f"mock rule change of {side} ({kind}) cannot be applied now: {exc}")
+
+
+def _last_moment(trace: Trace, side: str) -> datetime | None:
+    """The latest time ``side`` recorded anything at."""
+    times = [_arrival(m.record) for m in trace.messages if m.observer == side]
+    times += [m.record.created_at for m in trace.messages if m.observer == side]
+    times += [i.at for i in trace.inputs if i.observer == side]
+    return max(times, default=None)
 
 
 async def _post(

@@ -8,8 +8,16 @@ institution does besides the documents it receives (``docs/trace-format.md``)::
       "seed": 1,                                     # IDs and jitter, as `eessi up --seed 1`
       "seeds": {"LU:CNS00001": 1, ...},              # or per institution (wins over "seed")
       "rules": {"resources_threshold": [{"valid_from": "2026-01-01", "amount": "1700.00"}]},
-      "start": "2026-01-05T09:00:00+00:00"           # the virtual clock's start
+      "start": "2026-01-05T09:00:00+00:00",          # the virtual clock's start
+      "mocks": {"FR:CPAM5701": {                      # a mock fund's behaviours:
+          "rules": [{rule}, ...], "seed": 7,          #   the rules it started with, its RNG
+          "policy": {"auto_register": true, ...},     #   its desk's switches
+          "stall_seconds": 30.0,
+          "changes": [{"at": "...", "kind": "rule-added", "data": {...}}, ...]}}  # ~mock-rules
     }
+
+``eessi trace export`` fills it from what the nodes noted in their journals at each start
+(:mod:`eessi.trace.runlog`).
 
 Every key is optional. :func:`build_institution` is the one place that turns a directory entry
 and this configuration into an :class:`~eessi.node.institution.Institution`: recording a
@@ -19,6 +27,7 @@ institutions the same way, which is what makes a replay reproduce the recording.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
@@ -27,6 +36,7 @@ from typing import Any
 
 from eessi.clock import Clock
 from eessi.core.cns import CnsParams
+from eessi.core.fund import FundPolicy
 from eessi.core.household import Household
 from eessi.core.household_json import parse_household
 from eessi.core.rules import DEFAULT_PARAMETERS, DatedAmount, DatedAmounts, RuleParameters
@@ -38,10 +48,12 @@ from eessi.node.desk_factory import Desk, desk_factory
 from eessi.node.institution import Institution, NodeOptions
 from eessi.node.network import institution_seed
 from eessi.trace.format import TraceError
+from eessi.trace.runlog import mock_config
 
 __all__ = [
     "build_institution",
     "cns_params",
+    "fund_policy",
     "households",
     "rule_parameters",
     "run_config",
@@ -156,6 +168,24 @@ def seed_of(config: Mapping[str, Any], directory: Directory, ir_id: str) -> int:
     return institution_seed(_run_seed(config, ir_id), ir_id)
 
 
+def fund_policy(config: Mapping[str, Any], ir_id: str) -> FundPolicy | None:
+    """The policy switches a mock fund ran with (``mocks[id].policy``), if it was one."""
+    mock = mock_config(config, ir_id)
+    if mock is None:
+        return None
+    switches = mock.get("policy") or {}
+    known = {f.name for f in dataclasses.fields(FundPolicy)}
+    if not isinstance(switches, Mapping) or not all(
+        k in known and isinstance(v, bool) for k, v in switches.items()
+    ):
+        raise _bad(
+            f"the policy of {ir_id} is not a set of switches",
+            f"mocks.{ir_id}.policy",
+            f"switches (true or false): {', '.join(sorted(known))}",
+        )
+    return FundPolicy(**switches)
+
+
 def start_of(config: Mapping[str, Any]) -> datetime | None:
     value = config.get("start")
     if value is None:
@@ -188,7 +218,8 @@ def build_institution(
     """
     people = list(people) if people is not None else households(config)
     params = cns_params(config, entry, directory) if entry.kind == "cns" else None
-    make_desk = desk_factory(entry, directory, people, cns_params=params)
+    policy = fund_policy(config, entry.id) if entry.kind != "cns" else None
+    make_desk = desk_factory(entry, directory, people, cns_params=params, fund_policy=policy)
     if on_desk is not None:
         inner, hook = make_desk, on_desk
 
