@@ -9,7 +9,12 @@ for the period asked), in the S071's case and version. It prints one line per do
     received S071 FR-1A2B3C4D5E6F from FR:CPAM5701
     sent S072 FR-1A2B3C4D5E6F to FR:CPAM5701
 
-Run: ``python tests/sut/cns.py --directory net.toml [--id LU:CNS00001]``.
+Like many systems in a test environment it has a clock a test can move: ``--clock START``
+starts it at START (ISO 8601; default: the wall clock), and ``POST /test/clock {"now": T}``
+sets it to T, then reminds (X009) every fund whose S073 is overdue: 60 days after the S072,
+once per S072 (``sent X009 FR-... to FR:CPAM5701``).
+
+Run: ``python tests/sut/cns.py --directory net.toml [--id LU:CNS00001] [--clock START]``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import os
 import signal
 import sys
 import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +36,9 @@ import aiohttp
 import wire  # the SUT's own transport module, next to this file (the script's directory)
 from aiohttp import web
 from lxml import etree
+
+#: How long the fund has to answer an S072 with its S073 before it is reminded.
+REPLY_WITHIN = timedelta(days=60)
 
 #: What an S072 takes from the S071 it answers, in the S072's order (schemas/4.x/S072.xsd).
 _COPIED = ("Person", "AddressOfPersonForWhomAnEntitlementDocument", "StatusFamilyMember")
@@ -52,6 +62,28 @@ def s072_for(s071: bytes) -> bytes:
     return etree.tostring(answer, xml_declaration=True, encoding="UTF-8")
 
 
+def x009_for(s072: wire.Message) -> bytes:
+    """The reminder that the S073 answering ``s072`` is awaited (schemas/4.x/X009.xsd)."""
+    base = etree.QName(etree.fromstring(s072.payload, wire._PARSER)).namespace.rsplit("/", 1)[0]
+    reminder = etree.Element(etree.QName(f"{base}/X009", "X009"), nsmap={"sed": f"{base}/X009"})
+    awaited = etree.SubElement(reminder, "AwaitedSED")
+    etree.SubElement(awaited, "sedType").text = "S073"
+    ref = etree.SubElement(awaited, "ReferenceSED")
+    etree.SubElement(ref, "sedType").text = "S072"
+    etree.SubElement(ref, "sedId").text = s072.message_id
+    etree.SubElement(ref, "sedVersion").text = "1"
+    return etree.tostring(reminder, xml_declaration=True, encoding="UTF-8")
+
+
+@dataclass
+class Awaited:
+    """An S072 sent, waiting for the fund's S073."""
+
+    s072: wire.Message
+    sent_at: datetime
+    reminded: bool = False
+
+
 def load_directory(path: str) -> dict[str, dict[str, Any]]:
     """Each institution's table (``endpoint``, ``credential``) by IR ID."""
     doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -65,9 +97,15 @@ def load_directory(path: str) -> dict[str, dict[str, Any]]:
 
 
 class Cns:
-    def __init__(self, directory: dict[str, dict[str, Any]], own_id: str) -> None:
+    def __init__(
+        self, directory: dict[str, dict[str, Any]], own_id: str, clock: datetime | None = None
+    ) -> None:
         self.directory = directory
         self.id = own_id
+        #: The test clock (None: the wall clock).
+        self.clock = clock
+        #: S072s waiting for their S073, by case.
+        self.awaiting: dict[str, Awaited] = {}
         self.credentials = {i: str(t.get("credential", "")) for i, t in directory.items()}
         self.seen: set[str] = set()
         self.session: aiohttp.ClientSession | None = None
@@ -92,10 +130,47 @@ class Cns:
                 flush=True,
             )
             if message.sed_type == "S071":
-                task = asyncio.create_task(self.answer(message))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
+                self._spawn(self.answer(message))
+            elif message.sed_type == "S073":
+                self.awaiting.pop(message.conversation_id, None)
         return self._signal(wire.receipt(message.message_id), 200)
+
+    def now(self) -> datetime:
+        return self.clock if self.clock is not None else datetime.now(UTC)
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def move_clock(self, request: web.Request) -> web.Response:
+        """``POST /test/clock {"now": T}``: the test clock to T, then the overdue S073s are
+        reminded (the reminders sent before this answers)."""
+        body = await request.json()
+        self.clock = datetime.fromisoformat(str(body["now"]))
+        due = [
+            a
+            for a in self.awaiting.values()
+            if not a.reminded and self.now() - a.sent_at >= REPLY_WITHIN
+        ]
+        for awaited in due:
+            awaited.reminded = True
+        sent = [await self.remind(a.s072) for a in due]
+        return web.json_response({"now": self.now().isoformat(), "reminded": sent})
+
+    async def remind(self, s072: wire.Message) -> str:
+        message = wire.Message(
+            message_id=wire.new_id(),
+            ref_to_message_id=s072.message_id,
+            from_party=self.id,
+            to_party=s072.to_party,
+            conversation_id=s072.conversation_id,
+            sed_type="X009",
+            sed_version=s072.sed_version,
+            payload=x009_for(s072),
+        )
+        await self.send(message)
+        return message.conversation_id
 
     def _signal(self, body: bytes, status: int) -> web.Response:
         headers = {
@@ -115,7 +190,14 @@ class Cns:
             sed_version=s071.sed_version,
             payload=s072_for(s071.payload),
         )
-        peer = s071.from_party
+        # Awaited from now on: the fund's S073 may come before its receipt of the S072 is read.
+        self.awaiting[message.conversation_id] = Awaited(message, self.now())
+        if not await self.send(message):
+            self.awaiting.pop(message.conversation_id, None)
+
+    async def send(self, message: wire.Message) -> bool:
+        """Post ``message`` to its receiver until it is receipted (a few tries)."""
+        peer = message.to_party
         headers, body = wire.request(message, self.credentials[self.id])
         assert self.session is not None
         why = "not sent"
@@ -132,12 +214,15 @@ class Cns:
                     or ""
                 )
                 if not why:
-                    print(f"sent S072 {message.conversation_id} to {peer}", flush=True)
-                    return
+                    print(
+                        f"sent {message.sed_type} {message.conversation_id} to {peer}", flush=True
+                    )
+                    return True
             except aiohttp.ClientError as exc:
                 why = str(exc)
             await asyncio.sleep(0.2)
-        print(f"failed S072 {message.conversation_id} to {peer}: {why}", flush=True)
+        print(f"failed {message.sed_type} {message.conversation_id} to {peer}: {why}", flush=True)
+        return False
 
     async def status(self, request: web.Request) -> web.Response:
         del request
@@ -148,13 +233,16 @@ async def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--directory", required=True)
     parser.add_argument("--id", default="LU:CNS00001")
+    parser.add_argument("--clock", help="start the test clock here (ISO 8601)")
     args = parser.parse_args(argv)
     directory = load_directory(args.directory)
-    cns = Cns(directory, args.id)
+    clock = datetime.fromisoformat(args.clock) if args.clock else None
+    cns = Cns(directory, args.id, clock)
     endpoint = urlsplit(str(directory[args.id]["endpoint"]))
     app = web.Application()
     app.router.add_post(endpoint.path, cns.receive)
     app.router.add_get(endpoint.path, cns.status)
+    app.router.add_post("/test/clock", cns.move_clock)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     stop = asyncio.Event()
