@@ -1,8 +1,9 @@
 """Benchmark: complete S071 -> S072 -> S073 cases per second between two processes, same run
 as the bare ceiling.
 
-Run: ``.venv/bin/python bench/exchange.py [--cases N] [--concurrency C] [--seconds S]
-[--synchronous FULL|NORMAL] [--profile pyspy|cprofile] [--profile-node cns|fund]``.
+Run: ``.venv/bin/python bench/exchange.py [--runs 3] [--cases N] [--concurrency C]
+[--seconds S] [--synchronous FULL|NORMAL] [--profile pyspy|cprofile] [--profile-node cns|fund]``.
+Each run is reported, then min / median / max over ``--runs`` runs (default 3).
 
 **The exchange.** A temporary directory TOML puts the CNS (``LU:CNS00001``) and one mock fund
 (``FR:CPAM5701``) on free loopback ports; ``N`` generated households (a main insured living in
@@ -756,13 +757,58 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="nodes log each step")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare ceiling")
     parser.add_argument("--bare-serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--runs", type=int, default=3, help="runs (exchange + bare each); min / median / max"
+    )
     args = parser.parse_args()
     if args.bare_serve:
         bare_serve()
         return
+    runs: list[dict[str, float]] = []
+    for i in range(args.runs):
+        if args.runs > 1:
+            print(f"== run {i + 1} of {args.runs}")
+        runs.append(one_run(args, f"run-{i + 1}" if args.runs > 1 else ""))
+    if args.runs > 1:
+        summary(runs)
 
+
+#: The figures of a run that the summary gives min / median / max of: (key, label, format).
+SUMMARY: tuple[tuple[str, str, str], ...] = (
+    ("cases_s", "cases/s", "{:.0f}"),
+    ("seds_s", "SEDs/s", "{:.0f}"),
+    ("p50", "case latency p50 (ms)", "{:.0f}"),
+    ("p99", "case latency p99 (ms)", "{:.0f}"),
+    ("cpu_cns", "CPU per case, CNS (ms)", "{:.2f}"),
+    ("cpu_fund", "CPU per case, fund (ms)", "{:.2f}"),
+    ("threads_cns", "  of which journal threads, CNS (ms)", "{:.2f}"),
+    ("cpu_sed", "CPU per SED, CNS (ms)", "{:.3f}"),
+    ("bare_s", "bare SEDs/s", "{:.0f}"),
+    ("bare_cpu", "bare CPU per SED (ms)", "{:.3f}"),
+    ("ratio", "ratio SEDs/s exchange / bare", "{:.2f}"),
+    ("ratio_cpu", "ratio CPU per SED bare / CNS", "{:.2f}"),
+)
+
+
+def summary(runs: list[dict[str, float]]) -> None:
+    print(f"summary of {len(runs)} runs (min / median / max):")
+    for key, label, fmt in SUMMARY:
+        values = sorted(r[key] for r in runs if key in r)
+        if not values:
+            continue
+        parts = (values[0], statistics.median(values), values[-1])
+        print(f"  {label:38s} {' / '.join(fmt.format(v) for v in parts)}")
+    checks = sum(1 for r in runs if r.get("check_ok"))
+    print(f"  journal checks passed                  {checks} of {len(runs)} runs")
+
+
+def one_run(args: argparse.Namespace, name: str) -> dict[str, float]:
+    """One exchange (and its bare ceiling): prints its report, returns its figures."""
     total = args.warmup + args.cases
-    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="eessi-bench-"))
+    if args.keep:
+        work = Path(args.keep) / name if name else Path(args.keep)
+    else:
+        work = Path(tempfile.mkdtemp(prefix="eessi-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     directory = write_directory(work)
@@ -890,6 +936,17 @@ def main() -> None:
     }
     wrong = {k: (check.get(k, 0), v) for k, v in expect.items() if check.get(k, 0) != v}
     others = {k: v for k, v in check.items() if k not in expect}
+    figures: dict[str, float] = {
+        "cases_s": cases_s,
+        "seds_s": 3 * cases_s,
+        "p50": 1000 * percentile(lat, 0.5),
+        "p99": 1000 * percentile(lat, 0.99),
+        "cpu_cns": 1000 * cpu_cns / max(measured, 1),
+        "cpu_fund": 1000 * cpu_fund / max(measured, 1),
+        "threads_cns": 1000 * th_cns / max(measured, 1),
+        "cpu_sed": 1000 * cpu_cns / max(measured, 1) / 3,
+        "check_ok": float(not (wrong or others)),
+    }
     if wrong or others:
         print(f"  JOURNAL CHECK FAILED: {wrong} {others}")
     else:
@@ -909,6 +966,12 @@ def main() -> None:
             f"  CPU per SED: bare server {bare_cpu:.2f} ms, CNS {ours_cpu:.2f} ms"
             f" (CNS receives two SEDs and sends one per case); ratio {bare_cpu / ours_cpu:.2f}"
         )
+        figures.update(
+            bare_s=bare,
+            bare_cpu=bare_cpu,
+            ratio=3 * cases_s / bare,
+            ratio_cpu=bare_cpu / ours_cpu,
+        )
     if args.timings:
         for node in (cns, fund):
             text = node.log.read_text(encoding="utf-8", errors="replace")
@@ -923,6 +986,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     else:
         print(f"journals, logs and profiles kept in {work}")
+    return figures
 
 
 if __name__ == "__main__":

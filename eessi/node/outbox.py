@@ -232,8 +232,15 @@ class Outbox:
             await self.fail(record, f"{why}; nothing was sent")
             return True
         # update_status: the changed fields only (no blobs read back per status write, P2).
-        sending = await self.node.journal.update_status(
-            mid, MessageStatus.SENDING, at=self.node.clock.now(), error=None
+        # The outbox row already says the message is to be sent, so the POST does not wait for
+        # `sending` to be durable: the write is queued first (every later status write of this
+        # message comes after it in the journal's queue) and awaited after the POST. A crash
+        # before it commits leaves the row queued or retrying, and the message is sent again
+        # after the restart, which the receiver drops as a duplicate (D97).
+        sending_write = asyncio.ensure_future(
+            self.node.journal.update_status(
+                mid, MessageStatus.SENDING, at=self.node.clock.now(), error=None
+            )
         )
         self.node.stats["sent"] += 1
         # A receipt normally comes back within the same exchange; if it has not after
@@ -255,6 +262,7 @@ class Outbox:
             result = await self.node.transport.send(self.message(record), policy=self.policy)
         finally:
             timer.cancel()
+            sending = await sending_write
             if waiting:
                 await asyncio.gather(*waiting)
         now = self.node.clock.now()
