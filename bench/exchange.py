@@ -526,8 +526,22 @@ SUBSYSTEMS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("transport client (Sender)", ("transport/client.py",)),
     ("transport endpoint checks", ("transport/server.py",)),
     ("node records (events/snapshots to JSON)", ("node/records.py",)),
-    ("journal, event-loop side", ("journal/", "aiosqlite/")),
-    ("node glue (institution.py)", ("node/institution.py", "node/hooks.py")),
+    ("journal, event-loop side", ("journal/",)),
+    (
+        "node glue (institution, inbox, worker, outbox)",
+        (
+            "node/institution.py",
+            "node/inbox.py",
+            "node/worker.py",
+            "node/outbox.py",
+            "node/restore.py",
+            "node/steps.py",
+            "node/hooks.py",
+            "transport/seam.py",
+            "transport/http.py",
+        ),
+    ),
+    ("mock fund behaviours", ("eessi/mock/",)),
     ("aiohttp client", ("aiohttp/client", "aiohttp/connector")),
     ("aiohttp server", ("aiohttp/web_", "aiohttp/http_", "aiohttp/streams", "aiohttp/base_")),
     ("asyncio loop + sockets", ("asyncio/",)),
@@ -535,10 +549,12 @@ SUBSYSTEMS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 def subsystem(frames: list[str]) -> str:
-    if "_connection_worker_thread" in frames[0]:  # the thread's name
-        if frames[-1].startswith("_connection_worker_thread"):
-            return "SQLite writer thread waiting for work (idle)"
-        return "SQLite writer thread executing (SQL, commit, fsync)"
+    if "eessi-journal-writer" in frames[0]:  # the thread's name
+        return "journal writer thread (SQL, commit; fsync waits included)"
+    if "eessi-journal-reader" in frames[0]:
+        return "journal reader thread (queries)"
+    if frames[-1].startswith("Runner.run ("):  # uvloop's loop is C: its own time shows here
+        return "event loop (uvloop: its C loop, idle waits included)"
     for frame in reversed(frames):
         if frame.startswith(("select (selectors", "EpollSelector.select")):
             return "waiting in epoll (idle)"
