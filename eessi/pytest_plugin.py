@@ -20,10 +20,15 @@ mode, or no async plugin at all) is run by this plugin on a fresh loop
                                         "FR:CPAM5701 -> LU:CNS00001 S073"])
             (s072,) = await net.messages(sed="S072", xpath="/sed:S072/Person/*/forename='Marie'")
 
-Every institution is a real node (HTTP on ``127.0.0.1``, SQLite journal in the test's
-``tmp_path``, schema validation) on one virtual clock (``net.clock.advance(...)`` then
-``await net.tick()``: a two-month deadline passes at once). Nothing heavy is imported until the
-fixture is used, so the plugin costs nothing to test sessions that do not use it.
+Every institution is a real node (SQLite journal in the test's ``tmp_path``, schema validation,
+the node's own inbox, worker and outbox) on one virtual clock (``net.clock.advance(...)`` then
+``await net.tick()``: a two-month deadline passes at once). The nodes talk through the
+in-memory twin of the transport (:mod:`eessi.transport.twin`: receipts, errors, retries, no
+port); facing an external system (an ``external`` entry of ``directory``, or
+``fixed_ports=True``) they also listen on loopback HTTP, where that system reaches them
+(``net.url(ir_id)``); ``transport="http"`` runs everything over loopback HTTP. Nothing heavy is
+imported until the fixture is used, so the plugin costs nothing to test sessions that do not
+use it.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -135,7 +140,19 @@ class EessiNetwork:
         return self.world[ir_id]
 
     def url(self, ir_id: str) -> str:
-        """The AS4 endpoint of ``ir_id`` (to point an external system at it)."""
+        """The AS4 endpoint of ``ir_id`` (to point an external system at it; an external
+        one's own); a :class:`~eessi.errors.ConfigError` for an institution that runs here in
+        memory only."""
+        node = self.world.nodes.get(ir_id)
+        if node is not None and node.endpoint_url is None:
+            from eessi.errors import ConfigError
+
+            raise ConfigError(
+                f"{ir_id} runs in memory (the transport's twin): nothing listens on HTTP",
+                code="plugin.no-http",
+                hint="give the network a directory with your system as an external entry, or"
+                " fixed_ports=True, or transport='http'",
+            )
         endpoint: str = self.world.directory.get(ir_id).endpoint
         return endpoint
 
@@ -256,6 +273,7 @@ class NetworkFactory:
         directory: str | Path | None = None,
         fixed_ports: bool = False,
         external_within: float = 10.0,
+        transport: Literal["twin", "http"] = "twin",
     ) -> _Running:
         """A network of the CNS (unless ``cns=False``) and the mock funds ``mocks``.
 
@@ -266,7 +284,8 @@ class NetworkFactory:
         entries (your system under test) keep their URL, and entering the network waits up to
         ``external_within`` seconds for each to answer; ``fixed_ports``: the institutions
         listen on the directory's own endpoints (where your system sends) instead of fresh
-        ports.
+        ports; ``transport``: ``"twin"`` (in memory, plus loopback HTTP when facing an external
+        system) or ``"http"`` (loopback HTTP between the nodes too).
         """
         from eessi.directory import load_directory
         from eessi.mock.behaviour import parse_rules
@@ -287,6 +306,7 @@ class NetworkFactory:
             directory=None if directory is None else load_directory(directory),
             fixed_ports=fixed_ports,
             external_within=external_within,
+            transport=transport,
         )
         return _Running(world)
 

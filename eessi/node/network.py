@@ -5,6 +5,12 @@ plugin's :class:`~eessi.scenario.world.LoopbackNetwork` and the trace recorder
 (:func:`eessi.trace.record.record`); :func:`loopback_directory` moves a directory onto free
 loopback ports for the ones that run inside a test or a recording.
 
+**Which transport.** ``Network(transport="http")`` (the default, ``eessi up``): every node
+listens on its endpoint URL, reachable from outside the process. ``transport="twin"``: the
+nodes hand their messages over in memory (:class:`eessi.transport.twin.TwinHub`): no port, no
+race for one; ``transport="twin+http"``: in memory between the nodes here, and HTTP as well,
+to face systems outside (a system under test). A transport factory may be given instead.
+
 :func:`open_institution` builds one node from a directory entry: its journal file, its desk
 (from the household files), seeded IDs and jitter when a seed is given (the institution ID is
 mixed into the seed, :func:`eessi.ids.institution_seed`, so processes started with one seed draw
@@ -23,6 +29,7 @@ import random
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -40,7 +47,9 @@ from eessi.node.desk_factory import DeskFactory, desk_factory
 from eessi.node.households import load_households
 from eessi.node.institution import Institution, NodeOptions
 from eessi.trace.runlog import note_run
+from eessi.transport.http import http_transport
 from eessi.transport.seam import TransportFactory
+from eessi.transport.twin import TwinHub
 
 __all__ = [
     "NOWHERE",
@@ -55,6 +64,8 @@ __all__ = [
     "loopback_directory",
     "open_institution",
     "served_entries",
+    "transport_factory",
+    "twin_directory",
     "wait_answering",
 ]
 
@@ -136,6 +147,45 @@ def loopback_directory(
             endpoint = NOWHERE
         entries.append(dataclasses.replace(entry, endpoint=endpoint, admin=None))
     return Directory(tuple(entries), source=directory.source)
+
+
+def twin_directory(directory: Directory, served: Iterable[str]) -> Directory:
+    """``directory`` for a network that runs only in memory (:mod:`eessi.transport.twin`):
+    no admin URLs, and every institution at a distinct address on the closed loopback port
+    (:data:`NOWHERE`'s): nothing listens, nothing is chosen, so nothing can collide; a message
+    for an institution not ``served`` here fails as for an unreachable one."""
+    wanted = set(served)
+    entries = [
+        dataclasses.replace(
+            entry,
+            endpoint=f"http://127.0.0.1:9/{'twin' if entry.id in wanted else 'nowhere'}/"
+            + entry.id.replace(":", "-"),
+            admin=None,
+        )
+        for entry in directory
+    ]
+    return Directory(tuple(entries), source=directory.source)
+
+
+#: What carries a :class:`Network`'s messages: a name, or a transport factory.
+TransportChoice = Literal["http", "twin", "twin+http"] | TransportFactory
+
+
+def transport_factory(choice: TransportChoice) -> TransportFactory:
+    """The transport factory of ``choice`` (a fresh in-memory hub for each twin)."""
+    if choice == "http":
+        return http_transport
+    if choice == "twin":
+        return TwinHub()
+    if choice == "twin+http":
+        return TwinHub(http=True)
+    if isinstance(choice, str):
+        raise ConfigError(
+            f"no transport named {choice!r}",
+            code="network.unknown-transport",
+            hint="use 'http', 'twin' or 'twin+http'",
+        )
+    return choice
 
 
 def directory_on_ports(directory: Directory, base: int) -> Directory:
@@ -307,11 +357,13 @@ class Network:
         fund_policies: Mapping[str, FundPolicy] | None = None,
         wrap_desk: DeskWrapper | None = None,
         build: Builder | None = None,
+        transport: TransportChoice = "http",
     ) -> None:
         """``households`` (a list) wins over ``households_dir``; ``prepare(inst)`` runs before
         each ``inst.start()``; ``fund_policies`` gives a foreign fund's desk policy by IR ID;
         ``wrap_desk`` wraps each desk factory; ``build`` replaces :func:`open_institution`
-        (then the settings above that it does not read are unused)."""
+        (then the settings above that it does not read are unused); ``transport``: what
+        carries the messages (module docstring), passed to :func:`open_institution`."""
         self.directory = directory
         self.db_dir = Path(db_dir)
         wanted = list(ids) if ids is not None else [e.id for e in served_entries(directory)]
@@ -322,6 +374,8 @@ class Network:
         self.fund_policies = dict(fund_policies or {})
         self.wrap_desk = wrap_desk
         self.build = build
+        #: The transport factory every node of this network is built with.
+        self.transport = transport_factory(transport)
         self.seed = seed
         self.clock = clock
         self.options = options
@@ -384,6 +438,7 @@ class Network:
                 session=session,
                 fund_policy=self.fund_policies.get(entry.id) if entry.kind != "cns" else None,
                 wrap_desk=self.wrap_desk,
+                transport=self.transport,
             )
 
         return build

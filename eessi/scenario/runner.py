@@ -3,8 +3,10 @@
 Theory of operation
 -------------------
 :func:`run_scenario` starts a :class:`~eessi.scenario.world.LoopbackNetwork` (the CNS and the
-mock funds the scenario names, real HTTP on loopback, real journals in a temporary directory,
-one virtual clock starting at the scenario's start, seeded IDs), sets the mocks' behaviours,
+mock funds the scenario names, talking through the in-memory twin of the transport by default
+(no port; ``transport="http"``: real HTTP on loopback), real journals in a temporary
+directory, one virtual clock starting at the scenario's start, seeded IDs), sets the mocks'
+behaviours,
 then plays the steps in order. After each step it waits until **every** institution is idle
 (everything the step set moving has landed), so a two-month deadline is one
 ``advance-clock`` step away and costs nothing. A step that raises (an input the core refuses,
@@ -27,7 +29,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from eessi.core.facts import DocumentKind
 from eessi.core.messages import (
@@ -515,14 +517,21 @@ async def run_scenario(
     *,
     workdir: str | Path | None = None,
     observer: RunObserver | None = None,
+    transport: Literal["twin", "http"] = "twin",
 ) -> ScenarioReport:
-    """Play ``scenario`` and check its expectations (see the module docstring)."""
+    """Play ``scenario`` and check its expectations (see the module docstring); ``transport``:
+    the in-memory twin (no port) or loopback HTTP."""
     with tempfile.TemporaryDirectory(prefix="eessi-scenario-") as tmp:
         where = Path(workdir) if workdir is not None else Path(tmp)
-        return await _run(scenario, where, observer)
+        return await _run(scenario, where, observer, transport)
 
 
-async def _run(scenario: Scenario, where: Path, observer: RunObserver | None) -> ScenarioReport:
+async def _run(
+    scenario: Scenario,
+    where: Path,
+    observer: RunObserver | None,
+    transport: Literal["twin", "http"] = "twin",
+) -> ScenarioReport:
     net = LoopbackNetwork(
         scenario.institutions,
         [scenario.household],
@@ -530,6 +539,7 @@ async def _run(scenario: Scenario, where: Path, observer: RunObserver | None) ->
         start=scenario.start,
         seed=scenario.seed,
         behaviours=scenario.behaviours,
+        transport=transport,
     )
     results: list[StepResult] = []
     try:

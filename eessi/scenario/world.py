@@ -1,18 +1,22 @@
-"""A small EESSI network inside one process: the CNS and chosen mock funds on free loopback ports.
+"""A small EESSI network inside one process: the CNS and chosen mock funds, in memory.
 
 Scenarios, the pytest plugin and the demo all run the same thing: real
-:class:`~eessi.node.institution.Institution` nodes (real HTTP on ``127.0.0.1``, real SQLite
-journals, real schema validation) sharing one :class:`~eessi.clock.VirtualClock`, with seeded IDs
-and a :class:`~eessi.mock.controller.MockController` animating every mock fund. Nothing here is
-faked; only the clock is virtual, so a two-month reminder deadline passes when told to.
+:class:`~eessi.node.institution.Institution` nodes (real SQLite journals, real schema
+validation, the same inbox, worker and outbox as ``eessi up``) sharing one
+:class:`~eessi.clock.VirtualClock`, with seeded IDs and a
+:class:`~eessi.mock.controller.MockController` animating every mock fund. Only the clock is
+virtual, so a two-month reminder deadline passes when told to.
 
-**Free ports.** The shipped directory names fixed ports (87xx); a copy of it is made
-(:func:`eessi.node.network.loopback_directory`) with every served institution moved to a port
-the OS has just handed out, the others on a closed port, and no admin URL, so several networks
-(parallel tests, a scenario while ``eessi up`` runs) never collide or reach each other. An
-``external`` institution (the tester's own system) keeps its URL, and :meth:`start` waits until
-it answers; with ``fixed_ports`` the served institutions listen on the directory's endpoints,
-where such a system, configured with the same directory, sends to them.
+**Transport.** By default the nodes talk through the in-memory twin
+(:mod:`eessi.transport.twin`: receipts, errors, retries and failures as over the wire, no
+port; :func:`eessi.node.network.twin_directory`), so several networks (parallel tests, a
+scenario while ``eessi up`` runs) never collide or reach each other. When the directory has an
+``external`` institution (the tester's own system) or ``fixed_ports`` is asked, each node also
+listens on HTTP (``twin+http``): the external one keeps its URL and :meth:`start` waits until
+it answers; the served ones are on ports the OS has just handed out
+(:func:`eessi.node.network.loopback_directory`), or with ``fixed_ports`` on the directory's
+endpoints, where such a system, configured with the same directory, sends to them; they still
+talk to each other in memory. ``transport="http"`` runs everything over loopback HTTP.
 
 **One order for what travelled.** :meth:`LoopbackNetwork.exchanges` reads every journal and puts
 the messages sent in one order that does not depend on task scheduling: by the *round* they
@@ -29,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from eessi.clock import Clock, VirtualClock
 from eessi.core.cns import CnsDesk
@@ -46,7 +50,13 @@ from eessi.mock.journal_query import matches
 from eessi.mock.profiles import Profile, load_default_profiles
 from eessi.node.desk_factory import Desk, DeskFactory
 from eessi.node.institution import Institution, NodeOptions
-from eessi.node.network import Network, external_entries, loopback_directory, wait_answering
+from eessi.node.network import (
+    Network,
+    external_entries,
+    loopback_directory,
+    twin_directory,
+    wait_answering,
+)
 from eessi.transport.client import RetryPolicy
 
 __all__ = [
@@ -55,6 +65,9 @@ __all__ = [
     "Exchange",
     "LoopbackNetwork",
 ]
+
+#: What carries a :class:`LoopbackNetwork`'s messages (see the module docstring).
+TransportName: TypeAlias = Literal["twin", "twin+http", "http"]
 
 #: When the virtual clock starts unless told otherwise.
 DEFAULT_START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -143,10 +156,13 @@ class LoopbackNetwork:
         options: NodeOptions | None = None,
         fixed_ports: bool = False,
         external_within: float = 10.0,
+        transport: Literal["twin", "http"] = "twin",
     ) -> None:
         """``fixed_ports``: the institutions listen on the directory's own endpoints (for an
         external system configured with the same directory) instead of fresh ports;
-        ``external_within``: seconds :meth:`start` waits for each external system to answer."""
+        ``external_within``: seconds :meth:`start` waits for each external system to answer;
+        ``transport``: ``"twin"`` (in memory, plus HTTP when facing an external system or
+        with ``fixed_ports``) or ``"http"`` (module docstring)."""
         base = directory if directory is not None else load_default_directory()
         for ir_id in ids:
             if ir_id not in base:
@@ -158,7 +174,21 @@ class LoopbackNetwork:
                 )
         self.ids = list(dict.fromkeys(ids))
         fixed = {i: base.get(i).endpoint for i in self.ids} if fixed_ports else None
-        self.directory = loopback_directory(base, self.ids, endpoints=fixed)
+        facing = bool(fixed_ports or external_entries(base))
+        if transport not in ("twin", "http"):
+            raise ConfigError(
+                f"no transport named {transport!r}",
+                code="network.unknown-transport",
+                hint="use 'twin' (in memory) or 'http' (loopback HTTP)",
+            )
+        #: ``"twin"``, ``"twin+http"`` or ``"http"``: what carries the messages.
+        self.transport: TransportName = (
+            "http" if transport == "http" else "twin+http" if facing else "twin"
+        )
+        if self.transport == "twin":
+            self.directory = twin_directory(base, self.ids)
+        else:
+            self.directory = loopback_directory(base, self.ids, endpoints=fixed)
         self.external_within = external_within
         self.households = list(households)
         self.workdir = Path(workdir)
@@ -183,6 +213,7 @@ class LoopbackNetwork:
             prepare=self._prepare,
             fund_policies={fund: p.policy for fund, p in self.mocks.profiles.items()},
             wrap_desk=self._wrap_desk,
+            transport=self.transport,
         )
         #: The running institutions by IR ID (the network's own dict).
         self.nodes: dict[str, Institution] = self.network.institutions

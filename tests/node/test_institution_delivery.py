@@ -1,6 +1,9 @@
 """Delivery and restart of institution nodes (real loopback servers, real SQLite files):
 retries with back-off until a receipt or a failure that says why, refusals not retried,
-simulated duplicates and failures through the hooks, and the desk rebuilt after a restart."""
+simulated duplicates and failures through the hooks, and the desk rebuilt after a restart.
+
+The behaviour tests run on both transports (the ``transport`` fixture): loopback HTTP and the
+in-memory twin (:mod:`eessi.transport.twin`) must behave the same for the node."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from eessi.journal.base import Direction, MessageStatus
 from eessi.node.hooks import InboundAction, OutboundSed
 from eessi.node.inputs import RequestEntitlement
 from eessi.node.institution import Institution, NodeOptions
-from eessi.node.network import Network, open_institution
+from eessi.node.network import Network, open_institution, transport_factory
 from eessi.node.records import INPUT_LOG
 from eessi.sed.documents import X001, ClosureReason
 from eessi.transport.auth import SIGNATURE_HEADER, sign
@@ -35,14 +38,23 @@ from eessi.transport.framing import frame
 FAST = NodeOptions(retry=RetryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.2))
 
 
+@pytest.fixture(params=["http", "twin"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """What carries the messages between the nodes of a test."""
+    name: str = request.param
+    return name
+
+
 @asynccontextmanager
 async def nodes(
     tmp_path: Path,
     directory: Directory,
     specs: Sequence[tuple[str, NodeOptions]],
     clock: VirtualClock | None = None,
+    transport: str = "http",
 ) -> AsyncIterator[list[Institution]]:
     started: list[Institution] = []
+    factory = transport_factory("twin" if transport == "twin" else "http")
     try:
         for ir_id, options in specs:
             inst = await open_institution(
@@ -53,6 +65,7 @@ async def nodes(
                 options=options,
                 synchronous="NORMAL",
                 clock=clock,
+                transport=factory,
             )
             started.append(inst)
             await inst.start()
@@ -72,9 +85,13 @@ async def idle(*insts: Institution) -> None:
                 return
 
 
-async def test_unreachable_peer_is_retried_then_marked_failed_saying_why(tmp_path: Path) -> None:
+async def test_unreachable_peer_is_retried_then_marked_failed_saying_why(
+    tmp_path: Path, transport: str
+) -> None:
     directory = load_directory(write_directory(tmp_path))
-    async with nodes(tmp_path, directory, [(PT, FAST)]) as (pt,):  # the CNS is not running
+    async with nodes(tmp_path, directory, [(PT, FAST)], transport=transport) as (
+        pt,
+    ):  # the CNS is not running
         await pt.submit(RequestEntitlement(ANA))
         await idle(pt)
         (s071,) = await pt.journal.messages(direction=Direction.OUT)
@@ -85,10 +102,15 @@ async def test_unreachable_peer_is_retried_then_marked_failed_saying_why(tmp_pat
     assert pt.stats["retried"] == 2
 
 
-async def test_refusal_by_the_peer_fails_at_once_with_the_peers_reason(tmp_path: Path) -> None:
+async def test_refusal_by_the_peer_fails_at_once_with_the_peers_reason(
+    tmp_path: Path, transport: str
+) -> None:
     directory = load_directory(write_directory(tmp_path))
     strict = replace(FAST, accept_versions=("4.4",))  # Portugal writes 4.3 only
-    async with nodes(tmp_path, directory, [(CNS, strict), (PT, FAST)]) as (cns, pt):
+    async with nodes(tmp_path, directory, [(CNS, strict), (PT, FAST)], transport=transport) as (
+        cns,
+        pt,
+    ):
         await pt.submit(RequestEntitlement(ANA))
         await idle(cns, pt)
         (s071,) = await pt.journal.messages(direction=Direction.OUT)
@@ -104,7 +126,7 @@ class FailTwice:
 
     left: int = 2
 
-    def inbound(self, message: UserMessage, request: web.Request) -> InboundAction | None:
+    def inbound(self, message: UserMessage, request: web.Request | None) -> InboundAction | None:
         if self.left > 0:
             self.left -= 1
             return InboundAction("status", status=503)
@@ -113,9 +135,13 @@ class FailTwice:
 
 async def test_receiver_failing_then_recovering_gets_the_message_after_retries(
     tmp_path: Path,
+    transport: str,
 ) -> None:
     directory = load_directory(write_directory(tmp_path))
-    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)]) as (cns, pt):
+    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)], transport=transport) as (
+        cns,
+        pt,
+    ):
         cns.inbound_interceptor = FailTwice()
         await pt.submit(RequestEntitlement(ANA))
         await idle(cns, pt)
@@ -132,9 +158,14 @@ class SendTwice:
         return replace(sed, copies=2)
 
 
-async def test_duplicate_copies_are_acknowledged_and_processed_once(tmp_path: Path) -> None:
+async def test_duplicate_copies_are_acknowledged_and_processed_once(
+    tmp_path: Path, transport: str
+) -> None:
     directory = load_directory(write_directory(tmp_path))
-    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)]) as (cns, pt):
+    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)], transport=transport) as (
+        cns,
+        pt,
+    ):
         pt.outbound_policy = SendTwice()
         await pt.submit(RequestEntitlement(ANA))
         await idle(cns, pt)
@@ -146,16 +177,22 @@ async def test_duplicate_copies_are_acknowledged_and_processed_once(tmp_path: Pa
     assert cns.stats["duplicates"] == 2
 
 
-async def test_restart_rebuilds_the_desk_from_the_journal_and_goes_on(tmp_path: Path) -> None:
+async def test_restart_rebuilds_the_desk_from_the_journal_and_goes_on(
+    tmp_path: Path, transport: str
+) -> None:
     directory = load_directory(write_directory(tmp_path))
     ids = [CNS, PT]
-    async with Network(directory, tmp_path, ids=ids, seed=5, options=FAST) as net:
+    async with Network(
+        directory, tmp_path, ids=ids, seed=5, options=FAST, transport=transport
+    ) as net:
         await net[PT].submit(RequestEntitlement(ANA))
         async with asyncio.timeout(15):
             await net.idle()
         registrations = dict(net[CNS].desk.registrations)
         fund_state = net[PT].desk.snapshot()
-    async with Network(directory, tmp_path, ids=ids, seed=6, options=FAST) as net:
+    async with Network(
+        directory, tmp_path, ids=ids, seed=6, options=FAST, transport=transport
+    ) as net:
         assert net[CNS].desk.registrations == registrations
         assert net[PT].desk.snapshot() == fund_state
         # stop() checkpointed the desk: nothing left to replay (tests/node/test_checkpoint.py)
@@ -210,7 +247,7 @@ class ResetOnce:
 
     calls: int = 0
 
-    def inbound(self, message: UserMessage, request: web.Request) -> InboundAction | None:
+    def inbound(self, message: UserMessage, request: web.Request | None) -> InboundAction | None:
         self.calls += 1
         if self.calls == 1:
             return InboundAction("reset")
@@ -219,9 +256,12 @@ class ResetOnce:
         return None
 
 
-async def test_connection_reset_by_the_receiver_is_retried(tmp_path: Path) -> None:
+async def test_connection_reset_by_the_receiver_is_retried(tmp_path: Path, transport: str) -> None:
     directory = load_directory(write_directory(tmp_path))
-    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)]) as (cns, pt):
+    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)], transport=transport) as (
+        cns,
+        pt,
+    ):
         cns.inbound_interceptor = ResetOnce()
         await pt.submit(RequestEntitlement(ANA))
         await idle(cns, pt)
@@ -234,14 +274,19 @@ async def test_connection_reset_by_the_receiver_is_retried(tmp_path: Path) -> No
 class Slow:
     """Inbound interceptor: take 0.3 s before answering, every time."""
 
-    def inbound(self, message: UserMessage, request: web.Request) -> InboundAction | None:
+    def inbound(self, message: UserMessage, request: web.Request | None) -> InboundAction | None:
         return InboundAction("stall", seconds=0.3)
 
 
-async def test_slow_receipt_is_journaled_as_waiting_for_receipt_first(tmp_path: Path) -> None:
+async def test_slow_receipt_is_journaled_as_waiting_for_receipt_first(
+    tmp_path: Path, transport: str
+) -> None:
     directory = load_directory(write_directory(tmp_path))
     options = replace(FAST, waiting_after=0.05)
-    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, options)]) as (cns, pt):
+    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, options)], transport=transport) as (
+        cns,
+        pt,
+    ):
         cns.inbound_interceptor = Slow()
         await pt.submit(RequestEntitlement(ANA))
         async with asyncio.timeout(10):
@@ -262,11 +307,13 @@ class Silent:
         return None if sed.sed_type == "S072" else sed
 
 
-async def test_silent_peer_is_reminded_when_the_time_has_passed(tmp_path: Path) -> None:
+async def test_silent_peer_is_reminded_when_the_time_has_passed(
+    tmp_path: Path, transport: str
+) -> None:
     directory = load_directory(write_directory(tmp_path))
     clock = VirtualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
     async with Network(
-        directory, tmp_path, ids=[CNS, PT], seed=2, clock=clock, options=FAST
+        directory, tmp_path, ids=[CNS, PT], seed=2, clock=clock, options=FAST, transport=transport
     ) as net:
         net[CNS].outbound_policy = Silent()
         step = await net[PT].submit(RequestEntitlement(ANA))
@@ -318,9 +365,10 @@ class Misroute:
 
 async def test_outbound_SED_for_a_receiver_missing_from_the_directory_fails_saying_so(
     tmp_path: Path,
+    transport: str,
 ) -> None:
     directory = load_directory(write_directory(tmp_path))
-    async with nodes(tmp_path, directory, [(PT, FAST)]) as (pt,):
+    async with nodes(tmp_path, directory, [(PT, FAST)], transport=transport) as (pt,):
         pt.outbound_policy = Misroute()
         await pt.submit(RequestEntitlement(ANA))
         await idle(pt)
@@ -331,9 +379,14 @@ async def test_outbound_SED_for_a_receiver_missing_from_the_directory_fails_sayi
     assert "not in the directory" in (s071.last_error or "")
 
 
-async def test_stop_then_start_on_the_same_object_restores_and_goes_on(tmp_path: Path) -> None:
+async def test_stop_then_start_on_the_same_object_restores_and_goes_on(
+    tmp_path: Path, transport: str
+) -> None:
     directory = load_directory(write_directory(tmp_path))
-    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)]) as (cns, pt):
+    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)], transport=transport) as (
+        cns,
+        pt,
+    ):
         await pt.submit(RequestEntitlement(ANA))
         await idle(cns, pt)
         registrations = dict(cns.desk.registrations)
@@ -356,10 +409,13 @@ class DelayS071Hour:
 
 async def test_delay_on_a_virtual_clock_is_released_by_tick_once_the_clock_passes(
     tmp_path: Path,
+    transport: str,
 ) -> None:
     directory = load_directory(write_directory(tmp_path))
     clock = VirtualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)], clock) as (cns, pt):
+    async with nodes(
+        tmp_path, directory, [(CNS, FAST), (PT, FAST)], clock, transport=transport
+    ) as (cns, pt):
         pt.outbound_policy = DelayS071Hour()
         await pt.submit(RequestEntitlement(ANA))
         await idle(cns, pt)  # a held message is not in flight: idle returns
@@ -384,11 +440,14 @@ async def test_delay_on_a_virtual_clock_is_released_by_tick_once_the_clock_passe
 
 async def test_retry_on_a_virtual_clock_is_sent_by_tick_once_the_back_off_has_passed(
     tmp_path: Path,
+    transport: str,
 ) -> None:
     directory = load_directory(write_directory(tmp_path))
     clock = VirtualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
     hour = NodeOptions(retry=RetryPolicy(max_attempts=3, base_delay=3600.0, max_delay=3600.0))
-    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, hour)], clock) as (cns, pt):
+    async with nodes(
+        tmp_path, directory, [(CNS, FAST), (PT, hour)], clock, transport=transport
+    ) as (cns, pt):
         cns.inbound_interceptor = FailTwice(left=1)
         await pt.submit(RequestEntitlement(ANA))
         async with asyncio.timeout(10):
@@ -412,8 +471,8 @@ class FailFirstOfEachCase:
     seen: set[str] = field(default_factory=set)
     paths: list[str] = field(default_factory=list)
 
-    def inbound(self, message: UserMessage, request: web.Request) -> InboundAction | None:
-        self.paths.append(request.path)
+    def inbound(self, message: UserMessage, request: web.Request | None) -> InboundAction | None:
+        self.paths.append(request.path if request is not None else "(in memory)")
         if message.conversation_id in self.seen:
             return None
         self.seen.add(message.conversation_id)
@@ -422,9 +481,13 @@ class FailFirstOfEachCase:
 
 async def test_inbound_interceptor_sees_the_authenticated_message_and_fails_per_case(
     tmp_path: Path,
+    transport: str,
 ) -> None:
     directory = load_directory(write_directory(tmp_path))
-    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)]) as (cns, pt):
+    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)], transport=transport) as (
+        cns,
+        pt,
+    ):
         hook = cns.inbound_interceptor = FailFirstOfEachCase()
         delivered: list[tuple[str, str]] = []
         cns.delivery_listeners.append(
@@ -435,7 +498,7 @@ async def test_inbound_interceptor_sees_the_authenticated_message_and_fails_per_
         out = {m.sed_type: m for m in await pt.journal.messages(direction=Direction.OUT)}
         refused = await cns.journal.messages(status=MessageStatus.REFUSED)
     assert hook.seen == {step.outgoing[0].case_id}
-    assert hook.paths == ["/as4"] * 3
+    assert hook.paths == ["/as4" if transport == "http" else "(in memory)"] * 3
     assert (out["S071"].attempts, out["S071"].status) == (2, MessageStatus.ACKNOWLEDGED)
     assert (out["S073"].attempts, out["S073"].status) == (1, MessageStatus.ACKNOWLEDGED)
     assert refused == []  # a failed attempt is not journaled: the message never arrived

@@ -127,7 +127,13 @@ async def test_rule_added_while_running(eessi_network):
         assert x011.sender == "FR:CPAM5701"
 
 async def test_two_networks_do_not_collide(eessi_network):
-    async with eessi_network() as a, eessi_network() as b:
+    async with eessi_network() as a, eessi_network() as b:  # in memory: nothing listens
+        with pytest.raises(ConfigError, match="runs in memory"):
+            a.url("LU:CNS00001")
+        await a.submit("FR:CPAM5701", RequestEntitlement("martin-thionville/marie"))
+        await b.submit("FR:CPAM5701", RequestEntitlement("martin-thionville/marie"))
+        assert len(await a.messages(sed="S071")) == len(await b.messages(sed="S071")) == 1
+    async with eessi_network(transport="http") as a, eessi_network(transport="http") as b:
         assert a.url("LU:CNS00001") != b.url("LU:CNS00001")
         assert a.url("LU:CNS00001").startswith("http://127.0.0.1:")
 
