@@ -176,7 +176,12 @@ def run(args: argparse.Namespace) -> int:
             f" {result.submitted} input(s) submitted)",
         )
     if not result.ok and not args.json:
-        print("divergences found", file=sys.stderr)
+        why = (
+            "the target dropped duplicates: reset it and replay again"
+            if getattr(result, "duplicates", ())
+            else "divergences found"
+        )
+        print(why, file=sys.stderr)
     return 0 if result.ok else 1
 
 

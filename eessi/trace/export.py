@@ -28,7 +28,7 @@ from eessi.trace.format import (
     directory_to_dict,
     write_trace,
 )
-from eessi.trace.runlog import config_from_journals
+from eessi.trace.runlog import RUN_LOG, config_from_journals
 
 __all__ = [
     "check_journal_paths",
@@ -126,7 +126,12 @@ async def collect_inputs(
 
 
 async def _owner(journal: Journal) -> str:
-    """The IR ID of the journal's institution, from its messages ("" if it has none)."""
+    """The IR ID of the journal's institution: what it noted at its start, else from its
+    messages ("" if it has neither)."""
+    for note in reversed(await journal.case_events(RUN_LOG)):
+        owner = note.data.get("institution")
+        if isinstance(owner, str) and owner:
+            return owner
     for r in await journal.messages():
         return observer_of(r)
     return ""

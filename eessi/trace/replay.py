@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -99,6 +99,9 @@ class ReplayResult:
     submitted: int = 0
     #: Inputs the desk refused now (it accepted them when recorded), as text.
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: Against a live target: the messages fed that it already had (same MessageId, e.g. from
+    #: an earlier replay), which it receipted as duplicates and did not process again.
+    duplicates: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def ok(self) -> bool:
@@ -112,6 +115,7 @@ class ReplayResult:
             "fed_messages": self.fed,
             "submitted_inputs": self.submitted,
             "notes": list(self.notes),
+            "dropped_duplicates": list(self.duplicates),
         }
 
 
@@ -433,6 +437,10 @@ def _last_moment(trace: Trace, side: str) -> datetime | None:
     return max(times, default=None)
 
 
+#: Attempts per message the replay posts (a mock's "fail" rule refuses up to its ``times``).
+_POST_ATTEMPTS = 8
+
+
 async def _post(
     record: MessageRecord,
     url: str,
@@ -461,7 +469,15 @@ async def _post(
             session,
             credential=credential,
             rng=random.Random(0),
-            policy=RetryPolicy(max_attempts=1, attempt_timeout=60.0),
+            # a mock side may fail a delivery on purpose (its "fail" rule): as the recorded
+            # sender did, try again (at once: the replay's time is the recorded one)
+            policy=RetryPolicy(
+                max_attempts=_POST_ATTEMPTS,
+                base_delay=0.01,
+                max_delay=0.05,
+                jitter=0.0,
+                attempt_timeout=60.0,
+            ),
             peer_credentials=directory.credential,
         )
         senders[record.sender] = sender
@@ -684,6 +700,9 @@ class _Capture:
                 clock=SystemClock(),
                 ids=RandomIds(),
                 path=parts.path or "/as4",
+                # a target on a virtual clock (eessi up --virtual-clock, a test environment)
+                # stamps its time, not ours: stand-ins apply no timestamp window
+                limits=_NO_WINDOW,
             ).add_routes(app)
 
     async def _accept(self, inbound: Inbound) -> Outcome:
@@ -736,6 +755,7 @@ async def replay_against(
     capture = _Capture(directory, side)
     feeds = timeline(trace, side)
     notes: list[str] = []
+    duplicates: list[str] = []
     fed = 0
     expected = sum(
         1 for m in trace.messages if m.observer == side and m.record.direction is Direction.OUT
@@ -745,8 +765,11 @@ async def replay_against(
     run = _SideRun([], [], 0, 0, notes)
     try:
         await capture.start()
+        admin = _admin_of(directory, side, url)
         for done, feed in enumerate(feeds, start=1):
             if feed.record is not None:
+                if await _already_there(session, admin, feed.record.message_id):
+                    duplicates.append(feed.record.message_id)
                 await _post(feed.record, url, directory, session, senders, run, restamp=True)
             elif feed.entry is not None:
                 notes.append(
@@ -773,6 +796,19 @@ async def replay_against(
     recorded = [trace.messages[i - 1] for i in positions]
     now = [TraceMessage(side, r) for r in capture.records]
     result = compare(recorded, now, ignore=tuple(ignore))
+    divergences = renumber(result, positions)
+    if duplicates:
+        # What the target did with them the first time is not done again: a message not sent
+        # now is the duplicate's doing, not a divergence of the target's behaviour.
+        missing = [d for d in divergences if d.kind == "missing"]
+        divergences = [d for d in divergences if d.kind != "missing"]
+        notes.append(
+            f"the target already had {len(duplicates)} of the {fed} message(s) fed (same"
+            " MessageId: an earlier replay or run reached it) and dropped them as duplicates"
+            f" (receipted, not processed again); {len(missing)} recorded message(s) it did not"
+            " send again are not reported as missing. Reset the target (POST /api/reset on"
+            " eessi up, or a fresh journal) before replaying again"
+        )
     header = TraceHeader(
         directory=trace.header.directory,
         config=trace.header.config,
@@ -780,10 +816,38 @@ async def replay_against(
         created=trace.header.created,
     )
     return ReplayResult(
-        DiffResult(tuple(renumber(result, positions)), result.recorded, result.now, result.paired),
+        DiffResult(tuple(divergences), result.recorded, result.now, result.paired),
         (side,),
         Trace(header, tuple(now)),
         fed,
         0,
         tuple(notes),
+        tuple(duplicates),
     )
+
+
+def _admin_of(directory: Directory, side: str, url: str) -> str:
+    """Where the target's admin API answers: its directory ``admin`` URL, else the endpoint's
+    own host and port (``eessi up --port-base``, a directory without admin URLs)."""
+    entry = directory.get(side)
+    if entry.admin:
+        return entry.admin.rstrip("/")
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def _already_there(session: aiohttp.ClientSession, admin: str, message_id: str) -> bool:
+    """Whether the target's journal already holds this inbound message (an eessi-sim node's
+    ``GET /api/messages/{id}``); False when the target has no such API (any other system)."""
+    try:
+        async with session.get(
+            f"{admin}/api/messages/{quote(message_id, safe='')}",
+            params={"direction": "in"},
+            timeout=aiohttp.ClientTimeout(total=5),
+        ) as resp:
+            if resp.status != 200:
+                return False
+            body = await resp.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return False
+    return isinstance(body, dict) and body.get("message_id") == message_id
