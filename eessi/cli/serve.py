@@ -146,6 +146,13 @@ def register(subparsers: Any) -> None:
         " postgresql://USER[:PASSWORD]@HOST:PORT/DB (the database must exist; its tables are"
         " created or upgraded)",
     )
+    parser.add_argument(
+        "--shared",
+        action="store_true",
+        help="one of several processes of this institution sharing its --journal (PostgreSQL)"
+        " and its port: each accepts messages, one at a time owns the cases and processes"
+        " them, another takes over when it dies (docs/deployment.md)",
+    )
     parser.add_argument("--port", type=int, help="listen on this port instead of the directory's")
     parser.add_argument("--host", help="listen on this address instead of the directory's")
     add_node_arguments(parser)
@@ -174,6 +181,7 @@ def node_options(args: argparse.Namespace) -> Any:
         retry=RetryPolicy(max_attempts=max(1, args.retry_attempts), base_delay=args.retry_delay),
         tick_interval=args.tick or None,
         parked_expiry=args.parked_expiry if args.parked_expiry > 0 else None,
+        reuse_port=bool(getattr(args, "shared", False)),
     )
 
 
@@ -253,6 +261,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from eessi.mock.wiring import enable_mock, mock_controller
     from eessi.node.households import load_households
     from eessi.node.network import journal_file_name, open_institution
+    from eessi.node.ownership import Ownership
     from eessi.ops.logs import announce
     from eessi.ops.observe import instrument
     from eessi.ops.shutdown import drain
@@ -274,6 +283,13 @@ async def _serve(args: argparse.Namespace) -> int:
     else:
         db = Path(args.db) if args.db else Path(journal_file_name(entry.id))
         shown = str(db)
+    if args.shared and args.journal is None:
+        raise ConfigError(
+            "--shared needs a PostgreSQL journal that the processes share",
+            where="--shared",
+            hint="give every process of the institution the same --journal postgresql://...",
+            code="cli.shared-needs-journal",
+        )
     controller = mock_controller(directory, seed=args.seed) if entry.kind == "mock" else None
     profile = controller.profiles.get(entry.id) if controller is not None else None
     inst = await open_institution(
@@ -289,11 +305,16 @@ async def _serve(args: argparse.Namespace) -> int:
         fund_policy=profile.policy if profile is not None else None,
     )
     note_run(inst, households=load_households(args.households), seed=args.seed)
+    ownership: Ownership | None = None
     try:  # whatever fails from here on, what was opened is closed (the process then exits)
         if controller is not None:  # a mock fund: its profile's behaviours, /api/mock/ routes
             enable_mock(inst, controller, host=args.host or urlsplit(entry.endpoint).hostname)
         instrument(inst)
-        await inst.start(host=args.host, port=args.port)
+        if args.shared:  # a standby until it owns the cases (eessi.node.ownership)
+            ownership = Ownership(inst)
+            await ownership.start(host=args.host, port=args.port)
+        else:
+            await inst.start(host=args.host, port=args.port)
         announce(
             f"{entry.id} ({entry.kind}) listening on {inst.url}"
             f" (AS4 {inst.endpoint_url}, admin {inst.url}/api/, journal {shown})",
@@ -305,6 +326,8 @@ async def _serve(args: argparse.Namespace) -> int:
         announce(f"{entry.id}: stopping", stream=sys.stderr, event="stopping")
         report_drain(await drain([inst], args.drain_timeout), args.drain_timeout)
     finally:
+        if ownership is not None:
+            await ownership.stop()
         await inst.stop()
         await inst.journal.close()
     return 0

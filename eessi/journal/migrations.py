@@ -123,9 +123,21 @@ _POSTGRES_V2 = (
 )
 
 #: The PostgreSQL journal's schema, step by step. Append; never edit a released step.
+#: Several processes of one institution on one journal (eessi.node.ownership, D117): who owns
+#: the institution's cases now, fenced by an epoch that each new owner increments.
+_POSTGRES_V3 = (
+    """CREATE TABLE owners (
+        institution TEXT PRIMARY KEY,
+        epoch BIGINT NOT NULL,
+        holder TEXT NOT NULL,
+        since TIMESTAMPTZ NOT NULL
+    )""",
+)
+
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1, "messages (bytea envelope and payload), case events, case snapshots", _POSTGRES_V1
     ),
     Migration(2, "the checkpoint of the desk state (header and entries)", _POSTGRES_V2),
+    Migration(3, "owners: the process owning an institution's cases, by epoch", _POSTGRES_V3),
 )

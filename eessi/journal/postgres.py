@@ -19,6 +19,13 @@ Design, in short (docs/journal.md, decisions D80-D82):
   (:mod:`eessi.journal.migrations`); a newer one is refused, naming both versions.
 * **Errors translated here**: no asyncpg exception leaves this module; they become
   :class:`~eessi.errors.JournalError` naming the database (its URL without the password).
+* **Several processes of one institution** (:mod:`eessi.node.ownership`, D117): the owner of the
+  institution's cases claims an epoch (:meth:`PostgresJournal.claim_ownership`, table
+  ``owners``); from then on every transaction of this journal first checks, under a share lock
+  on that row, that the epoch is still its own, so a process that lost ownership can never
+  commit a batch after the next owner took over (it is fenced out). With
+  :attr:`PostgresJournal.notify_inbound`, accepting an inbound message also sends a
+  ``NOTIFY`` on :data:`INBOUND_CHANNEL`, waking the owner (whichever process accepted it).
 """
 
 from __future__ import annotations
@@ -88,6 +95,8 @@ _MARK_SQL = (
 #: What asyncpg and the socket raise: translated to JournalError, never let out.
 _PG_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
 _SCHEMA_LOCK = 0x6565_7373_6900  # pg_advisory_xact_lock key: "eessi" (one migration at a time)
+#: The channel an accepted inbound message is announced on (payload: the receiver's IR ID).
+INBOUND_CHANNEL = "eessi_inbound"
 
 
 def is_postgres_url(target: str) -> bool:
@@ -186,6 +195,11 @@ class PostgresJournal(Journal):
         self._lock = asyncio.Lock()
         self._tx_task: asyncio.Task[Any] | None = None
         self._closed = False
+        #: (institution, epoch, fenced-out callback) once this process owns the institution.
+        self._fence: tuple[str, int, Callable[[], None]] | None = None
+        #: Announce each accepted inbound message on :data:`INBOUND_CHANNEL` (several
+        #: processes of one institution: the owner listens).
+        self.notify_inbound = False
 
     # -- lifecycle ------------------------------------------------------------------------
     @classmethod
@@ -297,6 +311,8 @@ class PostgresJournal(Journal):
 
         async def op(conn: Any) -> bool:
             row = await conn.fetchrow(_ACCEPT, *params)
+            if row is not None and row[0] == 0 and self.notify_inbound:
+                await conn.execute("SELECT pg_notify($1, $2)", INBOUND_CHANNEL, record.receiver)
             if row is None:
                 first = await conn.fetchval(
                     "SELECT sender FROM messages WHERE direction = 'in' AND message_id = $1"
@@ -362,6 +378,8 @@ class PostgresJournal(Journal):
             except _PG_ERRORS as exc:
                 self._drop_writer()
                 raise _translate(exc, self.where, "begin a transaction") from None
+            if self._fence is not None:
+                await self._check_fence(conn, pg_tx)
             tx = _Transaction(self, conn)
             self._tx_task = task
             try:
@@ -664,6 +682,77 @@ class PostgresJournal(Journal):
             return True
 
         return await self._submit(op, "save a checkpoint")
+
+    # -- several processes of one institution (eessi.node.ownership) ---------------------------
+    async def claim_ownership(
+        self, institution: str, holder: str, *, on_fenced: Callable[[], None]
+    ) -> int:
+        """Become the owner of ``institution``'s cases: increment its epoch (``owners``) and
+        fence every later transaction of this journal with it. Call it only while holding the
+        institution's ownership lock (:mod:`eessi.node.ownership`): the increment waits for a
+        transaction of the previous owner that is committing, and any later one of it is
+        refused. ``on_fenced`` is called when a transaction finds the epoch moved on (this
+        process lost ownership); the transaction then raises ``journal.not-owner``."""
+
+        async def op(conn: Any) -> int:
+            epoch = await conn.fetchval(
+                "INSERT INTO owners (institution, epoch, holder, since)"
+                " VALUES ($1, 1, $2, now())"
+                " ON CONFLICT (institution) DO UPDATE SET epoch = owners.epoch + 1,"
+                " holder = EXCLUDED.holder, since = EXCLUDED.since RETURNING epoch",
+                institution,
+                holder,
+            )
+            return int(epoch)
+
+        epoch = await self._submit(op, "claim ownership")
+        self._fence = (institution, epoch, on_fenced)
+        return epoch
+
+    async def received_inbound_ids(self) -> list[str]:
+        """IDs of the inbound messages accepted and not processed yet (``received``), in
+        journal order: what the owner's pickup polls (no payload read)."""
+        rows = await self._read(
+            "SELECT message_id FROM messages WHERE direction = 'in' AND status = $1 ORDER BY seq",
+            (MessageStatus.RECEIVED.value,),
+        )
+        return [str(r[0]) for r in rows]
+
+    async def inbound_records(self, message_ids: Sequence[str]) -> list[MessageRecord]:
+        """The inbound messages named (those still ``received``), in journal order."""
+        return await self._select(
+            "direction = 'in' AND status = $1 AND message_id = ANY($2::text[]) ORDER BY seq",
+            (MessageStatus.RECEIVED.value, list(message_ids)),
+        )
+
+    async def owner(self, institution: str) -> tuple[int, str] | None:
+        """The epoch and holder of ``institution``'s current owner (``None``: never claimed)."""
+        rows = await self._read(
+            "SELECT epoch, holder FROM owners WHERE institution = $1", (institution,)
+        )
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+    async def _check_fence(self, conn: Any, pg_tx: Any) -> None:
+        assert self._fence is not None
+        institution, epoch, on_fenced = self._fence
+        try:
+            current = await conn.fetchval(
+                "SELECT epoch FROM owners WHERE institution = $1 FOR SHARE", institution
+            )
+        except _PG_ERRORS as exc:
+            self._drop_writer()
+            raise _translate(exc, self.where, "check ownership") from None
+        if current == epoch:
+            return
+        await asyncio.shield(_rollback(pg_tx))
+        on_fenced()
+        raise JournalError(
+            f"{institution}: this process no longer owns the cases (epoch {epoch}, now"
+            f" {current}); another process took over",
+            code="journal.not-owner",
+            where=self.where,
+            hint="stop this process; restarted, it waits as a standby",
+        )
 
     async def schema_version(self) -> int:
         """The schema version the database is at (the last migration applied)."""

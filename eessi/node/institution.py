@@ -55,6 +55,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -209,6 +210,7 @@ class Institution:
                 host=host,
                 session=session,
                 bind_admin=self.options.bind_admin,
+                reuse_port=self.options.reuse_port,
             )
         )
         self.url: str | None = None
@@ -224,6 +226,16 @@ class Institution:
         #: True once the journal is restored and the endpoint is open; false again while
         #: stopping or restoring after a reset (``GET /api/health/ready``).
         self.ready = False
+        #: False while this process is a standby of a shared institution: it accepts inbound
+        #: messages (journaled) but runs no desk, sends nothing (:mod:`eessi.node.ownership`).
+        self.active = True
+        #: Inbound messages are queued for the desk from the journal by the owner's pickup
+        #: (:mod:`eessi.node.ownership`), not where they were accepted.
+        self.inbound_from_journal = False
+        #: With :attr:`inbound_from_journal`, on the owner: the validated SED tree of each
+        #: message this process accepted, by message ID, until the pickup queues it (so the
+        #: worker need not parse it again).
+        self.accepted_roots: dict[str, Any] = {}
 
     def _mount_admin(self) -> None:
         try:
@@ -265,14 +277,21 @@ class Institution:
             if item.record is not None
         ]
 
-    async def start(self, *, host: str | None = None, port: int | None = None) -> None:
+    async def start(
+        self, *, host: str | None = None, port: int | None = None, standby: bool = False
+    ) -> None:
         """Restore from the journal, then serve on ``host:port`` (default: the entry's endpoint;
-        port 0 picks a free one, see :attr:`url`)."""
+        port 0 picks a free one, see :attr:`url`). ``standby``: only serve (accept and journal
+        inbound messages) until :meth:`activate` (:mod:`eessi.node.ownership`)."""
         if self.started:
             return
         self.started = True
         try:
-            await self._start(host, port)
+            if standby:
+                self.active = False
+                await self._serve(host, port)
+            else:
+                await self._start(host, port)
         except BaseException:
             # A refused start (a port in use, a diverged journal...) leaves nothing running:
             # no task, timer, listening socket or HTTP session outlives it (the journal is
@@ -280,7 +299,19 @@ class Institution:
             await self.stop()
             raise
 
+    async def activate(self) -> None:
+        """A standby becomes the owner: restore the desk from the journal, resume what it
+        holds (sends, unprocessed inbound), and run the worker, the senders and the timers."""
+        if self.active:
+            return
+        await self._activate()
+        self.active = True
+
     async def _start(self, host: str | None, port: int | None) -> None:
+        await self._activate()
+        await self._serve(host, port)
+
+    async def _activate(self) -> None:
         await restore(self)
         for hook in self.start_hooks:
             await hook()
@@ -299,10 +330,13 @@ class Institution:
             self.outbox.schedule(
                 rec, rec.next_attempt_at, retry=rec.status is MessageStatus.RETRYING
             )
-        for rec in await self.journal.unprocessed_inbound():
-            self.worker.enqueue(Item("inbound", rec))
+        if not self.inbound_from_journal:  # else the owner's pickup queues them
+            for rec in await self.journal.unprocessed_inbound():
+                self.worker.enqueue(Item("inbound", rec))
         if self.options.tick_interval:
             self._tasks.append(asyncio.create_task(self._tick_loop(), name=f"{self.id} tick"))
+
+    async def _serve(self, host: str | None, port: int | None) -> None:
         if not self._serving:  # not a reset (:meth:`restart_empty`): open the endpoint now
             await self.transport.start(host=host, port=port)
             self._serving = True
@@ -328,6 +362,7 @@ class Institution:
         self.outbox.clear()
         self.worker.clear()
         self.inbox.clear()
+        self.accepted_roots.clear()
         self.add_busy(-self._busy)
         self.started = False
 
@@ -371,6 +406,14 @@ class Institution:
         outbound policy named them), so a caller need not search the journal for them.
         """
         self._check_submit(value)
+        if not self.active:
+            raise EessiError(
+                f"this process of {self.id} is a standby: another process owns the cases",
+                code="node.standby",
+                where=self.id,
+                hint="send it to the process that owns the cases (it logged 'owns the cases';"
+                " see docs/deployment.md)",
+            )
         future: asyncio.Future[Step] = asyncio.get_running_loop().create_future()
         self.worker.enqueue(Item("submit", input=value, future=future, messages=messages))
         return await future

@@ -82,6 +82,9 @@ class NodeOptions:
     #: since the last one); one is also written at ``stop()``. ``None``: only at ``stop()``;
     #: ``0``: never (every restart replays the whole input log).
     checkpoint_every: int | None = 1000
+    #: Listen with ``SO_REUSEPORT``, so that several processes of one institution share its
+    #: port (the kernel spreads connections over them; :mod:`eessi.node.ownership`).
+    reuse_port: bool = False
 
     @property
     def inbound_limits(self) -> InboundLimits:

@@ -109,7 +109,13 @@ class HttpTransport:
     async def _listen(self, host: str, port: int, what: str) -> None:
         assert self._runner is not None
         try:
-            await GuardedSite(self._runner, host, port, guard=self._guard).start()
+            await GuardedSite(
+                self._runner,
+                host,
+                port,
+                guard=self._guard,
+                reuse_port=self.setup.reuse_port or None,
+            ).start()
         except OSError as exc:
             raise ConfigError(
                 f"{self.setup.entry.id} cannot listen on {host}:{port} (its {what}):"

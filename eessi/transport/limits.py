@@ -220,9 +220,15 @@ class GuardedSite(web.TCPSite):
     """A ``web.TCPSite`` whose connections pass through a :class:`ConnectionGuard` first."""
 
     def __init__(
-        self, runner: web.BaseRunner, host: str, port: int, *, guard: ConnectionGuard
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        *,
+        guard: ConnectionGuard,
+        reuse_port: bool | None = None,
     ) -> None:
-        super().__init__(runner, host, port)
+        super().__init__(runner, host, port, reuse_port=reuse_port)
         self.guard = guard
 
     async def start(self) -> None:

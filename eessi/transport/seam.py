@@ -146,6 +146,9 @@ class TransportSetup:
     session: aiohttp.ClientSession | None = None
     #: An HTTP transport also listens on the entry's admin URL when its port differs.
     bind_admin: bool = True
+    #: Listen with ``SO_REUSEPORT``: several processes of one institution share its port
+    #: (:mod:`eessi.node.ownership`).
+    reuse_port: bool = False
 
 
 class Transport(Protocol):

@@ -103,9 +103,18 @@ async def test_R17_flow_with_the_cns_journaling_to_postgresql(
                     }:
                         break
                     await asyncio.sleep(0.1)
-            async with session.get(cns_url + "/api/messages") as resp:
-                assert resp.status == 200, await resp.text()
-                listed = [(m["sed_type"], m["status"]) for m in (await resp.json())["items"]]
+            # The fund's receipt for its S073 means the CNS journaled it, not that it processed
+            # it yet: wait (bounded) for the CNS's side to settle too.
+            settled = [("S071", "processed"), ("S072", "acknowledged"), ("S073", "processed")]
+            async with asyncio.timeout(30):
+                while True:
+                    async with session.get(cns_url + "/api/messages") as resp:
+                        assert resp.status == 200, await resp.text()
+                        items = (await resp.json())["items"]
+                    listed = [(m["sed_type"], m["status"]) for m in items]
+                    if listed == settled:
+                        break
+                    await asyncio.sleep(0.1)
             [sent] = [
                 m
                 for m in await fund.journal.messages(direction=Direction.OUT)

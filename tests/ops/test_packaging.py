@@ -98,6 +98,8 @@ def test_compose_runs_each_served_institution_as_its_own_service_on_the_director
     seen: dict[str, str] = {}
     published: list[str] = []
     for name, service in services.items():
+        if "profiles" in service:  # the postgres profile: its own test below
+            continue
         args = parsed(service["command"])
         assert args.command == "serve", name
         # the directory it reads is deploy/directory.toml, mounted read-only
@@ -128,6 +130,40 @@ def test_compose_runs_each_served_institution_as_its_own_service_on_the_director
     assert set(seen) == wanted  # the CNS and every mock fund in EESSI, each once
     assert len(set(seen.values())) == len(seen)
     assert services[seen[CNS]]["ports"][0] == f"{port}:{port}"
+
+
+def test_the_postgres_profile_runs_the_cns_as_two_processes_on_one_journal() -> None:
+    doc = compose()
+    services: dict[str, Any] = doc["services"]
+    profile = {n: s for n, s in services.items() if "postgres" in s.get("profiles", ())}
+    postgres = profile.pop("postgres")
+    assert postgres["image"].startswith("postgres:")
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+    assert len(profile) == 2
+    directory = load_directory(ROOT / "deploy" / "directory.toml")
+    cns_host = urlsplit(directory.get(CNS).endpoint).hostname
+    journals = set()
+    for name, service in profile.items():
+        args = parsed(service["command"])
+        assert (args.command, args.institution, args.shared) == ("serve", CNS, True), name
+        assert args.db is None
+        journal = urlsplit(args.journal)
+        assert (journal.scheme, journal.hostname, journal.port) == ("postgresql", "postgres", 5432)
+        assert journal.path == "/" + postgres["environment"]["POSTGRES_DB"]
+        assert journal.username == postgres["environment"]["POSTGRES_USER"]
+        journals.add(args.journal)
+        # peers reach either process under the CNS's one host name in the directory
+        assert cns_host in service["networks"]["default"]["aliases"]
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert args.host == "0.0.0.0"
+        assert "EESSI_ADMIN_TOKEN" in service["environment"]
+    assert len(journals) == 1  # one journal shared
+    published = [s["ports"][0].split(":")[0] for s in services.values() if "ports" in s]
+    assert len(set(published)) == len(published)
+    # the single-process CNS answers to the same name: the profile runs with it scaled to 0
+    assert cns_host in services
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "docker compose --profile postgres up --build --scale cns=0" in readme
 
 
 def test_the_compose_directory_is_the_shipped_one_on_service_names() -> None:

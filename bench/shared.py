@@ -1,0 +1,202 @@
+"""Benchmark: the CNS as 1 and 2 processes on one PostgreSQL journal, and as 1 on SQLite.
+
+Run: ``.venv/bin/python bench/shared.py [--cases N] [--rounds R]``.
+
+Each round: a directory on free loopback ports, ``N`` generated households (R17: a spouse in
+France, in the RNPP), the French mock fund as ``eessi serve`` on SQLite, and the CNS as
+
+* ``sqlite-1``: one ``eessi serve`` on a SQLite file (the embedded default; the baseline);
+* ``pg-1``: one ``eessi serve --shared`` on a fresh PostgreSQL database;
+* ``pg-2``: two ``eessi serve --shared`` on one fresh database, sharing the CNS's port
+  (``SO_REUSEPORT``): both accept, one owns the cases (docs/deployment.md, D117).
+
+The fund is asked for all ``N`` S072s at once (``POST /api/requests/batch``); a case is done
+when the fund's S073 is acknowledged. Printed per configuration, min/median/max over ``R``
+rounds (default 3): cases/s (``N`` / time from the request to the last case done), the CNS's
+CPU per SED (all its processes, user + system from /proc; 3 SEDs per case) and the PostgreSQL
+server's CPU per SED (the postmaster and its backends). Ratios: pg-2 / pg-1 and pg-1 /
+sqlite-1 (medians). Journals: SQLite ``synchronous=NORMAL``; the PostgreSQL server is the
+tests' throw-away cluster (``tests/postgres_cluster.py``: ``fsync=off``), so neither waits for
+the disk: this measures CPU and coordination, not storage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import aiohttp  # noqa: E402
+from exchange import cpu_seconds, write_directory, write_households  # noqa: E402
+from postgres_cluster import PostgresCluster, start_cluster  # noqa: E402
+
+CNS, FR = "LU:CNS00001", "FR:CPAM5701"
+SEDS_PER_CASE = 3
+CONFIGS = ("sqlite-1", "pg-1", "pg-2")
+
+
+def server_cpu(cluster: PostgresCluster) -> float:
+    """CPU seconds of the PostgreSQL server so far: the postmaster (with its reaped children)
+    and its live backends."""
+    pid = int((cluster.root / "data" / "postmaster.pid").read_text().split()[0])
+    tick = os.sysconf("SC_CLK_TCK")
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    total = sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(stat[1]) == pid:
+            total += (int(stat[11]) + int(stat[12])) / tick
+    return total
+
+
+def serve(ir_id: str, directory: Path, households: Path, store: list[str], log: Path) -> Any:
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "eessi", "serve", "--institution", ir_id,
+            "--directory", str(directory), "--households", str(households), *store,
+            "--synchronous", "NORMAL", "--tick", "0",
+        ],
+        stdout=subprocess.PIPE, stderr=log.open("w"), text=True, cwd=str(ROOT),
+    )  # fmt: skip
+
+
+def listening(proc: Any, log: Path) -> str:
+    line = proc.stdout.readline()
+    match = re.search(r"listening on (\S+)", line)
+    if not match:
+        raise SystemExit(f"a node did not start: {line!r}; see {log}")
+    return match.group(1)
+
+
+def done_cases(fund_db: Path) -> int:
+    with sqlite3.connect(f"file:{fund_db}?mode=ro", uri=True, timeout=10) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM messages WHERE direction = 'out' AND sed_type = 'S073'"
+            " AND status = 'acknowledged'"
+        ).fetchone()
+    return int(row[0])
+
+
+async def request_all(url: str, cases: int) -> None:
+    async with aiohttp.ClientSession() as session:
+        for start in range(0, cases, 1000):
+            body = [
+                {"kind": "request_entitlement", "person": f"bench-{i:05d}/spouse"}
+                for i in range(start, min(cases, start + 1000))
+            ]
+            async with session.post(url + "/api/requests/batch", json=body) as resp:
+                answer = await resp.json()
+                if resp.status != 202 or answer["accepted"] != len(body):
+                    raise SystemExit(f"the fund refused requests: {answer}")
+
+
+def one_round(
+    config: str, cases: int, households: Path, cluster: PostgresCluster
+) -> tuple[float, float, float]:
+    """(cases/s, CNS CPU per SED, PostgreSQL CPU per SED) of one round of ``config``."""
+    with tempfile.TemporaryDirectory(prefix="eessi-bench-shared-") as tmp:
+        work = Path(tmp)
+        directory = write_directory(work)
+        procs: list[Any] = []
+        try:
+            fund_db = work / "fr.sqlite"
+            fund = serve(FR, directory, households, ["--db", str(fund_db)], work / "fr.log")
+            procs.append(fund)
+            if config == "sqlite-1":
+                stores = [["--db", str(work / "cns.sqlite")]]
+            else:
+                url = cluster.new_database("bench")
+                stores = [["--journal", url, "--shared"]] * int(config[-1])
+            cns = [
+                serve(CNS, directory, households, s, work / f"cns{i}.log")
+                for i, s in enumerate(stores)
+            ]
+            procs.extend(cns)
+            fund_url = listening(fund, work / "fr.log")
+            for i, p in enumerate(cns):
+                listening(p, work / f"cns{i}.log")
+            if config != "sqlite-1":  # wait for an owner to be in place
+                time.sleep(1.0)
+            cpu0 = sum(cpu_seconds(p.pid) for p in cns)
+            pg0 = server_cpu(cluster)
+            start = time.perf_counter()
+            asyncio.run(request_all(fund_url, cases))
+            while done_cases(fund_db) < cases:
+                time.sleep(0.05)
+                if time.perf_counter() - start > 600:
+                    raise SystemExit(f"{config}: not all cases done within 600 s")
+            elapsed = time.perf_counter() - start
+            cpu = sum(cpu_seconds(p.pid) for p in cns) - cpu0
+            pg = server_cpu(cluster) - pg0 if config != "sqlite-1" else 0.0
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+    seds = SEDS_PER_CASE * cases
+    return cases / elapsed, cpu / seds, pg / seds
+
+
+def summary(values: list[float], unit: str, scale: float = 1.0) -> str:
+    v = [x * scale for x in values]
+    return f"min {min(v):8.1f}  median {statistics.median(v):8.1f}  max {max(v):8.1f} {unit}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    cluster = start_cluster()
+    results: dict[str, list[tuple[float, float, float]]] = {c: [] for c in CONFIGS}
+    try:
+        with tempfile.TemporaryDirectory(prefix="eessi-bench-households-") as tmp:
+            households = write_households(Path(tmp), args.cases)
+            for _ in range(args.rounds):
+                for config in CONFIGS:  # interleaved: a slower minute hits all alike
+                    results[config].append(one_round(config, args.cases, households, cluster))
+    finally:
+        cluster.stop()
+    print(
+        f"the CNS on 1 and 2 processes: {args.cases} R17 cases per round, {args.rounds} rounds,"
+        f" {os.cpu_count()} cores"
+    )
+    medians = {}
+    for config in CONFIGS:
+        rows = results[config]
+        rate = [r[0] for r in rows]
+        medians[config] = statistics.median(rate)
+        print(f"  {config:8}  cases/s   {summary(rate, '')}")
+        print(f"            CNS CPU   {summary([r[1] for r in rows], 'µs/SED', 1e6)}")
+        if config != "sqlite-1":
+            print(f"            PG CPU    {summary([r[2] for r in rows], 'µs/SED', 1e6)}")
+    print(
+        f"  ratios (median cases/s): pg-2 / pg-1 = {medians['pg-2'] / medians['pg-1']:.2f},"
+        f" pg-1 / sqlite-1 = {medians['pg-1'] / medians['sqlite-1']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
