@@ -6,15 +6,17 @@ Each round: a directory on free loopback ports, ``N`` generated households (R17:
 France, in the RNPP), the French mock fund as ``eessi serve`` on SQLite, and the CNS as
 
 * ``sqlite-1``: one ``eessi serve`` on a SQLite file (the embedded default; the baseline);
-* ``pg-1``: one ``eessi serve --shared`` on a fresh PostgreSQL database;
-* ``pg-2``: two ``eessi serve --shared`` on one fresh database, sharing the CNS's port
-  (``SO_REUSEPORT``): both accept, one owns the cases (docs/deployment.md, D117).
+* ``pg-1``: one ``eessi serve`` on a fresh PostgreSQL database;
+* ``pg-1-shared``: one ``eessi serve --shared`` (what ownership costs a lone process);
+* ``pg-2-shared``: two ``eessi serve --shared`` on one fresh database, sharing the CNS's port
+  (``SO_REUSEPORT``): both accept, one owns the cases (docs/deployment.md, D117); the owner's
+  share of the CNS's CPU is printed too (the rest is the standby's: receiving only).
 
 The fund is asked for all ``N`` S072s at once (``POST /api/requests/batch``); a case is done
 when the fund's S073 is acknowledged. Printed per configuration, min/median/max over ``R``
 rounds (default 3): cases/s (``N`` / time from the request to the last case done), the CNS's
 CPU per SED (all its processes, user + system from /proc; 3 SEDs per case) and the PostgreSQL
-server's CPU per SED (the postmaster and its backends). Ratios: pg-2 / pg-1 and pg-1 /
+server's CPU per SED (the postmaster and its backends). Ratios: pg-2-shared / pg-1-shared, pg-1 /
 sqlite-1 (medians). Journals: SQLite ``synchronous=NORMAL``; the PostgreSQL server is the
 tests' throw-away cluster (``tests/postgres_cluster.py``: ``fsync=off``), so neither waits for
 the disk: this measures CPU and coordination, not storage.
@@ -45,7 +47,7 @@ from postgres_cluster import PostgresCluster, start_cluster  # noqa: E402
 
 CNS, FR = "LU:CNS00001", "FR:CPAM5701"
 SEDS_PER_CASE = 3
-CONFIGS = ("sqlite-1", "pg-1", "pg-2")
+CONFIGS = ("sqlite-1", "pg-1", "pg-1-shared", "pg-2-shared")
 
 
 def server_cpu(cluster: PostgresCluster) -> float:
@@ -108,10 +110,25 @@ async def request_all(url: str, cases: int) -> None:
                     raise SystemExit(f"the fund refused requests: {answer}")
 
 
+def owner_pid(url: str) -> int:
+    async def read() -> int:
+        import asyncpg
+
+        conn = await asyncpg.connect(url)
+        try:
+            holder = await conn.fetchval("SELECT holder FROM owners")
+        finally:
+            await conn.close()
+        return int(str(holder).rsplit(":", 1)[1])
+
+    return asyncio.run(read())
+
+
 def one_round(
     config: str, cases: int, households: Path, cluster: PostgresCluster
-) -> tuple[float, float, float]:
-    """(cases/s, CNS CPU per SED, PostgreSQL CPU per SED) of one round of ``config``."""
+) -> tuple[float, float, float, float]:
+    """(cases/s, CNS CPU per SED, PostgreSQL CPU per SED, the owner's share of the CNS's CPU)
+    of one round of ``config``."""
     with tempfile.TemporaryDirectory(prefix="eessi-bench-shared-") as tmp:
         work = Path(tmp)
         directory = write_directory(work)
@@ -124,7 +141,8 @@ def one_round(
                 stores = [["--db", str(work / "cns.sqlite")]]
             else:
                 url = cluster.new_database("bench")
-                stores = [["--journal", url, "--shared"]] * int(config[-1])
+                shared = ["--shared"] if config.endswith("shared") else []
+                stores = [["--journal", url, *shared]] * int(config.split("-")[1])
             cns = [
                 serve(CNS, directory, households, s, work / f"cns{i}.log")
                 for i, s in enumerate(stores)
@@ -135,7 +153,7 @@ def one_round(
                 listening(p, work / f"cns{i}.log")
             if config != "sqlite-1":  # wait for an owner to be in place
                 time.sleep(1.0)
-            cpu0 = sum(cpu_seconds(p.pid) for p in cns)
+            each0 = {p.pid: cpu_seconds(p.pid) for p in cns}
             pg0 = server_cpu(cluster)
             start = time.perf_counter()
             asyncio.run(request_all(fund_url, cases))
@@ -144,8 +162,10 @@ def one_round(
                 if time.perf_counter() - start > 600:
                     raise SystemExit(f"{config}: not all cases done within 600 s")
             elapsed = time.perf_counter() - start
-            cpu = sum(cpu_seconds(p.pid) for p in cns) - cpu0
+            each = {p.pid: cpu_seconds(p.pid) - each0[p.pid] for p in cns}
+            cpu = sum(each.values())
             pg = server_cpu(cluster) - pg0 if config != "sqlite-1" else 0.0
+            share = each[owner_pid(url)] / cpu if config.endswith("shared") else 1.0
         finally:
             for p in procs:
                 p.terminate()
@@ -156,7 +176,7 @@ def one_round(
                     p.kill()
                     p.wait()
     seds = SEDS_PER_CASE * cases
-    return cases / elapsed, cpu / seds, pg / seds
+    return cases / elapsed, cpu / seds, pg / seds, share
 
 
 def summary(values: list[float], unit: str, scale: float = 1.0) -> str:
@@ -170,7 +190,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     cluster = start_cluster()
-    results: dict[str, list[tuple[float, float, float]]] = {c: [] for c in CONFIGS}
+    results: dict[str, list[tuple[float, float, float, float]]] = {c: [] for c in CONFIGS}
     try:
         with tempfile.TemporaryDirectory(prefix="eessi-bench-households-") as tmp:
             households = write_households(Path(tmp), args.cases)
@@ -188,12 +208,16 @@ def main() -> None:
         rows = results[config]
         rate = [r[0] for r in rows]
         medians[config] = statistics.median(rate)
-        print(f"  {config:8}  cases/s   {summary(rate, '')}")
-        print(f"            CNS CPU   {summary([r[1] for r in rows], 'µs/SED', 1e6)}")
+        print(f"  {config:11}  cases/s    {summary(rate, '')}")
+        print(f"               CNS CPU    {summary([r[1] for r in rows], 'µs/SED', 1e6)}")
         if config != "sqlite-1":
-            print(f"            PG CPU    {summary([r[2] for r in rows], 'µs/SED', 1e6)}")
+            print(f"               PG CPU     {summary([r[2] for r in rows], 'µs/SED', 1e6)}")
+        if config == "pg-2-shared":
+            print(f"               owner's    {summary([r[3] for r in rows], '% of CNS CPU', 100)}")
     print(
-        f"  ratios (median cases/s): pg-2 / pg-1 = {medians['pg-2'] / medians['pg-1']:.2f},"
+        "  ratios (median cases/s): pg-2-shared / pg-1-shared ="
+        f" {medians['pg-2-shared'] / medians['pg-1-shared']:.2f},"
+        f" pg-1-shared / pg-1 = {medians['pg-1-shared'] / medians['pg-1']:.2f},"
         f" pg-1 / sqlite-1 = {medians['pg-1'] / medians['sqlite-1']:.2f}"
     )
 
