@@ -19,8 +19,7 @@ from eessi.core.messages import Outgoing
 from eessi.errors import EessiError
 from eessi.journal.base import Direction, MessageRecord, MessageStatus, StatusChange
 from eessi.node.hooks import OutboundSed
-from eessi.node.steps import version_key
-from eessi.sed.catalogue import SEDS
+from eessi.node.steps import version_for
 from eessi.sed.documents import Document
 from eessi.transport.client import Failure, RetryPolicy
 from eessi.transport.envelope import ACTION, SERVICE
@@ -76,18 +75,8 @@ class Outbox:
 
     def version_for(self, receiver: str, sed: Document) -> str:
         """The newest version both sides support, if the document's own is not one of them."""
-        peer = self.node.directory.find(receiver)
-        if peer is None or not peer.versions:
-            return sed.version
-        kind = SEDS.get(sed.code)
-        common = [
-            v
-            for v in peer.versions
-            if v in self.node.accept_versions and (kind is None or v in kind.versions)
-        ]
-        if not common or sed.version in common:
-            return sed.version
-        return max(common, key=version_key)
+        node = self.node
+        return version_for(node.directory, node.accept_versions, receiver, sed.code, sed.version)
 
     def build(self, at: datetime, out: Outgoing) -> tuple[MessageRecord, OutboundSed] | None:
         sed = out.sed

@@ -3,17 +3,19 @@
 * :class:`StepClock`, :class:`StepIds`: the desk's clock and ID generator, fixed to the input
   being handled and recorded in the input log (replayed exactly at a restart, D7);
 * :class:`Item`: an input waiting for the worker; :class:`Done`: one handled, waiting for the
-  batch's transaction.
+  batch's transaction;
+* :func:`buc_of`, :func:`version_for`: which BUC a document belongs to, which SED version to
+  write for a receiver (also used by the offline replay, :mod:`eessi.trace.offline`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from eessi.clock import Clock
 from eessi.core.messages import Step
@@ -22,13 +24,20 @@ from eessi.ids import IdGenerator, RandomIds, SeededIds, institution_seed
 from eessi.journal.base import MessageRecord
 from eessi.node.hooks import OutboundSed
 from eessi.node.inputs import SubmitInput
+from eessi.sed.catalogue import BUCS, SEDS
+
+if TYPE_CHECKING:
+    from eessi.directory import Directory
+    from eessi.node.desk_factory import Desk
 
 __all__ = [
     "Done",
     "Item",
     "StepClock",
     "StepIds",
+    "buc_of",
     "default_signal_ids",
+    "version_for",
     "version_key",
 ]
 
@@ -121,3 +130,34 @@ class Done:
 
 def version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
+
+
+def buc_of(desk: Desk, case_id: str, code: str) -> str:
+    """The BUC of a document of type ``code`` in case ``case_id``: the case's when ``desk``
+    knows it, else the one the SED starts (for a case not known yet), else its first BUC."""
+    cf = desk.snapshot().cases.get(case_id)
+    if cf is not None:
+        return cf.buc
+    for buc in BUCS.values():
+        if buc.starter == code:
+            return buc.name
+    kind = SEDS.get(code)
+    return kind.bucs[0] if kind is not None and kind.bucs else "S_BUC_01"
+
+
+def version_for(
+    directory: Directory, accept_versions: Sequence[str], receiver: str, code: str, version: str
+) -> str:
+    """The SED version to write a ``code`` document for ``receiver``: its own ``version``
+    unless the receiver (directory) does not support it, then the newest version both sides
+    (and the SED type) support; its own when they share none."""
+    peer = directory.find(receiver)
+    if peer is None or not peer.versions:
+        return version
+    kind = SEDS.get(code)
+    common = [
+        v for v in peer.versions if v in accept_versions and (kind is None or v in kind.versions)
+    ]
+    if not common or version in common:
+        return version
+    return max(common, key=version_key)

@@ -24,8 +24,7 @@ from eessi.node.inputs import SubmitInput, apply_input, input_to_json
 from eessi.node.options import crash_point
 from eessi.node.records import DESK_LOG, INPUT_LOG, case_state, event_case, event_json
 from eessi.node.restore import checkpoint
-from eessi.node.steps import Done, Item
-from eessi.sed.catalogue import BUCS, SEDS
+from eessi.node.steps import Done, Item, buc_of
 from eessi.sed.documents import Document, from_element
 from eessi.sed.validate import validate_or_raise
 
@@ -322,14 +321,7 @@ class Worker:
         )
 
     def buc_of(self, case_id: str, code: str) -> str:
-        cf = self.node.desk.snapshot().cases.get(case_id)
-        if cf is not None:
-            return cf.buc
-        for buc in BUCS.values():
-            if buc.starter == code:
-                return buc.name
-        kind = SEDS.get(code)
-        return kind.bucs[0] if kind is not None and kind.bucs else "S_BUC_01"
+        return buc_of(self.node.desk, case_id, code)
 
     def finished(
         self,

@@ -33,12 +33,13 @@ from eessi.directory import Directory, InstitutionEntry
 from eessi.errors import EessiError
 from eessi.ids import SeededIds
 from eessi.journal.base import Direction, MessageRecord, MessageStatus
-from eessi.node.desk_factory import Desk, desk_factory
+from eessi.node.desk_factory import desk_factory
 from eessi.node.inputs import (
     apply_input,
     input_from_json,
 )
-from eessi.sed.catalogue import BUCS, SEDS, SUPPORTED_VERSIONS
+from eessi.node.steps import buc_of, version_for
+from eessi.sed.catalogue import SUPPORTED_VERSIONS
 from eessi.sed.documents import from_element
 from eessi.sed.validate import validate_or_raise
 from eessi.trace.diff import DiffResult, Divergence, compare
@@ -90,21 +91,6 @@ class _StepIds:
         return self._take(lambda: self._fresh.case_id(country))
 
 
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split("."))
-
-
-def buc_of(desk: Desk, case_id: str, code: str) -> str:
-    cf = desk.snapshot().cases.get(case_id)
-    if cf is not None:
-        return cf.buc
-    for buc in BUCS.values():
-        if buc.starter == code:
-            return buc.name
-    kind = SEDS.get(code)
-    return kind.bucs[0] if kind is not None and kind.bucs else "S_BUC_01"
-
-
 class DeskRunner:
     """One institution's desk, fed documents and inputs as the node would (no I/O); what it
     sends accumulates in ``out``. Also used by ``bench/replay.py`` to record traces fast."""
@@ -140,16 +126,7 @@ class DeskRunner:
         self.fed = self.submitted = 0
 
     def _version_for(self, receiver: str, code: str, version: str) -> str:
-        peer = self.directory.find(receiver)
-        if peer is None or not peer.versions:
-            return version
-        kind = SEDS.get(code)
-        common = [
-            v for v in peer.versions if v in self.accept and (kind is None or v in kind.versions)
-        ]
-        if not common or version in common:
-            return version
-        return max(common, key=_version_key)
+        return version_for(self.directory, self.accept, receiver, code, version)
 
     def _send(self, at: datetime, out: Outgoing) -> None:
         sed = out.sed
