@@ -11,6 +11,10 @@ of a replay whose speed is ours, measured by ``bench/replay.py``.
 What it leaves out, on purpose: transport checks (signatures, framing), the journal, parking of
 out-of-order documents (a document the desk refuses is reported, not kept for later), resends
 and receipts. A trace that replays clean here and diverges through the node points at those.
+The whole node without HTTP, in memory, is ``replay_trace(trace, transport="twin")``
+(:mod:`eessi.trace.replay` on :mod:`eessi.transport.twin`). The BUC of a document and the
+version written for a receiver are the node's own (:func:`eessi.node.steps.buc_of`,
+:func:`eessi.node.steps.version_for`), not copies.
 """
 
 from __future__ import annotations

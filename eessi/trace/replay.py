@@ -23,6 +23,11 @@ Same trace, same code: same IDs (seeded), same times (virtual), same documents, 
 produce byte-identical output traces. Divergences name the recorded message (its position in
 the trace), the field XPath, and the recorded and current values.
 
+``transport="twin"`` runs the same replay without HTTP: the replayed institution and its
+stand-in peers are members of one in-memory network (:mod:`eessi.transport.twin`), the peers
+receipt what they get and send what the trace says they sent, through the replayed node's own
+inbox (no framing or signature checks, no port).
+
 Limits: a delay that the node schedules in real time (a mock behaviour's delayed send, a retry
 back-off) is waited for in real time; an inbound message the recording never processed (still
 ``received``) is fed at its arrival time.
@@ -39,7 +44,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -57,7 +62,7 @@ from eessi.mock.profiles import Profile
 from eessi.mock.rules_log import rule_from_log
 from eessi.node.inputs import input_from_json
 from eessi.node.institution import Institution, delivered_record
-from eessi.node.network import free_ports, journal_file_name, loopback_directory
+from eessi.node.network import free_ports, journal_file_name, loopback_directory, twin_directory
 from eessi.sed.catalogue import SUPPORTED_VERSIONS
 from eessi.trace.diff import DiffResult, Divergence, compare
 from eessi.trace.export import INPUT_LOG, merge
@@ -69,7 +74,9 @@ from eessi.trace.runlog import mock_config
 from eessi.transport.client import RetryPolicy, Sender
 from eessi.transport.envelope import UserMessage
 from eessi.transport.limits import InboundLimits
-from eessi.transport.server import Inbound, InboundEndpoint, Outcome
+from eessi.transport.seam import OutboundMessage, Transport, TransportSetup
+from eessi.transport.server import Inbound, InboundEndpoint, Outcome, Refusal
+from eessi.transport.twin import TwinHub
 
 __all__ = [
     "RecordedIds",
@@ -228,9 +235,32 @@ _NO_WINDOW = InboundLimits(max_clock_skew=None, max_message_age=None)
 class _Peers:
     """One AS4 endpoint per other institution, on one loopback server: receipts everything."""
 
-    def __init__(self, directory: Directory, side: str, clock: VirtualClock) -> None:
+    def __init__(
+        self, directory: Directory, side: str, clock: VirtualClock, twin: TwinHub | None = None
+    ) -> None:
         self.app = web.Application(client_max_size=16 * 1024 * 1024)
         self.received = 0
+        self._runner: web.AppRunner | None = None
+        #: On the in-memory twin: one member per peer in ``twin`` instead of the HTTP server.
+        self.twin: dict[str, Transport] = {}
+        if twin is not None:
+            for entry in directory:
+                if entry.id != side:
+                    self.twin[entry.id] = twin(
+                        TransportSetup(
+                            entry=entry,
+                            directory=directory,
+                            on_message=self._accept,
+                            on_refused=_nothing,
+                            clock=clock,
+                            signal_ids=SeededIds(0),
+                            rng=random.Random(0),
+                            max_body=16 * 1024 * 1024,
+                            accept_versions=tuple(entry.versions or SUPPORTED_VERSIONS),
+                            limits=_NO_WINDOW,
+                        )
+                    )
+            return
         for entry in directory:
             if entry.id == side:
                 continue
@@ -245,22 +275,55 @@ class _Peers:
                 limits=_NO_WINDOW,  # virtual clock: no timestamp window, as a node (D38)
             )
             endpoint.add_routes(self.app)
-        self._runner: web.AppRunner | None = None
 
     async def _accept(self, inbound: Inbound) -> Outcome:
         del inbound
         self.received += 1
         return Outcome.accepted()
 
+    async def send(self, record: MessageRecord, run: _SideRun) -> None:
+        """On the twin: the recorded sender sends the recorded message (as :func:`_post`)."""
+        peer = self.twin.get(record.sender)
+        if peer is None:
+            run.notes.append(
+                f"inbound {record.sed_type} {record.message_id}: its sender {record.sender} is"
+                " not in the trace's directory; not fed"
+            )
+            return
+        message = OutboundMessage(
+            message_id=record.message_id,
+            timestamp=record.created_at,
+            sender=record.sender,
+            receiver=record.receiver,
+            conversation_id=record.conversation_id,
+            buc="",  # the stand-ins and the twin do not read it
+            sed_type=record.sed_type,
+            sed_version=record.sed_version,
+            payload=record.payload,
+            ref_to_message_id=record.ref_to_message_id,
+        )
+        await peer.send(message, policy=_POST_POLICY)
+        run.fed += 1
+
     async def start(self, port: int) -> None:
+        if self.twin:
+            for peer in self.twin.values():
+                await peer.start()
+            return
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", port).start()
 
     async def stop(self) -> None:
+        for peer in self.twin.values():
+            await peer.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+async def _nothing(refusal: Refusal) -> None:
+    del refusal
 
 
 def _peer_path(ir_id: str) -> str:
@@ -286,6 +349,7 @@ async def _replay_side(
     workdir: Path,
     speed: float,
     progress: ProgressHook | None,
+    transport: Literal["http", "twin"] = "http",
 ) -> _SideRun:
     original = trace.header.load_directory()
     feeds = timeline(trace, side)
@@ -293,17 +357,23 @@ async def _replay_side(
         feeds[0].at if feeds else (start_of(config) or datetime.fromisoformat(trace.header.created))
     )
     clock = VirtualClock(start)
-    peer_port, own_port = free_ports(2)  # held together: never the same port twice
-    endpoints = {e.id: f"http://127.0.0.1:{peer_port}{_peer_path(e.id)}" for e in original}
-    endpoints[side] = f"http://127.0.0.1:{own_port}/as4"
-    directory = loopback_directory(original, (), endpoints=endpoints)
-    peers = _Peers(directory, side, clock)
+    twin = TwinHub() if transport == "twin" else None
+    if twin is not None:
+        peer_port = own_port = 0
+        directory = twin_directory(original, [e.id for e in original])
+    else:
+        peer_port, own_port = free_ports(2)  # held together: never the same port twice
+        endpoints = {e.id: f"http://127.0.0.1:{peer_port}{_peer_path(e.id)}" for e in original}
+        endpoints[side] = f"http://127.0.0.1:{own_port}/as4"
+        directory = loopback_directory(original, (), endpoints=endpoints)
+    peers = _Peers(directory, side, clock, twin)
     journal = await open_journal(workdir / journal_file_name(side), synchronous="NORMAL")
     log = sorted((i for i in trace.inputs if i.observer == side), key=lambda i: i.seq)
     ids = RecordedIds((list(i.data.get("ids", ())) for i in log), seed_of(config, directory, side))
     inst = build_institution(
-        directory.get(side), directory, config, journal, clock, ids=ids, on_desk=ids.attach
-    )
+        directory.get(side), directory, config, journal, clock, ids=ids, on_desk=ids.attach,
+        transport=twin,
+    )  # fmt: skip
     mock = _mock_of(config, side, inst)
     if mock is not None:
         feeds = _with_changes(feeds, mock_config(config, side) or {})
@@ -313,8 +383,7 @@ async def _replay_side(
     try:
         await peers.start(peer_port)
         await inst.start(host="127.0.0.1", port=own_port)
-        url = inst.endpoint_url
-        assert url is not None
+        url = inst.endpoint_url or ""  # "" on the twin: the peers send in memory
         submitted: list[tuple[TraceInput, asyncio.Task[Any]]] = []
         for done, feed in enumerate(feeds, start=1):
             if feed.at > clock.now():
@@ -334,7 +403,10 @@ async def _replay_side(
                 # to an earlier message) when its worker gets to it, and which comes first
                 # must not depend on timing.
                 await idle_all([inst])
-                await _post(feed.record, url, directory, session, senders, run)
+                if twin is not None:
+                    await peers.send(feed.record, run)
+                else:
+                    await _post(feed.record, url, directory, session, senders, run)
             elif feed.entry is not None:
                 task = await _submit(inst, feed.entry, run)
                 if task is not None:
@@ -441,6 +513,13 @@ def _last_moment(trace: Trace, side: str) -> datetime | None:
 _POST_ATTEMPTS = 8
 
 
+#: How a recorded message is fed: a mock side may fail a delivery on purpose (its "fail"
+#: rule); as the recorded sender did, try again (at once: the replay's time is the recorded one).
+_POST_POLICY = RetryPolicy(
+    max_attempts=_POST_ATTEMPTS, base_delay=0.01, max_delay=0.05, jitter=0.0, attempt_timeout=60.0
+)
+
+
 async def _post(
     record: MessageRecord,
     url: str,
@@ -469,15 +548,7 @@ async def _post(
             session,
             credential=credential,
             rng=random.Random(0),
-            # a mock side may fail a delivery on purpose (its "fail" rule): as the recorded
-            # sender did, try again (at once: the replay's time is the recorded one)
-            policy=RetryPolicy(
-                max_attempts=_POST_ATTEMPTS,
-                base_delay=0.01,
-                max_delay=0.05,
-                jitter=0.0,
-                attempt_timeout=60.0,
-            ),
+            policy=_POST_POLICY,
             peer_credentials=directory.credential,
         )
         senders[record.sender] = sender
@@ -613,9 +684,11 @@ async def replay_trace(
     speed: float = 0.0,
     workdir: str | Path | None = None,
     progress: ProgressHook | None = None,
+    transport: Literal["http", "twin"] = "http",
 ) -> ReplayResult:
     """Replay ``trace`` (see the module docstring); ``config`` replaces the trace's own
-    configuration (e.g. to see what another rule parameter changes)."""
+    configuration (e.g. to see what another rule parameter changes); ``transport="twin"``:
+    in memory, no HTTP."""
     run_config = dict(trace.header.config if config is None else config)
     households(run_config)  # a broken configuration fails before anything starts
     chosen = _sides(trace, sides)
@@ -630,7 +703,9 @@ async def replay_trace(
         for side in chosen:
             side_dir = base / side.replace(":", "-")
             side_dir.mkdir(parents=True, exist_ok=True)
-            runs[side] = await _replay_side(trace, side, run_config, side_dir, speed, progress)
+            runs[side] = await _replay_side(
+                trace, side, run_config, side_dir, speed, progress, transport
+            )
     divergences: list[Divergence] = []
     recorded_n = now_n = paired = 0
     for side in chosen:

@@ -49,6 +49,7 @@ from eessi.node.institution import Institution, NodeOptions
 from eessi.node.network import institution_seed
 from eessi.trace.format import TraceError
 from eessi.trace.runlog import mock_config
+from eessi.transport.seam import TransportFactory
 
 __all__ = [
     "build_institution",
@@ -210,11 +211,13 @@ def build_institution(
     options: NodeOptions | None = None,
     ids: IdGenerator | None = None,
     on_desk: Callable[[IdGenerator], None] | None = None,
+    transport: TransportFactory | None = None,
 ) -> Institution:
     """The institution ``entry`` as the configuration says (desk, seeded IDs and jitter).
 
     ``ids`` replaces the seeded generator; ``on_desk`` is told the ID generator the node hands
-    its desk (the replay uses both to give the desk the IDs it drew in the recording).
+    its desk (the replay uses both to give the desk the IDs it drew in the recording);
+    ``transport`` builds what carries its messages (default HTTP).
     """
     people = list(people) if people is not None else households(config)
     params = cns_params(config, entry, directory) if entry.kind == "cns" else None
@@ -239,4 +242,5 @@ def build_institution(
         signal_ids=SeededIds(signals),
         rng=random.Random(seed),
         options=options or NodeOptions(bind_admin=False),
+        transport=transport,
     )

@@ -127,3 +127,26 @@ def test_recorded_ids_serve_desk_steps_in_order_and_transport_ids_apart() -> Non
     assert extra not in ("a", "b", "c", transport)
     desk.drawn = []
     assert ids.uuid() == "c"
+
+
+async def test_replay_on_the_in_memory_twin_matches_the_http_replay_byte_for_byte(
+    tmp_path: Path,
+) -> None:
+    recorded = read_trace(_save(await r17_demo(tmp_path / "rec"), tmp_path / "demo.jsonl"))
+    twin = await replay_trace(recorded, transport="twin")
+    assert twin.ok, [d.describe() for d in twin.comparison.divergences]
+    assert (twin.comparison.recorded, twin.comparison.paired) == (6, 6)
+    assert (twin.fed, twin.submitted) == (6, 2)
+    http = await replay_trace(recorded)
+    a = _save(twin.output, tmp_path / "twin.jsonl").read_bytes()
+    b = _save(http.output, tmp_path / "http.jsonl").read_bytes()
+    assert a == b
+    # A recording that diverges does so the same way on the twin (R9, at the S040).
+    student = await r5_student(tmp_path / "student")
+    config = dict(student.header.config)
+    config["rules"] = {"resources_threshold": [{"valid_from": "2020-01-01", "amount": "900.00"}]}
+    found = await replay_trace(student, config=config, transport="twin")
+    assert [(d.kind, d.sed_type) for d in found.comparison.divergences] == [
+        ("missing", "S040"),
+        ("field", "S041"),
+    ]
