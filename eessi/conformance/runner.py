@@ -1,0 +1,720 @@
+"""Running a conformance suite against a system under test (SUT).
+
+The institutions the SUT deals with (mock funds facing a CNS, the simulated CNS facing a fund)
+run here on the endpoints of the directory the SUT was given (``fixed_ports``), on a virtual
+clock. The SUT is talked to only through what any EESSI system offers: documents over the
+transport (our nodes send and receive them; what it sent is read from our journals, byte for
+byte) and, when it has them, the documented admin routes (``GET/POST /api/clock`` to move its
+clock with ours, ``POST /api/requests`` to make it act). Nothing here touches the transport's
+internals, so the suite runs the same on any wire the nodes speak.
+
+Test cases run one after the other on one network, each about its own person; the clock only
+moves forward. A step that fails skips the rest of its test case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+
+from eessi.clock import after
+from eessi.conformance import judge
+from eessi.conformance.model import (
+    CaseResult,
+    Finding,
+    Outcome,
+    Step,
+    StepResult,
+    Suite,
+    SuiteResult,
+    SutMessage,
+    TestCase,
+)
+from eessi.conformance.suite import load_households
+from eessi.core.household import Household
+from eessi.directory import Directory, InstitutionEntry
+from eessi.errors import ConfigError, EessiError
+from eessi.journal import Direction
+from eessi.mock.behaviour import parse_rule
+from eessi.node.admin_requests import parse_request
+from eessi.node.network import wait_answering
+from eessi.scenario.world import LoopbackNetwork
+from eessi.sed.schemas import SchemaSet
+
+__all__ = ["Progress", "RunSettings", "SutTarget", "run_suite", "sut_target"]
+
+#: Called as the run goes: ``("case", CaseResult-or-TestCase)``, ``("step", StepResult)``...
+Progress = Callable[[str, object], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SutTarget:
+    """The SUT as the directory describes it."""
+
+    id: str
+    endpoint: str
+    #: Base URL of its admin routes (``/api/...``): the directory's ``admin``, else the
+    #: endpoint's origin (where eessi-sim nodes serve them).
+    admin: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """How long to wait: real seconds (the SUT answers in real time; deadlines are virtual)."""
+
+    #: How long an ``expect`` waits for the SUT's document.
+    within: float = 10.0
+    #: How long ``expect-none`` (and a ``count``) watches for documents that should not come.
+    quiet: float = 0.4
+    #: How long to wait for the SUT's endpoint to answer at the start.
+    startup: float = 30.0
+
+
+def sut_target(directory: Directory, sut: str, role_id: str) -> tuple[Directory, SutTarget]:
+    """``--sut`` as a URL (the endpoint of ``role_id`` in ``directory``) or an IR ID of
+    ``directory``; the directory comes back with the SUT's entry ``external``."""
+    if "://" in sut:
+        url = urlsplit(sut)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(
+                f"--sut {sut!r} is not an http(s) URL",
+                where="--sut",
+                hint="give the SUT's AS4 endpoint (http://host:port/as4) or its IR ID",
+                code="conformance.bad-sut",
+            )
+        ir_id, endpoint = role_id, sut
+    else:
+        if sut not in directory:
+            raise ConfigError(
+                f"{sut} is not in the directory",
+                where="--sut",
+                hint=f"institutions: {', '.join(directory.ids)}",
+                code="conformance.bad-sut",
+            )
+        ir_id, endpoint = sut, directory.get(sut).endpoint
+    entries: list[InstitutionEntry] = []
+    admin = None
+    for entry in directory:
+        if entry.id == ir_id:
+            admin = entry.admin
+            entry = dataclasses.replace(entry, kind="external", endpoint=endpoint)
+        entries.append(entry)
+    url = urlsplit(endpoint)
+    base = admin.rstrip("/") if admin else urlunsplit((url.scheme, url.netloc, "", "", ""))
+    return Directory(tuple(entries), source=directory.source), SutTarget(ir_id, endpoint, base)
+
+
+class _Run:
+    """One suite run: the network, the SUT, what it sent so far."""
+
+    def __init__(
+        self,
+        suite: Suite,
+        net: LoopbackNetwork,
+        sut: SutTarget,
+        session: aiohttp.ClientSession,
+        households: Mapping[str, Household],
+        capabilities: set[str],
+        settings: RunSettings,
+        official: SchemaSet | None,
+        progress: Progress | None,
+    ) -> None:
+        self.suite = suite
+        self.net = net
+        self.sut = sut
+        self.session = session
+        self.households = households
+        self.capabilities = capabilities
+        self.settings = settings
+        self.official = official
+        self.progress = progress
+        #: Message IDs already attributed to a step, ours and the SUT's.
+        self.seen: set[tuple[str, str]] = set()
+
+    # ---- what travelled
+
+    async def _collect(self) -> list[SutMessage]:
+        """Every document from the SUT that reached us, and ours to it, in journal order."""
+        out: list[SutMessage] = []
+        for node in self.net.nodes.values():
+            for rec in await node.journal.messages(institution=self.sut.id):
+                inbound = rec.direction is Direction.IN
+                if (rec.sender if inbound else rec.receiver) != self.sut.id:
+                    continue
+                at = rec.received_at if inbound and rec.received_at else rec.created_at
+                out.append(
+                    SutMessage(
+                        message_id=rec.message_id,
+                        sender=rec.sender,
+                        receiver=rec.receiver,
+                        sed=rec.sed_type,
+                        version=rec.sed_version,
+                        case=rec.conversation_id,
+                        status=rec.status.value,
+                        at=at,
+                        payload=rec.payload,
+                        from_sut=inbound,
+                        error=rec.last_error,
+                    )
+                )
+        return out
+
+    async def new_messages(self) -> list[SutMessage]:
+        """What travelled since the last call (and marks it seen)."""
+        fresh = []
+        for m in await self._collect():
+            key = ("in" if m.from_sut else "out", m.message_id)
+            if key not in self.seen:
+                self.seen.add(key)
+                fresh.append(m)
+        return fresh
+
+    async def _sut_messages(
+        self, sed: str, to: str | None, ctx: _CaseContext | None = None
+    ) -> list[SutMessage]:
+        """The SUT's documents of type ``sed`` (to ``to``); with ``ctx``, only those of the
+        test case: not there when it began, and in its conversation once that is known (unless
+        the step says ``any_case = true``: a document that opens a case of its own)."""
+        return [
+            m
+            for m in await self._collect()
+            if m.from_sut
+            and m.sed == sed
+            and (to is None or m.receiver == to)
+            and (ctx is None or ctx.owns(m))
+        ]
+
+    # ---- the SUT's admin routes
+
+    async def _sut_json(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
+        url = f"{self.sut.admin}{path}"
+        timeout = aiohttp.ClientTimeout(total=max(15.0, self.settings.within))
+        try:
+            async with self.session.request(method, url, json=body, timeout=timeout) as resp:
+                text = await resp.text()
+                try:
+                    return resp.status, json.loads(text) if text else None
+                except ValueError:
+                    return resp.status, text
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return 0, str(exc) or type(exc).__name__
+
+    async def probe(self) -> None:
+        status, body = await self._sut_json("GET", "/api/clock")
+        if status == 200 and isinstance(body, dict) and body.get("virtual"):
+            self.capabilities.add("clock")
+        status, body = await self._sut_json("GET", "/api/institution")
+        if status == 200 and isinstance(body, dict) and body.get("requests"):
+            self.capabilities.add("requests")
+
+    async def sut_now(self) -> datetime | None:
+        status, body = await self._sut_json("GET", "/api/clock")
+        if status == 200 and isinstance(body, dict) and isinstance(body.get("now"), str):
+            return datetime.fromisoformat(body["now"])
+        return None
+
+    async def move_sut_clock(self, to: datetime) -> str | None:
+        """Move the SUT's clock to ``to``; why not, if it failed."""
+        status, body = await self._sut_json("POST", "/api/clock", {"to": to.isoformat()})
+        if status == 200:
+            return None
+        return f"POST {self.sut.admin}/api/clock answered {status}: {body}"
+
+    # ---- running
+
+    async def run_case(self, case: TestCase) -> CaseResult:
+        missing = [n for n in case.needs if n not in self.capabilities]
+        if missing:
+            why = {
+                "clock": "the SUT has no virtual clock route (POST /api/clock): its deadlines"
+                " cannot be reached in a test run",
+                "requests": "the SUT offers no POST /api/requests to make it act",
+            }
+            return CaseResult(case, Outcome.SKIPPED, reason="; ".join(why[n] for n in missing))
+        started = self.net.clock.now()
+        t0 = time.monotonic()
+        await self.net.idle()
+        await self.new_messages()  # whatever is left of earlier cases is not this case's
+        added = self._add_rules(case)
+        before = {m.message_id for m in await self._collect()}
+        ctx = _CaseContext(case=case, started=started, before=before)
+        results: list[StepResult] = []
+        failed = False
+        try:
+            for step in case.steps:
+                if failed:
+                    results.append(StepResult(step, Outcome.SKIPPED, note="after a failed step"))
+                    continue
+                result = await self._run_step(ctx, step)
+                results.append(result)
+                if self.progress is not None:
+                    self.progress("step", result)
+                failed = result.outcome is Outcome.FAILED
+        finally:
+            for fund, rule_id in added:
+                self.net.mocks.book(fund).remove(rule_id)
+        outcome = Outcome.FAILED if failed else Outcome.PASSED
+        return CaseResult(
+            case,
+            outcome,
+            tuple(results),
+            conversation=ctx.conversation,
+            started=started,
+            seconds=time.monotonic() - t0,
+        )
+
+    def _fill(self, value: Any, ctx: _CaseContext) -> Any:
+        if isinstance(value, str):
+            out = value.replace("{sut}", self.sut.id).replace("{person}", ctx.case.person or "")
+            return out.replace("{case}", ctx.conversation or "")
+        if isinstance(value, list):
+            return [self._fill(v, ctx) for v in value]
+        if isinstance(value, dict):
+            return {k: self._fill(v, ctx) for k, v in value.items()}
+        return value
+
+    def _add_rules(self, case: TestCase) -> list[tuple[str, str]]:
+        added = []
+        ctx = _CaseContext(case=case, started=self.net.clock.now())
+        for fund, body in case.rules:
+            rule = parse_rule(self._fill(dict(body), ctx), where=f"{case.id} rule", origin="test")
+            self.net.mocks.book(fund).add(rule)
+            added.append((fund, rule.id))
+        return added
+
+    async def _run_step(self, ctx: _CaseContext, step: Step) -> StepResult:
+        t0 = time.monotonic()
+        args = self._fill(dict(step.args), ctx)
+        try:
+            note, findings, checked = await _STEPS[step.do](self, ctx, args)
+        except EessiError as exc:
+            note, findings, checked = (
+                f"the step could not run: {exc}",
+                [Finding(check="step", message=str(exc))],
+                [],
+            )
+        await self.net.idle()
+        messages = await self.new_messages()
+        for m in messages:
+            if m.from_sut:
+                findings.extend(self.auto_findings(ctx, m))
+        findings.extend(f for f in checked if f not in findings)
+        outcome = Outcome.FAILED if findings else Outcome.PASSED
+        return StepResult(
+            step,
+            outcome,
+            tuple(findings),
+            tuple(messages),
+            note=note,
+            at=self.net.clock.now(),
+            seconds=time.monotonic() - t0,
+        )
+
+    def auto_findings(self, ctx: _CaseContext, m: SutMessage) -> list[Finding]:
+        """What every document from the SUT is held to (the module docstring of judge)."""
+        out = judge.schema_findings(m, self.official)
+        if not out and not (m.status == "rejected" and m.sed in ctx.case.peer_believes_answered):
+            out += judge.state_findings(m)
+        if m.status == "refused" and not out:
+            out.append(
+                Finding(
+                    check="transport",
+                    message=f"{m.receiver} refused the SUT's {m.sed}",
+                    found=m.error or "refused",
+                    message_id=m.message_id,
+                    sed=m.sed,
+                )
+            )
+        if self.suite.role == "cns" and m.sed == "S072" and ctx.case.person:
+            out += judge.entitlement_findings(
+                m, self.households, ctx.case.person, m.receiver, m.at.date()
+            )
+        return out
+
+    async def wait_for(
+        self, ctx: _CaseContext, sed: str, to: str | None, within: float, skip: int
+    ) -> SutMessage | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            found = await self._sut_messages(sed, to, ctx)
+            if len(found) > skip:
+                await self.net.idle()  # our desk's verdict on it
+                fresh = {m.message_id: m for m in await self._sut_messages(sed, to)}
+                return fresh.get(found[skip].message_id, found[skip])
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(0.02)
+
+
+@dataclass
+class _CaseContext:
+    case: TestCase
+    started: datetime
+    conversation: str | None = None
+    #: SUT documents already matched by an ``expect``, by SED type.
+    consumed: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: Our latest document to the SUT (an ``expect-refused`` looks at it).
+    last_sent: str | None = None
+    #: Message IDs that travelled before the test case began.
+    before: set[str] = dataclasses.field(default_factory=set)
+    #: A step that accepts documents in any conversation (one the SUT opens).
+    any_case: bool = False
+
+    def owns(self, m: SutMessage) -> bool:
+        if m.message_id in self.before:
+            return False
+        return self.any_case or self.conversation is None or m.case == self.conversation
+
+
+StepOutcome = tuple[str, list[Finding], list[Finding]]
+
+
+async def _request(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOutcome:
+    at = str(args.pop("at", ctx.case.peer))
+    node = run.net[at]
+    if args.get("kind") == "request_entitlement":
+        args.setdefault("to", run.sut.id)
+    _kind, value = parse_request(args, "cns" if node.entry.kind == "cns" else "fund")
+    messages: list[str] = []
+    step = await node.submit(value, messages=messages)  # type: ignore[arg-type]
+    await run.net.idle()
+    cases = sorted({o.case_id for o in getattr(step, "outgoing", ())})
+    if ctx.conversation is None and cases:
+        ctx.conversation = cases[0]
+    if messages:
+        ctx.last_sent = messages[-1]
+    sent = ", ".join(messages) or "nothing sent"
+    return f"{at}: {args['kind']} (case {', '.join(cases) or '-'}; {sent})", [], []
+
+
+async def _trigger(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOutcome:
+    status, body = await run._sut_json("POST", "/api/requests", args)
+    if status != 202:
+        return (
+            f"the SUT refused {args['kind']}",
+            [
+                Finding(
+                    check="trigger",
+                    message=f"POST {run.sut.admin}/api/requests ({args['kind']}) answered {status}",
+                    expected="202 with the cases touched",
+                    found=json.dumps(body)[:300] if not isinstance(body, str) else body[:300],
+                )
+            ],
+            [],
+        )
+    cases = body.get("cases", []) if isinstance(body, dict) else []
+    if ctx.conversation is None and cases:
+        ctx.conversation = str(cases[0])
+    return f"the SUT accepted {args['kind']} (case {', '.join(map(str, cases)) or '-'})", [], []
+
+
+async def _expect(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOutcome:
+    sed = str(args["sed"])
+    to = args.get("to")
+    within = float(args.get("within", run.settings.within))
+    skip = ctx.consumed.get(sed, 0)
+    ctx.any_case = bool(args.get("any_case", False))
+    msg = await run.wait_for(ctx, sed, to, within, skip)
+    ctx.any_case = False
+    if msg is None:
+        return (
+            f"no {sed} from the SUT",
+            [
+                Finding(
+                    check="missing",
+                    message=f"the SUT sent no {sed}"
+                    + (f" to {to}" if to else "")
+                    + f" within {within:g} s",
+                    expected=f"{run.sut.id} -> {to or ctx.case.peer} {sed}",
+                    found="nothing",
+                    sed=sed,
+                    rules=tuple(args.get("rules", ())),
+                )
+            ],
+            [],
+        )
+    ctx.consumed[sed] = skip + 1
+    if ctx.conversation is None:
+        ctx.conversation = msg.case
+    findings: list[Finding] = []
+    xpaths = args.get("xpath", [])
+    findings += judge.xpath_findings(msg, [xpaths] if isinstance(xpaths, str) else list(xpaths))
+    if "deadline" in args:
+        due = after(ctx.started, str(args["deadline"]))
+        if msg.at > due:
+            findings.append(
+                Finding(
+                    check="deadline",
+                    message=f"{sed} came after its deadline",
+                    expected=f"by {due.isoformat()} ({args['deadline']} after the case began)",
+                    found=msg.at.isoformat(),
+                    message_id=msg.message_id,
+                    sed=sed,
+                    rules=tuple(args.get("rules", ())),
+                )
+            )
+    if "count" in args:
+        await asyncio.sleep(run.settings.quiet)
+        await run.net.idle()
+        n = len([m for m in await run._sut_messages(sed, to, ctx) if m.case == msg.case])
+        if n != int(args["count"]):
+            findings.append(
+                Finding(
+                    check="count",
+                    message=f"the SUT sent {n} {sed} in case {msg.case}",
+                    expected=f"exactly {args['count']}",
+                    found=str(n),
+                    sed=sed,
+                    message_id=msg.message_id,
+                    rules=tuple(args.get("rules", ())),
+                )
+            )
+    # the message's own checks (schema, state, content) when it was seen in an earlier step
+    key = ("in", msg.message_id)
+    checked = run.auto_findings(ctx, msg) if key in run.seen else []
+    return f"{sed} {msg.message_id} from the SUT to {msg.receiver}", findings, checked
+
+
+async def _expect_none(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOutcome:
+    sed = str(args["sed"])
+    to = args.get("to")
+    await asyncio.sleep(float(args.get("quiet", run.settings.quiet)))
+    await run.net.idle()
+    skip = ctx.consumed.get(sed, 0)
+    found = await run._sut_messages(sed, to, ctx)
+    xpath = args.get("xpath")
+    if xpath:
+        found = [m for m in found if judge.locate(m.payload, str(xpath))[0]]
+        skip = 0
+    if len(found) > skip:
+        m = found[skip]
+        return (
+            f"an unexpected {sed}",
+            [
+                Finding(
+                    check="unexpected",
+                    message=f"the SUT sent {sed}"
+                    + (f" matching {xpath}" if xpath else "")
+                    + " when it should not have",
+                    expected=str(args.get("why", f"no {sed}")),
+                    found=f"{m.sed} {m.message_id} to {m.receiver}",
+                    message_id=m.message_id,
+                    sed=sed,
+                    xpath=str(xpath) if xpath else None,
+                    rules=tuple(args.get("rules", ())),
+                )
+            ],
+            [],
+        )
+    return f"no {sed} from the SUT, as it should be", [], []
+
+
+async def _expect_refused(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOutcome:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + float(args.get("within", run.settings.within))
+    ours: SutMessage | None = None
+    while True:
+        sent = [m for m in await run._collect() if not m.from_sut and ctx.owns(m)]
+        if ctx.last_sent is not None:
+            sent = [m for m in sent if m.message_id == ctx.last_sent] or sent
+        ours = sent[-1] if sent else None
+        if ours is not None and ours.status in ("failed", "acknowledged"):
+            break
+        if loop.time() >= deadline:
+            break
+        await asyncio.sleep(0.02)
+    if ours is None:
+        return "nothing was sent to the SUT", [Finding(check="step", message="nothing sent")], []
+    findings = []
+    if ours.status != "failed":
+        findings.append(
+            Finding(
+                check="transport",
+                message=f"the SUT accepted our {ours.sed} that it should have refused",
+                expected="an error signal (ebMS error) refusing it",
+                found=f"{ours.status}",
+                message_id=ours.message_id,
+                sed=ours.sed,
+            )
+        )
+    else:
+        error = ours.error or ""
+        for word in args.get("mentions", []):
+            if str(word) not in error:
+                findings.append(
+                    Finding(
+                        check="transport",
+                        message=f"the SUT's error signal does not say {word!r}",
+                        expected=f"an error naming {word}",
+                        found=error[:300],
+                        message_id=ours.message_id,
+                        sed=ours.sed,
+                    )
+                )
+    return (
+        f"our {ours.sed} {ours.message_id}: {ours.status} ({(ours.error or '')[:120]})",
+        findings,
+        [],
+    )
+
+
+async def _expect_retried(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOutcome:
+    sed = str(args["sed"])
+    fund = str(args.get("at", ctx.case.peer))
+    msg = await run.wait_for(ctx, sed, fund, float(args.get("within", run.settings.within)), 0)
+    failed = [
+        e
+        for e in run.net.mocks.log(fund)
+        if e.get("what") == "failed-delivery"
+        and e.get("sed") == sed
+        and (ctx.conversation is None or e.get("case") == ctx.conversation)
+    ]
+    findings = []
+    if not failed:
+        findings.append(
+            Finding(
+                check="step",
+                message=f"{fund} refused no delivery of {sed}: nothing to retry",
+                sed=sed,
+            )
+        )
+    if msg is None:
+        findings.append(
+            Finding(
+                check="missing",
+                message=f"the SUT did not deliver its {sed} again after {fund} answered 503",
+                expected=f"{sed} delivered on a later attempt",
+                found="nothing",
+                sed=sed,
+            )
+        )
+    else:
+        ctx.consumed[sed] = ctx.consumed.get(sed, 0) + 1
+    return (
+        f"{len(failed)} failed deliveries, then {'delivered' if msg else 'nothing'}",
+        findings,
+        [],
+    )
+
+
+async def _advance(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOutcome:
+    period = str(args["period"])
+    to = after(run.net.clock.now(), period)
+    findings = []
+    if "clock" in run.capabilities:
+        why = await run.move_sut_clock(to)
+        if why:
+            findings.append(Finding(check="clock", message=why))
+    run.net.clock.set(to)
+    for node in run.net.nodes.values():
+        node.release_due()
+    await run.net.tick()
+    await run.net.idle()
+    return f"the clock is now {to.isoformat()}", findings, []
+
+
+_STEPS: dict[str, Callable[[_Run, _CaseContext, dict[str, Any]], Any]] = {
+    "request": _request,
+    "trigger": _trigger,
+    "expect": _expect,
+    "expect-none": _expect_none,
+    "expect-refused": _expect_refused,
+    "expect-retried": _expect_retried,
+    "advance-clock": _advance,
+}
+
+
+async def run_suite(
+    suite: Suite,
+    directory: Directory,
+    sut: str,
+    *,
+    only: Iterable[str] | None = None,
+    schemas: str | Path | None = None,
+    settings: RunSettings | None = None,
+    progress: Progress | None = None,
+    workdir: str | Path | None = None,
+) -> SuiteResult:
+    """Run ``suite`` (or the cases of ``only``) against the SUT at ``sut`` (a URL or an IR ID
+    of ``directory``)."""
+    settings = settings or RunSettings()
+    wanted = list(only or [])
+    unknown = [c for c in wanted if c not in {x.id for x in suite.cases}]
+    if unknown:
+        raise ConfigError(
+            f"no test case {unknown[0]} in the {suite.role} suite",
+            where="--only",
+            hint="eessi conformance list shows the test cases",
+            code="conformance.unknown-case",
+        )
+    cases = [c for c in suite.cases if not wanted or c.id in wanted]
+    directory, target = sut_target(directory, sut, suite.sut)
+    official = SchemaSet(schemas) if schemas is not None else None
+    households = load_households(suite)
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    await wait_answering(
+        [directory.get(target.id)], within=settings.startup, where=directory.source
+    )
+    with tempfile.TemporaryDirectory(prefix="eessi-conformance-") as tmp:
+        async with aiohttp.ClientSession() as session:
+            probe = _Run(suite, None, target, session, {}, set(), settings, official, None)  # type: ignore[arg-type]
+            await probe.probe()
+            capabilities = probe.capabilities
+            start = suite.start
+            if "clock" in capabilities:
+                now = await probe.sut_now()
+                if now is not None and now > start:
+                    start = now
+                why = await probe.move_sut_clock(start)
+                if why:
+                    capabilities.discard("clock")
+            net = LoopbackNetwork(
+                list(suite.peers),
+                households,
+                workdir=Path(workdir or tmp),
+                start=start,
+                directory=directory,
+                fixed_ports=True,
+                external_within=settings.startup,
+            )
+            async with net:
+                run = _Run(
+                    suite,
+                    net,
+                    target,
+                    session,
+                    {h.id: h for h in households},
+                    capabilities,
+                    settings,
+                    official,
+                    progress,
+                )
+                results = []
+                for case in cases:
+                    if progress is not None:
+                        progress("case", case)
+                    result = await run.run_case(case)
+                    results.append(result)
+                    if progress is not None:
+                        progress("done", result)
+    return SuiteResult(
+        suite,
+        target.endpoint,
+        tuple(results),
+        started,
+        time.monotonic() - t0,
+        tuple(sorted(capabilities)),
+    )
