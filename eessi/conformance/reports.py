@@ -13,13 +13,17 @@ __all__ = ["REPORT_FILES", "write_reports"]
 #: The files a run writes, by format.
 REPORT_FILES = {
     "junit": "junit.xml",
+    "tar": "tar.xml",
     "json": "report.json",
+    "html": "report.html",
 }
 
 
 def write_reports(result: SuiteResult, directory: str | Path) -> dict[str, Path]:
     """Write every report into ``directory`` (made if missing); their paths by format."""
+    from eessi.conformance.report_html import html_report
     from eessi.conformance.report_junit import junit_xml
+    from eessi.conformance.report_tar import tar_xml
 
     where = Path(directory)
     try:
@@ -29,6 +33,10 @@ def write_reports(result: SuiteResult, directory: str | Path) -> dict[str, Path]
             path = where / name
             if kind == "junit":
                 path.write_bytes(junit_xml(result))
+            elif kind == "tar":
+                path.write_bytes(tar_xml(result))
+            elif kind == "html":
+                path.write_text(html_report(result), encoding="utf-8")
             elif kind == "json":
                 text = json.dumps(result.to_dict(), indent=2, ensure_ascii=False)
                 path.write_text(text + "\n", encoding="utf-8")

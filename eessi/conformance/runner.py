@@ -264,6 +264,8 @@ class _Run:
         finally:
             for fund, rule_id in added:
                 self.net.mocks.book(fund).remove(rule_id)
+        results = await self._judge_leftovers(ctx, results)
+        failed = any(r.outcome is Outcome.FAILED for r in results)
         outcome = Outcome.FAILED if failed else Outcome.PASSED
         return CaseResult(
             case,
@@ -272,6 +274,37 @@ class _Run:
             conversation=ctx.conversation,
             started=started,
             seconds=time.monotonic() - t0,
+        )
+
+    async def _judge_leftovers(
+        self, ctx: _CaseContext, results: list[StepResult]
+    ) -> list[StepResult]:
+        """Documents kept for an ``expect`` that never took them are judged in the step they
+        arrived in."""
+        if not ctx.deferred:
+            return results
+        current = {m.message_id: m for m in await self._collect() if m.from_sut}
+        out = []
+        for r in results:
+            extra = [
+                f
+                for mid, index in list(ctx.deferred.items())
+                if index == r.step.index and mid in current
+                for f in ctx.judge(self, current[mid])
+            ]
+            if extra:
+                r = dataclasses.replace(r, outcome=Outcome.FAILED, findings=(*r.findings, *extra))
+            out.append(r)
+        ctx.deferred.clear()
+        return out
+
+    @staticmethod
+    def _expected_later(ctx: _CaseContext, step: Step, sed: str) -> bool:
+        return any(
+            s.index > step.index
+            and s.do in ("expect", "expect-retried")
+            and s.args.get("sed") == sed
+            for s in ctx.case.steps
         )
 
     def _fill(self, value: Any, ctx: _CaseContext) -> Any:
@@ -306,10 +339,14 @@ class _Run:
             )
         await self.net.idle()
         messages = await self.new_messages()
+        findings.extend(checked)
         for m in messages:
-            if m.from_sut:
-                findings.extend(self.auto_findings(ctx, m))
-        findings.extend(f for f in checked if f not in findings)
+            if not m.from_sut or m.message_id in ctx.judged:
+                continue
+            if self._expected_later(ctx, step, m.sed):
+                ctx.deferred[m.message_id] = step.index  # judged by the expect that takes it
+            else:
+                findings.extend(ctx.judge(self, m))
         outcome = Outcome.FAILED if findings else Outcome.PASSED
         return StepResult(
             step,
@@ -371,6 +408,18 @@ class _CaseContext:
     before: set[str] = dataclasses.field(default_factory=set)
     #: A step that accepts documents in any conversation (one the SUT opens).
     any_case: bool = False
+    #: The SUT's documents already held to the checks of every document.
+    judged: set[str] = dataclasses.field(default_factory=set)
+    #: The SUT's documents kept for a later ``expect`` of their type, by the step they came in.
+    deferred: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def judge(self, run: _Run, m: SutMessage) -> list[Finding]:
+        """The checks of every document, once per document."""
+        if m.message_id in self.judged:
+            return []
+        self.judged.add(m.message_id)
+        self.deferred.pop(m.message_id, None)
+        return run.auto_findings(self, m)
 
     def owns(self, m: SutMessage) -> bool:
         if m.message_id in self.before:
@@ -481,9 +530,8 @@ async def _expect(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOut
                     rules=tuple(args.get("rules", ())),
                 )
             )
-    # the message's own checks (schema, state, content) when it was seen in an earlier step
-    key = ("in", msg.message_id)
-    checked = run.auto_findings(ctx, msg) if key in run.seen else []
+    # the message's own checks (schema, state, content), here where the case expects it
+    checked = ctx.judge(run, msg)
     return f"{sed} {msg.message_id} from the SUT to {msg.receiver}", findings, checked
 
 
@@ -602,11 +650,9 @@ async def _expect_retried(run: _Run, ctx: _CaseContext, args: dict[str, Any]) ->
         )
     else:
         ctx.consumed[sed] = ctx.consumed.get(sed, 0) + 1
-    return (
-        f"{len(failed)} failed deliveries, then {'delivered' if msg else 'nothing'}",
-        findings,
-        [],
-    )
+    checked = ctx.judge(run, msg) if msg is not None else []
+    note = f"{len(failed)} failed deliveries, then {'delivered' if msg else 'nothing'}"
+    return note, findings, checked
 
 
 async def _advance(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOutcome:
@@ -634,6 +680,20 @@ _STEPS: dict[str, Callable[[_Run, _CaseContext, dict[str, Any]], Any]] = {
     "expect-retried": _expect_retried,
     "advance-clock": _advance,
 }
+
+
+def _scriptable_cns(net: LoopbackNetwork) -> None:
+    """Our CNS takes mock rules too (duplicate, malformed, wrong version, fail), so the fund
+    suite can misbehave towards a SUT fund the way the mock funds do towards a SUT CNS."""
+    prepare = net.network.prepare
+
+    def both(node: Any) -> None:
+        if prepare is not None:
+            prepare(node)
+        if node.entry.kind == "cns":
+            net.mocks.attach(node)
+
+    net.network.prepare = both
 
 
 async def run_suite(
@@ -681,6 +741,10 @@ async def run_suite(
                 why = await probe.move_sut_clock(start)
                 if why:
                     capabilities.discard("clock")
+            if "clock" not in capabilities:
+                # a SUT on the wall clock refuses messages stamped far from its time (replay
+                # protection): ours start at its time, now
+                start = datetime.now(UTC).replace(microsecond=0)
             net = LoopbackNetwork(
                 list(suite.peers),
                 households,
@@ -690,6 +754,7 @@ async def run_suite(
                 fixed_ports=True,
                 external_within=settings.startup,
             )
+            _scriptable_cns(net)
             async with net:
                 run = _Run(
                     suite,

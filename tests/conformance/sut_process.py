@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from eessi.conformance.suite import suites_dir
 from eessi.directory import default_directory_path
@@ -21,6 +22,7 @@ from eessi.node.network import free_ports
 
 HERE = Path(__file__).resolve().parent
 HOUSEHOLDS = suites_dir() / "households"
+CHROMIUM = "/usr/bin/chromium"
 
 
 def directory_on_free_ports(where: Path) -> Path:
@@ -77,3 +79,28 @@ async def eessi(*args: str, cwd: Path | None = None, within: float = 120) -> tup
         out, err = await proc.communicate()
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
+
+
+@contextlib.asynccontextmanager
+async def chromium(where: Path) -> AsyncIterator[Any]:
+    """Debian's Chromium, headless, on a fresh profile (playwright drives it; it downloads
+    nothing: no ``playwright install``)."""
+    import pytest
+
+    playwright = pytest.importorskip("playwright.async_api")
+    if not await asyncio.to_thread(Path(CHROMIUM).is_file):
+        pytest.skip(f"{CHROMIUM} is not installed (Debian's chromium package)")
+    async with playwright.async_playwright() as p:
+        context = await p.chromium.launch_persistent_context(
+            str(where / "chromium-profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            ],
+        )  # fmt: skip
+        try:
+            yield context
+        finally:
+            await context.close()

@@ -1,0 +1,116 @@
+"""Deliberately broken systems under test: ``eessi serve`` with one bug each (test-only).
+
+Run: ``python tests/conformance/mutants.py NAME serve --institution ... (eessi serve's
+arguments)``. The bug is patched into this process before the node starts; nothing of it leaves
+this file. Each mutant names the test case, step and check that must catch it
+(``tests/conformance/test_conformance_mutants.py``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+
+def no_s072() -> None:
+    """A CNS that never sends the S072 the fund's S073 waits for (R13/R17)."""
+    import eessi.core.cns as cns
+
+    def answer_eligible(run: Any, cf: Any, ref: Any) -> None:
+        return None
+
+    cns.answer_eligible = answer_eligible  # type: ignore[assignment]
+
+
+def confirms_refused() -> None:
+    """A CNS that confirms every S072, even for a member the rules refuse (R17: insured
+    where she lives)."""
+    import eessi.core.cns as cns
+    from eessi.core import cns_answers
+    from eessi.sed.model import OpenPeriod, OpenPeriodType
+
+    def answer_refused(run: Any, cf: Any, ref: Any, decision: Any) -> None:
+        found = cf.in_effect("S071")
+        period = OpenPeriod(type=OpenPeriodType.OPEN_ENDED, start=run.today)
+        cns_answers._send_s072(run, cf, found[1], ref, None, period)
+
+    cns.answer_refused = answer_refused  # type: ignore[assignment]
+
+
+def invalid_s072() -> None:
+    """A CNS whose S072 breaks the schema: an element the schema does not know before
+    ``entitlementConfirmed``."""
+    from eessi.sed import documents
+
+    plain = documents.S072.to_xml
+
+    def to_xml(self: Any) -> bytes:
+        return plain(self).replace(
+            b"<entitlementConfirmed>", b"<bogus>1</bogus><entitlementConfirmed>", 1
+        )
+
+    documents.S072.to_xml = to_xml  # type: ignore[method-assign]
+
+
+def no_reminder() -> None:
+    """A CNS that never reminds a silent fund (no X009 when the S073 is overdue)."""
+    import eessi.core.cns as cns
+
+    def time_passed(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    cns.time_passed = time_passed  # type: ignore[assignment]
+
+
+class _NeverSeen(set[str]):
+    """A set of seen message IDs that never holds any: every copy looks new."""
+
+    def __contains__(self, item: object) -> bool:
+        return False
+
+
+def answers_duplicates(argv: list[str]) -> int:
+    """A CNS that does not drop a duplicate delivery (same MessageId): it answers every copy.
+    The tester's CNS of ``tests/sut`` (no ``eessi`` inside), with its memory of message IDs
+    taken away; it takes ``eessi serve``'s ``--directory`` and ``--institution``."""
+    import asyncio
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sut"))
+    import cns  # type: ignore[import-not-found]
+
+    plain = cns.Cns.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        plain(self, *args, **kwargs)
+        self.seen = _NeverSeen()
+
+    cns.Cns.__init__ = init
+    directory = argv[argv.index("--directory") + 1]
+    own = argv[argv.index("--institution") + 1]
+    return int(asyncio.run(cns.main(["--directory", directory, "--id", own])))
+
+
+MUTANTS: dict[str, Callable[[], None]] = {
+    "no-s072": no_s072,
+    "confirms-refused": confirms_refused,
+    "invalid-s072": invalid_s072,
+    "no-reminder": no_reminder,
+}
+#: Mutants that are a whole program of their own (given ``eessi serve``'s arguments).
+PROGRAMS: dict[str, Callable[[list[str]], int]] = {"answers-duplicates": answers_duplicates}
+
+
+def main(argv: list[str]) -> int:
+    name, *rest = argv
+    if name in PROGRAMS:
+        return PROGRAMS[name](rest)
+    MUTANTS[name]()
+    from eessi.cli import main as eessi
+
+    return eessi(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
