@@ -55,7 +55,8 @@ def test_an_s071_breaking_both_schemas_is_named_twice_with_xpath_line_and_reason
     for f in findings:
         assert f.xpath == "/sed:S071/Persona"
         assert f.line is not None
-        assert f.explanation is not None and "Person" in f.explanation
+        assert f.explanation is not None
+        assert "Person" in f.explanation
 
 
 def test_an_sed_the_official_set_lacks_is_judged_by_ours_only() -> None:
