@@ -279,23 +279,36 @@ class _Run:
     async def _judge_leftovers(
         self, ctx: _CaseContext, results: list[StepResult]
     ) -> list[StepResult]:
-        """Documents kept for an ``expect`` that never took them are judged in the step they
-        arrived in."""
+        """Documents kept for an ``expect`` that did not take them (a second S072...) are
+        judged in the first such step that ran after they came (it saw them: where they belong
+        whatever the timing), else in the step they came in."""
         if not ctx.deferred:
             return results
         current = {m.message_id: m for m in await self._collect() if m.from_sut}
+        extra: dict[int, list[Finding]] = {}
+        for mid, arrived in list(ctx.deferred.items()):
+            m = current.get(mid)
+            if m is None:
+                continue
+            home = next(
+                (
+                    r.step.index
+                    for r in results
+                    if r.step.index > arrived
+                    and r.outcome is not Outcome.SKIPPED
+                    and r.step.do in ("expect", "expect-retried")
+                    and r.step.args.get("sed") == m.sed
+                ),
+                arrived,
+            )
+            extra.setdefault(home, []).extend(ctx.judge(self, m))
+        ctx.deferred.clear()
         out = []
         for r in results:
-            extra = [
-                f
-                for mid, index in list(ctx.deferred.items())
-                if index == r.step.index and mid in current
-                for f in ctx.judge(self, current[mid])
-            ]
-            if extra:
-                r = dataclasses.replace(r, outcome=Outcome.FAILED, findings=(*r.findings, *extra))
+            more = extra.get(r.step.index)
+            if more:
+                r = dataclasses.replace(r, outcome=Outcome.FAILED, findings=(*r.findings, *more))
             out.append(r)
-        ctx.deferred.clear()
         return out
 
     @staticmethod
