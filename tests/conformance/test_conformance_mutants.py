@@ -27,8 +27,8 @@ from eessi.directory import load_directory
 pytestmark = pytest.mark.slow
 
 GITB = Path(__file__).resolve().parents[2].parent / "shared" / "gitb-schemas"
-#: A broken SUT gets a few seconds to send what it never will.
-FAST = RunSettings(within=3.0, quiet=0.4)
+#: A broken SUT gets a few seconds to send what it never will (enough for one under load).
+FAST = RunSettings(within=5.0, quiet=0.4)
 
 
 async def run_mutant(tmp_path: Path, mutant: str, *cases: str) -> SuiteResult:
