@@ -42,10 +42,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--eessi-conformance-report-dir", metavar="DIR", help="write the reports")
 
 
-class ConformanceFailure(Exception):
-    """A conformance test case whose assertions failed (its findings, as text)."""
-
-
 class ConformanceItem(pytest.Item):
     """One conformance test case."""
 
@@ -60,12 +56,7 @@ class ConformanceItem(pytest.Item):
         if mine.outcome is Outcome.SKIPPED:
             pytest.skip(mine.reason)
         if mine.outcome is Outcome.FAILED:
-            raise ConformanceFailure(_failure_text(mine))
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        if isinstance(excinfo.value, ConformanceFailure):
-            return str(excinfo.value)
-        return str(super().repr_failure(excinfo))
+            pytest.fail(_failure_text(mine), pytrace=False)
 
     def reportinfo(self) -> tuple[str, int, str]:
         return "conformance", 0, f"{self.case.id}: {self.case.title}"
