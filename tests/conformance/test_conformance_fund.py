@@ -8,13 +8,17 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from lxml import etree
 from sut_process import start_sut
 
 from eessi.conformance import Outcome, load_suite, run_suite, shipped_suite
 from eessi.conformance.report_text import render
+from eessi.conformance.reports import write_reports
 from eessi.directory import load_directory
 
 pytestmark = pytest.mark.slow
+
+GITB = Path(__file__).resolve().parents[2].parent / "shared" / "gitb-schemas"
 
 pytest_plugins = ["pytester"]
 
@@ -44,6 +48,13 @@ async def test_without_a_clock_route_the_deadline_cases_are_skipped_with_the_rea
     assert "no virtual clock route" in skipped.reason
     assert ran.outcome is Outcome.PASSED
     assert result.passed
+    tar = etree.parse(str(write_reports(result, tmp_path / "reports")["tar"]))
+    results = [r.text for r in tar.iterfind("{*}reports/{*}reports/{*}result")]
+    assert results == ["UNDEFINED", "SUCCESS"]  # skipped, passed
+    if not (GITB / "gitb_tr.xsd").is_file():
+        pytest.skip(f"the ITB's schemas are not here ({GITB}): the TAR is not validated")
+    xsd = etree.XMLSchema(etree.parse(str(GITB / "gitb_tr.xsd"), etree.XMLParser(no_network=True)))
+    xsd.assertValid(tar)
 
 
 def _plugin_args() -> list[str]:
