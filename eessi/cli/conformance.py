@@ -33,7 +33,16 @@ def register(subparsers: Any) -> None:
         ),
     )
     sub = parser.add_subparsers(dest="conformance_command", metavar="COMMAND", required=True)
-    listing = sub.add_parser("list", help="the test cases of each role")
+    listing = sub.add_parser(
+        "list",
+        help="the test cases of each role",
+        description="The test cases of each role: ID, title, what they cover, what they need.",
+        **examples(
+            "eessi conformance list",
+            "eessi conformance list --role cns",
+            "eessi conformance list --role fund --json",
+        ),
+    )
     listing.add_argument("--role", choices=("cns", "fund"), help="one role only")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(func=_list)
@@ -42,6 +51,13 @@ def register(subparsers: Any) -> None:
         help="run a role's suite against a SUT",
         description="Run the suite of a role against the SUT; exit 0 only when every"
         " assertion held.",
+        **examples(
+            "eessi conformance run --role cns --sut LU:CNS00001 --directory my-net.toml",
+            "eessi conformance run --role cns --sut http://127.0.0.1:8701/as4"
+            " --only CNS-S071-01 CNS-X009-01",
+            "eessi conformance run --role fund --sut FR:CPAM5701 --directory my-net.toml"
+            " --schemas official-xsd/ --report-dir reports/",
+        ),
     )
     run.add_argument(
         "--role", choices=("cns", "fund"), required=True, help="the role the SUT plays"

@@ -42,6 +42,7 @@ from eessi.conformance.model import (
     TestCase,
 )
 from eessi.conformance.suite import load_households
+from eessi.conformance.sut_api import SutApi
 from eessi.core.household import Household
 from eessi.directory import Directory, InstitutionEntry
 from eessi.errors import ConfigError, EessiError
@@ -123,9 +124,8 @@ class _Run:
         suite: Suite,
         net: LoopbackNetwork,
         sut: SutTarget,
-        session: aiohttp.ClientSession,
+        api: SutApi,
         households: Mapping[str, Household],
-        capabilities: set[str],
         settings: RunSettings,
         official: SchemaSet | None,
         progress: Progress | None,
@@ -133,9 +133,9 @@ class _Run:
         self.suite = suite
         self.net = net
         self.sut = sut
-        self.session = session
+        self.api = api
+        self.capabilities = api.capabilities
         self.households = households
-        self.capabilities = capabilities
         self.settings = settings
         self.official = official
         self.progress = progress
@@ -194,42 +194,6 @@ class _Run:
             and (to is None or m.receiver == to)
             and (ctx is None or ctx.owns(m))
         ]
-
-    # ---- the SUT's admin routes
-
-    async def _sut_json(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
-        url = f"{self.sut.admin}{path}"
-        timeout = aiohttp.ClientTimeout(total=max(15.0, self.settings.within))
-        try:
-            async with self.session.request(method, url, json=body, timeout=timeout) as resp:
-                text = await resp.text()
-                try:
-                    return resp.status, json.loads(text) if text else None
-                except ValueError:
-                    return resp.status, text
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return 0, str(exc) or type(exc).__name__
-
-    async def probe(self) -> None:
-        status, body = await self._sut_json("GET", "/api/clock")
-        if status == 200 and isinstance(body, dict) and body.get("virtual"):
-            self.capabilities.add("clock")
-        status, body = await self._sut_json("GET", "/api/institution")
-        if status == 200 and isinstance(body, dict) and body.get("requests"):
-            self.capabilities.add("requests")
-
-    async def sut_now(self) -> datetime | None:
-        status, body = await self._sut_json("GET", "/api/clock")
-        if status == 200 and isinstance(body, dict) and isinstance(body.get("now"), str):
-            return datetime.fromisoformat(body["now"])
-        return None
-
-    async def move_sut_clock(self, to: datetime) -> str | None:
-        """Move the SUT's clock to ``to``; why not, if it failed."""
-        status, body = await self._sut_json("POST", "/api/clock", {"to": to.isoformat()})
-        if status == 200:
-            return None
-        return f"POST {self.sut.admin}/api/clock answered {status}: {body}"
 
     # ---- running
 
@@ -462,7 +426,7 @@ async def _request(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOu
 
 
 async def _trigger(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOutcome:
-    status, body = await run._sut_json("POST", "/api/requests", args)
+    status, body = await run.api.request(args)
     if status != 202:
         return (
             f"the SUT refused {args['kind']}",
@@ -673,7 +637,7 @@ async def _advance(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOu
     to = after(run.net.clock.now(), period)
     findings = []
     if "clock" in run.capabilities:
-        why = await run.move_sut_clock(to)
+        why = await run.api.move_clock(to)
         if why:
             findings.append(Finding(check="clock", message=why))
     run.net.clock.set(to)
@@ -743,16 +707,14 @@ async def run_suite(
     )
     with tempfile.TemporaryDirectory(prefix="eessi-conformance-") as tmp:
         async with aiohttp.ClientSession() as session:
-            probe = _Run(suite, None, target, session, {}, set(), settings, official, None)  # type: ignore[arg-type]
-            await probe.probe()
-            capabilities = probe.capabilities
+            api = SutApi(target.admin, session, timeout=max(15.0, settings.within))
+            capabilities = await api.probe()
             start = suite.start
             if "clock" in capabilities:
-                now = await probe.sut_now()
+                now = await api.now()
                 if now is not None and now > start:
                     start = now
-                why = await probe.move_sut_clock(start)
-                if why:
+                if await api.move_clock(start):
                     capabilities.discard("clock")
             if "clock" not in capabilities:
                 # a SUT on the wall clock refuses messages stamped far from its time (replay
@@ -773,9 +735,8 @@ async def run_suite(
                     suite,
                     net,
                     target,
-                    session,
+                    api,
                     {h.id: h for h in households},
-                    capabilities,
                     settings,
                     official,
                     progress,
