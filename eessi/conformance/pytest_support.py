@@ -40,6 +40,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--eessi-sut-directory", metavar="FILE", help="the directory the SUT was given")
     group.addoption("--eessi-conformance-schemas", metavar="DIR", help="official XSDs too")
     group.addoption("--eessi-conformance-report-dir", metavar="DIR", help="write the reports")
+    group.addoption(
+        "--eessi-conformance-within",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to wait for each document the SUT must send (default 10)",
+    )
 
 
 class ConformanceItem(pytest.Item):
@@ -75,7 +82,7 @@ def _suite_result(config: pytest.Config) -> SuiteResult:
         raise config.stash[_FAILED]
     if _RESULT not in config.stash:
         from eessi.conformance.reports import write_reports
-        from eessi.conformance.runner import run_suite
+        from eessi.conformance.runner import RunSettings, run_suite
         from eessi.conformance.suite import load_suite, shipped_suite
         from eessi.directory import default_directory_path, load_directory
 
@@ -94,6 +101,7 @@ def _suite_result(config: pytest.Config) -> SuiteResult:
                     sut,
                     only=[i.case.id for i in _items(config)],
                     schemas=config.getoption("eessi_conformance_schemas"),
+                    settings=RunSettings(within=config.getoption("eessi_conformance_within")),
                 )
             )
         except Exception as exc:

@@ -66,18 +66,26 @@ def _plugin_args() -> list[str]:
 async def test_the_suite_runs_as_one_pytest_item_per_test_case(
     tmp_path: Path, pytester: pytest.Pytester
 ) -> None:
+    """A CNS that never reminds: its reminder case fails with the step and the finding, the
+    others pass, next to the project's own test."""
     pytester.makepyfile("def test_own():\n    assert True\n")
-    async with start_sut(tmp_path, "FR:CPAM5701") as directory:
+    async with start_sut(tmp_path, "LU:CNS00001", mutant="no-reminder") as directory:
         result = await asyncio.to_thread(
             pytester.runpytest_subprocess,
             *_plugin_args(),
             "-p", "no:cacheprovider", "-v",
-            "--eessi-conformance", "fund", "--eessi-sut", "FR:CPAM5701",
+            "--eessi-conformance", "cns", "--eessi-sut", "LU:CNS00001",
             "--eessi-sut-directory", str(directory),
-            "-k", "S072A or T-VERSION or own",
+            "-k", "X009-01 or S071-02 or own", "--eessi-conformance-within", "5",
             "--eessi-conformance-report-dir", str(tmp_path / "reports"),
             timeout=120,
         )  # fmt: skip
-    result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*conformance?FUND-S072A-01? PASSED*"])
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*conformance?CNS-S071-02? PASSED*",
+            "*conformance?CNS-X009-01? FAILED*",
+            "*step 6 (the SUT sends X009): ?missing? the SUT sent no X009 within *",
+        ]
+    )
     assert (tmp_path / "reports" / "junit.xml").is_file()
