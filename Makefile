@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check format bench clean venv postgresql
+.PHONY: demo test check format bench clean venv postgresql chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/eessi demo
 
-test: $(STAMP) postgresql
+test: $(STAMP) postgresql chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The journal's contract tests start their own PostgreSQL server (tests/postgres_cluster.py):
@@ -33,6 +33,21 @@ postgresql:
 	  else \
 	    echo "PostgreSQL server binaries missing: install Debian's postgresql (as root)," \
 	      "or set EESSI_TEST_SKIP_POSTGRES=1 to skip its tests" >&2; exit 1; \
+	  fi; \
+	fi
+
+# The dashboard's tests (tests/web) drive Debian's Chromium through Playwright, which never
+# downloads a browser of its own here: install Debian's chromium when it is missing (as root,
+# quietly; a no-op otherwise). EESSI_TEST_SKIP_BROWSER=1 skips both this and those tests.
+chromium:
+	@if [ "$$EESSI_TEST_SKIP_BROWSER" != 1 ] && [ ! -x "$${EESSI_CHROMIUM:-/usr/bin/chromium}" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Chromium (Debian's chromium) for the dashboard's browser tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium >/dev/null) || exit 1; \
+	  else \
+	    echo "Chromium missing: install Debian's chromium (as root), or set" \
+	      "EESSI_TEST_SKIP_BROWSER=1 to skip the dashboard's browser tests" >&2; exit 1; \
 	  fi; \
 	fi
 

@@ -6,7 +6,9 @@ diagram whose arrows appear as documents move (institution lifelines, the CNS an
 told apart; each arrow labelled with SED type, case and status, the virtual time on the left),
 then each family member's outcome with the rules that decided it. With no NAME it runs the R17
 flow (``make demo``). ``--mermaid FILE`` writes the same exchange as a Mermaid
-``sequenceDiagram``. The demo ``seds`` instead validates every SED example of the catalogue.
+``sequenceDiagram``. ``--web`` plays it in the browser instead (the dashboard, step by step:
+next / play / pause, a caption per step with the rules it cites). The demo ``seds`` instead
+validates every SED example of the catalogue.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def register(subparsers: Any) -> None:
             "eessi demo",
             "eessi demo --list",
             "eessi demo r17-family-abroad --no-color --delay 0 --mermaid flow.mmd",
+            "eessi demo r17-family-abroad --web",
         ),
     )
     parser.add_argument(
@@ -55,6 +58,26 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--no-color", action="store_true", help="plain text, no colours")
     parser.add_argument(
         "--ascii", action="store_true", help="ASCII lines instead of box-drawing characters"
+    )
+    parser.add_argument(
+        "--web",
+        action="store_true",
+        help="play it in the browser, step by step (next / play / pause), on the dashboard",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --web: the dashboard's port on 127.0.0.1 (default: a free one)",
+    )
+    parser.add_argument(
+        "--no-browser", action="store_true", help="with --web: print the URL, open no browser"
+    )
+    parser.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        help="with --web: conformance reports to link (eessi conformance --report-dir)",
     )
     parser.add_argument(
         "--delay",
@@ -108,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
         name = prefixed[0]
     scenario = load_scenario(find_scenario(name))
+    if args.web:
+        return web(scenario, args)
     out = sys.stdout
     tty = out.isatty()
     colour = colour_wanted(out, no_color=args.no_color)
@@ -119,6 +144,33 @@ def run(args: argparse.Namespace) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+
+
+def web(scenario: Any, args: argparse.Namespace) -> int:
+    """``eessi demo --web``: the dashboard on 127.0.0.1, the scenario held before each step
+    until the page says next or play; Ctrl-C stops it."""
+    import asyncio
+    import webbrowser
+
+    from eessi.cli.scenario import quiet_node_logs
+    from eessi.cli.serve import stop_on_signals
+    from eessi.web.demo import DemoPlayer, serve_demo
+
+    quiet_node_logs()
+    delay = args.delay if args.delay is not None else 1.5
+
+    async def main() -> int:
+        stop = stop_on_signals()
+        player = DemoPlayer(scenario, delay=delay)
+        async with serve_demo(player, port=args.port, report_dir=args.report_dir) as url:
+            print(f"eessi demo {scenario.name}: {scenario.title}")
+            print(f"  open {url} (next / play / pause); Ctrl-C to stop.", flush=True)
+            if not args.no_browser:
+                webbrowser.open(url)
+            await stop.wait()
+        return 0 if player.mode == "done" else 1 if player.mode == "failed" else 0
+
+    return asyncio.run(main())
 
 
 def colour_wanted(out: TextIO, *, no_color: bool = False) -> bool:

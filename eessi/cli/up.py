@@ -150,6 +150,9 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
                 institution=e.id,
                 url=inst.url,
             )
+        first = next(iter(network.institutions.values()), None)
+        if first is not None:  # every node's /ui/ shows the whole network (docs/dashboard.md)
+            announce(f"  dashboard: {first.url}/ui/", event="dashboard", url=f"{first.url}/ui/")
         announce("Ctrl-C to stop.", event="ready")
         await stop.wait()
         announce("eessi up: stopping", stream=sys.stderr, event="stopping")

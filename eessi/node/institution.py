@@ -97,6 +97,7 @@ from eessi.transport.http import http_transport
 from eessi.transport.limits import InboundLimits
 from eessi.transport.seam import Transport, TransportFactory, TransportSetup
 from eessi.transport.server import InboundEndpoint
+from eessi.web import add_dashboard
 
 __all__ = [
     "CRASH_ENV",
@@ -247,6 +248,7 @@ class Institution:
         add = getattr(admin, "add_admin_routes", None) if admin is not None else None
         if add is not None:
             add(self.app, self, host=self._host)
+            add_dashboard(self.app, self, host=self._host)  # /ui/ (eessi.web)
         else:
             self.app.router.add_get("/api/health", self._health)
 

@@ -50,6 +50,7 @@ from eessi.trace.runlog import note_run
 from eessi.transport.http import http_transport
 from eessi.transport.seam import TransportFactory
 from eessi.transport.twin import TwinHub
+from eessi.web import join_network
 
 __all__ = [
     "NOWHERE",
@@ -403,6 +404,7 @@ class Network:
                 self.institutions[entry.id] = inst
                 if people is not None:  # journaled at each start, for `eessi trace export`
                     note_run(inst, households=people, seed=self.seed)
+                join_network(inst, self.institutions)  # each node's /ui/ shows them all
                 if self.clock_control is not None:
                     attach(self.clock_control, inst)
                 attach_reset(inst, self.reset)

@@ -66,7 +66,7 @@ from eessi.scenario.format import Expectations, Scenario, ScenarioStep, clock_de
 from eessi.scenario.report import Check, ScenarioReport, StepResult
 from eessi.scenario.world import Exchange, LoopbackNetwork
 
-__all__ = ["RunObserver", "run_scenario"]
+__all__ = ["RunObserver", "member_outcomes", "run_scenario"]
 
 #: Called as the run goes: ``("start", LoopbackNetwork)`` first; then per step
 #: ``("begin", ScenarioStep)``, ``("message", Exchange)`` for each document that moved during
@@ -312,32 +312,36 @@ class _Run:
     # ---- outcomes
 
     def members(self) -> dict[str, dict[str, Any]]:
-        regs = {ref.member: reg for ref, reg in self.net.cns_desk.registrations.items()}
-        out: dict[str, dict[str, Any]] = {}
-        for m in self.s.household.members:
-            decision = self.net.decisions.get(m.id)
-            reg = regs.get(m.id)
-            if reg is not None:
-                outcome = "registered"
-            elif decision is not None:
-                outcome = decision.outcome.value
-            else:
-                outcome = "none"
-            out[m.id] = {
-                "outcome": outcome,
-                "rules": list(decision.rules if decision else reg.rules if reg else ()),
-                "main_insured": reg.main_insured
-                if reg
-                else (decision.attaches_to if decision else None),
-                "start": (reg.start if reg else decision.start if decision else None),
-                "missing": [x.kind.value for x in decision.missing] if decision else [],
-                "reasons": [f"{r.rule}: {r.explanation}" for r in decision.reasons]
-                if decision
-                else [],
-            }
-            if out[m.id]["start"] is not None:
-                out[m.id]["start"] = out[m.id]["start"].isoformat()
-        return out
+        return member_outcomes(self.s, self.net)
+
+
+def member_outcomes(scenario: Scenario, net: LoopbackNetwork) -> dict[str, dict[str, Any]]:
+    """Each member's outcome at the CNS so far (``registered`` or the latest decision's), with
+    its rules, main insured, start, what is missing and the reasons (``"R17: ..."``)."""
+    regs = {ref.member: reg for ref, reg in net.cns_desk.registrations.items()}
+    out: dict[str, dict[str, Any]] = {}
+    for m in scenario.household.members:
+        decision = net.decisions.get(m.id)
+        reg = regs.get(m.id)
+        if reg is not None:
+            outcome = "registered"
+        elif decision is not None:
+            outcome = decision.outcome.value
+        else:
+            outcome = "none"
+        out[m.id] = {
+            "outcome": outcome,
+            "rules": list(decision.rules if decision else reg.rules if reg else ()),
+            "main_insured": reg.main_insured
+            if reg
+            else (decision.attaches_to if decision else None),
+            "start": (reg.start if reg else decision.start if decision else None),
+            "missing": [x.kind.value for x in decision.missing] if decision else [],
+            "reasons": [f"{r.rule}: {r.explanation}" for r in decision.reasons] if decision else [],
+        }
+        if out[m.id]["start"] is not None:
+            out[m.id]["start"] = out[m.id]["start"].isoformat()
+    return out
 
 
 def _check_messages(expect: Expectations, xs: list[Exchange]) -> list[Check]:
