@@ -229,9 +229,10 @@ class Dashboard:
         if not node.url:
             raise ApiError(
                 503,
-                f"{node.entry.id} is not serving yet",
+                f"{node.entry.id} serves no HTTP (not started, or on the in-memory transport)",
                 where=f"institution {node.entry.id}",
-                hint="wait until it has started",
+                hint="wait until it has started; a network on the in-memory twin transport has"
+                " no admin API to read: run it over HTTP (eessi up does)",
                 code="ui.not-serving",
             )
         url = f"{node.url}/api/{request.match_info['tail']}"

@@ -110,7 +110,8 @@ class DemoPlayer:
 
     async def run(self) -> None:
         """Play the scenario; returns once it has played and :meth:`close` was called."""
-        report = await run_scenario(self.scenario, observer=self._observe)
+        # Over loopback HTTP, not the in-memory twin: the pages read each node's admin API.
+        report = await run_scenario(self.scenario, observer=self._observe, transport="http")
         if report.error:
             self.error = report.error
             self._changed("failed")
