@@ -134,8 +134,9 @@ function selectOf(id, label, values, current, onchange) {
 async function listen() {
   // Server-sent events read with fetch (EventSource cannot send the admin token).
   for (;;) {
+    app.stream = new AbortController();
     try {
-      const resp = await fetch("/ui/data/stream", { headers: headers() });
+      const resp = await fetch("/ui/data/stream", { headers: headers(), signal: app.stream.signal });
       if (resp.status === 401) {
         document.getElementById("token-form").hidden = false;
         return;
@@ -154,6 +155,7 @@ async function listen() {
         }
       }
     } catch (err) {
+      if (app.stream.signal.aborted) continue;  // asked to start again (a reset): at once
       // the node stopped or restarts: try again shortly
     }
     await new Promise((r) => setTimeout(r, 2000));
@@ -561,6 +563,7 @@ pages.mocks = async (main) => {
           try {
             await node(any.id, "reset", { method: "POST", body: "{}" });
             app.arrows.clear();
+            app.stream.abort();  // a fresh stream sends every arrow again (same seeded IDs)
             await route();
             say("The network is back to its start.");
           }
