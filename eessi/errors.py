@@ -27,7 +27,8 @@ module and checks that this drawing and the classes agree, parent by parent::
     │   ├── PeerUnreachableError
     │   ├── MessageRefusedError          the peer answered with an error signal
     │   ├── EnvelopeError                an envelope is malformed, spoofed or oversized
-    │   └── transport.server._Reject     internal: stop the checks, answer an error signal
+    │   ├── transport.server._Reject     internal: stop the checks, answer an error signal
+    │   └── as4.transport._Refuse        internal: the same for the AS4 endpoint
     ├── JournalError                     the durable store failed or is inconsistent
     ├── TraceError                       a trace file cannot be read or written
     └── AdminError                       an admin API (node or mock) refuses a request

@@ -36,6 +36,7 @@ def register(subparsers: Any) -> None:
             "eessi scenario run all",
             "eessi scenario run r5-former-fund-s040-s041 --json",
             "eessi scenario run my-scenario.toml --keep journals/",
+            "eessi scenario run all --transport as4",
         ),
     )
     run.add_argument(
@@ -47,6 +48,14 @@ def register(subparsers: Any) -> None:
     run.add_argument("--json", action="store_true", help="print the reports as JSON")
     run.add_argument(
         "--keep", metavar="DIR", help="keep the journals in DIR (one sub-directory per scenario)"
+    )
+    run.add_argument(
+        "--transport",
+        choices=("embedded", "as4"),
+        default="embedded",
+        help="as4: the institutions speak signed and encrypted eDelivery AS4 on loopback (a"
+        " test PKI made for the run, kept in DIR/pki with --keep); embedded (default): the"
+        " embedded network's own transport",
     )
     run.set_defaults(func=run_command)
     listing = sub.add_parser(
@@ -92,6 +101,7 @@ def list_command(args: argparse.Namespace) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     import asyncio
+    import tempfile
     from pathlib import Path
 
     from eessi.scenario.format import find_scenario, load_scenario, shipped_scenarios
@@ -107,14 +117,24 @@ def run_command(args: argparse.Namespace) -> int:
             paths.append(find_scenario(name))
     scenarios = [load_scenario(p) for p in paths]  # every file checked before anything runs
 
-    async def run_all() -> list[Any]:
+    async def run_all(transport: Any) -> list[Any]:
         reports = []
         for s in scenarios:
             workdir = None if args.keep is None else Path(args.keep) / s.name
-            reports.append(await run_scenario(s, workdir=workdir))
+            reports.append(await run_scenario(s, workdir=workdir, transport=transport))
         return reports
 
-    reports = asyncio.run(run_all())
+    with tempfile.TemporaryDirectory(prefix="eessi-scenario-pki-") as tmp:
+        transport: Any = "twin"  # the embedded network's own (in memory)
+        if args.transport == "as4":
+            from eessi.as4.node_transport import as4_transport
+            from eessi.as4.startup import load_as4
+            from eessi.directory import load_default_directory
+
+            pki = Path(args.keep) / "pki" if args.keep is not None else Path(tmp) / "pki"
+            network = load_as4(load_default_directory(), pki_dir=None, default_pki_dir=pki)
+            transport = as4_transport(network)
+        reports = asyncio.run(run_all(transport))
     if args.json:
         out = {
             "result": "passed" if all(r.passed for r in reports) else "failed",

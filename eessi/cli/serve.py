@@ -91,6 +91,26 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
         " institution shares it",
     )
     parser.add_argument(
+        "--transport",
+        choices=("as4", "legacy"),
+        default="as4",
+        help="as4 (default): eDelivery AS4 (docs/as4.md); legacy: the AS4-like envelope with"
+        " an HMAC of earlier versions, retiring",
+    )
+    parser.add_argument(
+        "--pki",
+        metavar="DIR",
+        help="the network's test PKI for AS4 security, created there at the first start if"
+        " missing (default: the P-Mode file's pki, else up: DB-DIR/pki, serve: pki/ beside"
+        " the directory file, or ./eessi-pki for the shipped directory)",
+    )
+    parser.add_argument(
+        "--no-security",
+        action="store_true",
+        help="AS4 without signing or encryption whatever the P-Modes say (no keys needed;"
+        " fast local simulation)",
+    )
+    parser.add_argument(
         "--drain-timeout",
         type=float,
         default=5.0,
@@ -171,6 +191,42 @@ def configure_logging(args: argparse.Namespace) -> None:
 
     level = args.log_level or ("INFO" if args.verbose else "WARNING")
     configure(level, args.log_format)
+
+
+def node_transport(args: argparse.Namespace, directory: Any, default_pki: Any) -> tuple[Any, str]:
+    """The transport factory ``--transport`` asks for (``None``: the legacy one, the node's
+    default) and a line saying what it is. For AS4: the P-Modes beside the directory (or the
+    shipped ones), checked, and the PKI (``--pki``, the P-Mode file's, else ``default_pki``),
+    made there if missing (:func:`eessi.as4.startup.load_as4`)."""
+    from pathlib import Path
+
+    if args.transport == "legacy":
+        return None, "transport: legacy (AS4-like envelope, HMAC)"
+    from eessi.as4.node_transport import as4_transport
+    from eessi.as4.startup import load_as4
+
+    network = load_as4(
+        directory,
+        pki_dir=Path(args.pki) if args.pki else None,
+        default_pki_dir=Path(default_pki),
+        security=not args.no_security,
+    )
+    security = f"secured, PKI {network.pki.root}" if network.pki is not None else "without security"
+    return as4_transport(
+        network
+    ), f"transport: eDelivery AS4 ({security}; P-Modes {network.pmodes_file})"
+
+
+def default_pki_beside(directory: Any) -> Any:
+    """``pki/`` beside the directory file, or ``./eessi-pki`` for the shipped directory."""
+    from pathlib import Path
+
+    from eessi.directory import default_directory_path
+
+    source = Path(directory.source) if directory.source else None
+    if source is None or source.resolve() == default_directory_path().resolve():
+        return Path("eessi-pki")
+    return source.resolve().parent / "pki"
 
 
 def node_options(args: argparse.Namespace) -> Any:
@@ -292,17 +348,20 @@ async def _serve(args: argparse.Namespace) -> int:
         )
     controller = mock_controller(directory, seed=args.seed) if entry.kind == "mock" else None
     profile = controller.profiles.get(entry.id) if controller is not None else None
+    options, clock = node_options(args), node_clock(args)  # refused before any key is made
+    transport, transport_line = node_transport(args, directory, default_pki_beside(directory))
     inst = await open_institution(
         entry,
         directory,
         db,
         households_dir=args.households,
         seed=args.seed,
-        clock=node_clock(args),
-        options=node_options(args),
+        clock=clock,
+        options=options,
         synchronous=args.synchronous,
         host=args.host,
         fund_policy=profile.policy if profile is not None else None,
+        transport=transport,
     )
     note_run(inst, households=load_households(args.households), seed=args.seed)
     ownership: Ownership | None = None
@@ -322,6 +381,7 @@ async def _serve(args: argparse.Namespace) -> int:
             institution=entry.id,
             url=inst.url,
         )
+        announce(f"  {transport_line}", event="transport", transport=args.transport)
         await stop.wait()
         announce(f"{entry.id}: stopping", stream=sys.stderr, event="stopping")
         report_drain(await drain([inst], args.drain_timeout), args.drain_timeout)

@@ -80,6 +80,7 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
         configure_logging,
         node_clock,
         node_options,
+        node_transport,
         report_drain,
         stop_on_signals,
     )
@@ -104,17 +105,20 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
             enable_mock(inst, controller, host=_host_of(inst.entry.endpoint))
         instrument(inst)  # logs and /metrics (docs/operations.md)
 
+    options, clock = node_options(args), node_clock(args)  # refused before any key is made
+    transport, transport_line = node_transport(args, directory, db_dir / "pki")
     network = Network(
         directory,
         db_dir,
         ids=args.institution,
         households_dir=args.households,
         seed=args.seed,
-        clock=node_clock(args),
-        options=node_options(args),
+        clock=clock,
+        options=options,
         synchronous=args.synchronous,
         prepare=prepare,
         fund_policies={fund: p.policy for fund, p in controller.profiles.items()},
+        transport=transport or "http",  # None: --transport legacy
     )
 
     def mock_rules_back() -> None:  # POST /api/reset: the mock funds' rules as in the profiles
@@ -135,6 +139,7 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
             raise
         n = len(network.institutions)
         announce(f"eessi up: {n} institutions, journals in {db_dir}", event="up")
+        announce(f"  {transport_line}", event="transport", transport=args.transport)
         if network.clock_control is not None:
             start = network.clock_control.start.isoformat()
             announce(

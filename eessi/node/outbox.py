@@ -206,6 +206,7 @@ class Outbox:
             sed_version=record.sed_version,
             payload=record.payload,
             ref_to_message_id=record.ref_to_message_id,
+            envelope=record.envelope,
         )
 
     async def deliver(self, record: MessageRecord) -> bool:

@@ -65,6 +65,7 @@ from eessi.node.inputs import (
 from eessi.scenario.format import Expectations, Scenario, ScenarioStep, clock_delta
 from eessi.scenario.report import Check, ScenarioReport, StepResult
 from eessi.scenario.world import Exchange, LoopbackNetwork
+from eessi.transport.seam import TransportFactory
 
 __all__ = ["RunObserver", "member_outcomes", "run_scenario"]
 
@@ -521,10 +522,10 @@ async def run_scenario(
     *,
     workdir: str | Path | None = None,
     observer: RunObserver | None = None,
-    transport: Literal["twin", "http"] = "twin",
+    transport: Literal["twin", "http"] | TransportFactory = "twin",
 ) -> ScenarioReport:
     """Play ``scenario`` and check its expectations (see the module docstring); ``transport``:
-    the in-memory twin (no port) or loopback HTTP."""
+    the in-memory twin (no port), loopback HTTP, or a transport factory on loopback (AS4)."""
     with tempfile.TemporaryDirectory(prefix="eessi-scenario-") as tmp:
         where = Path(workdir) if workdir is not None else Path(tmp)
         return await _run(scenario, where, observer, transport)
@@ -534,7 +535,7 @@ async def _run(
     scenario: Scenario,
     where: Path,
     observer: RunObserver | None,
-    transport: Literal["twin", "http"] = "twin",
+    transport: Literal["twin", "http"] | TransportFactory = "twin",
 ) -> ScenarioReport:
     net = LoopbackNetwork(
         scenario.institutions,

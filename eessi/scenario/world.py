@@ -58,6 +58,7 @@ from eessi.node.network import (
     wait_answering,
 )
 from eessi.transport.client import RetryPolicy
+from eessi.transport.seam import TransportFactory
 
 __all__ = [
     "DEFAULT_START",
@@ -156,13 +157,15 @@ class LoopbackNetwork:
         options: NodeOptions | None = None,
         fixed_ports: bool = False,
         external_within: float = 10.0,
-        transport: Literal["twin", "http"] = "twin",
+        transport: Literal["twin", "http"] | TransportFactory = "twin",
     ) -> None:
         """``fixed_ports``: the institutions listen on the directory's own endpoints (for an
         external system configured with the same directory) instead of fresh ports;
         ``external_within``: seconds :meth:`start` waits for each external system to answer;
         ``transport``: ``"twin"`` (in memory, plus HTTP when facing an external system or
-        with ``fixed_ports``) or ``"http"`` (module docstring)."""
+        with ``fixed_ports``) or ``"http"`` (module docstring), or a transport factory that
+        listens on loopback like ``"http"`` (eDelivery AS4: :func:`eessi.as4.node_transport.
+        as4_transport`)."""
         base = directory if directory is not None else load_default_directory()
         for ir_id in ids:
             if ir_id not in base:
@@ -175,6 +178,9 @@ class LoopbackNetwork:
         self.ids = list(dict.fromkeys(ids))
         fixed = {i: base.get(i).endpoint for i in self.ids} if fixed_ports else None
         facing = bool(fixed_ports or external_entries(base))
+        factory: TransportFactory | None = None
+        if not isinstance(transport, str):  # a factory (AS4): on loopback ports, as "http"
+            factory, transport = transport, "http"
         if transport not in ("twin", "http"):
             raise ConfigError(
                 f"no transport named {transport!r}",
@@ -213,7 +219,7 @@ class LoopbackNetwork:
             prepare=self._prepare,
             fund_policies={fund: p.policy for fund, p in self.mocks.profiles.items()},
             wrap_desk=self._wrap_desk,
-            transport=self.transport,
+            transport=factory if factory is not None else self.transport,
         )
         #: The running institutions by IR ID (the network's own dict).
         self.nodes: dict[str, Institution] = self.network.institutions

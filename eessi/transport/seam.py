@@ -92,6 +92,9 @@ class OutboundMessage:
     #: The SED document, byte-exact.
     payload: bytes
     ref_to_message_id: str | None = None
+    #: What :meth:`Transport.envelope` gave when the message was queued, as journaled (empty
+    #: before): a transport that posts the journaled bytes unchanged (AS4, D90) reads them here.
+    envelope: bytes = b""
 
 
 def user_message(message: OutboundMessage) -> UserMessage:

@@ -136,3 +136,121 @@ def test_they_verify_decrypt_and_decompress_our_message_and_we_read_their_answer
     )
     assert isinstance(answer, ErrorSignal)
     assert answer.errors[0].ref_to_message_in_error == "m-1@eessi-sim"
+
+
+# -- the same over HTTP: our live endpoint and sender (eessi.as4.transport) ----------------------
+
+
+async def test_their_message_posted_to_our_live_endpoint_gets_an_error_signal_they_read(
+    pki: Pki,
+) -> None:
+    """Their Peppol message over HTTP to our running endpoint: we unpackage and parse it and
+    answer EBMS:0010 (no P-Mode of ours carries Peppol's Service/Action), an error signal
+    that their parser reads as the refusal of their MessageId."""
+    import aiohttp
+    from aiohttp import web
+
+    from eessi.as4.transport import As4Endpoint, As4Keys
+
+    refusals: list[Any] = []
+
+    async def never(inbound: Any) -> Any:
+        raise AssertionError("their Peppol message cannot match an EESSI P-Mode")
+
+    async def refused(refusal: Any) -> None:
+        refusals.append(refusal)
+
+    endpoint = As4Endpoint(
+        never,
+        CPAM,
+        pmodes=load_pmodes(default_pmodes_path()),
+        keys=As4Keys.from_pki(pki, CPAM),
+        on_refused=refused,
+    )
+    runner = web.AppRunner(endpoint.app())
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    message = _their_message(pki)
+    body, boundary = message.get_request_data()
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://{host}:{port}/as4", data=body, headers=message.get_http_headers(boundary)
+            ) as resp,
+        ):
+            answer = await resp.read()
+            status = resp.status
+    finally:
+        await runner.cleanup()
+    assert status == 422
+    theirs = peppol.parse_peppol_receipt(answer, pki.certificate(CPAM))
+    assert theirs.error is not None
+    assert theirs.original_message_id == message.message_id
+    (refusal,) = refusals
+    assert refusal.error.code == "EBMS:0010"
+
+
+async def test_our_live_sender_posts_to_their_receiver_and_reads_its_answer(pki: Pki) -> None:
+    """Our running sender (build once, POST, read the signal) to an HTTP server around their
+    receiving side: it verifies, decrypts and decompresses our SED, then refuses under the
+    Peppol profile's party rules; our sender reads that as a refusal (no retry)."""
+    import random
+
+    import aiohttp
+    from aiohttp import web
+
+    from eessi.as4.transport import As4Keys, As4Sender
+    from eessi.transport.client import Failure
+
+    cns, cpam = pki.credentials(CNS), pki.credentials(CPAM)
+    seen: list[Any] = []
+
+    async def their_msh(request: web.Request) -> web.Response:
+        exchange = peppol.parse_peppol_message(
+            dict(request.headers),
+            await request.read(),
+            peppol.create_peppol_internal_party(
+                CPAM, cpam.certificate, as4.AS4LocalPrivateKey(cpam.key)
+            ),
+            security_policy=as4.SecurityPolicy(
+                signer_resolver=as4.pinned_certificates(cns.certificate),
+                verify_participants=False,
+            ),
+        )
+        seen.append(exchange)
+        headers, signal = exchange.build_signal()
+        return web.Response(body=signal, headers=headers)
+
+    app = web.Application()
+    app.router.add_post("/msh", their_msh)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    sed = example_xml("S072", seed=3)
+    try:
+        async with aiohttp.ClientSession() as session:
+            sender = As4Sender(
+                session,
+                CNS,
+                pmodes=load_pmodes(default_pmodes_path()),
+                keys=As4Keys.from_pki(pki, CNS),
+                rng=random.Random(1),
+            )
+            entity = sender.build(
+                Addressing(CNS, CPAM, "FR-1A2B3C4D5E6F", "S_BUC_01", "S072", "4.4"),
+                sed,
+                message_id="m-3@eessi-sim",
+                timestamp=NOW,
+            )
+            result = await sender.send(f"http://{host}:{port}/msh", entity)
+    finally:
+        await runner.cleanup()
+    (exchange,) = seen
+    assert list(exchange.message.decrypted_data.values()) == [sed]
+    assert result.failure is Failure.REFUSED_BY_PEER
+    assert result.attempts == 1
+    assert result.error is not None
+    assert result.error.ref_to_message_id == "m-3@eessi-sim"

@@ -21,6 +21,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from eessi.as4.node_transport import as4_transport
+from eessi.as4.startup import load_as4
 from eessi.directory import Directory, default_directory_path, load_directory
 from eessi.journal import open_journal
 from eessi.journal.base import Direction, MessageStatus
@@ -144,6 +146,8 @@ def directory_file(tmp_path: Path) -> Path:
 @pytest.fixture
 async def fund(directory_file: Path, tmp_path: Path) -> AsyncIterator[Institution]:
     directory = load_directory(directory_file)
+    # eessi serve speaks secured AS4 with the PKI beside the directory file: so does the fund
+    network = load_as4(directory, pki_dir=None, default_pki_dir=directory_file.parent / "pki")
     inst = await open_institution(
         directory.get(PT),
         directory,
@@ -151,6 +155,7 @@ async def fund(directory_file: Path, tmp_path: Path) -> AsyncIterator[Institutio
         seed=3,
         options=PATIENT,
         synchronous="NORMAL",
+        transport=as4_transport(network),
     )
     await inst.start()
     try:

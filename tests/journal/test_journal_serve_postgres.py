@@ -16,6 +16,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from eessi.as4.node_transport import as4_transport
+from eessi.as4.startup import load_as4
 from eessi.directory import default_directory_path, load_directory
 from eessi.journal import PostgresJournal, open_journal
 from eessi.journal.base import Direction, MessageStatus
@@ -74,6 +76,8 @@ async def test_R17_flow_with_the_cns_journaling_to_postgresql(
             stderr=out,
             env={k: v for k, v in os.environ.items() if k != "EESSI_CRASH_AT"},
         )
+    # eessi serve speaks secured AS4 with the PKI beside the directory file: so does the fund
+    as4 = load_as4(directory, pki_dir=None, default_pki_dir=directory_file.parent / "pki")
     fund = await open_institution(
         directory.get(PT),
         directory,
@@ -81,6 +85,7 @@ async def test_R17_flow_with_the_cns_journaling_to_postgresql(
         seed=3,
         options=NodeOptions(retry=RetryPolicy(max_attempts=8, base_delay=0.3, max_delay=3.0)),
         synchronous="NORMAL",
+        transport=as4_transport(as4),
     )
     await fund.start()
     try:

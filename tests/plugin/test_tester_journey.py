@@ -57,6 +57,8 @@ async def eessi_up(directory: Path, db: Path) -> AsyncIterator[None]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "eessi", "up", "--directory", str(directory), "--institution", FR,
         "--db-dir", str(db), "--virtual-clock", START, "--tick", "0", "--seed", "3",
+        # the tester's CNS (tests/sut/cns.py) speaks the AS4-like envelope of docs/protocol.md
+        "--transport", "legacy",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdout is not None

@@ -1,0 +1,139 @@
+"""eDelivery AS4 behind the node's transport seam (:mod:`eessi.transport.seam`).
+
+:class:`As4Transport` is a :class:`~eessi.transport.seam.Transport`: the node's own aiohttp
+application and port, as for the HTTP transport it replaces (same listening, per-peer
+connection guard, header deadline; :class:`~eessi.transport.http.HttpTransport` provides
+them), with the AS4 endpoint of :mod:`eessi.as4.transport` at the endpoint URL's path and the
+AS4 sender for outbound messages:
+
+* :meth:`As4Transport.envelope` builds the message once, when the node queues it (signed,
+  encrypted for the receiver as its P-Mode says) and returns the MIME package the journal keeps
+  (D90); :meth:`As4Transport.send` posts exactly those bytes (``OutboundMessage.envelope``),
+  also after a restart, so a resend is the same message;
+* inbound, the request being handled is in :data:`~eessi.transport.http.CURRENT_REQUEST` (the
+  node's interceptor reads it) and ``Inbound.abort`` resets the connection.
+
+Build the factory with :func:`as4_transport` from the network's P-Modes and PKI
+(:func:`eessi.as4.startup.load_as4`).
+"""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+
+from eessi.as4.mapping import Addressing
+from eessi.as4.startup import As4Network
+from eessi.as4.transport import As4Endpoint, As4Keys, As4Sender, build_message
+from eessi.as4.wire import is_entity
+from eessi.transport.client import RetryPolicy, SendResult, StatusHook
+from eessi.transport.http import CURRENT_REQUEST, HttpTransport
+from eessi.transport.seam import OutboundMessage, TransportFactory, TransportSetup
+
+__all__ = ["As4Transport", "as4_transport"]
+
+
+class As4Transport(HttpTransport):
+    """One institution's eDelivery AS4 endpoint and sender (module docstring)."""
+
+    def __init__(
+        self,
+        setup: TransportSetup,
+        *,
+        network: As4Network,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(setup, policy=policy)
+        self.network = network
+        self.keys: As4Keys = network.keys(setup.entry.id)
+        self.as4_endpoint = As4Endpoint(
+            setup.on_message,
+            setup.entry.id,
+            pmodes=network.pmodes,
+            keys=self.keys,
+            max_body=setup.max_body,
+            accept_versions=setup.accept_versions,
+            on_refused=setup.on_refused,
+            clock=setup.clock,
+            ids=setup.signal_ids,
+            path=self.path,
+            limits=setup.limits,
+        )
+        self._as4_senders: dict[tuple[RetryPolicy, StatusHook | None], As4Sender] = {}
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        token = CURRENT_REQUEST.set(request)
+        try:
+            return await self.as4_endpoint.handle(request)
+        finally:
+            CURRENT_REQUEST.reset(token)
+
+    async def stop(self) -> None:
+        self._as4_senders.clear()
+        await super().stop()
+
+    def _sender_for(self, policy: RetryPolicy, on_status: StatusHook | None) -> As4Sender:
+        sender = self._as4_senders.get((policy, on_status))
+        if sender is None:
+            session = self._client_session()
+            sender = As4Sender(
+                session,
+                self.setup.entry.id,
+                pmodes=self.network.pmodes,
+                keys=self.keys,
+                rng=self.setup.rng,
+                policy=policy,
+                on_status=on_status,
+            )
+            if on_status is None:
+                self._as4_senders[(policy, None)] = sender
+        return sender
+
+    def _client_session(self) -> aiohttp.ClientSession:
+        """The network's shared session, else this node's own (opened on the first send)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=max(self.setup.connections, 8))
+            )
+        return self._session
+
+    def envelope(self, message: OutboundMessage) -> bytes:
+        return build_message(
+            self.network.pmodes,
+            self.keys,
+            Addressing(
+                message.sender,
+                message.receiver,
+                message.conversation_id,
+                message.buc,
+                message.sed_type,
+                message.sed_version,
+            ),
+            message.payload,
+            message_id=message.message_id,
+            timestamp=message.timestamp,
+            ref_to_message_id=message.ref_to_message_id,
+        )
+
+    async def send(
+        self,
+        message: OutboundMessage,
+        *,
+        policy: RetryPolicy | None = None,
+        on_status: StatusHook | None = None,
+    ) -> SendResult:
+        peer = self.setup.directory.find(message.receiver)
+        url = peer.endpoint if peer is not None else f"unknown:{message.receiver}"
+        # the journaled bytes (D90); a message journaled by another transport is built anew
+        entity = message.envelope if is_entity(message.envelope) else self.envelope(message)
+        sender = self._sender_for(policy or self.policy, on_status)
+        return await sender.send(url, entity, message_id=message.message_id)
+
+
+def as4_transport(network: As4Network) -> TransportFactory:
+    """The :data:`~eessi.transport.seam.TransportFactory` of AS4 for a network."""
+
+    def build(setup: TransportSetup) -> As4Transport:
+        return As4Transport(setup, network=network)
+
+    return build

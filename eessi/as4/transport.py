@@ -1,0 +1,851 @@
+"""eDelivery AS4 over aiohttp: the inbound endpoint and the outbound sender of one institution.
+
+It speaks the vocabulary of :mod:`eessi.transport` (``Inbound``, ``Outcome``, ``Refusal``,
+``SendResult``, ``StatusUpdate``, ``RetryPolicy``) so the node uses it as it uses any transport;
+the AS4 work itself is :mod:`eessi.as4.exchange` (no I/O there).
+
+**Inbound** (:class:`As4Endpoint`, ``POST <path>``), in this order:
+
+0. the peer address has spent its refusals → 429 with ``Retry-After``, body unread, nothing
+   recorded (:class:`~eessi.transport.limits.RefusalLimiter`);
+1. body over ``max_body`` → 413, not complete within the body deadline → 408 (before any
+   parser, as for every transport: :mod:`eessi.transport.limits`);
+2. :func:`~eessi.as4.exchange.receive_user_message`: MIME unpackage (EBMS:0007), SOAP and
+   ``eb:Messaging`` (EBMS:0009/0008), P-Mode (EBMS:0010), decryption (EBMS:0102), signature
+   and certificate (EBMS:0101/0103), mapping and payload (EBMS:0003/0011/0010/0303);
+3. the Timestamp outside the window around the receiver's clock → EBMS:0003;
+4. a SED version this institution does not accept → EBMS:0010;
+5. ``on_message`` (the node: journal, validate; duplicate detection by MessageId is its
+   journal's, for ever, see D91) → ``ACCEPTED`` or ``DUPLICATE``: a receipt (signed with
+   non-repudiation information when the P-Mode says so); ``REFUSED``: an error signal.
+
+Refusals of steps 1-3 and 4 go to ``on_refused`` first; :attr:`Refusal.authenticated` is true
+only once the P-Mode's security passed (the sender is who it claims). Error signals are signed
+when this institution has keys (WSS4J-based access points and the ``as4`` package read only
+signed signals), unsigned when it runs without security (D92). An ``on_message``
+that raises is answered 503 EBMS:0004: nothing was kept, the sender retries.
+
+The journal gets the message **as it arrived**: ``Inbound.envelope`` is the whole MIME
+package with its Content-Type (:func:`eessi.as4.wire.to_entity`), ``Inbound.payload`` the SED
+in clear (decrypted, decompressed), which is what the desk reads (D90).
+
+**Outbound** (:class:`As4Sender`): :meth:`As4Sender.build` makes the message once (signed,
+encrypted for the receiver, packaged) and returns its wire bytes for the journal;
+:meth:`As4Sender.send` posts exactly those bytes, reads the answer with
+:func:`~eessi.as4.exchange.read_signal` (a receipt is checked against the digests sent), and
+retries with the P-Mode's reception awareness (or a given :class:`RetryPolicy`). A resend is
+the same bytes under the same MessageId: the receiver's duplicate detection drops it and
+answers with a receipt again. No receipt in the budget is ``EBMS:0301 MissingReceipt``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+import aiohttp
+from aiohttp import web
+from cryptography import x509
+
+from eessi.as4.codes import CODES, EbmsError, ebms_error, ebms_error_of
+from eessi.as4.ebms_build import error_detail, error_envelope, serialize
+from eessi.as4.ebms_parse import MAX_ENVELOPE_BYTES, parse_envelope
+from eessi.as4.exchange import (
+    Incoming,
+    Outgoing,
+    build_sed_message,
+    read_signal,
+    receipt_for,
+    receive_user_message,
+)
+from eessi.as4.mapping import Addressing
+from eessi.as4.mime import SOAP_CONTENT_TYPE, Packaged, package, unpackage
+from eessi.as4.model import ErrorSignal as As4ErrorSignal
+from eessi.as4.model import Receipt as As4Receipt
+from eessi.as4.model import UserMessage as As4UserMessage
+from eessi.as4.pki import Pki
+from eessi.as4.pmode import PMode, PModeSet
+from eessi.as4.security import Credentials, Trust
+from eessi.as4.security.sign import sign
+from eessi.as4.wire import sent_from_wire, to_entity
+from eessi.clock import Clock, SystemClock
+from eessi.errors import ConfigError, EessiError, TransportError
+from eessi.ids import IdGenerator, RandomIds
+from eessi.sed.catalogue import parse_namespace
+from eessi.transport.client import (
+    Failure,
+    RetryPolicy,
+    SendResult,
+    SendStatus,
+    StatusHook,
+    StatusUpdate,
+)
+from eessi.transport.envelope import ErrorSignal, Receipt, UserMessage, payload_digest
+from eessi.transport.limits import InboundLimits, RefusalLimiter
+from eessi.transport.server import Disposition, Inbound, OnMessage, OnRefused, Refusal
+
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_PATH",
+    "As4Endpoint",
+    "As4Keys",
+    "As4Sender",
+    "build_message",
+    "build_outgoing",
+    "http_status",
+    "metadata_of",
+    "sed_version_of",
+]
+
+log = logging.getLogger("eessi.as4.transport")
+
+#: Largest HTTP body accepted: a secured, compressed SED is a few KB.
+DEFAULT_MAX_BODY: Final = 1024 * 1024
+DEFAULT_PATH: Final = "/as4"
+_SIGNAL_TYPE: Final = SOAP_CONTENT_TYPE + "; charset=utf-8"
+_SUMMARY_HEADERS: Final = ("Content-Type", "Content-Length", "Transfer-Encoding", "User-Agent")
+_MAX_HEADER_CHARS: Final = 200
+_RETRY_STATUSES: Final = frozenset({408, 425, 429})
+_SENT_CACHE: Final = 4096
+
+
+def http_status(code: str) -> int:
+    """The HTTP status an error signal travels with: 4xx means "resending this as is cannot
+    help" (the sender does not retry), 503 "later". Unpackaging errors (a broken package or
+    header) are 400, security ones 403, content and processing ones 422."""
+    row = CODES.get(code)
+    if code in ("EBMS:0101", "EBMS:0102", "EBMS:0103"):
+        return 403
+    if row is not None and row.category == "Unpackaging":
+        return 400
+    return 422
+
+
+@dataclass(frozen=True, slots=True)
+class As4Keys:
+    """One institution's security material: its own key, the network's CA, and the
+    certificates of the others (to encrypt for them). All ``None``/empty: no security."""
+
+    credentials: Credentials | None = None
+    trust: Trust | None = None
+    certificates: Mapping[str, x509.Certificate] = field(default_factory=dict)
+
+    @classmethod
+    def from_pki(cls, pki: Pki, ir_id: str) -> As4Keys:
+        return cls(pki.credentials(ir_id), pki.trust, dict(pki.certificates))
+
+    def certificate(self, ir_id: str) -> x509.Certificate | None:
+        return self.certificates.get(ir_id)
+
+
+_SED_NAMESPACE: Final = re.compile(
+    rb'xmlns(?::[\w.-]+)?=["\'](http://ec\.europa\.eu/eessi/ns/[^"\']+)["\']'
+)
+
+
+def sed_version_of(part_property: str | None, sed: bytes) -> str | None:
+    """The SED's version: the ``SedVersion`` part property, else the version its namespace
+    names (``.../ns/4_4/S072``): a Domibus submission need not add our part property."""
+    if part_property:
+        return part_property
+    for match in _SED_NAMESPACE.finditer(sed[:4096]):
+        parsed = parse_namespace(match.group(1).decode("ascii", "replace"))
+        if parsed is not None:
+            return parsed[1]
+    return None
+
+
+def metadata_of(message: As4UserMessage, sed: bytes, sed_version: str | None) -> UserMessage:
+    """The node's view of an AS4 user message (the transport vocabulary's ``UserMessage``):
+    From/To as IR IDs, the case, the SED type (the Action) and version, the BUC (the
+    Service), and the digest and size of the SED in clear."""
+    return UserMessage(
+        message_id=message.message_id,
+        timestamp=message.timestamp,
+        from_party=message.from_party.id,
+        to_party=message.to_party.id,
+        conversation_id=message.conversation_id,
+        sed_type=message.action,
+        sed_version=sed_version_of(sed_version, sed) or "",
+        payload_digest=payload_digest(sed),
+        payload_size=len(sed),
+        ref_to_message_id=message.ref_to_message_id,
+        service=message.service,
+        action=message.action,
+        payload_id=(message.parts[0].content_id or "") if message.parts else "",
+    )
+
+
+class _Refuse(TransportError):
+    """Internal: stop and answer with an error signal."""
+
+    def __init__(
+        self,
+        error: EbmsError,
+        reason: str,
+        *,
+        detail: str | None = None,
+        status: int | None = None,
+        authenticated: bool = False,
+        incoming: Incoming | None = None,
+    ) -> None:
+        super().__init__(reason)
+        #: The message, when it passed every AS4 check and was refused after (a version).
+        self.incoming = incoming
+        self.error = error
+        self.reason = reason
+        self.detail = detail
+        self.status = status if status is not None else http_status(error.code)
+        self.authenticated = authenticated
+
+
+class As4Endpoint:
+    """One institution's inbound eDelivery AS4 endpoint (see the module docstring).
+
+    ``local_id``: this institution's IR ID (messages for another are refused, EBMS:0003).
+    ``clock``: the node's clock (receipt timestamps, the Timestamp window, ``received_at``);
+    ``wall_clock``: the real time certificates are checked against (a scenario's virtual
+    clock may stand months away from the certificates' validity).
+    """
+
+    def __init__(
+        self,
+        on_message: OnMessage,
+        local_id: str,
+        *,
+        pmodes: PModeSet,
+        keys: As4Keys | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
+        accept_versions: Iterable[str] = ("4.4",),
+        on_refused: OnRefused | None = None,
+        clock: Clock | None = None,
+        wall_clock: Clock | None = None,
+        ids: IdGenerator | None = None,
+        path: str = DEFAULT_PATH,
+        limits: InboundLimits | None = None,
+    ) -> None:
+        self.on_message = on_message
+        self.on_refused = on_refused
+        self.local_id = local_id
+        self.pmodes = pmodes
+        self.keys = keys if keys is not None else As4Keys()
+        self.max_body = max_body
+        self.accept_versions = tuple(accept_versions)
+        self.path = path
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._wall: Clock = wall_clock if wall_clock is not None else SystemClock()
+        self._ids: IdGenerator = ids if ids is not None else RandomIds()
+        self.limits = limits if limits is not None else InboundLimits()
+        self.refusals = RefusalLimiter(self.limits.refusal_rate, self.limits.refusal_burst)
+        self.counters: dict[str, int] = dict.fromkeys(
+            ("refused", "refused_unauthenticated", "rate_limited", "body_timeouts"), 0
+        )
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        """A stand-alone application serving ``POST <path>``."""
+        app = web.Application(client_max_size=self.max_body + 1)
+        self.add_routes(app)
+        return app
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post(self.path, self.handle)
+        app.router.add_route("*", self.path, self._wrong_method)
+
+    async def _wrong_method(self, request: web.Request) -> web.Response:
+        response = self._error_response(
+            ebms_error("EBMS:0004"),
+            f"{request.method} is not accepted here; post AS4 user messages"
+            f" (multipart/related) to {self.path}",
+            None,
+            "HTTP method",
+            405,
+        )
+        response.headers["Allow"] = "POST"
+        return response
+
+    # -- the handler -------------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Check one posted AS4 user message in the documented order; answer a signal."""
+        received_at = self._clock.now()
+        peer = request.remote
+        wait = self.refusals.wait(peer or "?")
+        if wait > 0:
+            return self._rate_limited(peer, wait)
+        body: bytes | None = None
+        try:
+            body = await self._read(request)
+            content_type = request.headers.get("Content-Type", "")
+            incoming = self._receive(content_type, body)
+        except _Refuse as refuse:
+            return await self._refuse(refuse, received_at, peer, request, body)
+        delivered = incoming.delivered
+        message = metadata_of(delivered.message, delivered.payload, delivered.sed_version)
+        envelope = to_entity(Packaged(content_type, body))
+        connection = request.transport
+        inbound = Inbound(
+            message,
+            delivered.payload,
+            envelope,
+            received_at,
+            peer,
+            abort=connection.abort if connection is not None else None,
+        )
+        try:
+            outcome = await self.on_message(inbound)
+        except Exception:
+            log.exception("on_message failed for %s", message.message_id)
+            return self._error_response(
+                ebms_error("EBMS:0004"),
+                "the receiver could not store the message; nothing was kept, send it again later",
+                message.message_id,
+                None,
+                503,
+            )
+        if outcome.disposition is Disposition.REFUSED:
+            code = outcome.code
+            row = CODES.get(code.code, ebms_error("EBMS:0004")) if code else ebms_error("EBMS:0004")
+            status = code.http_status if code is not None else http_status(row.code)
+            return self._error_response(
+                row,
+                outcome.reason or "the receiver refused the message",
+                message.message_id,
+                outcome.detail,
+                status,
+            )
+        receipt = receipt_for(
+            incoming,
+            message_id=self._ids.uuid(),
+            timestamp=self._clock.now(),
+            credentials=self.keys.credentials,
+        )
+        return web.Response(
+            body=receipt.body, status=200, headers={"Content-Type": receipt.content_type}
+        )
+
+    def _receive(self, content_type: str, body: bytes) -> Incoming:
+        try:
+            incoming = receive_user_message(
+                content_type,
+                body,
+                pmodes=self.pmodes,
+                receiver=self.local_id,
+                credentials=self.keys.credentials,
+                trust=self.keys.trust,
+                now=self._wall.now(),
+            )
+        except ConfigError as exc:  # no keys here for a secured P-Mode: our fault, not theirs
+            log.error("%s: %s", self.local_id, exc)
+            raise _Refuse(
+                ebms_error("EBMS:0004"),
+                f"{self.local_id} cannot process secured messages now: {exc.message}",
+                status=503,
+            ) from exc
+        except EessiError as exc:
+            raise _Refuse(
+                ebms_error_of(exc),
+                str(exc),
+                detail=exc.where,
+                authenticated=bool(exc.details.get("authenticated")),
+            ) from exc
+        delivered = incoming.delivered
+        stale = self.limits.check_timestamp(delivered.message.timestamp, self._clock.now())
+        if stale is not None:
+            raise _Refuse(
+                ebms_error("EBMS:0003"),
+                stale,
+                detail="eb:UserMessage/eb:MessageInfo/eb:Timestamp",
+                authenticated=True,
+                incoming=incoming,
+            )
+        version = sed_version_of(delivered.sed_version, delivered.payload)
+        if version not in self.accept_versions:
+            accepted = ", ".join(self.accept_versions)
+            raise _Refuse(
+                ebms_error("EBMS:0010"),
+                f"{self.local_id} does not accept {delivered.sed_type} version {version};"
+                f" supported versions: {accepted} (the part property SedVersion)",
+                detail=f"supported versions: {accepted}",
+                authenticated=True,
+                incoming=incoming,
+            )
+        return incoming
+
+    def _rate_limited(self, peer: str | None, wait: float) -> web.Response:
+        self.counters["rate_limited"] += 1
+        seconds = max(1, round(wait + 0.5))
+        response = self._error_response(
+            ebms_error("EBMS:0004"),
+            f"too many refused messages from {peer or 'your address'}: at most"
+            f" {self.limits.refusal_burst} at once and {self.limits.refusal_rate:g} per second"
+            f" are answered; fix the refused messages, then send again in {seconds} s",
+            None,
+            "peer address",
+            429,
+        )
+        response.headers["Retry-After"] = str(seconds)
+        response.force_close()
+        return response
+
+    async def _read(self, request: web.Request) -> bytes:
+        length = request.content_length
+        if length is not None and length > self.max_body:
+            raise self._too_large(length)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.limits.body_timeout):
+                async for chunk in request.content.iter_any():
+                    size += len(chunk)
+                    if size > self.max_body:
+                        raise self._too_large(None)
+                    chunks.append(chunk)
+        except TimeoutError:
+            self.counters["body_timeouts"] += 1
+            raise _Refuse(
+                ebms_error("EBMS:0004"),
+                f"the body did not arrive within {self.limits.body_timeout:g} s ({size} bytes"
+                " received); send the whole message at once",
+                detail="HTTP body",
+                status=408,
+            ) from None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _too_large(self, length: int | None) -> _Refuse:
+        size = f"is {length} bytes" if length is not None else f"exceeds {self.max_body} bytes"
+        return _Refuse(
+            ebms_error("EBMS:0004"),
+            f"the message body {size}; {self.local_id} accepts at most {self.max_body} bytes"
+            " per message; send a smaller document",
+            detail="HTTP body",
+            status=413,
+        )
+
+    async def _refuse(
+        self,
+        refuse: _Refuse,
+        received_at: datetime,
+        peer: str | None,
+        request: web.Request,
+        body: bytes | None,
+    ) -> web.Response:
+        incoming = refuse.incoming
+        self.refusals.spend(peer or "?")
+        self.counters["refused"] += 1
+        if not refuse.authenticated:
+            self.counters["refused_unauthenticated"] += 1
+        content_type = request.headers.get("Content-Type", "")
+        claimed = _claimed(content_type, body) if body is not None else None
+        ref = claimed.message_id if claimed is not None else None
+        signal = self._signal(refuse.error, refuse.reason, ref, refuse.detail)
+        if self.on_refused is not None:
+            payload = incoming.delivered.payload if incoming is not None else None
+            message = None
+            if incoming is not None:
+                d = incoming.delivered
+                message = metadata_of(d.message, d.payload, d.sed_version)
+            elif claimed is not None:
+                message = _claimed_metadata(claimed)
+            refusal = Refusal(
+                _legacy_error(signal),
+                refuse.status,
+                received_at,
+                message,
+                to_entity(Packaged(content_type, body)) if body is not None else None,
+                payload,
+                peer,
+                authenticated=refuse.authenticated,
+                body_size=len(body) if body is not None else request.content_length,
+                body_digest=hashlib.sha256(body).hexdigest() if body is not None else None,
+                headers=tuple(
+                    (name, value[:_MAX_HEADER_CHARS])
+                    for name in _SUMMARY_HEADERS
+                    if (value := request.headers.get(name)) is not None
+                ),
+            )
+            try:
+                await self.on_refused(refusal)
+            except Exception:
+                log.exception("on_refused failed for %s", ref)
+                return self._error_response(
+                    ebms_error("EBMS:0004"),
+                    "the receiver could not record the refusal; send it again later",
+                    ref,
+                    None,
+                    503,
+                )
+        response = _signal_response(signal, refuse.status, self.keys.credentials)
+        if refuse.status in (408, 413):  # the rest of the body is not worth reading
+            response.force_close()
+        return response
+
+    def _signal(
+        self, error: EbmsError, reason: str, ref: str | None, detail: str | None
+    ) -> As4ErrorSignal:
+        return As4ErrorSignal(
+            self._ids.uuid(),
+            self._clock.now(),
+            (
+                error_detail(
+                    error, ref_to_message_in_error=ref, description=reason[:2000], detail=detail
+                ),
+            ),
+            ref,
+        )
+
+    def _error_response(
+        self, error: EbmsError, reason: str, ref: str | None, detail: str | None, status: int
+    ) -> web.Response:
+        signal = self._signal(error, reason, ref, detail)
+        return _signal_response(signal, status, self.keys.credentials)
+
+
+def _signal_response(
+    signal: As4ErrorSignal, status: int, credentials: Credentials | None
+) -> web.Response:
+    """The error signal, signed when this institution has keys (D92): access points built on
+    WSS4J, and the ``as4`` package, read only signed signals; unsigned without security."""
+    envelope = error_envelope(signal)
+    if credentials is not None:
+        sign(envelope, (), credentials)
+    packaged = package(serialize(envelope), [])
+    return web.Response(body=packaged.body, status=status, headers={"Content-Type": _SIGNAL_TYPE})
+
+
+def _claimed(content_type: str, body: bytes) -> As4UserMessage | None:
+    """What a refused message claims to be, if its header can be read at all."""
+    try:
+        message = parse_envelope(unpackage(content_type, body).envelope).message
+    except EessiError:
+        return None
+    return message if isinstance(message, As4UserMessage) else None
+
+
+def _claimed_metadata(message: As4UserMessage) -> UserMessage:
+    version = message.parts[0].property("SedVersion") if message.parts else None
+    return UserMessage(
+        message_id=message.message_id,
+        timestamp=message.timestamp,
+        from_party=message.from_party.id,
+        to_party=message.to_party.id,
+        conversation_id=message.conversation_id,
+        sed_type=message.action,
+        sed_version=version or "",
+        payload_digest="",
+        payload_size=0,
+        ref_to_message_id=message.ref_to_message_id,
+        service=message.service,
+        action=message.action,
+    )
+
+
+def _legacy_error(signal: As4ErrorSignal) -> ErrorSignal:
+    """The transport vocabulary's ``ErrorSignal`` for an AS4 error signal (its first error)."""
+    first = signal.errors[0] if signal.errors else None
+    return ErrorSignal(
+        message_id=signal.message_id,
+        timestamp=signal.timestamp,
+        code=first.code if first else "EBMS:0004",
+        short_description=first.short_description if first else "Other",
+        description=(first.description or first.short_description) if first else "",
+        ref_to_message_id=signal.ref_to_message_id,
+        severity=first.severity if first else "failure",
+        detail=first.detail if first else None,
+    )
+
+
+# -- outbound ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    reason: str
+    http_status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    reason: str
+    http_status: int
+    error: ErrorSignal | None
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await resp.content.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def build_outgoing(
+    pmodes: PModeSet,
+    keys: As4Keys,
+    addressing: Addressing,
+    sed: bytes,
+    *,
+    message_id: str,
+    timestamp: datetime,
+    ref_to_message_id: str | None = None,
+) -> Outgoing:
+    """The user message carrying ``sed``, secured as its P-Mode says (signed with ``keys``'s
+    own key, encrypted for the receiver's certificate)."""
+    pmode = pmodes.find(addressing.buc, addressing.sed)
+    recipient = keys.certificate(addressing.receiver) if pmode.security.encrypts else None
+    if pmode.security.encrypts and recipient is None:
+        raise ConfigError(
+            f"no certificate of {addressing.receiver} to encrypt for (P-Mode {pmode.id!r})",
+            code="pki.unknown",
+            hint="run `eessi pki init DIR --directory FILE` for this directory again",
+        )
+    return build_sed_message(
+        addressing,
+        pmode,
+        sed,
+        message_id=message_id,
+        timestamp=timestamp,
+        content_id=_content_id(message_id),
+        ref_to_message_id=ref_to_message_id,
+        credentials=keys.credentials,
+        recipient=recipient,
+    )
+
+
+def build_message(
+    pmodes: PModeSet,
+    keys: As4Keys,
+    addressing: Addressing,
+    sed: bytes,
+    *,
+    message_id: str,
+    timestamp: datetime,
+    ref_to_message_id: str | None = None,
+) -> bytes:
+    """The message carrying ``sed`` as the journal keeps it (:func:`eessi.as4.wire.to_entity`,
+    D90): what :meth:`As4Sender.send` posts, unchanged, at every attempt."""
+    out = build_outgoing(
+        pmodes,
+        keys,
+        addressing,
+        sed,
+        message_id=message_id,
+        timestamp=timestamp,
+        ref_to_message_id=ref_to_message_id,
+    )
+    return to_entity(out.packaged)
+
+
+class As4Sender:
+    """Builds and sends one institution's AS4 user messages over a shared client session.
+
+    ``policy`` ``None``: retries as each message's P-Mode says (reception awareness: its
+    ``retries`` after ``retry_interval`` seconds, times ``backoff`` each time); a policy
+    overrides it (the node passes ``max_attempts=1`` and keeps its own journaled schedule).
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        local_id: str,
+        *,
+        pmodes: PModeSet,
+        keys: As4Keys | None = None,
+        rng: random.Random | None = None,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_status: StatusHook | None = None,
+        wall_clock: Clock | None = None,
+        attempt_timeout: float = 10.0,
+    ) -> None:
+        self.session = session
+        self.local_id = local_id
+        self.pmodes = pmodes
+        self.keys = keys if keys is not None else As4Keys()
+        self.policy = policy
+        self._rng = rng if rng is not None else random.Random()
+        self._sleep = sleep
+        self._on_status = on_status
+        self._wall: Clock = wall_clock if wall_clock is not None else SystemClock()
+        self._timeout = aiohttp.ClientTimeout(
+            total=policy.attempt_timeout if policy is not None else attempt_timeout
+        )
+        self._sent: dict[str, Outgoing] = {}
+
+    def build(
+        self,
+        addressing: Addressing,
+        sed: bytes,
+        *,
+        message_id: str,
+        timestamp: datetime,
+        ref_to_message_id: str | None = None,
+    ) -> bytes:
+        """:func:`build_message` with this sender's P-Modes and keys; the result is kept, so
+        :meth:`send` need not read it back."""
+        out = build_outgoing(
+            self.pmodes,
+            self.keys,
+            addressing,
+            sed,
+            message_id=message_id,
+            timestamp=timestamp,
+            ref_to_message_id=ref_to_message_id,
+        )
+        self._remember(out)
+        return to_entity(out.packaged)
+
+    def _remember(self, out: Outgoing) -> None:
+        if len(self._sent) >= _SENT_CACHE:
+            self._sent.pop(next(iter(self._sent)))
+        self._sent[out.message.message_id] = out
+
+    def _outgoing(self, message_id: str | None, entity: bytes) -> Outgoing:
+        cached = self._sent.get(message_id) if message_id is not None else None
+        if cached is not None and to_entity(cached.packaged) == entity:
+            return cached
+        out = sent_from_wire(entity, self.pmodes)
+        self._remember(out)
+        return out
+
+    def _schedule(self, pmode: PMode) -> tuple[int, Callable[[int], float]]:
+        if self.policy is not None:
+            policy = self.policy
+            return policy.max_attempts, lambda n: policy.delay(n, self._rng)
+        delays = pmode.reception_awareness.delays()
+        return 1 + len(delays), lambda n: delays[n]
+
+    async def send(self, url: str, entity: bytes, *, message_id: str | None = None) -> SendResult:
+        """Post the journaled message ``entity`` to ``url`` until a valid receipt comes back,
+        the peer refuses it, or the attempts are spent. Never raises for network failures."""
+        sent = self._outgoing(message_id, entity)
+        mid = sent.message.message_id
+        attempts_max, delay = self._schedule(sent.pmode)
+        last: _Retry | None = None
+        attempts = 0
+        for attempt in range(1, attempts_max + 1):
+            attempts = attempt
+            await self._report(mid, SendStatus.SENDING, attempt)
+            result = await self._attempt(url, sent, attempt)
+            if isinstance(result, As4Receipt):
+                await self._report(mid, SendStatus.ACKNOWLEDGED, attempt)
+                receipt = Receipt(result.message_id, result.timestamp, result.ref_to_message_id)
+                return SendResult(mid, attempt, receipt=receipt, http_status=200)
+            if isinstance(result, _Refused):
+                await self._report(mid, SendStatus.FAILED, attempt, error=result.reason)
+                return SendResult(
+                    mid,
+                    attempt,
+                    failure=Failure.REFUSED_BY_PEER,
+                    reason=result.reason,
+                    error=result.error,
+                    http_status=result.http_status,
+                )
+            last = result
+            if attempt < attempts_max:
+                wait = delay(attempt - 1)
+                await self._report(
+                    mid, SendStatus.RETRYING, attempt, retry_in=wait, error=result.reason
+                )
+                await self._sleep(wait)
+        assert last is not None
+        missing = "EBMS:0301 MissingReceipt: "
+        if attempts_max == 1:
+            reason = f"{missing}no receipt from {url}: {last.reason}"
+        else:
+            reason = (
+                f"{missing}no receipt from {url} after {attempts} attempt(s); last: {last.reason}"
+            )
+        await self._report(mid, SendStatus.FAILED, attempts, error=reason)
+        return SendResult(
+            mid,
+            attempts,
+            failure=Failure.RETRIES_EXHAUSTED,
+            reason=reason,
+            http_status=last.http_status,
+        )
+
+    async def _report(
+        self,
+        message_id: str,
+        status: SendStatus,
+        attempt: int,
+        *,
+        retry_in: float | None = None,
+        error: str | None = None,
+    ) -> None:
+        if self._on_status is not None:
+            await self._on_status(StatusUpdate(message_id, status, attempt, retry_in, error))
+
+    async def _attempt(
+        self, url: str, sent: Outgoing, attempt: int
+    ) -> As4Receipt | _Retry | _Refused:
+        headers = {"Content-Type": sent.packaged.content_type, "SOAPAction": '""'}
+        try:
+            async with self.session.post(
+                url, data=sent.packaged.body, headers=headers, timeout=self._timeout
+            ) as resp:
+                await self._report(sent.message.message_id, SendStatus.WAITING_FOR_RECEIPT, attempt)
+                data = await _read_bounded(resp, MAX_ENVELOPE_BYTES)
+                status = resp.status
+                content_type = resp.headers.get("Content-Type", "")
+        except TimeoutError:
+            return _Retry(f"no answer within {self._timeout.total:g} s")
+        except aiohttp.ClientConnectorError as exc:
+            return _Retry(
+                f"EBMS:0005 ConnectionFailure: cannot connect to {url}:"
+                f" {exc.os_error.strerror or exc}"
+            )
+        except aiohttp.ClientError as exc:
+            return _Retry(f"EBMS:0005 ConnectionFailure: {type(exc).__name__}: {exc}".rstrip(": "))
+        return self._classify(status, content_type, data, sent)
+
+    def _classify(
+        self, status: int, content_type: str, data: bytes, sent: Outgoing
+    ) -> As4Receipt | _Retry | _Refused:
+        retryable = status >= 500 or status in _RETRY_STATUSES
+        to = sent.message.to_party.id
+        try:
+            signal = read_signal(
+                content_type,
+                data,
+                sent=sent,
+                trust=self.keys.trust,
+                receiver=to,
+                now=self._wall.now(),
+            )
+        except EessiError as exc:
+            row = ebms_error_of(exc)
+            if row.code == "EBMS:0302":  # a receipt, but not a valid one: not acknowledged
+                return _Retry(f"HTTP {status}, EBMS:0302 InvalidReceipt: {exc}", status)
+            snippet = data[:200].decode("utf-8", "replace")
+            if retryable or 200 <= status < 300:
+                return _Retry(f"HTTP {status} with an unreadable answer ({exc.message})", status)
+            return _Refused(f"HTTP {status} without an error signal: {snippet!r}", status, None)
+        if isinstance(signal, As4ErrorSignal):
+            legacy = _legacy_error(signal)
+            text = f"{legacy.code} {legacy.short_description}: {legacy.description}"
+            if retryable:
+                return _Retry(f"HTTP {status}, {text}", status)
+            return _Refused(f"{to} refused the message: {text}", status, legacy)
+        if retryable:
+            return _Retry(f"HTTP {status} with a receipt", status)
+        return signal
+
+
+def _content_id(message_id: str) -> str:
+    """The SED part's Content-ID: derived from the MessageId (unique per message)."""
+    local = "".join(c if c.isalnum() or c in "-._" else "-" for c in message_id)[:120]
+    return f"sed-{local}@eessi-sim"
