@@ -37,6 +37,8 @@ async def eessi_up(db: Path, base: int, *extra: str) -> AsyncIterator[None]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "eessi", "up", "--port-base", str(base), "--db-dir", str(db),
         "--institution", CNS, "--institution", FR, "--institution", PT, "--tick", "0", *extra,
+        # the trace tools still read and replay the AS4-like envelope (D94)
+        "--transport", "legacy",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdout is not None
