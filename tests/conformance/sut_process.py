@@ -50,6 +50,7 @@ async def start_sut(
         "--households", str(HOUSEHOLDS),
         "--tick", "0",
         "--retry-delay", "0.05",
+        "--transport", "legacy",  # the conformance harness speaks the AS4-like envelope (D94)
     ]  # fmt: skip
     if clock:
         serve += ["--virtual-clock", "2026-04-15T09:00:00Z"]
