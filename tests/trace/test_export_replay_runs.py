@@ -66,6 +66,19 @@ async def post(http: aiohttp.ClientSession, url: str, body: Any) -> Any:
         return answer
 
 
+async def until_listed(http: aiohttp.ClientSession, query: str, count: int) -> None:
+    """Wait (bounded) until the admin API lists ``count`` messages for ``query``."""
+    items: list[Any] = []
+    async with asyncio.timeout(30):
+        while len(items) < count:
+            async with http.get(query) as resp:
+                assert resp.status == 200, (query, await resp.text())
+                items = (await resp.json())["items"]
+            if len(items) < count:
+                await asyncio.sleep(0.05)
+    assert len(items) == count, (query, items)
+
+
 async def test_a_plain_export_of_eessi_up_replays_every_side_without_divergence(
     tmp_path: Path,
 ) -> None:
@@ -89,6 +102,10 @@ async def test_a_plain_export_of_eessi_up_replays_every_side_without_divergence(
             await post(
                 http, f"{url[fund]}/api/requests", {"kind": "request_entitlement", "person": person}
             )
+        # the clock moves once both S072s are acknowledged and the PT's S073 processed: moved
+        # earlier, the silent fund's S072 would be sent after the move and no X009 fall due
+        await until_listed(http, f"{url[CNS]}/api/messages?sed=S072&status=acknowledged", 2)
+        await until_listed(http, f"{url[CNS]}/api/messages?sed=S073&status=processed", 1)
         await post(http, f"{url[CNS]}/api/clock", {"advance": "P3M"})
     trace_path = tmp_path / "up.jsonl"
     journals = sorted(db.glob("*.sqlite"))
