@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 from test_external_system import SUT, directory_with_external_cns, logged
+from up_process import eessi_up_process
 
 from eessi.directory import load_directory
 from eessi.pytest_plugin import NetworkFactory
@@ -54,29 +54,13 @@ async def system_under_test(directory: Path, log: Path) -> AsyncIterator[str]:
 @asynccontextmanager
 async def eessi_up(directory: Path, db: Path) -> AsyncIterator[None]:
     """``eessi up`` of the tester's directory (the CNS is theirs: only the fund runs here)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "eessi", "up", "--directory", str(directory), "--institution", FR,
+    async with eessi_up_process(
+        "--directory", str(directory), "--institution", FR,
         "--db-dir", str(db), "--virtual-clock", START, "--tick", "0", "--seed", "3",
         # the tester's CNS (tests/sut/cns.py) speaks the AS4-like envelope of docs/protocol.md
         "--transport", "legacy",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    seen = b""
-    try:
-        async with asyncio.timeout(60):
-            while b"Ctrl-C" not in seen:
-                line = await proc.stdout.readline()
-                if not line:
-                    raise AssertionError(f"eessi up ended: {seen.decode()}")
-                seen += line
+    ):  # fmt: skip
         yield
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)
-        async with asyncio.timeout(30):
-            _out, err = await proc.communicate()
-        assert proc.returncode == 0, err.decode()
 
 
 async def call(http: aiohttp.ClientSession, method: str, url: str, body: Any = None) -> Any:

@@ -6,7 +6,6 @@ Replaying twice against the same live target says that it dropped the duplicates
 from __future__ import annotations
 
 import asyncio
-import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -18,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 from scenarios import CNS, PT, r17_demo
+from up_process import eessi_up_process
 
 from eessi.clock import VirtualClock
 from eessi.directory import load_default_directory
@@ -34,29 +34,13 @@ pytestmark = pytest.mark.slow
 
 @asynccontextmanager
 async def eessi_up(db: Path, base: int, *extra: str) -> AsyncIterator[None]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "eessi", "up", "--port-base", str(base), "--db-dir", str(db),
+    async with eessi_up_process(
+        "--port-base", str(base), "--db-dir", str(db),
         "--institution", CNS, "--institution", FR, "--institution", PT, "--tick", "0", *extra,
         # the trace tools still read and replay the AS4-like envelope (D94)
         "--transport", "legacy",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    seen = b""
-    try:
-        async with asyncio.timeout(60):
-            while b"Ctrl-C" not in seen:
-                line = await proc.stdout.readline()
-                if not line:
-                    raise AssertionError(f"eessi up ended: {seen.decode()}")
-                seen += line
+    ):  # fmt: skip
         yield
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)
-        async with asyncio.timeout(30):
-            _out, err = await proc.communicate()
-        assert proc.returncode == 0, err.decode()
 
 
 async def post(http: aiohttp.ClientSession, url: str, body: Any) -> Any:
