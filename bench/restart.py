@@ -142,6 +142,41 @@ def without_checkpoint(db: Path, copy: Path) -> None:
         target.close()
 
 
+def stale_checkpoint(db: Path) -> bool:
+    """The journal's checkpoint was written by other code (its fingerprint differs): this
+    code would ignore it and replay the whole log (D50)."""
+    from eessi.node.checkpoint import FORMAT, code_version
+
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT header FROM checkpoint").fetchone()
+    header = json.loads(row[0]) if row else {}
+    return bool(header.get("code") != code_version() or header.get("format") != FORMAT)
+
+
+def recheckpoint(where: Path, db: Path) -> None:
+    """Write this code's checkpoint where the build left it, before the last ``TAIL_CASES``
+    cases' inputs (a kept journal is reused across code changes and runs): a copy of the
+    journal cut after that input is replayed in full by a node that checkpoints when it stops,
+    and its checkpoint replaces the journal's."""
+    seq = journal_facts(db)["inputs"] - 2 * TAIL_CASES
+    copy = where / "journals" / "recheckpoint.sqlite"
+    without_checkpoint(db, copy)
+    with sqlite3.connect(copy) as conn:
+        conn.execute("DELETE FROM case_events WHERE case_id = '~inputs' AND seq > ?", (seq,))
+    run_measure(where, copy, settle=True)  # the whole (cut) log, then a checkpoint at stop
+    with sqlite3.connect(db) as conn:
+        conn.execute("ATTACH DATABASE ? AS fresh", (str(copy),))
+        conn.execute("DELETE FROM checkpoint_items")
+        conn.execute("DELETE FROM checkpoint")
+        conn.execute("INSERT INTO checkpoint SELECT * FROM fresh.checkpoint")
+        conn.execute("INSERT INTO checkpoint_items SELECT * FROM fresh.checkpoint_items")
+        conn.commit()
+        conn.execute("DETACH DATABASE fresh")
+    copy.unlink()
+    for extra in ("-wal", "-shm"):
+        Path(str(copy) + extra).unlink(missing_ok=True)
+
+
 # -- one timed restart (a fresh process) ---------------------------------------------------
 
 
@@ -243,6 +278,9 @@ def main() -> None:
                 where.mkdir(parents=True)
                 built = asyncio.run(build(where, n))
                 print(f"  (built {n} cases in {built['seconds']:.0f} s)", flush=True)
+            if stale_checkpoint(db) or journal_facts(db)["tail"] == 0:
+                recheckpoint(where, db)
+                print(f"  (checkpoint of {n} cases written again by this code)", flush=True)
             facts = journal_facts(db)
             if facts["tail"] == 0:
                 raise SystemExit(f"{db} has no tail after its checkpoint: build it again")

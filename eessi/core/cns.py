@@ -70,6 +70,7 @@ from eessi.core.desk import (
     PersistentMap,
     Tx,
     case_due,
+    file_cases,
     reference_of,
 )
 from eessi.core.eligibility import Action, Decision, Outcome, decide
@@ -220,8 +221,7 @@ class CnsDesk:
         #: (hints beside the state, rebuilt from it; see :class:`~eessi.core.desk.DueIndex`).
         self._due_cases: DueIndex[str] = DueIndex()
         self._due_asked: DueIndex[MemberRef] = DueIndex()
-        for case_id, cf in self._state.cases.items():
-            self._due_cases.file(case_id, case_due(cf))
+        file_cases(self._due_cases, self._state.cases)
         for ref, requests in self._state.requested.items():
             self._due_asked.file(ref, asked_due(self.params.documents_within, requests))
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
@@ -68,12 +68,14 @@ from eessi.sed.documents import (
 
 __all__ = [
     "CaseFile",
+    "Deferred",
     "DueIndex",
     "Overlay",
     "PersistentMap",
     "Tx",
     "case_due",
     "copy_of",
+    "file_cases",
     "reference_of",
 ]
 
@@ -144,6 +146,35 @@ def _reroot(version: _Version) -> dict[Any, Any]:
     return data
 
 
+class Deferred(Generic[_V]):
+    """A table value not made yet: :meth:`value` makes it on first use (``load()``) and keeps
+    it. A node restoring its desk from a checkpoint fills the tables with these, so that a
+    restart decodes only what inputs read (D101). A :class:`PersistentMap` hands out the value,
+    never the ``Deferred``; a desk filing its :class:`DueIndex` skips deferred cases, which
+    the node defers only when nothing is due for them (:func:`case_due` is ``None``)."""
+
+    __slots__ = ("_load", "_value")
+
+    def __init__(self, load: Callable[[], _V]) -> None:
+        self._load: Callable[[], _V] | None = load
+        self._value: _V | None = None
+
+    def value(self) -> _V:
+        load = self._load
+        if load is not None:
+            self._value = load()
+            self._load = None
+        return cast("_V", self._value)
+
+    @property
+    def loaded(self) -> bool:
+        """The value was made already."""
+        return self._load is None
+
+    def __repr__(self) -> str:
+        return f"Deferred({'loaded' if self._load is None else 'not loaded'})"
+
+
 class PersistentMap(Mapping[_K, _V]):
     """An immutable mapping whose new versions cost only the keys that change.
 
@@ -192,7 +223,12 @@ class PersistentMap(Mapping[_K, _V]):
 
     def __getitem__(self, key: _K) -> _V:
         data = self._v.data
-        return cast("_V", (data if data is not None else _reroot(self._v))[key])
+        if data is None:
+            data = _reroot(self._v)
+        value = data[key]
+        if type(value) is Deferred:
+            value = data[key] = value.value()
+        return cast("_V", value)
 
     @overload
     def get(self, key: _K, /) -> _V | None: ...
@@ -200,7 +236,16 @@ class PersistentMap(Mapping[_K, _V]):
     def get(self, key: _K, /, default: _V | _T) -> _V | _T: ...
     def get(self, key: _K, /, default: object = None) -> object:
         data = self._v.data
-        return (data if data is not None else _reroot(self._v)).get(key, default)
+        if data is None:
+            data = _reroot(self._v)
+        value = data.get(key, default)
+        if type(value) is Deferred:
+            value = data[key] = value.value()
+        return value
+
+    def raw_items(self) -> Iterator[tuple[_K, _V | Deferred[_V]]]:
+        """The items as stored: a value not made yet is its :class:`Deferred` (D101)."""
+        return iter(self._data().items())
 
     def __contains__(self, key: object) -> bool:
         data = self._v.data
@@ -217,7 +262,7 @@ class PersistentMap(Mapping[_K, _V]):
             return True
         if not isinstance(other, Mapping):
             return NotImplemented
-        mine = dict(self._data())  # a copy: reading ``other`` may move the shared dict
+        mine = dict(self.items())  # a copy: reading ``other`` may move the shared dict
         return mine == dict(other.items())
 
     __hash__ = None  # type: ignore[assignment]
@@ -399,6 +444,15 @@ def case_due(cf: CaseFile) -> datetime | None:
         at = wait.deadline + escalate
         due = at if due is None else min(due, at)
     return due
+
+
+def file_cases(due: DueIndex[str], cases: Mapping[str, CaseFile]) -> None:
+    """File in ``due`` every case of ``cases`` that may have something due. A case not made
+    yet (:class:`Deferred`) is not looked at: a node defers only cases with nothing due."""
+    items = cases.raw_items() if isinstance(cases, PersistentMap) else cases.items()
+    for case_id, cf in items:
+        if not isinstance(cf, Deferred):
+            due.file(case_id, case_due(cf))
 
 
 class Tx:

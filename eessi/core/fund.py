@@ -43,6 +43,7 @@ from eessi.core.desk import (
     PersistentMap,
     Tx,
     case_due,
+    file_cases,
     reference_of,
 )
 from eessi.core.mapping import names_match
@@ -174,8 +175,7 @@ class FundDesk:
         )
         #: Cases that may have a reminder due, by when (rebuilt from the state).
         self._due: DueIndex[str] = DueIndex()
-        for case_id, cf in self._state.cases.items():
-            self._due.file(case_id, case_due(cf))
+        file_cases(self._due, self._state.cases)
 
     # ---- read-only view
 

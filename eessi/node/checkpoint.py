@@ -25,6 +25,16 @@ members they use by number, in a table of globals kept in the header and resolve
 load (:class:`_Codec`), and slotted dataclasses are rebuilt from their field values: less to
 read and fewer lookups per entry than plain pickle (D51).
 
+**Only what restart needs is decoded** (D101). An entry is written with a leading zero byte
+when the desk has nothing to look at in it by time (every value but a case with a reply
+due: :func:`~eessi.core.desk.case_due`), and comes back as a
+:class:`~eessi.core.desk.Deferred`: the bytes, decoded when an input first reads the key. The
+desk's tables (:class:`~eessi.core.desk.PersistentMap`) hand out the decoded value, and the
+desk's reminder index skips deferred cases. So a restart decodes the cases waiting for a reply
+and reads the others (completed, closed...) as bytes; a key that is a string is stored as its
+UTF-8 and needs no unpickling either. An entry decoded but not changed since is not written
+again.
+
 **Never misread.** The header names the format (:data:`FORMAT`), a fingerprint of the code
 (:func:`code_version`: every ``eessi`` module, the Python version), the institution, the
 state's class (module and name) and fields. If any differs, or the checkpoint cannot be read
@@ -53,15 +63,16 @@ import io
 import logging
 import pickle
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import Enum
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from types import BuiltinFunctionType, FunctionType
 from typing import Any, Final
 
-from eessi.errors import EessiError
+from eessi.core.desk import CaseFile, Deferred, PersistentMap, case_due
+from eessi.errors import EessiError, JournalError
 from eessi.journal.base import CheckpointItem, Journal
 from eessi.node.records import INPUT_LOG
 
@@ -70,7 +81,7 @@ __all__ = ["FORMAT", "DeskCheckpoints", "LazyDocuments", "code_version"]
 log = logging.getLogger("eessi.node")
 
 #: The checkpoint format this code writes and reads.
-FORMAT: Final = "eessi-checkpoint/1"
+FORMAT: Final = "eessi-checkpoint/2"
 _PROTOCOL: Final = 5
 #: The field of a dataclass whose mapping is kept encoded (a case's documents).
 _LAZY_FIELD: Final = "documents"
@@ -79,6 +90,17 @@ _LAZY_FIELD: Final = "documents"
 _FREEZE_FROM: Final = 20_000
 #: The table of a state field that is not a mapping (stored whole under one key).
 _WHOLE: Final = b""
+#: First byte of a key that is a string, stored as its UTF-8 (a pickle starts with 0x80).
+_TEXT: Final = 0
+_TEXT_MARK: Final = b"\x00"
+#: First byte of a value the restore defers (:class:`~eessi.core.desk.Deferred`, D101).
+_DORMANT: Final = b"\x00"
+
+
+def _dormant(value: Any) -> bool:
+    """A value the desk need not see before an input reads it: anything but a case with
+    something due (the desk files those in its due index when it is built)."""
+    return not isinstance(value, CaseFile) or case_due(value) is None
 
 
 @cache
@@ -224,12 +246,20 @@ class _Codec:
         return out.getvalue()
 
     def key(self, value: Any) -> bytes:
-        """A key's bytes: the same for equal keys (no memo, so sharing inside does not show)."""
+        """A key's bytes: the same for equal keys (no memo, so sharing inside does not show).
+        A string is its UTF-8 after a zero byte (decoded without unpickling)."""
+        if type(value) is str:
+            return _TEXT_MARK + value.encode()
         out = io.BytesIO()
         pickler = _Pickler(out, self)
         pickler.fast = True
         pickler.dump(value)
         return out.getvalue()
+
+    def load_key(self, data: bytes) -> Any:
+        if data and data[0] == _TEXT:
+            return data[1:].decode()
+        return self.loads(data)
 
     def loads(self, data: bytes) -> Any:
         unpickler = pickle.Unpickler(io.BytesIO(data))
@@ -251,6 +281,19 @@ class _Pickler(pickle.Pickler):
 
 def _class_name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _load_deferred(loads: Any, table: str, data: bytes) -> Any:
+    """A deferred entry's value, decoded when an input first reads it (D101)."""
+    try:
+        return loads(data[1:])
+    except Exception as exc:  # whatever unpickling raises: the entry is damaged
+        raise JournalError(
+            f"an entry of the checkpoint ({table}) cannot be decoded: {type(exc).__name__}: {exc}",
+            code="journal.checkpoint-damaged",
+            hint="stop the node and delete the journal's checkpoint (DELETE FROM checkpoint):"
+            " the next start replays the whole input log",
+        ) from exc
 
 
 class DeskCheckpoints:
@@ -312,12 +355,16 @@ class DeskCheckpoints:
         gc.disable()  # millions of small objects, none of them garbage: no collection passes
         try:
             codec = _Codec(header.get("globals", ()))
-            loads = codec.loads
+            loads, load_key = codec.loads, codec.load_key
             for table, key_bytes, value_bytes in checkpoint.items:
                 entries = tables.get(table)
                 if entries is None:
                     return self._ignored(f"it has entries for an unknown field {table!r}")
-                entries[loads(key_bytes)] = (key_bytes, loads(value_bytes))
+                if value_bytes[:1] == _DORMANT:  # decoded when an input reads it (D101)
+                    entry: Any = Deferred(partial(_load_deferred, loads, table, value_bytes))
+                else:
+                    entry = loads(value_bytes)
+                entries[load_key(key_bytes)] = (key_bytes, entry)
             if len(checkpoint.items) >= _FREEZE_FROM:
                 # The state is long-lived: out of the collector's generations, it spares the
                 # restarted node full collections over millions of objects (seconds each).
@@ -334,7 +381,7 @@ class DeskCheckpoints:
             if whole is not None and not isinstance(getattr(fresh, name), Mapping):
                 values[name] = whole[1]
             else:
-                values[name] = {k: v for k, (_, v) in entries.items()}
+                values[name] = PersistentMap({k: v for k, (_, v) in entries.items()})
         try:
             state = cls(**values)
         except Exception as exc:
@@ -375,15 +422,31 @@ class DeskCheckpoints:
             value = getattr(state, name)
             old = previous.get(name, {}) if previous is not None else {}
             new: dict[Any, tuple[bytes, Any]] = {}
-            items = value.items() if isinstance(value, Mapping) else [(_WHOLE, value)]
+            items: Iterable[tuple[Any, Any]]
+            if isinstance(value, PersistentMap):  # as stored: what is deferred stays so
+                items = value.raw_items()
+            else:
+                items = value.items() if isinstance(value, Mapping) else [(_WHOLE, value)]
             for key, item in items:
                 was = old.get(key)
-                if was is not None and was[1] is item:
-                    new[key] = was
-                    continue
+                if was is not None:
+                    saved_item = was[1]
+                    if saved_item is item:
+                        new[key] = was
+                        continue
+                    if (
+                        type(saved_item) is Deferred
+                        and saved_item.loaded
+                        and saved_item.value() is item
+                    ):  # made since the restore, not changed
+                        new[key] = (was[0], item)
+                        continue
                 key_bytes = was[0] if was is not None else codec.key(key)
                 new[key] = (key_bytes, item)
-                changed.append((name, key_bytes, codec.dumps(item)))
+                if type(item) is Deferred:  # all is written again (a checkpoint ignored)
+                    item = item.value()
+                data = codec.dumps(item)
+                changed.append((name, key_bytes, _DORMANT + data if _dormant(item) else data))
             removed.extend((name, old[key][0]) for key in old.keys() - new.keys())
             saved[name] = new
         header = {

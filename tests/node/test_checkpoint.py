@@ -18,7 +18,7 @@ from eessi.core.fund import FundPolicy
 from eessi.core.household import Household
 from eessi.core.household_json import parse_household
 from eessi.directory import Directory, load_default_directory, load_directory
-from eessi.journal import open_journal
+from eessi.journal import Direction, open_journal
 from eessi.node.desk_factory import desk_factory
 from eessi.node.inputs import RequestEntitlement
 from eessi.node.institution import Institution, NodeOptions
@@ -263,3 +263,48 @@ async def test_checkpoint_that_cannot_be_written_leaves_the_inputs_processed(
     async with network(tmp_path, directory, households, every=0) as net:
         assert net[CNS].stats["replayed"] == 8
         assert net[CNS].desk.snapshot() == live
+
+
+def deferred_cases(node: Institution) -> int:
+    """How many of the desk's cases the restore left encoded (not decoded yet, D101)."""
+    from eessi.core.desk import Deferred, PersistentMap
+
+    cases = node.desk.snapshot().cases
+    assert isinstance(cases, PersistentMap)
+    return sum(1 for _, cf in cases.raw_items() if isinstance(cf, Deferred))
+
+
+async def test_completed_cases_are_not_decoded_at_restart_and_still_answer_a_late_x008(
+    tmp_path: Path,
+) -> None:
+    """A restart from a checkpoint replays nothing and leaves the completed cases encoded; a
+    late X008 withdrawing the S073 of one of them is handled exactly as after a full replay
+    of the log: the case reopens and the CNS's answer and state are the same."""
+    from eessi.node.inputs import InvalidateDocument
+
+    directory = load_directory(write_directory(tmp_path))
+    households = people(5)
+    async with network(tmp_path, directory, households, every=None) as net:
+        await run_requests(net, [f"ckpt-{i:03d}/spouse" for i in range(5)])
+        fund_cases = sorted(net[FR].desk.snapshot().cases)
+        logged = len(await net[CNS].journal.case_events(INPUT_LOG))
+    assert logged == 10
+    async with network(tmp_path, directory, households, every=None) as net:
+        cns = net[CNS]
+        assert cns.stats["replayed"] == 0
+        assert deferred_cases(cns) == 5  # all completed: none decoded by the restart
+        late = fund_cases[2]
+        assert cns.desk.snapshot().cases[late].state.value == "completed"
+        await net[FR].submit(InvalidateDocument(late, "S073"))
+        async with asyncio.timeout(60):
+            await net.idle()
+        after = cns.desk.snapshot()
+        assert after.cases[late].state.value == "awaiting-confirmation"
+        # only what the X008 read was decoded (its case and the household's: one case here)
+        assert deferred_cases(cns) == 4
+        sent = await cns.journal.messages(direction=Direction.OUT)
+    drop_checkpoint(cns_db(tmp_path))
+    async with network(tmp_path, directory, households, every=0) as net:
+        assert net[CNS].stats["replayed"] == logged + 1  # the X008 too
+        assert net[CNS].desk.snapshot() == after
+        assert await net[CNS].journal.messages(direction=Direction.OUT) == sent
