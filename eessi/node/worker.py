@@ -255,6 +255,8 @@ class Worker:
             if root is None:  # after a restart: parse the journaled bytes again
                 root = validate_or_raise(record.payload).root
             msg = self.document(record, from_element(root))
+        except JournalError:  # ours, not the document's (a damaged checkpoint entry): failed
+            raise
         except (EessiError, ValueError) as exc:
             reason = f"the document cannot be read: {exc}"
             done.append(self.rejected(at, record, reason))

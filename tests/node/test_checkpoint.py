@@ -308,3 +308,38 @@ async def test_completed_cases_are_not_decoded_at_restart_and_still_answer_a_lat
         assert net[CNS].stats["replayed"] == logged + 1  # the X008 too
         assert net[CNS].desk.snapshot() == after
         assert await net[CNS].journal.messages(direction=Direction.OUT) == sent
+
+
+async def test_a_damaged_entry_left_encoded_fails_only_the_input_that_reads_it(
+    tmp_path: Path,
+) -> None:
+    """An entry the restore left encoded is decoded when an input reads it; if it is damaged,
+    that input fails with journal.checkpoint-damaged (marked failed, never rejected to the
+    peer) and the other cases go on."""
+    from eessi.node.inputs import InvalidateDocument
+
+    directory = load_directory(write_directory(tmp_path))
+    households = people(2)
+    async with network(tmp_path, directory, households, every=None) as net:
+        await run_requests(net, ["ckpt-000/spouse", "ckpt-001/spouse"])
+        damaged, sound = sorted(net[FR].desk.snapshot().cases)
+    with sqlite3.connect(cns_db(tmp_path)) as conn:
+        key = b"\x00" + damaged.encode()
+        conn.execute(
+            "UPDATE checkpoint_items SET value = x'008005deadbeef' WHERE tbl = 'cases' AND key = ?",
+            (key,),
+        )
+        assert conn.total_changes == 1
+    async with network(tmp_path, directory, households, every=0) as net:
+        cns = net[CNS]
+        assert cns.stats["replayed"] == 0
+        for case_id in (damaged, sound):
+            await net[FR].submit(InvalidateDocument(case_id, "S073"))
+        async with asyncio.timeout(60):
+            await net.idle()
+        inbound = await cns.journal.messages(direction=Direction.IN)
+        x008 = {r.conversation_id: r for r in inbound if r.sed_type == "X008"}
+        assert x008[damaged].status.value == "processing_failed"
+        assert "cannot be decoded" in (x008[damaged].last_error or "")
+        assert x008[sound].status.value == "processed"
+        assert cns.desk.snapshot().cases[sound].state.value == "awaiting-confirmation"
