@@ -147,22 +147,23 @@ def _reroot(version: _Version) -> dict[Any, Any]:
 
 
 class Deferred(Generic[_V]):
-    """A table value not made yet: :meth:`value` makes it on first use (``load()``) and keeps
-    it. A node restoring its desk from a checkpoint fills the tables with these, so that a
+    """A table value not made yet: :meth:`value` makes it on first use (``load(data)``) and
+    keeps it. A node restoring its desk from a checkpoint fills the tables with these, so that a
     restart decodes only what inputs read (D101). A :class:`PersistentMap` hands out the value,
     never the ``Deferred``; a desk filing its :class:`DueIndex` skips deferred cases, which
     the node defers only when nothing is due for them (:func:`case_due` is ``None``)."""
 
     __slots__ = ("_load", "_value")
 
-    def __init__(self, load: Callable[[], _V]) -> None:
-        self._load: Callable[[], _V] | None = load
-        self._value: _V | None = None
+    def __init__(self, load: Callable[[Any], _V], data: Any) -> None:
+        self._load: Callable[[Any], _V] | None = load
+        #: ``data`` until the value is made, then the value.
+        self._value: Any = data
 
     def value(self) -> _V:
         load = self._load
         if load is not None:
-            self._value = load()
+            self._value = load(self._value)
             self._load = None
         return cast("_V", self._value)
 

@@ -32,7 +32,8 @@ due: :func:`~eessi.core.desk.case_due`), and comes back as a
 desk's tables (:class:`~eessi.core.desk.PersistentMap`) hand out the decoded value, and the
 desk's reminder index skips deferred cases. So a restart decodes the cases waiting for a reply
 and reads the others (completed, closed...) as bytes; a key that is a string is stored as its
-UTF-8 and needs no unpickling either. An entry decoded but not changed since is not written
+UTF-8, and one that is a slotted dataclass of strings (a ``MemberRef``) as its class number and
+fields: neither needs unpickling. An entry decoded but not changed since is not written
 again.
 
 **Never misread.** The header names the format (:data:`FORMAT`), a fingerprint of the code
@@ -93,8 +94,12 @@ _WHOLE: Final = b""
 #: First byte of a key that is a string, stored as its UTF-8 (a pickle starts with 0x80).
 _TEXT: Final = 0
 _TEXT_MARK: Final = b"\x00"
+#: First byte of a key that is a slotted dataclass of strings, stored as text.
+_TEXT_FIELDS: Final = 1
+_TEXT_FIELDS_MARK: Final = b"\x01"
 #: First byte of a value the restore defers (:class:`~eessi.core.desk.Deferred`, D101).
 _DORMANT: Final = b"\x00"
+_DORMANT_BYTE: Final = 0
 
 
 def _dormant(value: Any) -> bool:
@@ -205,6 +210,8 @@ class _Codec:
         self.objects: list[Any] = []
         self._numbers: dict[int, int] = {}
         self._lazy: dict[type, int | None] = {}
+        #: Key classes stored as text (see :meth:`key`).
+        self._text_keys: set[type] = set()
         for name in names:
             self._add(name, _resolve(name))
 
@@ -247,18 +254,39 @@ class _Codec:
 
     def key(self, value: Any) -> bytes:
         """A key's bytes: the same for equal keys (no memo, so sharing inside does not show).
-        A string is its UTF-8 after a zero byte (decoded without unpickling)."""
-        if type(value) is str:
-            return _TEXT_MARK + value.encode()
+        A string is its UTF-8 after a zero byte, a slotted dataclass of strings (a
+        ``MemberRef``) its class number and fields, NUL-separated, after a one byte: both
+        decoded without unpickling."""
+        cls = type(value)
+        if cls is str:
+            string: str = value
+            return _TEXT_MARK + string.encode()
+        if cls in self._text_keys or self._text_key_class(value):
+            fields = [getattr(value, name) for name in _field_names(cls)]
+            if all(type(f) is str and "\0" not in f for f in fields):
+                number = self.persistent_id(cls)
+                text = "\0".join([str(number), *fields])
+                return _TEXT_FIELDS_MARK + text.encode()
         out = io.BytesIO()
         pickler = _Pickler(out, self)
         pickler.fast = True
         pickler.dump(value)
         return out.getvalue()
 
+    def _text_key_class(self, key: Any) -> bool:
+        """Is ``key`` a slotted dataclass (then keys of its class may be stored as text)?"""
+        if dataclasses.is_dataclass(key) and not hasattr(key, "__dict__"):
+            self._text_keys.add(type(key))
+            return True
+        return False
+
     def load_key(self, data: bytes) -> Any:
-        if data and data[0] == _TEXT:
+        first = data[0]
+        if first == _TEXT:
             return data[1:].decode()
+        if first == _TEXT_FIELDS:
+            number, *fields = data[1:].decode().split("\0")
+            return _rebuild(self.objects[int(number)], tuple(fields))
         return self.loads(data)
 
     def loads(self, data: bytes) -> Any:
@@ -356,15 +384,24 @@ class DeskCheckpoints:
         try:
             codec = _Codec(header.get("globals", ()))
             loads, load_key = codec.loads, codec.load_key
+            loaders = {name: partial(_load_deferred, loads, name) for name in fields}
+            last_table, entries, loader = "", {}, loaders[fields[0]]
             for table, key_bytes, value_bytes in checkpoint.items:
-                entries = tables.get(table)
-                if entries is None:
-                    return self._ignored(f"it has entries for an unknown field {table!r}")
-                if value_bytes[:1] == _DORMANT:  # decoded when an input reads it (D101)
-                    entry: Any = Deferred(partial(_load_deferred, loads, table, value_bytes))
+                if table != last_table:  # rows come grouped by table, mostly
+                    got = tables.get(table)
+                    if got is None:
+                        return self._ignored(f"it has entries for an unknown field {table!r}")
+                    last_table, entries, loader = table, got, loaders[table]
+                if (
+                    value_bytes[0] == _DORMANT_BYTE
+                ):  # dormant: decoded when an input reads it (D101)
+                    entry: Any = Deferred(loader, value_bytes)
                 else:
                     entry = loads(value_bytes)
-                entries[load_key(key_bytes)] = (key_bytes, entry)
+                if key_bytes[0] == _TEXT:
+                    entries[key_bytes[1:].decode()] = (key_bytes, entry)
+                else:
+                    entries[load_key(key_bytes)] = (key_bytes, entry)
             if len(checkpoint.items) >= _FREEZE_FROM:
                 # The state is long-lived: out of the collector's generations, it spares the
                 # restarted node full collections over millions of objects (seconds each).
