@@ -379,29 +379,30 @@ class DeskCheckpoints:
             if reason is not None:
                 return self._ignored(reason)
         tables: dict[str, dict[Any, tuple[bytes, Any]]] = {name: {} for name in fields}
+        #: The same entries' values alone: the state's tables.
+        objects: dict[str, dict[Any, Any]] = {name: {} for name in fields}
         was_enabled = gc.isenabled()
         gc.disable()  # millions of small objects, none of them garbage: no collection passes
         try:
             codec = _Codec(header.get("globals", ()))
             loads, load_key = codec.loads, codec.load_key
             loaders = {name: partial(_load_deferred, loads, name) for name in fields}
-            last_table, entries, loader = "", {}, loaders[fields[0]]
+            last_table, entries, values, loader = "", {}, {}, loaders[fields[0]]
             for table, key_bytes, value_bytes in checkpoint.items:
                 if table != last_table:  # rows come grouped by table, mostly
                     got = tables.get(table)
                     if got is None:
                         return self._ignored(f"it has entries for an unknown field {table!r}")
-                    last_table, entries, loader = table, got, loaders[table]
-                if (
-                    value_bytes[0] == _DORMANT_BYTE
-                ):  # dormant: decoded when an input reads it (D101)
+                    last_table, entries, values = table, got, objects[table]
+                    loader = loaders[table]
+                # dormant: decoded when an input reads it (D101)
+                if value_bytes[0] == _DORMANT_BYTE:
                     entry: Any = Deferred(loader, value_bytes)
                 else:
                     entry = loads(value_bytes)
-                if key_bytes[0] == _TEXT:
-                    entries[key_bytes[1:].decode()] = (key_bytes, entry)
-                else:
-                    entries[load_key(key_bytes)] = (key_bytes, entry)
+                key = key_bytes[1:].decode() if key_bytes[0] == _TEXT else load_key(key_bytes)
+                entries[key] = (key_bytes, entry)
+                values[key] = entry
             if len(checkpoint.items) >= _FREEZE_FROM:
                 # The state is long-lived: out of the collector's generations, it spares the
                 # restarted node full collections over millions of objects (seconds each).
@@ -411,16 +412,15 @@ class DeskCheckpoints:
         finally:
             if was_enabled:
                 gc.enable()
-        values: dict[str, Any] = {}
+        state_values: dict[str, Any] = {}
         for name in fields:
-            entries = tables[name]
-            whole = entries.get(_WHOLE)
+            whole = tables[name].get(_WHOLE)
             if whole is not None and not isinstance(getattr(fresh, name), Mapping):
-                values[name] = whole[1]
+                state_values[name] = whole[1]
             else:
-                values[name] = PersistentMap({k: v for k, (_, v) in entries.items()})
+                state_values[name] = PersistentMap(objects[name])
         try:
-            state = cls(**values)
+            state = cls(**state_values)
         except Exception as exc:
             return self._ignored(f"its state cannot be rebuilt: {exc}")
         self._saved, self._codec = tables, codec
