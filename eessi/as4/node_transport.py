@@ -122,8 +122,7 @@ class As4Transport(HttpTransport):
         policy: RetryPolicy | None = None,
         on_status: StatusHook | None = None,
     ) -> SendResult:
-        peer = self.setup.directory.find(message.receiver)
-        url = peer.endpoint if peer is not None else f"unknown:{message.receiver}"
+        url = self.setup.endpoint_of(message.receiver)
         # the journaled bytes (D90); a message journaled by another transport is built anew
         entity = message.envelope if is_entity(message.envelope) else self.envelope(message)
         sender = self._sender_for(policy or self.policy, on_status)

@@ -171,8 +171,7 @@ class HttpTransport:
         policy: RetryPolicy | None = None,
         on_status: StatusHook | None = None,
     ) -> SendResult:
-        peer = self.setup.directory.find(message.receiver)
-        url = peer.endpoint if peer is not None else f"unknown:{message.receiver}"
+        url = self.setup.endpoint_of(message.receiver)
         sender = self._sender(policy or self.policy, on_status)
         return await sender.send(url, user_message(message), message.payload)
 

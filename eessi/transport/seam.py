@@ -153,6 +153,12 @@ class TransportSetup:
     #: (:mod:`eessi.node.ownership`).
     reuse_port: bool = False
 
+    def endpoint_of(self, receiver: str) -> str:
+        """The URL to post to ``receiver``'s messages: its directory endpoint, or an
+        ``unknown:`` address that fails as a connection failure does."""
+        peer = self.directory.find(receiver)
+        return peer.endpoint if peer is not None else f"unknown:{receiver}"
+
 
 class Transport(Protocol):
     """One institution's transport (see the module docstring)."""
