@@ -515,7 +515,7 @@ async def _expect(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOut
 async def _expect_none(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOutcome:
     sed = str(args["sed"])
     to = args.get("to")
-    await asyncio.sleep(float(args.get("quiet", run.settings.quiet)))
+    await asyncio.sleep(max(float(args.get("quiet", 0)), run.settings.quiet))
     await run.net.idle()
     skip = ctx.consumed.get(sed, 0)
     found = await run._sut_messages(sed, to, ctx)

@@ -63,6 +63,25 @@ def no_reminder() -> None:
     cns.time_passed = time_passed  # type: ignore[assignment]
 
 
+def ignores_r11() -> None:
+    """A CNS that confirms a child aged 30 without studies: R11 forgotten, such a child is
+    judged as one under R9's age limit (then, arrived from Germany insured personally, R5
+    asks the former fund for the S041: an S040)."""
+    from eessi.core import eligibility
+    from eessi.core.household import age_on
+
+    plain = eligibility._child_limits
+
+    def child_limits(ctx: Any) -> None:
+        m = ctx.m
+        if age_on(m.date_of_birth, ctx.on) >= ctx.p.child_age_limit and not m.higher_education:
+            ctx.apply("R9", "aged 30 or more: judged as under the limit (the mutant's bug)")
+            return
+        plain(ctx)
+
+    eligibility._child_limits = child_limits
+
+
 class _NeverSeen(set[str]):
     """A set of seen message IDs that never holds any: every copy looks new."""
 
@@ -97,6 +116,7 @@ MUTANTS: dict[str, Callable[[], None]] = {
     "confirms-refused": confirms_refused,
     "invalid-s072": invalid_s072,
     "no-reminder": no_reminder,
+    "ignores-r11": ignores_r11,
 }
 #: Mutants that are a whole program of their own (given ``eessi serve``'s arguments).
 PROGRAMS: dict[str, Callable[[list[str]], int]] = {"answers-duplicates": answers_duplicates}

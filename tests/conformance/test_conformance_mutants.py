@@ -125,3 +125,16 @@ async def test_a_cns_answering_a_duplicate_twice_fails_the_count(tmp_path: Path)
     findings = the_failure(result, "CNS-T-DUP-01", 2)
     (count,) = [f for f in findings if f.check == "count"]
     assert (count.expected, count.found) == ("exactly 1", "2")
+
+
+async def test_a_cns_confirming_a_child_aged_30_without_studies_fails_at_the_s040_citing_r11(
+    tmp_path: Path,
+) -> None:
+    """R11 forgotten: Jonas (30, not a student, arrived from Germany) is taken as a child
+    under the age limit, so the CNS goes on to R5 and asks his former fund for the S041."""
+    result = await run_mutant(tmp_path, "ignores-r11", "CNS-S040-02", "CNS-S040-01")
+    (finding,) = the_failure(result, "CNS-S040-02", 2)
+    assert (finding.check, finding.sed, finding.rules) == ("unexpected", "S040", ("R11",))
+    assert finding.found.startswith("S040 ")
+    assert finding.found.endswith(" to DE:TKK00001")
+    assert "aged 30 and not in higher education" in finding.expected
