@@ -134,10 +134,48 @@ _POSTGRES_V3 = (
     )""",
 )
 
+#: Several processes of one institution sharing its cases by partition (eessi.node.partitions,
+#: D145-D147): the partition of each message (NULL: not partitioned, or refused at the door);
+#: one owner per partition, fenced by its epoch; a checkpoint per partition (slot); the admin
+#: requests a process queues for the owner of their partition.
+_POSTGRES_V4 = (
+    "ALTER TABLE messages ADD COLUMN part INTEGER",
+    "CREATE INDEX messages_by_part ON messages (part, status)",
+    """CREATE TABLE partitions (
+        institution TEXT NOT NULL,
+        part INTEGER NOT NULL,
+        epoch BIGINT NOT NULL,
+        holder TEXT NOT NULL,
+        since TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (institution, part)
+    )""",
+    "ALTER TABLE checkpoint DROP CONSTRAINT checkpoint_slot_check",
+    "ALTER TABLE checkpoint_items ADD COLUMN slot INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE checkpoint_items DROP CONSTRAINT checkpoint_items_pkey",
+    "ALTER TABLE checkpoint_items ADD PRIMARY KEY (slot, tbl, key)",
+    """CREATE TABLE shared_inputs (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        institution TEXT NOT NULL,
+        part INTEGER NOT NULL,
+        input BYTEA NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'taken', 'done', 'failed')),
+        result BYTEA,
+        queued_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    )""",
+    "CREATE INDEX shared_inputs_queued ON shared_inputs (institution, part, id)"
+    " WHERE status = 'queued'",
+)
+
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1, "messages (bytea envelope and payload), case events, case snapshots", _POSTGRES_V1
     ),
     Migration(2, "the checkpoint of the desk state (header and entries)", _POSTGRES_V2),
     Migration(3, "owners: the process owning an institution's cases, by epoch", _POSTGRES_V3),
+    Migration(
+        4,
+        "partitions: messages by partition, an owner and a checkpoint per partition,"
+        " admin requests queued for a partition's owner",
+        _POSTGRES_V4,
+    ),
 )

@@ -60,7 +60,15 @@ from eessi.journal.base import (
 )
 from eessi.journal.migrations import POSTGRES_MIGRATIONS, Migration, pending_migrations
 
-__all__ = ["PostgresJournal", "is_postgres_url", "redact_url"]
+__all__ = [
+    "DONE_CHANNEL",
+    "INBOUND_CHANNEL",
+    "INPUT_CHANNEL",
+    "PostgresJournal",
+    "Router",
+    "is_postgres_url",
+    "redact_url",
+]
 
 T = TypeVar("T")
 
@@ -73,11 +81,18 @@ _INSERT = (
     f"INSERT INTO messages ({_COLUMNS}) VALUES"
     f" ({', '.join(f'${i}' for i in range(1, len(_COLUMNS.split(',')) + 1))})"
 )
-_ACCEPT = (
-    _INSERT + " ON CONFLICT (direction, message_id) WHERE status <> 'refused'"
+#: The same with the message's partition (migration 4): a partitioned institution's.
+_INSERT_PART = (
+    f"INSERT INTO messages ({_COLUMNS}, part) VALUES"
+    f" ({', '.join(f'${i}' for i in range(1, len(_COLUMNS.split(',')) + 2))})"
+)
+_ON_DUPLICATE = (
+    " ON CONFLICT (direction, message_id) WHERE status <> 'refused'"
     " DO UPDATE SET duplicates = messages.duplicates + 1"
     " WHERE messages.sender = excluded.sender RETURNING duplicates"
 )
+_ACCEPT = _INSERT + _ON_DUPLICATE
+_ACCEPT_PART = _INSERT_PART + _ON_DUPLICATE
 _EVENT_SQL = (
     "INSERT INTO case_events (case_id, seq, at, kind, data, message_id)"
     " VALUES ($1, $2, $3, $4, $5, $6)"
@@ -95,8 +110,19 @@ _MARK_SQL = (
 #: What asyncpg and the socket raise: translated to JournalError, never let out.
 _PG_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
 _SCHEMA_LOCK = 0x6565_7373_6900  # pg_advisory_xact_lock key: "eessi" (one migration at a time)
-#: The channel an accepted inbound message is announced on (payload: the receiver's IR ID).
+#: The channel an accepted inbound message is announced on (payload: the receiver's IR ID,
+#: and ``:N`` its partition when the institution is partitioned).
 INBOUND_CHANNEL = "eessi_inbound"
+#: The channel an admin request queued for a partition's owner is announced on (payload:
+#: ``IR-ID:N``), and the one its result is (payload: the request's id).
+INPUT_CHANNEL = "eessi_input"
+DONE_CHANNEL = "eessi_input_done"
+#: The checkpoint slot of the whole institution; partition ``k``'s is ``PARTITION_SLOT + k``.
+WHOLE_SLOT = 1
+PARTITION_SLOT = 1000
+#: Decides the partition of an inbound message as it is accepted (on the writer connection,
+#: inside the accepting transaction): ``None`` leaves it unpartitioned.
+Router = Callable[[Any, MessageRecord], Awaitable[int | None]]
 
 
 def is_postgres_url(target: str) -> bool:
@@ -114,7 +140,8 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
 
 
-def _params(r: MessageRecord) -> tuple[Any, ...]:
+def _params(r: MessageRecord, part: int | None = None) -> tuple[Any, ...]:
+    """The values of ``_INSERT`` (``_INSERT_PART`` with a partition)."""
     return (
         r.message_id,
         r.direction.value,
@@ -137,7 +164,7 @@ def _params(r: MessageRecord) -> tuple[Any, ...]:
         r.updated_at,
         r.envelope,
         r.payload,
-    )
+    ) + (() if part is None else (part,))
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -176,6 +203,11 @@ def _event(row: Sequence[Any]) -> CaseEvent:
     )
 
 
+def _like_partitions(case_id: str) -> str:
+    """The ``LIKE`` pattern of a pseudo case's copies per partition (``~desk/0``...)."""
+    return case_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+
+
 def _snapshot(row: Sequence[Any]) -> CaseSnapshot:
     return CaseSnapshot(row[0], json.loads(row[1]), row[2].astimezone(UTC), int(row[3]))
 
@@ -186,8 +218,23 @@ class PostgresJournal(Journal):
     Create with :meth:`open`.
     """
 
-    def __init__(self, url: str, writer: Any, pool: Any, settings: dict[str, str]) -> None:
+    def __init__(
+        self,
+        url: str,
+        writer: Any,
+        pool: Any,
+        settings: dict[str, str],
+        partition: int | None = None,
+    ) -> None:
         self.url = url
+        #: The partition this journal object works for (:mod:`eessi.node.partitions`):
+        #: its outbound messages are written with it, its queries of pending work see only
+        #: its messages, its pseudo cases (``~inputs``...) and checkpoint are its own.
+        #: ``None``: the whole institution.
+        self.partition = partition
+        #: On an accepting process of a partitioned institution: the partition of each
+        #: inbound message accepted (:data:`Router`).
+        self.router: Router | None = None
         self._settings = settings
         self.where = redact_url(url)
         self._writer = writer
@@ -195,7 +242,8 @@ class PostgresJournal(Journal):
         self._lock = asyncio.Lock()
         self._tx_task: asyncio.Task[Any] | None = None
         self._closed = False
-        #: (institution, epoch, fenced-out callback) once this process owns the institution.
+        #: (institution, epoch, fenced-out callback) once this process owns the institution
+        #: (or, with :attr:`partition`, the partition).
         self._fence: tuple[str, int, Callable[[], None]] | None = None
         #: Announce each accepted inbound message on :data:`INBOUND_CHANNEL` (several
         #: processes of one institution: the owner listens).
@@ -210,12 +258,14 @@ class PostgresJournal(Journal):
         synchronous_commit: bool = True,
         migrations: Sequence[Migration] = POSTGRES_MIGRATIONS,
         readers: int = 4,
+        partition: int | None = None,
     ) -> PostgresJournal:
         """Connect to the database at ``url`` and create or upgrade its schema.
 
         ``synchronous_commit=False`` lets a commit return before its WAL is flushed (faster;
         the last commits may be lost if the *server* crashes). ``migrations`` is the schema's
-        step list (tests pass a longer one to exercise an upgrade).
+        step list (tests pass a longer one to exercise an upgrade). ``partition``: see
+        :attr:`partition`.
         """
         if not is_postgres_url(url):
             raise JournalError(
@@ -231,6 +281,14 @@ class PostgresJournal(Journal):
             writer = await asyncpg.connect(url, server_settings=settings)
             await _migrate(writer, migrations, where)
             pool = await asyncpg.create_pool(url, min_size=1, max_size=max(1, readers))
+            # (a partition's journal needs the columns of migration 4: checked at open)
+            if partition is not None and not 0 <= partition < PARTITION_SLOT:
+                raise JournalError(
+                    f"partition {partition} is out of range",
+                    code="journal.config",
+                    where=where,
+                    hint=f"number partitions 0 to {PARTITION_SLOT - 1}",
+                )
         except BaseException as exc:
             if pool is not None:
                 await pool.close()
@@ -241,7 +299,7 @@ class PostgresJournal(Journal):
             if isinstance(exc, _PG_ERRORS):
                 raise _translate(exc, where, "open the journal") from None
             raise
-        return cls(url, writer, pool, settings)
+        return cls(url, writer, pool, settings, partition)
 
     async def close(self) -> None:
         if self._closed:
@@ -307,12 +365,15 @@ class PostgresJournal(Journal):
     # -- inbound --------------------------------------------------------------------------
     async def accept_inbound(self, record: MessageRecord) -> bool:
         _expect(record, Direction.IN, INITIAL_STATUS[Direction.IN], "accept_inbound")
-        params = _params(record)
+        router = self.router
 
         async def op(conn: Any) -> bool:
-            row = await conn.fetchrow(_ACCEPT, *params)
+            part = self.partition if router is None else await router(conn, record)
+            sql = _ACCEPT if part is None else _ACCEPT_PART
+            row = await conn.fetchrow(sql, *_params(record, part))
             if row is not None and row[0] == 0 and self.notify_inbound:
-                await conn.execute("SELECT pg_notify($1, $2)", INBOUND_CHANNEL, record.receiver)
+                channel = record.receiver if part is None else f"{record.receiver}:{part}"
+                await conn.execute("SELECT pg_notify($1, $2)", INBOUND_CHANNEL, channel)
             if row is None:
                 first = await conn.fetchval(
                     "SELECT sender FROM messages WHERE direction = 'in' AND message_id = $1"
@@ -352,8 +413,29 @@ class PostgresJournal(Journal):
 
     async def unprocessed_inbound(self) -> list[MessageRecord]:
         return await self._select(
-            "direction = 'in' AND status = $1 ORDER BY seq", (MessageStatus.RECEIVED.value,)
+            f"direction = 'in' AND status = $1{self._part(2)} ORDER BY seq",
+            (MessageStatus.RECEIVED.value, *self._part_arg()),
         )
+
+    # -- partitions (eessi.node.partitions) ------------------------------------------------
+    def _part(self, n: int, column: str = "part") -> str:
+        """`` AND part = $n`` on a partition's journal (its own messages only), else ``""``."""
+        return "" if self.partition is None else f" AND {column} = ${n}"
+
+    def _part_arg(self) -> tuple[Any, ...]:
+        return () if self.partition is None else (self.partition,)
+
+    def _pseudo(self, case_id: str) -> str:
+        """A pseudo case (``~inputs``, ``~desk``...) of a partition is its own
+        (``~inputs/3``): each partition's desk logs its inputs apart, and two partitions never
+        append to one case."""
+        if self.partition is not None and case_id.startswith("~"):
+            return f"{case_id}/{self.partition}"
+        return case_id
+
+    @property
+    def _slot(self) -> int:
+        return WHOLE_SLOT if self.partition is None else PARTITION_SLOT + self.partition
 
     # -- the outbox -----------------------------------------------------------------------
     @asynccontextmanager
@@ -407,9 +489,9 @@ class PostgresJournal(Journal):
     async def due_outbound(self, now: datetime, limit: int = 100) -> list[MessageRecord]:
         return await self._select(
             "direction = 'out' AND status IN ('queued', 'retrying')"
-            " AND (next_attempt_at IS NULL OR next_attempt_at <= $1)"
+            f" AND (next_attempt_at IS NULL OR next_attempt_at <= $1){self._part(3)}"
             " ORDER BY COALESCE(next_attempt_at, created_at), seq LIMIT $2",
-            (now, limit),
+            (now, limit, *self._part_arg()),
         )
 
     def _status_op(
@@ -505,8 +587,9 @@ class PostgresJournal(Journal):
                 "UPDATE messages SET status = 'retrying', next_attempt_at = NULL,"
                 " updated_at = $1, last_error = COALESCE(last_error, 'interrupted by a restart')"
                 " WHERE direction = 'out' AND status IN ('sending', 'waiting_for_receipt')"
-                " RETURNING message_id",
+                f"{self._part(2)} RETURNING message_id",
                 at,
+                *self._part_arg(),
             )
             return sorted(str(r[0]) for r in rows)
 
@@ -567,19 +650,33 @@ class PostgresJournal(Journal):
             clauses.append(f"status = ANY({arg([s.value for s in statuses])}::text[])")
         if since is not None:
             clauses.append(f"COALESCE(received_at, created_at) >= {arg(since)}")
+        if self.partition is not None:
+            clauses.append(f"part = {arg(self.partition)}")
         return await self._select(" AND ".join(clauses) + " ORDER BY seq", tuple(params))
 
     async def message_counts(self) -> dict[str, int]:
-        rows = await self._read("SELECT status, count(*) FROM messages GROUP BY status")
+        rows = await self._read(
+            f"SELECT status, count(*) FROM messages WHERE TRUE{self._part(1)} GROUP BY status",
+            self._part_arg(),
+        )
         return {str(status): int(n) for status, n in rows}
 
     async def case_events(self, case_id: str) -> list[CaseEvent]:
+        if self.partition is None and case_id.startswith("~"):
+            # a pseudo case of a partitioned institution is one per partition: all of them,
+            # in time order (each in its own seq order)
+            rows = await self._read(
+                "SELECT case_id, seq, at, kind, data, message_id FROM case_events"
+                " WHERE case_id = $1 OR case_id LIKE $2 ORDER BY at, case_id, seq",
+                (case_id, _like_partitions(case_id)),
+            )
+            return [replace(_event(r), case_id=case_id) for r in rows]
         rows = await self._read(
             "SELECT case_id, seq, at, kind, data, message_id FROM case_events"
             " WHERE case_id = $1 ORDER BY seq",
-            (case_id,),
+            (self._pseudo(case_id),),
         )
-        return [_event(r) for r in rows]
+        return [replace(_event(r), case_id=case_id) for r in rows]
 
     async def case(self, case_id: str) -> CaseSnapshot | None:
         rows = await self._read(
@@ -599,9 +696,9 @@ class PostgresJournal(Journal):
         rows = await self._read(
             "SELECT case_id, seq, at, kind, data, message_id FROM case_events"
             " WHERE case_id = $1 AND seq > $2 ORDER BY seq",
-            (case_id, seq),
+            (self._pseudo(case_id), seq),
         )
-        return [_event(r) for r in rows]
+        return [replace(_event(r), case_id=case_id) for r in rows]
 
     async def load_checkpoint(self) -> Checkpoint | None:
         """Header and entries read in one REPEATABLE READ transaction: always of the same
@@ -613,11 +710,14 @@ class PostgresJournal(Journal):
                 conn.transaction(isolation="repeatable_read", readonly=True),
             ):
                 row = await conn.fetchrow(
-                    "SELECT header, input_seq, at, items FROM checkpoint WHERE slot = 1"
+                    "SELECT header, input_seq, at, items FROM checkpoint WHERE slot = $1",
+                    self._slot,
                 )
                 if row is None:
                     return None
-                rows = await conn.fetch("SELECT tbl, key, value FROM checkpoint_items")
+                rows = await conn.fetch(
+                    "SELECT tbl, key, value FROM checkpoint_items WHERE slot = $1", self._slot
+                )
         except _PG_ERRORS as exc:
             raise _translate(exc, self.where, "read the checkpoint") from None
         items: list[CheckpointItem] = [(str(r[0]), bytes(r[1]), bytes(r[2])) for r in rows]
@@ -653,31 +753,36 @@ class PostgresJournal(Journal):
         """The new header, changed and removed entries in one transaction: a crash before
         the commit leaves the previous checkpoint whole."""
         head = encode_json(header, what="the checkpoint header")
-        rows, gone = list(changed), list(removed)
+        slot = self._slot
+        rows = [(slot, *item) for item in changed]
+        gone = [(slot, *item) for item in removed]
 
         async def op(conn: Any) -> bool:
             if replace_all:
-                await conn.execute("DELETE FROM checkpoint_items")
+                await conn.execute("DELETE FROM checkpoint_items WHERE slot = $1", slot)
             if gone:
                 await conn.executemany(
-                    "DELETE FROM checkpoint_items WHERE tbl = $1 AND key = $2", gone
+                    "DELETE FROM checkpoint_items WHERE slot = $1 AND tbl = $2 AND key = $3", gone
                 )
             if rows:
                 await conn.executemany(
-                    "INSERT INTO checkpoint_items (tbl, key, value) VALUES ($1, $2, $3)"
-                    " ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value",
+                    "INSERT INTO checkpoint_items (slot, tbl, key, value) VALUES ($1, $2, $3, $4)"
+                    " ON CONFLICT (slot, tbl, key) DO UPDATE SET value = excluded.value",
                     rows,
                 )
-            count = await conn.fetchval("SELECT count(*) FROM checkpoint_items")
+            count = await conn.fetchval(
+                "SELECT count(*) FROM checkpoint_items WHERE slot = $1", slot
+            )
             await conn.execute(
                 "INSERT INTO checkpoint (slot, header, input_seq, at, items)"
-                " VALUES (1, $1, $2, $3, $4) ON CONFLICT (slot) DO UPDATE SET"
+                " VALUES ($5, $1, $2, $3, $4) ON CONFLICT (slot) DO UPDATE SET"
                 " header = excluded.header, input_seq = excluded.input_seq,"
                 " at = excluded.at, items = excluded.items",
                 head,
                 input_seq,
                 at,
                 count,
+                slot,
             )
             return True
 
@@ -709,20 +814,136 @@ class PostgresJournal(Journal):
         self._fence = (institution, epoch, on_fenced)
         return epoch
 
+    async def claim_partition(
+        self, institution: str, holder: str, *, on_fenced: Callable[[], None]
+    ) -> int:
+        """:meth:`claim_ownership` of this journal's :attr:`partition` (table
+        ``partitions``): call it only while holding the partition's lock."""
+        part = self.partition
+        if part is None:
+            raise JournalError(
+                "claim_partition needs a partition's journal",
+                code="journal.config",
+                where=self.where,
+                hint="open it with PostgresJournal.open(url, partition=N)",
+            )
+
+        async def op(conn: Any) -> int:
+            epoch = await conn.fetchval(
+                "INSERT INTO partitions (institution, part, epoch, holder, since)"
+                " VALUES ($1, $2, 1, $3, now())"
+                " ON CONFLICT (institution, part) DO UPDATE SET epoch = partitions.epoch + 1,"
+                " holder = EXCLUDED.holder, since = EXCLUDED.since RETURNING epoch",
+                institution,
+                part,
+                holder,
+            )
+            return int(epoch)
+
+        epoch = await self._submit(op, "claim a partition")
+        self._fence = (institution, epoch, on_fenced)
+        return epoch
+
+    async def partition_owners(self, institution: str) -> dict[int, tuple[int, str]]:
+        """Partition -> (epoch, holder) of its latest owner, for every partition ever owned."""
+        rows = await self._read(
+            "SELECT part, epoch, holder FROM partitions WHERE institution = $1", (institution,)
+        )
+        return {int(r[0]): (int(r[1]), str(r[2])) for r in rows}
+
+    async def partition_of_case(self, conn: Any, case_id: str) -> int | None:
+        """The partition of the messages of ``case_id`` (``None``: none has one yet), on
+        ``conn`` (a router's writer connection) or a reader."""
+        sql = "SELECT part FROM messages WHERE conversation_id = $1 AND part IS NOT NULL LIMIT 1"
+        if conn is not None:
+            found = await conn.fetchval(sql, case_id)
+        else:
+            rows = await self._read(sql, (case_id,))
+            found = rows[0][0] if rows else None
+        return None if found is None else int(found)
+
+    # -- admin requests queued for a partition's owner (eessi.node.partitions) -------------
+    async def queue_input(self, institution: str, part: int, data: bytes) -> int:
+        """Queue an input for the owner of partition ``part``; its id. Announced on
+        :data:`INPUT_CHANNEL`."""
+
+        async def op(conn: Any) -> int:
+            ident = await conn.fetchval(
+                "INSERT INTO shared_inputs (institution, part, input, status)"
+                " VALUES ($1, $2, $3, 'queued') RETURNING id",
+                institution,
+                part,
+                data,
+            )
+            await conn.execute("SELECT pg_notify($1, $2)", INPUT_CHANNEL, f"{institution}:{part}")
+            return int(ident)
+
+        return await self._submit(op, "queue an input for a partition's owner")
+
+    async def take_inputs(self, institution: str, limit: int = 100) -> list[tuple[int, bytes]]:
+        """The inputs queued for this journal's partition, taken (``taken``: never handed to
+        anyone again) in one transaction; several takers skip each other's rows
+        (``FOR UPDATE SKIP LOCKED``)."""
+
+        async def op(conn: Any) -> list[tuple[int, bytes]]:
+            rows = await conn.fetch(
+                "UPDATE shared_inputs SET status = 'taken' WHERE id IN (SELECT id FROM"
+                " shared_inputs WHERE institution = $1 AND part = $2 AND status = 'queued'"
+                " ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, input",
+                institution,
+                self.partition,
+                limit,
+            )
+            return sorted((int(r[0]), bytes(r[1])) for r in rows)
+
+        return await self._submit(op, "take the inputs queued for a partition")
+
+    async def finish_input(self, ident: int, *, ok: bool, result: bytes) -> None:
+        """Store a taken input's result (``done``) or error (``failed``) and announce it on
+        :data:`DONE_CHANNEL`."""
+
+        async def op(conn: Any) -> None:
+            await conn.execute(
+                "UPDATE shared_inputs SET status = $2, result = $3 WHERE id = $1",
+                ident,
+                "done" if ok else "failed",
+                result,
+            )
+            await conn.execute("SELECT pg_notify($1, $2)", DONE_CHANNEL, str(ident))
+
+        await self._submit(op, "store an input's result")
+
+    async def input_result(self, ident: int) -> tuple[str, bytes | None] | None:
+        """(status, result) of a queued input; deleted once ``done`` or ``failed`` is read."""
+
+        async def op(conn: Any) -> tuple[str, bytes | None] | None:
+            row = await conn.fetchrow(
+                "SELECT status, result FROM shared_inputs WHERE id = $1", ident
+            )
+            if row is None:
+                return None
+            if row[0] in ("done", "failed"):
+                await conn.execute("DELETE FROM shared_inputs WHERE id = $1", ident)
+            return str(row[0]), None if row[1] is None else bytes(row[1])
+
+        return await self._submit(op, "read an input's result")
+
     async def received_inbound_ids(self) -> list[str]:
         """IDs of the inbound messages accepted and not processed yet (``received``), in
         journal order: what the owner's pickup polls (no payload read)."""
         rows = await self._read(
-            "SELECT message_id FROM messages WHERE direction = 'in' AND status = $1 ORDER BY seq",
-            (MessageStatus.RECEIVED.value,),
+            "SELECT message_id FROM messages WHERE direction = 'in' AND status = $1"
+            f"{self._part(2)} ORDER BY seq",
+            (MessageStatus.RECEIVED.value, *self._part_arg()),
         )
         return [str(r[0]) for r in rows]
 
     async def inbound_records(self, message_ids: Sequence[str]) -> list[MessageRecord]:
         """The inbound messages named (those still ``received``), in journal order."""
         return await self._select(
-            "direction = 'in' AND status = $1 AND message_id = ANY($2::text[]) ORDER BY seq",
-            (MessageStatus.RECEIVED.value, list(message_ids)),
+            f"direction = 'in' AND status = $1 AND message_id = ANY($2::text[]){self._part(3)}"
+            " ORDER BY seq",
+            (MessageStatus.RECEIVED.value, list(message_ids), *self._part_arg()),
         )
 
     async def owner(self, institution: str) -> tuple[int, str] | None:
@@ -736,9 +957,16 @@ class PostgresJournal(Journal):
         assert self._fence is not None
         institution, epoch, on_fenced = self._fence
         try:
-            current = await conn.fetchval(
-                "SELECT epoch FROM owners WHERE institution = $1 FOR SHARE", institution
-            )
+            if self.partition is None:
+                current = await conn.fetchval(
+                    "SELECT epoch FROM owners WHERE institution = $1 FOR SHARE", institution
+                )
+            else:
+                current = await conn.fetchval(
+                    "SELECT epoch FROM partitions WHERE institution = $1 AND part = $2 FOR SHARE",
+                    institution,
+                    self.partition,
+                )
         except _PG_ERRORS as exc:
             self._drop_writer()
             raise _translate(exc, self.where, "check ownership") from None
@@ -746,8 +974,9 @@ class PostgresJournal(Journal):
             return
         await asyncio.shield(_rollback(pg_tx))
         on_fenced()
+        what = "the cases" if self.partition is None else f"partition {self.partition}"
         raise JournalError(
-            f"{institution}: this process no longer owns the cases (epoch {epoch}, now"
+            f"{institution}: this process no longer owns {what} (epoch {epoch}, now"
             f" {current}); another process took over",
             code="journal.not-owner",
             where=self.where,
@@ -819,11 +1048,12 @@ class _Transaction(JournalTransaction):
     ) -> CaseEvent:
         payload = dict(data or {})
         text = encode_json(payload, what=f"event {kind!r} of case {case_id}")
+        stored = self._journal._pseudo(case_id)
 
         async def step() -> CaseEvent:
-            seq = await self._next_seq(case_id)
+            seq = await self._next_seq(stored)
             try:
-                await self._conn.execute(_EVENT_SQL, case_id, seq, at, kind, text, message_id)
+                await self._conn.execute(_EVENT_SQL, stored, seq, at, kind, text, message_id)
             except asyncpg.UniqueViolationError as exc:
                 raise JournalError(
                     f"could not commit a transaction: event {seq} of case {case_id} is taken",
@@ -846,12 +1076,13 @@ class _Transaction(JournalTransaction):
     ) -> list[CaseEvent]:
         items = [(kind, dict(data or {})) for kind, data in events]
         texts = [encode_json(d, what=f"event {k!r} of case {case_id}") for k, d in items]
+        stored = self._journal._pseudo(case_id)
 
         async def step() -> list[CaseEvent]:
-            first = await self._next_seq(case_id)
-            self._seqs[case_id] = first + len(items) - 1
+            first = await self._next_seq(stored)
+            self._seqs[stored] = first + len(items) - 1
             rows = [
-                (case_id, first + i, at, kind, text, message_id)
+                (stored, first + i, at, kind, text, message_id)
                 for i, ((kind, _), text) in enumerate(zip(items, texts, strict=True))
             ]
             if rows:
@@ -878,11 +1109,13 @@ class _Transaction(JournalTransaction):
         _expect(record, Direction.OUT, INITIAL_STATUS[Direction.OUT], "enqueue_outbound")
         if record.updated_at is None:
             record = replace(record, updated_at=record.created_at)
-        params = _params(record)
+        part = self._journal.partition
+        params = _params(record, part)
+        sql = _INSERT if part is None else _INSERT_PART
 
         async def step() -> None:
             try:
-                await self._conn.execute(_INSERT, *params)
+                await self._conn.execute(sql, *params)
             except asyncpg.UniqueViolationError:
                 raise JournalError(
                     f"outbound message ID {record.message_id} is already in the journal",
