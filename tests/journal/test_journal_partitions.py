@@ -79,7 +79,8 @@ async def test_each_partition_keeps_its_own_checkpoint(parts: list[PostgresJourn
         header={"p": 1}, input_seq=6, at=T0, changed=[("t", b"j", b"1")], replace_all=True
     )
     c0, c1 = await p0.load_checkpoint(), await p1.load_checkpoint()
-    assert c0 is not None and c1 is not None
+    assert c0 is not None
+    assert c1 is not None
     assert (c0.header, c0.input_seq, list(c0.items)) == ({"p": 0}, 3, [("t", b"k", b"0")])
     assert (c1.header, c1.input_seq, list(c1.items)) == ({"p": 1}, 6, [("t", b"j", b"1")])
     assert await whole.load_checkpoint() is None
