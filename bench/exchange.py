@@ -145,6 +145,7 @@ class Node:
         timings: bool = False,
         switch: float | None = None,
         prototypes: tuple[str, ...] = (),
+        transport: tuple[str, ...] = (),
     ) -> None:
         self.ir_id = ir_id
         self.db = work / (ir_id.replace(":", "-") + ".sqlite")
@@ -173,6 +174,7 @@ class Node:
             *(["--timings"] if timings else []),
             *(f"--prototype={p}" for p in prototypes),
             *([f"--switch-interval={switch}"] if switch else []),
+            *transport,
         ]
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
@@ -515,6 +517,11 @@ def short(frame: str) -> str:
 #: Subsystems, tried from the innermost frame outwards: the first frame that matches one of a
 #: subsystem's patterns (function name or file) decides where a sample's time goes.
 SUBSYSTEMS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "AS4 security (sign, verify, encrypt, decrypt, certificates)",
+        ("security/", "cryptography/"),
+    ),
+    ("AS4 message (ebMS header, MIME, P-Mode, gzip)", ("as4/", "gzip.py", "email/")),
     ("SED parse + XSD validation", ("sed/validate.py", "sed/xmlsafe.py", "sed/schemas.py")),
     ("SED encode (model -> XML)", ("to_xml", "encode_root", "encode_node", "_encode_")),
     ("SED decode (XML -> model)", ("from_element", "decode_", "sed/codec.py", "sed/model.py")),
@@ -767,6 +774,16 @@ def main() -> None:
         " optimisation (bench/support/prototypes.py)",
     )
     parser.add_argument("--synchronous", choices=("FULL", "NORMAL"), default="FULL")
+    parser.add_argument(
+        "--transport",
+        choices=("as4", "legacy"),
+        default="as4",
+        help="what the nodes speak: as4 (default, what eessi serve speaks: eDelivery AS4,"
+        " signed and encrypted) or legacy (the AS4-like envelope with an HMAC)",
+    )
+    parser.add_argument(
+        "--no-security", action="store_true", help="AS4 without signing or encryption"
+    )
     parser.add_argument("--profile", choices=("pyspy", "cprofile"))
     parser.add_argument("--profile-node", choices=("cns", "fund"), default="cns")
     parser.add_argument("--keep", metavar="DIR", help="keep journals, logs and profiles here")
@@ -818,6 +835,28 @@ def summary(runs: list[dict[str, float]]) -> None:
     print(f"  journal checks passed                  {checks} of {len(runs)} runs")
 
 
+def transport_args(args: argparse.Namespace, work: Path, directory: Path) -> tuple[str, ...]:
+    """The nodes' ``--transport`` options; for secured AS4 the network's PKI is made here
+    first (both nodes then read it, neither races to create it)."""
+    if args.transport == "legacy":
+        return ("--transport", "legacy")
+    if args.no_security:
+        return ("--transport", "as4", "--no-security")
+    from eessi.as4.startup import ensure_pki
+    from eessi.directory import load_directory
+
+    ensure_pki(work / "pki", load_directory(directory))
+    return ("--transport", "as4", "--pki", str(work / "pki"))
+
+
+def transport_label(args: argparse.Namespace) -> str:
+    if args.transport == "legacy":
+        return "legacy transport (AS4-like envelope, HMAC)"
+    if args.no_security:
+        return "eDelivery AS4 without security"
+    return "eDelivery AS4, signed and encrypted (the default of eessi serve)"
+
+
 def one_run(args: argparse.Namespace, name: str) -> dict[str, float]:
     """One exchange (and its bare ceiling): prints its report, returns its figures."""
     total = args.warmup + args.cases
@@ -830,6 +869,7 @@ def one_run(args: argparse.Namespace, name: str) -> dict[str, float]:
     directory = write_directory(work)
     households = write_households(work, total)
     options = tuple(args.option)
+    transport = transport_args(args, work, directory)
     cns = Node(
         CNS,
         work,
@@ -842,6 +882,7 @@ def one_run(args: argparse.Namespace, name: str) -> dict[str, float]:
         timings=args.timings,
         switch=args.switch_interval,
         prototypes=tuple(args.prototype),
+        transport=transport,
     )
     fund = Node(
         FUND,
@@ -858,6 +899,7 @@ def one_run(args: argparse.Namespace, name: str) -> dict[str, float]:
         timings=args.timings,
         switch=args.switch_interval,
         prototypes=tuple(args.prototype),
+        transport=transport,
     )
     profiled = cns if args.profile_node == "cns" else fund
     cprofile = work / "profile.pstats" if args.profile == "cprofile" else None
@@ -912,6 +954,7 @@ def one_run(args: argparse.Namespace, name: str) -> dict[str, float]:
         f"exchange: {CNS} and {FUND} as two `eessi serve` processes on loopback,"
         f" journals synchronous={args.synchronous}, {args.concurrency} cases open at once"
     )
+    print(f"  transport: {transport_label(args)}")
     print(
         f"  setup {setup:.1f} s ({total} households); warm-up {args.warmup} cases;"
         f" started {result.started} cases, {measured} completed in the {result.seconds:.1f} s"

@@ -48,6 +48,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -91,8 +92,9 @@ class Figures:
 # -- the CNS stand-in: receipts for the fund's answers ----------------------------------------
 
 
-async def start_sink(directory_path: Path) -> tuple[web.AppRunner, list[str]]:
-    """The CNS's endpoint of the directory, answering every authenticated message a receipt."""
+async def start_sink(directory_path: Path, transport: Transport) -> tuple[web.AppRunner, list[str]]:
+    """The CNS's endpoint of the directory, answering every authenticated message a receipt
+    (an AS4 endpoint with the CNS's keys, or the legacy one)."""
     from eessi.directory import load_directory
     from eessi.transport.server import Inbound, InboundEndpoint, Outcome
 
@@ -104,10 +106,21 @@ async def start_sink(directory_path: Path) -> tuple[web.AppRunner, list[str]]:
         received.append(inbound.message.sed_type)
         return Outcome.accepted()
 
-    endpoint = InboundEndpoint(
-        on_message, directory.credential, CNS, accept_versions=("4.3", "4.4")
-    )
-    runner = web.AppRunner(endpoint.app(), access_log=None)
+    if transport.network is not None:
+        from eessi.as4.transport import As4Endpoint
+
+        app = As4Endpoint(
+            on_message,
+            CNS,
+            pmodes=transport.network.pmodes,
+            keys=transport.network.keys(CNS),
+            accept_versions=("4.3", "4.4"),
+        ).app()
+    else:
+        app = InboundEndpoint(
+            on_message, directory.credential, CNS, accept_versions=("4.3", "4.4")
+        ).app()
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     match = re.match(r"http://([\d.]+):(\d+)/", cns.endpoint)
     assert match is not None
@@ -115,11 +128,45 @@ async def start_sink(directory_path: Path) -> tuple[web.AppRunner, list[str]]:
     return runner, received
 
 
+@dataclass
+class Transport:
+    """What the fund and this process speak: ``args`` for ``eessi serve``; ``network`` the AS4
+    P-Modes and keys (``None``: the legacy transport)."""
+
+    args: tuple[str, ...]
+    network: Any
+    label: str
+
+
+def transport_for(name: str, no_security: bool, work: Path, directory_path: Path) -> Transport:
+    if name == "legacy":
+        return Transport(("--transport", "legacy"), None, "legacy (AS4-like envelope, HMAC)")
+    from eessi.as4.startup import load_as4
+    from eessi.directory import load_directory
+
+    pki = work / "pki"
+    network = load_as4(
+        load_directory(directory_path),
+        pki_dir=pki,
+        default_pki_dir=pki,
+        security=not no_security,
+    )
+    if no_security:
+        return Transport(
+            ("--transport", "as4", "--no-security"), network, "eDelivery AS4 without security"
+        )
+    return Transport(
+        ("--transport", "as4", "--pki", str(pki)),
+        network,
+        "eDelivery AS4, signed and encrypted (the default of eessi serve)",
+    )
+
+
 # -- the mock fund ------------------------------------------------------------------------------
 
 
 def start_fund(
-    work: Path, directory: Path, silent: bool
+    work: Path, directory: Path, silent: bool, transport: Transport
 ) -> tuple[subprocess.Popen[str], str, Path]:
     db = work / "fund.sqlite"
     for suffix in ("", "-wal", "-shm"):
@@ -141,6 +188,7 @@ def start_fund(
             "FULL",
             "--tick",
             "0",
+            *transport.args,
         ],
         stdout=subprocess.PIPE,
         stderr=log.open("w"),
@@ -192,15 +240,15 @@ async def drive_fund(
     pid: int,
     db: Path,
     silent: bool,
+    transport: Transport,
 ) -> Figures:
     from eessi.directory import load_directory
-    from eessi.transport.client import RetryPolicy, Sender
+    from eessi.transport.client import RetryPolicy, Sender, SendResult
     from eessi.transport.envelope import UserMessage
 
     directory = load_directory(directory_path)
     credential = directory.credential(CNS)
-    assert credential is not None
-    sink, answers = await start_sink(directory_path)
+    sink, answers = await start_sink(directory_path, transport)
     posted = 0
     latencies: list[float] = []
     deadline = 0.0
@@ -209,12 +257,45 @@ async def drive_fund(
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=concurrency)
         ) as session:
-            sender = Sender(
-                session,
-                credential=credential,
-                rng=random.Random(0),
-                policy=RetryPolicy(max_attempts=1),
-            )
+            if transport.network is not None:
+                from eessi.as4.mapping import Addressing
+                from eessi.as4.transport import As4Sender
+
+                as4 = As4Sender(
+                    session,
+                    CNS,
+                    pmodes=transport.network.pmodes,
+                    keys=transport.network.keys(CNS),
+                    rng=random.Random(0),
+                    policy=RetryPolicy(max_attempts=1),
+                )
+            else:
+                assert credential is not None
+                legacy = Sender(
+                    session,
+                    credential=credential,
+                    rng=random.Random(0),
+                    policy=RetryPolicy(max_attempts=1),
+                )
+
+            async def post(payload: bytes, mid: str) -> SendResult:
+                """One signed S072 (built here: this process's CPU, not the fund's)."""
+                now = datetime.now(UTC)
+                if transport.network is not None:
+                    addressing = Addressing(CNS, FUND, f"LU-{mid}", "S_BUC_01A", "S072", "4.4")
+                    entity = as4.build(addressing, payload, message_id=mid, timestamp=now)
+                    return await as4.send(url, entity, message_id=mid)
+                message = UserMessage.for_payload(
+                    payload,
+                    message_id=mid,
+                    timestamp=now,
+                    from_party=CNS,
+                    to_party=FUND,
+                    conversation_id=f"LU-{mid}",
+                    sed_type="S072",
+                    sed_version="4.4",
+                )
+                return await legacy.send(url, message, payload)
 
             async def worker() -> None:
                 nonlocal posted
@@ -222,18 +303,8 @@ async def drive_fund(
                     payload = bodies[posted % len(bodies)]
                     posted += 1
                     mid = str(uuid.uuid4())
-                    message = UserMessage.for_payload(
-                        payload,
-                        message_id=mid,
-                        timestamp=datetime.now(UTC),
-                        from_party=CNS,
-                        to_party=FUND,
-                        conversation_id=f"LU-{mid}",
-                        sed_type="S072",
-                        sed_version="4.4",
-                    )
                     t = time.perf_counter()
-                    result = await sender.send(url, message, payload)
+                    result = await post(payload, mid)
                     if not result.ok:
                         raise SystemExit(f"the mock fund refused a SED: {result.reason}")
                     if measuring:
@@ -350,11 +421,14 @@ def run_fund(
     seconds: float,
     concurrency: int,
     silent: bool,
+    transport: Transport,
 ) -> Figures:
-    proc, url, db = start_fund(work, directory, silent)
+    proc, url, db = start_fund(work, directory, silent, transport)
     try:
         return asyncio.run(
-            drive_fund(url, directory, bodies, seconds, concurrency, proc.pid, db, silent)
+            drive_fund(
+                url, directory, bodies, seconds, concurrency, proc.pid, db, silent, transport
+            )
         )
     finally:
         proc.terminate()
@@ -386,6 +460,16 @@ def main() -> None:
         " mock rule: processed, journaled, no answer)",
     )
     parser.add_argument("--keep", metavar="DIR", help="keep the journal and the log here")
+    parser.add_argument(
+        "--transport",
+        choices=("as4", "legacy"),
+        default="as4",
+        help="what the fund and this process speak: as4 (default, eessi serve's: eDelivery"
+        " AS4, signed and encrypted) or legacy (the AS4-like envelope with an HMAC)",
+    )
+    parser.add_argument(
+        "--no-security", action="store_true", help="AS4 without signing or encryption"
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="eessi-inbound-"))
@@ -405,6 +489,14 @@ def main() -> None:
         f"  S072 bodies: {len(bodies)} distinct, {min(map(len, bodies))}-{max(map(len, bodies))}"
         f" bytes; {args.runs} runs of {args.seconds:g} s per concurrency (min / median / max)"
     )
+    label = (
+        "legacy (AS4-like envelope, HMAC)"
+        if args.transport == "legacy"
+        else "eDelivery AS4 without security"
+        if args.no_security
+        else "eDelivery AS4, signed and encrypted (the default of eessi serve)"
+    )
+    print(f"  transport: {label}")
     modes = [m.strip() for m in args.answers.split(",") if m.strip()]
     if not modes or set(modes) - {"send", "silent"}:
         raise SystemExit("--answers takes send, silent or both")
@@ -414,7 +506,10 @@ def main() -> None:
             bare: list[Figures] = []
             for _ in range(args.runs):
                 directory = write_directory(work)
-                fund.append(run_fund(work, directory, bodies, args.seconds, c, mode == "silent"))
+                transport = transport_for(args.transport, args.no_security, work, directory)
+                fund.append(
+                    run_fund(work, directory, bodies, args.seconds, c, mode == "silent", transport)
+                )
                 bare.append(run_bare(bodies, args.seconds, c))
             what = "answers sent" if mode == "send" else "answers silenced by a mock rule"
             print(f"c={c}, {what}:")

@@ -1,7 +1,8 @@
 """One institution as its own process, like ``eessi serve``, plus a bench-only bulk start route.
 
 Run by ``bench/exchange.py`` for the mock fund: the same node (directory entry,
-households, journal, desk, outbox) as ``eessi serve`` builds through
+households, journal, desk, outbox, transport: ``--transport``, ``--pki``, ``--no-security`` as
+for ``eessi serve``) as ``eessi serve`` builds through
 :func:`eessi.node.network.open_institution`, with one extra route,
 ``POST /bench/start`` (a JSON list of the fund's record keys, ``household/member``): it submits
 one ``RequestEntitlement`` per key, concurrently, and answers 202 once every request is
@@ -98,6 +99,11 @@ async def serve(args: argparse.Namespace) -> None:
         timings.install()
     directory = load_directory(args.directory)
     entry = directory.get(args.institution)
+    transport = None
+    if args.transport != "legacy":  # what `eessi serve` builds (--transport, --pki, --no-security)
+        from eessi.cli.serve import default_pki_beside, node_transport
+
+        transport, _ = node_transport(args, directory, default_pki_beside(directory))
     inst = await open_institution(
         entry,
         directory,
@@ -105,6 +111,7 @@ async def serve(args: argparse.Namespace) -> None:
         households_dir=args.households,
         options=NodeOptions(**tuned(args.option)),
         synchronous=args.synchronous,
+        transport=transport,
     )
 
     if "gc-freeze" in args.prototype:
@@ -170,6 +177,9 @@ def main() -> None:
         help="install a prototype of bench/support/prototypes.py (gc-freeze)",
     )
     parser.add_argument("--timings", action="store_true", help="print call timings at exit")
+    parser.add_argument("--transport", choices=("as4", "legacy"), default="as4")
+    parser.add_argument("--pki", help="the network's PKI (as eessi serve --pki)")
+    parser.add_argument("--no-security", action="store_true", help="AS4 without security")
     from eessi import event_loop
 
     event_loop.run(serve(parser.parse_args()))
