@@ -28,6 +28,15 @@ processed and answered, divided by the requests posted, so work left queued at t
 is counted); its RSS at the end; and the ratios fund / bare of the rates and of the CPU per
 request (bare CPU / fund CPU: 1.0 would be as cheap as bare). Goal (issue 13): ratio >= 0.5.
 The machine is shared: read the CPU per request and the ratios, not the absolute rates.
+
+**Transport.** ``--transport as4`` (default, what ``eessi serve`` speaks): this process posts
+eDelivery AS4 user messages signed and encrypted with the CNS's key of the network's test PKI,
+and the CNS stand-in is an AS4 endpoint; a second bare baseline, **bare secured**, then also
+does per POST the signature operations of an AS4 receiver (an RSA-OAEP key unwrap, AES-128-GCM
+decryption, an RSA-SHA256 verification and a signed receipt, RSA-2048; ``bench/exchange.py``),
+and the ratios against it are printed too (issue 13: "with eDelivery AS4 security on, the same
+figures against bare parse + validate + the same signature operations"). ``--no-security``:
+AS4 without signing or encryption; ``--transport legacy``: the AS4-like envelope with an HMAC.
 """
 
 from __future__ import annotations
@@ -56,7 +65,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
-from exchange import cpu_seconds, percentile, write_directory  # noqa: E402
+from exchange import cpu_seconds, percentile, start_bare, write_directory  # noqa: E402
 
 CNS = "LU:CNS00001"
 FUND = "FR:CPAM5701"
@@ -397,17 +406,14 @@ async def drive_bare(
     )
 
 
-def run_bare(bodies: list[bytes], seconds: float, concurrency: int) -> Figures:
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "exchange.py"), "--bare-serve"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+def run_bare(bodies: list[bytes], seconds: float, concurrency: int, secured: bool) -> Figures:
+    """The bare server of ``bench/exchange.py``; ``secured``: with the signature operations of
+    an AS4 receiver (the bodies sealed by ``exchange.sealer``)."""
+    proc, port, seal = start_bare(secured)
     try:
-        assert proc.stdout is not None
-        port = int(proc.stdout.readline())
+        sent = [seal(b) for b in bodies] if seal is not None else bodies
         return asyncio.run(
-            drive_bare(f"http://127.0.0.1:{port}/as4", bodies, seconds, concurrency, proc.pid)
+            drive_bare(f"http://127.0.0.1:{port}/as4", sent, seconds, concurrency, proc.pid)
         )
     finally:
         proc.terminate()
@@ -497,6 +503,7 @@ def main() -> None:
         else "eDelivery AS4, signed and encrypted (the default of eessi serve)"
     )
     print(f"  transport: {label}")
+    secured = args.transport == "as4" and not args.no_security
     modes = [m.strip() for m in args.answers.split(",") if m.strip()]
     if not modes or set(modes) - {"send", "silent"}:
         raise SystemExit("--answers takes send, silent or both")
@@ -504,16 +511,22 @@ def main() -> None:
         for mode, c in [(m, c) for m in modes for c in levels]:
             fund: list[Figures] = []
             bare: list[Figures] = []
+            bare_sec: list[Figures] = []
             for _ in range(args.runs):
                 directory = write_directory(work)
                 transport = transport_for(args.transport, args.no_security, work, directory)
                 fund.append(
                     run_fund(work, directory, bodies, args.seconds, c, mode == "silent", transport)
                 )
-                bare.append(run_bare(bodies, args.seconds, c))
+                bare.append(run_bare(bodies, args.seconds, c, secured=False))
+                if secured:
+                    bare_sec.append(run_bare(bodies, args.seconds, c, secured=True))
             what = "answers sent" if mode == "send" else "answers silenced by a mock rule"
             print(f"c={c}, {what}:")
-            for label, rows in (("mock fund", fund), ("bare aiohttp", bare)):
+            rows_of = [("mock fund", fund), ("bare aiohttp", bare)]
+            if bare_sec:
+                rows_of.append(("bare secured", bare_sec))
+            for label, rows in rows_of:
                 print(
                     f"  {label:13s} req/s {spread([r.rate for r in rows]):>20s}"
                     f"  p50 {spread([r.p50 for r in rows], '{:.1f}'):>17s} ms"
@@ -525,6 +538,11 @@ def main() -> None:
             cpus = [b.cpu_ms / f.cpu_ms for f, b in zip(fund, bare, strict=True)]
             print(f"  ratio fund / bare, req/s           {spread(rates, '{:.2f}')}")
             print(f"  ratio bare CPU / fund CPU per req  {spread(cpus, '{:.2f}')}")
+            if bare_sec:
+                rates = [f.rate / b.rate for f, b in zip(fund, bare_sec, strict=True)]
+                cpus = [b.cpu_ms / f.cpu_ms for f, b in zip(fund, bare_sec, strict=True)]
+                print(f"  ratio fund / bare secured, req/s   {spread(rates, '{:.2f}')}")
+                print(f"  ratio bare secured CPU / fund CPU  {spread(cpus, '{:.2f}')}")
             total = sum(f.requests for f in fund)
             print(
                 f"  journal check: all {total} measured SEDs (and the warm-up's) processed"
