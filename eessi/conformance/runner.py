@@ -546,22 +546,41 @@ async def _expect_none(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> St
     return f"no {sed} from the SUT, as it should be", [], []
 
 
-async def _expect_refused(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOutcome:
+async def _ours_settled(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> SutMessage | None:
+    """Our latest document to the SUT in the case (of type ``sed`` when the step names one;
+    else the one our last request sent, if known), once the SUT receipted it or refused it
+    (or ``within`` seconds passed)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + float(args.get("within", run.settings.within))
+    sed = args.get("sed")
     ours: SutMessage | None = None
     while True:
         sent = [m for m in await run._collect() if not m.from_sut and ctx.owns(m)]
-        if ctx.last_sent is not None:
+        if sed is not None:
+            sent = [m for m in sent if m.sed == sed]
+        elif ctx.last_sent is not None:
             sent = [m for m in sent if m.message_id == ctx.last_sent] or sent
         ours = sent[-1] if sent else None
         if ours is not None and ours.status in ("failed", "acknowledged"):
-            break
+            return ours
         if loop.time() >= deadline:
-            break
+            return ours
         await asyncio.sleep(0.02)
+
+
+def _nothing_sent(args: dict[str, Any]) -> StepOutcome:
+    what = f"no {args['sed']} of ours" if "sed" in args else "nothing"
+    return (
+        f"{what} was sent to the SUT",
+        [Finding(check="step", message=f"{what} was sent to the SUT in this case")],
+        [],
+    )
+
+
+async def _expect_refused(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOutcome:
+    ours = await _ours_settled(run, ctx, args)
     if ours is None:
-        return "nothing was sent to the SUT", [Finding(check="step", message="nothing sent")], []
+        return _nothing_sent(args)
     findings = []
     if ours.status != "failed":
         findings.append(
@@ -593,6 +612,26 @@ async def _expect_refused(run: _Run, ctx: _CaseContext, args: dict[str, Any]) ->
         findings,
         [],
     )
+
+
+async def _expect_accepted(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOutcome:
+    ours = await _ours_settled(run, ctx, args)
+    if ours is None:
+        return _nothing_sent(args)
+    findings = []
+    if ours.status != "acknowledged":
+        findings.append(
+            Finding(
+                check="transport",
+                message=f"the SUT did not accept our {ours.sed}",
+                expected="a receipt: the document taken (a horizontal document is legal here)",
+                found=f"{ours.status}" + (f": {ours.error[:300]}" if ours.error else ""),
+                message_id=ours.message_id,
+                sed=ours.sed,
+                rules=tuple(args.get("rules", ())),
+            )
+        )
+    return f"our {ours.sed} {ours.message_id}: {ours.status}", findings, []
 
 
 async def _expect_retried(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOutcome:
@@ -654,6 +693,7 @@ _STEPS: dict[str, Callable[[_Run, _CaseContext, dict[str, Any]], Any]] = {
     "expect": _expect,
     "expect-none": _expect_none,
     "expect-refused": _expect_refused,
+    "expect-accepted": _expect_accepted,
     "expect-retried": _expect_retried,
     "advance-clock": _advance,
 }

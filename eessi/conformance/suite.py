@@ -63,6 +63,8 @@ STEP_KINDS: Mapping[str, tuple[str, ...]] = {
     "expect-none": ("sed",),
     # the SUT refused our latest document with an error signal; opt. ``mentions``
     "expect-refused": (),
+    # the SUT took our latest document (of ``sed``, if given) with a receipt
+    "expect-accepted": (),
     # the SUT's delivery failed (our mock's ``fail`` rule) and it delivered again
     "expect-retried": ("sed",),
     # the virtual clock moves (ours and the SUT's): ``period`` (ISO 8601)
@@ -163,6 +165,9 @@ def _title(do: str, args: Mapping[str, Any]) -> str:
         return f"the SUT sends no {args['sed']}"
     if do == "expect-refused":
         return "the SUT refuses the document with an error signal"
+    if do == "expect-accepted":
+        what = f"our {args['sed']}" if "sed" in args else "the document"
+        return f"the SUT accepts {what} (receipt)"
     if do == "expect-retried":
         return f"the SUT delivers its {args['sed']} again after a failed delivery"
     return f"the clock moves {args['period']}"
