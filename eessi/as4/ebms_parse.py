@@ -162,7 +162,8 @@ def parse_envelope(data: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> Parse
 
 
 def _elements(parent: etree._Element) -> list[etree._Element]:
-    return [c for c in parent if isinstance(c.tag, str)]
+    """The child elements (no comments or processing instructions), filtered by lxml."""
+    return list(parent.iterchildren(etree.Element))
 
 
 class _Reader:

@@ -39,6 +39,7 @@ from eessi.as4.model import (
     UserMessage,
 )
 from eessi.as4.pmode import PMode, PModeSet
+from eessi.as4.render import render_user_message
 from eessi.as4.security import (
     ATTACHMENT_CONTENT_SIGNATURE_TRANSFORM,
     EXC_C14N,
@@ -114,18 +115,28 @@ def build_sed_message(
         content_id=content_id,
         ref_to_message_id=ref_to_message_id,
     )
-    envelope = user_message_envelope(um)
     security = pmode.security
-    if security.signs:
-        if credentials is None:
-            raise _no_keys(pmode, "signs", "the sender's key")
+    if security.signs and credentials is None:
+        raise _no_keys(pmode, "signs", "the sender's key")
+    if security.encrypts and recipient is None:
+        raise _no_keys(pmode, "encrypts", "the receiver's certificate")
+    rendered = render_user_message(
+        um,
+        attachment,
+        signer=credentials if security.signs else None,
+        recipient=recipient if security.encrypts else None,
+        random=random,
+    )
+    if rendered is not None:  # the template (D135); the lxml path below makes the same bytes
+        envelope_bytes, sent_parts, refs = rendered
+        return Outgoing(um, pmode, package(envelope_bytes, sent_parts), refs)
+    envelope = user_message_envelope(um)
+    if security.signs and credentials is not None:
         refs = sign(envelope, [attachment], credentials)
     else:
         refs = references(envelope, [attachment])
     parts = [attachment]
-    if security.encrypts:
-        if recipient is None:
-            raise _no_keys(pmode, "encrypts", "the receiver's certificate")
+    if security.encrypts and recipient is not None:
         parts = encrypt(envelope, parts, recipient, random=random)
     return Outgoing(um, pmode, package(serialize(envelope), parts), refs)
 

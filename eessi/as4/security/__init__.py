@@ -20,14 +20,16 @@ exclusive canonicalisation. The XML work is lxml; the cryptography is ``cryptogr
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
@@ -41,9 +43,11 @@ __all__ = [
     "EXC_C14N",
     "RSA_SHA256",
     "SHA256",
+    "TRUSTED_CACHE",
     "Credentials",
     "Trust",
     "c14n",
+    "certificate_der",
     "security_error",
 ]
 
@@ -77,12 +81,39 @@ class Credentials:
 @dataclass(frozen=True, slots=True)
 class Trust:
     """The network's trust anchor: a certificate is trusted if this CA issued it, it is valid
-    at the time of the check, and its subject CN is the party it speaks for."""
+    at the time of the check, and its subject CN is the party it speaks for.
+
+    What does not change between messages (that the CA issued the certificate, its subject's
+    CN, its RSA key) is worked out once per certificate and kept (at most
+    :data:`TRUSTED_CACHE` of them); the validity period is checked against every ``now``.
+    """
 
     ca: x509.Certificate
+    _issued: dict[x509.Certificate, tuple[str | None, RSAPublicKey]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def check(self, cert: x509.Certificate, party: str | None, now: datetime) -> RSAPublicKey:
         """The certificate's RSA key, or :class:`EnvelopeError` (EBMS:0101) saying why not."""
+        known = self._issued.get(cert)
+        if known is None:
+            known = self._first_check(cert)
+        name, key = known
+        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+            raise security_error(
+                f"the signing certificate is not valid at {now.isoformat()}",
+                "wsse:BinarySecurityToken",
+                "EBMS:0101",
+            )
+        if party is not None and name != party:
+            raise security_error(
+                f"the signing certificate is {name!r}'s, not {party!r}'s",
+                "wsse:BinarySecurityToken",
+                "EBMS:0101",
+            )
+        return key
+
+    def _first_check(self, cert: x509.Certificate) -> tuple[str | None, RSAPublicKey]:
         try:
             cert.verify_directly_issued_by(self.ca)
         except (InvalidSignature, ValueError, TypeError):
@@ -91,24 +122,25 @@ class Trust:
                 "wsse:BinarySecurityToken",
                 "EBMS:0101",
             ) from None
-        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-            raise security_error(
-                f"the signing certificate is not valid at {now.isoformat()}",
-                "wsse:BinarySecurityToken",
-                "EBMS:0101",
-            )
-        if party is not None and common_name(cert) != party:
-            raise security_error(
-                f"the signing certificate is {common_name(cert)!r}'s, not {party!r}'s",
-                "wsse:BinarySecurityToken",
-                "EBMS:0101",
-            )
         key = cert.public_key()
         if not isinstance(key, RSAPublicKey):
             raise security_error(
                 "the certificate's key is not RSA", "wsse:BinarySecurityToken", "EBMS:0103"
             )
-        return key
+        if len(self._issued) >= TRUSTED_CACHE:
+            self._issued.clear()
+        known = self._issued[cert] = (common_name(cert), key)
+        return known
+
+
+#: Most certificates a :class:`Trust` keeps checked (a network has a few dozen institutions).
+TRUSTED_CACHE: Final = 1024
+
+
+@functools.lru_cache(maxsize=256)
+def certificate_der(certificate: x509.Certificate) -> bytes:
+    """The certificate's DER bytes (worked out once per certificate)."""
+    return certificate.public_bytes(Encoding.DER)
 
 
 def common_name(cert: x509.Certificate) -> str | None:
@@ -168,20 +200,28 @@ def unb64(text: str | None, where: str, code: str) -> bytes:
         raise security_error("a base64 value does not decode", where, code) from None
 
 
-_WITH_ID = etree.XPath("//*[@wsu:Id or @Id]", namespaces={"wsu": WSU_NS})
+_ID_ATTRIBUTES = etree.XPath("//@wsu:Id | //@Id", namespaces={"wsu": WSU_NS})
 
 
 def ids_of(root: etree._Element) -> dict[str, list[etree._Element]]:
     """Every ``wsu:Id`` (or ``Id``) of ``root``'s document and the elements that carry it,
-    in one pass (a reference must name exactly one element: no signature wrapping)."""
+    in one pass (a reference must name exactly one element: no signature wrapping).
+
+    The XPath selects the attributes themselves (three times faster than selecting the
+    elements that have them and reading both attributes of each); an element whose ``wsu:Id``
+    and ``Id`` are the same counts once (its attributes come one after the other).
+    """
     out: dict[str, list[etree._Element]] = {}
-    found = _WITH_ID(root)
+    found = _ID_ATTRIBUTES(root)
     assert isinstance(found, list)
-    for el in found:
-        if isinstance(el, etree._Element):
-            for ident in {el.get(WSU_ID), el.get("Id")}:
-                if ident is not None:
-                    out.setdefault(ident, []).append(el)
+    for attr in found:
+        if isinstance(attr, etree._ElementUnicodeResult):
+            owner = attr.getparent()
+            if owner is None:
+                continue
+            carriers = out.setdefault(str(attr), [])
+            if not carriers or carriers[-1] is not owner:
+                carriers.append(owner)
     return out
 
 

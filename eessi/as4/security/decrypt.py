@@ -25,6 +25,7 @@ from eessi.as4.security import (
     SHA256,
     WSU_ID,
     Credentials,
+    certificate_der,
     security_error,
     unb64,
 )
@@ -152,10 +153,11 @@ def _check_recipient(
                 f"the EncryptedKey names token {uri!r}, which is not in the header",
                 "xenc:EncryptedKey",
             )
+        der = unb64(tokens[0].text, "wsse:BinarySecurityToken", "EBMS:0102")
+        if der == certificate_der(credentials.certificate):
+            return  # this receiver's own certificate, byte for byte
         try:
-            cert = x509.load_der_x509_certificate(
-                unb64(tokens[0].text, "wsse:BinarySecurityToken", "EBMS:0102")
-            )
+            cert = x509.load_der_x509_certificate(der)
         except ValueError:
             raise _failed(
                 "the receiver's token is not an X.509 certificate", "wsse:BinarySecurityToken"

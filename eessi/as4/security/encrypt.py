@@ -28,7 +28,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
 from eessi.as4.model import DS_NS, WSSE11_NS, WSSE_NS, XENC11_NS, XENC_NS, Attachment
@@ -44,6 +43,7 @@ from eessi.as4.security import (
     WSU_ID,
     X509V3,
     b64,
+    certificate_der,
 )
 from eessi.as4.security.sign import security_header
 
@@ -88,7 +88,7 @@ def encrypt(
     token.set("EncodingType", BASE64_BINARY)
     token.set("ValueType", X509V3)
     token.set(WSU_ID, RECIPIENT_TOKEN_ID)
-    token.text = b64(recipient.public_bytes(Encoding.DER))
+    token.text = b64(certificate_der(recipient))
     key_info = etree.SubElement(encrypted_key, _DS + "KeyInfo", nsmap={"ds": DS_NS})
     str_ = etree.SubElement(key_info, _WSSE + "SecurityTokenReference")
     token_ref = etree.SubElement(str_, _WSSE + "Reference")

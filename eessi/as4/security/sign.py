@@ -21,7 +21,6 @@ from collections.abc import Sequence
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
 from eessi.as4.ebms_build import BODY_ID, MESSAGING_ID, reference_element
@@ -37,6 +36,7 @@ from eessi.as4.security import (
     Credentials,
     b64,
     c14n,
+    certificate_der,
 )
 
 __all__ = ["references", "security_header", "sign"]
@@ -103,7 +103,7 @@ def sign(
     token.set("EncodingType", BASE64_BINARY)
     token.set("ValueType", X509V3)
     token.set(WSU_ID, BST_ID)
-    token.text = b64(credentials.certificate.public_bytes(Encoding.DER))
+    token.text = b64(certificate_der(credentials.certificate))
     signature = etree.SubElement(security, _DS + "Signature", nsmap={"ds": DS_NS})
     signature.set("Id", "_signature")
     signed_info = etree.SubElement(signature, _DS + "SignedInfo")

@@ -1,0 +1,321 @@
+"""The user message's envelope written as text in one pass: the fast path of sending.
+
+:func:`eessi.as4.exchange.build_sed_message` builds, signs and encrypts a SED's envelope with
+lxml (:mod:`eessi.as4.ebms_build`, :mod:`eessi.as4.security.sign`,
+:mod:`eessi.as4.security.encrypt`): about thirty elements made one call at a time, three
+exclusive canonicalisations and a serialisation, which cost as much CPU as the RSA signature
+itself (D135). :func:`render_user_message` writes the same envelope from a template instead:
+
+* the bytes are **exactly** what the lxml path serialises (same elements, prefixes, attribute
+  order and self-closed empty elements), so the journal, ``docs/protocol.md`` and every reader
+  see no difference (``tests/as4/test_render.py`` compares the two byte for byte);
+* the signature's digests are taken over the **exclusive C14N form** of ``eb:Messaging``, the
+  Body and ``ds:SignedInfo``, which the template also writes: for the values it accepts the
+  canonical form is the serialised form with the namespace declarations an exclusive
+  canonicalisation puts on the apex element, its attributes sorted, and empty elements as a
+  start and end tag pair (the test checks it against lxml's ``c14n`` and ``xmlsec``);
+* it accepts only **plain values** (printable ASCII without ``<>&"'``, non-empty), which need no
+  escaping and serialise and canonicalise alike. A value with anything else (an IRI with an
+  ampersand, a non-ASCII name) returns ``None`` and the caller takes the lxml path, which
+  escapes as XML says: the fast path never has to get escaping right.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from eessi.as4.ebms_build import BODY_ID, MESSAGING_ID, format_timestamp
+from eessi.as4.model import (
+    DS_NS,
+    EB_NS,
+    SOAP_NS,
+    WSSE11_NS,
+    WSSE_NS,
+    WSU_NS,
+    XENC11_NS,
+    XENC_NS,
+    Attachment,
+    Party,
+    Property,
+    SignedReference,
+    UserMessage,
+)
+from eessi.as4.security import (
+    AES128_GCM,
+    ATTACHMENT_CIPHERTEXT_TRANSFORM,
+    ATTACHMENT_CONTENT_ONLY,
+    ATTACHMENT_CONTENT_SIGNATURE_TRANSFORM,
+    BASE64_BINARY,
+    ENCRYPTED_KEY_TOKEN,
+    EXC_C14N,
+    MGF1_SHA256,
+    RSA_OAEP,
+    RSA_SHA256,
+    SHA256,
+    X509V3,
+    Credentials,
+    certificate_der,
+)
+from eessi.as4.security.encrypt import KEY_ID, OAEP, RECIPIENT_TOKEN_ID
+from eessi.as4.security.sign import BST_ID
+
+__all__ = ["Rendered", "certificate_b64", "render_user_message"]
+
+#: Rendered envelope bytes, the parts to send (encrypted when asked) and the signed references.
+Rendered = tuple[bytes, list[Attachment], tuple[SignedReference, ...]]
+
+_PLAIN = re.compile(r"[\x20\x21\x23-\x25\x28-\x3b\x3d\x3f-\x7e]+\Z")
+
+_ENVELOPE_START = (
+    f"<?xml version='1.0' encoding='UTF-8'?>\n"
+    f'<env:Envelope xmlns:env="{SOAP_NS}" xmlns:eb="{EB_NS}" xmlns:wsu="{WSU_NS}"><env:Header>'
+)
+_ENVELOPE_END = f'</env:Header><env:Body wsu:Id="{BODY_ID}"/></env:Envelope>'
+_MESSAGING_OPEN = f'<eb:Messaging env:mustUnderstand="true" wsu:Id="{MESSAGING_ID}">'
+_MESSAGING_C14N_OPEN = (
+    f'<eb:Messaging xmlns:eb="{EB_NS}" xmlns:env="{SOAP_NS}" xmlns:wsu="{WSU_NS}" '
+    f'wsu:Id="{MESSAGING_ID}" env:mustUnderstand="true">'
+)
+_BODY_C14N = (
+    f'<env:Body xmlns:env="{SOAP_NS}" xmlns:wsu="{WSU_NS}" wsu:Id="{BODY_ID}"></env:Body>'
+).encode("ascii")
+_BODY_DIGEST = base64.b64encode(hashlib.sha256(_BODY_C14N).digest()).decode("ascii")
+_SECURITY_OPEN = f'<wsse:Security xmlns:wsse="{WSSE_NS}" env:mustUnderstand="true">'
+_TOKEN = (
+    f'<wsse:BinarySecurityToken EncodingType="{BASE64_BINARY}" ValueType="{X509V3}" '
+    'wsu:Id="{id}">{text}</wsse:BinarySecurityToken>'
+)
+_ENCRYPTED_KEY = (
+    f'<xenc:EncryptedKey xmlns:xenc="{XENC_NS}" Id="{KEY_ID}">'
+    f'<xenc:EncryptionMethod Algorithm="{RSA_OAEP}">'
+    f'<ds:DigestMethod xmlns:ds="{DS_NS}" Algorithm="{SHA256}"/>'
+    f'<xenc11:MGF xmlns:xenc11="{XENC11_NS}" Algorithm="{MGF1_SHA256}"/></xenc:EncryptionMethod>'
+    f'<ds:KeyInfo xmlns:ds="{DS_NS}"><wsse:SecurityTokenReference>'
+    f'<wsse:Reference URI="#{RECIPIENT_TOKEN_ID}" ValueType="{X509V3}"/>'
+    "</wsse:SecurityTokenReference></ds:KeyInfo>"
+    "<xenc:CipherData><xenc:CipherValue>{wrapped}</xenc:CipherValue></xenc:CipherData>"
+    '<xenc:ReferenceList><xenc:DataReference URI="#_encryptedData-1"/></xenc:ReferenceList>'
+    "</xenc:EncryptedKey>"
+)
+_ENCRYPTED_DATA = (
+    f'<xenc:EncryptedData xmlns:xenc="{XENC_NS}" Id="_encryptedData-1" '
+    f'Type="{ATTACHMENT_CONTENT_ONLY}" MimeType="{{mime}}">'
+    f'<xenc:EncryptionMethod Algorithm="{AES128_GCM}"/>'
+    f'<ds:KeyInfo xmlns:ds="{DS_NS}"><wsse:SecurityTokenReference xmlns:wsse11="{WSSE11_NS}" '
+    f'wsse11:TokenType="{ENCRYPTED_KEY_TOKEN}"><wsse:Reference URI="#{KEY_ID}"/>'
+    "</wsse:SecurityTokenReference></ds:KeyInfo>"
+    '<xenc:CipherData><xenc:CipherReference URI="cid:{cid}"><xenc:Transforms>'
+    f'<ds:Transform xmlns:ds="{DS_NS}" Algorithm="{ATTACHMENT_CIPHERTEXT_TRANSFORM}"/>'
+    "</xenc:Transforms></xenc:CipherReference></xenc:CipherData></xenc:EncryptedData>"
+)
+_SIGNATURE_OPEN = f'<ds:Signature xmlns:ds="{DS_NS}" Id="_signature">'
+_SIGNATURE_CLOSE = (
+    "<ds:KeyInfo><wsse:SecurityTokenReference>"
+    f'<wsse:Reference URI="#{BST_ID}" ValueType="{X509V3}"/>'
+    "</wsse:SecurityTokenReference></ds:KeyInfo></ds:Signature>"
+)
+# ds:SignedInfo as serialised inside ds:Signature, and in exclusive C14N form (own xmlns:ds,
+# empty elements as start and end tags); {refs} are the ds:Reference elements in the same form.
+_SIGNED_INFO = (
+    f'<ds:SignedInfo><ds:CanonicalizationMethod Algorithm="{EXC_C14N}"/>'
+    f'<ds:SignatureMethod Algorithm="{RSA_SHA256}"/>{{refs}}</ds:SignedInfo>'
+)
+_SIGNED_INFO_C14N = (
+    f'<ds:SignedInfo xmlns:ds="{DS_NS}">'
+    f'<ds:CanonicalizationMethod Algorithm="{EXC_C14N}"></ds:CanonicalizationMethod>'
+    f'<ds:SignatureMethod Algorithm="{RSA_SHA256}"></ds:SignatureMethod>{{refs}}</ds:SignedInfo>'
+)
+_REFERENCE = (
+    '<ds:Reference URI="{uri}"><ds:Transforms><ds:Transform Algorithm="{transform}"/>'
+    f'</ds:Transforms><ds:DigestMethod Algorithm="{SHA256}"/>'
+    "<ds:DigestValue>{digest}</ds:DigestValue></ds:Reference>"
+)
+_REFERENCE_C14N = (
+    '<ds:Reference URI="{uri}"><ds:Transforms><ds:Transform Algorithm="{transform}">'
+    f'</ds:Transform></ds:Transforms><ds:DigestMethod Algorithm="{SHA256}"></ds:DigestMethod>'
+    "<ds:DigestValue>{digest}</ds:DigestValue></ds:Reference>"
+)
+
+
+@functools.lru_cache(maxsize=256)
+def certificate_b64(certificate: x509.Certificate) -> str:
+    """The certificate's DER in base64, as a BinarySecurityToken carries it (once per peer)."""
+    return base64.b64encode(certificate_der(certificate)).decode("ascii")
+
+
+def _plain(*values: str | None) -> bool:
+    return all(v is None or _PLAIN.match(v) is not None for v in values)
+
+
+def _party(name: str, party: Party) -> str:
+    type_ = f' type="{party.type}"' if party.type is not None else ""
+    return (
+        f"<eb:{name}><eb:PartyId{type_}>{party.id}</eb:PartyId>"
+        f"<eb:Role>{party.role}</eb:Role></eb:{name}>"
+    )
+
+
+def _properties(name: str, props: Sequence[Property]) -> str:
+    if not props:
+        return ""
+    items = "".join(
+        f'<eb:Property name="{p.name}"'
+        + (f' type="{p.type}"' if p.type is not None else "")
+        + f">{p.value}</eb:Property>"
+        for p in props
+    )
+    return f"<eb:{name}>{items}</eb:{name}>"
+
+
+def _user_message(um: UserMessage) -> tuple[str, str] | None:
+    """``eb:UserMessage`` serialised and canonicalised (they differ only in AgreementRef's
+    attribute order), or ``None`` when a value is not plain or an element would be empty."""
+    values: list[str | None] = [
+        um.message_id,
+        um.ref_to_message_id,
+        um.from_party.id,
+        um.from_party.type,
+        um.from_party.role,
+        um.to_party.id,
+        um.to_party.type,
+        um.to_party.role,
+        um.agreement,
+        um.agreement_type,
+        um.pmode,
+        um.service,
+        um.service_type,
+        um.action,
+        um.conversation_id,
+    ]
+    for p in um.properties:
+        values += (p.name, p.value, p.type)
+    for part in um.parts:
+        if not part.properties:
+            return None  # an empty PartInfo self-closes when serialised: leave it to lxml
+        values.append(part.href)
+        for p in part.properties:
+            values += (p.name, p.value, p.type)
+    if not _plain(*values):
+        return None
+    ref = um.ref_to_message_id
+    head = (
+        f"<eb:UserMessage><eb:MessageInfo><eb:Timestamp>{format_timestamp(um.timestamp)}"
+        f"</eb:Timestamp><eb:MessageId>{um.message_id}</eb:MessageId>"
+        + (f"<eb:RefToMessageId>{ref}</eb:RefToMessageId>" if ref is not None else "")
+        + "</eb:MessageInfo><eb:PartyInfo>"
+        + _party("From", um.from_party)
+        + _party("To", um.to_party)
+        + "</eb:PartyInfo><eb:CollaborationInfo>"
+    )
+    type_ = f' type="{um.agreement_type}"' if um.agreement_type is not None else ""
+    pmode = f' pmode="{um.pmode}"' if um.pmode is not None else ""
+    agreement_tail = f">{um.agreement}</eb:AgreementRef>"
+    service_type = f' type="{um.service_type}"' if um.service_type is not None else ""
+    tail = (
+        f"<eb:Service{service_type}>{um.service}</eb:Service><eb:Action>{um.action}</eb:Action>"
+        f"<eb:ConversationId>{um.conversation_id}</eb:ConversationId></eb:CollaborationInfo>"
+        + _properties("MessageProperties", um.properties)
+    )
+    if um.parts:
+        tail += (
+            "<eb:PayloadInfo>"
+            + "".join(
+                f'<eb:PartInfo href="{part.href}">'
+                + _properties("PartProperties", part.properties)
+                + "</eb:PartInfo>"
+                for part in um.parts
+            )
+            + "</eb:PayloadInfo>"
+        )
+    tail += "</eb:UserMessage>"
+    # Serialised: attributes in the order the builder sets them; C14N: sorted by name.
+    serialised = f"{head}<eb:AgreementRef{type_}{pmode}{agreement_tail}{tail}"
+    canonical = f"{head}<eb:AgreementRef{pmode}{type_}{agreement_tail}{tail}"
+    return serialised, canonical
+
+
+def _digest(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+
+
+def render_user_message(
+    um: UserMessage,
+    attachment: Attachment,
+    *,
+    signer: Credentials | None,
+    recipient: x509.Certificate | None,
+    random: bytes | None = None,
+) -> Rendered | None:
+    """The envelope of ``um`` carrying ``attachment``, signed by ``signer`` and encrypted for
+    ``recipient`` when given, as the lxml path would make it; ``None``: take that path.
+
+    ``random`` (28 bytes: the AES key, then the IV) replaces ``os.urandom`` in tests.
+    """
+    texts = _user_message(um)
+    if texts is None or not _plain(attachment.content_id, attachment.content_type):
+        return None
+    serialised, canonical = texts
+    refs = (
+        SignedReference(
+            "#" + MESSAGING_ID,
+            (EXC_C14N,),
+            SHA256,
+            _digest(f"{_MESSAGING_C14N_OPEN}{canonical}</eb:Messaging>".encode("ascii")),
+        ),
+        SignedReference("#" + BODY_ID, (EXC_C14N,), SHA256, _BODY_DIGEST),
+        SignedReference(
+            "cid:" + attachment.content_id,
+            (ATTACHMENT_CONTENT_SIGNATURE_TRANSFORM,),
+            SHA256,
+            _digest(attachment.data),
+        ),
+    )
+    security: list[str] = []
+    parts = [attachment]
+    if recipient is not None:
+        public_key = recipient.public_key()
+        if not isinstance(public_key, RSAPublicKey):
+            raise ValueError("the recipient's certificate has no RSA key")
+        pool = random if random is not None else os.urandom(16 + 12)
+        key, iv = pool[:16], pool[16:28]
+        security.append(_TOKEN.format(id=RECIPIENT_TOKEN_ID, text=certificate_b64(recipient)))
+        wrapped = base64.b64encode(public_key.encrypt(key, OAEP)).decode("ascii")
+        security.append(_ENCRYPTED_KEY.format(wrapped=wrapped))
+        security.append(
+            _ENCRYPTED_DATA.format(mime=attachment.content_type, cid=attachment.content_id)
+        )
+        sealed = iv + AESGCM(key).encrypt(iv, attachment.data, None)
+        parts = [Attachment(attachment.content_id, "application/octet-stream", sealed)]
+    if signer is not None:
+        security.append(_TOKEN.format(id=BST_ID, text=certificate_b64(signer.certificate)))
+        fields = [
+            {"uri": r.uri, "transform": r.transforms[0], "digest": r.digest_value} for r in refs
+        ]
+        signed_info = _SIGNED_INFO_C14N.format(
+            refs="".join(_REFERENCE_C14N.format(**f) for f in fields)
+        )
+        value = signer.key.sign(signed_info.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
+        security.append(_SIGNATURE_OPEN)
+        security.append(_SIGNED_INFO.format(refs="".join(_REFERENCE.format(**f) for f in fields)))
+        security.append(
+            "<ds:SignatureValue>"
+            + base64.b64encode(value).decode("ascii")
+            + "</ds:SignatureValue>"
+            + _SIGNATURE_CLOSE
+        )
+    header = f"{_SECURITY_OPEN}{''.join(security)}</wsse:Security>" if security else ""
+    envelope = (
+        f"{_ENVELOPE_START}{header}{_MESSAGING_OPEN}{serialised}</eb:Messaging>{_ENVELOPE_END}"
+    )
+    return envelope.encode("ascii"), parts, refs
