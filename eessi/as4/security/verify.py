@@ -15,6 +15,7 @@ Digests are compared in constant time. It returns the references, which the rece
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Sequence
@@ -177,7 +178,14 @@ def _certificate(signature: etree._Element, security: etree._Element) -> x509.Ce
     ]
     if len(tokens) != 1 or tokens[0].get("ValueType") != X509V3:
         raise _policy("KeyInfo names no X.509v3 BinarySecurityToken", "ds:KeyInfo")
-    der = unb64(tokens[0].text, "wsse:BinarySecurityToken", "EBMS:0101")
+    return _token_certificate(tokens[0].text or "")
+
+
+@functools.lru_cache(maxsize=256)
+def _token_certificate(text: str) -> x509.Certificate:
+    """The certificate a BinarySecurityToken carries, decoded once per token text (a peer
+    sends the same token with every message; a refusal is not kept)."""
+    der = unb64(text, "wsse:BinarySecurityToken", "EBMS:0101")
     try:
         return x509.load_der_x509_certificate(der)
     except ValueError:
