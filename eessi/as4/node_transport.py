@@ -19,6 +19,8 @@ Build the factory with :func:`as4_transport` from the network's P-Modes and PKI
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aiohttp
 from aiohttp import web
 
@@ -26,11 +28,12 @@ from eessi.as4.mapping import Addressing
 from eessi.as4.startup import As4Network
 from eessi.as4.transport import As4Endpoint, As4Keys, As4Sender, build_message
 from eessi.as4.wire import is_entity
+from eessi.directory import Directory
 from eessi.transport.client import RetryPolicy, SendResult, StatusHook
 from eessi.transport.http import CURRENT_REQUEST, HttpTransport
 from eessi.transport.seam import OutboundMessage, TransportFactory, TransportSetup
 
-__all__ = ["As4Transport", "as4_transport"]
+__all__ = ["As4Transport", "as4_transport", "as4_transport_with_test_pki"]
 
 
 class As4Transport(HttpTransport):
@@ -136,3 +139,16 @@ def as4_transport(network: As4Network) -> TransportFactory:
         return As4Transport(setup, network=network)
 
     return build
+
+
+def as4_transport_with_test_pki(
+    pki_dir: Path, *, directory: Directory | None = None
+) -> TransportFactory:
+    """AS4 for a network run on loopback (``eessi demo``, ``eessi scenario run --transport
+    as4``): the P-Modes beside the directory (or the shipped ones), and a test PKI made in
+    ``pki_dir`` when it holds none (:func:`eessi.as4.startup.load_as4`)."""
+    from eessi.as4.startup import load_as4
+    from eessi.directory import load_default_directory
+
+    where = directory if directory is not None else load_default_directory()
+    return as4_transport(load_as4(where, pki_dir=None, default_pki_dir=pki_dir))

@@ -4,8 +4,12 @@ A demo runs a shipped scenario (``eessi scenario list``) on the embedded network
 mock funds on loopback with a virtual clock, and draws it live in the terminal: a sequence
 diagram whose arrows appear as documents move (institution lifelines, the CNS and the mocks
 told apart; each arrow labelled with SED type, case and status, the virtual time on the left),
-then each family member's outcome with the rules that decided it. With no NAME it runs the R17
-flow (``make demo``). ``--mermaid FILE`` writes the same exchange as a Mermaid
+then each family member's outcome with the rules that decided it. The institutions speak
+eDelivery AS4 on loopback, signed and encrypted, as ``eessi up`` does (a test PKI made for the
+run; D136): under each arrow a line says what went on the wire, read back from the sender's
+journal; ``--transport embedded`` runs the embedded network's own transport instead (in
+memory; for ``--web``, its loopback HTTP). With no NAME it runs the R17 flow (``make demo``).
+``--mermaid FILE`` writes the same exchange as a Mermaid
 ``sequenceDiagram``. ``--web`` plays it in the browser instead (the dashboard, step by step:
 next / play / pause, a caption per step with the rules it cites). The demo ``seds`` instead
 validates every SED example of the catalogue.
@@ -14,11 +18,14 @@ validates every SED example of the catalogue.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from eessi.cli._help import examples
@@ -58,6 +65,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--no-color", action="store_true", help="plain text, no colours")
     parser.add_argument(
         "--ascii", action="store_true", help="ASCII lines instead of box-drawing characters"
+    )
+    parser.add_argument(
+        "--transport",
+        choices=("as4", "embedded"),
+        default="as4",
+        help="as4 (default): the institutions speak signed and encrypted eDelivery AS4 on"
+        " loopback, as eessi up does (a test PKI made for the run); embedded: the embedded"
+        " network's own transport (in memory; with --web, its loopback HTTP)",
     )
     parser.add_argument(
         "--web",
@@ -139,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     delay = args.delay if args.delay is not None else (0.3 if tty else 0.0)
     try:
         return play(scenario, out, colour=colour, delay=delay, unicode=not args.ascii,
-                    mermaid_file=args.mermaid)  # fmt: skip
+                    mermaid_file=args.mermaid, transport=args.transport)  # fmt: skip
     except BrokenPipeError:  # `eessi demo | head`: the reader left; stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -159,9 +174,9 @@ def web(scenario: Any, args: argparse.Namespace) -> int:
     quiet_node_logs()
     delay = args.delay if args.delay is not None else 1.5
 
-    async def main() -> int:
+    async def main(transport: Any) -> int:
         stop = stop_on_signals()
-        player = DemoPlayer(scenario, delay=delay)
+        player = DemoPlayer(scenario, delay=delay, transport=transport)
         async with serve_demo(player, port=args.port, report_dir=args.report_dir) as url:
             print(f"eessi demo {scenario.name}: {scenario.title}")
             print(f"  open {url} (next / play / pause); Ctrl-C to stop.", flush=True)
@@ -170,7 +185,53 @@ def web(scenario: Any, args: argparse.Namespace) -> int:
             await stop.wait()
         return 0 if player.mode == "done" else 1 if player.mode == "failed" else 0
 
-    return asyncio.run(main())
+    with _transport(args.transport, web=True) as transport:
+        return asyncio.run(main(transport))
+
+
+@contextlib.contextmanager
+def _transport(name: str, *, web: bool) -> Iterator[Any]:
+    """The network's transport: AS4 on loopback with a test PKI made for this run (removed
+    after it), or the embedded network's own (in memory; loopback HTTP for the pages)."""
+    if name != "as4":
+        yield "http" if web else "twin"
+        return
+    from eessi.as4.node_transport import as4_transport_with_test_pki
+
+    with tempfile.TemporaryDirectory(prefix="eessi-demo-pki-") as tmp:
+        yield as4_transport_with_test_pki(Path(tmp) / "pki")
+
+
+def wire_line(envelope: bytes) -> str | None:
+    """What a journaled message was on the wire, in one line (``None``: not AS4)."""
+    from eessi.as4.ebms_parse import parse_envelope
+    from eessi.as4.mime import unpackage
+    from eessi.as4.model import UserMessage
+    from eessi.as4.wire import from_entity, is_entity
+    from eessi.errors import EessiError
+
+    if not is_entity(envelope):
+        return None
+    packaged = from_entity(envelope)
+    try:
+        parsed = parse_envelope(unpackage(packaged.content_type, packaged.body).envelope)
+    except EessiError:
+        return None
+    um = parsed.message
+    if not isinstance(um, UserMessage):
+        return None
+    sec = parsed.security
+    signed = (
+        sec is not None and sec.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is not None
+    )
+    encrypted = (
+        sec is not None and sec.find("{http://www.w3.org/2001/04/xmlenc#}EncryptedKey") is not None
+    )
+    how = " and ".join(w for w, on in (("signed", signed), ("encrypted", encrypted)) if on)
+    return (
+        f"AS4: {len(packaged.body):,} bytes, {how or 'unsecured'}, {um.service}/{um.action},"
+        f" {um.message_id}"
+    )
 
 
 def colour_wanted(out: TextIO, *, no_color: bool = False) -> bool:
@@ -240,10 +301,11 @@ def play(
     delay: float = 0.0,
     unicode: bool = True,
     mermaid_file: str | None = None,
+    transport: str = "as4",
 ) -> int:
-    """Run ``scenario`` and draw it on ``out``; 0 when every expectation held, else 1."""
+    """Run ``scenario`` and draw it on ``out`` (over ``transport``: ``as4`` or ``embedded``);
+    0 when every expectation held, else 1."""
     import asyncio
-    from pathlib import Path
 
     from eessi.cli.scenario import quiet_node_logs
     from eessi.directory import load_default_directory
@@ -267,6 +329,12 @@ def play(
     )
     rules = f"  [{', '.join(scenario.rules)}]" if scenario.rules else ""
     print(f"eessi demo {scenario.name}: {scenario.title}{rules}", file=out)
+    if transport == "as4":
+        print(
+            "  over eDelivery AS4 on loopback, signed and encrypted, as eessi up speaks it"
+            " (docs/as4.md)",
+            file=out,
+        )
     for line in scenario.description.splitlines():
         print(f"  {line}", file=out)
     print(file=out)
@@ -276,9 +344,13 @@ def play(
     print(file=out)
     live.header()
     arrows: list[Arrow] = []
+    nodes: dict[str, Any] = {}
+    on_wire: list[str] = []
 
-    def observe(kind: str, value: Any) -> None:
-        if kind == "message":
+    async def observe(kind: str, value: Any) -> None:
+        if kind == "start":
+            nodes.update(value.nodes)
+        elif kind == "message":
             arrow = Arrow(
                 names.get(value.sender, value.sender),
                 names.get(value.receiver, value.receiver),
@@ -289,6 +361,12 @@ def play(
             )
             arrows.append(arrow)
             live.add(arrow)
+            node = nodes.get(value.sender)
+            record = await node.journal.message(value.message_id) if node is not None else None
+            line = wire_line(record.envelope) if record is not None else None
+            if line is not None:
+                on_wire.append(line)
+                live.note(f"{'':21}  {line}")
         elif kind == "begin":
             live.note(f"{'':21}step {value.index}: {value.title}")
         elif kind == "step":
@@ -298,12 +376,20 @@ def play(
                 if not h.startswith(tuple(names)):  # arrows are drawn already
                     live.note(f"{'':21}  {h}")
 
-    report = asyncio.run(run_scenario(scenario, observer=observe))
+    with _transport(transport, web=False) as network_transport:
+        report = asyncio.run(run_scenario(scenario, observer=observe, transport=network_transport))
     print(file=out)
     _outcomes(scenario, report, out, colour=colour)
     if mermaid_file:
         Path(mermaid_file).write_text(mermaid(arrows, participants), encoding="utf-8")
         print(f"\nMermaid sequence diagram written to {mermaid_file}", file=out)
+    if on_wire:
+        print(
+            f"\nOn the wire: {len(on_wire)} eDelivery AS4 user messages (multipart/related,"
+            " the SED gzip-compressed; secured: signed with RSA-SHA256, the SED encrypted with"
+            " AES-128-GCM), each acknowledged by a receipt. --transport embedded: in memory.",
+            file=out,
+        )
     verdict = "every expectation held" if report.passed else f"{report.failures} failure(s)"
     print(f"\nScenario check: {verdict} (eessi scenario run {scenario.name})", file=out)
     return 0 if report.passed else 1

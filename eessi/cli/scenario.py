@@ -127,13 +127,10 @@ def run_command(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="eessi-scenario-pki-") as tmp:
         transport: Any = "twin"  # the embedded network's own (in memory)
         if args.transport == "as4":
-            from eessi.as4.node_transport import as4_transport
-            from eessi.as4.startup import load_as4
-            from eessi.directory import load_default_directory
+            from eessi.as4.node_transport import as4_transport_with_test_pki
 
             pki = Path(args.keep) / "pki" if args.keep is not None else Path(tmp) / "pki"
-            network = load_as4(load_default_directory(), pki_dir=None, default_pki_dir=pki)
-            transport = as4_transport(network)
+            transport = as4_transport_with_test_pki(pki)
         reports = asyncio.run(run_all(transport))
     if args.json:
         out = {

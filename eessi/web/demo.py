@@ -31,9 +31,11 @@ class DemoPlayer:
     """Plays ``scenario`` one step at a time (see the module docstring). ``delay``: seconds
     between two steps while playing."""
 
-    def __init__(self, scenario: Scenario, *, delay: float = 1.5) -> None:
+    def __init__(self, scenario: Scenario, *, delay: float = 1.5, transport: Any = "http") -> None:
         self.scenario = scenario
         self.delay = delay
+        #: ``"http"`` or a transport factory on loopback (``eessi demo --web``: AS4).
+        self.transport = transport
         #: The running institutions by IR ID, once the network has started (the dashboard's).
         self.nodes: dict[str, Any] = {}
         #: Bumped at every change the page should see.
@@ -110,8 +112,8 @@ class DemoPlayer:
 
     async def run(self) -> None:
         """Play the scenario; returns once it has played and :meth:`close` was called."""
-        # Over loopback HTTP, not the in-memory twin: the pages read each node's admin API.
-        report = await run_scenario(self.scenario, observer=self._observe, transport="http")
+        # On loopback, not the in-memory twin: the pages read each node's admin API.
+        report = await run_scenario(self.scenario, observer=self._observe, transport=self.transport)
         if report.error:
             self.error = report.error
             self._changed("failed")

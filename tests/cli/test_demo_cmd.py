@@ -36,6 +36,28 @@ def test_default_demo_draws_the_R17_flow_in_order_then_the_outcomes(
     assert "R10  co-insured with joao only" in out
     assert "\033[" not in out  # not a terminal: no colours
     assert "every expectation held" in out
+    # Over eDelivery AS4 by default, as eessi up: each arrow's message read back from the
+    # sender's journal as it went on the wire (D136).
+    assert "over eDelivery AS4 on loopback, signed and encrypted" in out.splitlines()[1]
+    wire = [line.strip() for line in out.splitlines() if line.strip().startswith("AS4: ")]
+    assert [line.split(", ")[2] for line in wire] == [
+        "S_BUC_01/S071",
+        "S_BUC_01/S072",
+        "S_BUC_01/S073",
+        "S_BUC_01/S071",
+        "S_BUC_01/S072",
+        "S_BUC_01/S073",
+    ]
+    assert all(", signed and encrypted, " in line for line in wire)
+    assert "On the wire: 6 eDelivery AS4 user messages" in out
+
+
+def test_demo_on_the_embedded_transport_has_no_wire(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "r18", "--transport", "embedded"]) == 0
+    out = capsys.readouterr().out
+    assert "eDelivery AS4" not in out
+    assert not [line for line in out.splitlines() if line.strip().startswith("AS4: ")]
+    assert "every expectation held" in out
 
 
 def test_demo_output_is_stable(capsys: pytest.CaptureFixture[str]) -> None:
