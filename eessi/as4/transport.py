@@ -80,15 +80,25 @@ from eessi.errors import ConfigError, EessiError, TransportError
 from eessi.ids import IdGenerator, RandomIds
 from eessi.sed.catalogue import parse_namespace
 from eessi.transport.client import (
-    Failure,
+    Refused,
+    Retry,
     RetryPolicy,
     SendResult,
     SendStatus,
     StatusHook,
-    StatusUpdate,
+    deliver,
+    read_bounded,
+    report_status,
 )
 from eessi.transport.envelope import ErrorSignal, Receipt, UserMessage, payload_digest
-from eessi.transport.limits import InboundLimits, RefusalLimiter
+from eessi.transport.limits import (
+    BodyTimeout,
+    InboundLimits,
+    RefusalLimiter,
+    late_body,
+    rate_limited,
+    read_body,
+)
 from eessi.transport.server import Disposition, Inbound, OnMessage, OnRefused, Refusal
 
 __all__ = [
@@ -382,12 +392,10 @@ class As4Endpoint:
 
     def _rate_limited(self, peer: str | None, wait: float) -> web.Response:
         self.counters["rate_limited"] += 1
-        seconds = max(1, round(wait + 0.5))
+        seconds, reason = rate_limited(self.limits, peer, wait)
         response = self._error_response(
             ebms_error("EBMS:0004"),
-            f"too many refused messages from {peer or 'your address'}: at most"
-            f" {self.limits.refusal_burst} at once and {self.limits.refusal_rate:g} per second"
-            f" are answered; fix the refused messages, then send again in {seconds} s",
+            reason,
             None,
             "peer address",
             429,
@@ -397,28 +405,21 @@ class As4Endpoint:
         return response
 
     async def _read(self, request: web.Request) -> bytes:
-        length = request.content_length
-        if length is not None and length > self.max_body:
-            raise self._too_large(length)
-        chunks: list[bytes] = []
-        size = 0
         try:
-            async with asyncio.timeout(self.limits.body_timeout):
-                async for chunk in request.content.iter_any():
-                    size += len(chunk)
-                    if size > self.max_body:
-                        raise self._too_large(None)
-                    chunks.append(chunk)
-        except TimeoutError:
+            return await read_body(
+                request,
+                max_body=self.max_body,
+                deadline=self.limits.body_timeout,
+                too_large=self._too_large,
+            )
+        except BodyTimeout as exc:
             self.counters["body_timeouts"] += 1
             raise _Refuse(
                 ebms_error("EBMS:0004"),
-                f"the body did not arrive within {self.limits.body_timeout:g} s ({size} bytes"
-                " received); send the whole message at once",
+                late_body(self.limits, exc),
                 detail="HTTP body",
                 status=408,
             ) from None
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _too_large(self, length: int | None) -> _Refuse:
         size = f"is {length} bytes" if length is not None else f"exceeds {self.max_body} bytes"
@@ -566,31 +567,6 @@ def _legacy_error(signal: As4ErrorSignal) -> ErrorSignal:
 # -- outbound ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Retry:
-    reason: str
-    http_status: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Refused:
-    reason: str
-    http_status: int
-    error: ErrorSignal | None
-
-
-async def _read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while size <= limit:
-        chunk = await resp.content.read(limit + 1 - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
 def build_outgoing(
     pmodes: PModeSet,
     keys: As4Keys,
@@ -731,90 +707,56 @@ class As4Sender:
         """Post the journaled message ``entity`` to ``url`` until a valid receipt comes back,
         the peer refuses it, or the attempts are spent. Never raises for network failures."""
         sent = self._outgoing(message_id, entity)
-        mid = sent.message.message_id
         attempts_max, delay = self._schedule(sent.pmode)
-        last: _Retry | None = None
-        attempts = 0
-        for attempt in range(1, attempts_max + 1):
-            attempts = attempt
-            await self._report(mid, SendStatus.SENDING, attempt)
-            result = await self._attempt(url, sent, attempt)
-            if isinstance(result, As4Receipt):
-                await self._report(mid, SendStatus.ACKNOWLEDGED, attempt)
-                receipt = Receipt(result.message_id, result.timestamp, result.ref_to_message_id)
-                return SendResult(mid, attempt, receipt=receipt, http_status=200)
-            if isinstance(result, _Refused):
-                await self._report(mid, SendStatus.FAILED, attempt, error=result.reason)
-                return SendResult(
-                    mid,
-                    attempt,
-                    failure=Failure.REFUSED_BY_PEER,
-                    reason=result.reason,
-                    error=result.error,
-                    http_status=result.http_status,
-                )
-            last = result
-            if attempt < attempts_max:
-                wait = delay(attempt - 1)
-                await self._report(
-                    mid, SendStatus.RETRYING, attempt, retry_in=wait, error=result.reason
-                )
-                await self._sleep(wait)
-        assert last is not None
-        missing = "EBMS:0301 MissingReceipt: "
-        if attempts_max == 1:
-            reason = f"{missing}no receipt from {url}: {last.reason}"
-        else:
-            reason = (
-                f"{missing}no receipt from {url} after {attempts} attempt(s); last: {last.reason}"
-            )
-        await self._report(mid, SendStatus.FAILED, attempts, error=reason)
-        return SendResult(
-            mid,
-            attempts,
-            failure=Failure.RETRIES_EXHAUSTED,
-            reason=reason,
-            http_status=last.http_status,
-        )
 
-    async def _report(
-        self,
-        message_id: str,
-        status: SendStatus,
-        attempt: int,
-        *,
-        retry_in: float | None = None,
-        error: str | None = None,
-    ) -> None:
-        if self._on_status is not None:
-            await self._on_status(StatusUpdate(message_id, status, attempt, retry_in, error))
+        async def attempt(n: int) -> Receipt | Retry | Refused:
+            result = await self._attempt(url, sent, n)
+            if isinstance(result, As4Receipt):
+                return Receipt(result.message_id, result.timestamp, result.ref_to_message_id)
+            return result
+
+        return await deliver(
+            sent.message.message_id,
+            url,
+            attempt,
+            max_attempts=attempts_max,
+            delay=delay,
+            sleep=self._sleep,
+            on_status=self._on_status,
+            missing="EBMS:0301 MissingReceipt: ",
+        )
 
     async def _attempt(
         self, url: str, sent: Outgoing, attempt: int
-    ) -> As4Receipt | _Retry | _Refused:
+    ) -> As4Receipt | Retry | Refused:
         headers = {"Content-Type": sent.packaged.content_type, "SOAPAction": '""'}
         try:
             async with self.session.post(
                 url, data=sent.packaged.body, headers=headers, timeout=self._timeout
             ) as resp:
-                await self._report(sent.message.message_id, SendStatus.WAITING_FOR_RECEIPT, attempt)
-                data = await _read_bounded(resp, MAX_ENVELOPE_BYTES)
+                await report_status(
+                    self._on_status,
+                    sent.message.message_id,
+                    SendStatus.WAITING_FOR_RECEIPT,
+                    attempt,
+                )
+                data = await read_bounded(resp, MAX_ENVELOPE_BYTES)
                 status = resp.status
                 content_type = resp.headers.get("Content-Type", "")
         except TimeoutError:
-            return _Retry(f"no answer within {self._timeout.total:g} s")
+            return Retry(f"no answer within {self._timeout.total:g} s")
         except aiohttp.ClientConnectorError as exc:
-            return _Retry(
+            return Retry(
                 f"EBMS:0005 ConnectionFailure: cannot connect to {url}:"
                 f" {exc.os_error.strerror or exc}"
             )
         except aiohttp.ClientError as exc:
-            return _Retry(f"EBMS:0005 ConnectionFailure: {type(exc).__name__}: {exc}".rstrip(": "))
+            return Retry(f"EBMS:0005 ConnectionFailure: {type(exc).__name__}: {exc}".rstrip(": "))
         return self._classify(status, content_type, data, sent)
 
     def _classify(
         self, status: int, content_type: str, data: bytes, sent: Outgoing
-    ) -> As4Receipt | _Retry | _Refused:
+    ) -> As4Receipt | Retry | Refused:
         retryable = status >= 500 or status in _RETRY_STATUSES
         to = sent.message.to_party.id
         try:
@@ -829,19 +771,19 @@ class As4Sender:
         except EessiError as exc:
             row = ebms_error_of(exc)
             if row.code == "EBMS:0302":  # a receipt, but not a valid one: not acknowledged
-                return _Retry(f"HTTP {status}, EBMS:0302 InvalidReceipt: {exc}", status)
+                return Retry(f"HTTP {status}, EBMS:0302 InvalidReceipt: {exc}", status)
             snippet = data[:200].decode("utf-8", "replace")
             if retryable or 200 <= status < 300:
-                return _Retry(f"HTTP {status} with an unreadable answer ({exc.message})", status)
-            return _Refused(f"HTTP {status} without an error signal: {snippet!r}", status, None)
+                return Retry(f"HTTP {status} with an unreadable answer ({exc.message})", status)
+            return Refused(f"HTTP {status} without an error signal: {snippet!r}", status, None)
         if isinstance(signal, As4ErrorSignal):
             legacy = _legacy_error(signal)
             text = f"{legacy.code} {legacy.short_description}: {legacy.description}"
             if retryable:
-                return _Retry(f"HTTP {status}, {text}", status)
-            return _Refused(f"{to} refused the message: {text}", status, legacy)
+                return Retry(f"HTTP {status}, {text}", status)
+            return Refused(f"{to} refused the message: {text}", status, legacy)
         if retryable:
-            return _Retry(f"HTTP {status} with a receipt", status)
+            return Retry(f"HTTP {status} with a receipt", status)
         return signal
 
 

@@ -42,12 +42,17 @@ from eessi.transport.framing import Framed, frame
 
 __all__ = [
     "Failure",
+    "Refused",
+    "Retry",
     "RetryPolicy",
     "SendResult",
     "SendStatus",
     "Sender",
     "StatusHook",
     "StatusUpdate",
+    "deliver",
+    "read_bounded",
+    "report_status",
 ]
 
 _RETRY_STATUSES = frozenset({408, 425, 429})
@@ -55,7 +60,7 @@ _RETRY_STATUSES = frozenset({408, 425, 429})
 _MAX_SIGNAL_BYTES = MAX_ENVELOPE_BYTES
 
 
-async def _read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+async def read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     """The answer's body, truncated after ``limit`` bytes (which then fails to decode)."""
     chunks: list[bytes] = []
     size = 0
@@ -177,16 +182,90 @@ class SendResult:
 
 
 @dataclass(frozen=True, slots=True)
-class _Retry:
+class Retry:
+    """An attempt that may succeed if made again (no answer, 5xx, 408/429, unreadable)."""
+
     reason: str
     http_status: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class _Refused:
+class Refused:
+    """An attempt the peer refused: the same bytes again would be refused again."""
+
     reason: str
     http_status: int
     error: ErrorSignal | None
+
+
+async def report_status(
+    on_status: StatusHook | None,
+    message_id: str,
+    status: SendStatus,
+    attempt: int,
+    *,
+    retry_in: float | None = None,
+    error: str | None = None,
+) -> None:
+    """Tell ``on_status`` (if any) where a send stands."""
+    if on_status is not None:
+        await on_status(StatusUpdate(message_id, status, attempt, retry_in, error))
+
+
+async def deliver(
+    message_id: str,
+    url: str,
+    attempt: Callable[[int], Awaitable[Receipt | Retry | Refused]],
+    *,
+    max_attempts: int,
+    delay: Callable[[int], float],
+    sleep: Callable[[float], Awaitable[None]],
+    on_status: StatusHook | None,
+    missing: str = "",
+) -> SendResult:
+    """The delivery loop of every sender (HTTP and eDelivery AS4): ``attempt(n)`` until a
+    receipt, a refusal, or ``max_attempts``; ``delay(n)`` seconds before retry ``n`` (0 for
+    the first); each step reported. ``missing`` prefixes the reason when no receipt came
+    (AS4: ``EBMS:0301 MissingReceipt: ``)."""
+    last: Retry | None = None
+    attempts = 0
+    for n in range(1, max_attempts + 1):
+        attempts = n
+        await report_status(on_status, message_id, SendStatus.SENDING, n)
+        result = await attempt(n)
+        if isinstance(result, Receipt):
+            await report_status(on_status, message_id, SendStatus.ACKNOWLEDGED, n)
+            return SendResult(message_id, n, receipt=result, http_status=200)
+        if isinstance(result, Refused):
+            await report_status(on_status, message_id, SendStatus.FAILED, n, error=result.reason)
+            return SendResult(
+                message_id,
+                n,
+                failure=Failure.REFUSED_BY_PEER,
+                reason=result.reason,
+                error=result.error,
+                http_status=result.http_status,
+            )
+        last = result
+        if n < max_attempts:
+            wait = delay(n - 1)
+            await report_status(
+                on_status, message_id, SendStatus.RETRYING, n, retry_in=wait, error=result.reason
+            )
+            await sleep(wait)
+    assert last is not None
+    if max_attempts == 1:  # the caller keeps the count (a node's own retries)
+        reason = f"{missing}no receipt from {url}: {last.reason}"
+    else:
+        reason = f"{missing}no receipt from {url} after {attempts} attempt(s); last: {last.reason}"
+    await report_status(on_status, message_id, SendStatus.FAILED, attempts, error=reason)
+    return SendResult(
+        message_id,
+        attempts,
+        failure=Failure.RETRIES_EXHAUSTED,
+        reason=reason,
+        http_status=last.http_status,
+    )
 
 
 class Sender:
@@ -245,58 +324,15 @@ class Sender:
             "Content-Type": framed.content_type,
             SIGNATURE_HEADER: sign(framed.body, self._credential),
         }
-        mid = message.message_id
-        last: _Retry | None = None
-        attempts = 0
-        for attempt in range(1, self.policy.max_attempts + 1):
-            attempts = attempt
-            await self._report(mid, SendStatus.SENDING, attempt)
-            result = await self._attempt(url, framed.body, headers, message, attempt)
-            if isinstance(result, Receipt):
-                await self._report(mid, SendStatus.ACKNOWLEDGED, attempt)
-                return SendResult(mid, attempt, receipt=result, http_status=200)
-            if isinstance(result, _Refused):
-                await self._report(mid, SendStatus.FAILED, attempt, error=result.reason)
-                return SendResult(
-                    mid,
-                    attempt,
-                    failure=Failure.REFUSED_BY_PEER,
-                    reason=result.reason,
-                    error=result.error,
-                    http_status=result.http_status,
-                )
-            last = result
-            if attempt < self.policy.max_attempts:
-                delay = self.policy.delay(attempt - 1, self._rng)
-                await self._report(
-                    mid, SendStatus.RETRYING, attempt, retry_in=delay, error=result.reason
-                )
-                await self._sleep(delay)
-        assert last is not None
-        if self.policy.max_attempts == 1:  # the caller keeps the count (a node's own retries)
-            reason = f"no receipt from {url}: {last.reason}"
-        else:
-            reason = f"no receipt from {url} after {attempts} attempt(s); last: {last.reason}"
-        await self._report(mid, SendStatus.FAILED, attempts, error=reason)
-        return SendResult(
-            mid,
-            attempts,
-            failure=Failure.RETRIES_EXHAUSTED,
-            reason=reason,
-            http_status=last.http_status,
+        return await deliver(
+            message.message_id,
+            url,
+            lambda n: self._attempt(url, framed.body, headers, message, n),
+            max_attempts=self.policy.max_attempts,
+            delay=lambda n: self.policy.delay(n, self._rng),
+            sleep=self._sleep,
+            on_status=self._on_status,
         )
-
-    async def _report(
-        self,
-        message_id: str,
-        status: SendStatus,
-        attempt: int,
-        *,
-        retry_in: float | None = None,
-        error: str | None = None,
-    ) -> None:
-        if self._on_status is not None:
-            await self._on_status(StatusUpdate(message_id, status, attempt, retry_in, error))
 
     async def _attempt(
         self,
@@ -305,47 +341,49 @@ class Sender:
         headers: dict[str, str],
         message: UserMessage,
         attempt: int,
-    ) -> Receipt | _Retry | _Refused:
+    ) -> Receipt | Retry | Refused:
         try:
             async with self.session.post(
                 url, data=body, headers=headers, timeout=self._timeout
             ) as resp:
-                await self._report(message.message_id, SendStatus.WAITING_FOR_RECEIPT, attempt)
-                data = await _read_bounded(resp, _MAX_SIGNAL_BYTES)
+                await report_status(
+                    self._on_status, message.message_id, SendStatus.WAITING_FOR_RECEIPT, attempt
+                )
+                data = await read_bounded(resp, _MAX_SIGNAL_BYTES)
                 status = resp.status
                 signature = resp.headers.get(SIGNATURE_HEADER)
         except TimeoutError:
-            return _Retry(f"no answer within {self.policy.attempt_timeout:g} s")
+            return Retry(f"no answer within {self.policy.attempt_timeout:g} s")
         except aiohttp.ClientConnectorError as exc:
-            return _Retry(f"cannot connect to {url}: {exc.os_error.strerror or exc}")
+            return Retry(f"cannot connect to {url}: {exc.os_error.strerror or exc}")
         except aiohttp.ClientError as exc:
-            return _Retry(f"{type(exc).__name__}: {exc}".rstrip(": "))
+            return Retry(f"{type(exc).__name__}: {exc}".rstrip(": "))
         return self._classify(status, data, signature, message)
 
     def _classify(
         self, status: int, data: bytes, signature: str | None, message: UserMessage
-    ) -> Receipt | _Retry | _Refused:
+    ) -> Receipt | Retry | Refused:
         retryable = status >= 500 or status in _RETRY_STATUSES
         try:
             signal = decode_signal(data)
         except EnvelopeError as exc:
             snippet = data[:200].decode("utf-8", "replace")
             if retryable or 200 <= status < 300:
-                return _Retry(f"HTTP {status} with an unreadable answer ({exc.message})", status)
-            return _Refused(f"HTTP {status} without an error signal: {snippet!r}", status, None)
+                return Retry(f"HTTP {status} with an unreadable answer ({exc.message})", status)
+            return Refused(f"HTTP {status} without an error signal: {snippet!r}", status, None)
         if self._peer_credentials is not None:
             secret = self._peer_credentials(message.to_party)
             if secret is None or not verify(data, secret, signature):
-                return _Retry(f"HTTP {status} answer not signed by {message.to_party}", status)
+                return Retry(f"HTTP {status} answer not signed by {message.to_party}", status)
         if isinstance(signal, ErrorSignal):
             text = f"{signal.code} {signal.short_description}: {signal.description}"
             if retryable:
-                return _Retry(f"HTTP {status}, {text}", status)
-            return _Refused(f"{message.to_party} refused the message: {text}", status, signal)
+                return Retry(f"HTTP {status}, {text}", status)
+            return Refused(f"{message.to_party} refused the message: {text}", status, signal)
         if retryable:
-            return _Retry(f"HTTP {status} with a receipt", status)
+            return Retry(f"HTTP {status} with a receipt", status)
         if signal.ref_to_message_id != message.message_id:
-            return _Retry(
+            return Retry(
                 f"the receipt acknowledges {signal.ref_to_message_id}, not {message.message_id}",
                 status,
             )

@@ -34,10 +34,14 @@ from typing import Any, Final
 from aiohttp import web
 
 __all__ = [
+    "BodyTimeout",
     "ConnectionGuard",
     "GuardedSite",
     "InboundLimits",
     "RefusalLimiter",
+    "late_body",
+    "rate_limited",
+    "read_body",
     "server_kwargs",
 ]
 
@@ -248,3 +252,57 @@ class GuardedSite(web.TCPSite):
         )
         sockets = self._server.sockets
         self._bound_port = sockets[0].getsockname()[1] if sockets else self._port
+
+
+class BodyTimeout(Exception):
+    """The body did not arrive within the deadline; ``received``: the bytes that did."""
+
+    def __init__(self, received: int) -> None:
+        super().__init__(f"{received} bytes received")
+        self.received = received
+
+
+async def read_body(
+    request: web.Request,
+    *,
+    max_body: int,
+    deadline: float,
+    too_large: Callable[[int | None], Exception],
+) -> bytes:
+    """The whole request body, as every endpoint reads it (HTTP and eDelivery AS4): refused
+    with ``too_large(length)`` when the Content-Length says more than ``max_body``, with
+    ``too_large(None)`` as soon as the bytes that came exceed it, and :class:`BodyTimeout`
+    when it is not complete within ``deadline`` seconds."""
+    length = request.content_length
+    if length is not None and length > max_body:
+        raise too_large(length)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(deadline):
+            async for chunk in request.content.iter_any():
+                size += len(chunk)
+                if size > max_body:
+                    raise too_large(None)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout(size) from None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def rate_limited(limits: InboundLimits, peer: str | None, wait: float) -> tuple[int, str]:
+    """The ``Retry-After`` seconds and the reason of a 429 to a peer that spent its refusals."""
+    seconds = max(1, round(wait + 0.5))
+    return seconds, (
+        f"too many refused messages from {peer or 'your address'}: at most"
+        f" {limits.refusal_burst} at once and {limits.refusal_rate:g} per second are answered;"
+        f" fix the refused messages, then send again in {seconds} s"
+    )
+
+
+def late_body(limits: InboundLimits, timeout: BodyTimeout) -> str:
+    """The reason of a 408 to a body that did not arrive within the deadline."""
+    return (
+        f"the body did not arrive within {limits.body_timeout:g} s ({timeout.received} bytes"
+        " received); send the whole message at once"
+    )

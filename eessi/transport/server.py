@@ -30,7 +30,6 @@ answer is 503 ``EBMS:0004`` and the sender retries later: nothing was stored.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -56,7 +55,14 @@ from eessi.transport.envelope import (
     payload_digest,
 )
 from eessi.transport.framing import Parts, unframe
-from eessi.transport.limits import InboundLimits, RefusalLimiter
+from eessi.transport.limits import (
+    BodyTimeout,
+    InboundLimits,
+    RefusalLimiter,
+    late_body,
+    rate_limited,
+    read_body,
+)
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -366,14 +372,11 @@ class InboundEndpoint:
     def _rate_limited(self, peer: str | None, wait: float) -> web.Response:
         """429 at once, body unread, nothing recorded: the peer has spent its refusals."""
         self.counters["rate_limited"] += 1
-        seconds = max(1, round(wait + 0.5))
+        seconds, reason = rate_limited(self.limits, peer, wait)
         response = self._signal_response(
             self._error(
                 codes.OTHER,
-                f"too many refused messages from {peer or 'your address'}: at most"
-                f" {self.limits.refusal_burst} at once and {self.limits.refusal_rate:g} per"
-                f" second are answered; fix the refused messages, then send again in"
-                f" {seconds} s",
+                reason,
                 None,
                 "peer address",
             ),
@@ -384,28 +387,21 @@ class InboundEndpoint:
         return response
 
     async def _read(self, request: web.Request) -> bytes:
-        length = request.content_length
-        if length is not None and length > self.max_body:
-            raise self._too_large(length)
-        chunks: list[bytes] = []
-        size = 0
         try:
-            async with asyncio.timeout(self.limits.body_timeout):
-                async for chunk in request.content.iter_any():
-                    size += len(chunk)
-                    if size > self.max_body:
-                        raise self._too_large(None)
-                    chunks.append(chunk)
-        except TimeoutError:
+            return await read_body(
+                request,
+                max_body=self.max_body,
+                deadline=self.limits.body_timeout,
+                too_large=self._too_large,
+            )
+        except BodyTimeout as exc:
             self.counters["body_timeouts"] += 1
             raise _Reject(
                 codes.OTHER,
-                f"the body did not arrive within {self.limits.body_timeout:g} s ({size} bytes"
-                " received); send the whole message at once",
+                late_body(self.limits, exc),
                 detail="HTTP body",
                 http_status=408,
             ) from None
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _too_large(self, length: int | None) -> _Reject:
         size = f"is {length} bytes" if length is not None else f"exceeds {self.max_body} bytes"
