@@ -24,10 +24,11 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from eessi.as4.exchange import Outgoing
 from eessi.as4.mapping import Addressing
 from eessi.as4.startup import As4Network
-from eessi.as4.transport import As4Endpoint, As4Keys, As4Sender, build_message
-from eessi.as4.wire import is_entity
+from eessi.as4.transport import As4Endpoint, As4Keys, As4Sender, build_outgoing, remember
+from eessi.as4.wire import is_entity, to_entity
 from eessi.directory import Directory
 from eessi.transport.client import RetryPolicy, SendResult, StatusHook
 from eessi.transport.http import CURRENT_REQUEST, HttpTransport
@@ -63,6 +64,9 @@ class As4Transport(HttpTransport):
             limits=setup.limits,
         )
         self._as4_senders: dict[tuple[RetryPolicy, StatusHook | None], As4Sender] = {}
+        #: What :meth:`envelope` built, for every sender of this node: a send of the message
+        #: just built does not parse its bytes again (docs/performance.md, "re-read").
+        self._built: dict[str, Outgoing] = {}
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         token = CURRENT_REQUEST.set(request)
@@ -87,6 +91,7 @@ class As4Transport(HttpTransport):
                 rng=self.setup.rng,
                 policy=policy,
                 on_status=on_status,
+                built=self._built,
             )
             if on_status is None:
                 self._as4_senders[(policy, None)] = sender
@@ -101,7 +106,7 @@ class As4Transport(HttpTransport):
         return self._session
 
     def envelope(self, message: OutboundMessage) -> bytes:
-        return build_message(
+        out = build_outgoing(
             self.network.pmodes,
             self.keys,
             Addressing(
@@ -117,6 +122,8 @@ class As4Transport(HttpTransport):
             timestamp=message.timestamp,
             ref_to_message_id=message.ref_to_message_id,
         )
+        remember(self._built, out)
+        return to_entity(out.packaged)
 
     async def send(
         self,

@@ -111,6 +111,7 @@ __all__ = [
     "build_outgoing",
     "http_status",
     "metadata_of",
+    "remember",
     "sed_version_of",
 ]
 
@@ -600,6 +601,13 @@ def build_outgoing(
     )
 
 
+def remember(built: dict[str, Outgoing], out: Outgoing) -> None:
+    """Keep ``out`` in ``built`` for its send (at most the last :data:`_SENT_CACHE`)."""
+    if len(built) >= _SENT_CACHE:
+        built.pop(next(iter(built)))
+    built[out.message.message_id] = out
+
+
 def build_message(
     pmodes: PModeSet,
     keys: As4Keys,
@@ -645,6 +653,7 @@ class As4Sender:
         on_status: StatusHook | None = None,
         wall_clock: Clock | None = None,
         attempt_timeout: float = 10.0,
+        built: dict[str, Outgoing] | None = None,
     ) -> None:
         self.session = session
         self.local_id = local_id
@@ -658,7 +667,9 @@ class As4Sender:
         self._timeout = aiohttp.ClientTimeout(
             total=policy.attempt_timeout if policy is not None else attempt_timeout
         )
-        self._sent: dict[str, Outgoing] = {}
+        #: The messages built and not yet sent, by MessageId (``built``: shared with whoever
+        #: built them, so :meth:`send` need not read back the bytes it is given).
+        self._sent: dict[str, Outgoing] = built if built is not None else {}
 
     def build(
         self,
@@ -684,9 +695,7 @@ class As4Sender:
         return to_entity(out.packaged)
 
     def _remember(self, out: Outgoing) -> None:
-        if len(self._sent) >= _SENT_CACHE:
-            self._sent.pop(next(iter(self._sent)))
-        self._sent[out.message.message_id] = out
+        remember(self._sent, out)
 
     def _outgoing(self, message_id: str | None, entity: bytes) -> Outgoing:
         cached = self._sent.get(message_id) if message_id is not None else None
