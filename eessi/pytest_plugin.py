@@ -25,10 +25,11 @@ the node's own inbox, worker and outbox) on one virtual clock (``net.clock.advan
 ``await net.tick()``: a two-month deadline passes at once). The nodes talk through the
 in-memory twin of the transport (:mod:`eessi.transport.twin`: receipts, errors, retries, no
 port); facing an external system (an ``external`` entry of ``directory``, or
-``fixed_ports=True``) they also listen on loopback HTTP, where that system reaches them
-(``net.url(ir_id)``); ``transport="http"`` runs everything over loopback HTTP. Nothing heavy is
-imported until the fixture is used, so the plugin costs nothing to test sessions that do not
-use it.
+``fixed_ports=True``) they also listen on loopback HTTP and speak eDelivery AS4 there, secured
+as ``eessi up`` is (``docs/as4.md``; ``security=False`` or an unsecured P-Mode file beside the
+directory to run without), where that system reaches them (``net.url(ir_id)``);
+``transport="http"`` runs everything over AS4 on loopback. Nothing heavy is imported until the
+fixture is used, so the plugin costs nothing to test sessions that do not use it.
 """
 
 from __future__ import annotations
@@ -274,6 +275,8 @@ class NetworkFactory:
         fixed_ports: bool = False,
         external_within: float = 10.0,
         transport: Literal["twin", "http"] = "twin",
+        security: bool = True,
+        pki: str | Path | None = None,
     ) -> _Running:
         """A network of the CNS (unless ``cns=False``) and the mock funds ``mocks``.
 
@@ -284,8 +287,11 @@ class NetworkFactory:
         entries (your system under test) keep their URL, and entering the network waits up to
         ``external_within`` seconds for each to answer; ``fixed_ports``: the institutions
         listen on the directory's own endpoints (where your system sends) instead of fresh
-        ports; ``transport``: ``"twin"`` (in memory, plus loopback HTTP when facing an external
-        system) or ``"http"`` (loopback HTTP between the nodes too).
+        ports; ``transport``: ``"twin"`` (in memory, plus eDelivery AS4 on loopback HTTP when
+        facing an external system) or ``"http"`` (AS4 between the nodes too); ``security``:
+        ``False`` runs AS4 without signing or encryption whatever the P-Modes say; ``pki``:
+        the network's test PKI (default: the P-Mode file's ``pki``, else ``pki/`` beside
+        ``directory``, made there at the first start; your system's key and the CA are there).
         """
         from eessi.directory import load_directory
         from eessi.mock.behaviour import parse_rules
@@ -307,6 +313,8 @@ class NetworkFactory:
             fixed_ports=fixed_ports,
             external_within=external_within,
             transport=transport,
+            security=security,
+            pki=pki,
         )
         return _Running(world)
 

@@ -3,10 +3,10 @@
 The institutions the SUT deals with (mock funds facing a CNS, the simulated CNS facing a fund)
 run here on the endpoints of the directory the SUT was given (``fixed_ports``), on a virtual
 clock. The SUT is talked to only through what any EESSI system offers: documents over the
-transport (our nodes send and receive them; what it sent is read from our journals, byte for
-byte) and, when it has them, the documented admin routes (``GET/POST /api/clock`` to move its
-clock with ours, ``POST /api/requests`` to make it act). Nothing here touches the transport's
-internals, so the suite runs the same on any wire the nodes speak.
+transport (our nodes send and receive them over eDelivery AS4; what it sent is read from our
+journals, byte for byte) and, when it has them, the documented admin routes (``GET/POST
+/api/clock`` to move its clock with ours, ``POST /api/requests`` to make it act). Nothing
+here touches the transport's internals, so the suite runs the same on any wire the nodes speak.
 
 Test cases run one after the other on one network, each about its own person; the clock only
 moves forward. A step that fails skips the rest of its test case.
@@ -723,9 +723,14 @@ async def run_suite(
     settings: RunSettings | None = None,
     progress: Progress | None = None,
     workdir: str | Path | None = None,
+    security: bool = True,
+    pki: str | Path | None = None,
 ) -> SuiteResult:
     """Run ``suite`` (or the cases of ``only``) against the SUT at ``sut`` (a URL or an IR ID
-    of ``directory``)."""
+    of ``directory``). Our institutions speak eDelivery AS4 to it, secured as the P-Modes
+    beside the directory say (the shipped ones: signed and encrypted) with the network's PKI
+    (``pki``, else the P-Mode file's, else ``pki/`` beside the directory file, where ``eessi
+    serve`` of the same directory keeps it); ``security=False``: without security."""
     settings = settings or RunSettings()
     wanted = list(only or [])
     unknown = [c for c in wanted if c not in {x.id for x in suite.cases}]
@@ -768,6 +773,8 @@ async def run_suite(
                 directory=directory,
                 fixed_ports=True,
                 external_within=settings.startup,
+                security=security,
+                pki=pki,
             )
             _scriptable_cns(net)
             async with net:

@@ -12,11 +12,22 @@ virtual, so a two-month reminder deadline passes when told to.
 port; :func:`eessi.node.network.twin_directory`), so several networks (parallel tests, a
 scenario while ``eessi up`` runs) never collide or reach each other. When the directory has an
 ``external`` institution (the tester's own system) or ``fixed_ports`` is asked, each node also
-listens on HTTP (``twin+http``): the external one keeps its URL and :meth:`start` waits until
-it answers; the served ones are on ports the OS has just handed out
+listens on HTTP and speaks **eDelivery AS4** there (``twin+http``; the AS4 node transport of
+:mod:`eessi.as4.node_transport`, as ``eessi up`` does): the external one keeps its URL and
+:meth:`start` waits until it answers; the served ones are on ports the OS has just handed out
 (:func:`eessi.node.network.loopback_directory`), or with ``fixed_ports`` on the directory's
 endpoints, where such a system, configured with the same directory, sends to them; they still
-talk to each other in memory. ``transport="http"`` runs everything over loopback HTTP.
+talk to each other in memory. ``transport="http"`` runs everything over eDelivery AS4 on
+loopback.
+
+**AS4 security** is as ``eessi up``'s (:func:`eessi.as4.startup.load_as4`): the P-Modes beside
+the directory file (``pmodes.toml``; else the shipped ones, secured) and, when a P-Mode is
+secured, the network's test PKI, made at the first start where none is: ``pki`` if given, else
+the P-Mode file's ``pki``, else, facing outside, where ``eessi serve`` of the same directory
+keeps it (``pki/`` beside the directory file, ``./eessi-pki`` for the shipped one: the external
+system reads its key and the CA there), else the work directory. ``security=False`` turns
+every P-Mode's security off (``--no-security``); a P-Mode file with ``[security] enabled =
+false`` does so for its exchanges (an external party whose P-Mode is unsecured).
 
 **One order for what travelled.** :meth:`LoopbackNetwork.exchanges` reads every journal and puts
 the messages sent in one order that does not depend on task scheduling: by the *round* they
@@ -29,18 +40,25 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
+from eessi.as4.node_transport import as4_transport
+from eessi.as4.startup import As4Network, load_as4
 from eessi.clock import Clock, VirtualClock
 from eessi.core.cns import CnsDesk
 from eessi.core.eligibility import Decision
 from eessi.core.household import Household
 from eessi.core.messages import DecisionMade, Event, Step
-from eessi.directory import Directory, InstitutionEntry, load_default_directory
+from eessi.directory import (
+    Directory,
+    InstitutionEntry,
+    default_directory_path,
+    load_default_directory,
+)
 from eessi.errors import ConfigError
 from eessi.ids import IdGenerator
 from eessi.journal import Direction, MessageRecord
@@ -58,7 +76,9 @@ from eessi.node.network import (
     wait_answering,
 )
 from eessi.transport.client import RetryPolicy
-from eessi.transport.seam import TransportFactory
+from eessi.transport.http import HttpTransport
+from eessi.transport.seam import TransportFactory, TransportSetup
+from eessi.transport.twin import TwinHub
 
 __all__ = [
     "DEFAULT_START",
@@ -135,6 +155,29 @@ class Exchange:
         }
 
 
+def _default_pki(directory: Directory, workdir: Path, facing: bool) -> Path:
+    """Where the PKI is when neither ``pki`` nor the P-Mode file says (module docstring).
+    Facing outside, where ``eessi serve`` of the same directory has it: ``pki/`` beside the
+    directory file, or ``./eessi-pki`` for the shipped directory; else in the work directory."""
+    if not facing:
+        return workdir / "pki"
+    source = Path(directory.source) if directory.source else None
+    if source is None or source.resolve() == default_directory_path().resolve():
+        return Path("eessi-pki")
+    return source.resolve().parent / "pki"
+
+
+def _http_face(face: TransportFactory) -> Callable[[TransportSetup], HttpTransport]:
+    """The AS4 transport as the twin's face to the outside (an :class:`HttpTransport`)."""
+
+    def build(setup: TransportSetup) -> HttpTransport:
+        transport = face(setup)
+        assert isinstance(transport, HttpTransport)
+        return transport
+
+    return build
+
+
 class LoopbackNetwork:
     """The CNS and mock funds of ``ids`` in this process (see the module docstring).
 
@@ -158,14 +201,16 @@ class LoopbackNetwork:
         fixed_ports: bool = False,
         external_within: float = 10.0,
         transport: Literal["twin", "http"] | TransportFactory = "twin",
+        security: bool = True,
+        pki: str | Path | None = None,
     ) -> None:
         """``fixed_ports``: the institutions listen on the directory's own endpoints (for an
         external system configured with the same directory) instead of fresh ports;
         ``external_within``: seconds :meth:`start` waits for each external system to answer;
         ``transport``: ``"twin"`` (in memory, plus HTTP when facing an external system or
         with ``fixed_ports``) or ``"http"`` (module docstring), or a transport factory that
-        listens on loopback like ``"http"`` (eDelivery AS4: :func:`eessi.as4.node_transport.
-        as4_transport`)."""
+        listens on loopback like ``"http"``; ``security``, ``pki``: the AS4 security of the
+        HTTP face (module docstring; unused by a given factory or the plain twin)."""
         base = directory if directory is not None else load_default_directory()
         for ir_id in ids:
             if ir_id not in base:
@@ -195,9 +240,19 @@ class LoopbackNetwork:
             self.directory = twin_directory(base, self.ids)
         else:
             self.directory = loopback_directory(base, self.ids, endpoints=fixed)
+        self.workdir = Path(workdir)
+        #: The P-Modes and PKI of the AS4 face, read (the PKI made) at :meth:`start`; ``None``
+        #: in memory only, or with a transport factory.
+        self.as4: As4Network | None = None
+        self._as4_wanted = factory is None and self.transport != "twin"
+        self._as4_settings = (
+            base,
+            None if pki is None else Path(pki),
+            _default_pki(base, self.workdir, facing),
+            security,
+        )
         self.external_within = external_within
         self.households = list(households)
-        self.workdir = Path(workdir)
         self.clock = VirtualClock(start or DEFAULT_START)
         self.seed = seed
         self.options = options or FAST_OPTIONS
@@ -219,7 +274,7 @@ class LoopbackNetwork:
             prepare=self._prepare,
             fund_policies={fund: p.policy for fund, p in self.mocks.profiles.items()},
             wrap_desk=self._wrap_desk,
-            transport=factory if factory is not None else self.transport,
+            transport=factory if factory is not None else "twin",  # AS4: set at start
         )
         #: The running institutions by IR ID (the network's own dict).
         self.nodes: dict[str, Institution] = self.network.institutions
@@ -240,6 +295,15 @@ class LoopbackNetwork:
             within=self.external_within,
             where=self.directory.source,
         )
+        if self._as4_wanted and self.as4 is None:
+            base, pki, default_pki, security = self._as4_settings
+            self.as4 = await asyncio.to_thread(  # a first start makes keys: off the loop
+                load_as4, base, pki_dir=pki, default_pki_dir=default_pki, security=security
+            )
+            face = as4_transport(self.as4)
+            self.network.transport = (
+                face if self.transport == "http" else TwinHub(outside=_http_face(face))
+            )
         await self.network.start()
 
     def _prepare(self, node: Institution) -> None:

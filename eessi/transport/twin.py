@@ -27,11 +27,13 @@ What it keeps of a real transport, because the node's behaviour depends on it:
 What it leaves out: framing, the HMAC (nothing crosses a process boundary) and the per-address
 limits (deadlines, connection caps, refusal rates: there is no address).
 
-**Facing systems outside the process.** ``TwinHub(http=True)`` gives each node an
-:class:`~eessi.transport.http.HttpTransport` as well: it listens on the node's endpoint URL
-(for an external system under test) and carries what is sent to an institution that is not a
-member of the hub; members still talk in memory. A member that is stopped is not reached over
-HTTP: it is down.
+**Facing systems outside the process.** ``TwinHub(outside=factory)`` gives each node a second
+transport built by ``factory`` (eDelivery AS4: :func:`eessi.as4.node_transport.as4_transport`;
+``TwinHub(http=True)``: the legacy :class:`~eessi.transport.http.HttpTransport`): it listens on
+the node's endpoint URL (for an external system under test) and carries what is sent to an
+institution that is not a member of the hub, whose journaled envelope it builds (the bytes
+posted); members still talk in memory. A member that is stopped is not reached over HTTP: it is
+down.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -91,9 +94,11 @@ class _Answer:
 class TwinHub:
     """The institutions of one process that talk in memory (see the module docstring).
 
-    ``http``: each node also gets an HTTP transport, to face systems outside the process."""
+    ``outside`` builds each node's transport facing systems outside the process (``http``:
+    the legacy HTTP transport)."""
 
     http: bool = False
+    outside: Callable[[TransportSetup], HttpTransport] | None = None
     #: Started transports by IR ID.
     serving: dict[str, TwinTransport] = field(default_factory=dict)
     #: IR IDs of every transport this hub built (started or not).
@@ -102,7 +107,14 @@ class TwinHub:
     def factory(self, setup: TransportSetup) -> TwinTransport:
         """A :data:`~eessi.transport.seam.TransportFactory`: the twin of ``setup.entry``."""
         self.members.add(setup.entry.id)
-        return TwinTransport(self, setup, http=HttpTransport(setup) if self.http else None)
+        face = (
+            self.outside(setup)
+            if self.outside is not None
+            else HttpTransport(setup)
+            if self.http
+            else None
+        )
+        return TwinTransport(self, setup, http=face)
 
     __call__ = factory
 
@@ -302,6 +314,8 @@ class TwinTransport:
     # -- outbound ------------------------------------------------------------------------------
 
     def envelope(self, message: OutboundMessage) -> bytes:
+        if self.http is not None and message.receiver not in self.hub.members:
+            return self.http.envelope(message)  # what the outside face will post
         return encode(user_message(message))
 
     async def send(

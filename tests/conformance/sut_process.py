@@ -2,7 +2,9 @@
 
 :func:`directories` writes the shipped directory moved onto free loopback ports (no admin URLs):
 the one the SUT is given. :func:`start_sut` runs ``eessi serve`` for the SUT's institution with
-that directory, on a virtual clock, knowing the suite's households; ``mutant=NAME`` runs it
+that directory, on a virtual clock, knowing the suite's households, speaking eDelivery AS4 as
+``eessi serve`` does by default (secured, with the PKI it makes beside the directory file, which
+the harness reads too); ``mutant=NAME`` runs it
 through ``tests/conformance/mutants.py`` instead (the same server with one deliberate bug).
 """
 
@@ -50,7 +52,6 @@ async def start_sut(
         "--households", str(HOUSEHOLDS),
         "--tick", "0",
         "--retry-delay", "0.05",
-        "--transport", "legacy",  # the conformance harness speaks the AS4-like envelope (D94)
     ]  # fmt: skip
     if clock:
         serve += ["--virtual-clock", "2026-04-15T09:00:00Z"]

@@ -57,6 +57,11 @@ async def system_under_test(tmp_path: Path) -> AsyncIterator[tuple[Path, Path]]:
             await proc.wait()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="tests/sut still speaks the legacy envelope; the plugin and the harness speak AS4"
+    " (ported next: issue 12.1, 14)",
+)
 async def test_a_mock_funds_S071_reaches_the_external_system_and_its_S072_comes_back(
     eessi_network: NetworkFactory, system_under_test: tuple[Path, Path]
 ) -> None:

@@ -173,6 +173,11 @@ async def test_journey_against_eessi_up_R17_X009_after_POST_api_clock_per_person
     assert result["sides"] == [FR]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="tests/sut still speaks the legacy envelope; the plugin and the harness speak AS4"
+    " (ported next: issue 12.1, 14)",
+)
 async def test_journey_against_the_pytest_plugin_R17_X009_per_person_rule_replayed(
     eessi_network: NetworkFactory, tmp_path: Path
 ) -> None:
