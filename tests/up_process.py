@@ -1,6 +1,7 @@
 """``eessi up`` as a real process for the tests that face it over HTTP (the tester's journey, the
 export of a live run): started with the given arguments, ready once it prints its Ctrl-C line,
-stopped with SIGINT and required to exit 0."""
+stopped with SIGINT and required to exit 0. :func:`unsecured_pmodes_beside` writes the P-Mode
+file a tester whose system speaks AS4 without WS-Security puts beside the directory."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+
+from eessi.as4.pmode import default_pmodes_path
 
 
 @asynccontextmanager
@@ -33,3 +37,16 @@ async def eessi_up_process(*args: str) -> AsyncIterator[None]:
         async with asyncio.timeout(30):
             _out, err = await proc.communicate()
         assert proc.returncode == 0, err.decode()
+
+
+def unsecured_pmodes_beside(directory: Path) -> Path:
+    """The shipped P-Modes with ``[defaults.security] enabled = false``, as ``pmodes.toml``
+    beside the directory file (docs/pytest-plugin.md, "Security"): every process of the
+    network reading that directory (``eessi up``/``serve``, the plugin, the conformance
+    harness, the tester's system) then speaks AS4 without signing or encryption."""
+    text = default_pmodes_path().read_text(encoding="utf-8")
+    head, sep, tail = text.partition("[defaults.security]\nenabled = true")
+    assert sep, "the shipped P-Modes changed: [defaults.security] enabled"
+    path = directory.parent / "pmodes.toml"
+    path.write_text(head + "[defaults.security]\nenabled = false" + tail, encoding="utf-8")
+    return path

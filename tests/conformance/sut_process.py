@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from up_process import unsecured_pmodes_beside
+
 from eessi.conformance.suite import suites_dir
 from eessi.directory import default_directory_path
 from eessi.node.network import free_ports
@@ -38,12 +40,19 @@ def directory_on_free_ports(where: Path) -> Path:
     return path
 
 
+#: Mutants that are the tester's CNS of ``tests/sut`` (AS4 without WS-Security): the network
+#: they are tested in has an unsecured P-Mode file beside its directory.
+UNSECURED = frozenset({"answers-duplicates"})
+
+
 @contextlib.asynccontextmanager
 async def start_sut(
     where: Path, institution: str, *, mutant: str | None = None, clock: bool = True
 ) -> AsyncIterator[Path]:
     """Run the SUT; yields the directory it was given. Its output goes to ``where/sut.log``."""
     directory = directory_on_free_ports(where)
+    if mutant in UNSECURED:
+        unsecured_pmodes_beside(directory)
     serve = [
         "serve",
         "--institution", institution,

@@ -120,11 +120,6 @@ async def test_a_cns_that_never_reminds_a_silent_fund_fails_at_the_expected_x009
     assert (finding.check, finding.sed, finding.rules) == ("missing", "X009", ("R14",))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tests/sut still speaks the legacy envelope; the plugin and the harness speak AS4"
-    " (ported next: issue 12.1, 14)",
-)
 async def test_a_cns_answering_a_duplicate_twice_fails_the_count(tmp_path: Path) -> None:
     result = await run_mutant(tmp_path, "answers-duplicates", "CNS-T-DUP-01")
     findings = the_failure(result, "CNS-T-DUP-01", 2)

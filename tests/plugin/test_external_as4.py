@@ -21,8 +21,8 @@ from typing import Any
 import aiohttp
 import pytest
 from test_external_system import directory_with_external_cns
+from up_process import unsecured_pmodes_beside
 
-from eessi.as4.pmode import default_pmodes_path
 from eessi.directory import load_directory
 from eessi.journal import Direction
 from eessi.node.inputs import RequestEntitlement
@@ -64,17 +64,6 @@ def served_directory(tester_directory: Path) -> Path:
     text = tester_directory.read_text(encoding="utf-8")
     own.write_text(text.replace('kind = "external"', 'kind = "cns"', 1), encoding="utf-8")
     return own
-
-
-def unsecured_pmodes_beside(directory: Path) -> None:
-    """The shipped P-Modes, with ``[defaults.security] enabled = false``, beside the directory:
-    what a tester whose system runs AS4 without security writes (docs/pytest-plugin.md)."""
-    text = default_pmodes_path().read_text(encoding="utf-8")
-    head, sep, tail = text.partition("[defaults.security]\nenabled = true")
-    assert sep, "the shipped P-Modes changed: [defaults.security] enabled"
-    (directory.parent / "pmodes.toml").write_text(
-        head + "[defaults.security]\nenabled = false" + tail, encoding="utf-8"
-    )
 
 
 def fund_network(eessi_network: NetworkFactory, directory: Path, **kw: Any) -> Any:

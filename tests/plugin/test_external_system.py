@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from up_process import unsecured_pmodes_beside
 
 from eessi.directory import default_directory_path
 from eessi.errors import ConfigError
@@ -43,6 +44,7 @@ def directory_with_external_cns(where: Path) -> Path:
 async def system_under_test(tmp_path: Path) -> AsyncIterator[tuple[Path, Path]]:
     """The tester's CNS running in its own process; yields the directory and its output file."""
     directory = directory_with_external_cns(tmp_path)
+    unsecured_pmodes_beside(directory)  # the SUT speaks AS4 without WS-Security (its docstring)
     log = tmp_path / "sut.log"
     with log.open("wb") as out:
         proc = await asyncio.create_subprocess_exec(
@@ -57,11 +59,6 @@ async def system_under_test(tmp_path: Path) -> AsyncIterator[tuple[Path, Path]]:
             await proc.wait()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tests/sut still speaks the legacy envelope; the plugin and the harness speak AS4"
-    " (ported next: issue 12.1, 14)",
-)
 async def test_a_mock_funds_S071_reaches_the_external_system_and_its_S072_comes_back(
     eessi_network: NetworkFactory, system_under_test: tuple[Path, Path]
 ) -> None:

@@ -1,10 +1,12 @@
 """A tester's own CNS, reduced to what a plugin test needs: a system under test in its own process.
 
 It does not import ``eessi``: plain Python, aiohttp and lxml, written from the docs (the wire
-protocol is in ``wire.py``). It reads the directory file the tester shares with eessi-sim (to
-know its own endpoint and secret, and where the foreign funds are), receipts every document it
-is sent, and answers each S071 with an S072 for the member it is about (entitlement confirmed,
-for the period asked), in the S071's case and version. It prints one line per document::
+protocol, eDelivery AS4, is in ``wire.py``). It reads the directory file the tester shares with
+eessi-sim (to know its own endpoint and where the foreign funds are) and the P-Mode file beside
+it (``pmodes.toml``, which must say ``[defaults.security] enabled = false``: this system
+implements AS4 without WS-Security), receipts every document it is sent, and answers each S071
+with an S072 for the member it is about (entitlement confirmed, for the period asked), in the
+S071's case and version. It prints one line per document::
 
     received S071 FR-1A2B3C4D5E6F from FR:CPAM5701
     sent S072 FR-1A2B3C4D5E6F to FR:CPAM5701
@@ -22,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import os
 import signal
 import sys
 import tomllib
@@ -85,28 +86,26 @@ class Awaited:
 
 
 def load_directory(path: str) -> dict[str, dict[str, Any]]:
-    """Each institution's table (``endpoint``, ``credential``) by IR ID."""
+    """Each institution's table (``endpoint``...) by IR ID."""
     doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    out: dict[str, dict[str, Any]] = {}
-    for table in doc.get("institution", []):
-        table = dict(table)
-        if "credential" not in table and table.get("credential_env"):
-            table["credential"] = os.environ[table["credential_env"]]
-        out[table["id"]] = table
-    return out
+    return {str(t["id"]): dict(t) for t in doc.get("institution", [])}
 
 
 class Cns:
     def __init__(
-        self, directory: dict[str, dict[str, Any]], own_id: str, clock: datetime | None = None
+        self,
+        directory: dict[str, dict[str, Any]],
+        own_id: str,
+        clock: datetime | None = None,
+        pmodes: wire.Pmodes | None = None,
     ) -> None:
         self.directory = directory
+        self.pmodes = pmodes or wire.Pmodes(secured=False, compress=True, by_service={})
         self.id = own_id
         #: The test clock (None: the wall clock).
         self.clock = clock
         #: S072s waiting for their S073, by case.
         self.awaiting: dict[str, Awaited] = {}
-        self.credentials = {i: str(t.get("credential", "")) for i, t in directory.items()}
         self.seen: set[str] = set()
         self.session: aiohttp.ClientSession | None = None
         self.tasks: set[asyncio.Task[None]] = set()
@@ -114,15 +113,11 @@ class Cns:
     async def receive(self, request: web.Request) -> web.Response:
         body = await request.read()
         try:
-            message = wire.read_message(
-                request.headers.get("Content-Type", ""),
-                body,
-                request.headers.get(wire.SIGNATURE_HEADER),
-                self.credentials,
+            message, digests = wire.read_message(
+                request.headers.get("Content-Type", ""), body, self.id
             )
         except wire.WireError as exc:
-            answer = wire.error(None, exc.code, "Refused", str(exc))
-            return self._signal(answer, exc.http_status)
+            return self._signal(wire.error(exc), exc.http_status)
         if message.message_id not in self.seen:  # a duplicate is receipted again, once handled
             self.seen.add(message.message_id)
             print(
@@ -133,7 +128,7 @@ class Cns:
                 self._spawn(self.answer(message))
             elif message.sed_type == "S073":
                 self.awaiting.pop(message.conversation_id, None)
-        return self._signal(wire.receipt(message.message_id), 200)
+        return self._signal(wire.receipt(message.message_id, digests), 200)
 
     def now(self) -> datetime:
         return self.clock if self.clock is not None else datetime.now(UTC)
@@ -168,15 +163,14 @@ class Cns:
             sed_type="X009",
             sed_version=s072.sed_version,
             payload=x009_for(s072),
+            service=s072.service,
+            pmode=s072.pmode,
         )
         await self.send(message)
         return message.conversation_id
 
     def _signal(self, body: bytes, status: int) -> web.Response:
-        headers = {
-            "Content-Type": "application/xml; charset=utf-8",
-            wire.SIGNATURE_HEADER: wire.sign(body, self.credentials[self.id]),
-        }
+        headers = {"Content-Type": "application/soap+xml; charset=UTF-8"}
         return web.Response(body=body, status=status, headers=headers)
 
     async def answer(self, s071: wire.Message) -> None:
@@ -189,6 +183,8 @@ class Cns:
             sed_type="S072",
             sed_version=s071.sed_version,
             payload=s072_for(s071.payload),
+            service=s071.service,  # the answer travels in the BUC of the case
+            pmode=s071.pmode,
         )
         # Awaited from now on: the fund's S073 may come before its receipt of the S072 is read.
         self.awaiting[message.conversation_id] = Awaited(message, self.now())
@@ -198,7 +194,7 @@ class Cns:
     async def send(self, message: wire.Message) -> bool:
         """Post ``message`` to its receiver until it is receipted (a few tries)."""
         peer = message.to_party
-        headers, body = wire.request(message, self.credentials[self.id])
+        headers, body = wire.request(message, self.pmodes, self.now())
         assert self.session is not None
         why = "not sent"
         for _attempt in range(20):  # the fund may still be busy answering our receipt
@@ -206,13 +202,8 @@ class Cns:
                 url = str(self.directory[peer]["endpoint"])
                 async with self.session.post(url, data=body, headers=headers) as resp:
                     answer = await resp.read()
-                    signature = resp.headers.get(wire.SIGNATURE_HEADER)
-                why = (
-                    wire.check_receipt(
-                        answer, signature, peer, self.credentials[peer], message.message_id
-                    )
-                    or ""
-                )
+                    content_type = resp.headers.get("Content-Type", "")
+                why = wire.check_receipt(content_type, answer, message.message_id) or ""
                 if not why:
                     print(
                         f"sent {message.sed_type} {message.conversation_id} to {peer}", flush=True
@@ -236,8 +227,17 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("--clock", help="start the test clock here (ISO 8601)")
     args = parser.parse_args(argv)
     directory = load_directory(args.directory)
+    pmodes = wire.load_pmodes(args.directory)
+    if pmodes.secured:
+        print(
+            "this system speaks AS4 without WS-Security only: put a pmodes.toml beside the"
+            " directory with enabled = false under [defaults.security] (docs/as4.md, P-Modes)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 2
     clock = datetime.fromisoformat(args.clock) if args.clock else None
-    cns = Cns(directory, args.id, clock)
+    cns = Cns(directory, args.id, clock, pmodes)
     endpoint = urlsplit(str(directory[args.id]["endpoint"]))
     app = web.Application()
     app.router.add_post(endpoint.path, cns.receive)
