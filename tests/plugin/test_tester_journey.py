@@ -1,9 +1,11 @@
 """A tester's journey, from the docs alone (issue 12, "Done when"): their own CNS, in its own
-process and not importing ``eessi`` (``tests/sut/cns.py``), is pointed at ``eessi up`` and at
-the pytest plugin. It completes R17 with a mock fund (S071, its S072, the fund's S073), meets a
-fund made silent for one person by a per-person rule and sends its X009 once ``POST /api/clock``
-moved the network's clock (and the test moved the system's own test clock to match), and the
-run, exported with ``eessi trace export``, replays with ``eessi replay`` without divergence."""
+process and not importing ``eessi`` (``tests/sut/cns.py``: eDelivery AS4 without WS-Security,
+so an unsecured ``pmodes.toml`` beside the shared directory), is pointed at ``eessi up`` (AS4,
+its default) and at the pytest plugin. It completes R17 with a mock fund (S071, its S072, the
+fund's S073), meets a fund made silent for one person by a per-person rule and sends its X009
+once ``POST /api/clock`` moved the network's clock (and the test moved the system's own test
+clock to match), and the run, exported with ``eessi trace export``, replays with ``eessi
+replay`` without divergence."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 from test_external_system import SUT, directory_with_external_cns, logged
-from up_process import eessi_up_process
+from up_process import eessi_up_process, unsecured_pmodes_beside
 
 from eessi.directory import load_directory
 from eessi.pytest_plugin import NetworkFactory
@@ -57,8 +59,6 @@ async def eessi_up(directory: Path, db: Path) -> AsyncIterator[None]:
     async with eessi_up_process(
         "--directory", str(directory), "--institution", FR,
         "--db-dir", str(db), "--virtual-clock", START, "--tick", "0", "--seed", "3",
-        # the tester's CNS (tests/sut/cns.py) speaks the AS4-like envelope of docs/protocol.md
-        "--transport", "legacy",
     ):  # fmt: skip
         yield
 
@@ -154,6 +154,7 @@ async def test_journey_against_eessi_up_R17_X009_after_POST_api_clock_per_person
     tmp_path: Path,
 ) -> None:
     directory = directory_with_external_cns(tmp_path)
+    unsecured_pmodes_beside(directory)  # the tester's CNS speaks AS4 without WS-Security
     fund = "http://" + urlsplit(load_directory(directory).get(FR).endpoint).netloc
     log, db = tmp_path / "sut.log", tmp_path / "journals"
     async with (
@@ -173,11 +174,6 @@ async def test_journey_against_eessi_up_R17_X009_after_POST_api_clock_per_person
     assert result["sides"] == [FR]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tests/sut still speaks the legacy envelope; the plugin and the harness speak AS4"
-    " (ported next: issue 12.1, 14)",
-)
 async def test_journey_against_the_pytest_plugin_R17_X009_per_person_rule_replayed(
     eessi_network: NetworkFactory, tmp_path: Path
 ) -> None:
@@ -186,6 +182,7 @@ async def test_journey_against_the_pytest_plugin_R17_X009_per_person_rule_replay
     from eessi.node.inputs import RequestEntitlement
 
     directory = directory_with_external_cns(tmp_path)
+    unsecured_pmodes_beside(directory)  # the tester's CNS speaks AS4 without WS-Security
     log = tmp_path / "sut.log"
     async with system_under_test(directory, log) as sut:
         network = eessi_network(
