@@ -50,3 +50,17 @@ def unsecured_pmodes_beside(directory: Path) -> Path:
     path = directory.parent / "pmodes.toml"
     path.write_text(head + "[defaults.security]\nenabled = false" + tail, encoding="utf-8")
     return path
+
+
+def signing_pmodes_beside(directory: Path) -> Path:
+    """The shipped P-Modes with ``[defaults.security] encrypt = false`` beside the directory
+    file: signed messages and receipts, the SED not encrypted (what ``tests/sut`` implements
+    of WS-Security, from docs/protocol.md)."""
+    text = default_pmodes_path().read_text(encoding="utf-8")
+    head, sep, tail = text.partition("[defaults.security]\n")
+    assert sep, "the shipped P-Modes changed: [defaults.security]"
+    assert "\nencrypt = true\n" in tail, "the shipped P-Modes changed: encrypt"
+    tail = tail.replace("\nencrypt = true\n", "\nencrypt = false\n", 1)
+    path = directory.parent / "pmodes.toml"
+    path.write_text(head + sep + tail, encoding="utf-8")
+    return path

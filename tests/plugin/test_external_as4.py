@@ -85,6 +85,7 @@ async def r17_with_the_external_cns(net: EessiNetwork, admin: str) -> bytes:
     await net.submit(FR, RequestEntitlement("martin-thionville/marie", to=CNS))
     case = net.case_of(FR, "marie")
     await net.wait_case_state(FR, case, "completed", within=60)
+    await net.idle()  # the case completes in the desk's step, before the journal marks it
     (s072,) = await net.mocks.received(FR, case=case, sed="S072")
     assert (s072.sender, s072.status.value) == (CNS, "processed")
     async with aiohttp.ClientSession() as http:  # what the external system says it received

@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from up_process import unsecured_pmodes_beside
+from up_process import signing_pmodes_beside, unsecured_pmodes_beside
 
 from eessi.directory import default_directory_path
 from eessi.errors import ConfigError
+from eessi.journal import Direction
 from eessi.node.inputs import RequestEntitlement
 from eessi.node.network import free_ports
 from eessi.pytest_plugin import NetworkFactory
@@ -40,11 +41,24 @@ def directory_with_external_cns(where: Path) -> Path:
     return path
 
 
-@pytest.fixture
-async def system_under_test(tmp_path: Path) -> AsyncIterator[tuple[Path, Path]]:
-    """The tester's CNS running in its own process; yields the directory and its output file."""
+@pytest.fixture(params=["unsecured", "signed"])
+async def system_under_test(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[Path, Path]]:
+    """The tester's CNS running in its own process; yields the directory and its output file.
+    ``unsecured``: its network's P-Modes have no security; ``signed``: they sign (messages and
+    receipts) without encrypting, with the network's PKI made first as a tester would
+    (``eessi pki init``), from which the system takes its key and the CA."""
     directory = directory_with_external_cns(tmp_path)
-    unsecured_pmodes_beside(directory)  # the SUT speaks AS4 without WS-Security (its docstring)
+    if request.param == "signed":
+        signing_pmodes_beside(directory)
+        pki = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "eessi", "pki", "init", str(tmp_path / "pki"),
+            "--directory", str(directory),
+        )  # fmt: skip
+        assert await pki.wait() == 0
+    else:
+        unsecured_pmodes_beside(directory)
     log = tmp_path / "sut.log"
     with log.open("wb") as out:
         proc = await asyncio.create_subprocess_exec(
@@ -86,6 +100,10 @@ async def test_a_mock_funds_S071_reaches_the_external_system_and_its_S072_comes_
             await net.idle()  # the case completes when the S073 is sent, before its receipt
             (sent,) = await net.messages(sed="S073", case=case)
             assert sent.sent_status == "acknowledged"  # the system's receipt came back
+        signed = net.world.as4 is not None and net.world.as4.secured
+        for record in await net.world[FR].journal.messages(direction=Direction.IN):
+            # what the system sent is signed exactly when its P-Modes sign (and it verified)
+            assert (b"<ds:Signature" in record.envelope) is signed, record.sed_type
     for case in cases:  # what the system itself says it received and sent
         await logged(log, f"received S071 {case} from {FR}")
         await logged(log, f"sent S072 {case} to {FR}")

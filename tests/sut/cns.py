@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
+import dataclasses
 import signal
 import sys
 import tomllib
@@ -34,7 +35,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import wire  # the SUT's own transport module, next to this file (the script's directory)
+import security  # the SUT's signatures, next to this file (the script's directory)
+import wire  # the SUT's own transport module, next to this file
 from aiohttp import web
 from lxml import etree
 
@@ -42,7 +44,11 @@ from lxml import etree
 REPLY_WITHIN = timedelta(days=60)
 
 #: What an S072 takes from the S071 it answers, in the S072's order (schemas/4.x/S072.xsd).
-_COPIED = ("Person", "AddressOfPersonForWhomAnEntitlementDocument", "StatusFamilyMember")
+_COPIED = (
+    "Person",
+    "AddressOfPersonForWhomAnEntitlementDocument",
+    "StatusFamilyMember",
+)
 
 
 def s072_for(s071: bytes) -> bytes:
@@ -114,7 +120,7 @@ class Cns:
         body = await request.read()
         try:
             message, digests = wire.read_message(
-                request.headers.get("Content-Type", ""), body, self.id
+                request.headers.get("Content-Type", ""), body, self.id, self.pmodes
             )
         except wire.WireError as exc:
             return self._signal(wire.error(exc), exc.http_status)
@@ -128,7 +134,7 @@ class Cns:
                 self._spawn(self.answer(message))
             elif message.sed_type == "S073":
                 self.awaiting.pop(message.conversation_id, None)
-        return self._signal(wire.receipt(message.message_id, digests), 200)
+        return self._signal(wire.receipt(message.message_id, digests, self.pmodes), 200)
 
     def now(self) -> datetime:
         return self.clock if self.clock is not None else datetime.now(UTC)
@@ -203,16 +209,23 @@ class Cns:
                 async with self.session.post(url, data=body, headers=headers) as resp:
                     answer = await resp.read()
                     content_type = resp.headers.get("Content-Type", "")
-                why = wire.check_receipt(content_type, answer, message.message_id) or ""
+                why = (
+                    wire.check_receipt(content_type, answer, message.message_id, self.pmodes, peer)
+                    or ""
+                )
                 if not why:
                     print(
-                        f"sent {message.sed_type} {message.conversation_id} to {peer}", flush=True
+                        f"sent {message.sed_type} {message.conversation_id} to {peer}",
+                        flush=True,
                     )
                     return True
             except aiohttp.ClientError as exc:
                 why = str(exc)
             await asyncio.sleep(0.2)
-        print(f"failed {message.sed_type} {message.conversation_id} to {peer}: {why}", flush=True)
+        print(
+            f"failed {message.sed_type} {message.conversation_id} to {peer}: {why}",
+            flush=True,
+        )
         return False
 
     async def status(self, request: web.Request) -> web.Response:
@@ -228,14 +241,18 @@ async def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     directory = load_directory(args.directory)
     pmodes = wire.load_pmodes(args.directory)
-    if pmodes.secured:
+    if pmodes.encrypts:
         print(
-            "this system speaks AS4 without WS-Security only: put a pmodes.toml beside the"
-            " directory with enabled = false under [defaults.security] (docs/as4.md, P-Modes)",
+            "this system signs but does not encrypt: put a pmodes.toml beside the directory"
+            " with encrypt = false (or enabled = false) under [defaults.security]"
+            " (docs/as4.md, P-Modes)",
             file=sys.stderr,
             flush=True,
         )
         return 2
+    if pmodes.secured:
+        assert pmodes.pki is not None
+        pmodes = dataclasses.replace(pmodes, keys=security.Keys.load(pmodes.pki, args.id))
     clock = datetime.fromisoformat(args.clock) if args.clock else None
     cns = Cns(directory, args.id, clock, pmodes)
     endpoint = urlsplit(str(directory[args.id]["endpoint"]))

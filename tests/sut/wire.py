@@ -15,12 +15,17 @@ signals) and ``docs/as4.md`` (the mapping of EESSI onto ebMS, the P-Modes, the e
 - the answer, in the same HTTP exchange, is a SOAP envelope with an ``eb:SignalMessage``: an
   ``eb:Receipt`` (200) or an ``eb:Error`` (4xx: do not resend; 5xx: later).
 
-**Security.** This system implements the P-Modes *without* security (``[security] enabled =
-false`` in the ``pmodes.toml`` beside the directory, docs/as4.md "P-Modes"): nothing signed or
-encrypted; its receipts carry, unsigned, the digests of what it received (``eb:Messaging`` and
-the Body by their ``wsu:Id``, exclusive C14N and SHA-256; each attachment's content as it
-travelled, SHA-256), as docs/as4.md ("Security", last paragraph) and docs/protocol.md ("The
-signature", steps 2 and 3) say. A secured message is refused with EBMS:0103.
+**Security**, as the ``pmodes.toml`` beside the directory says (docs/as4.md, "P-Modes"):
+
+- ``[defaults.security] enabled = false``: nothing signed or encrypted; its receipts carry,
+  unsigned, the digests of what it received (``eb:Messaging`` and the Body by their
+  ``wsu:Id``, exclusive C14N and SHA-256; each attachment's content as it travelled, SHA-256),
+  as docs/as4.md ("Security", last paragraph) says; a secured message is refused (EBMS:0103);
+- ``enabled = true`` with ``encrypt = false``: every message, and every receipt, signed as
+  docs/protocol.md ("The signature") says (``security.py``), with this system's key of the
+  network's test PKI; what arrives must be signed by its sender (EBMS:0101, EBMS:0103), and
+  the receipt repeats the signature's references. Encryption is not implemented: a P-Mode
+  file that encrypts is refused at start-up.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from email.message import Message as MimeHeaders
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
+import security  # the SUT's WS-Security signatures, next to this file
 from lxml import etree
 
 SOAP = "http://www.w3.org/2003/05/soap-envelope"
@@ -66,7 +72,12 @@ class WireError(Exception):
 
     def __init__(self, message: str, code: str, short: str, category: str, status: int) -> None:
         super().__init__(message)
-        self.code, self.short, self.category, self.http_status = code, short, category, status
+        self.code, self.short, self.category, self.http_status = (
+            code,
+            short,
+            category,
+            status,
+        )
         self.ref_to_message_id: str | None = None
 
 
@@ -95,22 +106,36 @@ class Pmodes:
     compress: bool
     #: P-Mode ID by BUC (eb:Service).
     by_service: dict[str, str]
+    encrypts: bool = False
+    #: The network's test PKI: the file's ``pki``, else ``pki/`` beside the directory.
+    pki: Path | None = None
+    #: This system's key, once loaded (signing P-Modes).
+    keys: security.Keys | None = None
 
 
 def load_pmodes(directory_file: str) -> Pmodes:
     """``pmodes.toml`` beside the directory file; the shipped P-Modes are secured, which this
     system does not implement, so without that file it cannot run."""
     path = Path(directory_file).resolve().parent / "pmodes.toml"
+    pki = path.parent / "pki"
     if not path.is_file():
-        return Pmodes(secured=True, compress=True, by_service={})
+        return Pmodes(secured=True, compress=True, by_service={}, encrypts=True, pki=pki)
     doc = tomllib.loads(path.read_text(encoding="utf-8"))
     defaults = doc.get("defaults", {})
-    secured = bool(defaults.get("security", {}).get("enabled", True))
+    base = defaults.get("security", {})
+    secured = bool(base.get("enabled", True))
+    encrypts = secured and bool(base.get("encrypt", True))
     by_service: dict[str, str] = {}
     for pm in doc.get("pmode", []):
-        secured = secured or bool(pm.get("security", {}).get("enabled", False))
+        own = pm.get("security", {})
+        on = bool(own.get("enabled", secured))
+        secured = secured or on
+        encrypts = encrypts or (on and bool(own.get("encrypt", base.get("encrypt", True))))
         by_service[str(pm.get("service"))] = str(pm.get("id"))
-    return Pmodes(secured, bool(defaults.get("compress", True)), by_service)
+    if "pki" in doc:
+        pki = path.parent / str(doc["pki"])
+    compress = bool(defaults.get("compress", True))
+    return Pmodes(secured, compress, by_service, encrypts=encrypts, pki=pki)
 
 
 def _stamp(at: datetime | None = None) -> str:
@@ -199,6 +224,8 @@ def request(
         content, content_type = gzip.compress(message.payload), "application/gzip"
     _el(pprops, EB, "Property", "UTF-8", name="CharacterSet")
     _el(pprops, EB, "Property", message.sed_version, name="SedVersion")
+    if pmodes.keys is not None:
+        security.sign(env, {cid: content}, pmodes.keys)
     boundary = "sut_" + uuid.uuid4().hex
     delim = b"--" + boundary.encode()
     body = b"".join(
@@ -222,9 +249,11 @@ def request(
     return headers, body
 
 
-def check_receipt(content_type: str, body: bytes, message_id: str) -> str | None:
-    """``None`` if the answer is a receipt of ``message_id``, else why not (the peer's error
-    description, when it refused). Unsigned P-Modes: nothing to verify but the binding."""
+def check_receipt(
+    content_type: str, body: bytes, message_id: str, pmodes: Pmodes, peer: str
+) -> str | None:
+    """``None`` if the answer is a receipt of ``message_id`` (signed by ``peer`` when the
+    P-Modes sign), else why not (the peer's error description, when it refused)."""
     try:
         env = _root_of(content_type, body)
     except WireError as exc:
@@ -241,6 +270,11 @@ def check_receipt(content_type: str, body: bytes, message_id: str) -> str | None
     ref = signal.findtext("eb:MessageInfo/eb:RefToMessageId", default="", namespaces=_NS).strip()
     if ref != message_id:
         return f"the receipt acknowledges {ref}, not {message_id}"
+    if pmodes.keys is not None:
+        try:
+            security.verify(env, {}, pmodes.keys.ca, peer)
+        except security.SecurityError as exc:
+            return f"the receipt's signature is refused: {exc}"
     return None
 
 
@@ -297,7 +331,11 @@ def _root_of(content_type: str, body: bytes) -> etree._Element:
         env = etree.fromstring(root, _PARSER)
     except etree.XMLSyntaxError as exc:
         raise WireError(
-            f"the envelope is not XML: {exc}", "EBMS:0009", "InvalidHeader", "Unpackaging", 400
+            f"the envelope is not XML: {exc}",
+            "EBMS:0009",
+            "InvalidHeader",
+            "Unpackaging",
+            400,
         ) from None
     if env.tag != f"{{{SOAP}}}Envelope":
         raise WireError("not a SOAP 1.2 envelope", "EBMS:0009", "InvalidHeader", "Unpackaging", 400)
@@ -309,7 +347,7 @@ def _digest(data: bytes) -> str:
 
 
 def read_message(
-    content_type: str, body: bytes, own_id: str
+    content_type: str, body: bytes, own_id: str, pmodes: Pmodes
 ) -> tuple[Message, list[tuple[str, str, str]]]:
     """The user message in a received POST, and the digests its receipt repeats (``(URI,
     transform, digest)``); :class:`WireError` with the ebMS code when it is refused."""
@@ -319,7 +357,11 @@ def read_message(
     um = None if messaging is None else messaging.find("eb:UserMessage", _NS)
     if messaging is None or um is None:
         raise WireError(
-            "no eb:Messaging/eb:UserMessage", "EBMS:0009", "InvalidHeader", "Unpackaging", 400
+            "no eb:Messaging/eb:UserMessage",
+            "EBMS:0009",
+            "InvalidHeader",
+            "Unpackaging",
+            400,
         )
 
     def text(path: str) -> str:
@@ -332,9 +374,12 @@ def read_message(
         exc.ref_to_message_id = message_id or None
         return exc
 
-    if env.find(f"env:Header/{{{WSSE}}}Security", _NS) is not None:
+    secured = env.find(f"env:Header/{{{WSSE}}}Security", _NS) is not None
+    if secured != (pmodes.keys is not None):
         raise refuse(
-            "a secured message: this system's P-Modes have no security",
+            "a secured message: this system's P-Modes have no security"
+            if secured
+            else "an unsigned message: this system's P-Modes sign",
             "EBMS:0103",
             "PolicyNoncompliance",
             "Processing",
@@ -362,7 +407,11 @@ def read_message(
     found = [c for h, c in parts if _content_id(h) == href]
     if not found:
         raise refuse(
-            f"no MIME part cid:{href}", "EBMS:0011", "ExternalPayloadError", "Content", 422
+            f"no MIME part cid:{href}",
+            "EBMS:0011",
+            "ExternalPayloadError",
+            "Content",
+            422,
         )
     props = {
         p.get("name"): (p.text or "").strip()
@@ -375,15 +424,35 @@ def read_message(
             payload = gzip.decompress(travelled)
         except (OSError, EOFError):
             raise refuse(
-                "the SED does not gunzip", "EBMS:0303", "DecompressionFailure", "Communication", 422
+                "the SED does not gunzip",
+                "EBMS:0303",
+                "DecompressionFailure",
+                "Communication",
+                422,
             ) from None
     version = props.get("SedVersion") or _version_of(payload)
-    digests = [
-        ("#" + str(el.get(f"{{{WSU}}}Id")), EXC_C14N, _digest(_c14n(el)))
-        for el in (messaging, env.find("env:Body", _NS))
-        if el is not None and el.get(f"{{{WSU}}}Id")
-    ]
-    digests.append(("cid:" + href, SWA_CONTENT, _digest(travelled)))
+    if pmodes.keys is not None:
+        sender = text("eb:PartyInfo/eb:From/eb:PartyId")
+        try:
+            refs = security.verify(env, {href: travelled}, pmodes.keys.ca, sender)
+        except security.SecurityError as exc:
+            short = "FailedAuthentication" if exc.code == "EBMS:0101" else "PolicyNoncompliance"
+            raise refuse(str(exc), exc.code, short, "Processing", 403) from None
+        digests = [
+            (
+                r.get("URI") or "",
+                r.find(f"{{{DS}}}Transforms/{{{DS}}}Transform").get("Algorithm") or "",  # type: ignore[union-attr]
+                (r.findtext(f"{{{DS}}}DigestValue") or "").strip(),
+            )
+            for r in refs
+        ]
+    else:
+        digests = [
+            ("#" + str(el.get(f"{{{WSU}}}Id")), EXC_C14N, _digest(_c14n(el)))
+            for el in (messaging, env.find("env:Body", _NS))
+            if el is not None and el.get(f"{{{WSU}}}Id")
+        ]
+        digests.append(("cid:" + href, SWA_CONTENT, _digest(travelled)))
     collab = "eb:CollaborationInfo/"
     agreement = um.find(collab + "eb:AgreementRef", _NS)
     message = Message(
@@ -412,9 +481,10 @@ def _version_of(sed: bytes) -> str:
     return ns.rsplit("/", 2)[-2].replace("_", ".") if ns.count("/") >= 2 else ""
 
 
-def receipt(ref_to_message_id: str, digests: list[tuple[str, str, str]]) -> bytes:
-    """The receipt (docs/protocol.md, "The receipt"), unsigned: the non-repudiation
-    information repeats the digests of what was received."""
+def receipt(ref_to_message_id: str, digests: list[tuple[str, str, str]], pmodes: Pmodes) -> bytes:
+    """The receipt (docs/protocol.md, "The receipt"): the non-repudiation information repeats
+    the digests of what was received (its signature's references, when signed); signed when
+    the P-Modes sign."""
     env, messaging = _envelope()
     signal = _el(messaging, EB, "SignalMessage")
     _message_info(signal, new_id(), ref_to_message_id)
@@ -424,6 +494,8 @@ def receipt(ref_to_message_id: str, digests: list[tuple[str, str, str]]) -> byte
         _el(_el(ref, DS, "Transforms"), DS, "Transform", Algorithm=transform)
         _el(ref, DS, "DigestMethod", Algorithm=SHA256)
         _el(ref, DS, "DigestValue", value)
+    if pmodes.keys is not None:
+        security.sign(env, {}, pmodes.keys)
     return _soap(env)
 
 
@@ -443,6 +515,10 @@ def error(refused: WireError) -> bytes:
         attrs["refToMessageInError"] = refused.ref_to_message_id
     err = _el(signal, EB, "Error", **attrs)
     _el(
-        err, EB, "Description", str(refused), **{"{http://www.w3.org/XML/1998/namespace}lang": "en"}
+        err,
+        EB,
+        "Description",
+        str(refused),
+        **{"{http://www.w3.org/XML/1998/namespace}lang": "en"},
     )
     return _soap(env)
