@@ -1,10 +1,12 @@
 """``eessi replay FILE``: replay a trace and report every divergence from what it recorded.
 
 Fresh institutions are built from the trace's own directory and configuration, fed the recorded
-inbound documents and submitted inputs through the same code path as live traffic (loopback
-HTTP, journal, desk), with a virtual clock and seeded IDs; what they send is compared field by
-field with what the trace recorded (IDs and creation times ignored by default). ``--target URL``
-plays the peers of one side against a live system instead.
+inbound documents and submitted inputs through the same code path as live traffic (eDelivery
+AS4 on loopback, signed and encrypted with a test PKI made for the replay; journal, desk), with
+a virtual clock and seeded IDs; what they send is compared field by field with what the trace
+recorded (IDs and creation times ignored by default). ``--transport twin`` does the same in
+memory. ``--target URL`` plays the peers of one side against a live system instead, over AS4
+with the target's P-Modes (beside ``--directory``) and PKI (``--pki``).
 
 Exit codes: 0 no divergence, 1 divergences (or inputs refused now), 2 usage or trace errors.
 """
@@ -33,8 +35,9 @@ def register(subparsers: Any) -> None:
         **examples(
             "eessi replay run.jsonl",
             "eessi replay run.jsonl --offline --json",
+            "eessi replay run.jsonl --transport twin",
             "eessi replay run.jsonl --side LU:CNS00001 --target http://127.0.0.1:9001/as4"
-            " --directory my-network.toml",
+            " --directory my-network.toml --pki db/pki",
         ),
     )
     parser.add_argument("file", type=Path, metavar="FILE", help="the trace to replay")
@@ -72,6 +75,26 @@ def register(subparsers: Any) -> None:
         type=Path,
         metavar="FILE",
         help="with --target: the directory with the peers' endpoints and real credentials",
+    )
+    parser.add_argument(
+        "--transport",
+        choices=("as4", "twin"),
+        default=None,
+        help="as4 (default): the replayed institutions and their stand-in peers speak"
+        " eDelivery AS4 on loopback, signed and encrypted with a test PKI made for the replay;"
+        " twin: in memory, no HTTP and no wire checks (faster). --target is always AS4",
+    )
+    parser.add_argument(
+        "--pki",
+        type=Path,
+        metavar="DIR",
+        help="with --target: the test PKI the target runs with (eessi up: DB-DIR/pki; eessi"
+        " serve: pki/ beside the directory file, or ./eessi-pki); default: the P-Mode file's",
+    )
+    parser.add_argument(
+        "--no-security",
+        action="store_true",
+        help="AS4 without signing or encryption (with --target: the target runs so)",
     )
     parser.add_argument(
         "--wait",
@@ -127,22 +150,37 @@ def run(args: argparse.Namespace) -> int:
 
     if args.offline:
         return _offline(args, trace, config)
+    if args.target is None and args.pki is not None:
+        raise ConfigError(
+            "--pki is for --target (the PKI a live target runs with)",
+            hint="an offline replay makes its own test PKI; leave --pki out",
+        )
     with bar:
         if args.target is not None:
             if not sides or len(sides) != 1 or args.directory is None:
                 raise ConfigError(
                     "--target needs exactly one --side and a --directory",
                     hint="e.g. eessi replay t.jsonl --target http://host:8701/as4"
-                    " --side LU:CNS00001 --directory real-directory.toml",
+                    " --side LU:CNS00001 --directory real-directory.toml --pki db/pki",
+                )
+            if args.transport == "twin":
+                raise ConfigError(
+                    "--target speaks eDelivery AS4 to a live system; --transport twin is"
+                    " in memory only",
+                    hint="leave --transport out (or give --transport as4) with --target",
                 )
             from eessi.directory import load_directory
+            from eessi.trace.as4peers import target_network
 
+            directory = load_directory(args.directory)
+            as4 = target_network(directory, pki=args.pki, security=not args.no_security)
             result = asyncio.run(
                 replay_against(
                     trace,
                     side=sides[0],
                     url=args.target,
-                    directory=load_directory(args.directory),
+                    directory=directory,
+                    as4=as4,
                     ignore=ignore_rules(args),
                     wait=args.wait,
                     progress=progress,
@@ -157,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
                     ignore=ignore_rules(args),
                     speed=args.speed,
                     progress=progress,
+                    transport=args.transport or "as4",
+                    security=not args.no_security,
                 )
             )
     if args.output is not None:
@@ -194,6 +234,11 @@ def _offline(args: argparse.Namespace, trace: Any, config: dict[str, Any] | None
         raise ConfigError(
             "--offline cannot be combined with --target or -o",
             hint="an offline replay writes no journal, so there is no trace to write",
+        )
+    if args.transport is not None or args.pki is not None or args.no_security:
+        raise ConfigError(
+            "--offline feeds the desks directly: no transport, keys or security to choose",
+            hint="leave --transport, --pki and --no-security out, or drop --offline",
         )
     if args.processes < 1:
         raise ConfigError(

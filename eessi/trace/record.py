@@ -2,8 +2,9 @@
 
 Used by the tests, the benchmark and the demo: the institutions of a directory run in one
 process (a :class:`~eessi.node.network.Network`, the one network builder), each with its
-journal in ``workdir``, connected through real HTTP on free loopback ports (the trace keeps the
-directory's own endpoints: ports are an accident of the run). A ``script`` drives them (submits
+journal in ``workdir``, connected through eDelivery AS4 on free loopback ports, signed and
+encrypted with a test PKI made in ``workdir/pki`` (the trace keeps the directory's own
+endpoints: ports are an accident of the run). A ``script`` drives them (submits
 requests, moves the clock); the trace is then exported from their journals exactly as ``eessi
 trace export`` would.
 """
@@ -17,11 +18,13 @@ from typing import Any
 
 import aiohttp
 
+from eessi.as4.node_transport import as4_transport
 from eessi.clock import VirtualClock
 from eessi.directory import Directory, InstitutionEntry, parse_directory
 from eessi.journal import open_journal
 from eessi.node.institution import Institution
 from eessi.node.network import Network, loopback_directory, served_entries
+from eessi.trace.as4peers import fresh_network
 from eessi.trace.export import collect, collect_inputs, make_header
 from eessi.trace.format import Trace, directory_to_dict
 from eessi.trace.runconfig import build_institution, households, start_of
@@ -68,13 +71,16 @@ async def record(
     live = _live_directory(directory, wanted)
     clock = VirtualClock(start_of(config) or DEFAULT_START)
     people = households(config)
+    transport = as4_transport(fresh_network(directory, Path(workdir) / "pki"))
 
     async def build(
         entry: InstitutionEntry, live: Directory, db: Path, session: aiohttp.ClientSession
     ) -> Institution:
         del session  # as the replay builds it (own session), so both build the same node
         journal = await open_journal(db, synchronous="NORMAL")
-        return build_institution(entry, live, config, journal, clock, people=people)
+        return build_institution(
+            entry, live, config, journal, clock, people=people, transport=transport
+        )
 
     async with Network(live, workdir, ids=wanted, build=build) as network:
         await script(network.institutions, clock)

@@ -5,28 +5,36 @@ trace), in one process:
 
 1. a fresh institution is built from the trace's **own** directory and configuration
    (:func:`eessi.trace.runconfig.build_institution`: households, rule parameters, seeded IDs)
-   with a fresh journal in a temporary directory and a :class:`~eessi.clock.VirtualClock`;
-2. its peers are stand-ins: one real AS4 endpoint (:class:`eessi.transport.server.
-   InboundEndpoint`) per other institution, which receipts every message, so the replayed
-   institution sends through its real outbox and client and gets real receipts;
+   with a fresh journal in a temporary directory and a :class:`~eessi.clock.VirtualClock`; it
+   speaks eDelivery AS4 (:mod:`eessi.as4`, as ``eessi up`` does), signed and encrypted with a
+   test PKI made for the replay (``security=False``: AS4 without security);
+2. its peers are stand-ins: one real AS4 endpoint (:class:`eessi.as4.transport.As4Endpoint`,
+   :mod:`eessi.trace.as4peers`) per other institution, with that institution's keys, which
+   receipts every message, so the replayed institution sends through its real outbox and AS4
+   sender and gets real signed receipts;
 3. its recorded timeline is fed in order: every submitted input of its input log is submitted
    again, and every inbound message it recorded is **posted to its endpoint over loopback
-   HTTP**, signed as the recorded sender: the same code path as live traffic (framing,
-   signature, validation, journal, desk, transactional outbox). Before each item the virtual
-   clock jumps to the recorded time (``speed`` > 0 also waits the recorded gap divided by
-   ``speed``), and the next item waits until the institution is idle, so processing order is
-   the recorded one;
+   HTTP** as an AS4 user message of the recorded sender (built anew: signed with the sender's
+   key, encrypted for the replayed institution): the same code path as live traffic
+   (unpackaging, decryption, signature, P-Mode, validation, journal, desk, transactional
+   outbox). Before each item the virtual clock jumps to the recorded time (``speed`` > 0 also
+   waits the recorded gap divided by ``speed``), and the next item waits until the institution
+   is idle, so processing order is the recorded one;
 4. what it sent (its new journal's outbound records) is compared with what the trace recorded
    it sent (:func:`eessi.trace.diff.compare`).
 
 Same trace, same code: same IDs (seeded), same times (virtual), same documents, so two replays
-produce byte-identical output traces. Divergences name the recorded message (its position in
-the trace), the field XPath, and the recorded and current values.
+produce the same documents (the wire bytes differ: signatures and encryption draw fresh
+randomness). Divergences name the recorded message (its position in the trace), the field
+XPath, and the recorded and current values.
 
 ``transport="twin"`` runs the same replay without HTTP: the replayed institution and its
 stand-in peers are members of one in-memory network (:mod:`eessi.transport.twin`), the peers
 receipt what they get and send what the trace says they sent, through the replayed node's own
-inbox (no framing or signature checks, no port).
+inbox (no wire format, no signature checks, no port).
+
+:func:`replay_against` plays the peers of one side against a **live** system over AS4 with
+that system's P-Modes and PKI (:func:`eessi.trace.as4peers.target_network`).
 
 Limits: a delay that the node schedules in real time (a mock behaviour's delayed send, a retry
 back-off) is waited for in real time; an inbound message the recording never processed (still
@@ -50,10 +58,12 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 from aiohttp import web
 
+from eessi.as4.node_transport import as4_transport
+from eessi.as4.startup import As4Network
 from eessi.clock import VirtualClock
 from eessi.core.fund import FundPolicy
 from eessi.directory import Directory
-from eessi.errors import EessiError
+from eessi.errors import ConfigError, EessiError
 from eessi.ids import SeededIds
 from eessi.journal import open_journal
 from eessi.journal.base import Direction, MessageRecord, MessageStatus
@@ -64,6 +74,7 @@ from eessi.node.inputs import input_from_json
 from eessi.node.institution import Institution, delivered_record
 from eessi.node.network import free_ports, journal_file_name, loopback_directory, twin_directory
 from eessi.sed.catalogue import SUPPORTED_VERSIONS
+from eessi.trace.as4peers import Poster, StandIns, bucs_of, fresh_network
 from eessi.trace.diff import DiffResult, Divergence, compare
 from eessi.trace.export import INPUT_LOG, merge
 from eessi.trace.fields import DEFAULT_IGNORE
@@ -71,22 +82,31 @@ from eessi.trace.format import Trace, TraceError, TraceHeader, TraceInput, Trace
 from eessi.trace.record import idle_all
 from eessi.trace.runconfig import build_institution, fund_policy, households, seed_of, start_of
 from eessi.trace.runlog import mock_config
-from eessi.transport.client import RetryPolicy, Sender
-from eessi.transport.envelope import UserMessage
+from eessi.transport import RetryPolicy
 from eessi.transport.limits import InboundLimits
-from eessi.transport.seam import OutboundMessage, Transport, TransportSetup
-from eessi.transport.server import Inbound, InboundEndpoint, Outcome, Refusal
+from eessi.transport.seam import (
+    Inbound,
+    OutboundMessage,
+    Outcome,
+    Refusal,
+    Transport,
+    TransportSetup,
+)
 from eessi.transport.twin import TwinHub
 
 __all__ = [
     "RecordedIds",
     "ReplayResult",
+    "ReplayTransport",
     "inbound_statuses",
     "renumber",
     "replay_against",
     "replay_trace",
     "timeline",
 ]
+
+#: What carries a replay's messages: eDelivery AS4 on loopback, or the in-memory twin.
+ReplayTransport = Literal["as4", "twin"]
 
 #: Called after each fed item with (side, items done, items in all).
 ProgressHook = Callable[[str, int, int], None]
@@ -233,10 +253,17 @@ _NO_WINDOW = InboundLimits(max_clock_skew=None, max_message_age=None)
 
 
 class _Peers:
-    """One AS4 endpoint per other institution, on one loopback server: receipts everything."""
+    """The stand-in peers of one side: one AS4 endpoint per other institution, on one loopback
+    server (or, on the twin, one member of the in-memory network each); they receipt
+    everything."""
 
     def __init__(
-        self, directory: Directory, side: str, clock: VirtualClock, twin: TwinHub | None = None
+        self,
+        directory: Directory,
+        side: str,
+        clock: VirtualClock,
+        as4: As4Network | None,
+        twin: TwinHub | None = None,
     ) -> None:
         self.app = web.Application(client_max_size=16 * 1024 * 1024)
         self.received = 0
@@ -261,20 +288,14 @@ class _Peers:
                         )
                     )
             return
+        assert as4 is not None
+        # virtual clock: no timestamp window, as a node on one (D38)
+        stand_ins = StandIns(
+            as4, self._accept, clock=clock, ids=lambda: SeededIds(0), limits=_NO_WINDOW
+        )
         for entry in directory:
-            if entry.id == side:
-                continue
-            endpoint = InboundEndpoint(
-                self._accept,
-                directory.credential,
-                entry.id,
-                accept_versions=entry.versions or SUPPORTED_VERSIONS,
-                clock=clock,
-                ids=SeededIds(0),
-                path=_peer_path(entry.id),
-                limits=_NO_WINDOW,  # virtual clock: no timestamp window, as a node (D38)
-            )
-            endpoint.add_routes(self.app)
+            if entry.id != side:
+                stand_ins.add(self.app, directory, entry.id, _peer_path(entry.id))
 
     async def _accept(self, inbound: Inbound) -> Outcome:
         del inbound
@@ -349,15 +370,16 @@ async def _replay_side(
     workdir: Path,
     speed: float,
     progress: ProgressHook | None,
-    transport: Literal["http", "twin"] = "http",
+    as4: As4Network | None,
 ) -> _SideRun:
+    """Replay ``side`` over AS4 with ``as4``'s P-Modes and keys, or (``None``) on the twin."""
     original = trace.header.load_directory()
     feeds = timeline(trace, side)
     start = (
         feeds[0].at if feeds else (start_of(config) or datetime.fromisoformat(trace.header.created))
     )
     clock = VirtualClock(start)
-    twin = TwinHub() if transport == "twin" else None
+    twin = TwinHub() if as4 is None else None
     if twin is not None:
         peer_port = own_port = 0
         directory = twin_directory(original, [e.id for e in original])
@@ -366,19 +388,19 @@ async def _replay_side(
         endpoints = {e.id: f"http://127.0.0.1:{peer_port}{_peer_path(e.id)}" for e in original}
         endpoints[side] = f"http://127.0.0.1:{own_port}/as4"
         directory = loopback_directory(original, (), endpoints=endpoints)
-    peers = _Peers(directory, side, clock, twin)
+    peers = _Peers(directory, side, clock, as4, twin)
     journal = await open_journal(workdir / journal_file_name(side), synchronous="NORMAL")
     log = sorted((i for i in trace.inputs if i.observer == side), key=lambda i: i.seq)
     ids = RecordedIds((list(i.data.get("ids", ())) for i in log), seed_of(config, directory, side))
     inst = build_institution(
         directory.get(side), directory, config, journal, clock, ids=ids, on_desk=ids.attach,
-        transport=twin,
+        transport=twin if as4 is None else as4_transport(as4),
     )  # fmt: skip
     mock = _mock_of(config, side, inst)
     if mock is not None:
         feeds = _with_changes(feeds, mock_config(config, side) or {})
     session = aiohttp.ClientSession()
-    senders: dict[str, Sender] = {}
+    poster = Poster(as4, session, _POST_POLICY, bucs_of(trace)) if as4 is not None else None
     run = _SideRun([], [], 0, 0, [])
     try:
         await peers.start(peer_port)
@@ -403,10 +425,10 @@ async def _replay_side(
                 # to an earlier message) when its worker gets to it, and which comes first
                 # must not depend on timing.
                 await idle_all([inst])
-                if twin is not None:
+                if poster is None:
                     await peers.send(feed.record, run)
                 else:
-                    await _post(feed.record, url, directory, session, senders, run)
+                    await _post(feed.record, url, poster, run)
             elif feed.entry is not None:
                 task = await _submit(inst, feed.entry, run)
                 if task is not None:
@@ -521,49 +543,19 @@ _POST_POLICY = RetryPolicy(
 
 
 async def _post(
-    record: MessageRecord,
-    url: str,
-    directory: Directory,
-    session: aiohttp.ClientSession,
-    senders: dict[str, Sender],
-    run: _SideRun,
-    *,
-    restamp: bool = False,
+    record: MessageRecord, url: str, poster: Poster, run: _SideRun, *, restamp: bool = False
 ) -> None:
-    """Post the recorded message to the replayed institution, signed as its sender.
+    """Post the recorded message to the replayed institution as an AS4 user message of its
+    sender (signed and encrypted as the P-Mode says).
 
-    ``restamp``: stamp the envelope with the current (real) time instead of the recorded one,
+    ``restamp``: stamp the message with the current (real) time instead of the recorded one,
     for a live target, whose timestamp window (its own clock) would refuse recorded times; an
     offline replay keeps them, its virtual clock being set to the recorded arrival (D37)."""
-    sender = senders.get(record.sender)
-    if sender is None:
-        credential = directory.credential(record.sender)
-        if credential is None:
-            run.notes.append(
-                f"inbound {record.sed_type} {record.message_id}: its sender {record.sender} is"
-                " not in the trace's directory; not fed"
-            )
-            return
-        sender = Sender(
-            session,
-            credential=credential,
-            rng=random.Random(0),
-            policy=_POST_POLICY,
-            peer_credentials=directory.credential,
-        )
-        senders[record.sender] = sender
-    message = UserMessage.for_payload(
-        record.payload,
-        message_id=record.message_id,
-        timestamp=datetime.now(UTC) if restamp else record.created_at,
-        from_party=record.sender,
-        to_party=record.receiver,
-        conversation_id=record.conversation_id,
-        sed_type=record.sed_type,
-        sed_version=record.sed_version,
-        ref_to_message_id=record.ref_to_message_id,
-    )
-    await sender.send(url, message, record.payload)
+    at = datetime.now(UTC) if restamp else record.created_at
+    why = await poster.post(record, url, timestamp=at)
+    if why is not None:
+        run.notes.append(f"inbound {record.sed_type} {record.message_id}: {why}; not fed")
+        return
     run.fed += 1
 
 
@@ -684,11 +676,19 @@ async def replay_trace(
     speed: float = 0.0,
     workdir: str | Path | None = None,
     progress: ProgressHook | None = None,
-    transport: Literal["http", "twin"] = "http",
+    transport: ReplayTransport = "as4",
+    security: bool = True,
 ) -> ReplayResult:
     """Replay ``trace`` (see the module docstring); ``config`` replaces the trace's own
-    configuration (e.g. to see what another rule parameter changes); ``transport="twin"``:
-    in memory, no HTTP."""
+    configuration (e.g. to see what another rule parameter changes); ``transport="as4"``:
+    eDelivery AS4 on loopback, signed and encrypted with a test PKI made for the replay
+    (``security=False``: without); ``"twin"``: in memory, no HTTP."""
+    if transport not in ("as4", "twin"):
+        raise ConfigError(
+            f"no replay transport named {transport!r}",
+            code="trace.unknown-transport",
+            hint="use 'as4' (eDelivery AS4 on loopback) or 'twin' (in memory)",
+        )
     run_config = dict(trace.header.config if config is None else config)
     households(run_config)  # a broken configuration fails before anything starts
     chosen = _sides(trace, sides)
@@ -700,12 +700,15 @@ async def replay_trace(
             if workdir is not None
             else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="eessi-replay-")))
         )
+        as4 = (
+            fresh_network(trace.header.load_directory(), base / "pki", security=security)
+            if transport == "as4"
+            else None
+        )
         for side in chosen:
             side_dir = base / side.replace(":", "-")
             side_dir.mkdir(parents=True, exist_ok=True)
-            runs[side] = await _replay_side(
-                trace, side, run_config, side_dir, speed, progress, transport
-            )
+            runs[side] = await _replay_side(trace, side, run_config, side_dir, speed, progress, as4)
     divergences: list[Divergence] = []
     recorded_n = now_n = paired = 0
     for side in chosen:
@@ -751,9 +754,10 @@ async def replay_trace(
 
 
 class _Capture:
-    """Stand-ins for the peers at their directory endpoints: receipt and keep what arrives."""
+    """Stand-ins for the peers at their directory endpoints, speaking AS4 with the target's
+    P-Modes and keys: receipt and keep what arrives."""
 
-    def __init__(self, directory: Directory, side: str) -> None:
+    def __init__(self, directory: Directory, side: str, as4: As4Network) -> None:
         from eessi.clock import SystemClock
         from eessi.ids import RandomIds
 
@@ -761,24 +765,18 @@ class _Capture:
         self.arrived = asyncio.Event()
         self._apps: dict[tuple[str, int], web.Application] = {}
         self._runners: list[web.AppRunner] = []
+        # a target on a virtual clock (eessi up --virtual-clock, a test environment) stamps
+        # its time, not ours: stand-ins apply no timestamp window
+        stand_ins = StandIns(
+            as4, self._accept, clock=SystemClock(), ids=RandomIds, limits=_NO_WINDOW
+        )
         for entry in directory:
             if entry.id == side or not entry.eessi:
                 continue
             parts = urlsplit(entry.endpoint)
             key = (parts.hostname or "127.0.0.1", parts.port or 80)
             app = self._apps.setdefault(key, web.Application(client_max_size=16 * 1024 * 1024))
-            InboundEndpoint(
-                self._accept,
-                directory.credential,
-                entry.id,
-                accept_versions=entry.versions or SUPPORTED_VERSIONS,
-                clock=SystemClock(),
-                ids=RandomIds(),
-                path=parts.path or "/as4",
-                # a target on a virtual clock (eessi up --virtual-clock, a test environment)
-                # stamps its time, not ours: stand-ins apply no timestamp window
-                limits=_NO_WINDOW,
-            ).add_routes(app)
+            stand_ins.add(app, directory, entry.id, parts.path or "/as4")
 
     async def _accept(self, inbound: Inbound) -> Outcome:
         self.records.append(
@@ -814,12 +812,14 @@ async def replay_against(
     side: str,
     url: str,
     directory: Directory,
+    as4: As4Network,
     ignore: Iterable[str] = DEFAULT_IGNORE,
     wait: float = 5.0,
     progress: ProgressHook | None = None,
 ) -> ReplayResult:
     """Post what ``side`` received in the trace to a live system at ``url`` (playing every
-    peer, signed with ``directory``'s real credentials), receive what it sends at the peers'
+    peer over eDelivery AS4 with the target's P-Modes and keys, ``as4``:
+    :func:`eessi.trace.as4peers.target_network`), receive what it sends at the peers'
     ``directory`` endpoints, and compare with what ``side`` sent in the trace.
 
     Submitted inputs cannot be given to an external system; they are listed in the notes. The
@@ -827,7 +827,7 @@ async def replay_against(
     seconds of silence.
     """
     _sides(trace, [side])
-    capture = _Capture(directory, side)
+    capture = _Capture(directory, side, as4)
     feeds = timeline(trace, side)
     notes: list[str] = []
     duplicates: list[str] = []
@@ -836,7 +836,7 @@ async def replay_against(
         1 for m in trace.messages if m.observer == side and m.record.direction is Direction.OUT
     )
     session = aiohttp.ClientSession()
-    senders: dict[str, Sender] = {}
+    poster = Poster(as4, session, _POST_POLICY, bucs_of(trace))
     run = _SideRun([], [], 0, 0, notes)
     try:
         await capture.start()
@@ -845,7 +845,7 @@ async def replay_against(
             if feed.record is not None:
                 if await _already_there(session, admin, feed.record.message_id):
                     duplicates.append(feed.record.message_id)
-                await _post(feed.record, url, directory, session, senders, run, restamp=True)
+                await _post(feed.record, url, poster, run, restamp=True)
             elif feed.entry is not None:
                 notes.append(
                     f"input {feed.entry.seq} of {side} was submitted in the recording; an"

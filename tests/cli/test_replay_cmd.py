@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "trace"))
 from scenarios import CNS, PT, r5_student, r17_demo
 
+from eessi.as4.node_transport import as4_transport
+from eessi.as4.startup import load_as4
+from eessi.as4.wire import is_entity
 from eessi.cli import main
 from eessi.clock import SystemClock
 from eessi.journal import open_journal
@@ -45,14 +49,58 @@ def test_replay_of_a_recorded_demo_reports_no_divergence(
     )
 
 
-def test_two_replays_write_byte_identical_traces(
+def _without_wire(path: Path) -> bytes:
+    """The trace at ``path`` as bytes, its envelopes emptied (two AS4 replays differ there by
+    what security draws afresh: a new test PKI, encryption keys and nonces)."""
+    trace = read_trace(path)
+    messages = [replace(m, record=replace(m.record, envelope=b"")) for m in trace.messages]
+    out = path.with_suffix(".bare.jsonl")
+    write_trace(out, trace.header, messages, inputs=trace.inputs)
+    return out.read_bytes()
+
+
+def test_two_replays_write_the_same_traces_but_the_AS4_security(
     demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     assert run([str(demo), "-o", str(a)], capsys)[0] == 0
     assert run([str(demo), "-o", str(b), "--json"], capsys)[0] == 0
-    assert a.read_bytes() == b.read_bytes()
+    assert _without_wire(a) == _without_wire(b)
     assert len(read_trace(a).messages) == 12
+    assert all(is_entity(m.record.envelope) for m in read_trace(a).messages)
+
+
+def test_replay_on_the_twin_and_without_security_report_the_same(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    default = run([str(demo), "--json"], capsys)
+    twin = run([str(demo), "--json", "--transport", "twin"], capsys)
+    bare = run([str(demo), "--json", "--no-security"], capsys)
+    assert default[0] == twin[0] == bare[0] == 0
+    assert json.loads(default[1]) == json.loads(twin[1]) == json.loads(bare[1])
+
+
+def test_transport_and_pki_options_that_do_not_go_together_are_refused(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run([str(demo), "--pki", "somewhere"], capsys)
+    assert code == 2
+    assert "--pki is for --target" in err
+    code, _, err = run([str(demo), "--offline", "--transport", "twin"], capsys)
+    assert code == 2
+    assert "--offline feeds the desks directly" in err
+    target = ["--target", "http://127.0.0.1:9/as4", "--side", CNS, "--directory", "x.toml"]
+    code, _, err = run([str(demo), *target, "--transport", "twin"], capsys)
+    assert code == 2
+    assert "--transport twin is in memory only" in err
+    # a secured target's PKI must be given (a PKI made now would not be the target's)
+    directory = tmp_path / "live.toml"
+    directory.write_text(_toml(read_trace(demo).header.load_directory()), encoding="utf-8")
+    target = ["--target", "http://127.0.0.1:9/as4", "--side", CNS, "--directory", str(directory)]
+    code, _, err = run([str(demo), *target, "--pki", str(tmp_path / "nothing")], capsys)
+    assert code == 2
+    assert "its PKI was not found in" in err
+    assert not (tmp_path / "nothing").exists()
 
 
 def test_R9_threshold_from_config_diverges_with_exit_1_and_json_details(
@@ -107,14 +155,20 @@ def test_target_replays_one_side_against_a_live_institution(
     toml = tmp_path / "live.toml"
     toml.write_text(_toml(live), encoding="utf-8")
 
+    # the target speaks secured AS4 with a PKI of its own, which the replay is given
+    as4 = load_as4(live, pki_dir=tmp_path / "pki", default_pki_dir=tmp_path / "pki")
+
     async def serve_and_replay() -> int:
         journal = await open_journal(tmp_path / "cns.sqlite", synchronous="NORMAL")
-        cns = build_institution(live.get(CNS), live, trace.header.config, journal, SystemClock())
+        cns = build_institution(
+            live.get(CNS), live, trace.header.config, journal, SystemClock(),
+            transport=as4_transport(as4),
+        )  # fmt: skip
         await cns.start()
         try:
             assert cns.endpoint_url is not None
             argv = [str(demo), "--target", cns.endpoint_url, "--side", CNS]
-            argv += ["--directory", str(toml), "--wait", "5"]
+            argv += ["--directory", str(toml), "--wait", "5", "--pki", str(tmp_path / "pki")]
             return await asyncio.to_thread(main, ["replay", *argv])
         finally:
             await cns.stop()

@@ -19,9 +19,13 @@ import pytest
 from scenarios import CNS, PT, r17_demo
 from up_process import eessi_up_process
 
+from eessi.as4.node_transport import as4_transport
+from eessi.as4.startup import load_as4
+from eessi.as4.wire import is_entity
 from eessi.clock import VirtualClock
 from eessi.directory import load_default_directory
 from eessi.node.network import Network, directory_on_ports, free_port_run
+from eessi.trace.as4peers import target_network
 from eessi.trace.export import export_journals
 from eessi.trace.format import read_trace
 from eessi.trace.replay import replay_against, replay_trace
@@ -37,8 +41,6 @@ async def eessi_up(db: Path, base: int, *extra: str) -> AsyncIterator[None]:
     async with eessi_up_process(
         "--port-base", str(base), "--db-dir", str(db),
         "--institution", CNS, "--institution", FR, "--institution", PT, "--tick", "0", *extra,
-        # the trace tools still read and replay the AS4-like envelope (D94)
-        "--transport", "legacy",
     ):  # fmt: skip
         yield
 
@@ -151,16 +153,29 @@ async def test_every_shipped_scenario_exported_replays_without_divergence(
 async def test_replaying_twice_against_one_live_target_says_it_dropped_the_duplicates(
     tmp_path: Path,
 ) -> None:
+    """The target speaks secured eDelivery AS4 with its own PKI; the replay's stand-in peers
+    use that PKI (as ``eessi replay --target URL --pki DIR`` does)."""
     recorded = await r17_demo(tmp_path / "rec")
     directory = directory_on_ports(load_default_directory(), free_port_run(6))
+    as4 = load_as4(directory, pki_dir=None, default_pki_dir=tmp_path / "target-pki")
     clock = VirtualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))  # the recording's
-    async with Network(directory, tmp_path / "target", ids=[CNS], seed=1, clock=clock) as target:
+    async with Network(
+        directory, tmp_path / "target", ids=[CNS], seed=1, clock=clock,
+        transport=as4_transport(as4),
+    ) as target:  # fmt: skip
         url = target[CNS].endpoint_url
         assert url is not None
-        first = await replay_against(recorded, side=CNS, url=url, directory=directory, wait=2)
+        peers = target_network(directory, pki=tmp_path / "target-pki")
+        first = await replay_against(
+            recorded, side=CNS, url=url, directory=directory, as4=peers, wait=2
+        )
         assert first.ok, [d.describe() for d in first.comparison.divergences]
         assert first.duplicates == ()
-        second = await replay_against(recorded, side=CNS, url=url, directory=directory, wait=1)
+        # what the target sent the stand-ins arrived over AS4 (the journaled MIME package)
+        assert all(is_entity(m.record.envelope) for m in first.output.messages)
+        second = await replay_against(
+            recorded, side=CNS, url=url, directory=directory, as4=peers, wait=1
+        )
     fed = [
         m.record.message_id
         for m in recorded.messages
