@@ -1,6 +1,7 @@
-"""docs/protocol.md is true (issue 12.7): every sample block is, byte for byte, what the AS4
-pipeline makes from the page's fixed inputs, and the signature's test vectors check out with
-nothing but the page, the certificate and a generic XML/crypto library."""
+"""docs/protocol.md is true (issue 12.7): every sample block is, byte for byte, what a live
+``eessi serve`` sends (and the nodes' AS4 sender posts) with the page's fixed inputs, normalised
+only where the page says (Date, Server, User-Agent, the port), and the signature's test vectors
+check out with nothing but the page, the certificate and a generic XML/crypto library."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -40,7 +42,8 @@ def page_samples() -> dict[str, bytes]:
     return {name: GEN.unshown(body) for name, body in blocks.items()}
 
 
-def test_every_sample_block_of_the_page_is_what_the_pipeline_sends_byte_for_byte() -> None:
+@pytest.mark.slow
+def test_every_sample_block_of_the_page_is_what_a_live_eessi_serve_sends_byte_for_byte() -> None:
     made = GEN.samples()
     shown = page_samples()
     assert sorted(shown) == sorted(made), "the page's sample blocks and the generator's differ"
@@ -52,7 +55,7 @@ def test_every_sample_block_of_the_page_is_what_the_pipeline_sends_byte_for_byte
                 min(len(want), len(got)),
             )
             raise AssertionError(
-                f"docs/protocol.md block {name!r} differs at its line {line + 1}: the code sends"
+                f"docs/protocol.md block {name!r} differs at its line {line + 1}: the server sends"
                 f" {want[line][:200] if line < len(want) else b'(end)'!r}, the page shows"
                 f" {got[line][:200] if line < len(got) else b'(end)'!r}"
                 " (python scripts/protocol_samples.py --write rewrites the blocks)"
