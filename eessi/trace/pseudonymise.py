@@ -24,8 +24,12 @@ elsewhere. Towns, postal codes, regions and countries of addresses are kept: the
 institutions derive them from a person's country, and they say little on their own. In the
 configuration's households: names, PINs, foreign numbers, dates of birth, household and member
 IDs (and the references to them), descriptions; in the institutions' input logs the same
-keys and the funds' record keys (``household/member``). Envelopes get the new payload digest
-and size.
+keys and the funds' record keys (``household/member``). Legacy envelopes get the new payload
+digest and size. An AS4 envelope (the MIME package the journal keeps, D90) carries the SED
+itself, compressed and often encrypted: each of its attachments is replaced by the
+pseudonymised SED (gzip-compressed unless the part was plain XML), so no original value stays
+in it, in clear, compressed or encrypted; its signature and encryption headers then no longer
+match its parts (they are kept as a record of how the message was secured).
 
 The key defaults to one derived from the trace's own content: the same trace pseudonymises the
 same way, and no one without the original can recompute it. Pass ``key`` to share a mapping
@@ -35,6 +39,7 @@ across traces.
 from __future__ import annotations
 
 import calendar
+import gzip
 import hashlib
 import hmac
 import re
@@ -46,7 +51,9 @@ from typing import Any
 
 from lxml import etree
 
-from eessi.errors import SedError
+from eessi.as4.mime import package, unpackage
+from eessi.as4.wire import from_entity, is_entity, to_entity
+from eessi.errors import EessiError, SedError
 from eessi.sed import xmlsafe
 from eessi.sed.examples import lu_matricule
 from eessi.trace.format import Trace, TraceError, TraceHeader, TraceMessage
@@ -297,13 +304,36 @@ class Pseudonymiser:
 
 
 def _envelope(envelope: bytes, old: bytes, new: bytes) -> bytes:
-    """The envelope with the new payload's digest and size (where it names them)."""
+    """The envelope with the new payload's digest and size (where it names them); an AS4
+    envelope with the new payload as its attachments (:func:`_as4_envelope`)."""
     if not envelope or old == new:
         return envelope
+    if is_entity(envelope):
+        return _as4_envelope(envelope, new)
     out = envelope.replace(
         hashlib.sha256(old).hexdigest().encode(), hashlib.sha256(new).hexdigest().encode()
     )
     return out.replace(f"<Size>{len(old)}</Size>".encode(), f"<Size>{len(new)}</Size>".encode())
+
+
+def _as4_envelope(entity: bytes, new: bytes) -> bytes:
+    """The journaled AS4 package ``entity`` with every attachment replaced by ``new`` (the
+    pseudonymised SED): as plain XML where the part was plain XML, else gzip-compressed (a
+    compressed part, or an encrypted one, whose ciphertext holds the original SED). A package
+    that cannot be read is dropped (empty): it may hold the original SED anywhere."""
+    try:
+        packaged = from_entity(entity)
+        parts = unpackage(packaged.content_type, packaged.body)
+    except EessiError:
+        return b""
+    attachments = [
+        replace(
+            a,
+            data=new if a.data.lstrip()[:1] == b"<" else gzip.compress(new, mtime=0),
+        )
+        for a in parts.attachments
+    ]
+    return to_entity(package(parts.envelope, attachments))
 
 
 def default_key(trace: Trace) -> bytes:

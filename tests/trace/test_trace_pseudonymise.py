@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import replace
 from datetime import date
@@ -7,6 +8,13 @@ from pathlib import Path
 
 from trace_builders import header, messages, r17_records
 
+from eessi.as4.mapping import Addressing
+from eessi.as4.mime import unpackage
+from eessi.as4.pki import load_pki
+from eessi.as4.pmode import default_pmodes_path, load_pmodes
+from eessi.as4.startup import without_security
+from eessi.as4.transport import As4Keys, build_message
+from eessi.as4.wire import from_entity, is_entity
 from eessi.core.household_json import parse_household
 from eessi.sed.examples import lu_matricule
 from eessi.sed.validate import validate
@@ -126,3 +134,56 @@ def test_a_document_that_is_not_xml_is_left_alone() -> None:
     p = Pseudonymiser(b"k")
     assert p.xml(b"\x00 not xml") == b"\x00 not xml"
     assert p.birth_date_text("1980-02-29")[:7] == "1980-02"
+
+
+def _as4(trace: Trace, *, secured: bool) -> Trace:
+    """``trace`` with every envelope an AS4 package carrying its payload, as an AS4 journal
+    keeps it (D90): signed and encrypted, or (``secured=False``) the SED only compressed."""
+    pki = PKI if secured else None
+    pmodes = load_pmodes(default_pmodes_path())
+    if not secured:
+        pmodes = without_security(pmodes)
+    out = []
+    for m in trace.messages:
+        r = m.record
+        keys = As4Keys.from_pki(pki, r.sender) if pki is not None else As4Keys()
+        entity = build_message(
+            pmodes,
+            keys,
+            Addressing(r.sender, r.receiver, r.conversation_id, "S_BUC_01", r.sed_type, "4.4"),
+            r.payload,
+            message_id=r.message_id,
+            timestamp=r.created_at,
+        )
+        out.append(replace(m, record=replace(r, envelope=entity)))
+    return replace(trace, messages=tuple(out))
+
+
+PKI = load_pki(Path(__file__).resolve().parents[1] / "data/protocol/pki")
+
+
+def test_AS4_envelopes_carry_the_pseudonymised_SED_and_no_original_value() -> None:
+    for secured in (False, True):
+        before = _as4(_trace(), secured=secured)
+        after = pseudonymise_trace(before)
+        for old, new in zip(before.messages, after.messages, strict=True):
+            assert is_entity(new.record.envelope)
+            packaged = from_entity(new.record.envelope)
+            (part,) = unpackage(packaged.content_type, packaged.body).attachments
+            assert gzip.decompress(part.data) == new.record.payload
+            # the header (who, which case, which P-Mode) is kept as it was
+            assert _messaging(new.record.envelope) == _messaging(old.record.envelope)
+            for suffix in ("/familyName", "/personalIdentificationNumber"):
+                for value in _values(old.record.payload, suffix):
+                    assert value.encode() not in gzip.decompress(part.data)
+        if not secured:  # the original's compressed SED is where the PIN was
+            first = from_entity(before.messages[0].record.envelope)
+            (part,) = unpackage(first.content_type, first.body).attachments
+            assert gzip.decompress(part.data) == before.messages[0].record.payload
+
+
+def _messaging(entity: bytes) -> bytes:
+    packaged = from_entity(entity)
+    envelope = unpackage(packaged.content_type, packaged.body).envelope
+    start = envelope.index(b"<eb:Messaging")
+    return envelope[start : envelope.index(b"</eb:Messaging>", start)]
