@@ -27,6 +27,7 @@ import asyncio
 import base64
 import hashlib
 import re
+import shutil
 import sys
 import tempfile
 import tomllib
@@ -237,7 +238,7 @@ async def serving(ir_id: str, work: Path) -> AsyncIterator[str]:
     """``eessi serve`` of ``ir_id`` with the page's fixed inputs; yields its AS4 endpoint URL."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "eessi", "serve", "--institution", ir_id,
-        "--directory", str(work / "directory.toml"), "--pki", str(PKI_DIR),
+        "--directory", str(work / "directory.toml"), "--pki", str(work / "pki"),
         "--db", str(work / (ir_id.replace(":", "-") + ".sqlite")),
         "--seed", str(SEED), "--virtual-clock", CLOCK, "--tick", "0",
         "--host", "127.0.0.1", "--port", "0",
@@ -364,6 +365,8 @@ async def _live() -> dict[str, bytes]:
         work = Path(tmp)
         (work / "directory.toml").write_bytes(default_directory_path().read_bytes())
         (work / "pmodes.toml").write_text(pmodes_file(), encoding="utf-8")
+        # a copy: a node writes a lock file beside the PKI it uses, never in the source tree
+        shutil.copytree(PKI_DIR, work / "pki")
         async with serving(CPAM, work) as cpam, serving(OTHER, work) as other:
             request, answer = await send_request(cpam)
             refused: dict[str, bytes] = {}
