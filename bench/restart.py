@@ -184,13 +184,15 @@ async def measure(where: Path, db: Path, settle: bool = False) -> dict[str, floa
     from eessi.directory import load_directory
     from eessi.journal import open_journal
     from eessi.node.desk_factory import desk_factory
+    from eessi.node.household_index import household_source
     from eessi.node.institution import Institution, NodeOptions
-    from eessi.node.network import load_households
 
     t0 = time.perf_counter()
     directory = load_directory(where / "directory.toml")
     entry = directory.get(CNS)
-    make_desk = desk_factory(entry, directory, load_households(where / "households"))
+    source = household_source(where / "households")  # as eessi serve --households (D150)
+    households = time.perf_counter() - t0
+    make_desk = desk_factory(entry, directory, source)
     config = time.perf_counter() - t0
     cpu0, t0 = cpu_seconds(), time.perf_counter()
     journal = await open_journal(db)
@@ -209,10 +211,61 @@ async def measure(where: Path, db: Path, settle: bool = False) -> dict[str, floa
     seconds, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
     cases = len(node.desk.snapshot().cases)
     replayed = node.stats["replayed"]
+    split = dict(node.checkpoints.timings)
     await node.stop()
     await journal.close()
-    return {"seconds": seconds, "cpu": cpu, "config": config, "cases": cases,
+    return {"seconds": seconds, "cpu": cpu, "config": config, "households": households,
+            "desk": config - households, "checkpoint": split.get("checkpoint", 0.0),
+            "replay": split.get("replay", 0.0), "cases": cases,
             "replayed": replayed}  # fmt: skip
+
+
+def serve_once(where: Path, db: Path, *, clean_stop: bool = False) -> dict[str, float]:
+    """A real ``eessi serve`` process on the journal, timed from its start until it answers
+    ``GET /api/health/ready`` with 200; its CPU seconds from ``/proc/PID/stat``. It is then
+    killed (``kill -9``: nothing written at stop), or stopped with SIGTERM (``clean_stop``:
+    the clean stop's checkpoint)."""
+    import signal
+    import urllib.request
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "eessi"), "serve", "--institution", CNS,
+         "--db", str(db), "--directory", str(where / "directory.toml"),
+         "--households", str(where / "households"), "--port", "0", "--host", "127.0.0.1",
+         "--transport", "legacy", "--tick", "0", "--log-level", "WARNING"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        url = ""
+        for line in proc.stdout:
+            if "listening on " in line:
+                url = line.split("listening on ", 1)[1].split()[0]
+                break
+        if not url:
+            raise SystemExit(f"eessi serve exited ({proc.wait()}) before listening")
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/health/ready", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            time.sleep(0.005)
+        seconds = time.perf_counter() - t0
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        rss = int(Path(f"/proc/{proc.pid}/statm").read_text().split()[1]) * os.sysconf(
+            "SC_PAGE_SIZE"
+        )
+    finally:
+        if clean_stop:
+            proc.send_signal(signal.SIGTERM)
+        else:
+            proc.kill()
+        proc.wait(timeout=600)
+    return {"seconds": seconds, "cpu": cpu, "rss": rss / 1e6}
 
 
 def run_measure(where: Path, db: Path, *, settle: bool = False) -> dict[str, float]:
@@ -230,9 +283,28 @@ def row(n: int, facts: dict[str, int], kind: str, runs: list[dict[str, float]]) 
     tail = facts["inputs"] if kind == "full" else facts["tail"]
     print(
         f"{n:7d} {facts['inputs']:7d} {tail:6d} {kind:>6}  {figures([r['seconds'] for r in runs])}"
-        f"   {statistics.median(r['cpu'] for r in runs):6.2f}  {int(runs[0]['replayed']):7d}",
+        f"   {statistics.median(r['cpu'] for r in runs):6.2f}  {int(runs[0]['replayed']):7d}"
+        f"   split (median s): households {_med(runs, 'households'):.2f}, desk"
+        f" {_med(runs, 'desk'):.2f}, checkpoint {_med(runs, 'checkpoint'):.2f},"
+        f" replay {_med(runs, 'replay'):.2f}",
         flush=True,
     )
+
+
+def serve_row(n: int, facts: dict[str, int], kind: str, runs: list[dict[str, float]]) -> None:
+    """A row of the end-to-end restart: a real ``eessi serve`` process."""
+    tail = facts["tail"]
+    print(
+        f"{n:7d} {facts['inputs']:7d} {tail:6d} {kind:>6}  {figures([r['seconds'] for r in runs])}"
+        f"   {statistics.median(r['cpu'] for r in runs):6.2f}  CPU s min / max"
+        f" {min(r['cpu'] for r in runs):.2f} / {max(r['cpu'] for r in runs):.2f},"
+        f" RSS {statistics.median(r['rss'] for r in runs):.0f} MB  (eessi serve, start to answer)",
+        flush=True,
+    )
+
+
+def _med(runs: list[dict[str, float]], name: str) -> float:
+    return statistics.median(r.get(name, 0.0) for r in runs)
 
 
 def figures(values: list[float]) -> str:
@@ -251,12 +323,22 @@ def main() -> None:
         "--baseline-once-max", type=int, default=100_000, help="then once, up to this size"
     )
     parser.add_argument("--keep", type=Path, help="build the journals here and keep them")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="also time a real eessi serve process from its start until it answers",
+    )
     parser.add_argument("--measure", nargs=2, type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--settle", nargs=2, type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-once", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure or args.settle:
         where, db = args.measure or args.settle
         print(json.dumps(asyncio.run(measure(where, db, settle=bool(args.settle)))))
+        return
+    if args.serve_once:
+        where, db = args.serve_once
+        print(json.dumps(serve_once(where, db)))
         return
     base = args.keep or Path(tempfile.mkdtemp(prefix="eessi-bench-restart-"))
     base.mkdir(parents=True, exist_ok=True)
@@ -286,9 +368,16 @@ def main() -> None:
                 raise SystemExit(f"{db} has no tail after its checkpoint: build it again")
             crash = [run_measure(where, db) for _ in range(args.runs)]
             row(n, facts, "crash", crash)
+            if args.serve:
+                serve_once(where, db)  # the first start: households indexed and noted (D150)
+                crash_e2e = [serve_once(where, db) for _ in range(args.runs)]
+                serve_row(n, journal_facts(db), "crash", crash_e2e)
             run_measure(where, db, settle=True)  # a clean stop: checkpoint of everything
             clean = [run_measure(where, db) for _ in range(args.runs)]
             row(n, journal_facts(db), "clean", clean)
+            if args.serve:
+                clean_e2e = [serve_once(where, db) for _ in range(args.runs)]
+                serve_row(n, journal_facts(db), "clean", clean_e2e)
             runs = args.runs if n <= args.baseline_max else 1 if n <= args.baseline_once_max else 0
             if runs:
                 copy = where / "journals" / "full-replay.sqlite"

@@ -308,6 +308,12 @@ def report_drain(drained: Any, within: float) -> None:
 
 async def _serve(args: argparse.Namespace) -> int:
     import sys
+
+    from eessi.node.household_index import household_source, list_in_background
+
+    # the households directory listed on a thread while the rest is imported (D150)
+    listing = list_in_background(args.households) if args.households else None
+
     from pathlib import Path
     from urllib.parse import urlsplit
 
@@ -350,11 +356,17 @@ async def _serve(args: argparse.Namespace) -> int:
     profile = controller.profiles.get(entry.id) if controller is not None else None
     options, clock = node_options(args), node_clock(args)  # refused before any key is made
     transport, transport_line = node_transport(args, directory, default_pki_beside(directory))
+    # a directory given: listed and indexed, each household read when first looked up (D150)
+    people = (
+        household_source(args.households, listing=listing())
+        if args.households and listing is not None
+        else load_households(None)
+    )
     inst = await open_institution(
         entry,
         directory,
         db,
-        households_dir=args.households,
+        households=people,
         seed=args.seed,
         clock=clock,
         options=options,
@@ -363,7 +375,7 @@ async def _serve(args: argparse.Namespace) -> int:
         fund_policy=profile.policy if profile is not None else None,
         transport=transport,
     )
-    note_run(inst, households=load_households(args.households), seed=args.seed)
+    note_run(inst, households=people, seed=args.seed)
     ownership: Ownership | None = None
     try:  # whatever fails from here on, what was opened is closed (the process then exits)
         if controller is not None:  # a mock fund: its profile's behaviours, /api/mock/ routes

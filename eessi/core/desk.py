@@ -153,12 +153,15 @@ class Deferred(Generic[_V]):
     never the ``Deferred``; a desk filing its :class:`DueIndex` skips deferred cases, which
     the node defers only when nothing is due for them (:func:`case_due` is ``None``)."""
 
-    __slots__ = ("_load", "_value")
+    __slots__ = ("_load", "_value", "summary")
 
-    def __init__(self, load: Callable[[Any], _V], data: Any) -> None:
+    def __init__(self, load: Callable[[Any], _V], data: Any, summary: Any = None) -> None:
         self._load: Callable[[Any], _V] | None = load
         #: ``data`` until the value is made, then the value.
         self._value: Any = data
+        #: What can be read of the value without making it, if its maker said: for a case,
+        #: ``(buc, state value)`` (what ``/metrics`` counts, D152); else ``None``.
+        self.summary = summary
 
     def value(self) -> _V:
         load = self._load

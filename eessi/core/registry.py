@@ -10,7 +10,7 @@ The RNPP lookup of R14/R15 is the member's ``rnpp_registered`` flag (a *(sim)* r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from eessi.core.household import Household
@@ -44,57 +44,91 @@ class RegistryEntry:
 
 
 class CnsRegistry:
-    """The CNS's households, found by main insured PIN, member PIN or key. Immutable."""
+    """The CNS's households, found by main insured PIN, member PIN or key. Immutable.
 
-    __slots__ = ("_by_key", "_by_main_pin", "_by_member_pin")
+    Built from entries, or **indexed** (:meth:`indexed`): from each household's key and main
+    insured PINs, with a function that makes an entry when it is first looked up. A node with
+    100,000 households starts without reading them all (the node keeps the index, D150)."""
+
+    __slots__ = ("_by_key", "_by_main_pin", "_by_member_pin", "_load")
 
     def __init__(self, entries: Iterable[RegistryEntry] = ()) -> None:
-        self._by_key: dict[str, RegistryEntry] = {}
-        self._by_main_pin: dict[str, RegistryEntry] = {}
-        self._by_member_pin: dict[str, tuple[RegistryEntry, str]] = {}
+        #: Key -> its entry, or ``None`` while an indexed registry has not made it yet.
+        self._by_key: dict[str, RegistryEntry | None] = {}
+        #: Main insured PIN -> household key.
+        self._by_main_pin: dict[str, str] = {}
+        self._by_member_pin: dict[str, tuple[str, str]] = {}
+        self._load: Callable[[str], RegistryEntry] | None = None
         for entry in entries:
-            if entry.key in self._by_key:
-                raise DomainError(
-                    f"two households have the key {entry.key!r}",
-                    hint="give every household of the registry its own id",
-                    code="domain.bad-registry",
-                )
-            self._by_key[entry.key] = entry
-            for main in entry.household.main_insured:
-                if main.pin in self._by_main_pin:
-                    raise DomainError(
-                        f"main insured PIN {main.pin} appears in two households",
-                        hint="a main insured belongs to one household of the registry",
-                        code="domain.bad-registry",
-                    )
-                self._by_main_pin[main.pin] = entry
+            self._add(entry.key, [m.pin for m in entry.household.main_insured], entry)
             for member_id, pin in entry.member_pins.items():
                 entry.household.member(member_id)  # DomainError for an unknown member
-                self._by_member_pin[pin] = (entry, member_id)
+                self._by_member_pin[pin] = (entry.key, member_id)
+
+    @classmethod
+    def indexed(
+        cls,
+        index: Iterable[tuple[str, Iterable[str]]],
+        load: Callable[[str], RegistryEntry],
+    ) -> CnsRegistry:
+        """A registry of the households ``index`` lists, as ``(key, main insured PINs)``, whose
+        entries ``load(key)`` makes on first use (entries without member PINs: the node's
+        :func:`~eessi.node.households.registry_entry` gives none). Refuses a key or a main
+        insured PIN that appears twice, as the entries' form does."""
+        registry = cls()
+        registry._load = load
+        for key, pins in index:
+            registry._add(key, pins, None)
+        return registry
+
+    def _add(self, key: str, pins: Iterable[str], entry: RegistryEntry | None) -> None:
+        if key in self._by_key:
+            raise DomainError(
+                f"two households have the key {key!r}",
+                hint="give every household of the registry its own id",
+                code="domain.bad-registry",
+            )
+        self._by_key[key] = entry
+        for pin in pins:
+            if pin in self._by_main_pin:
+                raise DomainError(
+                    f"main insured PIN {pin} appears in two households",
+                    hint="a main insured belongs to one household of the registry",
+                    code="domain.bad-registry",
+                )
+            self._by_main_pin[pin] = key
+
+    def _made(self, key: str) -> RegistryEntry:
+        entry = self._by_key[key]
+        if entry is None:
+            assert self._load is not None
+            entry = self._by_key[key] = self._load(key)
+        return entry
 
     def __iter__(self) -> Iterator[RegistryEntry]:
-        return iter(self._by_key.values())
+        return (self._made(key) for key in list(self._by_key))
 
     def __len__(self) -> int:
         return len(self._by_key)
 
     def entry(self, key: str) -> RegistryEntry:
-        try:
-            return self._by_key[key]
-        except KeyError:
+        if key not in self._by_key:
             raise DomainError(
                 f"no household {key!r} in the CNS registry",
                 hint="use the key of a registered household",
                 code="domain.unknown-person",
-            ) from None
+            )
+        return self._made(key)
 
     def by_main_pin(self, pin: str) -> RegistryEntry | None:
         """The household of the main insured whose Luxembourg PIN is ``pin``."""
-        return self._by_main_pin.get(pin)
+        key = self._by_main_pin.get(pin)
+        return None if key is None else self._made(key)
 
     def by_member_pin(self, pin: str) -> tuple[RegistryEntry, str] | None:
         """The household and member ID of the member whose Luxembourg PIN is ``pin``."""
-        return self._by_member_pin.get(pin)
+        hit = self._by_member_pin.get(pin)
+        return None if hit is None else (self._made(hit[0]), hit[1])
 
     def require_main(self, pin: str) -> RegistryEntry:
         entry = self.by_main_pin(pin)

@@ -506,6 +506,19 @@ class Journal(ABC):
     ) -> MessageRecord | None:
         """The message with this ID (the accepted one before a refused copy), or ``None``."""
 
+    async def messages_by_id(
+        self, message_ids: Sequence[str], direction: Direction
+    ) -> dict[str, MessageRecord]:
+        """The messages with these IDs in ``direction``, by ID, each as :meth:`message` finds
+        it (absent IDs are left out): one query instead of one per message (a restart
+        fetches its replayed inputs' documents this way). This default asks one by one."""
+        out: dict[str, MessageRecord] = {}
+        for message_id in dict.fromkeys(message_ids):
+            found = await self.message(message_id, direction)
+            if found is not None:
+                out[message_id] = found
+        return out
+
     @abstractmethod
     async def messages(
         self,

@@ -622,6 +622,19 @@ class PostgresJournal(Journal):
         )
         return found[0] if found else None
 
+    async def messages_by_id(
+        self, message_ids: Sequence[str], direction: Direction
+    ) -> dict[str, MessageRecord]:
+        out: dict[str, MessageRecord] = {}
+        # as message(): the accepted one before a refused copy, then the latest
+        for r in await self._select(
+            "direction = $1 AND message_id = ANY($2::text[])"
+            " ORDER BY (status = 'refused') DESC, seq",
+            (direction.value, list(dict.fromkeys(message_ids))),
+        ):
+            out[r.message_id] = r
+        return out
+
     async def messages(
         self,
         *,

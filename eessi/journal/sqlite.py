@@ -692,6 +692,22 @@ class SqliteJournal(Journal):
         )
         return found[0] if found else None
 
+    async def messages_by_id(
+        self, message_ids: Sequence[str], direction: Direction
+    ) -> dict[str, MessageRecord]:
+        out: dict[str, MessageRecord] = {}
+        unique = list(dict.fromkeys(message_ids))
+        for start in range(0, len(unique), 500):  # below SQLite's limit on parameters
+            chunk = unique[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            # as message(): the accepted one before a refused copy, then the latest
+            for r in await self._select(
+                f"direction = ? AND message_id IN ({marks}) ORDER BY status = 'refused' DESC, seq",
+                (direction.value, *chunk),
+            ):
+                out[r.message_id] = r
+        return out
+
     async def messages(
         self,
         *,

@@ -26,6 +26,7 @@ load (:class:`_Codec`), and slotted dataclasses are rebuilt from their field val
 read and fewer lookups per entry than plain pickle (D51).
 
 **Only what restart needs is decoded** (D101). An entry is written with a leading zero byte
+(then its summary: a case's BUC and state, what ``/metrics`` counts without decoding it, D152)
 when the desk has nothing to look at in it by time (every value but a case with a reply
 due: :func:`~eessi.core.desk.case_due`), and comes back as a
 :class:`~eessi.core.desk.Deferred`: the bytes, decoded when an input first reads the key. The
@@ -82,7 +83,7 @@ __all__ = ["FORMAT", "DeskCheckpoints", "LazyDocuments", "code_version"]
 log = logging.getLogger("eessi.node")
 
 #: The checkpoint format this code writes and reads.
-FORMAT: Final = "eessi-checkpoint/2"
+FORMAT: Final = "eessi-checkpoint/3"
 _PROTOCOL: Final = 5
 #: The field of a dataclass whose mapping is kept encoded (a case's documents).
 _LAZY_FIELD: Final = "documents"
@@ -100,6 +101,25 @@ _TEXT_FIELDS_MARK: Final = b"\x01"
 #: First byte of a value the restore defers (:class:`~eessi.core.desk.Deferred`, D101).
 _DORMANT: Final = b"\x00"
 _DORMANT_BYTE: Final = 0
+
+
+def _summary(value: Any) -> bytes:
+    """What a deferred entry says of itself (:attr:`~eessi.core.desk.Deferred.summary`): a
+    case's BUC and state, as a length byte and ``buc TAB state`` (D152); else a zero byte."""
+    if isinstance(value, CaseFile):
+        text = f"{value.snapshot.buc}\t{value.snapshot.state.value}".encode()
+        if len(text) < 256:
+            return bytes((len(text),)) + text
+    return b"\x00"
+
+
+def _read_summary(raw: bytes) -> tuple[str, ...] | None:
+    """A summary's fields; ``None`` if damaged (the entry then fails when decoded)."""
+    try:
+        fields = tuple(raw.decode().split("\t"))
+    except UnicodeDecodeError:
+        return None
+    return fields if len(fields) == 2 else None
 
 
 def _dormant(value: Any) -> bool:
@@ -312,9 +332,10 @@ def _class_name(cls: type) -> str:
 
 
 def _load_deferred(loads: Any, table: str, data: bytes) -> Any:
-    """A deferred entry's value, decoded when an input first reads it (D101)."""
+    """A deferred entry's value, decoded when an input first reads it (D101): after the
+    dormant mark and the summary (:func:`_summary`)."""
     try:
-        return loads(data[1:])
+        return loads(data[2 + data[1] :])
     except Exception as exc:  # whatever unpickling raises: the entry is damaged
         raise JournalError(
             f"an entry of the checkpoint ({table}) cannot be decoded: {type(exc).__name__}: {exc}",
@@ -340,6 +361,9 @@ class DeskCheckpoints:
         self._saved: dict[str, dict[Any, tuple[bytes, Any]]] | None = None
         #: The table of globals the saved entries name (see :class:`_Codec`).
         self._codec = _Codec()
+        #: Wall seconds of the last restore: ``checkpoint`` (fresh desk, checkpoint read and
+        #: decoded), ``replay`` (the input log after it); for ``bench/restart.py``.
+        self.timings: dict[str, float] = {}
 
     def logged(self, seq: int, at: datetime, count: int) -> None:
         """``count`` inputs were committed to the input log, the last one at ``seq``."""
@@ -388,6 +412,7 @@ class DeskCheckpoints:
             loads, load_key = codec.loads, codec.load_key
             loaders = {name: partial(_load_deferred, loads, name) for name in fields}
             last_table, entries, values, loader = "", {}, {}, loaders[fields[0]]
+            summaries: dict[bytes, tuple[str, ...] | None] = {}
             for table, key_bytes, value_bytes in checkpoint.items:
                 if table != last_table:  # rows come grouped by table, mostly
                     got = tables.get(table)
@@ -395,9 +420,16 @@ class DeskCheckpoints:
                         return self._ignored(f"it has entries for an unknown field {table!r}")
                     last_table, entries, values = table, got, objects[table]
                     loader = loaders[table]
-                # dormant: decoded when an input reads it (D101)
+                # dormant: decoded when an input reads it (D101), its summary read now
                 if value_bytes[0] == _DORMANT_BYTE:
-                    entry: Any = Deferred(loader, value_bytes)
+                    size = value_bytes[1]
+                    summary = None
+                    if size:
+                        raw = value_bytes[2 : 2 + size]
+                        summary = summaries.get(raw)
+                        if summary is None:
+                            summary = summaries[raw] = _read_summary(raw)
+                    entry: Any = Deferred(loader, value_bytes, summary)
                 else:
                     entry = loads(value_bytes)
                 key = key_bytes[1:].decode() if key_bytes[0] == _TEXT else load_key(key_bytes)
@@ -483,7 +515,9 @@ class DeskCheckpoints:
                 if type(item) is Deferred:  # all is written again (a checkpoint ignored)
                     item = item.value()
                 data = codec.dumps(item)
-                changed.append((name, key_bytes, _DORMANT + data if _dormant(item) else data))
+                if _dormant(item):
+                    data = _DORMANT + _summary(item) + data
+                changed.append((name, key_bytes, data))
             removed.extend((name, old[key][0]) for key in old.keys() - new.keys())
             saved[name] = new
         header = {

@@ -15,6 +15,7 @@ from eessi.core import CnsDesk, CnsParams, CnsState, FundDesk, FundPolicy, FundS
 from eessi.core.household import Household
 from eessi.directory import Directory, InstitutionEntry
 from eessi.ids import IdGenerator
+from eessi.node.household_index import HouseholdSource
 from eessi.node.households import cns_registry, fund_records
 from eessi.sed.model import Institution
 
@@ -37,14 +38,19 @@ def _cns_institution(directory: Directory) -> Institution:
 def desk_factory(
     entry: InstitutionEntry,
     directory: Directory,
-    households: Sequence[Household],
+    households: Sequence[Household] | HouseholdSource,
     *,
     fund_policy: FundPolicy | None = None,
     cns_params: CnsParams | None = None,
 ) -> DeskFactory:
-    """A factory for ``entry``'s desk (the registry and records are built once, here)."""
+    """A factory for ``entry``'s desk (the registry and records are built once, here). The
+    CNS's registry of a :class:`HouseholdSource` reads each household when first looked up."""
     if entry.kind == "cns":
-        registry = cns_registry(households)
+        registry = (
+            households.registry()
+            if isinstance(households, HouseholdSource)
+            else cns_registry(households)
+        )
         params = cns_params or CnsParams(
             name=entry.name[:_CNS_NAME_MAX],
             institution_names={e.id: e.name for e in directory if e.id != entry.id},
@@ -56,7 +62,8 @@ def desk_factory(
 
         return make_cns
     # A fund outside EESSI (R6: bilateral agreement) exchanges no SED: it keeps no records.
-    records = fund_records(entry.id, households, _cns_institution(directory)) if entry.eessi else []
+    people = households.households() if isinstance(households, HouseholdSource) else households
+    records = fund_records(entry.id, people, _cns_institution(directory)) if entry.eessi else []
 
     def make_fund(clock: Clock, ids: IdGenerator, state: Any) -> Desk:
         assert state is None or isinstance(state, FundState)

@@ -44,6 +44,7 @@ from eessi.journal import open_journal
 from eessi.journal.sqlite import Synchronous
 from eessi.node.clock_control import ClockControl, attach, attach_reset
 from eessi.node.desk_factory import DeskFactory, desk_factory
+from eessi.node.household_index import HouseholdSource
 from eessi.node.households import load_households
 from eessi.node.institution import Institution, NodeOptions
 from eessi.trace.runlog import note_run
@@ -280,7 +281,7 @@ async def open_institution(
     directory: Directory,
     db: str | Path,
     *,
-    households: Sequence[Household] | None = None,
+    households: Sequence[Household] | HouseholdSource | None = None,
     households_dir: str | Path | None = None,
     seed: int | None = None,
     clock: Clock | None = None,
@@ -295,11 +296,16 @@ async def open_institution(
     """An institution ready to :meth:`~Institution.start` (its journal open at ``db``: a SQLite
     file path, or a ``postgresql://`` URL for a PostgreSQL journal, see ``open_journal``).
 
-    ``households`` (a list) wins over ``households_dir`` (default: the shipped examples);
+    ``households`` (a list, or a :class:`~eessi.node.household_index.HouseholdSource`) wins
+    over ``households_dir`` (default: the shipped examples);
     ``fund_policy`` is a foreign fund desk's policy (a mock profile's ``[policy]``);
     ``wrap_desk(entry, factory)`` may wrap the desk factory; ``transport`` builds what carries
     its messages (default: HTTP, :func:`eessi.transport.http.http_transport`)."""
-    people = list(households) if households is not None else load_households(households_dir)
+    people: Sequence[Household] | HouseholdSource
+    if isinstance(households, HouseholdSource):
+        people = households
+    else:
+        people = list(households) if households is not None else load_households(households_dir)
     make_desk = desk_factory(entry, directory, people, fund_policy=fund_policy)
     if wrap_desk is not None:
         make_desk = wrap_desk(entry, make_desk)

@@ -26,6 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
+from eessi.core.desk import Deferred, PersistentMap
 from eessi.errors import EessiError
 from eessi.node.http_api import admin_auth, error_response, status_of
 
@@ -142,8 +143,20 @@ class _NodeCollector(Collector):
 
 
 def _open_cases(node: Any) -> Tally[tuple[str, str]]:
+    """Cases by BUC and state, read without decoding the cases a restart left encoded
+    (their :class:`~eessi.core.desk.Deferred` summary, D152)."""
     tally: Tally[tuple[str, str]] = Tally()
-    for cf in node.desk.snapshot().cases.values():
+    cases = node.desk.snapshot().cases
+    items = cases.raw_items() if isinstance(cases, PersistentMap) else cases.items()
+    for _case_id, item in items:
+        if type(item) is Deferred:
+            if not item.loaded and item.summary is not None:
+                buc, state = item.summary
+                if state != "closed":
+                    tally[(buc, state)] += 1
+                continue
+            item = item.value()
+        cf: Any = item
         state = cf.snapshot.state.value
         if state != "closed":
             tally[(cf.snapshot.buc, state)] += 1

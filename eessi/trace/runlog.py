@@ -7,8 +7,12 @@ log (``~inputs``) and a mock fund's rule changes (``~mock-rules``): no table of 
 nothing to migrate, and every journal says on its own what its node was started with.
 
 * ``started`` (each start of the node, by :func:`note_run`): ``{"institution": IR ID,
-  "households": [household file JSON, ...], "seed": N or null, "clock": {"virtual": bool,
-  "at": ISO time}}``;
+  "households_digest": fingerprint, "seed": N or null, "clock": {"virtual": bool, "at": ISO
+  time}}``; the households themselves are an event ``households`` ``{"digest": fingerprint,
+  "households": [household file JSON, ...]}`` of the pseudo case :data:`HOUSEHOLDS_LOG`
+  (``~households``), journaled only when the fingerprint differs from the last start's (a
+  CNS of 100,000 households restarts without writing them again, D150). Notes written before
+  that carry ``"households"`` in the ``started`` note itself, and are still read;
 * ``mock`` (each start of a mock fund, by :func:`note_mock`): ``{"institution": IR ID,
   "rules": [the rules it starts with, as GET /api/mock/rules lists them], "seed": the seed
   of its behaviours' RNG, "policy": {switch: bool}, "stall_seconds": S}``; the rules changed
@@ -22,6 +26,8 @@ the node's network builder can call it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, Protocol
@@ -32,6 +38,7 @@ from eessi.core.household_json import HouseholdFile, household_to_dict
 from eessi.journal.base import Journal
 
 __all__ = [
+    "HOUSEHOLDS_LOG",
     "MOCK_RULES_LOG",
     "RUN_LOG",
     "config_from_journals",
@@ -43,6 +50,8 @@ __all__ = [
 
 #: Pseudo case ID of the start notes.
 RUN_LOG: Final = "~run"
+#: Pseudo case ID of the households a node was started with (when they changed).
+HOUSEHOLDS_LOG: Final = "~households"
 #: Pseudo case ID of a mock fund's rule changes (``eessi.mock.rules_log.RULES_LOG``).
 MOCK_RULES_LOG: Final = "~mock-rules"
 
@@ -64,21 +73,47 @@ def households_json(people: Iterable[Household]) -> list[dict[str, Any]]:
     return [household_to_dict(HouseholdFile(h)) for h in people]
 
 
-def note_run(node: _Node, *, households: Sequence[Household], seed: int | None) -> None:
+class _Source(Protocol):
+    """Households with a fingerprint (an ``eessi.node.household_index.HouseholdSource``)."""
+
+    digest: str
+
+    def households(self) -> list[Household]: ...
+
+
+def note_run(node: _Node, *, households: Sequence[Household] | _Source, seed: int | None) -> None:
     """Journal what ``node`` is started with at each of its starts (a start hook, run after
     its journal is restored and before anything is processed; a network reset starts it on a
-    fresh journal, which gets the note again)."""
-    docs = households_json(households)
+    fresh journal, which gets the note again). The households are journaled when their
+    fingerprint differs from the one of the node's last start (see the module docstring)."""
+    if isinstance(households, Sequence):
+        docs: list[dict[str, Any]] | None = households_json(households)
+        text = json.dumps(docs, sort_keys=True, default=str)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+        source: _Source | None = None
+    else:
+        docs, digest, source = None, households.digest, households
 
     async def note() -> None:
         clock = node.clock
         data = {
             "institution": node.id,
-            "households": docs,
+            "households_digest": digest,
             "seed": seed,
             "clock": {"virtual": not isinstance(clock, SystemClock), "at": clock.now().isoformat()},
         }
+        notes = [e for e in await node.journal.case_events(RUN_LOG) if e.kind == "started"]
+        known = bool(notes) and notes[-1].data.get("households_digest") == digest
+        written = docs
+        if not known and written is None and source is not None:
+            written = households_json(source.households())
         async with node.journal.transaction() as tx:
+            if not known:
+                await tx.append_events(
+                    HOUSEHOLDS_LOG,
+                    [("households", {"digest": digest, "households": written})],
+                    at=clock.now(),
+                )
             await tx.append_events(RUN_LOG, [("started", data)], at=clock.now())
 
     node.start_hooks.insert(0, note)
@@ -138,7 +173,7 @@ async def config_from_journals(
             last = started[-1].data
             ir_id = str(last.get("institution", ""))
             if households is None or ir_id == prefer:
-                households = list(last.get("households") or [])
+                households = await _households_of(journal, last)
             seeds[ir_id] = last.get("seed")
             at = str(started[0].data.get("clock", {}).get("at") or started[0].at.isoformat())
             start = at if start is None or at < start else start
@@ -166,6 +201,17 @@ async def config_from_journals(
     if mocks:
         out["mocks"] = mocks
     return out
+
+
+async def _households_of(journal: Journal, note: Mapping[str, Any]) -> list[Any]:
+    """The households of a start note: in the note (older journals), else the last
+    ``households`` event of :data:`HOUSEHOLDS_LOG` with the note's fingerprint."""
+    if "households" in note:
+        return list(note.get("households") or [])
+    for event in reversed(await journal.case_events(HOUSEHOLDS_LOG)):
+        if event.data.get("digest") == note.get("households_digest"):
+            return list(event.data.get("households") or [])
+    return []
 
 
 def mock_config(config: Mapping[str, Any], ir_id: str) -> Mapping[str, Any] | None:

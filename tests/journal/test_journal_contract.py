@@ -619,3 +619,19 @@ async def test_next_checkpoint_writes_only_changes_and_removals(store: Store) ->
         checkpoint = await journal.load_checkpoint()
     assert checkpoint is not None
     assert (checkpoint.input_seq, list(checkpoint.items)) == (3, [("u", b"z", b"3")])
+
+
+# -- several messages by ID (a restart's replayed tail, D151) ---------------------------------
+async def test_messages_by_id_finds_each_as_message_does_in_one_call(journal: Journal) -> None:
+    spoof = inbound("m1", sender=DE, payload=b"forged")
+    await journal.refuse_inbound(spoof, "signature does not match DE:AOK000001")
+    for mid in ("m1", "m2", "m3"):
+        assert await journal.accept_inbound(inbound(mid)) is True
+    await journal.refuse_inbound(spoof, "again")
+    ids = ["m3", "m1", "missing", "m1", *(f"n{i}" for i in range(600))]  # past one chunk
+    found = await journal.messages_by_id(ids, Direction.IN)
+    assert sorted(found) == ["m1", "m3"]
+    for mid, record in found.items():
+        assert record == await journal.message(mid, Direction.IN)
+    assert found["m1"].status is not MessageStatus.REFUSED  # the accepted one, not the spoof
+    assert await journal.messages_by_id(["m1"], Direction.OUT) == {}

@@ -310,6 +310,40 @@ async def test_completed_cases_are_not_decoded_at_restart_and_still_answer_a_lat
         assert await net[CNS].journal.messages(direction=Direction.OUT) == sent
 
 
+async def test_the_open_cases_metric_counts_a_restored_node_without_decoding_its_cases(
+    tmp_path: Path,
+) -> None:
+    """``eessi_open_cases`` after a restart from a checkpoint gives what it gave before the
+    restart, and reading it decodes none of the cases the restore left encoded (D152)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from eessi.ops.metrics import NodeMetrics
+
+    def open_cases(node: Institution) -> list[tuple[str, str, float]]:
+        metrics = NodeMetrics(node.id)
+        metrics.watch(node, lambda: 0)
+        [family] = [
+            f
+            for f in text_string_to_metric_families(metrics.exposition().decode())
+            if f.name == "eessi_open_cases"
+        ]
+        return sorted((s.labels["buc"], s.labels["state"], s.value) for s in family.samples)
+
+    directory = load_directory(write_directory(tmp_path))
+    households = people(4)
+    async with network(tmp_path, directory, households, every=None) as net:
+        await run_requests(net, [f"ckpt-{i:03d}/spouse" for i in range(4)])
+        await net[PT].submit(RequestEntitlement(ANA))  # left open: PT does not register
+        async with asyncio.timeout(60):
+            await net.idle()
+        before = open_cases(net[CNS])
+    assert ("S_BUC_01", "completed", 4.0) in before
+    async with network(tmp_path, directory, households, every=None) as net:
+        assert deferred_cases(net[CNS]) == 4  # the completed ones
+        assert open_cases(net[CNS]) == before
+        assert deferred_cases(net[CNS]) == 4  # none decoded by the scrape
+
+
 async def test_a_damaged_entry_left_encoded_fails_only_the_input_that_reads_it(
     tmp_path: Path,
 ) -> None:
@@ -326,7 +360,9 @@ async def test_a_damaged_entry_left_encoded_fails_only_the_input_that_reads_it(
     with sqlite3.connect(cns_db(tmp_path)) as conn:
         key = b"\x00" + damaged.encode()
         conn.execute(
-            "UPDATE checkpoint_items SET value = x'008005deadbeef' WHERE tbl = 'cases' AND key = ?",
+            # dormant, no summary, then a damaged pickle
+            "UPDATE checkpoint_items SET value = x'00008005deadbeef'"
+            " WHERE tbl = 'cases' AND key = ?",
             (key,),
         )
         assert conn.total_changes == 1

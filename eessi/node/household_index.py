@@ -1,0 +1,252 @@
+"""A households directory read once, then kept as an index: starting a CNS with 100,000
+households without parsing 100,000 files each time (D150).
+
+The CNS's registry needs, to start, only which households exist: each one's key and main
+insured PINs (how an S071 names a family). The whole household is needed when an input is
+about it. So :func:`household_source` lists the directory (names, sizes and modification
+times), and for the files it knows unchanged since the last start it takes their key and PINs
+from an index file kept beside them (``.eessi-households-index``, JSON); the others (new or
+changed files) are parsed and checked as always, so a bad file is still refused at start-up
+with its path. The registry (:meth:`HouseholdSource.registry`) is then
+:meth:`~eessi.core.registry.CnsRegistry.indexed`: a household file is read and parsed when it
+is first looked up.
+
+The index is written (atomically: a temporary file renamed) when the directory has at least
+:data:`INDEX_FROM` files and changed since the index was written; a directory the node cannot
+write to is read in full each time, as before. The index names the version of the household
+format's code that wrote it (:func:`format_version`): other code ignores it and parses
+everything again. ``digest`` fingerprints the listing, so that the start note
+(:func:`eessi.trace.runlog.note_run`) journals the households again only when they changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Final
+
+from eessi.core.household import Household
+from eessi.core.household_json import loads_household
+from eessi.core.registry import CnsRegistry
+from eessi.errors import ConfigError
+
+__all__ = [
+    "INDEX_FILE",
+    "INDEX_FROM",
+    "HouseholdSource",
+    "format_version",
+    "household_source",
+    "list_in_background",
+]
+
+log = logging.getLogger("eessi.node")
+
+#: The index file's name in the households directory (not ``*.json``: never read as a household).
+INDEX_FILE: Final = ".eessi-households-index"
+#: Directories with fewer files are parsed in full at each start (a fraction of a second).
+INDEX_FROM: Final = 1000
+_FORMAT: Final = "eessi-households-index/1"
+
+
+@cache
+def format_version() -> str:
+    """A fingerprint of the code that reads household files into keys and PINs."""
+    core = Path(__file__).resolve().parents[1] / "core"
+    digest = hashlib.sha256(_FORMAT.encode())
+    for name in ("household.py", "household_json.py", "registry.py"):
+        digest.update((core / name).read_bytes())
+    return digest.hexdigest()[:32]
+
+
+@dataclass
+class HouseholdSource:
+    """The households of one directory (or file): listed, indexed, parsed on demand."""
+
+    path: Path
+    #: File name -> (size, modification time in ns, key, main insured PINs), sorted by name.
+    files: dict[str, tuple[int, int, str, list[str]]]
+    #: Fingerprint of the listing (names, sizes, times) and of the format's code.
+    digest: str
+    #: Households parsed so far, by file name.
+    parsed: dict[str, Household] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _file(self, name: str) -> Path:
+        return self.path / name if self.path.is_dir() else self.path
+
+    def household(self, name: str) -> Household:
+        """The household of file ``name`` (parsed on first use)."""
+        household = self.parsed.get(name)
+        if household is None:
+            household = self.parsed[name] = _parse(self._file(name))
+        return household
+
+    def households(self) -> list[Household]:
+        """Every household, sorted by file name (parses those not parsed yet)."""
+        return [self.household(name) for name in self.files]
+
+    def __iter__(self) -> Iterator[Household]:
+        return iter(self.households())
+
+    def registry(self) -> CnsRegistry:
+        """The CNS's registry of these households, each parsed when first looked up."""
+        from eessi.node.households import registry_entry
+
+        by_key = {info[2]: name for name, info in self.files.items()}
+
+        def load(key: str) -> Any:
+            entry = registry_entry(self.household(by_key[key]))
+            if entry.key != key:  # the file changed since the start: its key with it
+                raise ConfigError(
+                    f"household file {by_key[key]} changed while the node ran (its key was"
+                    f" {key!r}, it is now {entry.key!r})",
+                    code="config.households",
+                    where=str(self._file(by_key[key])),
+                    hint="restart the node after changing household files",
+                )
+            return entry
+
+        return CnsRegistry.indexed(((info[2], info[3]) for info in self.files.values()), load)
+
+
+def _parse(path: Path) -> Household:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read household file: {exc.strerror}",
+            code="config.households",
+            where=str(path),
+            hint="check the file's permissions",
+        ) from exc
+    return loads_household(text, source=str(path)).household
+
+
+def _listing(path: Path) -> dict[str, tuple[int, int]]:
+    """``name -> (size, mtime_ns)`` of the directory's ``*.json`` files (in no order)."""
+    out = {}
+    with os.scandir(path) as entries:
+        for e in entries:
+            if e.name.endswith(".json") and e.is_file():
+                st = e.stat()
+                out[e.name] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def _read_index(path: Path) -> dict[str, tuple[int, int, str, list[str]]]:
+    """The index file's entries (empty if there is none, or another version wrote it). It
+    holds one array per field (names, sizes, times, keys, PINs joined by spaces): quicker
+    to read than an object per file."""
+    try:
+        data = json.loads((path / INDEX_FILE).read_bytes())
+        if not isinstance(data, dict) or data.get("format") != format_version():
+            return {}
+        names, sizes, times, keys, pins = (
+            data["names"], data["sizes"], data["times"], data["keys"], data["pins"]
+        )  # fmt: skip
+        return {
+            name: (size, mtime, key, pin.split(" "))
+            for name, size, mtime, key, pin in zip(names, sizes, times, keys, pins, strict=True)
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _write_index(path: Path, files: dict[str, tuple[int, int, str, list[str]]]) -> None:
+    infos = list(files.values())
+    data = {
+        "format": format_version(),
+        "names": list(files),
+        "sizes": [i[0] for i in infos],
+        "times": [i[1] for i in infos],
+        "keys": [i[2] for i in infos],
+        "pins": [" ".join(i[3]) for i in infos],
+    }
+    tmp = path / f"{INDEX_FILE}.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, path / INDEX_FILE)
+    except OSError as exc:  # a read-only directory: parsed in full at each start
+        tmp.unlink(missing_ok=True)
+        log.info("households index not written in %s: %s", path, exc.strerror)
+
+
+def list_in_background(where: str | Path) -> Callable[[], dict[str, tuple[int, int]] | None]:
+    """Start listing directory ``where`` (one ``stat`` per file) on a thread, so that it
+    overlaps what the process does meanwhile (its imports, the directory); returns a
+    function giving the listing for :func:`household_source` (``None`` if ``where`` is not
+    a directory, or the listing failed: then it lists again and reports why)."""
+    path = Path(where)
+    result: list[dict[str, tuple[int, int]] | None] = [None]
+
+    def run() -> None:
+        with suppress(OSError):
+            result[0] = _listing(path)
+
+    thread = threading.Thread(target=run, name="households-listing", daemon=True)
+    thread.start()
+
+    def listing() -> dict[str, tuple[int, int]] | None:
+        thread.join()
+        return result[0]
+
+    return listing
+
+
+def household_source(
+    where: str | Path,
+    *,
+    listing: dict[str, tuple[int, int]] | None = None,
+    index_from: int = INDEX_FROM,
+) -> HouseholdSource:
+    """The households of directory (or file) ``where``; see the module docstring.
+    ``listing``: the directory's, if already made (:func:`list_in_background`);
+    ``index_from``: the number of files from which the index is kept."""
+    path = Path(where)
+    if listing is not None and path.is_dir():
+        pass
+    elif path.is_file():
+        st = path.stat()
+        listing = {path.name: (st.st_size, st.st_mtime_ns)}
+    elif path.is_dir():
+        listing = _listing(path)
+    else:
+        raise ConfigError(
+            f"no household directory or file at {path}",
+            code="config.households",
+            where=str(path),
+            hint="give --households a directory of household JSON files"
+            " (see docs/household-format.md)",
+        )
+    indexed = _read_index(path) if len(listing) >= index_from else {}
+    files: dict[str, tuple[int, int, str, list[str]]] = {}
+    parsed: dict[str, Household] = {}
+    # the index's order (by name) when it lists the same files, else the listing sorted
+    for name in indexed if indexed.keys() == listing.keys() else sorted(listing):
+        stat = listing[name]
+        known = indexed.get(name)
+        if known is not None and known[0] == stat[0] and known[1] == stat[1]:
+            files[name] = known
+            continue
+        household = parsed[name] = _parse(path / name if path.is_dir() else path)
+        key = household.id or household.main_insured[0].pin
+        files[name] = (stat[0], stat[1], key, [m.pin for m in household.main_insured])
+    if len(listing) >= index_from and (parsed or len(indexed) != len(files)):
+        _write_index(path, files)
+    return HouseholdSource(path, files, _digest(files), parsed)
+
+
+def _digest(files: dict[str, tuple[int, int, str, list[str]]]) -> str:
+    """A fingerprint of the listing (names, sizes, times, in name order) and the code."""
+    text = "\0".join(f"{name}\0{info[0]}\0{info[1]}" for name, info in files.items())
+    return hashlib.sha256(f"{format_version()}\0{text}".encode()).hexdigest()[:32]

@@ -1,0 +1,158 @@
+"""A households directory indexed once: the next start reads the index and each household
+when first looked up, sees files added, changed or removed, and refuses what it refused (D150)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from eessi.core.registry import CnsRegistry
+from eessi.errors import ConfigError, DomainError
+from eessi.node.household_index import INDEX_FILE, household_source
+from eessi.node.households import load_households
+
+
+def household(n: int, *, pin: str | None = None, name: str | None = None) -> dict[str, object]:
+    return {
+        "format": "eessi-household/1",
+        "id": f"idx-{n:04d}",
+        "main_insured": [
+            {
+                "id": "main",
+                "pin": pin or f"19800101{n:05d}",
+                "name": name or f"Paul Idx{n}",
+                "date_of_birth": "1980-01-01",
+                "affiliated_since": "2020-01-01",
+            }
+        ],
+        "members": [],
+    }
+
+
+def write(where: Path, n: int, **kw: str) -> Path:
+    path = where / f"idx-{n:04d}.json"
+    path.write_text(json.dumps(household(n, **kw)), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    where = tmp_path / "households"
+    where.mkdir()
+    for n in range(30):
+        write(where, n)
+    return where
+
+
+def test_households_indexed_once_are_looked_up_without_parsing_every_file(folder: Path) -> None:
+    first = household_source(folder, index_from=10)
+    assert len(first.parsed) == 30
+    assert (folder / INDEX_FILE).exists()
+    again = household_source(folder, index_from=10)
+    assert again.parsed == {}  # nothing parsed: the index said it all
+    assert again.digest == first.digest
+    registry = again.registry()
+    assert len(registry) == 30
+    entry = registry.require_main("1980010100007")
+    assert entry.key == "idx-0007"
+    assert entry.household.main_insured[0].name == "Paul Idx7"
+    assert list(again.parsed) == ["idx-0007.json"]  # the one looked up
+    # the whole registry, in file order, as loading every file gives
+    assert [e.household for e in registry] == load_households(folder)
+
+
+def test_a_file_changed_added_or_removed_since_the_index_is_seen_at_the_next_start(
+    folder: Path,
+) -> None:
+    first = household_source(folder, index_from=10)
+    changed = write(folder, 3, pin="1975010100003", name="Renamed Idx3")
+    os.utime(changed, ns=(1, 1))  # another time than the index's, whatever the clock's step
+    write(folder, 99)
+    (folder / "idx-0005.json").unlink()
+    again = household_source(folder, index_from=10)
+    assert sorted(again.parsed) == ["idx-0003.json", "idx-0099.json"]
+    assert again.digest != first.digest
+    registry = again.registry()
+    assert registry.by_main_pin("1980010100003") is None  # the old PIN is gone with the edit
+    assert registry.require_main("1975010100003").household.main_insured[0].name == "Renamed Idx3"
+    assert registry.by_main_pin("1980010100099") is not None
+    with pytest.raises(DomainError):
+        registry.entry("idx-0005")
+    assert len(registry) == 30
+
+
+def test_a_bad_file_added_after_the_index_is_refused_at_start_with_its_path(folder: Path) -> None:
+    household_source(folder, index_from=10)
+    (folder / "broken.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        household_source(folder, index_from=10)
+    assert "broken.json" in str(info.value.where)
+
+
+def test_a_main_insured_pin_in_two_households_is_refused_even_when_indexed(folder: Path) -> None:
+    household_source(folder, index_from=10)
+    write(folder, 40, pin="1980010100002")  # household 2's PIN
+    with pytest.raises(DomainError) as info:
+        household_source(folder, index_from=10).registry()
+    assert info.value.code == "domain.bad-registry"
+
+
+def test_an_index_written_by_other_code_is_ignored(folder: Path) -> None:
+    household_source(folder, index_from=10)
+    data = json.loads((folder / INDEX_FILE).read_text())
+    data["format"] = "someone else's"
+    data["keys"] = ["wrong"] * len(data["keys"])
+    (folder / INDEX_FILE).write_text(json.dumps(data))
+    again = household_source(folder, index_from=10)
+    assert len(again.parsed) == 30
+    assert again.registry().entry("idx-0001").key == "idx-0001"
+
+
+def test_an_indexed_registry_refuses_a_key_twice_as_the_entries_form_does() -> None:
+    def never(key: str) -> object:
+        raise AssertionError(key)
+
+    with pytest.raises(DomainError) as info:
+        CnsRegistry.indexed([("a", ["1"]), ("a", ["2"])], never)  # type: ignore[arg-type]
+    assert "two households have the key 'a'" in str(info.value)
+
+
+async def test_a_restart_with_the_same_households_does_not_journal_them_again(
+    folder: Path, tmp_path: Path
+) -> None:
+    """Each start is noted; the households are journaled at the first start and when they
+    change, and the trace export still finds the current ones (D150)."""
+    from node_kit import CNS, write_directory
+
+    from eessi.directory import load_directory
+    from eessi.node.institution import NodeOptions
+    from eessi.node.network import open_institution
+    from eessi.trace.runlog import HOUSEHOLDS_LOG, RUN_LOG, config_from_journals, note_run
+
+    directory = load_directory(write_directory(tmp_path))
+    db = tmp_path / "cns.sqlite"
+
+    async def start_and_stop() -> list[object]:
+        source = household_source(folder, index_from=10)
+        inst = await open_institution(
+            directory.get(CNS), directory, db, households=source,
+            options=NodeOptions(bind_admin=False),
+        )  # fmt: skip
+        note_run(inst, households=source, seed=1)
+        try:
+            await inst.start(host="127.0.0.1", port=0)
+            await inst.stop()
+            config = await config_from_journals([inst.journal])
+            noted = [len(await inst.journal.case_events(c)) for c in (RUN_LOG, HOUSEHOLDS_LOG)]
+        finally:
+            await inst.journal.close()
+        return [noted, [h["id"] for h in config["households"]]]
+
+    ids = [f"idx-{n:04d}" for n in range(30)]
+    assert await start_and_stop() == [[1, 1], ids]
+    assert await start_and_stop() == [[2, 1], ids]  # the same households: not written again
+    write(folder, 77)
+    assert await start_and_stop() == [[3, 2], sorted([*ids, "idx-0077"])]
