@@ -2,7 +2,8 @@
 from its checkpoint (D50) and, as the baseline, by replaying the whole input log (D7).
 
 Run: ``.venv/bin/python bench/restart.py [--sizes 1000,10000] [--large] [--runs 3]
-[--baseline-max 10000] [--keep DIR]``. Goal (issue 9, item 11): under 2 s at 100,000 cases.
+[--baseline-max 10000] [--keep DIR] [--serve]``. Goal (issue 9, item 11): under 2 s at 100,000
+cases.
 The default run (``make bench``) takes 1,000 and 10,000 cases (a few minutes); ``--large``
 adds 100,000 (building that journal through the real nodes takes about 25 minutes here; keep
 it with ``--keep DIR`` and later runs reuse it).
@@ -19,9 +20,22 @@ Before the last 250 cases the CNS stops (a checkpoint of all so far) and starts 
 checkpoints off; it then stops without one, as if killed: the restart finds a checkpoint and a
 tail of 500 inputs after it, what a crash half-way between two checkpoints leaves.
 
-**The restart, timed.** Each run is a fresh process (``--measure``) that loads the households
-and builds the desk factory (configuration, timed apart), then times *journal open → restore
-done → ready*: ``open_journal``, the :class:`~eessi.node.institution.Institution`, and
+**The whole restart, timed (``--serve``).** A real ``eessi serve --institution LU:CNS00001
+--households DIR --db JOURNAL`` process, timed from its start until it answers ``GET
+/api/health/ready`` with 200 (imports, directory, households, journal, checkpoint, tail,
+listening: what an operator waits for), its CPU seconds (user + system, all threads) and RSS
+read from ``/proc/PID/`` at that moment, then killed with ``kill -9`` (nothing written at
+stop: the next run finds the same journal). One untimed start first: it writes the households
+index (D150) and journals the households in the start note, as any first start does. Rows
+``crash`` (the tail of 500 inputs) and ``clean``. Python's bytecode of ``eessi`` should be
+compiled (``python -m compileall eessi``; a ``pip install`` does it): an environment with
+``PYTHONDONTWRITEBYTECODE`` otherwise compiles every module at each start (about 0.3 s here).
+
+**The restart in process, split.** Each run is a fresh process (``--measure``) that reads the
+households as ``eessi serve`` does (:func:`eessi.node.household_index.household_source`) and
+builds the desk factory (both timed apart: ``households``, ``desk``), then times *journal open
+→ restore done → ready*, split into ``checkpoint`` (fresh desk, checkpoint read and decoded)
+and ``replay`` (the tail): ``open_journal``, the :class:`~eessi.node.institution.Institution`, and
 ``start()`` (restore, interrupted sends resumed, pending messages scheduled, endpoint
 listening on a free port). It prints wall seconds and the process's CPU seconds (from
 ``/proc/self/stat``, all threads) and stops the node without writing a checkpoint, so the
