@@ -27,7 +27,12 @@ class SeededIds:
     """Deterministic IDs from a seed: the same seed gives the same sequence."""
 
     def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
         self._rng = random.Random(seed)
+
+    def rewind(self) -> None:
+        """Back to the start of the sequence (a reset of the run: the same IDs again)."""
+        self._rng.seed(self.seed)
 
     def uuid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -38,6 +43,9 @@ class SeededIds:
 
 class RandomIds:
     """Fresh random IDs (for live institutions)."""
+
+    def rewind(self) -> None:
+        """Nothing to go back to: random IDs have no sequence."""
 
     def uuid(self) -> str:
         return str(uuid.uuid4())

@@ -649,10 +649,13 @@ class Behaviours:
     ) -> None:
         self.fund = fund
         self.rng = rng if rng is not None else random.Random(0)
+        self._rng_start = self.rng.getstate()
         self._defaults: tuple[Rule, ...] = tuple(rules)
         self._rules: list[Rule] = list(self._defaults)
         self._cases: dict[str, _CaseState] = {}
         self._serial = 0
+        for rule in self._defaults:
+            self._bump(rule.id)
 
     # ---- the rules
 
@@ -665,10 +668,13 @@ class Behaviours:
         if any(r.id == rule.id for r in self._rules):
             self._rules = [r for r in self._rules if r.id != rule.id]
         self._rules.append(rule)
-        serial = rule.id.removeprefix("rule-")
+        self._bump(rule.id)
+        return rule
+
+    def _bump(self, rule_id: str) -> None:
+        serial = rule_id.removeprefix("rule-")
         if serial.isdigit():  # a restored rule-N: the next new ID comes after it
             self._serial = max(self._serial, int(serial))
-        return rule
 
     @property
     def reads_documents(self) -> bool:
@@ -690,9 +696,14 @@ class Behaviours:
         self._cases.pop(case, None)
 
     def reset(self) -> None:
-        """Back to the profile: its rules only, no per-case state."""
+        """Back to the profile: its rules only, no per-case state, the RNG (random delays)
+        and the numbering of new rules (``rule-1``...) where they started."""
         self._rules = list(self._defaults)
         self._cases.clear()
+        self.rng.setstate(self._rng_start)
+        self._serial = 0
+        for rule in self._defaults:  # a profile's own rule-N: new IDs come after it
+            self._bump(rule.id)
 
     def cases(self) -> tuple[str, ...]:
         """Cases with per-case state or rules, sorted."""

@@ -153,6 +153,8 @@ class Institution:
             signal_ids if signal_ids is not None else default_signal_ids(entry.id, seeded=ids)
         )
         self.rng = rng if rng is not None else random.Random()
+        #: Where the jitter's RNG started (a reset, :meth:`restart_empty`, goes back there).
+        self._rng_start = self.rng.getstate()
         self.outbound_policy: OutboundPolicy = outbound_policy or NoOpOutbound()
         self.inbound_interceptor: InboundInterceptor = inbound_interceptor or NoOpInbound()
         #: Told of each inbound user message once handled (see :mod:`eessi.node.hooks`).
@@ -368,13 +370,13 @@ class Institution:
         self.add_busy(-self._busy)
         self.started = False
 
-    async def restart_empty(
-        self, journal: Journal, *, ids: IdGenerator | None = None, rng: random.Random | None = None
-    ) -> None:
+    async def restart_empty(self, journal: Journal) -> None:
         """Start again from nothing on ``journal`` (an empty one), still serving: every task,
         timer, queue and held message dropped as :meth:`stop` does, the desk rebuilt from its
-        factory (the households), ``ids`` and ``rng`` (fresh ones of the same seed) drawn from
-        anew. The network reset (``POST /api/reset``); the caller closes the old journal."""
+        factory (the households), and every seeded generator back to where it started (the
+        desk's IDs, the transport's receipt and error-signal IDs, the retry jitter), so what
+        follows is exactly a fresh run of the same seed. The reset (``POST /api/reset``); the
+        caller closes the old journal."""
         serving, self._serving = self._serving, False
         try:
             await self.stop()
@@ -382,11 +384,13 @@ class Institution:
             self._serving = serving
         self.journal = journal
         self.checkpoints = DeskCheckpoints(journal, self.entry.id)
-        if ids is not None:
-            self._ids = ids
-            self.step_ids = StepIds(ids)
-        if rng is not None:
-            self.rng = rng
+        # Rewound in place: the transport holds the same signal generator and RNG.
+        for generator in (self._ids, self._signal_ids):
+            rewind = getattr(generator, "rewind", None)
+            if rewind is not None:
+                rewind()
+        self.rng.setstate(self._rng_start)
+        self.step_ids = StepIds(self._ids)
         self.desk = self.make_desk(self.step_clock, self.step_ids, None)
         self.stats = dict.fromkeys(self.stats, 0)
         self.started = True

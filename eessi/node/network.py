@@ -497,8 +497,7 @@ class Network:
                 for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
                     path.unlink(missing_ok=True)
                 journal = await open_journal(db, synchronous=self.synchronous)
-                ids, _signals, rng = _generators(self.seed, ir_id)
-                await inst.restart_empty(journal, ids=ids, rng=rng)
+                await inst.restart_empty(journal)  # its seeded generators rewound
             at = self.clock_control.rewind() if self.clock_control is not None else None
             for hook in self.on_reset:
                 hook()

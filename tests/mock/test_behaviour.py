@@ -273,6 +273,22 @@ def test_random_delays_are_reproducible_with_the_same_seed_and_within_bounds() -
     assert all(60 <= d <= 600 for d in draws(7))
 
 
+def test_after_a_reset_the_random_delays_and_new_rule_ids_are_those_of_a_fresh_book() -> None:
+    def fresh() -> Behaviours:
+        delay = rule({"match": {}, "effect": {"kind": "delay", "min": 60, "max": 600}}, "p")
+        return Behaviours(FR, [delay], rng=random.Random(7))
+
+    def run(book: Behaviours) -> tuple[list[float], list[str]]:
+        delays = [book.on_document(t(case=f"LU-{i}")).delay for i in range(3)]
+        return delays, [book.next_id(), book.next_id()]
+
+    book = fresh()
+    first = run(book)
+    book.reset()  # POST /api/mock/reset, or the network's POST /api/reset
+    assert run(book) == first == run(fresh())
+    assert first[1] == ["rule-1", "rule-2"]
+
+
 def test_a_fixed_delay_is_exact() -> None:
     book = Behaviours(FR, [rule({"match": {}, "effect": {"kind": "delay", "seconds": 90}})])
     assert book.on_document(t()).delay == 90.0
