@@ -381,6 +381,13 @@ async def _serve(args: argparse.Namespace) -> int:
         if controller is not None:  # a mock fund: its profile's behaviours, /api/mock/ routes
             enable_mock(inst, controller, host=args.host or urlsplit(entry.endpoint).hostname)
         instrument(inst)
+        if not args.shared:  # POST /api/reset: this process back to the start
+            from functools import partial
+
+            from eessi.node.admin_reset import attach_lone_reset
+
+            back = [partial(controller.reset, entry.id)] if controller is not None else []
+            attach_lone_reset(inst, db, synchronous=args.synchronous, before=back)
         if args.shared:  # a standby until it owns the cases (eessi.node.ownership)
             ownership = Ownership(inst)
             await ownership.start(host=args.host, port=args.port)

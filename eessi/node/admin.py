@@ -733,7 +733,8 @@ class _Api:
         return _json(moved.to_json(start=control.start))
 
     async def reset_network(self, request: web.Request) -> web.Response:
-        """Every institution of the network back to the start (see ``Network.reset``)."""
+        """Every institution of the network back to the start (``Network.reset``), or this one
+        alone when it runs as its own process (:mod:`eessi.node.admin_reset`)."""
         await read_json(request, empty={}, hint="send {} (or nothing)")
         reset = reset_of(self.target)
         if reset is None:
@@ -741,9 +742,9 @@ class _Api:
                 409,
                 f"{self.target.entry.id} does not run in a network of this process",
                 where="POST /api/reset",
-                hint="eessi up serves POST /api/reset; a lone eessi serve process starts again"
-                " from nothing when restarted on a new --db (a mock fund's rules: POST"
-                " /api/mock/reset)",
+                hint="eessi up and eessi serve serve POST /api/reset; a node built in code"
+                " gets it from eessi.node.admin_reset.attach_lone_reset (a mock fund's rules"
+                " alone: POST /api/mock/reset)",
                 code="reset.not-a-network",
             )
         try:

@@ -140,11 +140,15 @@ def clock_paths() -> dict[str, Any]:
     return {
         "/api/reset": {
             "post": {
-                "summary": "The whole network back to the start (eessi up)",
-                "description": "Every journal emptied, every desk rebuilt from the households,"
-                " IDs drawn anew from the seed, mock rules back to their profiles, the virtual"
-                " clock back to its start. Waits (at most 10 s) for what is in flight; 409"
-                " network.busy if it does not finish, 409 reset.not-a-network on a lone node.",
+                "summary": "Back to the start: the whole network (eessi up), or this process"
+                " (eessi serve)",
+                "description": "Every journal emptied (eessi up: every institution's; eessi"
+                " serve: this one's), every desk rebuilt from the households, every seeded"
+                " generator rewound (IDs, receipts, jitter), mock rules back to their profiles,"
+                " the virtual clock back to its start: a fresh start. Waits (at most 10 s) for"
+                " what is in flight; 409 network.busy if it does not finish, 409"
+                " reset.not-supported on a PostgreSQL journal, 409 reset.not-a-network on a node"
+                " without a reset.",
                 "operationId": "resetNetwork",
                 "requestBody": {"required": False, "content": _json({"type": "object"})},
                 "responses": {
