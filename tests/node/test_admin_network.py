@@ -118,7 +118,8 @@ async def test_a_fund_request_is_accepted_and_its_s071_is_visible_on_both_sides(
     assert message["direction"] == "out"
     assert message["sed_type"] == "S071"
     assert message["case_id"] == case_id
-    status, listed = await net.call(net.fund, "GET", f"/api/messages?case={case_id}")
+    # (outbound only: the CNS's S072 may already have arrived)
+    status, listed = await net.call(net.fund, "GET", f"/api/messages?case={case_id}&direction=out")
     assert [m["message_id"] for m in listed["items"]] == [message_id]
     status, report = await net.call(net.fund, "GET", f"/api/messages/{message_id}/validation")
     assert report["ok"] is True
