@@ -183,11 +183,13 @@ class EessiNetwork:
         await self.world.idle()
 
     def add_rule(self, fund: str, rule: Mapping[str, Any]) -> None:
-        """Add a mock behaviour rule (``{"match": {"sed": "S072"}, "effect": "silent"}``)."""
+        """Add a mock behaviour rule (``{"match": {"sed": "S072"}, "effect": "silent"}``):
+        in force at once, journaled like one set over the admin API (origin ``test``)."""
         from eessi.mock.behaviour import parse_rule
 
         book = self.world.mocks.book(fund)
-        book.add(parse_rule(rule, where=f"{fund} rule", origin="test", default_id=book.next_id()))
+        parsed = parse_rule(rule, where=f"{fund} rule", origin="test", default_id=book.next_id())
+        self.world.mocks.add_rule_now(fund, parsed)
 
     # ---- observing
 

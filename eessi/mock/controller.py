@@ -77,6 +77,8 @@ class MockController:
         self._logs: dict[str, deque[dict[str, Any]]] = {}
         self._log_limit = log_limit
         self._arrivals: dict[str, asyncio.Event] = {}
+        #: Rules added at once (:meth:`add_rule_now`) whose journaling is under way.
+        self._pending: dict[str, set[asyncio.Task[None]]] = {}
 
     # ---- behaviours
 
@@ -122,13 +124,15 @@ class MockController:
         def failed(rule_id: str, reason: str) -> None:
             self.record(fund, "rule-restore-failed", rule=rule_id, reason=reason)
 
+        await self.flush(fund)  # a rule added at once is journaled before the start note
         node, book = self.node(fund), self.book(fund)
         profile = self.profiles.get(fund)
         await note_mock(  # what a replay of this fund starts from (eessi.trace.runlog)
             node.journal,
             fund,
-            # the API's rules are journaled as changes (a reset may still hold some here)
-            rules=[r for r in book.rules if r.origin != "api"],
+            # the rules in force from the start: those added later (over the API, by a
+            # test's net.add_rule) are journaled as changes (a reset may still hold some)
+            rules=[r for r in book.rules if r.added_at is None],
             seed=self._book_seed(fund),
             policy=profile.policy if profile is not None else None,
             stall_seconds=self.stall_seconds,
@@ -149,6 +153,39 @@ class MockController:
         for rule in stamped:
             book.add(rule)
         return stamped
+
+    def add_rule_now(self, fund: str, rule: Rule) -> Rule:
+        """Add ``rule`` at once, for a caller that cannot wait (a test's ``net.add_rule`` of
+        the pytest plugin), and journal it as :meth:`add_rules` does, right after (in a task:
+        :meth:`flush` waits for it, and so does the node's next start): it survives a restart
+        and a trace export has it. A rule added before the fund's node is attached is one the
+        fund starts with (its start note journals those). The rule as added."""
+        book = self.book(fund)
+        node = self._nodes.get(fund)
+        if node is None:
+            return book.add(rule)
+        at = node.clock.now()
+        stamped = book.add(dataclasses.replace(rule, added_at=at.isoformat()))
+        change = [("rule-added", {"rule": stamped.to_dict()})]
+        task = asyncio.get_running_loop().create_task(
+            journal_change(node.journal, change, at=at), name=f"{fund}: journal {stamped.id}"
+        )
+        self._pending.setdefault(fund, set()).add(task)
+        task.add_done_callback(lambda t: self._journaled(fund, t))
+        return stamped
+
+    def _journaled(self, fund: str, task: asyncio.Task[None]) -> None:
+        self._pending.get(fund, set()).discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.record(fund, "rule-journal-failed", reason=str(task.exception()))
+
+    async def flush(self, fund: str | None = None) -> None:
+        """Wait until the rules :meth:`add_rule_now` added (of ``fund``, or of every fund) are
+        journaled."""
+        funds = [fund] if fund is not None else list(self._pending)
+        tasks = [t for f in funds for t in self._pending.get(f, ())]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def remove_rule(self, fund: str, rule_id: str) -> bool:
         """Journal, then remove one rule; ``False`` (and nothing journaled) if it is unknown."""
