@@ -54,6 +54,7 @@ from lxml import etree
 from eessi.as4.mime import package, unpackage
 from eessi.as4.wire import from_entity, is_entity, to_entity
 from eessi.errors import EessiError, SedError
+from eessi.mock.personal import pseudonymise_mock
 from eessi.sed import xmlsafe
 from eessi.sed.examples import lu_matricule
 from eessi.trace.format import Trace, TraceError, TraceHeader, TraceMessage
@@ -363,9 +364,13 @@ def pseudonymise_trace(trace: Trace, *, key: str | bytes | None = None) -> Trace
         p.learn_config(entry.data)
     for m in trace.messages:
         p.learn_xml(m.record.payload)
+    config = p.config({k: v for k, v in trace.header.config.items() if k != "mocks"})
+    mocks = trace.header.config.get("mocks")
+    if isinstance(mocks, Mapping):  # the mock layer says what in its rules is personal
+        config["mocks"] = {f: pseudonymise_mock(m, p) for f, m in mocks.items()}
     header = TraceHeader(
         directory=trace.header.directory,
-        config=p.config(trace.header.config),
+        config=config,
         source={**trace.header.source, "pseudonymised": True},
         created=trace.header.created,
         format=trace.header.format,
