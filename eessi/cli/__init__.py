@@ -6,21 +6,29 @@ returning an exit code). Heavy imports belong inside ``func``, so ``eessi --help
 
 Exit codes: 0 success; 1 the command ran and found a problem (an invalid document, a failed
 expectation); 2 usage or I/O error. An :class:`~eessi.errors.EessiError` that escapes a command
-is printed as one clear line (never a traceback) and gives 2.
+is printed as one clear line (never a traceback) and gives 2. When the reader of the output
+goes away (``eessi ... | head``), the command stops quietly with 141 (128 + SIGPIPE), as other
+Unix tools do.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
+import signal
 import sys
 from collections.abc import Sequence
 
 from eessi import __version__
 from eessi.errors import EessiError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["BROKEN_PIPE", "build_parser", "main"]
+
+#: The exit code when the output's reader went away: a shell's code for a process ended by
+#: SIGPIPE (what ``yes | head`` leaves to ``yes``).
+BROKEN_PIPE = 128 + signal.SIGPIPE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         code: int = func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's exit
+    except BrokenPipeError:
+        _drop_stdout()
+        return BROKEN_PIPE
     except EessiError as exc:
         print(f"eessi {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -56,6 +68,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     return code
+
+
+def _drop_stdout() -> None:
+    """Point stdout at the null device, so that nothing flushes into the closed pipe again
+    (Python would print an 'Exception ignored' line at exit)."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout replaced by something without a descriptor
+        pass
+    finally:
+        os.close(null)
 
 
 if __name__ == "__main__":  # pragma: no cover
