@@ -35,6 +35,7 @@ from eessi.node.inputs import (
     RequestClarification,
     RequestEntitlement,
 )
+from eessi.sed.documents import RejectionReason
 
 __all__ = [
     "REQUEST_KINDS",
@@ -287,8 +288,20 @@ def _fund_kinds() -> tuple[RequestKind, ...]:
             "reject_document",
             "fund",
             "Reject (X011) the peer's document in a case.",
-            (case, sed("S072", "the SED type of the peer's document")),
-            lambda a: RejectDocument(a["case_id"], a["sed"]),
+            (
+                case,
+                sed("S072", "the SED type of the peer's document"),
+                Field(
+                    "reason",
+                    "string",
+                    "the X011 reason code: 01 not competent, 02 wrong case, 03 person unknown,"
+                    " 04 content incorrect, 05 duplicate, 99 other",
+                    required=False,
+                    choices=tuple(r.value for r in RejectionReason),
+                    default=RejectionReason.CONTENT_INCORRECT.value,
+                ),
+            ),
+            lambda a: RejectDocument(a["case_id"], a["sed"], RejectionReason(a["reason"])),
         ),
         RequestKind(
             "request_clarification",
