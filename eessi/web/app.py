@@ -23,7 +23,8 @@ under ``/ui/data/``, on the admin stack of :mod:`eessi.node.http_api` (the same 
 
 The live stream reads the journals of the nodes in this process (every few tenths of a second,
 only while a page listens): every message a node handles is journaled, so nothing in the node
-has to tell the dashboard anything (docs/decisions.md D110).
+has to tell the dashboard anything (docs/decisions.md D110). Each stream reads only what is
+new (:class:`Follower`: a ``since`` cursor per journal, and the messages not settled yet).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import contextlib
 import json
 import os
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -43,7 +44,7 @@ from aiohttp import web
 from eessi.core.buc_table import TRANSITIONS, CaseState
 from eessi.directory import InstitutionEntry
 from eessi.errors import EessiError
-from eessi.journal import Direction, Journal, MessageRecord
+from eessi.journal import Direction, Journal, MessageRecord, MessageStatus
 from eessi.node.http_api import AdminAuth, ApiError, admin_auth, admin_subapp
 from eessi.sed.catalogue import Role
 from eessi.web.xmlview import xml_view
@@ -55,9 +56,11 @@ __all__ = [
     "DASHBOARD",
     "POLL_SECONDS",
     "REPORT_DIR_ENV",
+    "SINCE_MARGIN",
     "STATIC",
     "Dashboard",
     "DashboardNode",
+    "Follower",
     "add_dashboard",
     "dashboard_app",
     "join_network",
@@ -184,13 +187,14 @@ class Dashboard:
         )
         await resp.prepare(request)
         shown: dict[str, str] = {}
+        follow = Follower(self.nodes)
         demo_seen = -1
         idle = 0.0
         try:
             await resp.write(_sse("network", {"institutions": self.institutions()}))
             while not self._closing.is_set():
-                arrows = await self.arrows()
-                if shown.keys() - {a["key"] for a in arrows}:  # journals emptied: a reset
+                cleared, arrows = await follow.changes()
+                if cleared:  # a journal was replaced: a reset
                     shown.clear()
                     await resp.write(_sse("clear", {}))
                 for arrow in arrows:
@@ -444,6 +448,117 @@ def buc_graph(name: str, role: Role) -> dict[str, Any]:
         "states": [s.value for s in CaseState],
         "edges": [{"from": a, "to": b, "steps": s} for (a, b), s in edges.items()],
     }
+
+
+#: Statuses a message does not leave: once read in one, it is not read again.
+_SETTLED = frozenset(
+    {
+        MessageStatus.PROCESSED,
+        MessageStatus.REJECTED,
+        MessageStatus.REFUSED,
+        MessageStatus.ACKNOWLEDGED,
+        MessageStatus.FAILED,
+    }
+)
+
+
+#: How far before its cursor a stream reads again (see :meth:`Follower._read`).
+SINCE_MARGIN = timedelta(seconds=5)
+
+
+class Follower:
+    """What one live stream has read of the journals, to read only what is new each time.
+
+    Per node: a ``since`` cursor (the latest time a message was received or created that it
+    read: the next read asks for messages at or after it) and the messages not settled yet
+    (queued, sending, waiting for a receipt, received...: read again one by one until they
+    settle). A node whose journal object changed was reset: everything is read again and the
+    stream told to clear. On a virtual clock that stands still, the messages of that one
+    instant are read at each poll (the cursor cannot pass them), and on the wall clock those
+    of the last :data:`SINCE_MARGIN`."""
+
+    def __init__(self, nodes: Mapping[str, Any]) -> None:
+        self.nodes = nodes
+        self._journals: dict[str, Journal] = {}
+        self._since: dict[str, datetime] = {}
+        self._open: dict[str, dict[tuple[str, Direction], MessageRecord]] = {}
+        #: The sender's and the receiver's record of each message, by (receiver, message ID).
+        self._sent: dict[tuple[str, str], MessageRecord] = {}
+        self._got: dict[tuple[str, str], MessageRecord] = {}
+        #: How many records the last :meth:`changes` read (for tests and benchmarks).
+        self.read = 0
+
+    async def _read(self, ir_id: str, journal: Journal) -> list[MessageRecord]:
+        since = self._since.get(ir_id)
+        # A little earlier than the newest time read: a transaction that began before it
+        # may commit after the read (its records carry the earlier time).
+        records = await journal.messages(since=since - SINCE_MARGIN if since else None)
+        again = self._open.setdefault(ir_id, {})
+        fresh = {(r.message_id, r.direction) for r in records}
+        for key in [k for k in again if k not in fresh]:
+            rec = await journal.message(*key)
+            if rec is not None:
+                records.append(rec)
+        for rec in records:
+            key = (rec.message_id, rec.direction)
+            if rec.status in _SETTLED:
+                again.pop(key, None)
+            else:
+                again[key] = rec
+            at = rec.received_at or rec.created_at
+            if since is None or at > since:
+                since = at
+        if since is not None:
+            self._since[ir_id] = since
+        return records
+
+    async def changes(self) -> tuple[bool, list[dict[str, Any]]]:
+        """(whether a journal was reset, the arrows of the messages read now)."""
+        cleared = False
+        changed: dict[tuple[str, str], None] = {}
+        self.read = 0
+        for ir_id, node in list(self.nodes.items()):
+            journal = node.journal
+            if self._journals.get(ir_id) is not journal:
+                if ir_id in self._journals:
+                    cleared = True
+                self._journals[ir_id] = journal
+            if cleared:
+                continue
+            try:
+                records = await self._read(ir_id, journal)
+            except (EessiError, ValueError, AttributeError):  # closed while a reset restores
+                continue
+            self.read += len(records)
+            for rec in records:
+                key = (rec.receiver, rec.message_id)
+                kept = self._sent if rec.direction is Direction.OUT else self._got
+                if _state(kept.get(key)) != _state(rec):  # read again, unchanged: no arrow
+                    kept[key] = rec
+                    changed[key] = None
+        if cleared:  # start again from nothing (the next poll reads the new journals)
+            self._journals.clear()
+            self._since.clear()
+            self._open.clear()
+            self._sent.clear()
+            self._got.clear()
+            return True, []
+        here = set(self.nodes)
+        out = []
+        for key in changed:
+            sent, got = self._sent.get(key), self._got.get(key)
+            if sent is not None:
+                out.append(_arrow(sent, got))
+            elif got is not None and got.sender not in here:  # from a system not run here
+                out.append(_arrow(None, got))
+        return False, _causal(out)
+
+
+def _state(rec: MessageRecord | None) -> tuple[Any, ...] | None:
+    """What of a record an arrow shows and may change."""
+    if rec is None:
+        return None
+    return (rec.status, rec.attempts, rec.last_error, rec.updated_at, rec.duplicates)
 
 
 def _arrow(sent: MessageRecord | None, got: MessageRecord | None) -> dict[str, Any]:
