@@ -156,31 +156,6 @@ class Dashboard:
 
     # ---- the live flow
 
-    async def arrows(self) -> list[dict[str, Any]]:
-        """One arrow per message that travelled between nodes here (or from and to elsewhere):
-        the sender's record, with the receiver's status when the receiver runs here."""
-        sent: list[MessageRecord] = []
-        received: dict[tuple[str, str], MessageRecord] = {}
-        for node in list(self.nodes.values()):
-            try:
-                records = await node.journal.messages()
-            except (EessiError, ValueError, AttributeError):  # closed while a reset restores
-                continue
-            for rec in records:
-                if rec.direction is Direction.OUT:
-                    sent.append(rec)
-                else:
-                    received.setdefault((rec.receiver, rec.message_id), rec)
-        here = set(self.nodes)
-        out = []
-        for rec in sent:
-            got = received.pop((rec.receiver, rec.message_id), None)
-            out.append(_arrow(rec, got))
-        for rec in received.values():
-            if rec.sender not in here:  # from a system that does not run here
-                out.append(_arrow(None, rec))
-        return _causal(out)
-
     async def stream(self, request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
