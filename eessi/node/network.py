@@ -473,10 +473,11 @@ class Network:
     async def reset(self, *, drain_within: float = RESET_DRAIN_WITHIN) -> dict[str, object]:
         """Back to the start of the run, still serving on the same ports: every journal
         emptied (its file removed and created anew), every desk rebuilt from the households,
-        IDs drawn anew from the seed, the clock back to its start, then :attr:`on_reset` (the
-        mock rules back to their profiles). Waits up to ``drain_within`` seconds for what is in
-        flight; a :class:`~eessi.errors.ConfigError` (``network.busy``) if it does not finish
-        (nothing is reset then). Held messages (a delay on a virtual clock) are dropped."""
+        every seeded generator rewound, the clock back to its start and :attr:`on_reset` (the
+        mock rules back to their profiles) before the nodes start again (they note both).
+        Waits up to ``drain_within`` seconds for what is in flight; a
+        :class:`~eessi.errors.ConfigError` (``network.busy``) if it does not finish (nothing is
+        reset then). Held messages (a delay on a virtual clock) are dropped."""
         async with self._reset_lock:
             try:
                 async with asyncio.timeout(drain_within):
@@ -491,6 +492,11 @@ class Network:
                     " then reset again",
                     code="network.busy",
                 ) from None
+            # The clock and the mock rules first: each node notes them as it starts again
+            # (its ~run start note, a mock fund's starting rules), as a fresh start does.
+            at = self.clock_control.rewind() if self.clock_control is not None else None
+            for hook in self.on_reset:
+                hook()
             for ir_id, inst in self.institutions.items():
                 db = self.db_dir / journal_file_name(ir_id)
                 await inst.journal.close()
@@ -498,9 +504,6 @@ class Network:
                     path.unlink(missing_ok=True)
                 journal = await open_journal(db, synchronous=self.synchronous)
                 await inst.restart_empty(journal)  # its seeded generators rewound
-            at = self.clock_control.rewind() if self.clock_control is not None else None
-            for hook in self.on_reset:
-                hook()
             return {
                 "reset": sorted(self.institutions),
                 "clock": at.isoformat() if at is not None else None,

@@ -1,10 +1,13 @@
 """A reset is exactly a fresh start (issue 12.6 leftover): after ``POST /api/reset`` the same
-seeded flow gives the same case and message IDs, the same bytes on the wire and the same
-receipt IDs as the first run did (before, the receipts' IDs and the retry jitter went on
-from where the first run left them)."""
+seeded flow gives the same case and message IDs, the same bytes on the wire, the same
+receipt IDs and the same start notes (what ``eessi trace export`` reads) as the first run did
+(before, the receipts' IDs and the retry jitter went on from where the first run left them,
+and the journals noted their start at the clock's time before it was put back)."""
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +48,14 @@ class Receipts:
 
 
 async def _run(net: LoopbackNetwork) -> list[tuple[str, ...]]:
-    """Marie's request (S071, S072, S073): every message of both journals, with its bytes."""
+    """Marie's request (S071, S072, S073): every message of both journals, with its bytes,
+    and what each journal noted of its start (time, clock, seed, a mock's rules)."""
     await net[FR].submit(RequestEntitlement(MARIE, to=CNS))
     await net.idle()
-    out = []
+    out: list[tuple[str, ...]] = []
+    for ir_id in (CNS, FR):
+        for e in await net[ir_id].journal.case_events("~run"):
+            out.append((ir_id, e.kind, e.at.isoformat(), json.dumps(e.data, sort_keys=True)))
     for ir_id in (CNS, FR):
         for m in await net[ir_id].journal.messages():
             where = (ir_id, m.direction.value, m.message_id, m.conversation_id)
@@ -66,12 +73,15 @@ async def test_after_post_api_reset_a_seeded_run_has_the_first_runs_ids_bytes_an
     async with net, aiohttp.ClientSession() as http:
         first = await _run(net)
         first_receipts, receipts.seen = receipts.seen, []
-        assert sorted(m[4] for m in first) == ["acknowledged"] * 3 + ["processed"] * 3
+        assert (
+            sorted(m[4] for m in first if len(m) == 7) == ["acknowledged"] * 3 + ["processed"] * 3
+        )
+        net.clock.advance(timedelta(days=3))  # the run went on; a reset takes it back
         assert len(first_receipts) == 3  # S071, S072, S073 each acknowledged
 
         async with http.post(f"{net[CNS].url}/api/reset", json={}) as resp:
             assert resp.status == 200, await resp.text()
 
         again = await _run(net)
-        assert again == first  # IDs, statuses, payloads and envelopes byte for byte
+        assert again == first  # IDs, statuses, payloads, envelopes and start notes
         assert receipts.seen == first_receipts  # the receipts' own IDs too
