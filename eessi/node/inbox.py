@@ -27,6 +27,7 @@ from eessi.core.messages import DocumentReceived, Outgoing, Step
 from eessi.errors import DomainError, EessiError, JournalError, SedError
 from eessi.journal.base import Direction, MessageRecord, MessageStatus
 from eessi.node.hooks import InboundAction, OutboundSed
+from eessi.node.message_ids import document_of
 from eessi.node.options import crash_point
 from eessi.node.records import DESK_LOG, REFUSED_LOG
 from eessi.node.steps import Done, Item
@@ -303,7 +304,7 @@ class Inbox:
         is derived from the expired message (a restart that expires it again writes the same
         one). An X050 that expires is not answered (no exception about an exception)."""
         limit = self.node.options.parked_expiry or 0.0
-        document_id, _, revision = record.message_id.partition("~")
+        document_id, revision = document_of(record.message_id)
         answers = record.ref_to_message_id
         reason = (
             f"{record.sed_type} {record.message_id} waited {limit:g} s for its case"
@@ -325,7 +326,7 @@ class Inbox:
                 concerned: SedReference | None = SedReference(
                     sed_type=record.sed_type,
                     sed_id=document_id,
-                    sed_version=int(revision) if revision.isdigit() else 1,
+                    sed_version=revision,
                 )
             except (EessiError, ValueError):  # an ID that is not a UUID: not named in the SED
                 concerned = None

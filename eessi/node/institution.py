@@ -87,6 +87,7 @@ from eessi.node.inputs import (
     RequestEntitlement,
     SubmitInput,
 )
+from eessi.node.message_ids import AnsweredMessages
 from eessi.node.options import CRASH_ENV, DEFAULT_PARKED_EXPIRY, NodeOptions
 from eessi.node.outbox import Outbox
 from eessi.node.restore import checkpoint, restore
@@ -239,6 +240,9 @@ class Institution:
         #: message this process accepted, by message ID, until the pickup queues it (so the
         #: worker need not parse it again).
         self.accepted_roots: dict[str, Any] = {}
+        #: The MessageId of each received document whose MessageId is not its own ID (a
+        #: Domibus ``<uuid>@<host>``): a reply's RefToMessageId names it (D165).
+        self.answered = AnsweredMessages()
 
     def _mount_admin(self) -> None:
         try:

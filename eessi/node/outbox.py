@@ -95,7 +95,7 @@ class Outbox:
             sed_type=sed.code,
             sed_version=sed.version,
             message_id=self.message_id(out),
-            ref_to_message_id=out.answers,
+            ref_to_message_id=self.node.answered.message_of(out.answers),
             payload=sed.to_xml(),
         )
         assert osed is not None

@@ -15,6 +15,7 @@ from eessi.core.messages import DocumentReceived
 from eessi.errors import EessiError, JournalError
 from eessi.journal.base import Direction, MessageRecord, MessageStatus
 from eessi.node.inputs import input_from_json
+from eessi.node.message_ids import MESSAGE_IDS_LOG
 from eessi.node.records import INPUT_LOG
 from eessi.sed.documents import from_element
 from eessi.sed.validate import validate_or_raise
@@ -38,6 +39,9 @@ async def restore(node: Institution) -> None:
     inputs twice."""
     started = time.perf_counter()
     node.desk = node.make_desk(node.step_clock, node.step_ids, None)
+    node.answered.clear()
+    for ev in await node.journal.case_events(MESSAGE_IDS_LOG):
+        node.answered.received(ev.data["document_id"], ev.data["message_id"])
     restored = await node.checkpoints.restore(node.desk.snapshot())
     after = 0
     if restored is not None:

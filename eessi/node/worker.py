@@ -21,6 +21,7 @@ from eessi.core.messages import DocumentReceived, Step, TimePassed
 from eessi.errors import DomainError, EessiError, JournalError
 from eessi.journal.base import CaseEvent, Direction, MessageRecord, MessageStatus
 from eessi.node.inputs import SubmitInput, apply_input, input_to_json
+from eessi.node.message_ids import MESSAGE_IDS_LOG, document_of, is_own_form
 from eessi.node.options import crash_point
 from eessi.node.records import DESK_LOG, INPUT_LOG, case_state, event_case, event_json
 from eessi.node.restore import checkpoint
@@ -283,6 +284,9 @@ class Worker:
             "ids": drawn,
         }
         done.append(self.finished(at, step, entry, record.message_id, None, {msg.case_id}))
+        if not is_own_form(record.message_id):  # D165: a reply's RefToMessageId, after restarts
+            ids = {"document_id": msg.document_id, "message_id": record.message_id}
+            done[-1].events.append((MESSAGE_IDS_LOG, "message-id", ids))
         self.node.inbox.unpark(done, self.step_cases(step) | {msg.case_id})
 
     def rejected(self, at: datetime, record: MessageRecord, reason: str) -> Done:
@@ -311,16 +315,21 @@ class Worker:
         return apply_input(self.node.desk, value, cns_id=self.node.cns_id, where=self.node.id)
 
     def document(self, record: MessageRecord, sed: Document) -> DocumentReceived:
-        document_id = record.message_id.partition("~")[0]
+        """What the desk is told of ``record``: the document's ID is read from its MessageId and
+        so is the one it answers from its RefToMessageId (:mod:`eessi.node.message_ids`, D165)."""
+        document_id = document_of(record.message_id)[0]
+        answers = record.ref_to_message_id
         case_id = record.conversation_id
-        return DocumentReceived(
+        msg = DocumentReceived(
             case_id,
             self.buc_of(case_id, sed.code),
             record.sender,
             document_id,
             sed,
-            record.ref_to_message_id,
+            document_of(answers)[0] if answers is not None else None,
         )
+        self.node.answered.received(document_id, record.message_id)
+        return msg
 
     def buc_of(self, case_id: str, code: str) -> str:
         return buc_of(self.node.desk, case_id, code)

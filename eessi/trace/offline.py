@@ -42,6 +42,7 @@ from eessi.node.inputs import (
     apply_input,
     input_from_json,
 )
+from eessi.node.message_ids import AnsweredMessages, document_of
 from eessi.node.steps import buc_of, version_for
 from eessi.sed.catalogue import SUPPORTED_VERSIONS
 from eessi.sed.documents import from_element
@@ -122,6 +123,7 @@ class DeskRunner:
             seed_of(config, directory, side), fresh_offset=0 if recording else 7_919_000_003
         )
         self.desk = make(self.clock, self.ids, None)
+        self.answered = AnsweredMessages()
         self.accept = self.entry.versions or SUPPORTED_VERSIONS
         cns = directory.of_kind("cns")
         self.cns_id = cns[0].id if cns else "LU:CNS00001"
@@ -144,7 +146,7 @@ class DeskRunner:
                 sender=self.side,
                 receiver=out.receiver,
                 conversation_id=out.case_id,
-                ref_to_message_id=out.answers,
+                ref_to_message_id=self.answered.message_of(out.answers),
                 sed_type=sed.code,
                 sed_version=sed.version,
                 service=_SERVICE,
@@ -180,10 +182,11 @@ class DeskRunner:
             case_id,
             buc if isinstance(buc, str) else buc_of(self.desk, case_id, sed.code),
             record.sender,
-            record.message_id.partition("~")[0],
+            document_of(record.message_id)[0],
             sed,
-            record.ref_to_message_id,
+            document_of(answers)[0] if (answers := record.ref_to_message_id) else None,
         )
+        self.answered.received(msg.document_id, record.message_id)
         ids = entry.data.get("ids", ()) if entry is not None else ()
         step = self._step(at, ids, lambda: self.desk.handle(msg))
         self.fed += 1
