@@ -5,8 +5,8 @@ UUIDs), answers the AS4 message by its full MessageId, and the case runs to its 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
