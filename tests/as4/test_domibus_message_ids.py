@@ -84,7 +84,8 @@ async def test_R17_with_domibus_message_ids_is_answered_by_reference_and_complet
     pt_in = await _by_type(net, PT, Direction.IN)
     pt_out = await _by_type(net, PT, Direction.OUT)
     # R17: S071 from the fund, the CNS's S072, the fund's S073: all processed where received
-    assert set(cns_in) == {"S071", "S073"} and set(pt_in) == {"S072"}
+    assert set(cns_in) == {"S071", "S073"}
+    assert set(pt_in) == {"S072"}
     for record in [*cns_in.values(), *pt_in.values()]:
         assert record.status is MessageStatus.PROCESSED, (record.sed_type, record.error)
     s071, s072, s073 = pt_out["S071"], cns_out["S072"], pt_out["S073"]
@@ -122,9 +123,11 @@ def test_document_of_reads_the_uuid_a_message_id_carries() -> None:
     assert document_of(f"{doc}@cns.eessi-sim") == (doc, 1)
     # any other ebMS MessageId: one UUID derived from it, the same every time
     other, revision = document_of("m-1@eessi-sim")
-    assert revision == 1 and other == document_of("m-1@eessi-sim")[0]
+    assert revision == 1
+    assert other == document_of("m-1@eessi-sim")[0]
     assert other != document_of("m-2@eessi-sim")[0]
-    assert len(other) == 36 and other.count("-") == 4
+    assert len(other) == 36
+    assert other.count("-") == 4
     answered = AnsweredMessages()
     answered.received(doc, f"{doc}@cns.eessi-sim")
     answered.received(
