@@ -28,6 +28,7 @@ module and checks that this drawing and the classes agree, parent by parent::
     │   ├── MessageRefusedError          the peer answered with an error signal
     │   ├── EnvelopeError                an envelope is malformed, spoofed or oversized
     │   ├── transport.server._Reject     internal: stop the checks, answer an error signal
+    │   ├── transport.limits.BodyTimeout internal: the body did not arrive in time (a 408)
     │   └── as4.transport._Refuse        internal: the same for the AS4 endpoint
     ├── JournalError                     the durable store failed or is inconsistent
     ├── TraceError                       a trace file cannot be read or written

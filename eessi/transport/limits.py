@@ -33,6 +33,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from eessi.errors import TransportError
+
 __all__ = [
     "BodyTimeout",
     "ConnectionGuard",
@@ -254,8 +256,9 @@ class GuardedSite(web.TCPSite):
         self._bound_port = sockets[0].getsockname()[1] if sockets else self._port
 
 
-class BodyTimeout(Exception):
-    """The body did not arrive within the deadline; ``received``: the bytes that did."""
+class BodyTimeout(TransportError):
+    """Internal: the body did not arrive within the deadline; ``received``: the bytes that did
+    (the endpoints answer it with a timeout refusal, never let it out)."""
 
     def __init__(self, received: int) -> None:
         super().__init__(f"{received} bytes received")

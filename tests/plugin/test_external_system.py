@@ -92,6 +92,8 @@ async def test_a_mock_funds_S071_reaches_the_external_system_and_its_S072_comes_
         cases = [net.case_of(FR, member) for member in ("marie", "noah")]
         for case in cases:
             await net.wait_case_state(FR, case, "completed", within=30)
+            await net.idle()  # the case completes in the step that processes the S072; its
+            # message row is marked processed when that step's block commits, just after
             (s072,) = await net.mocks.received(FR, case=case, sed="S072")  # what came back
             assert s072.sender == CNS
             assert s072.status.value == "processed"
