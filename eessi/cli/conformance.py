@@ -97,6 +97,14 @@ def register(subparsers: Any) -> None:
         help="how long to watch for a document the SUT must not send (default 0.4)",
     )
     run.add_argument(
+        "--deadline-seconds",
+        type=float,
+        metavar="SECONDS",
+        help="the SUT has no clock route and its reply deadlines are configured short: its"
+        " two-month reply deadline lasts SECONDS; the suite then waits its deadline cases out"
+        " in real time, every period scaled alike (default: those cases are skipped)",
+    )
+    run.add_argument(
         "--startup",
         type=float,
         default=30.0,
@@ -138,6 +146,7 @@ def _list(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
+    import sys
 
     from eessi.conformance.report_text import LiveProgress
     from eessi.conformance.reports import write_reports
@@ -147,7 +156,15 @@ def _run(args: argparse.Namespace) -> int:
 
     suite = load_suite(shipped_suite(args.role))
     directory = load_directory(args.directory or default_directory_path())
-    settings = RunSettings(within=args.within, quiet=args.quiet, startup=args.startup)
+    if args.deadline_seconds is not None and args.deadline_seconds <= 0:
+        print("eessi conformance run: --deadline-seconds must be positive", file=sys.stderr)
+        return 2
+    settings = RunSettings(
+        within=args.within,
+        quiet=args.quiet,
+        startup=args.startup,
+        deadline_seconds=args.deadline_seconds,
+    )
     # our institutions refuse and fail on purpose (the transport cases): their warnings are the
     # suite working, not news; what the SUT did is in the verdicts and the reports
     logging.getLogger("eessi").setLevel(logging.ERROR)

@@ -277,6 +277,9 @@ class SuiteResult:
     seconds: float
     #: What the SUT offers: ``clock`` (virtual clock route), ``requests`` (admin requests).
     capabilities: tuple[str, ...] = ()
+    #: When the suite waited in real time (a SUT without the clock route, its deadlines
+    #: configured short): the seconds its two-month reply deadline lasts.
+    deadline_seconds: float | None = None
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for c in self.cases if c.outcome is outcome)
@@ -302,6 +305,7 @@ class SuiteResult:
             "started": self.started.isoformat(),
             "seconds": round(self.seconds, 3),
             "capabilities": list(self.capabilities),
+            "deadline_seconds": self.deadline_seconds,
             "passed": self.passed,
             "counts": {o.value: self.count(o) for o in Outcome},
             "cases": [c.to_dict() for c in self.cases],

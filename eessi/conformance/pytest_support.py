@@ -47,6 +47,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help="how long to wait for each document the SUT must send (default 10)",
     )
+    group.addoption(
+        "--eessi-conformance-deadline-seconds",
+        type=float,
+        metavar="SECONDS",
+        help="a SUT without the clock route, its reply deadlines configured short: its"
+        " two-month reply deadline lasts SECONDS (the deadline cases wait in real time)",
+    )
 
 
 class ConformanceItem(pytest.Item):
@@ -101,7 +108,10 @@ def _suite_result(config: pytest.Config) -> SuiteResult:
                     sut,
                     only=[i.case.id for i in _items(config)],
                     schemas=config.getoption("eessi_conformance_schemas"),
-                    settings=RunSettings(within=config.getoption("eessi_conformance_within")),
+                    settings=RunSettings(
+                        within=config.getoption("eessi_conformance_within"),
+                        deadline_seconds=config.getoption("eessi_conformance_deadline_seconds"),
+                    ),
                 )
             )
         except Exception as exc:

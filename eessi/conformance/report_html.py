@@ -150,6 +150,15 @@ def _case(result: CaseResult, sut: str) -> str:
     return "\n".join(parts)
 
 
+def _real_time(result: SuiteResult) -> str:
+    if result.deadline_seconds is None:
+        return ""
+    return (
+        "; waited in real time (the SUT's two-month reply deadline lasts"
+        f" {result.deadline_seconds:g} s)"
+    )
+
+
 def html_report(result: SuiteResult) -> str:
     rows = "".join(
         f'<tr><td><a href="#{escape(c.case.id)}">{escape(c.case.id)}</a></td>'
@@ -169,7 +178,7 @@ def html_report(result: SuiteResult) -> str:
 <h1>{escape(result.suite.title)}</h1>
 <p class="meta">SUT {escape(result.suite.sut)} at {escape(result.sut_url)}; run
 {escape(result.started.isoformat(timespec="seconds"))} in {result.seconds:.1f} s; the SUT offers:
-{escape(", ".join(result.capabilities) or "documents only")}</p>
+{escape(", ".join(result.capabilities) or "documents only")}{_real_time(result)}</p>
 <p id="verdict">{_badge(verdict)} {escape(result.summary())}</p>
 <p>{counts}</p>
 <table><thead><tr><th>test case</th><th>title</th><th>covers</th><th>verdict</th>

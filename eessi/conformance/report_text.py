@@ -43,8 +43,13 @@ def render(result: SuiteResult) -> str:
         f"Conformance: {result.suite.title}",
         f"SUT {result.suite.sut} at {result.sut_url}"
         f" (offers: {', '.join(result.capabilities) or 'documents only'})",
-        "",
     ]
+    if result.deadline_seconds is not None:
+        lines.append(
+            f"real time: the SUT's two-month reply deadline lasts {result.deadline_seconds:g} s;"
+            " every period of the suite is scaled alike"
+        )
+    lines.append("")
     for c in result.cases:
         lines.append(verdict_line(c))
         lines.extend(_failed_steps(c))

@@ -10,18 +10,27 @@ here touches the transport's internals, so the suite runs the same on any wire t
 
 Test cases run one after the other on one network, each about its own person; the clock only
 moves forward. A step that fails skips the rest of its test case.
+
+**Time.** A SUT with the clock route moves with our virtual clock: an ``advance-clock`` of two
+months passes at once. A SUT without it runs on the wall clock, and so do we (our clock
+follows it): the test cases that need time to pass are skipped, unless the tester configured
+the SUT's reply deadlines short and says how short (``RunSettings.deadline_seconds``, the
+BUC's two-month reply deadline in real seconds). Then the suite waits in real time: every
+period of the suite (an ``advance-clock``, an ``expect``'s ``deadline``) is scaled by the same
+ratio, and our institutions get the same short deadlines, so both sides fall due together.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -43,17 +52,27 @@ from eessi.conformance.model import (
 )
 from eessi.conformance.suite import load_households
 from eessi.conformance.sut_api import SutApi
+from eessi.core.case import Deadlines
 from eessi.core.household import Household
 from eessi.directory import Directory, InstitutionEntry
 from eessi.errors import ConfigError, EessiError
 from eessi.journal import Direction
 from eessi.mock.behaviour import parse_rule
+from eessi.mock.profiles import Profile, load_default_profiles
 from eessi.node.admin_requests import parse_request
 from eessi.node.network import wait_answering
 from eessi.scenario.world import LoopbackNetwork
 from eessi.sed.schemas import SchemaSet
 
-__all__ = ["Progress", "RunSettings", "SutTarget", "run_suite", "sut_target"]
+__all__ = [
+    "REPLY_DEADLINE",
+    "Progress",
+    "RunSettings",
+    "SutTarget",
+    "run_suite",
+    "short_deadlines",
+    "sut_target",
+]
 
 #: Called as the run goes: ``("case", CaseResult-or-TestCase)``, ``("step", StepResult)``...
 Progress = Callable[[str, object], None]
@@ -72,7 +91,8 @@ class SutTarget:
 
 @dataclass(frozen=True, slots=True)
 class RunSettings:
-    """How long to wait: real seconds (the SUT answers in real time; deadlines are virtual)."""
+    """How long to wait: real seconds (the SUT answers in real time; deadlines are virtual,
+    or scaled down to ``deadline_seconds``)."""
 
     #: How long an ``expect`` waits for the SUT's document.
     within: float = 10.0
@@ -80,6 +100,36 @@ class RunSettings:
     quiet: float = 0.4
     #: How long to wait for the SUT's endpoint to answer at the start.
     startup: float = 30.0
+    #: For a SUT without the clock route whose reply deadlines are configured short: the
+    #: seconds its BUC reply deadline (two months) lasts. The suite then waits in real time,
+    #: every period scaled alike (module docstring); None: its deadline cases are skipped.
+    deadline_seconds: float | None = None
+
+
+#: The BUC reply deadline that ``RunSettings.deadline_seconds`` stands for (the core's).
+REPLY_DEADLINE: timedelta = Deadlines().reply_within
+
+
+def short_deadlines(seconds: float) -> Deadlines:
+    """The core's default deadlines scaled so that the reply deadline lasts ``seconds``."""
+    scale = seconds / REPLY_DEADLINE.total_seconds()
+    escalate = Deadlines().escalate_after
+    return Deadlines(
+        reply_within=timedelta(seconds=seconds),
+        escalate_after=None if escalate is None else escalate * scale,
+    )
+
+
+def _short_profiles(seconds: float) -> dict[str, Profile]:
+    """Our mock funds' profiles with their reply deadlines as short as the SUT's."""
+    from eessi.sed.catalogue import BUCS
+
+    short = short_deadlines(seconds)
+    deadlines = {buc: short for buc in BUCS}
+    return {
+        fund: dataclasses.replace(p, policy=dataclasses.replace(p.policy, deadlines=deadlines))
+        for fund, p in load_default_profiles().items()
+    }
 
 
 def sut_target(directory: Directory, sut: str, role_id: str) -> tuple[Directory, SutTarget]:
@@ -141,6 +191,19 @@ class _Run:
         self.progress = progress
         #: Message IDs already attributed to a step, ours and the SUT's.
         self.seen: set[tuple[str, str]] = set()
+        #: Real seconds per virtual second when the suite waits in real time (None: virtual).
+        self.real_time: float | None = None
+        if "clock" not in self.capabilities and settings.deadline_seconds:
+            self.real_time = settings.deadline_seconds / REPLY_DEADLINE.total_seconds()
+        #: The SED types our side turns down because a mock rule made it lie
+        #: (``TestCase.peer_believes_answered``), by the conversation of the test case.
+        self.believes: dict[str, tuple[str, ...]] = {}
+
+    def real(self, start: datetime, period: str) -> timedelta:
+        """How long ``period`` from ``start`` lasts here: itself on a virtual clock, scaled
+        down when the suite waits in real time."""
+        span = after(start, period) - start
+        return span if self.real_time is None else span * self.real_time
 
     # ---- what travelled
 
@@ -198,11 +261,16 @@ class _Run:
     # ---- running
 
     async def run_case(self, case: TestCase) -> CaseResult:
-        missing = [n for n in case.needs if n not in self.capabilities]
+        missing = [
+            n
+            for n in case.needs
+            if n not in self.capabilities and not (n == "clock" and self.real_time)
+        ]
         if missing:
             why = {
                 "clock": "the SUT has no virtual clock route (POST /api/clock): its deadlines"
-                " cannot be reached in a test run",
+                " cannot be reached in a test run (configure them short and give"
+                " --deadline-seconds to wait them out in real time)",
                 "requests": "the SUT offers no POST /api/requests to make it act",
             }
             return CaseResult(case, Outcome.SKIPPED, reason="; ".join(why[n] for n in missing))
@@ -228,6 +296,8 @@ class _Run:
         finally:
             for fund, rule_id in added:
                 self.net.mocks.book(fund).remove(rule_id)
+            if ctx.conversation is not None and case.peer_believes_answered:
+                self.believes[ctx.conversation] = case.peer_believes_answered
         results = await self._judge_leftovers(ctx, results)
         failed = any(r.outcome is Outcome.FAILED for r in results)
         outcome = Outcome.FAILED if failed else Outcome.PASSED
@@ -338,7 +408,9 @@ class _Run:
     def auto_findings(self, ctx: _CaseContext, m: SutMessage) -> list[Finding]:
         """What every document from the SUT is held to (the module docstring of judge)."""
         out = judge.schema_findings(m, self.official)
-        if not out and not (m.status == "rejected" and m.sed in ctx.case.peer_believes_answered):
+        # a document of an earlier test case (a late reminder) is judged by that case's lies
+        believed = self.believes.get(m.case, ctx.case.peer_believes_answered)
+        if not out and not (m.status == "rejected" and m.sed in believed):
             out += judge.state_findings(m)
         if m.status == "refused" and not out:
             out.append(
@@ -478,13 +550,16 @@ async def _expect(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOut
     xpaths = args.get("xpath", [])
     findings += judge.xpath_findings(msg, [xpaths] if isinstance(xpaths, str) else list(xpaths))
     if "deadline" in args:
-        due = after(ctx.started, str(args["deadline"]))
+        span = run.real(ctx.started, str(args["deadline"]))
+        due = ctx.started + span
         if msg.at > due:
+            scaled = "" if run.real_time is None else f", {span.total_seconds():g} s here"
             findings.append(
                 Finding(
                     check="deadline",
                     message=f"{sed} came after its deadline",
-                    expected=f"by {due.isoformat()} ({args['deadline']} after the case began)",
+                    expected=f"by {due.isoformat()} ({args['deadline']} after the case"
+                    f" began{scaled})",
                     found=msg.at.isoformat(),
                     message_id=msg.message_id,
                     sed=sed,
@@ -673,18 +748,39 @@ async def _expect_retried(run: _Run, ctx: _CaseContext, args: dict[str, Any]) ->
 
 async def _advance(run: _Run, ctx: _CaseContext, args: dict[str, Any]) -> StepOutcome:
     period = str(args["period"])
-    to = after(run.net.clock.now(), period)
     findings = []
-    if "clock" in run.capabilities:
-        why = await run.api.move_clock(to)
-        if why:
-            findings.append(Finding(check="clock", message=why))
-    run.net.clock.set(to)
+    if run.real_time is not None:
+        # the SUT's deadlines are short: wait the period out, scaled (our clock follows)
+        wait = run.real(run.net.clock.now(), period).total_seconds()
+        await asyncio.sleep(wait)
+        _follow_wall_clock(run.net)
+        note = f"{period} waited out in real time ({wait:.2f} s; the deadlines are short)"
+    else:
+        to = after(run.net.clock.now(), period)
+        if "clock" in run.capabilities:
+            why = await run.api.move_clock(to)
+            if why:
+                findings.append(Finding(check="clock", message=why))
+        run.net.clock.set(to)
+        note = f"the clock is now {to.isoformat()}"
     for node in run.net.nodes.values():
         node.release_due()
     await run.net.tick()
     await run.net.idle()
-    return f"the clock is now {to.isoformat()}", findings, []
+    return note, findings, []
+
+
+def _follow_wall_clock(net: LoopbackNetwork) -> None:
+    now = datetime.now(UTC)
+    if now > net.clock.now():
+        net.clock.set(now)
+
+
+async def _keep_following(net: LoopbackNetwork) -> None:
+    """Our virtual clock kept on the wall clock (a SUT without the clock route runs on it)."""
+    while True:
+        _follow_wall_clock(net)
+        await asyncio.sleep(0.05)
 
 
 _STEPS: dict[str, Callable[[_Run, _CaseContext, dict[str, Any]], Any]] = {
@@ -765,12 +861,18 @@ async def run_suite(
                 # a SUT on the wall clock refuses messages stamped far from its time (replay
                 # protection): ours start at its time, now
                 start = datetime.now(UTC).replace(microsecond=0)
+            wall = "clock" not in capabilities
             net = LoopbackNetwork(
                 list(suite.peers),
                 households,
                 workdir=Path(workdir or tmp),
                 start=start,
                 directory=directory,
+                profiles=(
+                    _short_profiles(settings.deadline_seconds)
+                    if wall and settings.deadline_seconds
+                    else None
+                ),
                 fixed_ports=True,
                 external_within=settings.startup,
                 security=security,
@@ -778,6 +880,7 @@ async def run_suite(
             )
             _scriptable_cns(net)
             async with net:
+                follower = asyncio.create_task(_keep_following(net)) if wall else None
                 run = _Run(
                     suite,
                     net,
@@ -789,13 +892,19 @@ async def run_suite(
                     progress,
                 )
                 results = []
-                for case in cases:
-                    if progress is not None:
-                        progress("case", case)
-                    result = await run.run_case(case)
-                    results.append(result)
-                    if progress is not None:
-                        progress("done", result)
+                try:
+                    for case in cases:
+                        if progress is not None:
+                            progress("case", case)
+                        result = await run.run_case(case)
+                        results.append(result)
+                        if progress is not None:
+                            progress("done", result)
+                finally:
+                    if follower is not None:
+                        follower.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await follower
     return SuiteResult(
         suite,
         target.endpoint,
@@ -803,4 +912,5 @@ async def run_suite(
         started,
         time.monotonic() - t0,
         tuple(sorted(capabilities)),
+        deadline_seconds=settings.deadline_seconds if run.real_time is not None else None,
     )

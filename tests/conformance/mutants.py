@@ -3,7 +3,8 @@
 Run: ``python tests/conformance/mutants.py NAME serve --institution ... (eessi serve's
 arguments)``. The bug is patched into this process before the node starts; nothing of it leaves
 this file. Each mutant names the test case, step and check that must catch it
-(``tests/conformance/test_conformance_mutants.py``).
+(``tests/conformance/test_conformance_mutants.py``). One name is not a bug:
+``short-deadlines:SECONDS`` (the suite's real-time path); names combine with ``+``.
 """
 
 from __future__ import annotations
@@ -111,6 +112,20 @@ def answers_duplicates(argv: list[str]) -> int:
     return int(asyncio.run(cns.main(["--directory", directory, "--id", own])))
 
 
+def short_deadlines(seconds: str) -> list[str]:
+    """Not a bug: a SUT whose reply deadlines are configured short (the two-month BUC reply
+    deadline lasts ``seconds``), checked every quarter second on the wall clock: for the
+    suite's real-time path (``RunSettings.deadline_seconds``). Extra ``eessi serve``
+    arguments it needs."""
+    from eessi.conformance.runner import short_deadlines as scaled
+    from eessi.core import case
+    from eessi.sed.catalogue import BUCS
+
+    short = scaled(float(seconds))
+    case.DEFAULT_DEADLINES = {buc: short for buc in BUCS}  # type: ignore[misc]
+    return ["--tick", "0.25"]
+
+
 MUTANTS: dict[str, Callable[[], None]] = {
     "no-s072": no_s072,
     "confirms-refused": confirms_refused,
@@ -123,10 +138,16 @@ PROGRAMS: dict[str, Callable[[list[str]], int]] = {"answers-duplicates": answers
 
 
 def main(argv: list[str]) -> int:
-    name, *rest = argv
-    if name in PROGRAMS:
-        return PROGRAMS[name](rest)
-    MUTANTS[name]()
+    """``NAME[+NAME...] serve ...``: each name a mutant, or ``short-deadlines:SECONDS``."""
+    names, *rest = argv
+    if names in PROGRAMS:
+        return PROGRAMS[names](rest)
+    for name in names.split("+"):
+        kind, _, value = name.partition(":")
+        if kind == "short-deadlines":
+            rest += short_deadlines(value)
+        else:
+            MUTANTS[name]()
     from eessi.cli import main as eessi
 
     return eessi(rest)
