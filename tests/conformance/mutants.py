@@ -64,6 +64,16 @@ def no_reminder() -> None:
     cns.time_passed = time_passed  # type: ignore[assignment]
 
 
+def no_x013() -> None:
+    """A fund that never answers a clarification request (X012): it takes it, says nothing."""
+    from eessi.core import fund
+
+    class _NeverAnX012:
+        pass
+
+    fund.X012 = _NeverAnX012  # type: ignore[misc, assignment]
+
+
 def ignores_r11() -> None:
     """A CNS that confirms a child aged 30 without studies: R11 forgotten, such a child is
     judged as one under R9's age limit (then, arrived from Germany insured personally, R5
@@ -132,6 +142,7 @@ MUTANTS: dict[str, Callable[[], None]] = {
     "invalid-s072": invalid_s072,
     "no-reminder": no_reminder,
     "ignores-r11": ignores_r11,
+    "no-x013": no_x013,
 }
 #: Mutants that are a whole program of their own (given ``eessi serve``'s arguments).
 PROGRAMS: dict[str, Callable[[list[str]], int]] = {"answers-duplicates": answers_duplicates}

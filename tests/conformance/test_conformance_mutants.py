@@ -138,3 +138,19 @@ async def test_a_cns_confirming_a_child_aged_30_without_studies_fails_at_the_s04
     assert finding.found.startswith("S040 ")
     assert finding.found.endswith(" to DE:TKK00001")
     assert "aged 30 and not in higher education" in finding.expected
+
+
+async def test_a_fund_that_never_answers_a_clarification_fails_at_the_expected_x013(
+    tmp_path: Path,
+) -> None:
+    async with start_sut(tmp_path, "FR:CPAM5701", mutant="no-x013") as directory:
+        result = await run_suite(
+            load_suite(shipped_suite("fund")),
+            load_directory(directory),
+            "FR:CPAM5701",
+            only=["FUND-X012-01", "FUND-X050-01"],
+            settings=FAST,
+        )
+    (finding,) = the_failure(result, "FUND-X012-01", 4)
+    assert (finding.check, finding.sed) == ("missing", "X013")
+    assert finding.expected == "FR:CPAM5701 -> LU:CNS00001 X013"
