@@ -92,10 +92,11 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--transport",
-        choices=("as4", "legacy"),
+        choices=("as4",),
         default="as4",
-        help="as4 (default): eDelivery AS4 (docs/as4.md); legacy: the AS4-like envelope with"
-        " an HMAC of earlier versions, retiring",
+        help="as4 (the default and the only wire): eDelivery AS4 (docs/as4.md); the AS4-like"
+        " envelope with an HMAC of earlier versions is retired (D167); --no-security for fast"
+        " local runs",
     )
     parser.add_argument(
         "--pki",
@@ -194,14 +195,11 @@ def configure_logging(args: argparse.Namespace) -> None:
 
 
 def node_transport(args: argparse.Namespace, directory: Any, default_pki: Any) -> tuple[Any, str]:
-    """The transport factory ``--transport`` asks for (``None``: the legacy one, the node's
-    default) and a line saying what it is. For AS4: the P-Modes beside the directory (or the
-    shipped ones), checked, and the PKI (``--pki``, the P-Mode file's, else ``default_pki``),
-    made there if missing (:func:`eessi.as4.startup.load_as4`)."""
+    """The eDelivery AS4 transport factory and a line saying what it is: the P-Modes beside the
+    directory (or the shipped ones), checked, and the PKI (``--pki``, the P-Mode file's, else
+    ``default_pki``), made there if missing (:func:`eessi.as4.startup.load_as4`)."""
     from pathlib import Path
 
-    if args.transport == "legacy":
-        return None, "transport: legacy (AS4-like envelope, HMAC)"
     from eessi.as4.node_transport import as4_transport
     from eessi.as4.startup import load_as4
 

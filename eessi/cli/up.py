@@ -118,7 +118,7 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
         synchronous=args.synchronous,
         prepare=prepare,
         fund_policies={fund: p.policy for fund, p in controller.profiles.items()},
-        transport=transport or "http",  # None: --transport legacy
+        transport=transport,
     )
 
     def mock_rules_back() -> None:  # POST /api/reset: the mock funds' rules as in the profiles

@@ -48,7 +48,7 @@ async def serve(directory: Path, ir_id: str, db: Path) -> AsyncIterator[str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "eessi", "serve", "--institution", ir_id,
         "--directory", str(directory), "--db", str(db), "--tick", "0", "--seed", "7",
-        "--virtual-clock", START, "--transport", "legacy",
+        "--virtual-clock", START,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
