@@ -171,8 +171,16 @@ def register(subparsers: Any) -> None:
         "--shared",
         action="store_true",
         help="one of several processes of this institution sharing its --journal (PostgreSQL)"
-        " and its port: each accepts messages, one at a time owns the cases and processes"
-        " them, another takes over when it dies (docs/deployment.md)",
+        " and its port: each accepts messages and admin requests; the cases are split into"
+        " partitions by household, each owned by one live process, taken over by the others"
+        " when it dies (docs/deployment.md)",
+    )
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        metavar="N",
+        help="with --shared: how many partitions the cases are split into (default 8; give"
+        " every process of the institution the same N, and keep it for the journal's life)",
     )
     parser.add_argument("--port", type=int, help="listen on this port instead of the directory's")
     parser.add_argument("--host", help="listen on this address instead of the directory's")
@@ -321,7 +329,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from eessi.mock.wiring import enable_mock, mock_controller
     from eessi.node.households import load_households
     from eessi.node.network import journal_file_name, open_institution
-    from eessi.node.ownership import Ownership
+    from eessi.node.partitions import PARTITIONS, SharedInstitution
     from eessi.ops.logs import announce
     from eessi.ops.observe import instrument
     from eessi.ops.shutdown import drain
@@ -350,6 +358,20 @@ async def _serve(args: argparse.Namespace) -> int:
             hint="give every process of the institution the same --journal postgresql://...",
             code="cli.shared-needs-journal",
         )
+    if args.partitions is not None and not args.shared:
+        raise ConfigError(
+            "--partitions splits the cases of processes started with --shared",
+            where="--partitions",
+            hint="add --shared (and the same --partitions) to every process of the institution",
+            code="cli.partitions-need-shared",
+        )
+    if args.shared and entry.kind == "mock":
+        raise ConfigError(
+            f"{entry.id} is a mock fund: its scripted behaviours run in one process",
+            where="--shared",
+            hint="run a mock fund as one process (without --shared)",
+            code="cli.shared-mock",
+        )
     controller = mock_controller(directory, seed=args.seed) if entry.kind == "mock" else None
     profile = controller.profiles.get(entry.id) if controller is not None else None
     options, clock = node_options(args), node_clock(args)  # refused before any key is made
@@ -374,7 +396,7 @@ async def _serve(args: argparse.Namespace) -> int:
         transport=transport,
     )
     note_run(inst, households=people, seed=args.seed)
-    ownership: Ownership | None = None
+    shared: SharedInstitution | None = None
     try:  # whatever fails from here on, what was opened is closed (the process then exits)
         if controller is not None:  # a mock fund: its profile's behaviours, /api/mock/ routes
             enable_mock(inst, controller, host=args.host or urlsplit(entry.endpoint).hostname)
@@ -386,9 +408,16 @@ async def _serve(args: argparse.Namespace) -> int:
 
             back = [partial(controller.reset, entry.id)] if controller is not None else []
             attach_lone_reset(inst, db, synchronous=args.synchronous, before=back)
-        if args.shared:  # a standby until it owns the cases (eessi.node.ownership)
-            ownership = Ownership(inst)
-            await ownership.start(host=args.host, port=args.port)
+        if args.shared:  # partitions of the cases, shared with the other processes
+            shared = SharedInstitution(
+                inst,
+                partitions=args.partitions or PARTITIONS,
+                seed=args.seed,
+                transport=transport,
+                host=args.host,
+                synchronous_commit=args.synchronous == "FULL",
+            )
+            await shared.start(host=args.host, port=args.port)
         else:
             await inst.start(host=args.host, port=args.port)
         announce(
@@ -401,10 +430,11 @@ async def _serve(args: argparse.Namespace) -> int:
         announce(f"  {transport_line}", event="transport", transport=args.transport)
         await stop.wait()
         announce(f"{entry.id}: stopping", stream=sys.stderr, event="stopping")
-        report_drain(await drain([inst], args.drain_timeout), args.drain_timeout)
+        nodes = [inst, *(shared.nodes if shared is not None else ())]
+        report_drain(await drain(nodes, args.drain_timeout), args.drain_timeout)
     finally:
-        if ownership is not None:
-            await ownership.stop()
+        if shared is not None:
+            await shared.stop()
         await inst.stop()
         await inst.journal.close()
     return 0

@@ -19,13 +19,20 @@ Design, in short (docs/journal.md, decisions D80-D82):
   (:mod:`eessi.journal.migrations`); a newer one is refused, naming both versions.
 * **Errors translated here**: no asyncpg exception leaves this module; they become
   :class:`~eessi.errors.JournalError` naming the database (its URL without the password).
-* **Several processes of one institution** (:mod:`eessi.node.ownership`, D117): the owner of the
-  institution's cases claims an epoch (:meth:`PostgresJournal.claim_ownership`, table
-  ``owners``); from then on every transaction of this journal first checks, under a share lock
-  on that row, that the epoch is still its own, so a process that lost ownership can never
-  commit a batch after the next owner took over (it is fenced out). With
-  :attr:`PostgresJournal.notify_inbound`, accepting an inbound message also sends a
-  ``NOTIFY`` on :data:`INBOUND_CHANNEL`, waking the owner (whichever process accepted it).
+* **Several processes of one institution** (:mod:`eessi.node.partitions`, D117, D145-D147):
+  the cases are split into partitions; a journal object opened with ``partition=K`` works for
+  partition ``K`` only (its outbound messages carry it; its queries of pending work see only
+  its messages; its pseudo cases such as the input log ``~inputs`` are ``~inputs/K``; its
+  checkpoint is slot ``1000 + K``). The owner of a partition claims an epoch
+  (:meth:`PostgresJournal.claim_partition`, table ``partitions``); from then on every
+  transaction of that journal first checks, under a share lock on that row, that the epoch is
+  still its own, so a process that lost the partition can never commit a batch after the next
+  owner took over (it is fenced out). An accepting process's :attr:`PostgresJournal.router`
+  files each inbound message under its partition, and with
+  :attr:`PostgresJournal.notify_inbound` accepting it also sends a ``NOTIFY`` on
+  :data:`INBOUND_CHANNEL`, waking the partition's owner (whichever process accepted it). The
+  table ``owners`` (migration 3) is no longer written: one owner of all the cases was D117's
+  first step.
 """
 
 from __future__ import annotations
@@ -242,8 +249,7 @@ class PostgresJournal(Journal):
         self._lock = asyncio.Lock()
         self._tx_task: asyncio.Task[Any] | None = None
         self._closed = False
-        #: (institution, epoch, fenced-out callback) once this process owns the institution
-        #: (or, with :attr:`partition`, the partition).
+        #: (institution, epoch, fenced-out callback) once this process owns :attr:`partition`.
         self._fence: tuple[str, int, Callable[[], None]] | None = None
         #: Announce each accepted inbound message on :data:`INBOUND_CHANNEL` (several
         #: processes of one institution: the owner listens).
@@ -680,9 +686,11 @@ class PostgresJournal(Journal):
             # in time order (each in its own seq order)
             rows = await self._read(
                 "SELECT case_id, seq, at, kind, data, message_id FROM case_events"
-                " WHERE case_id = $1 OR case_id LIKE $2 ORDER BY at, case_id, seq",
+                " WHERE case_id = $1 OR case_id LIKE $2 ORDER BY case_id <> $1, at, case_id, seq",
                 (case_id, _like_partitions(case_id)),
             )
+            if all(r[0] == case_id for r in rows):  # not partitioned: in seq order
+                rows = sorted(rows, key=lambda r: int(r[1]))
             return [replace(_event(r), case_id=case_id) for r in rows]
         rows = await self._read(
             "SELECT case_id, seq, at, kind, data, message_id FROM case_events"
@@ -801,37 +809,17 @@ class PostgresJournal(Journal):
 
         return await self._submit(op, "save a checkpoint")
 
-    # -- several processes of one institution (eessi.node.ownership) ---------------------------
-    async def claim_ownership(
-        self, institution: str, holder: str, *, on_fenced: Callable[[], None]
-    ) -> int:
-        """Become the owner of ``institution``'s cases: increment its epoch (``owners``) and
-        fence every later transaction of this journal with it. Call it only while holding the
-        institution's ownership lock (:mod:`eessi.node.ownership`): the increment waits for a
-        transaction of the previous owner that is committing, and any later one of it is
-        refused. ``on_fenced`` is called when a transaction finds the epoch moved on (this
-        process lost ownership); the transaction then raises ``journal.not-owner``."""
-
-        async def op(conn: Any) -> int:
-            epoch = await conn.fetchval(
-                "INSERT INTO owners (institution, epoch, holder, since)"
-                " VALUES ($1, 1, $2, now())"
-                " ON CONFLICT (institution) DO UPDATE SET epoch = owners.epoch + 1,"
-                " holder = EXCLUDED.holder, since = EXCLUDED.since RETURNING epoch",
-                institution,
-                holder,
-            )
-            return int(epoch)
-
-        epoch = await self._submit(op, "claim ownership")
-        self._fence = (institution, epoch, on_fenced)
-        return epoch
-
+    # -- several processes of one institution (eessi.node.partitions) -------------------------
     async def claim_partition(
         self, institution: str, holder: str, *, on_fenced: Callable[[], None]
     ) -> int:
-        """:meth:`claim_ownership` of this journal's :attr:`partition` (table
-        ``partitions``): call it only while holding the partition's lock."""
+        """Become the owner of this journal's :attr:`partition` of ``institution``'s cases:
+        increment its epoch (table ``partitions``) and fence every later transaction of this
+        journal with it. Call it only while holding the partition's lock
+        (:mod:`eessi.node.partitions`): the increment waits for a transaction of the previous
+        owner that is committing, and any later one of it is refused. ``on_fenced`` is called
+        when a transaction finds the epoch moved on (this process lost the partition); the
+        transaction then raises ``journal.not-owner``."""
         part = self.partition
         if part is None:
             raise JournalError(
@@ -959,27 +947,15 @@ class PostgresJournal(Journal):
             (MessageStatus.RECEIVED.value, list(message_ids), *self._part_arg()),
         )
 
-    async def owner(self, institution: str) -> tuple[int, str] | None:
-        """The epoch and holder of ``institution``'s current owner (``None``: never claimed)."""
-        rows = await self._read(
-            "SELECT epoch, holder FROM owners WHERE institution = $1", (institution,)
-        )
-        return (int(rows[0][0]), str(rows[0][1])) if rows else None
-
     async def _check_fence(self, conn: Any, pg_tx: Any) -> None:
         assert self._fence is not None
         institution, epoch, on_fenced = self._fence
         try:
-            if self.partition is None:
-                current = await conn.fetchval(
-                    "SELECT epoch FROM owners WHERE institution = $1 FOR SHARE", institution
-                )
-            else:
-                current = await conn.fetchval(
-                    "SELECT epoch FROM partitions WHERE institution = $1 AND part = $2 FOR SHARE",
-                    institution,
-                    self.partition,
-                )
+            current = await conn.fetchval(
+                "SELECT epoch FROM partitions WHERE institution = $1 AND part = $2 FOR SHARE",
+                institution,
+                self.partition,
+            )
         except _PG_ERRORS as exc:
             self._drop_writer()
             raise _translate(exc, self.where, "check ownership") from None
@@ -987,13 +963,13 @@ class PostgresJournal(Journal):
             return
         await asyncio.shield(_rollback(pg_tx))
         on_fenced()
-        what = "the cases" if self.partition is None else f"partition {self.partition}"
         raise JournalError(
-            f"{institution}: this process no longer owns {what} (epoch {epoch}, now"
+            f"{institution}: this process no longer owns partition {self.partition} (epoch"
+            f" {epoch}, now"
             f" {current}); another process took over",
             code="journal.not-owner",
             where=self.where,
-            hint="stop this process; restarted, it waits as a standby",
+            hint="stop this process; restarted, it takes its share of the partitions again",
         )
 
     async def schema_version(self) -> int:

@@ -231,10 +231,10 @@ class Institution:
         #: stopping or restoring after a reset (``GET /api/health/ready``).
         self.ready = False
         #: False while this process is a standby of a shared institution: it accepts inbound
-        #: messages (journaled) but runs no desk, sends nothing (:mod:`eessi.node.ownership`).
+        #: messages (journaled) but runs no desk, sends nothing (:mod:`eessi.node.partitions`).
         self.active = True
         #: Inbound messages are queued for the desk from the journal by the owner's pickup
-        #: (:mod:`eessi.node.ownership`), not where they were accepted.
+        #: (:mod:`eessi.node.partitions`), not where they were accepted.
         self.inbound_from_journal = False
         #: With :attr:`inbound_from_journal`, on the owner: the validated SED tree of each
         #: message this process accepted, by message ID, until the pickup queues it (so the
@@ -243,6 +243,9 @@ class Institution:
         #: The MessageId of each received document whose MessageId is not its own ID (a
         #: Domibus ``<uuid>@<host>``): a reply's RefToMessageId names it (D165).
         self.answered = AnsweredMessages()
+        #: Where :meth:`submit` sends inputs instead of this node's desk: the desks of the
+        #: institution's partitions (:mod:`eessi.node.partitions`).
+        self.submit_to: Callable[[SubmitInput, list[str] | None], Awaitable[Step]] | None = None
 
     def _mount_admin(self) -> None:
         try:
@@ -290,7 +293,7 @@ class Institution:
     ) -> None:
         """Restore from the journal, then serve on ``host:port`` (default: the entry's endpoint;
         port 0 picks a free one, see :attr:`url`). ``standby``: only serve (accept and journal
-        inbound messages) until :meth:`activate` (:mod:`eessi.node.ownership`)."""
+        inbound messages) until :meth:`activate` (:mod:`eessi.node.partitions`)."""
         if self.started:
             return
         self.started = True
@@ -416,6 +419,8 @@ class Institution:
         outbound policy named them), so a caller need not search the journal for them.
         """
         self._check_submit(value)
+        if self.submit_to is not None:  # a process of a partitioned institution
+            return await self.submit_to(value, messages)
         if not self.active:
             raise EessiError(
                 f"this process of {self.id} is a standby: another process owns the cases",

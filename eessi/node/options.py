@@ -83,7 +83,7 @@ class NodeOptions:
     #: ``0``: never (every restart replays the whole input log).
     checkpoint_every: int | None = 1000
     #: Listen with ``SO_REUSEPORT``, so that several processes of one institution share its
-    #: port (the kernel spreads connections over them; :mod:`eessi.node.ownership`).
+    #: port (the kernel spreads connections over them; :mod:`eessi.node.partitions`).
     reuse_port: bool = False
 
     @property

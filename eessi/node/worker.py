@@ -54,7 +54,7 @@ class Worker:
 
     def enqueue(self, item: Item) -> None:
         if item.kind == "inbound" and self.node.inbound_from_journal:
-            # journaled: the owner's pickup queues it (eessi.node.ownership), with the tree
+            # journaled: the owner's pickup queues it (eessi.node.partitions), with the tree
             if self.node.active and item.record is not None and item.root is not None:
                 self.node.accepted_roots[item.record.message_id] = item.root
             return

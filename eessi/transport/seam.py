@@ -150,7 +150,7 @@ class TransportSetup:
     #: An HTTP transport also listens on the entry's admin URL when its port differs.
     bind_admin: bool = True
     #: Listen with ``SO_REUSEPORT``: several processes of one institution share its port
-    #: (:mod:`eessi.node.ownership`).
+    #: (:mod:`eessi.node.partitions`).
     reuse_port: bool = False
 
     def endpoint_of(self, receiver: str) -> str:

@@ -1,11 +1,13 @@
 """One institution, many processes (issue 17): three ``eessi serve --shared`` processes of the
-CNS share one PostgreSQL journal and one port; the Portuguese mock fund (its own process, on
-SQLite) opens cases at them. Under that load the process owning the cases is killed with
-SIGKILL; a standby takes over, and at the end every case is complete with nothing lost and
-nothing done twice, counted in both journals.
+CNS share one PostgreSQL journal and one port, each owning a share of the CNS's partitions
+(households by hash, eessi.node.partitions); the Portuguese mock fund (its own process, on
+SQLite) opens cases at them. Under that load one of the three is killed with SIGKILL; the two
+others take its partitions over, and at the end every case is complete with nothing lost and
+nothing done twice, counted in both journals; the work was shared (every process processed
+inputs of its own partitions).
 
-The owner is the one the journal's ``owners`` table names (host:pid). Every wait is bounded
-generously for a loaded machine; nothing here times performance.
+Who owns which partition is what the journal's ``partitions`` table names (host:pid). Every
+wait is bounded generously for a loaded machine; nothing here times performance.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from serve_support import (
 
 from eessi.journal import open_journal
 from eessi.journal.base import Direction, MessageStatus
+from eessi.node.partitions import PARTITIONS
 from eessi.node.records import INPUT_LOG
 
 pytestmark = pytest.mark.slow
@@ -39,14 +42,16 @@ CASES = 60
 PROCESSES = 3
 
 
-async def owner(url: str) -> tuple[int, int] | None:
-    """(epoch, pid) of the CNS's owning process, from the journal's ``owners`` table."""
+async def owners(url: str) -> dict[int, tuple[int, int]]:
+    """Partition -> (epoch, pid) of its owner, from the journal's ``partitions`` table."""
     conn = await asyncpg.connect(url)
     try:
-        row = await conn.fetchrow("SELECT epoch, holder FROM owners WHERE institution = $1", CNS)
+        rows = await conn.fetch(
+            "SELECT part, epoch, holder FROM partitions WHERE institution = $1", CNS
+        )
     finally:
         await conn.close()
-    return None if row is None else (int(row["epoch"]), int(row["holder"].rsplit(":", 1)[1]))
+    return {int(r["part"]): (int(r["epoch"]), int(r["holder"].rsplit(":", 1)[1])) for r in rows}
 
 
 async def count_processed_s071(url: str) -> int:
@@ -62,7 +67,7 @@ async def count_processed_s071(url: str) -> int:
         await conn.close()
 
 
-async def test_kill_9_of_the_owning_cns_process_under_load_loses_nothing_and_doubles_nothing(
+async def test_kill_9_of_one_of_three_cns_processes_under_load_loses_nothing_doubles_nothing(
     tmp_path: Path, postgres_url: str
 ) -> None:
     directory = write_directory(tmp_path)
@@ -82,12 +87,15 @@ async def test_kill_9_of_the_owning_cns_process_under_load_loses_nothing_and_dou
             await until(lambda c=cns: _listening(c), f"{cns.log.name} listens")
         await fund.wait_ready()
 
-        async def claimed() -> bool:
-            return await owner(postgres_url) is not None
+        pids = {c.proc.pid for c in cnss if c.proc is not None}
 
-        await until(claimed, "a CNS process owns the cases")
-        first = await owner(postgres_url)
-        assert first is not None
+        async def shared() -> bool:  # every partition owned, evenly (8 over 3: 3, 3, 2)
+            now = await owners(postgres_url)
+            each = Counter(pid for _, pid in now.values())
+            return len(now) == PARTITIONS and set(each) == pids and max(each.values()) <= 3
+
+        await until(shared, f"the {PROCESSES} CNS processes share the {PARTITIONS} partitions")
+        first = await owners(postgres_url)
         async with aiohttp.ClientSession() as session:
             body = [{"kind": "request_entitlement", "person": spouse(n)} for n in range(CASES)]
             status, answer = await api(session, "POST", fund.url + "/api/requests/batch", body)
@@ -98,16 +106,18 @@ async def test_kill_9_of_the_owning_cns_process_under_load_loses_nothing_and_dou
                 return await count_processed_s071(postgres_url) >= CASES // 6
 
             await until(under_way, "the CNS processes the first S071s")
-            (killed,) = [c for c in cnss if c.proc is not None and c.proc.pid == first[1]]
+            victim = first[0][1]  # the owner of partition 0
+            (killed,) = [c for c in cnss if c.proc is not None and c.proc.pid == victim]
+            lost = {k for k, (_, pid) in first.items() if pid == victim}
             code, _ = await killed.terminate(signal.SIGKILL)
             assert code == -signal.SIGKILL
             assert not await _cns_settled(postgres_url)  # killed under load, cases open
 
             async def taken_over() -> bool:
-                now = await owner(postgres_url)
-                return now is not None and now[0] > first[0]
+                now = await owners(postgres_url)
+                return all(now[k][0] > first[k][0] and now[k][1] != victim for k in lost)
 
-            await until(taken_over, "a standby takes the cases over")
+            await until(taken_over, f"the others take partitions {sorted(lost)} over")
 
             async def complete() -> bool:
                 done = await listed(session, fund, "sed=S073&direction=out&status=acknowledged")
@@ -124,14 +134,13 @@ async def test_kill_9_of_the_owning_cns_process_under_load_loses_nothing_and_dou
                 code, _ = await cns.terminate()
                 assert code == 0, cns.output()
         await fund.terminate()
-    second = await owner(postgres_url)
-    assert second is not None
-    assert second[1] != first[1]
+    second = await owners(postgres_url)
+    assert victim not in {pid for _, pid in second.values()}
 
     journal = await open_journal(postgres_url)
     try:
         cns_messages = await journal.messages()
-        inputs = await journal.case_events_after(INPUT_LOG, 0)
+        inputs = await journal.case_events(INPUT_LOG)  # every partition's input log
     finally:
         await journal.close()
     fund_messages = await fund.messages()
@@ -157,7 +166,22 @@ async def test_kill_9_of_the_owning_cns_process_under_load_loses_nothing_and_dou
         and m.status is MessageStatus.PROCESSED
     )
     assert len(fund_s072) == CASES
-    print(f"\nshared CNS, {PROCESSES} processes, owner killed: {CASES} cases, 0 lost, 0 doubled")
+    # the partitions followed the households: each case's messages in one partition
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        spread = await conn.fetch(
+            "SELECT conversation_id, count(DISTINCT part) AS parts, min(part) AS part"
+            " FROM messages GROUP BY conversation_id"
+        )
+    finally:
+        await conn.close()
+    assert {r["parts"] for r in spread} == {1}
+    used = Counter(r["part"] for r in spread)
+    assert len(used) > 1, used  # the cases are spread over the partitions
+    print(
+        f"\nshared CNS, {PROCESSES} processes, one killed (partitions {sorted(lost)} taken over):"
+        f" {CASES} cases over {len(used)} partitions, 0 lost, 0 doubled"
+    )
 
 
 async def _listening(cns: Serve) -> bool:
