@@ -166,6 +166,16 @@ _POSTGRES_V4 = (
     " WHERE status = 'queued'",
 )
 
+#: How many partitions each shared institution's cases are split into: fixed at the first
+#: start, so that a process given another number is refused (D145).
+_POSTGRES_V5 = (
+    """CREATE TABLE shared_institutions (
+        institution TEXT PRIMARY KEY,
+        partitions INTEGER NOT NULL CHECK (partitions > 0),
+        since TIMESTAMPTZ NOT NULL DEFAULT now()
+    )""",
+)
+
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1, "messages (bytea envelope and payload), case events, case snapshots", _POSTGRES_V1
@@ -177,5 +187,8 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         "partitions: messages by partition, an owner and a checkpoint per partition,"
         " admin requests queued for a partition's owner",
         _POSTGRES_V4,
+    ),
+    Migration(
+        5, "shared_institutions: the partition count of each shared institution", _POSTGRES_V5
     ),
 )

@@ -845,6 +845,24 @@ class PostgresJournal(Journal):
         self._fence = (institution, epoch, on_fenced)
         return epoch
 
+    async def agree_partitions(self, institution: str, partitions: int) -> int:
+        """The partition count of ``institution``'s cases: ``partitions`` if it is the first
+        shared process to start on this journal (recorded), else the recorded one."""
+
+        async def op(conn: Any) -> int:
+            await conn.execute(
+                "INSERT INTO shared_institutions (institution, partitions) VALUES ($1, $2)"
+                " ON CONFLICT (institution) DO NOTHING",
+                institution,
+                partitions,
+            )
+            found = await conn.fetchval(
+                "SELECT partitions FROM shared_institutions WHERE institution = $1", institution
+            )
+            return int(found)
+
+        return await self._submit(op, "read the partition count")
+
     async def partition_owners(self, institution: str) -> dict[int, tuple[int, str]]:
         """Partition -> (epoch, holder) of its latest owner, for every partition ever owned."""
         rows = await self._read(

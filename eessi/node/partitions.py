@@ -230,6 +230,16 @@ class SharedInstitution:
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self, *, host: str | None = None, port: int | None = None) -> None:
         """Join the institution's live processes, serve, then take a share of the partitions."""
+        recorded = await self.journal.agree_partitions(self.front.id, self.partitions)
+        if recorded != self.partitions:
+            raise ConfigError(
+                f"{self.front.id}'s cases are split into {recorded} partitions in this journal;"
+                f" this process was given {self.partitions}",
+                where="--partitions",
+                hint=f"start every process of the institution with --partitions {recorded}"
+                " (the number is fixed for the journal's life)",
+                code="node.partitions-mismatch",
+            )
         self._conn = await asyncpg.connect(self.journal.url)
         self._pid = self._conn.get_server_pid()
         await self._conn.execute("SELECT pg_advisory_lock_shared($1, $2)", self._base, _MEMBER)
@@ -287,7 +297,8 @@ class SharedInstitution:
         """Backend PIDs of the sessions of the institution's live processes, in order."""
         rows = await self._conn.fetch(
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = $1"
-            " AND objid::bigint = $2 AND objsubid = 2 AND granted ORDER BY pid",
+            " AND objid::bigint = $2 AND objsubid = 2 AND granted AND database ="
+            " (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY pid",
             self._base,
             _MEMBER,
         )

@@ -1,6 +1,7 @@
 """Partitions of one institution's cases between two processes' nodes on one PostgreSQL journal
 (eessi.node.partitions, D145-D147), in one test process with real nodes and a real server: a
-lone process owns every partition; a second one joining takes half; an admin request given to
+lone process owns every partition; a second one joining takes half; a third given another
+partition count is refused; an admin request given to
 either process is run by the desk of its household's partition, wherever that is; a process
 whose journal session is cut (what a network cut does) is told it lost its partitions, the
 other takes them over with new epochs, and the cut one can commit nothing more for them."""
@@ -17,7 +18,7 @@ from serve_support import CNS, write_directory
 
 from eessi.core.messages import CoInsuranceRequested, TimePassed
 from eessi.directory import load_directory
-from eessi.errors import DomainError, JournalError
+from eessi.errors import ConfigError, DomainError, JournalError
 from eessi.node.institution import Institution
 from eessi.node.network import open_institution
 from eessi.node.partitions import SharedInstitution, partition_of
@@ -58,6 +59,16 @@ async def test_two_processes_share_the_partitions_and_a_cut_one_is_fenced_out(
             lambda: len(a.parts) == len(b.parts) == PARTS // 2 and not set(a.parts) & set(b.parts),
             "the two processes own two partitions each",
         )
+
+        # a process given another partition count is refused: households would move
+        third = await open_institution(directory.get(CNS), directory, postgres_url)
+        try:
+            with pytest.raises(ConfigError) as mismatch:
+                await SharedInstitution(third, partitions=2 * PARTS).start(port=0)
+            assert mismatch.value.code == "node.partitions-mismatch"
+            assert f"split into {PARTS} partitions" in mismatch.value.message
+        finally:
+            await third.journal.close()
 
         # a request given to the process that does not own its household's partition
         registry = nodes[0].desk.registry
