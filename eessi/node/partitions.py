@@ -141,6 +141,8 @@ class _Part:
     journal: PostgresJournal
     #: Inbound message IDs queued for the desk, with when (monotonic): see :meth:`pickup`.
     queued: dict[str, float] = field(default_factory=dict)
+    #: Messages accepted for this partition (``NOTIFY``): pick them up at the next turn.
+    messages: bool = True
     #: Requests queued for this partition (``NOTIFY``): take them at the next turn.
     inputs: bool = True
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -273,16 +275,22 @@ class SharedInstitution:
     # -- who owns what ----------------------------------------------------------------------
     async def _run(self) -> None:
         try:
+            last = -self.poll  # the last full turn (monotonic)
             while True:
-                if not await self._balance():
-                    self.on_lost()
-                    return
+                full = time.monotonic() - last >= self.poll
+                if full:  # who lives, and every partition's journal: every poll at least
+                    last = time.monotonic()
+                    self._turns += 1
+                    if not await self._balance():
+                        self.on_lost()
+                        return
                 for part in list(self.parts.values()):
-                    await part.pickup()
-                    if part.inputs or self._turns % 20 == 0:
+                    if full or part.messages:  # else only the partitions notified
+                        part.messages = False
+                        await part.pickup()
+                    if part.inputs or (full and self._turns % 20 == 0):
                         part.inputs = False
                         await self._take_inputs(part)
-                self._turns += 1
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.poll):
                         await self._wake.wait()
@@ -401,6 +409,8 @@ class SharedInstitution:
         if part is not None:
             if _channel == INPUT_CHANNEL:
                 part.inputs = True
+            else:
+                part.messages = True
             self._wake.set()
 
     def _finished(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
