@@ -3,7 +3,9 @@
 Run: ``.venv/bin/python bench/shared.py [--cases N] [--rounds R]``.
 
 Each round: a directory on free loopback ports, ``N`` generated households (R17: a spouse in
-France, in the RNPP), the French mock fund as ``eessi serve`` on SQLite, and the CNS as
+the RNPP living in France for even ``n``, in Portugal for odd ``n``), the French and the
+Portuguese mock funds as ``eessi serve`` on SQLite (two: one fund process would be the limit,
+as it handles as many SEDs as the CNS), and the CNS as
 
 * ``sqlite-1``: one ``eessi serve`` on a SQLite file (the embedded default; the baseline);
 * ``pg-1``: one ``eessi serve`` on a fresh PostgreSQL database;
@@ -14,11 +16,12 @@ France, in the RNPP), the French mock fund as ``eessi serve`` on SQLite, and the
   hash, docs/deployment.md, D145-D147); the busier process's share of the CNS's CPU is printed
   too (50 % is an even split).
 
-The fund is asked for all ``N`` S072s at once (``POST /api/requests/batch``); a case is done
-when the fund's S073 is acknowledged. Printed per configuration, min/median/max over ``R``
+Each fund is asked for all its S072s at once (``POST /api/requests/batch``); a case is done
+when its fund's S073 is acknowledged. Printed per configuration, min/median/max over ``R``
 rounds (default 3): cases/s (``N`` / time from the request to the last case done), the CNS's
 CPU per SED (all its processes, user + system from /proc; 3 SEDs per case) and the PostgreSQL
-server's CPU per SED (the postmaster and its backends). Ratios: pg-2-shared / pg-1-shared, pg-1 /
+server's CPU per SED (the postmaster and its backends), and the funds' (both together) for
+comparison. Ratios: pg-2-shared / pg-1-shared, pg-1 /
 sqlite-1 (medians). Journals: SQLite ``synchronous=NORMAL``; the PostgreSQL server is the
 tests' throw-away cluster (``tests/postgres_cluster.py``: ``fsync=off``), so neither waits for
 the disk: this measures CPU and coordination, not storage.
@@ -47,7 +50,9 @@ import aiohttp  # noqa: E402
 from exchange import cpu_seconds, write_directory, write_households  # noqa: E402
 from postgres_cluster import PostgresCluster, start_cluster  # noqa: E402
 
-CNS, FR = "LU:CNS00001", "FR:CPAM5701"
+CNS = "LU:CNS00001"
+#: The mock funds and their country: household ``n`` has its spouse in ``FUNDS[n % 2]``'s.
+FUNDS = (("FR:CPAM5701", "FR"), ("PT:ISS00001", "PT"))
 SEDS_PER_CASE = 3
 CONFIGS = ("sqlite-1", "pg-1", "pg-1-shared", "pg-2-shared")
 
@@ -90,6 +95,19 @@ def listening(proc: Any, log: Path) -> str:
     return match.group(1)
 
 
+def households_of_both(where: Path, cases: int) -> Path:
+    """``cases`` R17 households, spouses alternately in France and Portugal."""
+    import json
+
+    folder = write_households(where, cases)
+    for n in range(cases):
+        path = folder / f"bench-{n:05d}.json"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["members"][0]["country_of_residence"] = FUNDS[n % 2][1]
+        path.write_text(json.dumps(data), encoding="utf-8")
+    return folder
+
+
 def done_cases(fund_db: Path) -> int:
     with sqlite3.connect(f"file:{fund_db}?mode=ro", uri=True, timeout=10) as conn:
         row = conn.execute(
@@ -99,12 +117,12 @@ def done_cases(fund_db: Path) -> int:
     return int(row[0])
 
 
-async def request_all(url: str, cases: int) -> None:
+async def request_all(url: str, people: list[int]) -> None:
     async with aiohttp.ClientSession() as session:
-        for start in range(0, cases, 1000):
+        for start in range(0, len(people), 1000):
             body = [
                 {"kind": "request_entitlement", "person": f"bench-{i:05d}/spouse"}
-                for i in range(start, min(cases, start + 1000))
+                for i in people[start : start + 1000]
             ]
             async with session.post(url + "/api/requests/batch", json=body) as resp:
                 answer = await resp.json()
@@ -135,17 +153,20 @@ def partitions_owned(url: str, processes: int) -> bool:
 
 def one_round(
     config: str, cases: int, households: Path, cluster: PostgresCluster
-) -> tuple[float, float, float, float]:
+) -> tuple[float, float, float, float, float]:
     """(cases/s, CNS CPU per SED, PostgreSQL CPU per SED, the busier CNS process's share of the
-    CNS's CPU) of one round of ``config``."""
+    CNS's CPU, the funds' CPU per SED) of one round of ``config``."""
     with tempfile.TemporaryDirectory(prefix="eessi-bench-shared-") as tmp:
         work = Path(tmp)
         directory = write_directory(work)
         procs: list[Any] = []
         try:
-            fund_db = work / "fr.sqlite"
-            fund = serve(FR, directory, households, ["--db", str(fund_db)], work / "fr.log")
-            procs.append(fund)
+            fund_dbs = [work / f"fund{i}.sqlite" for i in range(len(FUNDS))]
+            funds = [
+                serve(ir, directory, households, ["--db", str(db)], work / f"fund{i}.log")
+                for i, ((ir, _), db) in enumerate(zip(FUNDS, fund_dbs, strict=True))
+            ]
+            procs.extend(funds)
             if config == "sqlite-1":
                 stores = [["--db", str(work / "cns.sqlite")]]
             else:
@@ -157,7 +178,7 @@ def one_round(
                 for i, s in enumerate(stores)
             ]
             procs.extend(cns)
-            fund_url = listening(fund, work / "fr.log")
+            fund_urls = [listening(f, work / f"fund{i}.log") for i, f in enumerate(funds)]
             for i, p in enumerate(cns):
                 listening(p, work / f"cns{i}.log")
             started = time.perf_counter()
@@ -169,8 +190,18 @@ def one_round(
             each0 = {p.pid: cpu_seconds(p.pid) for p in cns}
             pg0 = server_cpu(cluster)
             start = time.perf_counter()
-            asyncio.run(request_all(fund_url, cases))
-            while done_cases(fund_db) < cases:
+            funds0 = sum(cpu_seconds(f.pid) for f in funds)
+
+            async def request_both() -> None:
+                await asyncio.gather(
+                    *(
+                        request_all(url, list(range(i, cases, len(FUNDS))))
+                        for i, url in enumerate(fund_urls)
+                    )
+                )
+
+            asyncio.run(request_both())
+            while sum(done_cases(db) for db in fund_dbs) < cases:
                 time.sleep(0.05)
                 if time.perf_counter() - start > 600:
                     raise SystemExit(f"{config}: not all cases done within 600 s")
@@ -179,6 +210,7 @@ def one_round(
             cpu = sum(each.values())
             pg = server_cpu(cluster) - pg0 if config != "sqlite-1" else 0.0
             share = max(each.values()) / cpu
+            fund_cpu = sum(cpu_seconds(f.pid) for f in funds) - funds0
         finally:
             for p in procs:
                 p.terminate()
@@ -189,7 +221,7 @@ def one_round(
                     p.kill()
                     p.wait()
     seds = SEDS_PER_CASE * cases
-    return cases / elapsed, cpu / seds, pg / seds, share
+    return cases / elapsed, cpu / seds, pg / seds, share, fund_cpu / seds
 
 
 def summary(values: list[float], unit: str, scale: float = 1.0) -> str:
@@ -203,10 +235,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     cluster = start_cluster()
-    results: dict[str, list[tuple[float, float, float, float]]] = {c: [] for c in CONFIGS}
+    results: dict[str, list[tuple[float, float, float, float, float]]] = {c: [] for c in CONFIGS}
     try:
         with tempfile.TemporaryDirectory(prefix="eessi-bench-households-") as tmp:
-            households = write_households(Path(tmp), args.cases)
+            households = households_of_both(Path(tmp), args.cases)
             for _ in range(args.rounds):
                 for config in CONFIGS:  # interleaved: a slower minute hits all alike
                     results[config].append(one_round(config, args.cases, households, cluster))
@@ -225,6 +257,7 @@ def main() -> None:
         print(f"               CNS CPU    {summary([r[1] for r in rows], 'µs/SED', 1e6)}")
         if config != "sqlite-1":
             print(f"               PG CPU     {summary([r[2] for r in rows], 'µs/SED', 1e6)}")
+        print(f"               funds CPU  {summary([r[4] for r in rows], 'µs/SED', 1e6)}")
         if config == "pg-2-shared":
             print(f"               busier     {summary([r[3] for r in rows], '% of CNS CPU', 100)}")
     print(
