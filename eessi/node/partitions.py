@@ -90,6 +90,9 @@ PARTITIONS: Final = 8
 POLL: Final = 0.25
 #: How long a process waits for the owner of another partition to run a request it queued.
 REMOTE_TIMEOUT: Final = 60.0
+#: Every how many polls each partition also looks for work it was not notified of (a safety
+#: net: a ``NOTIFY`` is sent at each accept and each queued request): 2 s.
+_SWEEP: Final = 8
 #: The second key of the membership lock (partitions use 0 to N - 1).
 _MEMBER: Final = 0x7FFF_FFFF
 
@@ -284,11 +287,12 @@ class SharedInstitution:
                     if not await self._balance():
                         self.on_lost()
                         return
+                sweep = full and self._turns % _SWEEP == 0
                 for part in list(self.parts.values()):
-                    if full or part.messages:  # else only the partitions notified
+                    if sweep or part.messages:  # else only the partitions notified
                         part.messages = False
                         await part.pickup()
-                    if part.inputs or (full and self._turns % 20 == 0):
+                    if part.inputs or (sweep and self._turns % (4 * _SWEEP) == 0):
                         part.inputs = False
                         await self._take_inputs(part)
                 with contextlib.suppress(TimeoutError):
