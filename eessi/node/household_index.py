@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from eessi.core.household import Household
-from eessi.core.household_json import loads_household
 from eessi.core.registry import CnsRegistry
 from eessi.errors import ConfigError
+from eessi.node.households import read_household_file
 
 __all__ = [
     "INDEX_FILE",
@@ -88,7 +88,7 @@ class HouseholdSource:
         """The household of file ``name`` (parsed on first use)."""
         household = self.parsed.get(name)
         if household is None:
-            household = self.parsed[name] = _parse(self._file(name))
+            household = self.parsed[name] = read_household_file(self._file(name))
         return household
 
     def households(self) -> list[Household]:
@@ -117,19 +117,6 @@ class HouseholdSource:
             return entry
 
         return CnsRegistry.indexed(((info[2], info[3]) for info in self.files.values()), load)
-
-
-def _parse(path: Path) -> Household:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read household file: {exc.strerror}",
-            code="config.households",
-            where=str(path),
-            hint="check the file's permissions",
-        ) from exc
-    return loads_household(text, source=str(path)).household
 
 
 def _listing(path: Path) -> dict[str, tuple[int, int]]:
@@ -238,7 +225,7 @@ def household_source(
         if known is not None and known[0] == stat[0] and known[1] == stat[1]:
             files[name] = known
             continue
-        household = parsed[name] = _parse(path / name if path.is_dir() else path)
+        household = parsed[name] = read_household_file(path / name if path.is_dir() else path)
         key = household.id or household.main_insured[0].pin
         files[name] = (stat[0], stat[1], key, [m.pin for m in household.main_insured])
     if len(listing) >= index_from and (parsed or len(indexed) != len(files)):

@@ -36,6 +36,7 @@ __all__ = [
     "default_households_dir",
     "fund_records",
     "load_households",
+    "read_household_file",
     "registry_entry",
 ]
 
@@ -85,19 +86,21 @@ def load_households(where: str | Path | None = None) -> list[Household]:
             hint="give --households a directory of household JSON files"
             " (see docs/household-format.md)",
         )
-    out: list[Household] = []
-    for f in files:
-        try:
-            text = f.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read household file: {exc.strerror}",
-                code="config.households",
-                where=str(f),
-                hint="check the file's permissions",
-            ) from exc
-        out.append(loads_household(text, source=str(f)).household)
-    return out
+    return [read_household_file(f) for f in files]
+
+
+def read_household_file(path: Path) -> Household:
+    """One household JSON file, read and checked (a ``ConfigError`` naming the file if not)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read household file: {exc.strerror}",
+            code="config.households",
+            where=str(path),
+            hint="check the file's permissions",
+        ) from exc
+    return loads_household(text, source=str(path)).household
 
 
 def _address(country: str, who: str) -> EuAddress:
