@@ -27,7 +27,7 @@ from pathlib import Path
 from eessi.errors import ConfigError
 from eessi.journal import open_journal
 from eessi.journal.sqlite import Synchronous
-from eessi.node.clock_control import Reset, attach_reset, control_of
+from eessi.node.clock_control import Reset, attach_reset, control_of, reset_busy
 from eessi.node.institution import Institution
 
 __all__ = ["LONE_DRAIN_WITHIN", "attach_lone_reset", "lone_reset"]
@@ -68,13 +68,8 @@ def lone_reset(
                         if inst.busy == 0:
                             break
             except TimeoutError:
-                raise ConfigError(
-                    f"{inst.id} is busy (in flight: {inst.busy}) and did not settle within"
-                    f" {drain_within:g} s",
-                    where="POST /api/reset",
-                    hint="wait until the flows finish (a failing peer is retried for a while),"
-                    " then reset again",
-                    code="network.busy",
+                raise reset_busy(
+                    f"{inst.id} is busy (in flight: {inst.busy}) and", drain_within
                 ) from None
             for hook in hooks:
                 hook()

@@ -28,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 from eessi.clock import Clock, VirtualClock
 from eessi.core import case as case_machine
 from eessi.core.messages import CaseEvent, ReminderSent
+from eessi.errors import ConfigError
 from eessi.node.records import event_case, event_json
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "attach",
     "attach_reset",
     "control_of",
+    "reset_busy",
     "reset_of",
 ]
 
@@ -220,3 +222,15 @@ def attach_reset(member: Any, reset: Reset) -> None:
 def reset_of(member: Any) -> Reset | None:
     """The reset of ``member``'s network, if it runs in one (``eessi up``)."""
     return _RESETS.get(member)
+
+
+def reset_busy(what: str, drain_within: float) -> ConfigError:
+    """The refusal of a ``POST /api/reset`` that found ``what`` still busy after waiting
+    ``drain_within`` seconds (``network.busy``: nothing was reset)."""
+    return ConfigError(
+        f"{what} did not settle within {drain_within:g} s",
+        where="POST /api/reset",
+        hint="wait until the flows finish (a failing peer is retried for a while),"
+        " then reset again",
+        code="network.busy",
+    )

@@ -42,7 +42,7 @@ from eessi.errors import ConfigError
 from eessi.ids import IdGenerator, RandomIds, SeededIds, institution_seed
 from eessi.journal import open_journal
 from eessi.journal.sqlite import Synchronous
-from eessi.node.clock_control import ClockControl, attach, attach_reset
+from eessi.node.clock_control import ClockControl, attach, attach_reset, reset_busy
 from eessi.node.desk_factory import DeskFactory, desk_factory
 from eessi.node.household_index import HouseholdSource
 from eessi.node.households import load_households
@@ -484,13 +484,8 @@ class Network:
                     await self.idle()
             except TimeoutError:
                 busy = {i: inst.busy for i, inst in self.institutions.items() if inst.busy}
-                raise ConfigError(
-                    f"the network is busy (in flight: {busy}) and did not settle within"
-                    f" {drain_within:g} s",
-                    where="POST /api/reset",
-                    hint="wait until the flows finish (a failing peer is retried for a while),"
-                    " then reset again",
-                    code="network.busy",
+                raise reset_busy(
+                    f"the network is busy (in flight: {busy}) and", drain_within
                 ) from None
             # The clock and the mock rules first: each node notes them as it starts again
             # (its ~run start note, a mock fund's starting rules), as a fresh start does.
