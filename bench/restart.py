@@ -157,14 +157,14 @@ def without_checkpoint(db: Path, copy: Path) -> None:
 
 
 def stale_checkpoint(db: Path) -> bool:
-    """The journal's checkpoint was written by other code (its fingerprint differs): this
-    code would ignore it and replay the whole log (D50)."""
-    from eessi.node.checkpoint import FORMAT, code_version
+    """The journal's checkpoint was written by code of other state classes (its fingerprint
+    differs): this code would ignore it and replay the whole log (D50, D185)."""
+    from eessi.node.checkpoint import FORMAT, model_version
 
     with sqlite3.connect(db) as conn:
         row = conn.execute("SELECT header FROM checkpoint").fetchone()
     header = json.loads(row[0]) if row else {}
-    return bool(header.get("code") != code_version() or header.get("format") != FORMAT)
+    return bool(header.get("model") != model_version() or header.get("format") != FORMAT)
 
 
 def recheckpoint(where: Path, db: Path) -> None:
@@ -247,7 +247,7 @@ def serve_once(where: Path, db: Path, *, clean_stop: bool = False) -> dict[str, 
         [str(Path(sys.executable).parent / "eessi"), "serve", "--institution", CNS,
          "--db", str(db), "--directory", str(where / "directory.toml"),
          "--households", str(where / "households"), "--port", "0", "--host", "127.0.0.1",
-         "--transport", "legacy", "--tick", "0", "--log-level", "WARNING"],
+         "--tick", "0", "--log-level", "WARNING"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     try:

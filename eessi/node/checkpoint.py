@@ -37,14 +37,16 @@ UTF-8, and one that is a slotted dataclass of strings (a ``MemberRef``) as its c
 fields: neither needs unpickling. An entry decoded but not changed since is not written
 again.
 
-**Never misread.** The header names the format (:data:`FORMAT`), a fingerprint of the code
-(:func:`code_version`: every ``eessi`` module, the Python version), the institution, the
-state's class (module and name) and fields. If any differs, or the checkpoint cannot be read
-or decoded, or the input log at its position does not hold the input it names, the checkpoint
-is ignored (logged at WARNING with the reason) and the node replays the whole input log, as
-it did before checkpoints existed; its next checkpoint replaces the ignored one. So a build
-that moves a class (``eessi.core.cns`` split in modules) or changes the desk never unpickles
-an older build's objects.
+**Never misread.** The header names the format (:data:`FORMAT`), a fingerprint of the state's
+model (:func:`model_version`: the shape of every class the state can hold, D185), the
+institution, the state's class (module and name) and fields. If any differs, or the checkpoint
+cannot be read or decoded, or the input log at its position does not hold the input it names,
+the checkpoint is ignored (logged at WARNING with the reason) and the node replays the whole
+input log, as it did before checkpoints existed; its next checkpoint replaces the ignored one.
+So a build that moves a class (``eessi.core.cns`` split in modules) or changes a field never
+unpickles an older build's objects; a build that changes only code (the desk's rules, the
+node, the web) keeps the checkpoint: what it holds is what happened, decided and sent by the
+code of the time (D185).
 
 Why pickle
 ----------
@@ -64,13 +66,14 @@ import importlib
 import io
 import logging
 import pickle
+import pkgutil
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import Enum
 from functools import cache, partial
 from pathlib import Path
-from types import BuiltinFunctionType, FunctionType
+from types import BuiltinFunctionType, CodeType, FunctionType
 from typing import Any, Final
 
 from eessi.core.desk import CaseFile, Deferred, PersistentMap, case_due
@@ -78,7 +81,7 @@ from eessi.errors import EessiError, JournalError
 from eessi.journal.base import CheckpointItem, Journal
 from eessi.node.records import INPUT_LOG
 
-__all__ = ["FORMAT", "DeskCheckpoints", "LazyDocuments", "code_version"]
+__all__ = ["FORMAT", "MODEL_MODULES", "MODEL_PACKAGES", "STATE_VERSION", "DeskCheckpoints", "LazyDocuments", "model_modules", "model_version"]
 
 log = logging.getLogger("eessi.node")
 
@@ -128,15 +131,71 @@ def _dormant(value: Any) -> bool:
     return not isinstance(value, CaseFile) or case_due(value) is None
 
 
+#: Bumped by hand when what a checkpointed value *means* changes while the shape of its classes
+#: (their names, fields and members, :func:`model_version`) does not (D185).
+STATE_VERSION: Final = 1
+#: The modules whose classes a desk state holds: every module of the core (cases, records,
+#: messages) and the parsed SEDs' model (what a case's documents are made of).
+MODEL_PACKAGES: Final = ("eessi.core",)
+MODEL_MODULES: Final = ("eessi.sed.catalogue", "eessi.sed.documents", "eessi.sed.header",
+                        "eessi.sed.model")  # fmt: skip
+
+
+def _shape(cls: type) -> str:
+    """What of ``cls`` a pickle depends on: its name, and its dataclass fields (with their
+    annotations), its enum members or its slots."""
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    if dataclasses.is_dataclass(cls):
+        fields = [f"{f.name}:{f.type}" for f in dataclasses.fields(cls)]
+        return f"{name}({','.join(fields)})"
+    if issubclass(cls, Enum):
+        return f"{name}[{','.join(f'{m.name}={_stable_repr(m.value)}' for m in cls)}]"
+    return f"{name}<{','.join(getattr(cls, '__slots__', ()))}>"
+
+
+def _stable_repr(value: Any) -> str:
+    """``repr``, the same in every process (a set's order depends on the hash seed)."""
+    if isinstance(value, frozenset | set):
+        return "{" + ",".join(sorted(_stable_repr(v) for v in value)) + "}"
+    if isinstance(value, tuple):
+        return "(" + ",".join(_stable_repr(v) for v in value) + ")"
+    return repr(value)
+
+
+def _code_shape(code: CodeType) -> str:
+    """A function's code without its line numbers (moving it in its file changes nothing)."""
+    consts = [_code_shape(c) if isinstance(c, CodeType) else _stable_repr(c) for c in code.co_consts]
+    return f"{code.co_code.hex()} {code.co_names} {code.co_varnames} {consts}"
+
+
+def model_modules() -> list[str]:
+    """The modules :func:`model_version` fingerprints: :data:`MODEL_PACKAGES`' and
+    :data:`MODEL_MODULES`."""
+    names = list(MODEL_MODULES)
+    for package_name in MODEL_PACKAGES:
+        package = importlib.import_module(package_name)
+        names.extend(m.name for m in pkgutil.iter_modules(package.__path__, f"{package_name}."))
+    return sorted(names)
+
+
 @cache
-def code_version() -> str:
-    """A fingerprint of the code that pickles and unpickles: every module of the ``eessi``
-    package (their paths and contents), the Python version and the pickle protocol."""
-    root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256(f"{sys.version_info[:2]} {_PROTOCOL} {FORMAT}".encode())
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+def model_version() -> str:
+    """A fingerprint of what a checkpoint's entries are made of (D185): every class defined in
+    the :func:`model_modules` (by :func:`_shape`), the codec (this module's source), the rule
+    that defers an entry (:func:`~eessi.core.desk.case_due`'s code), :data:`STATE_VERSION`,
+    the Python version and the pickle protocol. Not the rest of the code: a build that changes
+    only behaviour reads the checkpoint an older one wrote."""
+    digest = hashlib.sha256(f"{sys.version_info[:2]} {_PROTOCOL} {FORMAT} {STATE_VERSION}".encode())
+    digest.update(Path(__file__).read_bytes())
+    digest.update(_code_shape(case_due.__code__).encode())
+    for module_name in model_modules():
+        module = importlib.import_module(module_name)
+        shapes = sorted(
+            _shape(obj)
+            for obj in vars(module).values()
+            if isinstance(obj, type) and obj.__module__ == module_name
+        )
+        digest.update("\n".join([module_name, *shapes, ""]).encode())
     return digest.hexdigest()[:32]
 
 
@@ -387,7 +446,7 @@ class DeskCheckpoints:
         fields = [f.name for f in dataclasses.fields(cls)]
         expected = {
             "format": FORMAT,
-            "code": code_version(),
+            "model": model_version(),
             "owner": self.owner,
             "state": _class_name(cls),
             "fields": fields,
@@ -396,7 +455,7 @@ class DeskCheckpoints:
             if header.get(name) != value:
                 return self._ignored(
                     f"its {name} is {header.get(name)!r}, this node's is {value!r}"
-                    + (" (written by another version of eessi-sim)" if name == "code" else "")
+                    + (" (written by a version of eessi-sim whose state classes differ)" if name == "model" else "")
                 )
         if checkpoint.input_seq > 0:
             reason = await self._check_position(checkpoint.input_seq, checkpoint.at)
@@ -522,7 +581,7 @@ class DeskCheckpoints:
             saved[name] = new
         header = {
             "format": FORMAT,
-            "code": code_version(),
+            "model": model_version(),
             "owner": self.owner,
             "state": _class_name(type(state)),
             "fields": [f.name for f in dataclasses.fields(state)],

@@ -132,7 +132,7 @@ async def test_restart_replays_only_the_inputs_after_the_checkpoint(tmp_path: Pa
         assert len(net[CNS].desk.registrations) == 26
 
 
-async def test_checkpoint_written_by_another_version_is_ignored_and_the_log_replayed_in_full(
+async def test_checkpoint_of_other_state_classes_is_ignored_and_the_log_replayed_in_full(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     directory = load_directory(write_directory(tmp_path))
@@ -141,7 +141,9 @@ async def test_checkpoint_written_by_another_version_is_ignored_and_the_log_repl
         await run_requests(net, [f"ckpt-{i:03d}/spouse" for i in range(4)])
         live = net[CNS].desk.snapshot()
     with sqlite3.connect(cns_db(tmp_path)) as conn:
-        conn.execute("UPDATE checkpoint SET header = json_set(header, '$.code', 'an-older-build')")
+        conn.execute(
+            "UPDATE checkpoint SET header = json_set(header, '$.model', 'an-older-build')"
+        )
     with caplog.at_level(logging.WARNING, logger="eessi.node"):
         async with network(tmp_path, directory, households, every=None) as net:
             assert net[CNS].stats["replayed"] == 8
@@ -149,7 +151,7 @@ async def test_checkpoint_written_by_another_version_is_ignored_and_the_log_repl
     reasons = [r.getMessage() for r in caplog.records if "checkpoint ignored" in r.getMessage()]
     assert len(reasons) == 1
     assert "'an-older-build'" in reasons[0]
-    assert "another version of eessi-sim" in reasons[0]
+    assert "whose state classes differ" in reasons[0]
     # the next stop() replaced it with one this build reads
     async with network(tmp_path, directory, households, every=None) as net:
         assert net[CNS].stats["replayed"] == 0
@@ -379,3 +381,108 @@ async def test_a_damaged_entry_left_encoded_fails_only_the_input_that_reads_it(
         assert "cannot be decoded" in (x008[damaged].last_error or "")
         assert x008[sound].status.value == "processed"
         assert cns.desk.snapshot().cases[sound].state.value == "awaiting-confirmation"
+
+
+def _fingerprint_of(root: Path) -> str:
+    """The checkpoint fingerprint (D185) of the eessi package copied under ``root``, read by a
+    fresh interpreter importing that copy."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", "from eessi.node.checkpoint import model_version as v; print(v())"],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def test_checkpoint_survives_an_upgrade_that_changes_behaviour_and_not_the_state_classes(
+    tmp_path: Path,
+) -> None:
+    """D185: the checkpoint's fingerprint is the state's model, not the whole code. A build
+    that changes only what the node does (here: a module of the node, and the body of a method
+    of a core class) reads the checkpoint of the build before it; one that adds a field to a
+    class a case holds, or renames an enum member a case state uses, does not."""
+    import shutil
+
+    import eessi
+
+    package = Path(eessi.__file__).parent
+
+    def build(name: str) -> Path:
+        root = tmp_path / name
+        shutil.copytree(package, root / "eessi", ignore=shutil.ignore_patterns("__pycache__"))
+        return root
+
+    before = _fingerprint_of(build("before"))
+    behaviour = build("behaviour")
+    node = behaviour / "eessi" / "node" / "institution.py"
+    node.write_text(node.read_text() + "\n\ndef _added_in_an_upgrade() -> int:\n    return 1\n")
+    registry = behaviour / "eessi" / "core" / "registry.py"
+    registry.write_text("# an upgrade: lines moved\n\n" + registry.read_text())
+    assert _fingerprint_of(behaviour) == before
+
+    field = build("field")
+    case = field / "eessi" / "core" / "case.py"
+    text = case.read_text()
+    assert "class DocumentRef:" in text
+    case.write_text(
+        text.replace("class DocumentRef:", "class DocumentRef:\n    added_field: int\n", 1)
+    )
+    assert _fingerprint_of(field) != before
+
+    member = build("member")
+    table = member / "eessi" / "core" / "buc_table.py"
+    text = table.read_text()
+    assert 'COMPLETED = "completed"' in text
+    table.write_text(text.replace('COMPLETED = "completed"', 'COMPLETED = "done"', 1))
+    assert _fingerprint_of(member) != before
+
+
+async def test_every_class_a_checkpoint_holds_is_in_the_fingerprinted_model(
+    tmp_path: Path,
+) -> None:
+    """What the fingerprint covers (D185) is every class a real checkpoint names: its table of
+    globals, and the classes inside its cases' encoded documents."""
+    import io
+    import json
+    import pickle
+
+    from eessi.node.checkpoint import LazyDocuments, _Codec, model_modules
+
+    directory = load_directory(write_directory(tmp_path))
+    households = people(3)
+    async with network(tmp_path, directory, households, every=None) as net:
+        await run_requests(net, [f"ckpt-{i:03d}/spouse" for i in range(3)])
+    named: set[str] = set()
+
+    class Names(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            named.add(module)
+            return super().find_class(module, name)
+
+    def documents(obj: Any, depth: int = 0) -> None:
+        for slot in getattr(type(obj), "__slots__", ()) if depth < 8 else ():
+            value = getattr(obj, slot, None)
+            if isinstance(value, LazyDocuments):
+                Names(io.BytesIO(value.__reduce__()[1][0])).load()
+            elif hasattr(type(value), "__slots__"):
+                documents(value, depth + 1)
+
+    for db in (cns_db(tmp_path), tmp_path / journal_file_name(FR)):
+        with sqlite3.connect(db) as conn:
+            header = json.loads(conn.execute("SELECT header FROM checkpoint").fetchone()[0])
+            rows = conn.execute("SELECT value FROM checkpoint_items").fetchall()
+        codec = _Codec(header["globals"])
+        named.update(name.split(" ")[1] for name in header["globals"] if name != "utc")
+        for (value,) in rows:
+            documents(codec.loads(value[2 + value[1] :] if value[0] == 0 else value))
+    assert "eessi.sed.documents" in named  # the documents were looked into
+    outside = named - set(model_modules()) - {"datetime", "eessi.node.checkpoint", "builtins"}
+    assert not outside, f"classes of {sorted(outside)} are checkpointed but not fingerprinted"
