@@ -81,7 +81,16 @@ from eessi.errors import EessiError, JournalError
 from eessi.journal.base import CheckpointItem, Journal
 from eessi.node.records import INPUT_LOG
 
-__all__ = ["FORMAT", "MODEL_MODULES", "MODEL_PACKAGES", "STATE_VERSION", "DeskCheckpoints", "LazyDocuments", "model_modules", "model_version"]
+__all__ = [
+    "FORMAT",
+    "MODEL_MODULES",
+    "MODEL_PACKAGES",
+    "STATE_VERSION",
+    "DeskCheckpoints",
+    "LazyDocuments",
+    "model_modules",
+    "model_version",
+]
 
 log = logging.getLogger("eessi.node")
 
@@ -164,7 +173,9 @@ def _stable_repr(value: Any) -> str:
 
 def _code_shape(code: CodeType) -> str:
     """A function's code without its line numbers (moving it in its file changes nothing)."""
-    consts = [_code_shape(c) if isinstance(c, CodeType) else _stable_repr(c) for c in code.co_consts]
+    consts = [
+        _code_shape(c) if isinstance(c, CodeType) else _stable_repr(c) for c in code.co_consts
+    ]
     return f"{code.co_code.hex()} {code.co_names} {code.co_varnames} {consts}"
 
 
@@ -455,7 +466,11 @@ class DeskCheckpoints:
             if header.get(name) != value:
                 return self._ignored(
                     f"its {name} is {header.get(name)!r}, this node's is {value!r}"
-                    + (" (written by a version of eessi-sim whose state classes differ)" if name == "model" else "")
+                    + (
+                        " (written by a version of eessi-sim whose state classes differ)"
+                        if name == "model"
+                        else ""
+                    )
                 )
         if checkpoint.input_seq > 0:
             reason = await self._check_position(checkpoint.input_seq, checkpoint.at)

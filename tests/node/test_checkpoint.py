@@ -141,9 +141,7 @@ async def test_checkpoint_of_other_state_classes_is_ignored_and_the_log_replayed
         await run_requests(net, [f"ckpt-{i:03d}/spouse" for i in range(4)])
         live = net[CNS].desk.snapshot()
     with sqlite3.connect(cns_db(tmp_path)) as conn:
-        conn.execute(
-            "UPDATE checkpoint SET header = json_set(header, '$.model', 'an-older-build')"
-        )
+        conn.execute("UPDATE checkpoint SET header = json_set(header, '$.model', 'an-older-build')")
     with caplog.at_level(logging.WARNING, logger="eessi.node"):
         async with network(tmp_path, directory, households, every=None) as net:
             assert net[CNS].stats["replayed"] == 8
