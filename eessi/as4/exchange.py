@@ -39,7 +39,7 @@ from eessi.as4.model import (
     UserMessage,
 )
 from eessi.as4.pmode import PMode, PModeSet
-from eessi.as4.render import render_user_message
+from eessi.as4.render import render_receipt, render_user_message
 from eessi.as4.security import (
     ATTACHMENT_CONTENT_SIGNATURE_TRANSFORM,
     EXC_C14N,
@@ -243,7 +243,10 @@ def receipt_for(
     signer = credentials if security.signs and security.receipt_non_repudiation else None
     if security.signs and security.receipt_non_repudiation and credentials is None:
         raise _no_keys(incoming.delivered.pmode, "signs receipts", "this receiver's key")
-    return package(serialize(signed_receipt(receipt, signer)), [])
+    rendered = render_receipt(receipt, signer)  # the template; the lxml path makes the same bytes
+    if rendered is None:
+        rendered = serialize(signed_receipt(receipt, signer))
+    return package(rendered, [])
 
 
 def error_for(

@@ -39,6 +39,7 @@ from eessi.as4.ebms_build import BODY_ID, MESSAGING_ID, format_timestamp
 from eessi.as4.model import (
     DS_NS,
     EB_NS,
+    EBBP_NS,
     SOAP_NS,
     WSSE11_NS,
     WSSE_NS,
@@ -48,6 +49,7 @@ from eessi.as4.model import (
     Attachment,
     Party,
     Property,
+    Receipt,
     SignedReference,
     UserMessage,
 )
@@ -70,7 +72,7 @@ from eessi.as4.security import (
 from eessi.as4.security.encrypt import KEY_ID, OAEP, RECIPIENT_TOKEN_ID
 from eessi.as4.security.sign import BST_ID
 
-__all__ = ["Rendered", "certificate_b64", "render_user_message"]
+__all__ = ["Rendered", "certificate_b64", "render_receipt", "render_user_message"]
 
 #: Rendered envelope bytes, the parts to send (encrypted when asked) and the signed references.
 Rendered = tuple[bytes, list[Attachment], tuple[SignedReference, ...]]
@@ -245,6 +247,25 @@ def _user_message(um: UserMessage) -> tuple[str, str] | None:
     return serialised, canonical
 
 
+def _signature(signer: Credentials, refs: Sequence[SignedReference]) -> str:
+    """The signer's BinarySecurityToken and ``ds:Signature`` over ``refs`` (each with one
+    transform), as :func:`eessi.as4.security.sign.sign` appends them to ``wsse:Security``."""
+    fields = [{"uri": r.uri, "transform": r.transforms[0], "digest": r.digest_value} for r in refs]
+    signed_info = _SIGNED_INFO_C14N.format(
+        refs="".join(_REFERENCE_C14N.format(**f) for f in fields)
+    )
+    value = signer.key.sign(signed_info.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
+    return (
+        _TOKEN.format(id=BST_ID, text=certificate_b64(signer.certificate))
+        + _SIGNATURE_OPEN
+        + _SIGNED_INFO.format(refs="".join(_REFERENCE.format(**f) for f in fields))
+        + "<ds:SignatureValue>"
+        + base64.b64encode(value).decode("ascii")
+        + "</ds:SignatureValue>"
+        + _SIGNATURE_CLOSE
+    )
+
+
 def _digest(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
 
@@ -298,24 +319,70 @@ def render_user_message(
         sealed = iv + AESGCM(key).encrypt(iv, attachment.data, None)
         parts = [Attachment(attachment.content_id, "application/octet-stream", sealed)]
     if signer is not None:
-        security.append(_TOKEN.format(id=BST_ID, text=certificate_b64(signer.certificate)))
-        fields = [
-            {"uri": r.uri, "transform": r.transforms[0], "digest": r.digest_value} for r in refs
-        ]
-        signed_info = _SIGNED_INFO_C14N.format(
-            refs="".join(_REFERENCE_C14N.format(**f) for f in fields)
-        )
-        value = signer.key.sign(signed_info.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
-        security.append(_SIGNATURE_OPEN)
-        security.append(_SIGNED_INFO.format(refs="".join(_REFERENCE.format(**f) for f in fields)))
-        security.append(
-            "<ds:SignatureValue>"
-            + base64.b64encode(value).decode("ascii")
-            + "</ds:SignatureValue>"
-            + _SIGNATURE_CLOSE
-        )
+        security.append(_signature(signer, refs))
     header = f"{_SECURITY_OPEN}{''.join(security)}</wsse:Security>" if security else ""
     envelope = (
         f"{_ENVELOPE_START}{header}{_MESSAGING_OPEN}{serialised}</eb:Messaging>{_ENVELOPE_END}"
     )
     return envelope.encode("ascii"), parts, refs
+
+
+def _nr_reference(ref: SignedReference) -> tuple[str, str]:
+    """A ``ds:Reference`` of the non-repudiation information, serialised and canonicalised (it
+    declares ``ds`` itself; C14N writes empty elements as start and end tags)."""
+    ds = f'<ds:Reference xmlns:ds="{DS_NS}" URI="{ref.uri}">'
+    transforms = [f'<ds:Transform Algorithm="{t}"' for t in ref.transforms]
+    method = f'<ds:DigestMethod Algorithm="{ref.digest_algorithm}"'
+    value = f"<ds:DigestValue>{ref.digest_value}</ds:DigestValue></ds:Reference>"
+    if transforms:
+        serialised_t = (
+            "<ds:Transforms>" + "".join(t + "/>" for t in transforms) + "</ds:Transforms>"
+        )
+        canonical_t = (
+            "<ds:Transforms>"
+            + "".join(t + "></ds:Transform>" for t in transforms)
+            + "</ds:Transforms>"
+        )
+    else:
+        serialised_t = canonical_t = ""
+    return (
+        f"{ds}{serialised_t}{method}/>{value}",
+        f"{ds}{canonical_t}{method}></ds:DigestMethod>{value}",
+    )
+
+
+def render_receipt(receipt: Receipt, signer: Credentials | None) -> bytes | None:
+    """The envelope of ``receipt`` signed by ``signer`` (unsigned when ``None``), byte for byte
+    what :func:`eessi.as4.security.receipt.signed_receipt` and
+    :func:`eessi.as4.ebms_build.serialize` make; ``None`` when a value is not plain (the
+    references repeat what the peer sent): take that path."""
+    values: list[str | None] = [receipt.message_id, receipt.ref_to_message_id]
+    for r in receipt.references:
+        values += (r.uri, r.digest_algorithm, r.digest_value, *r.transforms)
+    if not receipt.references or not _plain(*values):
+        return None  # (no references: an empty element, which self-closes when serialised)
+    nri = [_nr_reference(r) for r in receipt.references]
+    info = (
+        f"<eb:SignalMessage><eb:MessageInfo><eb:Timestamp>{format_timestamp(receipt.timestamp)}"
+        f"</eb:Timestamp><eb:MessageId>{receipt.message_id}</eb:MessageId>"
+        f"<eb:RefToMessageId>{receipt.ref_to_message_id}</eb:RefToMessageId></eb:MessageInfo>"
+        f'<eb:Receipt><ebbp:NonRepudiationInformation xmlns:ebbp="{EBBP_NS}">'
+    )
+    tail = "</ebbp:NonRepudiationInformation></eb:Receipt></eb:SignalMessage></eb:Messaging>"
+    part = "<ebbp:MessagePartNRInformation>{}</ebbp:MessagePartNRInformation>"
+    serialised = info + "".join(part.format(s) for s, _ in nri) + tail
+    header = ""
+    if signer is not None:
+        canonical = info + "".join(part.format(c) for _, c in nri) + tail
+        refs = (
+            SignedReference(
+                "#" + MESSAGING_ID,
+                (EXC_C14N,),
+                SHA256,
+                _digest(f"{_MESSAGING_C14N_OPEN}{canonical}".encode("ascii")),
+            ),
+            SignedReference("#" + BODY_ID, (EXC_C14N,), SHA256, _BODY_DIGEST),
+        )
+        header = f"{_SECURITY_OPEN}{_signature(signer, refs)}</wsse:Security>"
+    envelope = f"{_ENVELOPE_START}{header}{_MESSAGING_OPEN}{serialised}{_ENVELOPE_END}"
+    return envelope.encode("ascii")

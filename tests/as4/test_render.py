@@ -1,7 +1,7 @@
-"""The template that writes a user message's envelope (eessi.as4.render, D135) sends exactly the
-bytes the lxml builder, signer and encrypter make (so test_security's xmlsec evidence holds for
-it), its digests are lxml's exclusive C14N, and anything it cannot write without escaping goes
-the lxml way."""
+"""The template that writes a user message's envelope (eessi.as4.render, D135), and a receipt's
+(D170), sends exactly the bytes the lxml builder, signer and encrypter make (so test_security's
+xmlsec evidence holds for it), its digests are lxml's exclusive C14N, and anything it cannot
+write without escaping goes the lxml way."""
 
 from __future__ import annotations
 
@@ -18,11 +18,21 @@ from lxml import etree
 
 from eessi.as4.ebms_build import serialize, user_message_envelope
 from eessi.as4.ebms_parse import parse_envelope
-from eessi.as4.model import DS_NS, EB_NS, SOAP_NS, Attachment, Party, Property, UserMessage
+from eessi.as4.model import (
+    DS_NS,
+    EB_NS,
+    SOAP_NS,
+    Attachment,
+    Party,
+    Property,
+    Receipt,
+    UserMessage,
+)
 from eessi.as4.pki import Pki, create_pki, directory_institutions, load_pki
-from eessi.as4.render import render_user_message
-from eessi.as4.security import b64, c14n
+from eessi.as4.render import render_receipt, render_user_message
+from eessi.as4.security import EXC_C14N, b64, c14n
 from eessi.as4.security.encrypt import encrypt
+from eessi.as4.security.receipt import check_receipt, signed_receipt
 from eessi.as4.security.sign import references, sign
 from eessi.as4.security.verify import verify
 from eessi.directory import load_default_directory
@@ -175,3 +185,79 @@ def test_a_message_id_with_an_ampersand_is_sent_the_lxml_way_and_received(pki: P
     assert got.delivered.message.message_id == "m&1@eessi-sim"
     assert got.delivered.payload == sed
     assert got.references == out.references
+
+
+# -- receipts (D170) ----------------------------------------------------------------------------
+
+
+def _receipts() -> list[Receipt]:
+    um, attachment, _ = s072_message()
+    refs = references(user_message_envelope(um), [attachment])
+    base = Receipt("r-1@eessi-sim", WHEN, um.message_id, refs)
+    return [
+        base,
+        replace(base, references=refs[:1]),
+        # another access point's references: no transform, or two
+        replace(base, references=(replace(refs[0], transforms=()),)),
+        replace(base, references=(replace(refs[0], transforms=(EXC_C14N, EXC_C14N)),)),
+    ]
+
+
+@pytest.mark.parametrize("signs", [True, False])
+@pytest.mark.parametrize("variant", range(4))
+def test_the_receipt_template_writes_the_bytes_the_lxml_path_makes(
+    pki: Pki, signs: bool, variant: int
+) -> None:
+    receipt = _receipts()[variant]
+    signer = pki.credentials(CPAM) if signs else None
+    data = render_receipt(receipt, signer)
+    assert data == serialize(signed_receipt(receipt, signer))
+    parsed = parse_envelope(data)
+    assert parsed.message == receipt
+    if signs:  # lxml's C14N of what the receiver parses gives the signed digests
+        check_receipt(
+            parsed.root,
+            receipt,
+            message_id=receipt.ref_to_message_id,
+            sent=receipt.references,
+            trust=pki.trust,
+            receiver=CPAM,
+            now=WHEN,
+        )
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"message_id": "r&1@x"},
+        {"ref_to_message_id": "m<1>@x"},
+        {"references": "digest with a line break"},
+        {"references": "none"},  # an empty element: lxml self-closes it
+    ],
+)
+def test_a_receipt_value_the_template_would_have_to_escape_goes_the_lxml_way(
+    pki: Pki, odd: dict[str, str]
+) -> None:
+    receipt = _receipts()[0]
+    if odd.get("references") == "none":
+        receipt = replace(receipt, references=())
+    elif "references" in odd:
+        first = replace(receipt.references[0], digest_value="abc\ndef=")
+        receipt = replace(receipt, references=(first, *receipt.references[1:]))
+    else:
+        receipt = replace(receipt, **odd)
+    assert render_receipt(receipt, pki.credentials(CPAM)) is None
+    # ...and the receipt the receiver answers with is still signed and checks
+    if not receipt.references:
+        return
+    envelope = signed_receipt(receipt, pki.credentials(CPAM))
+    parsed = parse_envelope(serialize(envelope))
+    check_receipt(
+        parsed.root,
+        parsed.message,  # type: ignore[arg-type]
+        message_id=receipt.ref_to_message_id,
+        sent=receipt.references,
+        trust=pki.trust,
+        receiver=CPAM,
+        now=WHEN,
+    )
