@@ -34,7 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from eessi.journal import Direction, MessageRecord, MessageStatus, SqliteJournal
-from eessi.journal.sqlite import _COLUMNS, _INSERT, _params
+from eessi.journal.rows import message_params
+from eessi.journal.statements import COLUMNS, INSERT, SQLITE
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 PAYLOAD = (b"<S071>" + b"x" * 4000 + b"</S071>\r\n")[:4096]
@@ -73,13 +74,13 @@ def bare(path: Path, n: int, synchronous: str) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
-    conn.execute(f"CREATE TABLE messages (seq INTEGER PRIMARY KEY, {_COLUMNS})")
+    conn.execute(f"CREATE TABLE messages (seq INTEGER PRIMARY KEY, {COLUMNS})")
     conn.execute("CREATE UNIQUE INDEX u ON messages (direction, message_id)")
-    rows = [_params(record(i)) for i in range(n)]
+    rows = [message_params(record(i), SQLITE) for i in range(n)]
     start = time.perf_counter()
     for row in rows:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute(_INSERT, row)
+        conn.execute(SQLITE.sql(INSERT), row)
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()
@@ -157,7 +158,7 @@ def bare_read(path: Path, n: int, synchronous: str) -> float:
 
     asyncio.run(fill())
     conn = sqlite3.connect(path, isolation_level=None)
-    sql = f"SELECT {_COLUMNS} FROM messages WHERE message_id = ?"
+    sql = f"SELECT {COLUMNS} FROM messages WHERE message_id = ?"
     ids = [f"m{i:08d}" for i in range(n)]
     start = time.perf_counter()
     for m in ids:

@@ -49,23 +49,22 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from eessi.errors import JournalError
+from eessi.journal import refusals, statements
 from eessi.journal.base import (
     INITIAL_STATUS,
-    SET_INBOUND,
     CaseEvent,
-    CaseSnapshot,
     Checkpoint,
     CheckpointItem,
     Direction,
-    Journal,
     JournalTransaction,
     MessageRecord,
     MessageStatus,
     StatusChange,
-    check_transition,
     encode_json,
 )
 from eessi.journal.migrations import POSTGRES_MIGRATIONS, Migration, pending_migrations
+from eessi.journal.rows import StatusRequest, case_event, message_params, message_record
+from eessi.journal.sql_journal import EncodedEvent, SqlJournal, SqlTransaction, refused_copy
 
 __all__ = [
     "DONE_CHANNEL",
@@ -79,41 +78,15 @@ __all__ = [
 
 T = TypeVar("T")
 
-_COLUMNS = (
-    "message_id, direction, sender, receiver, conversation_id, ref_to_message_id, sed_type,"
-    " sed_version, service, action, created_at, received_at, sent_at, status, attempts,"
-    " next_attempt_at, last_error, duplicates, updated_at, envelope, payload"
-)
-_INSERT = (
-    f"INSERT INTO messages ({_COLUMNS}) VALUES"
-    f" ({', '.join(f'${i}' for i in range(1, len(_COLUMNS.split(',')) + 1))})"
-)
-#: The same with the message's partition (migration 4): a partitioned institution's.
+_D = statements.POSTGRES
+_STATUS_ROW = statements.STATUS_ROW + statements.POSTGRES.for_update
+#: The insert with the message's partition (migration 4): a partitioned institution's.
 _INSERT_PART = (
-    f"INSERT INTO messages ({_COLUMNS}, part) VALUES"
-    f" ({', '.join(f'${i}' for i in range(1, len(_COLUMNS.split(',')) + 2))})"
+    f"INSERT INTO messages ({statements.COLUMNS}, part) VALUES"
+    f" ({', '.join(f'${i}' for i in range(1, len(statements.COLUMNS.split(',')) + 2))})"
 )
-_ON_DUPLICATE = (
-    " ON CONFLICT (direction, message_id) WHERE status <> 'refused'"
-    " DO UPDATE SET duplicates = messages.duplicates + 1"
-    " WHERE messages.sender = excluded.sender RETURNING duplicates"
-)
-_ACCEPT = _INSERT + _ON_DUPLICATE
-_ACCEPT_PART = _INSERT_PART + _ON_DUPLICATE
-_EVENT_SQL = (
-    "INSERT INTO case_events (case_id, seq, at, kind, data, message_id)"
-    " VALUES ($1, $2, $3, $4, $5, $6)"
-)
-_CASE_SQL = (
-    "INSERT INTO cases (case_id, state, updated_at, last_seq) VALUES ($1, $2, $3,"
-    " (SELECT COALESCE(MAX(seq), 0) FROM case_events WHERE case_id = $1))"
-    " ON CONFLICT (case_id) DO UPDATE SET state = excluded.state,"
-    " updated_at = excluded.updated_at, last_seq = excluded.last_seq"
-)
-_MARK_SQL = (
-    "UPDATE messages SET status = $1, last_error = $2, updated_at = $3"
-    " WHERE direction = 'in' AND message_id = $4 AND status = 'received'"
-)
+_ACCEPT = statements.INSERT + statements.ACCEPT_SUFFIX
+_ACCEPT_PART = _INSERT_PART + statements.ACCEPT_SUFFIX
 #: What asyncpg and the socket raise: translated to JournalError, never let out.
 _PG_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
 _SCHEMA_LOCK = 0x6565_7373_6900  # pg_advisory_xact_lock key: "eessi" (one migration at a time)
@@ -148,66 +121,8 @@ def redact_url(url: str) -> str:
 
 
 def _params(r: MessageRecord, part: int | None = None) -> tuple[Any, ...]:
-    """The values of ``_INSERT`` (``_INSERT_PART`` with a partition)."""
-    return (
-        r.message_id,
-        r.direction.value,
-        r.sender,
-        r.receiver,
-        r.conversation_id,
-        r.ref_to_message_id,
-        r.sed_type,
-        r.sed_version,
-        r.service,
-        r.action,
-        r.created_at,
-        r.received_at,
-        r.sent_at,
-        r.status.value,
-        r.attempts,
-        r.next_attempt_at,
-        r.last_error,
-        r.duplicates,
-        r.updated_at,
-        r.envelope,
-        r.payload,
-    ) + (() if part is None else (part,))
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)
-
-
-def _record(row: Sequence[Any]) -> MessageRecord:
-    return MessageRecord(
-        message_id=row[0],
-        direction=Direction(row[1]),
-        sender=row[2],
-        receiver=row[3],
-        conversation_id=row[4],
-        ref_to_message_id=row[5],
-        sed_type=row[6],
-        sed_version=row[7],
-        service=row[8],
-        action=row[9],
-        created_at=row[10].astimezone(UTC),
-        received_at=_utc(row[11]),
-        sent_at=_utc(row[12]),
-        status=MessageStatus(row[13]),
-        attempts=row[14],
-        next_attempt_at=_utc(row[15]),
-        last_error=row[16],
-        duplicates=row[17],
-        updated_at=_utc(row[18]),
-        envelope=bytes(row[19]),
-        payload=bytes(row[20]),
-    )
-
-
-def _event(row: Sequence[Any]) -> CaseEvent:
-    return CaseEvent(
-        row[0], int(row[1]), row[2].astimezone(UTC), row[3], json.loads(row[4]), row[5]
-    )
+    """The values of ``INSERT`` (``_INSERT_PART`` with a partition)."""
+    return message_params(r, _D) + (() if part is None else (part,))
 
 
 def _like_partitions(case_id: str) -> str:
@@ -215,15 +130,13 @@ def _like_partitions(case_id: str) -> str:
     return case_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
 
 
-def _snapshot(row: Sequence[Any]) -> CaseSnapshot:
-    return CaseSnapshot(row[0], json.loads(row[1]), row[2].astimezone(UTC), int(row[3]))
-
-
-class PostgresJournal(Journal):
+class PostgresJournal(SqlJournal):
     """A :class:`~eessi.journal.base.Journal` in one PostgreSQL database (its current schema).
 
     Create with :meth:`open`.
     """
+
+    dialect = statements.POSTGRES
 
     def __init__(
         self,
@@ -318,12 +231,7 @@ class PostgresJournal(Journal):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise JournalError(
-                "the journal is closed",
-                code="journal.closed",
-                where=self.where,
-                hint="open it again with PostgresJournal.open()",
-            )
+            raise refusals.closed(self.where, "PostgresJournal")
 
     async def _live_writer(self) -> Any:
         """The writer connection; a new one if the server closed it (a restart, a terminated
@@ -347,12 +255,7 @@ class PostgresJournal(Journal):
         a cancelled caller never interrupts it (it commits all the same)."""
         self._check_open()
         if self._tx_task is not None and self._tx_task is asyncio.current_task():
-            raise JournalError(
-                "a single write was called inside journal.transaction()",
-                code="journal.nested",
-                where=self.where,
-                hint="inside the block use the transaction's methods, or write after it",
-            )
+            raise refusals.nested_write(self.where)
 
         async def run() -> T:
             async with self._lock:
@@ -370,7 +273,7 @@ class PostgresJournal(Journal):
 
     # -- inbound --------------------------------------------------------------------------
     async def accept_inbound(self, record: MessageRecord) -> bool:
-        _expect(record, Direction.IN, INITIAL_STATUS[Direction.IN], "accept_inbound")
+        refusals.expect(record, Direction.IN, INITIAL_STATUS[Direction.IN], "accept_inbound")
         router = self.router
 
         async def op(conn: Any) -> bool:
@@ -386,42 +289,18 @@ class PostgresJournal(Journal):
                     " AND status <> 'refused'",
                     record.message_id,
                 )
-                raise JournalError(
-                    f"message ID {record.message_id} was already accepted from another sender",
-                    code="journal.id-conflict",
-                    where=f"message {record.message_id}",
-                    hint="refuse this message: a sender may not reuse another party's message ID",
-                    details={
-                        "message_id": record.message_id,
-                        "sender": record.sender,
-                        "first_sender": first,
-                    },
-                )
+                raise refusals.inbound_id_taken(record, first)
             return bool(row[0] == 0)
 
         return await self._submit(op, "accept an inbound message")
 
     async def refuse_inbound(self, record: MessageRecord, reason: str) -> None:
-        if record.direction is not Direction.IN:
-            raise _wrong_record(record, "refuse_inbound takes an inbound message")
-        refused = replace(
-            record,
-            status=MessageStatus.REFUSED,
-            last_error=reason,
-            updated_at=record.updated_at or record.received_at or record.created_at,
-        )
-        params = _params(refused)
+        params = _params(refused_copy(record, reason))
 
         async def op(conn: Any) -> None:
-            await conn.execute(_INSERT, *params)
+            await conn.execute(statements.INSERT, *params)
 
         await self._submit(op, "journal a refused message")
-
-    async def unprocessed_inbound(self) -> list[MessageRecord]:
-        return await self._select(
-            f"direction = 'in' AND status = $1{self._part(2)} ORDER BY seq",
-            (MessageStatus.RECEIVED.value, *self._part_arg()),
-        )
 
     # -- partitions (eessi.node.partitions) ------------------------------------------------
     def _part(self, n: int, column: str = "part") -> str:
@@ -430,6 +309,12 @@ class PostgresJournal(Journal):
 
     def _part_arg(self) -> tuple[Any, ...]:
         return () if self.partition is None else (self.partition,)
+
+    def _scope(self, args: statements.Args) -> str:
+        return "" if self.partition is None else f" AND part = {args.add(self.partition)}"
+
+    def _stored_case(self, case_id: str) -> str:
+        return self._pseudo(case_id)
 
     def _pseudo(self, case_id: str) -> str:
         """A pseudo case (``~inputs``, ``~desk``...) of a partition is its own
@@ -451,12 +336,7 @@ class PostgresJournal(Journal):
         self._check_open()
         task = asyncio.current_task()
         if self._tx_task is not None and self._tx_task is task:
-            raise JournalError(
-                "journal.transaction() was nested",
-                code="journal.nested",
-                where=self.where,
-                hint="use the outer transaction's methods",
-            )
+            raise refusals.nested_transaction(self.where)
         async with self._lock:
             self._check_open()
             conn = await self._live_writer()
@@ -492,121 +372,33 @@ class PostgresJournal(Journal):
                 self._drop_writer()  # the commit's outcome is unknown to this connection
                 raise _translate(exc, self.where, "commit a transaction") from None
 
-    async def due_outbound(self, now: datetime, limit: int = 100) -> list[MessageRecord]:
-        return await self._select(
-            "direction = 'out' AND status IN ('queued', 'retrying')"
-            f" AND (next_attempt_at IS NULL OR next_attempt_at <= $1){self._part(3)}"
-            " ORDER BY COALESCE(next_attempt_at, created_at), seq LIMIT $2",
-            (now, limit, *self._part_arg()),
-        )
-
-    def _status_op(
-        self,
-        message_id: str,
-        status: MessageStatus,
-        at: datetime,
-        attempts: int | None,
-        next_attempt_at: datetime | None,
-        error: str | None,
-        *,
-        full: bool,
-    ) -> Callable[[Any], Awaitable[MessageRecord | StatusChange]]:
-        direction = status.direction
-        if direction is Direction.IN and status not in SET_INBOUND:
-            raise JournalError(
-                f"set_status moves outbound messages; {status.value} is an inbound status",
-                code="journal.illegal-status",
-                where=f"message {message_id}",
-                hint="inbound messages change status through transaction().mark_processed()",
-            )
-        sql = (
-            "UPDATE messages SET status = $1, attempts = $2, sent_at = $3, next_attempt_at = $4,"
-            " last_error = $5, updated_at = $6 WHERE seq = $7"
-        )
-        if full:
-            sql += f" RETURNING {_COLUMNS}"
+    async def _change_status(
+        self, request: StatusRequest, *, full: bool
+    ) -> MessageRecord | StatusChange:
+        direction = request.status.direction
 
         async def op(conn: Any) -> MessageRecord | StatusChange:
-            row = await conn.fetchrow(
-                "SELECT seq, status, attempts, sent_at FROM messages"
-                " WHERE direction = $1 AND message_id = $2 AND status <> 'refused' FOR UPDATE",
-                direction.value,
-                message_id,
-            )
+            row = await conn.fetchrow(_STATUS_ROW, direction.value, request.message_id)
             if row is None:
-                raise _unknown(message_id, direction)
-            check_transition(message_id, MessageStatus(row[1]), status)
-            if attempts is not None:
-                new_attempts = attempts
-            else:
-                new_attempts = row[2] + (1 if status is MessageStatus.SENDING else 0)
-            sent_at = at if status is MessageStatus.SENDING else row[3]
-            args = (status.value, new_attempts, sent_at, next_attempt_at, error, at, row[0])
+                raise refusals.unknown_message(request.message_id, direction)
+            args, change = request.apply(row, _D)
             if full:
-                return _record(await conn.fetchrow(sql, *args))
-            await conn.execute(sql, *args)
-            return StatusChange(
-                message_id=message_id,
-                status=status,
-                attempts=new_attempts,
-                sent_at=_utc(sent_at),
-                next_attempt_at=next_attempt_at,
-                last_error=error,
-                updated_at=at,
-            )
+                return message_record(
+                    await conn.fetchrow(statements.STATUS_SQL_RETURNING, *args), _D
+                )
+            await conn.execute(statements.STATUS_SQL, *args)
+            return change
 
-        return op
+        return await self._submit(op, "change a message's status")
 
-    async def set_status(
-        self,
-        message_id: str,
-        status: MessageStatus,
-        *,
-        at: datetime,
-        attempts: int | None = None,
-        next_attempt_at: datetime | None = None,
-        error: str | None = None,
-    ) -> MessageRecord:
-        op = self._status_op(message_id, status, at, attempts, next_attempt_at, error, full=True)
-        result = await self._submit(op, "change a message's status")
-        assert isinstance(result, MessageRecord)
-        return result
-
-    async def update_status(
-        self,
-        message_id: str,
-        status: MessageStatus,
-        *,
-        at: datetime,
-        attempts: int | None = None,
-        next_attempt_at: datetime | None = None,
-        error: str | None = None,
-    ) -> StatusChange:
-        op = self._status_op(message_id, status, at, attempts, next_attempt_at, error, full=False)
-        result = await self._submit(op, "change a message's status")
-        assert isinstance(result, StatusChange)
-        return result
-
-    async def resume_interrupted_sends(self, *, at: datetime) -> list[str]:
+    async def _resume(self, sql: str, params: Sequence[Any]) -> list[str]:
         async def op(conn: Any) -> list[str]:
-            rows = await conn.fetch(
-                "UPDATE messages SET status = 'retrying', next_attempt_at = NULL,"
-                " updated_at = $1, last_error = COALESCE(last_error, 'interrupted by a restart')"
-                " WHERE direction = 'out' AND status IN ('sending', 'waiting_for_receipt')"
-                f"{self._part(2)} RETURNING message_id",
-                at,
-                *self._part_arg(),
-            )
-            return sorted(str(r[0]) for r in rows)
+            return [str(r[0]) for r in await conn.fetch(sql, *params)]
 
         return await self._submit(op, "resume interrupted sends")
 
     # -- queries --------------------------------------------------------------------------
-    async def _select(self, where: str, params: Sequence[Any]) -> list[MessageRecord]:
-        rows = await self._read(f"SELECT {_COLUMNS} FROM messages WHERE {where}", params)
-        return [_record(r) for r in rows]
-
-    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
         """One query on a pooled reader connection: the last committed state."""
         self._check_open()
         try:
@@ -615,112 +407,21 @@ class PostgresJournal(Journal):
             raise _translate(exc, self.where, "read the journal") from None
         return rows
 
-    async def message(
-        self, message_id: str, direction: Direction | None = None
-    ) -> MessageRecord | None:
-        where = "message_id = $1"
-        params: list[Any] = [message_id]
-        if direction is not None:
-            where += " AND direction = $2"
-            params.append(direction.value)
-        found = await self._select(
-            where + " ORDER BY (status = 'refused'), seq DESC LIMIT 1", tuple(params)
-        )
-        return found[0] if found else None
-
-    async def messages_by_id(
-        self, message_ids: Sequence[str], direction: Direction
-    ) -> dict[str, MessageRecord]:
-        out: dict[str, MessageRecord] = {}
-        # as message(): the accepted one before a refused copy, then the latest
-        for r in await self._select(
-            "direction = $1 AND message_id = ANY($2::text[])"
-            " ORDER BY (status = 'refused') DESC, seq",
-            (direction.value, list(dict.fromkeys(message_ids))),
-        ):
-            out[r.message_id] = r
-        return out
-
-    async def messages(
-        self,
-        *,
-        case: str | None = None,
-        institution: str | None = None,
-        direction: Direction | None = None,
-        status: MessageStatus | Sequence[MessageStatus] | None = None,
-        since: datetime | None = None,
-    ) -> list[MessageRecord]:
-        clauses = ["TRUE"]
-        params: list[Any] = []
-
-        def arg(value: Any) -> str:
-            params.append(value)
-            return f"${len(params)}"
-
-        if case is not None:
-            clauses.append(f"conversation_id = {arg(case)}")
-        if institution is not None:
-            p = arg(institution)
-            clauses.append(f"(sender = {p} OR receiver = {p})")
-        if direction is not None:
-            clauses.append(f"direction = {arg(direction.value)}")
-        if status is not None:
-            statuses = [status] if isinstance(status, MessageStatus) else list(status)
-            clauses.append(f"status = ANY({arg([s.value for s in statuses])}::text[])")
-        if since is not None:
-            clauses.append(f"COALESCE(received_at, created_at) >= {arg(since)}")
-        if self.partition is not None:
-            clauses.append(f"part = {arg(self.partition)}")
-        return await self._select(" AND ".join(clauses) + " ORDER BY seq", tuple(params))
-
-    async def message_counts(self) -> dict[str, int]:
-        rows = await self._read(
-            f"SELECT status, count(*) FROM messages WHERE TRUE{self._part(1)} GROUP BY status",
-            self._part_arg(),
-        )
-        return {str(status): int(n) for status, n in rows}
-
     async def case_events(self, case_id: str) -> list[CaseEvent]:
-        if self.partition is None and case_id.startswith("~"):
-            # a pseudo case of a partitioned institution is one per partition: all of them,
-            # in time order (each in its own seq order)
-            rows = await self._read(
-                "SELECT case_id, seq, at, kind, data, message_id FROM case_events"
-                " WHERE case_id = $1 OR case_id LIKE $2 ORDER BY case_id <> $1, at, case_id, seq",
-                (case_id, _like_partitions(case_id)),
-            )
-            if all(r[0] == case_id for r in rows):  # not partitioned: in seq order
-                rows = sorted(rows, key=lambda r: int(r[1]))
-            return [replace(_event(r), case_id=case_id) for r in rows]
+        if self.partition is not None or not case_id.startswith("~"):
+            return await super().case_events(case_id)
+        # a pseudo case of a partitioned institution is one per partition: all of them, in
+        # time order (each in its own seq order)
         rows = await self._read(
-            "SELECT case_id, seq, at, kind, data, message_id FROM case_events"
-            " WHERE case_id = $1 ORDER BY seq",
-            (self._pseudo(case_id),),
+            f"SELECT {statements.EVENT_COLUMNS} FROM case_events"
+            " WHERE case_id = $1 OR case_id LIKE $2 ORDER BY case_id <> $1, at, case_id, seq",
+            (case_id, _like_partitions(case_id)),
         )
-        return [replace(_event(r), case_id=case_id) for r in rows]
-
-    async def case(self, case_id: str) -> CaseSnapshot | None:
-        rows = await self._read(
-            "SELECT case_id, state, updated_at, last_seq FROM cases WHERE case_id = $1",
-            (case_id,),
-        )
-        return _snapshot(rows[0]) if rows else None
-
-    async def cases(self) -> list[CaseSnapshot]:
-        rows = await self._read(
-            "SELECT case_id, state, updated_at, last_seq FROM cases ORDER BY case_id"
-        )
-        return [_snapshot(r) for r in rows]
+        if all(r[0] == case_id for r in rows):  # not partitioned: in seq order
+            rows = sorted(rows, key=lambda r: int(r[1]))
+        return [replace(case_event(r, _D), case_id=case_id) for r in rows]
 
     # -- checkpoints of the desk state ----------------------------------------------------
-    async def case_events_after(self, case_id: str, seq: int) -> list[CaseEvent]:
-        rows = await self._read(
-            "SELECT case_id, seq, at, kind, data, message_id FROM case_events"
-            " WHERE case_id = $1 AND seq > $2 ORDER BY seq",
-            (self._pseudo(case_id), seq),
-        )
-        return [replace(_event(r), case_id=case_id) for r in rows]
-
     async def load_checkpoint(self) -> Checkpoint | None:
         """Header and entries read in one REPEATABLE READ transaction: always of the same
         checkpoint."""
@@ -996,7 +697,7 @@ class PostgresJournal(Journal):
         return int(rows[0][0])
 
 
-class _Transaction(JournalTransaction):
+class _Transaction(SqlTransaction):
     """The writes of one ``PostgresJournal.transaction()`` block, run as they are called."""
 
     def __init__(self, journal: PostgresJournal, conn: Any) -> None:
@@ -1009,14 +710,6 @@ class _Transaction(JournalTransaction):
         self.broken = False
         #: The last event seq of each case this transaction appended to.
         self._seqs: dict[str, int] = {}
-
-    def _live(self) -> None:
-        if self.closed:
-            raise JournalError(
-                "this transaction is over",
-                code="journal.closed",
-                hint="use the transaction object only inside its `async with` block",
-            )
 
     async def _run(self, step: Callable[[], Awaitable[T]], doing: str) -> T:
         self._live()
@@ -1044,116 +737,65 @@ class _Transaction(JournalTransaction):
         self._seqs[case_id] = seq
         return seq
 
-    async def append_event(
-        self,
-        case_id: str,
-        kind: str,
-        data: Mapping[str, Any] | None = None,
-        *,
-        at: datetime,
-        message_id: str | None = None,
-    ) -> CaseEvent:
-        payload = dict(data or {})
-        text = encode_json(payload, what=f"event {kind!r} of case {case_id}")
+    async def _append(
+        self, case_id: str, events: list[EncodedEvent], at: datetime, message_id: str | None
+    ) -> list[CaseEvent]:
         stored = self._journal._pseudo(case_id)
 
-        async def step() -> CaseEvent:
-            seq = await self._next_seq(stored)
+        async def step() -> list[CaseEvent]:
+            first = await self._next_seq(stored)
+            self._seqs[stored] = first + len(events) - 1
+            rows = [
+                (stored, first + i, at, kind, text, message_id)
+                for i, (kind, _, text) in enumerate(events)
+            ]
             try:
-                await self._conn.execute(_EVENT_SQL, stored, seq, at, kind, text, message_id)
+                await self._conn.executemany(statements.EVENT_SQL, rows)
             except asyncpg.UniqueViolationError as exc:
                 raise JournalError(
-                    f"could not commit a transaction: event {seq} of case {case_id} is taken",
+                    f"could not commit a transaction: an event number of case {case_id} is taken",
                     code="journal.locked",
                     where=f"case {case_id}",
                     hint="another journal object or process writes this case",
                     details={"postgres": str(exc), "sqlstate": exc.sqlstate, "cases": case_id},
                 ) from None
-            return CaseEvent(case_id, seq, at.astimezone(UTC), kind, payload, message_id)
-
-        return await self._run(step, "append a case event")
-
-    async def append_events(
-        self,
-        case_id: str,
-        events: Iterable[tuple[str, Mapping[str, Any]]],
-        *,
-        at: datetime,
-        message_id: str | None = None,
-    ) -> list[CaseEvent]:
-        items = [(kind, dict(data or {})) for kind, data in events]
-        texts = [encode_json(d, what=f"event {k!r} of case {case_id}") for k, d in items]
-        stored = self._journal._pseudo(case_id)
-
-        async def step() -> list[CaseEvent]:
-            first = await self._next_seq(stored)
-            self._seqs[stored] = first + len(items) - 1
-            rows = [
-                (stored, first + i, at, kind, text, message_id)
-                for i, ((kind, _), text) in enumerate(zip(items, texts, strict=True))
-            ]
-            if rows:
-                await self._conn.executemany(_EVENT_SQL, rows)
+            at_utc = at.astimezone(UTC)
             return [
-                CaseEvent(case_id, first + i, at.astimezone(UTC), kind, data, message_id)
-                for i, (kind, data) in enumerate(items)
+                CaseEvent(case_id, first + i, at_utc, kind, payload, message_id)
+                for i, (kind, payload, _) in enumerate(events)
             ]
 
-        if not items:
-            self._live()
-            return []
         return await self._run(step, "append case events")
 
-    async def save_case(self, case_id: str, state: Mapping[str, Any], *, at: datetime) -> None:
-        text = encode_json(state, what=f"the state of case {case_id}")
-
+    async def _save_case(self, case_id: str, text: str, at: datetime) -> None:
         async def step() -> None:
-            await self._conn.execute(_CASE_SQL, case_id, text, at)
+            await self._conn.execute(statements.CASE_SQL, case_id, text, at)
 
         await self._run(step, "save a case")
 
-    async def enqueue_outbound(self, record: MessageRecord) -> None:
-        _expect(record, Direction.OUT, INITIAL_STATUS[Direction.OUT], "enqueue_outbound")
-        if record.updated_at is None:
-            record = replace(record, updated_at=record.created_at)
+    async def _enqueue(self, record: MessageRecord) -> None:
         part = self._journal.partition
         params = _params(record, part)
-        sql = _INSERT if part is None else _INSERT_PART
+        sql = statements.INSERT if part is None else _INSERT_PART
 
         async def step() -> None:
             try:
                 await self._conn.execute(sql, *params)
             except asyncpg.UniqueViolationError:
-                raise JournalError(
-                    f"outbound message ID {record.message_id} is already in the journal",
-                    code="journal.id-conflict",
-                    where=f"message {record.message_id}",
-                    hint="every outbound message needs a fresh ID from the IdGenerator",
-                ) from None
+                raise refusals.outbound_id_taken(record.message_id) from None
 
         await self._run(step, "enqueue an outbound message")
 
-    async def mark_processed(
-        self, message_id: str, *, at: datetime, error: str | None = None, expired: bool = False
+    async def _mark(
+        self, message_id: str, status: MessageStatus, at: datetime, error: str | None
     ) -> None:
-        if expired:
-            status = MessageStatus.EXPIRED
-        else:
-            status = MessageStatus.PROCESSED if error is None else MessageStatus.REJECTED
-
         async def step() -> None:
-            done = await self._conn.execute(_MARK_SQL, status.value, error, at, message_id)
-            if done == "UPDATE 1":
-                return
-            current = await self._conn.fetchval(
-                "SELECT status FROM messages WHERE direction = 'in' AND message_id = $1"
-                " AND status <> 'refused'",
-                message_id,
+            done = await self._conn.execute(
+                statements.MARK_SQL, status.value, error, at, message_id
             )
-            if current is None:
-                raise _unknown(message_id, Direction.IN)
-            check_transition(message_id, MessageStatus(current), status)
-            raise AssertionError("unreachable: received messages are updated")  # pragma: no cover
+            if done != "UPDATE 1":
+                current = await self._conn.fetchval(statements.STATUS_OF_INBOUND, message_id)
+                refusals.not_marked(message_id, current, status)
 
         await self._run(step, "mark a message processed")
 
@@ -1201,35 +843,6 @@ async def _rollback(pg_tx: Any) -> None:
     # If the connection is gone, the server rolled the transaction back itself.
     with suppress(*_PG_ERRORS):
         await pg_tx.rollback()
-
-
-def _expect(record: MessageRecord, direction: Direction, status: MessageStatus, op: str) -> None:
-    if record.direction is not direction or record.status is not status:
-        raise _wrong_record(
-            record, f"{op} takes a {direction.value}bound message with status {status.value}"
-        )
-
-
-def _wrong_record(record: MessageRecord, what: str) -> JournalError:
-    return JournalError(
-        what,
-        code="journal.bad-record",
-        where=f"message {record.message_id}",
-        hint=(
-            f"got a {record.direction.value}bound message with status {record.status.value};"
-            " build it with that direction and status"
-        ),
-    )
-
-
-def _unknown(message_id: str, direction: Direction) -> JournalError:
-    return JournalError(
-        f"no {direction.value}bound message {message_id} in the journal",
-        code="journal.unknown-message",
-        where=f"message {message_id}",
-        hint="check the message ID (eessi trace lists the journaled messages)",
-        details={"message_id": message_id, "direction": direction.value},
-    )
 
 
 #: SQLSTATE classes (the first two characters) that say more than "I/O": our code and hint.

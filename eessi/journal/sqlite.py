@@ -39,35 +39,33 @@ sorts as it compares; they come back as UTC datetimes.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from queue import SimpleQueue
 from typing import Any, Final, Literal, TypeVar
 
 from eessi.errors import JournalError
+from eessi.journal import refusals, statements
 from eessi.journal.base import (
     INITIAL_STATUS,
-    SET_INBOUND,
     CaseEvent,
-    CaseSnapshot,
     Checkpoint,
     CheckpointItem,
     Direction,
-    Journal,
     JournalTransaction,
     MessageRecord,
     MessageStatus,
     StatusChange,
-    check_transition,
     encode_json,
 )
 from eessi.journal.checkpoint_store import CHECKPOINT_SCHEMA, read_checkpoint, write_checkpoint
+from eessi.journal.rows import StatusRequest, message_params, message_record
+from eessi.journal.sql_journal import EncodedEvent, SqlJournal, SqlTransaction, refused_copy
 
 __all__ = ["SCHEMA_VERSION", "JournalStats", "SqliteJournal", "Synchronous"]
 
@@ -129,88 +127,17 @@ CREATE TABLE cases (
 #: Migrations, in order: ``_MIGRATIONS[v]`` takes a journal from version ``v - 1`` to ``v``.
 _MIGRATIONS: dict[int, str] = {2: CHECKPOINT_SCHEMA}
 
-_COLUMNS = (
-    "message_id, direction, sender, receiver, conversation_id, ref_to_message_id, sed_type,"
-    " sed_version, service, action, created_at, received_at, sent_at, status, attempts,"
-    " next_attempt_at, last_error, duplicates, updated_at, envelope, payload"
-)
-_INSERT = f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS.split(',')))})"
-_ACCEPT = (
-    _INSERT + " ON CONFLICT (direction, message_id) WHERE status <> 'refused'"
-    " DO UPDATE SET duplicates = duplicates + 1 WHERE sender = excluded.sender"
-    " RETURNING duplicates"
-)
-
-
-def _ts(value: datetime) -> str:
-    # isoformat is several times cheaper than strftime; same text (``...00.000000Z``).
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
-def _ts_opt(value: datetime | None) -> str | None:
-    return None if value is None else _ts(value)
-
-
-def _dt(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
-def _dt_opt(value: str | None) -> datetime | None:
-    return None if value is None else _dt(value)
-
-
-def _params(r: MessageRecord) -> tuple[Any, ...]:
-    return (
-        r.message_id,
-        r.direction.value,
-        r.sender,
-        r.receiver,
-        r.conversation_id,
-        r.ref_to_message_id,
-        r.sed_type,
-        r.sed_version,
-        r.service,
-        r.action,
-        _ts(r.created_at),
-        _ts_opt(r.received_at),
-        _ts_opt(r.sent_at),
-        r.status.value,
-        r.attempts,
-        _ts_opt(r.next_attempt_at),
-        r.last_error,
-        r.duplicates,
-        _ts_opt(r.updated_at),
-        r.envelope,
-        r.payload,
-    )
-
-
-def _record(row: Sequence[Any]) -> MessageRecord:
-    return MessageRecord(
-        message_id=row[0],
-        direction=Direction(row[1]),
-        sender=row[2],
-        receiver=row[3],
-        conversation_id=row[4],
-        ref_to_message_id=row[5],
-        sed_type=row[6],
-        sed_version=row[7],
-        service=row[8],
-        action=row[9],
-        created_at=_dt(row[10]),
-        received_at=_dt_opt(row[11]),
-        sent_at=_dt_opt(row[12]),
-        status=MessageStatus(row[13]),
-        attempts=row[14],
-        next_attempt_at=_dt_opt(row[15]),
-        last_error=row[16],
-        duplicates=row[17],
-        updated_at=_dt_opt(row[18]),
-        envelope=bytes(row[19]),
-        payload=bytes(row[20]),
-    )
+_D = statements.SQLITE
+_INSERT = _D.sql(statements.INSERT)
+_ACCEPT = _D.sql(statements.INSERT + statements.ACCEPT_SUFFIX)
+_EVENT_SQL = _D.sql(statements.EVENT_SQL)
+_CASE_SQL = _D.sql(statements.CASE_SQL)
+_MARK_SQL = _D.sql(statements.MARK_SQL)
+_STATUS_OF_INBOUND = _D.sql(statements.STATUS_OF_INBOUND)
+_STATUS_ROW = _D.sql(statements.STATUS_ROW)
+_STATUS_SQL = _D.sql(statements.STATUS_SQL)
+_STATUS_SQL_FULL = _D.sql(statements.STATUS_SQL_RETURNING)
+_ts = statements.SQLITE.ts
 
 
 @dataclass(slots=True)
@@ -227,28 +154,6 @@ class JournalStats:
 #: transaction. It raises :class:`JournalError` only before it has written anything.
 _Op = Callable[[sqlite3.Connection], Any]
 
-_EVENT_SQL = (
-    "INSERT INTO case_events (case_id, seq, at, kind, data, message_id) VALUES (?, ?, ?, ?, ?, ?)"
-)
-_CASE_SQL = (
-    "INSERT INTO cases (case_id, state, updated_at, last_seq) VALUES (?, ?, ?,"
-    " (SELECT COALESCE(MAX(seq), 0) FROM case_events WHERE case_id = ?))"
-    " ON CONFLICT (case_id) DO UPDATE SET state = excluded.state,"
-    " updated_at = excluded.updated_at, last_seq = excluded.last_seq"
-)
-_MARK_SQL = (
-    "UPDATE messages SET status = ?, last_error = ?, updated_at = ?"
-    " WHERE direction = 'in' AND message_id = ? AND status = 'received'"
-)
-_STATUS_SQL = (
-    "UPDATE messages SET status = ?, attempts = ?, sent_at = ?, next_attempt_at = ?,"
-    " last_error = ?, updated_at = ? WHERE direction = 'out' AND message_id = ?"
-)
-#: The same for an inbound message (its refused copies, which claim no ID, are left alone).
-_STATUS_SQL_IN = _STATUS_SQL.replace("direction = 'out'", "direction = 'in'") + (
-    " AND status <> 'refused'"
-)
-
 #: After a statement runs: check its cursor (and raise :class:`JournalError` to refuse).
 _Check = Callable[[sqlite3.Connection, sqlite3.Cursor], None]
 
@@ -262,8 +167,10 @@ class _Step:
     check: _Check | None = None
 
 
-class SqliteJournal(Journal):
+class SqliteJournal(SqlJournal):
     """A :class:`~eessi.journal.base.Journal` in one SQLite file. Create with :meth:`open`."""
+
+    dialect = statements.SQLITE
 
     def __init__(
         self,
@@ -365,12 +272,7 @@ class SqliteJournal(Journal):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise JournalError(
-                "the journal is closed",
-                code="journal.closed",
-                where=str(self.path),
-                hint="open it again with SqliteJournal.open()",
-            )
+            raise refusals.closed(str(self.path), "SqliteJournal")
 
     async def _on_writer(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the writer thread: ONE thread hop, whatever it does.
@@ -398,12 +300,7 @@ class SqliteJournal(Journal):
         """Queue one write and wait until the group commit that carries it is done."""
         self._check_open()
         if self._tx_task is not None and self._tx_task is asyncio.current_task():
-            raise JournalError(
-                "a single write was called inside journal.transaction()",
-                code="journal.nested",
-                where=str(self.path),
-                hint="inside the block use the transaction's methods, or write after it",
-            )
+            raise refusals.nested_write(str(self.path))
         return await self._queue(op)
 
     def _queue(self, op: _Op, at: int | None = None) -> asyncio.Future[Any]:
@@ -456,8 +353,8 @@ class SqliteJournal(Journal):
 
     # -- inbound --------------------------------------------------------------------------
     async def accept_inbound(self, record: MessageRecord) -> bool:
-        _expect(record, Direction.IN, INITIAL_STATUS[Direction.IN], "accept_inbound")
-        params = _params(record)
+        refusals.expect(record, Direction.IN, INITIAL_STATUS[Direction.IN], "accept_inbound")
+        params = message_params(record, _D)
 
         def op(conn: sqlite3.Connection) -> bool:
             row = conn.execute(_ACCEPT, params).fetchone()
@@ -467,42 +364,19 @@ class SqliteJournal(Journal):
                     " AND status <> 'refused'",
                     (record.message_id,),
                 ).fetchone()
-                raise JournalError(
-                    f"message ID {record.message_id} was already accepted from another sender",
-                    code="journal.id-conflict",
-                    where=f"message {record.message_id}",
-                    hint="refuse this message: a sender may not reuse another party's message ID",
-                    details={
-                        "message_id": record.message_id,
-                        "sender": record.sender,
-                        "first_sender": existing[0] if existing else None,
-                    },
-                )
+                raise refusals.inbound_id_taken(record, existing[0] if existing else None)
             return bool(row[0] == 0)
 
         result: bool = await self._submit(op)
         return result
 
     async def refuse_inbound(self, record: MessageRecord, reason: str) -> None:
-        if record.direction is not Direction.IN:
-            raise _wrong_record(record, "refuse_inbound takes an inbound message")
-        refused = replace(
-            record,
-            status=MessageStatus.REFUSED,
-            last_error=reason,
-            updated_at=record.updated_at or record.received_at or record.created_at,
-        )
-        params = _params(refused)
+        params = message_params(refused_copy(record, reason), _D)
 
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(_INSERT, params)
 
         await self._submit(op)
-
-    async def unprocessed_inbound(self) -> list[MessageRecord]:
-        return await self._select(
-            "direction = 'in' AND status = ? ORDER BY seq", (MessageStatus.RECEIVED.value,)
-        )
 
     # -- outbox ---------------------------------------------------------------------------
     @asynccontextmanager
@@ -515,12 +389,7 @@ class SqliteJournal(Journal):
         self._check_open()
         task = asyncio.current_task()
         if self._tx_task is not None and self._tx_task is task:
-            raise JournalError(
-                "journal.transaction() was nested",
-                code="journal.nested",
-                where=str(self.path),
-                hint="use the outer transaction's methods",
-            )
+            raise refusals.nested_transaction(str(self.path))
         async with self._tx_lock:
             self._check_open()
             tx = _Transaction(self)
@@ -558,120 +427,33 @@ class SqliteJournal(Journal):
                 raise
             self._seqs.update(tx.seqs)
 
-    async def due_outbound(self, now: datetime, limit: int = 100) -> list[MessageRecord]:
-        return await self._select(
-            "direction = 'out' AND status IN ('queued', 'retrying')"
-            " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
-            " ORDER BY COALESCE(next_attempt_at, created_at), seq LIMIT ?",
-            (_ts(now), limit),
-        )
-
-    def _status_op(
-        self,
-        message_id: str,
-        status: MessageStatus,
-        at: datetime,
-        attempts: int | None,
-        next_attempt_at: datetime | None,
-        error: str | None,
-        *,
-        full: bool,
-    ) -> _Op:
-        direction = status.direction
-        if direction is Direction.IN and status not in SET_INBOUND:
-            raise JournalError(
-                f"set_status moves outbound messages; {status.value} is an inbound status",
-                code="journal.illegal-status",
-                where=f"message {message_id}",
-                hint="inbound messages change status through transaction().mark_processed()",
-            )
-        at_text = _ts(at)
-        next_text = _ts_opt(next_attempt_at)
-        sql = _STATUS_SQL if direction is Direction.OUT else _STATUS_SQL_IN
-        if full:
-            sql += f" RETURNING {_COLUMNS}"
+    async def _change_status(
+        self, request: StatusRequest, *, full: bool
+    ) -> MessageRecord | StatusChange:
+        key = (request.status.direction.value, request.message_id)
 
         def op(conn: sqlite3.Connection) -> MessageRecord | StatusChange:
-            row = conn.execute(
-                "SELECT status, attempts, sent_at FROM messages"
-                " WHERE direction = ? AND message_id = ? AND status <> 'refused'",
-                (direction.value, message_id),
-            ).fetchone()
+            row = conn.execute(_STATUS_ROW, key).fetchone()
             if row is None:
-                raise _unknown(message_id, direction)
-            check_transition(message_id, MessageStatus(row[0]), status)
-            if attempts is not None:
-                new_attempts = attempts
-            else:
-                new_attempts = row[1] + (1 if status is MessageStatus.SENDING else 0)
-            sent_at = at_text if status is MessageStatus.SENDING else row[2]
-            cur = conn.execute(
-                sql, (status.value, new_attempts, sent_at, next_text, error, at_text, message_id)
-            )
+                raise refusals.unknown_message(request.message_id, request.status.direction)
+            args, change = request.apply(row, _D)
             if full:
-                return _record(cur.fetchone())
-            return StatusChange(
-                message_id=message_id,
-                status=status,
-                attempts=new_attempts,
-                sent_at=_dt_opt(sent_at),
-                next_attempt_at=next_attempt_at,
-                last_error=error,
-                updated_at=at,
-            )
+                return message_record(conn.execute(_STATUS_SQL_FULL, args).fetchone(), _D)
+            conn.execute(_STATUS_SQL, args)
+            return change
 
-        return op
-
-    async def set_status(
-        self,
-        message_id: str,
-        status: MessageStatus,
-        *,
-        at: datetime,
-        attempts: int | None = None,
-        next_attempt_at: datetime | None = None,
-        error: str | None = None,
-    ) -> MessageRecord:
-        op = self._status_op(message_id, status, at, attempts, next_attempt_at, error, full=True)
-        result: MessageRecord = await self._submit(op)
+        result: MessageRecord | StatusChange = await self._submit(op)
         return result
 
-    async def update_status(
-        self,
-        message_id: str,
-        status: MessageStatus,
-        *,
-        at: datetime,
-        attempts: int | None = None,
-        next_attempt_at: datetime | None = None,
-        error: str | None = None,
-    ) -> StatusChange:
-        op = self._status_op(message_id, status, at, attempts, next_attempt_at, error, full=False)
-        result: StatusChange = await self._submit(op)
-        return result
-
-    async def resume_interrupted_sends(self, *, at: datetime) -> list[str]:
-        at_text = _ts(at)
-
+    async def _resume(self, sql: str, params: Sequence[Any]) -> list[str]:
         def op(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute(
-                "UPDATE messages SET status = 'retrying', next_attempt_at = NULL, updated_at = ?,"
-                " last_error = COALESCE(last_error, 'interrupted by a restart')"
-                " WHERE direction = 'out' AND status IN ('sending', 'waiting_for_receipt')"
-                " RETURNING message_id",
-                (at_text,),
-            ).fetchall()
-            return sorted(str(r[0]) for r in rows)
+            return [str(r[0]) for r in conn.execute(sql, params).fetchall()]
 
         result: list[str] = await self._submit(op)
         return result
 
     # -- queries --------------------------------------------------------------------------
-    async def _select(self, where: str, params: Sequence[Any]) -> list[MessageRecord]:
-        rows = await self._read(f"SELECT {_COLUMNS} FROM messages WHERE {where}", params)
-        return [_record(r) for r in rows]
-
-    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
         """One query on the reader thread (one hop); it sees the last committed state."""
         self._check_open()
         try:
@@ -679,98 +461,7 @@ class SqliteJournal(Journal):
         except sqlite3.Error as exc:
             raise _translate(exc, self.path, "read the journal") from None
 
-    async def message(
-        self, message_id: str, direction: Direction | None = None
-    ) -> MessageRecord | None:
-        where = "message_id = ?"
-        params: list[Any] = [message_id]
-        if direction is not None:
-            where += " AND direction = ?"
-            params.append(direction.value)
-        found = await self._select(
-            where + " ORDER BY status = 'refused', seq DESC LIMIT 1", tuple(params)
-        )
-        return found[0] if found else None
-
-    async def messages_by_id(
-        self, message_ids: Sequence[str], direction: Direction
-    ) -> dict[str, MessageRecord]:
-        out: dict[str, MessageRecord] = {}
-        unique = list(dict.fromkeys(message_ids))
-        for start in range(0, len(unique), 500):  # below SQLite's limit on parameters
-            chunk = unique[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
-            # as message(): the accepted one before a refused copy, then the latest
-            for r in await self._select(
-                f"direction = ? AND message_id IN ({marks}) ORDER BY status = 'refused' DESC, seq",
-                (direction.value, *chunk),
-            ):
-                out[r.message_id] = r
-        return out
-
-    async def messages(
-        self,
-        *,
-        case: str | None = None,
-        institution: str | None = None,
-        direction: Direction | None = None,
-        status: MessageStatus | Sequence[MessageStatus] | None = None,
-        since: datetime | None = None,
-    ) -> list[MessageRecord]:
-        clauses = ["1 = 1"]
-        params: list[Any] = []
-        if case is not None:
-            clauses.append("conversation_id = ?")
-            params.append(case)
-        if institution is not None:
-            clauses.append("(sender = ? OR receiver = ?)")
-            params += [institution, institution]
-        if direction is not None:
-            clauses.append("direction = ?")
-            params.append(direction.value)
-        if status is not None:
-            statuses = [status] if isinstance(status, MessageStatus) else list(status)
-            clauses.append(f"status IN ({', '.join('?' * len(statuses))})")
-            params += [s.value for s in statuses]
-        if since is not None:
-            clauses.append("COALESCE(received_at, created_at) >= ?")
-            params.append(_ts(since))
-        return await self._select(" AND ".join(clauses) + " ORDER BY seq", tuple(params))
-
-    async def message_counts(self) -> dict[str, int]:
-        rows = await self._read("SELECT status, count(*) FROM messages GROUP BY status")
-        return {str(status): int(n) for status, n in rows}
-
-    async def case_events(self, case_id: str) -> list[CaseEvent]:
-        rows = await self._read(
-            "SELECT case_id, seq, at, kind, data, message_id FROM case_events"
-            " WHERE case_id = ? ORDER BY seq",
-            (case_id,),
-        )
-        return [_event(r) for r in rows]
-
-    async def case(self, case_id: str) -> CaseSnapshot | None:
-        rows = await self._read(
-            "SELECT case_id, state, updated_at, last_seq FROM cases WHERE case_id = ?",
-            (case_id,),
-        )
-        return _snapshot(rows[0]) if rows else None
-
-    async def cases(self) -> list[CaseSnapshot]:
-        rows = await self._read(
-            "SELECT case_id, state, updated_at, last_seq FROM cases ORDER BY case_id"
-        )
-        return [_snapshot(r) for r in rows]
-
     # -- checkpoints (eessi.journal.checkpoint_store) ------------------------------------
-    async def case_events_after(self, case_id: str, seq: int) -> list[CaseEvent]:
-        rows = await self._read(
-            "SELECT case_id, seq, at, kind, data, message_id FROM case_events"
-            " WHERE case_id = ? AND seq > ? ORDER BY seq",
-            (case_id, seq),
-        )
-        return [_event(r) for r in rows]
-
     async def load_checkpoint(self) -> Checkpoint | None:
         """Read on the writer connection, in one read transaction: the header and the entries
         always belong to the same checkpoint."""
@@ -814,7 +505,7 @@ class SqliteJournal(Journal):
         return True
 
 
-class _Transaction(JournalTransaction):
+class _Transaction(SqlTransaction):
     """The writes of one ``SqliteJournal.transaction()`` block, collected as statements.
 
     Nothing touches the database until the block ends; then :func:`_run_transaction` runs
@@ -828,14 +519,6 @@ class _Transaction(JournalTransaction):
         self.steps: list[_Step] = []
         #: Last event seq per case, as this transaction leaves it (merged on commit).
         self.seqs: dict[str, int] = {}
-
-    def _live(self) -> None:
-        if self.closed:
-            raise JournalError(
-                "this transaction is over",
-                code="journal.closed",
-                hint="use the transaction object only inside its `async with` block",
-            )
 
     def _add(self, sql: str, params: tuple[Any, ...], check: _Check | None = None) -> None:
         self._live()
@@ -865,73 +548,31 @@ class _Transaction(JournalTransaction):
         self.seqs[case_id] = seq
         return seq
 
-    async def append_event(
-        self,
-        case_id: str,
-        kind: str,
-        data: Mapping[str, Any] | None = None,
-        *,
-        at: datetime,
-        message_id: str | None = None,
-    ) -> CaseEvent:
-        return self._event(case_id, kind, data, at, message_id)
-
-    def _event(
-        self,
-        case_id: str,
-        kind: str,
-        data: Mapping[str, Any] | None,
-        at: datetime,
-        message_id: str | None,
-    ) -> CaseEvent:
-        payload = dict(data or {})
-        text = encode_json(payload, what=f"event {kind!r} of case {case_id}")
-        at_text = _ts(at)
-        self._live()
-        seq = self._next_seq(case_id)
-        self._add(_EVENT_SQL, (case_id, seq, at_text, kind, text, message_id))
-        return CaseEvent(case_id, seq, _dt(at_text), kind, payload, message_id)
-
-    async def append_events(
-        self,
-        case_id: str,
-        events: Iterable[tuple[str, Mapping[str, Any]]],
-        *,
-        at: datetime,
-        message_id: str | None = None,
+    async def _append(
+        self, case_id: str, events: list[EncodedEvent], at: datetime, message_id: str | None
     ) -> list[CaseEvent]:
-        return [self._event(case_id, kind, data, at, message_id) for kind, data in events]
+        at_text = _ts(at)
+        at_utc = _D.dt(at_text)
+        out = []
+        for kind, payload, text in events:
+            seq = self._next_seq(case_id)
+            self._add(_EVENT_SQL, (case_id, seq, at_text, kind, text, message_id))
+            out.append(CaseEvent(case_id, seq, at_utc, kind, payload, message_id))
+        return out
 
-    async def save_case(self, case_id: str, state: Mapping[str, Any], *, at: datetime) -> None:
-        text = encode_json(state, what=f"the state of case {case_id}")
-        self._add(_CASE_SQL, (case_id, text, _ts(at), case_id))
+    async def _save_case(self, case_id: str, text: str, at: datetime) -> None:
+        self._add(_CASE_SQL, (case_id, text, _ts(at)))
 
-    async def enqueue_outbound(self, record: MessageRecord) -> None:
-        _expect(record, Direction.OUT, INITIAL_STATUS[Direction.OUT], "enqueue_outbound")
-        if record.updated_at is None:
-            record = replace(record, updated_at=record.created_at)
-        self._add(_INSERT, _params(record))
+    async def _enqueue(self, record: MessageRecord) -> None:
+        self._add(_INSERT, message_params(record, _D))
 
-    async def mark_processed(
-        self, message_id: str, *, at: datetime, error: str | None = None, expired: bool = False
+    async def _mark(
+        self, message_id: str, status: MessageStatus, at: datetime, error: str | None
     ) -> None:
-        if expired:
-            status = MessageStatus.EXPIRED
-        else:
-            status = MessageStatus.PROCESSED if error is None else MessageStatus.REJECTED
-
         def check(conn: sqlite3.Connection, cur: sqlite3.Cursor) -> None:
-            if cur.rowcount == 1:
-                return
-            current = conn.execute(
-                "SELECT status FROM messages WHERE direction = 'in' AND message_id = ?"
-                " AND status <> 'refused'",
-                (message_id,),
-            ).fetchone()
-            if current is None:
-                raise _unknown(message_id, Direction.IN)
-            check_transition(message_id, MessageStatus(current[0]), status)
-            raise AssertionError("unreachable: received messages are updated")  # pragma: no cover
+            if cur.rowcount != 1:
+                current = conn.execute(_STATUS_OF_INBOUND, (message_id,)).fetchone()
+                refusals.not_marked(message_id, None if current is None else current[0], status)
 
         self._add(_MARK_SQL, (status.value, error, _ts(at), message_id), check)
 
@@ -1119,13 +760,7 @@ def _conflict(step: _Step, exc: sqlite3.IntegrityError) -> sqlite3.Error | Journ
     """A key refused a row of ``step``: told by the statement and SQLite's error name."""
     name = exc.sqlite_errorname
     if step.sql is _INSERT and name == "SQLITE_CONSTRAINT_UNIQUE":  # messages_claimed_id
-        message_id = step.rows[0][0]
-        return JournalError(
-            f"outbound message ID {message_id} is already in the journal",
-            code="journal.id-conflict",
-            where=f"message {message_id}",
-            hint="every outbound message needs a fresh ID from the IdGenerator",
-        )
+        return refusals.outbound_id_taken(step.rows[0][0])
     if step.sql is _EVENT_SQL and name == "SQLITE_CONSTRAINT_PRIMARYKEY":  # (case_id, seq)
         # A number the per-case cache thought free: someone else wrote events to this file.
         cases = ", ".join(sorted({str(row[0]) for row in step.rows}))
@@ -1180,43 +815,6 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
     except BaseException:
         _rollback(conn)
         raise
-
-
-def _event(row: Sequence[Any]) -> CaseEvent:
-    return CaseEvent(row[0], int(row[1]), _dt(row[2]), row[3], json.loads(row[4]), row[5])
-
-
-def _snapshot(row: Sequence[Any]) -> CaseSnapshot:
-    return CaseSnapshot(row[0], json.loads(row[1]), _dt(row[2]), int(row[3]))
-
-
-def _expect(record: MessageRecord, direction: Direction, status: MessageStatus, op: str) -> None:
-    if record.direction is not direction or record.status is not status:
-        raise _wrong_record(
-            record, f"{op} takes a {direction.value}bound message with status {status.value}"
-        )
-
-
-def _wrong_record(record: MessageRecord, what: str) -> JournalError:
-    return JournalError(
-        what,
-        code="journal.bad-record",
-        where=f"message {record.message_id}",
-        hint=(
-            f"got a {record.direction.value}bound message with status {record.status.value};"
-            " build it with that direction and status"
-        ),
-    )
-
-
-def _unknown(message_id: str, direction: Direction) -> JournalError:
-    return JournalError(
-        f"no {direction.value}bound message {message_id} in the journal",
-        code="journal.unknown-message",
-        where=f"message {message_id}",
-        hint="check the message ID (eessi trace lists the journaled messages)",
-        details={"message_id": message_id, "direction": direction.value},
-    )
 
 
 _IO: Final = ("journal.io", "check the file, the disk and its permissions")
