@@ -752,6 +752,205 @@ def _decode(
         ) from None
 
 
+# The fast decoder: one pass over the tree, no bookkeeping of used elements. Each class gets a
+# tag tree (qualified tag -> what it is: a leaf, a nested element, a wrapper with its own tag
+# tree, a choice alternative, a repeated choice holder) and the per-field finishing data, once
+# per (class, namespace). Every element met must be in the tag tree, every single field found at
+# most once, every wrapper at most once; anything else (an unknown or duplicated element, a leaf
+# holding elements, a bad value, a check that fails, a field of a later version, a class whose
+# fields the XML does not fill, a cross-field rule broken, a ``ds:Signature``) raises
+# :class:`_Irregular` and the whole document is decoded again by :func:`_decode`, which names
+# the problem exactly as before. On a regular document both build the same object (same
+# checks, same trusted construction); the fast one costs about half (docs/performance.md).
+
+_LEAF: Final = 0
+_NODE: Final = 1
+_WRAP: Final = 2
+_ALT: Final = 3
+_HOLDER: Final = 4
+_MISSING: Final = object()
+
+
+class _Irregular(Exception):
+    """The fast decoder met something it does not decode: :func:`_decode` takes over."""
+
+
+@dataclass(frozen=True, slots=True)
+class _FastPlan:
+    #: Tag tree of the element's children: tag -> (op, field or wrapper number, argument).
+    tags: dict[str, tuple[int, int, Any]]
+    #: Per field: name, many, optional, check, min items, max items, since.
+    fields: tuple[
+        tuple[str, bool, bool, Callable[[Any], bool] | None, int, int | None, str | None], ...
+    ]
+    #: Whether the trusted construction sets exactly the class's fields (given ``extra``).
+    trusted: frozenset[str]
+
+
+_FAST_PLANS: dict[tuple[type, str | None], _FastPlan | None] = {}
+
+
+def _fast_plan(cls: type[Node], ns: str | None) -> _FastPlan | None:
+    """The fast decoder's plan of ``cls``, or ``None`` when its fields cannot share one tag
+    tree (two fields on the same tag at the same place): then only :func:`_decode` reads it."""
+    key = (cls, ns)
+    if key in _FAST_PLANS:
+        return _FAST_PLANS[key]
+    plan = _plan(cls, ns)
+    top: dict[str, tuple[int, int, Any]] = {}
+    wrappers = 0
+    fields = []
+    usable = True
+
+    def put(tags: dict[str, tuple[int, int, Any]], tag: str, entry: tuple[int, int, Any]) -> None:
+        nonlocal usable
+        if tag in tags:
+            usable = False
+        tags[tag] = entry
+
+    for i, step in enumerate(plan.steps):
+        spec = step.spec
+        tags = top
+        for w in step.wrappers:
+            entry = tags.get(w)
+            if entry is None:
+                wrappers += 1
+                entry = tags[w] = (_WRAP, wrappers, {})
+            elif entry[0] != _WRAP:
+                usable = False
+                break
+            tags = entry[2]
+        if step.choice:
+            if spec.many:
+                put(tags, step.tag, (_HOLDER, i, step.choice))
+            else:
+                for tag, sub in step.choice.items():
+                    put(tags, tag, (_ALT, i, sub))
+        elif step.node_kind is not None:
+            put(tags, step.tag, (_NODE, i, step.node_kind))
+        else:
+            put(tags, step.tag, (_LEAF, i, step.read))
+        fields.append(
+            (
+                step.name,
+                spec.many,
+                spec.optional,
+                step.check,
+                spec.min_items,
+                spec.max_items,
+                spec.since,
+            )
+        )
+    fast = _FastPlan(top, tuple(fields), plan.fields) if usable else None
+    _FAST_PLANS[key] = fast
+    return fast
+
+
+def _fast_fill(
+    element: etree._Element,
+    tags: dict[str, tuple[int, int, Any]],
+    values: list[Any],
+    fields: tuple[tuple[str, bool, bool, Any, int, int | None, str | None], ...],
+    ns: str | None,
+    version: str,
+    opened: set[int],
+) -> None:
+    """Put the values of ``element``'s children (through wrappers) in ``values``."""
+    for child in element:
+        tag = child.tag
+        if type(tag) is not str:  # a comment or processing instruction
+            continue
+        entry = tags.get(tag)
+        if entry is None:
+            raise _Irregular
+        op, i, arg = entry
+        if op == _LEAF:
+            if len(child):
+                raise _Irregular
+            value: Any = child.text or ""
+            if arg is not None:
+                value = arg(value)
+        elif op == _WRAP:
+            if i in opened:
+                raise _Irregular
+            opened.add(i)
+            _fast_fill(child, arg, values, fields, ns, version, opened)
+            continue
+        elif op == _HOLDER:
+            for alt in child:
+                t = alt.tag
+                if type(t) is not str:
+                    continue
+                sub = arg.get(t)
+                if sub is None:
+                    raise _Irregular
+                found = values[i]
+                if found is _MISSING:
+                    values[i] = [_fast_decode(alt, sub, ns, version, None)]
+                else:
+                    found.append(_fast_decode(alt, sub, ns, version, None))
+            continue
+        else:  # a nested element or a choice alternative
+            value = _fast_decode(child, arg, ns, version, None)
+        found = values[i]
+        if found is _MISSING:
+            values[i] = [value] if fields[i][1] else value
+        elif fields[i][1]:
+            found.append(value)
+        else:
+            raise _Irregular
+
+
+def _fast_decode(
+    element: etree._Element,
+    cls: type[N],
+    ns: str | None,
+    version: str,
+    extra: Mapping[str, object] | None,
+) -> N:
+    """``cls`` from ``element`` in one pass, or :class:`_Irregular` (see above)."""
+    plan = _FAST_PLANS.get((cls, ns)) or _fast_plan(cls, ns)
+    if plan is None:
+        raise _Irregular
+    fields = plan.fields
+    values: list[Any] = [_MISSING] * len(fields)
+    _fast_fill(element, plan.tags, values, fields, ns, version, set())
+    kwargs: dict[str, object] = dict(extra) if extra else {}
+    ok = True
+    for (name, many, optional, check, low, high, since), value in zip(fields, values, strict=True):
+        if value is _MISSING:
+            if many:
+                kwargs[name] = ()
+                ok = ok and low == 0
+            else:
+                kwargs[name] = None
+                ok = ok and optional
+            continue
+        if since is not None and not _version_ok(version, since):
+            raise _Irregular
+        if many:
+            value = tuple(value)
+            n = len(value)
+            if ok:
+                if n < low or (high is not None and n > high):
+                    ok = False
+                elif check is not None:
+                    ok = all(check(v) for v in value)
+        elif ok and check is not None:
+            ok = check(value)
+        kwargs[name] = value
+    try:
+        if ok and plan.trusted == kwargs.keys():
+            node = object.__new__(cls)
+            for name, value in kwargs.items():
+                object.__setattr__(node, name, value)
+            node._invariants()
+            return node
+        return cast(Callable[..., N], cls)(**kwargs)
+    except SedModelError:
+        raise _Irregular from None
+
+
 def _check_all_seen(root: etree._Element, seen: set[etree._Element], where: str) -> None:
     for el in root.iterdescendants(etree.Element):
         if el in seen:
@@ -776,6 +975,10 @@ def decode_root(
     extra: Mapping[str, object] | None = None,
 ) -> N:
     """Decode a parsed root element as ``cls`` (root name and namespace already checked)."""
+    try:
+        return _fast_decode(root, cls, qualified_ns, version, extra)
+    except (_Irregular, SedModelError):  # _Bad included: read again, to say what is wrong
+        pass
     reader = _Reader(version)
     name = etree.QName(root).localname
     node = _decode(root, cls, reader, qualified_ns, f"/{name}", extra)

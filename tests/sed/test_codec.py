@@ -15,9 +15,10 @@ import pytest
 from lxml import etree
 
 from eessi.errors import SedError
+from eessi.sed import codec
 from eessi.sed.catalogue import SEDS, SUPPORTED_VERSIONS, Role, namespace
 from eessi.sed.codec import SED_PREFIX, encode_node, encode_sed
-from eessi.sed.documents import S073, X009, Document, SedReference, from_xml
+from eessi.sed.documents import DOCUMENTS, S073, X009, Document, SedReference, from_xml
 from eessi.sed.examples import example
 from eessi.sed.header import SBDH_NS, BusinessScope, CaseAction, Header, Partner
 from eessi.sed.header import DocumentIdentification as DocId
@@ -97,3 +98,68 @@ def test_an_element_no_field_maps_is_refused_wherever_it_is(inside: bytes) -> No
         from_xml(bad)
     assert info.value.code == "sed.unexpected-element"
     assert "Stray" in info.value.message or "Stray" in (info.value.where or "")
+
+
+def general_decode(data: bytes) -> Document:
+    """The general decoder alone (the one that names problems), without the one-pass one."""
+    root = codec.parse(data)
+    code, version = codec.sed_identity(root)
+    reader = codec._Reader(version)
+    doc = codec._decode(root, DOCUMENTS[code], reader, None, f"/{code}", {"version": version})
+    if len(reader.seen) != reader.listed:
+        codec._check_all_seen(root, reader.seen, f"/{code}")
+    return doc
+
+
+@pytest.mark.parametrize("version", SUPPORTED_VERSIONS)
+@pytest.mark.parametrize("code", sorted(SEDS))
+def test_the_one_pass_decoder_builds_what_the_general_one_builds(code: str, version: str) -> None:
+    for seed in range(6):
+        data = example(code, version, seed).to_xml()
+        root = codec.parse(data)
+        fast = codec._fast_decode(root, DOCUMENTS[code], None, version, {"version": version})
+        assert fast == general_decode(data) == from_xml(data)
+        assert fast.to_xml() == data
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        # a single element twice
+        ((b"<forename>", b"<forename>Twice</forename><forename>"), "sed.unexpected-element"),
+        # a wrapper twice
+        (
+            (b"</PeriodEntitlement>", b"</PeriodEntitlement><PeriodEntitlement/>"),
+            "sed.unexpected-element",
+        ),
+        # a leaf holding an element
+        ((b"<forename>", b"<forename><b>x</b>"), "sed.unexpected-element"),
+        # a code the list does not have
+        ((b"<value>06</value>", b"<value>66</value>"), "sed.bad-value"),
+        # a date that is no date
+        ((b"<dateBirth>", b"<dateBirth>31."), "sed.bad-value"),
+    ],
+)
+def test_an_irregular_document_is_refused_as_the_general_decoder_says(
+    change: tuple[bytes, bytes], code: str
+) -> None:
+    data = example("S072", "4.4", 2).to_xml()
+    assert change[0] in data
+    bad = data.replace(*change, 1)
+    with pytest.raises(SedError) as info:
+        from_xml(bad)
+    with pytest.raises(SedError) as general:
+        general_decode(bad)
+    assert info.value.code == general.value.code == code
+    assert info.value.message == general.value.message
+    assert info.value.where == general.value.where
+
+
+def test_a_signature_at_the_end_is_skipped() -> None:
+    data = example("S073", "4.4", 0).to_xml()
+    signed = data.replace(
+        b"</sed:S073>",
+        b'<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo/>'
+        b"</ds:Signature></sed:S073>",
+    )
+    assert from_xml(signed) == from_xml(data)
