@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final
@@ -211,6 +211,34 @@ class Node:
     __slots__ = ()
 
     def __post_init__(self) -> None:
+        # The common case, a model built with values of the right types, passes one
+        # precompiled check per field (exactly as strict as the general check below: a value
+        # either passes both or fails both). Anything else, including a list to freeze into a
+        # tuple, goes through the general check, which says what is wrong.
+        checks = _CHECKS.get(type(self)) or _checks_of(type(self))
+        for name, many, optional, low, high, check in checks:
+            value = getattr(self, name)
+            if many:
+                if (
+                    type(value) is not tuple
+                    or len(value) < low
+                    or (high is not None and len(value) > high)
+                ):
+                    break
+                if check is not None and not all(check(v) for v in value):
+                    break
+            elif value is None:
+                if not optional:
+                    break
+            elif check is not None and not check(value):
+                break
+        else:
+            self._invariants()
+            return
+        self._check_fields()
+
+    def _check_fields(self) -> None:
+        """Every field against its :class:`XmlField`, with the error of the first that fails."""
         for name, spec in xml_fields(type(self)):
             value = getattr(self, name)
             where = f"{type(self).__name__}.{name}"
@@ -244,6 +272,56 @@ class Node:
 
     def _invariants(self) -> None:
         """Cross-field rules of a subclass; raise :class:`SedModelError` when broken."""
+
+
+_Check = tuple[str, bool, bool, int, int | None, Callable[[Any], bool] | None]
+_CHECKS: dict[type, tuple[_Check, ...]] = {}
+
+
+def _checks_of(cls: type) -> tuple[_Check, ...]:
+    """Per field of ``cls``: name, many, optional, item bounds and the value check."""
+    checks = tuple(
+        (name, spec.many, spec.optional, spec.min_items, spec.max_items, _value_check(spec))
+        for name, spec in xml_fields(cls)
+    )
+    _CHECKS[cls] = checks
+    return checks
+
+
+def _value_check(spec: XmlField) -> Callable[[Any], bool] | None:
+    """``True`` exactly when :func:`_check_value` accepts the value (``None``: never fails)."""
+    kind = spec.kind
+    if spec.choice:
+        classes = tuple(c for _, c in spec.choice)
+        return lambda v: isinstance(v, classes)
+    if kind == "date":
+        return lambda v: isinstance(v, _dt.date) and not isinstance(v, _dt.datetime)
+    if kind == "datetime":
+        return lambda v: isinstance(v, _dt.datetime) and v.tzinfo is not None
+    if kind == "yesno":
+        return lambda v: isinstance(v, bool)
+    if kind == "int":
+        low = spec.min_value
+        return lambda v: (
+            isinstance(v, int) and not isinstance(v, bool) and (low is None or v >= low)
+        )
+    if isinstance(kind, type):  # an Enum or a Node subclass
+        return lambda v: isinstance(v, kind)
+    codes, lo, hi, pattern = spec.codes, spec.min_len, spec.max_len, spec.pattern
+    match = pattern.fullmatch if pattern is not None else None
+    illegal = _XML_ILLEGAL_RE.search
+
+    def check(v: Any) -> bool:
+        return (
+            isinstance(v, str)
+            and (codes is None or v in codes)
+            and lo <= len(v)
+            and (hi is None or len(v) <= hi)
+            and (match is None or match(v) is not None)
+            and illegal(v) is None
+        )
+
+    return check
 
 
 def _fail(where: str, message: str, hint: str) -> SedModelError:

@@ -365,6 +365,23 @@ def test_S072_status_choice_is_encoded_by_class() -> None:
             "XML cannot carry",
         ),
         (lambda: EuAddress(town="Washington", country="US"), "not an allowed code"),
+        (
+            lambda: Person(
+                family_name="A", forename="B", birth_date=dt.datetime(2000, 1, 1), sex=Sex.MALE
+            ),
+            "expected a date",
+        ),
+        (lambda: Institution(id=None, name="CNS"), "Institution.id is required"),  # type: ignore[arg-type]
+        (
+            lambda: Person(
+                family_name="A",
+                forename="B",
+                birth_date=dt.date(2000, 1, 1),
+                sex=Sex.MALE,
+                nationalities=("LU", 7),  # type: ignore[arg-type]
+            ),
+            r"nationalities\[1\]: expected a string",
+        ),
     ],
 )
 def test_models_refuse_invalid_values_on_construction(make: Any, message: str) -> None:
@@ -394,3 +411,14 @@ def test_comments_and_processing_instructions_are_ignored() -> None:
     doc = example("X012", seed=1)
     data = doc.to_xml().replace(b"<SEDConcerned>", b"<!-- note --><?pi x?><SEDConcerned>")
     assert from_xml(data) == doc
+
+
+def test_a_list_given_for_a_repeated_field_is_frozen_into_a_tuple() -> None:
+    person = Person(
+        family_name="A",
+        forename="B",
+        birth_date=dt.date(2000, 1, 1),
+        sex=Sex.MALE,
+        nationalities=["LU", "PT"],  # type: ignore[arg-type]
+    )
+    assert person.nationalities == ("LU", "PT")
