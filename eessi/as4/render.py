@@ -23,7 +23,6 @@ itself (D135). :func:`render_user_message` writes the same envelope from a templ
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import os
 import re
@@ -68,6 +67,7 @@ from eessi.as4.security import (
     X509V3,
     Credentials,
     certificate_der,
+    per_certificate,
 )
 from eessi.as4.security.encrypt import KEY_ID, OAEP, RECIPIENT_TOKEN_ID
 from eessi.as4.security.sign import BST_ID
@@ -150,14 +150,26 @@ _REFERENCE_C14N = (
 )
 
 
-@functools.lru_cache(maxsize=256)
+@per_certificate
 def certificate_b64(certificate: x509.Certificate) -> str:
     """The certificate's DER in base64, as a BinarySecurityToken carries it (once per peer)."""
     return base64.b64encode(certificate_der(certificate)).decode("ascii")
 
 
+_PLAIN_LINES = re.compile(
+    r"(?:[\x20\x21\x23-\x25\x28-\x3b\x3d\x3f-\x7e]+\n)*"
+    r"[\x20\x21\x23-\x25\x28-\x3b\x3d\x3f-\x7e]+\Z"
+)
+
+
 def _plain(*values: str | None) -> bool:
-    return all(v is None or _PLAIN.match(v) is not None for v in values)
+    """Every value given is plain (``None``: absent). One match over the values joined by a
+    line break, which no plain value holds (the count of breaks says none was inside one)."""
+    given = [v for v in values if v is not None]
+    if not given:
+        return True
+    joined = "\n".join(given)
+    return joined.count("\n") == len(given) - 1 and _PLAIN_LINES.match(joined) is not None
 
 
 def _party(name: str, party: Party) -> str:

@@ -26,6 +26,9 @@ from eessi.as4.security import (
     WSU_ID,
     Credentials,
     certificate_der,
+    child,
+    children,
+    descendant,
     security_error,
     unb64,
 )
@@ -55,8 +58,8 @@ def decrypt(
     required: bool = True,
 ) -> list[Attachment]:
     """The attachments, decrypted; ``required``: every attachment must have been encrypted."""
-    security = envelope.find(f"{_S}Header/{_WSSE}Security")
-    keys = security.findall(_X + "EncryptedKey") if security is not None else []
+    security = descendant(envelope, _S + "Header", _WSSE + "Security")
+    keys = children(security, _X + "EncryptedKey") if security is not None else []
     if not keys:
         if required and attachments:
             raise _policy(
@@ -66,20 +69,25 @@ def decrypt(
     if len(keys) != 1 or security is None:
         raise _policy("more than one xenc:EncryptedKey", "wsse:Security")
     ek = keys[0]
-    method = ek.find(_X + "EncryptionMethod")
+    method = child(ek, _X + "EncryptionMethod")
     if (
         method is None
         or method.get("Algorithm") != RSA_OAEP
-        or (method.find(_DS + "DigestMethod") is None)
-        or method.find(_DS + "DigestMethod").get("Algorithm") != SHA256  # type: ignore[union-attr]
-        or (mgf := method.find("{" + XENC11_NS + "}MGF")) is None
+        or (digest := child(method, _DS + "DigestMethod")) is None
+        or digest.get("Algorithm") != SHA256
+        or (mgf := child(method, "{" + XENC11_NS + "}MGF")) is None
         or mgf.get("Algorithm") != MGF1_SHA256
     ):
         raise _policy(
             "the key is not transported with RSA-OAEP (SHA-256, MGF1-SHA-256)", "xenc:EncryptedKey"
         )
     _check_recipient(ek, security, credentials)
-    wrapped = unb64(ek.findtext(f"{_X}CipherData/{_X}CipherValue"), "xenc:CipherValue", "EBMS:0102")
+    cipher_value = descendant(ek, _X + "CipherData", _X + "CipherValue")
+    wrapped = unb64(
+        (cipher_value.text or "") if cipher_value is not None else None,
+        "xenc:CipherValue",
+        "EBMS:0102",
+    )
     try:
         key = credentials.key.decrypt(wrapped, OAEP)
     except ValueError:
@@ -89,20 +97,28 @@ def decrypt(
     if len(key) != 16:
         raise _failed("the transported key is not an AES-128 key", "xenc:EncryptedKey")
     aes = AESGCM(key)
-    listed = {(r.get("URI") or "")[1:] for r in ek.iterfind(f"{_X}ReferenceList/{_X}DataReference")}
+    listed = {
+        (r.get("URI") or "")[1:]
+        for rl in children(ek, _X + "ReferenceList")
+        for r in children(rl, _X + "DataReference")
+    }
     by_cid = {a.content_id: a for a in attachments}
     plain: dict[str, Attachment] = {}
-    for data in security.findall(_X + "EncryptedData"):
+    for data in children(security, _X + "EncryptedData"):
         where = f"xenc:EncryptedData[@Id={data.get('Id')!r}]"
         if data.get("Id") not in listed:
             raise _failed("an EncryptedData the EncryptedKey does not list", where)
-        alg = data.find(_X + "EncryptionMethod")
+        alg = child(data, _X + "EncryptionMethod")
         if alg is None or alg.get("Algorithm") != AES128_GCM:
             raise _policy("an attachment is not encrypted with AES-128-GCM", where)
-        cref = data.find(f"{_X}CipherData/{_X}CipherReference")
+        cref = descendant(data, _X + "CipherData", _X + "CipherReference")
         uri = cref.get("URI", "") if cref is not None else ""
         transforms = (
-            [t.get("Algorithm") for t in cref.iterfind(f"{_X}Transforms/{_DS}Transform")]
+            [
+                t.get("Algorithm")
+                for ts in children(cref, _X + "Transforms")
+                for t in children(ts, _DS + "Transform")
+            ]
             if cref is not None
             else []
         )
@@ -136,16 +152,16 @@ def _check_recipient(
     ek: etree._Element, security: etree._Element, credentials: Credentials
 ) -> None:
     """The EncryptedKey names this receiver's certificate (direct reference or issuer/serial)."""
-    str_ = ek.find(f"{_DS}KeyInfo/{_WSSE}SecurityTokenReference")
+    str_ = descendant(ek, _DS + "KeyInfo", _WSSE + "SecurityTokenReference")
     if str_ is None:
         return  # no key identifier: the unwrap below decides
-    ref = str_.find(_WSSE + "Reference")
+    ref = child(str_, _WSSE + "Reference")
     serial: int | None = None
     if ref is not None:
         uri = ref.get("URI", "")
         tokens = [
             t
-            for t in security.findall(_WSSE + "BinarySecurityToken")
+            for t in children(security, _WSSE + "BinarySecurityToken")
             if uri.startswith("#") and t.get(WSU_ID) == uri[1:]
         ]
         if len(tokens) != 1:

@@ -39,6 +39,9 @@ from eessi.as4.security import (
     X509V3,
     Trust,
     c14n,
+    child,
+    children,
+    descendant,
     ids_of,
     prefix_list,
     security_error,
@@ -50,6 +53,7 @@ __all__ = ["Verified", "verify"]
 _DS = "{" + DS_NS + "}"
 _WSSE = "{" + WSSE_NS + "}"
 _S = "{" + SOAP_NS + "}"
+_EB = "{" + EB_NS + "}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,22 +81,22 @@ def verify(
     now: datetime,
 ) -> Verified:
     """Check the signature of ``envelope`` (attachments already decrypted) from ``sender``."""
-    header = envelope.find(_S + "Header")
-    body = envelope.find(_S + "Body")
-    security = header.find(_WSSE + "Security") if header is not None else None
-    messaging = header.find("{" + EB_NS + "}Messaging") if header is not None else None
+    header = child(envelope, _S + "Header")
+    body = child(envelope, _S + "Body")
+    security = child(header, _WSSE + "Security") if header is not None else None
+    messaging = child(header, _EB + "Messaging") if header is not None else None
     if security is None or header is None or body is None or messaging is None:
         raise _policy("the message is not signed (no wsse:Security header)", "env:Header")
-    signatures = security.findall(_DS + "Signature")
+    signatures = children(security, _DS + "Signature")
     if len(signatures) != 1:
         raise _policy(f"{len(signatures)} ds:Signature elements; the profile has one")
     signature = signatures[0]
-    signed_info = signature.find(_DS + "SignedInfo")
-    value_el = signature.find(_DS + "SignatureValue")
+    signed_info = child(signature, _DS + "SignedInfo")
+    value_el = child(signature, _DS + "SignatureValue")
     if signed_info is None or value_el is None:
         raise _policy("ds:Signature lacks SignedInfo or SignatureValue", "ds:Signature")
-    method = signed_info.find(_DS + "CanonicalizationMethod")
-    sig_method = signed_info.find(_DS + "SignatureMethod")
+    method = child(signed_info, _DS + "CanonicalizationMethod")
+    sig_method = child(signed_info, _DS + "SignatureMethod")
     if method is None or method.get("Algorithm") != EXC_C14N:
         raise _policy("SignedInfo is not canonicalised with exclusive C14N", "ds:SignedInfo")
     if any(child.tag != INCLUSIVE_NAMESPACES for child in method):
@@ -110,12 +114,14 @@ def verify(
     by_cid = {a.content_id: a for a in attachments}
     wanted = {"messaging": messaging, "body": body}
     ids: dict[str, list[etree._Element]] | None = None
-    for ref in signed_info.findall(_DS + "Reference"):
+    for ref in children(signed_info, _DS + "Reference"):
         uri = ref.get("URI", "")
-        transform_els = list(ref.iterfind(f"{_DS}Transforms/{_DS}Transform"))
+        transform_els = [
+            t for ts in children(ref, _DS + "Transforms") for t in children(ts, _DS + "Transform")
+        ]
         transforms = tuple(t.get("Algorithm", "") for t in transform_els)
-        digest_method = ref.find(_DS + "DigestMethod")
-        digest_el = ref.find(_DS + "DigestValue")
+        digest_method = child(ref, _DS + "DigestMethod")
+        digest_el = child(ref, _DS + "DigestValue")
         if digest_method is None or digest_method.get("Algorithm") != SHA256 or digest_el is None:
             raise _policy(f"reference {uri!r} is not digested with SHA-256", "ds:Reference")
         expected = unb64(digest_el.text, "ds:DigestValue", "EBMS:0101")
@@ -169,12 +175,14 @@ def verify(
 
 
 def _certificate(signature: etree._Element, security: etree._Element) -> x509.Certificate:
-    ref = signature.find(f"{_DS}KeyInfo/{_WSSE}SecurityTokenReference/{_WSSE}Reference")
+    ref = descendant(
+        signature, _DS + "KeyInfo", _WSSE + "SecurityTokenReference", _WSSE + "Reference"
+    )
     uri = ref.get("URI", "") if ref is not None else ""
     if not uri.startswith("#"):
         raise _policy("KeyInfo must reference a BinarySecurityToken", "ds:KeyInfo")
     tokens = [
-        t for t in security.findall(_WSSE + "BinarySecurityToken") if t.get(WSU_ID) == uri[1:]
+        t for t in children(security, _WSSE + "BinarySecurityToken") if t.get(WSU_ID) == uri[1:]
     ]
     if len(tokens) != 1 or tokens[0].get("ValueType") != X509V3:
         raise _policy("KeyInfo names no X.509v3 BinarySecurityToken", "ds:KeyInfo")
