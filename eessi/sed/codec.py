@@ -752,153 +752,227 @@ def _decode(
         ) from None
 
 
-# The fast decoder: one pass over the tree, no bookkeeping of used elements. Each class gets a
-# tag tree (qualified tag -> what it is: a leaf, a nested element, a wrapper with its own tag
-# tree, a choice alternative, a repeated choice holder) and the per-field finishing data, once
-# per (class, namespace). Every element met must be in the tag tree, every single field found at
-# most once, every wrapper at most once; anything else (an unknown or duplicated element, a leaf
-# holding elements, a bad value, a check that fails, a field of a later version, a class whose
-# fields the XML does not fill, a cross-field rule broken, a ``ds:Signature``) raises
-# :class:`_Irregular` and the whole document is decoded again by :func:`_decode`, which names
-# the problem exactly as before. On a regular document both build the same object (same
-# checks, same trusted construction); the fast one costs about half (docs/performance.md).
-
-_LEAF: Final = 0
-_NODE: Final = 1
-_WRAP: Final = 2
-_ALT: Final = 3
-_HOLDER: Final = 4
-_MISSING: Final = object()
+# The one-pass decoder (D180): one pass over the tree, no bookkeeping of used elements. Each
+# (class, namespace) gets a decoding function generated once from the same field metadata as
+# the general decoder's plan: a loop over the element's children comparing each tag with the
+# fields' tags in schema order (wrappers are nested loops), the leaf readers, the checks and the
+# trusted construction. Every element met must be one of those tags, every single field found at
+# most once, every wrapper at most once; anything else (an unknown or repeated element, a leaf
+# holding elements, a bad value, a check that fails, a missing field, a field of a later
+# version, a class whose fields the XML does not fill, a broken cross-field rule, a
+# ``ds:Signature``) raises :class:`_Irregular` (or the reader's ``_Bad``) and the document is
+# decoded again by :func:`_decode`, which names the problem exactly as before. On a regular
+# document both build the same object (``tests/sed/test_codec.py``).
 
 
 class _Irregular(Exception):
-    """The fast decoder met something it does not decode: :func:`_decode` takes over."""
+    """The one-pass decoder met something it does not decode: :func:`_decode` takes over."""
 
 
-@dataclass(frozen=True, slots=True)
-class _FastPlan:
-    #: Tag tree of the element's children: tag -> (op, field or wrapper number, argument).
-    tags: dict[str, tuple[int, int, Any]]
-    #: Per field: name, many, optional, check, min items, max items, since.
-    fields: tuple[
-        tuple[str, bool, bool, Callable[[Any], bool] | None, int, int | None, str | None], ...
-    ]
-    #: Whether the trusted construction sets exactly the class's fields (given ``extra``).
-    trusted: frozenset[str]
+_MISSING: Final = object()
+_FastDecoder = Callable[[etree._Element, str, Mapping[str, object] | None], Any]
+#: Generated decoders by (class, namespace); ``None``: the class has no one-pass decoder.
+_FAST: dict[tuple[type, str | None], _FastDecoder | None] = {}
 
 
-_FAST_PLANS: dict[tuple[type, str | None], _FastPlan | None] = {}
+def _no_fast_decoder(element: etree._Element, version: str, extra: object) -> Any:
+    raise _Irregular
 
 
-def _fast_plan(cls: type[Node], ns: str | None) -> _FastPlan | None:
-    """The fast decoder's plan of ``cls``, or ``None`` when its fields cannot share one tag
-    tree (two fields on the same tag at the same place): then only :func:`_decode` reads it."""
+def _fast_decoder(cls: type[Node], ns: str | None) -> _FastDecoder:
     key = (cls, ns)
-    if key in _FAST_PLANS:
-        return _FAST_PLANS[key]
+    found = _FAST.get(key)
+    if found is not None:
+        return found
+    # A placeholder while generating (a class nested in itself goes through the lookup).
+    _FAST[key] = lambda e, v, x: _fast_decoder(cls, ns)(e, v, x)
+    try:
+        made = _generate_decoder(cls, ns)
+    except _Irregular:
+        made = _no_fast_decoder
+    _FAST[key] = made
+    return made
+
+
+def _generate_decoder(cls: type[Node], ns: str | None) -> _FastDecoder:
+    """Write, compile and return the one-pass decoder of ``cls`` (``_Irregular``: none)."""
     plan = _plan(cls, ns)
-    top: dict[str, tuple[int, int, Any]] = {}
+    env: dict[str, Any] = {
+        "_M": _MISSING,
+        "_I": _Irregular,
+        "_new": object.__new__,
+        "_set": object.__setattr__,
+        "_ok": _version_ok,
+        "_SedModelError": SedModelError,
+        "_cls": cls,
+    }
+    # The tag tree: tag -> ("leaf"|"node"|"alt"|"holder", field number, argument) or
+    # ("wrap", wrapper number, subtree).
+    tree: dict[str, tuple[str, int, Any]] = {}
     wrappers = 0
-    fields = []
-    usable = True
-
-    def put(tags: dict[str, tuple[int, int, Any]], tag: str, entry: tuple[int, int, Any]) -> None:
-        nonlocal usable
-        if tag in tags:
-            usable = False
-        tags[tag] = entry
-
     for i, step in enumerate(plan.steps):
-        spec = step.spec
-        tags = top
+        tags = tree
         for w in step.wrappers:
             entry = tags.get(w)
             if entry is None:
                 wrappers += 1
-                entry = tags[w] = (_WRAP, wrappers, {})
-            elif entry[0] != _WRAP:
-                usable = False
-                break
+                entry = tags[w] = ("wrap", wrappers, {})
+            elif entry[0] != "wrap":
+                raise _Irregular
             tags = entry[2]
-        if step.choice:
-            if spec.many:
-                put(tags, step.tag, (_HOLDER, i, step.choice))
-            else:
-                for tag, sub in step.choice.items():
-                    put(tags, tag, (_ALT, i, sub))
+        if step.choice and step.spec.many:
+            added: list[tuple[str, tuple[str, int, Any]]] = [(step.tag, ("holder", i, step.choice))]
+        elif step.choice:
+            added = [(tag, ("alt", i, sub)) for tag, sub in step.choice.items()]
         elif step.node_kind is not None:
-            put(tags, step.tag, (_NODE, i, step.node_kind))
+            added = [(step.tag, ("node", i, step.node_kind))]
         else:
-            put(tags, step.tag, (_LEAF, i, step.read))
-        fields.append(
-            (
-                step.name,
-                spec.many,
-                spec.optional,
-                step.check,
-                spec.min_items,
-                spec.max_items,
-                spec.since,
-            )
-        )
-    fast = _FastPlan(top, tuple(fields), plan.fields) if usable else None
-    _FAST_PLANS[key] = fast
-    return fast
-
-
-def _fast_fill(
-    element: etree._Element,
-    tags: dict[str, tuple[int, int, Any]],
-    values: list[Any],
-    fields: tuple[tuple[str, bool, bool, Any, int, int | None, str | None], ...],
-    ns: str | None,
-    version: str,
-    opened: set[int],
-) -> None:
-    """Put the values of ``element``'s children (through wrappers) in ``values``."""
-    for child in element:
-        tag = child.tag
-        if type(tag) is not str:  # a comment or processing instruction
-            continue
-        entry = tags.get(tag)
-        if entry is None:
-            raise _Irregular
-        op, i, arg = entry
-        if op == _LEAF:
-            if len(child):
+            added = [(step.tag, ("leaf", i, step.read))]
+        for tag, entry in added:
+            if tag in tags:
                 raise _Irregular
-            value: Any = child.text or ""
-            if arg is not None:
-                value = arg(value)
-        elif op == _WRAP:
-            if i in opened:
-                raise _Irregular
-            opened.add(i)
-            _fast_fill(child, arg, values, fields, ns, version, opened)
-            continue
-        elif op == _HOLDER:
-            for alt in child:
-                t = alt.tag
-                if type(t) is not str:
-                    continue
-                sub = arg.get(t)
-                if sub is None:
-                    raise _Irregular
-                found = values[i]
-                if found is _MISSING:
-                    values[i] = [_fast_decode(alt, sub, ns, version, None)]
+            tags[tag] = entry
+    lines = ["def decode(element, version, extra):"]
+    names = [f"f{i}" for i in range(len(plan.steps))]
+    if names:
+        lines.append("    " + " = ".join(names) + " = _M")
+    if wrappers:
+        lines.append("    " + " = ".join(f"w{k}" for k in range(1, wrappers + 1)) + " = False")
+    counter = [0]
+
+    def sub_decoder(kind: type[Node]) -> str:
+        counter[0] += 1
+        name = f"_d{counter[0]}"
+        env[name] = _fast_decoder(kind, ns)
+        return name
+
+    def store(i: int, value: str, pad: str) -> None:
+        if plan.steps[i].spec.many:
+            lines.append(f"{pad}if f{i} is _M:")
+            lines.append(f"{pad}    f{i} = [{value}]")
+            lines.append(f"{pad}else:")
+            lines.append(f"{pad}    f{i}.append({value})")
+        else:
+            lines.append(f"{pad}if f{i} is not _M:")
+            lines.append(f"{pad}    raise _I")
+            lines.append(f"{pad}f{i} = {value}")
+
+    def walk(tags: dict[str, tuple[str, int, Any]], parent: str, depth: int) -> None:
+        pad = "    " * (depth + 1)
+        c, t = f"c{depth}", f"t{depth}"
+        lines.append(f"{pad}for {c} in {parent}:")
+        lines.append(f"{pad}    {t} = {c}.tag")
+        first = True
+        for tag, (kind, i, arg) in tags.items():
+            lines.append(f"{pad}    {'if' if first else 'elif'} {t} == {tag!r}:")
+            first = False
+            inner = pad + "        "
+            if kind == "wrap":
+                lines.append(f"{inner}if w{i}:")
+                lines.append(f"{inner}    raise _I")
+                lines.append(f"{inner}w{i} = True")
+                walk(arg, c, depth + 2)
+            elif kind == "leaf":
+                lines.append(f"{inner}if len({c}):")
+                lines.append(f"{inner}    raise _I")
+                if arg is None:
+                    store(i, f"{c}.text or ''", inner)
                 else:
-                    found.append(_fast_decode(alt, sub, ns, version, None))
-            continue
-        else:  # a nested element or a choice alternative
-            value = _fast_decode(child, arg, ns, version, None)
-        found = values[i]
-        if found is _MISSING:
-            values[i] = [value] if fields[i][1] else value
-        elif fields[i][1]:
-            found.append(value)
+                    env[f"_r{i}"] = arg
+                    store(i, f"_r{i}({c}.text or '')", inner)
+            elif kind in ("node", "alt"):
+                store(i, f"{sub_decoder(arg)}({c}, version, None)", inner)
+            else:  # a repeated choice holder: each of its children is one item
+                a, ta = f"a{depth}", f"ta{depth}"
+                lines.append(f"{inner}for {a} in {c}:")
+                lines.append(f"{inner}    {ta} = {a}.tag")
+                alt_first = True
+                for alt_tag, alt_cls in arg.items():
+                    kw = "if" if alt_first else "elif"
+                    alt_first = False
+                    lines.append(f"{inner}    {kw} {ta} == {alt_tag!r}:")
+                    value = f"{sub_decoder(alt_cls)}({a}, version, None)"
+                    lines.append(f"{inner}        if f{i} is _M:")
+                    lines.append(f"{inner}            f{i} = [{value}]")
+                    lines.append(f"{inner}        else:")
+                    lines.append(f"{inner}            f{i}.append({value})")
+                lines.append(f"{inner}    elif type({ta}) is str:")
+                lines.append(f"{inner}        raise _I")
+        if first:  # no field at all: only comments and processing instructions may be here
+            lines.append(f"{pad}    if type({t}) is str:")
         else:
-            raise _Irregular
+            lines.append(f"{pad}    elif type({t}) is str:  # not a comment or PI: unknown")
+        lines.append(f"{pad}        raise _I")
+
+    walk(tree, "element", 0)
+    # Finishing: missing fields, repeated ones into tuples, versions, checks.
+    for i, step in enumerate(plan.steps):
+        spec = step.spec
+        f = f"f{i}"
+        if spec.many:
+            lines.append(f"    if {f} is _M:")
+            lines.append(f"        {f} = ()")
+            if spec.min_items > 0:
+                lines.append("        raise _I")
+            lines.append("    else:")
+        else:
+            lines.append(f"    if {f} is _M:")
+            lines.append(f"        {f} = None")
+            if not spec.optional:
+                lines.append("        raise _I")
+            lines.append("    else:")
+        body = []
+        if spec.since is not None:
+            body.append(f"if not _ok(version, {spec.since!r}):")
+            body.append("    raise _I")
+        if spec.many:
+            body.append(f"{f} = tuple({f})")
+            bounds = []
+            if spec.min_items > 0:
+                bounds.append(f"len({f}) < {spec.min_items}")
+            if spec.max_items is not None:
+                bounds.append(f"len({f}) > {spec.max_items}")
+            if bounds:
+                body.append(f"if {' or '.join(bounds)}:")
+                body.append("    raise _I")
+            if step.check is not None:
+                env[f"_c{i}"] = step.check
+                body.append(f"for v in {f}:")
+                body.append(f"    if not _c{i}(v):")
+                body.append("        raise _I")
+        elif step.check is not None:
+            env[f"_c{i}"] = step.check
+            body.append(f"if not _c{i}({f}):")
+            body.append("    raise _I")
+        lines.extend("        " + b for b in body or ["pass"])
+    # Construction: trusted when the XML fields (and the extra arguments) are the class's
+    # fields, as in the general decoder; otherwise the constructor.
+    xml_names = [step.name for step in plan.steps]
+    lines.append("    try:")
+    lines.append("        if extra is None:")
+    if plan.fields == frozenset(xml_names):
+        lines.append("            node = _new(_cls)")
+        lines.extend(f"            _set(node, {n!r}, f{i})" for i, n in enumerate(xml_names))
+        lines.append("            node._invariants()")
+        lines.append("            return node")
+    else:
+        kwargs = ", ".join(f"{n}=f{i}" for i, n in enumerate(xml_names))
+        lines.append(f"            return _cls({kwargs})")
+    values = ", ".join(f"{n!r}: f{i}" for i, n in enumerate(xml_names))
+    lines.append(f"        kwargs = {{**extra, {values}}}")
+    lines.append("        if _fields == kwargs.keys():")
+    lines.append("            node = _new(_cls)")
+    lines.append("            for name, value in kwargs.items():")
+    lines.append("                _set(node, name, value)")
+    lines.append("            node._invariants()")
+    lines.append("            return node")
+    lines.append("        return _cls(**kwargs)")
+    lines.append("    except _SedModelError:")
+    lines.append("        raise _I from None")
+    env["_fields"] = plan.fields
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, f"<one-pass decoder of {cls.__name__}>", "exec"), env)
+    return cast(_FastDecoder, env["decode"])
 
 
 def _fast_decode(
@@ -909,46 +983,8 @@ def _fast_decode(
     extra: Mapping[str, object] | None,
 ) -> N:
     """``cls`` from ``element`` in one pass, or :class:`_Irregular` (see above)."""
-    plan = _FAST_PLANS.get((cls, ns)) or _fast_plan(cls, ns)
-    if plan is None:
-        raise _Irregular
-    fields = plan.fields
-    values: list[Any] = [_MISSING] * len(fields)
-    _fast_fill(element, plan.tags, values, fields, ns, version, set())
-    kwargs: dict[str, object] = dict(extra) if extra else {}
-    ok = True
-    for (name, many, optional, check, low, high, since), value in zip(fields, values, strict=True):
-        if value is _MISSING:
-            if many:
-                kwargs[name] = ()
-                ok = ok and low == 0
-            else:
-                kwargs[name] = None
-                ok = ok and optional
-            continue
-        if since is not None and not _version_ok(version, since):
-            raise _Irregular
-        if many:
-            value = tuple(value)
-            n = len(value)
-            if ok:
-                if n < low or (high is not None and n > high):
-                    ok = False
-                elif check is not None:
-                    ok = all(check(v) for v in value)
-        elif ok and check is not None:
-            ok = check(value)
-        kwargs[name] = value
-    try:
-        if ok and plan.trusted == kwargs.keys():
-            node = object.__new__(cls)
-            for name, value in kwargs.items():
-                object.__setattr__(node, name, value)
-            node._invariants()
-            return node
-        return cast(Callable[..., N], cls)(**kwargs)
-    except SedModelError:
-        raise _Irregular from None
+    decoder = _FAST.get((cls, ns)) or _fast_decoder(cls, ns)
+    return cast(N, decoder(element, version, extra))
 
 
 def _check_all_seen(root: etree._Element, seen: set[etree._Element], where: str) -> None:
