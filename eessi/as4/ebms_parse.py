@@ -41,6 +41,7 @@ from eessi.as4.model import (
     UserMessage,
 )
 from eessi.as4.pmode import PMode, PModeSet
+from eessi.as4.security import child, children
 from eessi.errors import ConfigError, EnvelopeError, SedError
 from eessi.sed import xmlsafe
 
@@ -57,6 +58,8 @@ MAX_ENVELOPE_BYTES = 256 * 1024
 _MAX_DEPTH = 40
 _EB = "{" + EB_NS + "}"
 _S = "{" + SOAP_NS + "}"
+_DS = "{" + DS_NS + "}"
+_NR_PART = "{" + EBBP_NS + "}MessagePartNRInformation"
 _SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 _UNDERSTOOD = {_EB + "Messaging", "{" + WSSE_NS + "}Security"}
 
@@ -169,15 +172,21 @@ def _elements(parent: etree._Element) -> list[etree._Element]:
 class _Reader:
     """Walks the children of one element in schema order."""
 
+    __slots__ = ("items", "parent", "pos", "size")
+
     def __init__(self, parent: etree._Element) -> None:
         self.parent = parent
         self.items = _elements(parent)
+        self.size = len(self.items)
         self.pos = 0
 
     def optional(self, name: str) -> etree._Element | None:
-        if self.pos < len(self.items) and self.items[self.pos].tag == _EB + name:
-            self.pos += 1
-            return self.items[self.pos - 1]
+        pos = self.pos
+        if pos < self.size:
+            el = self.items[pos]
+            if el.tag == _EB + name:
+                self.pos = pos + 1
+                return el
         return None
 
     def required(self, name: str) -> etree._Element:
@@ -205,8 +214,9 @@ def _text(el: etree._Element) -> str:
     return text
 
 
-def _message_info(unit: etree._Element) -> tuple[str, datetime, str | None]:
-    info = _Reader(_Reader(unit).required("MessageInfo"))
+def _message_info(info_el: etree._Element) -> tuple[str, datetime, str | None]:
+    """``eb:MessageInfo`` (the first child of the unit, :meth:`_Reader.required`)."""
+    info = _Reader(info_el)
     ts_el = info.required("Timestamp")
     mid = _text(info.required("MessageId"))
     ref_el = info.optional("RefToMessageId")
@@ -235,20 +245,20 @@ def _properties(el: etree._Element | None) -> tuple[Property, ...]:
     if el is None:
         return ()
     out = []
-    for p in _Reader(el).many("Property"):
+    reader = _Reader(el)
+    for p in reader.many("Property"):
         name = p.get("name")
         if not name:
             raise _invalid("a Property has no name", p)
         out.append(Property(name, (p.text or "").strip(), p.get("type")))
-    if len(out) != len(_elements(el)):
+    if len(out) != reader.size:
         raise _invalid("only eb:Property elements may appear here", el)
     return tuple(out)
 
 
 def _user_message(unit: etree._Element) -> UserMessage:
-    mid, ts, ref = _message_info(unit)
     r = _Reader(unit)
-    r.required("MessageInfo")
+    mid, ts, ref = _message_info(r.required("MessageInfo"))
     party_info = r.required("PartyInfo")
     pr = _Reader(party_info)
     from_party = _party(pr.required("From"))
@@ -266,7 +276,8 @@ def _user_message(unit: etree._Element) -> UserMessage:
     r.end()
     parts: list[PartInfo] = []
     if payload_info is not None:
-        for part in _Reader(payload_info).many("PartInfo"):
+        parts_reader = _Reader(payload_info)
+        for part in parts_reader.many("PartInfo"):
             href = part.get("href")
             if href is None or not href.startswith("cid:") or len(href) < 5:
                 raise _invalid(
@@ -278,7 +289,7 @@ def _user_message(unit: etree._Element) -> UserMessage:
             part_props = _properties(pr2.optional("PartProperties"))
             pr2.end()
             parts.append(PartInfo(href, part_props))
-        if len(parts) != len(_elements(payload_info)) or not parts:
+        if len(parts) != parts_reader.size or not parts:
             raise _invalid("PayloadInfo holds PartInfo elements only", payload_info)
     return UserMessage(
         message_id=mid,
@@ -299,9 +310,8 @@ def _user_message(unit: etree._Element) -> UserMessage:
 
 
 def _signal(unit: etree._Element) -> Receipt | ErrorSignal:
-    mid, ts, ref = _message_info(unit)
     r = _Reader(unit)
-    r.required("MessageInfo")
+    mid, ts, ref = _message_info(r.required("MessageInfo"))
     r.optional("PullRequest")
     receipt = r.optional("Receipt")
     errors = r.many("Error")
@@ -321,17 +331,18 @@ def _signal(unit: etree._Element) -> Receipt | ErrorSignal:
 
 def _receipt_references(receipt: etree._Element) -> tuple[SignedReference, ...]:
     refs = []
-    for ref in receipt.iter("{" + DS_NS + "}Reference"):
+    for ref in receipt.iter(_DS + "Reference"):
         parent = ref.getparent()
-        if parent is None or parent.tag != "{" + EBBP_NS + "}MessagePartNRInformation":
+        if parent is None or parent.tag != _NR_PART:
             continue
-        method = ref.find("{" + DS_NS + "}DigestMethod")
-        value = ref.find("{" + DS_NS + "}DigestValue")
+        method = child(ref, _DS + "DigestMethod")
+        value = child(ref, _DS + "DigestValue")
         if method is None or value is None or not (value.text or "").strip():
             raise _invalid("a non-repudiation Reference lacks its digest", ref, "EBMS:0302")
         transforms = tuple(
             t.get("Algorithm", "")
-            for t in ref.iterfind(f"{{{DS_NS}}}Transforms/{{{DS_NS}}}Transform")
+            for ts in children(ref, _DS + "Transforms")
+            for t in children(ts, _DS + "Transform")
         )
         refs.append(
             SignedReference(
