@@ -244,78 +244,139 @@ def _join_where(where: object) -> str:
     return "".join(reversed(parts))
 
 
-def _encode_children(
-    out: list[str], node: Node, version: str, prefix: str | None, depth: int, where: object
-) -> None:
-    """Append the serialized children of ``node`` (itself at ``depth``) to ``out``."""
-    stack: list[str] = []
-    for o in _encode_plan(type(node), prefix):
-        value = getattr(node, o.name)
+# The encoders are generated: one function per (class, prefix, depth), compiled once from the
+# encoding plan (as the one-pass decoder is, D180, D181), with the indentation and tags of each
+# line as constants and the wrapper elements opened and closed by precomputed transitions (which
+# wrappers are open depends on which optional fields have values): wrappers shared by
+# consecutive fields, children in schema order, an element with no children self-closed.
+# ``tests/sed/test_codec.py`` compares the bytes with lxml's.
+
+_Encoder = Callable[[list[str], Any, str, object, "str | None", str, str], None]
+_ENCODERS: dict[tuple[type, str | None, int], _Encoder] = {}
+
+
+def _encoder(cls: type[Node], prefix: str | None, depth: int) -> _Encoder:
+    key = (cls, prefix, depth)
+    found = _ENCODERS.get(key)
+    if found is None:
+        # A placeholder while generating (a class nested in itself goes through the lookup).
+        _ENCODERS[key] = lambda *a: _encoder(cls, prefix, depth)(*a)
+        found = _ENCODERS[key] = _generate_encoder(cls, prefix, depth)
+    return found
+
+
+def _encode_since_error(cls: type, name: str, spec: XmlField, version: str, where: object) -> None:
+    raise SedError(
+        f"{cls.__name__}.{name} ({'/'.join(spec.path)}) does not exist in "
+        f"version {version} (it was added in {spec.since})",
+        code="sed.field-not-in-version",
+        where=_join_where(where),
+        hint=f"leave it unset for a {version} document, or encode as {spec.since}",
+    )
+
+
+def _encode_transition(old: tuple[str, ...], new: tuple[str, ...], depth: int) -> str:
+    """The lines that close the wrappers ``old`` and open ``new`` (children of ``depth``)."""
+    k = 0
+    while k < len(old) and k < len(new) and old[k] == new[k]:
+        k += 1
+    parts = [f"{_INDENT[depth + j]}</{old[j - 1]}>" for j in range(len(old), k, -1)]
+    parts += [f"{_INDENT[depth + j]}<{new[j - 1]}>" for j in range(k + 1, len(new) + 1)]
+    return "".join(parts)
+
+
+def _generate_encoder(cls: type[Node], prefix: str | None, depth: int) -> _Encoder:
+    """Write, compile and return the encoder of ``cls``'s element at ``depth``: called with the
+    element's own start line, end line and self-closed line (``None``: children only)."""
+    env: dict[str, Any] = {
+        "_ok": _version_ok,
+        "_since": _encode_since_error,
+        "_cls": cls,
+        "_isinstance": isinstance,
+    }
+    lines = [
+        "def encode(out, node, version, where, head, tail, empty):",
+        "    if head is not None:",
+        "        at = len(out)",
+        "        out.append(head)",
+        "    st = 0",
+    ]
+    states: dict[tuple[str, ...], int] = {(): 0}
+    seen_states: list[int] = [0]  # the states a field may find open (those of fields before)
+    for i, o in enumerate(_encode_plan(cls, prefix)):
         spec = o.spec
-        if value is None or (spec.many and value == ()):
-            continue
-        if spec.since is not None and not _version_ok(version, spec.since):
-            raise SedError(
-                f"{type(node).__name__}.{o.name} ({'/'.join(spec.path)}) does not exist in "
-                f"version {version} (it was added in {spec.since})",
-                code="sed.field-not-in-version",
-                where=_join_where(where),
-                hint=f"leave it unset for a {version} document, or encode as {spec.since}",
-            )
-        wrappers = o.wrappers
-        if stack or wrappers:
-            k = 0
-            while k < len(stack) and k < len(wrappers) and stack[k] == wrappers[k]:
-                k += 1
-            while len(stack) > k:
-                out.append(f"{_INDENT[depth + len(stack)]}</{stack.pop()}>")
-            for w in wrappers[k:]:
-                stack.append(w)
-                out.append(f"{_INDENT[depth + len(stack)]}<{w}>")
-        d = depth + len(stack) + 1
+        state = states.setdefault(o.wrappers, len(states))
+        by_state = {s: p for p, s in states.items()}
+        v = f"v{i}"
+        lines.append(f"    {v} = node.{o.name}")
+        lines.append(f"    if {v}:" if spec.many else f"    if {v} is not None:")
+        pad = "        "
+        if spec.since is not None:
+            env[f"_s{i}"] = spec
+            lines.append(f"{pad}if not _ok(version, {spec.since!r}):")
+            lines.append(f"{pad}    _since(_cls, {o.name!r}, _s{i}, version, where)")
+        others = [s for s in seen_states if s != state]
+        if others:
+            env[f"_t{i}"] = {s: _encode_transition(by_state[s], o.wrappers, depth) for s in others}
+            lines.append(f"{pad}if st != {state}:")
+            lines.append(f"{pad}    out.append(_t{i}[st])")
+            lines.append(f"{pad}    st = {state}")
+        if state not in seen_states:
+            seen_states.append(state)
+        d = depth + len(o.wrappers) + 1
         indent = _INDENT[d]
-        items = value if spec.many else (value,)
+        items = v
+        if not spec.many:
+            lines.append(f"{pad}{v} = ({v},)")
         if o.choice:
-            for item in items:
-                holder = d
-                if spec.many:
-                    out.append(indent + o.open)
-                    holder = d + 1
-                # The model checked on construction that the item is one of the classes.
-                open_, close, suffix = next(c[1:] for c in o.choice if isinstance(item, c[0]))
-                _encode_element(out, item, version, prefix, holder, open_, close, (where, suffix))
-                if spec.many:
-                    out.append(indent + o.close)
+            holder = d + 1 if spec.many else d
+            alts = []
+            for k, (alt_cls, open_, close, suffix) in enumerate(o.choice):
+                env[f"_a{i}_{k}"] = _encoder(alt_cls, prefix, holder)
+                env[f"_w{i}_{k}"] = suffix
+                hi = _INDENT[holder]
+                alts.append((alt_cls, k, hi + open_, hi + close, f"{hi}{open_[:-1]}/>"))
+            lines.append(f"{pad}for x in {items}:")
+            if spec.many:
+                lines.append(f"{pad}    out.append({indent + o.open!r})")
+            first = True
+            for alt_cls, k, head, tail, empty in alts:
+                env[f"_k{i}_{k}"] = alt_cls
+                kw = "if" if first else "elif"
+                first = False
+                lines.append(f"{pad}    {kw} _isinstance(x, _k{i}_{k}):")
+                lines.append(
+                    f"{pad}        _a{i}_{k}(out, x, version, (where, _w{i}_{k}),"
+                    f" {head!r}, {tail!r}, {empty!r})"
+                )
+            if spec.many:
+                lines.append(f"{pad}    out.append({indent + o.close!r})")
         elif o.node_kind is not None:
-            sub = (where, o.suffix)
-            for item in items:
-                _encode_element(out, item, version, prefix, d, o.open, o.close, sub)
+            env[f"_e{i}"] = _encoder(o.node_kind, prefix, d)
+            env[f"_w{i}"] = o.suffix
+            head, tail = indent + o.open, indent + o.close
+            empty = f"{indent}{o.open[:-1]}/>"
+            lines.append(f"{pad}for x in {items}:")
+            lines.append(
+                f"{pad}    _e{i}(out, x, version, (where, _w{i}), {head!r}, {tail!r}, {empty!r})"
+            )
         else:
-            text = o.text
-            for item in items:
-                out.append(f"{indent}{o.open}{text(item)}{o.close}")
-    while stack:
-        out.append(f"{_INDENT[depth + len(stack)]}</{stack.pop()}>")
-
-
-def _encode_element(
-    out: list[str],
-    node: Node,
-    version: str,
-    prefix: str | None,
-    depth: int,
-    open_: str,
-    close: str,
-    where: object,
-) -> None:
-    indent = _INDENT[depth]
-    at = len(out)
-    out.append(indent + open_)
-    _encode_children(out, node, version, prefix, depth, where)
-    if len(out) == at + 1:  # no children: self-closed, as libxml2 writes an empty element
-        out[at] = f"{indent}{open_[:-1]}/>"
-    else:
-        out.append(indent + close)
+            env[f"_x{i}"] = o.text
+            lines.append(f"{pad}for x in {items}:")
+            lines.append(f"{pad}    out.append({indent + o.open!r} + _x{i}(x) + {o.close!r})")
+    ends = {s: _encode_transition(p, (), depth) for p, s in states.items() if s}
+    if ends:
+        env["_end"] = ends
+        lines.append("    if st:")
+        lines.append("        out.append(_end[st])")
+    lines.append("    if head is not None:")
+    lines.append("        if len(out) == at + 1:")
+    lines.append("            out[at] = empty")
+    lines.append("        else:")
+    lines.append("            out.append(tail)")
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, f"<encoder of {cls.__name__} at depth {depth}>", "exec"), env)
+    return cast(_Encoder, env["encode"])
 
 
 def encode_root(
@@ -330,7 +391,9 @@ def encode_root(
     """Serialize ``node`` as a whole document: declaration, root ``prefix:root_name``."""
     tag = f"{prefix}:{root_name}"
     out = [f"<?xml version='1.0' encoding='UTF-8'?>\n<{tag} xmlns:{prefix}=\"{root_ns}\">"]
-    _encode_children(out, node, version, prefix if qualified else None, 0, f"/{root_name}")
+    _encoder(type(node), prefix if qualified else None, 0)(
+        out, node, version, f"/{root_name}", None, "", ""
+    )
     if len(out) == 1:
         out[0] = out[0][:-1] + "/>"
     else:
