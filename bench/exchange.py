@@ -464,7 +464,8 @@ def sample_seds(fund_db: Path, cns_db: Path) -> list[bytes]:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         for sed in types:
             rows = conn.execute(
-                "SELECT payload FROM messages WHERE direction = 'out' AND sed_type = ?"
+                "SELECT payload FROM messages JOIN message_blobs ON message_seq = seq"
+                " WHERE direction = 'out' AND sed_type = ?"
                 " ORDER BY seq DESC LIMIT 64",
                 (sed,),
             ).fetchall()

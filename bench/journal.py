@@ -16,6 +16,13 @@ Run: ``python bench/journal.py [N]``. For ``synchronous`` FULL and NORMAL (both 
   once, and ``message()`` one at a time while bursts of ``accept_inbound`` commit beside it
   (reads must not wait for the writer's fsyncs).
 
+``python bench/journal.py --life [N]`` instead: the life of ``N`` outbound messages of AS4
+size (the whole ~10 KB MIME package stored as the envelope): queued in transactions of 32,
+then ``sending`` and ``acknowledged`` in bursts of 32; the process's CPU (all threads, from
+/proc via ``time.process_time``) and the bytes it wrote (``wchar`` of /proc/self/io: WAL and
+checkpoints) per message, min / median / max of 3 runs, against bare sqlite3 doing the same
+with the whole record in one row (how the journal stored it before schema version 3, D176).
+
 Each line prints rows (or transactions) per second, the median (min-max) of interleaved rounds,
 and the ratio of the medians to the bare loop measured in the same run. No assertion: speed
 goals live here, not in the tests.
@@ -35,9 +42,13 @@ from pathlib import Path
 
 from eessi.journal import Direction, MessageRecord, MessageStatus, SqliteJournal
 from eessi.journal.rows import message_params
-from eessi.journal.statements import COLUMNS, INSERT, SQLITE
+from eessi.journal.statements import COLUMNS, MESSAGES, SQLITE
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+#: The bare baseline's insert: the whole record in one row of its own table.
+BARE_INSERT = (
+    f"INSERT INTO messages ({COLUMNS}) VALUES ({', '.join('?' * len(COLUMNS.split(',')))})"
+)
 PAYLOAD = (b"<S071>" + b"x" * 4000 + b"</S071>\r\n")[:4096]
 
 BASE = MessageRecord(
@@ -80,7 +91,7 @@ def bare(path: Path, n: int, synchronous: str) -> float:
     start = time.perf_counter()
     for row in rows:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute(SQLITE.sql(INSERT), row)
+        conn.execute(BARE_INSERT, row)
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()
@@ -158,7 +169,7 @@ def bare_read(path: Path, n: int, synchronous: str) -> float:
 
     asyncio.run(fill())
     conn = sqlite3.connect(path, isolation_level=None)
-    sql = f"SELECT {COLUMNS} FROM messages WHERE message_id = ?"
+    sql = f"SELECT {COLUMNS} FROM {MESSAGES} WHERE message_id = ?"
     ids = [f"m{i:08d}" for i in range(n)]
     start = time.perf_counter()
     for m in ids:
@@ -208,8 +219,96 @@ async def reads_beside_writes(path: Path, n: int, synchronous: str) -> float:
         return n / elapsed
 
 
+#: An AS4 user message as the journal stores it: the whole MIME package (about 10 KB here).
+AS4_ENVELOPE = b"--MIMEBoundary\r\n" + bytes(range(256)) * 40
+
+
+def _written() -> int:
+    """Bytes this process has written so far (``wchar`` of /proc/self/io: WAL, checkpoints)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise RuntimeError("no wchar in /proc/self/io")
+
+
+def bare_life(path: Path, n: int, synchronous: str, size: int = 32) -> tuple[float, float]:
+    """The baseline of :func:`message_life`: bare sqlite3, the whole record in one row (as the
+    journal stored it before schema 3), the same groups of ``size``, one commit each."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    conn.execute(f"CREATE TABLE messages (seq INTEGER PRIMARY KEY, {COLUMNS})")
+    conn.execute("CREATE UNIQUE INDEX u ON messages (direction, message_id)")
+    rows = [
+        message_params(replace(record(i, "o", Direction.OUT), envelope=AS4_ENVELOPE), SQLITE)
+        for i in range(n)
+    ]
+    update = "UPDATE messages SET status = ?, attempts = 1, updated_at = ? WHERE message_id = ?"
+    cpu, written = time.process_time(), _written()
+    for k in range(0, n, size):
+        group = rows[k : k + size]
+        for status in (None, "sending", "acknowledged"):
+            conn.execute("BEGIN IMMEDIATE")
+            for row in group:
+                if status is None:
+                    conn.execute(BARE_INSERT, row)
+                else:
+                    conn.execute(update, (status, row[18], row[0]))
+            conn.execute("COMMIT")
+    cpu, written = time.process_time() - cpu, _written() - written
+    conn.close()
+    return cpu / n * 1e6, written / n / 1000
+
+
+async def message_life(path: Path, n: int, synchronous: str, size: int = 32) -> tuple[float, float]:
+    """``n`` outbound messages of AS4 size (:data:`AS4_ENVELOPE`): queued ``size`` at a time in
+    one transaction, then moved to ``sending`` and to ``acknowledged`` (``update_status``, a
+    burst of ``size`` each: a group commit). Returns the process's CPU (every thread) in µs
+    and the KB it wrote, per message."""
+    async with await SqliteJournal.open(path, synchronous=synchronous) as j:  # type: ignore[arg-type]
+        records = [replace(record(i, "o", Direction.OUT), envelope=AS4_ENVELOPE) for i in range(n)]
+        cpu, written = time.process_time(), _written()
+        for k in range(0, n, size):
+            group = records[k : k + size]
+            async with j.transaction() as tx:
+                for r in group:
+                    await tx.enqueue_outbound(r)
+            for status in (MessageStatus.SENDING, MessageStatus.ACKNOWLEDGED):
+                await asyncio.gather(*(j.update_status(r.message_id, status, at=T0) for r in group))
+        cpu, written = time.process_time() - cpu, _written() - written
+    return cpu / n * 1e6, written / n / 1000
+
+
+def life(n: int, tmp: str, runs: int = 3) -> None:
+    """Print :func:`message_life` against :func:`bare_life`: min/median/max of ``runs``."""
+    print(
+        f"  message life, AS4-sized ({len(AS4_ENVELOPE) // 1000} KB package): queued, sending,"
+        f" acknowledged; {runs} interleaved runs, min / median / max"
+    )
+    for sync in ("FULL", "NORMAL"):
+        bare_runs, journal_runs = [], []
+        for r in range(runs):
+            bare_runs.append(bare_life(Path(tmp) / f"life-bare-{sync}-{r}.sqlite", n, sync))
+            journal_runs.append(
+                asyncio.run(message_life(Path(tmp) / f"life-{sync}-{r}.sqlite", n, sync))
+            )
+        for label, values in (("bare sqlite3, one row", bare_runs), ("journal", journal_runs)):
+            cpu = sorted(v[0] for v in values)
+            kb = sorted(v[1] for v in values)
+            print(
+                f"    {sync:<6} {label:<22} CPU {cpu[0]:5.0f} / {statistics.median(cpu):5.0f} /"
+                f" {cpu[-1]:5.0f} µs per message, written {kb[0]:5.1f} /"
+                f" {statistics.median(kb):5.1f} / {kb[-1]:5.1f} KB"
+            )
+        ratio = statistics.median(v[0] for v in bare_runs) / statistics.median(
+            v[0] for v in journal_runs
+        )
+        print(f"    {sync:<6} CPU ratio bare / journal (medians) {ratio:5.2f}")
+
+
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    numbers = [a for a in sys.argv[1:] if a.isdigit()]
+    n = int(numbers[0]) if numbers else 300
     rounds = 5
     print(
         f"journal bench: {n} messages of ~{len(PAYLOAD) // 1000} KB payload, WAL;"
@@ -232,6 +331,9 @@ def main() -> None:
         return f"({min(values):6.0f}-{max(values):6.0f})"
 
     with tempfile.TemporaryDirectory() as tmp:
+        if "--life" in sys.argv:
+            life(n, tmp)
+            return
         for sync in ("FULL", "NORMAL"):
             rates: dict[str, list[float]] = {"bare": [], "bare read": []}
             for r in range(rounds):

@@ -47,7 +47,8 @@ def main() -> None:
         return
     conn = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
     rows = conn.execute(
-        "SELECT sed_type, envelope, payload FROM messages WHERE direction = 'in'"
+        "SELECT sed_type, envelope, payload FROM messages JOIN message_blobs"
+        " ON message_seq = seq WHERE direction = 'in'"
         " AND sed_type = 'S071' LIMIT 1"
     ).fetchall()
     events = [

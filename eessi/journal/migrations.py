@@ -176,6 +176,20 @@ _POSTGRES_V5 = (
     )""",
 )
 
+#: A message's envelope and payload beside its row (D176): a status change rewrites the row
+#: only. PostgreSQL already keeps large values out of line (TOAST) and leaves them alone on an
+#: update; the table is here so that both journals have one schema and one set of statements.
+_POSTGRES_V6 = (
+    """CREATE TABLE message_blobs (
+        message_seq BIGINT PRIMARY KEY,
+        envelope    BYTEA  NOT NULL,
+        payload     BYTEA  NOT NULL
+    )""",
+    "INSERT INTO message_blobs (message_seq, envelope, payload)"
+    " SELECT seq, envelope, payload FROM messages",
+    "ALTER TABLE messages DROP COLUMN envelope, DROP COLUMN payload",
+)
+
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1, "messages (bytea envelope and payload), case events, case snapshots", _POSTGRES_V1
@@ -191,4 +205,5 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         5, "shared_institutions: the partition count of each shared institution", _POSTGRES_V5
     ),
+    Migration(6, "message_blobs: envelope and payload beside the message row", _POSTGRES_V6),
 )

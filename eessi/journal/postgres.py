@@ -82,11 +82,27 @@ _D = statements.POSTGRES
 _STATUS_ROW = statements.STATUS_ROW + statements.POSTGRES.for_update
 #: The insert with the message's partition (migration 4): a partitioned institution's.
 _INSERT_PART = (
-    f"INSERT INTO messages ({statements.COLUMNS}, part) VALUES"
-    f" ({', '.join(f'${i}' for i in range(1, len(statements.COLUMNS.split(',')) + 2))})"
+    f"INSERT INTO messages ({statements.ROW_COLUMNS}, part) VALUES"
+    f" ({', '.join(f'${i}' for i in range(1, statements.N_ROW + 1))},"
+    f" ${statements.N_ROW + 3})"
 )
-_ACCEPT = statements.INSERT + statements.ACCEPT_SUFFIX
-_ACCEPT_PART = _INSERT_PART + statements.ACCEPT_SUFFIX
+
+
+def _with_blobs(insert: str) -> str:
+    """``insert`` (a message row, ``RETURNING seq`` last) and the message's bytes beside it
+    (``$20``, ``$21``), in one statement: one round trip."""
+    n = statements.N_ROW
+    return (
+        f"WITH m AS ({insert}), b AS (INSERT INTO message_blobs (message_seq, envelope, payload)"
+        f" SELECT seq, ${n + 1}::bytea, ${n + 2}::bytea FROM m"
+        " ON CONFLICT (message_seq) DO NOTHING) SELECT * FROM m"
+    )
+
+
+_INSERT = _with_blobs(statements.INSERT + " RETURNING seq")
+_INSERT_PART_BLOBS = _with_blobs(_INSERT_PART + " RETURNING seq")
+_ACCEPT = _with_blobs(statements.INSERT + statements.ACCEPT_SUFFIX)
+_ACCEPT_PART = _with_blobs(_INSERT_PART + statements.ACCEPT_SUFFIX)
 #: What asyncpg and the socket raise: translated to JournalError, never let out.
 _PG_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
 _SCHEMA_LOCK = 0x6565_7373_6900  # pg_advisory_xact_lock key: "eessi" (one migration at a time)
@@ -298,7 +314,7 @@ class PostgresJournal(SqlJournal):
         params = _params(refused_copy(record, reason))
 
         async def op(conn: Any) -> None:
-            await conn.execute(statements.INSERT, *params)
+            await conn.execute(_INSERT, *params)
 
         await self._submit(op, "journal a refused message")
 
@@ -382,11 +398,9 @@ class PostgresJournal(SqlJournal):
             if row is None:
                 raise refusals.unknown_message(request.message_id, direction)
             args, change = request.apply(row, _D)
-            if full:
-                return message_record(
-                    await conn.fetchrow(statements.STATUS_SQL_RETURNING, *args), _D
-                )
             await conn.execute(statements.STATUS_SQL, *args)
+            if full:
+                return message_record(await conn.fetchrow(statements.RECORD_BY_SEQ, row[0]), _D)
             return change
 
         return await self._submit(op, "change a message's status")
@@ -776,7 +790,7 @@ class _Transaction(SqlTransaction):
     async def _enqueue(self, record: MessageRecord) -> None:
         part = self._journal.partition
         params = _params(record, part)
-        sql = statements.INSERT if part is None else _INSERT_PART
+        sql = _INSERT if part is None else _INSERT_PART_BLOBS
 
         async def step() -> None:
             try:

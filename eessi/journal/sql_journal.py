@@ -37,6 +37,7 @@ from eessi.journal.statements import (
     COLUMNS,
     DUE_WHERE,
     EVENT_COLUMNS,
+    MESSAGES,
     RESUME_SQL,
     Args,
     Dialect,
@@ -115,7 +116,7 @@ class SqlJournal(Journal):
         return await self._fetch(self.dialect.sql(sql), params)
 
     async def _select(self, where: str, params: Sequence[Any]) -> list[MessageRecord]:
-        rows = await self._read(f"SELECT {COLUMNS} FROM messages WHERE {where}", params)
+        rows = await self._read(f"SELECT {COLUMNS} FROM {MESSAGES} WHERE {where}", params)
         d = self.dialect
         return [message_record(r, d) for r in rows]
 

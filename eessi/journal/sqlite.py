@@ -70,7 +70,7 @@ from eessi.journal.sql_journal import EncodedEvent, SqlJournal, SqlTransaction, 
 __all__ = ["SCHEMA_VERSION", "JournalStats", "SqliteJournal", "Synchronous"]
 
 #: The schema this code writes (``PRAGMA user_version``); older ones are migrated at open.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 Synchronous = Literal["FULL", "NORMAL"]
 T = TypeVar("T")
@@ -124,8 +124,22 @@ CREATE TABLE cases (
 ) WITHOUT ROWID;
 """
 
+#: Version 3: a message's envelope and payload move to ``message_blobs``, beside its row, so
+#: that a status change rewrites the small row only (D176); the bytes are copied as they are.
+_BLOBS_SCHEMA = """
+CREATE TABLE message_blobs (
+    message_seq INTEGER PRIMARY KEY,
+    envelope    BLOB    NOT NULL,
+    payload     BLOB    NOT NULL
+);
+INSERT INTO message_blobs (message_seq, envelope, payload)
+    SELECT seq, envelope, payload FROM messages;
+ALTER TABLE messages DROP COLUMN envelope;
+ALTER TABLE messages DROP COLUMN payload
+"""
+
 #: Migrations, in order: ``_MIGRATIONS[v]`` takes a journal from version ``v - 1`` to ``v``.
-_MIGRATIONS: dict[int, str] = {2: CHECKPOINT_SCHEMA}
+_MIGRATIONS: dict[int, str] = {2: CHECKPOINT_SCHEMA, 3: _BLOBS_SCHEMA}
 
 _D = statements.SQLITE
 _INSERT = _D.sql(statements.INSERT)
@@ -136,7 +150,13 @@ _MARK_SQL = _D.sql(statements.MARK_SQL)
 _STATUS_OF_INBOUND = _D.sql(statements.STATUS_OF_INBOUND)
 _STATUS_ROW = _D.sql(statements.STATUS_ROW)
 _STATUS_SQL = _D.sql(statements.STATUS_SQL)
-_STATUS_SQL_FULL = _D.sql(statements.STATUS_SQL_RETURNING)
+_RECORD_BY_SEQ = _D.sql(statements.RECORD_BY_SEQ)
+_BLOBS_INSERT = _D.sql(statements.BLOBS_INSERT)
+#: The bytes of the message the previous statement inserted.
+_BLOBS_AFTER_INSERT = (
+    "INSERT INTO message_blobs (message_seq, envelope, payload) VALUES (last_insert_rowid(), ?, ?)"
+)
+_N = statements.N_ROW
 _ts = statements.SQLITE.ts
 
 
@@ -357,7 +377,7 @@ class SqliteJournal(SqlJournal):
         params = message_params(record, _D)
 
         def op(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(_ACCEPT, params).fetchone()
+            row = conn.execute(_ACCEPT, params[:_N]).fetchone()
             if row is None:
                 existing = conn.execute(
                     "SELECT sender FROM messages WHERE direction = 'in' AND message_id = ?"
@@ -365,6 +385,7 @@ class SqliteJournal(SqlJournal):
                     (record.message_id,),
                 ).fetchone()
                 raise refusals.inbound_id_taken(record, existing[0] if existing else None)
+            conn.execute(_BLOBS_INSERT, (row[1], *params[_N:]))
             return bool(row[0] == 0)
 
         result: bool = await self._submit(op)
@@ -374,7 +395,8 @@ class SqliteJournal(SqlJournal):
         params = message_params(refused_copy(record, reason), _D)
 
         def op(conn: sqlite3.Connection) -> None:
-            conn.execute(_INSERT, params)
+            conn.execute(_INSERT, params[:_N])
+            conn.execute(_BLOBS_AFTER_INSERT, params[_N:])
 
         await self._submit(op)
 
@@ -437,9 +459,9 @@ class SqliteJournal(SqlJournal):
             if row is None:
                 raise refusals.unknown_message(request.message_id, request.status.direction)
             args, change = request.apply(row, _D)
-            if full:
-                return message_record(conn.execute(_STATUS_SQL_FULL, args).fetchone(), _D)
             conn.execute(_STATUS_SQL, args)
+            if full:
+                return message_record(conn.execute(_RECORD_BY_SEQ, (row[0],)).fetchone(), _D)
             return change
 
         result: MessageRecord | StatusChange = await self._submit(op)
@@ -564,7 +586,9 @@ class _Transaction(SqlTransaction):
         self._add(_CASE_SQL, (case_id, text, _ts(at)))
 
     async def _enqueue(self, record: MessageRecord) -> None:
-        self._add(_INSERT, message_params(record, _D))
+        params = message_params(record, _D)
+        self._add(_INSERT, params[:_N])
+        self._add(_BLOBS_AFTER_INSERT, params[_N:])
 
     async def _mark(
         self, message_id: str, status: MessageStatus, at: datetime, error: str | None

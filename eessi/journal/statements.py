@@ -21,6 +21,7 @@ from typing import Any
 
 __all__ = [
     "ACCEPT_SUFFIX",
+    "BLOBS_INSERT",
     "CASE_COLUMNS",
     "CASE_SQL",
     "COLUMNS",
@@ -29,34 +30,53 @@ __all__ = [
     "EVENT_SQL",
     "INSERT",
     "MARK_SQL",
+    "MESSAGES",
+    "N_ROW",
     "POSTGRES",
+    "RECORD_BY_SEQ",
     "RESUME_SQL",
+    "ROW_COLUMNS",
     "SQLITE",
     "STATUS_OF_INBOUND",
     "STATUS_ROW",
     "STATUS_SQL",
-    "STATUS_SQL_RETURNING",
     "Args",
     "Dialect",
 ]
 
-#: The columns of a message record, in :func:`eessi.journal.rows.message_record`'s order.
-COLUMNS = (
+#: The columns of the ``messages`` row: what a status change rewrites.
+ROW_COLUMNS = (
     "message_id, direction, sender, receiver, conversation_id, ref_to_message_id, sed_type,"
     " sed_version, service, action, created_at, received_at, sent_at, status, attempts,"
-    " next_attempt_at, last_error, duplicates, updated_at, envelope, payload"
+    " next_attempt_at, last_error, duplicates, updated_at"
 )
-_N_COLUMNS = len(COLUMNS.split(","))
+#: How many values :data:`INSERT` takes (the first ones of
+#: :func:`eessi.journal.rows.message_params`; the envelope and payload follow).
+N_ROW = len(ROW_COLUMNS.split(","))
+#: The columns of a whole message record, in :func:`eessi.journal.rows.message_record`'s
+#: order: the row's, then the exact bytes from ``message_blobs`` (schema version 3 of SQLite,
+#: 6 of PostgreSQL: the blobs live beside the row, so that a status change rewrites a small
+#: row, not the 10 KB of an AS4 package).
+COLUMNS = f"{ROW_COLUMNS}, envelope, payload"
+#: What a whole record is read from.
+MESSAGES = "messages JOIN message_blobs ON message_seq = seq"
 INSERT = (
-    f"INSERT INTO messages ({COLUMNS}) VALUES"
-    f" ({', '.join(f'${i}' for i in range(1, _N_COLUMNS + 1))})"
+    f"INSERT INTO messages ({ROW_COLUMNS}) VALUES"
+    f" ({', '.join(f'${i}' for i in range(1, N_ROW + 1))})"
+)
+#: A message's bytes, stored beside its row (``$1``: the row's seq); kept if already there
+#: (a duplicate's accept, which stores no new row).
+BLOBS_INSERT = (
+    "INSERT INTO message_blobs (message_seq, envelope, payload) VALUES ($1, $2, $3)"
+    " ON CONFLICT (message_seq) DO NOTHING"
 )
 #: Appended to an insert of an inbound message: a second copy from the same sender counts as
-#: a duplicate (``RETURNING`` its count); one from another sender returns no row.
+#: a duplicate (``RETURNING`` its count, and the row's seq); one from another sender returns
+#: no row.
 ACCEPT_SUFFIX = (
     " ON CONFLICT (direction, message_id) WHERE status <> 'refused'"
     " DO UPDATE SET duplicates = messages.duplicates + 1"
-    " WHERE messages.sender = excluded.sender RETURNING duplicates"
+    " WHERE messages.sender = excluded.sender RETURNING duplicates, seq"
 )
 EVENT_COLUMNS = "case_id, seq, at, kind, data, message_id"
 EVENT_SQL = f"INSERT INTO case_events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
@@ -85,8 +105,8 @@ STATUS_SQL = (
     "UPDATE messages SET status = $1, attempts = $2, sent_at = $3, next_attempt_at = $4,"
     " last_error = $5, updated_at = $6 WHERE seq = $7"
 )
-#: The same, reading the whole record back.
-STATUS_SQL_RETURNING = f"{STATUS_SQL} RETURNING {COLUMNS}"
+#: A whole record by its row's seq (after a status change, to read it back).
+RECORD_BY_SEQ = f"SELECT {COLUMNS} FROM {MESSAGES} WHERE seq = $1"
 #: After a restart: the sends that were under way are due again (``$1``: now).
 RESUME_SQL = (
     "UPDATE messages SET status = 'retrying', next_attempt_at = NULL, updated_at = $1,"

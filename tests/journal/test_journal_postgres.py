@@ -15,6 +15,8 @@ from eessi.errors import JournalError
 from eessi.journal import PostgresJournal, open_journal
 from eessi.journal.migrations import POSTGRES_MIGRATIONS, Migration, pending_migrations
 from eessi.journal.postgres import redact_url
+from eessi.journal.rows import message_params
+from eessi.journal.statements import COLUMNS, POSTGRES
 
 
 async def _sql(url: str, *statements: str) -> None:
@@ -39,10 +41,13 @@ async def test_a_postgresql_url_opens_a_postgresql_journal_with_durable_commits(
         types = dict(
             await conn.fetch(
                 "SELECT column_name, data_type FROM information_schema.columns"
-                " WHERE table_name = 'messages' AND column_name IN ('envelope', 'payload')"
+                " WHERE table_name = 'message_blobs' AND column_name IN ('envelope', 'payload')"
             )
         )
-        stored = await conn.fetchval("SELECT payload FROM messages WHERE message_id = 'm1'")
+        stored = await conn.fetchval(
+            "SELECT payload FROM messages JOIN message_blobs ON message_seq = seq"
+            " WHERE message_id = 'm1'"
+        )
     finally:
         await conn.close()
     assert types == {"envelope": "bytea", "payload": "bytea"}
@@ -170,7 +175,15 @@ async def test_a_version_1_journal_gains_the_checkpoint_tables_and_keeps_its_mes
 ) -> None:
     async with await PostgresJournal.open(postgres_url, migrations=POSTGRES_MIGRATIONS[:1]) as v1:
         assert await v1.schema_version() == 1
-        await v1.accept_inbound(inbound("m1"))
+    # a message as version 1 stored it: its bytes in its row
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        await conn.execute(
+            f"INSERT INTO messages ({COLUMNS}) VALUES ({', '.join(f'${i}' for i in range(1, 22))})",
+            *message_params(inbound("m1"), POSTGRES),
+        )
+    finally:
+        await conn.close()
     async with await open_journal(postgres_url) as journal:
         assert isinstance(journal, PostgresJournal)
         assert await journal.schema_version() == len(POSTGRES_MIGRATIONS) >= 2
