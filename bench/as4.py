@@ -8,11 +8,19 @@ Per message, in process, for a 5 KB SED (a real S072 padded with an XML comment 
   RSA-2048 SHA-256), encrypt (AES-128-GCM, RSA-OAEP key transport), MIME-package;
 * **receive, secured**: unpackage, hardened parse and header check, decrypt, verify the signature
   and the certificate, check against the P-Mode, gunzip;
-* the same two **without security** (a P-Mode with ``enabled = false``);
+* **receipt, secured**: the receiver's answer, a signed non-repudiation receipt (build, sign,
+  package); **receipt check, secured**: the sender's reading of it (unpackage, parse, verify
+  the signature and the certificate, match the digests sent);
+* **round trip, secured**: the four above, one message from build to checked receipt, both
+  sides' work;
+* the same send and receive **without security** (a P-Mode with ``enabled = false``);
 * the **bare baseline**, measured in the same run on the same SED bytes: send = one
   ``cryptography`` RSA-SHA256 signature of the bytes; receive = one bare ``lxml`` parse of the
   bytes and one RSA-SHA256 verification. AS4 must do at least that much per message; the ratio
-  says how much more the message layer costs.
+  says how much more the message layer costs. The receipt's baselines are one signature
+  (building) and one verification (checking); the round trip's is the sum of the crypto of the
+  four steps (sign, RSA-OAEP wrap, AES-GCM both ways, unwrap, parse and verify, sign and verify
+  the receipt).
 
 CPU time is read from ``/proc/self/stat`` (user + system), so it counts only this process.
 Each figure is min / median / max over ``--runs`` runs of ``--messages`` messages.
@@ -39,7 +47,12 @@ from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 from lxml import etree  # noqa: E402
 
-from eessi.as4.exchange import build_sed_message, receive_user_message  # noqa: E402
+from eessi.as4.exchange import (  # noqa: E402
+    build_sed_message,
+    read_signal,
+    receipt_for,
+    receive_user_message,
+)
 from eessi.as4.mapping import Addressing  # noqa: E402
 from eessi.as4.pki import create_pki, directory_institutions, load_pki  # noqa: E402
 from eessi.as4.pmode import PModeSet, default_pmodes_path, load_pmodes, parse_pmodes  # noqa: E402
@@ -165,6 +178,51 @@ def main() -> None:
         AESGCM(cpam.key.decrypt(wrapped, OAEP)).decrypt(iv, sealed, None)
         return None
 
+    secured = setups["secured"]
+    sent = sender(secured)(0)
+    incoming = receiver(secured)(0)
+    answer = receipt_for(incoming, message_id="r-0@bench", timestamp=now, credentials=cpam)  # type: ignore[arg-type]
+
+    def receipt(i: int) -> object:
+        return receipt_for(
+            incoming,  # type: ignore[arg-type]
+            message_id=f"r-{i}@bench",
+            timestamp=now,
+            credentials=cpam,
+        )
+
+    def receipt_check(i: int) -> object:
+        return read_signal(
+            answer.content_type,
+            answer.body,
+            sent=sent,  # type: ignore[arg-type]
+            trust=pki.trust,
+            receiver=CPAM,
+            now=now,
+        )
+
+    send_secured, receive_secured = sender(secured), receiver(secured)
+
+    def round_trip(i: int) -> object:
+        out = send_secured(i)
+        got = receive_secured(i)
+        signal = receipt(i)
+        return out, got, signal, receipt_check(i)
+
+    receipt_signature = cpam.key.sign(b"r" * 2048, padding.PKCS1v15(), hashes.SHA256())
+    cpam_public = cpam.certificate.public_key()
+
+    def bare_receipt_check(i: int) -> object:
+        etree.fromstring(answer.body)
+        cpam_public.verify(receipt_signature, b"r" * 2048, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr]
+        return None
+
+    def crypto_round(i: int) -> object:
+        crypto_send(i)
+        crypto_receive(i)
+        bare_send(i)
+        return bare_receipt_check(i)
+
     base_send = "bare send: RSA-SHA256 sign of the SED"
     base_recv = "bare receive: lxml parse + RSA-SHA256 verify"
     crypto_s = "bare send + encryption: sign, RSA-OAEP wrap, AES-GCM"
@@ -182,6 +240,18 @@ def main() -> None:
     for name, pm in setups.items():
         cases.append((f"AS4 send, {name}: {labels[name][0]}", sender(pm)))
         cases.append((f"AS4 receive, {name}: {labels[name][1]}", receiver(pm)))
+    base_check = "bare receipt check: lxml parse + RSA-SHA256 verify"
+    base_round = "bare round trip: the crypto of the four steps below"
+    as4_receipt = "AS4 receipt, secured: build+sign+package"
+    as4_check = "AS4 receipt check, secured: unpackage+parse+verify+match"
+    as4_round = "AS4 round trip, secured: send, receive, receipt, check"
+    cases += [
+        (base_check, bare_receipt_check),
+        (base_round, crypto_round),
+        (as4_receipt, receipt),
+        (as4_check, receipt_check),
+        (as4_round, round_trip),
+    ]
     for _, fn in cases:  # warm up (imports, caches)
         per_message_us(fn, 5)
     results: dict[str, list[float]] = {name: [] for name, _ in cases}
@@ -206,6 +276,11 @@ def main() -> None:
             f"receive {r / med[base_recv]:5.2f}x;  vs the same with encryption: "
             f"send {s / med[crypto_s]:5.2f}x, receive {r / med[crypto_r]:5.2f}x"
         )
+    print(
+        f"  secured      receipt vs sign {med[as4_receipt] / med[base_send]:5.2f}x, "
+        f"receipt check vs parse+verify {med[as4_check] / med[base_check]:5.2f}x, "
+        f"round trip vs its crypto {med[as4_round] / med[base_round]:5.2f}x"
+    )
 
 
 if __name__ == "__main__":
