@@ -1086,8 +1086,15 @@ def decode_root(
     return node
 
 
+#: ``(code, version)`` of the root tags already identified.
+_IDENTITIES: dict[str, tuple[str, str]] = {}
+
+
 def sed_identity(root: etree._Element) -> tuple[str, str]:
     """``(code, version)`` named by a SED root element; raises if it names none we know."""
+    known = _IDENTITIES.get(root.tag)
+    if known is not None:
+        return known
     qname = etree.QName(root)
     parsed = parse_namespace(qname.namespace or "")
     if parsed is None:
@@ -1117,6 +1124,7 @@ def sed_identity(root: etree._Element) -> tuple[str, str]:
             hint=f"supported versions: {', '.join(SUPPORTED_VERSIONS)}",
             details={"sed": code, "version": version},
         )
+    _IDENTITIES[root.tag] = (code, version)
     return code, version
 
 

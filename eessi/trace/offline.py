@@ -127,12 +127,19 @@ class DeskRunner:
         self.accept = self.entry.versions or SUPPORTED_VERSIONS
         cns = directory.of_kind("cns")
         self.cns_id = cns[0].id if cns else "LU:CNS00001"
+        self._versions: dict[tuple[str, str, str], str] = {}
         self.out: list[MessageRecord] = []
         self.notes: list[str] = []
         self.fed = self.submitted = 0
 
     def _version_for(self, receiver: str, code: str, version: str) -> str:
-        return version_for(self.directory, self.accept, receiver, code, version)
+        key = (receiver, code, version)
+        found = self._versions.get(key)
+        if found is None:  # the directory and what this side accepts do not change
+            found = self._versions[key] = version_for(
+                self.directory, self.accept, receiver, code, version
+            )
+        return found
 
     def _send(self, at: datetime, out: Outgoing) -> None:
         sed = out.sed
