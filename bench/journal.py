@@ -23,6 +23,11 @@ then ``sending`` and ``acknowledged`` in bursts of 32; the process's CPU (all th
 checkpoints) per message, min / median / max of 3 runs, against bare sqlite3 doing the same
 with the whole record in one row (how the journal stored it before schema version 3, D176).
 
+``python bench/journal.py --case [N]``: what the CNS journals for ``N`` cases (the S071
+accepted, one transaction with its events, snapshot, the S072 queued and the S071 marked, the
+S072 sending and acknowledged), 20 cases at a time: the event loop's CPU (this thread's,
+``time.thread_time``) and the whole process's per case, min / median / max of 3 runs.
+
 Each line prints rows (or transactions) per second, the median (min-max) of interleaved rounds,
 and the ratio of the medians to the bare loop measured in the same run. No assertion: speed
 goals live here, not in the tests.
@@ -306,6 +311,75 @@ def life(n: int, tmp: str, runs: int = 3) -> None:
         print(f"    {sync:<6} CPU ratio bare / journal (medians) {ratio:5.2f}")
 
 
+#: A case's events at the CNS (the shape the desk writes: kinds and small data).
+CASE_EVENTS = [
+    ("document-received", {"sed": "S071", "document": "x" * 40}),
+    ("state-changed", {"from": "opened", "to": "answered"}),
+    ("document-sent", {"sed": "S072", "document": "y" * 40}),
+    ("deadline-set", {"at": "2026-02-01"}),
+    ("member-checked", {"pin": "1234567890", "result": "insured"}),
+    ("reply-queued", {"copies": 1}),
+]
+CASE_STATE = {
+    "state": "answered",
+    "members": [{"pin": "1234567890", "name": "a"}, {"pin": "0987654321", "name": "b"}],
+    "documents": ["d" * 36] * 3,
+}
+
+
+async def one_case(j: SqliteJournal, i: int) -> None:
+    """What the CNS journals for one case: the S071 accepted, the batch's transaction (an
+    input-log entry, the case's events and snapshot, the S072 queued, the S071 marked), the
+    S072 sending and acknowledged."""
+    case_id = f"LU-{i:08d}"
+    inbound = replace(record(i), envelope=AS4_ENVELOPE)
+    await j.accept_inbound(inbound)
+    async with j.transaction() as tx:
+        await tx.append_event("~inputs", "input", {"n": i}, at=T0, message_id=inbound.message_id)
+        await tx.append_events(case_id, CASE_EVENTS, at=T0, message_id=inbound.message_id)
+        await tx.save_case(case_id, CASE_STATE, at=T0)
+        await tx.enqueue_outbound(replace(record(i, "o", Direction.OUT), envelope=AS4_ENVELOPE))
+        await tx.mark_processed(inbound.message_id, at=T0)
+    for status in (MessageStatus.SENDING, MessageStatus.ACKNOWLEDGED):
+        await j.update_status(f"o{i:08d}", status, at=T0)
+
+
+async def cases(path: Path, n: int, synchronous: str, size: int = 20) -> tuple[float, float]:
+    """``n`` cases, ``size`` at a time: the event loop's CPU (``time.thread_time`` of this
+    thread) and the whole process's (writer and reader threads too), µs per case."""
+    async with await SqliteJournal.open(path, synchronous=synchronous) as j:  # type: ignore[arg-type]
+        loop, cpu = time.thread_time(), time.process_time()
+        for k in range(0, n, size):
+            await asyncio.gather(*(one_case(j, i) for i in range(k, min(n, k + size))))
+        loop, cpu = time.thread_time() - loop, time.process_time() - cpu
+    return loop / n * 1e6, cpu / n * 1e6
+
+
+def per_case(n: int, tmp: str, runs: int = 3) -> None:
+    """Print :func:`cases`, min / median / max of ``runs``, beside :func:`bare_life`."""
+    print(
+        f"  a case's journal ({n} cases, 20 at a time; AS4-sized messages):"
+        f" CPU per case, {runs} interleaved runs, min / median / max"
+    )
+    for sync in ("FULL", "NORMAL"):
+        values, bare_runs = [], []
+        for r in range(runs):
+            values.append(asyncio.run(cases(Path(tmp) / f"case-{sync}-{r}.sqlite", n, sync)))
+            bare_runs.append(bare_life(Path(tmp) / f"case-bare-{sync}-{r}.sqlite", n, sync))
+        for label, column in (("event loop", 0), ("whole process", 1)):
+            v = sorted(x[column] for x in values)
+            print(
+                f"    {sync:<6} {label:<14} {v[0]:6.0f} / {statistics.median(v):6.0f} /"
+                f" {v[-1]:6.0f} µs per case"
+            )
+        b = sorted(x[0] for x in bare_runs)
+        print(
+            f"    {sync:<6} {'bare baseline':<14} {b[0]:6.0f} / {statistics.median(b):6.0f} /"
+            f" {b[-1]:6.0f} µs per message life (bare sqlite3, see --life); ratio bare /"
+            f" whole case {statistics.median(b) / statistics.median(x[1] for x in values):5.2f}"
+        )
+
+
 def main() -> None:
     numbers = [a for a in sys.argv[1:] if a.isdigit()]
     n = int(numbers[0]) if numbers else 300
@@ -333,6 +407,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if "--life" in sys.argv:
             life(n, tmp)
+            return
+        if "--case" in sys.argv:
+            per_case(n, tmp)
             return
         for sync in ("FULL", "NORMAL"):
             rates: dict[str, list[float]] = {"bare": [], "bare read": []}

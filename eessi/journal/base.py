@@ -318,13 +318,17 @@ class Checkpoint:
     items: Sequence[CheckpointItem]
 
 
+#: One encoder for every call: ``json.dumps`` with options builds a new one each time.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def encode_json(value: Mapping[str, Any], *, what: str) -> str:
     """Canonical JSON text for event data and snapshots (sorted keys, no spaces).
 
     Canonical so that a replay can compare stored JSON byte for byte.
     """
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return _CANONICAL.encode(value)
     except (TypeError, ValueError) as exc:
         raise JournalError(
             f"{what} is not JSON-compatible: {exc}",

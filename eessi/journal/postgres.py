@@ -64,7 +64,13 @@ from eessi.journal.base import (
 )
 from eessi.journal.migrations import POSTGRES_MIGRATIONS, Migration, pending_migrations
 from eessi.journal.rows import StatusRequest, case_event, message_params, message_record
-from eessi.journal.sql_journal import EncodedEvent, SqlJournal, SqlTransaction, refused_copy
+from eessi.journal.sql_journal import (
+    EncodedEvent,
+    SqlJournal,
+    SqlTransaction,
+    outbound_params,
+    refused_copy,
+)
 
 __all__ = [
     "DONE_CHANNEL",
@@ -789,7 +795,7 @@ class _Transaction(SqlTransaction):
 
     async def _enqueue(self, record: MessageRecord) -> None:
         part = self._journal.partition
-        params = _params(record, part)
+        params = outbound_params(record, _D) + (() if part is None else (part,))
         sql = _INSERT if part is None else _INSERT_PART_BLOBS
 
         async def step() -> None:

@@ -33,8 +33,11 @@ __all__ = [
 ]
 
 
-def message_params(r: MessageRecord, d: Dialect) -> tuple[Any, ...]:
-    """The values of :data:`eessi.journal.statements.INSERT`, in the dialect's types."""
+def message_params(
+    r: MessageRecord, d: Dialect, *, updated_at: datetime | None = None
+) -> tuple[Any, ...]:
+    """The values of :data:`eessi.journal.statements.INSERT` and then the envelope and payload,
+    in the dialect's types; ``updated_at`` stands for the record's own if it has none."""
     ts_opt = d.ts_opt
     return (
         r.message_id,
@@ -55,7 +58,7 @@ def message_params(r: MessageRecord, d: Dialect) -> tuple[Any, ...]:
         ts_opt(r.next_attempt_at),
         r.last_error,
         r.duplicates,
-        ts_opt(r.updated_at),
+        ts_opt(r.updated_at or updated_at),
         r.envelope,
         r.payload,
     )

@@ -31,7 +31,13 @@ from eessi.journal.base import (
     encode_json,
 )
 from eessi.journal.refusals import check_settable, expect, transaction_over, wrong_record
-from eessi.journal.rows import StatusRequest, case_event, case_snapshot, message_record
+from eessi.journal.rows import (
+    StatusRequest,
+    case_event,
+    case_snapshot,
+    message_params,
+    message_record,
+)
 from eessi.journal.statements import (
     CASE_COLUMNS,
     COLUMNS,
@@ -43,7 +49,7 @@ from eessi.journal.statements import (
     Dialect,
 )
 
-__all__ = ["SqlJournal", "SqlTransaction", "mark_status", "outbound_row", "refused_copy"]
+__all__ = ["SqlJournal", "SqlTransaction", "mark_status", "outbound_params", "refused_copy"]
 
 #: How many IDs one ``messages_by_id`` query asks for (below SQLite's parameter limit).
 _ID_CHUNK = 500
@@ -61,12 +67,11 @@ def refused_copy(record: MessageRecord, reason: str) -> MessageRecord:
     )
 
 
-def outbound_row(record: MessageRecord) -> MessageRecord:
-    """The record ``enqueue_outbound`` stores (checked; ``updated_at`` its creation)."""
+def outbound_params(record: MessageRecord, d: Dialect) -> tuple[Any, ...]:
+    """The values ``enqueue_outbound`` stores (:func:`~eessi.journal.rows.message_params`;
+    checked; ``updated_at`` its creation if it has none)."""
     expect(record, Direction.OUT, INITIAL_STATUS[Direction.OUT], "enqueue_outbound")
-    if record.updated_at is None:
-        record = replace(record, updated_at=record.created_at)
-    return record
+    return message_params(record, d, updated_at=record.created_at)
 
 
 def mark_status(error: str | None, expired: bool) -> MessageStatus:
@@ -290,7 +295,8 @@ class SqlTransaction(JournalTransaction):
 
     @abstractmethod
     async def _enqueue(self, record: MessageRecord) -> None:
-        """Insert the outbound record (checked); an ID taken raises ``journal.id-conflict``."""
+        """Insert the outbound record (checked by :func:`outbound_params`, which gives its
+        values); an ID taken raises ``journal.id-conflict``."""
 
     @abstractmethod
     async def _mark(
@@ -338,7 +344,7 @@ class SqlTransaction(JournalTransaction):
         await self._save_case(case_id, text, at)
 
     async def enqueue_outbound(self, record: MessageRecord) -> None:
-        record = outbound_row(record)
+        expect(record, Direction.OUT, INITIAL_STATUS[Direction.OUT], "enqueue_outbound")
         self._live()
         await self._enqueue(record)
 

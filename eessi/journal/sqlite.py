@@ -65,7 +65,13 @@ from eessi.journal.base import (
 )
 from eessi.journal.checkpoint_store import CHECKPOINT_SCHEMA, read_checkpoint, write_checkpoint
 from eessi.journal.rows import StatusRequest, message_params, message_record
-from eessi.journal.sql_journal import EncodedEvent, SqlJournal, SqlTransaction, refused_copy
+from eessi.journal.sql_journal import (
+    EncodedEvent,
+    SqlJournal,
+    SqlTransaction,
+    outbound_params,
+    refused_copy,
+)
 
 __all__ = ["SCHEMA_VERSION", "JournalStats", "SqliteJournal", "Synchronous"]
 
@@ -586,7 +592,7 @@ class _Transaction(SqlTransaction):
         self._add(_CASE_SQL, (case_id, text, _ts(at)))
 
     async def _enqueue(self, record: MessageRecord) -> None:
-        params = message_params(record, _D)
+        params = outbound_params(record, _D)
         self._add(_INSERT, params[:_N])
         self._add(_BLOBS_AFTER_INSERT, params[_N:])
 

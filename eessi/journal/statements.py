@@ -122,11 +122,21 @@ DUE_WHERE = (
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
+#: The last time :func:`_ts_text` wrote, and its text: a transaction stores one time in every
+#: event, snapshot and mark it writes (one tuple, swapped whole: safe across threads).
+_last_ts: tuple[datetime | None, str] = (None, "")
+
+
 def _ts_text(value: datetime) -> str:
+    global _last_ts
+    last = _last_ts
+    if last[0] is value:
+        return last[1]
     # isoformat is several times cheaper than strftime; same text (``...00.000000Z``).
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+    text = utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    _last_ts = (value, text)
+    return text
 
 
 def _as_utc(value: datetime) -> datetime:
