@@ -828,8 +828,11 @@ def _decode(
 # document both build the same object (``tests/sed/test_codec.py``).
 
 
-class _Irregular(Exception):
+class _Irregular(SedModelError):
     """The one-pass decoder met something it does not decode: :func:`_decode` takes over."""
+
+    def __init__(self) -> None:
+        super().__init__("the one-pass decoder does not decode this document")
 
 
 _MISSING: Final = object()
