@@ -20,7 +20,7 @@ module and checks that this drawing and the classes agree, parent by parent::
     │   ├── SedInvalidError              the document breaks its schema (carries the issues)
     │   └── SedModelError                a model value breaks a rule of its field
     │       ├── sed.codec._Bad           internal: a leaf's text cannot be read
-    │       └── sed.codec._Irregular     internal: the one-pass decoder hands over to the general one
+    │       └── sed.codec._Irregular     internal: the one-pass decoder hands over
     ├── DomainError                      the co-insurance core refuses a step
     │   ├── ProtocolError                an illegal step in a BUC / case (changes nothing)
     │   └── core.eligibility._Refused    internal: carries a refusal out of nested checks
