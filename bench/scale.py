@@ -66,16 +66,16 @@ def rss_bytes() -> int:
 
 def one(n: int, inputs: int) -> dict[str, float]:
     """One run (in this process): open ``n`` cases, then time ``inputs`` more."""
-    entries = [household(i) for i in range(n + inputs + WARM_UP)]
     clock = VirtualClock(START)
-    cns = CnsDesk(CNS_ID, CnsRegistry(entries), clock, SeededIds(1))
+    registry = CnsRegistry(household(i) for i in range(n + inputs + WARM_UP))
+    cns = CnsDesk(CNS_ID, registry, clock, SeededIds(1))
     policy = FundPolicy(auto_register=False)
 
     def records(first: int, last: int) -> list[FundRecord]:
         """The fund's records of households ``first`` to ``last`` (the fund's, not the CNS's:
-        made per chunk and dropped with the fund desk)."""
+        made per chunk, from the households made again, and dropped with the fund desk)."""
         out = []
-        for e in entries[first:last]:
+        for e in (household(i) for i in range(first, last)):
             person, address, status = entitlement_parts(e, "spouse", CNS)
             out.append(FundRecord(key=e.key, person=person, address=address, status=status))
         return out

@@ -32,6 +32,7 @@ from typing import Any, Generic, TypeVar, cast, overload
 
 from eessi.core import case as cm
 from eessi.core.buc_table import CaseState
+from eessi.core.compact import CompactDocuments
 from eessi.core.messages import (
     CaseEvent,
     CaseOpened,
@@ -546,7 +547,9 @@ class Tx:
         events = machine.send(cm.DocumentRef(sed.code, doc_id, answers, sed.version), at=self.now)
         snap = machine.snapshot()
         answered = _answered(snap, doc_id, answers)
-        self.cases[case_id] = replace(cf, snapshot=snap, documents={**cf.documents, doc_id: sed})
+        self.cases[case_id] = replace(
+            cf, snapshot=snap, documents=_with_document(cf.documents, doc_id, sed)
+        )
         self.outgoing.append(Outgoing(cf.peer, case_id, cf.buc, sed, doc_id, answered))
         self._translate(cf, events, Role(cf.snapshot.role))
         return doc_id, events
@@ -575,7 +578,9 @@ class Tx:
         ref = cm.DocumentRef(msg.sed.code, msg.document_id, answers, msg.sed.version)
         events = machine.receive(ref, at=self.now)
         self.cases[msg.case_id] = replace(
-            cf, snapshot=machine.snapshot(), documents={**cf.documents, msg.document_id: msg.sed}
+            cf,
+            snapshot=machine.snapshot(),
+            documents=_with_document(cf.documents, msg.document_id, msg.sed),
         )
         self._translate(cf, events, cf.snapshot.role)
         return events
@@ -694,6 +699,15 @@ class Tx:
 
     def close(self, case_id: str, reason: ClosureReason = ClosureReason.BUSINESS_COMPLETED) -> str:
         return self.send(case_id, X001(reason=reason))[0]
+
+
+def _with_document(
+    documents: Mapping[str, Document], document_id: str, sed: Document
+) -> CompactDocuments:
+    """A case's ``documents`` with ``sed`` recorded under ``document_id``, kept compact."""
+    if isinstance(documents, CompactDocuments):
+        return documents.with_document(document_id, sed)
+    return CompactDocuments({**documents, document_id: sed})
 
 
 def _answered(snap: cm.CaseSnapshot, doc_id: str, given: str | None) -> str | None:

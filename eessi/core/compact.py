@@ -1,0 +1,311 @@
+"""Compact bytes for the values a desk keeps long: frozen dataclasses (SEDs, households) as
+``marshal`` bytes of plain tuples, a few hundred bytes where the objects take one or two KB.
+
+A desk with 100,000 open cases holds every case's documents and every household it read
+(issue 13, "Scale"); kept as objects they are most of the process's memory. Kept as
+:func:`encode`'s bytes they take a third of that, and :func:`decode` makes an equal value
+again in tens of microseconds when an input reads it (D190).
+
+What can be encoded: ``None``, ``bool``, ``int``, ``float``, ``str``, tuples, frozensets and
+dicts of these, :class:`~datetime.date`, aware or naive :class:`~datetime.datetime`,
+:class:`~decimal.Decimal`, enum members, and **slotted** dataclasses whose fields hold these
+(every SED model class, the household classes). A dataclass is rebuilt from its field values
+without calling ``__init__`` (its checks ran when it was first made). Anything else raises
+``TypeError``. Decoding gives a value equal to the one encoded.
+
+**The bytes never leave the process.** Classes and enums are named by a number given when this
+process first encoded one of them; another process numbers them differently. So nothing
+stores or sends these bytes: whatever pickles a holder of them (:class:`CompactDocuments`)
+gets the decoded values. This module does no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import marshal
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from operator import attrgetter
+from typing import Any, Final
+
+__all__ = ["RECENT_DOCUMENTS", "CompactDocuments", "decode", "encode"]
+
+# Tags of the forms that are not a class (a class's tag is its index in ``_CLASSES`` + _FIRST).
+_DATE: Final = 0
+_DATETIME: Final = 1
+_DECIMAL: Final = 2
+_FROZENSET: Final = 3
+_DICT: Final = 4
+_FIRST_CLASS: Final = 8
+
+#: Per class seen: (tag, field names) for a dataclass, (tag, members) for an enum.
+_TAGS: dict[type, int] = {}
+#: By tag - _FIRST_CLASS: how to make the value back from its encoded parts.
+_MAKERS: list[Callable[[tuple[Any, ...]], Any]] = []
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_MEMBER_INDEX: dict[type, dict[Any, int]] = {}
+
+_PLAIN: Final = frozenset({str, int, float, bool, type(None)})
+
+
+def _register(cls: type) -> int:
+    tag = _TAGS.get(cls)
+    if tag is not None:
+        return tag
+    if issubclass(cls, Enum):
+        members = tuple(cls)
+        _MEMBER_INDEX[cls] = {m: i for i, m in enumerate(members)}
+        maker: Callable[[tuple[Any, ...]], Any] = _enum_maker(members)
+    elif dataclasses.is_dataclass(cls) and "__slots__" in cls.__dict__:
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        _FIELDS[cls] = names
+        maker = _dataclass_maker(cls, names)
+    else:
+        raise TypeError(f"cannot encode a {cls.__module__}.{cls.__qualname__} compactly")
+    tag = _TAGS[cls] = len(_MAKERS) + _FIRST_CLASS
+    _MAKERS.append(maker)
+    return tag
+
+
+def _enum_maker(members: tuple[Enum, ...]) -> Callable[[tuple[Any, ...]], Any]:
+    def make(parts: tuple[Any, ...]) -> Any:
+        return members[parts[1]]
+
+    return make
+
+
+def _dataclass_maker(cls: type, names: tuple[str, ...]) -> Callable[[tuple[Any, ...]], Any]:
+    # The slots' own descriptors: setting through them skips a frozen class's __setattr__.
+    setters = tuple(getattr(cls, name).__set__ for name in names)
+    new = object.__new__
+
+    def make(parts: tuple[Any, ...]) -> Any:
+        obj: Any = new(cls)
+        for setter, part in zip(setters, parts[1:], strict=True):
+            kind = type(part)
+            if kind is tuple:
+                part = _dec(part)
+            elif kind is list:
+                part = tuple([_dec(p) if type(p) in _NESTED else p for p in part])
+            setter(obj, part)
+        return obj
+
+    return make
+
+
+_NESTED: Final = frozenset({tuple, list})
+
+
+def _enc(value: Any) -> Any:
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    encoder = _ENCODERS.get(kind)
+    if encoder is None:
+        encoder = _encoder(kind)
+    return encoder(value)
+
+
+def _enc_tuple(value: tuple[Any, ...]) -> list[Any]:
+    return [v if type(v) in _PLAIN else _enc(v) for v in value]
+
+
+def _encoder(kind: type) -> Callable[[Any], Any]:
+    """How to encode values of ``kind`` (made once per class, then looked up)."""
+    encoder: Callable[[Any], Any]
+    if kind is tuple:
+        encoder = _enc_tuple
+    elif kind is date:
+        encoder = _enc_date
+    elif kind is datetime:
+        encoder = _enc_datetime
+    elif kind is Decimal:
+        encoder = _enc_decimal
+    elif kind is frozenset:
+        encoder = _enc_frozenset
+    elif issubclass(kind, Mapping):
+        encoder = _enc_mapping
+    else:
+        tag = _register(kind)
+        if kind in _MEMBER_INDEX:
+            encoder = _enum_encoder(tag, _MEMBER_INDEX[kind])
+        else:
+            encoder = _dataclass_encoder(tag, _FIELDS[kind])
+    _ENCODERS[kind] = encoder
+    return encoder
+
+
+def _enc_date(value: date) -> tuple[int, int]:
+    return (_DATE, value.toordinal())
+
+
+def _enc_datetime(value: datetime) -> tuple[int, str]:
+    return (_DATETIME, value.isoformat())
+
+
+def _enc_decimal(value: Decimal) -> tuple[int, str]:
+    return (_DECIMAL, str(value))
+
+
+def _enc_frozenset(value: frozenset[Any]) -> tuple[int, list[Any]]:
+    return (_FROZENSET, [_enc(v) for v in value])
+
+
+def _enc_mapping(value: Mapping[Any, Any]) -> tuple[int, list[Any], list[Any]]:
+    return (_DICT, [_enc(k) for k in value], [_enc(v) for v in value.values()])
+
+
+def _enum_encoder(tag: int, index: dict[Any, int]) -> Callable[[Any], Any]:
+    def encode_member(value: Any) -> tuple[int, int]:
+        return (tag, index[value])
+
+    return encode_member
+
+
+def _dataclass_encoder(tag: int, names: tuple[str, ...]) -> Callable[[Any], Any]:
+    if len(names) == 1:
+        (name,) = names
+
+        def encode_one(value: Any) -> tuple[Any, ...]:
+            return (tag, _enc(getattr(value, name)))
+
+        return encode_one
+    fields = attrgetter(*names)
+    plain = _PLAIN
+
+    def encode_fields(value: Any) -> tuple[Any, ...]:
+        return (tag, *[v if type(v) in plain else _enc(v) for v in fields(value)])
+
+    return encode_fields
+
+
+#: How to encode each class met so far.
+_ENCODERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def _dec(parts: Any) -> Any:
+    kind = type(parts)
+    if kind is list:
+        return tuple([_dec(p) for p in parts])
+    if kind is not tuple:
+        return parts
+    tag = parts[0]
+    if tag >= _FIRST_CLASS:
+        return _MAKERS[tag - _FIRST_CLASS](parts)
+    if tag == _DATE:
+        return date.fromordinal(parts[1])
+    if tag == _DATETIME:
+        return datetime.fromisoformat(parts[1])
+    if tag == _DECIMAL:
+        return Decimal(parts[1])
+    if tag == _FROZENSET:
+        return frozenset(_dec(p) for p in parts[1])
+    return dict(zip([_dec(k) for k in parts[1]], [_dec(v) for v in parts[2]], strict=True))
+
+
+def encode(value: Any) -> bytes:
+    """``value`` as compact bytes, for :func:`decode` in this process (see the module
+    docstring for what can be encoded; anything else raises ``TypeError``)."""
+    return marshal.dumps(_enc(value))
+
+
+def decode(data: bytes) -> Any:
+    """A value equal to the one :func:`encode` made ``data`` of (in this process)."""
+    return _dec(marshal.loads(data))
+
+
+#: Documents decoded or encoded lately, by (blob, index): an input reads the documents of the
+#: cases it touches several times, and the document it just recorded (D190).
+_RECENT: dict[tuple[bytes, int], Any] = {}
+#: How many documents :data:`_RECENT` keeps (then the oldest goes).
+RECENT_DOCUMENTS: Final = 512
+
+
+def _remember(key: tuple[bytes, int], document: Any) -> None:
+    if len(_RECENT) >= RECENT_DOCUMENTS:
+        del _RECENT[next(iter(_RECENT))]
+    _RECENT[key] = document
+
+
+class CompactDocuments(Mapping[str, Any]):
+    """A case's documents by document ID, kept as one :func:`encode`'d blob: a read decodes
+    the document asked for (tens of µs), unless it is among the last :data:`RECENT_DOCUMENTS`
+    read or recorded (in any case of this process). Immutable: a case that records a document
+    gets a new mapping from :meth:`with_document`.
+
+    Equal to any mapping with equal items. Pickles (and copies) as the plain dict of its
+    decoded documents, since its bytes mean something only in this process."""
+
+    __slots__ = ("_blob", "_ids")
+
+    def __init__(self, documents: Mapping[str, Any] = {}) -> None:
+        self._ids: tuple[str, ...] = tuple(documents)
+        self._blob = blob = marshal.dumps(tuple([_enc(d) for d in documents.values()]))
+        for index, document in enumerate(documents.values()):
+            _remember((blob, index), document)
+
+    def with_document(self, document_id: str, document: Any) -> CompactDocuments:
+        """These documents with ``document`` under ``document_id`` (added, or replacing the
+        one that had that ID: a new version keeps its document's ID)."""
+        parts = list(marshal.loads(self._blob))
+        ids = list(self._ids)
+        encoded = _enc(document)
+        if document_id in ids:
+            index = ids.index(document_id)
+            parts[index] = encoded
+        else:
+            index = len(ids)
+            ids.append(document_id)
+            parts.append(encoded)
+        new: CompactDocuments = object.__new__(CompactDocuments)
+        new._ids = tuple(ids)
+        new._blob = blob = marshal.dumps(tuple(parts))
+        old = self._blob
+        for i in range(len(self._ids)):  # what was decoded of these stays decoded
+            if i != index:
+                known = _RECENT.get((old, i), _NONE)
+                if known is not _NONE:
+                    _remember((blob, i), known)
+        _remember((blob, index), document)
+        return new
+
+    def __getitem__(self, document_id: str) -> Any:
+        try:
+            index = self._ids.index(document_id)
+        except ValueError:
+            raise KeyError(document_id) from None
+        key = (self._blob, index)
+        document = _RECENT.get(key, _NONE)
+        if document is _NONE:
+            document = _dec(marshal.loads(self._blob)[index])
+            _remember(key, document)
+        return document
+
+    def __contains__(self, document_id: object) -> bool:
+        return document_id in self._ids
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, CompactDocuments):
+            return self._ids == other._ids and (
+                self._blob == other._blob or dict(self.items()) == dict(other.items())
+            )
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (dict(self.items()),))
+
+    def __repr__(self) -> str:
+        return f"CompactDocuments({dict(self.items())!r})"
+
+
+_NONE: Final = object()

@@ -1,0 +1,126 @@
+"""Compact storage of what a desk keeps long: documents and households come back equal."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from eessi.core.compact import RECENT_DOCUMENTS, CompactDocuments, decode, encode
+from eessi.core.facts import DocumentKind
+from eessi.core.household import Household
+from eessi.core.registry import RECENT, CnsRegistry, RegistryEntry
+from eessi.sed.catalogue import SEDS
+from eessi.sed.examples import example
+from eessi.sed.model import Address, EuAddress, Sex
+from tests.core.household_builders import child, household, main, spouse
+
+CODES = sorted(SEDS)
+
+
+@pytest.mark.parametrize("code", CODES)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_example_sed_comes_back_equal_from_its_compact_bytes(code: str, seed: int) -> None:
+    sed = example(code, seed=seed)
+    data = encode(sed)
+    back = decode(data)
+    assert back == sed
+    assert type(back) is type(sed)
+    assert back.to_xml() == sed.to_xml()
+
+
+def test_compact_bytes_of_a_document_are_a_fraction_of_its_objects() -> None:
+    sed = example("S072")
+    assert len(encode(sed)) < 600
+
+
+def _entry() -> RegistryEntry:
+    kid = child(
+        documents=frozenset({DocumentKind.BIRTH_CERTIFICATE}),
+        monthly_resources=Decimal("12.50"),
+    )
+    return RegistryEntry(
+        household(spouse(), kid, mains=(main(),)),
+        address=Address(street="rue de la Gare 3", town="Luxembourg", country="LU"),
+        member_addresses={"eva": EuAddress(town="Braga", country="PT")},
+        sexes={"marc": Sex.MALE, "eva": Sex.FEMALE},
+        member_pins={"lea": "2015050512345"},
+    )
+
+
+def test_a_household_with_its_sets_amounts_and_mappings_comes_back_equal() -> None:
+    entry = _entry()
+    back = decode(encode(entry))
+    assert back == entry
+    lea = back.household.member("lea")
+    assert lea.documents == frozenset({DocumentKind.BIRTH_CERTIFICATE})
+    assert lea.monthly_resources == Decimal("12.50")
+
+
+def test_datetimes_with_and_without_timezone_come_back_equal() -> None:
+    values = (datetime(2026, 3, 2, 9, 30, tzinfo=UTC), datetime(2026, 3, 2, 9, 30), None, 1.5)
+    assert decode(encode(values)) == values
+
+
+def test_a_class_that_is_not_a_slotted_dataclass_is_refused_with_its_name() -> None:
+    @dataclass(frozen=True)
+    class Loose:
+        x: int
+
+    with pytest.raises(TypeError, match="Loose"):
+        encode(Loose(1))
+
+
+def test_compact_documents_read_like_the_dict_they_replace() -> None:
+    s071, s072 = example("S071"), example("S072")
+    docs = CompactDocuments({"d-1": s071}).with_document("d-2", s072)
+    assert docs == {"d-1": s071, "d-2": s072}
+    assert list(docs) == ["d-1", "d-2"]
+    assert len(docs) == 2
+    assert docs["d-2"] == s072
+    assert "d-1" in docs
+    assert "d-3" not in docs
+    assert docs.get("d-3") is None
+    with pytest.raises(KeyError):
+        docs["d-3"]
+
+
+def test_a_new_version_replaces_the_document_of_the_same_id() -> None:
+    first, second = example("S072", seed=0), example("S072", seed=1)
+    docs = CompactDocuments({"d-2": first}).with_document("d-2", second)
+    assert docs == {"d-2": second}
+
+
+def test_compact_documents_read_after_many_others_are_decoded_equal() -> None:
+    s071 = example("S071")
+    docs = CompactDocuments({"d-1": s071})
+    for i in range(RECENT_DOCUMENTS + 1):  # pushes d-1 out of the decoded ones
+        CompactDocuments({f"x-{i}": example("X001")})
+    assert docs["d-1"] == s071
+
+
+def test_compact_documents_pickle_and_copy_as_their_decoded_dict() -> None:
+    docs = CompactDocuments({"d-1": example("S071")})
+    assert pickle.loads(pickle.dumps(docs)) == {"d-1": example("S071")}
+    assert copy.deepcopy(docs) == docs
+
+
+def test_the_registry_finds_a_household_equal_to_the_one_given_after_many_lookups() -> None:
+    entries = [
+        RegistryEntry(
+            Household(
+                main_insured=(main(pin=f"1980010100{i:03d}"),), members=(spouse(),), id=f"h{i}"
+            ),
+            address=Address(town="Luxembourg", country="LU"),
+        )
+        for i in range(RECENT + 10)
+    ]
+    registry = CnsRegistry(entries)
+    for entry in entries:  # more than RECENT: the first ones are decoded again
+        assert registry.by_main_pin(entry.household.main_insured[0].pin) == entry
+    assert registry.entry(entries[0].key) == entries[0]
+    assert list(registry) == entries
