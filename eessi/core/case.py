@@ -695,11 +695,13 @@ class Case:
                 )
             doc = replace(doc, answers=prev.document_id)
             ex = replace(ex, document=doc)
+        in_effect = (*snap.in_effect, ex)
         new = replace(
             snap,
             state=nxt,
-            in_effect=(*snap.in_effect, ex),
-            history=(*snap.history, ex),
+            in_effect=in_effect,
+            # While nothing but the flow was exchanged, the two are one tuple (memory, D192).
+            history=in_effect if snap.history == snap.in_effect else (*snap.history, ex),
             open_reminders=(),
         )
         events: list[Event] = [StateChanged(snap.state, nxt, doc, by)]

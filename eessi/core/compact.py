@@ -1,5 +1,6 @@
 """Compact bytes for the values a desk keeps long: frozen dataclasses (SEDs, households) as
-``marshal`` bytes of plain tuples, a few hundred bytes where the objects take one or two KB.
+``marshal`` bytes of plain tuples, deflated (``zlib``, level 1): a few hundred bytes where the
+objects take one or two KB.
 
 A desk with 100,000 open cases holds every case's documents and every household it read
 (issue 13, "Scale"); kept as objects they are most of the process's memory. Kept as
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import marshal
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -205,15 +207,23 @@ def _dec(parts: Any) -> Any:
     return dict(zip([_dec(k) for k in parts[1]], [_dec(v) for v in parts[2]], strict=True))
 
 
+def _pack(parts: Any) -> bytes:
+    return zlib.compress(marshal.dumps(parts), 1)
+
+
+def _unpack(data: bytes) -> Any:
+    return marshal.loads(zlib.decompress(data))
+
+
 def encode(value: Any) -> bytes:
     """``value`` as compact bytes, for :func:`decode` in this process (see the module
     docstring for what can be encoded; anything else raises ``TypeError``)."""
-    return marshal.dumps(_enc(value))
+    return _pack(_enc(value))
 
 
 def decode(data: bytes) -> Any:
     """A value equal to the one :func:`encode` made ``data`` of (in this process)."""
-    return _dec(marshal.loads(data))
+    return _dec(_unpack(data))
 
 
 #: Documents decoded or encoded lately, by (blob, index): an input reads the documents of the
@@ -242,14 +252,14 @@ class CompactDocuments(Mapping[str, Any]):
 
     def __init__(self, documents: Mapping[str, Any] = {}) -> None:
         self._ids: tuple[str, ...] = tuple(documents)
-        self._blob = blob = marshal.dumps(tuple([_enc(d) for d in documents.values()]))
+        self._blob = blob = _pack(tuple([_enc(d) for d in documents.values()]))
         for index, document in enumerate(documents.values()):
             _remember((blob, index), document)
 
     def with_document(self, document_id: str, document: Any) -> CompactDocuments:
         """These documents with ``document`` under ``document_id`` (added, or replacing the
         one that had that ID: a new version keeps its document's ID)."""
-        parts = list(marshal.loads(self._blob))
+        parts = list(_unpack(self._blob))
         ids = list(self._ids)
         encoded = _enc(document)
         if document_id in ids:
@@ -261,7 +271,7 @@ class CompactDocuments(Mapping[str, Any]):
             parts.append(encoded)
         new: CompactDocuments = object.__new__(CompactDocuments)
         new._ids = tuple(ids)
-        new._blob = blob = marshal.dumps(tuple(parts))
+        new._blob = blob = _pack(tuple(parts))
         old = self._blob
         for i in range(len(self._ids)):  # what was decoded of these stays decoded
             if i != index:
@@ -279,7 +289,7 @@ class CompactDocuments(Mapping[str, Any]):
         key = (self._blob, index)
         document = _RECENT.get(key, _NONE)
         if document is _NONE:
-            document = _dec(marshal.loads(self._blob)[index])
+            document = _dec(_unpack(self._blob)[index])
             _remember(key, document)
         return document
 

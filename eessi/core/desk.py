@@ -23,7 +23,6 @@ SEDs both sides send the same way (X009 reminders, X010 answers, X013 answers, X
 from __future__ import annotations
 
 import heapq
-import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -342,14 +341,15 @@ _ABSENT: Any = _Missing()
 class DueIndex(Generic[_K]):
     """When each key (a case ID, a member) next needs looking at, so that time passing visits
     only what is due. A hint kept beside a desk's state, never part of it: the desk rebuilds it
-    from its state and re-files every key an input touched (or took), whatever the outcome."""
+    from its state and re-files every key an input touched (or took), whatever the outcome.
+    Keys must be orderable (keys due at the same time are ordered by key: the desks sort what
+    they take anyway); the heap holds ``(due, key)`` pairs, nothing more (memory, D192)."""
 
-    __slots__ = ("_at", "_count", "_heap")
+    __slots__ = ("_at", "_heap")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[datetime, int, _K]] = []
+        self._heap: list[tuple[datetime, _K]] = []
         self._at: dict[_K, datetime] = {}
-        self._count = itertools.count()
 
     def file(self, key: _K, due: datetime | None) -> None:
         """``key`` needs looking at from ``due`` on (None: never)."""
@@ -359,14 +359,14 @@ class DueIndex(Generic[_K]):
         if self._at.get(key) == due:
             return
         self._at[key] = due
-        heapq.heappush(self._heap, (due, next(self._count), key))
+        heapq.heappush(self._heap, (due, key))
 
     def take(self, now: datetime) -> list[_K]:
         """The keys due at ``now``, removed (file them again once looked at)."""
         heap, at = self._heap, self._at
         out: list[_K] = []
         while heap and heap[0][0] <= now:
-            due, _, key = heapq.heappop(heap)
+            due, key = heapq.heappop(heap)
             if at.get(key) == due:
                 del at[key]
                 out.append(key)
