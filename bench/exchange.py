@@ -575,16 +575,51 @@ SUBSYSTEMS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def subsystem(frames: list[str]) -> str:
+#: ``eessi/as4/render.py`` renders each envelope in one pass (D170), its signature and
+#: encryption included: its samples are "AS4 security" in these functions and on the lines that
+#: call the crypto (found in its source), "AS4 message" elsewhere.
+RENDER = "as4/render.py"
+RENDER_SECURITY_FUNCTIONS = frozenset({"_signature", "_digest", "certificate_b64"})
+RENDER_CRYPTO_CALL = re.compile(r"\.(?:sign|encrypt|public_key)\(|AESGCM\(|hashlib\.")
+
+
+def render_crypto_lines(path: Path = ROOT / "eessi" / RENDER) -> frozenset[int]:
+    """The lines of ``render.py`` that call into the crypto (empty for a tree without it)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return frozenset()
+    lines = enumerate(text.splitlines(), start=1)
+    return frozenset(n for n, line in lines if RENDER_CRYPTO_CALL.search(line))
+
+
+RENDER_CRYPTO_LINES = render_crypto_lines()
+
+
+def render_security(raw_frame: str) -> bool:
+    """Is this py-spy frame (``fn (path:line)``) signing, encrypting or hashing in render.py?"""
+    match = re.match(r"(.*?) \((.*?):(\d+)\)$", raw_frame)
+    if not match or not match.group(2).endswith(RENDER):
+        return False
+    fn, _, line = match.groups()
+    return fn in RENDER_SECURITY_FUNCTIONS or int(line) in RENDER_CRYPTO_LINES
+
+
+def subsystem(frames: list[str], raw: list[str] | None = None) -> str:
+    """Where a sample goes: ``frames`` shortened by :func:`short`, ``raw`` as py-spy wrote them
+    (with line numbers: they split render.py's time between the security and the message)."""
     if "eessi-journal-writer" in frames[0]:  # the thread's name
         return "journal writer thread (SQL, commit; fsync waits included)"
     if "eessi-journal-reader" in frames[0]:
         return "journal reader thread (queries)"
     if frames[-1].startswith("Runner.run ("):  # uvloop's loop is C: its own time shows here
         return "event loop (uvloop: its C loop, idle waits included)"
-    for frame in reversed(frames):
+    for i in range(len(frames) - 1, -1, -1):
+        frame = frames[i]
         if frame.startswith(("select (selectors", "EpollSelector.select")):
             return "waiting in epoll (idle)"
+        if raw is not None and render_security(raw[i]):
+            return SUBSYSTEMS[0][0]
         for name, patterns in SUBSYSTEMS:
             if any(p in frame for p in patterns):
                 return name
@@ -604,10 +639,11 @@ def report_pyspy(path: Path, top: int = 25) -> None:
         if not stack:
             continue
         count = int(count_text)
-        frames = [short(f) for f in stack.split(";")]
+        raw = stack.split(";")
+        frames = [short(f) for f in raw]
         total += count
         threads[frames[0]] += count
-        parts[subsystem(frames)] += count
+        parts[subsystem(frames, raw)] += count
         leaf = frames[-1]
         if any(
             f.startswith(("select (selectors", "_worker (", "wait (threading", "get (queue"))

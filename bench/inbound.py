@@ -37,6 +37,11 @@ decryption, an RSA-SHA256 verification and a signed receipt, RSA-2048; ``bench/e
 and the ratios against it are printed too (issue 13: "with eDelivery AS4 security on, the same
 figures against bare parse + validate + the same signature operations"). ``--no-security``:
 AS4 without signing or encryption; ``--transport legacy``: the AS4-like envelope with an HMAC.
+
+**Profiling.** ``--profile pyspy`` attaches ``py-spy record`` (``pip install py-spy``, not a
+dependency) to the fund for the measured window of each level's first run and prints its time by
+subsystem, thread and function, as ``bench/exchange.py --profile pyspy`` does (the profiler's
+own cost lands in that run's figures: compare ratios without it).
 """
 
 from __future__ import annotations
@@ -65,7 +70,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
-from exchange import cpu_seconds, percentile, start_bare, write_directory  # noqa: E402
+from exchange import (  # noqa: E402
+    PySpy,
+    cpu_seconds,
+    percentile,
+    report_pyspy,
+    start_bare,
+    write_directory,
+)
 
 CNS = "LU:CNS00001"
 FUND = "FR:CPAM5701"
@@ -250,6 +262,7 @@ async def drive_fund(
     db: Path,
     silent: bool,
     transport: Transport,
+    spy: PySpy | None = None,
 ) -> Figures:
     from eessi.directory import load_directory
     from eessi.transport.client import RetryPolicy, Sender, SendResult
@@ -325,6 +338,8 @@ async def drive_fund(
             cpu = cpu_seconds(pid)
             before = posted
             measuring = True
+            if spy is not None:
+                spy.start()
             start = time.perf_counter()
             deadline = start + seconds
             await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -333,6 +348,8 @@ async def drive_fund(
             used = cpu_seconds(pid) - cpu
     finally:
         await sink.cleanup()
+        if spy is not None:
+            spy.wait()
     n = posted - before
     return Figures(
         rate=len(latencies) / elapsed,
@@ -428,12 +445,15 @@ def run_fund(
     concurrency: int,
     silent: bool,
     transport: Transport,
+    profile: Path | None = None,
 ) -> Figures:
+    """One run against a fresh fund; ``profile``: py-spy's raw stacks of the fund's window."""
     proc, url, db = start_fund(work, directory, silent, transport)
+    spy = PySpy(proc.pid, profile, seconds) if profile is not None else None
     try:
         return asyncio.run(
             drive_fund(
-                url, directory, bodies, seconds, concurrency, proc.pid, db, silent, transport
+                url, directory, bodies, seconds, concurrency, proc.pid, db, silent, transport, spy
             )
         )
     finally:
@@ -476,6 +496,12 @@ def main() -> None:
     parser.add_argument(
         "--no-security", action="store_true", help="AS4 without signing or encryption"
     )
+    parser.add_argument(
+        "--profile",
+        choices=("pyspy",),
+        help="py-spy the fund in each level's first run (pip install py-spy) and print where its"
+        " time goes, split as bench/exchange.py splits it",
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="eessi-inbound-"))
@@ -512,11 +538,21 @@ def main() -> None:
             fund: list[Figures] = []
             bare: list[Figures] = []
             bare_sec: list[Figures] = []
-            for _ in range(args.runs):
+            profile = work / f"fund-pyspy-{mode}-c{c}.txt" if args.profile else None
+            for run in range(args.runs):
                 directory = write_directory(work)
                 transport = transport_for(args.transport, args.no_security, work, directory)
                 fund.append(
-                    run_fund(work, directory, bodies, args.seconds, c, mode == "silent", transport)
+                    run_fund(
+                        work,
+                        directory,
+                        bodies,
+                        args.seconds,
+                        c,
+                        mode == "silent",
+                        transport,
+                        profile if run == 0 else None,
+                    )
                 )
                 bare.append(run_bare(bodies, args.seconds, c, secured=False))
                 if secured:
@@ -552,6 +588,9 @@ def main() -> None:
                     else ""
                 )
             )
+            if profile is not None and profile.exists():
+                print(f"  the fund's profile (py-spy, first run's window, {profile.name}):")
+                report_pyspy(profile)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
