@@ -568,7 +568,7 @@ SUBSYSTEMS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "transport/http.py",
         ),
     ),
-    ("mock fund behaviours", ("eessi/mock/",)),
+    ("mock fund behaviours", ("mock/",)),  # frames are shortened to the last two parts
     ("aiohttp client", ("aiohttp/client", "aiohttp/connector")),
     ("aiohttp server", ("aiohttp/web_", "aiohttp/http_", "aiohttp/streams", "aiohttp/base_")),
     ("asyncio loop + sockets", ("asyncio/",)),
