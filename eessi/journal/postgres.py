@@ -49,7 +49,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from eessi.errors import JournalError
-from eessi.journal import refusals, statements
+from eessi.journal import refusals, sql_journal, statements
 from eessi.journal.base import (
     INITIAL_STATUS,
     CaseEvent,
@@ -64,13 +64,6 @@ from eessi.journal.base import (
 )
 from eessi.journal.migrations import POSTGRES_MIGRATIONS, Migration, pending_migrations
 from eessi.journal.rows import StatusRequest, case_event, message_params, message_record
-from eessi.journal.sql_journal import (
-    EncodedEvent,
-    SqlJournal,
-    SqlTransaction,
-    outbound_params,
-    refused_copy,
-)
 
 __all__ = [
     "DONE_CHANNEL",
@@ -152,7 +145,7 @@ def _like_partitions(case_id: str) -> str:
     return case_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
 
 
-class PostgresJournal(SqlJournal):
+class PostgresJournal(sql_journal.SqlJournal):
     """A :class:`~eessi.journal.base.Journal` in one PostgreSQL database (its current schema).
 
     Create with :meth:`open`.
@@ -317,7 +310,7 @@ class PostgresJournal(SqlJournal):
         return await self._submit(op, "accept an inbound message")
 
     async def refuse_inbound(self, record: MessageRecord, reason: str) -> None:
-        params = _params(refused_copy(record, reason))
+        params = _params(sql_journal.refused_copy(record, reason))
 
         async def op(conn: Any) -> None:
             await conn.execute(_INSERT, *params)
@@ -717,7 +710,7 @@ class PostgresJournal(SqlJournal):
         return int(rows[0][0])
 
 
-class _Transaction(SqlTransaction):
+class _Transaction(sql_journal.SqlTransaction):
     """The writes of one ``PostgresJournal.transaction()`` block, run as they are called."""
 
     def __init__(self, journal: PostgresJournal, conn: Any) -> None:
@@ -758,7 +751,11 @@ class _Transaction(SqlTransaction):
         return seq
 
     async def _append(
-        self, case_id: str, events: list[EncodedEvent], at: datetime, message_id: str | None
+        self,
+        case_id: str,
+        events: list[sql_journal.EncodedEvent],
+        at: datetime,
+        message_id: str | None,
     ) -> list[CaseEvent]:
         stored = self._journal._pseudo(case_id)
 
@@ -795,7 +792,7 @@ class _Transaction(SqlTransaction):
 
     async def _enqueue(self, record: MessageRecord) -> None:
         part = self._journal.partition
-        params = outbound_params(record, _D) + (() if part is None else (part,))
+        params = sql_journal.outbound_params(record, _D) + (() if part is None else (part,))
         sql = _INSERT if part is None else _INSERT_PART_BLOBS
 
         async def step() -> None:

@@ -50,7 +50,7 @@ from queue import SimpleQueue
 from typing import Any, Final, Literal, TypeVar
 
 from eessi.errors import JournalError
-from eessi.journal import refusals, statements
+from eessi.journal import refusals, sql_journal, statements
 from eessi.journal.base import (
     INITIAL_STATUS,
     CaseEvent,
@@ -65,13 +65,6 @@ from eessi.journal.base import (
 )
 from eessi.journal.checkpoint_store import CHECKPOINT_SCHEMA, read_checkpoint, write_checkpoint
 from eessi.journal.rows import StatusRequest, message_params, message_record
-from eessi.journal.sql_journal import (
-    EncodedEvent,
-    SqlJournal,
-    SqlTransaction,
-    outbound_params,
-    refused_copy,
-)
 
 __all__ = ["SCHEMA_VERSION", "JournalStats", "SqliteJournal", "Synchronous"]
 
@@ -193,7 +186,7 @@ class _Step:
     check: _Check | None = None
 
 
-class SqliteJournal(SqlJournal):
+class SqliteJournal(sql_journal.SqlJournal):
     """A :class:`~eessi.journal.base.Journal` in one SQLite file. Create with :meth:`open`."""
 
     dialect = statements.SQLITE
@@ -398,7 +391,7 @@ class SqliteJournal(SqlJournal):
         return result
 
     async def refuse_inbound(self, record: MessageRecord, reason: str) -> None:
-        params = message_params(refused_copy(record, reason), _D)
+        params = message_params(sql_journal.refused_copy(record, reason), _D)
 
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(_INSERT, params[:_N])
@@ -533,7 +526,7 @@ class SqliteJournal(SqlJournal):
         return True
 
 
-class _Transaction(SqlTransaction):
+class _Transaction(sql_journal.SqlTransaction):
     """The writes of one ``SqliteJournal.transaction()`` block, collected as statements.
 
     Nothing touches the database until the block ends; then :func:`_run_transaction` runs
@@ -577,7 +570,11 @@ class _Transaction(SqlTransaction):
         return seq
 
     async def _append(
-        self, case_id: str, events: list[EncodedEvent], at: datetime, message_id: str | None
+        self,
+        case_id: str,
+        events: list[sql_journal.EncodedEvent],
+        at: datetime,
+        message_id: str | None,
     ) -> list[CaseEvent]:
         at_text = _ts(at)
         at_utc = _D.dt(at_text)
@@ -592,7 +589,7 @@ class _Transaction(SqlTransaction):
         self._add(_CASE_SQL, (case_id, text, _ts(at)))
 
     async def _enqueue(self, record: MessageRecord) -> None:
-        params = outbound_params(record, _D)
+        params = sql_journal.outbound_params(record, _D)
         self._add(_INSERT, params[:_N])
         self._add(_BLOBS_AFTER_INSERT, params[_N:])
 
