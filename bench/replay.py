@@ -20,7 +20,9 @@ Run: ``.venv/bin/python bench/replay.py [--members N] [--node-members N] [--roun
 
 Goal (issue 6): >= 10,000 messages/s offline, and >= 0.5 of the bare rate. Besides the best
 rounds, the bare and offline rates and their ratio are printed min / median / max over the
-``--rounds`` rounds (default 3), each round measuring both.
+``--rounds`` rounds (default 3), each round measuring both, and so are the CPU seconds per
+message of each (``getrusage``: this process and the replay's worker processes), whose ratio
+does not depend on how much of the machine the bench got.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -198,6 +201,13 @@ def stages(payloads: list[bytes]) -> dict[str, float]:
     return {k: v / len(payloads) for k, v in out.items()}
 
 
+def cpu_seconds() -> float:
+    """CPU (user + system) of this process and of its ended children (the replay's workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def bare(payloads: list[bytes]) -> float:
     """Seconds to parse (hardened parser) and schema-validate every payload."""
     schemas = default_schemas()
@@ -258,14 +268,20 @@ def main() -> int:
     # Each round: the bare baseline, then the offline replay, so that a round's ratio compares
     # two measurements taken under the same load.
     rounds: list[tuple[float, float]] = []  # (bare msg/s, offline msg/s) per round
+    cpu_rounds: list[tuple[float, float]] = []  # (bare, offline) CPU seconds per message
     for _ in range(args.rounds):
+        c = cpu_seconds()
         b = bare(payloads)
+        cpu_bare = cpu_seconds() - c
         bare_s = min(bare_s, b)
+        c = cpu_seconds()
         t = time.perf_counter()
         result = replay_offline(trace, processes=args.processes)
         o = time.perf_counter() - t
+        cpu_offline = cpu_seconds() - c  # both sides, the worker processes included
         offline_s = min(offline_s, o)
         rounds.append((n / b, n / o))
+        cpu_rounds.append((cpu_bare / n, cpu_offline / n))
         if args.processes > 1:
             t = time.perf_counter()
             replay_offline(trace)
@@ -341,6 +357,19 @@ def main() -> int:
         f"{spread([o for _, o in rounds], '{:,.0f}')} msg/s"
     )
     print(f"  ratio offline / bare (same round)    {spread([o / b for b, o in rounds], '{:.3f}')}")
+    print(
+        "  CPU per message, bare               "
+        f" {spread([b * 1e6 for b, _ in cpu_rounds], '{:.0f}')} us"
+    )
+    print(
+        "  CPU per message, offline (all procs)"
+        f" {spread([o * 1e6 for _, o in cpu_rounds], '{:.0f}')} us"
+    )
+    print(
+        "  ratio CPU per message, bare / offline"
+        f" {spread([b / o for b, o in cpu_rounds], '{:.3f}')}"
+        " (the rate ratio a replay would reach with as many free cores as processes)"
+    )
     print(
         f"goal: >= 10,000 msg/s offline and >= 0.5 x bare; measured {offline_rate:,.0f} msg/s,"
         f" {offline_rate / bare_rate:.2f} x bare (best rounds)"
