@@ -91,8 +91,11 @@ async def _run(http: aiohttp.ClientSession, cns: str, fr: str) -> tuple[Any, ...
     async with asyncio.timeout(BOUND):
         while (await _messages(http, fr))[-1][2:] != ("S073", "acknowledged"):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
+        # The CNS receipts the S073 when it is journaled and processes it a moment later.
+        while (held := await _messages(http, cns))[-1][2:] != ("S073", "processed"):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
     _, cases = await call(http, "GET", f"{cns}/api/cases")
-    return step["cases"], [c["case_id"] for c in cases["items"]], await _messages(http, cns)
+    return step["cases"], [c["case_id"] for c in cases["items"]], held
 
 
 async def test_post_api_reset_on_lone_eessi_serve_processes_gives_a_fresh_start(
