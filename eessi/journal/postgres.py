@@ -741,6 +741,10 @@ class _Transaction(sql_journal.SqlTransaction):
     async def _next_seq(self, case_id: str) -> int:
         seq = self._seqs.get(case_id)
         if seq is None:
+            if self._journal.notify_inbound and case_id.startswith("~"):
+                # the accepting journal of a shared institution: every process appends to its
+                # pseudo cases (~refused); one transaction at a time each (D199)
+                await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", case_id)
             seq = int(
                 await self._conn.fetchval(
                     "SELECT COALESCE(MAX(seq), 0) FROM case_events WHERE case_id = $1", case_id
