@@ -400,7 +400,7 @@ async def _serve(args: argparse.Namespace) -> int:
     try:  # whatever fails from here on, what was opened is closed (the process then exits)
         if controller is not None:  # a mock fund: its profile's behaviours, /api/mock/ routes
             enable_mock(inst, controller, host=args.host or urlsplit(entry.endpoint).hostname)
-        instrument(inst)
+        metrics = instrument(inst)
         if not args.shared:  # POST /api/reset: this process back to the start
             from functools import partial
 
@@ -416,6 +416,7 @@ async def _serve(args: argparse.Namespace) -> int:
                 transport=transport,
                 host=args.host,
                 synchronous_commit=args.synchronous == "FULL",
+                metrics=metrics,
             )
             await shared.start(host=args.host, port=args.port)
         else:

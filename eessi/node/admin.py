@@ -61,6 +61,7 @@ from eessi.node.http_api import (
 )
 from eessi.node.openapi import MAX_BATCH, OPENAPI_EXTENSIONS, openapi_document
 from eessi.node.records import event_case, event_json, jsonable
+from eessi.node.shared_views import views_of
 from eessi.sed.validate import validate
 
 __all__ = [
@@ -554,7 +555,10 @@ class _Api:
                 hint="a foreign fund lists the people it knows at GET /api/records",
                 code="admin.not-available",
             )
-        registrations = getattr(desk, "registrations", {})
+        views = views_of(self.target)  # a shared institution: every partition's desk (D195)
+        registrations = (
+            await views.registrations() if views is not None else getattr(desk, "registrations", {})
+        )
         items = []
         for entry in registry:
             hh = entry.household

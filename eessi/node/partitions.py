@@ -70,12 +70,14 @@ from eessi.errors import ConfigError, EessiError
 from eessi.ids import IdGenerator, RandomIds, SeededIds, institution_seed
 from eessi.journal.base import MessageRecord
 from eessi.journal.postgres import DONE_CHANNEL, INBOUND_CHANNEL, INPUT_CHANNEL, PostgresJournal
+from eessi.node.shared_views import AskDesk, DeskGauges, DeskView, attach_views
 from eessi.node.steps import Item
 from eessi.sed.documents import S071, from_xml
 
 if TYPE_CHECKING:
     from eessi.node.inputs import SubmitInput
     from eessi.node.institution import Institution
+    from eessi.ops.metrics import NodeMetrics
     from eessi.transport.seam import TransportFactory
 
 __all__ = ["PARTITIONS", "POLL", "SharedInstitution", "partition_of"]
@@ -90,6 +92,11 @@ PARTITIONS: Final = 8
 POLL: Final = 0.25
 #: How long a process waits for the owner of another partition to run a request it queued.
 REMOTE_TIMEOUT: Final = 60.0
+#: How long a desk view (``/metrics``, ``GET /api/households``) waits for another partition's
+#: owner to answer (a partition being taken over answers once its new owner rebuilt it).
+VIEW_TIMEOUT: Final = 10.0
+#: Outbound statuses of messages not yet acknowledged or failed (the outbox depth).
+_PENDING_OUT: Final = ("queued", "sending", "waiting_for_receipt", "retrying")
 #: Every how many polls each partition also looks for work it was not notified of (a safety
 #: net: a ``NOTIFY`` is sent at each accept and each queued request): 2 s.
 _SWEEP: Final = 8
@@ -192,6 +199,7 @@ class SharedInstitution:
         synchronous_commit: bool = True,
         poll: float = POLL,
         on_lost: Callable[[], None] = _die,
+        metrics: NodeMetrics | None = None,
     ) -> None:
         journal = front.journal
         inner = getattr(journal, "inner", journal)  # an observed journal (eessi.ops) wraps it
@@ -217,6 +225,8 @@ class SharedInstitution:
         self.synchronous_commit = synchronous_commit
         self.poll = poll
         self.on_lost = on_lost
+        #: The process's metrics (``/metrics``): the partitions' desks count into them too.
+        self.metrics = metrics
         self.holder = f"{socket.gethostname()}:{os.getpid()}"
         #: The partitions this process owns now.
         self.parts: dict[int, _Part] = {}
@@ -231,6 +241,7 @@ class SharedInstitution:
         inner.router = self.route
         front.inbound_from_journal = True
         front.submit_to = self.submit
+        attach_views(front, self)  # the institution's desk views, on every process (D195)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self, *, host: str | None = None, port: int | None = None) -> None:
@@ -374,10 +385,15 @@ class SharedInstitution:
             if self.seed is None
             else SeededIds(institution_seed(self.seed, f"{front.id}#{number}"))
         )
+        observed: Any = journal
+        if self.metrics is not None:  # what this partition's desk does counts in /metrics
+            from eessi.ops.observe import ObservedJournal
+
+            observed = ObservedJournal(journal, front.id, self.metrics)
         node = Institution(
             front.entry,
             front.directory,
-            journal,
+            observed,
             front.make_desk,
             clock=front.clock,
             ids=ids,
@@ -492,10 +508,19 @@ class SharedInstitution:
         part = self.parts.get(number)
         if part is not None:
             return await part.node.submit(value, messages=messages)
+        step, drawn = pickle.loads(await self._ask(number, value, REMOTE_TIMEOUT))
+        if messages is not None:
+            messages.extend(drawn)
+        assert isinstance(step, Step)
+        return step
+
+    async def _ask(self, number: int, value: object, within: float) -> bytes:
+        """Queue ``value`` for the owner of partition ``number``; its pickled answer (an
+        error it raised is raised here)."""
         ident = await self.journal.queue_input(self.front.id, number, pickle.dumps(value))
         done = self._done[ident] = asyncio.Event()
         try:
-            async with asyncio.timeout(REMOTE_TIMEOUT):
+            async with asyncio.timeout(within):
                 while True:
                     got = await self.journal.input_result(ident)
                     if got is not None and got[0] in ("done", "failed"):
@@ -507,7 +532,7 @@ class SharedInstitution:
         except TimeoutError:
             raise EessiError(
                 f"partition {number} of {self.front.id} did not answer within"
-                f" {REMOTE_TIMEOUT:g} s; the request may or may not have been carried out",
+                f" {within:g} s; the request may or may not have been carried out",
                 code="node.partition-timeout",
                 where=self.front.id,
                 hint="check the case (GET /api/cases) before sending it again; is a process"
@@ -519,11 +544,45 @@ class SharedInstitution:
         assert result is not None
         if status == "failed":
             raise _decode_error(result)
-        step, drawn = pickle.loads(result)
-        if messages is not None:
-            messages.extend(drawn)
-        assert isinstance(step, Step)
-        return step
+        return result
+
+    # -- the institution's desk views (eessi.node.shared_views) -------------------------------
+    async def ask_desks(self, question: AskDesk) -> list[DeskView]:
+        """Every partition's answer to ``question``: this process's desks directly, the
+        others' through their owners (bounded by :data:`VIEW_TIMEOUT`)."""
+
+        async def one(number: int) -> DeskView:
+            part = self.parts.get(number)
+            if part is not None:
+                return question.answer(part.node)
+            view = pickle.loads(await self._ask(number, question, VIEW_TIMEOUT))
+            assert isinstance(view, DeskView)
+            return view
+
+        return list(await asyncio.gather(*(one(k) for k in range(self.partitions))))
+
+    async def gauges(self) -> DeskGauges:
+        """The institution's desk gauges: open cases and parked documents from every
+        partition's desk, the outbox depth from the journal."""
+        views = await self.ask_desks(AskDesk())
+        cases: dict[tuple[str, str], int] = {}
+        for view in views:
+            for key, n in view.open_cases.items():
+                cases[key] = cases.get(key, 0) + n
+        counts = await self.journal.message_counts()
+        return DeskGauges(
+            open_cases=cases,
+            parked=sum(v.parked for v in views),
+            outbox=sum(counts.get(status, 0) for status in _PENDING_OUT),
+            owned=len(self.parts),
+        )
+
+    async def registrations(self) -> dict[Any, Any]:
+        """Every partition's desk's registrations (each household is in one partition)."""
+        merged: dict[Any, Any] = {}
+        for view in await self.ask_desks(AskDesk(registrations=True)):
+            merged.update(view.registrations)
+        return merged
 
     async def _take_inputs(self, part: _Part) -> None:
         for ident, data in await part.journal.take_inputs(self.front.id):
@@ -538,6 +597,10 @@ class SharedInstitution:
         messages: list[str] = []
         try:
             value = pickle.loads(data)
+            if isinstance(value, AskDesk):  # a desk view: answered, nothing changes
+                answer = value.answer(part.node)
+                await part.journal.finish_input(ident, ok=True, result=pickle.dumps(answer))
+                return
             step = await part.node.submit(value, messages=messages)
         except EessiError as exc:
             await part.journal.finish_input(ident, ok=False, result=_encode_error(exc))

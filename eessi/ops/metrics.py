@@ -10,15 +10,20 @@ Counters are incremented by :mod:`eessi.ops.observe` where the node journals the
 gauges (outbox depth, parked messages, open cases by BUC and state) are read from the node when
 scraped (:class:`_NodeCollector`), so they cost nothing between scrapes.
 
+A process of a shared institution (``eessi serve --shared``) counts what it does itself (its
+accepts, and what the desks of the partitions it owns process and send: sum the processes), and
+its gauges are the **institution's** (every partition's desk asked, the outbox depth from the
+journal: any process answers the same; :mod:`eessi.node.shared_views`, D195), plus
+``eessi_partitions_owned``, this process's share.
+
 ``/metrics`` follows the admin API's one auth rule (:mod:`eessi.node.http_api`): open on
 loopback, ``Authorization: Bearer <EESSI_ADMIN_TOKEN>`` when the node is bound elsewhere.
 """
 
 from __future__ import annotations
 
-from collections import Counter as Tally
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -26,9 +31,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
-from eessi.core.desk import Deferred, PersistentMap
 from eessi.errors import EessiError
 from eessi.node.http_api import admin_auth, error_response, status_of
+from eessi.node.shared_views import DeskGauges, open_cases, views_of
 
 if TYPE_CHECKING:
     from eessi.node.institution import Institution
@@ -87,9 +92,23 @@ class NodeMetrics:
             registry=r,
         )
 
+        #: The node watched (:meth:`watch`).
+        self.node: Institution | None = None
+        #: A shared institution's gauges, gathered before each scrape (:meth:`gather`).
+        self.shared: DeskGauges | None = None
+
     def watch(self, node: Institution, outbox_depth: Callable[[], int]) -> None:
         """Export ``node``'s gauges (read at each scrape)."""
-        self.registry.register(_NodeCollector(self.institution, node, outbox_depth))
+        self.node = node
+        self.registry.register(_NodeCollector(self, node, outbox_depth))
+
+    async def gather(self) -> None:
+        """Before a scrape: a process of a shared institution asks every partition's desk
+        for the institution's gauges (an owner that does not answer: an error, no partial
+        figures)."""
+        views = views_of(self.node) if self.node is not None else None
+        if views is not None:
+            self.shared = await views.gauges()
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""
@@ -99,8 +118,9 @@ class NodeMetrics:
 class _NodeCollector(Collector):
     """Gauges read from the node when scraped."""
 
-    def __init__(self, institution: str, node: Institution, outbox: Callable[[], int]) -> None:
-        self._inst = institution
+    def __init__(self, metrics: NodeMetrics, node: Institution, outbox: Callable[[], int]) -> None:
+        self._metrics = metrics
+        self._inst = metrics.institution
         self._node = node
         self._outbox = outbox
 
@@ -109,20 +129,29 @@ class _NodeCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         labels = [self._inst]
+        shared = self._metrics.shared
         outbox = GaugeMetricFamily(
             "eessi_outbox_depth",
             "Outbound messages journaled and not yet acknowledged or failed",
             labels=["institution"],
         )
-        outbox.add_metric(labels, self._outbox())
+        outbox.add_metric(labels, self._outbox() if shared is None else shared.outbox)
         yield outbox
         parked = GaugeMetricFamily(
             "eessi_parked_messages",
             "Inbound documents kept until their case (or the document they answer) is known",
             labels=["institution"],
         )
-        parked.add_metric(labels, len(self._node.parked))
+        parked.add_metric(labels, len(self._node.parked) if shared is None else shared.parked)
         yield parked
+        if shared is not None:
+            owned = GaugeMetricFamily(
+                "eessi_partitions_owned",
+                "Partitions of the institution's cases this process owns (eessi serve --shared)",
+                labels=["institution"],
+            )
+            owned.add_metric(labels, shared.owned)
+            yield owned
         expired = self._node.stats.get("expired")
         if expired is not None:
             fam = CounterMetricFamily(
@@ -137,30 +166,10 @@ class _NodeCollector(Collector):
             "Cases not closed, by BUC and state",
             labels=["institution", "buc", "state"],
         )
-        for (buc, state), n in sorted(_open_cases(self._node).items()):
+        tally = open_cases(self._node.desk) if shared is None else shared.open_cases
+        for (buc, state), n in sorted(tally.items()):
             cases.add_metric([self._inst, buc, state], n)
         yield cases
-
-
-def _open_cases(node: Any) -> Tally[tuple[str, str]]:
-    """Cases by BUC and state, read without decoding the cases a restart left encoded
-    (their :class:`~eessi.core.desk.Deferred` summary, D152)."""
-    tally: Tally[tuple[str, str]] = Tally()
-    cases = node.desk.snapshot().cases
-    items = cases.raw_items() if isinstance(cases, PersistentMap) else cases.items()
-    for _case_id, item in items:
-        if type(item) is Deferred:
-            if not item.loaded and item.summary is not None:
-                buc, state = item.summary
-                if state != "closed":
-                    tally[(buc, state)] += 1
-                continue
-            item = item.value()
-        cf: Any = item
-        state = cf.snapshot.state.value
-        if state != "closed":
-            tally[(cf.snapshot.buc, state)] += 1
-    return tally
 
 
 def add_metrics_route(app: web.Application, metrics: NodeMetrics) -> None:
@@ -171,6 +180,7 @@ def add_metrics_route(app: web.Application, metrics: NodeMetrics) -> None:
     async def handler(request: web.Request) -> web.Response:
         try:
             auth.check(request)
+            await metrics.gather()
         except EessiError as exc:
             return error_response(exc, status_of(exc))
         return web.Response(
