@@ -38,6 +38,7 @@ __all__ = [
     "Moved",
     "attach",
     "attach_reset",
+    "collect_step",
     "control_of",
     "reset_busy",
     "reset_of",
@@ -123,7 +124,7 @@ class ClockControl:
             for member in self.members:
                 ids: list[str] = []
                 step = await member.tick(messages=ids)
-                _collect(moved, member.id, step, ids)
+                collect_step(moved, member.id, step, ids)
             moved.settled = await self._settle(settle_within)
             return moved
 
@@ -144,7 +145,9 @@ class ClockControl:
         return self.clock.rewind(self.start)
 
 
-def _collect(moved: Moved, ir_id: str, step: Any, ids: list[str]) -> None:
+def collect_step(moved: Moved, ir_id: str, step: Any, ids: list[str]) -> None:
+    """Add what ``step`` (a tick of ``ir_id``'s desk) set off to ``moved``; ``ids``: the
+    messages it journaled."""
     outgoing = tuple(getattr(step, "outgoing", ()))
     receivers = {o.document_id: o.receiver for o in outgoing}
     moved.messages.extend({"institution": ir_id, "message_id": m} for m in ids)

@@ -58,11 +58,13 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import asyncpg
 
 import eessi.errors
+from eessi.clock import VirtualClock
 from eessi.core.cns import CnsDesk
 from eessi.core.mapping import main_insured_pin
 from eessi.core.messages import Step, TimePassed
@@ -70,6 +72,14 @@ from eessi.errors import ConfigError, EessiError
 from eessi.ids import IdGenerator, RandomIds, SeededIds, institution_seed
 from eessi.journal.base import MessageRecord
 from eessi.journal.postgres import DONE_CHANNEL, INBOUND_CHANNEL, INPUT_CHANNEL, PostgresJournal
+from eessi.node.clock_control import attach
+from eessi.node.shared_clock import (
+    CLOCK_LOG,
+    ClockMoved,
+    MoveClock,
+    SharedClockControl,
+    catch_up,
+)
 from eessi.node.shared_views import AskDesk, DeskGauges, DeskView, attach_views
 from eessi.node.steps import Item
 from eessi.sed.documents import S071, from_xml
@@ -256,6 +266,12 @@ class SharedInstitution:
                 " (the number is fixed for the journal's life)",
                 code="node.partitions-mismatch",
             )
+        if isinstance(self.front.clock, VirtualClock):  # one time for all processes (D196)
+            catch_up(self.front.clock, await self.journal_time())
+            control = SharedClockControl(
+                self.front, self.front.clock, record=self._record_time, move=self.move_clock
+            )
+            attach(control, self.front)
         self._conn = await asyncpg.connect(self.journal.url)
         self._pid = self._conn.get_server_pid()
         await self._conn.execute("SELECT pg_advisory_lock_shared($1, $2)", self._base, _MEMBER)
@@ -299,6 +315,8 @@ class SharedInstitution:
                         self.on_lost()
                         return
                 sweep = full and self._turns % _SWEEP == 0
+                if sweep and not self.parts:  # told of no clock move: read it (D196)
+                    catch_up(self.front.clock, await self.journal_time())
                 for part in list(self.parts.values()):
                     if sweep or part.messages:  # else only the partitions notified
                         part.messages = False
@@ -359,6 +377,7 @@ class SharedInstitution:
         )
         try:
             epoch = await journal.claim_partition(front.id, self.holder, on_fenced=self.on_lost)
+            catch_up(front.clock, await self.journal_time())  # moved while another owned it
             node = self._partition_node(number, journal)
             node.active = False
             node.started = True
@@ -546,6 +565,30 @@ class SharedInstitution:
             raise _decode_error(result)
         return result
 
+    # -- the institution's clock (eessi.node.shared_clock) ------------------------------------
+    async def journal_time(self) -> datetime | None:
+        """The institution's time as last moved by any of its processes (None: never)."""
+        events = await self.journal.case_events(CLOCK_LOG)
+        times = [datetime.fromisoformat(e.data["now"]) for e in events if "now" in e.data]
+        return max(times, default=None)
+
+    async def _record_time(self, when: datetime) -> None:
+        async with self.journal.transaction() as tx:
+            await tx.append_event(CLOCK_LOG, "clock-moved", {"now": when.isoformat()}, at=when)
+
+    async def move_clock(self, move: MoveClock) -> list[ClockMoved]:
+        """Move every partition's desk to ``move.to``: here, or by its owner."""
+
+        async def one(number: int) -> ClockMoved:
+            part = self.parts.get(number)
+            if part is not None:
+                return await move.run(part.node)
+            moved = pickle.loads(await self._ask(number, move, REMOTE_TIMEOUT))
+            assert isinstance(moved, ClockMoved)
+            return moved
+
+        return list(await asyncio.gather(*(one(k) for k in range(self.partitions))))
+
     # -- the institution's desk views (eessi.node.shared_views) -------------------------------
     async def ask_desks(self, question: AskDesk) -> list[DeskView]:
         """Every partition's answer to ``question``: this process's desks directly, the
@@ -597,9 +640,11 @@ class SharedInstitution:
         messages: list[str] = []
         try:
             value = pickle.loads(data)
-            if isinstance(value, AskDesk):  # a desk view: answered, nothing changes
-                answer = value.answer(part.node)
-                await part.journal.finish_input(ident, ok=True, result=pickle.dumps(answer))
+            if isinstance(value, AskDesk | MoveClock):  # a desk view; the clock moved
+                answer = value.answer(part.node) if isinstance(value, AskDesk) else None
+                moved = await value.run(part.node) if isinstance(value, MoveClock) else None
+                result = pickle.dumps(answer if moved is None else moved)
+                await part.journal.finish_input(ident, ok=True, result=result)
                 return
             step = await part.node.submit(value, messages=messages)
         except EessiError as exc:

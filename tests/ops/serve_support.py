@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 
 from eessi.directory import default_directory_path, load_directory
 from eessi.journal import open_journal
@@ -202,3 +203,52 @@ async def until(predicate: Any, what: str, bound: float = BOUND) -> None:
                 await asyncio.sleep(0.1)
     except TimeoutError:
         raise AssertionError(f"not within {bound:.0f} s: {what}") from None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cross_border_households(where: Path, n: int) -> str:
+    """Households whose main insured lives in Portugal (the CNS sends his S072 unasked, R13)
+    and whose spouse lives in Luxembourg."""
+    folder = write_households(where, n, country="LU")
+    for i in range(n):
+        path = folder / f"ops-{i:05d}.json"
+        data = json.loads(path.read_text("utf-8"))
+        data["main_insured"][0]["country_of_residence"] = "PT"
+        path.write_text(json.dumps(data), "utf-8")
+    return str(folder)
+
+
+async def start_shared(tmp_path: Path, url: str, parts: int, *args: str) -> list[Serve]:
+    """Two ``--shared`` CNS processes on ``url``, each on a port of its own (so that a test
+    asks the one it means), once each owns half of the ``parts`` partitions."""
+    directory = write_directory(tmp_path)
+    nodes = []
+    for i in range(2):
+        port = free_port()
+        node = Serve(
+            directory, CNS, url, tmp_path / f"cns{i}.log", "--shared", "--partitions",
+            str(parts), "--port", str(port), *args,
+        )  # fmt: skip
+        node.url = f"http://127.0.0.1:{port}"
+        await node.start()
+        nodes.append(node)
+    for node in nodes:
+        await node.wait_ready()
+
+    async def shared() -> bool:
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetch("SELECT holder FROM partitions WHERE institution = $1", CNS)
+        finally:
+            await conn.close()
+        pids = [str(n.proc.pid) for n in nodes if n.proc is not None]
+        holders = [r["holder"].rsplit(":", 1)[1] for r in rows]
+        return len(holders) == parts and all(holders.count(p) == parts // 2 for p in pids)
+
+    await until(shared, "the two processes own half of the partitions each")
+    return nodes

@@ -9,70 +9,20 @@ hold. Real processes, a real server; nothing here times performance.
 
 from __future__ import annotations
 
-import json
-import socket
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from serve_support import CNS, Serve, api, until, write_directory, write_households
+from serve_support import CNS, api, cross_border_households, start_shared
 
 from eessi.node.partitions import partition_of
 
 pytestmark = pytest.mark.slow
 
 HOUSEHOLDS = 8
-PARTS = 4
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cross_border_households(where: Path) -> str:
-    """Households whose main insured lives in Portugal (the CNS sends his S072 unasked, R13)
-    and whose spouse lives in Luxembourg."""
-    folder = write_households(where, HOUSEHOLDS, country="LU")
-    for n in range(HOUSEHOLDS):
-        path = folder / f"ops-{n:05d}.json"
-        data = json.loads(path.read_text("utf-8"))
-        data["main_insured"][0]["country_of_residence"] = "PT"
-        path.write_text(json.dumps(data), "utf-8")
-    return str(folder)
-
-
-async def start_two(tmp_path: Path, url: str, *args: str) -> list[Serve]:
-    directory = write_directory(tmp_path)
-    nodes = []
-    for i in range(2):
-        port = free_port()
-        node = Serve(
-            directory, CNS, url, tmp_path / f"cns{i}.log", "--shared", "--partitions",
-            str(PARTS), "--port", str(port), *args,
-        )  # fmt: skip
-        node.url = f"http://127.0.0.1:{port}"
-        await node.start()
-        nodes.append(node)
-    for node in nodes:
-        await node.wait_ready()
-
-    async def shared() -> bool:  # each process owns two partitions
-        conn = await asyncpg.connect(url)
-        try:
-            rows = await conn.fetch("SELECT holder FROM partitions WHERE institution = $1", CNS)
-        finally:
-            await conn.close()
-        pids = [str(n.proc.pid) for n in nodes if n.proc is not None]
-        holders = [r["holder"].rsplit(":", 1)[1] for r in rows]
-        return len(holders) == PARTS and all(holders.count(p) == PARTS // 2 for p in pids)
-
-    await until(shared, "the two processes own two partitions each")
-    return nodes
+PARTS = 4  # two each
 
 
 def scrape(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -86,10 +36,10 @@ def scrape(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
 async def test_every_process_answers_the_institutions_desk_views(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    households = cross_border_households(tmp_path)
+    households = cross_border_households(tmp_path, HOUSEHOLDS)
     assert len({partition_of(f"ops-{n:05d}", PARTS) for n in range(HOUSEHOLDS)}) == PARTS
-    nodes = await start_two(
-        tmp_path, postgres_url, "--households", households,
+    nodes = await start_shared(
+        tmp_path, postgres_url, PARTS, "--households", households,
         "--retry-attempts", "50", "--retry-delay", "0.5",
     )  # fmt: skip
     asked = nodes[0]
