@@ -613,19 +613,23 @@ class PostgresJournal(sql_journal.SqlJournal):
 
         return await self._submit(op, "queue an input for a partition's owner")
 
-    async def take_inputs(self, institution: str, limit: int = 100) -> list[tuple[int, bytes]]:
+    async def take_inputs(
+        self, institution: str, limit: int = 100, *, taker: str | None = None
+    ) -> list[tuple[int, bytes]]:
         """The inputs queued for this journal's partition, taken (``taken``: never handed to
         anyone again) in one transaction; several takers skip each other's rows
-        (``FOR UPDATE SKIP LOCKED``)."""
+        (``FOR UPDATE SKIP LOCKED``). ``taker`` is kept in the row's result until the answer
+        replaces it (:meth:`input_result` shows who runs it)."""
 
         async def op(conn: Any) -> list[tuple[int, bytes]]:
             rows = await conn.fetch(
-                "UPDATE shared_inputs SET status = 'taken' WHERE id IN (SELECT id FROM"
-                " shared_inputs WHERE institution = $1 AND part = $2 AND status = 'queued'"
-                " ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, input",
+                "UPDATE shared_inputs SET status = 'taken', result = $4 WHERE id IN (SELECT id"
+                " FROM shared_inputs WHERE institution = $1 AND part = $2 AND status ="
+                " 'queued' ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, input",
                 institution,
                 self.partition,
                 limit,
+                None if taker is None else taker.encode(),
             )
             return sorted((int(r[0]), bytes(r[1])) for r in rows)
 

@@ -73,6 +73,8 @@ from eessi.ids import IdGenerator, RandomIds, SeededIds, institution_seed
 from eessi.journal.base import MessageRecord
 from eessi.journal.postgres import DONE_CHANNEL, INBOUND_CHANNEL, INPUT_CHANNEL, PostgresJournal
 from eessi.node.clock_control import attach
+from eessi.node.http_api import ApiError
+from eessi.node.options import crash_point
 from eessi.node.shared_clock import (
     CLOCK_LOG,
     ClockMoved,
@@ -544,6 +546,8 @@ class SharedInstitution:
                     got = await self.journal.input_result(ident)
                     if got is not None and got[0] in ("done", "failed"):
                         break
+                    if got is not None and got[0] == "taken" and got[1]:
+                        await self._check_taker(number, got[1].decode())
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(1.0):
                             await done.wait()
@@ -564,6 +568,25 @@ class SharedInstitution:
         if status == "failed":
             raise _decode_error(result)
         return result
+
+    async def _check_taker(self, number: int, taker: str) -> None:
+        """Refuse to wait longer for a request whose taker no longer owns its partition: it
+        died (or gave the partition up) while running it, and nobody else will (D197)."""
+        owner = (await self.journal.partition_owners(self.front.id)).get(number)
+        if owner is None or owner[1] == taker:
+            return
+        raise ApiError(
+            503,
+            f"the process {taker} that owned partition {number} of {self.front.id} stopped"
+            " while running this request (now owned by"
+            f" {owner[1]}); whether it took effect is unknown",
+            code="node.partition-owner-lost",
+            where=self.front.id,
+            hint="look at the household's or case's state (GET /api/households,"
+            " GET /api/cases, GET /api/events) before sending it again: a request is run at"
+            " most once (docs/deployment.md)",
+            details={"partition": number, "taker": taker, "owner": owner[1]},
+        )
 
     # -- the institution's clock (eessi.node.shared_clock) ------------------------------------
     async def journal_time(self) -> datetime | None:
@@ -628,7 +651,7 @@ class SharedInstitution:
         return merged
 
     async def _take_inputs(self, part: _Part) -> None:
-        for ident, data in await part.journal.take_inputs(self.front.id):
+        for ident, data in await part.journal.take_inputs(self.front.id, taker=self.holder):
             task = asyncio.create_task(self._run_input(part, ident, data))
             part.tasks.add(task)
             task.add_done_callback(part.tasks.discard)
@@ -647,6 +670,7 @@ class SharedInstitution:
                 await part.journal.finish_input(ident, ok=True, result=result)
                 return
             step = await part.node.submit(value, messages=messages)
+            crash_point(part.node.options, "remote-input", None, self.front.id)  # (tests)
         except EessiError as exc:
             await part.journal.finish_input(ident, ok=False, result=_encode_error(exc))
             return

@@ -223,16 +223,23 @@ def cross_border_households(where: Path, n: int) -> str:
     return str(folder)
 
 
-async def start_shared(tmp_path: Path, url: str, parts: int, *args: str) -> list[Serve]:
+async def start_shared(
+    tmp_path: Path,
+    url: str,
+    parts: int,
+    *args: str,
+    envs: Sequence[Mapping[str, str] | None] = (None, None),
+) -> list[Serve]:
     """Two ``--shared`` CNS processes on ``url``, each on a port of its own (so that a test
-    asks the one it means), once each owns half of the ``parts`` partitions."""
+    asks the one it means), once each owns half of the ``parts`` partitions; ``envs``: each
+    one's extra environment."""
     directory = write_directory(tmp_path)
     nodes = []
     for i in range(2):
         port = free_port()
         node = Serve(
             directory, CNS, url, tmp_path / f"cns{i}.log", "--shared", "--partitions",
-            str(parts), "--port", str(port), *args,
+            str(parts), "--port", str(port), *args, env=envs[i],
         )  # fmt: skip
         node.url = f"http://127.0.0.1:{port}"
         await node.start()
