@@ -367,9 +367,12 @@ async def _serve(args: argparse.Namespace) -> int:
         )
     if args.shared and entry.kind == "mock":
         raise ConfigError(
-            f"{entry.id} is a mock fund: its scripted behaviours run in one process",
+            f"{entry.id} is a mock fund: its scripted behaviours (rules and their counts, held"
+            " and delayed messages, random draws) live in one process's memory",
             where="--shared",
-            hint="run a mock fund as one process (without --shared)",
+            hint="run a mock fund as one process (without --shared); for more load than one"
+            " fund process gives, add fund institutions to the directory and run one process"
+            " each (bench/shared.py drives the CNS with two; docs/deployment.md)",
             code="cli.shared-mock",
         )
     controller = mock_controller(directory, seed=args.seed) if entry.kind == "mock" else None
