@@ -21,8 +21,12 @@ when its fund's S073 is acknowledged. Printed per configuration, min/median/max 
 rounds (default 3): cases/s (``N`` / time from the request to the last case done), the CNS's
 CPU per SED (all its processes, user + system from /proc; 3 SEDs per case) and the PostgreSQL
 server's CPU per SED (the postmaster and its backends), and the funds' (both together) for
-comparison. Ratios: pg-2-shared / pg-1-shared, pg-1 /
-sqlite-1 (medians). Journals: SQLite ``synchronous=NORMAL``; the PostgreSQL server is the
+comparison. Then the arithmetic of the machine: every participant's CPU per case together
+(CNS, PostgreSQL, funds), the rate the machine's cores could carry at that cost with nothing
+else running (cores / CPU per case), and the share of the machine's CPU that processes outside
+the bench used during the round (/proc/stat: other sessions' work). Ratios: pg-2-shared /
+pg-1-shared, pg-1 / sqlite-1 (medians), and the goal (2 processes at 1.6 x one) against the
+2-process configuration's cap. Journals: SQLite ``synchronous=NORMAL``; the PostgreSQL server is the
 tests' throw-away cluster (``tests/postgres_cluster.py``: ``fsync=off``), so neither waits for
 the disk: this measures CPU and coordination, not storage.
 """
@@ -74,6 +78,15 @@ def server_cpu(cluster: PostgresCluster) -> float:
         if int(stat[1]) == pid:
             total += (int(stat[11]) + int(stat[12])) / tick
     return total
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, every core (/proc/stat)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]  # idle, iowait
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal
+    return (total - idle) / tick, total / tick
 
 
 def serve(ir_id: str, directory: Path, households: Path, store: list[str], log: Path) -> Any:
@@ -153,9 +166,10 @@ def partitions_owned(url: str, processes: int) -> bool:
 
 def one_round(
     config: str, cases: int, households: Path, cluster: PostgresCluster
-) -> tuple[float, float, float, float, float]:
+) -> tuple[float, float, float, float, float, float]:
     """(cases/s, CNS CPU per SED, PostgreSQL CPU per SED, the busier CNS process's share of the
-    CNS's CPU, the funds' CPU per SED) of one round of ``config``."""
+    CNS's CPU, the funds' CPU per SED, the share of the machine's CPU used by processes
+    outside the bench) of one round of ``config``."""
     with tempfile.TemporaryDirectory(prefix="eessi-bench-shared-") as tmp:
         work = Path(tmp)
         directory = write_directory(work)
@@ -191,6 +205,7 @@ def one_round(
             pg0 = server_cpu(cluster)
             start = time.perf_counter()
             funds0 = sum(cpu_seconds(f.pid) for f in funds)
+            busy0, total0 = machine_busy()
 
             async def request_both() -> None:
                 await asyncio.gather(
@@ -211,6 +226,8 @@ def one_round(
             pg = server_cpu(cluster) - pg0 if config != "sqlite-1" else 0.0
             share = max(each.values()) / cpu
             fund_cpu = sum(cpu_seconds(f.pid) for f in funds) - funds0
+            busy1, total1 = machine_busy()
+            others = max(0.0, (busy1 - busy0) - cpu - pg - fund_cpu) / (total1 - total0)
         finally:
             for p in procs:
                 p.terminate()
@@ -221,7 +238,7 @@ def one_round(
                     p.kill()
                     p.wait()
     seds = SEDS_PER_CASE * cases
-    return cases / elapsed, cpu / seds, pg / seds, share, fund_cpu / seds
+    return cases / elapsed, cpu / seds, pg / seds, share, fund_cpu / seds, others
 
 
 def summary(values: list[float], unit: str, scale: float = 1.0) -> str:
@@ -235,7 +252,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     cluster = start_cluster()
-    results: dict[str, list[tuple[float, float, float, float, float]]] = {c: [] for c in CONFIGS}
+    results: dict[str, list[tuple[float, ...]]] = {c: [] for c in CONFIGS}
     try:
         with tempfile.TemporaryDirectory(prefix="eessi-bench-households-") as tmp:
             households = households_of_both(Path(tmp), args.cases)
@@ -249,6 +266,8 @@ def main() -> None:
         f" {os.cpu_count()} cores"
     )
     medians = {}
+    caps = {}
+    cores = os.cpu_count() or 1
     for config in CONFIGS:
         rows = results[config]
         rate = [r[0] for r in rows]
@@ -260,11 +279,23 @@ def main() -> None:
         print(f"               funds CPU  {summary([r[4] for r in rows], 'µs/SED', 1e6)}")
         if config == "pg-2-shared":
             print(f"               busier     {summary([r[3] for r in rows], '% of CNS CPU', 100)}")
+        per_case = [SEDS_PER_CASE * (r[1] + r[2] + r[4]) for r in rows]
+        cap = [cores / c for c in per_case]
+        caps[config] = statistics.median(cap)
+        print(f"               all CPU    {summary(per_case, 'ms/case', 1e3)}")
+        print(f"               {cores}-core cap {summary(cap, 'cases/s')}")
+        print(f"               others     {summary([r[5] for r in rows], '% of the machine', 100)}")
     print(
         "  ratios (median cases/s): pg-2-shared / pg-1-shared ="
         f" {medians['pg-2-shared'] / medians['pg-1-shared']:.2f},"
         f" pg-1-shared / pg-1 = {medians['pg-1-shared'] / medians['pg-1']:.2f},"
         f" pg-1 / sqlite-1 = {medians['pg-1'] / medians['sqlite-1']:.2f}"
+    )
+    goal = 1.6 * medians["pg-1-shared"]
+    print(
+        f"  goal 1.6 x pg-1-shared = {goal:.1f} cases/s; pg-2-shared's {cores}-core cap (every"
+        f" participant's CPU per case, nothing else running) = {caps['pg-2-shared']:.1f} cases/s:"
+        f" {'reachable' if goal <= caps['pg-2-shared'] else 'not reachable on these cores'}"
     )
 
 
