@@ -13,7 +13,9 @@ from eessi.errors import ConfigError
 from eessi.node.institution import CRASH_ENV, NodeOptions
 
 
-@pytest.mark.parametrize("value", ["after-accept", "before-commit", "after-commit:S071"])
+@pytest.mark.parametrize(
+    "value", ["after-accept", "before-commit", "after-commit:S071", "remote-input"]
+)
 def test_a_known_crash_point_is_taken(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv(CRASH_ENV, value)
     assert NodeOptions.from_env().crash_at == value
@@ -31,7 +33,12 @@ def test_a_crash_point_that_does_not_exist_is_refused_with_the_allowed_ones(
     assert err.where == CRASH_ENV
     assert err.hint is not None
     assert "after-accept, before-commit, after-commit" in err.hint
-    assert err.details["allowed"] == ["after-accept", "before-commit", "after-commit"]
+    assert err.details["allowed"] == [
+        "after-accept",
+        "before-commit",
+        "after-commit",
+        "remote-input",
+    ]
 
 
 def test_eessi_serve_with_a_misspelt_crash_point_exits_before_opening_its_journal(
