@@ -7,7 +7,9 @@ of the CPU per input with 1,000 open cases, and the process's resident memory un
 
 **What runs.** Each run is a fresh process (so its memory is its own). It builds the CNS's
 registry of N + ``--inputs`` households (R17: main insured in LU, spouse living in Portugal,
-in the RNPP) and the CNS desk (:class:`~eessi.core.cns.CnsDesk`, the desk a CNS node runs),
+in the RNPP; the registry keeps them, the bench keeps no copy: it makes a household again
+when the fund needs it) and the CNS desk (:class:`~eessi.core.cns.CnsDesk`, the desk a CNS
+node runs),
 then opens N cases: for each household a fund desk (:class:`~eessi.core.fund.FundDesk`, one
 per thousand households, dropped afterwards: it stands for the foreign node) asks with an
 S071, the CNS receives it and answers with an S072; the fund never confirms, so each case
