@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -316,6 +316,10 @@ class Checkpoint:
     at: datetime
     #: Every entry, in no particular order.
     items: Sequence[CheckpointItem]
+    #: Reads one entry's whole value, by table and key (``None``: no such entry), on the
+    #: calling thread, when the values starting with a zero byte came cut to a head (see
+    #: :meth:`Journal.load_checkpoint`); ``None`` when every value came whole.
+    fetch: Callable[[str, bytes], bytes | None] | None = None
 
 
 #: One encoder for every call: ``json.dumps`` with options builds a new one each time.
@@ -563,8 +567,11 @@ class Journal(ABC):
         """The case's events after ``seq``, in ``seq`` order."""
         return [e for e in await self.case_events(case_id) if e.seq > seq]
 
-    async def load_checkpoint(self) -> Checkpoint | None:
-        """The last checkpoint saved, or ``None`` (none saved, or not supported)."""
+    async def load_checkpoint(self, *, head: int | None = None) -> Checkpoint | None:
+        """The last checkpoint saved, or ``None`` (none saved, or not supported). ``head``:
+        a value whose first byte is zero (one the node reads only when it needs it, D186) may
+        come cut to its first ``head`` bytes, and :attr:`Checkpoint.fetch` then reads it
+        whole later; a journal that cannot read on the calling thread gives every value whole."""
         return None
 
     async def save_checkpoint(

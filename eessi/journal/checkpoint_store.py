@@ -10,8 +10,14 @@ commit leaves the previous checkpoint whole, header and entries, since SQLite ro
 unfinished transaction back when the file is next opened. The header also records how many
 entries the checkpoint has, checked when it is read.
 
+The values are the node's bytes, except for one convention: a value whose first byte is zero
+is one the node may leave unread until it needs it (D186): :func:`read_checkpoint` can cut
+those to a head, and :func:`fetch_value` reads one whole later (on the loop's read-only
+connection, by the ``(tbl, key)`` index).
+
 Functions here run on the writer thread (:class:`eessi.journal.sqlite.SqliteJournal` calls
-them with its writer lock held); they raise ``sqlite3.Error`` for the caller to translate.
+them with its writer lock held), but :func:`fetch_value`; they raise ``sqlite3.Error`` for the
+caller to translate.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from pathlib import Path
 from eessi.errors import JournalError
 from eessi.journal.base import Checkpoint, CheckpointItem
 
-__all__ = ["CHECKPOINT_SCHEMA", "read_checkpoint", "write_checkpoint"]
+__all__ = ["CHECKPOINT_SCHEMA", "fetch_value", "read_checkpoint", "write_checkpoint"]
 
 #: Schema version 2 of the journal adds these (a migration from version 1).
 CHECKPOINT_SCHEMA = """
@@ -80,9 +86,13 @@ def write_checkpoint(
         raise
 
 
-def read_checkpoint(conn: sqlite3.Connection, path: Path) -> Checkpoint | None:
+def read_checkpoint(
+    conn: sqlite3.Connection, path: Path, head: int | None = None
+) -> Checkpoint | None:
     """The checkpoint, header and entries read in one transaction; ``None`` if there is none.
-    Raises :class:`JournalError` (``journal.corrupt``) if it does not hold together."""
+    ``head``: values starting with a zero byte come cut to their first ``head`` bytes (D186:
+    the node reads them whole with :func:`fetch_value` when it needs them). Raises
+    :class:`JournalError` (``journal.corrupt``) if it does not hold together."""
     conn.execute("BEGIN")
     try:
         row = conn.execute(
@@ -90,9 +100,15 @@ def read_checkpoint(conn: sqlite3.Connection, path: Path) -> Checkpoint | None:
         ).fetchone()
         if row is None:
             return None
-        items: list[CheckpointItem] = conn.execute(
-            "SELECT tbl, key, value FROM checkpoint_items"
-        ).fetchall()
+        items: list[CheckpointItem] = (
+            conn.execute("SELECT tbl, key, value FROM checkpoint_items").fetchall()
+            if head is None
+            else conn.execute(
+                "SELECT tbl, key, CASE WHEN substr(value, 1, 1) = x'00'"
+                " THEN substr(value, 1, ?) ELSE value END FROM checkpoint_items",
+                (head,),
+            ).fetchall()
+        )
     finally:
         conn.execute("COMMIT")
     header_text, input_seq, at_text, count = row
@@ -106,6 +122,15 @@ def read_checkpoint(conn: sqlite3.Connection, path: Path) -> Checkpoint | None:
     if len(items) != count:
         raise _damaged(path, f"it lists {count} entries but holds {len(items)}")
     return Checkpoint(header, input_seq, at, items)
+
+
+def fetch_value(conn: sqlite3.Connection, table: str, key: bytes) -> bytes | None:
+    """One entry's whole value (``None`` if there is no such entry): a lookup by the
+    ``(tbl, key)`` index, on any connection (read-only on the loop, D186)."""
+    row = conn.execute(
+        "SELECT value FROM checkpoint_items WHERE tbl = ? AND key = ?", (table, key)
+    ).fetchone()
+    return None if row is None else bytes(row[0])
 
 
 def _damaged(path: Path, why: str) -> JournalError:

@@ -435,9 +435,10 @@ class PostgresJournal(sql_journal.SqlJournal):
         return [replace(case_event(r, _D), case_id=case_id) for r in rows]
 
     # -- checkpoints of the desk state ----------------------------------------------------
-    async def load_checkpoint(self) -> Checkpoint | None:
+    async def load_checkpoint(self, *, head: int | None = None) -> Checkpoint | None:
         """Header and entries read in one REPEATABLE READ transaction: always of the same
-        checkpoint."""
+        checkpoint. Every value whole (``head`` is not used: asyncpg cannot read on the
+        calling thread, D186)."""
         self._check_open()
         try:
             async with (

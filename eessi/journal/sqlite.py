@@ -43,7 +43,7 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from queue import SimpleQueue
@@ -63,7 +63,12 @@ from eessi.journal.base import (
     StatusChange,
     encode_json,
 )
-from eessi.journal.checkpoint_store import CHECKPOINT_SCHEMA, read_checkpoint, write_checkpoint
+from eessi.journal.checkpoint_store import (
+    CHECKPOINT_SCHEMA,
+    fetch_value,
+    read_checkpoint,
+    write_checkpoint,
+)
 from eessi.journal.rows import StatusRequest, message_params, message_record
 
 __all__ = ["SCHEMA_VERSION", "JournalStats", "SqliteJournal", "Synchronous"]
@@ -227,6 +232,8 @@ class SqliteJournal(sql_journal.SqlJournal):
         #: ``append_event`` returns at once; the (case_id, seq) primary key refuses a number
         #: taken by anyone else, and the cache is emptied after any failed commit.
         self._seqs = seqs
+        #: A checkpoint was read with values left to :meth:`_checkpoint_value` (D186).
+        self._lent_values = False
 
     # -- lifecycle ------------------------------------------------------------------------
     @classmethod
@@ -283,11 +290,25 @@ class SqliteJournal(sql_journal.SqlJournal):
         async with self._lock:
             if not self._closed:  # closed meanwhile by a concurrent close()
                 self._closed = True  # no read is queued after this: _read checks it first
+                if self._lent_values:
+                    self._pin_checkpoint()
                 await self._reader_thread.call(self._reader.close, ())
                 self._reader_thread.stop()
                 await self._thread.call(self._writer.close, ())
                 self._thread.stop()
-                self._seqs.close()
+                if not self._lent_values:
+                    self._seqs.close()
+
+    def _pin_checkpoint(self) -> None:
+        """A desk restored from this journal may still read deferred checkpoint values after
+        it is closed (a test comparing states, a node stopped and kept): the loop's read-only
+        connection stays open in a read transaction begun now, a snapshot of the values as
+        they are at close, whatever a later writer of the file does (D186). It closes when
+        this object goes away."""
+        conn = self._seqs.conn
+        with suppress(sqlite3.Error):
+            conn.execute("BEGIN")
+            conn.execute("SELECT count(*) FROM checkpoint_items").fetchone()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -483,16 +504,30 @@ class SqliteJournal(sql_journal.SqlJournal):
             raise _translate(exc, self.path, "read the journal") from None
 
     # -- checkpoints (eessi.journal.checkpoint_store) ------------------------------------
-    async def load_checkpoint(self) -> Checkpoint | None:
+    async def load_checkpoint(self, *, head: int | None = None) -> Checkpoint | None:
         """Read on the writer connection, in one read transaction: the header and the entries
-        always belong to the same checkpoint."""
+        always belong to the same checkpoint. With ``head``, a value cut to it is read whole
+        later by :attr:`Checkpoint.fetch` on the loop's read-only connection (D186)."""
         self._check_open()
         async with self._lock:
             self._check_open()
             try:
-                return await self._on_writer(read_checkpoint, self._writer, self.path)
+                checkpoint = await self._on_writer(read_checkpoint, self._writer, self.path, head)
             except sqlite3.Error as exc:
                 raise _translate(exc, self.path, "read the checkpoint") from None
+        if checkpoint is None or head is None:
+            return checkpoint
+        self._lent_values = True
+        return replace(checkpoint, fetch=self._checkpoint_value)
+
+    def _checkpoint_value(self, table: str, key: bytes) -> bytes | None:
+        """One checkpoint value, whole, read on the loop (a lookup by primary key, as
+        :class:`_LastSeqs` does: cheaper than a thread hop); after :meth:`close`, from the
+        snapshot taken then (:meth:`_pin_checkpoint`)."""
+        try:
+            return fetch_value(self._seqs.conn, table, key)
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path, "read a checkpoint entry") from None
 
     async def save_checkpoint(
         self,
@@ -707,6 +742,11 @@ class _LastSeqs:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._known: dict[str, int] = {}
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The read-only connection used on the loop (also for checkpoint values, D186)."""
+        return self._conn
 
     def get(self, case_id: str) -> int:
         seq = self._known.get(case_id)

@@ -32,7 +32,12 @@ due: :func:`~eessi.core.desk.case_due`), and comes back as a
 :class:`~eessi.core.desk.Deferred`: the bytes, decoded when an input first reads the key. The
 desk's tables (:class:`~eessi.core.desk.PersistentMap`) hand out the decoded value, and the
 desk's reminder index skips deferred cases. So a restart decodes the cases waiting for a reply
-and reads the others (completed, closed...) as bytes; a key that is a string is stored as its
+and leaves the others (completed, closed...) encoded. Where the journal can read on the calling
+thread (SQLite), a restore reads of a deferred entry only its head (mark and summary) and its
+key, and the entry is read whole from the journal when an input first needs it (D186): the
+restarted node holds no bytes of the cases nobody asks about. A checkpoint that overwrites or
+removes an entry still deferred first reads it (:func:`_settle`), so that a version of the
+state kept from before never reads the new one. A key that is a string is stored as its
 UTF-8, and one that is a slotted dataclass of strings (a ``MemberRef``) as its class number and
 fields: neither needs unpickling. An entry decoded but not changed since is not written
 again.
@@ -69,6 +74,7 @@ import pickle
 import pkgutil
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from datetime import UTC, datetime
 from enum import Enum
 from functools import cache, partial
@@ -113,6 +119,9 @@ _TEXT_FIELDS_MARK: Final = b"\x01"
 #: First byte of a value the restore defers (:class:`~eessi.core.desk.Deferred`, D101).
 _DORMANT: Final = b"\x00"
 _DORMANT_BYTE: Final = 0
+#: How much of a deferred value a restore reads (its mark, the summary's length and the
+#: summary), where the journal can read the rest when an input needs it (D186).
+_HEAD: Final = 2 + 255
 
 
 def _summary(value: Any) -> bytes:
@@ -415,6 +424,28 @@ def _load_deferred(loads: Any, table: str, data: bytes) -> Any:
         ) from exc
 
 
+def _fetch_deferred(fetch: Any, loads: Any, table: str, key: bytes) -> Any:
+    """A deferred entry's value, read whole from the journal and decoded when an input first
+    reads it (D186): the restore kept only its key and summary."""
+    data = fetch(table, key)
+    if not data or data[0] != _DORMANT_BYTE:
+        raise JournalError(
+            f"an entry of the checkpoint ({table}) is no longer in the journal",
+            code="journal.checkpoint-damaged",
+            hint="stop the node and delete the journal's checkpoint (DELETE FROM checkpoint):"
+            " the next start replays the whole input log",
+        )
+    return _load_deferred(loads, table, data)
+
+
+def _settle(item: Any) -> None:
+    """Make a deferred value before its entry is overwritten or removed: a version of the
+    state kept from before (a rollback's) must not read the new one (D186)."""
+    if type(item) is Deferred and not item.loaded:
+        with suppress(JournalError):  # damaged: it fails for whoever reads it, as it would
+            item.value()
+
+
 class DeskCheckpoints:
     """Writes and reads the checkpoints of one node's desk (see the module docstring)."""
 
@@ -447,7 +478,7 @@ class DeskCheckpoints:
         says what class and fields the checkpoint must hold. Sets :attr:`input_seq`."""
         self._saved, self.input_seq, self.input_at, self.pending = None, 0, None, 0
         try:
-            checkpoint = await self.journal.load_checkpoint()
+            checkpoint = await self.journal.load_checkpoint(head=_HEAD)
         except EessiError as exc:
             return self._ignored(f"it cannot be read: {exc}")
         if checkpoint is None:
@@ -484,7 +515,15 @@ class DeskCheckpoints:
         try:
             codec = _Codec(header.get("globals", ()))
             loads, load_key = codec.loads, codec.load_key
-            loaders = {name: partial(_load_deferred, loads, name) for name in fields}
+            fetch = checkpoint.fetch
+            # a deferred value: kept as its bytes, or (when the journal reads it later) as its
+            # key alone, D186
+            loaders = {
+                name: partial(_load_deferred, loads, name)
+                if fetch is None
+                else partial(_fetch_deferred, fetch, loads, name)
+                for name in fields
+            }
             last_table, entries, values, loader = "", {}, {}, loaders[fields[0]]
             summaries: dict[bytes, tuple[str, ...] | None] = {}
             for table, key_bytes, value_bytes in checkpoint.items:
@@ -503,7 +542,9 @@ class DeskCheckpoints:
                         summary = summaries.get(raw)
                         if summary is None:
                             summary = summaries[raw] = _read_summary(raw)
-                    entry: Any = Deferred(loader, value_bytes, summary)
+                    entry: Any = Deferred(
+                        loader, value_bytes if fetch is None else key_bytes, summary
+                    )
                 else:
                     entry = loads(value_bytes)
                 key = key_bytes[1:].decode() if key_bytes[0] == _TEXT else load_key(key_bytes)
@@ -584,6 +625,7 @@ class DeskCheckpoints:
                     ):  # made since the restore, not changed
                         new[key] = (was[0], item)
                         continue
+                    _settle(saved_item)  # its entry is about to change
                 key_bytes = was[0] if was is not None else codec.key(key)
                 new[key] = (key_bytes, item)
                 if type(item) is Deferred:  # all is written again (a checkpoint ignored)
@@ -592,7 +634,9 @@ class DeskCheckpoints:
                 if _dormant(item):
                     data = _DORMANT + _summary(item) + data
                 changed.append((name, key_bytes, data))
-            removed.extend((name, old[key][0]) for key in old.keys() - new.keys())
+            for key in old.keys() - new.keys():
+                _settle(old[key][1])
+                removed.append((name, old[key][0]))
             saved[name] = new
         header = {
             "format": FORMAT,

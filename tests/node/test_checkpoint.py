@@ -484,3 +484,82 @@ async def test_every_class_a_checkpoint_holds_is_in_the_fingerprinted_model(
     assert "eessi.sed.documents" in named  # the documents were looked into
     outside = named - set(model_modules()) - {"datetime", "eessi.node.checkpoint", "builtins"}
     assert not outside, f"classes of {sorted(outside)} are checkpointed but not fingerprinted"
+
+
+async def test_a_restart_reads_a_deferred_case_from_the_journal_when_an_input_first_needs_it(
+    tmp_path: Path,
+) -> None:
+    """D186: a restart keeps of a completed case only its key and summary; the case is read
+    from the journal when an input first reads it. A case's entry changed in the journal after
+    the start (here: damaged) is therefore what that input finds (it fails, marked failed),
+    while a case whose late X008 comes in the same way, untouched, reopens as before."""
+    from eessi.node.inputs import InvalidateDocument
+
+    directory = load_directory(write_directory(tmp_path))
+    households = people(2)
+    async with network(tmp_path, directory, households, every=None) as net:
+        await run_requests(net, ["ckpt-000/spouse", "ckpt-001/spouse"])
+        damaged, sound = sorted(net[FR].desk.snapshot().cases)
+    async with network(tmp_path, directory, households, every=0) as net:
+        cns = net[CNS]
+        assert cns.stats["replayed"] == 0
+        assert deferred_cases(cns) == 2
+        with sqlite3.connect(cns_db(tmp_path)) as conn:  # after the restore, before any input
+            conn.execute(
+                "UPDATE checkpoint_items SET value = x'00008005deadbeef'"
+                " WHERE tbl = 'cases' AND key = ?",
+                (b"\x00" + damaged.encode(),),
+            )
+            assert conn.total_changes == 1
+        for case_id in (damaged, sound):
+            await net[FR].submit(InvalidateDocument(case_id, "S073"))
+        async with asyncio.timeout(60):
+            await net.idle()
+        inbound = await cns.journal.messages(direction=Direction.IN)
+        x008 = {r.conversation_id: r for r in inbound if r.sed_type == "X008"}
+        assert x008[damaged].status.value == "processing_failed"
+        assert "cannot be decoded" in (x008[damaged].last_error or "")
+        assert x008[sound].status.value == "processed"
+        assert cns.desk.snapshot().cases[sound].state.value == "awaiting-confirmation"
+
+
+async def test_a_state_kept_from_before_a_checkpoint_reads_its_own_deferred_values(
+    tmp_path: Path,
+) -> None:
+    """D186: a deferred value is read from the journal when first needed, so a checkpoint that
+    overwrites or removes its entry first makes it (as it was): a version of the state kept
+    from before (what a rollback holds) reads its own value, never the new one; and a state
+    read after its journal is closed reads the values as they were at close."""
+    from eessi.core.desk import PersistentMap
+    from eessi.node.checkpoint import DeskCheckpoints
+
+    directory = load_directory(write_directory(tmp_path))
+    households = people(3)
+    async with network(tmp_path, directory, households, every=None) as net:
+        await run_requests(net, [f"ckpt-{i:03d}/spouse" for i in range(3)])
+        fresh = net[CNS].make_desk(net[CNS].step_clock, net[CNS].step_ids, None).snapshot()
+        written = net[CNS].desk.snapshot()
+    changed, gone, kept = sorted(written.cases)
+    journal = await open_journal(cns_db(tmp_path))
+    try:
+        checkpoints = DeskCheckpoints(journal, CNS)
+        before = await checkpoints.restore(fresh)
+        assert before is not None
+        assert all(type(v).__name__ == "Deferred" for _, v in before.cases.raw_items())
+        # a later state: one case replaced and one removed, neither read (never made)
+        assert isinstance(before.cases, PersistentMap)
+        later = {k: v for k, v in before.cases.raw_items() if k != gone}
+        later[changed] = written.cases[kept]
+        after = replace(before, cases=PersistentMap(later))
+        assert await checkpoints.save(after) == 2
+        with sqlite3.connect(cns_db(tmp_path)) as conn:
+            assert conn.execute(
+                "SELECT count(*) FROM checkpoint_items WHERE tbl = 'cases' AND key = ?",
+                (b"\x00" + gone.encode(),),
+            ).fetchone() == (0,)
+        assert before.cases[changed] == written.cases[changed]
+        assert before.cases[gone] == written.cases[gone]
+        assert after.cases[changed] == written.cases[kept]
+    finally:
+        await journal.close()
+    assert before.cases[kept] == written.cases[kept]  # read after close: as at close
