@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import asyncio
 
+    from eessi.node.partitions import SharedInstitution
+
 from eessi.cli._help import examples
 
 __all__ = ["add_node_arguments", "register", "report_drain", "run"]
@@ -325,11 +327,9 @@ async def _serve(args: argparse.Namespace) -> int:
 
     from eessi.directory import default_directory_path, load_directory
     from eessi.errors import ConfigError
-    from eessi.journal.postgres import is_postgres_url, redact_url
-    from eessi.mock.wiring import enable_mock, mock_controller
+    from eessi.journal.urls import is_postgres_url, redact_url
     from eessi.node.households import load_households
     from eessi.node.network import journal_file_name, open_institution
-    from eessi.node.partitions import PARTITIONS, SharedInstitution
     from eessi.ops.logs import announce
     from eessi.ops.observe import instrument
     from eessi.ops.shutdown import drain
@@ -375,7 +375,11 @@ async def _serve(args: argparse.Namespace) -> int:
             " each (bench/shared.py drives the CNS with two; docs/deployment.md)",
             code="cli.shared-mock",
         )
-    controller = mock_controller(directory, seed=args.seed) if entry.kind == "mock" else None
+    controller = None
+    if entry.kind == "mock":  # its modules imported only for a mock fund (D187)
+        from eessi.mock.wiring import mock_controller
+
+        controller = mock_controller(directory, seed=args.seed)
     profile = controller.profiles.get(entry.id) if controller is not None else None
     options, clock = node_options(args), node_clock(args)  # refused before any key is made
     transport, transport_line = node_transport(args, directory, default_pki_beside(directory))
@@ -402,6 +406,8 @@ async def _serve(args: argparse.Namespace) -> int:
     shared: SharedInstitution | None = None
     try:  # whatever fails from here on, what was opened is closed (the process then exits)
         if controller is not None:  # a mock fund: its profile's behaviours, /api/mock/ routes
+            from eessi.mock.wiring import enable_mock
+
             enable_mock(inst, controller, host=args.host or urlsplit(entry.endpoint).hostname)
         metrics = instrument(inst)
         if not args.shared:  # POST /api/reset: this process back to the start
@@ -412,6 +418,8 @@ async def _serve(args: argparse.Namespace) -> int:
             back = [partial(controller.reset, entry.id)] if controller is not None else []
             attach_lone_reset(inst, db, synchronous=args.synchronous, before=back)
         if args.shared:  # partitions of the cases, shared with the other processes
+            from eessi.node.partitions import PARTITIONS, SharedInstitution
+
             shared = SharedInstitution(
                 inst,
                 partitions=args.partitions or PARTITIONS,

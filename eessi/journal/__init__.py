@@ -9,6 +9,7 @@ opens SQLite, a ``postgresql://`` URL PostgreSQL.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from eessi.journal.base import (
     FINAL_STATUSES,
@@ -22,8 +23,11 @@ from eessi.journal.base import (
     MessageRecord,
     MessageStatus,
 )
-from eessi.journal.postgres import PostgresJournal, is_postgres_url
 from eessi.journal.sqlite import SqliteJournal, Synchronous
+from eessi.journal.urls import is_postgres_url
+
+if TYPE_CHECKING:
+    from eessi.journal.postgres import PostgresJournal
 
 __all__ = [
     "FINAL_STATUSES",
@@ -52,5 +56,16 @@ async def open_journal(path: str | Path, *, synchronous: Synchronous = "FULL") -
     (see ``docs/decisions.md``).
     """
     if isinstance(path, str) and is_postgres_url(path):
+        from eessi.journal.postgres import PostgresJournal
+
         return await PostgresJournal.open(path, synchronous_commit=synchronous == "FULL")
     return await SqliteJournal.open(path, synchronous=synchronous)
+
+
+def __getattr__(name: str) -> Any:
+    """``PostgresJournal`` imported on first use: a SQLite node never loads asyncpg (D187)."""
+    if name == "PostgresJournal":
+        from eessi.journal.postgres import PostgresJournal
+
+        return PostgresJournal
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

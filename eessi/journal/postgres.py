@@ -44,7 +44,6 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -64,6 +63,7 @@ from eessi.journal.base import (
 )
 from eessi.journal.migrations import POSTGRES_MIGRATIONS, Migration, pending_migrations
 from eessi.journal.rows import StatusRequest, case_event, message_params, message_record
+from eessi.journal.urls import is_postgres_url, redact_url
 
 __all__ = [
     "DONE_CHANNEL",
@@ -118,21 +118,6 @@ PARTITION_SLOT = 1000
 #: Decides the partition of an inbound message as it is accepted (on the writer connection,
 #: inside the accepting transaction): ``None`` leaves it unpartitioned.
 Router = Callable[[Any, MessageRecord], Awaitable[int | None]]
-
-
-def is_postgres_url(target: str) -> bool:
-    """True if ``target`` names a PostgreSQL database (``postgresql://`` or ``postgres://``)."""
-    return target.startswith(("postgresql://", "postgres://"))
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password (for errors and logs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
 
 
 def _params(r: MessageRecord, part: int | None = None) -> tuple[Any, ...]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from eessi.core.registry import CnsRegistry
 from eessi.errors import ConfigError, DomainError
-from eessi.node.household_index import INDEX_FILE, household_source
+from eessi.node.household_index import INDEX_FILE, STAMP_FILE, household_source
 from eessi.node.households import load_households
 
 
@@ -156,3 +157,93 @@ async def test_a_restart_with_the_same_households_does_not_journal_them_again(
     assert await start_and_stop() == [[2, 1], ids]  # the same households: not written again
     write(folder, 77)
     assert await start_and_stop() == [[3, 2], sorted([*ids, "idx-0077"])]
+
+
+def settled(folder: Path) -> None:
+    """The directory last changed an hour ago (longer than RACY_NS)."""
+    old = time.time_ns() - 3600 * 10**9
+    os.utime(folder, ns=(old, old))
+
+
+def stamped(folder: Path) -> None:
+    """Indexed, then checked as indexed by a second start: the stamp is written (D188)."""
+    household_source(folder, index_from=10)  # the index
+    settled(folder)
+    second = household_source(folder, index_from=10)
+    assert not second.trusted
+    assert (folder / STAMP_FILE).read_text()
+
+
+def test_a_directory_checked_as_indexed_is_taken_from_the_index_without_listing_it(
+    folder: Path,
+) -> None:
+    """D188: the third start finds the stamp true and lists nothing; its registry is the
+    one a listing gives."""
+    stamped(folder)
+    third = household_source(folder, index_from=10)
+    assert third.trusted
+    assert third.parsed == {}
+    assert third.digest == household_source(folder, index_from=10).digest
+    assert third.registry().require_main("1980010100007").household.main_insured[0].name == (
+        "Paul Idx7"
+    )
+
+
+def test_a_directory_changed_moments_ago_is_not_stamped(folder: Path) -> None:
+    """A change in the same tick as the stamp could go unseen: a directory changed less than
+    RACY_NS ago is listed at every start until it is older (D188)."""
+    household_source(folder, index_from=10)
+    household_source(folder, index_from=10)
+    assert not household_source(folder, index_from=10).trusted
+    settled(folder)
+    household_source(folder, index_from=10)
+    assert household_source(folder, index_from=10).trusted
+
+
+def test_a_file_added_removed_or_replaced_after_the_stamp_is_seen_at_the_next_start(
+    folder: Path,
+) -> None:
+    stamped(folder)
+    write(folder, 99)  # a new file: the directory's time changes
+    again = household_source(folder, index_from=10)
+    assert not again.trusted
+    assert again.registry().by_main_pin("1980010100099") is not None
+    settled(folder)
+    household_source(folder, index_from=10)  # stamped again
+    replacement = folder / "tmp-edit"
+    replacement.write_text(json.dumps(household(4, pin="1975010100004")), encoding="utf-8")
+    replacement.rename(folder / "idx-0004.json")  # an editor's save: a rename over the file
+    after = household_source(folder, index_from=10)
+    assert not after.trusted
+    assert after.registry().by_main_pin("1975010100004") is not None
+    assert after.registry().by_main_pin("1980010100004") is None
+
+
+def test_a_file_rewritten_in_place_after_the_stamp_is_never_used_stale(
+    folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """D188: a file rewritten in place keeps the directory's time, so the start trusts the
+    index; the household is read from its file when first looked up (its new content), the
+    change is logged and the stamp cleared; a changed main insured PIN is refused (the start
+    indexed the old one), and the next start lists the directory and takes the new PIN."""
+    stamped(folder)
+    mtime_before = folder.stat().st_mtime_ns
+    with open(folder / "idx-0006.json", "w", encoding="utf-8") as f:  # in place, as ``cp`` does
+        f.write(json.dumps(household(6, name="Renamed Idx6")))
+    with open(folder / "idx-0008.json", "w", encoding="utf-8") as f:
+        f.write(json.dumps(household(8, pin="1975010100008")))
+    assert folder.stat().st_mtime_ns == mtime_before  # nothing a listing-free start can see
+    source = household_source(folder, index_from=10)
+    assert source.trusted
+    registry = source.registry()
+    with caplog.at_level("WARNING", logger="eessi.node"):
+        six = registry.require_main("1980010100006")
+    assert six.household.main_insured[0].name == "Renamed Idx6"  # never the indexed past
+    assert any("idx-0006.json changed in place" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ConfigError) as info:
+        registry.require_main("1980010100008")
+    assert "idx-0008.json" in str(info.value)
+    assert "1975010100008" in str(info.value)
+    after = household_source(folder, index_from=10)
+    assert not after.trusted
+    assert after.registry().require_main("1975010100008").key == "idx-0008"
