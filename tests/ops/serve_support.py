@@ -211,6 +211,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+async def owner_pids(url: str) -> dict[int, int]:
+    """Each partition of the CNS and the PID of the process that holds it (from ``partitions``)."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT part, holder FROM partitions WHERE institution = $1", CNS)
+    finally:
+        await conn.close()
+    return {int(r["part"]): int(r["holder"].rsplit(":", 1)[1]) for r in rows}
+
+
 def cross_border_households(where: Path, n: int) -> str:
     """Households whose main insured lives in Portugal (the CNS sends his S072 unasked, R13)
     and whose spouse lives in Luxembourg."""

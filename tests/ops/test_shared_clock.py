@@ -13,9 +13,8 @@ from datetime import datetime
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 import pytest
-from serve_support import CNS, api, cross_border_households, start_shared
+from serve_support import api, cross_border_households, owner_pids, start_shared
 
 from eessi.node.partitions import partition_of
 
@@ -24,15 +23,6 @@ pytestmark = pytest.mark.slow
 HOUSEHOLDS = 8
 PARTS = 4
 START = "2026-01-05T09:00:00+00:00"
-
-
-async def owner_pids(url: str) -> dict[int, int]:
-    conn = await asyncpg.connect(url)
-    try:
-        rows = await conn.fetch("SELECT part, holder FROM partitions WHERE institution = $1", CNS)
-    finally:
-        await conn.close()
-    return {int(r["part"]): int(r["holder"].rsplit(":", 1)[1]) for r in rows}
 
 
 async def test_a_clock_move_on_one_process_fires_timers_in_the_others_partitions_r13(

@@ -14,9 +14,8 @@ import signal
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 import pytest
-from serve_support import CNS, api, cross_border_households, start_shared, until
+from serve_support import api, cross_border_households, owner_pids, start_shared, until
 
 from eessi.node.partitions import REMOTE_TIMEOUT, partition_of
 
@@ -24,15 +23,6 @@ pytestmark = pytest.mark.slow
 
 HOUSEHOLDS = 8
 PARTS = 4
-
-
-async def holders(url: str) -> dict[int, int]:
-    conn = await asyncpg.connect(url)
-    try:
-        rows = await conn.fetch("SELECT part, holder FROM partitions WHERE institution = $1", CNS)
-    finally:
-        await conn.close()
-    return {int(r["part"]): int(r["holder"].rsplit(":", 1)[1]) for r in rows}
 
 
 async def test_the_owner_dying_mid_request_answers_owner_lost_at_once_and_runs_it_once_r18(
@@ -46,7 +36,7 @@ async def test_the_owner_dying_mid_request_answers_owner_lost_at_once_and_runs_i
     asked, dying = nodes
     assert dying.proc is not None
     try:
-        owners = await holders(postgres_url)
+        owners = await owner_pids(postgres_url)
         n = next(
             i
             for i in range(HOUSEHOLDS)
@@ -68,7 +58,7 @@ async def test_the_owner_dying_mid_request_answers_owner_lost_at_once_and_runs_i
             assert f"{REMOTE_TIMEOUT:g} s" not in error["message"]  # not the timeout
 
             async def taken_over() -> bool:
-                return (await holders(postgres_url))[part] == asked.proc.pid  # type: ignore[union-attr]
+                return (await owner_pids(postgres_url))[part] == asked.proc.pid  # type: ignore[union-attr]
 
             await until(taken_over, f"the asked process takes partition {part} over")
             # run once: the referral to the service (R18) is in the desk log once
