@@ -23,20 +23,19 @@ loopback, ``Authorization: Bearer <EESSI_ADMIN_TOKEN>`` when the node is bound e
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.registry import Collector
 
 from eessi.errors import EessiError
 from eessi.node.http_api import admin_auth, error_response, status_of
-from eessi.node.shared_views import DeskGauges, open_cases, views_of
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+    from prometheus_client.core import Metric
+
     from eessi.node.institution import Institution
+    from eessi.node.shared_views import DeskGauges
 
 __all__ = ["METRICS_PATH", "NodeMetrics", "add_metrics_route"]
 
@@ -52,8 +51,33 @@ _DURATION_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 class NodeMetrics:
     """The metrics of one node, in their own registry (see the module docstring)."""
 
+    registry: CollectorRegistry
+    messages: Counter
+    validation_failures: Counter
+    retries: Counter
+    commit_seconds: Histogram
+    message_seconds: Histogram
+
     def __init__(self, institution: str) -> None:
         self.institution = institution
+        #: The node watched (:meth:`watch`).
+        self.node: Institution | None = None
+        #: A shared institution's gauges, gathered before each scrape (:meth:`gather`).
+        self.shared: DeskGauges | None = None
+        #: Commit times observed before the registry was made (:meth:`observe_commit`).
+        self._commits: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        """The registry and its series, made (and ``prometheus_client`` imported) when first
+        used: at the first message or scrape, not before the node answers (D210)."""
+        if name not in _LAZY:
+            raise AttributeError(name)
+        self._build()
+        return self.__dict__[name]
+
+    def _build(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.messages = Counter(
@@ -91,85 +115,126 @@ class NodeMetrics:
             buckets=_DURATION_BUCKETS,
             registry=r,
         )
+        if self._watched is not None:
+            r.register(_collector(self, *self._watched))
+        commits, self._commits = self._commits, []
+        for seconds in commits:
+            self.commit_seconds.labels(self.institution).observe(seconds)
 
-        #: The node watched (:meth:`watch`).
-        self.node: Institution | None = None
-        #: A shared institution's gauges, gathered before each scrape (:meth:`gather`).
-        self.shared: DeskGauges | None = None
+    def observe_commit(self, seconds: float) -> None:
+        """One journal transaction's time. Before the registry is made (the start's own
+        commits), kept aside (at most :data:`_COMMITS_KEPT`, then the registry is made) and
+        observed when it is."""
+        if "registry" in self.__dict__:
+            self.commit_seconds.labels(self.institution).observe(seconds)
+            return
+        self._commits.append(seconds)
+        if len(self._commits) >= _COMMITS_KEPT:
+            self._build()
+
+    #: What :meth:`watch` was given, registered when the registry is made.
+    _watched: tuple[Institution, Callable[[], int]] | None = None
 
     def watch(self, node: Institution, outbox_depth: Callable[[], int]) -> None:
         """Export ``node``'s gauges (read at each scrape)."""
         self.node = node
-        self.registry.register(_NodeCollector(self, node, outbox_depth))
+        self._watched = (node, outbox_depth)
+        if "registry" in self.__dict__:
+            self.registry.register(_collector(self, node, outbox_depth))
 
     async def gather(self) -> None:
         """Before a scrape: a process of a shared institution asks every partition's desk
         for the institution's gauges (an owner that does not answer: an error, no partial
         figures)."""
+        from eessi.node.shared_views import views_of
+
         views = views_of(self.node) if self.node is not None else None
         if views is not None:
             self.shared = await views.gauges()
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""
+        from prometheus_client.exposition import generate_latest
+
         return generate_latest(self.registry)
 
 
-class _NodeCollector(Collector):
-    """Gauges read from the node when scraped."""
+#: Commit times kept before the registry is made (:meth:`NodeMetrics.observe_commit`).
+_COMMITS_KEPT: Final = 256
 
-    def __init__(self, metrics: NodeMetrics, node: Institution, outbox: Callable[[], int]) -> None:
-        self._metrics = metrics
-        self._inst = metrics.institution
-        self._node = node
-        self._outbox = outbox
+_LAZY: Final = frozenset(
+    ("registry", "messages", "validation_failures", "retries", "commit_seconds", "message_seconds")
+)
 
-    def describe(self) -> Iterator[Metric]:
-        return iter(())
 
-    def collect(self) -> Iterator[Metric]:
-        labels = [self._inst]
-        shared = self._metrics.shared
-        outbox = GaugeMetricFamily(
-            "eessi_outbox_depth",
-            "Outbound messages journaled and not yet acknowledged or failed",
-            labels=["institution"],
-        )
-        outbox.add_metric(labels, self._outbox() if shared is None else shared.outbox)
-        yield outbox
-        parked = GaugeMetricFamily(
-            "eessi_parked_messages",
-            "Inbound documents kept until their case (or the document they answer) is known",
-            labels=["institution"],
-        )
-        parked.add_metric(labels, len(self._node.parked) if shared is None else shared.parked)
-        yield parked
-        if shared is not None:
-            owned = GaugeMetricFamily(
-                "eessi_partitions_owned",
-                "Partitions of the institution's cases this process owns (eessi serve --shared)",
+def _collector(metrics: NodeMetrics, node: Institution, outbox: Callable[[], int]) -> Any:
+    """The collector of ``node``'s gauges (its class made with ``prometheus_client``)."""
+    from prometheus_client.registry import Collector
+
+    class _NodeCollector(Collector):
+        """Gauges read from the node when scraped."""
+
+        def __init__(
+            self, metrics: NodeMetrics, node: Institution, outbox: Callable[[], int]
+        ) -> None:
+            self._metrics = metrics
+            self._inst = metrics.institution
+            self._node = node
+            self._outbox = outbox
+
+        def describe(self) -> Iterator[Metric]:
+            return iter(())
+
+        def collect(self) -> Iterator[Metric]:
+            from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+            from eessi.node.shared_views import open_cases
+
+            labels = [self._inst]
+            shared = self._metrics.shared
+            outbox = GaugeMetricFamily(
+                "eessi_outbox_depth",
+                "Outbound messages journaled and not yet acknowledged or failed",
                 labels=["institution"],
             )
-            owned.add_metric(labels, shared.owned)
-            yield owned
-        expired = self._node.stats.get("expired")
-        if expired is not None:
-            fam = CounterMetricFamily(
-                "eessi_expired_messages",
-                "Parked documents given up after their time limit",
+            outbox.add_metric(labels, self._outbox() if shared is None else shared.outbox)
+            yield outbox
+            parked = GaugeMetricFamily(
+                "eessi_parked_messages",
+                "Inbound documents kept until their case (or the document they answer) is known",
                 labels=["institution"],
             )
-            fam.add_metric(labels, expired)
-            yield fam
-        cases = GaugeMetricFamily(
-            "eessi_open_cases",
-            "Cases not closed, by BUC and state",
-            labels=["institution", "buc", "state"],
-        )
-        tally = open_cases(self._node.desk) if shared is None else shared.open_cases
-        for (buc, state), n in sorted(tally.items()):
-            cases.add_metric([self._inst, buc, state], n)
-        yield cases
+            parked.add_metric(labels, len(self._node.parked) if shared is None else shared.parked)
+            yield parked
+            if shared is not None:
+                owned = GaugeMetricFamily(
+                    "eessi_partitions_owned",
+                    "Partitions of the institution's cases this process owns"
+                    " (eessi serve --shared)",
+                    labels=["institution"],
+                )
+                owned.add_metric(labels, shared.owned)
+                yield owned
+            expired = self._node.stats.get("expired")
+            if expired is not None:
+                fam = CounterMetricFamily(
+                    "eessi_expired_messages",
+                    "Parked documents given up after their time limit",
+                    labels=["institution"],
+                )
+                fam.add_metric(labels, expired)
+                yield fam
+            cases = GaugeMetricFamily(
+                "eessi_open_cases",
+                "Cases not closed, by BUC and state",
+                labels=["institution", "buc", "state"],
+            )
+            tally = open_cases(self._node.desk) if shared is None else shared.open_cases
+            for (buc, state), n in sorted(tally.items()):
+                cases.add_metric([self._inst, buc, state], n)
+            yield cases
+
+    return _NodeCollector(metrics, node, outbox)
 
 
 def add_metrics_route(app: web.Application, metrics: NodeMetrics) -> None:
@@ -183,6 +248,8 @@ def add_metrics_route(app: web.Application, metrics: NodeMetrics) -> None:
             await metrics.gather()
         except EessiError as exc:
             return error_response(exc, status_of(exc))
+        from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
         return web.Response(
             body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )

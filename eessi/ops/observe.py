@@ -94,7 +94,6 @@ class ObservedJournal:
         self._inner = inner
         self._inst = institution
         self._metrics = metrics
-        self._messages = metrics.messages
         #: Messages journaled and not settled yet, by (direction, message ID).
         self._open: dict[tuple[Direction, str], _Seen] = {}
 
@@ -179,7 +178,7 @@ class ObservedJournal:
         async with self._inner.transaction() as tx:
             observed = _ObservedTx(tx)
             yield cast(JournalTransaction, observed)
-        self._metrics.commit_seconds.labels(self._inst).observe(time.perf_counter() - started)
+        self._metrics.observe_commit(time.perf_counter() - started)
         now = time.monotonic()
         for record in observed.queued:
             seen = _seen(record, now)
@@ -194,7 +193,7 @@ class ObservedJournal:
     # -- output --------------------------------------------------------------------------------
 
     def _outcome(self, message_id: str, seen: _Seen, status: str, **extra: Any) -> None:
-        self._messages.labels(self._inst, seen.sed, seen.direction.value, status).inc()
+        self._metrics.messages.labels(self._inst, seen.sed, seen.direction.value, status).inc()
         elapsed = None if seen.since is None else time.monotonic() - seen.since
         if elapsed is not None and status != "duplicate":
             self._metrics.message_seconds.labels(self._inst, seen.direction.value).observe(elapsed)

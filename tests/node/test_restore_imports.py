@@ -47,3 +47,58 @@ def test_a_cns_on_sqlite_starts_without_postgres_mock_or_partition_modules(
     loaded = sorted(m for m in modules if m.split(".")[0] == "asyncpg" or m in NOT_NEEDED)
     loaded += sorted(m for m in modules if m.startswith("eessi.mock."))
     assert loaded == []
+
+
+def test_prometheus_client_is_imported_at_the_first_scrape_and_metrics_are_served(
+    tmp_path: Path,
+) -> None:
+    """D210: ``prometheus_client`` is not imported before the node answers ready; the first
+    ``GET /metrics`` imports it and serves every series, with the start's own journal
+    commits counted (kept aside until then)."""
+    import json
+    import urllib.request
+
+    err_path = tmp_path / "importtime.txt"
+    with open(err_path, "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-X", "importtime", "-m", "eessi", "serve", "--institution", CNS,
+             "--directory", str(write_directory(tmp_path)), "--db", str(tmp_path / "cns.sqlite"),
+             "--host", "127.0.0.1", "--port", "0", "--tick", "0", "--no-security"],
+            stdout=subprocess.PIPE, stderr=err, text=True, cwd=tmp_path,
+        )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        url = ""
+        for line in proc.stdout:
+            if "listening on " in line:
+                url = line.split("listening on ", 1)[1].split()[0]
+                break
+        assert url, f"eessi serve exited ({proc.wait()}) before listening"
+        with urllib.request.urlopen(f"{url}/api/health/ready", timeout=30) as r:
+            assert r.status == 200
+            assert json.loads(r.read())  # answered: ready
+        before = _modules(err_path.read_text())
+        with urllib.request.urlopen(f"{url}/metrics", timeout=30) as r:
+            assert r.status == 200
+            text = r.read().decode()
+        after = _modules(err_path.read_text())
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)
+    assert "eessi.node.institution" in before  # the import times were read
+    assert "prometheus_client" not in before
+    assert "prometheus_client" in after
+    assert 'eessi_outbox_depth{institution="LU:CNS00001"} 0.0' in text
+    commits = [
+        line for line in text.splitlines()
+        if line.startswith("eessi_journal_commit_seconds_count{")
+    ]  # fmt: skip
+    assert len(commits) == 1 and float(commits[0].rsplit(" ", 1)[1]) >= 1  # the start's
+
+
+def _modules(importtime: str) -> set[str]:
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in importtime.splitlines()
+        if line.startswith("import time:")
+    }
