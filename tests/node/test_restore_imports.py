@@ -93,7 +93,8 @@ def test_prometheus_client_is_imported_at_the_first_scrape_and_metrics_are_serve
         line for line in text.splitlines()
         if line.startswith("eessi_journal_commit_seconds_count{")
     ]  # fmt: skip
-    assert len(commits) == 1 and float(commits[0].rsplit(" ", 1)[1]) >= 1  # the start's
+    assert len(commits) == 1
+    assert float(commits[0].rsplit(" ", 1)[1]) >= 1  # the start's own commits
 
 
 def _modules(importtime: str) -> set[str]:
