@@ -4,6 +4,7 @@ when first looked up, sees files added, changed or removed, and refuses what it 
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import time
 from pathlib import Path
@@ -103,13 +104,51 @@ def test_a_main_insured_pin_in_two_households_is_refused_even_when_indexed(folde
 
 def test_an_index_written_by_other_code_is_ignored(folder: Path) -> None:
     household_source(folder, index_from=10)
-    data = json.loads((folder / INDEX_FILE).read_text())
-    data["format"] = "someone else's"
-    data["keys"] = ["wrong"] * len(data["keys"])
-    (folder / INDEX_FILE).write_text(json.dumps(data))
+    raw = (folder / INDEX_FILE).read_bytes()
+    header, body = raw.split(b"\n", 1)
+    data = list(marshal.loads(body))
+    data[0] = "someone else's"
+    data[5] = ["wrong"] * len(data[5])
+    (folder / INDEX_FILE).write_bytes(header + b"\n" + marshal.dumps(tuple(data)))
     again = household_source(folder, index_from=10)
     assert len(again.parsed) == 30
     assert again.registry().entry("idx-0001").key == "idx-0001"
+
+
+def test_an_older_json_index_is_read_as_none_and_written_again_in_the_new_form(
+    folder: Path,
+) -> None:
+    """D211: the index of a node before D211 (JSON, one array per field) is not read: the
+    files are parsed as at a first start and the index is written again, marshal's form;
+    the next starts take the files from it, with the same digest as a listed start."""
+    first = household_source(folder, index_from=10)
+    files = first.files
+    old = {
+        "format": "eessi-households-index/1",
+        "names": list(files),
+        "sizes": [i[0] for i in files.values()],
+        "times": [i[1] for i in files.values()],
+        "keys": ["wrong"] * len(files),
+        "pins": [" ".join(i[3]) for i in files.values()],
+    }
+    (folder / INDEX_FILE).write_text(json.dumps(old), encoding="utf-8")
+    again = household_source(folder, index_from=10)
+    assert len(again.parsed) == 30  # parsed, the JSON index not trusted
+    assert (folder / INDEX_FILE).read_bytes().startswith(b"eessi-households-index marshal ")
+    third = household_source(folder, index_from=10)
+    assert third.parsed == {}  # from the new index
+    assert third.files == first.files
+    assert third.digest == first.digest
+    assert third.registry().entry("idx-0001").key == "idx-0001"
+
+
+def test_a_damaged_index_is_read_as_none(folder: Path) -> None:
+    household_source(folder, index_from=10)
+    raw = (folder / INDEX_FILE).read_bytes()
+    (folder / INDEX_FILE).write_bytes(raw[: len(raw) // 2])  # cut short (a full disk)
+    again = household_source(folder, index_from=10)
+    assert len(again.parsed) == 30
+    assert household_source(folder, index_from=10).parsed == {}
 
 
 def test_an_indexed_registry_refuses_a_key_twice_as_the_entries_form_does() -> None:
