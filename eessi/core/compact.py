@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import dataclasses
 import marshal
+import weakref
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -32,7 +34,7 @@ from enum import Enum
 from operator import attrgetter
 from typing import Any, Final
 
-__all__ = ["RECENT_DOCUMENTS", "CompactDocuments", "decode", "encode"]
+__all__ = ["PENDING_CASES", "RECENT_DOCUMENTS", "CompactDocuments", "decode", "encode"]
 
 # Tags of the forms that are not a class (a class's tag is its index in ``_CLASSES`` + _FIRST).
 _DATE: Final = 0
@@ -239,57 +241,93 @@ def _remember(key: tuple[bytes, int], document: Any) -> None:
     _RECENT[key] = document
 
 
+#: How many cases' documents stay decoded after a document is recorded (D215): a case's
+#: documents are encoded into its blob when it is this many recordings old, so a case that
+#: records several documents in a short while (a request, its answer, the reply) packs once.
+PENDING_CASES: Final = 512
+#: The mappings holding documents not yet encoded, oldest first (weak: one that is replaced
+#: by a newer version of its case, and dropped, needs no encoding).
+_PENDING: deque[weakref.ref[CompactDocuments]] = deque()
+
+
+def _pend(documents: CompactDocuments) -> None:
+    _PENDING.append(weakref.ref(documents))
+    while len(_PENDING) > PENDING_CASES:
+        old = _PENDING.popleft()()
+        if old is not None:
+            old._compact()
+
+
 class CompactDocuments(Mapping[str, Any]):
     """A case's documents by document ID, kept as one :func:`encode`'d blob: a read decodes
     the document asked for (tens of µs), unless it is among the last :data:`RECENT_DOCUMENTS`
-    read or recorded (in any case of this process). Immutable: a case that records a document
-    gets a new mapping from :meth:`with_document`.
+    read (in any case of this process). Immutable: a case that records a document gets a new
+    mapping from :meth:`with_document`. A document just recorded stays decoded until
+    :data:`PENDING_CASES` more mappings were made (in any case of this process), then it is
+    encoded into the blob with the others (D215): recording costs no encoding at once.
 
     Equal to any mapping with equal items. Pickles (and copies) as the plain dict of its
     decoded documents, since its bytes mean something only in this process."""
 
-    __slots__ = ("_blob", "_ids")
+    __slots__ = ("__weakref__", "_blob", "_fresh", "_ids")
 
     def __init__(self, documents: Mapping[str, Any] = {}) -> None:
         self._ids: tuple[str, ...] = tuple(documents)
-        self._blob = blob = _pack(tuple([_enc(d) for d in documents.values()]))
-        for index, document in enumerate(documents.values()):
-            _remember((blob, index), document)
+        #: The encoded documents (the first ones of ``_ids``), or None: none yet.
+        self._blob: bytes | None = None
+        #: Documents not yet in the blob, by index in ``_ids`` (or None: every one is).
+        self._fresh: dict[int, Any] | None = dict(enumerate(documents.values())) or None
+        if self._fresh:
+            _pend(self)
 
     def with_document(self, document_id: str, document: Any) -> CompactDocuments:
         """These documents with ``document`` under ``document_id`` (added, or replacing the
         one that had that ID: a new version keeps its document's ID)."""
-        parts = list(_unpack(self._blob))
-        ids = list(self._ids)
-        encoded = _enc(document)
-        if document_id in ids:
+        ids = self._ids
+        try:
             index = ids.index(document_id)
-            parts[index] = encoded
-        else:
+        except ValueError:
             index = len(ids)
-            ids.append(document_id)
-            parts.append(encoded)
+            ids = (*ids, document_id)
         new: CompactDocuments = object.__new__(CompactDocuments)
-        new._ids = tuple(ids)
-        new._blob = blob = _pack(tuple(parts))
-        old = self._blob
-        for i in range(len(self._ids)):  # what was decoded of these stays decoded
-            if i != index:
-                known = _RECENT.get((old, i), _NONE)
-                if known is not _NONE:
-                    _remember((blob, i), known)
-        _remember((blob, index), document)
+        new._ids = ids
+        new._blob = self._blob
+        fresh = self._fresh
+        new._fresh = {**fresh, index: document} if fresh else {index: document}
+        _pend(new)
         return new
+
+    def _compact(self) -> None:
+        """Encode the documents not yet in the blob into it (the mapping stays equal)."""
+        fresh = self._fresh
+        if not fresh:
+            return
+        parts = list(_unpack(self._blob)) if self._blob is not None else []
+        for index in sorted(fresh):
+            encoded = _enc(fresh[index])
+            if index < len(parts):
+                parts[index] = encoded
+            else:
+                parts.append(encoded)
+        self._blob = _pack(tuple(parts))
+        self._fresh = None
 
     def __getitem__(self, document_id: str) -> Any:
         try:
             index = self._ids.index(document_id)
         except ValueError:
             raise KeyError(document_id) from None
-        key = (self._blob, index)
+        fresh = self._fresh
+        if fresh is not None:
+            document = fresh.get(index, _NONE)
+            if document is not _NONE:
+                return document
+        blob = self._blob
+        assert blob is not None  # every index is fresh or in the blob
+        key = (blob, index)
         document = _RECENT.get(key, _NONE)
         if document is _NONE:
-            document = _dec(_unpack(self._blob)[index])
+            document = _dec(_unpack(blob)[index])
             _remember(key, document)
         return document
 
@@ -305,7 +343,8 @@ class CompactDocuments(Mapping[str, Any]):
     def __eq__(self, other: object) -> bool:
         if isinstance(other, CompactDocuments):
             return self._ids == other._ids and (
-                self._blob == other._blob or dict(self.items()) == dict(other.items())
+                (self._fresh is None and other._fresh is None and self._blob == other._blob)
+                or dict(self.items()) == dict(other.items())
             )
         return super().__eq__(other)
 

@@ -547,8 +547,13 @@ class Tx:
         events = machine.send(cm.DocumentRef(sed.code, doc_id, answers, sed.version), at=self.now)
         snap = machine.snapshot()
         answered = _answered(snap, doc_id, answers)
-        self.cases[case_id] = replace(
-            cf, snapshot=snap, documents=_with_document(cf.documents, doc_id, sed)
+        self.cases[case_id] = CaseFile(
+            snap,
+            cf.peer,
+            cf.member,
+            cf.person,
+            _with_document(cf.documents, doc_id, sed),
+            cf.suspended,
         )
         self.outgoing.append(Outgoing(cf.peer, case_id, cf.buc, sed, doc_id, answered))
         self._translate(cf, events, Role(cf.snapshot.role))
@@ -577,10 +582,13 @@ class Tx:
         machine = cm.Case(cf.snapshot)
         ref = cm.DocumentRef(msg.sed.code, msg.document_id, answers, msg.sed.version)
         events = machine.receive(ref, at=self.now)
-        self.cases[msg.case_id] = replace(
-            cf,
-            snapshot=machine.snapshot(),
-            documents=_with_document(cf.documents, msg.document_id, msg.sed),
+        self.cases[msg.case_id] = CaseFile(  # not dataclasses.replace: on every input (D216)
+            machine.snapshot(),
+            cf.peer,
+            cf.member,
+            cf.person,
+            _with_document(cf.documents, msg.document_id, msg.sed),
+            cf.suspended,
         )
         self._translate(cf, events, cf.snapshot.role)
         return events
@@ -641,7 +649,9 @@ class Tx:
             events = machine.tick(now)
             if not events:
                 continue
-            self.cases[case_id] = replace(cf, snapshot=machine.snapshot())
+            self.cases[case_id] = CaseFile(
+                machine.snapshot(), cf.peer, cf.member, cf.person, cf.documents, cf.suspended
+            )
             self._translate(cf, events, cf.snapshot.role)
             for ev in events:
                 if isinstance(ev, cm.ReminderDue):

@@ -10,7 +10,13 @@ from decimal import Decimal
 
 import pytest
 
-from eessi.core.compact import RECENT_DOCUMENTS, CompactDocuments, decode, encode
+from eessi.core.compact import (
+    PENDING_CASES,
+    RECENT_DOCUMENTS,
+    CompactDocuments,
+    decode,
+    encode,
+)
 from eessi.core.facts import DocumentKind
 from eessi.core.household import Household
 from eessi.core.registry import RECENT, CnsRegistry, RegistryEntry
@@ -98,9 +104,28 @@ def test_a_new_version_replaces_the_document_of_the_same_id() -> None:
 def test_compact_documents_read_after_many_others_are_decoded_equal() -> None:
     s071 = example("S071")
     docs = CompactDocuments({"d-1": s071})
-    for i in range(RECENT_DOCUMENTS + 1):  # pushes d-1 out of the decoded ones
-        CompactDocuments({f"x-{i}": example("X001")})
+    for i in range(PENDING_CASES + RECENT_DOCUMENTS + 1):  # d-1 gets encoded, then pushed out
+        CompactDocuments({f"x-{i}": example("X001")})[f"x-{i}"]
     assert docs["d-1"] == s071
+
+
+def test_documents_recorded_over_time_are_encoded_later_and_read_back_equal() -> None:
+    first, second, answer = example("S072", seed=0), example("S072", seed=1), example("S073")
+    docs = CompactDocuments({"d-1": example("S071")})
+    kept = [docs]
+    for i in range(4):  # each step: a new version, then enough other cases to encode it
+        docs = docs.with_document("d-2", first if i % 2 else second)
+        kept.append(docs)
+        for j in range(PENDING_CASES + 1):
+            CompactDocuments({f"x-{j}": example("X001")})
+    docs = docs.with_document("d-3", answer)
+    for j in range(PENDING_CASES + RECENT_DOCUMENTS + 1):
+        CompactDocuments({f"x-{j}": example("X001")})[f"x-{j}"]
+    assert docs == {"d-1": example("S071"), "d-2": first, "d-3": answer}
+    assert kept[0] == {"d-1": example("S071")}
+    assert kept[1] == {"d-1": example("S071"), "d-2": second}
+    assert kept[2] == {"d-1": example("S071"), "d-2": first}
+    assert pickle.loads(pickle.dumps(docs)) == docs
 
 
 def test_compact_documents_pickle_and_copy_as_their_decoded_dict() -> None:
