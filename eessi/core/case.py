@@ -42,10 +42,12 @@ For the code that drives cases (the co-insurance process):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final, TypeAlias
+from operator import attrgetter
+from typing import Any, Final, TypeAlias, TypeVar
 
 from eessi.core.buc_table import (
     HORIZONTAL_RULES,
@@ -529,15 +531,15 @@ class Case:
         events: list[Event] = []
         if not wait.reminder_due_emitted and now >= wait.deadline:
             events.append(ReminderDue(wait.sed, wait.answers, wait.deadline))
-            wait = replace(wait, reminder_due_emitted=True)
+            wait = _replace(wait, reminder_due_emitted=True)
         escalate = snap.deadlines.escalate_after
         if escalate is not None and not wait.escalation_emitted:
             due = wait.deadline + escalate
             if now >= due:
                 events.append(EscalationDue(wait.sed, wait.answers, due))
-                wait = replace(wait, escalation_emitted=True)
+                wait = _replace(wait, escalation_emitted=True)
         if events:
-            self._snap = replace(snap, wait=wait)
+            self._snap = _replace(snap, wait=wait)
         return tuple(events)
 
     # ---- internals
@@ -667,11 +669,11 @@ class Case:
                     "keep answers unchanged in a new version",
                 )
             if doc.answers is None and old.document.answers is not None:
-                doc = replace(doc, answers=old.document.answers)
-            revised = replace(ex, document=doc, revision=old.revision + 1)
+                doc = _replace(doc, answers=old.document.answers)
+            revised = _replace(ex, document=doc, revision=old.revision + 1)
             in_effect = (*snap.in_effect[: current[0]], revised)
             return (
-                replace(snap, in_effect=in_effect, history=(*snap.history, revised)),
+                _replace(snap, in_effect=in_effect, history=(*snap.history, revised)),
                 (NewVersion(doc, revised.revision, by),),
             )
 
@@ -693,10 +695,10 @@ class Case:
                     f"{prev.code} {prev.document_id}",
                     f"use answers={prev.document_id!r} (or leave it out)",
                 )
-            doc = replace(doc, answers=prev.document_id)
-            ex = replace(ex, document=doc)
+            doc = _replace(doc, answers=prev.document_id)
+            ex = _replace(ex, document=doc)
         in_effect = (*snap.in_effect, ex)
-        new = replace(
+        new = _replace(
             snap,
             state=nxt,
             in_effect=in_effect,
@@ -714,12 +716,12 @@ class Case:
         """Set the wait for the new state, announcing it with :class:`ReplyExpected`."""
         step = awaited_step(snap.buc, snap.role, snap.state)
         if step is None or not snap.in_effect:
-            return replace(snap, wait=None)
+            return _replace(snap, wait=None)
         answers = snap.in_effect[-1].document.document_id
         sender = self.role if step.direction is Direction.SEND else other_role(self.role)
         deadline = at + snap.deadlines.reply_within
         events.append(ReplyExpected(step.sed, answers, sender, deadline))
-        return replace(snap, wait=Wait(step.sed, answers, sender, at, deadline))
+        return _replace(snap, wait=Wait(step.sed, answers, sender, at, deadline))
 
     def _horizontal(
         self, step: Step, ex: Exchange, nxt: CaseState
@@ -735,7 +737,7 @@ class Case:
         if rule.effect is Effect.CLOSE:
             events.append(StateChanged(snap.state, nxt, doc, by))
             events.append(CaseClosed(doc, by, snap.completed))
-            new = replace(
+            new = _replace(
                 snap,
                 state=nxt,
                 history=history,
@@ -746,7 +748,7 @@ class Case:
             return new, tuple(events)
 
         if rule.refers_to is Refers.NOTHING:  # X050
-            return replace(snap, history=history), (BusinessException(doc, by),)
+            return _replace(snap, history=history), (BusinessException(doc, by),)
 
         if rule.refers_to is Refers.PEER_REMINDER:  # X010 answers / X011 rejects an X009
             theirs = tuple(r for r in snap.open_reminders if r.direction is not ex.direction)
@@ -757,14 +759,14 @@ class Case:
                 if rule.sed == "X011"
                 else ReminderAnswered(doc, reminder.document, by)
             )
-            return replace(snap, history=history, open_reminders=left), (event,)
+            return _replace(snap, history=history, open_reminders=left), (event,)
 
         if rule.refers_to is Refers.PEER_CLARIFICATION:  # X013
             theirs = tuple(c for c in snap.open_clarifications if c.direction is not ex.direction)
             request = self._require_answers(ex, theirs, "an open X012 of the other side")
             left = tuple(c for c in snap.open_clarifications if c is not request)
             return (
-                replace(snap, history=history, open_clarifications=left),
+                _replace(snap, history=history, open_clarifications=left),
                 (ClarificationAnswered(doc, request.document, by),),
             )
 
@@ -784,13 +786,13 @@ class Case:
                     f"a reminder may be sent from {wait.deadline.isoformat()}",
                 )
             return (
-                replace(snap, history=history, open_reminders=(*snap.open_reminders, ex)),
+                _replace(snap, history=history, open_reminders=(*snap.open_reminders, ex)),
                 (Reminded(doc, wait.sed, by),),
             )
 
         if rule.refers_to is Refers.PEER_DOCUMENT:  # X012
             return (
-                replace(
+                _replace(
                     snap,
                     history=history,
                     open_clarifications=(*snap.open_clarifications, ex),
@@ -811,7 +813,7 @@ class Case:
         if snap.completed:
             events.append(CompletionWithdrawn(snap.in_effect[-1].document, doc, by))
         events.append(StateChanged(snap.state, nxt, doc, by))
-        new = replace(
+        new = _replace(
             snap,
             state=nxt,
             in_effect=snap.in_effect[:index],
@@ -823,3 +825,27 @@ class Case:
         )
         new = self._with_wait(new, ex.at, events)
         return new, tuple(events)
+
+
+_T = TypeVar("_T")
+#: Per dataclass: each field's position and a getter of all fields (see :func:`_replace`).
+_FIELDS: dict[type, tuple[dict[str, int], attrgetter[Any]]] = {}
+
+
+def _replace(obj: _T, **changes: Any) -> _T:
+    """``dataclasses.replace`` for this module's frozen dataclasses, which a case step makes
+    several of (a fifth of a step's time went to ``replace``'s generic field walk, D216):
+    the same ``__init__`` and ``__post_init__`` run, with the field values given by position."""
+    cls = type(obj)
+    spec = _FIELDS.get(cls)
+    if spec is None:
+        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        assert all(f.init and not f.kw_only for f in fields), f"{cls.__name__}: not positional"
+        names = [f.name for f in fields]
+        assert len(names) > 1, f"{cls.__name__}: one field, build it directly"
+        spec = _FIELDS[cls] = ({n: i for i, n in enumerate(names)}, attrgetter(*names))
+    index, values_of = spec
+    values = list(values_of(obj))
+    for name, value in changes.items():
+        values[index[name]] = value
+    return cls(*values)
