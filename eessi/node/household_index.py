@@ -5,11 +5,11 @@ The CNS's registry needs, to start, only which households exist: each one's key 
 insured PINs (how an S071 names a family). The whole household is needed when an input is
 about it. So :func:`household_source` lists the directory (names, sizes and modification
 times), and for the files it knows unchanged since the last start it takes their key and PINs
-from an index file kept beside them (``.eessi-households-index``, JSON); the others (new or
-changed files) are parsed and checked as always, so a bad file is still refused at start-up
-with its path. The registry (:meth:`HouseholdSource.registry`) is then
-:meth:`~eessi.core.registry.CnsRegistry.indexed`: a household file is read and parsed when it
-is first looked up.
+from an index file kept beside them (``.eessi-households-index``, ``marshal``'s form behind
+a header line, D211); the others (new or changed files) are parsed and checked as always,
+so a bad file is still refused at start-up with its path. The registry
+(:meth:`HouseholdSource.registry`) is then :meth:`~eessi.core.registry.CnsRegistry.indexed`:
+a household file is read and parsed when it is first looked up.
 
 The index is written (atomically: a temporary file renamed) when the directory has at least
 :data:`INDEX_FROM` files and changed since the index was written; a directory the node cannot
@@ -53,7 +53,7 @@ from typing import Any, Final
 from eessi.core.household import Household
 from eessi.core.registry import CnsRegistry
 from eessi.errors import ConfigError
-from eessi.node.households import read_household_file
+from eessi.node.households import no_households_at, read_household_file
 
 __all__ = [
     "INDEX_FILE",
@@ -360,13 +360,7 @@ def household_source(
     elif path.is_dir():
         listing = scan(path)
     else:
-        raise ConfigError(
-            f"no household directory or file at {path}",
-            code="config.households",
-            where=str(path),
-            hint="give --households a directory of household JSON files"
-            " (see docs/household-format.md)",
-        )
+        raise no_households_at(path)
     if listing.files is None:  # the stamp held (D188): the index lists the files
         indexed, digest = _read_index_and_digest(path)
         if len(indexed) >= index_from:

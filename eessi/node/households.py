@@ -36,6 +36,7 @@ __all__ = [
     "default_households_dir",
     "fund_records",
     "load_households",
+    "no_households_at",
     "read_household_file",
     "registry_entry",
 ]
@@ -79,14 +80,18 @@ def load_households(where: str | Path | None = None) -> list[Household]:
     elif path.is_file():
         files = [path]
     else:
-        raise ConfigError(
-            f"no household directory or file at {path}",
-            code="config.households",
-            where=str(path),
-            hint="give --households a directory of household JSON files"
-            " (see docs/household-format.md)",
-        )
+        raise no_households_at(path)
     return [read_household_file(f) for f in files]
+
+
+def no_households_at(path: Path) -> ConfigError:
+    """The refusal of a ``--households`` path that is neither a directory nor a file."""
+    return ConfigError(
+        f"no household directory or file at {path}",
+        code="config.households",
+        where=str(path),
+        hint="give --households a directory of household JSON files (see docs/household-format.md)",
+    )
 
 
 def read_household_file(path: Path) -> Household:
