@@ -102,9 +102,9 @@ async def test_R17_flow_with_the_cns_journaling_to_postgresql(
             await fund.submit(RequestEntitlement(ANA))
             async with asyncio.timeout(40):  # until the fund's S073 is acknowledged
                 while True:
-                    out = await fund.journal.messages(direction=Direction.OUT)
+                    fund_out = await fund.journal.messages(direction=Direction.OUT)
                     if ("S073", MessageStatus.ACKNOWLEDGED) in {
-                        (m.sed_type, m.status) for m in out
+                        (m.sed_type, m.status) for m in fund_out
                     }:
                         break
                     await asyncio.sleep(0.1)
