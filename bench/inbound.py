@@ -38,6 +38,23 @@ and the ratios against it are printed too (issue 13: "with eDelivery AS4 securit
 figures against bare parse + validate + the same signature operations"). ``--no-security``:
 AS4 without signing or encryption; ``--transport legacy``: the AS4-like envelope with an HMAC.
 
+**The same signature operations, per ``--answers`` mode** (D260). Per SED the fund does:
+
+* always, as the AS4 receiver: the RSA-OAEP unwrap of the message's AES key (its private key),
+  AES-128-GCM decryption of the SED, the RSA-SHA256 verification of the CNS's signature (a
+  public-key operation; the certificate's chain is checked once per certificate, not per
+  message) and the signed receipt (its private key). That is all with ``--answers silent`` (the
+  mock rule drops the answer before it is built): **bare secured** does exactly these;
+* with ``--answers send``, also for the answer it sends (S073, or X001): the answer signed (its
+  private key, the third private-key operation per SED), encrypted for the CNS (a fresh
+  AES-128-GCM key wrapped with RSA-OAEP under the CNS's public key), and the CNS's signed
+  receipt of it verified (a public-key operation). A fourth baseline, **bare sec+ans**
+  (:func:`bare_answering_serve`), does per POST what bare secured does plus exactly these
+  (:func:`answering`), and the ratios against it are printed for ``send``; bare secured stays
+  printed beside it. Nothing else is added to it: not the answer's encoding, compression, HTTP
+  send or journal writes (the fund's own work, which the ratio measures), and the receipt it
+  verifies was signed before the window (the CNS's work, not the fund's).
+
 **Profiling.** ``--profile pyspy`` attaches ``py-spy record`` (``pip install py-spy``, not a
 dependency) to the fund for the measured window of each level's first run and prints its time by
 subsystem, thread and function, as ``bench/exchange.py --profile pyspy`` does (the profiler's
@@ -71,11 +88,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 from exchange import (  # noqa: E402
+    RECEIPT,
     PySpy,
     cpu_seconds,
+    make_keys,
     percentile,
     report_pyspy,
+    sealer,
     start_bare,
+    unsealer,
     write_directory,
 )
 
@@ -423,10 +444,116 @@ async def drive_bare(
     )
 
 
-def run_bare(bodies: list[bytes], seconds: float, concurrency: int, secured: bool) -> Figures:
+def answering(where: Path) -> Any:
+    """``answer(n)``: the signature operations a fund does for the answer it sends to the
+    ``n``-th SED, with the keys of :func:`exchange.make_keys` in ``where`` (the bare server's are
+    the fund's, the client's the CNS's): the answer (an S073, as the fund's desk writes it) signed
+    with the server's key (RSA-SHA256, PKCS#1 v1.5: its private key), encrypted for the client
+    (a fresh AES-128-GCM key wrapped with RSA-OAEP SHA-256 under the client's public key), and
+    the client's signed receipt of it verified (RSA-SHA256 under the client's public key). The
+    receipts are signed here once, before the window, with the client's key: verifying one costs
+    the same whoever signed it when; signing them is the client's work, not the server's."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from eessi.as4.security.encrypt import OAEP
+    from eessi.sed.examples import example_xml
+
+    server = serialization.load_pem_private_key((where / "server.pem").read_bytes(), None)
+    client_key = serialization.load_pem_private_key((where / "client.pem").read_bytes(), None)
+    client = serialization.load_pem_public_key((where / "client.pub.pem").read_bytes())
+    assert isinstance(server, rsa.RSAPrivateKey)
+    assert isinstance(client_key, rsa.RSAPrivateKey)
+    assert isinstance(client, rsa.RSAPublicKey)
+    answers = [example_xml("S073", "4.4", seed=i) for i in range(16)]
+    receipts = [RECEIPT % f"answer-{i}".encode() for i in range(16)]
+    signed = [(r, client_key.sign(r, padding.PKCS1v15(), hashes.SHA256())) for r in receipts]
+
+    def answer(n: int) -> bytes:
+        payload = answers[n % len(answers)]
+        signature = server.sign(payload, padding.PKCS1v15(), hashes.SHA256())
+        key, nonce = AESGCM.generate_key(bit_length=128), os.urandom(12)
+        sealed = client.encrypt(key, OAEP) + nonce + AESGCM(key).encrypt(nonce, payload, None)
+        receipt, receipt_signature = signed[n % len(signed)]
+        client.verify(receipt_signature, receipt, padding.PKCS1v15(), hashes.SHA256())
+        return signature + sealed
+
+    return answer
+
+
+def bare_answering_serve(keys: str) -> None:
+    """The bare secured server of ``bench/exchange.py`` (parse, validate, receipt; the AS4
+    receiver's signature operations) that also does, per POST, the signature operations of the
+    answer a fund sends (:func:`answering`): a bare server doing all the cryptography the mock
+    fund does per SED with ``--answers send``, and nothing else."""
+    from lxml import etree
+
+    from eessi.sed import xmlsafe
+    from eessi.sed.schemas import default_schemas
+
+    schemas = default_schemas()
+    by_namespace: dict[str, etree.XMLSchema] = {}
+    counter = iter(range(10**12))
+    open_seal = unsealer(Path(keys))
+    answer = answering(Path(keys))
+
+    def schema_for(root: etree._Element) -> etree.XMLSchema:
+        ns = etree.QName(root).namespace or ""
+        schema = by_namespace.get(ns)
+        if schema is None:
+            version, code = ns.rsplit("/", 2)[-2:]
+            schema = by_namespace[ns] = schemas.schema(code, version.replace("_", "."))
+        return schema
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.read()
+        sed, sign = open_seal(body)
+        root = etree.fromstring(sed, xmlsafe.PARSER)
+        if not schema_for(root).validate(root):
+            return web.Response(status=400, text="invalid")
+        n = next(counter)
+        receipt = RECEIPT % str(n).encode()
+        receipt += sign(receipt)
+        answer(n)
+        return web.Response(body=receipt, content_type="application/xml")
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_post("/as4", handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+        await site.start()
+        print(runner.addresses[0][1], flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def start_bare_answering() -> tuple[subprocess.Popen[str], int, Any]:
+    """:func:`bare_answering_serve` in its own process, its port and the client's ``seal``."""
+    keys = Path(tempfile.mkdtemp(prefix="eessi-bare-keys-"))
+    make_keys(keys)
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--bare-answering-serve", str(keys)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    port = int(proc.stdout.readline())
+    seal = sealer(keys)
+    shutil.rmtree(keys, ignore_errors=True)  # both sides have read their keys
+    return proc, port, seal
+
+
+def run_bare(
+    bodies: list[bytes], seconds: float, concurrency: int, secured: bool, answers: bool = False
+) -> Figures:
     """The bare server of ``bench/exchange.py``; ``secured``: with the signature operations of
-    an AS4 receiver (the bodies sealed by ``exchange.sealer``)."""
-    proc, port, seal = start_bare(secured)
+    an AS4 receiver (the bodies sealed by ``exchange.sealer``); ``answers`` (with ``secured``):
+    also those of the answer a fund sends (:func:`bare_answering_serve`)."""
+    proc, port, seal = start_bare_answering() if answers else start_bare(secured)
     try:
         sent = [seal(b) for b in bodies] if seal is not None else bodies
         return asyncio.run(
@@ -502,7 +629,11 @@ def main() -> None:
         help="py-spy the fund in each level's first run (pip install py-spy) and print where its"
         " time goes, split as bench/exchange.py splits it",
     )
+    parser.add_argument("--bare-answering-serve", metavar="KEYS", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bare_answering_serve:
+        bare_answering_serve(args.bare_answering_serve)
+        return
     levels = [int(c) for c in args.concurrency.split(",")]
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="eessi-inbound-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -538,6 +669,7 @@ def main() -> None:
             fund: list[Figures] = []
             bare: list[Figures] = []
             bare_sec: list[Figures] = []
+            bare_ans: list[Figures] = []  # secured, with the answer's signature operations
             profile = work / f"fund-pyspy-{mode}-c{c}.txt" if args.profile else None
             for run in range(args.runs):
                 directory = write_directory(work)
@@ -557,11 +689,15 @@ def main() -> None:
                 bare.append(run_bare(bodies, args.seconds, c, secured=False))
                 if secured:
                     bare_sec.append(run_bare(bodies, args.seconds, c, secured=True))
+                if secured and mode == "send":
+                    bare_ans.append(run_bare(bodies, args.seconds, c, secured=True, answers=True))
             what = "answers sent" if mode == "send" else "answers silenced by a mock rule"
             print(f"c={c}, {what}:")
             rows_of = [("mock fund", fund), ("bare aiohttp", bare)]
             if bare_sec:
                 rows_of.append(("bare secured", bare_sec))
+            if bare_ans:
+                rows_of.append(("bare sec+ans", bare_ans))
             for label, rows in rows_of:
                 print(
                     f"  {label:13s} req/s {spread([r.rate for r in rows]):>20s}"
@@ -579,6 +715,11 @@ def main() -> None:
                 cpus = [b.cpu_ms / f.cpu_ms for f, b in zip(fund, bare_sec, strict=True)]
                 print(f"  ratio fund / bare secured, req/s   {spread(rates, '{:.2f}')}")
                 print(f"  ratio bare secured CPU / fund CPU  {spread(cpus, '{:.2f}')}")
+            if bare_ans:
+                rates = [f.rate / b.rate for f, b in zip(fund, bare_ans, strict=True)]
+                cpus = [b.cpu_ms / f.cpu_ms for f, b in zip(fund, bare_ans, strict=True)]
+                print(f"  ratio fund / bare sec+ans, req/s   {spread(rates, '{:.2f}')}")
+                print(f"  ratio bare sec+ans CPU / fund CPU  {spread(cpus, '{:.2f}')}")
             total = sum(f.requests for f in fund)
             print(
                 f"  journal check: all {total} measured SEDs (and the warm-up's) processed"
