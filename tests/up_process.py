@@ -16,21 +16,22 @@ from eessi.as4.pmode import default_pmodes_path
 
 
 @asynccontextmanager
-async def eessi_up_process(*args: str) -> AsyncIterator[None]:
+async def eessi_up_process(*args: str) -> AsyncIterator[list[str]]:
+    """``eessi up`` with ``args``: the lines it printed up to its Ctrl-C line (its URLs)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "eessi", "up", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdout is not None
-    seen = b""
+    lines: list[str] = []
     try:
         async with asyncio.timeout(60):
-            while b"Ctrl-C" not in seen:
+            while not lines or not lines[-1].startswith("Ctrl-C"):
                 line = await proc.stdout.readline()
                 if not line:
-                    raise AssertionError(f"eessi up ended: {seen.decode()}")
-                seen += line
-        yield
+                    raise AssertionError("eessi up ended: " + "".join(lines))
+                lines.append(line.decode())
+        yield lines
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)

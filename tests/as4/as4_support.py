@@ -1,18 +1,28 @@
-"""Shared builders for the AS4 tests (a SED user message as the node would send it)."""
+"""Shared builders for the AS4 tests (a SED user message as the node would send it; the CNS
+and the Portuguese fund as a network speaking secured AS4 on loopback)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from eessi.as4.ebms_build import sed_user_message
 from eessi.as4.mapping import Addressing
 from eessi.as4.model import Attachment, UserMessage
+from eessi.as4.node_transport import as4_transport
 from eessi.as4.pmode import PModeSet, default_pmodes_path, load_pmodes
+from eessi.as4.startup import As4Network, load_as4
+from eessi.directory import Directory, load_default_directory
+from eessi.node.institution import NodeOptions
+from eessi.node.network import Network, loopback_directory
 from eessi.sed.examples import example_xml
 
 WHEN = datetime(2026, 4, 15, 9, 0, 0, 123000, tzinfo=UTC)
 CNS = "LU:CNS00001"
 CPAM = "FR:CPAM5701"
+PT = "PT:ISS00001"
 
 
 def pmodes() -> PModeSet:
@@ -34,3 +44,32 @@ def s072_message(seed: int = 1) -> tuple[UserMessage, Attachment, bytes]:
         ref_to_message_id="m-0@eessi-sim",
     )
     return um, attachment, sed
+
+
+def loopback_as4(tmp_path: Path) -> tuple[Directory, As4Network]:
+    """The shipped directory, the CNS and the Portuguese fund on free loopback ports, and its
+    P-Modes (secured) with a PKI made in ``tmp_path``."""
+    directory = loopback_directory(load_default_directory(), [CNS, PT])
+    return directory, load_as4(directory, pki_dir=None, default_pki_dir=tmp_path / "pki")
+
+
+@asynccontextmanager
+async def as4_network(
+    tmp_path: Path, as4: tuple[Directory, As4Network], *, seed: int
+) -> AsyncIterator[Network]:
+    """The CNS and the Portuguese fund of :func:`loopback_as4` started, seeded, no timer
+    ticks, their journals in ``tmp_path / "db"``; stopped on leaving."""
+    directory, network = as4
+    n = Network(
+        directory,
+        tmp_path / "db",
+        ids=[CNS, PT],
+        seed=seed,
+        options=NodeOptions(tick_interval=None),
+        transport=as4_transport(network),
+    )
+    await n.start()
+    try:
+        yield n
+    finally:
+        await n.stop()

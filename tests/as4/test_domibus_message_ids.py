@@ -10,18 +10,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from as4_support import as4_network, loopback_as4
 from lxml import etree
 
-from eessi.as4.node_transport import As4Transport, as4_transport
-from eessi.as4.startup import load_as4
+from eessi.as4.node_transport import As4Transport
 from eessi.core.messages import Outgoing
-from eessi.directory import load_default_directory
 from eessi.journal.base import Direction, MessageRecord, MessageStatus
 from eessi.node.hooks import OutboundSed
 from eessi.node.inputs import RequestEntitlement
-from eessi.node.institution import NodeOptions
 from eessi.node.message_ids import AnsweredMessages, document_of
-from eessi.node.network import Network, loopback_directory
+from eessi.node.network import Network
 
 CNS, PT = "LU:CNS00001", "PT:ISS00001"
 ANA = "silva-luxembourg/ana"
@@ -41,23 +39,10 @@ class DomibusIds:
 
 @pytest.fixture
 async def net(tmp_path: Path) -> AsyncIterator[Network]:
-    directory = loopback_directory(load_default_directory(), [CNS, PT])
-    network = load_as4(directory, pki_dir=None, default_pki_dir=tmp_path / "pki")
-    n = Network(
-        directory,
-        tmp_path / "db",
-        ids=[CNS, PT],
-        seed=7,
-        options=NodeOptions(tick_interval=None),
-        transport=as4_transport(network),
-    )
-    await n.start()
-    for ir_id, host in HOSTS.items():
-        n[ir_id].outbound_policy = DomibusIds(host)
-    try:
+    async with as4_network(tmp_path, loopback_as4(tmp_path), seed=7) as n:
+        for ir_id, host in HOSTS.items():
+            n[ir_id].outbound_policy = DomibusIds(host)
         yield n
-    finally:
-        await n.stop()
 
 
 async def _settle(net: Network) -> None:

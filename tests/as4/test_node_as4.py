@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from as4_support import as4_network, loopback_as4
 from lxml import etree
 
 from eessi.as4.mime import unpackage
@@ -33,28 +34,13 @@ Schema = Callable[[bytes | etree._Element], None]
 
 @pytest.fixture
 def as4(tmp_path: Path) -> tuple[Directory, As4Network]:
-    """The shipped directory, the CNS and the Portuguese fund on free loopback ports, and its
-    P-Modes (secured) with a PKI made in ``tmp_path``."""
-    directory = loopback_directory(load_default_directory(), [CNS, PT])
-    return directory, load_as4(directory, pki_dir=None, default_pki_dir=tmp_path / "pki")
+    return loopback_as4(tmp_path)
 
 
 @pytest.fixture
 async def net(tmp_path: Path, as4: tuple[Directory, As4Network]) -> AsyncIterator[Network]:
-    directory, network = as4
-    n = Network(
-        directory,
-        tmp_path / "db",
-        ids=[CNS, PT],
-        seed=5,
-        options=NodeOptions(tick_interval=None),
-        transport=as4_transport(network),
-    )
-    await n.start()
-    try:
+    async with as4_network(tmp_path, as4, seed=5) as n:
         yield n
-    finally:
-        await n.stop()
 
 
 async def _settle(net: Network) -> None:

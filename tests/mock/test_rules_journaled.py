@@ -4,17 +4,12 @@ process) and with a real ``eessi serve`` process stopped and started again."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import re
-import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
+from serve_process import call, eessi_serve_process
 
 from eessi.journal import open_journal
 from eessi.mock.behaviour import Behaviours, parse_rule
@@ -23,8 +18,6 @@ from eessi.node.inputs import RequestEntitlement
 
 from .kit import ANA, CNS, FR, PT, START, World, world, write_directory
 
-#: Bound on every wait for a process (a hang fails here; a loaded machine still passes).
-BOUND = 60.0
 SILENT_ANA = {"id": "quiet-ana", "match": {"person": ANA, "sed": "S072"}, "effect": "silent"}
 
 
@@ -32,14 +25,6 @@ SILENT_ANA = {"id": "quiet-ana", "match": {"person": ANA, "sed": "S072"}, "effec
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
-
-
-async def call(
-    http: aiohttp.ClientSession, method: str, url: str, body: Any = None
-) -> tuple[int, Any]:
-    async with http.request(method, url, json=body) as resp:
-        data = await resp.json() if resp.content_type == "application/json" else None
-        return resp.status, data
 
 
 def mock_api(w: World, fund: str, path: str) -> str:
@@ -123,56 +108,15 @@ async def test_a_reset_replayed_restores_the_profiles_own_rules(tmp_path: Path) 
 # ---- a real `eessi serve` process
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("EESSI_ADMIN_TOKEN", None)
-    env.pop("EESSI_CRASH_AT", None)
-    return env
-
-
-async def _serve(directory: Path, db: Path) -> tuple[asyncio.subprocess.Process, str]:
-    """``eessi serve`` of the CPAM on ``db``; the process and its base URL once it listens."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "eessi", "serve", "--institution", FR,
-        "--directory", str(directory), "--db", str(db), "--tick", "0",
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env=_env(),
-    )  # fmt: skip
-    assert proc.stdout is not None
-    async with asyncio.timeout(BOUND):
-        while True:
-            line = (await proc.stdout.readline()).decode()
-            assert line, "eessi serve ended before it listened"
-            found = re.search(r"listening on (http://\S+)", line)
-            if found:
-                return proc, found.group(1)
-
-
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        async with asyncio.timeout(BOUND):
-            _out, err = await proc.communicate()
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        pytest.fail("eessi serve did not stop")
-    assert proc.returncode == 0, err.decode()
-
-
 async def test_rules_survive_a_restart_of_eessi_serve_on_the_same_journal(
     tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
     directory, db = write_directory(tmp_path), tmp_path / "fr.sqlite"
-    proc, url = await _serve(directory, db)
-    try:
+    async with eessi_serve_process(directory, FR, db) as url:
         rule = {"id": "slow", "match": {"sed": "S072"}, "effect": {"kind": "delay", "seconds": 60}}
         status, added = await call(http, "POST", f"{url}/api/mock/rules", rule)
         assert status == 201, added
-    finally:
-        await _stop(proc)
-    proc, url = await _serve(directory, db)
-    try:
+    async with eessi_serve_process(directory, FR, db) as url:
         status, listed = await call(http, "GET", f"{url}/api/mock/rules")
         assert status == 200
         assert listed["rules"] == added["added"]
@@ -180,11 +124,6 @@ async def test_rules_survive_a_restart_of_eessi_serve_on_the_same_journal(
         assert listed["rules"][0]["added_at"] is not None
         status, _ = await call(http, "POST", f"{url}/api/mock/reset", {})
         assert status == 200
-    finally:
-        await _stop(proc)
-    proc, url = await _serve(directory, db)
-    try:
+    async with eessi_serve_process(directory, FR, db) as url:
         status, listed = await call(http, "GET", f"{url}/api/mock/rules")
         assert listed["rules"] == []
-    finally:
-        await _stop(proc)

@@ -5,10 +5,7 @@ the test meets none of the first run's cases (seeded: it gets the first run's ID
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import signal
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,13 +13,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from serve_process import BOUND, call, eessi_serve_process
 
 from eessi.clock import parse_instant
 
 CNS, FR = "LU:CNS00001", "FR:CPAM5701"
 MARIE = "martin-thionville/marie"
 START = "2026-01-05T09:00:00+00:00"
-BOUND = 60.0
 
 pytestmark = pytest.mark.slow
 
@@ -44,37 +41,10 @@ def _directory(where: Path) -> Path:
 @asynccontextmanager
 async def serve(directory: Path, ir_id: str, db: Path) -> AsyncIterator[str]:
     """``eessi serve`` of ``ir_id`` (seeded, virtual clock) as its own process: its base URL."""
-    env = {k: v for k, v in os.environ.items() if k not in ("EESSI_ADMIN_TOKEN", "EESSI_CRASH_AT")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "eessi", "serve", "--institution", ir_id,
-        "--directory", str(directory), "--db", str(db), "--tick", "0", "--seed", "7",
-        "--virtual-clock", START,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env=env,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    try:
-        async with asyncio.timeout(BOUND):
-            while True:
-                line = (await proc.stdout.readline()).decode()
-                assert line, "eessi serve ended before it listened"
-                found = re.search(r"listening on (http://\S+)", line)
-                if found:
-                    break
-        yield found.group(1)
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(BOUND):
-            _out, err = await proc.communicate()
-        assert proc.returncode == 0, err.decode()
-
-
-async def call(
-    http: aiohttp.ClientSession, method: str, url: str, body: Any = None
-) -> tuple[int, Any]:
-    async with http.request(method, url, json=body) as resp:
-        return resp.status, await resp.json()
+    async with eessi_serve_process(
+        directory, ir_id, db, "--seed", "7", "--virtual-clock", START
+    ) as url:
+        yield url
 
 
 async def _messages(http: aiohttp.ClientSession, url: str) -> list[tuple[str, str, str, str]]:

@@ -5,8 +5,6 @@ what became due; a silent fund then gets the X009 reminder. A node on the wall c
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -16,6 +14,8 @@ from typing import Any
 import aiohttp
 import jsonschema
 import pytest
+from serve_process import call
+from up_process import eessi_up_process
 
 from eessi.clock import after, parse_instant
 from eessi.node.network import free_port_run
@@ -31,39 +31,11 @@ pytestmark = pytest.mark.slow
 async def up(where: Path, *extra: str) -> AsyncIterator[dict[str, str]]:
     """``eessi up`` (the CNS and the CPAM, on free ports) as its own process; the admin URL of
     each institution from its output. Stopped with SIGINT, which must end it cleanly."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "eessi", "up", "--institution", CNS, "--institution", FR,
-        "--port-base", str(free_port_run(8)), "--db-dir", str(where), "--tick", "0", *extra,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    lines: list[str] = []
-    try:
-        async with asyncio.timeout(60):
-            while not lines or not lines[-1].startswith("Ctrl-C"):
-                line = await proc.stdout.readline()
-                if not line:
-                    raise AssertionError("eessi up ended: " + "".join(lines))
-                lines.append(line.decode())
-        urls = {}
-        for line in lines:
-            words = line.split()
-            if words and words[0] in (CNS, FR):
-                urls[words[0]] = words[2]
-        yield urls
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)
-        async with asyncio.timeout(30):
-            _out, err = await proc.communicate()
-        assert proc.returncode == 0, err.decode()
-
-
-async def call(
-    http: aiohttp.ClientSession, method: str, url: str, body: Any = None
-) -> tuple[int, Any]:
-    async with http.request(method, url, json=body) as resp:
-        return resp.status, await resp.json()
+    async with eessi_up_process(
+        "--institution", CNS, "--institution", FR, "--port-base", str(free_port_run(8)),
+        "--db-dir", str(where), "--tick", "0", *extra,
+    ) as lines:  # fmt: skip
+        yield {w[0]: w[2] for w in map(str.split, lines) if w and w[0] in (CNS, FR)}
 
 
 async def test_a_silent_fund_gets_its_X009_after_POST_api_clock_on_eessi_up_virtual_clock(

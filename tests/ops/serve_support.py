@@ -6,11 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
 import signal
 import socket
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+from serve_process import BOUND, call, serve_command, serve_env
 
 from eessi.directory import default_directory_path, load_directory
 from eessi.journal import open_journal
@@ -26,8 +25,6 @@ from eessi.journal.base import MessageRecord
 CNS, PT = "LU:CNS00001", "PT:ISS00001"
 #: A household of the shipped examples: the CNS insures João, his wife Ana lives in Portugal.
 ANA = "silva-luxembourg/ana"
-#: Bound on every wait (a hang fails there; a loaded machine still passes).
-BOUND = 60.0
 
 
 def write_directory(where: Path) -> Path:
@@ -112,21 +109,11 @@ class Serve:
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        env = {
-            k: v for k, v in os.environ.items() if k not in ("EESSI_CRASH_AT", "EESSI_ADMIN_TOKEN")
-        }
-        env.update(self.env)
-        store = (
-            ["--journal", self.db]
-            if isinstance(self.db, str) and self.db.startswith("postgresql")
-            else ["--db", str(self.db)]
-        )
+        command = serve_command(self.directory, self.ir_id, self.db, *self.args)
         with self.log.open("ab") as out:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "eessi", "serve", "--institution", self.ir_id,
-                "--directory", str(self.directory), *store, "--synchronous", "NORMAL",
-                "--tick", "0", *self.args,
-                stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, env=env,
+                *command, "--synchronous", "NORMAL",
+                stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, env=serve_env(self.env),
             )  # fmt: skip
 
     async def wait_ready(self, headers: Mapping[str, str] | None = None) -> None:
@@ -168,24 +155,13 @@ class Serve:
             await journal.close()
 
 
-async def api(
-    session: aiohttp.ClientSession, method: str, url: str, body: Any = None
-) -> tuple[int, Any]:
-    """One admin API call: the status and the JSON answer (``None`` if not JSON)."""
-    async with session.request(method, url, json=body) as resp:
-        try:
-            return resp.status, await resp.json()
-        except (aiohttp.ContentTypeError, ValueError):
-            return resp.status, None
-
-
 async def listed(session: aiohttp.ClientSession, node: Serve, query: str) -> list[dict[str, Any]]:
     """Every message of ``node``'s ``/api/messages?query`` (all pages)."""
     items: list[dict[str, Any]] = []
     after: str | None = None
     while True:
         url = f"{node.url}/api/messages?{query}&limit=500" + (f"&after={after}" if after else "")
-        status, page = await api(session, "GET", url)
+        status, page = await call(session, "GET", url)
         assert status == 200, page
         items.extend(page["items"])
         after = page.get("next")

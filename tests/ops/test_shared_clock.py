@@ -14,7 +14,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from serve_support import api, cross_border_households, owner_pids, start_shared
+from serve_process import call
+from serve_support import cross_border_households, owner_pids, start_shared
 
 from eessi.node.partitions import partition_of
 
@@ -46,7 +47,7 @@ async def test_a_clock_move_on_one_process_fires_timers_in_the_others_partitions
         async with aiohttp.ClientSession() as session:
             case_of: dict[str, str] = {}
             for n in range(HOUSEHOLDS):
-                status, answer = await api(
+                status, answer = await call(
                     session,
                     "POST",
                     mover.url + "/api/requests",
@@ -55,7 +56,7 @@ async def test_a_clock_move_on_one_process_fires_timers_in_the_others_partitions
                 assert status == 202, answer
                 (case_of[f"ops-{n:05d}"],) = answer["cases"]
 
-            status, moved = await api(
+            status, moved = await call(
                 session, "POST", mover.url + "/api/clock", {"advance": "P90D"}
             )
             assert status == 200, moved
@@ -66,19 +67,21 @@ async def test_a_clock_move_on_one_process_fires_timers_in_the_others_partitions
             assert {r["sed"] for r in moved["reminders"]} == {"X009"}
             assert {r["awaited_sed"] for r in moved["reminders"]} == {"S073"}
             assert {case_of[h] for h in theirs} <= reminded
-            status, clock = await api(session, "GET", other.url + "/api/clock")
+            status, clock = await call(session, "GET", other.url + "/api/clock")
             assert status == 200, clock
             assert clock["now"] == moved["now"]  # the other process's clock moved too
 
             # and the other way round: moved there, read here
-            status, again = await api(session, "POST", other.url + "/api/clock", {"advance": "P1D"})
+            status, again = await call(
+                session, "POST", other.url + "/api/clock", {"advance": "P1D"}
+            )
             assert status == 200, again
-            status, clock = await api(session, "GET", mover.url + "/api/clock")
+            status, clock = await call(session, "GET", mover.url + "/api/clock")
             assert status == 200, clock
             assert datetime.fromisoformat(clock["now"]) == datetime.fromisoformat(
                 "2026-04-06T09:00:00+00:00"
             )
-            status, sent = await api(session, "GET", mover.url + "/api/messages?sed=X009")
+            status, sent = await call(session, "GET", mover.url + "/api/messages?sed=X009")
             assert status == 200, sent
             assert {m["case_id"] for m in sent["items"]} == set(case_of.values())
     finally:

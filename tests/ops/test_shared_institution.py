@@ -19,11 +19,11 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
+from serve_process import call
 from serve_support import (
     CNS,
     PT,
     Serve,
-    api,
     listed,
     spouse,
     until,
@@ -98,7 +98,7 @@ async def test_kill_9_of_one_of_three_cns_processes_under_load_loses_nothing_dou
         first = await owners(postgres_url)
         async with aiohttp.ClientSession() as session:
             body = [{"kind": "request_entitlement", "person": spouse(n)} for n in range(CASES)]
-            status, answer = await api(session, "POST", fund.url + "/api/requests/batch", body)
+            status, answer = await call(session, "POST", fund.url + "/api/requests/batch", body)
             assert status == 202, answer
             assert answer["accepted"] == CASES
 

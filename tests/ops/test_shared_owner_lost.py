@@ -15,7 +15,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from serve_support import api, cross_border_households, owner_pids, start_shared, until
+from serve_process import call
+from serve_support import cross_border_households, owner_pids, start_shared, until
 
 from eessi.node.partitions import REMOTE_TIMEOUT, partition_of
 
@@ -46,7 +47,7 @@ async def test_the_owner_dying_mid_request_answers_owner_lost_at_once_and_runs_i
         pin = f"19800101{n:05d}"
         async with aiohttp.ClientSession() as session:
             request = {"kind": "co_insurance_request", "main_insured_pin": pin, "member": "spouse"}
-            status, answer = await api(session, "POST", asked.url + "/api/requests", request)
+            status, answer = await call(session, "POST", asked.url + "/api/requests", request)
             assert status == 503, answer
             error = answer["error"]
             assert error["code"] == "node.partition-owner-lost"
@@ -62,7 +63,7 @@ async def test_the_owner_dying_mid_request_answers_owner_lost_at_once_and_runs_i
 
             await until(taken_over, f"the asked process takes partition {part} over")
             # run once: the referral to the service (R18) is in the desk log once
-            status, events = await api(session, "GET", asked.url + "/api/events?limit=500")
+            status, events = await call(session, "GET", asked.url + "/api/events?limit=500")
             assert status == 200, events
             referred = [
                 e
@@ -72,7 +73,7 @@ async def test_the_owner_dying_mid_request_answers_owner_lost_at_once_and_runs_i
             assert len(referred) == 1, events["items"]
             # and the institution goes on: the next request about the household runs there
             decided = {**request, "kind": "service_decision", "approved": True}
-            status, answer = await api(session, "POST", asked.url + "/api/requests", decided)
+            status, answer = await call(session, "POST", asked.url + "/api/requests", decided)
             assert status == 202, answer
     finally:
         code, _ = await asked.terminate()

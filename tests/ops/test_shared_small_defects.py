@@ -18,7 +18,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from serve_support import CNS, Serve, api, until, write_directory, write_households
+from serve_process import call
+from serve_support import CNS, Serve, until, write_directory, write_households
 
 from eessi.journal import open_journal
 from eessi.node.records import REFUSED_LOG
@@ -105,7 +106,7 @@ async def test_drain_of_a_shared_process_reports_every_partition_in_flight(
         await cns.wait_ready()
         async with aiohttp.ClientSession() as session:
             for n in range(4):  # the Portuguese fund is not running: each S072 is retried
-                status, answer = await api(
+                status, answer = await call(
                     session,
                     "POST",
                     cns.url + "/api/requests",

@@ -15,7 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from serve_support import CNS, api, cross_border_households, start_shared
+from serve_process import call
+from serve_support import CNS, cross_border_households, start_shared
 
 from eessi.node.partitions import partition_of
 
@@ -60,13 +61,13 @@ async def test_every_process_answers_the_institutions_desk_views(
                         "approved": True,
                     },
                 ):
-                    status, answer = await api(session, "POST", asked.url + "/api/requests", body)
+                    status, answer = await call(session, "POST", asked.url + "/api/requests", body)
                     assert status == 202, answer
             views: list[dict[str, Any]] = []
             for node in nodes:
-                status, page = await api(session, "GET", node.url + "/api/households?limit=500")
+                status, page = await call(session, "GET", node.url + "/api/households?limit=500")
                 assert status == 200, page
-                status, cases = await api(session, "GET", node.url + "/api/cases?limit=500")
+                status, cases = await call(session, "GET", node.url + "/api/cases?limit=500")
                 assert status == 200, cases
                 async with session.get(node.url + "/metrics") as resp:
                     assert resp.status == 200, await resp.text()

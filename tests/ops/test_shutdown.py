@@ -20,11 +20,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from serve_process import call
 from serve_support import (
     CNS,
     PT,
     Serve,
-    api,
     listed,
     spouse,
     until,
@@ -73,7 +73,7 @@ async def requests_in_flight(session: aiohttp.ClientSession, cns: Serve, fund: S
     """The fund asks for :data:`CASES` S072s; returns once the CNS journaled every answer and
     none is acknowledged yet (the fund holds them)."""
     body = [{"kind": "request_entitlement", "person": spouse(n)} for n in range(CASES)]
-    status, answer = await api(session, "POST", fund.url + "/api/requests/batch", body)
+    status, answer = await call(session, "POST", fund.url + "/api/requests/batch", body)
     assert status == 202, answer
     assert answer["accepted"] == CASES, answer
 
@@ -89,7 +89,7 @@ async def test_sigterm_drains_the_answers_in_flight_before_exiting(tmp_path: Pat
     cns, fund = await start_pair(tmp_path, "--drain-timeout", "40")
     try:
         async with aiohttp.ClientSession() as session:
-            status, rule = await api(
+            status, rule = await call(
                 session, "POST", fund.url + "/api/mock/rules", hold_s072(1.5, 1)
             )
             assert status == 201, rule
@@ -122,7 +122,7 @@ async def test_sigterm_stops_at_the_drain_bound_and_a_restart_delivers_the_rest_
     try:
         async with aiohttp.ClientSession() as session:
             held = hold_s072(30.0, 100)  # the fund holds every delivery far beyond the bound
-            status, rule = await api(session, "POST", fund.url + "/api/mock/rules", held)
+            status, rule = await call(session, "POST", fund.url + "/api/mock/rules", held)
             assert status == 201, rule
             await requests_in_flight(session, cns, fund)
             code, seconds = await cns.terminate(signal.SIGTERM)
@@ -134,7 +134,7 @@ async def test_sigterm_stops_at_the_drain_bound_and_a_restart_delivers_the_rest_
             assert len(pending) == CASES  # nothing lost: every answer is still in the outbox
             assert {m.status.value for m in pending} <= IN_FLIGHT, pending
 
-            status, _ = await api(session, "DELETE", fund.url + "/api/mock/rules/hold-s072")
+            status, _ = await call(session, "DELETE", fund.url + "/api/mock/rules/hold-s072")
             assert status in (200, 204)
             await cns.start()  # the same journal: the outbox is sent again
             await cns.wait_ready()

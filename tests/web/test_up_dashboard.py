@@ -1,15 +1,13 @@
 """``eessi up`` as a real process: it prints the dashboard's URL, and that one page lists every
-institution it runs, the mock funds with their routes."""
+institution it runs, the mock funds with their routes (stopped with SIGINT, it exits 0)."""
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
+from up_process import eessi_up_process
 
 from eessi.node.network import free_port_run
 
@@ -22,21 +20,10 @@ async def test_eessi_up_prints_one_dashboard_url_for_the_whole_network(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("EESSI_ADMIN_TOKEN", raising=False)
-    base = free_port_run(8)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "eessi", "up", "--port-base", str(base), "--db-dir",
-        str(tmp_path), "--tick", "0", "--institution", CNS, "--institution", FR,
-        "--institution", PT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    lines: list[str] = []
-    try:
-        async with asyncio.timeout(60):
-            while not lines or not lines[-1].startswith("Ctrl-C"):
-                line = await proc.stdout.readline()
-                assert line, "eessi up ended: " + "".join(lines)
-                lines.append(line.decode())
+    async with eessi_up_process(
+        "--port-base", str(free_port_run(8)), "--db-dir", str(tmp_path), "--tick", "0",
+        "--institution", CNS, "--institution", FR, "--institution", PT,
+    ) as lines:  # fmt: skip
         [url] = [ln.split()[1] for ln in lines if ln.split()[:1] == ["dashboard:"]]
         async with aiohttp.ClientSession() as http:
             async with http.get(url) as resp:
@@ -51,9 +38,3 @@ async def test_eessi_up_prints_one_dashboard_url_for_the_whole_network(
             (FR, True),
             (PT, True),
         ]
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)
-        async with asyncio.timeout(30):
-            await proc.communicate()
-    assert proc.returncode == 0
