@@ -66,8 +66,7 @@ from eessi.as4.security import (
     SHA256,
     X509V3,
     Credentials,
-    certificate_der,
-    per_certificate,
+    certificate_b64,
 )
 from eessi.as4.security.encrypt import KEY_ID, OAEP, RECIPIENT_TOKEN_ID
 from eessi.as4.security.sign import BST_ID
@@ -148,12 +147,6 @@ _REFERENCE_C14N = (
     f'</ds:Transform></ds:Transforms><ds:DigestMethod Algorithm="{SHA256}"></ds:DigestMethod>'
     "<ds:DigestValue>{digest}</ds:DigestValue></ds:Reference>"
 )
-
-
-@per_certificate
-def certificate_b64(certificate: x509.Certificate) -> str:
-    """The certificate's DER in base64, as a BinarySecurityToken carries it (once per peer)."""
-    return base64.b64encode(certificate_der(certificate)).decode("ascii")
 
 
 _PLAIN_LINES = re.compile(

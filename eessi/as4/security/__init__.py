@@ -47,10 +47,12 @@ __all__ = [
     "Credentials",
     "Trust",
     "c14n",
+    "certificate_b64",
     "certificate_der",
     "child",
     "children",
     "descendant",
+    "kids",
     "per_certificate",
     "security_error",
 ]
@@ -181,6 +183,12 @@ def certificate_der(certificate: x509.Certificate) -> bytes:
     return certificate.public_bytes(Encoding.DER)
 
 
+@per_certificate
+def certificate_b64(certificate: x509.Certificate) -> str:
+    """The certificate's DER in base64, as a BinarySecurityToken carries it (once per peer)."""
+    return base64.b64encode(certificate_der(certificate)).decode("ascii")
+
+
 def child(el: etree._Element, tag: str) -> etree._Element | None:
     """``el.find(tag)`` for a plain ``{ns}name``: the first child with that tag, by a walk of
     the children (lxml's ``find`` compiles a path per call: ten times slower here)."""
@@ -193,6 +201,21 @@ def child(el: etree._Element, tag: str) -> etree._Element | None:
 def children(el: etree._Element, tag: str) -> list[etree._Element]:
     """``el.findall(tag)`` for a plain ``{ns}name``: the children with that tag, in order."""
     return [c for c in el if c.tag == tag]
+
+
+def kids(el: etree._Element) -> dict[object, list[etree._Element]]:
+    """``el``'s children grouped by tag, in order, in one walk: ``kids(el).get(tag)`` is
+    ``children(el, tag)`` (or ``None``), its first item ``child(el, tag)``, for an element
+    asked about several tags (each ``child`` walks the children and builds each tag again)."""
+    out: dict[object, list[etree._Element]] = {}
+    for c in el:
+        tag = c.tag
+        found = out.get(tag)
+        if found is None:
+            out[tag] = [c]
+        else:
+            found.append(c)
+    return out
 
 
 def descendant(el: etree._Element, *tags: str) -> etree._Element | None:

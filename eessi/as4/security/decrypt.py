@@ -25,10 +25,12 @@ from eessi.as4.security import (
     SHA256,
     WSU_ID,
     Credentials,
+    certificate_b64,
     certificate_der,
     child,
     children,
     descendant,
+    kids,
     security_error,
     unb64,
 )
@@ -40,6 +42,9 @@ _X = "{" + XENC_NS + "}"
 _DS = "{" + DS_NS + "}"
 _WSSE = "{" + WSSE_NS + "}"
 _S = "{" + SOAP_NS + "}"
+_ENCRYPTED_KEY = _X + "EncryptedKey"
+_ENCRYPTED_DATA = _X + "EncryptedData"
+_BINARY_TOKEN = _WSSE + "BinarySecurityToken"
 
 
 def _failed(message: str, where: str) -> Exception:
@@ -59,7 +64,8 @@ def decrypt(
 ) -> list[Attachment]:
     """The attachments, decrypted; ``required``: every attachment must have been encrypted."""
     security = descendant(envelope, _S + "Header", _WSSE + "Security")
-    keys = children(security, _X + "EncryptedKey") if security is not None else []
+    in_security = kids(security) if security is not None else {}
+    keys = in_security.get(_ENCRYPTED_KEY, [])
     if not keys:
         if required and attachments:
             raise _policy(
@@ -81,7 +87,7 @@ def decrypt(
         raise _policy(
             "the key is not transported with RSA-OAEP (SHA-256, MGF1-SHA-256)", "xenc:EncryptedKey"
         )
-    _check_recipient(ek, security, credentials)
+    _check_recipient(ek, in_security, credentials)
     cipher_value = descendant(ek, _X + "CipherData", _X + "CipherValue")
     wrapped = unb64(
         (cipher_value.text or "") if cipher_value is not None else None,
@@ -104,7 +110,7 @@ def decrypt(
     }
     by_cid = {a.content_id: a for a in attachments}
     plain: dict[str, Attachment] = {}
-    for data in children(security, _X + "EncryptedData"):
+    for data in in_security.get(_ENCRYPTED_DATA, ()):
         where = f"xenc:EncryptedData[@Id={data.get('Id')!r}]"
         if data.get("Id") not in listed:
             raise _failed("an EncryptedData the EncryptedKey does not list", where)
@@ -149,7 +155,7 @@ def decrypt(
 
 
 def _check_recipient(
-    ek: etree._Element, security: etree._Element, credentials: Credentials
+    ek: etree._Element, in_security: dict[object, list[etree._Element]], credentials: Credentials
 ) -> None:
     """The EncryptedKey names this receiver's certificate (direct reference or issuer/serial)."""
     str_ = descendant(ek, _DS + "KeyInfo", _WSSE + "SecurityTokenReference")
@@ -161,7 +167,7 @@ def _check_recipient(
         uri = ref.get("URI", "")
         tokens = [
             t
-            for t in children(security, _WSSE + "BinarySecurityToken")
+            for t in in_security.get(_BINARY_TOKEN, ())
             if uri.startswith("#") and t.get(WSU_ID) == uri[1:]
         ]
         if len(tokens) != 1:
@@ -169,7 +175,10 @@ def _check_recipient(
                 f"the EncryptedKey names token {uri!r}, which is not in the header",
                 "xenc:EncryptedKey",
             )
-        der = unb64(tokens[0].text, "wsse:BinarySecurityToken", "EBMS:0102")
+        text = tokens[0].text
+        if text == certificate_b64(credentials.certificate):
+            return  # this receiver's own certificate as its token carries it (our senders')
+        der = unb64(text, "wsse:BinarySecurityToken", "EBMS:0102")
         if der == certificate_der(credentials.certificate):
             return  # this receiver's own certificate, byte for byte
         try:

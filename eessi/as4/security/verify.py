@@ -39,10 +39,9 @@ from eessi.as4.security import (
     X509V3,
     Trust,
     c14n,
-    child,
-    children,
     descendant,
     ids_of,
+    kids,
     prefix_list,
     security_error,
     unb64,
@@ -54,6 +53,29 @@ _DS = "{" + DS_NS + "}"
 _WSSE = "{" + WSSE_NS + "}"
 _S = "{" + SOAP_NS + "}"
 _EB = "{" + EB_NS + "}"
+_TRANSFORMS = _DS + "Transforms"
+_TRANSFORM = _DS + "Transform"
+_DIGEST_METHOD = _DS + "DigestMethod"
+_DIGEST_VALUE = _DS + "DigestValue"
+_HEADER = _S + "Header"
+_BODY = _S + "Body"
+_SECURITY = _WSSE + "Security"
+_MESSAGING = _EB + "Messaging"
+_SIGNATURE = _DS + "Signature"
+_SIGNED_INFO = _DS + "SignedInfo"
+_SIGNATURE_VALUE = _DS + "SignatureValue"
+_C14N_METHOD = _DS + "CanonicalizationMethod"
+_SIGNATURE_METHOD = _DS + "SignatureMethod"
+_REFERENCE = _DS + "Reference"
+_KEY_INFO = _DS + "KeyInfo"
+_TOKEN_REFERENCE = _WSSE + "SecurityTokenReference"
+_WSSE_REFERENCE = _WSSE + "Reference"
+_BINARY_TOKEN = _WSSE + "BinarySecurityToken"
+
+
+def _first(groups: dict[object, list[etree._Element]], tag: str) -> etree._Element | None:
+    found = groups.get(tag)
+    return found[0] if found else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,22 +103,27 @@ def verify(
     now: datetime,
 ) -> Verified:
     """Check the signature of ``envelope`` (attachments already decrypted) from ``sender``."""
-    header = child(envelope, _S + "Header")
-    body = child(envelope, _S + "Body")
-    security = child(header, _WSSE + "Security") if header is not None else None
-    messaging = child(header, _EB + "Messaging") if header is not None else None
+    top = kids(envelope)
+    header = _first(top, _HEADER)
+    body = _first(top, _BODY)
+    in_header = kids(header) if header is not None else {}
+    security = _first(in_header, _SECURITY)
+    messaging = _first(in_header, _MESSAGING)
     if security is None or header is None or body is None or messaging is None:
         raise _policy("the message is not signed (no wsse:Security header)", "env:Header")
-    signatures = children(security, _DS + "Signature")
+    in_security = kids(security)
+    signatures = in_security.get(_SIGNATURE, [])
     if len(signatures) != 1:
         raise _policy(f"{len(signatures)} ds:Signature elements; the profile has one")
     signature = signatures[0]
-    signed_info = child(signature, _DS + "SignedInfo")
-    value_el = child(signature, _DS + "SignatureValue")
+    in_signature = kids(signature)
+    signed_info = _first(in_signature, _SIGNED_INFO)
+    value_el = _first(in_signature, _SIGNATURE_VALUE)
     if signed_info is None or value_el is None:
         raise _policy("ds:Signature lacks SignedInfo or SignatureValue", "ds:Signature")
-    method = child(signed_info, _DS + "CanonicalizationMethod")
-    sig_method = child(signed_info, _DS + "SignatureMethod")
+    in_signed_info = kids(signed_info)
+    method = _first(in_signed_info, _C14N_METHOD)
+    sig_method = _first(in_signed_info, _SIGNATURE_METHOD)
     if method is None or method.get("Algorithm") != EXC_C14N:
         raise _policy("SignedInfo is not canonicalised with exclusive C14N", "ds:SignedInfo")
     if any(child.tag != INCLUSIVE_NAMESPACES for child in method):
@@ -105,7 +132,7 @@ def verify(
     if sig_method is None or sig_method.get("Algorithm") != RSA_SHA256:
         raise _policy("the signature algorithm is not RSA-SHA256", "ds:SignatureMethod")
 
-    cert = _certificate(signature, security)
+    cert = _certificate(in_signature, in_security)
     public_key = trust.check(cert, sender, now)
 
     refs: list[SignedReference] = []
@@ -114,14 +141,21 @@ def verify(
     by_cid = {a.content_id: a for a in attachments}
     wanted = {"messaging": messaging, "body": body}
     ids: dict[str, list[etree._Element]] | None = None
-    for ref in children(signed_info, _DS + "Reference"):
+    for ref in in_signed_info.get(_REFERENCE, ()):
         uri = ref.get("URI", "")
-        transform_els = [
-            t for ts in children(ref, _DS + "Transforms") for t in children(ts, _DS + "Transform")
-        ]
+        # One walk of the reference's children (Transforms, DigestMethod, DigestValue).
+        transform_els: list[etree._Element] = []
+        digest_method = digest_el = None
+        for part in ref:
+            tag = part.tag
+            if tag == _TRANSFORMS:
+                transform_els += [t for t in part if t.tag == _TRANSFORM]
+            elif tag == _DIGEST_METHOD:
+                if digest_method is None:
+                    digest_method = part
+            elif tag == _DIGEST_VALUE and digest_el is None:
+                digest_el = part
         transforms = tuple(t.get("Algorithm", "") for t in transform_els)
-        digest_method = child(ref, _DS + "DigestMethod")
-        digest_el = child(ref, _DS + "DigestValue")
         if digest_method is None or digest_method.get("Algorithm") != SHA256 or digest_el is None:
             raise _policy(f"reference {uri!r} is not digested with SHA-256", "ds:Reference")
         expected = unb64(digest_el.text, "ds:DigestValue", "EBMS:0101")
@@ -174,16 +208,21 @@ def verify(
     return Verified(tuple(refs), cert)
 
 
-def _certificate(signature: etree._Element, security: etree._Element) -> x509.Certificate:
-    ref = descendant(
-        signature, _DS + "KeyInfo", _WSSE + "SecurityTokenReference", _WSSE + "Reference"
-    )
+def _certificate(
+    in_signature: dict[object, list[etree._Element]],
+    in_security: dict[object, list[etree._Element]],
+) -> x509.Certificate:
+    """The certificate ``ds:KeyInfo`` names (children of the signature and of
+    ``wsse:Security`` by tag, :func:`~eessi.as4.security.kids`)."""
+    ref = None
+    for key_info in in_signature.get(_KEY_INFO, ()):
+        ref = descendant(key_info, _TOKEN_REFERENCE, _WSSE_REFERENCE)
+        if ref is not None:
+            break
     uri = ref.get("URI", "") if ref is not None else ""
     if not uri.startswith("#"):
         raise _policy("KeyInfo must reference a BinarySecurityToken", "ds:KeyInfo")
-    tokens = [
-        t for t in children(security, _WSSE + "BinarySecurityToken") if t.get(WSU_ID) == uri[1:]
-    ]
+    tokens = [t for t in in_security.get(_BINARY_TOKEN, ()) if t.get(WSU_ID) == uri[1:]]
     if len(tokens) != 1 or tokens[0].get("ValueType") != X509V3:
         raise _policy("KeyInfo names no X.509v3 BinarySecurityToken", "ds:KeyInfo")
     return _token_certificate(tokens[0].text or "")
