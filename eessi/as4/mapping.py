@@ -25,6 +25,7 @@ that a Domibus administrator can copy them into a P-Mode (``docs/as4.md`` has on
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Final
 
@@ -61,8 +62,10 @@ DEFAULT_RESPONDER_ROLE: Final = (
 )
 
 
+@functools.lru_cache(maxsize=256)
 def actions_of_buc(buc: str) -> tuple[str, ...]:
-    """The Actions (SED types) a BUC's Service carries: its own SEDs, then the horizontal ones."""
+    """The Actions (SED types) a BUC's Service carries: its own SEDs, then the horizontal ones
+    (worked out once per BUC from the fixed catalogue: every message sent and received asks)."""
     own = tuple(code for code, sed in SEDS.items() if buc in sed.bucs)
     horizontal = tuple(code for code, sed in SEDS.items() if sed.horizontal)
     return own + horizontal
