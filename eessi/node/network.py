@@ -50,7 +50,6 @@ from eessi.node.institution import Institution, NodeOptions
 from eessi.trace.runlog import note_run
 from eessi.transport.http import http_transport
 from eessi.transport.seam import TransportFactory
-from eessi.transport.twin import TwinHub
 from eessi.web import join_network
 
 __all__ = [
@@ -177,6 +176,8 @@ def transport_factory(choice: TransportChoice) -> TransportFactory:
     """The transport factory of ``choice`` (a fresh in-memory hub for each twin)."""
     if choice == "http":
         return http_transport
+    from eessi.transport.twin import TwinHub  # only for a network in memory (D230)
+
     if choice == "twin":
         return TwinHub()
     if choice == "twin+http":

@@ -18,43 +18,47 @@ It moves and checks bytes; it never interprets a SED (the node's ``on_message`` 
 
 from __future__ import annotations
 
-from eessi.transport.auth import SIGNATURE_HEADER, CredentialLookup
-from eessi.transport.client import (
-    Failure,
-    RetryPolicy,
-    Sender,
-    SendResult,
-    SendStatus,
-    StatusHook,
-    StatusUpdate,
-)
-from eessi.transport.codes import EbmsCode
-from eessi.transport.envelope import (
-    NAMESPACE,
-    ErrorSignal,
-    Receipt,
-    UserMessage,
-    decode,
-    encode,
-)
-from eessi.transport.http import HttpTransport, http_transport
-from eessi.transport.limits import InboundLimits
-from eessi.transport.seam import (
-    OutboundMessage,
-    Transport,
-    TransportFactory,
-    TransportSetup,
-    user_message,
-)
-from eessi.transport.server import (
-    Disposition,
-    Inbound,
-    InboundEndpoint,
-    OnMessage,
-    OnRefused,
-    Outcome,
-    Refusal,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eessi.transport.auth import SIGNATURE_HEADER, CredentialLookup
+    from eessi.transport.client import (
+        Failure,
+        RetryPolicy,
+        Sender,
+        SendResult,
+        SendStatus,
+        StatusHook,
+        StatusUpdate,
+    )
+    from eessi.transport.codes import EbmsCode
+    from eessi.transport.envelope import (
+        NAMESPACE,
+        ErrorSignal,
+        Receipt,
+        UserMessage,
+        decode,
+        encode,
+    )
+    from eessi.transport.http import HttpTransport, http_transport
+    from eessi.transport.limits import InboundLimits
+    from eessi.transport.seam import (
+        OutboundMessage,
+        Transport,
+        TransportFactory,
+        TransportSetup,
+        user_message,
+    )
+    from eessi.transport.server import (
+        Disposition,
+        Inbound,
+        InboundEndpoint,
+        OnMessage,
+        OnRefused,
+        Outcome,
+        Refusal,
+    )
 
 __all__ = [
     "NAMESPACE",
@@ -89,3 +93,50 @@ __all__ = [
     "http_transport",
     "user_message",
 ]
+
+#: Where each exported name lives: the package imports a submodule when one of its names is
+#: first asked for, so importing one submodule (``eessi.transport.limits``) does not import
+#: the others (the HMAC envelope's client and server among them, D230).
+_HOME = {
+    "SIGNATURE_HEADER": "auth",
+    "CredentialLookup": "auth",
+    "Failure": "client",
+    "RetryPolicy": "client",
+    "Sender": "client",
+    "SendResult": "client",
+    "SendStatus": "client",
+    "StatusHook": "client",
+    "StatusUpdate": "client",
+    "EbmsCode": "codes",
+    "NAMESPACE": "envelope",
+    "ErrorSignal": "envelope",
+    "Receipt": "envelope",
+    "UserMessage": "envelope",
+    "decode": "envelope",
+    "encode": "envelope",
+    "HttpTransport": "http",
+    "http_transport": "http",
+    "InboundLimits": "limits",
+    "OutboundMessage": "seam",
+    "Transport": "seam",
+    "TransportFactory": "seam",
+    "TransportSetup": "seam",
+    "user_message": "seam",
+    "Disposition": "server",
+    "Inbound": "server",
+    "InboundEndpoint": "server",
+    "OnMessage": "server",
+    "OnRefused": "server",
+    "Outcome": "server",
+    "Refusal": "server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """An exported name (``eessi.transport.Sender``), its submodule imported on first use."""
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

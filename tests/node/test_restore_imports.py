@@ -11,7 +11,13 @@ from pathlib import Path
 from node_kit import CNS, write_directory
 
 #: Modules a lone CNS on SQLite has no use for before (or after) it answers.
-NOT_NEEDED = ("asyncpg", "eessi.journal.postgres", "eessi.mock", "eessi.node.partitions")
+NOT_NEEDED = (
+    "asyncpg",
+    "eessi.journal.postgres",
+    "eessi.mock",
+    "eessi.node.partitions",
+    "eessi.transport.twin",  # the in-memory network's hub (D230)
+)
 
 
 def imported_until_listening(tmp_path: Path, *extra: str) -> set[str]:
@@ -40,7 +46,7 @@ def imported_until_listening(tmp_path: Path, *extra: str) -> set[str]:
     return modules
 
 
-def test_a_cns_on_sqlite_starts_without_postgres_mock_or_partition_modules(
+def test_a_cns_on_sqlite_starts_without_postgres_mock_partition_or_twin_modules(
     tmp_path: Path,
 ) -> None:
     modules = imported_until_listening(tmp_path)
