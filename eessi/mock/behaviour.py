@@ -677,6 +677,12 @@ class Behaviours:
             self._serial = max(self._serial, int(serial))
 
     @property
+    def may_fail(self) -> bool:
+        """Whether a ``fail`` rule is in the book (without one every delivery goes through:
+        :meth:`on_attempt` need not be asked)."""
+        return any(isinstance(r.effect, Fail) for r in self._rules)
+
+    @property
     def reads_documents(self) -> bool:
         """Whether a rule matches on a person or an XPath (the trigger must carry them)."""
         return any(r.match.person is not None or r.match.xpath is not None for r in self._rules)
@@ -731,9 +737,11 @@ class Behaviours:
         return best
 
     def on_attempt(self, t: Trigger) -> Attempt:
-        """A delivery attempt arrived; fail it while a ``fail`` rule has failures left."""
-        cs = self._cases.setdefault(t.case, _CaseState())
-        occurrence = cs.seen.get(t.sed, 0) + 1
+        """A delivery attempt arrived; fail it while a ``fail`` rule has failures left. A case
+        gets per-case state only when an attempt of it fails (an attempt that goes through
+        leaves nothing behind: one per delivered case would only grow the book)."""
+        cs = self._cases.get(t.case)
+        occurrence = (cs.seen.get(t.sed, 0) if cs is not None else 0) + 1
         candidates = sorted(
             (
                 (r.match.specificity, i, r)
@@ -745,8 +753,10 @@ class Behaviours:
         )
         for _, _, rule in candidates:  # the most specific rule with failures left decides
             assert isinstance(rule.effect, Fail)
-            done = cs.failures.get(rule.id, 0)
+            done = cs.failures.get(rule.id, 0) if cs is not None else 0
             if done < rule.effect.times:
+                if cs is None:
+                    cs = self._cases[t.case] = _CaseState()
                 cs.failures[rule.id] = done + 1
                 return Attempt(rule.effect, rule.id, done + 1)
         return Attempt(None)

@@ -279,6 +279,12 @@ async def read_body(
     length = request.content_length
     if length is not None and length > max_body:
         raise too_large(length)
+    content = request.content
+    if content.is_eof():  # all of it has arrived (the usual case): no deadline left to keep
+        body = content.read_nowait()
+        if len(body) > max_body:
+            raise too_large(None)
+        return body
     chunks: list[bytes] = []
     size = 0
     try:

@@ -205,6 +205,19 @@ def test_fail_n_times_then_recover_counts_per_case() -> None:
     assert book.state("LU-1")["failures"] == {"flaky": 2}
 
 
+def test_attempts_that_go_through_leave_no_case_state_behind() -> None:
+    book = Behaviours(FR, [rule({"match": {"case": "LU-9"}, "effect": "silent"}, "quiet")])
+    assert not book.may_fail
+    assert [book.on_attempt(t(case=f"LU-{i}")).effect for i in range(3)] == [None] * 3
+    assert book.cases() == ("LU-9",)  # the rule's case only: nothing per delivered case
+    book.add(rule({"match": {"case": "LU-1"}, "effect": {"kind": "fail", "times": 1}}, "f"))
+    assert book.may_fail
+    assert book.on_attempt(t(case="LU-1")).effect == Fail(1, "http500")
+    assert book.on_attempt(t(case="LU-2")).effect is None
+    assert book.cases() == ("LU-1", "LU-9")
+    assert book.state("LU-1")["failures"] == {"f": 1}
+
+
 def test_a_recovered_case_specific_failure_falls_back_to_a_general_one() -> None:
     book = Behaviours(
         FR,

@@ -284,6 +284,23 @@ async def test_an_oversized_body_without_content_length_is_refused_while_reading
     assert "at most 2000 bytes" in signal.description
 
 
+async def test_an_oversized_body_without_content_length_sent_at_once_is_refused(
+    serve: Serve, session: aiohttp.ClientSession, recorder: Recorder
+) -> None:
+    """The whole chunked body arrives before the handler reads it (one write): the reader
+    takes it without waiting, and still holds it to the limit."""
+    url = await serve(endpoint(recorder, max_body=2000).app()) + "/as4"
+    payload = b"<S071>" + b"x" * 5000 + b"</S071>"
+    framed = Sender.prepare(user_message(payload), payload)
+    headers = {"Content-Type": framed.content_type}
+    async with session.post(url, data=framed.body, headers=headers, chunked=True) as resp:
+        assert resp.status == 413
+        signal = decode_signal(await resp.read())
+    assert isinstance(signal, ErrorSignal)
+    assert "at most 2000 bytes" in signal.description
+    assert recorder.processed == []
+
+
 # -- refused or failed by the node ---------------------------------------------------------
 
 
