@@ -66,6 +66,8 @@ class NodeMetrics:
         self.shared: DeskGauges | None = None
         #: Commit times observed before the registry was made (:meth:`observe_commit`).
         self._commits: list[float] = []
+        #: The series of each label set, looked up once (:meth:`counted`, :meth:`timed`).
+        self._series: dict[tuple[str, ...], Any] = {}
 
     def __getattr__(self, name: str) -> Any:
         """The registry and its series, made (and ``prometheus_client`` imported) when first
@@ -121,12 +123,36 @@ class NodeMetrics:
         for seconds in commits:
             self.commit_seconds.labels(self.institution).observe(seconds)
 
+    def counted(self, sed: str, direction: str, status: str) -> Any:
+        """The ``eessi_messages`` series of these labels. Each label set is looked up once and
+        kept (``labels()`` costs about 10 µs a call, a few per message; the label values are
+        bounded, see the module docstring)."""
+        key = (sed, direction, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = self.messages.labels(
+                self.institution, sed, direction, status
+            )
+        return series
+
+    def timed(self, direction: str) -> Any:
+        """The ``eessi_message_duration_seconds`` series of ``direction`` (kept, as
+        :meth:`counted`)."""
+        key = ("~duration", direction)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = self.message_seconds.labels(self.institution, direction)
+        return series
+
     def observe_commit(self, seconds: float) -> None:
         """One journal transaction's time. Before the registry is made (the start's own
         commits), kept aside (at most :data:`_COMMITS_KEPT`, then the registry is made) and
         observed when it is."""
         if "registry" in self.__dict__:
-            self.commit_seconds.labels(self.institution).observe(seconds)
+            series = self._series.get(("~commit",))
+            if series is None:
+                series = self._series[("~commit",)] = self.commit_seconds.labels(self.institution)
+            series.observe(seconds)
             return
         self._commits.append(seconds)
         if len(self._commits) >= _COMMITS_KEPT:

@@ -193,10 +193,10 @@ class ObservedJournal:
     # -- output --------------------------------------------------------------------------------
 
     def _outcome(self, message_id: str, seen: _Seen, status: str, **extra: Any) -> None:
-        self._metrics.messages.labels(self._inst, seen.sed, seen.direction.value, status).inc()
+        self._metrics.counted(seen.sed, seen.direction.value, status).inc()
         elapsed = None if seen.since is None else time.monotonic() - seen.since
         if elapsed is not None and status != "duplicate":
-            self._metrics.message_seconds.labels(self._inst, seen.direction.value).observe(elapsed)
+            self._metrics.timed(seen.direction.value).observe(elapsed)
         level = logging.WARNING if status in ("failed", "refused") else logging.INFO
         self._line(level, status, message_id, seen, "message", elapsed=elapsed, **extra)
 
