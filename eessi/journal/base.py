@@ -459,13 +459,17 @@ class Journal(ABC):
         attempts: int | None = None,
         next_attempt_at: datetime | None = None,
         error: str | None = None,
+        attempt_at: datetime | None = None,
     ) -> MessageRecord:
         """Move an outbound message to ``status`` (checked against :data:`TRANSITIONS`), or an
         inbound one to ``PROCESSING_FAILED`` or back to ``RECEIVED`` (:data:`SET_INBOUND`).
 
         ``attempts`` replaces the count if given (moving to ``SENDING`` without it adds one);
-        ``next_attempt_at`` and ``error`` replace the stored values. Durable when it returns.
-        Returns the updated record.
+        ``next_attempt_at`` and ``error`` replace the stored values. ``attempt_at``: this
+        change ends a send attempt begun then and not journaled as ``SENDING``; the message
+        passes through ``SENDING`` in the same change (both moves checked; one more attempt,
+        ``sent_at`` = ``attempt_at``), one durable write per attempt (D240). Durable when it
+        returns. Returns the updated record.
         """
 
     async def update_status(
@@ -477,6 +481,7 @@ class Journal(ABC):
         attempts: int | None = None,
         next_attempt_at: datetime | None = None,
         error: str | None = None,
+        attempt_at: datetime | None = None,
     ) -> StatusChange:
         """:meth:`set_status`, returning only the changed fields (no blobs read back).
 
@@ -489,6 +494,7 @@ class Journal(ABC):
             attempts=attempts,
             next_attempt_at=next_attempt_at,
             error=error,
+            attempt_at=attempt_at,
         )
         assert r.updated_at is not None
         return StatusChange(

@@ -114,20 +114,32 @@ class StatusRequest:
     attempts: int | None
     next_attempt_at: datetime | None
     error: str | None
+    #: The start of a send attempt that was not journaled as ``SENDING``: the message passes
+    #: through ``SENDING`` (both moves checked) in this one change (D240).
+    attempt_at: datetime | None = None
 
     def apply(self, current: Sequence[Any], d: Dialect) -> tuple[tuple[Any, ...], StatusChange]:
         """Checked against the transitions (raises ``journal.illegal-status``): the values of
         :data:`~eessi.journal.statements.STATUS_SQL` and what it writes.
 
         ``attempts`` replaces the count if given; moving to ``SENDING`` without it adds one
-        and sets ``sent_at`` to ``at``."""
+        and sets ``sent_at`` to ``at``; so does a change that ends an attempt begun at
+        ``attempt_at`` (``sent_at`` is then ``attempt_at``)."""
         status = self.status
-        check_transition(self.message_id, MessageStatus(current[1]), status)
-        sending = status is MessageStatus.SENDING
+        current_status = MessageStatus(current[1])
+        stored_at = d.ts(self.at)
+        attempt_at = self.attempt_at
+        if attempt_at is None:
+            check_transition(self.message_id, current_status, status)
+            sending = status is MessageStatus.SENDING
+            sent_at = stored_at if sending else current[3]
+        else:
+            check_transition(self.message_id, current_status, MessageStatus.SENDING)
+            check_transition(self.message_id, MessageStatus.SENDING, status)
+            sending = True
+            sent_at = d.ts(attempt_at)
         attempts = self.attempts
         new_attempts = attempts if attempts is not None else current[2] + (1 if sending else 0)
-        stored_at = d.ts(self.at)
-        sent_at = stored_at if sending else current[3]
         args = (
             status.value,
             new_attempts,

@@ -149,9 +149,12 @@ class SqlJournal(Journal):
         attempts: int | None = None,
         next_attempt_at: datetime | None = None,
         error: str | None = None,
+        attempt_at: datetime | None = None,
     ) -> MessageRecord:
         check_settable(message_id, status)
-        request = StatusRequest(message_id, status, at, attempts, next_attempt_at, error)
+        request = StatusRequest(
+            message_id, status, at, attempts, next_attempt_at, error, attempt_at
+        )
         result = await self._change_status(request, full=True)
         assert isinstance(result, MessageRecord)
         return result
@@ -165,9 +168,12 @@ class SqlJournal(Journal):
         attempts: int | None = None,
         next_attempt_at: datetime | None = None,
         error: str | None = None,
+        attempt_at: datetime | None = None,
     ) -> StatusChange:
         check_settable(message_id, status)
-        request = StatusRequest(message_id, status, at, attempts, next_attempt_at, error)
+        request = StatusRequest(
+            message_id, status, at, attempts, next_attempt_at, error, attempt_at
+        )
         result = await self._change_status(request, full=False)
         assert isinstance(result, StatusChange)
         return result

@@ -2,8 +2,9 @@
 
 The worker journals the outbound messages with its batch (the transactional outbox, status
 ``queued``); :meth:`Outbox.schedule` puts each on the send queue now or when due, the send
-workers (:meth:`Outbox.loop`) post it and journal ``sending`` -> ``acknowledged`` / ``retrying``
-(back-off with jitter, persisted ``next_attempt_at``) -> ``failed``. On a virtual clock a
+workers (:meth:`Outbox.loop`) post it and journal the attempt's outcome, passing through
+``sending`` in the same write (D240): ``acknowledged`` / ``retrying`` (back-off with jitter,
+persisted ``next_attempt_at``) -> ``failed``. On a virtual clock a
 delayed message is *held* until :meth:`Outbox.release_due` (the node's ``tick()``), D11.
 """
 
@@ -222,16 +223,14 @@ class Outbox:
             await self.fail(record, f"{why}; nothing was sent")
             return True
         # update_status: the changed fields only (no blobs read back per status write, P2).
-        # The outbox row already says the message is to be sent, so the POST does not wait for
-        # `sending` to be durable: the write is queued first (every later status write of this
-        # message comes after it in the journal's queue) and awaited after the POST. A crash
-        # before it commits leaves the row queued or retrying, and the message is sent again
-        # after the restart, which the receiver drops as a duplicate (D97).
-        sending_write = asyncio.ensure_future(
-            self.node.journal.update_status(
-                mid, MessageStatus.SENDING, at=self.node.clock.now(), error=None
-            )
-        )
+        # One durable write per attempt (D240): the outbox row already says the message is to
+        # be sent, so nothing is journaled before the POST (D97 made that write wait for
+        # nothing; D240 drops it); the attempt's outcome (acknowledged, retrying, failed, or
+        # waiting_for_receipt if the receipt is slow) is journaled as passing through
+        # `sending` in one change (attempts + 1, sent_at = the attempt's start). A crash
+        # during the POST leaves the row queued or retrying, and the message is sent again
+        # after the restart, which the receiver drops as a duplicate.
+        started = self.node.clock.now()
         self.node.stats["sent"] += 1
         # A receipt normally comes back within the same exchange; if it has not after
         # `waiting_after` seconds, the message is journaled as waiting_for_receipt (no cost on
@@ -242,7 +241,10 @@ class Outbox:
             waiting.append(
                 asyncio.create_task(
                     self.node.journal.update_status(
-                        mid, MessageStatus.WAITING_FOR_RECEIPT, at=self.node.clock.now()
+                        mid,
+                        MessageStatus.WAITING_FOR_RECEIPT,
+                        at=self.node.clock.now(),
+                        attempt_at=started,
                     )
                 )
             )
@@ -252,12 +254,16 @@ class Outbox:
             result = await self.node.transport.send(self.message(record), policy=self.policy)
         finally:
             timer.cancel()
-            sending = await sending_write
             if waiting:
                 await asyncio.gather(*waiting)
+        # The attempt not journaled yet: the next write of this message journals it.
+        attempt_at = None if waiting else started
+        attempts = waiting[0].result().attempts if waiting else record.attempts + 1
         now = self.node.clock.now()
         if result.ok:
-            await self.node.journal.update_status(mid, MessageStatus.ACKNOWLEDGED, at=now)
+            await self.node.journal.update_status(
+                mid, MessageStatus.ACKNOWLEDGED, at=now, attempt_at=attempt_at
+            )
             self.node.stats["acknowledged"] += 1
             extra = self.copies.pop(mid, 0)
             for _ in range(extra):  # simulated duplicates: same MessageId, same bytes
@@ -265,17 +271,23 @@ class Outbox:
             return True
         reason = result.reason or "no receipt"
         if result.failure is Failure.REFUSED_BY_PEER:
-            await self.fail(record, reason)
+            await self.fail(record, reason, attempt_at=attempt_at)
             return True
-        attempts = sending.attempts
         budget = self.node.options.retry.max_attempts
         if attempts >= budget:
-            await self.fail(record, f"no receipt after {attempts} attempt(s): {reason}")
+            await self.fail(
+                record, f"no receipt after {attempts} attempt(s): {reason}", attempt_at=attempt_at
+            )
             return True
         delay = self.node.options.retry.delay(attempts - 1, self.node.rng)
         due = now + timedelta(seconds=delay)
         change = await self.node.journal.update_status(
-            mid, MessageStatus.RETRYING, at=now, next_attempt_at=due, error=reason
+            mid,
+            MessageStatus.RETRYING,
+            at=now,
+            next_attempt_at=due,
+            error=reason,
+            attempt_at=attempt_at,
         )
         retrying = replace(
             record,
@@ -293,7 +305,11 @@ class Outbox:
         self.schedule(retrying, due, retry=True)
         return False
 
-    async def fail(self, record: MessageRecord, reason: str) -> None:
+    async def fail(
+        self, record: MessageRecord, reason: str, *, attempt_at: datetime | None = None
+    ) -> None:
+        """Journal ``record`` as failed; ``attempt_at``: the start of the attempt that failed,
+        not journaled yet (D240)."""
         self.node.stats["failed"] += 1
         log.warning(
             "%s: %s %s to %s FAILED: %s",
@@ -304,5 +320,9 @@ class Outbox:
             reason,
         )
         await self.node.journal.update_status(
-            record.message_id, MessageStatus.FAILED, at=self.node.clock.now(), error=reason
+            record.message_id,
+            MessageStatus.FAILED,
+            at=self.node.clock.now(),
+            error=reason,
+            attempt_at=attempt_at,
         )

@@ -557,6 +557,43 @@ async def test_update_status_answers_the_changed_fields_as_set_status_stores_the
         await journal.update_status("o1", MessageStatus.ACKNOWLEDGED, at=later)
 
 
+async def test_an_attempt_journaled_once_passes_through_sending_in_one_change(
+    journal: Journal,
+) -> None:
+    # D240: the outbox journals an attempt's outcome only, as if it had been sending since
+    # the attempt began: one more attempt, sent_at its start, both moves checked.
+    await _enqueue(journal, outbound("o1"), outbound("o2"), outbound("o3"), outbound("o4"))
+    began, later = T0 + timedelta(seconds=1), T0 + timedelta(seconds=2)
+    done = await journal.update_status(
+        "o1", MessageStatus.ACKNOWLEDGED, at=later, attempt_at=began
+    )
+    assert (done.status, done.attempts, done.sent_at, done.updated_at) == (
+        MessageStatus.ACKNOWLEDGED, 1, began, later,
+    )  # fmt: skip
+    retry = T0 + timedelta(seconds=60)
+    retrying = await journal.set_status(
+        "o2", MessageStatus.RETRYING, at=later, next_attempt_at=retry, error="HTTP 503",
+        attempt_at=began,
+    )  # fmt: skip
+    assert (retrying.status, retrying.attempts, retrying.sent_at) == (
+        MessageStatus.RETRYING, 1, began,
+    )  # fmt: skip
+    again = await journal.set_status("o2", MessageStatus.FAILED, at=retry, attempt_at=retry)
+    assert (again.attempts, again.sent_at, again.status) == (2, retry, MessageStatus.FAILED)
+    waiting = await journal.update_status(
+        "o3", MessageStatus.WAITING_FOR_RECEIPT, at=later, attempt_at=began
+    )
+    assert (waiting.attempts, waiting.sent_at) == (1, began)
+    with pytest.raises(JournalError, match="illegal status change acknowledged -> sending"):
+        await journal.update_status("o1", MessageStatus.FAILED, at=retry, attempt_at=retry)
+    with pytest.raises(JournalError, match="illegal status change sending -> queued"):
+        await journal.set_status("o4", MessageStatus.QUEUED, at=retry, attempt_at=retry)
+    stored = {m.message_id: m for m in await journal.messages(direction=Direction.OUT)}
+    assert (stored["o1"].status, stored["o1"].attempts) == (MessageStatus.ACKNOWLEDGED, 1)
+    assert (stored["o2"].status, stored["o2"].attempts) == (MessageStatus.FAILED, 2)
+    assert (stored["o4"].status, stored["o4"].attempts) == (MessageStatus.QUEUED, 0)
+
+
 async def test_message_counts_give_each_status_as_the_records_do(journal: Journal) -> None:
     assert await journal.message_counts() == {}
     for mid in ("m1", "m2", "m3"):
