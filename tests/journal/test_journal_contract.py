@@ -564,9 +564,7 @@ async def test_an_attempt_journaled_once_passes_through_sending_in_one_change(
     # the attempt began: one more attempt, sent_at its start, both moves checked.
     await _enqueue(journal, outbound("o1"), outbound("o2"), outbound("o3"), outbound("o4"))
     began, later = T0 + timedelta(seconds=1), T0 + timedelta(seconds=2)
-    done = await journal.update_status(
-        "o1", MessageStatus.ACKNOWLEDGED, at=later, attempt_at=began
-    )
+    done = await journal.update_status("o1", MessageStatus.ACKNOWLEDGED, at=later, attempt_at=began)
     assert (done.status, done.attempts, done.sent_at, done.updated_at) == (
         MessageStatus.ACKNOWLEDGED, 1, began, later,
     )  # fmt: skip
