@@ -25,8 +25,9 @@ with the whole record in one row (how the journal stored it before schema versio
 
 ``python bench/journal.py --case [N]``: what the CNS journals for ``N`` cases (the S071
 accepted, one transaction with its events, snapshot, the S072 queued and the S071 marked, the
-S072's send attempt journaled once, as acknowledged through sending: D240), 20 cases at a time: the event loop's CPU (this thread's,
-``time.thread_time``) and the whole process's per case, min / median / max of 3 runs.
+S072's send attempt journaled once, as acknowledged through sending: D240), 20 cases at a
+time: the event loop's CPU (this thread's, ``time.thread_time``) and the whole process's per
+case, min / median / max of 3 runs.
 
 Each line prints rows (or transactions) per second, the median (min-max) of interleaved rounds,
 and the ratio of the medians to the bare loop measured in the same run. No assertion: speed
