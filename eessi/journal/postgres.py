@@ -636,6 +636,30 @@ class PostgresJournal(sql_journal.SqlJournal):
 
         await self._submit(op, "store an input's result")
 
+    async def requeue_taken(self, institution: str, *, forget_after: float) -> list[int]:
+        """Queue again the inputs of this journal's partition left ``taken`` by an owner that
+        stopped before answering them (an answer commits with the input's effect, so none of
+        them took effect: D280); the ids. Answers nobody read for ``forget_after`` seconds
+        (the process that asked stopped waiting) are deleted."""
+
+        async def op(conn: Any) -> list[int]:
+            rows = await conn.fetch(
+                "UPDATE shared_inputs SET status = 'queued', result = NULL WHERE institution ="
+                " $1 AND part = $2 AND status = 'taken' RETURNING id",
+                institution,
+                self.partition,
+            )
+            await conn.execute(
+                "DELETE FROM shared_inputs WHERE institution = $1 AND part = $2 AND status IN"
+                " ('done', 'failed') AND queued_at < now() - make_interval(secs => $3)",
+                institution,
+                self.partition,
+                forget_after,
+            )
+            return sorted(int(r[0]) for r in rows)
+
+        return await self._submit(op, "queue again the inputs of a stopped owner")
+
     async def input_result(self, ident: int) -> tuple[str, bytes | None] | None:
         """(status, result) of a queued input; deleted once ``done`` or ``failed`` is read."""
 
@@ -727,6 +751,20 @@ class _Transaction(sql_journal.SqlTransaction):
             self.broken = not isinstance(exc, asyncpg.PostgresError)
             self.failed = _translate(exc, self._journal.where, doing)
             raise self.failed from None
+
+    async def finish_input(self, ident: int, *, result: bytes) -> None:
+        """A queued input's answer (``done``, announced on :data:`DONE_CHANNEL` at commit),
+        in this transaction: it commits with the input's effect, or neither does (D280)."""
+
+        async def step() -> None:
+            await self._conn.execute(
+                "UPDATE shared_inputs SET status = 'done', result = $2 WHERE id = $1",
+                ident,
+                result,
+            )
+            await self._conn.execute("SELECT pg_notify($1, $2)", DONE_CHANNEL, str(ident))
+
+        await self._run(step, "store an input's answer")
 
     async def _next_seq(self, case_id: str) -> int:
         seq = self._seqs.get(case_id)

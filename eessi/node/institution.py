@@ -91,7 +91,7 @@ from eessi.node.message_ids import AnsweredMessages
 from eessi.node.options import CRASH_ENV, DEFAULT_PARKED_EXPIRY, NodeOptions
 from eessi.node.outbox import Outbox
 from eessi.node.restore import checkpoint, restore
-from eessi.node.steps import Item, StepClock, StepIds, default_signal_ids
+from eessi.node.steps import Answer, Item, StepClock, StepIds, default_signal_ids
 from eessi.node.worker import Worker
 from eessi.sed.catalogue import SUPPORTED_VERSIONS
 from eessi.transport.http import http_transport
@@ -410,13 +410,18 @@ class Institution:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def submit(self, value: SubmitInput, *, messages: list[str] | None = None) -> Step:
+    async def submit(
+        self, value: SubmitInput, *, messages: list[str] | None = None, answer: Answer | None = None
+    ) -> Step:
         """Hand the desk an input (a request, a provided document, a fund's action...).
 
         Returns the desk's :class:`Step` once it and the SEDs it sends are journaled. Raises the
         core's :class:`~eessi.errors.DomainError` (nothing changed) if the input is refused.
         ``messages``, if given, gets the IDs of the outbound messages the step journaled (as the
         outbound policy named them), so a caller need not search the journal for them.
+        ``answer``, if given, is called in the transaction that commits the step (a partition's
+        owner stores a queued request's answer with its effect, D280); not called if the step
+        commits nothing (a refusal, the time passing with nothing due).
         """
         self._check_submit(value)
         if self.submit_to is not None:  # a process of a partitioned institution
@@ -430,7 +435,9 @@ class Institution:
                 " see docs/deployment.md)",
             )
         future: asyncio.Future[Step] = asyncio.get_running_loop().create_future()
-        self.worker.enqueue(Item("submit", input=value, future=future, messages=messages))
+        self.worker.enqueue(
+            Item("submit", input=value, future=future, messages=messages, answer=answer)
+        )
         return await future
 
     async def tick(self, *, messages: list[str] | None = None) -> Step:

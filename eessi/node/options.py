@@ -28,9 +28,16 @@ log = logging.getLogger("eessi.node")
 #: Environment variable naming a point where the process kills itself (tests of kill -9):
 #: ``after-accept``, ``before-commit``, ``after-commit``, optionally ``:<SED type>``
 #: (``after-commit:S071``); ``remote-input``: a shared institution's partition owner, after
-#: running a request another process queued, before storing its answer.
+#: running a request another process queued (its answer committed with its effect, D280);
+#: ``remote-input-taken``: the same owner, the request taken, before its desk runs it.
 CRASH_ENV: Final = "EESSI_CRASH_AT"
-CRASH_POINTS: Final = ("after-accept", "before-commit", "after-commit", "remote-input")
+CRASH_POINTS: Final = (
+    "after-accept",
+    "before-commit",
+    "after-commit",
+    "remote-input-taken",
+    "remote-input",
+)
 
 #: Default of :attr:`NodeOptions.parked_expiry`: one day. A document overtaken in transit by its
 #: answer is retried by its sender's access point for hours at most.

@@ -38,8 +38,9 @@ several addresses). Design (docs/deployment.md):
   its partition's desk here if this process owns it, else it is queued in the journal
   (``shared_inputs``) for the partition's owner, which takes it (``FOR UPDATE SKIP LOCKED``),
   runs it and stores its result; this process answers with it. The time passing goes to every
-  partition. A queued request is taken once: if its owner dies while running it, the answer
-  says the outcome is unknown (as a lost connection to a single process would).
+  partition. The owner stores a request's answer in the transaction that commits its effect;
+  a request left ``taken`` by an owner that stopped before that commit took no effect, and the
+  partition's next owner queues it again and runs it (D280): run once, answered, no row left.
 
 The outbox needs no queue of its own: a partition's owner sends its partition's messages only
 (the journal object of a partition sees only them), so no two processes ever send one message.
@@ -73,7 +74,6 @@ from eessi.ids import IdGenerator, RandomIds, SeededIds, institution_seed
 from eessi.journal.base import MessageRecord
 from eessi.journal.postgres import DONE_CHANNEL, INBOUND_CHANNEL, INPUT_CHANNEL, PostgresJournal
 from eessi.node.clock_control import attach
-from eessi.node.http_api import ApiError
 from eessi.node.options import crash_point
 from eessi.node.shared_clock import (
     CLOCK_LOG,
@@ -112,6 +112,9 @@ _PENDING_OUT: Final = ("queued", "sending", "waiting_for_receipt", "retrying")
 #: Every how many polls each partition also looks for work it was not notified of (a safety
 #: net: a ``NOTIFY`` is sent at each accept and each queued request): 2 s.
 _SWEEP: Final = 8
+#: Seconds after which an answer nobody read is deleted (the process that asked stopped
+#: waiting long before: :data:`REMOTE_TIMEOUT`).
+_FORGET: Final = 10 * REMOTE_TIMEOUT
 #: The second key of the membership lock (partitions use 0 to N - 1).
 _MEMBER: Final = 0x7FFF_FFFF
 
@@ -384,6 +387,8 @@ class SharedInstitution:
             node.active = False
             node.started = True
             await node.activate()
+            # the requests a stopped owner had taken and not answered took no effect (D280)
+            again = await journal.requeue_taken(front.id, forget_after=_FORGET)
         except BaseException:
             await journal.close()
             await self._conn.execute("SELECT pg_advisory_unlock($1, $2)", self._base, number)
@@ -396,6 +401,15 @@ class SharedInstitution:
             number,
             epoch,
         )
+        if again:
+            log.warning(
+                "%s: partition %d: %d request(s) its last owner took and did not run, queued"
+                " again: %s",
+                front.id,
+                number,
+                len(again),
+                ", ".join(map(str, again)),
+            )
 
     def _partition_node(self, number: int, journal: PostgresJournal) -> Institution:
         from eessi.node.institution import Institution
@@ -546,8 +560,6 @@ class SharedInstitution:
                     got = await self.journal.input_result(ident)
                     if got is not None and got[0] in ("done", "failed"):
                         break
-                    if got is not None and got[0] == "taken" and got[1]:
-                        await self._check_taker(number, got[1].decode())
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(1.0):
                             await done.wait()
@@ -568,25 +580,6 @@ class SharedInstitution:
         if status == "failed":
             raise _decode_error(result)
         return result
-
-    async def _check_taker(self, number: int, taker: str) -> None:
-        """Refuse to wait longer for a request whose taker no longer owns its partition: it
-        died (or gave the partition up) while running it, and nobody else will (D197)."""
-        owner = (await self.journal.partition_owners(self.front.id)).get(number)
-        if owner is None or owner[1] == taker:
-            return
-        raise ApiError(
-            503,
-            f"the process {taker} that owned partition {number} of {self.front.id} stopped"
-            " while running this request (now owned by"
-            f" {owner[1]}); whether it took effect is unknown",
-            code="node.partition-owner-lost",
-            where=self.front.id,
-            hint="look at the household's or case's state (GET /api/households,"
-            " GET /api/cases, GET /api/events) before sending it again: a request is run at"
-            " most once (docs/deployment.md)",
-            details={"partition": number, "taker": taker, "owner": owner[1]},
-        )
 
     # -- the institution's clock (eessi.node.shared_clock) ------------------------------------
     async def journal_time(self) -> datetime | None:
@@ -661,6 +654,14 @@ class SharedInstitution:
         ends are this institution's processes of the same code, through its own journal (as
         the checkpoint, D51)."""
         messages: list[str] = []
+        answered = False
+
+        async def store_answer(tx: Any, step: Step, ids: list[str]) -> None:
+            nonlocal answered  # with its effect, in the step's transaction (D280)
+            await tx.finish_input(ident, result=pickle.dumps((step, ids)))
+            answered = True
+
+        crash_point(part.node.options, "remote-input-taken", None, self.front.id)  # (tests)
         try:
             value = pickle.loads(data)
             if isinstance(value, AskDesk | MoveClock):  # a desk view; the clock moved
@@ -669,9 +670,10 @@ class SharedInstitution:
                 result = pickle.dumps(answer if moved is None else moved)
                 await part.journal.finish_input(ident, ok=True, result=result)
                 return
-            step = await part.node.submit(value, messages=messages)
+            step = await part.node.submit(value, messages=messages, answer=store_answer)
             crash_point(part.node.options, "remote-input", None, self.front.id)  # (tests)
         except EessiError as exc:
             await part.journal.finish_input(ident, ok=False, result=_encode_error(exc))
             return
-        await part.journal.finish_input(ident, ok=True, result=pickle.dumps((step, messages)))
+        if not answered:  # the step committed nothing (the time passing, nothing due)
+            await part.journal.finish_input(ident, ok=True, result=pickle.dumps((step, messages)))

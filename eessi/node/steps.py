@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,7 +21,7 @@ from eessi.clock import Clock
 from eessi.core.messages import Step
 from eessi.errors import JournalError
 from eessi.ids import IdGenerator, RandomIds, SeededIds, institution_seed
-from eessi.journal.base import MessageRecord
+from eessi.journal.base import JournalTransaction, MessageRecord
 from eessi.node.hooks import OutboundSed
 from eessi.node.inputs import SubmitInput
 from eessi.sed.catalogue import BUCS, SEDS
@@ -30,7 +30,12 @@ if TYPE_CHECKING:
     from eessi.directory import Directory
     from eessi.node.desk_factory import Desk
 
+#: Stores an input's answer in the transaction that commits its step, given the step and the
+#: IDs of the outbound messages it journaled (:attr:`Item.answer`).
+Answer = Callable[[JournalTransaction, Step, list[str]], Awaitable[None]]
+
 __all__ = [
+    "Answer",
     "Done",
     "Item",
     "StepClock",
@@ -107,6 +112,9 @@ class Item:
     future: asyncio.Future[Step] | None = None
     #: Filled with the IDs of the outbound messages the step journaled (``submit(messages=)``).
     messages: list[str] | None = None
+    #: Called in the transaction that commits the step (``submit(answer=)``): a request
+    #: another process queued stores its answer with its effect (D280).
+    answer: Answer | None = None
 
 
 @dataclass(slots=True)
@@ -126,6 +134,8 @@ class Done:
     messages: list[str] | None = None
     #: A parked document given up (``inbound_id``): journaled ``expired``, not ``rejected``.
     expired: bool = False
+    #: The input's :attr:`Item.answer`.
+    answer: Answer | None = None
 
 
 def version_key(version: str) -> tuple[int, ...]:

@@ -217,6 +217,8 @@ class Worker:
                     await tx.enqueue_outbound(record)
                 if d.inbound_id is not None:
                     await tx.mark_processed(d.inbound_id, at=d.at, error=d.error, expired=d.expired)
+                if d.answer is not None:  # a request another process queued (D280)
+                    await d.answer(tx, d.step, [record.message_id for record, _ in d.outbound])
                 touched |= d.cases
             for case_id in sorted(touched):
                 cf = cases.get(case_id)
@@ -247,6 +249,7 @@ class Worker:
             entry: dict[str, Any] = {"kind": "input", "input": input_to_json(value), "ids": drawn}
             done.append(self.finished(at, step, entry, None, item.future, set()))
             done[-1].messages = item.messages
+            done[-1].answer = item.answer
             self.node.inbox.unpark(done, self.step_cases(step))
             return
         record = item.record

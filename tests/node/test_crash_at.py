@@ -14,7 +14,8 @@ from eessi.node.institution import CRASH_ENV, NodeOptions
 
 
 @pytest.mark.parametrize(
-    "value", ["after-accept", "before-commit", "after-commit:S071", "remote-input"]
+    "value",
+    ["after-accept", "before-commit", "after-commit:S071", "remote-input", "remote-input-taken"],
 )
 def test_a_known_crash_point_is_taken(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv(CRASH_ENV, value)
@@ -37,6 +38,7 @@ def test_a_crash_point_that_does_not_exist_is_refused_with_the_allowed_ones(
         "after-accept",
         "before-commit",
         "after-commit",
+        "remote-input-taken",
         "remote-input",
     ]
 
