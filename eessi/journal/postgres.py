@@ -563,6 +563,15 @@ class PostgresJournal(sql_journal.SqlJournal):
 
         return await self._submit(op, "read the partition count")
 
+    async def latest_event_time(self, case_id: str) -> datetime | None:
+        """The latest time (``at``) of the events of ``case_id`` (``None``: none), found by
+        the server: one row read, however long the log (a shared clock's moves, D281)."""
+        rows = await self._read(
+            "SELECT max(at) FROM case_events WHERE case_id = $1", (self._pseudo(case_id),)
+        )
+        found = rows[0][0] if rows else None
+        return found if isinstance(found, datetime) else None
+
     async def partition_owners(self, institution: str) -> dict[int, tuple[int, str]]:
         """Partition -> (epoch, holder) of its latest owner, for every partition ever owned."""
         rows = await self._read(

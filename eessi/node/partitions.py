@@ -583,10 +583,9 @@ class SharedInstitution:
 
     # -- the institution's clock (eessi.node.shared_clock) ------------------------------------
     async def journal_time(self) -> datetime | None:
-        """The institution's time as last moved by any of its processes (None: never)."""
-        events = await self.journal.case_events(CLOCK_LOG)
-        times = [datetime.fromisoformat(e.data["now"]) for e in events if "now" in e.data]
-        return max(times, default=None)
+        """The institution's time as last moved by any of its processes (None: never): the
+        latest time of its clock log, found by the server, not read whole (D281)."""
+        return await self.journal.latest_event_time(CLOCK_LOG)
 
     async def _record_time(self, when: datetime) -> None:
         async with self.journal.transaction() as tx:

@@ -4,12 +4,13 @@ D196).
 Every ``eessi serve --shared --virtual-clock`` process of an institution has its own
 :class:`~eessi.clock.VirtualClock`. ``POST /api/clock`` on any of them moves the
 institution's time (:class:`SharedClockControl`): the new time is journaled (pseudo case
-:data:`CLOCK_LOG`, so a process that starts or takes a partition over later catches up,
-:func:`latest_time`), then every partition is moved (:class:`MoveClock`): this process's
-partitions here, the others' by their owners through the queue of admin requests. Moving a
-partition sets its process's clock (never backwards), releases the messages held until a time
-now passed, ticks its desk (reminders, deadlines) and waits, boundedly, until what that sent is
-delivered. The answer gathers what became due in every partition, whichever process owns it.
+:data:`CLOCK_LOG`, so a process that starts or takes a partition over later catches up: the
+latest time logged, ``SharedInstitution.journal_time``), then every partition is moved
+(:class:`MoveClock`): this process's partitions here, the others' by their owners through the
+queue of admin requests. Moving a partition sets its process's clock (never backwards),
+releases the messages held until a time now passed, ticks its desk (reminders, deadlines) and
+waits, boundedly, until what that sent is delivered. The answer gathers what became due in
+every partition, whichever process owns it.
 """
 
 from __future__ import annotations
