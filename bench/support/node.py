@@ -129,6 +129,9 @@ async def serve(args: argparse.Namespace) -> None:
 
     inst.app.router.add_post("/bench/start", start)
     await inst.start()
+    from eessi.gc_tuning import plan_from_env
+
+    plan_from_env().apply()  # what `eessi serve` does once started (EESSI_GC, D290)
     print(f"{entry.id} ({entry.kind}) listening on {inst.url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

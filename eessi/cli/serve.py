@@ -327,6 +327,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
     from eessi.directory import default_directory_path, load_directory
     from eessi.errors import ConfigError
+    from eessi.gc_tuning import plan_from_env
     from eessi.journal.urls import is_postgres_url, redact_url
     from eessi.node.households import load_households
     from eessi.node.network import journal_file_name, open_institution
@@ -382,6 +383,7 @@ async def _serve(args: argparse.Namespace) -> int:
         controller = mock_controller(directory, seed=args.seed)
     profile = controller.profiles.get(entry.id) if controller is not None else None
     options, clock = node_options(args), node_clock(args)  # refused before any key is made
+    gc_plan = plan_from_env()  # EESSI_GC, EESSI_GC_THRESHOLD (D290): refused before start too
     transport, transport_line = node_transport(args, directory, default_pki_beside(directory))
     # a directory given: listed and indexed, each household read when first looked up (D150)
     people = (
@@ -432,6 +434,7 @@ async def _serve(args: argparse.Namespace) -> int:
             await shared.start(host=args.host, port=args.port)
         else:
             await inst.start(host=args.host, port=args.port)
+        collector = gc_plan.apply()  # start-up done: its heap frozen, fewer young collections
         announce(
             f"{entry.id} ({entry.kind}) listening on {inst.url}"
             f" (AS4 {inst.endpoint_url}, admin {inst.url}/api/, journal {shown})",
@@ -440,6 +443,13 @@ async def _serve(args: argparse.Namespace) -> int:
             url=inst.url,
         )
         announce(f"  {transport_line}", event="transport", transport=args.transport)
+        announce(
+            f"  {collector.describe()}",
+            event="gc",
+            tuned=collector.tuned,
+            thresholds=list(collector.thresholds),
+            frozen=collector.frozen,
+        )
         await stop.wait()
         announce(f"{entry.id}: stopping", stream=sys.stderr, event="stopping")
         nodes = [inst, *(shared.nodes if shared is not None else ())]

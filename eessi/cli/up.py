@@ -86,6 +86,7 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
     )
     from eessi.directory import default_directory_path, load_directory
     from eessi.errors import ConfigError
+    from eessi.gc_tuning import plan_from_env
     from eessi.mock.wiring import enable_mock, mock_controller
     from eessi.node.institution import Institution
     from eessi.node.network import Network, directory_on_ports
@@ -106,6 +107,7 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
         instrument(inst)  # logs and /metrics (docs/operations.md)
 
     options, clock = node_options(args), node_clock(args)  # refused before any key is made
+    gc_plan = plan_from_env()  # EESSI_GC, EESSI_GC_THRESHOLD (D290)
     transport, transport_line = node_transport(args, directory, db_dir / "pki")
     network = Network(
         directory,
@@ -137,9 +139,17 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
                     " ports with --port-base N (N, N+1, ... one per institution)"
                 )
             raise
+        collector = gc_plan.apply()  # start-up done: its heap frozen, fewer young collections
         n = len(network.institutions)
         announce(f"eessi up: {n} institutions, journals in {db_dir}", event="up")
         announce(f"  {transport_line}", event="transport", transport=args.transport)
+        announce(
+            f"  {collector.describe()}",
+            event="gc",
+            tuned=collector.tuned,
+            thresholds=list(collector.thresholds),
+            frozen=collector.frozen,
+        )
         if network.clock_control is not None:
             start = network.clock_control.start.isoformat()
             announce(
