@@ -3,7 +3,7 @@
 A node builds a big long-lived heap at start-up (modules, the directory, the registry, the
 households index, the desk, the journal's restored state) and then, per message, allocates many
 short-lived objects that reference counting frees. Python's defaults (a young collection every
-700 net allocations, a full one walking the whole heap every hundred young ones) spent 2–4 % of a
+700 net allocations, a full one walking the whole heap every hundred young ones) spent 2-4 % of a
 serving node's CPU collecting, most of it re-walking that start-up heap (docs/performance.md,
 2026-12-06 "the garbage collector", D290). So once a node has started:
 

@@ -8,7 +8,9 @@ postgresql://USER@HOST:PORT/DB``, docs/journal.md), and on start resumes whateve
 (pending sends, unprocessed messages). Ctrl-C or SIGTERM stops it cleanly: readiness goes
 false, what is in flight is drained for at most ``--drain-timeout`` seconds (the rest stays
 journaled), then it stops (:mod:`eessi.ops.shutdown`). A mock fund is a
-scriptable mock (its profile's behaviours, the routes at ``/api/mock/``).
+scriptable mock (its profile's behaviours, the routes at ``/api/mock/``). Once started it
+freezes its start-up heap for the garbage collector and collects the young generation less
+often (``EESSI_GC``, ``EESSI_GC_THRESHOLD``: :mod:`eessi.gc_tuning`, docs/operations.md).
 
 Debug: ``EESSI_CRASH_AT=after-accept|before-commit|after-commit[:SED]`` makes the process
 SIGKILL itself at that point (for crash tests).
