@@ -22,6 +22,7 @@ gets the decoded values. This module does no I/O.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import marshal
 import weakref
@@ -34,7 +35,14 @@ from enum import Enum
 from operator import attrgetter
 from typing import Any, Final
 
-__all__ = ["PENDING_CASES", "RECENT_DOCUMENTS", "CompactDocuments", "decode", "encode"]
+__all__ = [
+    "PENDING_CASES",
+    "RECENT_DOCUMENTS",
+    "CompactDocuments",
+    "decode",
+    "encode",
+    "kept_decoded",
+]
 
 # Tags of the forms that are not a class (a class's tag is its index in ``_CLASSES`` + _FIRST).
 _DATE: Final = 0
@@ -250,12 +258,38 @@ PENDING_CASES: Final = 512
 _PENDING: deque[weakref.ref[CompactDocuments]] = deque()
 
 
+#: False inside :func:`kept_decoded`: recorded documents are not queued for encoding.
+_packing = True
+
+
 def _pend(documents: CompactDocuments) -> None:
+    if not _packing:
+        return
     _PENDING.append(weakref.ref(documents))
     while len(_PENDING) > PENDING_CASES:
         old = _PENDING.popleft()()
         if old is not None:
             old._compact()
+
+
+@contextlib.contextmanager
+def kept_decoded() -> Iterator[None]:
+    """Inside: the documents cases record stay decoded (never encoded into a blob), in this
+    process and in the processes it forks meanwhile; reads and equality are unchanged.
+
+    For a run that ends with its desks, where encoding costs more than the memory it saves:
+    the offline replay (:func:`eessi.trace.offline.replay_offline`) holds the whole trace, and
+    the decoded documents of a side add about a tenth to that, while encoding them was 14 %
+    of its CPU (D271). A long-lived node never uses it. Documents recorded inside stay decoded
+    after it ends (their mappings are not queued); those recorded before are encoded as
+    usual when their turn comes. Not reentrant across threads (module state, like the rest)."""
+    global _packing
+    before = _packing
+    _packing = False
+    try:
+        yield
+    finally:
+        _packing = before
 
 
 class CompactDocuments(Mapping[str, Any]):

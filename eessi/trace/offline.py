@@ -31,6 +31,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from eessi.clock import VirtualClock
+from eessi.core.compact import kept_decoded
 from eessi.core.household import Household
 from eessi.core.messages import DocumentReceived, Outgoing, Step
 from eessi.directory import Directory, InstitutionEntry
@@ -365,7 +366,8 @@ def replay_offline(
         processes > 1 and len(chosen) > 1 and "fork" in multiprocessing.get_all_start_methods()
     )
     outcomes: dict[str, _SideOutcome] = {}
-    with _frozen_heap() as frozen:
+    # The desks end with the run: their documents stay decoded (D271).
+    with kept_decoded(), _frozen_heap() as frozen:
 
         def work(side: str) -> _SideOutcome:
             return _replay_side(trace, side, directory, run_config, people, ignore, frozen)

@@ -16,6 +16,7 @@ from eessi.core.compact import (
     CompactDocuments,
     decode,
     encode,
+    kept_decoded,
 )
 from eessi.core.facts import DocumentKind
 from eessi.core.household import Household
@@ -107,6 +108,27 @@ def test_compact_documents_read_after_many_others_are_decoded_equal() -> None:
     for i in range(PENDING_CASES + RECENT_DOCUMENTS + 1):  # d-1 gets encoded, then pushed out
         CompactDocuments({f"x-{i}": example("X001")})[f"x-{i}"]
     assert docs["d-1"] == s071
+
+
+def test_documents_recorded_inside_kept_decoded_are_never_encoded() -> None:
+    s071, s072 = example("S071"), example("S072")
+
+    def crowd() -> None:  # enough other cases to encode (then evict) an earlier document
+        for i in range(PENDING_CASES + RECENT_DOCUMENTS + 1):
+            CompactDocuments({f"x-{i}": example("X001")})[f"x-{i}"]
+
+    with kept_decoded():
+        kept = CompactDocuments({"d-1": s071}).with_document("d-2", s072)
+        crowd()
+        assert kept["d-1"] is s071  # the very object: never encoded, so never decoded again
+        assert kept["d-2"] is s072
+    crowd()
+    assert kept["d-1"] is s071  # still decoded after the block
+    packed = CompactDocuments({"d-1": s071})  # outside it: encoded in its turn, as before
+    crowd()
+    assert packed["d-1"] == s071
+    assert packed["d-1"] is not s071
+    assert pickle.loads(pickle.dumps(kept)) == {"d-1": s071, "d-2": s072}
 
 
 def test_documents_recorded_over_time_are_encoded_later_and_read_back_equal() -> None:
