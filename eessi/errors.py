@@ -28,7 +28,7 @@ module and checks that this drawing and the classes agree, parent by parent::
     │   ├── PeerUnreachableError
     │   ├── MessageRefusedError          the peer answered with an error signal
     │   ├── EnvelopeError                an envelope is malformed, spoofed or oversized
-    │   ├── transport.server._Reject     internal: stop the checks, answer an error signal
+    │   ├── transport.hmac_endpoint._Reject internal: stop the checks, answer an error signal
     │   ├── transport.limits.BodyTimeout internal: the body did not arrive in time (a 408)
     │   └── as4.transport._Refuse        internal: the same for the AS4 endpoint
     ├── JournalError                     the durable store failed or is inconsistent

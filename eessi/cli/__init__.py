@@ -31,29 +31,57 @@ __all__ = ["BROKEN_PIPE", "build_parser", "main"]
 BROKEN_PIPE = 128 + signal.SIGPIPE
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``eessi`` parser with every sub-command; with ``command``, only the sub-commands of
+    the module of that name (``serve``): the same parser for that command, without importing
+    the other commands' modules (D231)."""
+    parser, _ = _parser([command] if command is not None else _command_modules())
+    return parser
+
+
+def _command_modules() -> list[str]:
+    return [
+        info.name
+        for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)
+        if not info.name.startswith("_")
+    ]
+
+
+def _parser(modules: Sequence[str]) -> tuple[argparse.ArgumentParser, set[str]]:
+    """The parser with the sub-commands of ``modules``, and their names."""
     parser = argparse.ArgumentParser(
         prog="eessi",
         description="Simulate EESSI exchanges between Luxembourg's CNS and foreign funds.",
     )
     parser.add_argument("--version", action="version", version=f"eessi-sim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
+    for name in modules:
+        module = importlib.import_module(f"{__name__}.{name}")
         register = getattr(module, "register", None)
         if register is not None:
             register(sub)
-    return parser
+    return parser, set(sub.choices)
+
+
+def _parser_for(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser ``main`` needs for ``argv``: when its first word names a sub-command module
+    that registers that sub-command, that module's alone (D231); else all of them (``--help``,
+    ``--version``, a mistyped command: the full list)."""
+    first = argv[0] if argv else ""
+    if first.isidentifier() and not first.startswith("_") and first in _command_modules():
+        parser, commands = _parser([first])
+        if first in commands:
+            return parser
+    return build_parser()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser_for(words)
+    args = parser.parse_args(words)
     func = getattr(args, "func", None)
-    if func is None:
-        parser.print_help(sys.stderr)
+    if func is None:  # no command (or a command group without its sub-command)
+        build_parser().print_help(sys.stderr)
         return 2
     try:
         code: int = func(args)

@@ -55,7 +55,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -97,8 +97,10 @@ from eessi.sed.catalogue import SUPPORTED_VERSIONS
 from eessi.transport.http import http_transport
 from eessi.transport.limits import InboundLimits
 from eessi.transport.seam import Transport, TransportFactory, TransportSetup
-from eessi.transport.server import InboundEndpoint
 from eessi.web import add_dashboard
+
+if TYPE_CHECKING:
+    from eessi.transport.hmac_endpoint import InboundEndpoint
 
 __all__ = [
     "CRASH_ENV",
@@ -538,6 +540,8 @@ class Institution:
     @property
     def endpoint(self) -> InboundEndpoint | None:
         """The HTTP transport's inbound endpoint (its counters), ``None`` on another one."""
+        from eessi.transport.hmac_endpoint import InboundEndpoint  # when asked (D232)
+
         endpoint = getattr(self.transport, "endpoint", None)
         return endpoint if isinstance(endpoint, InboundEndpoint) else None
 

@@ -1,19 +1,24 @@
 """Layer 3: the AS4-like envelope and the thin aiohttp transport between institutions.
 
-* :mod:`~eessi.transport.envelope`: ``UserMessage``, ``Receipt``, ``ErrorSignal`` and their XML;
+* :mod:`~eessi.transport.envelope`: ``UserMessage``, ``Receipt``, ``ErrorSignal`` (shared
+  with eDelivery AS4); :mod:`~eessi.transport.envelope_xml`: their XML;
 * :mod:`~eessi.transport.framing`: envelope + SED in one multipart/related body;
 * :mod:`~eessi.transport.auth`: HMAC-SHA256 over the body with the sender's credential;
-* :mod:`~eessi.transport.server`: ``InboundEndpoint`` (``POST /as4``);
+* :mod:`~eessi.transport.server`: what an endpoint hands the node (``Inbound``, ``Outcome``,
+  ``Refusal``); :mod:`~eessi.transport.hmac_endpoint`: ``InboundEndpoint`` (``POST /as4``);
 * :mod:`~eessi.transport.limits`: what one peer address may cost (deadlines, connections,
   refusals per second, the timestamp window), in front of any envelope parser;
-* :mod:`~eessi.transport.client`: ``Sender`` (retries, back-off, jitter);
+* :mod:`~eessi.transport.client`: the delivery loop (retries, back-off, jitter) and its
+  results; :mod:`~eessi.transport.hmac_sender`: ``Sender``;
 * :mod:`~eessi.transport.seam`: the ``Transport`` interface a node speaks to (send a user
   message, get its receipt or error; serve inbound messages), with ``OutboundMessage`` and
   ``TransportSetup``;
 * :mod:`~eessi.transport.http`: ``HttpTransport``, the envelope and HMAC above over aiohttp
   behind that interface.
 
-It moves and checks bytes; it never interprets a SED (the node's ``on_message`` does).
+It moves and checks bytes; it never interprets a SED (the node's ``on_message`` does). The
+HMAC envelope's own modules (``envelope_xml``, ``framing``, ``hmac_endpoint``,
+``hmac_sender``) are imported only when that transport is used (D232).
 """
 
 from __future__ import annotations

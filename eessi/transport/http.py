@@ -9,23 +9,29 @@ session (the network's, when it shares one). Build it with :func:`http_transport
 :data:`~eessi.transport.seam.TransportFactory`).
 
 The HTTP request being handled is in :data:`CURRENT_REQUEST` while ``on_message`` runs (the
-node's inbound interceptor gets it).
+node's inbound interceptor gets it). The endpoint and the sender (the HMAC envelope's
+modules) are made, and imported, when first used: eDelivery AS4's transport, built on this
+class, never loads them (D232).
 """
 
 from __future__ import annotations
 
 import contextvars
+from functools import cached_property
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
 
 from eessi.errors import ConfigError
-from eessi.transport.client import RetryPolicy, Sender, SendResult, StatusHook
-from eessi.transport.envelope import encode
+from eessi.transport.client import RetryPolicy, SendResult, StatusHook
 from eessi.transport.limits import ConnectionGuard, GuardedSite, server_kwargs
 from eessi.transport.seam import OutboundMessage, TransportSetup, user_message
-from eessi.transport.server import InboundEndpoint
+
+if TYPE_CHECKING:
+    from eessi.transport.hmac_endpoint import InboundEndpoint
+    from eessi.transport.hmac_sender import Sender
 
 __all__ = ["CURRENT_REQUEST", "HttpTransport", "http_transport"]
 
@@ -49,18 +55,6 @@ class HttpTransport:
         self.path = split.path or "/as4"
         self.url: str | None = None
         self.endpoint_url: str | None = None
-        self.endpoint = InboundEndpoint(
-            setup.on_message,
-            setup.directory.credential,
-            entry.id,
-            max_body=setup.max_body,
-            accept_versions=setup.accept_versions,
-            on_refused=setup.on_refused,
-            clock=setup.clock,
-            ids=setup.signal_ids,
-            path=self.path,
-            limits=setup.limits,
-        )
         self.app = (
             setup.app
             if setup.app is not None
@@ -72,6 +66,25 @@ class HttpTransport:
         self._own_session = setup.session is None
         self._runner: web.AppRunner | None = None
         self._senders: dict[tuple[RetryPolicy, StatusHook | None], Sender] = {}
+
+    @cached_property
+    def endpoint(self) -> InboundEndpoint:
+        """The HMAC envelope's inbound endpoint (its counters), made when first used (D232)."""
+        from eessi.transport.hmac_endpoint import InboundEndpoint
+
+        setup = self.setup
+        return InboundEndpoint(
+            setup.on_message,
+            setup.directory.credential,
+            setup.entry.id,
+            max_body=setup.max_body,
+            accept_versions=setup.accept_versions,
+            on_refused=setup.on_refused,
+            clock=setup.clock,
+            ids=setup.signal_ids,
+            path=self.path,
+            limits=setup.limits,
+        )
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         token = CURRENT_REQUEST.set(request)
@@ -86,7 +99,7 @@ class HttpTransport:
         if self._runner is not None:
             return
         self._runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, **server_kwargs(self.endpoint.limits)
+            self.app, access_log=None, handle_signals=False, **server_kwargs(self.setup.limits)
         )
         await self._runner.setup()
         try:
@@ -147,6 +160,8 @@ class HttpTransport:
     def _sender(self, policy: RetryPolicy, on_status: StatusHook | None) -> Sender:
         sender = self._senders.get((policy, on_status))
         if sender is None:
+            from eessi.transport.hmac_sender import Sender
+
             if self._session is None:
                 connections = max(self.setup.connections, 8)
                 self._session = aiohttp.ClientSession(
@@ -176,6 +191,8 @@ class HttpTransport:
         return await sender.send(url, user_message(message), message.payload)
 
     def envelope(self, message: OutboundMessage) -> bytes:
+        from eessi.transport.envelope_xml import encode
+
         return encode(user_message(message))
 
 

@@ -1,6 +1,10 @@
-"""What ``eessi serve`` imports before it answers (issue 9.11, D187): a CNS on a SQLite journal
-loads neither PostgreSQL's driver nor the mock funds' modules nor the shared-institution
-partitions; a real process, its imports read from ``python -X importtime``."""
+"""What ``eessi serve`` imports before it answers (issue 9.11, D187, D230-D232).
+
+A CNS on a SQLite journal and eDelivery AS4 loads neither PostgreSQL's driver nor the mock
+funds' modules nor the shared-institution partitions, nor the in-memory twin, nor the other
+commands' modules, nor the HMAC envelope's codec, framing, endpoint and sender; a real
+process, its imports read from ``python -X importtime``. (aiohttp's client side is loaded:
+``aiohttp/__init__`` imports it with the server, D232.)"""
 
 from __future__ import annotations
 
@@ -17,6 +21,12 @@ NOT_NEEDED = (
     "eessi.mock",
     "eessi.node.partitions",
     "eessi.transport.twin",  # the in-memory network's hub (D230)
+    "eessi.cli.trace",  # another command's module (only ``eessi serve``'s is imported, D231)
+    # the HMAC envelope's own modules: its XML codec, framing, endpoint and sender (D232)
+    "eessi.transport.envelope_xml",
+    "eessi.transport.framing",
+    "eessi.transport.hmac_endpoint",
+    "eessi.transport.hmac_sender",
 )
 
 
@@ -46,7 +56,7 @@ def imported_until_listening(tmp_path: Path, *extra: str) -> set[str]:
     return modules
 
 
-def test_a_cns_on_sqlite_starts_without_postgres_mock_partition_or_twin_modules(
+def test_a_cns_on_as4_starts_without_postgres_mock_partition_twin_or_hmac_envelope_modules(
     tmp_path: Path,
 ) -> None:
     modules = imported_until_listening(tmp_path)
