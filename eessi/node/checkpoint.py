@@ -70,16 +70,19 @@ import hashlib
 import importlib
 import io
 import logging
+import marshal
 import pickle
 import pkgutil
 import sys
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import Enum
 from functools import cache, partial
+from itertools import repeat
 from pathlib import Path
-from types import BuiltinFunctionType, CodeType, FunctionType
+from types import BuiltinFunctionType, CodeType, FunctionType, MemberDescriptorType, NoneType
 from typing import Any, Final
 
 from eessi.core.desk import CaseFile, Deferred, PersistentMap, case_due
@@ -88,20 +91,24 @@ from eessi.journal.base import CheckpointItem, Journal
 from eessi.node.records import INPUT_LOG
 
 __all__ = [
+    "CHUNK_ENTRIES",
     "FORMAT",
+    "LEGACY_FORMAT",
     "MODEL_MODULES",
     "MODEL_PACKAGES",
     "STATE_VERSION",
     "DeskCheckpoints",
     "LazyDocuments",
+    "codec_version",
     "model_modules",
     "model_version",
+    "unreadable",
 ]
 
 log = logging.getLogger("eessi.node")
 
 #: The checkpoint format this code writes and reads.
-FORMAT: Final = "eessi-checkpoint/3"
+FORMAT: Final = "eessi-checkpoint/4"
 _PROTOCOL: Final = 5
 #: The field of a dataclass whose mapping is kept encoded (a case's documents).
 _LAZY_FIELD: Final = "documents"
@@ -119,6 +126,15 @@ _TEXT_FIELDS_MARK: Final = b"\x01"
 #: First byte of a value the restore defers (:class:`~eessi.core.desk.Deferred`, D101).
 _DORMANT: Final = b"\x00"
 _DORMANT_BYTE: Final = 0
+#: The tables kept one row per entry: the cases, each read by its key when an input first needs
+#: it (D186). Every other mapping is packed, :data:`CHUNK_ENTRIES` entries a row (D220).
+_PER_ENTRY: Final = frozenset({"cases"})
+#: Entries per row of a packed table: a checkpoint rewrites the rows whose entries changed and
+#: the last one, to which new keys are added.
+CHUNK_ENTRIES: Final = 4096
+#: First byte of the key of a packed table's row (then the row's number, in ASCII).
+_CHUNK: Final = 2
+_CHUNK_MARK: Final = b"\x02"
 #: How much of a deferred value a restore reads (its mark, the summary's length and the
 #: summary), where the journal can read the rest when an input needs it (D186).
 _HEAD: Final = 2 + 255
@@ -200,13 +216,12 @@ def model_modules() -> list[str]:
 
 @cache
 def model_version() -> str:
-    """A fingerprint of what a checkpoint's entries are made of (D185): every class defined in
-    the :func:`model_modules` (by :func:`_shape`), the codec (this module's source), the rule
-    that defers an entry (:func:`~eessi.core.desk.case_due`'s code), :data:`STATE_VERSION`,
-    the Python version and the pickle protocol. Not the rest of the code: a build that changes
-    only behaviour reads the checkpoint an older one wrote."""
-    digest = hashlib.sha256(f"{sys.version_info[:2]} {_PROTOCOL} {FORMAT} {STATE_VERSION}".encode())
-    digest.update(Path(__file__).read_bytes())
+    """A fingerprint of what a checkpoint's entries are made of (D185, D220): every class
+    defined in the :func:`model_modules` (by :func:`_shape`), the rule that defers an entry
+    (:func:`~eessi.core.desk.case_due`'s code), :data:`STATE_VERSION`, the Python version and
+    the pickle protocol. Not the codec (:func:`codec_version`) and not the rest of the code: a
+    build that changes only behaviour reads the checkpoint an older one wrote."""
+    digest = hashlib.sha256(f"{sys.version_info[:2]} {_PROTOCOL} {STATE_VERSION}".encode())
     digest.update(_code_shape(case_due.__code__).encode())
     for module_name in model_modules():
         module = importlib.import_module(module_name)
@@ -217,6 +232,96 @@ def model_version() -> str:
         )
         digest.update("\n".join([module_name, *shapes, ""]).encode())
     return digest.hexdigest()[:32]
+
+
+@cache
+def codec_version() -> str:
+    """A fingerprint of the code that writes and reads the entries (D185: this module whole,
+    with :data:`FORMAT`): a checkpoint written by another version of it is not read, but for
+    the previous format's (:func:`_legacy_reason`)."""
+    digest = hashlib.sha256(f"{FORMAT} {marshal.version}".encode())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()[:32]
+
+
+#: The code that decodes a checkpoint's entries one row each (the format before
+#: :data:`FORMAT`, and the cases in both): what must not have changed for this build to read
+#: the previous format's checkpoints (D220).
+def _entry_codec_version() -> str:
+    parts = [
+        f"{_PROTOCOL} {_TEXT} {_TEXT_FIELDS} {_DORMANT_BYTE} {_WHOLE!r} {_LAZY_FIELD}",
+        *(
+            _code_shape(function.__code__)
+            for function in (
+                _rebuild,
+                _resolve,
+                _read_summary,
+                _load_deferred,
+                _fetch_deferred,
+                _Codec.__init__,
+                _Codec._add,
+                _Codec.load_key,
+                _Codec.loads,
+                LazyDocuments.__init__,
+                LazyDocuments._decoded,
+            )
+        ),
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+#: The previous format, read by this build (D220): its checkpoints hold every table one row
+#: per entry, which is how this format still stores the cases.
+LEGACY_FORMAT: Final = "eessi-checkpoint/3"
+#: The ``model`` a checkpoint of :data:`LEGACY_FORMAT` carries when the last build writing it
+#: (eessi-sim at c2a2e52, Python 3.11) wrote it; with :data:`_LEGACY_AS`, what this build's
+#: fingerprints were when it was made to read it. Both must hold: the state classes are
+#: the same as that build's, and so is the code decoding an entry. Any later change of either
+#: makes the previous format's checkpoints ignored (a full replay, as for any other).
+_LEGACY_MODEL: Final = {(3, 11): "5cacf6844d0511eabbf76928298d3a7a"}
+_LEGACY_AS: Final = ("4746d3baa9e1f6bbab79fbd7c6faac67", "a94d0f9e5c3f98ea7732093d9cadabb8")
+
+
+def _legacy_reason(header: Mapping[str, Any]) -> str | None:
+    """Why this build does not read a checkpoint of :data:`LEGACY_FORMAT` (``None``: it does)."""
+    written = _LEGACY_MODEL.get(sys.version_info[:2])
+    if header.get("model") != written:
+        return f"its model is {header.get('model')!r}, which this build does not read"
+    if (model_version(), _entry_codec_version()) != _LEGACY_AS:
+        return "this build's state classes or entry codec changed since it could read it"
+    return None
+
+
+def unreadable(header: Mapping[str, Any], owner: str, state: Any) -> str | None:
+    """Why this build would not read a checkpoint with ``header`` for the desk state whose
+    fresh value is ``state`` (``None``: it reads it): its format, model, codec, owner, state
+    class and fields must be this build's, or it is of :data:`LEGACY_FORMAT` as written by
+    the build before (:func:`_legacy_reason`)."""
+    cls = type(state)
+    expected: dict[str, Any] = {
+        "owner": owner,
+        "state": _class_name(cls),
+        "fields": [f.name for f in dataclasses.fields(cls)],
+    }
+    if header.get("format") == LEGACY_FORMAT:
+        reason = _legacy_reason(header)
+        if reason is not None:
+            return f"it is of the previous format ({LEGACY_FORMAT}) and {reason}"
+    else:
+        expected = {
+            "format": FORMAT,
+            "model": model_version(),
+            "codec": codec_version(),
+            **expected,
+        }
+    for name, value in expected.items():
+        if header.get(name) != value:
+            return f"its {name} is {header.get(name)!r}, this node's is {value!r}" + (
+                " (written by a version of eessi-sim whose state classes differ)"
+                if name == "model"
+                else ""
+            )
+    return None
 
 
 class LazyDocuments(Mapping[str, Any]):
@@ -406,6 +511,167 @@ class _Pickler(pickle.Pickler):
         return self.codec.reducer_override(obj)
 
 
+# -- packed tables (D220) ---------------------------------------------------------------------
+#
+# A packed row holds a chunk of one table as ``marshal`` of (keys column, values column). A
+# column is the list of its values in one of these forms, the first that fits:
+#   ("k",)                     the keys column itself (a registration's member is its key)
+#   ("p", values)              str, int, float, bool, bytes, None, or tuples of them: as they are
+#   ("d", ordinals)            dates (``datetime.date`` exactly) or None: proleptic ordinals
+#   ("o", class, [columns])    objects of one slotted dataclass: a column per field, rebuilt
+#                              with the slots' descriptors (no ``__init__``, as :func:`_rebuild`)
+#   ("x", pickle)              anything else: the list pickled by the codec (:class:`_Codec`)
+# Decoding a column is a few C-level loops (``map``), not a Python call per value.
+
+_PLAIN: Final = frozenset({str, int, float, bool, bytes, NoneType})
+
+
+def _plain(value: Any) -> bool:
+    cls = type(value)
+    return cls in _PLAIN or (cls is tuple and all(map(_plain, value)))
+
+
+def _slot_fields(cls: type) -> tuple[str, ...] | None:
+    """The fields of a slotted dataclass whose every field is a slot (``None`` otherwise, or
+    for one whose documents the codec keeps apart, :class:`LazyDocuments`)."""
+    if not dataclasses.is_dataclass(cls) or "__slots__" not in vars(cls):
+        return None
+    names = _field_names(cls)
+    if _LAZY_FIELD in names or not all(
+        isinstance(getattr(cls, name, None), MemberDescriptorType) for name in names
+    ):
+        return None
+    return names
+
+
+def _column(codec: _Codec, values: list[Any], keys: list[Any] | None) -> tuple[Any, ...]:
+    if keys is not None and values == keys:
+        return ("k",)
+    if all(map(_plain, values)):
+        return ("p", values)
+    if all(type(v) is date or v is None for v in values):
+        return ("d", [None if v is None else v.toordinal() for v in values])
+    cls = type(values[0])
+    names = _slot_fields(cls)
+    if names is not None and all(type(v) is cls for v in values):
+        number = codec.persistent_id(cls)
+        return (
+            "o",
+            number,
+            [_column(codec, [getattr(v, name) for v in values], keys) for name in names],
+        )
+    return ("x", codec.dumps(values))
+
+
+def _uncolumn(codec: _Codec, column: tuple[Any, ...], keys: list[Any] | None) -> list[Any]:
+    kind = column[0]
+    if kind == "k" and keys is not None:
+        return keys
+    if kind == "p":
+        values: list[Any] = column[1]
+        return values
+    if kind == "d":
+        ordinals: list[Any] = column[1]
+        if None in ordinals:
+            return [None if o is None else date.fromordinal(o) for o in ordinals]
+        return list(map(date.fromordinal, ordinals))
+    if kind == "o":
+        cls = codec.objects[column[1]]
+        fields = [_uncolumn(codec, c, keys) for c in column[2]]
+        names = _slot_fields(cls)
+        if names is None or len(names) != len(fields) or len({len(f) for f in fields}) > 1:
+            raise ValueError(f"a packed column of {cls!r} does not match its fields")
+        objects = list(map(object.__new__, repeat(cls, len(fields[0]) if fields else 0)))
+        for name, field_values in zip(names, fields, strict=True):
+            deque(map(getattr(cls, name).__set__, objects, field_values), maxlen=0)
+        return objects
+    if kind == "x":
+        loaded: list[Any] = codec.loads(column[1])
+        return loaded
+    raise ValueError(f"a packed column of unknown kind {kind!r}")
+
+
+def _pack(codec: _Codec, keys: list[Any], values: list[Any]) -> bytes:
+    """A packed row: ``keys`` and their ``values`` (lists of the same length, not empty)."""
+    return marshal.dumps((_column(codec, keys, None), _column(codec, values, keys)), 4)
+
+
+def _unpack(codec: _Codec, data: bytes) -> tuple[list[Any], list[Any]]:
+    key_column, value_column = marshal.loads(data)
+    keys = _uncolumn(codec, key_column, None)
+    values = _uncolumn(codec, value_column, keys)
+    if len(keys) != len(values):
+        raise ValueError("a packed row has not as many values as keys")
+    return keys, values
+
+
+def _chunk_key(number: int) -> bytes:
+    return _CHUNK_MARK + str(number).encode()
+
+
+class _Packed:
+    """What the journal's checkpoint holds of one packed table: its rows' numbers and keys,
+    and the value object saved under each key (to write only the rows that changed)."""
+
+    __slots__ = ("_restored", "rows", "where")
+
+    def __init__(self, restored: list[tuple[int, list[Any], list[Any]]] | None = None) -> None:
+        #: Rows as a restore read them, made into :attr:`where` and :attr:`rows` when first
+        #: needed (the next checkpoint, not the restart).
+        self._restored = restored
+        #: key -> (row number, value object saved).
+        self.where: dict[Any, tuple[int, Any]] = {}
+        #: row number -> its keys, in order.
+        self.rows: dict[int, dict[Any, None]] = {}
+
+    def settle(self) -> None:
+        restored, self._restored = self._restored, None
+        for number, keys, values in restored or ():
+            self.rows[number] = dict.fromkeys(keys)
+            self.where.update(zip(keys, zip(repeat(number), values, strict=False), strict=True))
+
+    def save(
+        self, codec: _Codec, name: str, items: Iterable[tuple[Any, Any]]
+    ) -> tuple[list[CheckpointItem], list[tuple[str, bytes]]]:
+        """The rows to write and to remove for the table's items now (and remember them)."""
+        self.settle()
+        where, rows = self.where, self.rows
+        new: dict[Any, tuple[int, Any]] = {}
+        dirty: set[int] = set()
+        last = max(rows, default=0)
+        for key, item in items:
+            if type(item) is Deferred:  # restored from the previous format (one row each)
+                item = item.value()
+            was = where.get(key)
+            if was is None:
+                if len(rows.get(last, ())) >= CHUNK_ENTRIES:
+                    last += 1
+                rows.setdefault(last, {})[key] = None
+                number = last
+                dirty.add(number)
+            else:
+                number = was[0]
+                if was[1] is not item:
+                    dirty.add(number)
+            new[key] = (number, item)
+        for key in where.keys() - new.keys():
+            number = where[key][0]
+            del rows[number][key]
+            dirty.add(number)
+        changed: list[CheckpointItem] = []
+        removed: list[tuple[str, bytes]] = []
+        for number in sorted(dirty):
+            keys = list(rows[number])
+            if keys:
+                values = [new[key][1] for key in keys]
+                changed.append((name, _chunk_key(number), _pack(codec, keys, values)))
+            else:
+                del rows[number]
+                removed.append((name, _chunk_key(number)))
+        self.where = new
+        return changed, removed
+
+
 def _class_name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
@@ -460,6 +726,8 @@ class DeskCheckpoints:
         #: Per state field: key -> (its bytes, the value object saved). ``None``: nothing of
         #: the journal's checkpoint is known to be ours, the next one rewrites everything.
         self._saved: dict[str, dict[Any, tuple[bytes, Any]]] | None = None
+        #: The packed tables' rows (D220), when :attr:`_saved` is not ``None``.
+        self._packs: dict[str, _Packed] = {}
         #: The table of globals the saved entries name (see :class:`_Codec`).
         self._codec = _Codec()
         #: Wall seconds of the last restore: ``checkpoint`` (fresh desk, checkpoint read and
@@ -476,7 +744,8 @@ class DeskCheckpoints:
         """The state of the journal's checkpoint, if there is a usable one (else ``None``:
         replay the whole input log). ``fresh`` is the desk's state before any input, which
         says what class and fields the checkpoint must hold. Sets :attr:`input_seq`."""
-        self._saved, self.input_seq, self.input_at, self.pending = None, 0, None, 0
+        self._saved, self._packs = None, {}
+        self.input_seq, self.input_at, self.pending = 0, None, 0
         try:
             checkpoint = await self.journal.load_checkpoint(head=_HEAD)
         except EessiError as exc:
@@ -484,25 +753,11 @@ class DeskCheckpoints:
         if checkpoint is None:
             return None
         header = checkpoint.header
+        reason = unreadable(header, self.owner, fresh)
+        if reason is not None:
+            return self._ignored(reason)
         cls = type(fresh)
         fields = [f.name for f in dataclasses.fields(cls)]
-        expected = {
-            "format": FORMAT,
-            "model": model_version(),
-            "owner": self.owner,
-            "state": _class_name(cls),
-            "fields": fields,
-        }
-        for name, value in expected.items():
-            if header.get(name) != value:
-                return self._ignored(
-                    f"its {name} is {header.get(name)!r}, this node's is {value!r}"
-                    + (
-                        " (written by a version of eessi-sim whose state classes differ)"
-                        if name == "model"
-                        else ""
-                    )
-                )
         if checkpoint.input_seq > 0:
             reason = await self._check_position(checkpoint.input_seq, checkpoint.at)
             if reason is not None:
@@ -510,6 +765,9 @@ class DeskCheckpoints:
         tables: dict[str, dict[Any, tuple[bytes, Any]]] = {name: {} for name in fields}
         #: The same entries' values alone: the state's tables.
         objects: dict[str, dict[Any, Any]] = {name: {} for name in fields}
+        #: Packed rows (D220) by table: (row number, bytes).
+        packed: dict[str, list[tuple[int, bytes]]] = {}
+        packs: dict[str, _Packed] = {}
         was_enabled = gc.isenabled()
         gc.disable()  # millions of small objects, none of them garbage: no collection passes
         try:
@@ -533,6 +791,9 @@ class DeskCheckpoints:
                         return self._ignored(f"it has entries for an unknown field {table!r}")
                     last_table, entries, values = table, got, objects[table]
                     loader = loaders[table]
+                if key_bytes[0] == _CHUNK and table not in _PER_ENTRY:
+                    packed.setdefault(table, []).append((int(key_bytes[1:]), value_bytes))
+                    continue
                 # dormant: decoded when an input reads it (D101), its summary read now
                 if value_bytes[0] == _DORMANT_BYTE:
                     size = value_bytes[1]
@@ -550,7 +811,18 @@ class DeskCheckpoints:
                 key = key_bytes[1:].decode() if key_bytes[0] == _TEXT else load_key(key_bytes)
                 entries[key] = (key_bytes, entry)
                 values[key] = entry
-            if len(checkpoint.items) >= _FREEZE_FROM:
+            count = len(checkpoint.items)
+            for table, rows in packed.items():
+                rows.sort()
+                restored = []
+                values = objects[table]
+                for number, data in rows:
+                    keys, row_values = _unpack(codec, data)
+                    values.update(zip(keys, row_values, strict=True))
+                    restored.append((number, keys, row_values))
+                    count += len(keys) - 1
+                packs[table] = _Packed(restored)
+            if count >= _FREEZE_FROM:
                 # The state is long-lived: out of the collector's generations, it spares the
                 # restarted node full collections over millions of objects (seconds each).
                 gc.freeze()
@@ -570,8 +842,19 @@ class DeskCheckpoints:
             state = cls(**state_values)
         except Exception as exc:
             return self._ignored(f"its state cannot be rebuilt: {exc}")
-        self._saved, self._codec = tables, codec
+        self._saved, self._packs, self._codec = tables, packs, codec
         self.input_seq, self.input_at = checkpoint.input_seq, checkpoint.at
+        if header.get("format") == LEGACY_FORMAT:
+            # converted by the next checkpoint, the stop's at the latest: counted as an input
+            # the checkpoint does not hold yet
+            self.pending = 1
+            log.info(
+                "%s: checkpoint of the previous format (%s) read; the next one, at the stop at"
+                " the latest, is written in this one (%s)",
+                self.owner,
+                LEGACY_FORMAT,
+                FORMAT,
+            )
         return state
 
     async def _check_position(self, seq: int, at: datetime) -> str | None:
@@ -586,21 +869,25 @@ class DeskCheckpoints:
             self.owner,
             reason,
         )
-        self._saved = None
+        self._saved, self._packs = None, {}
         return None
 
     # -- writing -------------------------------------------------------------------------
     async def save(self, state: Any) -> int:
         """Write a checkpoint of ``state``, which must include exactly the inputs up to
         :attr:`input_seq` (none before any input was logged: then nothing is written).
-        Returns the number of entries written."""
+        Returns the number of rows written and removed."""
+        at = self.input_at
+        if at is None:  # nothing was ever logged: nothing to checkpoint
+            return 0
         changed: list[CheckpointItem] = []
         removed: list[tuple[str, bytes]] = []
         previous = self._saved
         if previous is None:  # everything is written again: a table of globals afresh
-            self._codec = _Codec()
+            self._codec, self._packs = _Codec(), {}
         codec = self._codec
         saved: dict[str, dict[Any, tuple[bytes, Any]]] = {}
+        packs: dict[str, _Packed] = {}
         for f in dataclasses.fields(state):
             name = f.name
             value = getattr(state, name)
@@ -611,6 +898,17 @@ class DeskCheckpoints:
                 items = value.raw_items()
             else:
                 items = value.items() if isinstance(value, Mapping) else [(_WHOLE, value)]
+            if name not in _PER_ENTRY and isinstance(value, Mapping):
+                # packed (D220); rows of one entry each (the previous format's) replaced
+                for key_bytes, item in old.values():
+                    _settle(item)
+                    removed.append((name, key_bytes))
+                pack = packs[name] = self._packs.get(name) or _Packed()
+                rows, gone = pack.save(codec, name, items)
+                changed.extend(rows)
+                removed.extend(gone)
+                saved[name] = new
+                continue
             for key, item in items:
                 was = old.get(key)
                 if was is not None:
@@ -641,14 +939,12 @@ class DeskCheckpoints:
         header = {
             "format": FORMAT,
             "model": model_version(),
+            "codec": codec_version(),
             "owner": self.owner,
             "state": _class_name(type(state)),
             "fields": [f.name for f in dataclasses.fields(state)],
             "globals": codec.names,
         }
-        at = self.input_at
-        if at is None:  # nothing was ever logged: nothing to checkpoint
-            return 0
         try:
             await self.journal.save_checkpoint(
                 header=header,
@@ -659,8 +955,8 @@ class DeskCheckpoints:
                 replace_all=previous is None,
             )
         except BaseException:  # saved or not, unknown: the next one rewrites everything
-            self._saved = None
+            self._saved, self._packs = None, {}
             raise
-        self._saved = saved
+        self._saved, self._packs = saved, packs
         self.pending = 0
         return len(changed) + len(removed)
