@@ -159,14 +159,15 @@ def without_checkpoint(db: Path, copy: Path) -> None:
 
 
 def stale_checkpoint(db: Path) -> bool:
-    """The journal's checkpoint was written by code of other state classes (its fingerprint
-    differs): this code would ignore it and replay the whole log (D50, D185)."""
-    from eessi.node.checkpoint import FORMAT, model_version
+    """This code would ignore the journal's checkpoint (other state classes or codec, D50,
+    D185; a checkpoint of the previous format is read, D220) and replay the whole log."""
+    from eessi.core.cns import CnsState
+    from eessi.node.checkpoint import unreadable
 
     with sqlite3.connect(db) as conn:
         row = conn.execute("SELECT header FROM checkpoint").fetchone()
     header = json.loads(row[0]) if row else {}
-    return bool(header.get("model") != model_version() or header.get("format") != FORMAT)
+    return unreadable(header, CNS, CnsState()) is not None
 
 
 def recheckpoint(where: Path, db: Path) -> None:
@@ -431,7 +432,7 @@ def main() -> None:
                 copy.unlink()
             print(
                 f"          journal {facts['bytes'] / 1e6:.0f} MB, {facts['messages']} messages,"
-                f" checkpoint {journal_facts(db)['entries']} entries;"
+                f" checkpoint {journal_facts(db)["entries"]} rows;"
                 f" configuration (households, desk factory) {clean[0]['config']:.2f} s",
                 flush=True,
             )

@@ -3,11 +3,15 @@
 Theory of operation
 -------------------
 A desk's state (``CnsState``, ``FundState``) is one frozen dataclass whose fields are mappings
-(cases by ID, registrations by member...). A checkpoint stores it **entry by entry**: one row
-``(field, key, value)`` per item of each mapping, in the journal's checkpoint tables
-(:mod:`eessi.journal.checkpoint_store`), plus a header: the format, the version of the code
-that wrote it, whose state it is, and the input-log position (``seq`` and time of the last
-input it includes). Keys and values are pickled (see "Why pickle" below).
+(cases by ID, registrations by member...). A checkpoint stores the **cases entry by entry**:
+one row ``(field, key, value)`` per case, in the journal's checkpoint tables
+(:mod:`eessi.journal.checkpoint_store`); every **other mapping packed** (D220): rows of
+:data:`CHUNK_ENTRIES` entries each, keys and values as columns in ``marshal``'s form (strings,
+numbers and tuples as they are, dates as ordinals, objects of one slotted dataclass as a column
+per field, anything else pickled), which a restart reads a few rows and C-level loops at a
+time instead of one row and one object per entry; plus a header: the format, fingerprints of
+the state's model and of this codec, whose state it is, and the input-log position (``seq``
+and time of the last input it includes). Cases are pickled (see "Why pickle" below).
 
 **Incremental.** :class:`DeskCheckpoints` remembers which object it saved for every key. The
 state is immutable and an input replaces only what it changes, so the entries to write next
@@ -43,8 +47,12 @@ fields: neither needs unpickling. An entry decoded but not changed since is not 
 again.
 
 **Never misread.** The header names the format (:data:`FORMAT`), a fingerprint of the state's
-model (:func:`model_version`: the shape of every class the state can hold, D185), the
-institution, the state's class (module and name) and fields. If any differs, or the checkpoint
+model (:func:`model_version`: the shape of every class the state can hold, D185), one of the
+codec (:func:`codec_version`: this module), the institution, the state's class (module and
+name) and fields. A checkpoint of the previous format (:data:`LEGACY_FORMAT`, every table one
+row per entry) is read too when the build before wrote it and the classes and the entry codec
+are still that build's (D220); the next checkpoint, the stop's at the latest, replaces its
+rows by packed ones. If any differs, or the checkpoint
 cannot be read or decoded, or the input log at its position does not hold the input it names,
 the checkpoint is ignored (logged at WARNING with the reason) and the node replays the whole
 input log, as it did before checkpoints existed; its next checkpoint replaces the ignored one.
