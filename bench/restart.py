@@ -432,7 +432,7 @@ def main() -> None:
                 copy.unlink()
             print(
                 f"          journal {facts['bytes'] / 1e6:.0f} MB, {facts['messages']} messages,"
-                f" checkpoint {journal_facts(db)["entries"]} rows;"
+                f" checkpoint {journal_facts(db)['entries']} rows;"
                 f" configuration (households, desk factory) {clean[0]['config']:.2f} s",
                 flush=True,
             )
