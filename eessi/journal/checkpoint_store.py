@@ -91,8 +91,11 @@ def read_checkpoint(
 ) -> Checkpoint | None:
     """The checkpoint, header and entries read in one transaction; ``None`` if there is none.
     ``head``: values starting with a zero byte come cut to their first ``head`` bytes (D186:
-    the node reads them whole with :func:`fetch_value` when it needs them). Raises
-    :class:`JournalError` (``journal.corrupt``) if it does not hold together."""
+    the node reads them whole with :func:`fetch_value` when it needs them), and of the tables
+    the header lists under ``by_key`` only the rows whose key starts with byte 2 come (D221:
+    the node's index of the others, which it reads by key; ``by_key`` says how many others
+    there are, checked). Raises :class:`JournalError`
+    (``journal.corrupt``) if it does not hold together."""
     conn.execute("BEGIN")
     try:
         row = conn.execute(
@@ -100,15 +103,39 @@ def read_checkpoint(
         ).fetchone()
         if row is None:
             return None
-        items: list[CheckpointItem] = (
-            conn.execute("SELECT tbl, key, value FROM checkpoint_items").fetchall()
-            if head is None
-            else conn.execute(
+        by_key = _by_key(row[0]) if head is not None else {}
+        if head is None:
+            items: list[CheckpointItem] = conn.execute(
+                "SELECT tbl, key, value FROM checkpoint_items"
+            ).fetchall()
+            held = len(items)
+        elif not by_key:
+            items = conn.execute(
                 "SELECT tbl, key, CASE WHEN substr(value, 1, 1) = x'00'"
                 " THEN substr(value, 1, ?) ELSE value END FROM checkpoint_items",
                 (head,),
             ).fetchall()
-        )
+            held = len(items)
+        else:
+            # by the (tbl, key) index: a row left out is never read from the table (SQLite
+            # seeks a row only when the query needs its value)
+            marks = ", ".join("?" * len(by_key))
+            items = conn.execute(
+                "SELECT tbl, key, CASE WHEN substr(value, 1, 1) = x'00'"
+                " THEN substr(value, 1, ?) ELSE value END"
+                " FROM checkpoint_items INDEXED BY checkpoint_items_key"
+                f" WHERE tbl NOT IN ({marks}) OR (key >= x'02' AND key < x'03')",
+                (head, *by_key),
+            ).fetchall()
+            held = conn.execute("SELECT count(*) FROM checkpoint_items").fetchone()[0]
+            for table, listed in by_key.items():
+                (rows,) = conn.execute(
+                    "SELECT count(*) FROM checkpoint_items WHERE tbl = ?"
+                    " AND NOT (key >= x'02' AND key < x'03')",
+                    (table,),
+                ).fetchone()
+                if rows != listed:
+                    raise _damaged(path, f"its index of {table} lists {listed} rows, it has {rows}")
     finally:
         conn.execute("COMMIT")
     header_text, input_seq, at_text, count = row
@@ -119,9 +146,24 @@ def read_checkpoint(
         raise _damaged(path, f"its header cannot be read ({exc})") from None
     if not isinstance(header, dict) or not isinstance(input_seq, int):
         raise _damaged(path, "its header is not an object with an input position")
-    if len(items) != count:
-        raise _damaged(path, f"it lists {count} entries but holds {len(items)}")
+    if held != count:
+        raise _damaged(path, f"it lists {count} entries but holds {held}")
     return Checkpoint(header, input_seq, at, items)
+
+
+def _by_key(header_text: str) -> dict[str, int]:
+    """The header's ``by_key`` tables, with the number of rows each has besides its index
+    (none if it cannot be read: the caller says why)."""
+    try:
+        header = json.loads(header_text)
+    except (TypeError, ValueError):
+        return {}
+    tables = header.get("by_key") if isinstance(header, dict) else None
+    if not isinstance(tables, dict) or not all(
+        isinstance(t, str) and type(n) is int for t, n in tables.items()
+    ):
+        return {}
+    return tables
 
 
 def fetch_value(conn: sqlite3.Connection, table: str, key: bytes) -> bytes | None:

@@ -5,7 +5,9 @@ Theory of operation
 A desk's state (``CnsState``, ``FundState``) is one frozen dataclass whose fields are mappings
 (cases by ID, registrations by member...). A checkpoint stores the **cases entry by entry**:
 one row ``(field, key, value)`` per case, in the journal's checkpoint tables
-(:mod:`eessi.journal.checkpoint_store`); every **other mapping packed** (D220): rows of
+(:mod:`eessi.journal.checkpoint_store`), with an **index** of them (each row's key, the
+case's head, whether it is due; packed as below) that a restart reads instead of the rows
+(D221); every **other mapping packed** (D220): rows of
 :data:`CHUNK_ENTRIES` entries each, keys and values as columns in ``marshal``'s form (strings,
 numbers and tuples as they are, dates as ordinals, objects of one slotted dataclass as a column
 per field, anything else pickled), which a restart reads a few rows and C-level loops at a
@@ -83,12 +85,13 @@ import pickle
 import pkgutil
 import sys
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from datetime import UTC, date, datetime
 from enum import Enum
 from functools import cache, partial
-from itertools import repeat
+from itertools import compress, repeat
+from operator import itemgetter
 from pathlib import Path
 from types import BuiltinFunctionType, CodeType, FunctionType, MemberDescriptorType, NoneType
 from typing import Any, Final
@@ -135,7 +138,8 @@ _TEXT_FIELDS_MARK: Final = b"\x01"
 _DORMANT: Final = b"\x00"
 _DORMANT_BYTE: Final = 0
 #: The tables kept one row per entry: the cases, each read by its key when an input first needs
-#: it (D186). Every other mapping is packed, :data:`CHUNK_ENTRIES` entries a row (D220).
+#: it (D186), and an index of them that a restore reads instead (D221). Every other mapping is
+#: packed, :data:`CHUNK_ENTRIES` entries a row (D220).
 _PER_ENTRY: Final = frozenset({"cases"})
 #: Entries per row of a packed table: a checkpoint rewrites the rows whose entries changed and
 #: the last one, to which new keys are added.
@@ -639,16 +643,21 @@ class _Packed:
             self.where.update(zip(keys, zip(repeat(number), values, strict=False), strict=True))
 
     def save(
-        self, codec: _Codec, name: str, items: Iterable[tuple[Any, Any]]
+        self,
+        codec: _Codec,
+        name: str,
+        items: Iterable[tuple[Any, Any]],
+        row_value: Callable[[Any, Any], Any] | None = None,
     ) -> tuple[list[CheckpointItem], list[tuple[str, bytes]]]:
-        """The rows to write and to remove for the table's items now (and remember them)."""
+        """The rows to write and to remove for the table's items now (and remember them).
+        ``row_value(key, item)``: what a row holds of an item (default: the item)."""
         self.settle()
         where, rows = self.where, self.rows
         new: dict[Any, tuple[int, Any]] = {}
         dirty: set[int] = set()
         last = max(rows, default=0)
         for key, item in items:
-            if type(item) is Deferred:  # restored from the previous format (one row each)
+            if type(item) is Deferred and row_value is None:  # the previous format's row
                 item = item.value()
             was = where.get(key)
             if was is None:
@@ -659,7 +668,10 @@ class _Packed:
                 dirty.add(number)
             else:
                 number = was[0]
-                if was[1] is not item:
+                saved = was[1]
+                if saved is not item and not (
+                    type(saved) is Deferred and saved.loaded and saved.value() is item
+                ):
                     dirty.add(number)
             new[key] = (number, item)
         for key in where.keys() - new.keys():
@@ -671,13 +683,60 @@ class _Packed:
         for number in sorted(dirty):
             keys = list(rows[number])
             if keys:
-                values = [new[key][1] for key in keys]
+                if row_value is None:
+                    values = [new[key][1] for key in keys]
+                else:
+                    values = [row_value(key, new[key][1]) for key in keys]
                 changed.append((name, _chunk_key(number), _pack(codec, keys, values)))
             else:
                 del rows[number]
                 removed.append((name, _chunk_key(number)))
         self.where = new
         return changed, removed
+
+
+def _head(
+    saved: Mapping[Any, tuple[bytes, Any]],
+    shared: dict[Any, Any],
+    key: Any,
+    item: Any,
+) -> tuple[bytes, tuple[str, str] | None, bool]:
+    """What the index of a table kept one row per entry holds of an entry (D221): its row's
+    key, its summary (a case's BUC and state, as the row's head, D152) and whether it is due
+    (decoded at restore, not deferred). Equal summaries are one object (``shared``), which
+    ``marshal`` writes once."""
+    if type(item) is Deferred:
+        if not item.loaded:
+            summary = item.summary
+            return (saved[key][0], shared.setdefault(summary, summary), False)
+        item = item.value()
+    summary = None
+    if isinstance(item, CaseFile):
+        summary = (item.snapshot.buc, item.snapshot.state.value)
+    return (saved[key][0], shared.setdefault(summary, summary), not _dormant(item))
+
+
+def _from_index(
+    table: str,
+    keys: list[Any],
+    heads: list[Any],
+    loader: Any,
+    fetch: Any,
+    loads: Any,
+    tables: dict[str, dict[Any, tuple[bytes, Any]]],
+) -> list[Any]:
+    """The entries of a row of a table's index, its rows left unread (D221): each a
+    :class:`~eessi.core.desk.Deferred` read by its key when first needed, but those due, read
+    and decoded now."""
+    key_bytes = list(map(itemgetter(0), heads))
+    entries: list[Any] = list(map(Deferred, repeat(loader), key_bytes, map(itemgetter(1), heads)))
+    for i in compress(range(len(entries)), map(itemgetter(2), heads)):
+        data = fetch(table, key_bytes[i])
+        if data is None:
+            raise ValueError(f"the index names an entry of {table} that is not there")
+        entries[i] = loads(data)
+    tables[table].update(zip(keys, zip(key_bytes, entries, strict=True), strict=True))
+    return entries
 
 
 def _class_name(cls: type) -> str:
@@ -799,7 +858,7 @@ class DeskCheckpoints:
                         return self._ignored(f"it has entries for an unknown field {table!r}")
                     last_table, entries, values = table, got, objects[table]
                     loader = loaders[table]
-                if key_bytes[0] == _CHUNK and table not in _PER_ENTRY:
+                if key_bytes[0] == _CHUNK:  # a packed table's row (D220), or an index's (D221)
                     packed.setdefault(table, []).append((int(key_bytes[1:]), value_bytes))
                     continue
                 # dormant: decoded when an input reads it (D101), its summary read now
@@ -820,16 +879,30 @@ class DeskCheckpoints:
                 entries[key] = (key_bytes, entry)
                 values[key] = entry
             count = len(checkpoint.items)
+            indexed = header.get("by_key") or {}
             for table, rows in packed.items():
                 rows.sort()
                 restored = []
                 values = objects[table]
                 for number, data in rows:
                     keys, row_values = _unpack(codec, data)
+                    if table in _PER_ENTRY:  # the index of the table's rows (D221)
+                        if fetch is not None:  # the rows were not read: made from the index
+                            row_values = _from_index(
+                                table, keys, row_values, loaders[table], fetch, loads, tables
+                            )
+                        else:  # the rows were read: the index says where each key is
+                            row_values = [values[key] for key in keys]
                     values.update(zip(keys, row_values, strict=True))
                     restored.append((number, keys, row_values))
                     count += len(keys) - 1
                 packs[table] = _Packed(restored)
+                if table in _PER_ENTRY and fetch is not None:
+                    made = sum(len(keys) for _, keys, _ in restored)
+                    if made != indexed.get(table):
+                        raise ValueError(
+                            f"the index of {table} has {made} entries, not {indexed.get(table)}"
+                        )
             if count >= _FREEZE_FROM:
                 # The state is long-lived: out of the collector's generations, it spares the
                 # restarted node full collections over millions of objects (seconds each).
@@ -896,6 +969,7 @@ class DeskCheckpoints:
         codec = self._codec
         saved: dict[str, dict[Any, tuple[bytes, Any]]] = {}
         packs: dict[str, _Packed] = {}
+        by_key: dict[str, int] = {}
         for f in dataclasses.fields(state):
             name = f.name
             value = getattr(state, name)
@@ -944,6 +1018,14 @@ class DeskCheckpoints:
                 _settle(old[key][1])
                 removed.append((name, old[key][0]))
             saved[name] = new
+            if isinstance(value, Mapping):  # its index: each row's key and head (D221)
+                index = packs[name] = self._packs.get(name) or _Packed()
+                rows, gone = index.save(
+                    codec, name, ((k, v[1]) for k, v in new.items()), partial(_head, new, {})
+                )
+                changed.extend(rows)
+                removed.extend(gone)
+                by_key[name] = len(new)
         header = {
             "format": FORMAT,
             "model": model_version(),
@@ -952,6 +1034,9 @@ class DeskCheckpoints:
             "state": _class_name(type(state)),
             "fields": [f.name for f in dataclasses.fields(state)],
             "globals": codec.names,
+            # tables whose rows a restore need not read (their index has each key and head,
+            # D221), and how many rows each has besides the index
+            "by_key": by_key,
         }
         try:
             await self.journal.save_checkpoint(
