@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -215,9 +216,10 @@ async def test_a_damaged_packed_row_is_ignored_and_the_whole_log_replayed(
             "UPDATE checkpoint_items SET value = ? WHERE tbl = 'registrations'",
             (value[: len(value) // 2],),  # cut short, as a torn page would
         )
-    async with cns(tmp_path / "damaged", directory, every=0) as net:
-        assert net[CNS].stats["replayed"] == INPUTS
-        state = net[CNS].desk.snapshot()
+    with caplog.at_level(logging.WARNING, logger="eessi.node"):
+        async with cns(tmp_path / "damaged", directory, every=0) as net:
+            assert net[CNS].stats["replayed"] == INPUTS
+            state = net[CNS].desk.snapshot()
     assert "checkpoint ignored, an entry cannot be decoded" in caplog.text
     assert state == await full_replay(tmp_path / "replayed", directory)
 
@@ -235,6 +237,7 @@ async def test_a_previous_format_checkpoint_of_other_state_classes_is_not_read(
             "UPDATE checkpoint SET header = ?",
             (json.dumps({**head, "model": "a9eda5493819cf923eeee4ca7979a267"}),),
         )
-    async with cns(tmp_path / "older", directory, every=0) as net:
-        assert net[CNS].stats["replayed"] == INPUTS
+    with caplog.at_level(logging.WARNING, logger="eessi.node"):
+        async with cns(tmp_path / "older", directory, every=0) as net:
+            assert net[CNS].stats["replayed"] == INPUTS
     assert "which this build does not read" in caplog.text
