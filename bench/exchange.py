@@ -69,6 +69,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -695,6 +696,43 @@ RECEIPT = (
 )
 
 
+def schema_lookup() -> Callable[[Any], Any]:
+    """The bare servers' schema choice: a parsed SED's root -> its compiled XSD, by namespace
+    (``.../ns/4_4/S071`` -> S071 4.4), compiled once each."""
+    from lxml import etree
+
+    from eessi.sed.schemas import default_schemas
+
+    schemas = default_schemas()
+    by_namespace: dict[str, etree.XMLSchema] = {}
+
+    def schema_for(root: etree._Element) -> etree.XMLSchema:
+        ns = etree.QName(root).namespace or ""
+        schema = by_namespace.get(ns)
+        if schema is None:
+            version, code = ns.rsplit("/", 2)[-2:]
+            schema = by_namespace[ns] = schemas.schema(code, version.replace("_", "."))
+        return schema
+
+    return schema_for
+
+
+def serve_on_free_port(app: Any) -> None:
+    """Serve an aiohttp application on a free loopback port, print the port on stdout (the
+    parent reads it) and serve until killed: the bare baselines' process body."""
+    from aiohttp import web
+
+    async def main() -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+        await site.start()
+        print(runner.addresses[0][1], flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
 def bare_serve(secured: str | None = None) -> None:
     """Per POST: read, parse (hardened lxml), validate against the compiled schema, receipt.
 
@@ -707,21 +745,10 @@ def bare_serve(secured: str | None = None) -> None:
     from lxml import etree
 
     from eessi.sed import xmlsafe
-    from eessi.sed.schemas import default_schemas
 
-    schemas = default_schemas()
-    by_namespace: dict[str, etree.XMLSchema] = {}
+    schema_for = schema_lookup()
     counter = iter(range(10**12))
     open_seal = unsealer(Path(secured)) if secured else None
-
-    def schema_for(root: etree._Element) -> etree.XMLSchema:
-        ns = etree.QName(root).namespace or ""
-        schema = by_namespace.get(ns)
-        if schema is None:
-            # .../ns/4_4/S071 -> ("S071", "4.4")
-            version, code = ns.rsplit("/", 2)[-2:]
-            schema = by_namespace[ns] = schemas.schema(code, version.replace("_", "."))
-        return schema
 
     async def handle(request: web.Request) -> web.Response:
         body = await request.read()
@@ -735,17 +762,9 @@ def bare_serve(secured: str | None = None) -> None:
             receipt += sign(receipt)
         return web.Response(body=receipt, content_type="application/xml")
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_post("/as4", handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-        await site.start()
-        print(runner.addresses[0][1], flush=True)
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+    app = web.Application()
+    app.router.add_post("/as4", handle)
+    serve_on_free_port(app)
 
 
 # The secured bare baseline's keys and message: RSA-2048 and AES-128-GCM, as the AS4 P-Modes.

@@ -94,7 +94,9 @@ from exchange import (  # noqa: E402
     make_keys,
     percentile,
     report_pyspy,
+    schema_lookup,
     sealer,
+    serve_on_free_port,
     start_bare,
     unsealer,
     write_directory,
@@ -490,21 +492,11 @@ def bare_answering_serve(keys: str) -> None:
     from lxml import etree
 
     from eessi.sed import xmlsafe
-    from eessi.sed.schemas import default_schemas
 
-    schemas = default_schemas()
-    by_namespace: dict[str, etree.XMLSchema] = {}
+    schema_for = schema_lookup()
     counter = iter(range(10**12))
     open_seal = unsealer(Path(keys))
     answer = answering(Path(keys))
-
-    def schema_for(root: etree._Element) -> etree.XMLSchema:
-        ns = etree.QName(root).namespace or ""
-        schema = by_namespace.get(ns)
-        if schema is None:
-            version, code = ns.rsplit("/", 2)[-2:]
-            schema = by_namespace[ns] = schemas.schema(code, version.replace("_", "."))
-        return schema
 
     async def handle(request: web.Request) -> web.Response:
         body = await request.read()
@@ -518,17 +510,9 @@ def bare_answering_serve(keys: str) -> None:
         answer(n)
         return web.Response(body=receipt, content_type="application/xml")
 
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_post("/as4", handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-        await site.start()
-        print(runner.addresses[0][1], flush=True)
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+    app = web.Application()
+    app.router.add_post("/as4", handle)
+    serve_on_free_port(app)
 
 
 def start_bare_answering() -> tuple[subprocess.Popen[str], int, Any]:
