@@ -24,6 +24,7 @@ import gc
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from eessi.errors import ConfigError
 
@@ -48,6 +49,10 @@ class GcSetting:
     def describe(self) -> str:
         how = "start-up heap frozen" if self.tuned else "Python's own setting (EESSI_GC=python)"
         return f"gc: {how}; thresholds {self.thresholds}, {self.frozen} objects frozen"
+
+    def event_fields(self) -> dict[str, Any]:
+        """The JSON fields of the ``gc`` start-up event (``eessi serve`` and ``eessi up``)."""
+        return {"tuned": self.tuned, "thresholds": list(self.thresholds), "frozen": self.frozen}
 
 
 @dataclass(frozen=True, slots=True)

@@ -445,13 +445,7 @@ async def _serve(args: argparse.Namespace) -> int:
             url=inst.url,
         )
         announce(f"  {transport_line}", event="transport", transport=args.transport)
-        announce(
-            f"  {collector.describe()}",
-            event="gc",
-            tuned=collector.tuned,
-            thresholds=list(collector.thresholds),
-            frozen=collector.frozen,
-        )
+        announce(f"  {collector.describe()}", event="gc", **collector.event_fields())
         await stop.wait()
         announce(f"{entry.id}: stopping", stream=sys.stderr, event="stopping")
         nodes = [inst, *(shared.nodes if shared is not None else ())]

@@ -143,13 +143,7 @@ async def _up(args: argparse.Namespace, db_dir: Path) -> int:
         n = len(network.institutions)
         announce(f"eessi up: {n} institutions, journals in {db_dir}", event="up")
         announce(f"  {transport_line}", event="transport", transport=args.transport)
-        announce(
-            f"  {collector.describe()}",
-            event="gc",
-            tuned=collector.tuned,
-            thresholds=list(collector.thresholds),
-            frozen=collector.frozen,
-        )
+        announce(f"  {collector.describe()}", event="gc", **collector.event_fields())
         if network.clock_control is not None:
             start = network.clock_control.start.isoformat()
             announce(
