@@ -33,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
@@ -66,7 +67,7 @@ def message(n: int, payload: bytes) -> UserMessage:
     return UserMessage.for_payload(
         payload,
         message_id=f"bench-{n:09d}",
-        timestamp=datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
+        timestamp=datetime.now(UTC).replace(microsecond=0),  # inside the receiver's window (D38)
         from_party=FR,
         to_party=CNS,
         conversation_id=f"FR-{n:012X}",
@@ -175,34 +176,28 @@ def bench_per_message(size: int) -> None:
 
 
 def serve(kind: str) -> None:
-    async def main() -> None:
-        if kind == "as4":
-            seen: set[str] = set()
+    from exchange import serve_on_free_port
 
-            async def on_message(inbound: Inbound) -> Outcome:
-                mid = inbound.message.message_id
-                if mid in seen:
-                    return Outcome.duplicate()
-                seen.add(mid)
-                return Outcome.accepted()
+    if kind == "as4":
+        seen: set[str] = set()
 
-            app = InboundEndpoint(on_message, CREDENTIALS.get, CNS, accept_versions=("4.4",)).app()
-        else:
+        async def on_message(inbound: Inbound) -> Outcome:
+            mid = inbound.message.message_id
+            if mid in seen:
+                return Outcome.duplicate()
+            seen.add(mid)
+            return Outcome.accepted()
 
-            async def echo(request: web.Request) -> web.Response:
-                await request.read()
-                return web.Response(body=b"<ok/>", content_type="application/xml")
+        app = InboundEndpoint(on_message, CREDENTIALS.get, CNS, accept_versions=("4.4",)).app()
+    else:
 
-            app = web.Application()
-            app.router.add_post("/as4", echo)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-        await site.start()
-        print(runner.addresses[0][1], flush=True)
-        await asyncio.Event().wait()
+        async def echo(request: web.Request) -> web.Response:
+            await request.read()
+            return web.Response(body=b"<ok/>", content_type="application/xml")
 
-    asyncio.run(main())
+        app = web.Application()
+        app.router.add_post("/as4", echo)
+    serve_on_free_port(app)
 
 
 async def drive(kind: str, url: str, seconds: float, concurrency: int, size: int) -> float:
