@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from eessi.as4.ebms_build import sed_user_message
+from eessi.as4.exchange import Incoming, receive_user_message
 from eessi.as4.mapping import Addressing
+from eessi.as4.mime import Packaged
 from eessi.as4.model import Attachment, UserMessage
 from eessi.as4.node_transport import as4_transport
+from eessi.as4.pki import Pki
 from eessi.as4.pmode import PModeSet, default_pmodes_path, load_pmodes
 from eessi.as4.startup import As4Network, load_as4
 from eessi.directory import Directory, load_default_directory
@@ -20,6 +23,8 @@ from eessi.node.network import Network, loopback_directory
 from eessi.sed.examples import example_xml
 
 WHEN = datetime(2026, 4, 15, 9, 0, 0, 123000, tzinfo=UTC)
+#: The receiver's clock in the security tests: a second after the messages were stamped.
+NOW = WHEN + timedelta(seconds=1)
 CNS = "LU:CNS00001"
 CPAM = "FR:CPAM5701"
 PT = "PT:ISS00001"
@@ -73,3 +78,23 @@ async def as4_network(
         yield n
     finally:
         await n.stop()
+
+
+def receive_secured(
+    pki: Pki,
+    packaged: Packaged,
+    pm: PModeSet | None = None,
+    *,
+    me: str = CPAM,
+    now: datetime = NOW,
+) -> Incoming:
+    """``packaged`` received by ``me`` with its own credentials and the PKI's trust, at ``now``."""
+    return receive_user_message(
+        packaged.content_type,
+        packaged.body,
+        pmodes=pm or pmodes(),
+        receiver=me,
+        credentials=pki.credentials(me),
+        trust=pki.trust,
+        now=now,
+    )

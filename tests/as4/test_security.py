@@ -13,20 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from as4_support import CNS, CPAM, WHEN, pmodes
+from as4_support import CNS, CPAM, NOW, WHEN, pmodes
+from as4_support import receive_secured as _receive
 from lxml import etree
 
 from eessi.as4.codes import ebms_error_of
 from eessi.as4.ebms_build import GZIP_LEVEL
 from eessi.as4.ebms_parse import parse_envelope
 from eessi.as4.exchange import (
-    Incoming,
     Outgoing,
     build_sed_message,
     error_for,
     read_signal,
     receipt_for,
-    receive_user_message,
 )
 from eessi.as4.mapping import Addressing
 from eessi.as4.mime import Packaged, unpackage
@@ -39,7 +38,6 @@ from eessi.directory import load_default_directory
 from eessi.errors import EessiError
 from eessi.sed.examples import example_xml
 
-NOW = WHEN + dt.timedelta(seconds=1)
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 X509 = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3"
@@ -69,25 +67,6 @@ def _send(
         content_id="sed-1@eessi-sim",
         credentials=pki.credentials(CNS),
         recipient=pki.certificate(to),
-    )
-
-
-def _receive(
-    pki: Pki,
-    packaged: Packaged,
-    pm: PModeSet | None = None,
-    *,
-    me: str = CPAM,
-    now: dt.datetime = NOW,
-) -> Incoming:
-    return receive_user_message(
-        packaged.content_type,
-        packaged.body,
-        pmodes=pm or pmodes(),
-        receiver=me,
-        credentials=pki.credentials(me),
-        trust=pki.trust,
-        now=now,
     )
 
 

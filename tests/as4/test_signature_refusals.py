@@ -7,7 +7,6 @@ made by the sender, as an attacker or a careless peer would on the wire."""
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import re
 import textwrap
 from collections.abc import Callable
@@ -15,9 +14,10 @@ from dataclasses import replace
 
 import pytest
 from as4_support import CNS, CPAM, WHEN, pmodes
+from as4_support import receive_secured as _receive
 
 from eessi.as4.codes import ebms_error_of
-from eessi.as4.exchange import Incoming, build_sed_message, receive_user_message
+from eessi.as4.exchange import build_sed_message
 from eessi.as4.mapping import Addressing
 from eessi.as4.mime import Packaged
 from eessi.as4.pki import Pki, create_pki, directory_institutions, load_pki
@@ -25,8 +25,6 @@ from eessi.as4.security import certificate_b64
 from eessi.directory import load_default_directory
 from eessi.errors import EessiError
 from eessi.sed.examples import example_xml
-
-NOW = WHEN + dt.timedelta(seconds=1)
 
 
 @pytest.fixture(scope="module")
@@ -49,18 +47,6 @@ def sent(pki: Pki) -> Packaged:
         credentials=pki.credentials(CNS),
         recipient=pki.certificate(CPAM),
     ).packaged
-
-
-def _receive(pki: Pki, packaged: Packaged) -> Incoming:
-    return receive_user_message(
-        packaged.content_type,
-        packaged.body,
-        pmodes=pmodes(),
-        receiver=CPAM,
-        credentials=pki.credentials(CPAM),
-        trust=pki.trust,
-        now=NOW,
-    )
 
 
 def _refusal(call: Callable[[], object]) -> EessiError:
