@@ -309,8 +309,8 @@ async def drive(
                         errors.append(f"{batch[0]}...: {resp.status} {answer}")
                 return
             for key in batch:
-                body = {"kind": "request_entitlement", "person": key}
-                async with session.post(url, json=body) as resp:
+                one = {"kind": "request_entitlement", "person": key}
+                async with session.post(url, json=one) as resp:
                     if resp.status != 202:
                         errors.append(f"{key}: {resp.status} {await resp.text()}")
 
