@@ -353,7 +353,6 @@ async def test_a_damaged_entry_left_encoded_fails_only_the_input_that_reads_it(
     """An entry the restore left encoded is decoded when an input reads it; if it is damaged,
     that input fails with journal.checkpoint-damaged (marked failed, never rejected to the
     peer) and the other cases go on."""
-    from eessi.node.inputs import InvalidateDocument
 
     directory = load_directory(write_directory(tmp_path))
     households = people(2)
@@ -372,16 +371,7 @@ async def test_a_damaged_entry_left_encoded_fails_only_the_input_that_reads_it(
     async with network(tmp_path, directory, households, every=0) as net:
         cns = net[CNS]
         assert cns.stats["replayed"] == 0
-        for case_id in (damaged, sound):
-            await net[FR].submit(InvalidateDocument(case_id, "S073"))
-        async with asyncio.timeout(60):
-            await net.idle()
-        inbound = await cns.journal.messages(direction=Direction.IN)
-        x008 = {r.conversation_id: r for r in inbound if r.sed_type == "X008"}
-        assert x008[damaged].status.value == "processing_failed"
-        assert "cannot be decoded" in (x008[damaged].last_error or "")
-        assert x008[sound].status.value == "processed"
-        assert cns.desk.snapshot().cases[sound].state.value == "awaiting-confirmation"
+        await _only_the_damaged_case_fails(net, damaged, sound)
 
 
 def _fingerprint_of(root: Path) -> str:
@@ -500,7 +490,6 @@ async def test_a_restart_reads_a_deferred_case_from_the_journal_when_an_input_fi
     from the journal when an input first reads it. A case's entry changed in the journal after
     the start (here: damaged) is therefore what that input finds (it fails, marked failed),
     while a case whose late X008 comes in the same way, untouched, reopens as before."""
-    from eessi.node.inputs import InvalidateDocument
 
     directory = load_directory(write_directory(tmp_path))
     households = people(2)
@@ -518,16 +507,7 @@ async def test_a_restart_reads_a_deferred_case_from_the_journal_when_an_input_fi
                 (b"\x00" + damaged.encode(),),
             )
             assert conn.total_changes == 1
-        for case_id in (damaged, sound):
-            await net[FR].submit(InvalidateDocument(case_id, "S073"))
-        async with asyncio.timeout(60):
-            await net.idle()
-        inbound = await cns.journal.messages(direction=Direction.IN)
-        x008 = {r.conversation_id: r for r in inbound if r.sed_type == "X008"}
-        assert x008[damaged].status.value == "processing_failed"
-        assert "cannot be decoded" in (x008[damaged].last_error or "")
-        assert x008[sound].status.value == "processed"
-        assert cns.desk.snapshot().cases[sound].state.value == "awaiting-confirmation"
+        await _only_the_damaged_case_fails(net, damaged, sound)
 
 
 async def test_a_state_kept_from_before_a_checkpoint_reads_its_own_deferred_values(
@@ -570,3 +550,21 @@ async def test_a_state_kept_from_before_a_checkpoint_reads_its_own_deferred_valu
     finally:
         await journal.close()
     assert before.cases[kept] == written.cases[kept]  # read after close: as at close
+
+
+async def _only_the_damaged_case_fails(net: Network, damaged: str, sound: str) -> None:
+    """The fund withdraws both cases' S073 (X008): the CNS fails the one whose checkpoint entry
+    is damaged (processing_failed, "cannot be decoded") and processes the other."""
+    from eessi.node.inputs import InvalidateDocument
+
+    cns = net[CNS]
+    for case_id in (damaged, sound):
+        await net[FR].submit(InvalidateDocument(case_id, "S073"))
+    async with asyncio.timeout(60):
+        await net.idle()
+    inbound = await cns.journal.messages(direction=Direction.IN)
+    x008 = {r.conversation_id: r for r in inbound if r.sed_type == "X008"}
+    assert x008[damaged].status.value == "processing_failed"
+    assert "cannot be decoded" in (x008[damaged].last_error or "")
+    assert x008[sound].status.value == "processed"
+    assert cns.desk.snapshot().cases[sound].state.value == "awaiting-confirmation"
