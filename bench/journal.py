@@ -344,15 +344,20 @@ async def one_case(j: SqliteJournal, i: int) -> None:
     await j.update_status(f"o{i:08d}", MessageStatus.ACKNOWLEDGED, at=T0, attempt_at=T0)
 
 
-async def cases(path: Path, n: int, synchronous: str, size: int = 20) -> tuple[float, float]:
+async def cases(
+    path: Path, n: int, synchronous: str, size: int = 20
+) -> tuple[float, float, float, float]:
     """``n`` cases, ``size`` at a time: the event loop's CPU (``time.thread_time`` of this
-    thread) and the whole process's (writer and reader threads too), µs per case."""
+    thread) and the whole process's (writer and reader threads too), µs per case; the KB
+    written (WAL frames and checkpoints, ``wchar``) per case and per commit."""
     async with await SqliteJournal.open(path, synchronous=synchronous) as j:  # type: ignore[arg-type]
+        commits, written = j.stats.commits, _written()
         loop, cpu = time.thread_time(), time.process_time()
         for k in range(0, n, size):
             await asyncio.gather(*(one_case(j, i) for i in range(k, min(n, k + size))))
         loop, cpu = time.thread_time() - loop, time.process_time() - cpu
-    return loop / n * 1e6, cpu / n * 1e6
+        commits, written = j.stats.commits - commits, _written() - written
+    return loop / n * 1e6, cpu / n * 1e6, written / n / 1000, written / max(commits, 1) / 1000
 
 
 def per_case(n: int, tmp: str, runs: int = 3) -> None:
@@ -366,11 +371,16 @@ def per_case(n: int, tmp: str, runs: int = 3) -> None:
         for r in range(runs):
             values.append(asyncio.run(cases(Path(tmp) / f"case-{sync}-{r}.sqlite", n, sync)))
             bare_runs.append(bare_life(Path(tmp) / f"case-bare-{sync}-{r}.sqlite", n, sync))
-        for label, column in (("event loop", 0), ("whole process", 1)):
+        for label, column, unit in (
+            ("event loop", 0, "µs per case"),
+            ("whole process", 1, "µs per case"),
+            ("written", 2, "KB per case"),
+            ("written", 3, "KB per commit"),
+        ):
             v = sorted(x[column] for x in values)
             print(
                 f"    {sync:<6} {label:<14} {v[0]:6.0f} / {statistics.median(v):6.0f} /"
-                f" {v[-1]:6.0f} µs per case"
+                f" {v[-1]:6.0f} {unit}"
             )
         b = sorted(x[0] for x in bare_runs)
         print(

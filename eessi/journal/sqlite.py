@@ -702,6 +702,11 @@ def _open_writer(path: Path, synchronous: Synchronous, busy_timeout: float) -> s
                 hint="put the journal on a local file system",
             )
         conn.execute(f"PRAGMA synchronous = {synchronous}")
+        # A group commit's savepoints (one per transaction block) and its statements keep
+        # their undo pages in a statement journal; past 64 KB SQLite spills it to a new temp
+        # file (created, written, unlinked each commit). In memory, no file and no syscall
+        # (D300).
+        conn.execute("PRAGMA temp_store = MEMORY")
         _ensure_schema(conn, path)
         return conn
     except BaseException:

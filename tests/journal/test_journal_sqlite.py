@@ -175,6 +175,17 @@ async def test_a_transaction_and_the_writes_of_the_same_turn_share_one_commit(
     assert (await journal.message("o1")) is not None
 
 
+async def test_a_group_commit_keeps_its_savepoints_undo_in_memory_d300(
+    journal: SqliteJournal,
+) -> None:
+    """The writer's statement journals (a group's savepoints) never spill to a temp file."""
+
+    def temp_store(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("PRAGMA temp_store").fetchone()[0])
+
+    assert await journal._on_writer(temp_store, journal._writer) == 2  # MEMORY
+
+
 async def test_a_refused_transaction_in_a_shared_commit_fails_alone(
     journal: SqliteJournal,
 ) -> None:
