@@ -58,13 +58,19 @@ AS4 without signing or encryption; ``--transport legacy``: the AS4-like envelope
 **Profiling.** ``--profile pyspy`` attaches ``py-spy record`` (``pip install py-spy``, not a
 dependency) to the fund for the measured window of each level's first run and prints its time by
 subsystem, thread and function, as ``bench/exchange.py --profile pyspy`` does (the profiler's
-own cost lands in that run's figures: compare ratios without it).
+own cost lands in that run's figures: compare ratios without it). ``--profile answer`` puts
+``bench/answer_probe/sitecustomize.py`` on the fund's ``PYTHONPATH``: it adds up the thread CPU
+time of each step of the answer path (the outbox's build: SED encode, mock rules, AS4 envelope;
+its send: POST, receipt check, status write) per call over every run, warm-up included, and the
+bench prints it per answer (the probe's own cost, about a microsecond per wrapped call, is in
+the figures: compare ratios without it).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import re
@@ -210,12 +216,22 @@ def transport_for(name: str, no_security: bool, work: Path, directory_path: Path
 
 
 def start_fund(
-    work: Path, directory: Path, silent: bool, transport: Transport
+    work: Path,
+    directory: Path,
+    silent: bool,
+    transport: Transport,
+    probe: Path | None = None,
 ) -> tuple[subprocess.Popen[str], str, Path]:
     db = work / "fund.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     log = work / "fund.log"
+    env = None
+    if probe is not None:  # --profile answer: bench/answer_probe/sitecustomize.py in the fund
+        env = dict(os.environ, EESSI_BENCH_PROBE=str(probe))
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(ROOT / "bench" / "answer_probe"), env.get("PYTHONPATH")) if p
+        )
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -238,6 +254,7 @@ def start_fund(
         stderr=log.open("w"),
         text=True,
         cwd=str(ROOT),
+        env=env,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -557,16 +574,21 @@ def run_fund(
     silent: bool,
     transport: Transport,
     profile: Path | None = None,
+    probe: Path | None = None,
 ) -> Figures:
-    """One run against a fresh fund; ``profile``: py-spy's raw stacks of the fund's window."""
-    proc, url, db = start_fund(work, directory, silent, transport)
+    """One run against a fresh fund; ``profile``: py-spy's raw stacks of the fund's window;
+    ``probe``: the answer path's CPU per call (``--profile answer``), written there."""
+    proc, url, db = start_fund(work, directory, silent, transport, probe)
     spy = PySpy(proc.pid, profile, seconds) if profile is not None else None
     try:
-        return asyncio.run(
+        figures = asyncio.run(
             drive_fund(
                 url, directory, bodies, seconds, concurrency, proc.pid, db, silent, transport, spy
             )
         )
+        if probe is not None:
+            time.sleep(0.6)  # the probe writes its totals every 0.25 s
+        return figures
     finally:
         proc.terminate()
         try:
@@ -577,6 +599,33 @@ def run_fund(
 
 
 # -- main ---------------------------------------------------------------------------------------
+
+
+def report_probe(probes: list[Path]) -> None:
+    """The answer path's thread CPU per call, over the runs (``--profile answer``)."""
+    totals: dict[str, list[float]] = {}
+    for path in probes:
+        if not path.exists():
+            continue
+        for label, (seconds, calls) in json.loads(path.read_text(encoding="utf-8")).items():
+            row = totals.setdefault(label, [0.0, 0.0])
+            row[0] += seconds
+            row[1] += calls
+    if not totals:
+        print("  the probe wrote nothing (see the fund's log)")
+        return
+    answers = totals.get("build: the answer's message and outbox row (whole)", [0.0, 1.0])[1]
+    print(
+        f"  the answer path, thread CPU per call (probe, {len(probes)} runs, warm-up included;"
+        " indented: part of the line above):"
+    )
+    for label in sorted(totals, key=lambda k: (k.split(":")[0], "(whole)" not in k, k)):
+        seconds, calls = totals[label]
+        indent = "  " if "(whole)" in label or label.startswith("worker") else "    "
+        print(
+            f"  {indent}{label:58s} {seconds / calls * 1e6:8.0f} us"
+            f"  ({calls / max(answers, 1):.2f} per answer)"
+        )
 
 
 def spread(values: list[float], fmt: str = "{:.0f}") -> str:
@@ -609,9 +658,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--profile",
-        choices=("pyspy",),
-        help="py-spy the fund in each level's first run (pip install py-spy) and print where its"
-        " time goes, split as bench/exchange.py splits it",
+        choices=("pyspy", "answer"),
+        help="pyspy: py-spy the fund in each level's first run (pip install py-spy) and print"
+        " where its time goes, split as bench/exchange.py splits it; answer: the thread CPU per"
+        " call of the answer path's steps in the fund (bench/answer_probe), all runs",
     )
     parser.add_argument("--bare-answering-serve", metavar="KEYS", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -654,10 +704,14 @@ def main() -> None:
             bare: list[Figures] = []
             bare_sec: list[Figures] = []
             bare_ans: list[Figures] = []  # secured, with the answer's signature operations
-            profile = work / f"fund-pyspy-{mode}-c{c}.txt" if args.profile else None
+            profile = work / f"fund-pyspy-{mode}-c{c}.txt" if args.profile == "pyspy" else None
+            probes: list[Path] = []
             for run in range(args.runs):
                 directory = write_directory(work)
                 transport = transport_for(args.transport, args.no_security, work, directory)
+                if args.profile == "answer":
+                    probes.append(work / f"fund-probe-{mode}-c{c}-{run}.json")
+                    probes[-1].unlink(missing_ok=True)
                 fund.append(
                     run_fund(
                         work,
@@ -668,6 +722,7 @@ def main() -> None:
                         mode == "silent",
                         transport,
                         profile if run == 0 else None,
+                        probes[-1] if probes else None,
                     )
                 )
                 bare.append(run_bare(bodies, args.seconds, c, secured=False))
@@ -716,6 +771,8 @@ def main() -> None:
             if profile is not None and profile.exists():
                 print(f"  the fund's profile (py-spy, first run's window, {profile.name}):")
                 report_pyspy(profile)
+            if probes:
+                report_probe(probes)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
