@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from eessi.errors import JournalError
 
-__all__ = ["POSTGRES_MIGRATIONS", "Migration", "pending_migrations"]
+__all__ = ["CLAIMED_STATEMENTS", "POSTGRES_MIGRATIONS", "Migration", "pending_migrations"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +190,18 @@ _POSTGRES_V6 = (
     "ALTER TABLE messages DROP COLUMN envelope, DROP COLUMN payload",
 )
 
+#: A message ID claimed once per direction, by an index that no status change rewrites (D301):
+#: the unique index named ``status`` in its condition, so every status change rewrote its
+#: entry; ``claimed`` (1, or NULL for a refused copy) never changes after the insert. The
+#: index also serves the lookups by message ID alone, so ``messages_by_id`` goes.
+CLAIMED_STATEMENTS = (
+    "ALTER TABLE messages ADD COLUMN claimed INTEGER DEFAULT 1 CHECK (claimed = 1)",
+    "UPDATE messages SET claimed = NULL WHERE status = 'refused'",
+    "DROP INDEX messages_claimed_id",
+    "DROP INDEX messages_by_id",
+    "CREATE UNIQUE INDEX messages_claimed_id ON messages (message_id, direction, claimed)",
+)
+
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1, "messages (bytea envelope and payload), case events, case snapshots", _POSTGRES_V1
@@ -206,4 +218,9 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         5, "shared_institutions: the partition count of each shared institution", _POSTGRES_V5
     ),
     Migration(6, "message_blobs: envelope and payload beside the message row", _POSTGRES_V6),
+    Migration(
+        7,
+        "messages.claimed: a message ID's claim indexed without its status",
+        CLAIMED_STATEMENTS,
+    ),
 )

@@ -81,9 +81,9 @@ _D = statements.POSTGRES
 _STATUS_ROW = statements.STATUS_ROW + statements.POSTGRES.for_update
 #: The insert with the message's partition (migration 4): a partitioned institution's.
 _INSERT_PART = (
-    f"INSERT INTO messages ({statements.ROW_COLUMNS}, part) VALUES"
+    f"INSERT INTO messages ({statements.ROW_COLUMNS}, claimed, part) VALUES"
     f" ({', '.join(f'${i}' for i in range(1, statements.N_ROW + 1))},"
-    f" ${statements.N_ROW + 3})"
+    f" {statements.CLAIMED}, ${statements.N_ROW + 3})"
 )
 
 

@@ -69,12 +69,13 @@ from eessi.journal.checkpoint_store import (
     read_checkpoint,
     write_checkpoint,
 )
+from eessi.journal.migrations import CLAIMED_STATEMENTS
 from eessi.journal.rows import StatusRequest, message_params, message_record
 
 __all__ = ["SCHEMA_VERSION", "JournalStats", "SqliteJournal", "Synchronous"]
 
 #: The schema this code writes (``PRAGMA user_version``); older ones are migrated at open.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 Synchronous = Literal["FULL", "NORMAL"]
 T = TypeVar("T")
@@ -143,7 +144,12 @@ ALTER TABLE messages DROP COLUMN payload
 """
 
 #: Migrations, in order: ``_MIGRATIONS[v]`` takes a journal from version ``v - 1`` to ``v``.
-_MIGRATIONS: dict[int, str] = {2: CHECKPOINT_SCHEMA, 3: _BLOBS_SCHEMA}
+#: Version 4: a message ID's claim indexed by ``claimed``, which no status change writes (D301).
+_MIGRATIONS: dict[int, str] = {
+    2: CHECKPOINT_SCHEMA,
+    3: _BLOBS_SCHEMA,
+    4: ";\n".join(CLAIMED_STATEMENTS),
+}
 
 _D = statements.SQLITE
 _INSERT = _D.sql(statements.INSERT)

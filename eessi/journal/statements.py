@@ -24,6 +24,7 @@ __all__ = [
     "BLOBS_INSERT",
     "CASE_COLUMNS",
     "CASE_SQL",
+    "CLAIMED",
     "COLUMNS",
     "DUE_WHERE",
     "EVENT_COLUMNS",
@@ -60,9 +61,17 @@ N_ROW = len(ROW_COLUMNS.split(","))
 COLUMNS = f"{ROW_COLUMNS}, envelope, payload"
 #: What a whole record is read from.
 MESSAGES = "messages JOIN message_blobs ON message_seq = seq"
+#: The placeholder of the row's ``status`` in :data:`INSERT`.
+_STATUS_PARAM = [c.strip() for c in ROW_COLUMNS.split(",")].index("status") + 1
+#: ``claimed``, written by every insert and never changed: 1 when the row claims its message
+#: ID in its direction, NULL for a copy refused at the door (its status is ``refused`` from its
+#: insert on, and no status moves to or from ``refused``). NULLs never collide in the unique
+#: index ``messages_claimed_id (message_id, direction, claimed)``, so a refused copy claims
+#: nothing; and as no status change writes ``claimed``, none rewrites that index (D301).
+CLAIMED = f"CASE WHEN ${_STATUS_PARAM} = 'refused' THEN NULL ELSE 1 END"
 INSERT = (
-    f"INSERT INTO messages ({ROW_COLUMNS}) VALUES"
-    f" ({', '.join(f'${i}' for i in range(1, N_ROW + 1))})"
+    f"INSERT INTO messages ({ROW_COLUMNS}, claimed) VALUES"
+    f" ({', '.join(f'${i}' for i in range(1, N_ROW + 1))}, {CLAIMED})"
 )
 #: A message's bytes, stored beside its row (``$1``: the row's seq); kept if already there
 #: (a duplicate's accept, which stores no new row).
@@ -74,7 +83,7 @@ BLOBS_INSERT = (
 #: a duplicate (``RETURNING`` its count, and the row's seq); one from another sender returns
 #: no row.
 ACCEPT_SUFFIX = (
-    " ON CONFLICT (direction, message_id) WHERE status <> 'refused'"
+    " ON CONFLICT (message_id, direction, claimed)"
     " DO UPDATE SET duplicates = messages.duplicates + 1"
     " WHERE messages.sender = excluded.sender RETURNING duplicates, seq"
 )

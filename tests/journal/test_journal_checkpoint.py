@@ -53,7 +53,7 @@ async def test_journal_of_schema_1_is_migrated_and_keeps_its_rows(tmp_path: Path
         assert await journal.load_checkpoint() is None
         await journal.save_checkpoint(header={}, input_seq=1, at=AT, changed=[])
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
 
 
 def kill_while_saving(db: Path, seed: int) -> tuple[int, int]:
