@@ -71,7 +71,19 @@ from eessi.as4.security import (
 from eessi.as4.security.encrypt import KEY_ID, OAEP, RECIPIENT_TOKEN_ID
 from eessi.as4.security.sign import BST_ID
 
-__all__ = ["Rendered", "certificate_b64", "render_receipt", "render_user_message"]
+__all__ = [
+    "Rendered",
+    "certificate_b64",
+    "encryption_text",
+    "envelope_text",
+    "plain",
+    "render_receipt",
+    "render_user_message",
+    "signature_text",
+    "signed_info_c14n",
+    "user_message_refs",
+    "user_message_texts",
+]
 
 #: Rendered envelope bytes, the parts to send (encrypted when asked) and the signed references.
 Rendered = tuple[bytes, list[Attachment], tuple[SignedReference, ...]]
@@ -155,7 +167,7 @@ _PLAIN_LINES = re.compile(
 )
 
 
-def _plain(*values: str | None) -> bool:
+def plain(*values: str | None) -> bool:
     """Every value given is plain (``None``: absent). One match over the values joined by a
     line break, which no plain value holds (the count of breaks says none was inside one)."""
     given = [v for v in values if v is not None]
@@ -185,7 +197,7 @@ def _properties(name: str, props: Sequence[Property]) -> str:
     return f"<eb:{name}>{items}</eb:{name}>"
 
 
-def _user_message(um: UserMessage) -> tuple[str, str] | None:
+def user_message_texts(um: UserMessage) -> tuple[str, str] | None:
     """``eb:UserMessage`` serialised and canonicalised (they differ only in AgreementRef's
     attribute order), or ``None`` when a value is not plain or an element would be empty."""
     values: list[str | None] = [
@@ -213,7 +225,7 @@ def _user_message(um: UserMessage) -> tuple[str, str] | None:
         values.append(part.href)
         for p in part.properties:
             values += (p.name, p.value, p.type)
-    if not _plain(*values):
+    if not plain(*values):
         return None
     ref = um.ref_to_message_id
     head = (
@@ -255,20 +267,81 @@ def _user_message(um: UserMessage) -> tuple[str, str] | None:
 def _signature(signer: Credentials, refs: Sequence[SignedReference]) -> str:
     """The signer's BinarySecurityToken and ``ds:Signature`` over ``refs`` (each with one
     transform), as :func:`eessi.as4.security.sign.sign` appends them to ``wsse:Security``."""
-    fields = [{"uri": r.uri, "transform": r.transforms[0], "digest": r.digest_value} for r in refs]
-    signed_info = _SIGNED_INFO_C14N.format(
-        refs="".join(_REFERENCE_C14N.format(**f) for f in fields)
+    value = signer.key.sign(signed_info_c14n(refs), padding.PKCS1v15(), hashes.SHA256())
+    return signature_text(
+        certificate_b64(signer.certificate), refs, base64.b64encode(value).decode("ascii")
     )
-    value = signer.key.sign(signed_info.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
+
+
+def signed_info_c14n(refs: Sequence[SignedReference]) -> bytes:
+    """``ds:SignedInfo`` over ``refs`` (each with one transform) in exclusive C14N form: the
+    bytes the signature value signs."""
+    return _SIGNED_INFO_C14N.format(
+        refs="".join(
+            _REFERENCE_C14N.format(uri=r.uri, transform=r.transforms[0], digest=r.digest_value)
+            for r in refs
+        )
+    ).encode("ascii")
+
+
+def signature_text(token: str, refs: Sequence[SignedReference], value: str) -> str:
+    """The signer's BinarySecurityToken (``token``: its base64 text) and ``ds:Signature`` over
+    ``refs`` with the base64 signature ``value``, as serialised in ``wsse:Security``."""
     return (
-        _TOKEN.format(id=BST_ID, text=certificate_b64(signer.certificate))
+        _TOKEN.format(id=BST_ID, text=token)
         + _SIGNATURE_OPEN
-        + _SIGNED_INFO.format(refs="".join(_REFERENCE.format(**f) for f in fields))
+        + _SIGNED_INFO.format(
+            refs="".join(
+                _REFERENCE.format(uri=r.uri, transform=r.transforms[0], digest=r.digest_value)
+                for r in refs
+            )
+        )
         + "<ds:SignatureValue>"
-        + base64.b64encode(value).decode("ascii")
+        + value
         + "</ds:SignatureValue>"
         + _SIGNATURE_CLOSE
     )
+
+
+def encryption_text(token: str, wrapped: str, mime: str, cid: str) -> str:
+    """The receiver's BinarySecurityToken (``token``: its base64 text), the
+    ``xenc:EncryptedKey`` (``wrapped``: the RSA-OAEP-wrapped AES key in base64) and the
+    ``xenc:EncryptedData`` of the one attachment ``cid`` (type ``mime``)."""
+    return (
+        _TOKEN.format(id=RECIPIENT_TOKEN_ID, text=token)
+        + _ENCRYPTED_KEY.format(wrapped=wrapped)
+        + _ENCRYPTED_DATA.format(mime=mime, cid=cid)
+    )
+
+
+def user_message_refs(
+    canonical: str, content_id: str, data: bytes
+) -> tuple[SignedReference, SignedReference, SignedReference]:
+    """The three references a user message's signature covers: ``eb:Messaging`` (whose
+    ``eb:UserMessage`` has the exclusive C14N form ``canonical``), the empty Body, and the
+    attachment ``content_id`` with the bytes ``data``."""
+    return (
+        SignedReference(
+            "#" + MESSAGING_ID,
+            (EXC_C14N,),
+            SHA256,
+            _digest(f"{_MESSAGING_C14N_OPEN}{canonical}</eb:Messaging>".encode("ascii")),
+        ),
+        SignedReference("#" + BODY_ID, (EXC_C14N,), SHA256, _BODY_DIGEST),
+        SignedReference(
+            "cid:" + content_id,
+            (ATTACHMENT_CONTENT_SIGNATURE_TRANSFORM,),
+            SHA256,
+            _digest(data),
+        ),
+    )
+
+
+def envelope_text(security: str, serialised: str) -> str:
+    """The whole envelope: ``security`` (the ``wsse:Security`` header's children, or empty:
+    no header) and ``eb:Messaging`` around the serialised ``eb:UserMessage``."""
+    header = f"{_SECURITY_OPEN}{security}</wsse:Security>" if security else ""
+    return f"{_ENVELOPE_START}{header}{_MESSAGING_OPEN}{serialised}</eb:Messaging>{_ENVELOPE_END}"
 
 
 def _digest(data: bytes) -> str:
@@ -288,25 +361,11 @@ def render_user_message(
 
     ``random`` (28 bytes: the AES key, then the IV) replaces ``os.urandom`` in tests.
     """
-    texts = _user_message(um)
-    if texts is None or not _plain(attachment.content_id, attachment.content_type):
+    texts = user_message_texts(um)
+    if texts is None or not plain(attachment.content_id, attachment.content_type):
         return None
     serialised, canonical = texts
-    refs = (
-        SignedReference(
-            "#" + MESSAGING_ID,
-            (EXC_C14N,),
-            SHA256,
-            _digest(f"{_MESSAGING_C14N_OPEN}{canonical}</eb:Messaging>".encode("ascii")),
-        ),
-        SignedReference("#" + BODY_ID, (EXC_C14N,), SHA256, _BODY_DIGEST),
-        SignedReference(
-            "cid:" + attachment.content_id,
-            (ATTACHMENT_CONTENT_SIGNATURE_TRANSFORM,),
-            SHA256,
-            _digest(attachment.data),
-        ),
-    )
+    refs = user_message_refs(canonical, attachment.content_id, attachment.data)
     security: list[str] = []
     parts = [attachment]
     if recipient is not None:
@@ -315,21 +374,17 @@ def render_user_message(
             raise ValueError("the recipient's certificate has no RSA key")
         pool = random if random is not None else os.urandom(16 + 12)
         key, iv = pool[:16], pool[16:28]
-        security.append(_TOKEN.format(id=RECIPIENT_TOKEN_ID, text=certificate_b64(recipient)))
         wrapped = base64.b64encode(public_key.encrypt(key, OAEP)).decode("ascii")
-        security.append(_ENCRYPTED_KEY.format(wrapped=wrapped))
         security.append(
-            _ENCRYPTED_DATA.format(mime=attachment.content_type, cid=attachment.content_id)
+            encryption_text(
+                certificate_b64(recipient), wrapped, attachment.content_type, attachment.content_id
+            )
         )
         sealed = iv + AESGCM(key).encrypt(iv, attachment.data, None)
         parts = [Attachment(attachment.content_id, "application/octet-stream", sealed)]
     if signer is not None:
         security.append(_signature(signer, refs))
-    header = f"{_SECURITY_OPEN}{''.join(security)}</wsse:Security>" if security else ""
-    envelope = (
-        f"{_ENVELOPE_START}{header}{_MESSAGING_OPEN}{serialised}</eb:Messaging>{_ENVELOPE_END}"
-    )
-    return envelope.encode("ascii"), parts, refs
+    return envelope_text("".join(security), serialised).encode("ascii"), parts, refs
 
 
 def _nr_reference(ref: SignedReference) -> tuple[str, str]:
@@ -364,7 +419,7 @@ def render_receipt(receipt: Receipt, signer: Credentials | None) -> bytes | None
     values: list[str | None] = [receipt.message_id, receipt.ref_to_message_id]
     for r in receipt.references:
         values += (r.uri, r.digest_algorithm, r.digest_value, *r.transforms)
-    if not receipt.references or not _plain(*values):
+    if not receipt.references or not plain(*values):
         return None  # (no references: an empty element, which self-closes when serialised)
     nri = [_nr_reference(r) for r in receipt.references]
     info = (

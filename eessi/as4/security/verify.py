@@ -47,7 +47,7 @@ from eessi.as4.security import (
     unb64,
 )
 
-__all__ = ["Verified", "verify"]
+__all__ = ["Verified", "token_certificate", "verify"]
 
 _DS = "{" + DS_NS + "}"
 _WSSE = "{" + WSSE_NS + "}"
@@ -225,11 +225,11 @@ def _certificate(
     tokens = [t for t in in_security.get(_BINARY_TOKEN, ()) if t.get(WSU_ID) == uri[1:]]
     if len(tokens) != 1 or tokens[0].get("ValueType") != X509V3:
         raise _policy("KeyInfo names no X.509v3 BinarySecurityToken", "ds:KeyInfo")
-    return _token_certificate(tokens[0].text or "")
+    return token_certificate(tokens[0].text or "")
 
 
 @functools.lru_cache(maxsize=256)
-def _token_certificate(text: str) -> x509.Certificate:
+def token_certificate(text: str) -> x509.Certificate:
     """The certificate a BinarySecurityToken carries, decoded once per token text (a peer
     sends the same token with every message; a refusal is not kept)."""
     der = unb64(text, "wsse:BinarySecurityToken", "EBMS:0101")

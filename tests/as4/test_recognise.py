@@ -1,0 +1,178 @@
+"""A user message that our template wrote is received without an XML tree (eessi.as4.recognise,
+D320): the same message, attachment and references as the tree path, and nothing that path
+would refuse (a changed byte anywhere, another receiver, another signer, an expired
+certificate), which then reads it and refuses it with its own code."""
+
+from __future__ import annotations
+
+import base64
+import random
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from as4_support import CNS, CPAM, NOW, WHEN, s072_message
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from eessi.as4.ebms_parse import parse_envelope
+from eessi.as4.model import Attachment, Party, Property, UserMessage
+from eessi.as4.pki import Pki, create_pki, directory_institutions, load_pki
+from eessi.as4.recognise import Recognised, receive_rendered
+from eessi.as4.render import render_user_message
+from eessi.as4.security import Credentials
+from eessi.as4.security.decrypt import decrypt
+from eessi.as4.security.verify import verify
+from eessi.directory import load_default_directory
+from eessi.errors import EessiError
+
+PT = "PT:ISS00001"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    root = tmp_path_factory.mktemp("pki")
+    institutions = [
+        e for e in directory_institutions(load_default_directory()) if e.id in (CNS, CPAM, PT)
+    ]
+    create_pki(root, institutions, now=WHEN, days=30)
+    return load_pki(root)
+
+
+def _variants() -> list[UserMessage]:
+    um, _, _ = s072_message()
+    return [
+        um,
+        replace(um, ref_to_message_id=None),
+        replace(um, agreement_type="urn:fdc:eessi-sim:agreement-type", pmode="eessi-S_BUC_01"),
+        replace(um, agreement_type="t", pmode=None, service_type=None),
+        replace(um, from_party=Party(CNS, None, "initiator"), properties=()),
+        replace(um, properties=(Property("originalSender", CNS, "ir-id"),)),
+    ]
+
+
+def _rendered(pki: Pki, um: UserMessage, attachment: Attachment) -> tuple[bytes, list[Attachment]]:
+    rendered = render_user_message(
+        um, attachment, signer=pki.credentials(CNS), recipient=pki.certificate(CPAM)
+    )
+    assert rendered is not None
+    return rendered[0], rendered[1]
+
+
+_KEYS: dict[str, Credentials] = {}
+
+
+def _keys(pki: Pki, who: str) -> Credentials:
+    """``who``'s credentials, read once (reading a private key file costs about 50 ms)."""
+    if who not in _KEYS:
+        _KEYS[who] = pki.credentials(who)
+    return _KEYS[who]
+
+
+def _tree_path(pki: Pki, envelope: bytes, parts: list[Attachment], me: str = CPAM) -> Recognised:
+    """What the general receiver makes of the same bytes (or its refusal)."""
+    parsed = parse_envelope(envelope)
+    assert isinstance(parsed.message, UserMessage)
+    clear = decrypt(parsed.root, parts, _keys(pki, me))
+    verified = verify(parsed.root, clear, pki.trust, sender=parsed.message.from_party.id, now=NOW)
+    return parsed.message, clear, verified.references
+
+
+@pytest.mark.parametrize("variant", range(6))
+def test_our_message_is_read_as_the_tree_path_reads_it(pki: Pki, variant: int) -> None:
+    um = _variants()[variant]
+    _, attachment, _ = s072_message()
+    envelope, parts = _rendered(pki, um, attachment)
+    got = receive_rendered(envelope, parts, pki.credentials(CPAM), pki.trust, NOW)
+    assert got is not None
+    assert got == _tree_path(pki, envelope, parts)
+    assert got[0] == um
+    assert got[1] == [attachment]
+
+
+def test_a_changed_byte_anywhere_is_never_accepted_by_the_text_path(pki: Pki) -> None:
+    """Every 11th byte of the envelope, changed: the text path accepts only what the tree path
+    accepts, with the same result (a change the tree path cannot see, if any, reads the same)."""
+    um, attachment, _ = s072_message()
+    envelope, parts = _rendered(pki, um, attachment)
+    credentials = _keys(pki, CPAM)
+    rng = random.Random(13)
+    for pos in range(0, len(envelope), 11):
+        changed = bytearray(envelope)
+        changed[pos] = rng.choice(b"A0+/=<>\"' zq&\x80")
+        if changed[pos] == envelope[pos]:
+            continue
+        got = receive_rendered(bytes(changed), parts, credentials, pki.trust, NOW)
+        try:
+            want = _tree_path(pki, bytes(changed), parts)
+        except EessiError:
+            assert got is None, f"byte {pos} changed: the tree path refuses, the text path not"
+            continue
+        assert got is None or got == want
+
+
+def test_a_changed_attachment_is_left_to_the_tree_path(pki: Pki) -> None:
+    um, attachment, _ = s072_message()
+    envelope, parts = _rendered(pki, um, attachment)
+    data = bytearray(parts[0].data)
+    data[40] ^= 1
+    changed = [replace(parts[0], data=bytes(data))]
+    assert receive_rendered(envelope, changed, pki.credentials(CPAM), pki.trust, NOW) is None
+    with pytest.raises(EessiError) as refused:
+        _tree_path(pki, envelope, changed)
+    assert refused.value.details["ebms_code"] == "EBMS:0102"
+
+
+def test_a_message_for_another_receiver_is_left_to_the_tree_path(pki: Pki) -> None:
+    um, attachment, _ = s072_message()
+    envelope, parts = _rendered(pki, um, attachment)
+    assert receive_rendered(envelope, parts, pki.credentials(PT), pki.trust, NOW) is None
+    with pytest.raises(EessiError) as refused:
+        _tree_path(pki, envelope, parts, me=PT)
+    assert refused.value.details["ebms_code"] == "EBMS:0102"
+
+
+def test_a_signer_that_is_not_the_sending_party_is_left_to_the_tree_path(pki: Pki) -> None:
+    """Signed by the Portuguese fund with its own valid certificate, sent as the CNS."""
+    um, attachment, _ = s072_message()
+    rendered = render_user_message(
+        um, attachment, signer=pki.credentials(PT), recipient=pki.certificate(CPAM)
+    )
+    assert rendered is not None
+    envelope, parts, _ = rendered
+    assert receive_rendered(envelope, parts, pki.credentials(CPAM), pki.trust, NOW) is None
+    with pytest.raises(EessiError) as refused:
+        _tree_path(pki, envelope, parts)
+    assert refused.value.details["ebms_code"] == "EBMS:0101"
+
+
+def test_an_expired_certificate_is_left_to_the_tree_path(pki: Pki) -> None:
+    um, attachment, _ = s072_message()
+    envelope, parts = _rendered(pki, um, attachment)
+    later = NOW + timedelta(days=45)
+    assert receive_rendered(envelope, parts, pki.credentials(CPAM), pki.trust, later) is None
+
+
+def test_a_signature_value_of_other_bytes_is_left_to_the_tree_path(pki: Pki) -> None:
+    um, attachment, _ = s072_message()
+    envelope, parts = _rendered(pki, um, attachment)
+    text = envelope.decode("ascii")
+    start = text.index("<ds:SignatureValue>") + len("<ds:SignatureValue>")
+    end = text.index("</ds:SignatureValue>")
+    other = pki.credentials(CNS).key.sign(b"other", padding.PKCS1v15(), hashes.SHA256())
+    forged = (text[:start] + base64.b64encode(other).decode() + text[end:]).encode("ascii")
+    assert receive_rendered(forged, parts, pki.credentials(CPAM), pki.trust, NOW) is None
+    with pytest.raises(EessiError) as refused:
+        _tree_path(pki, forged, parts)
+    assert refused.value.details["ebms_code"] == "EBMS:0101"
+
+
+def test_another_layout_of_the_security_header_is_left_to_the_tree_path(pki: Pki) -> None:
+    """Another access point's layout (a line break between the security header's children,
+    which no signature covers): the text path declines, the tree path reads the same message."""
+    um, attachment, _ = s072_message()
+    envelope, parts = _rendered(pki, um, attachment)
+    laid_out = envelope.replace(b"</xenc:EncryptedKey>", b"</xenc:EncryptedKey>\n  ")
+    assert laid_out != envelope
+    assert receive_rendered(laid_out, parts, pki.credentials(CPAM), pki.trust, NOW) is None
+    assert _tree_path(pki, laid_out, parts) == _tree_path(pki, envelope, parts)
