@@ -39,7 +39,7 @@ from eessi.as4.model import (
     UserMessage,
 )
 from eessi.as4.pmode import PMode, PModeSet
-from eessi.as4.recognise import receive_rendered
+from eessi.as4.recognise import read_rendered_receipt, receive_rendered
 from eessi.as4.render import render_receipt, render_user_message
 from eessi.as4.security import (
     ATTACHMENT_CONTENT_SIGNATURE_TRANSFORM,
@@ -316,6 +316,18 @@ def read_signal(
 ) -> Receipt | ErrorSignal:
     """The answer to ``sent``: a receipt checked against it, or the peer's error signal."""
     parts = unpackage(content_type, body)
+    security = sent.pmode.security
+    if trust is not None and security.signs and security.receipt_non_repudiation:
+        receipt = read_rendered_receipt(  # our template's receipt, checked as text (D320)
+            parts.envelope,
+            message_id=sent.message.message_id,
+            sent=sent.references,
+            trust=trust,
+            receiver=receiver,
+            now=now,
+        )
+        if receipt is not None and not parts.attachments:
+            return receipt
     parsed = parse_envelope(parts.envelope)
     message = parsed.message
     if isinstance(message, UserMessage):

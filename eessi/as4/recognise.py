@@ -27,6 +27,12 @@ prove the text is **exactly** what the template writes for the values it read:
 Anything else, a refusal included, returns ``None``, and the caller reads the message the
 general way, which accepts or refuses it with its own code and words: this path accepts a
 subset of what that one accepts, with the same result, and refuses nothing itself.
+
+:func:`read_rendered_receipt` does the same for the signed receipt of a message we sent
+(:func:`eessi.as4.render.render_receipt`, D321): the template must write exactly the received
+bytes for a receipt that answers that message and repeats every reference its signature
+covered, in order; then the receipt's digests and its signature by the receiver's certificate
+(``check_receipt``'s checks).
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from eessi.as4.model import (
     PartInfo,
     Party,
     Property,
+    Receipt,
     SignedReference,
     UserMessage,
 )
@@ -56,6 +63,8 @@ from eessi.as4.render import (
     encryption_text,
     envelope_text,
     plain,
+    receipt_refs,
+    receipt_texts,
     signature_text,
     signed_info_c14n,
     user_message_refs,
@@ -66,35 +75,60 @@ from eessi.as4.security.encrypt import OAEP
 from eessi.as4.security.verify import token_certificate
 from eessi.errors import EessiError
 
-__all__ = ["Recognised", "receive_rendered"]
+__all__ = ["Recognised", "read_rendered_receipt", "receive_rendered"]
 
 #: The user message, its decrypted attachments and the references its signature covers.
 Recognised = tuple[UserMessage, list[Attachment], tuple[SignedReference, ...]]
 
-_FIELDS = ("rtoken", "wrapped", "mime", "cid", "stoken", "d1", "d2", "d3", "value")
+
+def _mark(name: str) -> str:
+    return f"@@{name}@@"
 
 
-def _envelope_pattern() -> re.Pattern[str]:
-    """The template's envelope with a named group for each variable text (a second use of a
-    name must repeat the first's text), made by rendering it with marker values."""
-    mark = {name: f"@@{name}@@" for name in _FIELDS}
-    refs = [
-        SignedReference(r.uri, r.transforms, r.digest_algorithm, mark[d])
-        for r, d in zip(user_message_refs("", mark["cid"], b""), ("d1", "d2", "d3"), strict=True)
+def _refs_marked(refs: Sequence[SignedReference]) -> list[SignedReference]:
+    """``refs`` with marked digests (d1, d2, ...)."""
+    return [
+        SignedReference(r.uri, r.transforms, r.digest_algorithm, _mark(f"d{n}"))
+        for n, r in enumerate(refs, 1)
     ]
-    text = envelope_text(
-        encryption_text(mark["rtoken"], mark["wrapped"], mark["mime"], mark["cid"])
-        + signature_text(mark["stoken"], refs, mark["value"]),
-        "@@um@@",
-    )
+
+
+def _pattern(text: str, names: Sequence[str], unit: str) -> re.Pattern[str]:
+    """``text`` (the template rendered with marked values) with a named group for each marked
+    ``name`` (a second use of a name must repeat the first's text) and for the ebMS ``unit``
+    (``eb:UserMessage`` or ``eb:SignalMessage``, marked ``@@unit@@``)."""
     pattern = re.escape(text)
-    for name, marker in mark.items():
-        first, _, rest = pattern.partition(re.escape(marker))
-        pattern = first + f'(?P<{name}>[^<>"]*)' + rest.replace(re.escape(marker), f"(?P={name})")
-    return re.compile(pattern.replace(re.escape("@@um@@"), "(?P<um><eb:UserMessage>.*)"), re.S)
+    for name in names:
+        marker = re.escape(_mark(name))
+        first, _, rest = pattern.partition(marker)
+        pattern = first + f'(?P<{name}>[^<>"]*)' + rest.replace(marker, f"(?P={name})")
+    return re.compile(pattern.replace(re.escape(_mark("unit")), f"(?P<unit><eb:{unit}>.*)"), re.S)
 
 
-_ENVELOPE = _envelope_pattern()
+_ENVELOPE = _pattern(
+    envelope_text(
+        encryption_text(_mark("rtoken"), _mark("wrapped"), _mark("mime"), _mark("cid"))
+        + signature_text(
+            _mark("stoken"), _refs_marked(user_message_refs("", _mark("cid"), b"")), _mark("value")
+        ),
+        _mark("unit"),
+    ),
+    ("rtoken", "wrapped", "mime", "cid", "stoken", "d1", "d2", "d3", "value"),
+    "UserMessage",
+)
+_RECEIPT = _pattern(
+    envelope_text(
+        signature_text(_mark("stoken"), _refs_marked(receipt_refs("")), _mark("value")),
+        _mark("unit"),
+    ),
+    ("stoken", "d1", "d2", "value"),
+    "SignalMessage",
+)
+_RECEIPT_INFO = re.compile(
+    "<eb:SignalMessage><eb:MessageInfo><eb:Timestamp>([^<]*)</eb:Timestamp>"
+    "<eb:MessageId>([^<]*)</eb:MessageId><eb:RefToMessageId>([^<]*)</eb:RefToMessageId>"
+    "</eb:MessageInfo><eb:Receipt>"
+)
 
 _TEXT = r"([^<]*)"
 _ATTR = r'([^"]*)'
@@ -143,12 +177,9 @@ def _user_message(text: str) -> UserMessage | None:
     if m is None:
         return None
     (ts, mid, ref, ft, fid, fr, tt, tid, tr, at, pm, ag, st, sv, ac, cv, props, parts) = m.groups()
-    try:
-        timestamp = datetime.fromisoformat(ts.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    timestamp = _timestamp(ts)
     parts_info = tuple(PartInfo(m[1], _properties(m[2])) for m in _PART.finditer(parts or ""))
-    if timestamp.tzinfo is None or any(
+    if timestamp is None or any(
         not p.href.startswith("cid:") or len(p.href) < 5 for p in parts_info
     ):
         return None  # (the tree path refuses a PartInfo that names no attachment)
@@ -168,6 +199,15 @@ def _user_message(text: str) -> UserMessage | None:
         properties=_properties(props),
         parts=parts_info,
     )
+
+
+def _timestamp(text: str) -> datetime | None:
+    """An ``eb:Timestamp`` as :mod:`eessi.as4.ebms_parse` reads it (``None``: it refuses it)."""
+    try:
+        ts = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return ts if ts.tzinfo is not None else None
 
 
 def _unb64(text: str) -> bytes | None:
@@ -196,7 +236,7 @@ def receive_rendered(
     found = _ENVELOPE.fullmatch(text)
     if found is None:
         return None
-    um = _user_message(found["um"])
+    um = _user_message(found["unit"])
     cid, mime = found["cid"], found["mime"]
     part = attachments[0]
     if um is None or part.content_id != cid or not plain(cid, mime):
@@ -218,12 +258,7 @@ def receive_rendered(
         return None
     serialised, canonical = texts
     refs = user_message_refs(canonical, cid, clear)
-    received = (found["d1"], found["d2"], found["d3"])
-    digests_match = True
-    for ref, digest in zip(refs, received, strict=True):
-        # every one compared, in constant time (verify.py's hmac.compare_digest)
-        digests_match &= hmac.compare_digest(ref.digest_value.encode(), digest.encode())
-    if not digests_match:
+    if not _digests_match(refs, found):
         return None
     rebuilt = envelope_text(
         encryption_text(own_token, found["wrapped"], mime, cid)
@@ -232,13 +267,77 @@ def receive_rendered(
     )
     if rebuilt != text:
         return None
-    # The signer (verify.py's checks: the token's certificate, trusted for the sender, now).
-    value = _unb64(found["value"])
-    if value is None:
-        return None
-    try:
-        public_key = trust.check(token_certificate(found["stoken"]), um.from_party.id, now)
-        public_key.verify(value, signed_info_c14n(refs), padding.PKCS1v15(), hashes.SHA256())
-    except (EessiError, InvalidSignature):
+    if not _signed_by(found, refs, trust, um.from_party.id, now):
         return None
     return um, [Attachment(cid, mime, clear)], refs
+
+
+def _digests_match(refs: Sequence[SignedReference], found: re.Match[str]) -> bool:
+    """The references' digests are the message's (d1, d2, ...), every one compared in constant
+    time (verify.py's ``hmac.compare_digest``)."""
+    match = True
+    for n, ref in enumerate(refs, 1):
+        match &= hmac.compare_digest(ref.digest_value.encode(), found[f"d{n}"].encode())
+    return match
+
+
+def _signed_by(
+    found: re.Match[str],
+    refs: Sequence[SignedReference],
+    trust: Trust,
+    party: str | None,
+    now: datetime,
+) -> bool:
+    """verify.py's checks of the signer: the token's certificate is trusted for ``party`` at
+    ``now``, and the signature value verifies over ``ds:SignedInfo`` of ``refs``."""
+    value = _unb64(found["value"])
+    if value is None:
+        return False
+    try:
+        public_key = trust.check(token_certificate(found["stoken"]), party, now)
+        public_key.verify(value, signed_info_c14n(refs), padding.PKCS1v15(), hashes.SHA256())
+    except (EessiError, InvalidSignature):
+        return False
+    return True
+
+
+def read_rendered_receipt(
+    envelope: bytes,
+    *,
+    message_id: str,
+    sent: Sequence[SignedReference],
+    trust: Trust,
+    receiver: str,
+    now: datetime,
+) -> Receipt | None:
+    """The signed receipt of ``envelope`` if :mod:`eessi.as4.render` wrote it for the message
+    ``message_id`` whose signature covered ``sent``, repeating exactly those references, signed
+    by ``receiver`` (``check_receipt``'s checks, from the text); or ``None``: read it the
+    general way, which also refuses it with its code and words."""
+    if len(envelope) > MAX_ENVELOPE_BYTES:
+        return None
+    try:
+        text = envelope.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    found = _RECEIPT.fullmatch(text)
+    info = _RECEIPT_INFO.match(found["unit"]) if found is not None else None
+    if found is None or info is None:
+        return None
+    ts, mid, ref = info.groups()
+    timestamp = _timestamp(ts)
+    if timestamp is None or ref.strip() != message_id:
+        return None
+    receipt = Receipt(mid.strip(), timestamp, message_id, tuple(sent))
+    texts = receipt_texts(receipt)
+    if texts is None:
+        return None
+    serialised, canonical = texts
+    refs = receipt_refs(canonical)
+    if not _digests_match(refs, found):
+        return None
+    if envelope_text(signature_text(found["stoken"], refs, found["value"]), serialised) != text:
+        return None
+    if not _signed_by(found, refs, trust, receiver, now):
+        return None
+    return receipt

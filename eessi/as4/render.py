@@ -77,6 +77,8 @@ __all__ = [
     "encryption_text",
     "envelope_text",
     "plain",
+    "receipt_refs",
+    "receipt_texts",
     "render_receipt",
     "render_user_message",
     "signature_text",
@@ -411,11 +413,9 @@ def _nr_reference(ref: SignedReference) -> tuple[str, str]:
     )
 
 
-def render_receipt(receipt: Receipt, signer: Credentials | None) -> bytes | None:
-    """The envelope of ``receipt`` signed by ``signer`` (unsigned when ``None``), byte for byte
-    what :func:`eessi.as4.security.receipt.signed_receipt` and
-    :func:`eessi.as4.ebms_build.serialize` make; ``None`` when a value is not plain (the
-    references repeat what the peer sent): take that path."""
+def receipt_texts(receipt: Receipt) -> tuple[str, str] | None:
+    """``eb:SignalMessage`` of ``receipt`` serialised and in exclusive C14N form (they differ in
+    the references' empty elements), or ``None`` when a value is not plain."""
     values: list[str | None] = [receipt.message_id, receipt.ref_to_message_id]
     for r in receipt.references:
         values += (r.uri, r.digest_algorithm, r.digest_value, *r.transforms)
@@ -428,21 +428,36 @@ def render_receipt(receipt: Receipt, signer: Credentials | None) -> bytes | None
         f"<eb:RefToMessageId>{receipt.ref_to_message_id}</eb:RefToMessageId></eb:MessageInfo>"
         f'<eb:Receipt><ebbp:NonRepudiationInformation xmlns:ebbp="{EBBP_NS}">'
     )
-    tail = "</ebbp:NonRepudiationInformation></eb:Receipt></eb:SignalMessage></eb:Messaging>"
+    tail = "</ebbp:NonRepudiationInformation></eb:Receipt></eb:SignalMessage>"
     part = "<ebbp:MessagePartNRInformation>{}</ebbp:MessagePartNRInformation>"
-    serialised = info + "".join(part.format(s) for s, _ in nri) + tail
-    header = ""
-    if signer is not None:
-        canonical = info + "".join(part.format(c) for _, c in nri) + tail
-        refs = (
-            SignedReference(
-                "#" + MESSAGING_ID,
-                (EXC_C14N,),
-                SHA256,
-                _digest(f"{_MESSAGING_C14N_OPEN}{canonical}".encode("ascii")),
-            ),
-            SignedReference("#" + BODY_ID, (EXC_C14N,), SHA256, _BODY_DIGEST),
-        )
-        header = f"{_SECURITY_OPEN}{_signature(signer, refs)}</wsse:Security>"
-    envelope = f"{_ENVELOPE_START}{header}{_MESSAGING_OPEN}{serialised}{_ENVELOPE_END}"
-    return envelope.encode("ascii")
+    return (
+        info + "".join(part.format(s) for s, _ in nri) + tail,
+        info + "".join(part.format(c) for _, c in nri) + tail,
+    )
+
+
+def receipt_refs(canonical: str) -> tuple[SignedReference, SignedReference]:
+    """The two references a receipt's signature covers: ``eb:Messaging`` (whose
+    ``eb:SignalMessage`` has the exclusive C14N form ``canonical``) and the empty Body."""
+    return (
+        SignedReference(
+            "#" + MESSAGING_ID,
+            (EXC_C14N,),
+            SHA256,
+            _digest(f"{_MESSAGING_C14N_OPEN}{canonical}</eb:Messaging>".encode("ascii")),
+        ),
+        SignedReference("#" + BODY_ID, (EXC_C14N,), SHA256, _BODY_DIGEST),
+    )
+
+
+def render_receipt(receipt: Receipt, signer: Credentials | None) -> bytes | None:
+    """The envelope of ``receipt`` signed by ``signer`` (unsigned when ``None``), byte for byte
+    what :func:`eessi.as4.security.receipt.signed_receipt` and
+    :func:`eessi.as4.ebms_build.serialize` make; ``None`` when a value is not plain (the
+    references repeat what the peer sent): take that path."""
+    texts = receipt_texts(receipt)
+    if texts is None:
+        return None
+    serialised, canonical = texts
+    security = _signature(signer, receipt_refs(canonical)) if signer is not None else ""
+    return envelope_text(security, serialised).encode("ascii")

@@ -1,7 +1,8 @@
-"""A user message that our template wrote is received without an XML tree (eessi.as4.recognise,
-D320): the same message, attachment and references as the tree path, and nothing that path
-would refuse (a changed byte anywhere, another receiver, another signer, an expired
-certificate), which then reads it and refuses it with its own code."""
+"""A user message or a signed receipt that our template wrote is read without an XML tree
+(eessi.as4.recognise, D320): the same message, attachment and references as the tree path, and
+nothing that path would refuse (a changed byte anywhere, another receiver, another signer, an
+expired certificate, a receipt for other digests or another message), which then reads it and
+refuses it with its own code."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from eessi.as4.ebms_parse import parse_envelope
-from eessi.as4.model import Attachment, Party, Property, UserMessage
+from eessi.as4.model import Attachment, Party, Property, Receipt, SignedReference, UserMessage
 from eessi.as4.pki import Pki, create_pki, directory_institutions, load_pki
-from eessi.as4.recognise import Recognised, receive_rendered
-from eessi.as4.render import render_user_message
+from eessi.as4.recognise import Recognised, read_rendered_receipt, receive_rendered
+from eessi.as4.render import render_receipt, render_user_message
 from eessi.as4.security import Credentials
 from eessi.as4.security.decrypt import decrypt
+from eessi.as4.security.receipt import check_receipt
 from eessi.as4.security.verify import verify
 from eessi.directory import load_default_directory
 from eessi.errors import EessiError
@@ -176,3 +178,92 @@ def test_another_layout_of_the_security_header_is_left_to_the_tree_path(pki: Pki
     assert laid_out != envelope
     assert receive_rendered(laid_out, parts, pki.credentials(CPAM), pki.trust, NOW) is None
     assert _tree_path(pki, laid_out, parts) == _tree_path(pki, envelope, parts)
+
+
+# --- the signed receipt ------------------------------------------------------------------------
+
+
+def _receipt(
+    pki: Pki, refs: tuple[SignedReference, ...], *, by: str = CPAM, answers: str = "m-1@eessi-sim"
+) -> bytes:
+    receipt = Receipt("r-1@eessi-sim", WHEN, answers, refs)
+    rendered = render_receipt(receipt, _keys(pki, by))
+    assert rendered is not None
+    return rendered
+
+
+def _sent(pki: Pki) -> tuple[str, tuple[SignedReference, ...]]:
+    um, attachment, _ = s072_message()
+    rendered = render_user_message(
+        um, attachment, signer=_keys(pki, CNS), recipient=pki.certificate(CPAM)
+    )
+    assert rendered is not None
+    return um.message_id, rendered[2]
+
+
+def _tree_receipt(
+    pki: Pki, envelope: bytes, message_id: str, sent: tuple[SignedReference, ...]
+) -> Receipt:
+    parsed = parse_envelope(envelope)
+    assert isinstance(parsed.message, Receipt)
+    check_receipt(
+        parsed.root,
+        parsed.message,
+        message_id=message_id,
+        sent=sent,
+        trust=pki.trust,
+        receiver=CPAM,
+        now=NOW,
+    )
+    return parsed.message
+
+
+def _text_receipt(
+    pki: Pki, envelope: bytes, message_id: str, sent: tuple[SignedReference, ...]
+) -> Receipt | None:
+    return read_rendered_receipt(
+        envelope, message_id=message_id, sent=sent, trust=pki.trust, receiver=CPAM, now=NOW
+    )
+
+
+def test_our_receipt_is_read_as_the_tree_path_reads_it(pki: Pki) -> None:
+    message_id, sent = _sent(pki)
+    envelope = _receipt(pki, sent)
+    got = _text_receipt(pki, envelope, message_id, sent)
+    assert got is not None
+    assert got == _tree_receipt(pki, envelope, message_id, sent)
+    assert got.references == sent
+
+
+def test_a_changed_byte_anywhere_in_a_receipt_is_never_accepted_by_the_text_path(pki: Pki) -> None:
+    message_id, sent = _sent(pki)
+    envelope = _receipt(pki, sent)
+    rng = random.Random(17)
+    for pos in range(0, len(envelope), 7):
+        changed = bytearray(envelope)
+        changed[pos] = rng.choice(b"A0+/=<>\"' zq&\x80")
+        if changed[pos] == envelope[pos]:
+            continue
+        got = _text_receipt(pki, bytes(changed), message_id, sent)
+        try:
+            want = _tree_receipt(pki, bytes(changed), message_id, sent)
+        except EessiError:
+            assert got is None, f"byte {pos} changed: the tree path refuses, the text path not"
+            continue
+        assert got is None or got == want
+
+
+@pytest.mark.parametrize("case", ["other digests", "another signer", "another message"])
+def test_a_receipt_the_tree_path_refuses_is_left_to_it(pki: Pki, case: str) -> None:
+    message_id, sent = _sent(pki)
+    if case == "other digests":
+        first = replace(sent[2], digest_value=base64.b64encode(bytes(32)).decode())
+        envelope = _receipt(pki, (*sent[:2], first))
+    elif case == "another signer":
+        envelope = _receipt(pki, sent, by=PT)
+    else:
+        envelope = _receipt(pki, sent, answers="m-2@eessi-sim")
+    assert _text_receipt(pki, envelope, message_id, sent) is None
+    with pytest.raises(EessiError) as refused:
+        _tree_receipt(pki, envelope, message_id, sent)
+    assert refused.value.details["ebms_code"] == "EBMS:0302"
