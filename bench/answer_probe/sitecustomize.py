@@ -57,13 +57,22 @@ class _Timed:
                 value = None
 
 
-def _wrap(owner: Any, name: str, label: str, *, coroutine: bool = False) -> None:
+def _wrap(
+    owner: Any,
+    name: str,
+    label: str,
+    *,
+    coroutine: bool = False,
+    detail: Callable[..., str] | None = None,
+) -> None:
+    """Time ``owner.name``; ``detail(*args)``: put in the label (``{}``) per call."""
     inner: Callable[..., Any] = getattr(owner, name)
 
     if coroutine:
 
         async def timed_async(*args: Any, **kwargs: Any) -> Any:
-            return await _Timed(inner(*args, **kwargs), label)
+            named = label.format(detail(*args)) if detail is not None else label
+            return await _Timed(inner(*args, **kwargs), named)
 
         setattr(owner, name, timed_async)
         return
@@ -95,7 +104,13 @@ def _install() -> None:
     _wrap(Outbox, "version_for", "build: version for the receiver")
     _wrap(Outbox, "deliver", "send: one attempt (whole)", coroutine=True)
     _wrap(Outbox, "message", "send: OutboundMessage of the record")
-    _wrap(ObservedJournal, "update_status", "send: status write, loop side", coroutine=True)
+    _wrap(
+        ObservedJournal,
+        "update_status",
+        "send: status write ({}), loop side",
+        coroutine=True,
+        detail=lambda _journal, _mid, status, *_rest: str(status.value),
+    )
     _wrap(Worker, "commit", "worker: batch commit, loop side", coroutine=True)
     try:
         from eessi.as4.node_transport import As4Transport
