@@ -42,6 +42,7 @@ __all__ = [
     "decode",
     "encode",
     "kept_decoded",
+    "packing",
 ]
 
 # Tags of the forms that are not a class (a class's tag is its index in ``_CLASSES`` + _FIRST).
@@ -272,6 +273,12 @@ def _pend(documents: CompactDocuments) -> None:
             old._compact()
 
 
+def packing() -> bool:
+    """Whether long-kept values are to be encoded now: ``False`` inside :func:`kept_decoded`
+    (a holder such as the CNS's registry then keeps its objects as they are)."""
+    return _packing
+
+
 @contextlib.contextmanager
 def kept_decoded() -> Iterator[None]:
     """Inside: the documents cases record stay decoded (never encoded into a blob), in this
@@ -282,7 +289,8 @@ def kept_decoded() -> Iterator[None]:
     the decoded documents of a side add about a tenth to that, while encoding them was 14 %
     of its CPU (D271). A long-lived node never uses it. Documents recorded inside stay decoded
     after it ends (their mappings are not queued); those recorded before are encoded as
-    usual when their turn comes. Not reentrant across threads (module state, like the rest)."""
+    usual when their turn comes. A CNS registry built or filled inside keeps those households
+    as objects too (D340). Not reentrant across threads (module state, like the rest)."""
     global _packing
     before = _packing
     _packing = False

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from eessi.core.compact import decode, encode
+from eessi.core.compact import decode, encode, packing
 from eessi.core.household import Household
 from eessi.errors import DomainError
 from eessi.sed.model import Address, EuAddress, Sex
@@ -57,14 +57,18 @@ class CnsRegistry:
 
     Entries are kept as compact bytes (:func:`~eessi.core.compact.encode`, a third of the
     objects' memory) and the last :data:`RECENT` looked up as objects: a lookup of a household
-    not among them decodes it (tens of µs, D191). A lookup returns an entry equal to the one
+    not among them decodes it (tens of µs, D191). Made inside
+    :func:`~eessi.core.compact.kept_decoded` (a run that ends with its desks: the offline
+    replay), entries stay objects: neither encoded when added nor decoded when looked up
+    (D340). A lookup returns an entry equal to the one
     given, not always the same object."""
 
     __slots__ = ("_by_key", "_by_main_pin", "_by_member_pin", "_load", "_recent")
 
     def __init__(self, entries: Iterable[RegistryEntry] = ()) -> None:
-        #: Key -> its entry's bytes, or ``None`` while an indexed registry has not made it yet.
-        self._by_key: dict[str, bytes | None] = {}
+        #: Key -> its entry's bytes (or the entry itself, made inside ``kept_decoded``), or
+        #: ``None`` while an indexed registry has not made it yet.
+        self._by_key: dict[str, bytes | RegistryEntry | None] = {}
         #: The entries looked up last, by key, the latest last.
         self._recent: dict[str, RegistryEntry] = {}
         #: Main insured PIN -> household key.
@@ -100,7 +104,7 @@ class CnsRegistry:
                 hint="give every household of the registry its own id",
                 code="domain.bad-registry",
             )
-        self._by_key[key] = None if entry is None else encode(entry)
+        self._by_key[key] = None if entry is None else encode(entry) if packing() else entry
         for pin in pins:
             if pin in self._by_main_pin:
                 raise DomainError(
@@ -111,13 +115,18 @@ class CnsRegistry:
             self._by_main_pin[pin] = key
 
     def _made(self, key: str) -> RegistryEntry:
+        data = self._by_key[key]
+        if isinstance(data, RegistryEntry):  # kept as an object (D340)
+            return data
         recent = self._recent
         entry = recent.pop(key, None)
         if entry is None:
-            data = self._by_key[key]
             if data is None:
                 assert self._load is not None
                 entry = self._load(key)
+                if not packing():
+                    self._by_key[key] = entry
+                    return entry
                 self._by_key[key] = encode(entry)
             else:
                 entry = decode(data)

@@ -171,3 +171,30 @@ def test_the_registry_finds_a_household_equal_to_the_one_given_after_many_lookup
         assert registry.by_main_pin(entry.household.main_insured[0].pin) == entry
     assert registry.entry(entries[0].key) == entries[0]
     assert list(registry) == entries
+
+
+def test_a_registry_made_inside_kept_decoded_returns_the_very_entries_given() -> None:
+    entries = [
+        RegistryEntry(
+            Household(
+                main_insured=(main(pin=f"1980010100{i:03d}"),), members=(spouse(),), id=f"h{i}"
+            ),
+            address=Address(town="Luxembourg", country="LU"),
+        )
+        for i in range(RECENT + 10)
+    ]
+    with kept_decoded():
+        registry = CnsRegistry(entries)
+        indexed = CnsRegistry.indexed(
+            ((e.key, [e.household.main_insured[0].pin]) for e in entries),
+            {e.key: e for e in entries}.__getitem__,
+        )
+        for entry in entries:  # more than RECENT: none was encoded, none is decoded again
+            assert registry.by_main_pin(entry.household.main_insured[0].pin) is entry
+            assert indexed.by_main_pin(entry.household.main_insured[0].pin) is entry
+    assert registry.entry(entries[0].key) is entries[0]  # still objects after the block
+    assert indexed.entry(entries[0].key) is entries[0]
+    assert list(registry) == entries
+    outside = CnsRegistry(entries)  # outside it: kept as bytes, as before
+    assert outside.entry(entries[0].key) == entries[0]
+    assert outside.entry(entries[0].key) is not entries[0]
