@@ -28,9 +28,10 @@ module and checks that this drawing and the classes agree, parent by parent::
     │   ├── PeerUnreachableError
     │   ├── MessageRefusedError          the peer answered with an error signal
     │   ├── EnvelopeError                an envelope is malformed, spoofed or oversized
-    │   ├── transport.hmac_endpoint._Reject internal: stop the checks, answer an error signal
     │   ├── transport.limits.BodyTimeout internal: the body did not arrive in time (a 408)
-    │   └── as4.transport._Refuse        internal: the same for the AS4 endpoint
+    │   └── transport.endpoint.Rejection internal: stop the checks, answer an error signal
+    │       ├── transport.hmac_endpoint._Reject  the HMAC envelope's
+    │       └── as4.transport._Refuse            the AS4 endpoint's
     ├── JournalError                     the durable store failed or is inconsistent
     ├── TraceError                       a trace file cannot be read or written
     └── AdminError                       an admin API (node or mock) refuses a request

@@ -41,14 +41,13 @@ answers with a receipt again. No receipt in the budget is ``EBMS:0301 MissingRec
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import random
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
+from typing import Final, Unpack
 
 import aiohttp
 from aiohttp import web
@@ -76,8 +75,7 @@ from eessi.as4.security import Credentials, Trust
 from eessi.as4.security.sign import sign
 from eessi.as4.wire import sent_from_wire, to_entity
 from eessi.clock import Clock, SystemClock
-from eessi.errors import ConfigError, EessiError, TransportError
-from eessi.ids import IdGenerator, RandomIds
+from eessi.errors import ConfigError, EessiError
 from eessi.sed.catalogue import parse_namespace
 from eessi.transport.client import (
     Refused,
@@ -90,16 +88,9 @@ from eessi.transport.client import (
     read_bounded,
     report_status,
 )
+from eessi.transport.endpoint import BaseEndpoint, Claim, EndpointOptions, Received, Rejection
 from eessi.transport.envelope import ErrorSignal, Receipt, UserMessage, payload_digest
-from eessi.transport.limits import (
-    BodyTimeout,
-    InboundLimits,
-    RefusalLimiter,
-    late_body,
-    rate_limited,
-    read_body,
-)
-from eessi.transport.server import Disposition, Inbound, OnMessage, OnRefused, Refusal
+from eessi.transport.server import OnMessage, Outcome
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -122,7 +113,6 @@ DEFAULT_MAX_BODY: Final = 1024 * 1024
 DEFAULT_PATH: Final = "/as4"
 _SIGNAL_TYPE: Final = SOAP_CONTENT_TYPE + "; charset=utf-8"
 _SUMMARY_HEADERS: Final = ("Content-Type", "Content-Length", "Transfer-Encoding", "User-Agent")
-_MAX_HEADER_CHARS: Final = 200
 _RETRY_STATUSES: Final = frozenset({408, 425, 429})
 _SENT_CACHE: Final = 4096
 
@@ -194,7 +184,7 @@ def metadata_of(message: As4UserMessage, sed: bytes, sed_version: str | None) ->
     )
 
 
-class _Refuse(TransportError):
+class _Refuse(Rejection):
     """Internal: stop and answer with an error signal."""
 
     def __init__(
@@ -207,17 +197,18 @@ class _Refuse(TransportError):
         authenticated: bool = False,
         incoming: Incoming | None = None,
     ) -> None:
-        super().__init__(reason)
+        super().__init__(
+            error,
+            reason,
+            detail=detail,
+            status=status if status is not None else http_status(error.code),
+            authenticated=authenticated,
+        )
         #: The message, when it passed every AS4 check and was refused after (a version).
         self.incoming = incoming
-        self.error = error
-        self.reason = reason
-        self.detail = detail
-        self.status = status if status is not None else http_status(error.code)
-        self.authenticated = authenticated
 
 
-class As4Endpoint:
+class As4Endpoint(BaseEndpoint[EbmsError, As4ErrorSignal, Incoming]):
     """One institution's inbound eDelivery AS4 endpoint (see the module docstring).
 
     ``local_id``: this institution's IR ID (messages for another are refused, EBMS:0003).
@@ -226,6 +217,10 @@ class As4Endpoint:
     clock may stand months away from the certificates' validity).
     """
 
+    log = log
+    accepts = "AS4 user messages"
+    summary_headers = _SUMMARY_HEADERS
+
     def __init__(
         self,
         on_message: OnMessage,
@@ -233,117 +228,18 @@ class As4Endpoint:
         *,
         pmodes: PModeSet,
         keys: As4Keys | None = None,
-        max_body: int = DEFAULT_MAX_BODY,
-        accept_versions: Iterable[str] = ("4.4",),
-        on_refused: OnRefused | None = None,
-        clock: Clock | None = None,
         wall_clock: Clock | None = None,
-        ids: IdGenerator | None = None,
-        path: str = DEFAULT_PATH,
-        limits: InboundLimits | None = None,
+        **options: Unpack[EndpointOptions],
     ) -> None:
-        self.on_message = on_message
-        self.on_refused = on_refused
-        self.local_id = local_id
+        super().__init__(on_message, local_id, other=ebms_error("EBMS:0004"), **options)
         self.pmodes = pmodes
         self.keys = keys if keys is not None else As4Keys()
-        self.max_body = max_body
-        self.accept_versions = tuple(accept_versions)
-        self.path = path
-        self._clock: Clock = clock if clock is not None else SystemClock()
         self._wall: Clock = wall_clock if wall_clock is not None else SystemClock()
-        self._ids: IdGenerator = ids if ids is not None else RandomIds()
-        self.limits = limits if limits is not None else InboundLimits()
-        self.refusals = RefusalLimiter(self.limits.refusal_rate, self.limits.refusal_burst)
-        self.counters: dict[str, int] = dict.fromkeys(
-            ("refused", "refused_unauthenticated", "rate_limited", "body_timeouts"), 0
-        )
 
-    # -- wiring ------------------------------------------------------------------------------
+    # -- the checks --------------------------------------------------------------------------
 
-    def app(self) -> web.Application:
-        """A stand-alone application serving ``POST <path>``."""
-        app = web.Application(client_max_size=self.max_body + 1)
-        self.add_routes(app)
-        return app
-
-    def add_routes(self, app: web.Application) -> None:
-        app.router.add_post(self.path, self.handle)
-        app.router.add_route("*", self.path, self._wrong_method)
-
-    async def _wrong_method(self, request: web.Request) -> web.Response:
-        response = self._error_response(
-            ebms_error("EBMS:0004"),
-            f"{request.method} is not accepted here; post AS4 user messages"
-            f" (multipart/related) to {self.path}",
-            None,
-            "HTTP method",
-            405,
-        )
-        response.headers["Allow"] = "POST"
-        return response
-
-    # -- the handler -------------------------------------------------------------------------
-
-    async def handle(self, request: web.Request) -> web.Response:
-        """Check one posted AS4 user message in the documented order; answer a signal."""
-        received_at = self._clock.now()
-        peer = request.remote
-        wait = self.refusals.wait(peer or "?")
-        if wait > 0:
-            return self._rate_limited(peer, wait)
-        body: bytes | None = None
-        try:
-            body = await self._read(request)
-            content_type = request.headers.get("Content-Type", "")
-            incoming = self._receive(content_type, body)
-        except _Refuse as refuse:
-            return await self._refuse(refuse, received_at, peer, request, body)
-        delivered = incoming.delivered
-        message = metadata_of(delivered.message, delivered.payload, delivered.sed_version)
-        envelope = to_entity(Packaged(content_type, body))
-        connection = request.transport
-        inbound = Inbound(
-            message,
-            delivered.payload,
-            envelope,
-            received_at,
-            peer,
-            abort=connection.abort if connection is not None else None,
-        )
-        try:
-            outcome = await self.on_message(inbound)
-        except Exception:
-            log.exception("on_message failed for %s", message.message_id)
-            return self._error_response(
-                ebms_error("EBMS:0004"),
-                "the receiver could not store the message; nothing was kept, send it again later",
-                message.message_id,
-                None,
-                503,
-            )
-        if outcome.disposition is Disposition.REFUSED:
-            code = outcome.code
-            row = CODES.get(code.code, ebms_error("EBMS:0004")) if code else ebms_error("EBMS:0004")
-            status = code.http_status if code is not None else http_status(row.code)
-            return self._error_response(
-                row,
-                outcome.reason or "the receiver refused the message",
-                message.message_id,
-                outcome.detail,
-                status,
-            )
-        receipt = receipt_for(
-            incoming,
-            message_id=self._ids.uuid(),
-            timestamp=self._clock.now(),
-            credentials=self.keys.credentials,
-        )
-        return web.Response(
-            body=receipt.body, status=200, headers={"Content-Type": receipt.content_type}
-        )
-
-    def _receive(self, content_type: str, body: bytes) -> Incoming:
+    def _receive(self, request: web.Request, body: bytes) -> Received[Incoming]:
+        content_type = request.headers.get("Content-Type", "")
         try:
             incoming = receive_user_message(
                 content_type,
@@ -389,106 +285,52 @@ class As4Endpoint:
                 authenticated=True,
                 incoming=incoming,
             )
-        return incoming
+        message = metadata_of(delivered.message, delivered.payload, delivered.sed_version)
+        envelope = to_entity(Packaged(content_type, body))
+        return Received(message, delivered.payload, envelope, incoming)
 
-    def _rate_limited(self, peer: str | None, wait: float) -> web.Response:
-        self.counters["rate_limited"] += 1
-        seconds, reason = rate_limited(self.limits, peer, wait)
-        response = self._error_response(
-            ebms_error("EBMS:0004"),
-            reason,
-            None,
-            "peer address",
-            429,
-        )
-        response.headers["Retry-After"] = str(seconds)
-        response.force_close()
-        return response
-
-    async def _read(self, request: web.Request) -> bytes:
-        try:
-            return await read_body(
-                request,
-                max_body=self.max_body,
-                deadline=self.limits.body_timeout,
-                too_large=self._too_large,
-            )
-        except BodyTimeout as exc:
-            self.counters["body_timeouts"] += 1
-            raise _Refuse(
-                ebms_error("EBMS:0004"),
-                late_body(self.limits, exc),
-                detail="HTTP body",
-                status=408,
-            ) from None
-
-    def _too_large(self, length: int | None) -> _Refuse:
-        size = f"is {length} bytes" if length is not None else f"exceeds {self.max_body} bytes"
-        return _Refuse(
-            ebms_error("EBMS:0004"),
-            f"the message body {size}; {self.local_id} accepts at most {self.max_body} bytes"
-            " per message; send a smaller document",
-            detail="HTTP body",
-            status=413,
-        )
-
-    async def _refuse(
-        self,
-        refuse: _Refuse,
-        received_at: datetime,
-        peer: str | None,
-        request: web.Request,
-        body: bytes | None,
-    ) -> web.Response:
-        incoming = refuse.incoming
-        self.refusals.spend(peer or "?")
-        self.counters["refused"] += 1
-        if not refuse.authenticated:
-            self.counters["refused_unauthenticated"] += 1
+    def _claim(self, rejection: Rejection, request: web.Request, body: bytes | None) -> Claim:
+        """What the refused message claims to be (its header, if it can be read at all); the
+        whole package as it arrived, and the SED in clear once every AS4 check passed."""
+        if body is None:
+            return Claim()
         content_type = request.headers.get("Content-Type", "")
-        claimed = _claimed(content_type, body) if body is not None else None
+        claimed = _claimed(content_type, body)
         ref = claimed.message_id if claimed is not None else None
-        signal = self._signal(refuse.error, refuse.reason, ref, refuse.detail)
-        if self.on_refused is not None:
-            payload = incoming.delivered.payload if incoming is not None else None
-            message = None
-            if incoming is not None:
-                d = incoming.delivered
-                message = metadata_of(d.message, d.payload, d.sed_version)
-            elif claimed is not None:
+        if self.on_refused is None:  # only the reference is needed
+            return Claim(ref)
+        incoming = rejection.incoming if isinstance(rejection, _Refuse) else None
+        message: UserMessage | None = None
+        if incoming is not None:
+            d = incoming.delivered
+            message = metadata_of(d.message, d.payload, d.sed_version)
+            payload: bytes | None = d.payload
+        else:
+            if claimed is not None:
                 message = _claimed_metadata(claimed)
-            refusal = Refusal(
-                _legacy_error(signal),
-                refuse.status,
-                received_at,
-                message,
-                to_entity(Packaged(content_type, body)) if body is not None else None,
-                payload,
-                peer,
-                authenticated=refuse.authenticated,
-                body_size=len(body) if body is not None else request.content_length,
-                body_digest=hashlib.sha256(body).hexdigest() if body is not None else None,
-                headers=tuple(
-                    (name, value[:_MAX_HEADER_CHARS])
-                    for name in _SUMMARY_HEADERS
-                    if (value := request.headers.get(name)) is not None
-                ),
-            )
-            try:
-                await self.on_refused(refusal)
-            except Exception:
-                log.exception("on_refused failed for %s", ref)
-                return self._error_response(
-                    ebms_error("EBMS:0004"),
-                    "the receiver could not record the refusal; send it again later",
-                    ref,
-                    None,
-                    503,
-                )
-        response = _signal_response(signal, refuse.status, self.keys.credentials)
-        if refuse.status in (408, 413):  # the rest of the body is not worth reading
-            response.force_close()
-        return response
+            payload = None
+        return Claim(ref, message, to_entity(Packaged(content_type, body)), payload)
+
+    # -- the answers -------------------------------------------------------------------------
+
+    def _refused(self, outcome: Outcome) -> tuple[EbmsError, int]:
+        code = outcome.code
+        row = CODES.get(code.code, ebms_error("EBMS:0004")) if code else ebms_error("EBMS:0004")
+        return row, code.http_status if code is not None else http_status(row.code)
+
+    def _receipt(self, received: Received[Incoming]) -> web.Response:
+        receipt = receipt_for(
+            received.wire,
+            message_id=self._ids.uuid(),
+            timestamp=self._clock.now(),
+            credentials=self.keys.credentials,
+        )
+        return web.Response(
+            body=receipt.body, status=200, headers={"Content-Type": receipt.content_type}
+        )
+
+    def _recorded(self, signal: As4ErrorSignal) -> ErrorSignal:
+        return _legacy_error(signal)
 
     def _signal(
         self, error: EbmsError, reason: str, ref: str | None, detail: str | None
@@ -504,10 +346,7 @@ class As4Endpoint:
             ref,
         )
 
-    def _error_response(
-        self, error: EbmsError, reason: str, ref: str | None, detail: str | None, status: int
-    ) -> web.Response:
-        signal = self._signal(error, reason, ref, detail)
+    def _respond(self, signal: As4ErrorSignal, status: int) -> web.Response:
         return _signal_response(signal, status, self.keys.credentials)
 
 
