@@ -19,19 +19,19 @@ Build the factory with :func:`as4_transport` from the network's P-Modes and PKI
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 
 from eessi.as4.exchange import Outgoing
 from eessi.as4.mapping import Addressing
 from eessi.as4.startup import As4Network
-from eessi.as4.transport import As4Endpoint, As4Keys, As4Sender, build_outgoing, remember
-from eessi.as4.wire import is_entity, to_entity
+from eessi.as4.transport import As4Endpoint, As4Keys, As4Sender, build_message
+from eessi.as4.wire import is_entity
 from eessi.directory import Directory
 from eessi.transport.client import RetryPolicy, SendResult, StatusHook
-from eessi.transport.http import CURRENT_REQUEST, HttpTransport
+from eessi.transport.http import HttpTransport
 from eessi.transport.seam import OutboundMessage, TransportFactory, TransportSetup
 
 __all__ = ["As4Transport", "as4_transport", "as4_transport_with_test_pki"]
@@ -55,25 +55,15 @@ class As4Transport(HttpTransport):
             setup.entry.id,
             pmodes=network.pmodes,
             keys=self.keys,
-            max_body=setup.max_body,
-            accept_versions=setup.accept_versions,
-            on_refused=setup.on_refused,
-            clock=setup.clock,
-            ids=setup.signal_ids,
-            path=self.path,
-            limits=setup.limits,
+            **self._endpoint_options(),
         )
         self._as4_senders: dict[tuple[RetryPolicy, StatusHook | None], As4Sender] = {}
         #: What :meth:`envelope` built, for every sender of this node: a send of the message
         #: just built does not parse its bytes again (docs/performance.md, "re-read").
         self._built: dict[str, Outgoing] = {}
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        token = CURRENT_REQUEST.set(request)
-        try:
-            return await self.as4_endpoint.handle(request)
-        finally:
-            CURRENT_REQUEST.reset(token)
+    def _inbound(self, request: web.Request) -> Awaitable[web.Response]:
+        return self.as4_endpoint.handle(request)
 
     async def stop(self) -> None:
         self._as4_senders.clear()
@@ -97,16 +87,8 @@ class As4Transport(HttpTransport):
                 self._as4_senders[(policy, None)] = sender
         return sender
 
-    def _client_session(self) -> aiohttp.ClientSession:
-        """The network's shared session, else this node's own (opened on the first send)."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=max(self.setup.connections, 8))
-            )
-        return self._session
-
     def envelope(self, message: OutboundMessage) -> bytes:
-        out = build_outgoing(
+        return build_message(
             self.network.pmodes,
             self.keys,
             Addressing(
@@ -121,21 +103,15 @@ class As4Transport(HttpTransport):
             message_id=message.message_id,
             timestamp=message.timestamp,
             ref_to_message_id=message.ref_to_message_id,
+            built=self._built,
         )
-        remember(self._built, out)
-        return to_entity(out.packaged)
 
-    async def send(
-        self,
-        message: OutboundMessage,
-        *,
-        policy: RetryPolicy | None = None,
-        on_status: StatusHook | None = None,
+    async def _post(
+        self, url: str, message: OutboundMessage, policy: RetryPolicy, on_status: StatusHook | None
     ) -> SendResult:
-        url = self.setup.endpoint_of(message.receiver)
         # the journaled bytes (D90); a message journaled by another transport is built anew
         entity = message.envelope if is_entity(message.envelope) else self.envelope(message)
-        sender = self._sender_for(policy or self.policy, on_status)
+        sender = self._sender_for(policy, on_status)
         return await sender.send(url, entity, message_id=message.message_id)
 
 

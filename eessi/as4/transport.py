@@ -456,9 +456,11 @@ def build_message(
     message_id: str,
     timestamp: datetime,
     ref_to_message_id: str | None = None,
+    built: dict[str, Outgoing] | None = None,
 ) -> bytes:
     """The message carrying ``sed`` as the journal keeps it (:func:`eessi.as4.wire.to_entity`,
-    D90): what :meth:`As4Sender.send` posts, unchanged, at every attempt."""
+    D90): what :meth:`As4Sender.send` posts, unchanged, at every attempt. ``built``: where
+    the message is also kept for its send (:func:`remember`), so the send need not parse it."""
     out = build_outgoing(
         pmodes,
         keys,
@@ -468,6 +470,8 @@ def build_message(
         timestamp=timestamp,
         ref_to_message_id=ref_to_message_id,
     )
+    if built is not None:
+        remember(built, out)
     return to_entity(out.packaged)
 
 
@@ -521,7 +525,7 @@ class As4Sender:
     ) -> bytes:
         """:func:`build_message` with this sender's P-Modes and keys; the result is kept, so
         :meth:`send` need not read it back."""
-        out = build_outgoing(
+        return build_message(
             self.pmodes,
             self.keys,
             addressing,
@@ -529,9 +533,8 @@ class As4Sender:
             message_id=message_id,
             timestamp=timestamp,
             ref_to_message_id=ref_to_message_id,
+            built=self._sent,
         )
-        self._remember(out)
-        return to_entity(out.packaged)
 
     def _remember(self, out: Outgoing) -> None:
         remember(self._sent, out)

@@ -17,6 +17,7 @@ class, never loads them (D232).
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Awaitable
 from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -30,6 +31,7 @@ from eessi.transport.limits import ConnectionGuard, GuardedSite, server_kwargs
 from eessi.transport.seam import OutboundMessage, TransportSetup, user_message
 
 if TYPE_CHECKING:
+    from eessi.transport.endpoint import EndpointOptions
     from eessi.transport.hmac_endpoint import InboundEndpoint
     from eessi.transport.hmac_sender import Sender
 
@@ -74,24 +76,32 @@ class HttpTransport:
 
         setup = self.setup
         return InboundEndpoint(
-            setup.on_message,
-            setup.directory.credential,
-            setup.entry.id,
-            max_body=setup.max_body,
-            accept_versions=setup.accept_versions,
-            on_refused=setup.on_refused,
-            clock=setup.clock,
-            ids=setup.signal_ids,
-            path=self.path,
-            limits=setup.limits,
+            setup.on_message, setup.directory.credential, setup.entry.id, **self._endpoint_options()
         )
+
+    def _endpoint_options(self) -> EndpointOptions:
+        """What this node's inbound endpoint is told, whatever its wire."""
+        setup = self.setup
+        return {
+            "max_body": setup.max_body,
+            "accept_versions": setup.accept_versions,
+            "on_refused": setup.on_refused,
+            "clock": setup.clock,
+            "ids": setup.signal_ids,
+            "path": self.path,
+            "limits": setup.limits,
+        }
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         token = CURRENT_REQUEST.set(request)
         try:
-            return await self.endpoint.handle(request)
+            return await self._inbound(request)
         finally:
             CURRENT_REQUEST.reset(token)
+
+    def _inbound(self, request: web.Request) -> Awaitable[web.Response]:
+        """The endpoint's answer to ``request`` (:data:`CURRENT_REQUEST` is set around it)."""
+        return self.endpoint.handle(request)
 
     # -- inbound -------------------------------------------------------------------------------
 
@@ -162,13 +172,8 @@ class HttpTransport:
         if sender is None:
             from eessi.transport.hmac_sender import Sender
 
-            if self._session is None:
-                connections = max(self.setup.connections, 8)
-                self._session = aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(limit=connections)
-                )
             sender = Sender(
-                self._session,
+                self._client_session(),
                 credential=self.setup.entry.credential,
                 rng=self.setup.rng,
                 policy=policy,
@@ -179,6 +184,14 @@ class HttpTransport:
                 self._senders[(policy, None)] = sender
         return sender
 
+    def _client_session(self) -> aiohttp.ClientSession:
+        """The network's shared session, else this node's own (opened on the first send)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=max(self.setup.connections, 8))
+            )
+        return self._session
+
     async def send(
         self,
         message: OutboundMessage,
@@ -187,7 +200,13 @@ class HttpTransport:
         on_status: StatusHook | None = None,
     ) -> SendResult:
         url = self.setup.endpoint_of(message.receiver)
-        sender = self._sender(policy or self.policy, on_status)
+        return await self._post(url, message, policy or self.policy, on_status)
+
+    async def _post(
+        self, url: str, message: OutboundMessage, policy: RetryPolicy, on_status: StatusHook | None
+    ) -> SendResult:
+        """``message`` posted to ``url`` by this wire's sender."""
+        sender = self._sender(policy, on_status)
         return await sender.send(url, user_message(message), message.payload)
 
     def envelope(self, message: OutboundMessage) -> bytes:
