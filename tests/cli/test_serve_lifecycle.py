@@ -12,18 +12,16 @@ import asyncio
 import os
 import signal
 import socket
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from test_up_serve_cmd import CNS, write_directory
+from test_up_serve_cmd import CNS, FR, eessi, serve_args, up_args, write_directory
 
 from eessi.directory import load_directory
 
 pytestmark = pytest.mark.slow
 
-FR = "FR:CPAM5701"
 #: Bound on every wait for a process (a hang fails here, a loaded machine still passes).
 BOUND = 60.0
 
@@ -36,16 +34,7 @@ def _env() -> dict[str, str]:
 
 
 async def _spawn(args: Sequence[str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "eessi",
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_env(),
-    )
+    return await eessi(*args, stdin=asyncio.subprocess.DEVNULL, env=_env())
 
 
 async def _exit(proc: asyncio.subprocess.Process) -> tuple[int, str]:
@@ -97,19 +86,7 @@ async def test_serve_refused_at_start_up_exits_2_instead_of_hanging(
     directory_file: Path, tmp_path: Path, institution: str, host: str, refusal: str
 ) -> None:
     proc = await _spawn(
-        [
-            "serve",
-            "--institution",
-            institution,
-            "--host",
-            host,
-            "--directory",
-            str(directory_file),
-            "--db",
-            str(tmp_path / "node.sqlite"),
-            "--tick",
-            "0",
-        ]
+        serve_args(directory_file, institution, tmp_path / "node.sqlite", "--host", host)
     )
     code, err = await _exit(proc)
     assert code == 2, err
@@ -118,93 +95,34 @@ async def test_serve_refused_at_start_up_exits_2_instead_of_hanging(
     assert "Traceback" not in err
 
 
-async def test_serve_on_a_port_in_use_exits_2_naming_the_port(
-    directory_file: Path, tmp_path: Path, taken_cns_port: int
+@pytest.mark.parametrize("command", ["serve", "up"])
+async def test_serve_or_up_on_a_port_in_use_exits_2_naming_the_port(
+    directory_file: Path, tmp_path: Path, taken_cns_port: int, command: str
 ) -> None:
-    proc = await _spawn(
-        [
-            "serve",
-            "--institution",
-            CNS,
-            "--directory",
-            str(directory_file),
-            "--db",
-            str(tmp_path / "cns.sqlite"),
-            "--tick",
-            "0",
-        ]
-    )
-    code, err = await _exit(proc)
-    assert code == 2, err
-    assert f"cannot listen on 127.0.0.1:{taken_cns_port}" in err
-    assert "Traceback" not in err
-
-
-async def test_up_with_a_port_in_use_exits_2_naming_the_port(
-    directory_file: Path, tmp_path: Path, taken_cns_port: int
-) -> None:
-    proc = await _spawn(
-        [
-            "up",
-            "--directory",
-            str(directory_file),
-            "--db-dir",
-            str(tmp_path / "dbs"),
-            "--tick",
-            "0",
-        ]
-    )
-    code, err = await _exit(proc)
+    if command == "serve":
+        args = serve_args(directory_file, CNS, tmp_path / "cns.sqlite")
+    else:
+        args = up_args(directory_file, tmp_path / "dbs")
+    code, err = await _exit(await _spawn(args))
     assert code == 2, err
     assert f"cannot listen on 127.0.0.1:{taken_cns_port}" in err
     assert "Traceback" not in err
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-async def test_serve_stops_cleanly_on_a_signal(
-    directory_file: Path, tmp_path: Path, sig: signal.Signals
+@pytest.mark.parametrize("command", ["serve", "up"])
+async def test_serve_or_up_stops_cleanly_on_a_signal(
+    directory_file: Path, tmp_path: Path, sig: signal.Signals, command: str
 ) -> None:
-    proc = await _spawn(
-        [
-            "serve",
-            "--institution",
-            FR,
-            "--directory",
-            str(directory_file),
-            "--db",
-            str(tmp_path / "fr.sqlite"),
-            "--tick",
-            "0",
-        ]
-    )
-    await _until_line(proc, "listening on")
+    if command == "serve":
+        args = serve_args(directory_file, FR, tmp_path / "fr.sqlite")
+        ready, stopping = "listening on", f"{FR}: stopping"
+    else:
+        args = up_args(directory_file, tmp_path / "dbs", "--institution", CNS, "--institution", FR)
+        ready, stopping = "Ctrl-C", "eessi up: stopping"
+    proc = await _spawn(args)
+    await _until_line(proc, ready)
     proc.send_signal(sig)
     code, err = await _exit(proc)
     assert code == 0, err
-    assert f"{FR}: stopping" in err
-
-
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-async def test_up_stops_cleanly_on_a_signal(
-    directory_file: Path, tmp_path: Path, sig: signal.Signals
-) -> None:
-    proc = await _spawn(
-        [
-            "up",
-            "--directory",
-            str(directory_file),
-            "--db-dir",
-            str(tmp_path / "dbs"),
-            "--institution",
-            CNS,
-            "--institution",
-            FR,
-            "--tick",
-            "0",
-        ]
-    )
-    await _until_line(proc, "Ctrl-C")
-    proc.send_signal(sig)
-    code, err = await _exit(proc)
-    assert code == 0, err
-    assert "eessi up: stopping" in err
+    assert stopping in err

@@ -17,6 +17,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -34,6 +35,7 @@ from eessi.transport.client import RetryPolicy
 
 CNS = "LU:CNS00001"
 PT = "PT:ISS00001"
+FR = "FR:CPAM5701"
 #: A household of the shipped examples: the CNS insures João, his wife Ana lives in Portugal.
 ANA = "silva-luxembourg/ana"
 
@@ -67,6 +69,25 @@ def write_directory(where: Path) -> Path:
     return path
 
 
+def serve_args(directory: Path, ir_id: str, db: Path, *extra: str) -> list[str]:
+    """``eessi serve`` of ``ir_id`` on its journal ``db``, not ticking."""
+    return ["serve", "--institution", ir_id, "--directory", str(directory), "--db", str(db),
+            "--tick", "0", *extra]  # fmt: skip
+
+
+def up_args(directory: Path, db_dir: Path, *extra: str) -> list[str]:
+    """``eessi up`` with every journal in ``db_dir``, not ticking."""
+    return ["up", "--directory", str(directory), "--db-dir", str(db_dir), "--tick", "0", *extra]
+
+
+async def eessi(*args: str, **kwargs: Any) -> asyncio.subprocess.Process:
+    """``python -m eessi ARGS``, its output piped unless ``kwargs`` say otherwise."""
+    pipes: dict[str, Any] = {"stdout": asyncio.subprocess.PIPE, "stderr": asyncio.subprocess.PIPE}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "eessi", *args, **(pipes | kwargs)
+    )
+
+
 class Serve:
     """One ``eessi serve`` process."""
 
@@ -84,22 +105,9 @@ class Serve:
             env["EESSI_CRASH_AT"] = crash_at
         out = self.log.open("ab")
         try:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "eessi",
-                "serve",
-                "--institution",
-                self.ir_id,
-                "--directory",
-                str(self.directory),
-                "--db",
-                str(self.db),
-                "--synchronous",
-                "NORMAL",
-                "--tick",
-                "0",
-                *([] if self.seed is None else ["--seed", str(self.seed)]),
+            seed = [] if self.seed is None else ["--seed", str(self.seed)]
+            self.proc = await eessi(
+                *serve_args(self.directory, self.ir_id, self.db, "--synchronous", "NORMAL", *seed),
                 stdout=out,
                 stderr=out,
                 env=env,
@@ -245,18 +253,7 @@ async def test_receiver_killed_mid_flow_and_restarted_completes_the_case_once(
 
 
 async def test_serve_unknown_institution_exits_2_naming_it(directory_file: Path) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "eessi",
-        "serve",
-        "--institution",
-        "XX:NOBODY01",
-        "--directory",
-        str(directory_file),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await eessi("serve", "--institution", "XX:NOBODY01", "--directory", str(directory_file))
     async with asyncio.timeout(30):
         _out, err = await proc.communicate()
     assert proc.returncode == 2
@@ -267,20 +264,7 @@ async def test_up_prints_every_url_and_stops_cleanly_on_ctrl_c(
     directory_file: Path, tmp_path: Path
 ) -> None:
     directory = load_directory(directory_file)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "eessi",
-        "up",
-        "--directory",
-        str(directory_file),
-        "--db-dir",
-        str(tmp_path / "dbs"),
-        "--tick",
-        "0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await eessi(*up_args(directory_file, tmp_path / "dbs"))
     assert proc.stdout is not None
     lines: list[str] = []
     async with asyncio.timeout(30):
@@ -289,7 +273,7 @@ async def test_up_prints_every_url_and_stops_cleanly_on_ctrl_c(
             assert line, "eessi up ended early"
             lines.append(line.decode())
     text = "".join(lines)
-    for ir_id in (CNS, PT, "FR:CPAM5701", "BE:MC000200", "DE:TKK00001"):
+    for ir_id in (CNS, PT, FR, "BE:MC000200", "DE:TKK00001"):
         assert ir_id in text
         assert directory.get(ir_id).endpoint in text
     assert "RS:RFZO0001" not in text  # outside EESSI: not run
@@ -357,30 +341,15 @@ async def test_up_makes_the_mock_funds_scriptable_mocks(
     directory_file: Path, tmp_path: Path
 ) -> None:
     directory = load_directory(directory_file)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "eessi",
-        "up",
-        "--directory",
-        str(directory_file),
-        "--db-dir",
-        str(tmp_path / "dbs"),
-        "--institution",
-        CNS,
-        "--institution",
-        "FR:CPAM5701",
-        "--tick",
-        "0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    proc = await eessi(
+        *up_args(directory_file, tmp_path / "dbs", "--institution", CNS, "--institution", FR)
     )
     assert proc.stdout is not None
     try:
         async with asyncio.timeout(30):
             while not (await proc.stdout.readline()).startswith(b"Ctrl-C"):
                 pass
-        fr = base_url(directory, "FR:CPAM5701") + "/api/mock"
+        fr = base_url(directory, FR) + "/api/mock"
         rule = {"id": "quiet", "match": {"sed": "S072"}, "effect": "silent"}
         async with aiohttp.ClientSession() as session:
             async with session.post(fr + "/rules", json=rule) as resp:

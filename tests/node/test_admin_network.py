@@ -34,7 +34,9 @@ def _directory() -> Directory:
         if e.id in (CNS, FR, DE):
             port = next(ports)
             e = dataclasses.replace(
-                e, endpoint=f"http://127.0.0.1:{port}/as4", admin=f"http://127.0.0.1:{port}/api"
+                e,
+                endpoint=f"http://127.0.0.1:{port}/as4",
+                admin=f"http://127.0.0.1:{port}/api",
             )
         entries.append(e)
     return Directory(tuple(entries))
@@ -64,6 +66,21 @@ class Network:
             if resp.content_type == "application/json":
                 return resp.status, await resp.json()
             return resp.status, await resp.read()
+
+    async def request(self, node: Institution, body: Any) -> Any:
+        """``POST /api/requests`` of ``body`` to ``node``: its answer, which must be a 202."""
+        status, result = await self.call(node, "POST", "/api/requests", body)
+        assert status == 202, result
+        return result
+
+
+def messages_of(case: Any) -> list[tuple[str, str, str]]:
+    """The messages of a case's timeline: (direction, SED type, status), in order."""
+    return [
+        (item["direction"], item["sed_type"], item["status"])
+        for item in case["timeline"]
+        if item["type"] == "message"
+    ]
 
 
 @pytest.fixture
@@ -102,10 +119,7 @@ async def test_a_fund_request_is_accepted_and_its_s071_is_visible_on_both_sides(
     network: Network,
 ) -> None:
     net = network
-    status, result = await net.call(
-        net.fund, "POST", "/api/requests", {"kind": "request_entitlement", "person": PERSON}
-    )
-    assert status == 202, result
+    result = await net.request(net.fund, {"kind": "request_entitlement", "person": PERSON})
     assert result["kind"] == "request_entitlement"
     [case_id] = result["cases"]
     [message_id] = result["messages"]
@@ -132,11 +146,7 @@ async def test_a_fund_request_is_accepted_and_its_s071_is_visible_on_both_sides(
     # registered and confirmed with an S073 (R17).
     status, fund_case = await net.call(net.fund, "GET", f"/api/cases/{case_id}")
     assert status == 200
-    seds = [
-        (item["direction"], item["sed_type"])
-        for item in fund_case["timeline"]
-        if item["type"] == "message"
-    ]
+    seds = [m[:2] for m in messages_of(fund_case)]
     # The virtual clock never moved: every entry has the same time, and causality orders them.
     timeline = fund_case["timeline"]
     assert len({item["at"] for item in timeline}) == 1
@@ -181,7 +191,11 @@ async def test_a_cns_request_for_an_unknown_person_is_422_and_changes_nothing(
     network: Network,
 ) -> None:
     net = network
-    body = {"kind": "co_insurance_request", "main_insured_pin": "1900010100000", "member": "x"}
+    body = {
+        "kind": "co_insurance_request",
+        "main_insured_pin": "1900010100000",
+        "member": "x",
+    }
     status, result = await net.call(net.cns, "POST", "/api/requests", body)
     assert status == 422, result
     assert result["error"]["code"] == "domain.unknown-person"
@@ -201,7 +215,11 @@ async def test_a_fund_request_for_a_person_the_fund_does_not_know_is_refused(
 
 async def test_a_fund_does_not_take_the_cnss_requests(network: Network) -> None:
     net = network
-    body = {"kind": "co_insurance_request", "main_insured_pin": "1985080812345", "member": "marie"}
+    body = {
+        "kind": "co_insurance_request",
+        "main_insured_pin": "1985080812345",
+        "member": "marie",
+    }
     status, result = await net.call(net.fund, "POST", "/api/requests", body)
     assert status == 400
     assert result["error"]["code"] == "admin.wrong-desk"
@@ -210,15 +228,10 @@ async def test_a_fund_does_not_take_the_cnss_requests(network: Network) -> None:
 
 async def test_closing_a_closed_case_is_409(network: Network) -> None:
     net = network
-    status, result = await net.call(
-        net.fund, "POST", "/api/requests", {"kind": "request_entitlement", "person": PERSON}
-    )
+    result = await net.request(net.fund, {"kind": "request_entitlement", "person": PERSON})
     [case_id] = result["cases"]
     await net.settle()
-    status, result = await net.call(
-        net.fund, "POST", "/api/requests", {"kind": "close_case", "case_id": case_id}
-    )
-    assert status == 202, result
+    result = await net.request(net.fund, {"kind": "close_case", "case_id": case_id})
     status, result = await net.call(
         net.fund, "POST", "/api/requests", {"kind": "close_case", "case_id": case_id}
     )
@@ -226,7 +239,9 @@ async def test_closing_a_closed_case_is_409(network: Network) -> None:
     assert result["error"]["code"] == "protocol.illegal-step"
 
 
-async def test_households_and_records_list_who_each_side_knows(network: Network) -> None:
+async def test_households_and_records_list_who_each_side_knows(
+    network: Network,
+) -> None:
     net = network
     status, households = await net.call(net.cns, "GET", "/api/households?limit=100")
     assert status == 200
@@ -250,25 +265,27 @@ async def test_a_cns_request_sends_an_s040_visible_under_messages_and_answered(
     # Julia (muller-esch) was insured in Germany: the CNS asks her former fund for her
     # periods of insurance (R5) with an S040.
     net = network
-    body = {"kind": "co_insurance_request", "main_insured_pin": "1984031212345", "member": "julia"}
-    status, result = await net.call(net.cns, "POST", "/api/requests", body)
-    assert status == 202, result
+    body = {
+        "kind": "co_insurance_request",
+        "main_insured_pin": "1984031212345",
+        "member": "julia",
+    }
+    result = await net.request(net.cns, body)
     [message_id] = result["messages"]
     [case_id] = result["cases"]
     assert [o["sed"] for o in result["outgoing"]] == ["S040"]
     assert "decision-made" in [e["kind"] for e in result["events"]]
-    status, listed = await net.call(net.cns, "GET", "/api/messages?direction=out&sed=S040")
+    _, listed = await net.call(net.cns, "GET", "/api/messages?direction=out&sed=S040")
     assert [m["message_id"] for m in listed["items"]] == [message_id]
     assert listed["items"][0]["receiver"] == DE
     await net.settle()
-    status, case = await net.call(net.cns, "GET", f"/api/cases/{case_id}")
+    _, case = await net.call(net.cns, "GET", f"/api/cases/{case_id}")
     assert case["counterparty"] == DE
-    assert [
-        (m["direction"], m["sed_type"], m["status"])
-        for m in case["timeline"]
-        if m["type"] == "message"
-    ] == [("out", "S040", "acknowledged"), ("in", "S041", "processed")]
-    status, listed = await net.call(net.cns, "GET", "/api/cases?counterparty=DE:TKK00001")
+    assert messages_of(case) == [
+        ("out", "S040", "acknowledged"),
+        ("in", "S041", "processed"),
+    ]
+    _, listed = await net.call(net.cns, "GET", "/api/cases?counterparty=DE:TKK00001")
     assert [c["case_id"] for c in listed["items"]] == [case_id]
 
 
@@ -276,15 +293,18 @@ async def test_the_cnss_decisions_and_document_requests_are_listed_as_desk_event
     network: Network,
 ) -> None:
     net = network
-    body = {"kind": "co_insurance_request", "main_insured_pin": "1983100312345", "member": "amina"}
-    status, result = await net.call(net.cns, "POST", "/api/requests", body)
-    assert status == 202, result
+    body = {
+        "kind": "co_insurance_request",
+        "main_insured_pin": "1983100312345",
+        "member": "amina",
+    }
+    result = await net.request(net.cns, body)
     assert result["messages"] == []
-    status, events = await net.call(net.cns, "GET", "/api/events")
+    _, events = await net.call(net.cns, "GET", "/api/events")
     kinds = [e["kind"] for e in events["items"]]
     assert "decision-made" in kinds
     assert "documents-requested" in kinds
-    status, only = await net.call(net.cns, "GET", "/api/events?kind=documents-requested")
+    _, only = await net.call(net.cns, "GET", "/api/events?kind=documents-requested")
     assert {e["kind"] for e in only["items"]} == {"documents-requested"}
 
 
@@ -327,19 +347,17 @@ async def test_S_BUC_01A_issue_entitlement_sends_the_S072_unasked_and_the_fund_c
     # the CPAM (the only French institution of the directory), which answers with an S073.
     net = network
     body = {"kind": "issue_entitlement", "person": "martin-thionville/luc"}
-    status, result = await net.call(net.cns, "POST", "/api/requests", body)
-    assert status == 202, result
+    result = await net.request(net.cns, body)
     [case_id] = result["cases"]
     assert [(o["sed"], o["receiver"]) for o in result["outgoing"]] == [("S072", FR)]
     assert "entitlement-issued" in [e["kind"] for e in result["events"]]
     await net.settle()
     status, case = await net.call(net.cns, "GET", f"/api/cases/{case_id}")
     assert case["buc"] == "S_BUC_01A"
-    assert [
-        (m["direction"], m["sed_type"], m["status"])
-        for m in case["timeline"]
-        if m["type"] == "message"
-    ] == [("out", "S072", "acknowledged"), ("in", "S073", "processed")]
+    assert messages_of(case) == [
+        ("out", "S072", "acknowledged"),
+        ("in", "S073", "processed"),
+    ]
     # One S072 per person: a second one is refused while the first stands.
     status, result = await net.call(net.cns, "POST", "/api/requests", body)
     assert status == 422, result
@@ -355,8 +373,7 @@ async def test_R14_a_second_s071_for_a_registered_member_is_rejected_as_duplicat
     cases = []
     for _ in range(2):
         body = {"kind": "request_entitlement", "person": PERSON}
-        status, result = await net.call(net.fund, "POST", "/api/requests", body)
-        assert status == 202, result
+        result = await net.request(net.fund, body)
         cases += result["cases"]
         await net.settle()
     first, second = cases

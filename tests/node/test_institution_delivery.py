@@ -23,7 +23,7 @@ from eessi.clock import VirtualClock
 from eessi.core.messages import Outgoing
 from eessi.directory import Directory, load_directory
 from eessi.errors import ConfigError
-from eessi.journal.base import Direction, MessageStatus
+from eessi.journal.base import Direction, MessageRecord, MessageStatus
 from eessi.node.hooks import InboundAction, OutboundSed
 from eessi.node.inputs import RequestEntitlement
 from eessi.node.institution import Institution, NodeOptions
@@ -85,16 +85,35 @@ async def idle(*insts: Institution) -> None:
                 return
 
 
+@asynccontextmanager
+async def cns_and_pt(
+    tmp_path: Path,
+    transport: str,
+    *,
+    cns: NodeOptions = FAST,
+    pt: NodeOptions = FAST,
+    clock: VirtualClock | None = None,
+) -> AsyncIterator[tuple[Institution, Institution]]:
+    """The CNS and the Portuguese fund of the shipped directory, started on ``transport``."""
+    directory = load_directory(write_directory(tmp_path))
+    async with nodes(tmp_path, directory, [(CNS, cns), (PT, pt)], clock, transport) as started:
+        yield started[0], started[1]
+
+
+async def ana_requested(pt: Institution, *others: Institution) -> list[MessageRecord]:
+    """The fund asks for Ana's entitlement (its S071 to the CNS); its outbound messages once
+    it and ``others`` are idle."""
+    await pt.submit(RequestEntitlement(ANA))
+    await idle(*others, pt)
+    return await pt.journal.messages(direction=Direction.OUT)
+
+
 async def test_unreachable_peer_is_retried_then_marked_failed_saying_why(
     tmp_path: Path, transport: str
 ) -> None:
     directory = load_directory(write_directory(tmp_path))
-    async with nodes(tmp_path, directory, [(PT, FAST)], transport=transport) as (
-        pt,
-    ):  # the CNS is not running
-        await pt.submit(RequestEntitlement(ANA))
-        await idle(pt)
-        (s071,) = await pt.journal.messages(direction=Direction.OUT)
+    async with nodes(tmp_path, directory, [(PT, FAST)], transport=transport) as (pt,):
+        (s071,) = await ana_requested(pt)  # the CNS is not running
     assert s071.status is MessageStatus.FAILED
     assert s071.attempts == 3
     assert "no receipt after 3 attempt(s)" in (s071.last_error or "")
@@ -105,15 +124,9 @@ async def test_unreachable_peer_is_retried_then_marked_failed_saying_why(
 async def test_refusal_by_the_peer_fails_at_once_with_the_peers_reason(
     tmp_path: Path, transport: str
 ) -> None:
-    directory = load_directory(write_directory(tmp_path))
     strict = replace(FAST, accept_versions=("4.4",))  # Portugal writes 4.3 only
-    async with nodes(tmp_path, directory, [(CNS, strict), (PT, FAST)], transport=transport) as (
-        cns,
-        pt,
-    ):
-        await pt.submit(RequestEntitlement(ANA))
-        await idle(cns, pt)
-        (s071,) = await pt.journal.messages(direction=Direction.OUT)
+    async with cns_and_pt(tmp_path, transport, cns=strict) as (cns, pt):
+        (s071,) = await ana_requested(pt, cns)
     assert s071.status is MessageStatus.FAILED
     assert s071.attempts == 1
     assert "EBMS:0010" in (s071.last_error or "")
@@ -137,15 +150,9 @@ async def test_receiver_failing_then_recovering_gets_the_message_after_retries(
     tmp_path: Path,
     transport: str,
 ) -> None:
-    directory = load_directory(write_directory(tmp_path))
-    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)], transport=transport) as (
-        cns,
-        pt,
-    ):
+    async with cns_and_pt(tmp_path, transport) as (cns, pt):
         cns.inbound_interceptor = FailTwice()
-        await pt.submit(RequestEntitlement(ANA))
-        await idle(cns, pt)
-        s071 = (await pt.journal.messages(direction=Direction.OUT))[0]
+        s071 = (await ana_requested(pt, cns))[0]
         assert s071.status is MessageStatus.ACKNOWLEDGED
         assert s071.attempts == 3
         assert [m.sed_type for m in await cns.journal.messages(direction=Direction.OUT)] == ["S072"]
@@ -161,14 +168,9 @@ class SendTwice:
 async def test_duplicate_copies_are_acknowledged_and_processed_once(
     tmp_path: Path, transport: str
 ) -> None:
-    directory = load_directory(write_directory(tmp_path))
-    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)], transport=transport) as (
-        cns,
-        pt,
-    ):
+    async with cns_and_pt(tmp_path, transport) as (cns, pt):
         pt.outbound_policy = SendTwice()
-        await pt.submit(RequestEntitlement(ANA))
-        await idle(cns, pt)
+        await ana_requested(pt, cns)
         inbound = await cns.journal.messages(direction=Direction.IN)
     assert [(m.sed_type, m.status, m.duplicates) for m in inbound] == [
         ("S071", MessageStatus.PROCESSED, 1),
@@ -257,15 +259,9 @@ class ResetOnce:
 
 
 async def test_connection_reset_by_the_receiver_is_retried(tmp_path: Path, transport: str) -> None:
-    directory = load_directory(write_directory(tmp_path))
-    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)], transport=transport) as (
-        cns,
-        pt,
-    ):
+    async with cns_and_pt(tmp_path, transport) as (cns, pt):
         cns.inbound_interceptor = ResetOnce()
-        await pt.submit(RequestEntitlement(ANA))
-        await idle(cns, pt)
-        s071 = (await pt.journal.messages(direction=Direction.OUT))[0]
+        s071 = (await ana_requested(pt, cns))[0]
     assert s071.status is MessageStatus.ACKNOWLEDGED
     assert s071.attempts == 2
 
@@ -281,12 +277,8 @@ class Slow:
 async def test_slow_receipt_is_journaled_as_waiting_for_receipt_first(
     tmp_path: Path, transport: str
 ) -> None:
-    directory = load_directory(write_directory(tmp_path))
     options = replace(FAST, waiting_after=0.05)
-    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, options)], transport=transport) as (
-        cns,
-        pt,
-    ):
+    async with cns_and_pt(tmp_path, transport, pt=options) as (cns, pt):
         cns.inbound_interceptor = Slow()
         await pt.submit(RequestEntitlement(ANA))
         async with asyncio.timeout(10):
@@ -370,9 +362,7 @@ async def test_outbound_SED_for_a_receiver_missing_from_the_directory_fails_sayi
     directory = load_directory(write_directory(tmp_path))
     async with nodes(tmp_path, directory, [(PT, FAST)], transport=transport) as (pt,):
         pt.outbound_policy = Misroute()
-        await pt.submit(RequestEntitlement(ANA))
-        await idle(pt)
-        (s071,) = await pt.journal.messages(direction=Direction.OUT)
+        (s071,) = await ana_requested(pt)
     assert s071.receiver == "XX:NOBODY01"
     assert s071.status is MessageStatus.FAILED
     assert s071.attempts == 0
@@ -382,13 +372,8 @@ async def test_outbound_SED_for_a_receiver_missing_from_the_directory_fails_sayi
 async def test_stop_then_start_on_the_same_object_restores_and_goes_on(
     tmp_path: Path, transport: str
 ) -> None:
-    directory = load_directory(write_directory(tmp_path))
-    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)], transport=transport) as (
-        cns,
-        pt,
-    ):
-        await pt.submit(RequestEntitlement(ANA))
-        await idle(cns, pt)
+    async with cns_and_pt(tmp_path, transport) as (cns, pt):
+        await ana_requested(pt, cns)
         registrations = dict(cns.desk.registrations)
         await cns.stop()
         await cns.start()  # replays the input log into a fresh desk, not on top of this one
@@ -411,15 +396,10 @@ async def test_delay_on_a_virtual_clock_is_released_by_tick_once_the_clock_passe
     tmp_path: Path,
     transport: str,
 ) -> None:
-    directory = load_directory(write_directory(tmp_path))
     clock = VirtualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-    async with nodes(
-        tmp_path, directory, [(CNS, FAST), (PT, FAST)], clock, transport=transport
-    ) as (cns, pt):
+    async with cns_and_pt(tmp_path, transport, clock=clock) as (cns, pt):
         pt.outbound_policy = DelayS071Hour()
-        await pt.submit(RequestEntitlement(ANA))
-        await idle(cns, pt)  # a held message is not in flight: idle returns
-        (s071,) = await pt.journal.messages(direction=Direction.OUT)
+        (s071,) = await ana_requested(pt, cns)  # a held message is not in flight: idle returns
         assert s071.status is MessageStatus.QUEUED
         assert pt.held == [s071.message_id]
         clock.advance(timedelta(minutes=59))
@@ -442,12 +422,9 @@ async def test_retry_on_a_virtual_clock_is_sent_by_tick_once_the_back_off_has_pa
     tmp_path: Path,
     transport: str,
 ) -> None:
-    directory = load_directory(write_directory(tmp_path))
     clock = VirtualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
     hour = NodeOptions(retry=RetryPolicy(max_attempts=3, base_delay=3600.0, max_delay=3600.0))
-    async with nodes(
-        tmp_path, directory, [(CNS, FAST), (PT, hour)], clock, transport=transport
-    ) as (cns, pt):
+    async with cns_and_pt(tmp_path, transport, pt=hour, clock=clock) as (cns, pt):
         cns.inbound_interceptor = FailTwice(left=1)
         await pt.submit(RequestEntitlement(ANA))
         async with asyncio.timeout(10):
@@ -483,11 +460,7 @@ async def test_inbound_interceptor_sees_the_authenticated_message_and_fails_per_
     tmp_path: Path,
     transport: str,
 ) -> None:
-    directory = load_directory(write_directory(tmp_path))
-    async with nodes(tmp_path, directory, [(CNS, FAST), (PT, FAST)], transport=transport) as (
-        cns,
-        pt,
-    ):
+    async with cns_and_pt(tmp_path, transport) as (cns, pt):
         hook = cns.inbound_interceptor = FailFirstOfEachCase()
         delivered: list[tuple[str, str]] = []
         cns.delivery_listeners.append(
