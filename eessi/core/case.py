@@ -698,30 +698,47 @@ class Case:
             doc = _replace(doc, answers=prev.document_id)
             ex = _replace(ex, document=doc)
         in_effect = (*snap.in_effect, ex)
-        new = _replace(
-            snap,
-            state=nxt,
-            in_effect=in_effect,
-            # While nothing but the flow was exchanged, the two are one tuple (memory, D192).
-            history=in_effect if snap.history == snap.in_effect else (*snap.history, ex),
-            open_reminders=(),
-        )
         events: list[Event] = [StateChanged(snap.state, nxt, doc, by)]
-        if new.completed:
+        if len(in_effect) == len(BUCS[snap.buc].flow):  # CaseSnapshot.completed
             events.append(FlowCompleted(doc, by))
-        new = self._with_wait(new, ex.at, events)
+        # One snapshot per step, its wait included (was two, D342).
+        new = CaseSnapshot(
+            snap.buc,
+            snap.role,
+            snap.case_id,
+            snap.deadlines,
+            snap.opened_at,
+            nxt,
+            in_effect,
+            # While nothing but the flow was exchanged, the two are one tuple (memory, D192).
+            in_effect if snap.history == snap.in_effect else (*snap.history, ex),
+            self._wait(snap, nxt, in_effect, ex.at, events),
+            (),
+            snap.open_clarifications,
+        )
         return new, tuple(events)
 
     def _with_wait(self, snap: CaseSnapshot, at: datetime, events: list[Event]) -> CaseSnapshot:
         """Set the wait for the new state, announcing it with :class:`ReplyExpected`."""
-        step = awaited_step(snap.buc, snap.role, snap.state)
-        if step is None or not snap.in_effect:
-            return _replace(snap, wait=None)
-        answers = snap.in_effect[-1].document.document_id
+        return _replace(snap, wait=self._wait(snap, snap.state, snap.in_effect, at, events))
+
+    def _wait(
+        self,
+        snap: CaseSnapshot,
+        state: CaseState,
+        in_effect: tuple[Exchange, ...],
+        at: datetime,
+        events: list[Event],
+    ) -> Wait | None:
+        """The wait for ``state`` with ``in_effect`` (announced with :class:`ReplyExpected`)."""
+        step = awaited_step(snap.buc, snap.role, state)
+        if step is None or not in_effect:
+            return None
+        answers = in_effect[-1].document.document_id
         sender = self.role if step.direction is Direction.SEND else other_role(self.role)
         deadline = at + snap.deadlines.reply_within
         events.append(ReplyExpected(step.sed, answers, sender, deadline))
-        return _replace(snap, wait=Wait(step.sed, answers, sender, at, deadline))
+        return Wait(step.sed, answers, sender, at, deadline)
 
     def _horizontal(
         self, step: Step, ex: Exchange, nxt: CaseState
