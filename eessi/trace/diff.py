@@ -186,6 +186,19 @@ def _meta(m: LogicalMessage, refs: dict[str, str]) -> dict[str, str]:
     }
 
 
+def _same_reference(
+    ref_a: str | None,
+    ref_b: str | None,
+    key_of_a: dict[str, tuple[str, str, int, str, int]],
+    key_of_b: dict[str, tuple[str, str, int, str, int]],
+) -> bool:
+    """Whether ``_meta`` gives the two references the same ``envelope:answers`` text: both
+    none, or both naming no message of their side, or messages with the same key."""
+    if ref_a is None or ref_b is None:
+        return ref_a is ref_b
+    return key_of_a.get(ref_a) == key_of_b.get(ref_b)
+
+
 def compare(
     recorded: Sequence[TraceMessage],
     now: Sequence[TraceMessage],
@@ -196,30 +209,46 @@ def compare(
     rules = IgnoreRules(ignore)
     a = logical_messages(recorded)
     b = logical_messages(now)
-    refs_a, refs_b = _refs(a), _refs(b)
-    by_key = {m.key: m for m in b}
+    keys_a = [m.key for m in a]
+    keys_b = [m.key for m in b]
+    by_key = dict(zip(keys_b, b, strict=True))
+    # A reference's run-independent name (``_refs``) is made of its message's key alone, so
+    # two references name the same message when their keys are equal: the names are written
+    # only for a pair that differs (D343).
+    key_of_a = {m.message.record.message_id: k for m, k in zip(a, keys_a, strict=True)}
+    key_of_b = {m.message.record.message_id: k for m, k in zip(b, keys_b, strict=True)}
+    refs: tuple[dict[str, str], dict[str, str]] | None = None
     paired_keys: set[tuple[str, str, int, str, int]] = set()
     found: list[Divergence] = []
-    for ma in a:
+    for ma, key in zip(a, keys_a, strict=True):
         ra = ma.message.record
-        mb = by_key.get(ma.key)
+        mb = by_key.get(key)
         common = (ra.sed_type, ra.sender, ra.receiver, ma.case, ma.occurrence)
         if mb is None:
             found.append(Divergence("missing", *common, ma.index, None))
             continue
-        paired_keys.add(ma.key)
-        fa = _meta(ma, refs_a)
-        fb = _meta(mb, refs_b)
-        if fa == fb and ra.payload == mb.message.record.payload:
-            continue  # the same bytes: nothing to compare field by field
+        paired_keys.add(key)
+        rb = mb.message.record
+        if (
+            ra.payload == rb.payload
+            and ra.sed_version == rb.sed_version
+            and _same_reference(ra.ref_to_message_id, rb.ref_to_message_id, key_of_a, key_of_b)
+        ):
+            continue  # the same bytes and envelope: nothing to compare field by field
+        if refs is None:
+            refs = _refs(a), _refs(b)
+        fa = _meta(ma, refs[0])
+        fb = _meta(mb, refs[1])
+        if fa == fb and ra.payload == rb.payload:
+            continue
         fa.update(field_map(ra.payload))
-        fb.update(field_map(mb.message.record.payload))
+        fb.update(field_map(rb.payload))
         for path in [*fa, *(p for p in fb if p not in fa)]:
             va, vb = fa.get(path), fb.get(path)
             if va != vb and not rules.ignored(path):
                 found.append(Divergence("field", *common, ma.index, mb.index, path, va, vb))
-    for mb in b:
-        if mb.key not in paired_keys:
+    for mb, key in zip(b, keys_b, strict=True):
+        if key not in paired_keys:
             rb = mb.message.record
             found.append(
                 Divergence(

@@ -83,6 +83,28 @@ def test_answers_compared_as_the_referenced_message_not_its_raw_id() -> None:
     ]
 
 
+def test_answers_naming_no_message_of_the_trace_match_each_other_not_a_message() -> None:
+    records = r17_records()
+    outside = [
+        replace(r, ref_to_message_id="elsewhere-1") if r.sed_type == "S073" else r for r in records
+    ]
+    elsewhere = [
+        replace(r, ref_to_message_id="elsewhere-2") if r.sed_type == "S073" else r for r in records
+    ]
+    assert compare(messages(outside), messages(elsewhere)).ok  # both: not in the trace
+    result = compare(messages(records), messages(outside))
+    assert [(d.field, d.recorded, d.now) for d in result.divergences] == [
+        ("envelope:answers", f"S072 {CNS}->{CPAM} case 1 #1", "(a message not in the trace)")
+    ]
+    unanswered = [
+        replace(r, ref_to_message_id=None) if r.sed_type == "S073" else r for r in records
+    ]
+    result = compare(messages(unanswered), messages(outside))
+    assert [(d.field, d.recorded, d.now) for d in result.divergences] == [
+        ("envelope:answers", "", "(a message not in the trace)")
+    ]
+
+
 def test_a_message_recorded_twice_counts_once_preferring_the_senders_record() -> None:
     logical = logical_messages(messages(r17_records()))
     assert [(m.index, m.message.record.direction.value) for m in logical] == [
