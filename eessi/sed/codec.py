@@ -24,6 +24,7 @@ import datetime as _dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from types import MemberDescriptorType
 from typing import Any, Final, TypeVar, cast
 
 from lxml import etree
@@ -1018,7 +1019,14 @@ def _generate_decoder(cls: type[Node], ns: str | None) -> _FastDecoder:
     lines.append("        if extra is None:")
     if plan.fields == frozenset(xml_names):
         lines.append("            node = _new(_cls)")
-        lines.extend(f"            _set(node, {n!r}, f{i})" for i, n in enumerate(xml_names))
+        for i, n in enumerate(xml_names):
+            # A slot's own setter skips a frozen class's __setattr__ (as compact.py's makers).
+            slot = getattr(cls, n, None)
+            if isinstance(slot, MemberDescriptorType):
+                env[f"_s{i}"] = slot.__set__
+                lines.append(f"            _s{i}(node, f{i})")
+            else:
+                lines.append(f"            _set(node, {n!r}, f{i})")
         lines.append("            node._invariants()")
         lines.append("            return node")
     else:
