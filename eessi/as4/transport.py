@@ -86,11 +86,13 @@ from eessi.transport.client import (
     StatusHook,
     deliver,
     read_bounded,
+    refused_or_retry,
     report_status,
+    retryable,
 )
 from eessi.transport.endpoint import BaseEndpoint, Claim, EndpointOptions, Received, Rejection
 from eessi.transport.envelope import ErrorSignal, Receipt, UserMessage, payload_digest
-from eessi.transport.server import OnMessage, Outcome
+from eessi.transport.server import DEFAULT_MAX_BODY, DEFAULT_PATH, OnMessage, Outcome
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -108,12 +110,7 @@ __all__ = [
 
 log = logging.getLogger("eessi.as4.transport")
 
-#: Largest HTTP body accepted: a secured, compressed SED is a few KB.
-DEFAULT_MAX_BODY: Final = 1024 * 1024
-DEFAULT_PATH: Final = "/as4"
 _SIGNAL_TYPE: Final = SOAP_CONTENT_TYPE + "; charset=utf-8"
-_SUMMARY_HEADERS: Final = ("Content-Type", "Content-Length", "Transfer-Encoding", "User-Agent")
-_RETRY_STATUSES: Final = frozenset({408, 425, 429})
 _SENT_CACHE: Final = 4096
 
 
@@ -219,7 +216,6 @@ class As4Endpoint(BaseEndpoint[EbmsError, As4ErrorSignal, Incoming]):
 
     log = log
     accepts = "AS4 user messages"
-    summary_headers = _SUMMARY_HEADERS
 
     def __init__(
         self,
@@ -608,7 +604,6 @@ class As4Sender:
     def _classify(
         self, status: int, content_type: str, data: bytes, sent: Outgoing
     ) -> As4Receipt | Retry | Refused:
-        retryable = status >= 500 or status in _RETRY_STATUSES
         to = sent.message.to_party.id
         try:
             signal = read_signal(
@@ -624,16 +619,12 @@ class As4Sender:
             if row.code == "EBMS:0302":  # a receipt, but not a valid one: not acknowledged
                 return Retry(f"HTTP {status}, EBMS:0302 InvalidReceipt: {exc}", status)
             snippet = data[:200].decode("utf-8", "replace")
-            if retryable or 200 <= status < 300:
+            if retryable(status) or 200 <= status < 300:
                 return Retry(f"HTTP {status} with an unreadable answer ({exc.message})", status)
             return Refused(f"HTTP {status} without an error signal: {snippet!r}", status, None)
         if isinstance(signal, As4ErrorSignal):
-            legacy = _legacy_error(signal)
-            text = f"{legacy.code} {legacy.short_description}: {legacy.description}"
-            if retryable:
-                return Retry(f"HTTP {status}, {text}", status)
-            return Refused(f"{to} refused the message: {text}", status, legacy)
-        if retryable:
+            return refused_or_retry(status, to, _legacy_error(signal))
+        if retryable(status):
             return Retry(f"HTTP {status} with a receipt", status)
         return signal
 

@@ -24,7 +24,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 
@@ -46,8 +46,13 @@ __all__ = [
     "StatusUpdate",
     "deliver",
     "read_bounded",
+    "refused_or_retry",
     "report_status",
+    "retryable",
 ]
+
+#: HTTP statuses other than 5xx after which the same message may be taken later.
+_RETRY_STATUSES: Final = frozenset({408, 425, 429})
 
 
 async def read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes:
@@ -186,6 +191,21 @@ class Refused:
     reason: str
     http_status: int
     error: ErrorSignal | None
+
+
+def retryable(status: int) -> bool:
+    """Whether an answer with HTTP ``status`` may change when the same bytes are sent again
+    (5xx, 408, 425, 429): a sender retries it, even a receipt."""
+    return status >= 500 or status in _RETRY_STATUSES
+
+
+def refused_or_retry(status: int, receiver: str, error: ErrorSignal) -> Retry | Refused:
+    """What ``receiver``'s error signal, answered with HTTP ``status``, means to its sender
+    (every wire's): a refusal, or a retry when the status says "later"."""
+    text = f"{error.code} {error.short_description}: {error.description}"
+    if retryable(status):
+        return Retry(f"HTTP {status}, {text}", status)
+    return Refused(f"{receiver} refused the message: {text}", status, error)
 
 
 async def report_status(

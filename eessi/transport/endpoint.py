@@ -145,8 +145,14 @@ class BaseEndpoint(ABC, Generic[C, S, R]):
     accepts: ClassVar[str]
     #: Said of ``max_body`` in a 413's reason, after "per message".
     size_note: ClassVar[str] = ""
-    #: Request headers a refusal summary keeps (each cut to 200 characters).
-    summary_headers: ClassVar[tuple[str, ...]]
+    #: Request headers a refusal summary keeps (each cut to 200 characters; the HMAC
+    #: envelope's endpoint adds its signature header).
+    summary_headers: ClassVar[tuple[str, ...]] = (
+        "Content-Type",
+        "Content-Length",
+        "Transfer-Encoding",
+        "User-Agent",
+    )
 
     def __init__(
         self, on_message: OnMessage, local_id: str, *, other: C, **options: Unpack[EndpointOptions]

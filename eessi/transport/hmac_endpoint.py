@@ -20,7 +20,6 @@ from eessi.transport.envelope_xml import decode_user_message, encode
 from eessi.transport.framing import Parts, unframe
 from eessi.transport.server import (
     _SIGNAL_TYPE,
-    _SUMMARY_HEADERS,
     OnMessage,
     Outcome,
     log,
@@ -64,7 +63,7 @@ class InboundEndpoint(BaseEndpoint[EbmsCode, ErrorSignal, None]):
     log = log
     accepts = "user messages"
     size_note = " (envelope and SED together)"
-    summary_headers = _SUMMARY_HEADERS
+    summary_headers = (*BaseEndpoint.summary_headers, SIGNATURE_HEADER)
 
     def __init__(
         self,

@@ -22,7 +22,9 @@ from eessi.transport.client import (
     StatusHook,
     deliver,
     read_bounded,
+    refused_or_retry,
     report_status,
+    retryable,
 )
 from eessi.transport.envelope import (
     MAX_ENVELOPE_BYTES,
@@ -36,7 +38,6 @@ from eessi.transport.framing import Framed, frame
 
 __all__ = ["Sender"]
 
-_RETRY_STATUSES = frozenset({408, 425, 429})
 #: Signals are about 1 KiB; a peer's answer is read up to this size and no further.
 _MAX_SIGNAL_BYTES = MAX_ENVELOPE_BYTES
 
@@ -136,12 +137,11 @@ class Sender:
     def _classify(
         self, status: int, data: bytes, signature: str | None, message: UserMessage
     ) -> Receipt | Retry | Refused:
-        retryable = status >= 500 or status in _RETRY_STATUSES
         try:
             signal = decode_signal(data)
         except EnvelopeError as exc:
             snippet = data[:200].decode("utf-8", "replace")
-            if retryable or 200 <= status < 300:
+            if retryable(status) or 200 <= status < 300:
                 return Retry(f"HTTP {status} with an unreadable answer ({exc.message})", status)
             return Refused(f"HTTP {status} without an error signal: {snippet!r}", status, None)
         if self._peer_credentials is not None:
@@ -149,11 +149,8 @@ class Sender:
             if secret is None or not verify(data, secret, signature):
                 return Retry(f"HTTP {status} answer not signed by {message.to_party}", status)
         if isinstance(signal, ErrorSignal):
-            text = f"{signal.code} {signal.short_description}: {signal.description}"
-            if retryable:
-                return Retry(f"HTTP {status}, {text}", status)
-            return Refused(f"{message.to_party} refused the message: {text}", status, signal)
-        if retryable:
+            return refused_or_retry(status, message.to_party, signal)
+        if retryable(status):
             return Retry(f"HTTP {status} with a receipt", status)
         if signal.ref_to_message_id != message.message_id:
             return Retry(

@@ -39,7 +39,6 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Final
 
 from eessi.transport import codes
-from eessi.transport.auth import SIGNATURE_HEADER
 from eessi.transport.codes import EbmsCode
 from eessi.transport.envelope import ErrorSignal, UserMessage
 
@@ -65,14 +64,6 @@ DEFAULT_MAX_BODY: Final = 1024 * 1024
 #: Where the endpoint is mounted unless told otherwise.
 DEFAULT_PATH: Final = "/as4"
 _SIGNAL_TYPE: Final = "application/xml"
-#: Request headers a refusal summary keeps (each cut to ``_MAX_HEADER_CHARS``).
-_SUMMARY_HEADERS: Final = (
-    "Content-Type",
-    "Content-Length",
-    "Transfer-Encoding",
-    "User-Agent",
-    SIGNATURE_HEADER,
-)
 _MAX_HEADER_CHARS: Final = 200
 
 
@@ -155,7 +146,7 @@ class Refusal:
     body_size: int | None = None
     #: SHA-256 (hex) of the body received, if it was read.
     body_digest: str | None = None
-    #: A few request headers (:data:`_SUMMARY_HEADERS`), each at most 200 characters.
+    #: A few request headers (the endpoint's ``summary_headers``), each at most 200 characters.
     headers: tuple[tuple[str, str], ...] = ()
 
     def summary(self) -> dict[str, Any]:

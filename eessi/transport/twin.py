@@ -43,17 +43,20 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
 
 from eessi.errors import ConfigError
 from eessi.transport import codes
 from eessi.transport.client import (
-    Failure,
+    Refused,
+    Retry,
     RetryPolicy,
     SendResult,
     SendStatus,
     StatusHook,
-    StatusUpdate,
+    deliver,
+    refused_or_retry,
+    report_status,
+    retryable,
 )
 from eessi.transport.codes import EbmsCode
 from eessi.transport.envelope import ErrorSignal, Receipt, UserMessage, encode
@@ -66,7 +69,6 @@ __all__ = ["TwinHub", "TwinTransport"]
 log = logging.getLogger("eessi.transport.twin")
 
 #: HTTP statuses after which the sender tries again (besides 5xx), as the HTTP client does.
-_RETRY_STATUSES: Final = frozenset({408, 425, 429})
 
 
 @dataclass(slots=True)
@@ -74,12 +76,6 @@ class _Exchange:
     """One attempt in flight: whether the receiver dropped it (``reset``)."""
 
     aborted: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class _Retry:
-    reason: str
-    http_status: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,85 +328,57 @@ class TwinTransport:
         envelope = encode(um)
         mid = message.message_id
 
-        async def report(
-            status: SendStatus,
-            attempt: int,
-            *,
-            retry_in: float | None = None,
-            error: str | None = None,
-        ) -> None:
-            if on_status is not None:
-                await on_status(StatusUpdate(mid, status, attempt, retry_in, error))
-
-        last: _Retry | None = None
-        attempts = 0
-        for attempt in range(1, policy.max_attempts + 1):
-            attempts = attempt
-            await report(SendStatus.SENDING, attempt)
+        async def attempt(n: int) -> Receipt | Retry | Refused:
             result = await self._attempt(um, envelope, message.payload, policy)
-            if isinstance(result, _Answer):
-                await report(SendStatus.WAITING_FOR_RECEIPT, attempt)
-                signal, status = result.signal, result.http_status
-                retryable = status >= 500 or status in _RETRY_STATUSES
-                if isinstance(signal, Receipt) and not retryable:
-                    if signal.ref_to_message_id == mid:
-                        await report(SendStatus.ACKNOWLEDGED, attempt)
-                        return SendResult(mid, attempt, receipt=signal, http_status=status)
-                    result = _Retry(
-                        f"the receipt acknowledges {signal.ref_to_message_id}, not {mid}", status
-                    )
-                elif isinstance(signal, ErrorSignal):
-                    text = f"{signal.code} {signal.short_description}: {signal.description}"
-                    if not retryable:
-                        reason = f"{message.receiver} refused the message: {text}"
-                        await report(SendStatus.FAILED, attempt, error=reason)
-                        return SendResult(
-                            mid,
-                            attempt,
-                            failure=Failure.REFUSED_BY_PEER,
-                            reason=reason,
-                            error=signal,
-                            http_status=status,
-                        )
-                    result = _Retry(f"HTTP {status}, {text}", status)
-                else:
-                    result = _Retry(f"HTTP {status} with a receipt", status)
-            last = result
-            if attempt < policy.max_attempts:
-                delay = policy.delay(attempt - 1, self.setup.rng)
-                await report(SendStatus.RETRYING, attempt, retry_in=delay, error=result.reason)
-                await asyncio.sleep(delay)
-        assert last is not None
-        where = f"{message.receiver} (in memory)"
-        if policy.max_attempts == 1:
-            reason = f"no receipt from {where}: {last.reason}"
-        else:
-            reason = f"no receipt from {where} after {attempts} attempt(s); last: {last.reason}"
-        await report(SendStatus.FAILED, attempts, error=reason)
-        return SendResult(
-            mid, attempts, failure=Failure.RETRIES_EXHAUSTED, reason=reason,
-            http_status=last.http_status,
-        )  # fmt: skip
+            if isinstance(result, Retry):
+                return result
+            await report_status(on_status, mid, SendStatus.WAITING_FOR_RECEIPT, n)
+            return _classify(result, message.receiver, mid)
+
+        return await deliver(
+            mid,
+            f"{message.receiver} (in memory)",
+            attempt,
+            max_attempts=policy.max_attempts,
+            delay=lambda n: policy.delay(n, self.setup.rng),
+            sleep=asyncio.sleep,
+            on_status=on_status,
+        )
 
     async def _attempt(
         self, message: UserMessage, envelope: bytes, payload: bytes, policy: RetryPolicy
-    ) -> _Answer | _Retry:
+    ) -> _Answer | Retry:
         receiver = self.hub.serving.get(message.to_party)
         if receiver is None:
-            return _Retry(f"cannot connect to {message.to_party}: it is not running")
+            return Retry(f"cannot connect to {message.to_party}: it is not running")
         task, exchange = receiver.hand_in(message, envelope, payload, f"twin:{self.id}")
         try:
             async with asyncio.timeout(policy.attempt_timeout):
                 answer = await asyncio.shield(task)
         except TimeoutError:
-            return _Retry(f"no answer within {policy.attempt_timeout:g} s")
+            return Retry(f"no answer within {policy.attempt_timeout:g} s")
         except asyncio.CancelledError:
             if task.cancelled() and not _current_cancelling():
-                return _Retry(f"{message.to_party} stopped while handling the message")
+                return Retry(f"{message.to_party} stopped while handling the message")
             raise
         if answer is None or exchange.aborted:
-            return _Retry(f"{message.to_party} reset the connection")
+            return Retry(f"{message.to_party} reset the connection")
         return answer
+
+
+def _classify(answer: _Answer, receiver: str, message_id: str) -> Receipt | Retry | Refused:
+    """What the receiver's answer means for the sender, as for the HTTP senders: 5xx, 408,
+    425 and 429 may succeed later; a receipt must acknowledge this message."""
+    signal, status = answer.signal, answer.http_status
+    if isinstance(signal, ErrorSignal):
+        return refused_or_retry(status, receiver, signal)
+    if retryable(status):
+        return Retry(f"HTTP {status} with a receipt", status)
+    if signal.ref_to_message_id != message_id:
+        return Retry(
+            f"the receipt acknowledges {signal.ref_to_message_id}, not {message_id}", status
+        )
+    return signal
 
 
 def _current_cancelling() -> bool:
