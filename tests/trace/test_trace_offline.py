@@ -68,8 +68,10 @@ async def test_offline_replay_names_the_side_whose_worker_process_failed(tmp_pat
 async def test_offline_replay_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
     trace = await r17_demo(tmp_path / "d")
     before = gc.get_freeze_count()
+    thresholds = gc.get_threshold()
     assert replay_offline(trace).ok
     assert gc.get_freeze_count() == before  # what it froze for the run is released
+    assert gc.get_threshold() == thresholds  # its raised young threshold too (D341)
     gc.freeze()  # someone else's frozen objects stay frozen
     try:
         frozen = gc.get_freeze_count()
