@@ -201,6 +201,17 @@ def _user_message(text: str) -> UserMessage | None:
     )
 
 
+def _match(pattern: re.Pattern[str], envelope: bytes) -> re.Match[str] | None:
+    """``pattern`` over the whole envelope, which must be ASCII and within the tree path's
+    size limit (``MAX_ENVELOPE_BYTES``)."""
+    if len(envelope) > MAX_ENVELOPE_BYTES:
+        return None
+    try:
+        return pattern.fullmatch(envelope.decode("ascii"))
+    except UnicodeDecodeError:
+        return None
+
+
 def _timestamp(text: str) -> datetime | None:
     """An ``eb:Timestamp`` as :mod:`eessi.as4.ebms_parse` reads it (``None``: it refuses it)."""
     try:
@@ -227,15 +238,10 @@ def receive_rendered(
     """The user message of ``envelope`` (as :mod:`eessi.as4.render` writes it, signed and
     encrypted), its decrypted attachment and its signed references, every check passed; or
     ``None``: read it the general way (see the module docstring)."""
-    if len(envelope) > MAX_ENVELOPE_BYTES or len(attachments) != 1:
-        return None
-    try:
-        text = envelope.decode("ascii")
-    except UnicodeDecodeError:
-        return None
-    found = _ENVELOPE.fullmatch(text)
+    found = _match(_ENVELOPE, envelope) if len(attachments) == 1 else None
     if found is None:
         return None
+    text = found.string
     um = _user_message(found["unit"])
     cid, mime = found["cid"], found["mime"]
     part = attachments[0]
@@ -314,16 +320,11 @@ def read_rendered_receipt(
     ``message_id`` whose signature covered ``sent``, repeating exactly those references, signed
     by ``receiver`` (``check_receipt``'s checks, from the text); or ``None``: read it the
     general way, which also refuses it with its code and words."""
-    if len(envelope) > MAX_ENVELOPE_BYTES:
-        return None
-    try:
-        text = envelope.decode("ascii")
-    except UnicodeDecodeError:
-        return None
-    found = _RECEIPT.fullmatch(text)
+    found = _match(_RECEIPT, envelope)
     info = _RECEIPT_INFO.match(found["unit"]) if found is not None else None
     if found is None or info is None:
         return None
+    text = found.string
     ts, mid, ref = info.groups()
     timestamp = _timestamp(ts)
     if timestamp is None or ref.strip() != message_id:

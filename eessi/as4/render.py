@@ -323,13 +323,7 @@ def user_message_refs(
     ``eb:UserMessage`` has the exclusive C14N form ``canonical``), the empty Body, and the
     attachment ``content_id`` with the bytes ``data``."""
     return (
-        SignedReference(
-            "#" + MESSAGING_ID,
-            (EXC_C14N,),
-            SHA256,
-            _digest(f"{_MESSAGING_C14N_OPEN}{canonical}</eb:Messaging>".encode("ascii")),
-        ),
-        SignedReference("#" + BODY_ID, (EXC_C14N,), SHA256, _BODY_DIGEST),
+        *_header_refs(canonical),
         SignedReference(
             "cid:" + content_id,
             (ATTACHMENT_CONTENT_SIGNATURE_TRANSFORM,),
@@ -439,6 +433,11 @@ def receipt_texts(receipt: Receipt) -> tuple[str, str] | None:
 def receipt_refs(canonical: str) -> tuple[SignedReference, SignedReference]:
     """The two references a receipt's signature covers: ``eb:Messaging`` (whose
     ``eb:SignalMessage`` has the exclusive C14N form ``canonical``) and the empty Body."""
+    return _header_refs(canonical)
+
+
+def _header_refs(canonical: str) -> tuple[SignedReference, SignedReference]:
+    """``eb:Messaging`` around the unit whose C14N form is ``canonical``, and the empty Body."""
     return (
         SignedReference(
             "#" + MESSAGING_ID,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from eessi.as4.ebms_build import sed_user_message
 from eessi.as4.exchange import Incoming, receive_user_message
 from eessi.as4.mapping import Addressing
 from eessi.as4.mime import Packaged
-from eessi.as4.model import Attachment, UserMessage
+from eessi.as4.model import Attachment, Party, Property, UserMessage
 from eessi.as4.node_transport import as4_transport
 from eessi.as4.pki import Pki
 from eessi.as4.pmode import PModeSet, default_pmodes_path, load_pmodes
@@ -49,6 +50,20 @@ def s072_message(seed: int = 1) -> tuple[UserMessage, Attachment, bytes]:
         ref_to_message_id="m-0@eessi-sim",
     )
     return um, attachment, sed
+
+
+def header_variants() -> list[UserMessage]:
+    """:func:`s072_message`'s header and five variants of its optional parts (RefToMessageId,
+    AgreementRef's type and pmode, the Service type, a PartyId type, the message properties)."""
+    um, _, _ = s072_message()
+    return [
+        um,
+        replace(um, ref_to_message_id=None),
+        replace(um, agreement_type="urn:fdc:eessi-sim:agreement-type", pmode="eessi-S_BUC_01"),
+        replace(um, agreement_type="t", pmode=None, service_type=None),
+        replace(um, from_party=Party(CNS, None, "initiator"), properties=()),
+        replace(um, properties=(Property("originalSender", CNS, "ir-id"),)),
+    ]
 
 
 def loopback_as4(tmp_path: Path) -> tuple[Directory, As4Network]:

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import base64
 import random
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from as4_support import CNS, CPAM, NOW, WHEN, s072_message
+from as4_support import CNS, CPAM, NOW, WHEN, header_variants, s072_message
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from eessi.as4.ebms_parse import parse_envelope
-from eessi.as4.model import Attachment, Party, Property, Receipt, SignedReference, UserMessage
+from eessi.as4.model import Attachment, Receipt, SignedReference, UserMessage
 from eessi.as4.pki import Pki, create_pki, directory_institutions, load_pki
 from eessi.as4.recognise import Recognised, read_rendered_receipt, receive_rendered
 from eessi.as4.render import render_receipt, render_user_message
@@ -39,18 +40,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     ]
     create_pki(root, institutions, now=WHEN, days=30)
     return load_pki(root)
-
-
-def _variants() -> list[UserMessage]:
-    um, _, _ = s072_message()
-    return [
-        um,
-        replace(um, ref_to_message_id=None),
-        replace(um, agreement_type="urn:fdc:eessi-sim:agreement-type", pmode="eessi-S_BUC_01"),
-        replace(um, agreement_type="t", pmode=None, service_type=None),
-        replace(um, from_party=Party(CNS, None, "initiator"), properties=()),
-        replace(um, properties=(Property("originalSender", CNS, "ir-id"),)),
-    ]
 
 
 def _rendered(pki: Pki, um: UserMessage, attachment: Attachment) -> tuple[bytes, list[Attachment]]:
@@ -80,9 +69,30 @@ def _tree_path(pki: Pki, envelope: bytes, parts: list[Attachment], me: str = CPA
     return parsed.message, clear, verified.references
 
 
+def _changed_bytes(data: bytes, *, every: int, seed: int) -> Iterator[tuple[int, bytes]]:
+    """``data`` with one byte changed, at every ``every``-th position (to a base64, markup,
+    quote, space, letter or non-ASCII byte)."""
+    rng = random.Random(seed)
+    for pos in range(0, len(data), every):
+        changed = bytearray(data)
+        changed[pos] = rng.choice(b"A0+/=<>\"' zq&\x80")
+        if changed[pos] != data[pos]:
+            yield pos, bytes(changed)
+
+
+def _left_to_the_tree_path(
+    pki: Pki, envelope: bytes, parts: list[Attachment], code: str, me: str = CPAM
+) -> None:
+    """The text path declines ``envelope``; the tree path refuses it with ``code``."""
+    assert receive_rendered(envelope, parts, _keys(pki, me), pki.trust, NOW) is None
+    with pytest.raises(EessiError) as refused:
+        _tree_path(pki, envelope, parts, me=me)
+    assert refused.value.details["ebms_code"] == code
+
+
 @pytest.mark.parametrize("variant", range(6))
 def test_our_message_is_read_as_the_tree_path_reads_it(pki: Pki, variant: int) -> None:
-    um = _variants()[variant]
+    um = header_variants()[variant]
     _, attachment, _ = s072_message()
     envelope, parts = _rendered(pki, um, attachment)
     got = receive_rendered(envelope, parts, pki.credentials(CPAM), pki.trust, NOW)
@@ -98,15 +108,10 @@ def test_a_changed_byte_anywhere_is_never_accepted_by_the_text_path(pki: Pki) ->
     um, attachment, _ = s072_message()
     envelope, parts = _rendered(pki, um, attachment)
     credentials = _keys(pki, CPAM)
-    rng = random.Random(13)
-    for pos in range(0, len(envelope), 11):
-        changed = bytearray(envelope)
-        changed[pos] = rng.choice(b"A0+/=<>\"' zq&\x80")
-        if changed[pos] == envelope[pos]:
-            continue
-        got = receive_rendered(bytes(changed), parts, credentials, pki.trust, NOW)
+    for pos, changed in _changed_bytes(envelope, every=11, seed=13):
+        got = receive_rendered(changed, parts, credentials, pki.trust, NOW)
         try:
-            want = _tree_path(pki, bytes(changed), parts)
+            want = _tree_path(pki, changed, parts)
         except EessiError:
             assert got is None, f"byte {pos} changed: the tree path refuses, the text path not"
             continue
@@ -119,19 +124,13 @@ def test_a_changed_attachment_is_left_to_the_tree_path(pki: Pki) -> None:
     data = bytearray(parts[0].data)
     data[40] ^= 1
     changed = [replace(parts[0], data=bytes(data))]
-    assert receive_rendered(envelope, changed, pki.credentials(CPAM), pki.trust, NOW) is None
-    with pytest.raises(EessiError) as refused:
-        _tree_path(pki, envelope, changed)
-    assert refused.value.details["ebms_code"] == "EBMS:0102"
+    _left_to_the_tree_path(pki, envelope, changed, "EBMS:0102")
 
 
 def test_a_message_for_another_receiver_is_left_to_the_tree_path(pki: Pki) -> None:
     um, attachment, _ = s072_message()
     envelope, parts = _rendered(pki, um, attachment)
-    assert receive_rendered(envelope, parts, pki.credentials(PT), pki.trust, NOW) is None
-    with pytest.raises(EessiError) as refused:
-        _tree_path(pki, envelope, parts, me=PT)
-    assert refused.value.details["ebms_code"] == "EBMS:0102"
+    _left_to_the_tree_path(pki, envelope, parts, "EBMS:0102", me=PT)
 
 
 def test_a_signer_that_is_not_the_sending_party_is_left_to_the_tree_path(pki: Pki) -> None:
@@ -142,10 +141,7 @@ def test_a_signer_that_is_not_the_sending_party_is_left_to_the_tree_path(pki: Pk
     )
     assert rendered is not None
     envelope, parts, _ = rendered
-    assert receive_rendered(envelope, parts, pki.credentials(CPAM), pki.trust, NOW) is None
-    with pytest.raises(EessiError) as refused:
-        _tree_path(pki, envelope, parts)
-    assert refused.value.details["ebms_code"] == "EBMS:0101"
+    _left_to_the_tree_path(pki, envelope, parts, "EBMS:0101")
 
 
 def test_an_expired_certificate_is_left_to_the_tree_path(pki: Pki) -> None:
@@ -163,10 +159,7 @@ def test_a_signature_value_of_other_bytes_is_left_to_the_tree_path(pki: Pki) -> 
     end = text.index("</ds:SignatureValue>")
     other = pki.credentials(CNS).key.sign(b"other", padding.PKCS1v15(), hashes.SHA256())
     forged = (text[:start] + base64.b64encode(other).decode() + text[end:]).encode("ascii")
-    assert receive_rendered(forged, parts, pki.credentials(CPAM), pki.trust, NOW) is None
-    with pytest.raises(EessiError) as refused:
-        _tree_path(pki, forged, parts)
-    assert refused.value.details["ebms_code"] == "EBMS:0101"
+    _left_to_the_tree_path(pki, forged, parts, "EBMS:0101")
 
 
 def test_another_layout_of_the_security_header_is_left_to_the_tree_path(pki: Pki) -> None:
@@ -238,15 +231,10 @@ def test_our_receipt_is_read_as_the_tree_path_reads_it(pki: Pki) -> None:
 def test_a_changed_byte_anywhere_in_a_receipt_is_never_accepted_by_the_text_path(pki: Pki) -> None:
     message_id, sent = _sent(pki)
     envelope = _receipt(pki, sent)
-    rng = random.Random(17)
-    for pos in range(0, len(envelope), 7):
-        changed = bytearray(envelope)
-        changed[pos] = rng.choice(b"A0+/=<>\"' zq&\x80")
-        if changed[pos] == envelope[pos]:
-            continue
-        got = _text_receipt(pki, bytes(changed), message_id, sent)
+    for pos, changed in _changed_bytes(envelope, every=7, seed=17):
+        got = _text_receipt(pki, changed, message_id, sent)
         try:
-            want = _tree_receipt(pki, bytes(changed), message_id, sent)
+            want = _tree_receipt(pki, changed, message_id, sent)
         except EessiError:
             assert got is None, f"byte {pos} changed: the tree path refuses, the text path not"
             continue

@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import replace
 
 import pytest
-from as4_support import CNS, CPAM, WHEN, s072_message
+from as4_support import CNS, CPAM, WHEN, header_variants, s072_message
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -23,8 +23,6 @@ from eessi.as4.model import (
     EB_NS,
     SOAP_NS,
     Attachment,
-    Party,
-    Property,
     Receipt,
     UserMessage,
 )
@@ -69,18 +67,6 @@ def _without_cipher_value(data: bytes) -> bytes:
     return etree.tostring(root)
 
 
-def _variants() -> list[UserMessage]:
-    um, _, _ = s072_message()
-    return [
-        um,
-        replace(um, ref_to_message_id=None),
-        replace(um, agreement_type="urn:fdc:eessi-sim:agreement-type", pmode="eessi-S_BUC_01"),
-        replace(um, agreement_type="t", pmode=None, service_type=None),
-        replace(um, from_party=Party("LU:CNS00001", None, "initiator"), properties=()),
-        replace(um, properties=(Property("originalSender", CNS, "ir-id"),)),
-    ]
-
-
 @pytest.mark.parametrize(
     ("signs", "encrypts"), [(True, True), (True, False), (False, True), (False, False)]
 )
@@ -88,7 +74,7 @@ def _variants() -> list[UserMessage]:
 def test_the_template_sends_the_bytes_the_lxml_path_makes(
     pki: Pki, signs: bool, encrypts: bool, variant: int
 ) -> None:
-    um = _variants()[variant]
+    um = header_variants()[variant]
     _, attachment, _ = s072_message()
     rendered = render_user_message(
         um,
