@@ -34,9 +34,7 @@ def _directory() -> Directory:
         if e.id in (CNS, FR, DE):
             port = next(ports)
             e = dataclasses.replace(
-                e,
-                endpoint=f"http://127.0.0.1:{port}/as4",
-                admin=f"http://127.0.0.1:{port}/api",
+                e, endpoint=f"http://127.0.0.1:{port}/as4", admin=f"http://127.0.0.1:{port}/api"
             )
         entries.append(e)
     return Directory(tuple(entries))
@@ -191,11 +189,7 @@ async def test_a_cns_request_for_an_unknown_person_is_422_and_changes_nothing(
     network: Network,
 ) -> None:
     net = network
-    body = {
-        "kind": "co_insurance_request",
-        "main_insured_pin": "1900010100000",
-        "member": "x",
-    }
+    body = {"kind": "co_insurance_request", "main_insured_pin": "1900010100000", "member": "x"}
     status, result = await net.call(net.cns, "POST", "/api/requests", body)
     assert status == 422, result
     assert result["error"]["code"] == "domain.unknown-person"
@@ -215,11 +209,7 @@ async def test_a_fund_request_for_a_person_the_fund_does_not_know_is_refused(
 
 async def test_a_fund_does_not_take_the_cnss_requests(network: Network) -> None:
     net = network
-    body = {
-        "kind": "co_insurance_request",
-        "main_insured_pin": "1985080812345",
-        "member": "marie",
-    }
+    body = {"kind": "co_insurance_request", "main_insured_pin": "1985080812345", "member": "marie"}
     status, result = await net.call(net.fund, "POST", "/api/requests", body)
     assert status == 400
     assert result["error"]["code"] == "admin.wrong-desk"
@@ -239,9 +229,7 @@ async def test_closing_a_closed_case_is_409(network: Network) -> None:
     assert result["error"]["code"] == "protocol.illegal-step"
 
 
-async def test_households_and_records_list_who_each_side_knows(
-    network: Network,
-) -> None:
+async def test_households_and_records_list_who_each_side_knows(network: Network) -> None:
     net = network
     status, households = await net.call(net.cns, "GET", "/api/households?limit=100")
     assert status == 200
@@ -265,11 +253,7 @@ async def test_a_cns_request_sends_an_s040_visible_under_messages_and_answered(
     # Julia (muller-esch) was insured in Germany: the CNS asks her former fund for her
     # periods of insurance (R5) with an S040.
     net = network
-    body = {
-        "kind": "co_insurance_request",
-        "main_insured_pin": "1984031212345",
-        "member": "julia",
-    }
+    body = {"kind": "co_insurance_request", "main_insured_pin": "1984031212345", "member": "julia"}
     result = await net.request(net.cns, body)
     [message_id] = result["messages"]
     [case_id] = result["cases"]
@@ -281,10 +265,7 @@ async def test_a_cns_request_sends_an_s040_visible_under_messages_and_answered(
     await net.settle()
     _, case = await net.call(net.cns, "GET", f"/api/cases/{case_id}")
     assert case["counterparty"] == DE
-    assert messages_of(case) == [
-        ("out", "S040", "acknowledged"),
-        ("in", "S041", "processed"),
-    ]
+    assert messages_of(case) == [("out", "S040", "acknowledged"), ("in", "S041", "processed")]
     _, listed = await net.call(net.cns, "GET", "/api/cases?counterparty=DE:TKK00001")
     assert [c["case_id"] for c in listed["items"]] == [case_id]
 
@@ -293,11 +274,7 @@ async def test_the_cnss_decisions_and_document_requests_are_listed_as_desk_event
     network: Network,
 ) -> None:
     net = network
-    body = {
-        "kind": "co_insurance_request",
-        "main_insured_pin": "1983100312345",
-        "member": "amina",
-    }
+    body = {"kind": "co_insurance_request", "main_insured_pin": "1983100312345", "member": "amina"}
     result = await net.request(net.cns, body)
     assert result["messages"] == []
     _, events = await net.call(net.cns, "GET", "/api/events")
@@ -354,10 +331,7 @@ async def test_S_BUC_01A_issue_entitlement_sends_the_S072_unasked_and_the_fund_c
     await net.settle()
     status, case = await net.call(net.cns, "GET", f"/api/cases/{case_id}")
     assert case["buc"] == "S_BUC_01A"
-    assert messages_of(case) == [
-        ("out", "S072", "acknowledged"),
-        ("in", "S073", "processed"),
-    ]
+    assert messages_of(case) == [("out", "S072", "acknowledged"), ("in", "S073", "processed")]
     # One S072 per person: a second one is refused while the first stands.
     status, result = await net.call(net.cns, "POST", "/api/requests", body)
     assert status == 422, result

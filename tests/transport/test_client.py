@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -71,14 +72,24 @@ def make_sender(
     )
 
 
-def failing_then(endpoint: InboundEndpoint, failures: int, hits: list[int]) -> web.Application:
-    """An app answering 500 ``failures`` times, then handing over to the real endpoint."""
+async def _internal_error(request: web.Request) -> web.StreamResponse:
+    return web.Response(status=500, text="Internal Server Error")
+
+
+def failing_then(
+    endpoint: InboundEndpoint,
+    failures: int,
+    hits: list[int],
+    fail: Callable[[web.Request], Awaitable[web.StreamResponse]] = _internal_error,
+) -> web.Application:
+    """An app that reads the first ``failures`` requests and answers them with ``fail`` (a 500
+    unless told), then hands over to the real endpoint."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
         hits.append(1)
         if len(hits) <= failures:
             await request.read()
-            return web.Response(status=500, text="Internal Server Error")
+            return await fail(request)
         return await endpoint.handle(request)
 
     app = web.Application()
@@ -163,22 +174,14 @@ async def test_nothing_listening_is_retried_then_reported_as_unreachable(
 async def test_an_attempt_that_times_out_is_retried(
     serve: Serve, session: aiohttp.ClientSession, recorder: Recorder
 ) -> None:
-    endpoint = real_endpoint(recorder)
     release = asyncio.Event()
-    hits: list[int] = []
 
-    async def slow_first(request: web.Request) -> web.StreamResponse:
-        hits.append(1)
-        if len(hits) == 1:
-            await request.read()
-            # Slower than the attempt timeout: released only once the send is over.
-            await release.wait()
-            return web.Response(status=500)
-        return await endpoint.handle(request)
+    async def slow(request: web.Request) -> web.StreamResponse:
+        # Slower than the attempt timeout: released only once the send is over.
+        await release.wait()
+        return web.Response(status=500)
 
-    app = web.Application()
-    app.router.add_post("/as4", slow_first)
-    url = await serve(app) + "/as4"
+    url = await serve(failing_then(real_endpoint(recorder), 1, [], slow)) + "/as4"
     statuses = Statuses()
     payload = sed_bytes()
     result = await make_sender(session, attempt_timeout=0.2, statuses=statuses).send(
@@ -306,21 +309,12 @@ async def test_a_huge_answer_is_not_read_whole_and_counts_as_unreadable(
 async def test_a_connection_reset_mid_request_is_retried(
     serve: Serve, session: aiohttp.ClientSession, recorder: Recorder
 ) -> None:
-    endpoint = real_endpoint(recorder)
-    hits: list[int] = []
+    async def reset(request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        request.transport.abort()  # the peer's process dies before answering
+        return web.Response(status=500)
 
-    async def reset_first(request: web.Request) -> web.StreamResponse:
-        hits.append(1)
-        if len(hits) == 1:
-            await request.read()
-            assert request.transport is not None
-            request.transport.abort()  # the peer's process dies before answering
-            return web.Response(status=500)
-        return await endpoint.handle(request)
-
-    app = web.Application()
-    app.router.add_post("/as4", reset_first)
-    url = await serve(app) + "/as4"
+    url = await serve(failing_then(real_endpoint(recorder), 1, [], reset)) + "/as4"
     statuses = Statuses()
     payload = sed_bytes()
     result = await make_sender(session, statuses=statuses).send(url, user_message(payload), payload)
