@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
+from eessi.quick_init import quick_init
 from eessi.sed.catalogue import BUCS, SEDS, Role
 
 __all__ = [
@@ -103,6 +104,7 @@ class CaseState(Enum):
     CLOSED = "closed"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Step:
     """One document exchange as the tables see it: a direction, a SED code, and what it is about.
@@ -156,6 +158,7 @@ class Effect(Enum):
     RECORD = "record"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class HorizontalRule:
     """One row of the generic table of horizontal SEDs (valid in every BUC)."""

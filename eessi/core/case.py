@@ -63,6 +63,7 @@ from eessi.core.buc_table import (
     rule_for,
 )
 from eessi.errors import ProtocolError, UnsupportedVersionError
+from eessi.quick_init import quick_init
 from eessi.sed.catalogue import BUCS, CURRENT_VERSION, Role, buc, sed_type
 
 __all__ = [
@@ -95,6 +96,7 @@ __all__ = [
 # --------------------------------------------------------------------------- documents, time
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DocumentRef:
     """A SED as the case machine sees it: its identity and what it answers, not its content.
@@ -126,6 +128,7 @@ class DocumentRef:
         return f"{self.code} {self.document_id}"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Deadlines:
     """How long the other side has to reply, and when to escalate. Configured per BUC."""
@@ -147,6 +150,7 @@ class Deadlines:
 DEFAULT_DEADLINES: Final[Mapping[str, Deadlines]] = {name: Deadlines() for name in BUCS}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Exchange:
     """One document as the case recorded it."""
@@ -158,6 +162,7 @@ class Exchange:
     revision: int = 1
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Wait:
     """A BUC document the case expects next, and its deadline."""
@@ -179,6 +184,7 @@ class Wait:
 # --------------------------------------------------------------------------- events
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class StateChanged:
     """The case moved from ``old`` to ``new`` because of ``document`` sent by ``by``."""
@@ -189,6 +195,7 @@ class StateChanged:
     by: Role
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReplyExpected:
     """``sender`` must now send ``sed`` answering document ``answers`` before ``deadline``.
@@ -202,6 +209,7 @@ class ReplyExpected:
     deadline: datetime
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class FlowCompleted:
     """The BUC's last document is exchanged and in effect.
@@ -214,6 +222,7 @@ class FlowCompleted:
     by: Role
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CompletionWithdrawn:
     """A completed flow is no longer complete: whatever was derived from it must be undone.
@@ -227,6 +236,7 @@ class CompletionWithdrawn:
     by: Role
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class NewVersion:
     """``document`` replaced its previous version (same ID); this is revision ``revision``."""
@@ -236,6 +246,7 @@ class NewVersion:
     by: Role
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Rejected:
     """``by`` rejected ``document`` with ``rejection`` (X011)."""
@@ -245,6 +256,7 @@ class Rejected:
     by: Role
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DocumentInvalidated:
     """``by`` invalidated its own ``document`` with ``invalidation`` (X008).
@@ -258,6 +270,7 @@ class DocumentInvalidated:
     voided: tuple[DocumentRef, ...] = ()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Reminded:
     """``by`` sent reminder ``reminder`` (X009): it waits for ``awaited_sed``."""
@@ -267,6 +280,7 @@ class Reminded:
     by: Role
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReminderAnswered:
     """``by`` answered ``reminder`` with ``answer`` (X010)."""
@@ -276,6 +290,7 @@ class ReminderAnswered:
     by: Role
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ClarificationRequested:
     """``by`` asked (X012 ``request``) for clarification of ``about``; an X013 is expected."""
@@ -285,6 +300,7 @@ class ClarificationRequested:
     by: Role
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ClarificationAnswered:
     """``by`` answered clarification ``request`` with ``answer`` (X013)."""
@@ -294,6 +310,7 @@ class ClarificationAnswered:
     by: Role
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class BusinessException:
     """``by`` raised a business exception (X050). Recorded; the state does not change."""
@@ -302,6 +319,7 @@ class BusinessException:
     by: Role
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CaseClosed:
     """``by`` closed the case (X001). ``completed``: the flow was complete when it closed."""
@@ -311,6 +329,7 @@ class CaseClosed:
     completed: bool
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReminderDue:
     """We have waited for ``awaited_sed`` (answering ``document_id``) past ``deadline``.
@@ -323,6 +342,7 @@ class ReminderDue:
     deadline: datetime
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EscalationDue:
     """Still no ``awaited_sed`` at ``due`` (``Deadlines.escalate_after`` past the deadline).
@@ -357,6 +377,7 @@ Event: TypeAlias = (
 # --------------------------------------------------------------------------- the case
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CaseSnapshot:
     """Everything a case knows, as one immutable value (compare, store, restore)."""

@@ -46,6 +46,7 @@ from eessi.core.messages import (
 )
 from eessi.errors import ProtocolError
 from eessi.ids import IdGenerator
+from eessi.quick_init import quick_init
 from eessi.sed.catalogue import BUCS, Role
 from eessi.sed.documents import (
     S073,
@@ -373,6 +374,7 @@ class DueIndex(Generic[_K]):
         return out
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CaseFile:
     """One case as a desk keeps it: the machine's snapshot, the peer, who it is about, and the

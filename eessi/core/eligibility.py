@@ -74,6 +74,7 @@ from eessi.core.household import (
 )
 from eessi.core.rules import DEFAULT_PARAMETERS, RuleApplication, RuleParameters
 from eessi.errors import DomainError
+from eessi.quick_init import quick_init
 
 __all__ = ["Action", "Decision", "Missing", "Outcome", "Party", "decide", "decide_all"]
 
@@ -137,6 +138,7 @@ class Action(Enum):
     REFER_TO_SERVICE = "refer_to_service"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Missing:
     """One item a pending decision waits for."""
@@ -169,6 +171,7 @@ class Missing:
         return f"{self.kind.value} from {who} ({self.rule}, {self.action.value}): {self.hint}"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The answer for one family member on one day. See the module docstring."""

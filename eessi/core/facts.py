@@ -19,6 +19,7 @@ from datetime import date
 from enum import Enum
 
 from eessi.errors import DomainError
+from eessi.quick_init import quick_init
 
 __all__ = ["DocumentKind", "Fact", "Facts", "S041Reply", "S041Summary"]
 
@@ -98,6 +99,7 @@ class S041Reply(Enum):
     CANNOT_CONFIRM = "03"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class S041Summary:
     """What the eligibility rules need from an S041: the reply code and the last insured day."""
@@ -107,6 +109,7 @@ class S041Summary:
     insured_until: date | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Fact:
     """One thing learnt: a document or SED of ``kind``, about ``member`` (None = everyone)."""
@@ -141,6 +144,7 @@ class Fact:
         return self.member is None or self.member == member_id
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Facts:
     """An immutable collection of :class:`Fact`, in the order learnt."""

@@ -26,6 +26,7 @@ from eessi.core.buc_table import CaseState
 from eessi.core.eligibility import Decision
 from eessi.core.facts import DocumentKind
 from eessi.errors import DomainError
+from eessi.quick_init import quick_init
 from eessi.sed.catalogue import BUCS, Role
 from eessi.sed.documents import Document, RejectionReason
 
@@ -87,6 +88,7 @@ def _aware(at: datetime, what: str) -> None:
         raise _bad(f"{what} needs a timezone-aware datetime, got {at!r}", "give a UTC datetime")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, order=True)
 class MemberRef:
     """One family member of one household: ``MemberRef("silva", "ana")``."""
@@ -114,6 +116,7 @@ class Channel(Enum):
 # --------------------------------------------------------------------------- inputs
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DocumentReceived:
     """A SED arrived over EESSI (already decoded and schema-valid: that is the sed layer's job).
@@ -143,6 +146,7 @@ class DocumentReceived:
             )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CoInsuranceRequested:
     """The main insured asked the CNS to co-insure a member (R3, R4, R5, R18)."""
@@ -154,6 +158,7 @@ class CoInsuranceRequested:
     channel: Channel = Channel.FORM
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DocumentProvided:
     """A document arrived outside EESSI (R15 civil-status documents, R5-R7, BL1/BL6, R4...).
@@ -183,6 +188,7 @@ _EESSI_KINDS = frozenset(
 )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ServiceDecision:
     """The CNS Service Coassurance et signalétique decided (R18; R11 authorisation)."""
@@ -201,6 +207,7 @@ class ServiceDecision:
             )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class WithdrawEntitlement:
     """The CNS invalidates (X008) the S072 it sent in ``case_id`` (e.g. sent by mistake)."""
@@ -210,6 +217,7 @@ class WithdrawEntitlement:
     reason: str = "entitlement document withdrawn by the CNS"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class IssueEntitlement:
     """The CNS, as competent institution, sends the S072 unasked (S_BUC_01A) for ``person``.
@@ -232,6 +240,7 @@ class IssueEntitlement:
             )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class TimePassed:
     """The time is now ``now``: deadlines that passed produce reminders."""
@@ -245,6 +254,7 @@ class TimePassed:
 # --------------------------------------------------------------------------- fund commands
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RequestEntitlement:
     """Foreign fund: open an S_BUC_01 case asking ``to`` (the CNS) for the S072 of the person
@@ -259,6 +269,7 @@ class RequestEntitlement:
     start: date | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RegisterEntitlement:
     """Foreign fund: send the S073 for the confirmed S072 of ``case_id`` (when not automatic)."""
@@ -266,6 +277,7 @@ class RegisterEntitlement:
     case_id: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class InvalidateDocument:
     """Foreign fund: invalidate (X008) our document ``sed`` (e.g. ``"S073"``) in ``case_id``."""
@@ -274,6 +286,7 @@ class InvalidateDocument:
     sed: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RejectDocument:
     """Foreign fund: reject (X011) the peer's document ``sed`` in ``case_id``, for ``reason``."""
@@ -283,6 +296,7 @@ class RejectDocument:
     reason: RejectionReason = RejectionReason.CONTENT_INCORRECT
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RequestClarification:
     """Foreign fund: ask (X012) about the peer's document ``sed`` in ``case_id``."""
@@ -292,6 +306,7 @@ class RequestClarification:
     question: str = "Please confirm."
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CloseCase:
     """Foreign fund: close ``case_id`` (X001)."""
@@ -299,6 +314,7 @@ class CloseCase:
     case_id: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AskAgain:
     """Foreign fund: send a new S071 in ``case_id`` after the CNS rejected it or we withdrew
@@ -339,6 +355,7 @@ Input: TypeAlias = CnsInput | FundCommand
 # --------------------------------------------------------------------------- outputs
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """A SED to send: to ``receiver`` (IR ID), in ``case_id`` of ``buc``."""
@@ -359,6 +376,7 @@ class Outgoing:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Timer:
     """Call the desk back with :class:`TimePassed` at ``due`` (``what`` says why)."""
@@ -368,6 +386,7 @@ class Timer:
     what: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CaseOpened:
     """A case was opened, by us (we own it) or by the peer's starter (we are counterparty)."""
@@ -380,6 +399,7 @@ class CaseOpened:
     member: MemberRef | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CaseStateChanged:
     """The case machine moved from ``old`` to ``new`` on document ``sed`` ``document_id``."""
@@ -393,6 +413,7 @@ class CaseStateChanged:
     by: Role
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CaseEvent:
     """Any other event of the case machine (reply expected, reminder due, rejected...)."""
@@ -402,6 +423,7 @@ class CaseEvent:
     event: case_machine.Event
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DecisionMade:
     """The eligibility rules decided about ``member`` (the decision cites its rules)."""
@@ -414,6 +436,7 @@ class DecisionMade:
         return self.decision.rules
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DocumentsRequested:
     """The CNS asks ``party`` (main insured, family member...) for ``kinds`` under ``rule``."""
@@ -426,6 +449,7 @@ class DocumentsRequested:
     hint: str = ""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DocumentsReminder:
     """Documents asked for ``CnsParams.documents_within`` ago are still missing: ask again."""
@@ -436,6 +460,7 @@ class DocumentsReminder:
     party: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DocumentRefused:
     """A document was recorded but does not count (R13: entitlement certificate from the
@@ -447,6 +472,7 @@ class DocumentRefused:
     why: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReferredToService:
     """The case goes to the CNS Service Coassurance et signalétique (R11, R18)."""
@@ -456,6 +482,7 @@ class ReferredToService:
     rule: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EntitlementAnswered:
     """The CNS sent an S072 for ``member`` (``member`` is None if the person is unknown)."""
@@ -470,6 +497,7 @@ class EntitlementAnswered:
     rules: tuple[str, ...] = ()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PersonUnknown:
     """An S071 names a person the CNS cannot find (answered "person unknown", never raised)."""
@@ -478,6 +506,7 @@ class PersonUnknown:
     why: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CoInsuranceRegistered:
     """``member`` is co-insured with ``main_insured`` from ``start`` (R1 and the path's rules)."""
@@ -492,6 +521,7 @@ class CoInsuranceRegistered:
     case_id: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RegistrationWithdrawn:
     """A registration no longer stands (its S072 or S073 was invalidated or rejected)."""
@@ -501,6 +531,7 @@ class RegistrationWithdrawn:
     why: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class NotRegistered:
     """An S073 arrived but does not make a registration (``why`` says which rule stops it)."""
@@ -510,6 +541,7 @@ class NotRegistered:
     why: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RequestRejected:
     """The CNS rejected (X011, reason ``reason``) the S071 of ``case_id`` about ``member``: one
@@ -524,6 +556,7 @@ class RequestRejected:
     rules: tuple[str, ...]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReminderSent:
     """We sent reminder X009 ``document_id`` in ``case_id``: we still wait for ``awaited_sed``."""
@@ -533,6 +566,7 @@ class ReminderSent:
     awaited_sed: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EntitlementRecorded:
     """Foreign fund side: the CNS confirmed the entitlement (S072); the fund registered the
@@ -543,6 +577,7 @@ class EntitlementRecorded:
     start: date
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EntitlementRefused:
     """Foreign fund side: the CNS did not confirm the entitlement (reason code, details)."""
@@ -553,6 +588,7 @@ class EntitlementRefused:
     details: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EntitlementIssued:
     """The CNS sent an S072 unasked (S_BUC_01A) to ``to``, the fund of residence of ``person``
@@ -569,6 +605,7 @@ class EntitlementIssued:
     note: str = ""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EntitlementRegistered:
     """CNS side: the fund of residence confirmed the registration (S073) of the S072 the CNS
@@ -580,6 +617,7 @@ class EntitlementRegistered:
     registered_on: date | None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EntitlementUnregistered:
     """CNS side: the registration of ``case_id`` no longer stands (our S072 or the fund's S073
@@ -590,6 +628,7 @@ class EntitlementUnregistered:
     why: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EntitlementUnrecorded:
     """Foreign fund side: a registration the fund had recorded no longer stands (the CNS
@@ -628,6 +667,7 @@ Event: TypeAlias = (
 _E = TypeVar("_E")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Step:
     """What a desk answers to one input."""
