@@ -6,6 +6,12 @@ wrapped to add up the CPU time of their own thread (``time.thread_time``) per ca
 coroutine, the CPU of its steps (what it runs until each ``await`` gives the loop back, its
 awaited callees included; the loop's I/O callbacks are not). The totals are written to the
 file as JSON every quarter of a second: ``{label: [seconds, calls]}``.
+
+Besides the answer's steps (``build:``, ``send:``), the inbound side's (D360): the POST's
+handler and the accept (``inbound:``), the worker's batch (``process:``) and the statements of
+its transaction (``commit:``), the group-commit task, the outcome counters and lines (``ops:``),
+the journal writer's group commits (``thread:``, on the writer thread), and each thread's CPU
+since the probe started, from ``/proc`` (``thread CPU:``, per answer built).
 """
 
 from __future__ import annotations
@@ -121,13 +127,120 @@ def _install() -> None:
         _wrap(As4Transport, "envelope", "build: AS4 envelope (As4Transport.envelope)")
         _wrap(As4Transport, "send", "send: AS4 transport send (POST + receipt)", coroutine=True)
         _wrap(As4Sender, "_classify", "send: receipt check (As4Sender._classify)")
+    _install_inbound()
     assert _OUT is not None
+    start = _threads_cpu()
     while True:
         time.sleep(0.25)
+        _thread_totals(start)
         tmp = _OUT + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(_TOTALS, fh)
         os.replace(tmp, _OUT)
+
+
+def _install_inbound() -> None:
+    """The inbound side (the glue engineer's probes): the accept, the worker's batch, the
+    journal writer's group commit, the outcome lines and counters."""
+    import eessi.journal.sqlite as sqlite_journal
+    import eessi.node.inbox as inbox
+    import eessi.node.worker as worker
+    from eessi.node.inbox import Inbox
+    from eessi.node.worker import Worker
+    from eessi.ops.observe import ObservedJournal
+
+    _wrap(Inbox, "receive", "inbound: accept, loop side (Inbox.receive) (whole)", coroutine=True)
+    _wrap(inbox, "validate_or_raise", "inbound: SED parse and validate (validate_or_raise)")
+    _wrap(inbox, "delivered_record", "inbound: journal record (delivered_record)")
+    _wrap(
+        ObservedJournal,
+        "accept_inbound",
+        "inbound: journal accept, loop side (ObservedJournal.accept_inbound)",
+        coroutine=True,
+    )
+    _wrap(
+        Worker, "process", "process: one batch, loop side (Worker.process) (whole)", coroutine=True
+    )
+    _wrap(Worker, "handle", "process: one input (Worker.handle)")
+    _wrap(worker, "from_element", "process: SED decode (from_element)")
+    _wrap(Worker, "run", "process: desk (Worker.run)")
+    _wrap(Worker, "finished", "process: events' JSON and outbox build (Worker.finished)")
+    _wrap(worker, "case_state", "process: case state's JSON (case_state)")
+    _wrap(ObservedJournal, "_outcome", "ops: outcome counters and line (ObservedJournal._outcome)")
+    _wrap(sqlite_journal, "_run_group", "thread: journal writer, one group commit (_run_group)")
+    import eessi.journal.sql_journal as sql_journal
+
+    tx = sql_journal.SqlTransaction
+    for name in (
+        "append_event",
+        "append_events",
+        "save_case",
+        "enqueue_outbound",
+        "mark_processed",
+    ):
+        _wrap(tx, name, f"commit: tx.{name}", coroutine=True)
+    _wrap(sql_journal, "encode_json", "commit: JSON of an event or a case state (encode_json)")
+    _wrap(sqlite_journal._LastSeqs, "get", "commit: a case's last event number (_LastSeqs.get)")
+    _wrap(
+        ObservedJournal,
+        "_status",
+        "ops: status of a settled message (ObservedJournal._status)",
+        coroutine=True,
+    )
+    _wrap(
+        sqlite_journal.SqliteJournal,
+        "_flush",
+        "journal: group commit task, loop side (_flush) (whole)",
+        coroutine=True,
+    )
+    import eessi.transport.endpoint as endpoint
+
+    _wrap(
+        endpoint.BaseEndpoint,
+        "handle",
+        "inbound: the POST's handler, loop side (whole)",
+        coroutine=True,
+    )
+    _wrap(endpoint, "read_body", "inbound: body read (read_body)", coroutine=True)
+    _wrap(Inbox, "on_message", "inbound: Inbox.on_message", coroutine=True)
+    try:
+        from eessi.as4.transport import As4Endpoint
+    except ImportError:
+        return
+    _wrap(As4Endpoint, "_receive", "inbound: AS4 receive (As4Endpoint._receive)")
+    _wrap(As4Endpoint, "_receipt", "inbound: AS4 receipt (As4Endpoint._receipt)")
+
+
+def _threads_cpu() -> dict[str, float]:
+    """CPU seconds of each of this process's threads (by name and id), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            name = names.get(int(tid), "other")
+            with open(f"/proc/self/task/{tid}/stat", encoding="utf-8") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        out[f"{name} {tid}"] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _thread_totals(start: dict[str, float]) -> None:
+    """Each thread's CPU since the probe started, per answer built: ``thread CPU: <name>``."""
+    answers = _TOTALS.get("build: the answer's message and outbox row (whole)", [0.0, 0])[1]
+    if not answers:
+        return
+    by_name: dict[str, float] = {}
+    for key, seconds in _threads_cpu().items():
+        name = key.rsplit(" ", 1)[0]
+        if name.startswith("eessi-journal-"):
+            name = "eessi-journal-" + name.removeprefix("eessi-journal-").split(" ", 1)[0]
+        by_name[name] = by_name.get(name, 0.0) + seconds - start.get(key, 0.0)
+    for name, seconds in by_name.items():
+        _TOTALS[f"thread CPU: {name}"] = [seconds, answers]
+    _TOTALS["thread CPU: all threads (whole)"] = [sum(by_name.values()), answers]
 
 
 if _OUT and "serve" in sys.argv:
