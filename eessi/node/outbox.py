@@ -46,12 +46,20 @@ class Outbox:
         self.held: dict[str, tuple[datetime, MessageRecord, bool]] = {}
         #: Extra copies to post after the first is acknowledged (simulated duplicates).
         self.copies: dict[str, int] = {}
+        #: :attr:`policy`, and the node's retry policy it was made from.
+        self._retry: RetryPolicy | None = None
+        self._policy = replace(self.node.options.retry, max_attempts=1)
 
     @property
     def policy(self) -> RetryPolicy:
         """One attempt per send: the outbox keeps the count and the back-off (journaled, so a
-        retry survives a restart)."""
-        return replace(self.node.options.retry, max_attempts=1)
+        retry survives a restart). Made once per retry policy of the node's options, not per
+        send (D361)."""
+        retry = self.node.options.retry
+        if retry is not self._retry:
+            self._retry = retry
+            self._policy = replace(retry, max_attempts=1)
+        return self._policy
 
     def clear(self) -> None:
         """Drop every timer, held and queued message (the node stops): they are still

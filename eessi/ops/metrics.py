@@ -8,7 +8,11 @@ error code, BUC, case state; never a case or message ID.
 
 Counters are incremented by :mod:`eessi.ops.observe` where the node journals the event; the
 gauges (outbox depth, parked messages, open cases by BUC and state) are read from the node when
-scraped (:class:`_NodeCollector`), so they cost nothing between scrapes.
+scraped (:class:`_NodeCollector`), so they cost nothing between scrapes. The three series a
+message or a commit moves (``eessi_messages``, ``eessi_message_duration_seconds``,
+``eessi_journal_commit_seconds``) are counted in plain numbers on the event loop and written
+as the same counter and histograms when scraped (:class:`_Tally`, D361): a ``prometheus_client``
+series takes a lock per increment and a Python call per bucket.
 
 A process of a shared institution (``eessi serve --shared``) counts what it does itself (its
 accepts, and what the desks of the partitions it owns process and send: sum the processes), and
@@ -22,8 +26,10 @@ loopback, ``Authorization: Bearer <EESSI_ADMIN_TOKEN>`` when the node is bound e
 
 from __future__ import annotations
 
+import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from aiohttp import web
 
@@ -31,7 +37,7 @@ from eessi.errors import EessiError
 from eessi.node.http_api import admin_auth, error_response, status_of
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry, Counter, Histogram
+    from prometheus_client import CollectorRegistry, Counter
     from prometheus_client.core import Metric
 
     from eessi.node.institution import Institution
@@ -52,11 +58,8 @@ class NodeMetrics:
     """The metrics of one node, in their own registry (see the module docstring)."""
 
     registry: CollectorRegistry
-    messages: Counter
     validation_failures: Counter
     retries: Counter
-    commit_seconds: Histogram
-    message_seconds: Histogram
 
     def __init__(self, institution: str) -> None:
         self.institution = institution
@@ -64,10 +67,12 @@ class NodeMetrics:
         self.node: Institution | None = None
         #: A shared institution's gauges, gathered before each scrape (:meth:`gather`).
         self.shared: DeskGauges | None = None
-        #: Commit times observed before the registry was made (:meth:`observe_commit`).
-        self._commits: list[float] = []
-        #: The series of each label set, looked up once (:meth:`counted`, :meth:`timed`).
-        self._series: dict[tuple[str, ...], Any] = {}
+        #: ``eessi_messages``: [count, created] by (sed, direction, status) (:meth:`count`).
+        self._counts: dict[tuple[str, str, str], list[float]] = {}
+        #: ``eessi_message_duration_seconds`` by direction (:meth:`timed`).
+        self._durations: dict[str, _Tally] = {}
+        #: ``eessi_journal_commit_seconds`` (:meth:`observe_commit`).
+        self._commit_tally: _Tally | None = None
 
     def __getattr__(self, name: str) -> Any:
         """The registry and its series, made (and ``prometheus_client`` imported) when first
@@ -78,17 +83,10 @@ class NodeMetrics:
         return self.__dict__[name]
 
     def _build(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Histogram
+        from prometheus_client import CollectorRegistry, Counter
 
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.messages = Counter(
-            "eessi_messages",
-            "Messages by outcome: inbound processed/rejected/refused/expired/duplicate/"
-            "processing_failed, outbound acknowledged/failed (one count per message and outcome)",
-            ("institution", "sed", "direction", "status"),
-            registry=r,
-        )
         self.validation_failures = Counter(
             "eessi_validation_failures",
             "Inbound messages refused at the door, by error code (sed.* or EBMS:*)",
@@ -101,62 +99,33 @@ class NodeMetrics:
             ("institution", "sed"),
             registry=r,
         )
-        self.commit_seconds = Histogram(
-            "eessi_journal_commit_seconds",
-            "Time of one journal transaction (a batch of inputs and their effects), begin to"
-            " commit",
-            ("institution",),
-            buckets=_COMMIT_BUCKETS,
-            registry=r,
-        )
-        self.message_seconds = Histogram(
-            "eessi_message_duration_seconds",
-            "Time from journaling a message to its outcome (inbound: processed or rejected;"
-            " outbound: acknowledged or failed)",
-            ("institution", "direction"),
-            buckets=_DURATION_BUCKETS,
-            registry=r,
-        )
+        r.register(_tally_collector(self))
         if self._watched is not None:
             r.register(_collector(self, *self._watched))
-        commits, self._commits = self._commits, []
-        for seconds in commits:
-            self.commit_seconds.labels(self.institution).observe(seconds)
 
-    def counted(self, sed: str, direction: str, status: str) -> Any:
-        """The ``eessi_messages`` series of these labels. Each label set is looked up once and
-        kept (``labels()`` costs about 10 µs a call, a few per message; the label values are
-        bounded, see the module docstring)."""
-        key = (sed, direction, status)
-        series = self._series.get(key)
-        if series is None:
-            series = self._series[key] = self.messages.labels(
-                self.institution, sed, direction, status
-            )
-        return series
+    def count(self, sed: str, direction: str, status: str) -> None:
+        """One more ``eessi_messages`` of these labels (bounded values, see the module
+        docstring)."""
+        row = self._counts.get((sed, direction, status))
+        if row is None:
+            self._counts[(sed, direction, status)] = [1.0, time.time()]
+        else:
+            row[0] += 1.0
 
-    def timed(self, direction: str) -> Any:
-        """The ``eessi_message_duration_seconds`` series of ``direction`` (kept, as
-        :meth:`counted`)."""
-        key = ("~duration", direction)
-        series = self._series.get(key)
-        if series is None:
-            series = self._series[key] = self.message_seconds.labels(self.institution, direction)
-        return series
+    def timed(self, direction: str, seconds: float) -> None:
+        """One message's time from journaled to settled, in
+        ``eessi_message_duration_seconds``."""
+        tally = self._durations.get(direction)
+        if tally is None:
+            tally = self._durations[direction] = _Tally(_DURATION_BUCKETS)
+        tally.observe(seconds)
 
     def observe_commit(self, seconds: float) -> None:
-        """One journal transaction's time. Before the registry is made (the start's own
-        commits), kept aside (at most :data:`_COMMITS_KEPT`, then the registry is made) and
-        observed when it is."""
-        if "registry" in self.__dict__:
-            series = self._series.get(("~commit",))
-            if series is None:
-                series = self._series[("~commit",)] = self.commit_seconds.labels(self.institution)
-            series.observe(seconds)
-            return
-        self._commits.append(seconds)
-        if len(self._commits) >= _COMMITS_KEPT:
-            self._build()
+        """One journal transaction's time, in ``eessi_journal_commit_seconds``."""
+        tally = self._commit_tally
+        if tally is None:
+            tally = self._commit_tally = _Tally(_COMMIT_BUCKETS)
+        tally.observe(seconds)
 
     #: What :meth:`watch` was given, registered when the registry is made.
     _watched: tuple[Institution, Callable[[], int]] | None = None
@@ -185,12 +154,84 @@ class NodeMetrics:
         return generate_latest(self.registry)
 
 
-#: Commit times kept before the registry is made (:meth:`NodeMetrics.observe_commit`).
-_COMMITS_KEPT: Final = 256
+_LAZY: Final = frozenset(("registry", "validation_failures", "retries"))
 
-_LAZY: Final = frozenset(
-    ("registry", "messages", "validation_failures", "retries", "commit_seconds", "message_seconds")
-)
+
+class _Tally:
+    """One histogram's buckets (not cumulative; the last one is ``+Inf``), sum and creation
+    time, counted as ``prometheus_client``'s ``Histogram.observe`` does: a value goes into the
+    first bucket whose bound is at least the value."""
+
+    __slots__ = ("bounds", "counts", "created", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+        self.created = time.time()
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+
+def _tally_collector(metrics: NodeMetrics) -> Any:
+    """The collector of the tallied series (:class:`_Tally`): the same families, names,
+    samples and help as a ``prometheus_client`` counter and histograms would write."""
+    from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+    from prometheus_client.registry import Collector
+    from prometheus_client.samples import Sample
+    from prometheus_client.utils import floatToGoString
+
+    go_text = cast(Callable[[float], str], floatToGoString)  # the `le` texts it writes
+
+    def histogram(
+        name: str, help_text: str, labelnames: list[str], rows: list[tuple[list[str], _Tally]]
+    ) -> Metric:
+        family = HistogramMetricFamily(name, help_text, labels=labelnames)
+        for values, tally in rows:
+            cumulative, buckets = 0, []
+            for bound, n in zip((*tally.bounds, float("inf")), tally.counts, strict=True):
+                cumulative += n
+                buckets.append((go_text(bound), float(cumulative)))
+            family.add_metric(values, buckets, tally.total)
+            labels = dict(zip(labelnames, values, strict=True))
+            family.samples.append(Sample(f"{name}_created", labels, tally.created, None, None))
+        return family
+
+    class _TallyCollector(Collector):
+        def describe(self) -> Iterator[Metric]:
+            return iter(())
+
+        def collect(self) -> Iterator[Metric]:
+            inst = metrics.institution
+            messages = CounterMetricFamily(
+                "eessi_messages",
+                "Messages by outcome: inbound processed/rejected/refused/expired/duplicate/"
+                "processing_failed, outbound acknowledged/failed (one count per message and"
+                " outcome)",
+                labels=["institution", "sed", "direction", "status"],
+            )
+            for (sed, direction, status), (n, created) in metrics._counts.items():
+                messages.add_metric([inst, sed, direction, status], n, created=created)
+            yield messages
+            commits = metrics._commit_tally
+            yield histogram(
+                "eessi_journal_commit_seconds",
+                "Time of one journal transaction (a batch of inputs and their effects), begin to"
+                " commit",
+                ["institution"],
+                [] if commits is None else [([inst], commits)],
+            )
+            yield histogram(
+                "eessi_message_duration_seconds",
+                "Time from journaling a message to its outcome (inbound: processed or rejected;"
+                " outbound: acknowledged or failed)",
+                ["institution", "direction"],
+                [([inst, d], tally) for d, tally in metrics._durations.items()],
+            )
+
+    return _TallyCollector()
 
 
 def _collector(metrics: NodeMetrics, node: Institution, outbox: Callable[[], int]) -> Any:

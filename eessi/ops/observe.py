@@ -19,11 +19,12 @@ and the ``rules`` it cites.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from eessi.errors import SedError
@@ -63,6 +64,14 @@ _PENDING_OUT: Final = (
     MessageStatus.WAITING_FOR_RECEIPT,
     MessageStatus.RETRYING,
 )
+#: What :meth:`ObservedJournal.update_status` does after each status, keyed by the status's
+#: value (a string: an enum member's hash and ``direction`` are Python calls, D360): the
+#: direction, and whether it settles the message (``True``) or is a retry (``False``); a
+#: status missing here is a step that is not reported.
+_REPORTED: Final = {
+    **{s.value: (s.direction, True) for s in _OUTCOMES},
+    MessageStatus.RETRYING.value: (Direction.OUT, False),
+}
 #: Fields of a decision's domain event worth a look in its log line (besides kind and rules).
 _DECISION_FIELDS: Final = ("confirmed", "reason", "why", "party", "to", "start", "person")
 
@@ -126,7 +135,8 @@ class ObservedJournal:
         if fresh:
             seen = _seen(record, time.monotonic())
             self._open[(Direction.IN, record.message_id)] = seen
-            self._line(logging.DEBUG, "received", record.message_id, seen, "message.step")
+            if log.isEnabledFor(logging.DEBUG):
+                self._line(logging.DEBUG, "received", record.message_id, seen, "message.step")
         else:
             self._outcome(record.message_id, _seen(record, None), "duplicate")
         return fresh
@@ -143,8 +153,14 @@ class ObservedJournal:
         self, message_id: str, status: MessageStatus, **kwargs: Any
     ) -> StatusChange:
         change = await self._inner.update_status(message_id, status, **kwargs)
-        if status in _OUTCOMES or status is MessageStatus.RETRYING:
-            await self._status(message_id, status, change.last_error)
+        reported = _REPORTED.get(status._value_)
+        if reported is not None:
+            key = (reported[0], message_id)
+            seen = self._open.get(key)
+            if seen is None:
+                seen = await self._unseen(key)
+            if seen is not None:
+                self._report(key, seen, status._value_, reported[1], change.last_error)
         return change
 
     async def set_status(self, message_id: str, status: MessageStatus, **kwargs: Any) -> Any:
@@ -154,51 +170,68 @@ class ObservedJournal:
         return result
 
     async def _status(self, message_id: str, status: MessageStatus, error: str | None) -> None:
-        direction = status.direction
-        key = (direction, message_id)
+        key = (status.direction, message_id)
         seen = self._open.get(key)
-        if seen is None:  # journaled before this process started (or primed without it)
-            record = await self._inner.message(message_id, direction)
-            if record is None:
-                return
-            seen = _seen(record, None)
-        if status is MessageStatus.RETRYING:
-            self._open[key] = seen
-            self._metrics.retries.labels(self._inst, seen.sed).inc()
-            self._line(logging.INFO, "retrying", message_id, seen, "retry", error=error)
+        if seen is None:
+            seen = await self._unseen(key)
+        if seen is not None:
+            self._report(key, seen, status.value, status is not MessageStatus.RETRYING, error)
+
+    async def _unseen(self, key: tuple[Direction, str]) -> _Seen | None:
+        """A message journaled before this process started (or primed without it), read."""
+        record = await self._inner.message(key[1], key[0])
+        return None if record is None else _seen(record, None)
+
+    def _report(
+        self, key: tuple[Direction, str], seen: _Seen, status: str, settles: bool, error: str | None
+    ) -> None:
+        """The counters and the line of a status change: an outcome (``settles``), or a retry."""
+        if settles:
+            self._open.pop(key, None)
+            self._outcome(key[1], seen, status, error=error)
             return
-        self._open.pop(key, None)
-        self._outcome(message_id, seen, status.value, error=error)
+        self._open[key] = seen
+        self._metrics.retries.labels(self._inst, seen.sed).inc()
+        self._line(logging.INFO, "retrying", key[1], seen, "retry", error=error)
 
     # -- transactions --------------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[JournalTransaction]:
-        started = time.perf_counter()
-        async with self._inner.transaction() as tx:
-            observed = _ObservedTx(tx)
-            yield cast(JournalTransaction, observed)
-        self._metrics.observe_commit(time.perf_counter() - started)
-        now = time.monotonic()
-        for record in observed.queued:
-            seen = _seen(record, now)
-            self._open[(Direction.OUT, record.message_id)] = seen
-            self._line(logging.DEBUG, "queued", record.message_id, seen, "message.step")
+    def transaction(self) -> AbstractAsyncContextManager[JournalTransaction]:
+        return _ObservedBlock(self)
+
+    async def _committed(self, observed: _ObservedTx, seconds: float) -> None:
+        """What a committed transaction reports (:class:`_ObservedBlock`)."""
+        self._metrics.observe_commit(seconds)
+        if observed.queued:
+            now = time.monotonic()
+            debug = log.isEnabledFor(logging.DEBUG)
+            for record in observed.queued:
+                queued = _seen(record, now)
+                self._open[(Direction.OUT, record.message_id)] = queued
+                if debug:
+                    self._line(logging.DEBUG, "queued", record.message_id, queued, "message.step")
         for message_id, status, error in observed.processed:
-            await self._status(message_id, status, error)
-        if log.isEnabledFor(logging.INFO):
+            key = (Direction.IN, message_id)
+            seen = self._open.get(key)
+            if seen is None:
+                seen = await self._unseen(key)
+            if seen is not None:
+                self._report(key, seen, status.value, True, error)
+        if observed.events and log.isEnabledFor(logging.INFO):
             for case_id, kind, data in observed.events:
                 _decision(self._inst, case_id, kind, data)
 
     # -- output --------------------------------------------------------------------------------
 
     def _outcome(self, message_id: str, seen: _Seen, status: str, **extra: Any) -> None:
-        self._metrics.counted(seen.sed, seen.direction.value, status).inc()
+        direction = seen.direction._value_
+        self._metrics.count(seen.sed, direction, status)
         elapsed = None if seen.since is None else time.monotonic() - seen.since
         if elapsed is not None and status != "duplicate":
-            self._metrics.timed(seen.direction.value).observe(elapsed)
+            self._metrics.timed(direction, elapsed)
         level = logging.WARNING if status in ("failed", "refused") else logging.INFO
-        self._line(level, status, message_id, seen, "message", elapsed=elapsed, **extra)
+        if log.isEnabledFor(level):
+            self._line(level, status, message_id, seen, "message", elapsed=elapsed, **extra)
 
     def _line(
         self,
@@ -232,6 +265,31 @@ class ObservedJournal:
         )
 
 
+class _ObservedBlock:
+    """``ObservedJournal.transaction()``: the journal's block, and once it has committed what
+    it wrote reported (a class rather than an ``asynccontextmanager``: one generator fewer per
+    transaction, D360)."""
+
+    __slots__ = ("_block", "_journal", "_observed", "_started")
+
+    def __init__(self, journal: ObservedJournal) -> None:
+        self._journal = journal
+        self._block = journal.inner.transaction()
+
+    async def __aenter__(self) -> JournalTransaction:
+        self._started = time.perf_counter()
+        self._observed = _ObservedTx(await self._block.__aenter__())
+        return cast(JournalTransaction, self._observed)
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        swallowed = await self._block.__aexit__(kind, exc, tb)
+        if kind is None:
+            await self._journal._committed(self._observed, time.perf_counter() - self._started)
+        return swallowed
+
+
 class _ObservedTx:
     """A transaction that remembers what to report once it commits."""
 
@@ -240,6 +298,9 @@ class _ObservedTx:
         self.queued: list[MessageRecord] = []
         self.processed: list[tuple[str, MessageStatus, str | None]] = []
         self.events: list[tuple[str, str, Mapping[str, Any]]] = []
+        # the writes reported on as they are (no __getattr__ miss per call)
+        self.append_event = inner.append_event
+        self.save_case = inner.save_case
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -262,7 +323,8 @@ class _ObservedTx:
     async def append_events(
         self, case_id: str, events: Iterable[tuple[str, Mapping[str, Any]]], **kwargs: Any
     ) -> Any:
-        events = list(events)
+        if not isinstance(events, list):
+            events = list(events)
         result = await self._inner.append_events(case_id, events, **kwargs)
         self.events.extend((case_id, kind, data) for kind, data in events)
         return result
