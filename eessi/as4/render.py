@@ -107,11 +107,12 @@ _BODY_C14N = (
 ).encode("ascii")
 _BODY_DIGEST = base64.b64encode(hashlib.sha256(_BODY_C14N).digest()).decode("ascii")
 _SECURITY_OPEN = f'<wsse:Security xmlns:wsse="{WSSE_NS}" env:mustUnderstand="true">'
-_TOKEN = (
-    f'<wsse:BinarySecurityToken EncodingType="{BASE64_BINARY}" ValueType="{X509V3}" '
-    'wsu:Id="{id}">{text}</wsse:BinarySecurityToken>'
+# The constant stretches of the security header, joined with the variable texts by f-strings
+# (``str.format`` parses its template on every call: several µs per message for these).
+_TOKEN_OPEN = (
+    f'<wsse:BinarySecurityToken EncodingType="{BASE64_BINARY}" ValueType="{X509V3}" wsu:Id="'
 )
-_ENCRYPTED_KEY = (
+_ENCRYPTED_KEY_OPEN = (
     f'<xenc:EncryptedKey xmlns:xenc="{XENC_NS}" Id="{KEY_ID}">'
     f'<xenc:EncryptionMethod Algorithm="{RSA_OAEP}">'
     f'<ds:DigestMethod xmlns:ds="{DS_NS}" Algorithm="{SHA256}"/>'
@@ -119,18 +120,26 @@ _ENCRYPTED_KEY = (
     f'<ds:KeyInfo xmlns:ds="{DS_NS}"><wsse:SecurityTokenReference>'
     f'<wsse:Reference URI="#{RECIPIENT_TOKEN_ID}" ValueType="{X509V3}"/>'
     "</wsse:SecurityTokenReference></ds:KeyInfo>"
-    "<xenc:CipherData><xenc:CipherValue>{wrapped}</xenc:CipherValue></xenc:CipherData>"
+    "<xenc:CipherData><xenc:CipherValue>"
+)
+_ENCRYPTED_KEY_CLOSE = (
+    "</xenc:CipherValue></xenc:CipherData>"
     '<xenc:ReferenceList><xenc:DataReference URI="#_encryptedData-1"/></xenc:ReferenceList>'
     "</xenc:EncryptedKey>"
 )
-_ENCRYPTED_DATA = (
+_ENCRYPTED_DATA_OPEN = (
     f'<xenc:EncryptedData xmlns:xenc="{XENC_NS}" Id="_encryptedData-1" '
-    f'Type="{ATTACHMENT_CONTENT_ONLY}" MimeType="{{mime}}">'
-    f'<xenc:EncryptionMethod Algorithm="{AES128_GCM}"/>'
+    f'Type="{ATTACHMENT_CONTENT_ONLY}" MimeType="'
+)
+_ENCRYPTED_DATA_MIDDLE = (
+    f'"><xenc:EncryptionMethod Algorithm="{AES128_GCM}"/>'
     f'<ds:KeyInfo xmlns:ds="{DS_NS}"><wsse:SecurityTokenReference xmlns:wsse11="{WSSE11_NS}" '
     f'wsse11:TokenType="{ENCRYPTED_KEY_TOKEN}"><wsse:Reference URI="#{KEY_ID}"/>'
     "</wsse:SecurityTokenReference></ds:KeyInfo>"
-    '<xenc:CipherData><xenc:CipherReference URI="cid:{cid}"><xenc:Transforms>'
+    '<xenc:CipherData><xenc:CipherReference URI="cid:'
+)
+_ENCRYPTED_DATA_CLOSE = (
+    '"><xenc:Transforms>'
     f'<ds:Transform xmlns:ds="{DS_NS}" Algorithm="{ATTACHMENT_CIPHERTEXT_TRANSFORM}"/>'
     "</xenc:Transforms></xenc:CipherReference></xenc:CipherData></xenc:EncryptedData>"
 )
@@ -141,26 +150,44 @@ _SIGNATURE_CLOSE = (
     "</wsse:SecurityTokenReference></ds:KeyInfo></ds:Signature>"
 )
 # ds:SignedInfo as serialised inside ds:Signature, and in exclusive C14N form (own xmlns:ds,
-# empty elements as start and end tags); {refs} are the ds:Reference elements in the same form.
-_SIGNED_INFO = (
+# empty elements as start and end tags), around the ds:Reference elements in the same form.
+_SIGNED_INFO_OPEN = (
     f'<ds:SignedInfo><ds:CanonicalizationMethod Algorithm="{EXC_C14N}"/>'
-    f'<ds:SignatureMethod Algorithm="{RSA_SHA256}"/>{{refs}}</ds:SignedInfo>'
+    f'<ds:SignatureMethod Algorithm="{RSA_SHA256}"/>'
 )
-_SIGNED_INFO_C14N = (
+_SIGNED_INFO_C14N_OPEN = (
     f'<ds:SignedInfo xmlns:ds="{DS_NS}">'
     f'<ds:CanonicalizationMethod Algorithm="{EXC_C14N}"></ds:CanonicalizationMethod>'
-    f'<ds:SignatureMethod Algorithm="{RSA_SHA256}"></ds:SignatureMethod>{{refs}}</ds:SignedInfo>'
+    f'<ds:SignatureMethod Algorithm="{RSA_SHA256}"></ds:SignatureMethod>'
 )
-_REFERENCE = (
-    '<ds:Reference URI="{uri}"><ds:Transforms><ds:Transform Algorithm="{transform}"/>'
-    f'</ds:Transforms><ds:DigestMethod Algorithm="{SHA256}"/>'
-    "<ds:DigestValue>{digest}</ds:DigestValue></ds:Reference>"
+_DIGEST_METHOD = f'</ds:Transforms><ds:DigestMethod Algorithm="{SHA256}"/><ds:DigestValue>'
+_DIGEST_METHOD_C14N = (
+    f'</ds:Transforms><ds:DigestMethod Algorithm="{SHA256}"></ds:DigestMethod><ds:DigestValue>'
 )
-_REFERENCE_C14N = (
-    '<ds:Reference URI="{uri}"><ds:Transforms><ds:Transform Algorithm="{transform}">'
-    f'</ds:Transform></ds:Transforms><ds:DigestMethod Algorithm="{SHA256}"></ds:DigestMethod>'
-    "<ds:DigestValue>{digest}</ds:DigestValue></ds:Reference>"
-)
+
+
+def _references(refs: Sequence[SignedReference]) -> str:
+    """The ``ds:Reference`` elements over ``refs`` (each with one transform), serialised."""
+    return "".join(
+        [
+            f'<ds:Reference URI="{r.uri}"><ds:Transforms><ds:Transform Algorithm='
+            f'"{r.transforms[0]}"/>{_DIGEST_METHOD}{r.digest_value}'
+            "</ds:DigestValue></ds:Reference>"
+            for r in refs
+        ]
+    )
+
+
+def _references_c14n(refs: Sequence[SignedReference]) -> str:
+    """The same in exclusive C14N form (empty elements as start and end tags)."""
+    return "".join(
+        [
+            f'<ds:Reference URI="{r.uri}"><ds:Transforms><ds:Transform Algorithm='
+            f'"{r.transforms[0]}"></ds:Transform>{_DIGEST_METHOD_C14N}{r.digest_value}'
+            "</ds:DigestValue></ds:Reference>"
+            for r in refs
+        ]
+    )
 
 
 _PLAIN_LINES = re.compile(
@@ -278,30 +305,16 @@ def _signature(signer: Credentials, refs: Sequence[SignedReference]) -> str:
 def signed_info_c14n(refs: Sequence[SignedReference]) -> bytes:
     """``ds:SignedInfo`` over ``refs`` (each with one transform) in exclusive C14N form: the
     bytes the signature value signs."""
-    return _SIGNED_INFO_C14N.format(
-        refs="".join(
-            _REFERENCE_C14N.format(uri=r.uri, transform=r.transforms[0], digest=r.digest_value)
-            for r in refs
-        )
-    ).encode("ascii")
+    return f"{_SIGNED_INFO_C14N_OPEN}{_references_c14n(refs)}</ds:SignedInfo>".encode("ascii")
 
 
 def signature_text(token: str, refs: Sequence[SignedReference], value: str) -> str:
     """The signer's BinarySecurityToken (``token``: its base64 text) and ``ds:Signature`` over
     ``refs`` with the base64 signature ``value``, as serialised in ``wsse:Security``."""
     return (
-        _TOKEN.format(id=BST_ID, text=token)
-        + _SIGNATURE_OPEN
-        + _SIGNED_INFO.format(
-            refs="".join(
-                _REFERENCE.format(uri=r.uri, transform=r.transforms[0], digest=r.digest_value)
-                for r in refs
-            )
-        )
-        + "<ds:SignatureValue>"
-        + value
-        + "</ds:SignatureValue>"
-        + _SIGNATURE_CLOSE
+        f'{_TOKEN_OPEN}{BST_ID}">{token}</wsse:BinarySecurityToken>{_SIGNATURE_OPEN}'
+        f"{_SIGNED_INFO_OPEN}{_references(refs)}</ds:SignedInfo>"
+        f"<ds:SignatureValue>{value}</ds:SignatureValue>{_SIGNATURE_CLOSE}"
     )
 
 
@@ -310,9 +323,9 @@ def encryption_text(token: str, wrapped: str, mime: str, cid: str) -> str:
     ``xenc:EncryptedKey`` (``wrapped``: the RSA-OAEP-wrapped AES key in base64) and the
     ``xenc:EncryptedData`` of the one attachment ``cid`` (type ``mime``)."""
     return (
-        _TOKEN.format(id=RECIPIENT_TOKEN_ID, text=token)
-        + _ENCRYPTED_KEY.format(wrapped=wrapped)
-        + _ENCRYPTED_DATA.format(mime=mime, cid=cid)
+        f'{_TOKEN_OPEN}{RECIPIENT_TOKEN_ID}">{token}</wsse:BinarySecurityToken>'
+        f"{_ENCRYPTED_KEY_OPEN}{wrapped}{_ENCRYPTED_KEY_CLOSE}"
+        f"{_ENCRYPTED_DATA_OPEN}{mime}{_ENCRYPTED_DATA_MIDDLE}{cid}{_ENCRYPTED_DATA_CLOSE}"
     )
 
 
