@@ -23,6 +23,7 @@ itself (D135). :func:`render_user_message` writes the same envelope from a templ
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import re
@@ -226,71 +227,97 @@ def _properties(name: str, props: Sequence[Property]) -> str:
     return f"<eb:{name}>{items}</eb:{name}>"
 
 
+def _property_values(props: Sequence[Property]) -> list[str | None]:
+    values: list[str | None] = []
+    for p in props:
+        values += (p.name, p.value, p.type)
+    return values
+
+
+@functools.lru_cache(maxsize=256)
+def _parties_text(from_party: Party, to_party: Party) -> str | None:
+    """``eb:PartyInfo``, or ``None`` when a value is not plain: the same for every message
+    between two parties, so written once per pair (and per pair the plain check)."""
+    values = (from_party.id, from_party.type, from_party.role)
+    if not plain(*values, to_party.id, to_party.type, to_party.role):
+        return None
+    return f"<eb:PartyInfo>{_party('From', from_party)}{_party('To', to_party)}</eb:PartyInfo>"
+
+
+@functools.lru_cache(maxsize=256)
+def _agreement_texts(
+    agreement: str, agreement_type: str | None, pmode: str | None
+) -> tuple[str, str] | None:
+    """``eb:CollaborationInfo``'s opening and ``eb:AgreementRef``, serialised and canonicalised
+    (C14N sorts the attributes), or ``None``: once per P-Mode."""
+    if not plain(agreement, agreement_type, pmode):
+        return None
+    type_ = f' type="{agreement_type}"' if agreement_type is not None else ""
+    pmode_ = f' pmode="{pmode}"' if pmode is not None else ""
+    tail = f">{agreement}</eb:AgreementRef>"
+    return (
+        f"<eb:CollaborationInfo><eb:AgreementRef{type_}{pmode_}{tail}",
+        f"<eb:CollaborationInfo><eb:AgreementRef{pmode_}{type_}{tail}",
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _service_text(service: str, service_type: str | None, action: str) -> str | None:
+    """``eb:Service`` and ``eb:Action``, or ``None``: once per P-Mode and action."""
+    if not plain(service, service_type, action):
+        return None
+    type_ = f' type="{service_type}"' if service_type is not None else ""
+    return f"<eb:Service{type_}>{service}</eb:Service><eb:Action>{action}</eb:Action>"
+
+
+@functools.lru_cache(maxsize=256)
+def _properties_text(name: str, props: tuple[Property, ...]) -> str | None:
+    """``props`` as the ``name`` element (empty text: none), or ``None`` when a value is not
+    plain: message properties once per sender and receiver, part properties once per kind."""
+    if not plain(*_property_values(props)):
+        return None
+    return _properties(name, props)
+
+
 def user_message_texts(um: UserMessage) -> tuple[str, str] | None:
     """``eb:UserMessage`` serialised and canonicalised (they differ only in AgreementRef's
-    attribute order), or ``None`` when a value is not plain or an element would be empty."""
-    values: list[str | None] = [
-        um.message_id,
-        um.ref_to_message_id,
-        um.from_party.id,
-        um.from_party.type,
-        um.from_party.role,
-        um.to_party.id,
-        um.to_party.type,
-        um.to_party.role,
-        um.agreement,
-        um.agreement_type,
-        um.pmode,
-        um.service,
-        um.service_type,
-        um.action,
-        um.conversation_id,
-    ]
-    for p in um.properties:
-        values += (p.name, p.value, p.type)
-    for part in um.parts:
-        if not part.properties:
-            return None  # an empty PartInfo self-closes when serialised: leave it to lxml
-        values.append(part.href)
-        for p in part.properties:
-            values += (p.name, p.value, p.type)
-    if not plain(*values):
+    attribute order), or ``None`` when a value is not plain or an element would be empty.
+
+    What is the same for many messages (the parties, the agreement, the service and action,
+    the properties) is written and checked once and kept; per message only the identifiers,
+    the timestamp and the parts' hrefs."""
+    if not plain(um.message_id, um.ref_to_message_id, um.conversation_id):
         return None
+    parties = _parties_text(um.from_party, um.to_party)
+    agreement = _agreement_texts(um.agreement, um.agreement_type, um.pmode)
+    service = _service_text(um.service, um.service_type, um.action)
+    properties = _properties_text("MessageProperties", um.properties)
+    if parties is None or agreement is None or service is None or properties is None:
+        return None
+    payload = ""
+    if um.parts:
+        infos = []
+        for part in um.parts:
+            if not part.properties:
+                return None  # an empty PartInfo self-closes when serialised: leave it to lxml
+            part_properties = _properties_text("PartProperties", part.properties)
+            if part_properties is None or not plain(part.href):
+                return None
+            infos.append(f'<eb:PartInfo href="{part.href}">{part_properties}</eb:PartInfo>')
+        payload = f"<eb:PayloadInfo>{''.join(infos)}</eb:PayloadInfo>"
     ref = um.ref_to_message_id
     head = (
         f"<eb:UserMessage><eb:MessageInfo><eb:Timestamp>{format_timestamp(um.timestamp)}"
         f"</eb:Timestamp><eb:MessageId>{um.message_id}</eb:MessageId>"
         + (f"<eb:RefToMessageId>{ref}</eb:RefToMessageId>" if ref is not None else "")
-        + "</eb:MessageInfo><eb:PartyInfo>"
-        + _party("From", um.from_party)
-        + _party("To", um.to_party)
-        + "</eb:PartyInfo><eb:CollaborationInfo>"
+        + f"</eb:MessageInfo>{parties}"
     )
-    type_ = f' type="{um.agreement_type}"' if um.agreement_type is not None else ""
-    pmode = f' pmode="{um.pmode}"' if um.pmode is not None else ""
-    agreement_tail = f">{um.agreement}</eb:AgreementRef>"
-    service_type = f' type="{um.service_type}"' if um.service_type is not None else ""
     tail = (
-        f"<eb:Service{service_type}>{um.service}</eb:Service><eb:Action>{um.action}</eb:Action>"
-        f"<eb:ConversationId>{um.conversation_id}</eb:ConversationId></eb:CollaborationInfo>"
-        + _properties("MessageProperties", um.properties)
+        f"{service}<eb:ConversationId>{um.conversation_id}</eb:ConversationId>"
+        f"</eb:CollaborationInfo>{properties}{payload}</eb:UserMessage>"
     )
-    if um.parts:
-        tail += (
-            "<eb:PayloadInfo>"
-            + "".join(
-                f'<eb:PartInfo href="{part.href}">'
-                + _properties("PartProperties", part.properties)
-                + "</eb:PartInfo>"
-                for part in um.parts
-            )
-            + "</eb:PayloadInfo>"
-        )
-    tail += "</eb:UserMessage>"
     # Serialised: attributes in the order the builder sets them; C14N: sorted by name.
-    serialised = f"{head}<eb:AgreementRef{type_}{pmode}{agreement_tail}{tail}"
-    canonical = f"{head}<eb:AgreementRef{pmode}{type_}{agreement_tail}{tail}"
-    return serialised, canonical
+    return f"{head}{agreement[0]}{tail}", f"{head}{agreement[1]}{tail}"
 
 
 def _signature(signer: Credentials, refs: Sequence[SignedReference]) -> str:
@@ -396,27 +423,29 @@ def render_user_message(
     return envelope_text("".join(security), serialised).encode("ascii"), parts, refs
 
 
-def _nr_reference(ref: SignedReference) -> tuple[str, str]:
-    """A ``ds:Reference`` of the non-repudiation information, serialised and canonicalised (it
-    declares ``ds`` itself; C14N writes empty elements as start and end tags)."""
-    ds = f'<ds:Reference xmlns:ds="{DS_NS}" URI="{ref.uri}">'
-    transforms = [f'<ds:Transform Algorithm="{t}"' for t in ref.transforms]
-    method = f'<ds:DigestMethod Algorithm="{ref.digest_algorithm}"'
-    value = f"<ds:DigestValue>{ref.digest_value}</ds:DigestValue></ds:Reference>"
-    if transforms:
-        serialised_t = (
-            "<ds:Transforms>" + "".join(t + "/>" for t in transforms) + "</ds:Transforms>"
+_NR_PART_OPEN = f'<ebbp:MessagePartNRInformation><ds:Reference xmlns:ds="{DS_NS}" URI="'
+_NR_PART_CLOSE = "</ds:DigestValue></ds:Reference></ebbp:MessagePartNRInformation>"
+
+
+def _nr_parts(ref: SignedReference) -> tuple[str, str]:
+    """A ``ebbp:MessagePartNRInformation`` of the non-repudiation information, serialised and
+    canonicalised (its ``ds:Reference`` declares ``ds`` itself; C14N writes empty elements as
+    start and end tags)."""
+    if ref.transforms:
+        serialised_t = "".join([f'<ds:Transform Algorithm="{t}"/>' for t in ref.transforms])
+        canonical_t = "".join(
+            [f'<ds:Transform Algorithm="{t}"></ds:Transform>' for t in ref.transforms]
         )
-        canonical_t = (
-            "<ds:Transforms>"
-            + "".join(t + "></ds:Transform>" for t in transforms)
-            + "</ds:Transforms>"
-        )
+        serialised_t = f"<ds:Transforms>{serialised_t}</ds:Transforms>"
+        canonical_t = f"<ds:Transforms>{canonical_t}</ds:Transforms>"
     else:
         serialised_t = canonical_t = ""
+    head = f'{_NR_PART_OPEN}{ref.uri}">'
+    method = f'<ds:DigestMethod Algorithm="{ref.digest_algorithm}"'
+    value = f"<ds:DigestValue>{ref.digest_value}{_NR_PART_CLOSE}"
     return (
-        f"{ds}{serialised_t}{method}/>{value}",
-        f"{ds}{canonical_t}{method}></ds:DigestMethod>{value}",
+        f"{head}{serialised_t}{method}/>{value}",
+        f"{head}{canonical_t}{method}></ds:DigestMethod>{value}",
     )
 
 
@@ -428,7 +457,7 @@ def receipt_texts(receipt: Receipt) -> tuple[str, str] | None:
         values += (r.uri, r.digest_algorithm, r.digest_value, *r.transforms)
     if not receipt.references or not plain(*values):
         return None  # (no references: an empty element, which self-closes when serialised)
-    nri = [_nr_reference(r) for r in receipt.references]
+    nri = [_nr_parts(r) for r in receipt.references]
     info = (
         f"<eb:SignalMessage><eb:MessageInfo><eb:Timestamp>{format_timestamp(receipt.timestamp)}"
         f"</eb:Timestamp><eb:MessageId>{receipt.message_id}</eb:MessageId>"
@@ -436,10 +465,9 @@ def receipt_texts(receipt: Receipt) -> tuple[str, str] | None:
         f'<eb:Receipt><ebbp:NonRepudiationInformation xmlns:ebbp="{EBBP_NS}">'
     )
     tail = "</ebbp:NonRepudiationInformation></eb:Receipt></eb:SignalMessage>"
-    part = "<ebbp:MessagePartNRInformation>{}</ebbp:MessagePartNRInformation>"
     return (
-        info + "".join(part.format(s) for s, _ in nri) + tail,
-        info + "".join(part.format(c) for _, c in nri) + tail,
+        f"{info}{''.join([s for s, _ in nri])}{tail}",
+        f"{info}{''.join([c for _, c in nri])}{tail}",
     )
 
 
