@@ -80,9 +80,8 @@ def package(envelope: bytes, attachments: tuple[Attachment, ...] | list[Attachme
     The boundary is derived from the contents (a seeded run stays byte-for-byte reproducible)
     and checked not to occur in any part.
     """
-    soap_type = SOAP_CONTENT_TYPE + "; charset=UTF-8"
     if not attachments:
-        return Packaged(soap_type, envelope)
+        return Packaged(_SOAP_TYPE, envelope)
     digest = hashlib.sha256(envelope)
     for a in attachments:
         digest.update(a.data)
@@ -90,22 +89,30 @@ def package(envelope: bytes, attachments: tuple[Attachment, ...] | list[Attachme
     marker = boundary.encode("ascii")
     if marker in envelope or any(marker in a.data for a in attachments):  # pragma: no cover
         raise _error("the MIME boundary occurs in a part", "package")
-    out = bytearray()
-    parts = [(soap_type, _ROOT_ID, envelope)]
-    parts += [(a.content_type, a.content_id, a.data) for a in attachments]
-    for content_type, cid, data in parts:
-        out += b"--" + marker + b"\r\n"
-        out += f"Content-Type: {content_type}\r\n".encode("ascii")
-        out += b"Content-Transfer-Encoding: binary\r\n"
-        out += f"Content-ID: <{cid}>\r\n\r\n".encode("ascii")
-        out += data
-        out += b"\r\n"
-    out += b"--" + marker + b"--\r\n"
-    header = (
-        f'multipart/related; boundary="{boundary}"; type="{SOAP_CONTENT_TYPE}"; '
-        f'start="<{_ROOT_ID}>"; start-info="{SOAP_CONTENT_TYPE}"'
-    )
-    return Packaged(header, bytes(out))
+    delimiter = b"--" + marker + b"\r\n"
+    out = [delimiter, _ROOT_HEAD, envelope]
+    for a in attachments:
+        out += (b"\r\n", delimiter, _part_head(a.content_type, a.content_id), a.data)
+    out += (b"\r\n--", marker, b"--\r\n")
+    header = f'multipart/related; boundary="{boundary}"; {_RELATED_TAIL}'
+    return Packaged(header, b"".join(out))
+
+
+_SOAP_TYPE: Final = SOAP_CONTENT_TYPE + "; charset=UTF-8"
+_RELATED_TAIL: Final = (
+    f'type="{SOAP_CONTENT_TYPE}"; start="<{_ROOT_ID}>"; start-info="{SOAP_CONTENT_TYPE}"'
+)
+
+
+def _part_head(content_type: str, cid: str) -> bytes:
+    """A MIME part's header lines and the blank line after them."""
+    return (
+        f"Content-Type: {content_type}\r\nContent-Transfer-Encoding: binary\r\n"
+        f"Content-ID: <{cid}>\r\n\r\n"
+    ).encode("ascii")
+
+
+_ROOT_HEAD: Final = _part_head(_SOAP_TYPE, _ROOT_ID)
 
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
