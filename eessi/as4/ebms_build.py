@@ -15,6 +15,7 @@ The envelope is an lxml tree: the security layer signs and encrypts it in place,
 
 from __future__ import annotations
 
+import functools
 import gzip
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -251,22 +252,25 @@ def sed_user_message(
             details={"ebms_code": "EBMS:0010"},
         )
     parties = pmode.parties
-    part_props = [Property("MimeType", "application/xml")]
     if pmode.compress:
-        part_props.append(Property("CompressionType", "application/gzip"))
         data = gzip.compress(sed, compresslevel=GZIP_LEVEL, mtime=0)
         content_type = "application/gzip"
     else:
         data = sed
         content_type = "application/xml"
-    part_props.append(Property("CharacterSet", "UTF-8"))
-    part_props.append(Property("SedVersion", addressing.sed_version))
+    from_party, to_party = _parties(
+        addressing.sender,
+        addressing.receiver,
+        parties.party_id_type,
+        parties.initiator_role,
+        parties.responder_role,
+    )
     um = UserMessage(
         message_id=message_id,
         timestamp=timestamp,
         ref_to_message_id=ref_to_message_id,
-        from_party=Party(addressing.sender, parties.party_id_type, parties.initiator_role),
-        to_party=Party(addressing.receiver, parties.party_id_type, parties.responder_role),
+        from_party=from_party,
+        to_party=to_party,
         agreement=pmode.agreement,
         agreement_type=pmode.agreement_type,
         pmode=pmode.id,
@@ -274,12 +278,36 @@ def sed_user_message(
         service_type=pmode.business.service_type,
         action=action,
         conversation_id=addressing.case_id,
-        properties=(
-            # No @type: the ebMS 3.0 schema (200704) has no type attribute on eb:Property, and
-            # every message we send must be valid against it (docs/as4.md).
-            Property("originalSender", addressing.sender),
-            Property("finalRecipient", addressing.receiver),
+        properties=_message_properties(addressing.sender, addressing.receiver),
+        parts=(
+            PartInfo("cid:" + content_id, _part_properties(pmode.compress, addressing.sed_version)),
         ),
-        parts=(PartInfo("cid:" + content_id, tuple(part_props)),),
     )
     return um, Attachment(content_id, content_type, data)
+
+
+# The header values that are the same for every message between two parties under one P-Mode,
+# made once: frozen values, shared by the messages that carry them.
+
+
+@functools.lru_cache(maxsize=256)
+def _parties(
+    sender: str, receiver: str, id_type: str | None, initiator: str, responder: str
+) -> tuple[Party, Party]:
+    return Party(sender, id_type, initiator), Party(receiver, id_type, responder)
+
+
+@functools.lru_cache(maxsize=256)
+def _message_properties(sender: str, receiver: str) -> tuple[Property, ...]:
+    # No @type: the ebMS 3.0 schema (200704) has no type attribute on eb:Property, and
+    # every message we send must be valid against it (docs/as4.md).
+    return (Property("originalSender", sender), Property("finalRecipient", receiver))
+
+
+@functools.lru_cache(maxsize=64)
+def _part_properties(compress: bool, sed_version: str) -> tuple[Property, ...]:
+    props = [Property("MimeType", "application/xml")]
+    if compress:
+        props.append(Property("CompressionType", "application/gzip"))
+    props += (Property("CharacterSet", "UTF-8"), Property("SedVersion", sed_version))
+    return tuple(props)

@@ -107,6 +107,7 @@ _BODY_C14N = (
     f'<env:Body xmlns:env="{SOAP_NS}" xmlns:wsu="{WSU_NS}" wsu:Id="{BODY_ID}"></env:Body>'
 ).encode("ascii")
 _BODY_DIGEST = base64.b64encode(hashlib.sha256(_BODY_C14N).digest()).decode("ascii")
+_BODY_REF = SignedReference("#" + BODY_ID, (EXC_C14N,), SHA256, _BODY_DIGEST)
 _SECURITY_OPEN = f'<wsse:Security xmlns:wsse="{WSSE_NS}" env:mustUnderstand="true">'
 # The constant stretches of the security header, joined with the variable texts by f-strings
 # (``str.format`` parses its template on every call: several µs per message for these).
@@ -486,7 +487,7 @@ def _header_refs(canonical: str) -> tuple[SignedReference, SignedReference]:
             SHA256,
             _digest(f"{_MESSAGING_C14N_OPEN}{canonical}</eb:Messaging>".encode("ascii")),
         ),
-        SignedReference("#" + BODY_ID, (EXC_C14N,), SHA256, _BODY_DIGEST),
+        _BODY_REF,
     )
 
 
