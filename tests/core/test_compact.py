@@ -156,8 +156,9 @@ def test_compact_documents_pickle_and_copy_as_their_decoded_dict() -> None:
     assert copy.deepcopy(docs) == docs
 
 
-def test_the_registry_finds_a_household_equal_to_the_one_given_after_many_lookups() -> None:
-    entries = [
+def _entries() -> list[RegistryEntry]:
+    """More households than a registry keeps decoded (``RECENT``), each with its own PIN."""
+    return [
         RegistryEntry(
             Household(
                 main_insured=(main(pin=f"1980010100{i:03d}"),), members=(spouse(),), id=f"h{i}"
@@ -166,6 +167,10 @@ def test_the_registry_finds_a_household_equal_to_the_one_given_after_many_lookup
         )
         for i in range(RECENT + 10)
     ]
+
+
+def test_the_registry_finds_a_household_equal_to_the_one_given_after_many_lookups() -> None:
+    entries = _entries()
     registry = CnsRegistry(entries)
     for entry in entries:  # more than RECENT: the first ones are decoded again
         assert registry.by_main_pin(entry.household.main_insured[0].pin) == entry
@@ -174,15 +179,7 @@ def test_the_registry_finds_a_household_equal_to_the_one_given_after_many_lookup
 
 
 def test_a_registry_made_inside_kept_decoded_returns_the_very_entries_given() -> None:
-    entries = [
-        RegistryEntry(
-            Household(
-                main_insured=(main(pin=f"1980010100{i:03d}"),), members=(spouse(),), id=f"h{i}"
-            ),
-            address=Address(town="Luxembourg", country="LU"),
-        )
-        for i in range(RECENT + 10)
-    ]
+    entries = _entries()
     with kept_decoded():
         registry = CnsRegistry(entries)
         indexed = CnsRegistry.indexed(
