@@ -3,20 +3,21 @@ and the Portuguese fund as a network speaking secured AS4 on loopback)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from eessi.as4.ebms_build import sed_user_message
-from eessi.as4.exchange import Incoming, receive_user_message
+from eessi.as4.exchange import Incoming, Outgoing, build_sed_message, receive_user_message
 from eessi.as4.mapping import Addressing
 from eessi.as4.mime import Packaged
 from eessi.as4.model import Attachment, Party, Property, UserMessage
 from eessi.as4.node_transport import as4_transport
-from eessi.as4.pki import Pki
+from eessi.as4.pki import Pki, create_pki, directory_institutions, load_pki
 from eessi.as4.pmode import PModeSet, default_pmodes_path, load_pmodes
+from eessi.as4.security import Credentials
 from eessi.as4.startup import As4Network, load_as4
 from eessi.directory import Directory, load_default_directory
 from eessi.node.institution import NodeOptions
@@ -33,6 +34,42 @@ PT = "PT:ISS00001"
 
 def pmodes() -> PModeSet:
     return load_pmodes(default_pmodes_path())
+
+
+def make_pki(
+    root: Path, ids: Collection[str] | None = None, *, now: datetime = WHEN, days: int = 30
+) -> Pki:
+    """A test PKI in ``root`` for the default directory's institutions (those of ``ids`` only,
+    when given), valid ``days`` from ``now``."""
+    institutions = [
+        e for e in directory_institutions(load_default_directory()) if ids is None or e.id in ids
+    ]
+    create_pki(root, institutions, now=now, days=days)
+    return load_pki(root)
+
+
+def signed_s072(
+    pki: Pki,
+    *,
+    to: str = CPAM,
+    credentials: Credentials | None = None,
+    sed: bytes | None = None,
+    seed: int = 3,
+    timestamp: datetime = WHEN,
+    pm: PModeSet | None = None,
+) -> Outgoing:
+    """The CNS's S072 (example ``seed``, or ``sed``) to ``to`` in case FR-1A2B3C, signed with
+    ``credentials`` (the CNS's own by default) and encrypted for ``to``, as the node sends it."""
+    return build_sed_message(
+        Addressing(CNS, to, "FR-1A2B3C4D5E6F", "S_BUC_01", "S072", "4.4"),
+        (pm or pmodes()).find("S_BUC_01", "S072"),
+        sed if sed is not None else example_xml("S072", seed=seed),
+        message_id="m-1@eessi-sim",
+        timestamp=timestamp,
+        content_id="sed-1@eessi-sim",
+        credentials=credentials if credentials is not None else pki.credentials(CNS),
+        recipient=pki.certificate(to),
+    )
 
 
 def s072_message(seed: int = 1) -> tuple[UserMessage, Attachment, bytes]:

@@ -16,10 +16,10 @@ Skipped when ``as4`` is not installed (it is a test extra).
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import pytest
+from as4_support import make_pki
 
 from eessi.as4.ebms_build import serialize
 from eessi.as4.ebms_parse import parse_envelope
@@ -27,12 +27,11 @@ from eessi.as4.exchange import build_sed_message, read_signal
 from eessi.as4.mapping import Addressing
 from eessi.as4.mime import unpackage
 from eessi.as4.model import ErrorSignal, Receipt, UserMessage
-from eessi.as4.pki import Pki, create_pki, directory_institutions, load_pki
+from eessi.as4.pki import Pki
 from eessi.as4.pmode import default_pmodes_path, load_pmodes
 from eessi.as4.security.decrypt import decrypt
 from eessi.as4.security.receipt import signed_receipt
 from eessi.as4.security.verify import verify
-from eessi.directory import load_default_directory
 from eessi.sed.examples import example_xml
 
 as4 = pytest.importorskip("as4", reason="the counterpart package `as4` is not installed")
@@ -49,10 +48,7 @@ INVOICE = (
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    root: Path = tmp_path_factory.mktemp("pki")
-    chosen = [e for e in directory_institutions(load_default_directory()) if e.id in (CNS, CPAM)]
-    create_pki(root, chosen, now=NOW, days=30)
-    return load_pki(root)
+    return make_pki(tmp_path_factory.mktemp("pki"), {CNS, CPAM}, now=NOW)
 
 
 def _their_message(pki: Pki) -> Any:

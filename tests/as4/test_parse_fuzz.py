@@ -12,20 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from as4_support import CNS, CPAM, pmodes
+from as4_support import CNS, CPAM, make_pki, pmodes, signed_s072
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eessi.as4.codes import CODES, ebms_error_of
 from eessi.as4.ebms_parse import open_payloads, parse_envelope
-from eessi.as4.exchange import build_sed_message, receive_user_message
-from eessi.as4.mapping import Addressing
+from eessi.as4.exchange import receive_user_message
 from eessi.as4.mime import unpackage
 from eessi.as4.model import UserMessage
-from eessi.as4.pki import create_pki, directory_institutions, load_pki
-from eessi.directory import load_default_directory
 from eessi.errors import EessiError
-from eessi.sed.examples import example_xml
 
 SAMPLE = (
     (Path(__file__).parent / "samples" / "user-message.mime")
@@ -90,20 +86,8 @@ def test_any_content_type_is_refused_or_read(content_type: str) -> None:
 def secured(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A signed and encrypted message and the keys to read it."""
     now = dt.datetime.now(dt.UTC)
-    root = tmp_path_factory.mktemp("pki")
-    chosen = [e for e in directory_institutions(load_default_directory()) if e.id in (CNS, CPAM)]
-    create_pki(root, chosen, now=now, days=2)
-    pki = load_pki(root)
-    out = build_sed_message(
-        Addressing(CNS, CPAM, "FR-1A2B3C4D5E6F", "S_BUC_01", "S072", "4.4"),
-        PMODES.find("S_BUC_01", "S072"),
-        example_xml("S072", seed=1),
-        message_id="m-1@eessi-sim",
-        timestamp=now,
-        content_id="sed-1@eessi-sim",
-        credentials=pki.credentials(CNS),
-        recipient=pki.certificate(CPAM),
-    )
+    pki = make_pki(tmp_path_factory.mktemp("pki"), {CNS, CPAM}, now=now, days=2)
+    out = signed_s072(pki, seed=1, timestamp=now, pm=PMODES)
     return {"out": out, "pki": pki, "now": now, "creds": pki.credentials(CPAM)}
 
 

@@ -13,33 +13,25 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from as4_support import CNS, CPAM, NOW, WHEN, header_variants, s072_message
+from as4_support import CNS, CPAM, NOW, PT, WHEN, header_variants, make_pki, s072_message
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from eessi.as4.ebms_parse import parse_envelope
 from eessi.as4.model import Attachment, Receipt, SignedReference, UserMessage
-from eessi.as4.pki import Pki, create_pki, directory_institutions, load_pki
+from eessi.as4.pki import Pki
 from eessi.as4.recognise import Recognised, read_rendered_receipt, receive_rendered
 from eessi.as4.render import render_receipt, render_user_message
 from eessi.as4.security import Credentials
 from eessi.as4.security.decrypt import decrypt
 from eessi.as4.security.receipt import check_receipt
 from eessi.as4.security.verify import verify
-from eessi.directory import load_default_directory
 from eessi.errors import EessiError
-
-PT = "PT:ISS00001"
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    root = tmp_path_factory.mktemp("pki")
-    institutions = [
-        e for e in directory_institutions(load_default_directory()) if e.id in (CNS, CPAM, PT)
-    ]
-    create_pki(root, institutions, now=WHEN, days=30)
-    return load_pki(root)
+    return make_pki(tmp_path_factory.mktemp("pki"), {CNS, CPAM, PT})
 
 
 def _rendered(pki: Pki, um: UserMessage, attachment: Attachment) -> tuple[bytes, list[Attachment]]:

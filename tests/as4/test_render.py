@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import replace
 
 import pytest
-from as4_support import CNS, CPAM, WHEN, header_variants, s072_message
+from as4_support import CNS, CPAM, WHEN, header_variants, make_pki, s072_message
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -26,26 +26,20 @@ from eessi.as4.model import (
     Receipt,
     UserMessage,
 )
-from eessi.as4.pki import Pki, create_pki, directory_institutions, load_pki
+from eessi.as4.pki import Pki
 from eessi.as4.render import render_receipt, render_user_message
 from eessi.as4.security import EXC_C14N, b64, c14n
 from eessi.as4.security.encrypt import encrypt
 from eessi.as4.security.receipt import check_receipt, signed_receipt
 from eessi.as4.security.sign import references, sign
 from eessi.as4.security.verify import verify
-from eessi.directory import load_default_directory
 
 RANDOM = bytes(range(28))
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    root = tmp_path_factory.mktemp("pki")
-    institutions = [
-        e for e in directory_institutions(load_default_directory()) if e.id in (CNS, CPAM)
-    ]
-    create_pki(root, institutions, now=WHEN, days=30)
-    return load_pki(root)
+    return make_pki(tmp_path_factory.mktemp("pki"), {CNS, CPAM})
 
 
 def _lxml_path(

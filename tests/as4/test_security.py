@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from as4_support import CNS, CPAM, NOW, WHEN, pmodes
+from as4_support import CNS, CPAM, NOW, WHEN, make_pki, signed_s072
 from as4_support import receive_secured as _receive
 from lxml import etree
 
@@ -22,15 +22,13 @@ from eessi.as4.ebms_build import GZIP_LEVEL
 from eessi.as4.ebms_parse import parse_envelope
 from eessi.as4.exchange import (
     Outgoing,
-    build_sed_message,
     error_for,
     read_signal,
     receipt_for,
 )
-from eessi.as4.mapping import Addressing
 from eessi.as4.mime import Packaged, unpackage
 from eessi.as4.model import ErrorSignal, Receipt
-from eessi.as4.pki import Pki, create_pki, directory_institutions, load_pki
+from eessi.as4.pki import Pki, directory_institutions
 from eessi.as4.pmode import PModeSet, parse_pmodes
 from eessi.as4.security.sign import sign
 from eessi.as4.security.verify import verify
@@ -49,25 +47,13 @@ Check = Callable[[bytes | etree._Element], None]
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    root = tmp_path_factory.mktemp("pki")
-    create_pki(root, directory_institutions(load_default_directory()), now=WHEN, days=30)
-    return load_pki(root)
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def _send(
     pki: Pki, pm: PModeSet | None = None, *, to: str = CPAM, sed: bytes | None = None
 ) -> Outgoing:
-    pm = pm or pmodes()
-    return build_sed_message(
-        Addressing(CNS, to, "FR-1A2B3C4D5E6F", "S_BUC_01", "S072", "4.4"),
-        pm.find("S_BUC_01", "S072"),
-        sed if sed is not None else example_xml("S072", seed=3),
-        message_id="m-1@eessi-sim",
-        timestamp=WHEN,
-        content_id="sed-1@eessi-sim",
-        credentials=pki.credentials(CNS),
-        recipient=pki.certificate(to),
-    )
+    return signed_s072(pki, to=to, sed=sed, pm=pm)
 
 
 def _code(call: Callable[[], object]) -> str:
@@ -137,17 +123,8 @@ def test_a_message_encrypted_for_another_institution_fails_decryption(pki: Pki) 
 
 
 def test_a_signature_by_another_institutions_key_fails_authentication(pki: Pki) -> None:
-    pm = pmodes()
-    out = build_sed_message(
-        Addressing(CNS, CPAM, "FR-1A2B3C4D5E6F", "S_BUC_01", "S072", "4.4"),
-        pm.find("S_BUC_01", "S072"),
-        example_xml("S072", seed=3),
-        message_id="m-1@eessi-sim",
-        timestamp=WHEN,
-        content_id="sed-1@eessi-sim",
-        credentials=pki.credentials("DE:TKK00001"),  # the TKK pretends to be the CNS
-        recipient=pki.certificate(CPAM),
-    )
+    # the TKK pretends to be the CNS
+    out = signed_s072(pki, credentials=pki.credentials("DE:TKK00001"))
     assert _code(lambda: _receive(pki, out.packaged)) == "EBMS:0101"
 
 
@@ -158,19 +135,8 @@ def test_an_expired_certificate_fails_authentication(pki: Pki) -> None:
 
 
 def test_a_certificate_from_another_ca_fails_authentication(pki: Pki, tmp_path: Path) -> None:
-    other_root = tmp_path / "other"
-    create_pki(other_root, [load_default_directory().get(CNS)], now=WHEN, days=30)
-    other = load_pki(other_root)
-    out = build_sed_message(
-        Addressing(CNS, CPAM, "FR-1A2B3C4D5E6F", "S_BUC_01", "S072", "4.4"),
-        pmodes().find("S_BUC_01", "S072"),
-        example_xml("S072", seed=3),
-        message_id="m-1@eessi-sim",
-        timestamp=WHEN,
-        content_id="sed-1@eessi-sim",
-        credentials=other.credentials(CNS),
-        recipient=pki.certificate(CPAM),
-    )
+    other = make_pki(tmp_path / "other", {CNS})
+    out = signed_s072(pki, credentials=other.credentials(CNS))
     assert _code(lambda: _receive(pki, out.packaged)) == "EBMS:0101"
 
 

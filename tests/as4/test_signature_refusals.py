@@ -13,40 +13,24 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
-from as4_support import CNS, CPAM, WHEN, pmodes
+from as4_support import CNS, CPAM, make_pki, signed_s072
 from as4_support import receive_secured as _receive
 
 from eessi.as4.codes import ebms_error_of
-from eessi.as4.exchange import build_sed_message
-from eessi.as4.mapping import Addressing
 from eessi.as4.mime import Packaged
-from eessi.as4.pki import Pki, create_pki, directory_institutions, load_pki
+from eessi.as4.pki import Pki
 from eessi.as4.security import certificate_b64
-from eessi.directory import load_default_directory
 from eessi.errors import EessiError
-from eessi.sed.examples import example_xml
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    root = tmp_path_factory.mktemp("pki")
-    create_pki(root, directory_institutions(load_default_directory()), now=WHEN, days=30)
-    return load_pki(root)
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="module")
 def sent(pki: Pki) -> Packaged:
-    pm = pmodes()
-    return build_sed_message(
-        Addressing(CNS, CPAM, "FR-1A2B3C4D5E6F", "S_BUC_01", "S072", "4.4"),
-        pm.find("S_BUC_01", "S072"),
-        example_xml("S072", seed=3),
-        message_id="m-1@eessi-sim",
-        timestamp=WHEN,
-        content_id="sed-1@eessi-sim",
-        credentials=pki.credentials(CNS),
-        recipient=pki.certificate(CPAM),
-    ).packaged
+    return signed_s072(pki).packaged
 
 
 def _refusal(call: Callable[[], object]) -> EessiError:

@@ -10,12 +10,11 @@ import dataclasses
 import datetime as dt
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
-from as4_support import CNS, CPAM
+from as4_support import CNS, CPAM, make_pki
 from lxml import etree
 from test_samples import _DEFAULT_TYPE, MANIFEST, _body
 
@@ -24,13 +23,12 @@ from eessi.as4.ebms_parse import parse_envelope
 from eessi.as4.mapping import Addressing
 from eessi.as4.mime import unpackage
 from eessi.as4.model import ErrorSignal, Receipt
-from eessi.as4.pki import Pki, create_pki, directory_institutions, load_pki
+from eessi.as4.pki import Pki
 from eessi.as4.pmode import PModeSet, default_pmodes_path, load_pmodes
 from eessi.as4.security.receipt import signed_receipt
 from eessi.as4.transport import As4Endpoint, As4Keys, As4Sender, sed_version_of
 from eessi.as4.wire import from_entity, to_entity
 from eessi.clock import VirtualClock
-from eessi.directory import load_default_directory
 from eessi.sed.examples import example_xml
 from eessi.transport.client import Failure, RetryPolicy, SendStatus, StatusUpdate
 from eessi.transport.limits import InboundLimits
@@ -45,10 +43,7 @@ OPEN = InboundLimits(max_clock_skew=None, max_message_age=None)
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    root: Path = tmp_path_factory.mktemp("pki")
-    chosen = [e for e in directory_institutions(load_default_directory()) if e.id in (CNS, CPAM)]
-    create_pki(root, chosen, now=NOW, days=30)
-    return load_pki(root)
+    return make_pki(tmp_path_factory.mktemp("pki"), {CNS, CPAM}, now=NOW)
 
 
 def secured() -> PModeSet:
