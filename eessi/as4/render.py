@@ -168,24 +168,16 @@ _DIGEST_METHOD_C14N = (
 )
 
 
-def _references(refs: Sequence[SignedReference]) -> str:
-    """The ``ds:Reference`` elements over ``refs`` (each with one transform), serialised."""
-    return "".join(
-        [
-            f'<ds:Reference URI="{r.uri}"><ds:Transforms><ds:Transform Algorithm='
-            f'"{r.transforms[0]}"/>{_DIGEST_METHOD}{r.digest_value}'
-            "</ds:DigestValue></ds:Reference>"
-            for r in refs
-        ]
+def _references(refs: Sequence[SignedReference], *, c14n: bool = False) -> str:
+    """The ``ds:Reference`` elements over ``refs`` (each with one transform), serialised; in
+    exclusive C14N form (empty elements as start and end tags) when ``c14n``."""
+    transform_end, digest_method = (
+        ('"></ds:Transform>', _DIGEST_METHOD_C14N) if c14n else ('"/>', _DIGEST_METHOD)
     )
-
-
-def _references_c14n(refs: Sequence[SignedReference]) -> str:
-    """The same in exclusive C14N form (empty elements as start and end tags)."""
     return "".join(
         [
             f'<ds:Reference URI="{r.uri}"><ds:Transforms><ds:Transform Algorithm='
-            f'"{r.transforms[0]}"></ds:Transform>{_DIGEST_METHOD_C14N}{r.digest_value}'
+            f'"{r.transforms[0]}{transform_end}{digest_method}{r.digest_value}'
             "</ds:DigestValue></ds:Reference>"
             for r in refs
         ]
@@ -333,7 +325,7 @@ def _signature(signer: Credentials, refs: Sequence[SignedReference]) -> str:
 def signed_info_c14n(refs: Sequence[SignedReference]) -> bytes:
     """``ds:SignedInfo`` over ``refs`` (each with one transform) in exclusive C14N form: the
     bytes the signature value signs."""
-    return f"{_SIGNED_INFO_C14N_OPEN}{_references_c14n(refs)}</ds:SignedInfo>".encode("ascii")
+    return f"{_SIGNED_INFO_C14N_OPEN}{_references(refs, c14n=True)}</ds:SignedInfo>".encode("ascii")
 
 
 def signature_text(token: str, refs: Sequence[SignedReference], value: str) -> str:
