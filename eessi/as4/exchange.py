@@ -52,11 +52,11 @@ from eessi.as4.security import (
     c14n,
     security_error,
 )
-from eessi.as4.security.decrypt import decrypt
+from eessi.as4.security.decrypt import Unwrap, decrypt
 from eessi.as4.security.encrypt import encrypt
 from eessi.as4.security.receipt import check_receipt, signed_receipt
 from eessi.as4.security.sign import references, sign
-from eessi.as4.security.verify import verify
+from eessi.as4.security.verify import verify_signed_info
 from eessi.errors import ConfigError, EessiError, EnvelopeError
 
 __all__ = [
@@ -163,8 +163,10 @@ def receive_user_message(
 ) -> Incoming:
     """Check a received user message completely and return its SED (see module docstring)."""
     parts = unpackage(content_type, body)
-    if credentials is not None and trust is not None:
-        recognised = _receive_rendered(parts, pmodes, receiver, credentials, trust, now)
+    # The receiver's RSA private-key operation, at most once for both paths (D390).
+    unwrap = Unwrap(credentials.key) if credentials is not None else None
+    if credentials is not None and trust is not None and unwrap is not None:
+        recognised = _receive_rendered(parts, pmodes, receiver, credentials, trust, now, unwrap)
         if recognised is not None:
             return recognised
     parsed = parse_envelope(parts.envelope)
@@ -188,11 +190,24 @@ def receive_user_message(
     if security.enabled:
         if credentials is None or trust is None:
             raise _no_keys(pmode, "is secured", "this receiver's key and the network's CA")
-        attachments = decrypt(parsed.root, attachments, credentials, required=security.encrypt)
         if security.sign:
-            verified = verify(parsed.root, attachments, trust, sender=um.from_party.id, now=now)
-            refs = verified.references
+            # The signature (trust, SignedInfo's value, header and Body digests) before the
+            # key is unwrapped: a forged or unsigned message costs no private-key operation.
+            signed = verify_signed_info(
+                parsed.root,
+                [a.content_id for a in attachments],
+                trust,
+                sender=um.from_party.id,
+                now=now,
+            )
+            attachments = decrypt(
+                parsed.root, attachments, credentials, required=security.encrypt, unwrap=unwrap
+            )
+            refs = signed.attachments_match(attachments).references
         else:
+            attachments = decrypt(
+                parsed.root, attachments, credentials, required=security.encrypt, unwrap=unwrap
+            )
             refs = _digests(parsed.root, attachments)
     else:
         if parsed.security is not None:
@@ -218,11 +233,14 @@ def _receive_rendered(
     credentials: Credentials,
     trust: Trust,
     now: datetime,
+    unwrap: Unwrap,
 ) -> Incoming | None:
     """The message of ``parts`` if :mod:`eessi.as4.render` wrote it, signed and encrypted, and
     its P-Mode says so: every check passed without an XML tree (D320); ``None``: read it the
     general way (which also gives every refusal its code and words)."""
-    recognised = receive_rendered(parts.envelope, parts.attachments, credentials, trust, now)
+    recognised = receive_rendered(
+        parts.envelope, parts.attachments, credentials, trust, now, unwrap=unwrap
+    )
     if recognised is None:
         return None
     um, attachments, refs = recognised

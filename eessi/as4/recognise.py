@@ -13,16 +13,20 @@ prove the text is **exactly** what the template writes for the values it read:
    signature value and the ``eb:UserMessage``); another takes the header's values from
    ``eb:UserMessage``, converted as the tree path converts them (element texts stripped, the
    Timestamp by ``fromisoformat``);
-2. the envelope the template writes for those values, with the digests **computed here** (the
-   ``eb:Messaging`` header's exclusive C14N form is the template's, the attachment's digest is
-   of its decrypted bytes), must equal the received bytes, byte for byte. So the received
-   envelope is one the tree path reads as these same values (``tests/as4/test_render.py``: the
-   template's bytes are the lxml path's, its C14N forms lxml's), and its digests are right;
-3. the same checks as the tree path, with the same calls: the key is wrapped for this
-   receiver's own certificate token and unwraps (RSA-OAEP), the attachment decrypts (AES-GCM),
+2. the envelope the template writes for those values, with the header's and the Body's
+   digests **computed here** (the ``eb:Messaging`` header's exclusive C14N form is the
+   template's) and the attachment's as received, must equal the received bytes, byte for byte.
+   So the received envelope is one the tree path reads as these same values
+   (``tests/as4/test_render.py``: the template's bytes are the lxml path's, its C14N forms
+   lxml's), and its header digests are right;
+3. the same checks as the tree path, with the same calls, the public-key ones first (D390):
    the signer's certificate passes :meth:`~eessi.as4.security.Trust.check` for the sending
-   party at ``now``, the digests match (compared in constant time), the signature value
-   verifies over the C14N form of ``ds:SignedInfo``.
+   party at ``now`` and the signature value verifies over the C14N form of ``ds:SignedInfo``
+   (the received digests); only then is the key, wrapped for this receiver's own certificate
+   token, unwrapped (RSA-OAEP, through the message's
+   :class:`~eessi.as4.security.decrypt.Unwrap`, so the tree path never does it again), the
+   attachment decrypted (AES-GCM) and its digest compared with the signed one (in constant
+   time).
 
 Anything else, a refusal included, returns ``None``, and the caller reads the message the
 general way, which accepts or refuses it with its own code and words: this path accepts a
@@ -60,8 +64,11 @@ from eessi.as4.model import (
     UserMessage,
 )
 from eessi.as4.render import (
+    attachment_ref,
+    digest_b64,
     encryption_text,
     envelope_text,
+    header_refs,
     plain,
     receipt_refs,
     receipt_texts,
@@ -71,7 +78,7 @@ from eessi.as4.render import (
     user_message_texts,
 )
 from eessi.as4.security import Credentials, Trust, certificate_b64
-from eessi.as4.security.encrypt import OAEP
+from eessi.as4.security.decrypt import Unwrap
 from eessi.as4.security.verify import token_certificate
 from eessi.errors import EessiError
 
@@ -234,10 +241,13 @@ def receive_rendered(
     credentials: Credentials,
     trust: Trust,
     now: datetime,
+    *,
+    unwrap: Unwrap | None = None,
 ) -> Recognised | None:
     """The user message of ``envelope`` (as :mod:`eessi.as4.render` writes it, signed and
     encrypted), its decrypted attachment and its signed references, every check passed; or
-    ``None``: read it the general way (see the module docstring)."""
+    ``None``: read it the general way (see the module docstring). ``unwrap``: the message's
+    :class:`~eessi.as4.security.decrypt.Unwrap`, shared with the general way."""
     found = _match(_ENVELOPE, envelope) if len(attachments) == 1 else None
     if found is None:
         return None
@@ -249,31 +259,39 @@ def receive_rendered(
         return None
     texts = user_message_texts(um)
     own_token = certificate_b64(credentials.certificate)
-    if texts is None or found["rtoken"] != own_token:
+    if texts is None or found["rtoken"] != own_token or len(part.data) < 12 + 16:
+        return None
+    serialised, canonical = texts
+    # The references as signed: the header's and the Body's digests computed here, the
+    # attachment's as received (its bytes are encrypted: compared once decrypted, below).
+    header, body = header_refs(canonical)
+    signed = (header, body, attachment_ref(cid, found["d3"]))
+    if not _digests_match(signed[:2], found):
+        return None
+    rebuilt = envelope_text(
+        encryption_text(own_token, found["wrapped"], mime, cid)
+        + signature_text(found["stoken"], signed, found["value"]),
+        serialised,
+    )
+    if rebuilt != text:
+        return None
+    # The signer and the signature before the key (D390): a forged message costs this
+    # receiver no RSA private-key operation.
+    if not _signed_by(found, signed, trust, um.from_party.id, now):
         return None
     # The key and the attachment (decrypt.py's checks, for the template's one attachment).
     wrapped = _unb64(found["wrapped"])
-    if wrapped is None or len(part.data) < 12 + 16:
+    if wrapped is None:
         return None
     try:
-        key = credentials.key.decrypt(wrapped, OAEP)
+        key = (unwrap or Unwrap(credentials.key))(wrapped)
         if len(key) != 16:
             return None
         clear = AESGCM(key).decrypt(part.data[:12], part.data[12:], None)
     except (ValueError, InvalidTag):
         return None
-    serialised, canonical = texts
-    refs = user_message_refs(canonical, cid, clear)
-    if not _digests_match(refs, found):
-        return None
-    rebuilt = envelope_text(
-        encryption_text(own_token, found["wrapped"], mime, cid)
-        + signature_text(found["stoken"], refs, found["value"]),
-        serialised,
-    )
-    if rebuilt != text:
-        return None
-    if not _signed_by(found, refs, trust, um.from_party.id, now):
+    refs = (header, body, attachment_ref(cid, digest_b64(clear)))
+    if not hmac.compare_digest(refs[2].digest_value.encode(), found["d3"].encode()):
         return None
     return um, [Attachment(cid, mime, clear)], refs
 

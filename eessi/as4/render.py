@@ -74,9 +74,12 @@ from eessi.as4.security.sign import BST_ID
 
 __all__ = [
     "Rendered",
+    "attachment_ref",
     "certificate_b64",
+    "digest_b64",
     "encryption_text",
     "envelope_text",
+    "header_refs",
     "plain",
     "receipt_refs",
     "receipt_texts",
@@ -355,14 +358,13 @@ def user_message_refs(
     """The three references a user message's signature covers: ``eb:Messaging`` (whose
     ``eb:UserMessage`` has the exclusive C14N form ``canonical``), the empty Body, and the
     attachment ``content_id`` with the bytes ``data``."""
-    return (
-        *_header_refs(canonical),
-        SignedReference(
-            "cid:" + content_id,
-            (ATTACHMENT_CONTENT_SIGNATURE_TRANSFORM,),
-            SHA256,
-            _digest(data),
-        ),
+    return (*header_refs(canonical), attachment_ref(content_id, digest_b64(data)))
+
+
+def attachment_ref(content_id: str, digest: str) -> SignedReference:
+    """The reference to the attachment ``content_id`` with the SHA-256 ``digest`` (base64)."""
+    return SignedReference(
+        "cid:" + content_id, (ATTACHMENT_CONTENT_SIGNATURE_TRANSFORM,), SHA256, digest
     )
 
 
@@ -373,7 +375,8 @@ def envelope_text(security: str, serialised: str) -> str:
     return f"{_ENVELOPE_START}{header}{_MESSAGING_OPEN}{serialised}</eb:Messaging>{_ENVELOPE_END}"
 
 
-def _digest(data: bytes) -> str:
+def digest_b64(data: bytes) -> str:
+    """The SHA-256 digest of ``data`` in base64, as ``ds:DigestValue`` holds it."""
     return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
 
 
@@ -467,17 +470,17 @@ def receipt_texts(receipt: Receipt) -> tuple[str, str] | None:
 def receipt_refs(canonical: str) -> tuple[SignedReference, SignedReference]:
     """The two references a receipt's signature covers: ``eb:Messaging`` (whose
     ``eb:SignalMessage`` has the exclusive C14N form ``canonical``) and the empty Body."""
-    return _header_refs(canonical)
+    return header_refs(canonical)
 
 
-def _header_refs(canonical: str) -> tuple[SignedReference, SignedReference]:
+def header_refs(canonical: str) -> tuple[SignedReference, SignedReference]:
     """``eb:Messaging`` around the unit whose C14N form is ``canonical``, and the empty Body."""
     return (
         SignedReference(
             "#" + MESSAGING_ID,
             (EXC_C14N,),
             SHA256,
-            _digest(f"{_MESSAGING_C14N_OPEN}{canonical}</eb:Messaging>".encode("ascii")),
+            digest_b64(f"{_MESSAGING_C14N_OPEN}{canonical}</eb:Messaging>".encode("ascii")),
         ),
         _BODY_REF,
     )

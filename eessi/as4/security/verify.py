@@ -11,6 +11,13 @@ ebMS code a receiver answers:
   certificate is not the sender's or not issued by the network's CA, or is not valid now.
 
 Digests are compared in constant time. It returns the references, which the receipt repeats.
+
+A receiver checks in two steps (D390): :func:`verify_signed_info` before anything is
+decrypted (the structure, the signer's trust, the digests of the header and the Body, the
+signature value over ``ds:SignedInfo``, which holds every reference's digest as received: all
+with the sender's public key), then :meth:`Signed.attachments_match` once the attachments are
+decrypted. So a forged or unsigned message is refused before this receiver spends an RSA
+private-key operation on its transported key. :func:`verify` is the two steps at once.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from eessi.as4.security import (
     unb64,
 )
 
-__all__ = ["Verified", "token_certificate", "verify"]
+__all__ = ["Signed", "Verified", "token_certificate", "verify", "verify_signed_info"]
 
 _DS = "{" + DS_NS + "}"
 _WSSE = "{" + WSSE_NS + "}"
@@ -86,6 +93,30 @@ class Verified:
     certificate: x509.Certificate
 
 
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """A signature whose ``ds:SignedInfo`` verified from a trusted signer, and whose header and
+    Body digests matched: what is left is the attachments' digests (their decrypted bytes)."""
+
+    references: tuple[SignedReference, ...]
+    certificate: x509.Certificate
+    #: Per covered attachment, its Content-ID, reference URI and the digest the signer signed.
+    pending: tuple[tuple[str, str, bytes], ...]
+
+    def attachments_match(self, attachments: Sequence[Attachment]) -> Verified:
+        """The verified signature, if every attachment (decrypted) has the signed digest;
+        :class:`EnvelopeError` (EBMS:0101) if one was changed."""
+        by_cid = {a.content_id: a for a in attachments}
+        for cid, uri, expected in self.pending:
+            attachment = by_cid.get(cid)
+            actual = hashlib.sha256(attachment.data).digest() if attachment is not None else b""
+            if not hmac.compare_digest(actual, expected):
+                raise _auth(
+                    f"the digest of {uri!r} does not match: it was changed", "ds:DigestValue"
+                )
+        return Verified(self.references, self.certificate)
+
+
 def _policy(message: str, where: str = "wsse:Security") -> Exception:
     return security_error(message, where, "EBMS:0103")
 
@@ -103,6 +134,24 @@ def verify(
     now: datetime,
 ) -> Verified:
     """Check the signature of ``envelope`` (attachments already decrypted) from ``sender``."""
+    signed = verify_signed_info(
+        envelope, [a.content_id for a in attachments], trust, sender=sender, now=now
+    )
+    return signed.attachments_match(attachments)
+
+
+def verify_signed_info(
+    envelope: etree._Element,
+    content_ids: Sequence[str],
+    trust: Trust,
+    *,
+    sender: str | None,
+    now: datetime,
+) -> Signed:
+    """Every check of the signature of ``envelope`` from ``sender`` that needs no attachment's
+    bytes: it must cover the header, the Body and the attachments ``content_ids``, come from a
+    certificate trusted for ``sender`` at ``now``, and its value must verify over
+    ``ds:SignedInfo``; the attachments' digests are compared by :meth:`Signed.attachments_match`."""
     top = kids(envelope)
     header = _first(top, _HEADER)
     body = _first(top, _BODY)
@@ -138,7 +187,8 @@ def verify(
     refs: list[SignedReference] = []
     covered_xml: set[str] = set()
     covered_cids: set[str] = set()
-    by_cid = {a.content_id: a for a in attachments}
+    cids = set(content_ids)
+    pending: list[tuple[str, str, bytes]] = []
     wanted = {"messaging": messaging, "body": body}
     ids: dict[str, list[etree._Element]] | None = None
     for ref in in_signed_info.get(_REFERENCE, ()):
@@ -178,23 +228,24 @@ def verify(
                 raise _policy(f"{name} is referenced twice", "ds:Reference")
             covered_xml.add(name)
             actual = hashlib.sha256(c14n(target, prefix_list(transform_els[0]))).digest()
+            if not hmac.compare_digest(actual, expected):
+                raise _auth(
+                    f"the digest of {uri!r} does not match: it was changed", "ds:DigestValue"
+                )
         elif uri.startswith("cid:"):
             if transforms != (ATTACHMENT_CONTENT_SIGNATURE_TRANSFORM,):
                 raise _policy(
                     f"reference {uri!r} must use the Attachment-Content-Signature-Transform"
                 )
-            attachment = by_cid.get(uri[4:])
-            if attachment is None or uri[4:] in covered_cids:
+            if uri[4:] not in cids or uri[4:] in covered_cids:
                 raise _auth(f"reference {uri!r} names no (or a repeated) attachment")
             covered_cids.add(uri[4:])
-            actual = hashlib.sha256(attachment.data).digest()
+            pending.append((uri[4:], uri, expected))  # compared once decrypted
         else:
             raise _policy(f"reference {uri!r}: only '#id' and 'cid:' references are accepted")
-        if not hmac.compare_digest(actual, expected):
-            raise _auth(f"the digest of {uri!r} does not match: it was changed", "ds:DigestValue")
         refs.append(SignedReference(uri, transforms, SHA256, digest_el.text or ""))
-    if covered_xml != set(wanted) or covered_cids != set(by_cid):
-        missing = sorted(set(wanted) - covered_xml) + sorted(set(by_cid) - covered_cids)
+    if covered_xml != set(wanted) or covered_cids != cids:
+        missing = sorted(set(wanted) - covered_xml) + sorted(cids - covered_cids)
         raise _policy(f"the signature does not cover: {', '.join(missing)}", "ds:SignedInfo")
     try:
         public_key.verify(
@@ -205,7 +256,7 @@ def verify(
         )
     except InvalidSignature:
         raise _auth("the signature value does not verify", "ds:SignatureValue") from None
-    return Verified(tuple(refs), cert)
+    return Signed(tuple(refs), cert, tuple(pending))
 
 
 def _certificate(
