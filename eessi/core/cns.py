@@ -73,7 +73,7 @@ from eessi.core.desk import (
     file_cases,
     reference_of,
 )
-from eessi.core.eligibility import Action, Decision, Outcome, decide
+from eessi.core.eligibility import Action, Decision, Outcome, decide, decide_answering
 from eessi.core.facts import DocumentKind, Fact, Facts
 from eessi.core.household import FamilyMember
 from eessi.core.messages import (
@@ -491,7 +491,15 @@ class CnsRun:
 
     def pursue(self, ref: MemberRef) -> None:
         """Decide about ``ref`` and do what the decision asks; keep the registration in line."""
-        decision = note_rejections(self, ref, self.decide(ref))
+        entry = self.desk.registry.entry(ref.household)
+        decision, answer = decide_answering(
+            entry.household,
+            ref.member,
+            on=self.today,
+            facts=self.facts_of(ref.household),
+            params=self.p.rules,
+        )
+        decision = note_rejections(self, ref, decision)
         self.tx.emit(DecisionMade(ref, decision))
         answering = [
             cf
@@ -505,8 +513,10 @@ class CnsRun:
         if decision.outcome is Outcome.PENDING:
             actions = {m.action for m in decision.missing}
             if answering and actions <= {Action.SEND_S072}:
-                for cf in answering:
-                    answer_eligible(self, cf, ref)
+                # The first case is answered with the decision taken with this one (D410):
+                # nothing changed the facts since; an S072 sent changes them for the next.
+                for i, cf in enumerate(answering):
+                    answer_eligible(self, cf, ref, answer if i == 0 else None)
                 return
             if answering and Action.WAIT_FOR_S071 in actions:
                 for cf in answering:

@@ -149,13 +149,18 @@ def _find(run: CnsRun, s071: S071) -> MemberRef | str:
     )
 
 
-def answer_eligible(run: CnsRun, cf: CaseFile, ref: MemberRef) -> None:
-    """The rules wait only for the S072: decide as if S072 and S073 were in, and send."""
-    extra = (
-        Fact(_D.S072, member=ref.member, on=run.today),
-        Fact(_D.S073, member=ref.member, institution=cf.peer, on=run.today),
-    )
-    what_if = run.decide(ref, run.facts_of(ref.household).with_(*extra))
+def answer_eligible(
+    run: CnsRun, cf: CaseFile, ref: MemberRef, what_if: Decision | None = None
+) -> None:
+    """The rules wait only for the S072: decide as if S072 and S073 were in, and send.
+    ``what_if``: that decision, when the caller has it already
+    (:func:`~eessi.core.eligibility.decide_answering` on the facts as they are now)."""
+    if what_if is None:
+        extra = (
+            Fact(_D.S072, member=ref.member, on=run.today),
+            Fact(_D.S073, member=ref.member, institution=cf.peer, on=run.today),
+        )
+        what_if = run.decide(ref, run.facts_of(ref.household).with_(*extra))
     if not what_if.eligible:
         answer_refused(run, cf, ref, what_if)
         return

@@ -57,7 +57,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import Enum
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 from eessi.core.countries import LUXEMBOURG
 from eessi.core.facts import DocumentKind, Fact, Facts, S041Reply
@@ -76,7 +76,16 @@ from eessi.core.rules import DEFAULT_PARAMETERS, RuleApplication, RuleParameters
 from eessi.errors import DomainError
 from eessi.quick_init import quick_init
 
-__all__ = ["Action", "Decision", "Missing", "Outcome", "Party", "decide", "decide_all"]
+__all__ = [
+    "Action",
+    "Decision",
+    "Missing",
+    "Outcome",
+    "Party",
+    "decide",
+    "decide_all",
+    "decide_answering",
+]
 
 D = DocumentKind
 
@@ -291,17 +300,21 @@ class _Ctx:
             return Decision(
                 self.m.id, Outcome.PENDING, self.on, tuple(self.reasons), tuple(self.missing)
             )
-        self.starts.append(anchor.affiliated_since)
+        return self.eligible(anchor, tuple(self.reasons))
+
+    def eligible(self, anchor: MainInsured, reasons: tuple[RuleApplication, ...]) -> Decision:
+        """ELIGIBLE with ``anchor``, citing ``reasons``, from the dates gathered so far."""
+        ends = self.ends
         if anchor.affiliation_end is not None:
-            self.ends.append(anchor.affiliation_end)
+            ends = [*ends, anchor.affiliation_end]
         return Decision(
             self.m.id,
             Outcome.ELIGIBLE,
             self.on,
-            tuple(self.reasons),
+            reasons,
             attaches_to=anchor.id,
-            start=max(self.starts),
-            end=min(self.ends) if self.ends else None,
+            start=max(*self.starts, anchor.affiliated_since),
+            end=min(ends) if ends else None,
         )
 
 
@@ -319,14 +332,51 @@ def decide(
     :class:`~eessi.errors.DomainError` only for a member not in the household or a
     threshold table that has no amount on ``on``.
     """
+    return _decide(household, member, on, facts, params)[0]
+
+
+def decide_answering(
+    household: Household,
+    member: str | FamilyMember,
+    *,
+    on: date,
+    facts: Facts | None = None,
+    params: RuleParameters = DEFAULT_PARAMETERS,
+) -> tuple[Decision, Decision | None]:
+    """:func:`decide`, and when that decision waits only for the CNS to send the S072
+    (R14/R17, ``Action.SEND_S072``) also the decision the CNS answers with: the one
+    :func:`decide` gives once the S072 is sent and the S073 received (those two facts added),
+    else ``None``.
+
+    One evaluation gives both (D410): the S072 and S073 facts are read only by the last step of
+    the R14 and R17 paths, so with them the rules apply the same reasons up to that step, then
+    "S073 received" where the pending decision asks for the S073, and nothing is missing."""
+    return _decide(household, member, on, facts, params, answering=True)
+
+
+def _decide(
+    household: Household,
+    member: str | FamilyMember,
+    on: date,
+    facts: Facts | None,
+    params: RuleParameters,
+    *,
+    answering: bool = False,
+) -> tuple[Decision, Decision | None]:
     m = household.member(member if isinstance(member, str) else member.id)
     ctx = _Ctx(household, m, on, facts or Facts(), params)
     try:
         _who(ctx)
         anchor = _anchor(ctx)
-        return _route(ctx, anchor)
+        decision = _route(ctx, anchor)
     except _Refused as refused:
-        return refused.decision
+        return refused.decision, None
+    if not answering or len(ctx.missing) != 1 or ctx.missing[0].action is not Action.SEND_S072:
+        return decision, None
+    # The pending decision's only item is _s072_s073's (the last step of its path, where
+    # nothing else was missing): with the S073 in, that step applies "S073 received" instead.
+    received = RuleApplication(ctx.missing[0].rule, _S073_RECEIVED)
+    return decision, ctx.eligible(anchor, (*decision.reasons, received))
 
 
 def decide_all(
@@ -743,10 +793,13 @@ def _s071_from_residence(ctx: _Ctx, rule_id: str) -> Fact | None:
     return good
 
 
+_S073_RECEIVED: Final = "S073 received: the fund of residence confirmed the registration"
+
+
 def _s072_s073(ctx: _Ctx, rule_id: str, s071: Fact) -> None:
     """R14/R17: the CNS sends the S072; the fund of residence confirms with the S073."""
     if ctx.has(D.S073):
-        ctx.apply(rule_id, "S073 received: the fund of residence confirmed the registration")
+        ctx.apply(rule_id, _S073_RECEIVED)
         return
     sent = ctx.has(D.S072)
     hint = "S072 sent; wait for the S073" if sent else f"send the S072 (the S1) for {ctx.m.id}"
