@@ -3,12 +3,25 @@ reproducible byte for byte, :class:`RandomIds` is for live institutions."""
 
 from __future__ import annotations
 
+import os
 import random
 import uuid
 import zlib
-from typing import Protocol
+from typing import Final, Protocol
 
-__all__ = ["IdGenerator", "RandomIds", "SeededIds", "institution_seed"]
+__all__ = ["IdGenerator", "RandomIds", "SeededIds", "institution_seed", "uuid4_text"]
+
+#: The variant and version bits of a version-4 UUID, as :class:`uuid.UUID` sets them.
+_CLEAR: Final = ~((0xC000 << 48) | (0xF000 << 64))
+_SET: Final = (0x8000 << 48) | (4 << 76)
+
+
+def uuid4_text(value: int) -> str:
+    """``str(uuid.UUID(int=value, version=4))``, the same text, without making the
+    :class:`uuid.UUID` (its pure-Python ``__init__`` and ``__str__``: about 3 µs of the
+    4 µs a node's desk spent per ID, D401)."""
+    h = f"{value & _CLEAR | _SET:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class IdGenerator(Protocol):
@@ -35,7 +48,7 @@ class SeededIds:
         self._rng.seed(self.seed)
 
     def uuid(self) -> str:
-        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        return uuid4_text(self._rng.getrandbits(128))
 
     def case_id(self, country: str) -> str:
         return f"{country}-{self._rng.getrandbits(48):012X}"
@@ -48,7 +61,7 @@ class RandomIds:
         """Nothing to go back to: random IDs have no sequence."""
 
     def uuid(self) -> str:
-        return str(uuid.uuid4())
+        return uuid4_text(int.from_bytes(os.urandom(16)))  # what uuid.uuid4() draws
 
     def case_id(self, country: str) -> str:
         return f"{country}-{uuid.uuid4().int >> 80:012X}"

@@ -11,7 +11,10 @@ Besides the answer's steps (``build:``, ``send:``), the inbound side's (D360): t
 handler and the accept (``inbound:``), the worker's batch (``process:``) and the statements of
 its transaction (``commit:``), the group-commit task, the outcome counters and lines (``ops:``),
 the journal writer's group commits (``thread:``, on the writer thread), and each thread's CPU
-since the probe started, from ``/proc`` (``thread CPU:``, per answer built).
+since the probe started, from ``/proc`` (``thread CPU:``, per answer built). D400: the SED
+decode split into the one-pass decoder and the general one (it should never run on a regular
+document), the cyclic collector's collections on the loop thread (``gc:``), and with
+``EESSI_BENCH_PROBE_DECODE_TWICE=1`` each SED decoded twice, both timed (:func:`_decode_twice`).
 """
 
 from __future__ import annotations
@@ -164,6 +167,13 @@ def _install_inbound() -> None:
     _wrap(Worker, "handle", "process: one input (Worker.handle)")
     _wrap(worker, "from_element", "process: SED decode (from_element)")
     _wrap(Worker, "run", "process: desk (Worker.run)")
+    import eessi.sed.codec as codec
+
+    _wrap(codec, "_fast_decode", "process: SED decode, one-pass decoder (codec._fast_decode)")
+    _wrap(codec, "_decode", "process: SED decode, general decoder (codec._decode)")
+    if os.environ.get("EESSI_BENCH_PROBE_DECODE_TWICE"):
+        _decode_twice(worker)
+    _install_gc()
     _wrap(Worker, "finished", "process: events' JSON and outbox build (Worker.finished)")
     _wrap(worker, "case_state", "process: case state's JSON (case_state)")
     _wrap(ObservedJournal, "_outcome", "ops: outcome counters and line (ObservedJournal._outcome)")
@@ -209,6 +219,44 @@ def _install_inbound() -> None:
         return
     _wrap(As4Endpoint, "_receive", "inbound: AS4 receive (As4Endpoint._receive)")
     _wrap(As4Endpoint, "_receipt", "inbound: AS4 receipt (As4Endpoint._receipt)")
+
+
+def _decode_twice(worker: Any) -> None:
+    """``EESSI_BENCH_PROBE_DECODE_TWICE=1`` (D400): the worker decodes each SED twice, the
+    second time from the same tree right after the first, and the probe times both: what the
+    decode costs where the node runs it against what it costs with its code and data in the
+    CPU's caches (the fund's own work per SED doubles here: compare steps, not totals)."""
+    inner = worker.from_element
+
+    def twice(root: Any) -> Any:
+        start = time.thread_time()
+        inner(root)
+        _add("decode twice: first (as the node runs it)", time.thread_time() - start)
+        start = time.thread_time()
+        try:
+            return inner(root)
+        finally:
+            _add("decode twice: second, same tree at once", time.thread_time() - start)
+
+    worker.from_element = twice
+
+
+def _install_gc() -> None:
+    """The cyclic collector's own CPU on the loop thread (``gc.callbacks``): its collections
+    run inside whatever step allocated last, so the steps' figures include them."""
+    import gc
+
+    started: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if phase == "start":
+            started[:] = [time.thread_time()]
+        elif started:
+            _add(f"gc: generation {info['generation']} collection", time.thread_time() - started[0])
+
+    gc.callbacks.append(on_gc)
 
 
 def _threads_cpu() -> dict[str, float]:
