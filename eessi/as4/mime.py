@@ -19,6 +19,7 @@ import binascii
 import functools
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import Message
 from typing import Final
@@ -196,12 +197,12 @@ def unpackage(content_type: str, body: bytes, *, max_bytes: int = MAX_BYTES) -> 
     return Unpackaged(root[1], tuple(attachments))
 
 
-def _split(body: bytes, boundary: bytes) -> list[tuple[dict[str, str], bytes]]:
+def _split(body: bytes, boundary: bytes) -> list[tuple[Mapping[str, str], bytes]]:
     delim = b"--" + boundary
     pos = body.find(delim)
     if pos < 0 or (pos > 0 and body[pos - 2 : pos] != b"\r\n"):
         raise _error("the body does not start with the boundary", "multipart body")
-    parts: list[tuple[dict[str, str], bytes]] = []
+    parts: list[tuple[Mapping[str, str], bytes]] = []
     while True:
         pos += len(delim)
         if body[pos : pos + 2] == b"--":
@@ -219,22 +220,31 @@ def _split(body: bytes, boundary: bytes) -> list[tuple[dict[str, str], bytes]]:
         pos = end + 2
 
 
-def _checked(parts: list[tuple[dict[str, str], bytes]]) -> list[tuple[dict[str, str], bytes]]:
+def _checked(
+    parts: list[tuple[Mapping[str, str], bytes]],
+) -> list[tuple[Mapping[str, str], bytes]]:
     if not parts:
         raise _error("the multipart body has no part", "multipart body")
     return parts
 
 
-def _part(raw: bytes, index: int) -> tuple[dict[str, str], bytes]:
-    where = f"MIME part {index}"
+def _part(raw: bytes, index: int) -> tuple[Mapping[str, str], bytes]:
     if raw.startswith(b"\r\n"):
         return {}, raw[2:]
     sep = raw.find(b"\r\n\r\n", 0, _MAX_HEADERS)
     if sep < 0:
-        raise _error("part headers do not end (or exceed 4 KB)", where)
+        raise _error("part headers do not end (or exceed 4 KB)", f"MIME part {index}")
+    return _headers(raw[:sep], index), raw[sep + 4 :]
+
+
+@functools.lru_cache(maxsize=256)
+def _headers(block: bytes, index: int) -> Mapping[str, str]:
+    """A part's header lines, names in lower case, read once per distinct block (a sender's
+    root part has the same headers in every message: D391); the mapping is shared, read only."""
+    where = f"MIME part {index}"
     headers: dict[str, str] = {}
     last: str | None = None
-    for line in raw[:sep].decode("latin-1").split("\r\n"):
+    for line in block.decode("latin-1").split("\r\n"):
         if line[:1] in (" ", "\t") and last is not None:
             headers[last] += " " + line.strip()
             continue
@@ -243,7 +253,7 @@ def _part(raw: bytes, index: int) -> tuple[dict[str, str], bytes]:
             raise _error(f"malformed part header line {line[:60]!r}", where)
         last = name.strip().lower()
         headers[last] = value.strip()
-    return headers, raw[sep + 4 :]
+    return headers
 
 
 def _decode(encoding: str, data: bytes, where: str) -> bytes:

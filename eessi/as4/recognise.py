@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import re
 from collections.abc import Sequence
@@ -83,6 +84,9 @@ from eessi.as4.security.verify import token_certificate
 from eessi.errors import EessiError
 
 __all__ = ["Recognised", "read_rendered_receipt", "receive_rendered"]
+
+_PKCS1V15 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
 
 #: The user message, its decrypted attachments and the references its signature covers.
 Recognised = tuple[UserMessage, list[Attachment], tuple[SignedReference, ...]]
@@ -168,13 +172,24 @@ _USER_MESSAGE = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=256)
 def _properties(text: str | None) -> tuple[Property, ...]:
-    """Properties as the tree path reads them: the value's text stripped, the attributes not."""
+    """Properties as the tree path reads them: the value's text stripped, the attributes not.
+    Read once per distinct text (the message properties are the same for a sender and a
+    receiver, the part properties for a kind of part: D391); the tuple and its frozen
+    values are shared, as :func:`eessi.as4.ebms_build.sed_user_message` shares its own."""
     if text is None:
         return ()
     return tuple(
         Property(m[1], m[3].strip(), m[2]) for m in _PROPERTY.finditer(text)
     )  # (finditer: an absent type is None; findall would give "")
+
+
+@functools.lru_cache(maxsize=256)
+def _party_of(type_: str | None, ident: str, role: str) -> Party:
+    """A ``eb:From``/``eb:To`` party as the tree path reads it (texts stripped), made once per
+    distinct text (D391)."""
+    return Party(ident.strip(), type_, role.strip())
 
 
 def _user_message(text: str) -> UserMessage | None:
@@ -194,8 +209,8 @@ def _user_message(text: str) -> UserMessage | None:
         message_id=mid.strip(),
         timestamp=timestamp,
         ref_to_message_id=ref.strip() if ref is not None else None,
-        from_party=Party(fid.strip(), ft, fr.strip()),
-        to_party=Party(tid.strip(), tt, tr.strip()),
+        from_party=_party_of(ft, fid, fr),
+        to_party=_party_of(tt, tid, tr),
         agreement=ag.strip(),
         agreement_type=at,
         pmode=pm,
@@ -319,7 +334,7 @@ def _signed_by(
         return False
     try:
         public_key = trust.check(token_certificate(found["stoken"]), party, now)
-        public_key.verify(value, signed_info_c14n(refs), padding.PKCS1v15(), hashes.SHA256())
+        public_key.verify(value, signed_info_c14n(refs), _PKCS1V15, _SHA256)
     except (EessiError, InvalidSignature):
         return False
     return True

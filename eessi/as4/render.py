@@ -68,6 +68,7 @@ from eessi.as4.security import (
     X509V3,
     Credentials,
     certificate_b64,
+    per_certificate,
 )
 from eessi.as4.security.encrypt import KEY_ID, OAEP, RECIPIENT_TOKEN_ID
 from eessi.as4.security.sign import BST_ID
@@ -94,6 +95,8 @@ __all__ = [
 #: Rendered envelope bytes, the parts to send (encrypted when asked) and the signed references.
 Rendered = tuple[bytes, list[Attachment], tuple[SignedReference, ...]]
 
+_PKCS1V15 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
 _PLAIN = re.compile(r"[\x20\x21\x23-\x25\x28-\x3b\x3d\x3f-\x7e]+\Z")
 
 _ENVELOPE_START = (
@@ -319,7 +322,7 @@ def user_message_texts(um: UserMessage) -> tuple[str, str] | None:
 def _signature(signer: Credentials, refs: Sequence[SignedReference]) -> str:
     """The signer's BinarySecurityToken and ``ds:Signature`` over ``refs`` (each with one
     transform), as :func:`eessi.as4.security.sign.sign` appends them to ``wsse:Security``."""
-    value = signer.key.sign(signed_info_c14n(refs), padding.PKCS1v15(), hashes.SHA256())
+    value = signer.key.sign(signed_info_c14n(refs), _PKCS1V15, _SHA256)
     return signature_text(
         certificate_b64(signer.certificate), refs, base64.b64encode(value).decode("ascii")
     )
@@ -380,6 +383,15 @@ def digest_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
 
 
+@per_certificate
+def _recipient_key(recipient: x509.Certificate) -> RSAPublicKey:
+    """The recipient certificate's RSA key, read once per certificate object (D391)."""
+    public_key = recipient.public_key()
+    if not isinstance(public_key, RSAPublicKey):
+        raise ValueError("the recipient's certificate has no RSA key")
+    return public_key
+
+
 def render_user_message(
     um: UserMessage,
     attachment: Attachment,
@@ -401,9 +413,7 @@ def render_user_message(
     security: list[str] = []
     parts = [attachment]
     if recipient is not None:
-        public_key = recipient.public_key()
-        if not isinstance(public_key, RSAPublicKey):
-            raise ValueError("the recipient's certificate has no RSA key")
+        public_key = _recipient_key(recipient)
         pool = random if random is not None else os.urandom(16 + 12)
         key, iv = pool[:16], pool[16:28]
         wrapped = base64.b64encode(public_key.encrypt(key, OAEP)).decode("ascii")
@@ -427,22 +437,27 @@ def _nr_parts(ref: SignedReference) -> tuple[str, str]:
     """A ``ebbp:MessagePartNRInformation`` of the non-repudiation information, serialised and
     canonicalised (its ``ds:Reference`` declares ``ds`` itself; C14N writes empty elements as
     start and end tags)."""
-    if ref.transforms:
-        serialised_t = "".join([f'<ds:Transform Algorithm="{t}"/>' for t in ref.transforms])
+    serialised_m, canonical_m = _nr_methods(ref.transforms, ref.digest_algorithm)
+    head = f'{_NR_PART_OPEN}{ref.uri}">'
+    value = f"<ds:DigestValue>{ref.digest_value}{_NR_PART_CLOSE}"
+    return f"{head}{serialised_m}{value}", f"{head}{canonical_m}{value}"
+
+
+@functools.lru_cache(maxsize=64)
+def _nr_methods(transforms: tuple[str, ...], digest_algorithm: str) -> tuple[str, str]:
+    """A reference's ``ds:Transforms`` and ``ds:DigestMethod``, serialised and canonicalised:
+    the same for every message's references of one kind, so written once (D391)."""
+    if transforms:
+        serialised_t = "".join([f'<ds:Transform Algorithm="{t}"/>' for t in transforms])
         canonical_t = "".join(
-            [f'<ds:Transform Algorithm="{t}"></ds:Transform>' for t in ref.transforms]
+            [f'<ds:Transform Algorithm="{t}"></ds:Transform>' for t in transforms]
         )
         serialised_t = f"<ds:Transforms>{serialised_t}</ds:Transforms>"
         canonical_t = f"<ds:Transforms>{canonical_t}</ds:Transforms>"
     else:
         serialised_t = canonical_t = ""
-    head = f'{_NR_PART_OPEN}{ref.uri}">'
-    method = f'<ds:DigestMethod Algorithm="{ref.digest_algorithm}"'
-    value = f"<ds:DigestValue>{ref.digest_value}{_NR_PART_CLOSE}"
-    return (
-        f"{head}{serialised_t}{method}/>{value}",
-        f"{head}{canonical_t}{method}></ds:DigestMethod>{value}",
-    )
+    method = f'<ds:DigestMethod Algorithm="{digest_algorithm}"'
+    return f"{serialised_t}{method}/>", f"{canonical_t}{method}></ds:DigestMethod>"
 
 
 def receipt_texts(receipt: Receipt) -> tuple[str, str] | None:
