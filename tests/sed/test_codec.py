@@ -22,6 +22,7 @@ from eessi.sed.documents import DOCUMENTS, S073, X009, Document, SedReference, f
 from eessi.sed.examples import example
 from eessi.sed.header import SBDH_NS, BusinessScope, CaseAction, Header, Partner
 from eessi.sed.header import DocumentIdentification as DocId
+from eessi.sed.model import Node, xml_fields
 
 
 def tree_bytes(node: object, root_ns: str, root_name: str, prefix: str, qualified: bool) -> bytes:
@@ -163,3 +164,82 @@ def test_a_signature_at_the_end_is_skipped() -> None:
         b"</ds:Signature></sed:S073>",
     )
     assert from_xml(signed) == from_xml(data)
+
+
+def _specs() -> list[tuple[str, codec.XmlField]]:
+    """Every field spec of the SED and header model classes (nested ones included)."""
+    seen: set[type] = set()
+    found: list[tuple[str, codec.XmlField]] = []
+    todo: list[type] = [*DOCUMENTS.values(), Header]
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        for name, spec in xml_fields(cls):
+            found.append((f"{cls.__name__}.{name}", spec))
+            if isinstance(spec.kind, type) and issubclass(spec.kind, Node):
+                todo.append(spec.kind)
+            todo.extend(c for _, c in spec.choice)
+    return found
+
+
+def _probes(spec: codec.XmlField) -> list[object]:
+    if spec.kind == "int":
+        low = spec.min_value or 0
+        return [low - 1, low, low + 1, 10**6]
+    if spec.kind == "datetime":
+        return [dt.datetime(2026, 3, 2, 9, 0), dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)]
+    texts = ["", "A", "AB", "x" * 40, "0b6e4b44-5a4b-4c1e-9a43-2d7b9d2a1f00", "S072", "01", "99"]
+    for n in (spec.min_len - 1, spec.min_len, spec.max_len, (spec.max_len or 0) + 1):
+        if n is not None and n >= 0:
+            texts.append("y" * n)
+    texts += sorted(spec.codes or ())
+    return texts
+
+
+def test_the_one_pass_decoders_inline_checks_are_as_strict_as_the_checks() -> None:
+    """D402: the generated decoder checks each value with an expression written inline; it
+    refuses exactly the values the general check (``_check_for``) refuses."""
+    compared = 0
+    for where, spec in _specs():
+        check = codec._check_for(spec)
+        env: dict[str, object] = {}
+        failed = codec._failed_check_source(spec, "v", env, "0")
+        if check is None:
+            assert failed is None, where
+            continue
+        if failed is None:  # nothing to check: the check passes everything
+            assert all(check(v) for v in _probes(spec)), where
+            continue
+        test = eval(f"lambda v: {failed}", env)
+        for value in _probes(spec):
+            assert test(value) is (not check(value)), (where, value)
+            compared += 1
+    assert compared > 500
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        # a text longer than its field allows
+        ((b"<forename>", b"<forename>" + b"n" * 300), "sed.bad-value"),
+        # a code the list does not have (a checked text, not an enum)
+        ((b"<value>DE</value>", b"<value>D1</value>"), "sed.bad-value"),
+    ],
+)
+def test_a_value_the_checks_refuse_is_refused_as_the_general_decoder_says(
+    change: tuple[bytes, bytes], code: str
+) -> None:
+    data = example("S072", "4.4", 2).to_xml()
+    assert change[0] in data
+    bad = data.replace(*change, 1)
+    root = codec.parse(bad)
+    with pytest.raises(codec._Irregular):
+        codec._fast_decode(root, DOCUMENTS["S072"], None, "4.4", {"version": "4.4"})
+    with pytest.raises(SedError) as info:
+        from_xml(bad)
+    with pytest.raises(SedError) as general:
+        general_decode(bad)
+    assert info.value.code == general.value.code == code
+    assert info.value.message == general.value.message
