@@ -166,6 +166,8 @@ _BLOBS_INSERT = _D.sql(statements.BLOBS_INSERT)
 _BLOBS_AFTER_INSERT = (
     "INSERT INTO message_blobs (message_seq, envelope, payload) VALUES (last_insert_rowid(), ?, ?)"
 )
+#: A case's last event number (0: none yet).
+_LAST_SEQ = "SELECT COALESCE(MAX(seq), 0) FROM case_events WHERE case_id = ?"
 _N = statements.N_ROW
 _ts = statements.SQLITE.ts
 
@@ -402,7 +404,9 @@ class SqliteJournal(sql_journal.SqlJournal):
         refusals.expect(record, Direction.IN, INITIAL_STATUS[Direction.IN], "accept_inbound")
         params = message_params(record, _D)
 
-        def op(conn: sqlite3.Connection) -> bool:
+        case_id = record.conversation_id
+
+        def op(conn: sqlite3.Connection) -> tuple[bool, int | None]:
             row = conn.execute(_ACCEPT, params[:_N]).fetchone()
             if row is None:
                 existing = conn.execute(
@@ -412,10 +416,16 @@ class SqliteJournal(sql_journal.SqlJournal):
                 ).fetchone()
                 raise refusals.inbound_id_taken(record, existing[0] if existing else None)
             conn.execute(_BLOBS_INSERT, (row[1], *params[_N:]))
-            return bool(row[0] == 0)
+            if row[0] != 0:
+                return False, None
+            # The case this message belongs to gets its events soon: its last event number,
+            # read here on the writer's warm connection, spares the loop its own read (D370).
+            return True, conn.execute(_LAST_SEQ, (case_id,)).fetchone()[0]
 
-        result: bool = await self._submit(op)
-        return result
+        fresh, last_seq = await self._submit(op)
+        if last_seq is not None:
+            self._seqs.learn(case_id, last_seq)
+        return bool(fresh)
 
     async def refuse_inbound(self, record: MessageRecord, reason: str) -> None:
         params = message_params(sql_journal.refused_copy(record, reason), _D)
@@ -762,11 +772,18 @@ class _LastSeqs:
     def get(self, case_id: str) -> int:
         seq = self._known.get(case_id)
         if seq is None:
-            row = self._conn.execute(
-                "SELECT COALESCE(MAX(seq), 0) FROM case_events WHERE case_id = ?", (case_id,)
-            ).fetchone()
+            row = self._conn.execute(_LAST_SEQ, (case_id,)).fetchone()
             seq = self._known[case_id] = int(row[0])
         return seq
+
+    def learn(self, case_id: str, seq: int) -> None:
+        """A case's last event number as committed, read by the writer when it accepted a
+        message of the case (D370). Kept only if the case is not known yet: a value known
+        here comes from a commit at least as recent (a transaction's numbers are merged
+        after its commit, and a message's accept settles before any later group commit's);
+        a number taken meanwhile after all is refused by the (case_id, seq) key, and the
+        cache is emptied then."""
+        self._known.setdefault(case_id, int(seq))
 
     def update(self, seqs: Mapping[str, int]) -> None:
         self._known.update(seqs)

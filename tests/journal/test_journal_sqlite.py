@@ -152,6 +152,33 @@ async def test_a_reopened_journal_numbers_each_case_on_from_its_last_event(
         assert [e.seq for e in await journal.case_events("A")] == [1, 2, 3, 4, 5]
 
 
+async def test_an_accepted_message_s_case_is_numbered_on_from_the_writer_s_read_d370(
+    tmp_path: Path,
+) -> None:
+    # The accept reads its case's last event number on the writer (D370), so the batch that
+    # processes the message numbers the case's events without a read on the loop: a case
+    # that already has events continues after them, a new case starts at 1.
+    path = tmp_path / "j.sqlite"
+    async with await SqliteJournal.open(path) as journal, journal.transaction() as tx:
+        await tx.append_events("LU-OLD", [("a", {}), ("b", {}), ("c", {})], at=T0)
+    async with await SqliteJournal.open(path) as journal:
+        assert await journal.accept_inbound(inbound("m1", case="LU-OLD"))
+        assert await journal.accept_inbound(inbound("m2", case="LU-NEW"))
+        assert journal._seqs._known == {"LU-OLD": 3, "LU-NEW": 0}  # learned, not read
+        async with journal.transaction() as tx:
+            assert [e.seq for e in await tx.append_events("LU-OLD", [("d", {})], at=T0)] == [4]
+            assert [e.seq for e in await tx.append_events("LU-NEW", [("x", {})], at=T0)] == [1]
+            await tx.mark_processed("m1", at=T0)
+            await tx.mark_processed("m2", at=T0)
+        # a later message of a known case learns nothing older than what was committed
+        assert await journal.accept_inbound(inbound("m3", case="LU-OLD"))
+        async with journal.transaction() as tx:
+            assert (await tx.append_event("LU-OLD", "e", {}, at=T0)).seq == 5
+        # a copy (a duplicate) reads nothing
+        assert not await journal.accept_inbound(inbound("m3", case="LU-OLD"))
+        assert [e.seq for e in await journal.case_events("LU-OLD")] == [1, 2, 3, 4, 5]
+
+
 async def test_a_transaction_and_the_writes_of_the_same_turn_share_one_commit(
     journal: SqliteJournal,
 ) -> None:
