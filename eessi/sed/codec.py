@@ -326,9 +326,13 @@ def _generate_encoder(cls: type[Node], prefix: str | None, depth: int) -> _Encod
             seen_states.append(state)
         d = depth + len(o.wrappers) + 1
         indent = _INDENT[d]
-        items = v
-        if not spec.many:
-            lines.append(f"{pad}{v} = ({v},)")
+        # A repeated field loops over its items; a single one writes its value once (D403).
+        if spec.many:
+            lines.append(f"{pad}for x in {v}:")
+            body = pad + "    "
+        else:
+            lines.append(f"{pad}x = {v}")
+            body = pad
         if o.choice:
             holder = d + 1 if spec.many else d
             alts = []
@@ -337,34 +341,31 @@ def _generate_encoder(cls: type[Node], prefix: str | None, depth: int) -> _Encod
                 env[f"_w{i}_{k}"] = suffix
                 hi = _INDENT[holder]
                 alts.append((alt_cls, k, hi + open_, hi + close, f"{hi}{open_[:-1]}/>"))
-            lines.append(f"{pad}for x in {items}:")
             if spec.many:
-                lines.append(f"{pad}    out.append({indent + o.open!r})")
+                lines.append(f"{body}out.append({indent + o.open!r})")
             first = True
             for alt_cls, k, head, tail, empty in alts:
                 env[f"_k{i}_{k}"] = alt_cls
                 kw = "if" if first else "elif"
                 first = False
-                lines.append(f"{pad}    {kw} _isinstance(x, _k{i}_{k}):")
+                lines.append(f"{body}{kw} _isinstance(x, _k{i}_{k}):")
                 lines.append(
-                    f"{pad}        _a{i}_{k}(out, x, version, (where, _w{i}_{k}),"
+                    f"{body}    _a{i}_{k}(out, x, version, (where, _w{i}_{k}),"
                     f" {head!r}, {tail!r}, {empty!r})"
                 )
             if spec.many:
-                lines.append(f"{pad}    out.append({indent + o.close!r})")
+                lines.append(f"{body}out.append({indent + o.close!r})")
         elif o.node_kind is not None:
             env[f"_e{i}"] = _encoder(o.node_kind, prefix, d)
             env[f"_w{i}"] = o.suffix
             head, tail = indent + o.open, indent + o.close
             empty = f"{indent}{o.open[:-1]}/>"
-            lines.append(f"{pad}for x in {items}:")
             lines.append(
-                f"{pad}    _e{i}(out, x, version, (where, _w{i}), {head!r}, {tail!r}, {empty!r})"
+                f"{body}_e{i}(out, x, version, (where, _w{i}), {head!r}, {tail!r}, {empty!r})"
             )
         else:
             env[f"_x{i}"] = o.text
-            lines.append(f"{pad}for x in {items}:")
-            lines.append(f"{pad}    out.append({indent + o.open!r} + _x{i}(x) + {o.close!r})")
+            lines.append(f"{body}out.append({indent + o.open!r} + _x{i}(x) + {o.close!r})")
     ends = {s: _encode_transition(p, (), depth) for p, s in states.items() if s}
     if ends:
         env["_end"] = ends
