@@ -326,9 +326,9 @@ class CompactDocuments(Mapping[str, Any]):
         """These documents with ``document`` under ``document_id`` (added, or replacing the
         one that had that ID: a new version keeps its document's ID)."""
         ids = self._ids
-        try:
+        if document_id in ids:  # a new version
             index = ids.index(document_id)
-        except ValueError:
+        else:
             index = len(ids)
             ids = (*ids, document_id)
         new: CompactDocuments = object.__new__(CompactDocuments)

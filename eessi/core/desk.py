@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar, cast, overload
@@ -418,6 +418,10 @@ class CaseFile:
         return wait.sed
 
 
+#: :class:`CaseFile`'s fields in order (what :meth:`Tx.update` builds one from).
+_CASE_FILE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(CaseFile))
+
+
 def reference_of(sed: Document) -> str | None:
     """The document ID a SED names in its own reference block, if it has one."""
     if isinstance(sed, X008):
@@ -506,7 +510,15 @@ class Tx:
             ) from None
 
     def update(self, case_id: str, **changes: object) -> CaseFile:
-        cf = replace(self.cases[case_id], **changes)  # type: ignore[arg-type]
+        """The case with ``changes`` to its fields (the same case if they change nothing)."""
+        cf = self.cases[case_id]
+        if all(getattr(cf, name) == value for name, value in changes.items()):
+            return cf
+        # By position, not dataclasses.replace (its generic field walk, on most inputs: D216).
+        values = [changes.pop(name, getattr(cf, name)) for name in _CASE_FILE_FIELDS]
+        if changes:
+            raise TypeError(f"CaseFile has no field {', '.join(changes)}")
+        cf = CaseFile(*values)  # type: ignore[arg-type]
         self.cases[case_id] = cf
         return cf
 

@@ -204,7 +204,7 @@ class Decision:
     @property
     def rules(self) -> tuple[str, ...]:
         """Rule IDs cited, in order, each once."""
-        return tuple(dict.fromkeys(r.rule for r in self.reasons))
+        return tuple(dict.fromkeys([r.rule for r in self.reasons]))
 
     @property
     def eligible(self) -> bool:
@@ -252,6 +252,10 @@ class _Refused(DomainError):
         self.decision = decision
 
 
+def _by_value(kind: DocumentKind) -> str:
+    return kind.value
+
+
 class _Ctx:
     """Accumulates reasons, missing items and start-date candidates for one decision."""
 
@@ -263,8 +267,12 @@ class _Ctx:
         self.on = on
         self.p = p
         # Documents listed on the member count as facts received about that member.
-        self.facts = facts.with_(
-            *(Fact(k, member=member.id) for k in sorted(member.documents, key=lambda k: k.value))
+        self.facts = (
+            facts.with_(
+                *(Fact(k, member=member.id) for k in sorted(member.documents, key=_by_value))
+            )
+            if member.documents
+            else facts
         )
         self.reasons: list[RuleApplication] = []
         self.missing: list[Missing] = []

@@ -157,15 +157,26 @@ class Facts:
 
     def of(self, kind: DocumentKind, member_id: str) -> tuple[Fact, ...]:
         """Every fact of ``kind`` about ``member_id`` (household-wide facts included)."""
-        return tuple(f for f in self.items if f.kind is kind and f.concerns(member_id))
+        return tuple(
+            [
+                f
+                for f in self.items
+                if f.kind is kind and (f.member is None or f.member == member_id)
+            ]
+        )
 
     def has(self, kind: DocumentKind, member_id: str) -> bool:
-        return bool(self.of(kind, member_id))
+        for f in self.items:  # (:meth:`of` inlined: the rules ask this several times a decision)
+            if f.kind is kind and (f.member is None or f.member == member_id):
+                return True
+        return False
 
     def latest(self, kind: DocumentKind, member_id: str) -> Fact | None:
         """The last fact of ``kind`` learnt about ``member_id``, or None."""
-        found = self.of(kind, member_id)
-        return found[-1] if found else None
+        for f in reversed(self.items):
+            if f.kind is kind and (f.member is None or f.member == member_id):
+                return f
+        return None
 
     def __len__(self) -> int:
         return len(self.items)

@@ -18,6 +18,7 @@ from typing import Any
 
 from eessi.core.countries import R5_COUNTRIES, R6_BILATERAL, R17_R18_COUNTRIES
 from eessi.errors import DomainError
+from eessi.quick_init import quick_init
 
 __all__ = [
     "DEFAULT_PARAMETERS",
@@ -104,6 +105,7 @@ def rule(rule_id: str) -> Rule:
         ) from None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RuleApplication:
     """One step of a decision: the rule that applied and why, in one line of English."""
