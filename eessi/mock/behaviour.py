@@ -46,6 +46,7 @@ from eessi.mock.journal_query import check_rule_xpath
 from eessi.mock.journal_query import matches as xpath_matches
 from eessi.mock.payloads import check_overrides
 from eessi.mock.templates import check_template, read_template
+from eessi.quick_init import quick_init
 from eessi.sed.catalogue import BUCS, SEDS
 
 __all__ = [
@@ -587,6 +588,7 @@ def _parse_send(params: Mapping[str, Any], fail: Any) -> Send:
 # --------------------------------------------------------------------------- evaluation
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Trigger:
     """What happened at the fund: a message for ``case`` of ``buc`` carrying a ``sed``."""
@@ -616,6 +618,7 @@ class Attempt:
     number: int = 0
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Reaction:
     """How the fund reacts to an accepted document."""
@@ -632,7 +635,7 @@ class Reaction:
 _DEFAULT = Answer()
 
 
-@dataclass
+@dataclass(slots=True)
 class _CaseState:
     #: Occurrences seen per SED type, and the message IDs already counted.
     seen: dict[str, int] = field(default_factory=dict)
@@ -656,6 +659,15 @@ class Behaviours:
         self._serial = 0
         for rule in self._defaults:
             self._bump(rule.id)
+        self._may_fail = self._reads_documents = False
+        self._changed()
+
+    def _changed(self) -> None:
+        """The rules changed: what every message asks of them, worked out again (D404)."""
+        self._may_fail = any(isinstance(r.effect, Fail) for r in self._rules)
+        self._reads_documents = any(
+            r.match.person is not None or r.match.xpath is not None for r in self._rules
+        )
 
     # ---- the rules
 
@@ -669,6 +681,7 @@ class Behaviours:
             self._rules = [r for r in self._rules if r.id != rule.id]
         self._rules.append(rule)
         self._bump(rule.id)
+        self._changed()
         return rule
 
     def _bump(self, rule_id: str) -> None:
@@ -680,12 +693,12 @@ class Behaviours:
     def may_fail(self) -> bool:
         """Whether a ``fail`` rule is in the book (without one every delivery goes through:
         :meth:`on_attempt` need not be asked)."""
-        return any(isinstance(r.effect, Fail) for r in self._rules)
+        return self._may_fail
 
     @property
     def reads_documents(self) -> bool:
         """Whether a rule matches on a person or an XPath (the trigger must carry them)."""
-        return any(r.match.person is not None or r.match.xpath is not None for r in self._rules)
+        return self._reads_documents
 
     def next_id(self) -> str:
         self._serial += 1
@@ -694,17 +707,20 @@ class Behaviours:
     def remove(self, rule_id: str) -> bool:
         before = len(self._rules)
         self._rules = [r for r in self._rules if r.id != rule_id]
+        self._changed()
         return len(self._rules) != before
 
     def reset_case(self, case: str) -> None:
         """Forget the case: its rules and its counters (other cases keep theirs)."""
         self._rules = [r for r in self._rules if r.match.case != case]
         self._cases.pop(case, None)
+        self._changed()
 
     def reset(self) -> None:
         """Back to the profile: its rules only, no per-case state, the RNG (random delays)
         and the numbering of new rules (``rule-1``...) where they started."""
         self._rules = list(self._defaults)
+        self._changed()
         self._cases.clear()
         self.rng.setstate(self._rng_start)
         self._serial = 0
@@ -764,7 +780,9 @@ class Behaviours:
     def on_document(self, t: Trigger) -> Reaction:
         """An accepted document is to be answered: how? (Counts its occurrence once per
         message ID.)"""
-        cs = self._cases.setdefault(t.case, _CaseState())
+        cs = self._cases.get(t.case)
+        if cs is None:
+            cs = self._cases[t.case] = _CaseState()
         key = t.message_id
         if key is None or key not in cs.counted:
             cs.seen[t.sed] = cs.seen.get(t.sed, 0) + 1

@@ -226,7 +226,7 @@ class MockOutbound:
             )
             raise
         entry: dict[str, Any] = {}
-        if isinstance(reaction.effect, Answer):
+        if isinstance(reaction.effect, Answer) and reaction.effect.overrides:
             skipped = sorted(set(reaction.effect.overrides) - _field_names(outgoing.sed))
             if skipped:  # a rule for any SED, on a SED without these fields
                 entry["skipped_overrides"] = skipped

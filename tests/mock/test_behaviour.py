@@ -359,3 +359,23 @@ def test_the_chosen_rule_is_the_most_specific_match_and_the_latest_among_equals(
     best = max(r.match.specificity for _, r in candidates)
     latest = max(i for i, r in candidates if r.match.specificity == best)
     assert reaction.rule == f"r{latest}"
+
+
+def test_what_the_rules_ask_of_every_message_follows_each_change_of_the_rules() -> None:
+    """D404: whether a fail rule is in the book (each delivery asks) and whether a rule reads
+    persons or documents (each answer asks) are kept, and follow add, remove, reset_case and
+    reset."""
+    book = Behaviours(FR, [rule({"match": {"person": "julia"}, "effect": "silent"}, "p")])
+    assert (book.may_fail, book.reads_documents) == (False, True)
+    book.add(rule({"match": {"case": "LU-1"}, "effect": {"kind": "fail", "times": 1}}, "f"))
+    assert book.may_fail
+    book.add(rule({"match": {"xpath": "/sed:S040/Person"}, "effect": "close"}, "x"))
+    book.remove("p")
+    assert book.reads_documents
+    book.reset_case("LU-1")
+    assert not book.may_fail
+    book.remove("x")
+    assert (book.may_fail, book.reads_documents) == (False, False)
+    book.add(rule({"match": {"case": "LU-2"}, "effect": {"kind": "fail", "times": 1}}, "g"))
+    book.reset()
+    assert (book.may_fail, book.reads_documents) == (False, True)
