@@ -168,6 +168,11 @@ _BLOBS_AFTER_INSERT = (
 )
 #: A case's last event number (0: none yet).
 _LAST_SEQ = "SELECT COALESCE(MAX(seq), 0) FROM case_events WHERE case_id = ?"
+#: How long a group of status changes alone waits for another write to share its commit,
+#: and within how long of the last other write it does so (the journal is busy), in seconds
+#: (D371).
+LINGER: Final = 0.02
+BUSY: Final = 0.05
 _N = statements.N_ROW
 _ts = statements.SQLITE.ts
 
@@ -232,6 +237,12 @@ class SqliteJournal(sql_journal.SqlJournal):
         self._no_block = asyncio.Event()
         self._no_block.set()
         self._flusher: asyncio.Task[None] | None = None
+        #: A write other than a status change is queued (D371).
+        self._eager = False
+        #: When the last such write was queued (the loop's clock).
+        self._last_eager = float("-inf")
+        #: Set to end a lazy group's wait (D371).
+        self._lingering: asyncio.Event | None = None
         self._tx_task: asyncio.Task[Any] | None = None
         self._closed = False
         #: The last event ``seq`` of the cases this journal has numbered events for, as
@@ -344,34 +355,61 @@ class SqliteJournal(sql_journal.SqlJournal):
         self._seqs.clear()
 
     # -- group commit ---------------------------------------------------------------------
-    async def _submit(self, op: _Op) -> Any:
+    async def _submit(self, op: _Op, *, lazy: bool = False) -> Any:
         """Queue one write and wait until the group commit that carries it is done."""
         self._check_open()
         if self._tx_task is not None and self._tx_task is asyncio.current_task():
             raise refusals.nested_write(str(self.path))
-        return await self._queue(op)
+        return await self._queue(op, lazy=lazy)
 
-    def _queue(self, op: _Op, at: int | None = None) -> asyncio.Future[Any]:
+    def _queue(self, op: _Op, at: int | None = None, *, lazy: bool = False) -> asyncio.Future[Any]:
         """Queue ``op`` for the next group commit; its future settles once that has committed
         (or failed). The flusher starts on the next loop turn, so everything queued in this
-        one shares its commit, and everything queued while a commit runs shares the next."""
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        one shares its commit, and everything queued while a commit runs shares the next.
+
+        A ``lazy`` write (a status change) that finds only lazy writes queued while the
+        journal is busy waits up to :data:`LINGER` seconds for another write to share its
+        commit (D371)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
         if at is None:
             self._pending.append((op, fut))
         else:
             self._pending.insert(at, (op, fut))
+        if not lazy:
+            self._eager = True
+            self._last_eager = loop.time()
+            if self._lingering is not None:
+                self._lingering.set()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return fut
 
+    async def _linger(self) -> None:
+        """Only lazy writes are queued: if another write was queued within the last
+        :data:`BUSY` seconds, more are coming; wait for the next one (at most :data:`LINGER`
+        seconds) so that they share a commit (D371)."""
+        loop = asyncio.get_running_loop()
+        if self._eager or loop.time() - self._last_eager > BUSY:
+            return
+        woken = self._lingering = asyncio.Event()
+        timer = loop.call_later(LINGER, woken.set)
+        try:
+            await woken.wait()
+        finally:
+            timer.cancel()
+            self._lingering = None
+
     async def _flush(self) -> None:
         # Runs as its own task, so a caller being cancelled never interrupts a commit.
         while self._pending:
+            await self._linger()
             await self._no_block.wait()
             async with self._lock:
                 if not self._no_block.is_set():  # a block opened meanwhile: wait for it
                     continue
                 batch, self._pending = self._pending, []
+                self._eager = False
                 await self._commit_batch(batch)
 
     async def _commit_batch(self, batch: list[tuple[_Op, asyncio.Future[Any]]]) -> None:
@@ -500,7 +538,7 @@ class SqliteJournal(sql_journal.SqlJournal):
                 return message_record(conn.execute(_RECORD_BY_SEQ, (row[0],)).fetchone(), _D)
             return change
 
-        result: MessageRecord | StatusChange = await self._submit(op)
+        result: MessageRecord | StatusChange = await self._submit(op, lazy=True)
         return result
 
     async def _resume(self, sql: str, params: Sequence[Any]) -> list[str]:

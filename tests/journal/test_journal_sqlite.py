@@ -9,7 +9,8 @@ import pytest
 from journal_records import T0, inbound, outbound
 
 from eessi.errors import JournalError
-from eessi.journal import SqliteJournal
+from eessi.journal import MessageStatus, SqliteJournal
+from eessi.journal import sqlite as sqlite_module
 from eessi.journal.sqlite import SCHEMA_VERSION
 
 DE = "DE:AOK000001"
@@ -177,6 +178,58 @@ async def test_an_accepted_message_s_case_is_numbered_on_from_the_writer_s_read_
         # a copy (a duplicate) reads nothing
         assert not await journal.accept_inbound(inbound("m3", case="LU-OLD"))
         assert [e.seq for e in await journal.case_events("LU-OLD")] == [1, 2, 3, 4, 5]
+
+
+async def _queued(journal: SqliteJournal, *ids: str) -> None:
+    async with journal.transaction() as tx:
+        for message_id in ids:
+            await tx.enqueue_outbound(outbound(message_id))
+
+
+async def test_a_status_change_of_a_busy_journal_shares_the_next_write_s_commit_d371(
+    journal: SqliteJournal,
+) -> None:
+    # A send's outcome (here two of them) arriving alone while messages come in waits for the
+    # next write and commits with it: one commit, not two, and every caller sees it durable.
+    await _queued(journal, "o1", "o2")  # a write: the journal is busy
+    commits = journal.stats.commits
+
+    async def arrival() -> bool:
+        await asyncio.sleep(0.001)  # the next POST, a moment later
+        return await journal.accept_inbound(inbound("m1"))
+
+    changes = await asyncio.gather(
+        journal.update_status("o1", MessageStatus.ACKNOWLEDGED, at=T0, attempt_at=T0),
+        journal.update_status("o2", MessageStatus.ACKNOWLEDGED, at=T0, attempt_at=T0),
+        arrival(),
+    )
+    assert journal.stats.commits == commits + 1
+    assert [c.status for c in changes[:2]] == [MessageStatus.ACKNOWLEDGED] * 2
+    assert changes[2] is True
+    assert {m.message_id for m in await journal.messages(status=MessageStatus.ACKNOWLEDGED)} == {
+        "o1",
+        "o2",
+    }
+
+
+async def test_a_status_change_alone_is_committed_after_the_linger_or_at_once_when_idle_d371(
+    journal: SqliteJournal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _queued(journal, "o1", "o2")
+    # busy, and no other write comes: committed after LINGER all the same
+    monkeypatch.setattr(sqlite_module, "LINGER", 0.01)
+    change = await asyncio.wait_for(
+        journal.update_status("o1", MessageStatus.ACKNOWLEDGED, at=T0, attempt_at=T0), 30
+    )
+    assert change.status is MessageStatus.ACKNOWLEDGED
+    # idle (no other write for longer than BUSY): no wait at all, however long LINGER is
+    monkeypatch.setattr(sqlite_module, "LINGER", 3600.0)
+    monkeypatch.setattr(sqlite_module, "BUSY", 0.0)
+    change = await asyncio.wait_for(
+        journal.update_status("o2", MessageStatus.ACKNOWLEDGED, at=T0, attempt_at=T0), 30
+    )
+    assert change.status is MessageStatus.ACKNOWLEDGED
+    assert (await journal.message("o2")).status is MessageStatus.ACKNOWLEDGED  # type: ignore[union-attr]
 
 
 async def test_a_transaction_and_the_writes_of_the_same_turn_share_one_commit(
