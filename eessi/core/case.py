@@ -45,7 +45,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from operator import attrgetter
 from typing import Any, Final, TypeAlias, TypeVar
 
@@ -414,7 +414,8 @@ _ROLE_NAMES: Final = {Role.CASE_OWNER: "case owner", Role.COUNTERPARTY: "counter
 
 
 def _aware(at: datetime, what: str) -> None:
-    if at.tzinfo is None or at.utcoffset() is None:
+    zone = at.tzinfo
+    if zone is None or (type(zone) is not timezone and at.utcoffset() is None):
         raise ValueError(f"{what} needs a timezone-aware datetime, got {at!r}")
 
 

@@ -276,6 +276,10 @@ class PersistentMap(Mapping[_K, _V]):
         return f"PersistentMap({self._data()!r})"
 
 
+#: What :class:`Overlay` reads for a key it has no change for.
+_ABSENT: Any = _Missing()
+
+
 class Overlay(MutableMapping[_K, _V]):
     """One transaction's view of a :class:`PersistentMap`: reads fall through to the committed
     table, writes and deletions stay in :attr:`changes` until :meth:`commit`."""
@@ -323,6 +327,21 @@ class Overlay(MutableMapping[_K, _V]):
             raise KeyError(key)
         self.changes[key] = _MISSING
 
+    @overload
+    def pop(self, key: _K, /) -> _V: ...
+    @overload
+    def pop(self, key: _K, /, default: _V | _T) -> _V | _T: ...
+    def pop(self, key: _K, /, default: object = _ABSENT) -> object:
+        """``MutableMapping.pop`` without its ``KeyError`` for an absent key (the fund's desk
+        pops a refusal that is usually not there, on every S072)."""
+        if key in self:
+            value = self[key]
+            self.changes[key] = _MISSING
+            return value
+        if default is _ABSENT:
+            raise KeyError(key)
+        return default
+
     def __iter__(self) -> Iterator[_K]:
         changes = self.changes
         for key in self.base:
@@ -334,9 +353,6 @@ class Overlay(MutableMapping[_K, _V]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
-
-
-_ABSENT: Any = _Missing()
 
 
 class DueIndex(Generic[_K]):
@@ -570,7 +586,7 @@ class Tx:
             cf.suspended,
         )
         self.outgoing.append(Outgoing(cf.peer, case_id, cf.buc, sed, doc_id, answered))
-        self._translate(cf, events, Role(cf.snapshot.role))
+        self._translate(cf, events, cf.snapshot.role)
         return doc_id, events
 
     def receive(self, msg: DocumentReceived, answers: str | None) -> tuple[cm.Event, ...]:
