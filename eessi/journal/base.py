@@ -40,6 +40,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from eessi.errors import JournalError
+from eessi.quick_init import quick_init
 
 __all__ = [
     "FINAL_STATUSES",
@@ -178,6 +179,7 @@ def _check_aware(name: str, value: datetime | None) -> None:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MessageRecord:
     """One message in or out, with its envelope metadata and the exact bytes that travelled.
@@ -228,7 +230,6 @@ class MessageRecord:
     updated_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        where = f"message {self.message_id!r}"
         if not self.message_id:
             raise JournalError("a message needs a message_id", code="journal.bad-record")
         if self.status.direction is not self.direction:
@@ -236,23 +237,29 @@ class MessageRecord:
                 f"status {self.status.value} does not apply to a {self.direction.value}bound"
                 " message",
                 code="journal.bad-record",
-                where=where,
+                where=f"message {self.message_id!r}",
             )
         if not isinstance(self.envelope, bytes) or not isinstance(self.payload, bytes):
             raise JournalError(
                 "envelope and payload must be bytes (the exact bytes that travel)",
                 code="journal.bad-record",
-                where=where,
+                where=f"message {self.message_id!r}",
                 hint="pass the raw bytes, never a decoded str",
             )
         if self.attempts < 0 or self.duplicates < 0:
             raise JournalError(
-                "attempts and duplicates cannot be negative", code="journal.bad-record", where=where
+                "attempts and duplicates cannot be negative",
+                code="journal.bad-record",
+                where=f"message {self.message_id!r}",
             )
-        for name in ("created_at", "received_at", "sent_at", "next_attempt_at", "updated_at"):
-            _check_aware(name, getattr(self, name))
+        _check_aware("created_at", self.created_at)
+        _check_aware("received_at", self.received_at)
+        _check_aware("sent_at", self.sent_at)
+        _check_aware("next_attempt_at", self.next_attempt_at)
+        _check_aware("updated_at", self.updated_at)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class StatusChange:
     """What :meth:`Journal.update_status` wrote: the changed fields of an outbound message.
@@ -272,6 +279,7 @@ class StatusChange:
     updated_at: datetime
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CaseEvent:
     """Something that happened in a case, as the core reported it. ``seq`` counts from 1."""
@@ -288,6 +296,7 @@ class CaseEvent:
     message_id: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CaseSnapshot:
     """The latest saved state of a case, to restart without replaying every event."""

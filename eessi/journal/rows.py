@@ -23,6 +23,7 @@ from eessi.journal.base import (
     check_transition,
 )
 from eessi.journal.statements import Dialect
+from eessi.quick_init import quick_init
 
 __all__ = [
     "StatusRequest",
@@ -102,6 +103,7 @@ def case_snapshot(row: Sequence[Any], d: Dialect) -> CaseSnapshot:
     return CaseSnapshot(row[0], json.loads(row[1]), d.dt(row[2]), int(row[3]))
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class StatusRequest:
     """A status change asked of the journal (:meth:`~eessi.journal.base.Journal.set_status`'s
