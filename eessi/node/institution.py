@@ -55,7 +55,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -238,10 +238,6 @@ class Institution:
         #: Inbound messages are queued for the desk from the journal by the owner's pickup
         #: (:mod:`eessi.node.partitions`), not where they were accepted.
         self.inbound_from_journal = False
-        #: With :attr:`inbound_from_journal`, on the owner: the validated SED tree of each
-        #: message this process accepted, by message ID, until the pickup queues it (so the
-        #: worker need not parse it again).
-        self.accepted_roots: dict[str, Any] = {}
         #: The MessageId of each received document whose MessageId is not its own ID (a
         #: Domibus ``<uuid>@<host>``): a reply's RefToMessageId names it (D165).
         self.answered = AnsweredMessages()
@@ -375,7 +371,6 @@ class Institution:
         self.outbox.clear()
         self.worker.clear()
         self.inbox.clear()
-        self.accepted_roots.clear()
         self.add_busy(-self._busy)
         self.started = False
 

@@ -54,9 +54,8 @@ class Worker:
 
     def enqueue(self, item: Item) -> None:
         if item.kind == "inbound" and self.node.inbound_from_journal:
-            # journaled: the owner's pickup queues it (eessi.node.partitions), with the tree
-            if self.node.active and item.record is not None and item.root is not None:
-                self.node.accepted_roots[item.record.message_id] = item.root
+            # journaled: the owner's pickup queues it from the journal (eessi.node.partitions);
+            # the tree is not kept (the owner may be another process, and nothing would drop it)
             return
         self.node.add_busy(1)
         self.queue.put_nowait(item)
