@@ -388,11 +388,10 @@ def main() -> int:
     for label, secs in rows_cpu:
         print(f"  {label:46s} {secs * 1e6:6.0f} us   ratio bare / it {bare_cpu / secs:.3f}")
     print(
-        f"so with free desks the CPU ratio would be {bare_cpu / rest:.2f} (this run's rest), and"
-        f" no more than\n{bare_cpu / floor:.2f} however cheap the loop (the floor: the stages"
-        " alone, hot in their own loops); the"
-        f" goal 0.5 needs the whole replay\nin {2 * bare_cpu * 1e6:.0f} us (twice bare), where"
-        f" the floor alone is {floor * 1e6:.0f} us."
+        f"so with free desks the CPU ratio would be {bare_cpu / rest:.2f} (this run's rest);"
+        f" however cheap the loop,\nno more than {bare_cpu / floor:.2f} (the floor: the four"
+        " stages alone, each hot in its own loop). The goal\n0.5 needs the whole replay in"
+        f" {2 * bare_cpu * 1e6:.0f} us (twice bare); the floor alone is {floor * 1e6:.0f} us."
     )
     print()
     print(
