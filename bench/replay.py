@@ -13,7 +13,9 @@ Run: ``.venv/bin/python bench/replay.py [--members N] [--node-members N] [--roun
    decoded and handed to fresh desks built from the trace's configuration with the recorded
    IDs, every answer encoded and compared with the recording. Rate = messages of the trace
    (each one fed to its receiver *and* reproduced by its sender) per second. The two sides
-   run in ``--processes`` forked processes (default 2 on 2 CPUs; also measured in one).
+   run in ``--processes`` forked processes (default 2 on 2 CPUs; also measured in one, with
+   the desks' CPU counted apart: the bench prints the whole, the desks and the rest per
+   message, and the ratio free desks would reach beside the floor of D272, D412).
 4. **Node replay** (:func:`eessi.trace.replay.replay_trace`, what ``eessi replay`` does) on the
    first ``--node-members`` members: loopback HTTP, SQLite journal, outbox. Its rate is the
    node's per-message cost (HTTP round trip and journal commits), not the trace code's.
