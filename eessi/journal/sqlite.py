@@ -17,7 +17,9 @@ Design, in short:
   by a check (an illegal status, an ID conflict) fails alone: a transaction block runs inside
   its own ``SAVEPOINT`` and is rolled back to it; an SQLite failure (disk full) fails the
   whole group, and each caller gets the :class:`~eessi.errors.JournalError`. Nobody's future
-  is settled before the ``COMMIT`` has returned.
+  is settled before the ``COMMIT`` has returned. Status changes queued alone while the journal
+  is busy wait up to :data:`LINGER` for another write to share their commit (D371); the
+  accept reads its case's last event number for the batch that will process it (D370).
 * **A separate reader connection** (stdlib ``sqlite3``, ``query_only``, in autocommit) on a
   thread of the same kind answers the queries, one thread hop per query. In WAL mode it reads
   the last committed state, so no query ever sees half a transaction, and a query never waits
