@@ -239,6 +239,11 @@ _RECENT: dict[tuple[bytes, int], Any] = {}
 RECENT_DOCUMENTS: Final = 512
 
 
+#: The blob last unpacked and its parts: reading every document of a case (a checkpoint's
+#: ``dict(documents)``) unpacks its blob once, not once per document (D420).
+_UNPACKED: list[Any] = [None, None]
+
+
 def _remember(key: tuple[bytes, int], document: Any) -> None:
     if len(_RECENT) >= RECENT_DOCUMENTS:
         del _RECENT[next(iter(_RECENT))]
@@ -364,7 +369,12 @@ class CompactDocuments(Mapping[str, Any]):
         key = (blob, index)
         document = _RECENT.get(key, _NONE)
         if document is _NONE:
-            document = _dec(_unpack(blob)[index])
+            if _UNPACKED[0] is blob:
+                parts = _UNPACKED[1]
+            else:
+                parts = _UNPACKED[1] = _unpack(blob)
+                _UNPACKED[0] = blob
+            document = _dec(parts[index])
             _remember(key, document)
         return document
 

@@ -110,6 +110,22 @@ def test_compact_documents_read_after_many_others_are_decoded_equal() -> None:
     assert docs["d-1"] == s071
 
 
+def test_the_documents_of_packed_cases_read_in_turns_are_each_cases_own() -> None:
+    # A checkpoint reads every document of a case (dict(...)); cases are read one after the
+    # other and a case's blob is unpacked once for all its documents (D420).
+    one = {"d-1": example("S071", seed=0), "d-2": example("S072", seed=0)}
+    two = {"e-1": example("S071", seed=1), "e-2": example("S072", seed=1)}
+    first, second = CompactDocuments(one), CompactDocuments(two)
+    for i in range(PENDING_CASES + RECENT_DOCUMENTS + 1):  # both encoded, then evicted
+        CompactDocuments({f"x-{i}": example("X001")})[f"x-{i}"]
+    assert first["d-2"] == one["d-2"]
+    assert second["e-1"] == two["e-1"]
+    assert first["d-1"] == one["d-1"]
+    assert second["e-2"] == two["e-2"]
+    assert dict(first) == one
+    assert dict(second) == two
+
+
 def test_documents_recorded_inside_kept_decoded_are_never_encoded() -> None:
     s071, s072 = example("S071"), example("S072")
 
