@@ -6,6 +6,9 @@ connection guard, header deadline; :class:`~eessi.transport.http.HttpTransport` 
 them), with the AS4 endpoint of :mod:`eessi.as4.transport` at the endpoint URL's path and the
 AS4 sender for outbound messages:
 
+* a node that shares no client session (``eessi serve``) posts over its own kept-alive
+  connections (:class:`~eessi.transport.poster.KeepAlivePoster`, D380), nodes of one process
+  over their network's aiohttp session;
 * :meth:`As4Transport.envelope` builds the message once, when the node queues it (signed,
   encrypted for the receiver as its P-Mode says) and returns the MIME package the journal keeps
   (D90); :meth:`As4Transport.send` posts exactly those bytes (``OutboundMessage.envelope``),
@@ -22,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from eessi.as4.exchange import Outgoing
@@ -32,6 +36,7 @@ from eessi.as4.wire import is_entity
 from eessi.directory import Directory
 from eessi.transport.client import RetryPolicy, SendResult, StatusHook
 from eessi.transport.http import HttpTransport
+from eessi.transport.poster import KeepAlivePoster
 from eessi.transport.seam import OutboundMessage, TransportFactory, TransportSetup
 
 __all__ = ["As4Transport", "as4_transport", "as4_transport_with_test_pki"]
@@ -58,6 +63,8 @@ class As4Transport(HttpTransport):
             **self._endpoint_options(),
         )
         self._as4_senders: dict[tuple[RetryPolicy, StatusHook | None], As4Sender] = {}
+        #: This node's own connections when no session is shared (D380), made on first send.
+        self._keep_alive: KeepAlivePoster | None = None
         #: What :meth:`envelope` built, for every sender of this node: a send of the message
         #: just built does not parse its bytes again (docs/performance.md, "re-read").
         self._built: dict[str, Outgoing] = {}
@@ -67,14 +74,25 @@ class As4Transport(HttpTransport):
 
     async def stop(self) -> None:
         self._as4_senders.clear()
+        if self._keep_alive is not None:
+            await self._keep_alive.close()
+            self._keep_alive = None
         await super().stop()
+
+    def _poster(self) -> aiohttp.ClientSession | KeepAlivePoster:
+        """The network's shared session, else this node's own kept-alive connections: the
+        exchange at a third of aiohttp's client's CPU (docs/performance.md, D380)."""
+        if not self._own_session:
+            return self._client_session()
+        if self._keep_alive is None:
+            self._keep_alive = KeepAlivePoster(max(self.setup.connections, 8))
+        return self._keep_alive
 
     def _sender_for(self, policy: RetryPolicy, on_status: StatusHook | None) -> As4Sender:
         sender = self._as4_senders.get((policy, on_status))
         if sender is None:
-            session = self._client_session()
             sender = As4Sender(
-                session,
+                self._poster(),
                 self.setup.entry.id,
                 pmodes=self.network.pmodes,
                 keys=self.keys,

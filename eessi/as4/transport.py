@@ -85,13 +85,13 @@ from eessi.transport.client import (
     SendStatus,
     StatusHook,
     deliver,
-    read_bounded,
     refused_or_retry,
     report_status,
     retryable,
 )
 from eessi.transport.endpoint import BaseEndpoint, Claim, EndpointOptions, Received, Rejection
 from eessi.transport.envelope import ErrorSignal, Receipt, UserMessage, payload_digest
+from eessi.transport.poster import ConnectFailure, Poster, PostFailure, SessionPoster
 from eessi.transport.server import DEFAULT_MAX_BODY, DEFAULT_PATH, OnMessage, Outcome
 
 __all__ = [
@@ -472,7 +472,8 @@ def build_message(
 
 
 class As4Sender:
-    """Builds and sends one institution's AS4 user messages over a shared client session.
+    """Builds and sends one institution's AS4 user messages over a shared client session, or
+    a :class:`~eessi.transport.poster.KeepAlivePoster` (what a node serving alone uses, D380).
 
     ``policy`` ``None``: retries as each message's P-Mode says (reception awareness: its
     ``retries`` after ``retry_interval`` seconds, times ``backoff`` each time); a policy
@@ -481,7 +482,7 @@ class As4Sender:
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        session: aiohttp.ClientSession | Poster,
         local_id: str,
         *,
         pmodes: PModeSet,
@@ -503,8 +504,10 @@ class As4Sender:
         self._sleep = sleep
         self._on_status = on_status
         self._wall: Clock = wall_clock if wall_clock is not None else SystemClock()
-        self._timeout = aiohttp.ClientTimeout(
-            total=policy.attempt_timeout if policy is not None else attempt_timeout
+        #: Seconds an attempt may take (connect, post, answer).
+        self._within = policy.attempt_timeout if policy is not None else attempt_timeout
+        self._poster: Poster = (
+            SessionPoster(session) if isinstance(session, aiohttp.ClientSession) else session
         )
         #: The messages built and not yet sent, by MessageId (``built``: shared with whoever
         #: built them, so :meth:`send` need not read back the bytes it is given).
@@ -578,28 +581,19 @@ class As4Sender:
     ) -> As4Receipt | Retry | Refused:
         headers = {"Content-Type": sent.packaged.content_type, "SOAPAction": '""'}
         try:
-            async with self.session.post(
-                url, data=sent.packaged.body, headers=headers, timeout=self._timeout
-            ) as resp:
-                await report_status(
-                    self._on_status,
-                    sent.message.message_id,
-                    SendStatus.WAITING_FOR_RECEIPT,
-                    attempt,
-                )
-                data = await read_bounded(resp, MAX_ENVELOPE_BYTES)
-                status = resp.status
-                content_type = resp.headers.get("Content-Type", "")
-        except TimeoutError:
-            return Retry(f"no answer within {self._timeout.total:g} s")
-        except aiohttp.ClientConnectorError as exc:
-            return Retry(
-                f"EBMS:0005 ConnectionFailure: cannot connect to {url}:"
-                f" {exc.os_error.strerror or exc}"
+            answer = await self._poster.post(
+                url, sent.packaged.body, headers, within=self._within, limit=MAX_ENVELOPE_BYTES
             )
-        except aiohttp.ClientError as exc:
-            return Retry(f"EBMS:0005 ConnectionFailure: {type(exc).__name__}: {exc}".rstrip(": "))
-        return self._classify(status, content_type, data, sent)
+        except TimeoutError:
+            return Retry(f"no answer within {self._within:g} s")
+        except ConnectFailure as exc:
+            return Retry(f"EBMS:0005 ConnectionFailure: cannot connect to {url}: {exc.reason}")
+        except PostFailure as exc:
+            return Retry(f"EBMS:0005 ConnectionFailure: {exc}")
+        await report_status(
+            self._on_status, sent.message.message_id, SendStatus.WAITING_FOR_RECEIPT, attempt
+        )
+        return self._classify(answer.status, answer.content_type, answer.body, sent)
 
     def _classify(
         self, status: int, content_type: str, data: bytes, sent: Outgoing
