@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import re
 import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, Protocol, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -114,7 +115,7 @@ class SessionPoster:
                 content_type = resp.headers.get("Content-Type", "")
                 return Answer(resp.status, content_type, b"".join(chunks))
         except aiohttp.ClientConnectorError as exc:
-            reason = exc.os_error.strerror or str(exc)
+            reason = _reason(exc.os_error)
             raise ConnectFailure(f"cannot connect to {url}: {reason}", reason) from exc
         except aiohttp.ClientError as exc:
             raise PostFailure(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
@@ -158,6 +159,7 @@ class _Exchange(asyncio.Protocol):
         self._length_known = False
         self._headers_done = False
         self._complete = False
+        self._keep_alive = False
 
     # -- the exchange ----------------------------------------------------------------------
 
@@ -170,7 +172,7 @@ class _Exchange(asyncio.Protocol):
         return answer
 
     def reusable(self) -> bool:
-        return self._complete and not self.closed and self._parser.should_keep_alive()
+        return self._complete and self._keep_alive and not self.closed
 
     def abort(self, error: BaseException) -> None:
         self._fail(error)
@@ -192,8 +194,7 @@ class _Exchange(asyncio.Protocol):
     # -- asyncio's callbacks -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
         if self._answer is None or self._complete:
@@ -255,6 +256,7 @@ class _Exchange(asyncio.Protocol):
             self._begin()
             return
         self._complete = True
+        self._keep_alive = self._parser.should_keep_alive()  # only known until complete
         answer = self._answer
         if answer is None or answer.done():
             return
@@ -266,6 +268,11 @@ class _Exchange(asyncio.Protocol):
             answer.set_exception(exc)
             return
         answer.set_result(Answer(status, self._content_type, body))
+
+
+def _reason(error: OSError) -> str:
+    """The system's words for a failed connect ("Connection refused"), else Python's."""
+    return os.strerror(error.errno) if error.errno else error.strerror or str(error)
 
 
 def _decoded(body: bytes, encoding: bytes, limit: int) -> bytes:
@@ -368,7 +375,7 @@ class KeepAlivePoster:
             raise
         except OSError as exc:
             scheme = "https" if target.tls else "http"
-            reason = exc.strerror or str(exc)
+            reason = _reason(exc)
             raise ConnectFailure(
                 f"cannot connect to {scheme}://{target.host}:{target.port}: {reason}", reason
             ) from exc

@@ -9,12 +9,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 
 import aiohttp
 import pytest
 from aiohttp import web
 from as4_support import CNS, CPAM, make_pki
+from loopback import Serve, serve, session
 from lxml import etree
 from test_samples import _DEFAULT_TYPE, MANIFEST, _body
 
@@ -35,9 +36,9 @@ from eessi.transport.limits import InboundLimits
 from eessi.transport.server import Inbound, Outcome, Refusal
 
 Schema = Callable[[bytes | etree._Element], None]
-Serve = Callable[[web.Application], Awaitable[str]]
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 CASE = "FR-1A2B3C4D5E6F"
+__all__ = ["serve", "session"]  # the shared loopback fixtures (tests/loopback.py), used here
 OPEN = InboundLimits(max_clock_skew=None, max_message_age=None)
 
 
@@ -85,29 +86,6 @@ class Node:
         self.refusals.append(refusal)
 
 
-@pytest.fixture
-async def serve() -> AsyncIterator[Serve]:
-    runners: list[web.AppRunner] = []
-
-    async def start(app: web.Application) -> str:
-        runner = web.AppRunner(app, shutdown_timeout=1.0)
-        await runner.setup()
-        runners.append(runner)
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        host, port = runner.addresses[0][:2]
-        return f"http://{host}:{port}/as4"
-
-    yield start
-    for runner in reversed(runners):
-        await runner.cleanup()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
 def addressing(sed: str = "S072", version: str = "4.4") -> Addressing:
     return Addressing(CNS, CPAM, CASE, "S_BUC_01", sed, version)
 
@@ -121,7 +99,7 @@ async def cpam(serve: Serve, node: Node, pmodes: PModeSet, keys: As4Keys) -> str
         on_refused=node.on_refused,
         limits=OPEN,
     )
-    return await serve(endpoint.app())
+    return await serve(endpoint.app()) + "/as4"
 
 
 def sender(
@@ -357,7 +335,7 @@ async def test_not_mime_and_oversized_and_wrong_method_are_refused_before_parsin
     endpoint = As4Endpoint(
         node.on_message, CPAM, pmodes=unsecured(), on_refused=node.on_refused, max_body=2000
     )
-    url = await serve(endpoint.app())
+    url = await serve(endpoint.app()) + "/as4"
     assert await _post(session, url, "text/plain", b"hello") == (400, "EBMS:0007")
     status, code = await _post(session, url, "multipart/related", b"x" * 3000)
     assert (status, code) == (413, "EBMS:0004")
@@ -380,7 +358,7 @@ async def test_stale_timestamp_is_refused_0003(
         clock=VirtualClock(NOW + dt.timedelta(days=3)),
         limits=InboundLimits(max_message_age=86400.0),
     )
-    url = await serve(endpoint.app())
+    url = await serve(endpoint.app()) + "/as4"
     s = sender(session, secured(), As4Keys.from_pki(pki, CNS))
     result = await s.send(url, build(s, 10))
     assert result.error is not None
@@ -425,7 +403,7 @@ async def test_unavailable_then_receipt_is_retried_with_the_same_bytes(
 
     app = web.Application()
     app.router.add_post("/as4", flaky)
-    url = await serve(app)
+    url = await serve(app) + "/as4"
     sleeps: list[float] = []
     s = sender(session, secured(), As4Keys.from_pki(pki, CNS), sleeps=sleeps)
     entity = build(s, 12)
@@ -453,7 +431,7 @@ async def test_a_receipt_for_other_digests_is_not_an_acknowledgement(
 
     app = web.Application()
     app.router.add_post("/as4", wrong_receipt)
-    url = await serve(app)
+    url = await serve(app) + "/as4"
     s = sender(session, secured(), As4Keys.from_pki(pki, CNS), policy=RetryPolicy(max_attempts=1))
     result = await s.send(url, build(s, 14))
     assert result.failure is Failure.RETRIES_EXHAUSTED
@@ -478,7 +456,7 @@ async def test_hand_written_sample_over_http(
     endpoint = As4Endpoint(
         node.on_message, CNS, pmodes=unsecured(), on_refused=node.on_refused, limits=OPEN
     )
-    url = await serve(endpoint.app())
+    url = await serve(endpoint.app()) + "/as4"
     content_type = str(sample.get("content_type", _DEFAULT_TYPE))
     async with session.post(url, data=_body(sample), headers={"Content-Type": content_type}) as r:
         answer = await r.read()

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
+from loopback import Serve, serve, session
 
 from eessi.clock import VirtualClock
 from eessi.transport.envelope import UserMessage
 from eessi.transport.server import Inbound, InboundEndpoint, Outcome, Refusal
 
+__all__ = ["Serve", "serve", "session"]  # the shared loopback fixtures, for this package's tests
+
 CNS = "LU:CNS00001"
 FR = "FR:CPAM5700"
 CREDENTIALS = {CNS: "cns-secret-0001", FR: "fr-secret-5700"}
 
-Serve = Callable[[web.Application], Awaitable[str]]
 #: When the test messages say they were created (``user_message``).
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -85,28 +84,3 @@ class Recorder:
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Serve]:
-    """Start applications on 127.0.0.1, port 0; give each one's base URL; stop them after."""
-    runners: list[web.AppRunner] = []
-
-    async def start(app: web.Application) -> str:
-        runner = web.AppRunner(app, shutdown_timeout=1.0)
-        await runner.setup()
-        runners.append(runner)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        return f"http://{host}:{port}"
-
-    yield start
-    for runner in reversed(runners):
-        await runner.cleanup()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
