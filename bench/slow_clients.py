@@ -31,6 +31,7 @@ from eessi.journal.base import Direction, MessageStatus  # noqa: E402
 from eessi.node.inputs import RequestEntitlement  # noqa: E402
 from eessi.node.institution import NodeOptions  # noqa: E402
 from eessi.node.network import Network, free_ports  # noqa: E402
+from eessi.transport.limits import InboundLimits  # noqa: E402
 
 CNS, PT = "LU:CNS00001", "PT:ISS00001"
 
@@ -82,11 +83,12 @@ async def trickle(host: str, port: int, t0: float) -> tuple[float, bytes]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    options = NodeOptions()
+    limits = InboundLimits()
     if args.header_timeout:
-        options = replace(options, header_timeout=args.header_timeout)
+        limits = replace(limits, header_timeout=args.header_timeout)
     if args.body_timeout:
-        options = replace(options, body_timeout=args.body_timeout)
+        limits = replace(limits, body_timeout=args.body_timeout)
+    options = NodeOptions(inbound_limits=limits)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         d = load_directory(directory(work))
@@ -109,9 +111,9 @@ async def run(args: argparse.Namespace) -> None:
             results = await asyncio.gather(*halves)
             slow_closed, slow_answer = await slow
     print(
-        f"limits: header_timeout {options.header_timeout:g} s, body_timeout"
-        f" {options.body_timeout:g} s, max_connections_per_peer"
-        f" {options.max_connections_per_peer}"
+        f"limits: header_timeout {limits.header_timeout:g} s, body_timeout"
+        f" {limits.body_timeout:g} s, max_connections_per_peer"
+        f" {limits.max_connections_per_peer}"
     )
     held = [t for t, busy in results if not busy]
     busy = [t for t, refused in results if refused]

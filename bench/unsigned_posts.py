@@ -75,8 +75,13 @@ def loopback_directory(workdir):
 
 async def main(workdir, burst):
     known = {f.name for f in dataclasses.fields(NodeOptions)}
-    limit = burst and "refusal_burst" in known
-    extra = {"refusal_burst": burst, "refusal_rate": 1.0} if limit else {}
+    extra = {}
+    if burst and "inbound_limits" in known:  # the limits in one field (D381)
+        from eessi.transport.limits import InboundLimits
+
+        extra = {"inbound_limits": InboundLimits(refusal_burst=burst, refusal_rate=1.0)}
+    elif burst and "refusal_burst" in known:  # a tree from before D381
+        extra = {"refusal_burst": burst, "refusal_rate": 1.0}
     options = NodeOptions(bind_admin=False, **extra)
     directory = loopback_directory(workdir)
     async with Network(directory, Path(workdir) / "db", ids=["LU:CNS00001"], options=options,

@@ -70,22 +70,9 @@ class NodeOptions:
     #: it expires: journaled ``expired``, its sender answered with an X050 in the case
     #: (docs/node.md, "Parked documents"); ``None``: parked documents never expire.
     parked_expiry: float | None = DEFAULT_PARKED_EXPIRY
-    # -- inbound limits, per peer address (docs/node.md "Inbound limits"; D35-D39) -------------
-    #: Seconds a connection may take to send a request's headers (from its opening or the
-    #: previous answer); an idle keep-alive connection closes after as long.
-    header_timeout: float = 15.0
-    #: Seconds a request's body may take to arrive once its headers are in (else 408).
-    body_timeout: float = 30.0
-    #: Open inbound connections from one peer address at most (more: 503, closed).
-    max_connections_per_peer: int = 128
-    #: Refusals answered per second to one peer address, on average (token bucket refill).
-    refusal_rate: float = 1.0
-    #: Refusals answered to one peer address in a burst (bucket size); past it: 429, unrecorded.
-    refusal_burst: int = 20
-    #: Seconds a message's Timestamp may be ahead of this node's clock (``None``: no limit).
-    max_clock_skew: float | None = 300.0
-    #: Seconds a message's Timestamp may be behind this node's clock (``None``: no limit).
-    max_message_age: float | None = 86400.0
+    #: What one peer address may cost the node's inbound endpoint (deadlines, connections,
+    #: refusals, the Timestamp window): docs/node.md "Inbound limits"; D35-D39.
+    inbound_limits: InboundLimits = field(default_factory=InboundLimits)
     #: Inputs between two checkpoints of the desk state (a restart replays only the inputs
     #: since the last one); one is also written at ``stop()``. ``None``: only at ``stop()``;
     #: ``0``: never (every restart replays the whole input log).
@@ -93,19 +80,6 @@ class NodeOptions:
     #: Listen with ``SO_REUSEPORT``, so that several processes of one institution share its
     #: port (the kernel spreads connections over them; :mod:`eessi.node.partitions`).
     reuse_port: bool = False
-
-    @property
-    def inbound_limits(self) -> InboundLimits:
-        """The inbound limits as the transport takes them."""
-        return InboundLimits(
-            header_timeout=self.header_timeout,
-            body_timeout=self.body_timeout,
-            max_connections_per_peer=self.max_connections_per_peer,
-            refusal_rate=self.refusal_rate,
-            refusal_burst=self.refusal_burst,
-            max_clock_skew=self.max_clock_skew,
-            max_message_age=self.max_message_age,
-        )
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> NodeOptions:

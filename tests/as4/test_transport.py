@@ -33,6 +33,7 @@ from eessi.clock import VirtualClock
 from eessi.sed.examples import example_xml
 from eessi.transport.client import Failure, RetryPolicy, SendStatus, StatusUpdate
 from eessi.transport.limits import InboundLimits
+from eessi.transport.poster import KeepAlivePoster, Poster
 from eessi.transport.server import Inbound, Outcome, Refusal
 
 Schema = Callable[[bytes | etree._Element], None]
@@ -103,7 +104,7 @@ async def cpam(serve: Serve, node: Node, pmodes: PModeSet, keys: As4Keys) -> str
 
 
 def sender(
-    session: aiohttp.ClientSession,
+    session: aiohttp.ClientSession | Poster,
     pmodes: PModeSet,
     keys: As4Keys,
     *,
@@ -187,6 +188,36 @@ async def test_secured_exchange_journals_the_wire_bytes_and_every_message_is_sch
     assert receipt.security is not None  # signed (non-repudiation)
     assert len(receipt.message.references) == 3  # eb:Messaging, Body, the SED attachment
     assert node.answers == ["accepted", "duplicate"]  # the resend: a receipt again, no more
+
+
+async def test_a_sender_on_kept_alive_connections_is_acknowledged_as_over_a_session(
+    pki: Pki, serve: Serve
+) -> None:
+    """What a node serving alone sends with (D380): the same receipts and statuses, and a
+    peer that is down is a connection failure with the system's reason."""
+    node = Node()
+    url = await cpam(serve, node, secured(), As4Keys.from_pki(pki, CPAM))
+    poster = KeepAlivePoster(4)
+    updates: list[StatusUpdate] = []
+    s = sender(poster, secured(), As4Keys.from_pki(pki, CNS), updates=updates)
+    try:
+        for n in (1, 2):
+            result = await s.send(url, build(s, n))
+            assert result.ok, result.reason
+        down = await s.send("http://127.0.0.1:9/as4", build(s, 3))
+    finally:
+        await poster.close()
+    assert set(node.journal) == {"m-1@eessi-sim", "m-2@eessi-sim"}
+    assert [u.status for u in updates[:6]] == [
+        SendStatus.SENDING,
+        SendStatus.WAITING_FOR_RECEIPT,
+        SendStatus.ACKNOWLEDGED,
+    ] * 2
+    assert not down.ok
+    assert "EBMS:0005 ConnectionFailure: cannot connect to http://127.0.0.1:9/as4:" in (
+        down.reason or ""
+    )
+    assert "Connection refused" in (down.reason or "")
 
 
 async def test_duplicate_is_acknowledged_again_and_handed_on_once(

@@ -28,6 +28,7 @@ from eessi.transport.auth import SIGNATURE_HEADER, sign
 from eessi.transport.client import RetryPolicy
 from eessi.transport.envelope import ErrorSignal, UserMessage, decode_signal, encode
 from eessi.transport.framing import frame
+from eessi.transport.limits import InboundLimits
 
 FAST = NodeOptions(retry=RetryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.2))
 MB = 1024 * 1024
@@ -109,7 +110,7 @@ async def test_unsigned_posts_are_journaled_as_a_bounded_summary_never_with_thei
 async def test_refusals_from_one_address_past_the_bucket_get_429_and_are_not_recorded(
     tmp_path: Path,
 ) -> None:
-    options = replace(FAST, refusal_burst=3, refusal_rate=0.01)
+    options = replace(FAST, inbound_limits=InboundLimits(refusal_burst=3, refusal_rate=0.01))
     async with await start(tmp_path, options) as net:
         url = net[CNS].endpoint_url or ""
         answers = [await post(url, b"junk", "text/plain", None) for _ in range(6)]
@@ -176,7 +177,7 @@ async def test_a_message_resent_with_its_timestamp_moved_out_of_the_window_is_re
 async def test_the_timestamp_window_is_configurable_and_can_be_switched_off(
     tmp_path: Path,
 ) -> None:
-    options = replace(FAST, max_message_age=None, max_clock_skew=None)
+    options = replace(FAST, inbound_limits=InboundLimits(max_message_age=None, max_clock_skew=None))
     async with await start(tmp_path, options) as net:
         message, payload = await sent_s071(net)
         old = replace(message, timestamp=datetime(2001, 1, 1, tzinfo=UTC))
@@ -243,7 +244,7 @@ async def _trickle(host: str, port: int) -> bytes:
 async def test_slow_and_half_sent_requests_are_closed_in_time_while_a_normal_peer_is_served(
     tmp_path: Path,
 ) -> None:
-    options = replace(FAST, header_timeout=1.0, body_timeout=1.0)
+    options = replace(FAST, inbound_limits=InboundLimits(header_timeout=1.0, body_timeout=1.0))
     async with await start(tmp_path, options) as net:
         cns = net[CNS]
         host, port = "127.0.0.1", int((cns.url or "").rsplit(":", 1)[1])
@@ -273,7 +274,7 @@ async def test_slow_and_half_sent_requests_are_closed_in_time_while_a_normal_pee
 
 
 async def test_connections_over_the_per_peer_cap_get_503_and_are_closed(tmp_path: Path) -> None:
-    options = replace(FAST, max_connections_per_peer=4)
+    options = replace(FAST, inbound_limits=InboundLimits(max_connections_per_peer=4))
     async with await start(tmp_path, options) as net:
         cns = net[CNS]
         host, port = "127.0.0.1", int((cns.url or "").rsplit(":", 1)[1])
