@@ -29,6 +29,8 @@ module and checks that this drawing and the classes agree, parent by parent::
     │   ├── MessageRefusedError          the peer answered with an error signal
     │   ├── EnvelopeError                an envelope is malformed, spoofed or oversized
     │   ├── transport.limits.BodyTimeout internal: the body did not arrive in time (a 408)
+    │   ├── transport.poster.PostFailure an HTTP exchange broke (reset, cut short, not HTTP)
+    │   │   └── transport.poster.ConnectFailure  the peer could not be reached
     │   └── transport.endpoint.Rejection internal: stop the checks, answer an error signal
     │       ├── transport.hmac_endpoint._Reject  the HMAC envelope's
     │       └── as4.transport._Refuse            the AS4 endpoint's
