@@ -14,10 +14,14 @@ dicts of these, :class:`~datetime.date`, aware or naive :class:`~datetime.dateti
 without calling ``__init__`` (its checks ran when it was first made). Anything else raises
 ``TypeError``. Decoding gives a value equal to the one encoded.
 
-**The bytes never leave the process.** Classes and enums are named by a number given when this
-process first encoded one of them; another process numbers them differently. So nothing
-stores or sends these bytes: whatever pickles a holder of them (:class:`CompactDocuments`)
-gets the decoded values. This module does no I/O.
+**Classes are named by a number made from their qualified name** (D425): a class's tag is the
+CRC-32 of ``module.qualname`` (with :data:`_FIRST_CLASS` added), the same in every process,
+so bytes one process wrote decode in another that has the same classes (same names, fields
+and members) and has registered them (:func:`register`; a decoder knows the classes it has met or
+been given). A node's checkpoint stores a case's packed documents as they are
+(:meth:`CompactDocuments.packed`, :func:`packed_documents`) with the names of the classes
+registered (:func:`registered`), under its fingerprint of the classes' shapes (D185). Whatever
+else pickles a holder of these bytes gets the decoded values. This module does no I/O.
 """
 
 from __future__ import annotations
@@ -41,10 +45,13 @@ __all__ = [
     "decode",
     "encode",
     "kept_decoded",
+    "packed_documents",
     "packing",
+    "register",
+    "registered",
 ]
 
-# Tags of the forms that are not a class (a class's tag is its index in ``_CLASSES`` + _FIRST).
+# Tags of the forms that are not a class (a class's tag is :func:`_tag_of` its name, D425).
 _DATE: Final = 0
 _DATETIME: Final = 1
 _DECIMAL: Final = 2
@@ -54,18 +61,45 @@ _FIRST_CLASS: Final = 8
 
 #: Per class seen: (tag, field names) for a dataclass, (tag, members) for an enum.
 _TAGS: dict[type, int] = {}
-#: By tag - _FIRST_CLASS: how to make the value back from its encoded parts.
-_MAKERS: list[Callable[[tuple[Any, ...]], Any]] = []
+#: By tag: how to make the value back from its encoded parts.
+_MAKERS: dict[int, Callable[[tuple[Any, ...]], Any]] = {}
+#: By tag: the class registered under it.
+_CLASSES: dict[int, type] = {}
 _FIELDS: dict[type, tuple[str, ...]] = {}
 _MEMBER_INDEX: dict[type, dict[Any, int]] = {}
 
 _PLAIN: Final = frozenset({str, int, float, bool, type(None)})
 
 
+def _tag_of(cls: type) -> int:
+    """A class's tag: from its qualified name, the same in every process (D425)."""
+    name = f"{cls.__module__}.{cls.__qualname__}".encode()
+    return _FIRST_CLASS + (zlib.crc32(name) & 0x3FFFFFFF)
+
+
+def register(cls: type) -> int:
+    """Make values of ``cls`` (a slotted dataclass or an enum) encodable and decodable here,
+    and return its tag; done when a value of it is first encoded, and by whoever loads bytes
+    another process wrote (:func:`registered` there names the classes)."""
+    return _register(cls)
+
+
+def registered() -> list[type]:
+    """The classes registered in this process (bytes it wrote name no others), by tag."""
+    return [_CLASSES[tag] for tag in sorted(_CLASSES)]
+
+
 def _register(cls: type) -> int:
     tag = _TAGS.get(cls)
     if tag is not None:
         return tag
+    tag = _tag_of(cls)
+    other = _CLASSES.get(tag)
+    if other is not None:  # never seen among the model's classes (a test registers them all)
+        raise TypeError(
+            f"{cls.__module__}.{cls.__qualname__} and {other.__module__}.{other.__qualname__}"
+            " have the same compact tag: rename one of them"
+        )
     if issubclass(cls, Enum):
         members = tuple(cls)
         _MEMBER_INDEX[cls] = {m: i for i, m in enumerate(members)}
@@ -76,8 +110,9 @@ def _register(cls: type) -> int:
         maker = _dataclass_maker(cls, names)
     else:
         raise TypeError(f"cannot encode a {cls.__module__}.{cls.__qualname__} compactly")
-    tag = _TAGS[cls] = len(_MAKERS) + _FIRST_CLASS
-    _MAKERS.append(maker)
+    _TAGS[cls] = tag
+    _CLASSES[tag] = cls
+    _MAKERS[tag] = maker
     return tag
 
 
@@ -201,7 +236,7 @@ def _dec(parts: Any) -> Any:
         return parts
     tag = parts[0]
     if tag >= _FIRST_CLASS:
-        return _MAKERS[tag - _FIRST_CLASS](parts)
+        return _MAKERS[tag](parts)
     if tag == _DATE:
         return date.fromordinal(parts[1])
     if tag == _DATETIME:
@@ -309,7 +344,7 @@ class CompactDocuments(Mapping[str, Any]):
     encoded into the blob with the others (D215): recording costs no encoding at once.
 
     Equal to any mapping with equal items. Pickles (and copies) as the plain dict of its
-    decoded documents, since its bytes mean something only in this process."""
+    decoded documents; a node's checkpoint stores its :meth:`packed` form instead (D425)."""
 
     __slots__ = ("__weakref__", "_blob", "_fresh", "_ids")
 
@@ -353,6 +388,18 @@ class CompactDocuments(Mapping[str, Any]):
                 parts.append(encoded)
         self._blob = _pack(tuple(parts))
         self._fresh = None
+
+    def packed(self) -> tuple[tuple[str, ...], bytes] | None:
+        """The document IDs and the blob holding them all (the documents not yet in it encoded
+        into it now, as the pending queue would soon), for :func:`packed_documents` in a
+        process that registered the same classes (D425). ``None`` inside
+        :func:`kept_decoded` (documents recorded there stay decoded)."""
+        if self._fresh:
+            if not _packing:
+                return None
+            self._compact()
+        blob = self._blob
+        return None if blob is None else (self._ids, blob)
 
     def __getitem__(self, document_id: str) -> Any:
         try:
@@ -405,3 +452,14 @@ class CompactDocuments(Mapping[str, Any]):
 
 
 _NONE: Final = object()
+
+
+def packed_documents(ids: tuple[str, ...], blob: bytes) -> CompactDocuments:
+    """The mapping :meth:`CompactDocuments.packed` gave ``ids`` and ``blob`` of (in this
+    process or another that has registered the classes named in it, :func:`register`): nothing is
+    decoded until a document is read (D425)."""
+    documents: CompactDocuments = object.__new__(CompactDocuments)
+    documents._ids = tuple(ids)
+    documents._blob = bytes(blob)
+    documents._fresh = None
+    return documents

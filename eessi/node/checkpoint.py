@@ -23,13 +23,20 @@ previous one, not the state's size; the journal writes them and the new header i
 transaction, so a crash half-way leaves the previous checkpoint whole.
 
 **Documents stay encoded.** A case's documents (parsed SEDs, most of a case's bytes) are
-pickled apart, as one blob per case, and come back as a :class:`LazyDocuments` mapping that
-decodes its blob on first use. A restart therefore decodes the documents of the cases that
-inputs touch after it, not of every case ever handled; a case no input touched is not written
-again at all (its value is the same object). Entries name the classes, functions and enum
-members they use by number, in a table of globals kept in the header and resolved once per
-load (:class:`_Codec`), and slotted dataclasses are rebuilt from their field values: less to
-read and fewer lookups per entry than plain pickle (D51).
+stored as the blob the desk already keeps them in (:class:`~eessi.core.compact.CompactDocuments`,
+D190), its bytes as they are, and come back as the same kind of mapping, which decodes a
+document on first use (D425): a checkpoint neither decodes nor pickles them. The blob names
+classes by numbers made from their names (:mod:`eessi.core.compact`); the header lists the
+classes registered (``compact``), which a restore registers before anything is decoded, and
+the model fingerprint covers their shapes. Documents not in that form (a mapping recorded
+inside :func:`~eessi.core.compact.kept_decoded`) are pickled apart, as one blob per case, and
+come back as a :class:`LazyDocuments` mapping that decodes its blob on first use. A restart
+therefore decodes the documents of the cases that inputs touch after it, not of every case
+ever handled; a case no input touched is not written again at all (its value is the same
+object). Entries name the classes, functions and enum members they use by number, in a table
+of globals kept in the header and resolved once per load (:class:`_Codec`), and slotted
+dataclasses are rebuilt from their field values: less to read and fewer lookups per entry
+than plain pickle (D51).
 
 **Only what restart needs is decoded** (D101). An entry is written with a leading zero byte
 (then its summary: a case's BUC and state, what ``/metrics`` counts without decoding it, D152)
@@ -96,6 +103,8 @@ from pathlib import Path
 from types import BuiltinFunctionType, CodeType, FunctionType, MemberDescriptorType, NoneType
 from typing import Any, Final
 
+from eessi.core import compact
+from eessi.core.compact import CompactDocuments, packed_documents
 from eessi.core.desk import CaseFile, Deferred, PersistentMap, case_due
 from eessi.errors import EessiError, JournalError
 from eessi.journal.base import CheckpointItem, Journal
@@ -253,6 +262,8 @@ def codec_version() -> str:
     the previous format's (:func:`_legacy_reason`)."""
     digest = hashlib.sha256(f"{FORMAT} {marshal.version}".encode())
     digest.update(Path(__file__).read_bytes())
+    # a case's documents are stored as compact's blobs (D425): its encoding is part of ours
+    digest.update(Path(compact.__file__).read_bytes())
     return digest.hexdigest()[:32]
 
 
@@ -447,6 +458,11 @@ class _Codec:
 
     def reducer_override(self, obj: Any) -> Any:
         cls = type(obj)
+        if cls is CompactDocuments:  # its blob as it is, not its documents decoded (D425)
+            packed = obj.packed()
+            if packed is not None:
+                return (packed_documents, packed)
+            return (LazyDocuments, (pickle.dumps(dict(obj), protocol=_PROTOCOL),))
         index = self._lazy.get(cls, -1)
         if index == -1:
             index = None
@@ -459,7 +475,7 @@ class _Codec:
         values = [getattr(obj, name) for name in _field_names(cls)]
         if index < len(values):
             docs = values[index]
-            if not isinstance(docs, LazyDocuments):
+            if not isinstance(docs, LazyDocuments | CompactDocuments):
                 values[index] = LazyDocuments(pickle.dumps(dict(docs), protocol=_PROTOCOL))
         return (_rebuild, (cls, tuple(values)))
 
@@ -839,6 +855,8 @@ class DeskCheckpoints:
         gc.disable()  # millions of small objects, none of them garbage: no collection passes
         try:
             codec = _Codec(header.get("globals", ()))
+            for name in header.get("compact", ()):  # the classes its documents' blobs name
+                compact.register(_resolve(name))
             loads, load_key = codec.loads, codec.load_key
             fetch = checkpoint.fetch
             # a deferred value: kept as its bytes, or (when the journal reads it later) as its
@@ -1034,6 +1052,9 @@ class DeskCheckpoints:
             "state": _class_name(type(state)),
             "fields": [f.name for f in dataclasses.fields(state)],
             "globals": codec.names,
+            # the classes a case's documents may name (D425): every one this process
+            # registered, a superset of those in the blobs written now or before
+            "compact": [_global_name(cls) for cls in compact.registered()],
             # tables whose rows a restore need not read (their index has each key and head,
             # D221), and how many rows each has besides the index
             "by_key": by_key,

@@ -440,12 +440,21 @@ async def test_every_class_a_checkpoint_holds_is_in_the_fingerprinted_model(
     tmp_path: Path,
 ) -> None:
     """What the fingerprint covers (D185) is every class a real checkpoint names: its table of
-    globals, and the classes inside its cases' encoded documents."""
+    globals, and the classes inside its cases' encoded documents: a packed case's blob names
+    classes by tag (D425), each of them listed in the header's ``compact``."""
     import io
     import json
     import pickle
 
-    from eessi.node.checkpoint import LazyDocuments, _Codec, _unpack, model_modules
+    from eessi.core import compact
+    from eessi.core.compact import CompactDocuments
+    from eessi.node.checkpoint import (
+        LazyDocuments,
+        _Codec,
+        _resolve,
+        _unpack,
+        model_modules,
+    )
 
     directory = load_directory(write_directory(tmp_path))
     households = people(3)
@@ -458,11 +467,24 @@ async def test_every_class_a_checkpoint_holds_is_in_the_fingerprinted_model(
             named.add(module)
             return super().find_class(module, name)
 
+    tags: set[int] = set()
+
+    def blob_tags(parts: Any) -> None:
+        if type(parts) in (tuple, list):
+            if type(parts) is tuple and parts and type(parts[0]) is int and parts[0] >= 8:
+                tags.add(parts[0])
+            for part in parts[1:] if type(parts) is tuple else parts:
+                blob_tags(part)
+
     def documents(obj: Any, depth: int = 0) -> None:
         for slot in getattr(type(obj), "__slots__", ()) if depth < 8 else ():
             value = getattr(obj, slot, None)
             if isinstance(value, LazyDocuments):
                 Names(io.BytesIO(value.__reduce__()[1][0])).load()
+            elif isinstance(value, CompactDocuments):
+                packed = value.packed()
+                assert packed is not None
+                blob_tags(compact._unpack(packed[1]))
             elif hasattr(type(value), "__slots__"):
                 documents(value, depth + 1)
 
@@ -472,12 +494,17 @@ async def test_every_class_a_checkpoint_holds_is_in_the_fingerprinted_model(
             rows = conn.execute("SELECT key, value FROM checkpoint_items").fetchall()
         codec = _Codec(header["globals"])
         named.update(name.split(" ")[1] for name in header["globals"] if name != "utc")
+        listed = {compact._tag_of(_resolve(name)) for name in header["compact"]}
+        named.update(name.split(" ")[1] for name in header["compact"])
         for key, value in rows:
             if key[0] == 2:  # a packed table's row (D220): the classes it names are globals
                 for obj in _unpack(codec, value)[1]:
                     documents(obj)
             else:
                 documents(codec.loads(value[2 + value[1] :] if value[0] == 0 else value))
+        assert tags  # the blobs were looked into
+        assert tags <= listed  # every class a blob names is in the header's list
+        tags.clear()
     assert "eessi.sed.documents" in named  # the documents were looked into
     outside = named - set(model_modules()) - {"datetime", "eessi.node.checkpoint", "builtins"}
     assert not outside, f"classes of {sorted(outside)} are checkpointed but not fingerprinted"
