@@ -412,6 +412,30 @@ def _global_name(obj: Any) -> str | None:
     return None
 
 
+#: Names of the classes compact has registered, by class; ``None``: not importable by its name
+#: (a class made in a function), so never in a case a restore can read (D425).
+_COMPACT_NAMES: dict[type, str | None] = {}
+
+
+def _compact_classes() -> list[str]:
+    """The names of the classes :mod:`eessi.core.compact` registered here that a restore can
+    import (the header's ``compact``, D425)."""
+    names = []
+    for cls in compact.registered():
+        name = _COMPACT_NAMES.get(cls, "")
+        if name == "":
+            name = _global_name(cls)
+            try:
+                if name is None or _resolve(name) is not cls:
+                    name = None
+            except Exception:  # not importable by its name
+                name = None
+            _COMPACT_NAMES[cls] = name
+        if name is not None:
+            names.append(name)
+    return names
+
+
 def _resolve(name: str) -> Any:
     """The object a table-of-globals name stands for (raises if there is none)."""
     if name == "utc":
@@ -1054,7 +1078,7 @@ class DeskCheckpoints:
             "globals": codec.names,
             # the classes a case's documents may name (D425): every one this process
             # registered, a superset of those in the blobs written now or before
-            "compact": [_global_name(cls) for cls in compact.registered()],
+            "compact": _compact_classes(),
             # tables whose rows a restore need not read (their index has each key and head,
             # D221), and how many rows each has besides the index
             "by_key": by_key,
