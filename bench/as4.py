@@ -64,6 +64,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 from lxml import etree  # noqa: E402
 
 from eessi.as4.exchange import (  # noqa: E402
+    Outgoing,
     build_sed_message,
     read_signal,
     receipt_for,
@@ -329,7 +330,7 @@ def main() -> None:
     cns_memo = Credentials(MemoKey(cns.key), cns.certificate)
     cpam_memo = Credentials(MemoKey(cpam.key), cpam.certificate)
 
-    def own_send(i: int) -> object:
+    def own_send(i: int) -> Outgoing:
         return build_sed_message(
             addressing,
             secured.find("S_BUC_01", "S072"),
@@ -342,17 +343,7 @@ def main() -> None:
             random=b"k" * 28,
         )
 
-    own_sent = build_sed_message(  # the same bytes every time: the same ID, time and key
-        addressing,
-        secured.find("S_BUC_01", "S072"),
-        sed,
-        message_id="m-own@bench",
-        timestamp=now,
-        content_id="sed-own@bench",
-        credentials=cns_memo,
-        recipient=cpam.certificate,
-        random=b"k" * 28,
-    )
+    own_sent = own_send(0)  # the same bytes every time: the same ID, time and key
     own_packaged = own_sent.packaged
 
     def own_receive(i: int) -> object:
