@@ -41,6 +41,7 @@ import aiohttp
 import httptools
 
 from eessi.errors import TransportError
+from eessi.transport.client import read_bounded
 
 __all__ = [
     "IDLE_SECONDS",
@@ -104,16 +105,10 @@ class SessionPoster:
             async with self.session.post(
                 url, data=body, headers=headers, timeout=_client_timeout(within)
             ) as resp:
-                chunks: list[bytes] = []
-                size = 0
-                while size <= limit:  # past the limit, the truncated answer fails to decode
-                    chunk = await resp.content.read(limit + 1 - size)
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-                    size += len(chunk)
+                # past the limit, the truncated answer fails to decode
+                body = await read_bounded(resp, limit)
                 content_type = resp.headers.get("Content-Type", "")
-                return Answer(resp.status, content_type, b"".join(chunks))
+                return Answer(resp.status, content_type, body)
         except aiohttp.ClientConnectorError as exc:
             reason = _reason(exc.os_error)
             raise ConnectFailure(f"cannot connect to {url}: {reason}", reason) from exc
