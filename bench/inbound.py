@@ -24,10 +24,29 @@ alone, no envelope), ``C`` in flight, for the same window.
 **Figures**, each min / median / max over ``--runs`` runs (both servers fresh in every run):
 requests/s answered in the window; p50 / p99 latency (POST to receipt); the server's CPU per
 request from ``/proc`` (for the fund: its CPU from the window's start until everything posted was
-processed and answered, divided by the requests posted, so work left queued at the window's end
-is counted); its RSS at the end; and the ratios fund / bare of the rates and of the CPU per
-request (bare CPU / fund CPU: 1.0 would be as cheap as bare). Goal (issue 13): ratio >= 0.5.
-The machine is shared: read the CPU per request and the ratios, not the absolute rates.
+processed and answered and the fund was idle again, divided by the requests posted, so work left
+queued at the window's end is counted); its RSS at the end; and the ratios fund / bare of the
+rates and of the CPU per request (bare CPU / fund CPU: 1.0 would be as cheap as bare). Goal
+(issue 13): ratio >= 0.5. The machine is shared: read the CPU per request and the ratios, not
+the absolute rates.
+
+**The fund's window is steady state, every cost in proportion (D460).** It is ``--requests``
+requests (default 2,000: two of the node's checkpoint periods of 1,000 inputs), not a time: a
+window of a whole number of checkpoint periods holds exactly that many checkpoints whatever the
+rate (a 5 s window held one checkpoint of ≈ 0.13 s or none, ±0.3-0.9 ms per request at a loaded
+machine's rates); it ends when everything posted is settled *and* the fund's CPU has gone flat
+(:func:`wait_idle`: what the requests left behind, e.g. a checkpoint or a lingering status
+write, is counted in the window that caused it). Each run's window is broken down
+(``bench/fund_windows.py``, from ``bench/answer_probe/timeline.py`` in the fund and ``/proc``):
+CPU per request by thread (loop, journal writer, others) with user / system time and context
+switches, the checkpoints and the collections per generation that fell in it and their CPU,
+group commits per SED, inputs per worker batch, WAL resets, connections accepted and opened,
+retried sends, open cases; and two gauges of the machine in the same seconds: the CPU of a fixed
+interpreted unit (``fund_windows.speed_probe``, ≈ 1 % of a core) and **the bench process's own
+CPU per request** (its clients' AS4 build and receipt check and the CNS stand-in: fixed work per
+request), and fund / bench. ``--series N``: N windows one after the other against one fund (no
+bare servers): whether the fund's CPU per request moves with what it has served.
+``--no-timeline`` runs the fund without the probe.
 
 **Transport.** ``--transport as4`` (default, what ``eessi serve`` speaks): this process posts
 eDelivery AS4 user messages signed and encrypted with the CNS's key of the network's test PKI,
@@ -107,8 +126,23 @@ from exchange import (  # noqa: E402
     unsealer,
     write_directory,
 )
+from fund_windows import (  # noqa: E402
+    WINDOW_HEADER,
+    Window,
+    breakdown,
+    format_detail,
+    format_window,
+    run_seconds,
+    speed,
+    thread_cpu,
+)
+
+from eessi.node.options import NodeOptions  # noqa: E402
 
 CNS = "LU:CNS00001"
+#: The node's checkpoint period (``NodeOptions.checkpoint_every``, inputs): the fund's windows
+#: are a whole number of them, so its checkpoints fall in them in proportion (D460).
+CHECKPOINT_EVERY = NodeOptions().checkpoint_every or 1000
 FUND = "FR:CPAM5701"
 
 
@@ -137,6 +171,7 @@ class Figures:
     cpu_ms: float
     rss: float
     requests: int
+    window: Window | None = None  # the fund's breakdown (bench/fund_windows.py)
 
 
 # -- the CNS stand-in: receipts for the fund's answers ----------------------------------------
@@ -221,14 +256,20 @@ def start_fund(
     silent: bool,
     transport: Transport,
     probe: Path | None = None,
+    timeline: Path | None = None,
 ) -> tuple[subprocess.Popen[str], str, Path]:
     db = work / "fund.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     log = work / "fund.log"
     env = None
-    if probe is not None:  # --profile answer: bench/answer_probe/sitecustomize.py in the fund
-        env = dict(os.environ, EESSI_BENCH_PROBE=str(probe))
+    if probe is not None or timeline is not None:  # bench/answer_probe/sitecustomize.py
+        env = dict(os.environ)
+        if probe is not None:  # --profile answer
+            env["EESSI_BENCH_PROBE"] = str(probe)
+        if timeline is not None:  # the windows' breakdown (D460)
+            timeline.unlink(missing_ok=True)
+            env["EESSI_BENCH_TIMELINE"] = str(timeline)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(ROOT / "bench" / "answer_probe"), env.get("PYTHONPATH")) if p
         )
@@ -303,7 +344,15 @@ async def drive_fund(
     silent: bool,
     transport: Transport,
     spy: PySpy | None = None,
-) -> Figures:
+    *,
+    windows: int = 1,
+    warmup: float = 1.0,
+    timeline: Path | None = None,
+    requests: int = 0,
+) -> list[Figures]:
+    """``windows`` measured windows one after the other against the same fund (after one
+    warm-up of ``warmup`` seconds), each of ``requests`` requests (or ``seconds`` of posting
+    if 0), until everything posted in it was settled and the fund idle (:func:`wait_idle`)."""
     from eessi.directory import load_directory
     from eessi.transport.client import RetryPolicy, Sender, SendResult
     from eessi.transport.envelope import UserMessage
@@ -315,6 +364,7 @@ async def drive_fund(
     latencies: list[float] = []
     deadline = 0.0
     measuring = False
+    out: list[Figures] = []
     try:
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=concurrency)
@@ -361,7 +411,7 @@ async def drive_fund(
 
             async def worker() -> None:
                 nonlocal posted
-                while time.perf_counter() < deadline:
+                while time.perf_counter() < deadline and posted < limit:
                     payload = bodies[posted % len(bodies)]
                     posted += 1
                     mid = str(uuid.uuid4())
@@ -372,33 +422,56 @@ async def drive_fund(
                     if measuring:
                         latencies.append(time.perf_counter() - t)
 
-            deadline = time.perf_counter() + 1.0  # warm up
+            limit = float("inf")
+            deadline = time.perf_counter() + warmup
             await asyncio.gather(*(worker() for _ in range(concurrency)))
             await wait_settled(db, posted, answers, silent)
-            cpu = cpu_seconds(pid)
-            before = posted
-            measuring = True
-            if spy is not None:
-                spy.start()
-            start = time.perf_counter()
-            deadline = start + seconds
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-            elapsed = time.perf_counter() - start
-            await wait_settled(db, posted, answers, silent)
-            used = cpu_seconds(pid) - cpu
+            await wait_idle(pid)
+            for number in range(windows):
+                latencies.clear()
+                cpu = run_seconds(pid)
+                threads = thread_cpu(pid)
+                own = sum(os.times()[:2])
+                before = posted
+                measuring = True
+                if spy is not None and number == 0:
+                    spy.start()
+                mono = time.monotonic()
+                start = time.perf_counter()
+                if requests:  # a number of requests, whatever the time
+                    deadline, limit = float("inf"), before + requests
+                else:
+                    deadline = start + seconds
+                await asyncio.gather(*(worker() for _ in range(concurrency)))
+                elapsed = time.perf_counter() - start
+                own = sum(os.times()[:2]) - own  # the posting's, not the polling's below
+                await wait_settled(db, posted, answers, silent)
+                await wait_idle(pid)  # what the window's requests left to do, done too
+                used = run_seconds(pid) - cpu
+                threads_end, mono_end = thread_cpu(pid), time.monotonic()
+                measuring = False
+                n = posted - before
+                figures = Figures(
+                    rate=len(latencies) / elapsed,
+                    p50=1000 * percentile(latencies, 0.5),
+                    p99=1000 * percentile(latencies, 0.99),
+                    cpu_ms=1000 * used / max(n, 1),
+                    rss=rss_mb(pid),
+                    requests=n,
+                )
+                if timeline is not None:
+                    await asyncio.sleep(0.25)  # the timeline's last samples of the window
+                    figures.window = breakdown(
+                        timeline, pid, mono, mono_end, threads, threads_end, n
+                    )
+                    figures.window.unit_us = speed(timeline.with_suffix(".speed"), mono, mono_end)
+                    figures.window.bench_ms = 1000 * own / max(n, 1)
+                out.append(figures)
     finally:
         await sink.cleanup()
         if spy is not None:
             spy.wait()
-    n = posted - before
-    return Figures(
-        rate=len(latencies) / elapsed,
-        p50=1000 * percentile(latencies, 0.5),
-        p99=1000 * percentile(latencies, 0.99),
-        cpu_ms=1000 * used / max(n, 1),
-        rss=rss_mb(pid),
-        requests=n,
-    )
+    return out
 
 
 async def wait_settled(
@@ -416,6 +489,20 @@ async def wait_settled(
                 f" answers acknowledged ({len(answers)} received) after {limit:g} s"
             )
         await asyncio.sleep(0.02)
+
+
+async def wait_idle(pid: int, quiet: float = 0.002, span: float = 0.1, limit: float = 30) -> None:
+    """Until the fund used at most ``quiet`` s of CPU in ``span`` s: the work its requests left
+    behind once they are settled (a checkpoint, lingering status writes, a group commit) is
+    done and counted in the window that caused it, not in the next one, nor in none."""
+    end = time.perf_counter() + limit
+    last = run_seconds(pid)
+    while time.perf_counter() < end:
+        await asyncio.sleep(span)
+        now = run_seconds(pid)
+        if now - last <= quiet:
+            return
+        last = now
 
 
 # -- the bare server ------------------------------------------------------------------------------
@@ -575,21 +662,55 @@ def run_fund(
     transport: Transport,
     profile: Path | None = None,
     probe: Path | None = None,
-) -> Figures:
-    """One run against a fresh fund; ``profile``: py-spy's raw stacks of the fund's window;
-    ``probe``: the answer path's CPU per call (``--profile answer``), written there."""
-    proc, url, db = start_fund(work, directory, silent, transport, probe)
+    *,
+    windows: int = 1,
+    warmup: float = 1.0,
+    timeline: bool = True,
+    requests: int = 0,
+) -> list[Figures]:
+    """``windows`` windows against one fresh fund; ``profile``: py-spy's raw stacks of the
+    fund's first window; ``probe``: the answer path's CPU per call (``--profile answer``),
+    written there; ``timeline``: each window's breakdown (bench/answer_probe/timeline.py)."""
+    lines = work / "fund-timeline.jsonl" if timeline else None
+    proc, url, db = start_fund(work, directory, silent, transport, probe, lines)
+    gauge = None
+    if lines is not None:  # the machine's speed over the windows (fund_windows.speed_probe)
+        lines.with_suffix(".speed").unlink(missing_ok=True)
+        gauge = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "fund_windows.py"),
+                "--speed",
+                str(lines.with_suffix(".speed")),
+            ]
+        )
     spy = PySpy(proc.pid, profile, seconds) if profile is not None else None
     try:
         figures = asyncio.run(
             drive_fund(
-                url, directory, bodies, seconds, concurrency, proc.pid, db, silent, transport, spy
+                url,
+                directory,
+                bodies,
+                seconds,
+                concurrency,
+                proc.pid,
+                db,
+                silent,
+                transport,
+                spy,
+                windows=windows,
+                warmup=warmup,
+                timeline=lines,
+                requests=requests,
             )
         )
         if probe is not None:
             time.sleep(0.6)  # the probe writes its totals every 0.25 s
         return figures
     finally:
+        if gauge is not None:
+            gauge.terminate()
+            gauge.wait()
         proc.terminate()
         try:
             proc.wait(timeout=30)
@@ -628,6 +749,29 @@ def report_probe(probes: list[Path]) -> None:
         )
 
 
+def print_windows(fund: list[Figures]) -> None:
+    """Each run's window, broken down (D460): the fund's CPU per request by thread (ms), the
+    checkpoints and collections that fell in it and their CPU, group commits per SED, inputs
+    per worker batch, WAL resets, connections accepted / opened, retried sends, open cases."""
+    print("  the fund's windows, one per run (ms per request; counts in the window):")
+    print(WINDOW_HEADER)
+    for number, f in enumerate(fund):
+        if f.window is not None:
+            print(format_window(f"run {number + 1}", f.window))
+            print(format_detail(f.window))
+
+
+def print_series(mode: str, c: int, series: list[Figures]) -> None:
+    print(f"c={c}, answers {mode}: {len(series)} windows against one fund (ms per request):")
+    print(WINDOW_HEADER)
+    for number, f in enumerate(series):
+        if f.window is not None:
+            print(format_window(str(number + 1), f.window), flush=True)
+            print(format_detail(f.window))
+        else:
+            print(f"  {number + 1:>6d} {f.requests:5d}  {f.cpu_ms:5.2f}", flush=True)
+
+
 def spread(values: list[float], fmt: str = "{:.0f}") -> str:
     ordered = sorted(values)
     return " / ".join(fmt.format(v) for v in (ordered[0], statistics.median(ordered), ordered[-1]))
@@ -662,6 +806,30 @@ def main() -> None:
         help="pyspy: py-spy the fund in each level's first run (pip install py-spy) and print"
         " where its time goes, split as bench/exchange.py splits it; answer: the thread CPU per"
         " call of the answer path's steps in the fund (bench/answer_probe), all runs",
+    )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=2 * CHECKPOINT_EVERY,
+        help="the fund's window: this many requests, however long they take (default: two of"
+        f" the node's checkpoint periods of {CHECKPOINT_EVERY} inputs, so exactly two"
+        " checkpoints fall in every window); 0: --seconds of posting, as the bare servers",
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=1.0, help="seconds of posting before the first window"
+    )
+    parser.add_argument(
+        "--series",
+        type=int,
+        metavar="N",
+        help="instead of the comparison: N windows one after the other against one fund per"
+        " concurrency (no bare servers), a line each: does the CPU per request move with what"
+        " the fund has served?",
+    )
+    parser.add_argument(
+        "--no-timeline",
+        action="store_true",
+        help="run the fund without bench/answer_probe/timeline.py (no per-window breakdown)",
     )
     parser.add_argument("--bare-answering-serve", metavar="KEYS", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -712,24 +880,32 @@ def main() -> None:
                 if args.profile == "answer":
                     probes.append(work / f"fund-probe-{mode}-c{c}-{run}.json")
                     probes[-1].unlink(missing_ok=True)
-                fund.append(
-                    run_fund(
-                        work,
-                        directory,
-                        bodies,
-                        args.seconds,
-                        c,
-                        mode == "silent",
-                        transport,
-                        profile if run == 0 else None,
-                        probes[-1] if probes else None,
-                    )
+                series = run_fund(
+                    work,
+                    directory,
+                    bodies,
+                    args.seconds,
+                    c,
+                    mode == "silent",
+                    transport,
+                    profile if run == 0 else None,
+                    probes[-1] if probes else None,
+                    windows=args.series or 1,
+                    warmup=args.warmup,
+                    timeline=not args.no_timeline,
+                    requests=args.requests,
                 )
+                if args.series:
+                    print_series(mode, c, series)
+                    continue
+                fund.append(series[0])
                 bare.append(run_bare(bodies, args.seconds, c, secured=False))
                 if secured:
                     bare_sec.append(run_bare(bodies, args.seconds, c, secured=True))
                 if secured and mode == "send":
                     bare_ans.append(run_bare(bodies, args.seconds, c, secured=True, answers=True))
+            if args.series:
+                continue
             what = "answers sent" if mode == "send" else "answers silenced by a mock rule"
             print(f"c={c}, {what}:")
             rows_of = [("mock fund", fund), ("bare aiohttp", bare)]
@@ -768,6 +944,8 @@ def main() -> None:
                     else ""
                 )
             )
+            if any(f.window is not None for f in fund):
+                print_windows(fund)
             if profile is not None and profile.exists():
                 print(f"  the fund's profile (py-spy, first run's window, {profile.name}):")
                 report_pyspy(profile)

@@ -293,3 +293,9 @@ def _thread_totals(start: dict[str, float]) -> None:
 
 if _OUT and "serve" in sys.argv:
     threading.Thread(target=_install, name="bench-probe", daemon=True).start()
+
+if os.environ.get("EESSI_BENCH_TIMELINE") and "serve" in sys.argv:  # D460: the bench's windows
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import timeline
+
+    timeline.start(os.environ["EESSI_BENCH_TIMELINE"])
