@@ -114,6 +114,11 @@ CREATE INDEX messages_by_id ON messages (message_id);
 CREATE INDEX messages_by_case ON messages (conversation_id, seq);
 -- unprocessed_inbound, due_outbound, messages(status=...)
 CREATE INDEX messages_by_status ON messages (status, next_attempt_at);
+-- Events and snapshots in rowid tables: a new row goes to the table's last page, and only
+-- its small key entry to a random leaf of the index (case IDs are random). In a WITHOUT ROWID
+-- table the whole row went there, splitting a leaf and its siblings every few cases (D430).
+-- Journals created before keep their WITHOUT ROWID tables: the statements are the same.
+-- (No semicolon in these comments: the script is split on them.)
 CREATE TABLE case_events (
     case_id    TEXT    NOT NULL,
     seq        INTEGER NOT NULL,
@@ -121,14 +126,14 @@ CREATE TABLE case_events (
     kind       TEXT    NOT NULL,
     data       TEXT    NOT NULL,
     message_id TEXT,
-    PRIMARY KEY (case_id, seq)
-) WITHOUT ROWID;
+    UNIQUE (case_id, seq)
+);
 CREATE TABLE cases (
-    case_id    TEXT    PRIMARY KEY,
+    case_id    TEXT    NOT NULL UNIQUE,
     state      TEXT    NOT NULL,
     updated_at TEXT    NOT NULL,
     last_seq   INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 """
 
 #: Version 3: a message's envelope and payload move to ``message_blobs``, beside its row, so
@@ -896,7 +901,8 @@ def _conflict(step: _Step, exc: sqlite3.IntegrityError) -> sqlite3.Error | Journ
     name = exc.sqlite_errorname
     if step.sql is _INSERT and name == "SQLITE_CONSTRAINT_UNIQUE":  # messages_claimed_id
         return refusals.outbound_id_taken(step.rows[0][0])
-    if step.sql is _EVENT_SQL and name == "SQLITE_CONSTRAINT_PRIMARYKEY":  # (case_id, seq)
+    # (case_id, seq): the primary key of a journal created before D430, a unique key since.
+    if step.sql is _EVENT_SQL and name in ("SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"):
         # A number the per-case cache thought free: someone else wrote events to this file.
         cases = ", ".join(sorted({str(row[0]) for row in step.rows}))
         return JournalError(

@@ -105,10 +105,86 @@ async def test_an_unknown_synchronous_mode_is_refused(tmp_path: Path) -> None:
         await SqliteJournal.open(tmp_path / "j.sqlite", synchronous="OFF")  # type: ignore[arg-type]
 
 
-async def test_a_second_writer_on_the_file_cannot_take_an_event_number(tmp_path: Path) -> None:
+#: How a journal created before D430 stored events and snapshots (the schema version is the
+#: same: only the tables' layout differs, and every statement reads and writes both).
+_WITHOUT_ROWID = """
+DROP TABLE case_events;
+DROP TABLE cases;
+CREATE TABLE case_events (
+    case_id TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL,
+    data TEXT NOT NULL, message_id TEXT, PRIMARY KEY (case_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE cases (
+    case_id TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at TEXT NOT NULL,
+    last_seq INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+async def _journal_file(path: Path, layout: str) -> Path:
+    """A new, empty journal file; ``"without rowid"``: as created before D430."""
+    async with await SqliteJournal.open(path):
+        pass
+    if layout == "without rowid":
+        conn = sqlite3.connect(path)
+        conn.executescript(_WITHOUT_ROWID)
+        conn.close()
+    return path
+
+
+def _table_sql(path: Path) -> dict[str, str]:
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+        return {str(name): str(sql) for name, sql in rows}
+    finally:
+        conn.close()
+
+
+async def test_events_and_snapshots_of_a_new_journal_are_appended_to_rowid_tables_d430(
+    tmp_path: Path,
+) -> None:
+    # A new journal stores events and snapshots in rowid tables with a unique key (D430); a
+    # journal created before keeps its WITHOUT ROWID tables, and both journal the same.
+    for layout in ("rowid", "without rowid"):
+        path = await _journal_file(tmp_path / f"{layout}.sqlite", layout)
+        async with await SqliteJournal.open(path) as journal:
+            assert await journal.accept_inbound(inbound("m1", case="LU-A"))
+            async with journal.transaction() as tx:
+                await tx.append_events("LU-A", [("opened", {"n": 1}), ("more", {})], at=T0)
+                await tx.save_case("LU-A", {"state": "open"}, at=T0)
+                await tx.mark_processed("m1", at=T0)
+            async with journal.transaction() as tx:
+                await tx.append_event("LU-A", "again", {}, at=T0)
+                await tx.save_case("LU-A", {"state": "closed"}, at=T0)
+        async with await SqliteJournal.open(path) as journal:
+            assert [(e.seq, e.kind) for e in await journal.case_events("LU-A")] == [
+                (1, "opened"),
+                (2, "more"),
+                (3, "again"),
+            ]
+            (snapshot,) = await journal.cases()
+            assert (snapshot.case_id, snapshot.state, snapshot.last_seq) == (
+                "LU-A",
+                {"state": "closed"},
+                3,
+            )
+        tables = _table_sql(path)
+        for table in ("case_events", "cases"):
+            assert ("WITHOUT ROWID" in tables[table]) is (layout == "without rowid"), table
+
+
+@pytest.mark.parametrize(
+    ("layout", "key"),
+    [("rowid", "SQLITE_CONSTRAINT_UNIQUE"), ("without rowid", "SQLITE_CONSTRAINT_PRIMARYKEY")],
+)
+async def test_a_second_writer_on_the_file_cannot_take_an_event_number(
+    tmp_path: Path, layout: str, key: str
+) -> None:
     # One institution, one process: but if two journals write one file anyway, the second
-    # one's numbering is refused (never a gap or a double), and it recovers on the next try.
-    path = tmp_path / "j.sqlite"
+    # one's numbering is refused (never a gap or a double), and it recovers on the next try;
+    # in a journal of either layout (D430).
+    path = await _journal_file(tmp_path / "j.sqlite", layout)
     async with await SqliteJournal.open(path) as first, await SqliteJournal.open(path) as second:
         async with second.transaction() as tx:  # the second one now knows case A's number
             await tx.append_event("A", "opened", {}, at=T0)
@@ -122,7 +198,7 @@ async def test_a_second_writer_on_the_file_cannot_take_an_event_number(tmp_path:
         with pytest.raises(JournalError, match="UNIQUE") as info:
             await append_second()
         assert info.value.code == "journal.locked"
-        assert info.value.details["sqlite_error"] == "SQLITE_CONSTRAINT_PRIMARYKEY"
+        assert info.value.details["sqlite_error"] == key
         async with second.transaction() as tx:
             event = await tx.append_event("A", "second", {}, at=T0)
         assert event.seq == 3
