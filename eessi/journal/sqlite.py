@@ -902,7 +902,10 @@ def _conflict(step: _Step, exc: sqlite3.IntegrityError) -> sqlite3.Error | Journ
     if step.sql is _INSERT and name == "SQLITE_CONSTRAINT_UNIQUE":  # messages_claimed_id
         return refusals.outbound_id_taken(step.rows[0][0])
     # (case_id, seq): the primary key of a journal created before D430, a unique key since.
-    if step.sql is _EVENT_SQL and name in ("SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"):
+    if step.sql is _EVENT_SQL and name in (
+        "SQLITE_CONSTRAINT_PRIMARYKEY",
+        "SQLITE_CONSTRAINT_UNIQUE",
+    ):
         # A number the per-case cache thought free: someone else wrote events to this file.
         cases = ", ".join(sorted({str(row[0]) for row in step.rows}))
         return JournalError(
