@@ -33,7 +33,7 @@ import weakref
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any, Final
@@ -43,7 +43,9 @@ __all__ = [
     "RECENT_DOCUMENTS",
     "CompactDocuments",
     "decode",
+    "decode_uncompressed",
     "encode",
+    "encode_uncompressed",
     "kept_decoded",
     "packed_documents",
     "packing",
@@ -57,6 +59,9 @@ _DATETIME: Final = 1
 _DECIMAL: Final = 2
 _FROZENSET: Final = 3
 _DICT: Final = 4
+_TIMEDELTA: Final = 5
+#: A case's documents as their own blob (:meth:`CompactDocuments.packed`), nested as it is.
+_PACKED: Final = 6
 _FIRST_CLASS: Final = 8
 
 #: Per class seen: (tag, field names) for a dataclass, (tag, members) for an enum.
@@ -172,6 +177,10 @@ def _encoder(kind: type) -> Callable[[Any], Any]:
         encoder = _enc_decimal
     elif kind is frozenset:
         encoder = _enc_frozenset
+    elif kind is timedelta:
+        encoder = _enc_timedelta
+    elif kind is CompactDocuments:
+        encoder = _enc_documents
     elif issubclass(kind, Mapping):
         encoder = _enc_mapping
     else:
@@ -194,6 +203,20 @@ def _enc_datetime(value: datetime) -> tuple[int, str]:
 
 def _enc_decimal(value: Decimal) -> tuple[int, str]:
     return (_DECIMAL, str(value))
+
+
+def _enc_timedelta(value: timedelta) -> tuple[int, int, int, int]:
+    return (_TIMEDELTA, value.days, value.seconds, value.microseconds)
+
+
+def _enc_documents(value: CompactDocuments) -> tuple[Any, ...]:
+    """A case's documents inside a value encoded whole (a node's checkpoint of a case, D440):
+    their blob as it is, not decoded and encoded again; inside :func:`kept_decoded`, where
+    they have no blob, the mapping of the decoded documents (decoded as a ``dict``)."""
+    packed = value.packed()
+    if packed is None:
+        return _enc_mapping(value)
+    return (_PACKED, list(packed[0]), packed[1])
 
 
 def _enc_frozenset(value: frozenset[Any]) -> tuple[int, list[Any]]:
@@ -245,6 +268,10 @@ def _dec(parts: Any) -> Any:
         return Decimal(parts[1])
     if tag == _FROZENSET:
         return frozenset(_dec(p) for p in parts[1])
+    if tag == _TIMEDELTA:
+        return timedelta(parts[1], parts[2], parts[3])
+    if tag == _PACKED:
+        return packed_documents(tuple(parts[1]), parts[2])
     return dict(zip([_dec(k) for k in parts[1]], [_dec(v) for v in parts[2]], strict=True))
 
 
@@ -265,6 +292,19 @@ def encode(value: Any) -> bytes:
 def decode(data: bytes) -> Any:
     """A value equal to the one :func:`encode` made ``data`` of (in this process)."""
     return _dec(_unpack(data))
+
+
+def encode_uncompressed(value: Any) -> bytes:
+    """``value`` as :func:`encode` makes it, not deflated, for :func:`decode_uncompressed`:
+    for bytes written once and soon, where deflating costs more than the bytes it saves (a
+    node's checkpoint of a case: ``zlib`` costs about 45 µs a call here, most of it setting up
+    its state, and a case's record is 1 KB, D440)."""
+    return marshal.dumps(_enc(value), 4)
+
+
+def decode_uncompressed(data: bytes | memoryview) -> Any:
+    """A value equal to the one :func:`encode_uncompressed` made ``data`` of."""
+    return _dec(marshal.loads(data))
 
 
 #: Documents decoded or encoded lately, by (blob, index): an input reads the documents of the

@@ -13,7 +13,10 @@ numbers and tuples as they are, dates as ordinals, objects of one slotted datacl
 per field, anything else pickled), which a restart reads a few rows and C-level loops at a
 time instead of one row and one object per entry; plus a header: the format, fingerprints of
 the state's model and of this codec, whose state it is, and the input-log position (``seq``
-and time of the last input it includes). Cases are pickled (see "Why pickle" below).
+and time of the last input it includes). A case is stored in :mod:`eessi.core.compact`'s
+form (D440): its record as ``marshal`` bytes of plain tuples made by encoders written per
+class, its documents as the blob it already keeps them in; a case holding anything compact
+cannot encode is pickled (see "Why pickle" below), and a restore reads either.
 
 **Incremental.** :class:`DeskCheckpoints` remembers which object it saved for every key. The
 state is immutable and an input replaces only what it changes, so the entries to write next
@@ -25,10 +28,10 @@ transaction, so a crash half-way leaves the previous checkpoint whole.
 **Documents stay encoded.** A case's documents (parsed SEDs, most of a case's bytes) are
 stored as the blob the desk already keeps them in (:class:`~eessi.core.compact.CompactDocuments`,
 D190), its bytes as they are, and come back as the same kind of mapping, which decodes a
-document on first use (D425): a checkpoint neither decodes nor pickles them. The blob names
-classes by numbers made from their names (:mod:`eessi.core.compact`); the header lists the
-classes registered (``compact``), which a restore registers before anything is decoded, and
-the model fingerprint covers their shapes. Documents not in that form (a mapping recorded
+document on first use (D425): a checkpoint neither decodes nor pickles them. The blob, and a
+case's record in compact's form (D440), name classes by numbers made from their names
+(:mod:`eessi.core.compact`); the header lists the classes registered (``compact``), which a
+restore registers before anything is decoded, and the model fingerprint covers their shapes. Documents not in that form (a mapping recorded
 inside :func:`~eessi.core.compact.kept_decoded`) are pickled apart, as one blob per case, and
 come back as a :class:`LazyDocuments` mapping that decodes its blob on first use. A restart
 therefore decodes the documents of the cases that inputs touch after it, not of every case
@@ -76,7 +79,11 @@ The state holds parsed documents and core objects not meant to be serialised (D7
 encoding would be a second model of every class to keep in step with the core. Pickle is safe
 here because the checkpoint is the node's own, in its own local journal file, written and read
 by the same code (the fingerprint makes sure): whoever can write that file can already make the
-node send anything. Pickles from anywhere else are never loaded (traces carry JSON).
+node send anything. Pickles from anywhere else are never loaded (traces carry JSON). A case's
+record is not pickled but in compact's form (D440), which is no second model either (an
+encoder per class, made from its fields), and costs a quarter of the pickle here: pickling
+calls this module's hooks (``persistent_id``, ``reducer_override``) in Python for every object
+of the record, compact's encoders read the fields and ``marshal`` writes plain tuples.
 """
 
 from __future__ import annotations
@@ -146,6 +153,10 @@ _TEXT_FIELDS_MARK: Final = b"\x01"
 #: First byte of a value the restore defers (:class:`~eessi.core.desk.Deferred`, D101).
 _DORMANT: Final = b"\x00"
 _DORMANT_BYTE: Final = 0
+#: First byte of an entry (after a deferred one's mark and summary) in compact's form, not
+#: pickled (D440): :func:`~eessi.core.compact.encode_uncompressed`. A pickle starts with 0x80.
+_COMPACT: Final = b"\x01"
+_COMPACT_BYTE: Final = 1
 #: The tables kept one row per entry: the cases, each read by its key when an input first needs
 #: it (D186), and an index of them that a restore reads instead (D221). Every other mapping is
 #: packed, :data:`CHUNK_ENTRIES` entries a row (D220).
@@ -508,6 +519,15 @@ class _Codec:
         _Pickler(out, self).dump(value)
         return out.getvalue()
 
+    def entry(self, value: Any) -> bytes:
+        """An entry's bytes (a case, D440): in compact's form, which names classes by their
+        tags (the header lists them) and keeps a case's documents as their blob; pickled
+        (:meth:`dumps`) if it holds anything compact cannot encode."""
+        try:
+            return _COMPACT + compact.encode_uncompressed(value)
+        except TypeError:
+            return self.dumps(value)
+
     def key(self, value: Any) -> bytes:
         """A key's bytes: the same for equal keys (no memo, so sharing inside does not show).
         A string is its UTF-8 after a zero byte, a slotted dataclass of strings (a
@@ -543,6 +563,13 @@ class _Codec:
         if first == _TEXT_FIELDS:
             number, *fields = data[1:].decode().split("\0")
             return _rebuild(self.objects[int(number)], tuple(fields))
+        return self.loads(data)
+
+    def load_entry(self, data: bytes) -> Any:
+        """An entry's value from :meth:`entry`'s bytes (compact's form or a pickle; the previous
+        format's entries are all pickles, D220)."""
+        if data[0] == _COMPACT_BYTE:
+            return compact.decode_uncompressed(memoryview(data)[1:])
         return self.loads(data)
 
     def loads(self, data: bytes) -> Any:
@@ -881,7 +908,7 @@ class DeskCheckpoints:
             codec = _Codec(header.get("globals", ()))
             for name in header.get("compact", ()):  # the classes its documents' blobs name
                 compact.register(_resolve(name))
-            loads, load_key = codec.loads, codec.load_key
+            loads, load_key = codec.load_entry, codec.load_key
             fetch = checkpoint.fetch
             # a deferred value: kept as its bytes, or (when the journal reads it later) as its
             # key alone, D186
@@ -1052,7 +1079,7 @@ class DeskCheckpoints:
                 new[key] = (key_bytes, item)
                 if type(item) is Deferred:  # all is written again (a checkpoint ignored)
                     item = item.value()
-                data = codec.dumps(item)
+                data = codec.entry(item)
                 if _dormant(item):
                     data = _DORMANT + _summary(item) + data
                 changed.append((name, key_bytes, data))

@@ -5,17 +5,21 @@ from __future__ import annotations
 import copy
 import pickle
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
+from eessi.core.buc_table import Role
+from eessi.core.case import Deadlines
 from eessi.core.compact import (
     PENDING_CASES,
     RECENT_DOCUMENTS,
     CompactDocuments,
     decode,
+    decode_uncompressed,
     encode,
+    encode_uncompressed,
     kept_decoded,
 )
 from eessi.core.facts import DocumentKind
@@ -71,6 +75,31 @@ def test_a_household_with_its_sets_amounts_and_mappings_comes_back_equal() -> No
 def test_datetimes_with_and_without_timezone_come_back_equal() -> None:
     values = (datetime(2026, 3, 2, 9, 30, tzinfo=UTC), datetime(2026, 3, 2, 9, 30), None, 1.5)
     assert decode(encode(values)) == values
+
+
+def test_a_case_record_with_its_deadlines_comes_back_equal_without_deflating() -> None:
+    # A node's checkpoint stores a case's record so (D440): timedeltas, enums, datetimes.
+    deadlines = Deadlines(reply_within=timedelta(days=60), escalate_after=timedelta(seconds=90))
+    values = (deadlines, timedelta(days=-1, microseconds=5), Role.COUNTERPARTY, Deadlines())
+    data = encode_uncompressed(values)
+    assert decode_uncompressed(data) == values
+    assert decode(encode(values)) == values
+
+
+def test_documents_inside_an_encoded_value_keep_their_blob_and_decode_when_read() -> None:
+    # A case's documents inside its checkpointed record (D440): the blob as it is, and the
+    # mapping it comes back as decodes nothing until a document is read.
+    s071, s072 = example("S071", seed=3), example("S072", seed=3)
+    docs = CompactDocuments({"d-1": s071}).with_document("d-2", s072)
+    blob = docs.packed()
+    assert blob is not None
+    back = decode_uncompressed(encode_uncompressed(("case", docs)))
+    assert back == ("case", {"d-1": s071, "d-2": s072})
+    assert type(back[1]) is CompactDocuments
+    assert back[1].packed() == blob  # the very bytes, not decoded and encoded again
+    with kept_decoded():  # documents with no blob: the mapping of the decoded ones
+        kept = CompactDocuments({"d-1": s071})
+        assert decode_uncompressed(encode_uncompressed(kept)) == {"d-1": s071}
 
 
 def test_a_class_that_is_not_a_slotted_dataclass_is_refused_with_its_name() -> None:

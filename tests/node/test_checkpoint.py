@@ -441,9 +441,11 @@ async def test_every_class_a_checkpoint_holds_is_in_the_fingerprinted_model(
 ) -> None:
     """What the fingerprint covers (D185) is every class a real checkpoint names: its table of
     globals, and the classes inside its cases' encoded documents: a packed case's blob names
-    classes by tag (D425), each of them listed in the header's ``compact``."""
+    classes by tag (D425), each of them listed in the header's ``compact``, as does a case
+    stored in compact's form (D440)."""
     import io
     import json
+    import marshal
     import pickle
 
     from eessi.core import compact
@@ -488,6 +490,7 @@ async def test_every_class_a_checkpoint_holds_is_in_the_fingerprinted_model(
             elif hasattr(type(value), "__slots__"):
                 documents(value, depth + 1)
 
+    compact_cases = 0
     for db in (cns_db(tmp_path), tmp_path / journal_file_name(FR)):
         with sqlite3.connect(db) as conn:
             header = json.loads(conn.execute("SELECT header FROM checkpoint").fetchone()[0])
@@ -501,11 +504,16 @@ async def test_every_class_a_checkpoint_holds_is_in_the_fingerprinted_model(
                 for obj in _unpack(codec, value)[1]:
                     documents(obj)
             else:
-                documents(codec.loads(value[2 + value[1] :] if value[0] == 0 else value))
+                data = value[2 + value[1] :] if value[0] == 0 else value
+                if data[0] == 1:  # a case in compact's form (D440): its classes by tag too
+                    blob_tags(marshal.loads(data[1:]))
+                    compact_cases += 1
+                documents(codec.load_entry(data))
         assert tags  # the blobs were looked into
         assert tags <= listed  # every class a blob names is in the header's list
         tags.clear()
     assert "eessi.sed.documents" in named  # the documents were looked into
+    assert compact_cases == 6  # each side's 3 cases
     outside = named - set(model_modules()) - {"datetime", "eessi.node.checkpoint", "builtins"}
     assert not outside, f"classes of {sorted(outside)} are checkpointed but not fingerprinted"
 
