@@ -31,9 +31,11 @@ D190), its bytes as they are, and come back as the same kind of mapping, which d
 document on first use (D425): a checkpoint neither decodes nor pickles them. The blob, and a
 case's record in compact's form (D440), name classes by numbers made from their names
 (:mod:`eessi.core.compact`); the header lists the classes registered (``compact``), which a
-restore registers before anything is decoded, and the model fingerprint covers their shapes. Documents not in that form (a mapping recorded
-inside :func:`~eessi.core.compact.kept_decoded`) are pickled apart, as one blob per case, and
-come back as a :class:`LazyDocuments` mapping that decodes its blob on first use. A restart
+restore registers before anything is decoded, and the model fingerprint covers their shapes.
+Documents not in that form (a mapping recorded inside :func:`~eessi.core.compact.kept_decoded`)
+are encoded with the record, decoded (they come back as a ``dict``); in a case that is pickled,
+they are pickled apart, as one blob per case, and come back as a :class:`LazyDocuments` mapping
+that decodes its blob on first use. A restart
 therefore decodes the documents of the cases that inputs touch after it, not of every case
 ever handled; a case no input touched is not written again at all (its value is the same
 object). Entries name the classes, functions and enum members they use by number, in a table
