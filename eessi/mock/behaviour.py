@@ -11,7 +11,9 @@ Theory of operation
 Rules are plain data: the same shape in a profile (TOML ``[[rule]]``) and over the admin API
 (JSON), parsed by :func:`parse_rule` into frozen values. A :class:`Behaviours` book holds the
 rules of one fund and the per-case state they need (occurrence and failure counters, keyed by
-case ID, the WireMock lesson: state belongs to the entity, not to one global scenario).
+case ID, the WireMock lesson: state belongs to the entity, not to one global scenario). That
+state is bounded (D470): every open case's, and a finished case's (closed or completed at the
+fund's desk) while it is among the last :data:`KEEP_FINISHED` finished ones.
 
 The node asks the book two questions:
 
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeAlias
 
@@ -53,6 +55,7 @@ __all__ = [
     "EFFECTS",
     "EFFECT_PARAMETERS",
     "FAIL_MODES",
+    "KEEP_FINISHED",
     "MALFORMED_KINDS",
     "MATCH_KEYS",
     "Answer",
@@ -63,6 +66,7 @@ __all__ = [
     "Duplicate",
     "Effect",
     "Fail",
+    "FinishedCheck",
     "Malformed",
     "Match",
     "Reaction",
@@ -635,6 +639,17 @@ class Reaction:
 _DEFAULT = Answer()
 
 
+#: How many finished cases' per-case state a book keeps whole by default (D470): a case that
+#: finished (closed, or its BUC's flow completed, at the fund's desk) keeps its counters while
+#: it is among the fund's last ``KEEP_FINISHED`` finished cases, then they are dropped (what
+#: arrived and what was sent stays in the journal).
+KEEP_FINISHED: Final = 1000
+
+#: Whether a case is finished at the fund's desk (``True``: closed or completed; ``False``:
+#: open; ``None``: the desk does not know it), as :class:`Behaviours` asks it (D470).
+FinishedCheck: TypeAlias = Callable[[str], bool | None]
+
+
 @dataclass(slots=True)
 class _CaseState:
     #: Occurrences seen per SED type, and the message IDs already counted.
@@ -645,21 +660,48 @@ class _CaseState:
 
 
 class Behaviours:
-    """The rules of one fund and their per-case state (see the module docstring)."""
+    """The rules of one fund and their per-case state (see the module docstring).
+
+    **Per-case state is bounded** (D470): a case's counters live while the case is open; once
+    ``finished`` (the fund's desk, asked through :attr:`finished`) says it is closed or
+    completed, they move to a ring of the last ``keep_finished`` finished cases, oldest
+    dropped first. A finished case that sees another document (a reminder, a closing X001)
+    keeps counting from its state while it is in the ring, and becomes the ring's newest; one
+    dropped from the ring counts afresh. A case named by a rule keeps its state while the rule
+    is there. Each case that gets state checks up to two of the oldest open ones (a case that
+    finished without the fund answering: the peer closed it), so what the book holds stays
+    near the number of open cases plus ``keep_finished``.
+    """
 
     def __init__(
-        self, fund: str, rules: Iterable[Rule] = (), *, rng: random.Random | None = None
+        self,
+        fund: str,
+        rules: Iterable[Rule] = (),
+        *,
+        rng: random.Random | None = None,
+        keep_finished: int = KEEP_FINISHED,
+        finished: FinishedCheck | None = None,
     ) -> None:
+        if keep_finished < 0:
+            raise ValueError("keep_finished must be >= 0")
         self.fund = fund
         self.rng = rng if rng is not None else random.Random(0)
         self._rng_start = self.rng.getstate()
         self._defaults: tuple[Rule, ...] = tuple(rules)
         self._rules: list[Rule] = list(self._defaults)
+        #: Open cases' state (or not known to be finished), oldest first.
         self._cases: dict[str, _CaseState] = {}
+        #: Finished cases' state, oldest first, at most ``keep_finished``.
+        self._finished: dict[str, _CaseState] = {}
+        self.keep_finished = keep_finished
+        #: Asks the fund's desk whether a case is finished; ``None``: nothing ever finishes
+        #: (a book without a desk keeps every case's state, as before D470).
+        self.finished = finished
         self._serial = 0
         for rule in self._defaults:
             self._bump(rule.id)
         self._may_fail = self._reads_documents = False
+        self._named: frozenset[str] = frozenset()
         self._changed()
 
     def _changed(self) -> None:
@@ -668,6 +710,7 @@ class Behaviours:
         self._reads_documents = any(
             r.match.person is not None or r.match.xpath is not None for r in self._rules
         )
+        self._named = frozenset(r.match.case for r in self._rules if r.match.case is not None)
 
     # ---- the rules
 
@@ -714,6 +757,7 @@ class Behaviours:
         """Forget the case: its rules and its counters (other cases keep theirs)."""
         self._rules = [r for r in self._rules if r.match.case != case]
         self._cases.pop(case, None)
+        self._finished.pop(case, None)
         self._changed()
 
     def reset(self) -> None:
@@ -722,22 +766,75 @@ class Behaviours:
         self._rules = list(self._defaults)
         self._changed()
         self._cases.clear()
+        self._finished.clear()
         self.rng.setstate(self._rng_start)
         self._serial = 0
         for rule in self._defaults:  # a profile's own rule-N: new IDs come after it
             self._bump(rule.id)
 
     def cases(self) -> tuple[str, ...]:
-        """Cases with per-case state or rules, sorted."""
-        named = {r.match.case for r in self._rules if r.match.case is not None}
-        return tuple(sorted(set(self._cases) | named))
+        """Cases with per-case state or rules, sorted (a finished case's state only while it
+        is among the last ``keep_finished`` finished ones)."""
+        return tuple(sorted(set(self._cases) | set(self._finished) | self._named))
+
+    @property
+    def held(self) -> tuple[int, int]:
+        """How many cases' state the book holds: (open, finished)."""
+        return len(self._cases), len(self._finished)
 
     def state(self, case: str) -> dict[str, Any]:
         """The per-case counters (for the admin API)."""
-        cs = self._cases.get(case)
+        cs = self._state(case)
         if cs is None:
             return {"case": case, "seen": {}, "failures": {}}
         return {"case": case, "seen": dict(cs.seen), "failures": dict(cs.failures)}
+
+    # ---- per-case state, bounded (D470)
+
+    def _state(self, case: str) -> _CaseState | None:
+        cs = self._cases.get(case)
+        return cs if cs is not None else self._finished.get(case)
+
+    def _new_state(self, case: str) -> _CaseState:
+        """A new open case's state; two of the oldest open cases are checked first."""
+        if self.finished is not None and self._cases:
+            self._sweep(self.finished)
+        cs = self._cases[case] = _CaseState()
+        return cs
+
+    def _sweep(self, finished: FinishedCheck) -> None:
+        cases = self._cases
+        for _ in range(min(2, len(cases))):
+            case = next(iter(cases))
+            cs = cases.pop(case)
+            done = finished(case) if case not in self._named else False
+            # The desk does not know a case it answered in: forgotten, so finished. One with
+            # failed attempts only may still be delivered: open.
+            if done or (done is None and cs.seen):
+                self._retire(case, cs)
+            else:
+                cases[case] = cs  # to the end: checked again after the others
+
+    def _retire(self, case: str, cs: _CaseState) -> None:
+        """``case`` finished: its state becomes the ring's newest; the oldest beyond
+        ``keep_finished`` is dropped."""
+        ring = self._finished
+        ring.pop(case, None)
+        ring[case] = cs
+        if len(ring) > self.keep_finished:
+            del ring[next(iter(ring))]
+
+    def _settle(self, case: str, cs: _CaseState) -> None:
+        """After a document of ``case`` was answered: where its state belongs now."""
+        finished = self.finished
+        if finished is None or case in self._named:
+            return
+        if finished(case):
+            self._cases.pop(case, None)
+            self._retire(case, cs)
+        elif case in self._finished:  # open again (an invalidation undid its completion)
+            del self._finished[case]
+            self._cases[case] = cs
 
     # ---- evaluation
 
@@ -756,7 +853,7 @@ class Behaviours:
         """A delivery attempt arrived; fail it while a ``fail`` rule has failures left. A case
         gets per-case state only when an attempt of it fails (an attempt that goes through
         leaves nothing behind: one per delivered case would only grow the book)."""
-        cs = self._cases.get(t.case)
+        cs = self._state(t.case)
         occurrence = (cs.seen.get(t.sed, 0) if cs is not None else 0) + 1
         candidates = sorted(
             (
@@ -772,7 +869,7 @@ class Behaviours:
             done = cs.failures.get(rule.id, 0) if cs is not None else 0
             if done < rule.effect.times:
                 if cs is None:
-                    cs = self._cases[t.case] = _CaseState()
+                    cs = self._new_state(t.case)
                 cs.failures[rule.id] = done + 1
                 return Attempt(rule.effect, rule.id, done + 1)
         return Attempt(None)
@@ -780,15 +877,16 @@ class Behaviours:
     def on_document(self, t: Trigger) -> Reaction:
         """An accepted document is to be answered: how? (Counts its occurrence once per
         message ID.)"""
-        cs = self._cases.get(t.case)
+        cs = self._state(t.case)
         if cs is None:
-            cs = self._cases[t.case] = _CaseState()
+            cs = self._new_state(t.case)
         key = t.message_id
         if key is None or key not in cs.counted:
             cs.seen[t.sed] = cs.seen.get(t.sed, 0) + 1
             if key is not None:
                 cs.counted.add(key)
         occurrence = cs.seen[t.sed]
+        self._settle(t.case, cs)
         rule = self._best(t, occurrence, transport=False)
         if rule is None:
             return Reaction(_DEFAULT, None, 0.0, occurrence)

@@ -9,7 +9,8 @@ One :class:`MockController` serves all the mock funds of a process (``eessi up``
   through :meth:`MockController.add_rules`, ``remove_rule`` and ``reset_rules`` (the admin
   API) are journaled in the fund's journal and restored at each start of its node
   (:mod:`eessi.mock.rules_log`);
-* a bounded log of what the interceptors did (failed deliveries, how each SED was answered);
+* a bounded log of what the interceptors did (failed deliveries, how each SED was answered):
+  the fund's newest :data:`LOG_LIMIT` entries (D471);
 * a way to **wait** for a document: :meth:`MockController.wait_received` looks in the fund's
   journal first, then waits for new deliveries. A document that arrived before the test
   started waiting is found in the journal: nothing is lost to the race between "the peer sent
@@ -26,20 +27,23 @@ import dataclasses
 import random
 from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from aiohttp import web
 
 from eessi.errors import ConfigError
 from eessi.journal import Direction, Journal, MessageRecord, MessageStatus
-from eessi.mock.behaviour import Behaviours, Rule
+from eessi.mock.behaviour import KEEP_FINISHED, Behaviours, Rule
 from eessi.mock.interceptors import DeskView, MockInbound, MockOutbound, desk_lookup
 from eessi.mock.journal_query import compile_xpath, matches
 from eessi.mock.profiles import Profile
 from eessi.mock.rules_log import journal_change, replay
 from eessi.trace.runlog import note_mock
 
-__all__ = ["MockController", "MockHost"]
+__all__ = ["LOG_LIMIT", "MockController", "MockHost"]
+
+#: Entries the log of what the interceptors did keeps per fund (the newest; D471).
+LOG_LIMIT: Final = 1000
 
 
 class MockHost(Protocol):
@@ -66,7 +70,8 @@ class MockController:
         profiles: Mapping[str, Profile] | None = None,
         *,
         stall_seconds: float = 30.0,
-        log_limit: int = 1000,
+        log_limit: int = LOG_LIMIT,
+        keep_finished: int = KEEP_FINISHED,
         seed: int | None = None,
     ) -> None:
         self.profiles: dict[str, Profile] = dict(profiles or {})
@@ -76,6 +81,7 @@ class MockController:
         self._nodes: dict[str, MockHost] = {}
         self._logs: dict[str, deque[dict[str, Any]]] = {}
         self._log_limit = log_limit
+        self._keep_finished = keep_finished
         self._arrivals: dict[str, asyncio.Event] = {}
         #: Rules added at once (:meth:`add_rule_now`) whose journaling is under way.
         self._pending: dict[str, set[asyncio.Task[None]]] = {}
@@ -89,7 +95,9 @@ class MockController:
             profile = self.profiles.get(fund)
             rules = profile.rules if profile is not None else ()
             rng = random.Random(self._book_seed(fund))
-            book = self._books[fund] = Behaviours(fund, rules, rng=rng)
+            book = self._books[fund] = Behaviours(
+                fund, rules, rng=rng, keep_finished=self._keep_finished
+            )
         return book
 
     def _book_seed(self, fund: str) -> int:
@@ -105,6 +113,7 @@ class MockController:
         book = self.book(fund)
         self._nodes[fund] = node
         view = DeskView(lambda: node.desk)
+        book.finished = view.finished  # bounds the book's per-case state (D470)
         node.outbound_policy = MockOutbound(fund, book, desk_lookup(lambda: node.desk), self, view)
         inbound = MockInbound(fund, book, self, stall_seconds=self.stall_seconds, view=view)
         node.inbound_interceptor = inbound

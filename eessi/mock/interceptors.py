@@ -32,10 +32,11 @@ import dataclasses
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from aiohttp import web
 
+from eessi.core.buc_table import CaseState
 from eessi.core.messages import Outgoing
 from eessi.errors import EessiError
 from eessi.mock.behaviour import (
@@ -100,6 +101,9 @@ class Recorder(Protocol):
     def delivered(self, fund: str) -> None: ...
 
 
+#: A case in these states is finished for the mock's per-case state (D470).
+_FINISHED: Final = frozenset({CaseState.COMPLETED, CaseState.CLOSED})
+
 #: The node's desk, as far as the outbound policy needs it (finding the SED type answered).
 DeskLookup = Callable[[str, str], str | None]
 
@@ -120,6 +124,12 @@ class DeskView:
         """The document ``document_id`` of the case as the desk read it (``None``: unknown)."""
         cf = self._case(case_id)
         return None if cf is None else cf.documents.get(document_id)
+
+    def finished(self, case_id: str) -> bool | None:
+        """Whether the case is finished at the desk: closed, or its BUC's flow completed
+        (``None``: the desk does not know it). What bounds the book's per-case state (D470)."""
+        cf = self._case(case_id)
+        return None if cf is None else getattr(cf, "state", None) in _FINISHED
 
     def now(self) -> datetime | None:
         """The desk's clock (``None`` if it has none)."""

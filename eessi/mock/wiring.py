@@ -16,7 +16,8 @@ from pathlib import Path
 
 from eessi.directory import Directory
 from eessi.mock.admin import add_mock_routes
-from eessi.mock.controller import MockController, MockHost
+from eessi.mock.behaviour import KEEP_FINISHED
+from eessi.mock.controller import LOG_LIMIT, MockController, MockHost
 from eessi.mock.profiles import check_against_directory, default_profiles_dir, load_profiles
 
 __all__ = ["enable_mock", "mock_controller"]
@@ -28,14 +29,23 @@ def mock_controller(
     profiles_dir: str | Path | None = None,
     seed: int | None = None,
     stall_seconds: float = 30.0,
+    keep_finished: int = KEEP_FINISHED,
+    log_limit: int = LOG_LIMIT,
 ) -> MockController:
     """A controller over the profiles of ``profiles_dir`` (default: the shipped ones), checked
     against ``directory`` when given (a profile's fund, if listed, must be a ``mock`` entry
-    with the same ``eessi`` flag)."""
+    with the same ``eessi`` flag). ``keep_finished`` and ``log_limit`` bound what each fund
+    keeps in memory (D470, D471)."""
     profiles = load_profiles(profiles_dir if profiles_dir is not None else default_profiles_dir())
     if directory is not None:
         check_against_directory(profiles, directory, require_all=False)
-    return MockController(profiles, seed=seed, stall_seconds=stall_seconds)
+    return MockController(
+        profiles,
+        seed=seed,
+        stall_seconds=stall_seconds,
+        keep_finished=keep_finished,
+        log_limit=log_limit,
+    )
 
 
 def enable_mock(

@@ -18,7 +18,8 @@ from eessi.clock import VirtualClock
 from eessi.directory import Directory, default_directory_path, load_directory
 from eessi.journal import Direction, MessageRecord
 from eessi.mock.admin import add_mock_routes
-from eessi.mock.controller import MockController
+from eessi.mock.behaviour import KEEP_FINISHED
+from eessi.mock.controller import LOG_LIMIT, MockController
 from eessi.mock.profiles import load_default_profiles
 from eessi.node.households import load_households
 from eessi.node.institution import Institution, NodeOptions
@@ -121,10 +122,17 @@ async def world(
     options: NodeOptions = FAST,
     stall_seconds: float = 1.0,
     external_cns: bool = False,
+    log_limit: int = LOG_LIMIT,
+    keep_finished: int = KEEP_FINISHED,
 ) -> AsyncIterator[World]:
     directory = load_directory(write_directory(tmp_path, external_cns=external_cns))
     clock = VirtualClock(START)
-    mocks = MockController(load_default_profiles(), stall_seconds=stall_seconds)
+    mocks = MockController(
+        load_default_profiles(),
+        stall_seconds=stall_seconds,
+        log_limit=log_limit,
+        keep_finished=keep_finished,
+    )
     people = load_households()
     nodes: dict[str, Institution] = {}
     async with aiohttp.ClientSession() as session:
