@@ -21,6 +21,7 @@ __all__ = [
     "breakdown",
     "format_detail",
     "format_window",
+    "name_of",
     "run_seconds",
     "speed",
     "thread_cpu",
@@ -107,7 +108,8 @@ class Window:
         return 1000 * self.cpu / max(self.requests, 1)
 
 
-def _name(tid: int, pid: int, names: dict[int, str]) -> str:
+def name_of(tid: int, pid: int, names: dict[int, str]) -> str:
+    """``loop`` (the main thread), ``writer``, ``reader`` (the journal's) or ``other``."""
     if tid == pid:
         return "loop"
     name = names.get(tid, "")
@@ -136,7 +138,7 @@ def breakdown(
     by_thread: dict[str, float] = {}
     detail: dict[str, list[float]] = {}
     for tid, now in cpu_end.items():
-        key = _name(tid, pid, names)
+        key = name_of(tid, pid, names)
         then = cpu_start.get(tid, (0.0,) * len(now))
         by_thread[key] = by_thread.get(key, 0.0) + now[0] - then[0]
         row = detail.setdefault(key, [0.0] * (len(now) - 1))

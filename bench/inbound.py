@@ -132,6 +132,7 @@ from fund_windows import (  # noqa: E402
     breakdown,
     format_detail,
     format_window,
+    name_of,
     run_seconds,
     speed,
     thread_cpu,
@@ -427,6 +428,8 @@ async def drive_fund(
             await asyncio.gather(*(worker() for _ in range(concurrency)))
             await wait_settled(db, posted, answers, silent)
             await wait_idle(pid)
+            if os.environ.get("EESSI_BENCH_PIN") and timeline is not None:
+                pin(os.environ["EESSI_BENCH_PIN"], pid, timeline)
             for number in range(windows):
                 latencies.clear()
                 cpu = run_seconds(pid)
@@ -489,6 +492,25 @@ async def wait_settled(
                 f" answers acknowledged ({len(answers)} received) after {limit:g} s"
             )
         await asyncio.sleep(0.02)
+
+
+def pin(spec: str, pid: int, timeline: Path) -> None:
+    """``EESSI_BENCH_PIN=loop=0,writer=1,bench=1`` (an experiment, D460): each named thread of
+    the fund (``loop``, ``writer``, ``other``) and this process (``bench``) on those CPUs."""
+    wanted = dict(part.split("=") for part in spec.split(","))
+    names: dict[int, str] = {}
+    for line in timeline.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if record.get("event") == "threads":
+            names.update({int(k): v for k, v in record["threads"].items()})
+    for tid in thread_cpu(pid):
+        name = name_of(tid, pid, names)
+        if name in wanted:
+            os.sched_setaffinity(tid, {int(c) for c in wanted[name].split("+")})
+    if "bench" in wanted:
+        for task in os.listdir("/proc/self/task"):
+            os.sched_setaffinity(int(task), {int(c) for c in wanted["bench"].split("+")})
+    print(f"  pinned: {spec}", flush=True)
 
 
 async def wait_idle(pid: int, quiet: float = 0.002, span: float = 0.1, limit: float = 30) -> None:

@@ -238,6 +238,23 @@ def _run(path: str) -> None:
                 fh.flush()
 
 
+def _cache_size(kib: int) -> None:
+    """``EESSI_BENCH_SQLITE_CACHE=<KiB>`` (an experiment, D461): every SQLite connection the
+    fund opens gets ``PRAGMA cache_size = -<KiB>`` (SQLite's default: 2,000 KiB)."""
+    import sqlite3
+
+    connect = sqlite3.connect
+
+    def connect_with_cache(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn: sqlite3.Connection = connect(*args, **kwargs)
+        conn.execute(f"PRAGMA cache_size = -{kib}")
+        return conn
+
+    sqlite3.connect = connect_with_cache  # type: ignore[assignment]
+
+
 def start(path: str) -> None:
+    if os.environ.get("EESSI_BENCH_SQLITE_CACHE"):
+        _cache_size(int(os.environ["EESSI_BENCH_SQLITE_CACHE"]))
     _install_gc()
     threading.Thread(target=_run, args=(path,), name="bench-timeline", daemon=True).start()
