@@ -874,7 +874,13 @@ def main() -> None:
     )
     print(
         f"  S072 bodies: {len(bodies)} distinct, {min(map(len, bodies))}-{max(map(len, bodies))}"
-        f" bytes; {args.runs} runs of {args.seconds:g} s per concurrency (min / median / max)"
+        f" bytes; {args.runs} runs per concurrency (min / median / max): the fund's window"
+        + (
+            f" {args.requests} requests (checkpoint every {CHECKPOINT_EVERY} inputs)"
+            if args.requests
+            else f" {args.seconds:g} s"
+        )
+        + f", the bare servers' {args.seconds:g} s"
     )
     label = (
         "legacy (AS4-like envelope, HMAC)"
