@@ -52,7 +52,7 @@ from eessi.as4.security import (
     c14n,
     security_error,
 )
-from eessi.as4.security.decrypt import Unwrap, decrypt
+from eessi.as4.security.decrypt import KnownKeys, Unwrap, decrypt
 from eessi.as4.security.encrypt import encrypt
 from eessi.as4.security.receipt import check_receipt, signed_receipt
 from eessi.as4.security.sign import references, sign
@@ -87,6 +87,9 @@ class Incoming:
 
     delivered: Delivered
     references: tuple[SignedReference, ...]
+    #: The transported key, wrapped and unwrapped (``None``: not encrypted): what the
+    #: receiver keeps once it receipted the message, so that a copy costs no unwrap (D450).
+    key: tuple[bytes, bytes] | None = None
 
 
 def build_sed_message(
@@ -160,11 +163,16 @@ def receive_user_message(
     credentials: Credentials | None,
     trust: Trust | None,
     now: datetime,
+    known: KnownKeys | None = None,
 ) -> Incoming:
-    """Check a received user message completely and return its SED (see module docstring)."""
+    """Check a received user message completely and return its SED (see module docstring).
+
+    ``known``: the transported keys of the messages this receiver (these ``credentials``)
+    receipted: a copy of one of them costs no RSA private-key operation (D450)."""
     parts = unpackage(content_type, body)
-    # The receiver's RSA private-key operation, at most once for both paths (D390).
-    unwrap = Unwrap(credentials.key) if credentials is not None else None
+    # The receiver's RSA private-key operation, at most once for both paths (D390), none for
+    # the copy of a receipted message (D450).
+    unwrap = Unwrap(credentials.key, known) if credentials is not None else None
     if credentials is not None and trust is not None and unwrap is not None:
         recognised = _receive_rendered(parts, pmodes, receiver, credentials, trust, now, unwrap)
         if recognised is not None:
@@ -223,7 +231,7 @@ def receive_user_message(
         # Past the P-Mode's security: the sender is who it says (transport.py journals it).
         exc.details["authenticated"] = True
         raise
-    return Incoming(delivered, refs)
+    return Incoming(delivered, refs, unwrap.unwrapped if unwrap is not None else None)
 
 
 def _receive_rendered(
@@ -255,7 +263,7 @@ def _receive_rendered(
     except EessiError as exc:
         exc.details["authenticated"] = True  # as below: past the P-Mode's security
         raise
-    return Incoming(delivered, refs)
+    return Incoming(delivered, refs, unwrap.unwrapped)
 
 
 def _digests(root: etree._Element, attachments: list[Attachment]) -> tuple[SignedReference, ...]:

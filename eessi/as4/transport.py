@@ -19,6 +19,12 @@ the AS4 work itself is :mod:`eessi.as4.exchange` (no I/O there).
    journal's, for ever, see D91) → ``ACCEPTED`` or ``DUPLICATE``: a receipt (signed with
    non-repudiation information when the P-Mode says so); ``REFUSED``: an error signal.
 
+A message answered with a receipt leaves its transported key in :attr:`As4Endpoint.known_keys`
+(the last 4,096): a copy of it posted again (a resend whose receipt was lost, a replay) is
+checked as every message is, its signature and signer first, but its key is not unwrapped
+again (D450): it costs no RSA private-key operation, and is answered as before (step 5: the
+journal finds the duplicate, a receipt again).
+
 Refusals of steps 1-3 and 4 go to ``on_refused`` first; :attr:`Refusal.authenticated` is true
 only once the P-Mode's security passed (the sender is who it claims). Error signals are signed
 when this institution has keys (WSS4J-based access points and the ``as4`` package read only
@@ -72,6 +78,7 @@ from eessi.as4.model import UserMessage as As4UserMessage
 from eessi.as4.pki import Pki
 from eessi.as4.pmode import PMode, PModeSet
 from eessi.as4.security import Credentials, Trust
+from eessi.as4.security.decrypt import KnownKeys
 from eessi.as4.security.sign import sign
 from eessi.as4.wire import sent_from_wire, to_entity
 from eessi.clock import Clock, SystemClock
@@ -211,7 +218,8 @@ class As4Endpoint(BaseEndpoint[EbmsError, As4ErrorSignal, Incoming]):
     ``local_id``: this institution's IR ID (messages for another are refused, EBMS:0003).
     ``clock``: the node's clock (receipt timestamps, the Timestamp window, ``received_at``);
     ``wall_clock``: the real time certificates are checked against (a scenario's virtual
-    clock may stand months away from the certificates' validity).
+    clock may stand months away from the certificates' validity). ``known_keys``: where the
+    keys of receipted messages are kept (default: the last 4,096; see the module docstring).
     """
 
     log = log
@@ -225,12 +233,16 @@ class As4Endpoint(BaseEndpoint[EbmsError, As4ErrorSignal, Incoming]):
         pmodes: PModeSet,
         keys: As4Keys | None = None,
         wall_clock: Clock | None = None,
+        known_keys: KnownKeys | None = None,
         **options: Unpack[EndpointOptions],
     ) -> None:
         super().__init__(on_message, local_id, other=ebms_error("EBMS:0004"), **options)
         self.pmodes = pmodes
         self.keys = keys if keys is not None else As4Keys()
         self._wall: Clock = wall_clock if wall_clock is not None else SystemClock()
+        #: The transported keys of the last messages answered with a receipt: a copy of one
+        #: (a resend, a replay) costs no RSA private-key operation (D450).
+        self.known_keys = known_keys if known_keys is not None else KnownKeys()
 
     # -- the checks --------------------------------------------------------------------------
 
@@ -245,6 +257,7 @@ class As4Endpoint(BaseEndpoint[EbmsError, As4ErrorSignal, Incoming]):
                 credentials=self.keys.credentials,
                 trust=self.keys.trust,
                 now=self._wall.now(),
+                known=self.known_keys,
             )
         except ConfigError as exc:  # no keys here for a secured P-Mode: our fault, not theirs
             log.error("%s: %s", self.local_id, exc)
@@ -315,6 +328,9 @@ class As4Endpoint(BaseEndpoint[EbmsError, As4ErrorSignal, Incoming]):
         return row, code.http_status if code is not None else http_status(row.code)
 
     def _receipt(self, received: Received[Incoming]) -> web.Response:
+        key = received.wire.key
+        if key is not None:  # the journal has it now (accepted, or had it: a duplicate)
+            self.known_keys.add(*key)
         receipt = receipt_for(
             received.wire,
             message_id=self._ids.uuid(),

@@ -1,10 +1,11 @@
-"""A forged or unsigned message costs the receiver no RSA private-key operation, and an
-accepted one exactly one (D390): the signature over ``ds:SignedInfo`` and the signer's trust
-are checked with the sender's public key before the transported AES key is unwrapped, on the
-text path (our template's messages, D320) and on the tree path (any other layout), and the two
-paths share one unwrap. The receiver's key here is the real key behind a counter of its
-private-key operations (each one about 0.7 ms of CPU: what a flood of forged messages would
-otherwise buy)."""
+"""A forged or unsigned message costs the receiver no RSA private-key operation, an accepted
+one exactly one (D390), and a copy of a message already receipted none (D450): the signature
+over ``ds:SignedInfo`` and the signer's trust are checked with the sender's public key before
+the transported AES key is unwrapped, on the text path (our template's messages, D320) and on
+the tree path (any other layout), and the two paths share one unwrap; a receipted message's
+key is kept, so that its copy is not unwrapped again. The receiver's key here is the real key
+behind a counter of its private-key operations (:class:`eessi.as4.security.keys.CountingKey`;
+each one about 0.7 ms of CPU: what a flood of forged messages would otherwise buy)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,9 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from as4_support import CNS, CPAM, NOW, make_pki, pmodes, signed_s072
-from cryptography.hazmat.primitives.asymmetric.padding import AsymmetricPadding
-from cryptography.hazmat.primitives.asymmetric.rsa import (
-    RSAPrivateKey,
-    RSAPrivateNumbers,
-    RSAPublicKey,
-)
 
 from eessi.as4.codes import ebms_error_of
 from eessi.as4.exchange import Incoming, receive_user_message
@@ -29,39 +23,9 @@ from eessi.as4.mime import Packaged, unpackage
 from eessi.as4.pki import Pki
 from eessi.as4.pmode import PModeSet
 from eessi.as4.security import Credentials
+from eessi.as4.security.decrypt import KnownKeys
+from eessi.as4.security.keys import CountingKey
 from eessi.errors import EessiError
-
-
-class CountingKey(RSAPrivateKey):
-    """The receiver's real private key, counting its private-key operations."""
-
-    def __init__(self, key: RSAPrivateKey) -> None:
-        self.key = key
-        self.operations = 0
-
-    def decrypt(self, ciphertext: bytes, padding: AsymmetricPadding) -> bytes:
-        self.operations += 1
-        return self.key.decrypt(ciphertext, padding)
-
-    def sign(self, data: bytes, padding: AsymmetricPadding, algorithm: Any) -> bytes:
-        self.operations += 1
-        return self.key.sign(data, padding, algorithm)
-
-    @property
-    def key_size(self) -> int:
-        return self.key.key_size
-
-    def public_key(self) -> RSAPublicKey:
-        return self.key.public_key()
-
-    def private_numbers(self) -> RSAPrivateNumbers:
-        return self.key.private_numbers()
-
-    def private_bytes(self, *args: Any, **kwargs: Any) -> bytes:
-        return self.key.private_bytes(*args, **kwargs)
-
-    def __copy__(self) -> CountingKey:
-        return self
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +34,10 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 def _received(
-    pki: Pki, packaged: Packaged, pm: PModeSet | None = None
+    pki: Pki, packaged: Packaged, pm: PModeSet | None = None, known: KnownKeys | None = None
 ) -> tuple[Incoming | EessiError, int]:
     """The CPAM's reading of ``packaged`` (accepted, or the refusal) and how many private-key
-    operations its key did for it."""
+    operations its key did for it (``known``: the keys of the messages it receipted)."""
     own = pki.credentials(CPAM)
     key = CountingKey(own.key)
     try:
@@ -85,6 +49,7 @@ def _received(
             credentials=Credentials(key, own.certificate),
             trust=pki.trust,
             now=NOW,
+            known=known,
         )
     except EessiError as exc:
         result = exc
@@ -179,4 +144,87 @@ def test_another_layout_costs_one_unwrap_and_is_accepted(pki: Pki) -> None:
     result, operations = _received(pki, other)
     assert isinstance(result, Incoming)
     assert result.delivered.sender == CNS
+    assert operations == 1
+
+
+# -- a copy of a receipted message (D450) ----------------------------------------------------
+
+
+def _receipted(pki: Pki, packaged: Packaged, layout: bool = False) -> tuple[Incoming, KnownKeys]:
+    """``packaged`` accepted once (one unwrap) and receipted: its key kept as the endpoint
+    keeps it (:meth:`As4Endpoint._receipt`)."""
+    known = KnownKeys()
+    first, operations = _received(pki, packaged, known=known)
+    assert isinstance(first, Incoming)
+    assert operations == 1
+    assert first.key is not None
+    known.add(*first.key)
+    return first, known
+
+
+def test_a_copy_of_a_receipted_message_costs_no_private_key_operation(pki: Pki) -> None:
+    sent = signed_s072(pki).packaged
+    first, known = _receipted(pki, sent)
+    again, operations = _received(pki, sent, known=known)
+    assert operations == 0
+    assert isinstance(again, Incoming)
+    assert again == first  # the same SED, references and header: the journal's duplicate
+
+
+def test_a_copy_in_another_layout_costs_no_private_key_operation_either(pki: Pki) -> None:
+    # The tree path (another access point's layout) asks the same Unwrap.
+    sent = _altered(signed_s072(pki).packaged, rb"</xenc:EncryptedKey>", lambda m: m[0] + b"\n")
+    first, known = _receipted(pki, sent)
+    again, operations = _received(pki, sent, known=known)
+    assert operations == 0
+    assert isinstance(again, Incoming)
+    assert again.delivered.payload == first.delivered.payload
+
+
+def test_a_copy_with_a_changed_ciphertext_is_refused_as_before_without_an_unwrap(
+    pki: Pki,
+) -> None:
+    sent = signed_s072(pki).packaged
+    _, known = _receipted(pki, sent)
+    data = unpackage(sent.content_type, sent.body).attachments[0].data
+    flipped = data[:40] + bytes([data[40] ^ 1]) + data[41:]
+    result, operations = _received(
+        pki, replace(sent, body=sent.body.replace(data, flipped)), known=known
+    )
+    assert _refused(result) == "EBMS:0102"  # the AES-GCM tag, as for any message
+    assert operations == 0
+
+
+@pytest.mark.parametrize(
+    ("pattern", "new", "code"),
+    [
+        (rb"FR-1A2B3C4D5E6F", lambda m: b"FR-FFFFFFFFFFFF", "EBMS:0101"),
+        (rb"<ds:Signature .*?</ds:Signature>", _gone, "EBMS:0103"),
+    ],
+    ids=["changed-header", "signature-removed"],
+)
+def test_a_forged_copy_of_a_receipted_message_is_refused_as_before(
+    pki: Pki, pattern: bytes, new: Callable[[re.Match[bytes]], bytes], code: str
+) -> None:
+    # Its key is known, and the signature is still checked first: refused, no key used.
+    sent = signed_s072(pki).packaged
+    _, known = _receipted(pki, sent)
+    result, operations = _received(pki, _altered(sent, pattern, new), known=known)
+    assert _refused(result) == code
+    assert operations == 0
+
+
+def test_the_kept_keys_are_bounded_and_a_copy_older_than_them_pays_its_unwrap(
+    pki: Pki,
+) -> None:
+    sent = signed_s072(pki).packaged
+    first, _ = _receipted(pki, sent)
+    assert first.key is not None
+    known = KnownKeys(limit=2)
+    known.add(*first.key)
+    known.add(b"w2", b"k" * 16)
+    known.add(b"w3", b"k" * 16)  # the first message's key goes
+    assert len(known) == 2
+    again, operations = _received(pki, sent, known=known)
+    assert isinstance(again, Incoming)
     assert operations == 1

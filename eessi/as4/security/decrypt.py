@@ -7,7 +7,8 @@ with the receiver's RSA key (RSA-OAEP, SHA-256, MGF1-SHA-256), and decrypts each
 profile's, or an attachment left unencrypted when the P-Mode encrypts, are EBMS:0103.
 
 The unwrap is the receiver's RSA private-key operation (about 0.7 ms here): an :class:`Unwrap`
-does it at most once per message, whichever path reads the message (D390).
+does it at most once per message, whichever path reads the message (D390), and not at all for
+a copy of a message already receipted (:class:`KnownKeys`, D450).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from eessi.as4.security import (
 )
 from eessi.as4.security.encrypt import OAEP
 
-__all__ = ["Unwrap", "decrypt"]
+__all__ = ["KnownKeys", "Unwrap", "decrypt"]
 
 _X = "{" + XENC_NS + "}"
 _DS = "{" + DS_NS + "}"
@@ -51,16 +52,61 @@ _ENCRYPTED_DATA = _X + "EncryptedData"
 _BINARY_TOKEN = _WSSE + "BinarySecurityToken"
 
 
+class KnownKeys:
+    """The transported keys of the messages this receiver answered with a receipt, by their
+    wrapped form (the ``xenc:CipherValue``'s bytes), the last ``limit`` of them (D450).
+
+    A genuine message posted again (a resend whose receipt was lost, a copy, a replay) carries
+    the same wrapped key: RSA-OAEP decryption is a function of those bytes, so its key is the
+    one its first copy's unwrap gave, and :class:`Unwrap` takes it from here instead of doing
+    the receiver's RSA private-key operation again. Nothing else is skipped: the copy's
+    signature and signer were checked before the unwrap is asked (D390), and its attachment is
+    decrypted (AES-GCM, whose tag refuses a changed ciphertext) and compared with the signed
+    digest as any message's; the MessageId is then found to be a duplicate where it always
+    was, in the node's journal. Only keys of messages that passed every check and were
+    receipted are added (:meth:`add`); a copy older than the last ``limit`` receipts, or after
+    a restart, pays its one unwrap as before (``limit`` 0: none is kept). One per receiver
+    key: a wrapped key means its key only for the private key that unwrapped it."""
+
+    __slots__ = ("_keys", "limit")
+
+    def __init__(self, limit: int = 4096) -> None:
+        if limit < 0:
+            raise ValueError(f"limit must be at least 0 (0: keep none), not {limit!r}")
+        self.limit = limit
+        self._keys: dict[bytes, bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def get(self, wrapped: bytes) -> bytes | None:
+        """The key ``wrapped`` unwrapped to for a receipted message, if it is still kept."""
+        return self._keys.get(wrapped)
+
+    def add(self, wrapped: bytes, key: bytes) -> None:
+        """Keep ``key``, unwrapped from ``wrapped`` for a message just receipted (the oldest
+        entry goes beyond :attr:`limit`)."""
+        keys = self._keys
+        if wrapped in keys or self.limit == 0:
+            return
+        if len(keys) >= self.limit:
+            del keys[next(iter(keys))]
+        keys[wrapped] = key
+
+
 class Unwrap:
     """The RSA-OAEP unwrap of one received message's transported key with this receiver's
     ``key``, done at most once: the text path (:mod:`eessi.as4.recognise`) and the tree path
     (:func:`decrypt`) read the same ``xenc:CipherValue``, and the second asks again only when
-    the first could not finish the message (its answer, or its ``ValueError``, is kept)."""
+    the first could not finish the message (its answer, or its ``ValueError``, is kept).
+    ``known``: the keys of receipted messages; a wrapped key found there is not unwrapped again
+    (D450)."""
 
-    __slots__ = ("_done", "_key")
+    __slots__ = ("_done", "_key", "_known")
 
-    def __init__(self, key: RSAPrivateKey) -> None:
+    def __init__(self, key: RSAPrivateKey, known: KnownKeys | None = None) -> None:
         self._key = key
+        self._known = known
         self._done: tuple[bytes, bytes | None] | None = None  # (wrapped, unwrapped or failed)
 
     def __call__(self, wrapped: bytes) -> bytes:
@@ -68,14 +114,25 @@ class Unwrap:
         if done is not None and done[0] == wrapped:
             unwrapped = done[1]
         else:
-            try:
-                unwrapped = self._key.decrypt(wrapped, OAEP)
-            except ValueError:
-                unwrapped = None
+            known = self._known
+            unwrapped = known.get(wrapped) if known is not None else None
+            if unwrapped is None:
+                try:
+                    unwrapped = self._key.decrypt(wrapped, OAEP)
+                except ValueError:
+                    unwrapped = None
             self._done = (wrapped, unwrapped)
         if unwrapped is None:
             raise ValueError("the transported key does not decrypt")
         return unwrapped
+
+    @property
+    def unwrapped(self) -> tuple[bytes, bytes] | None:
+        """The wrapped key and what it unwrapped to (``None``: not asked, or it failed)."""
+        done = self._done
+        if done is None or done[1] is None:
+            return None
+        return done[0], done[1]
 
 
 def _failed(message: str, where: str) -> Exception:
