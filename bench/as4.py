@@ -18,9 +18,10 @@ Per message, in process, for a 5 KB SED (a real S072 padded with an XML comment 
   D321), another access point's through the XML tree, whose cost these rows keep in view;
 * the same send and receive **without security** (a P-Mode with ``enabled = false``);
 * **our own work**: the same four secured steps with the RSA private-key operations (the
-  unwrap, the signatures) answered from a memo of their first answer (:class:`MemoKey`, the
-  real key behind it), one message over and over: what the AS4 layer spends besides them (the
-  public-key operations stay in: the RSA-OAEP wrap on send, the verifications). Its CPU per
+  unwrap, the signatures) answered from a memo of their first answer
+  (:class:`~eessi.as4.security.keys.CountingKey` with ``memo=True``, the real key behind it),
+  one message over and over: what the AS4 layer spends besides them (the public-key
+  operations stay in: the RSA-OAEP wrap on send, the verifications). Its CPU per
   call is a fifth of a secured step's, so the same /proc ticks resolve it five times finer;
   the figure to A/B a change of the layer's own Python with (D391);
 * the **bare baseline**, measured in the same run on the same SED bytes: send = one
@@ -47,23 +48,19 @@ import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric.padding import AsymmetricPadding  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric.rsa import (  # noqa: E402
-    RSAPrivateKey,
-    RSAPrivateNumbers,
-    RSAPublicKey,
-)
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey  # noqa: E402
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 from lxml import etree  # noqa: E402
 
 from eessi.as4.exchange import (  # noqa: E402
+    Incoming,
     Outgoing,
     build_sed_message,
     read_signal,
@@ -71,10 +68,12 @@ from eessi.as4.exchange import (  # noqa: E402
     receive_user_message,
 )
 from eessi.as4.mapping import Addressing  # noqa: E402
+from eessi.as4.mime import Packaged  # noqa: E402
 from eessi.as4.pki import create_pki, directory_institutions, load_pki  # noqa: E402
 from eessi.as4.pmode import PModeSet, default_pmodes_path, load_pmodes, parse_pmodes  # noqa: E402
 from eessi.as4.security import Credentials  # noqa: E402
 from eessi.as4.security.encrypt import OAEP  # noqa: E402
+from eessi.as4.security.keys import CountingKey  # noqa: E402
 from eessi.directory import load_default_directory  # noqa: E402
 from eessi.sed.examples import example_xml  # noqa: E402
 
@@ -110,41 +109,12 @@ def per_message_us(fn: Callable[[int], object], n: int, min_cpu: float = 0.5) ->
             return used / calls * 1e6
 
 
-class MemoKey(RSAPrivateKey):
-    """A real RSA private key whose decryptions and signatures are answered from a memo after
-    the first (same input, same answer): the bench's "own work" rows leave them out."""
-
-    def __init__(self, key: RSAPrivateKey) -> None:
-        self.key = key
-        self.memo: dict[tuple[str, bytes], bytes] = {}
-
-    def decrypt(self, ciphertext: bytes, padding: AsymmetricPadding) -> bytes:
-        found = self.memo.get(("d", ciphertext))
-        if found is None:
-            found = self.memo[("d", ciphertext)] = self.key.decrypt(ciphertext, padding)
-        return found
-
-    def sign(self, data: bytes, padding: AsymmetricPadding, algorithm: Any) -> bytes:
-        found = self.memo.get(("s", data))
-        if found is None:
-            found = self.memo[("s", data)] = self.key.sign(data, padding, algorithm)
-        return found
-
-    @property
-    def key_size(self) -> int:
-        return self.key.key_size
-
-    def public_key(self) -> RSAPublicKey:
-        return self.key.public_key()
-
-    def private_numbers(self) -> RSAPrivateNumbers:
-        return self.key.private_numbers()
-
-    def private_bytes(self, *args: Any, **kwargs: Any) -> bytes:
-        return self.key.private_bytes(*args, **kwargs)
-
-    def __copy__(self) -> MemoKey:
-        return self
+def rsa_public(certificate: x509.Certificate) -> RSAPublicKey:
+    """The certificate's RSA public key (the test PKI's keys are RSA-2048)."""
+    key = certificate.public_key()
+    if not isinstance(key, RSAPublicKey):
+        raise TypeError(f"not an RSA key: {type(key).__name__}")
+    return key
 
 
 def unsecured() -> PModeSet:
@@ -171,10 +141,10 @@ def main() -> None:
     addressing = Addressing(CNS, CPAM, "FR-1A2B3C4D5E6F", "S_BUC_01", "S072", "4.4")
     setups = {"secured": load_pmodes(default_pmodes_path()), "no security": unsecured()}
 
-    def sender(pmodes: PModeSet) -> Callable[[int], object]:
+    def sender(pmodes: PModeSet) -> Callable[[int], Outgoing]:
         pmode = pmodes.find("S_BUC_01", "S072")
 
-        def send(i: int) -> object:
+        def send(i: int) -> Outgoing:
             return build_sed_message(
                 addressing,
                 pmode,
@@ -188,13 +158,13 @@ def main() -> None:
 
         return send
 
-    def receiver(pmodes: PModeSet, *, other_layout: bool = False) -> Callable[[int], object]:
+    def receiver(pmodes: PModeSet, *, other_layout: bool = False) -> Callable[[int], Incoming]:
         out = sender(pmodes)(0)
-        body, ctype = out.packaged.body, out.packaged.content_type  # type: ignore[attr-defined]
+        body, ctype = out.packaged.body, out.packaged.content_type
         if other_layout:  # a line break in the security header: not our template's bytes
             body = body.replace(b"</xenc:EncryptedKey>", b"</xenc:EncryptedKey>\n", 1)
 
-        def receive(i: int) -> object:
+        def receive(i: int) -> Incoming:
             return receive_user_message(
                 ctype,
                 body,
@@ -208,41 +178,41 @@ def main() -> None:
         return receive
 
     signature = cns.key.sign(sed, padding.PKCS1v15(), hashes.SHA256())
-    public = cns.certificate.public_key()
+    public = rsa_public(cns.certificate)
 
     def bare_send(i: int) -> object:
         return cns.key.sign(sed, padding.PKCS1v15(), hashes.SHA256())
 
     def bare_receive(i: int) -> object:
         etree.fromstring(sed)
-        public.verify(signature, sed, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr]
+        public.verify(signature, sed, padding.PKCS1v15(), hashes.SHA256())
         return None
 
     key = os.urandom(16)
     iv = os.urandom(12)
-    wrapped = cpam.certificate.public_key().encrypt(key, OAEP)  # type: ignore[union-attr]
+    recipient = rsa_public(cpam.certificate)
+    wrapped = recipient.encrypt(key, OAEP)
     sealed = AESGCM(key).encrypt(iv, sed, None)
-    recipient = cpam.certificate.public_key()
 
     def crypto_send(i: int) -> object:
         cns.key.sign(sed, padding.PKCS1v15(), hashes.SHA256())
-        recipient.encrypt(os.urandom(16), OAEP)  # type: ignore[union-attr]
+        recipient.encrypt(os.urandom(16), OAEP)
         return AESGCM(key).encrypt(os.urandom(12), sed, None)
 
     def crypto_receive(i: int) -> object:
         etree.fromstring(sed)
-        public.verify(signature, sed, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr]
+        public.verify(signature, sed, padding.PKCS1v15(), hashes.SHA256())
         AESGCM(cpam.key.decrypt(wrapped, OAEP)).decrypt(iv, sealed, None)
         return None
 
     secured = setups["secured"]
     sent = sender(secured)(0)
     incoming = receiver(secured)(0)
-    answer = receipt_for(incoming, message_id="r-0@bench", timestamp=now, credentials=cpam)  # type: ignore[arg-type]
+    answer = receipt_for(incoming, message_id="r-0@bench", timestamp=now, credentials=cpam)
 
     def receipt(i: int) -> object:
         return receipt_for(
-            incoming,  # type: ignore[arg-type]
+            incoming,
             message_id=f"r-{i}@bench",
             timestamp=now,
             credentials=cpam,
@@ -258,7 +228,7 @@ def main() -> None:
         return read_signal(
             answer.content_type,
             body,
-            sent=sent,  # type: ignore[arg-type]
+            sent=sent,
             trust=pki.trust,
             receiver=CPAM,
             now=now,
@@ -273,11 +243,11 @@ def main() -> None:
         return out, got, signal, receipt_check(i)
 
     receipt_signature = cpam.key.sign(b"r" * 2048, padding.PKCS1v15(), hashes.SHA256())
-    cpam_public = cpam.certificate.public_key()
+    cpam_public = rsa_public(cpam.certificate)
 
     def bare_receipt_check(i: int) -> object:
         etree.fromstring(answer.body)
-        cpam_public.verify(receipt_signature, b"r" * 2048, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr]
+        cpam_public.verify(receipt_signature, b"r" * 2048, padding.PKCS1v15(), hashes.SHA256())
         return None
 
     def crypto_round(i: int) -> object:
@@ -327,8 +297,8 @@ def main() -> None:
     ]
     # Our own work: the four steps of one message again and again, the private-key
     # operations answered from the memo after the first call.
-    cns_memo = Credentials(MemoKey(cns.key), cns.certificate)
-    cpam_memo = Credentials(MemoKey(cpam.key), cpam.certificate)
+    cns_memo = Credentials(CountingKey(cns.key, memo=True), cns.certificate)
+    cpam_memo = Credentials(CountingKey(cpam.key, memo=True), cpam.certificate)
 
     def own_send(i: int) -> Outgoing:
         return build_sed_message(
@@ -346,7 +316,7 @@ def main() -> None:
     own_sent = own_send(0)  # the same bytes every time: the same ID, time and key
     own_packaged = own_sent.packaged
 
-    def own_receive(i: int) -> object:
+    def own_receive(i: int) -> Incoming:
         return receive_user_message(
             own_packaged.content_type,
             own_packaged.body,
@@ -359,9 +329,9 @@ def main() -> None:
 
     own_incoming = own_receive(0)
 
-    def own_receipt(i: int) -> object:
+    def own_receipt(i: int) -> Packaged:
         return receipt_for(
-            own_incoming,  # type: ignore[arg-type]
+            own_incoming,
             message_id="r-own@bench",
             timestamp=now,
             credentials=cpam_memo,
@@ -371,8 +341,8 @@ def main() -> None:
 
     def own_check(i: int) -> object:
         return read_signal(
-            own_answer.content_type,  # type: ignore[attr-defined]
-            own_answer.body,  # type: ignore[attr-defined]
+            own_answer.content_type,
+            own_answer.body,
             sent=own_sent,
             trust=pki.trust,
             receiver=CPAM,
@@ -399,20 +369,20 @@ def main() -> None:
     for name, values in results.items():
         lo, med, hi = min(values), statistics.median(values), max(values)
         print(f"  {name:<66} {lo:8.0f} {med:8.0f} {hi:8.0f}")
-    med = {name: statistics.median(v) for name, v in results.items()}
+    mid = {name: statistics.median(v) for name, v in results.items()}
     print("ratio of medians, AS4 / bare baseline of the same direction (same run):")
     for name in setups:
-        s = med[f"AS4 send, {name}: {labels[name][0]}"]
-        r = med[f"AS4 receive, {name}: {labels[name][1]}"]
+        s = mid[f"AS4 send, {name}: {labels[name][0]}"]
+        r = mid[f"AS4 receive, {name}: {labels[name][1]}"]
         print(
-            f"  {name:<12} vs sign/parse+verify: send {s / med[base_send]:5.2f}x, "
-            f"receive {r / med[base_recv]:5.2f}x;  vs the same with encryption: "
-            f"send {s / med[crypto_s]:5.2f}x, receive {r / med[crypto_r]:5.2f}x"
+            f"  {name:<12} vs sign/parse+verify: send {s / mid[base_send]:5.2f}x, "
+            f"receive {r / mid[base_recv]:5.2f}x;  vs the same with encryption: "
+            f"send {s / mid[crypto_s]:5.2f}x, receive {r / mid[crypto_r]:5.2f}x"
         )
     print(
-        f"  secured      receipt vs sign {med[as4_receipt] / med[base_send]:5.2f}x, "
-        f"receipt check vs parse+verify {med[as4_check] / med[base_check]:5.2f}x, "
-        f"round trip vs its crypto {med[as4_round] / med[base_round]:5.2f}x"
+        f"  secured      receipt vs sign {mid[as4_receipt] / mid[base_send]:5.2f}x, "
+        f"receipt check vs parse+verify {mid[as4_check] / mid[base_check]:5.2f}x, "
+        f"round trip vs its crypto {mid[as4_round] / mid[base_round]:5.2f}x"
     )
 
 
