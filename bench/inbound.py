@@ -792,6 +792,23 @@ def print_series(mode: str, c: int, series: list[Figures]) -> None:
             print(format_detail(f.window))
         else:
             print(f"  {number + 1:>6d} {f.requests:5d}  {f.cpu_ms:5.2f}", flush=True)
+    windows = [f.window for f in series if f.window is not None]
+    if len(windows) >= 3:
+        served = [0.0]
+        for w in windows[:-1]:
+            served.append(served[-1] + w.requests / 1000)
+        lines = [("all threads", [w.cpu_ms for w in windows])]
+        for key in ("loop", "writer"):
+            lines.append((key, [1000 * w.by_thread.get(key, 0.0) / w.requests for w in windows]))
+        slopes = ", ".join(f"{name} {slope(served, ys):+.3f}" for name, ys in lines)
+        print(f"  CPU per request against thousands of requests served (ms per 1,000): {slopes}")
+
+
+def slope(xs: list[float], ys: list[float]) -> float:
+    """The least-squares slope of ``ys`` against ``xs``."""
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den if den else 0.0
 
 
 def spread(values: list[float], fmt: str = "{:.0f}") -> str:
