@@ -17,10 +17,11 @@ sets it; ``eessi serve`` knows nothing of it). It appends JSON lines to the file
   acknowledged, retried, failed...), the desk's open cases, the queues, the connections the
   fund's server accepted and the fund's own client opened.
 
-Its own cost: one ``gc.callbacks`` hook (two clock reads per collection), a counter and two
-clock reads per group commit and per batch, one thread waking ten times a second (a few
-``stat`` reads and a line written): measured in docs/performance.md (D460) as within the
-bench's noise.
+Its own cost, charged to the fund's figures: one ``gc.callbacks`` hook (two clock reads per
+collection), a counter and two clock reads per group commit and per batch, one thread waking ten
+times a second (a few ``stat`` reads and a line written). That thread's CPU is in the windows'
+``other`` column with the journal's reader (0.03-0.11 ms per request in docs/performance.md,
+2026-12-06 23:20, var); ``bench/inbound.py --no-timeline`` runs the fund without it.
 """
 
 from __future__ import annotations
