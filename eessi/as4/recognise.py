@@ -8,9 +8,10 @@ them and walks the security header twice, about 0.4 ms of CPU per message outsid
 :func:`receive_rendered` reads the same envelope as text instead, and answers only when it can
 prove the text is **exactly** what the template writes for the values it read:
 
-1. one regular expression, made from the template itself, takes the variable texts (the two
-   certificate tokens, the wrapped key, the attachment's Content-ID and type, the digests, the
-   signature value and the ``eb:UserMessage``); another takes the header's values from
+1. a reader made from the template itself (:class:`_Template`, ``str.find`` between its
+   literal stretches, D451) takes the variable texts (the two certificate tokens, the wrapped
+   key, the attachment's Content-ID and type, the digests, the signature value and the
+   ``eb:UserMessage``); a regular expression takes the header's values from
    ``eb:UserMessage``, converted as the tree path converts them (element texts stripped, the
    Timestamp by ``fromisoformat``);
 2. the envelope the template writes for those values, with the header's and the Body's
@@ -104,19 +105,72 @@ def _refs_marked(refs: Sequence[SignedReference]) -> list[SignedReference]:
     ]
 
 
-def _pattern(text: str, names: Sequence[str], unit: str) -> re.Pattern[str]:
-    """``text`` (the template rendered with marked values) with a named group for each marked
-    ``name`` (a second use of a name must repeat the first's text) and for the ebMS ``unit``
-    (``eb:UserMessage`` or ``eb:SignalMessage``, marked ``@@unit@@``)."""
-    pattern = re.escape(text)
-    for name in names:
-        marker = re.escape(_mark(name))
-        first, _, rest = pattern.partition(marker)
-        pattern = first + f'(?P<{name}>[^<>"]*)' + rest.replace(marker, f"(?P={name})")
-    return re.compile(pattern.replace(re.escape(_mark("unit")), f"(?P<unit><eb:{unit}>.*)"), re.S)
+class _Found(dict[str, str]):
+    """The variable texts of an envelope read by a :class:`_Template`, and the whole text."""
+
+    __slots__ = ("string",)
+
+    def __init__(self, string: str) -> None:
+        super().__init__()
+        self.string = string
 
 
-_ENVELOPE = _pattern(
+class _Template:
+    """``text`` (the template rendered with marked values, ``@@name@@``) as a reader of the
+    variable texts (D451): each marked ``name`` is the text between the literal stretch
+    before it and the first occurrence of the stretch after it, and holds none of ``<``,
+    ``>``, ``"`` (a second use of a name must repeat the first's text); the ebMS ``unit``
+    (``eb:UserMessage`` or ``eb:SignalMessage``, marked ``@@unit@@``) is everything from its
+    start tag to the template's constant end. That is what a regular expression made of the
+    escaped text with ``(?P<name>[^<>"]*)`` for each name and ``(?P<unit><eb:unit>.*)`` for the
+    unit matches (fully), found with ``str.find`` instead of the regular expression engine
+    walking the 9 KB of literal text character by character. The caller still proves the
+    text is the template's for the values read, byte for byte."""
+
+    __slots__ = ("_end", "_head", "_steps", "_unit")
+
+    def __init__(self, text: str, unit: str) -> None:
+        pieces = _MARKER.split(text)  # literal, name, literal, name, ..., literal
+        names = pieces[1::2]
+        if names.count("unit") != 1 or names[-1] != "unit":
+            raise ValueError("the template needs one @@unit@@, after every other marker")
+        self._head = pieces[0]
+        self._steps = tuple(zip(names[:-1], pieces[2:-2:2], strict=True))
+        for _, literal in self._steps:
+            if not literal or literal[0] not in '<>"':
+                raise ValueError(f'a marked value must end at < > or ", not {literal[:20]!r}')
+        self._unit = f"<eb:{unit}>"
+        self._end = pieces[-1]
+
+    def read(self, text: str) -> _Found | None:
+        """The variable texts of ``text``, or ``None``: ``text`` is not of this template."""
+        if not text.startswith(self._head):
+            return None
+        found = _Found(text)
+        pos = len(self._head)
+        for name, literal in self._steps:
+            end = text.find(literal[0], pos)  # the value cannot hold the literal's first <, >, "
+            if end < 0:
+                return None
+            value = text[pos:end]
+            if "<" in value or ">" in value or '"' in value or not text.startswith(literal, end):
+                return None
+            seen = found.get(name)
+            if seen is None:
+                found[name] = value
+            elif seen != value:
+                return None
+            pos = end + len(literal)
+        stop = len(text) - len(self._end)
+        if stop < pos or not text.endswith(self._end) or not text.startswith(self._unit, pos):
+            return None
+        found["unit"] = text[pos:stop]
+        return found
+
+
+_MARKER = re.compile("@@([a-z0-9]+)@@")
+
+_ENVELOPE = _Template(
     envelope_text(
         encryption_text(_mark("rtoken"), _mark("wrapped"), _mark("mime"), _mark("cid"))
         + signature_text(
@@ -124,15 +178,13 @@ _ENVELOPE = _pattern(
         ),
         _mark("unit"),
     ),
-    ("rtoken", "wrapped", "mime", "cid", "stoken", "d1", "d2", "d3", "value"),
     "UserMessage",
 )
-_RECEIPT = _pattern(
+_RECEIPT = _Template(
     envelope_text(
         signature_text(_mark("stoken"), _refs_marked(receipt_refs("")), _mark("value")),
         _mark("unit"),
     ),
-    ("stoken", "d1", "d2", "value"),
     "SignalMessage",
 )
 _RECEIPT_INFO = re.compile(
@@ -223,13 +275,13 @@ def _user_message(text: str) -> UserMessage | None:
     )
 
 
-def _match(pattern: re.Pattern[str], envelope: bytes) -> re.Match[str] | None:
-    """``pattern`` over the whole envelope, which must be ASCII and within the tree path's
-    size limit (``MAX_ENVELOPE_BYTES``)."""
+def _match(template: _Template, envelope: bytes) -> _Found | None:
+    """``template``'s variable texts in the whole envelope, which must be ASCII and within the
+    tree path's size limit (``MAX_ENVELOPE_BYTES``)."""
     if len(envelope) > MAX_ENVELOPE_BYTES:
         return None
     try:
-        return pattern.fullmatch(envelope.decode("ascii"))
+        return template.read(envelope.decode("ascii"))
     except UnicodeDecodeError:
         return None
 
@@ -311,7 +363,7 @@ def receive_rendered(
     return um, [Attachment(cid, mime, clear)], refs
 
 
-def _digests_match(refs: Sequence[SignedReference], found: re.Match[str]) -> bool:
+def _digests_match(refs: Sequence[SignedReference], found: _Found) -> bool:
     """The references' digests are the message's (d1, d2, ...), every one compared in constant
     time (verify.py's ``hmac.compare_digest``)."""
     match = True
@@ -321,7 +373,7 @@ def _digests_match(refs: Sequence[SignedReference], found: re.Match[str]) -> boo
 
 
 def _signed_by(
-    found: re.Match[str],
+    found: _Found,
     refs: Sequence[SignedReference],
     trust: Trust,
     party: str | None,
