@@ -252,6 +252,26 @@ class PersistentMap(Mapping[_K, _V]):
         """The items as stored: a value not made yet is its :class:`Deferred` (D101)."""
         return iter(self._data().items())
 
+    def raw_get(self, key: _K, default: Any = None) -> Any:
+        """A value as stored (a :class:`Deferred` left as it is), or ``default``."""
+        return self._data().get(key, default)
+
+    def changed_since(self, older: PersistentMap[_K, _V]) -> dict[_K, None] | None:
+        """The keys whose value may differ between ``older`` and this version (added, removed
+        or replaced since), in the order they first changed, costing the changes in between
+        and not the map's size; ``None`` if ``older`` is not a version of this map's family
+        (a node's checkpoint then compares every key, D441). A value made from its
+        :class:`Deferred` is not a change."""
+        self._data()  # this version holds the dict: every other one leads to it
+        keys: dict[_K, None] = {}
+        node = older._v
+        while node.data is None:
+            assert node.diff is not None
+            assert node.next is not None
+            keys.update(dict.fromkeys(node.diff))
+            node = node.next
+        return keys if node is self._v else None
+
     def __contains__(self, key: object) -> bool:
         data = self._v.data
         return key in (data if data is not None else _reroot(self._v))

@@ -737,31 +737,85 @@ class _Packed:
                 dirty.add(number)
             else:
                 number = was[0]
-                saved = was[1]
-                if saved is not item and not (
-                    type(saved) is Deferred and saved.loaded and saved.value() is item
-                ):
+                if _replaced(was[1], item):
                     dirty.add(number)
             new[key] = (number, item)
         for key in where.keys() - new.keys():
             number = where[key][0]
             del rows[number][key]
             dirty.add(number)
+        self.where = new
+        return self._rows(codec, name, dirty, row_value)
+
+    def update(
+        self,
+        codec: _Codec,
+        name: str,
+        changes: Iterable[tuple[Any, Any]],
+        row_value: Callable[[Any, Any], Any] | None = None,
+    ) -> tuple[list[CheckpointItem], list[tuple[str, bytes]]]:
+        """As :meth:`save`, given only the keys that may have changed since the last call, each
+        with its item now (:data:`_GONE`: removed): costs those keys and the rows they are in,
+        not the table's size (D441)."""
+        self.settle()
+        where, rows = self.where, self.rows
+        dirty: set[int] = set()
+        last = max(rows, default=0)
+        for key, item in changes:
+            was = where.get(key)
+            if item is _GONE:
+                if was is not None:
+                    del rows[was[0]][key], where[key]
+                    dirty.add(was[0])
+                continue
+            if type(item) is Deferred and row_value is None:  # the previous format's row
+                item = item.value()
+            if was is None:
+                if len(rows.get(last, ())) >= CHUNK_ENTRIES:
+                    last += 1
+                rows.setdefault(last, {})[key] = None
+                where[key] = (last, item)
+                dirty.add(last)
+            elif _replaced(was[1], item):
+                where[key] = (was[0], item)
+                dirty.add(was[0])
+        return self._rows(codec, name, dirty, row_value)
+
+    def _rows(
+        self,
+        codec: _Codec,
+        name: str,
+        dirty: set[int],
+        row_value: Callable[[Any, Any], Any] | None,
+    ) -> tuple[list[CheckpointItem], list[tuple[str, bytes]]]:
+        """The ``dirty`` rows packed again (or removed, if emptied)."""
+        where, rows = self.where, self.rows
         changed: list[CheckpointItem] = []
         removed: list[tuple[str, bytes]] = []
         for number in sorted(dirty):
             keys = list(rows[number])
             if keys:
                 if row_value is None:
-                    values = [new[key][1] for key in keys]
+                    values = [where[key][1] for key in keys]
                 else:
-                    values = [row_value(key, new[key][1]) for key in keys]
+                    values = [row_value(key, where[key][1]) for key in keys]
                 changed.append((name, _chunk_key(number), _pack(codec, keys, values)))
             else:
                 del rows[number]
                 removed.append((name, _chunk_key(number)))
-        self.where = new
         return changed, removed
+
+
+def _replaced(saved: Any, item: Any) -> bool:
+    """Is ``item`` another value than the one saved (not the same object, nor the value its
+    saved :class:`~eessi.core.desk.Deferred` made since)?"""
+    return saved is not item and not (
+        type(saved) is Deferred and saved.loaded and saved.value() is item
+    )
+
+
+#: A key's item in :meth:`_Packed.update` and in a checkpoint's changes: the key was removed.
+_GONE: Final = object()
 
 
 def _head(
@@ -869,18 +923,27 @@ class DeskCheckpoints:
         #: Wall seconds of the last restore: ``checkpoint`` (fresh desk, checkpoint read and
         #: decoded), ``replay`` (the input log after it); for ``bench/restart.py``.
         self.timings: dict[str, float] = {}
+        #: The desk's state now, if :meth:`follow` was told how to read it.
+        self._current: Callable[[], Any] | None = None
+        #: Per state field: its value when last looked at (:meth:`_track`).
+        self._seen: dict[str, Any] = {}
+        #: Per state field: the keys changed since the last checkpoint, in the order they first
+        #: changed; ``None`` or absent: not known, every key is compared (D441).
+        self._dirty: dict[str, dict[Any, None] | None] = {}
 
     def logged(self, seq: int, at: datetime, count: int) -> None:
         """``count`` inputs were committed to the input log, the last one at ``seq``."""
         self.input_seq, self.input_at = seq, at
         self.pending += count
+        if self._current is not None and self._saved is not None:
+            self._track(self._current())
 
     # -- reading -------------------------------------------------------------------------
     async def restore(self, fresh: Any) -> Any | None:
         """The state of the journal's checkpoint, if there is a usable one (else ``None``:
         replay the whole input log). ``fresh`` is the desk's state before any input, which
         says what class and fields the checkpoint must hold. Sets :attr:`input_seq`."""
-        self._saved, self._packs = None, {}
+        self._saved, self._packs, self._seen, self._dirty = None, {}, {}, {}
         self.input_seq, self.input_at, self.pending = 0, None, 0
         try:
             checkpoint = await self.journal.load_checkpoint(head=_HEAD)
@@ -995,6 +1058,9 @@ class DeskCheckpoints:
         except Exception as exc:
             return self._ignored(f"its state cannot be rebuilt: {exc}")
         self._saved, self._packs, self._codec = tables, packs, codec
+        # what the rows hold: the keys changed from here on are noted (D441)
+        self._seen = {name: state_values[name] for name in fields}
+        self._dirty = {name: {} for name in fields}
         self.input_seq, self.input_at = checkpoint.input_seq, checkpoint.at
         if header.get("format") == LEGACY_FORMAT:
             # converted by the next checkpoint, the stop's at the latest: counted as an input
@@ -1021,7 +1087,7 @@ class DeskCheckpoints:
             self.owner,
             reason,
         )
-        self._saved, self._packs = None, {}
+        self._saved, self._packs, self._seen, self._dirty = None, {}, {}, {}
         return None
 
     # -- writing -------------------------------------------------------------------------
@@ -1032,6 +1098,19 @@ class DeskCheckpoints:
         at = self.input_at
         if at is None:  # nothing was ever logged: nothing to checkpoint
             return 0
+        self._track(state)
+        # the keys changed since the last checkpoint, by table (absent or None: every key),
+        # and from now on those changed since this one
+        dirty, self._dirty = self._dirty, {name: {} for name in self._seen}
+        try:
+            return await self._write(state, at, dirty)
+        except BaseException:  # saved or not, unknown: the next one rewrites everything
+            self._saved, self._packs, self._seen = None, {}, {}
+            raise
+
+    async def _write(
+        self, state: Any, at: datetime, dirty: dict[str, dict[Any, None] | None]
+    ) -> int:
         changed: list[CheckpointItem] = []
         removed: list[tuple[str, bytes]] = []
         previous = self._saved
@@ -1045,6 +1124,37 @@ class DeskCheckpoints:
             name = f.name
             value = getattr(state, name)
             old = previous.get(name, {}) if previous is not None else {}
+            keys = dirty.get(name) if previous is not None and name in self._packs else None
+            if keys is not None and isinstance(value, PersistentMap):
+                # only the keys changed since (D441); the saved tables updated in place
+                raw_get = value.raw_get
+                pack = packs[name] = self._packs[name]
+                if name not in _PER_ENTRY:
+                    rows, gone = pack.update(codec, name, ((k, raw_get(k, _GONE)) for k in keys))
+                else:
+                    for key in keys:
+                        item = raw_get(key, _GONE)
+                        was = old.get(key)
+                        if item is not _GONE:
+                            held, row = _entry(codec, name, key, item, was)
+                            old[key] = held
+                            if row is not None:
+                                changed.append(row)
+                        elif was is not None:
+                            _settle(was[1])
+                            removed.append((name, was[0]))
+                            del old[key]
+                    rows, gone = pack.update(
+                        codec,
+                        name,
+                        ((k, old[k][1] if k in old else _GONE) for k in keys),
+                        partial(_head, old, {}),
+                    )
+                    by_key[name] = len(old)
+                changed.extend(rows)
+                removed.extend(gone)
+                saved[name] = old
+                continue
             new: dict[Any, tuple[bytes, Any]] = {}
             items: Iterable[tuple[Any, Any]]
             if isinstance(value, PersistentMap):  # as stored: what is deferred stays so
@@ -1064,27 +1174,12 @@ class DeskCheckpoints:
                 continue
             for key, item in items:
                 was = old.get(key)
-                if was is not None:
-                    saved_item = was[1]
-                    if saved_item is item:
-                        new[key] = was
-                        continue
-                    if (
-                        type(saved_item) is Deferred
-                        and saved_item.loaded
-                        and saved_item.value() is item
-                    ):  # made since the restore, not changed
-                        new[key] = (was[0], item)
-                        continue
-                    _settle(saved_item)  # its entry is about to change
-                key_bytes = was[0] if was is not None else codec.key(key)
-                new[key] = (key_bytes, item)
-                if type(item) is Deferred:  # all is written again (a checkpoint ignored)
-                    item = item.value()
-                data = codec.entry(item)
-                if _dormant(item):
-                    data = _DORMANT + _summary(item) + data
-                changed.append((name, key_bytes, data))
+                if was is not None and was[1] is item:  # the same object: not changed
+                    new[key] = was
+                    continue
+                new[key], row = _entry(codec, name, key, item, was)
+                if row is not None:
+                    changed.append(row)
             for key in old.keys() - new.keys():
                 _settle(old[key][1])
                 removed.append((name, old[key][0]))
@@ -1112,18 +1207,65 @@ class DeskCheckpoints:
             # D221), and how many rows each has besides the index
             "by_key": by_key,
         }
-        try:
-            await self.journal.save_checkpoint(
-                header=header,
-                input_seq=self.input_seq,
-                at=at,
-                changed=changed,
-                removed=removed,
-                replace_all=previous is None,
-            )
-        except BaseException:  # saved or not, unknown: the next one rewrites everything
-            self._saved, self._packs = None, {}
-            raise
+        await self.journal.save_checkpoint(
+            header=header,
+            input_seq=self.input_seq,
+            at=at,
+            changed=changed,
+            removed=removed,
+            replace_all=previous is None,
+        )
         self._saved, self._packs = saved, packs
         self.pending = 0
         return len(changed) + len(removed)
+
+    # -- the keys changed since the last checkpoint (D441) ---------------------------------
+    def follow(self, current: Callable[[], Any]) -> None:
+        """Look at the desk's state (``current()``) each time inputs are :meth:`logged`, to
+        note the keys they changed: a checkpoint then costs those keys, not the state's size,
+        and the versions between two checkpoints are not kept alive until the next one."""
+        self._current = current
+
+    def _track(self, state: Any) -> None:
+        """Note the keys of each table of ``state`` changed since the state last looked at."""
+        seen, dirty = self._seen, self._dirty
+        for name in _field_names(type(state)):
+            value = getattr(state, name)
+            before = seen.get(name)
+            if before is value:
+                continue
+            keys = (
+                value.changed_since(before)
+                if before is not None and isinstance(value, PersistentMap)
+                else None
+            )
+            if keys is None:
+                dirty[name] = None
+            else:
+                known = dirty.setdefault(name, {})
+                if known is not None:
+                    known.update(keys)
+            seen[name] = value
+
+
+def _entry(
+    codec: _Codec, name: str, key: Any, item: Any, was: tuple[bytes, Any] | None
+) -> tuple[tuple[bytes, Any], CheckpointItem | None]:
+    """What the checkpoint of table ``name`` holds of ``key`` whose value is now ``item``
+    (its key's bytes and the value saved), and the row to write (``None``: unchanged).
+    ``was``: what it held before."""
+    if was is not None:
+        saved_item = was[1]
+        if saved_item is item:
+            return was, None
+        if type(saved_item) is Deferred and saved_item.loaded and saved_item.value() is item:
+            return (was[0], item), None  # made since the restore, not changed
+        _settle(saved_item)  # its entry is about to change
+    key_bytes = was[0] if was is not None else codec.key(key)
+    held = (key_bytes, item)
+    if type(item) is Deferred:  # all is written again (a checkpoint ignored)
+        item = item.value()
+    data = codec.entry(item)
+    if _dormant(item):
+        data = _DORMANT + _summary(item) + data
+    return held, (name, key_bytes, data)

@@ -43,6 +43,8 @@ async def restore(node: Institution) -> None:
     for ev in await node.journal.case_events(MESSAGE_IDS_LOG):
         node.answered.received(ev.data["document_id"], ev.data["message_id"])
     restored = await node.checkpoints.restore(node.desk.snapshot())
+    # each commit's changed keys noted for the next checkpoint (D441)
+    node.checkpoints.follow(lambda: node.desk.snapshot())
     after = 0
     if restored is not None:
         node.desk = node.make_desk(node.step_clock, node.step_ids, restored)

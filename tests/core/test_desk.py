@@ -92,6 +92,38 @@ def test_every_version_reads_as_the_dict_it_was_made_as(ops: list, data: st.Data
         assert len(versions[i]) == len(plain[i])
 
 
+@given(_ops, st.data())
+def test_changed_since_names_every_key_that_differs_between_two_versions(
+    ops: list, data: st.DataObject
+) -> None:
+    """What a node's checkpoint asks (D441): between any two versions of a family, read in any
+    order before (a rollback reads an older one), the keys changed include every key whose
+    value differs, and no key that never changed on the way; another family's version is
+    ``None`` (not known)."""
+    versions = [PersistentMap[str, int]({"a": 0})]
+    touched: list[set[str]] = [set()]
+    for step in ops:
+        tx = Overlay(versions[data.draw(st.integers(0, len(versions) - 1))])  # any base
+        for key, value in step:
+            if value is None:
+                if key in tx:
+                    del tx[key]
+            else:
+                tx[key] = value
+        versions.append(tx.commit())
+        touched.append({key for key, _ in step})
+    for i in data.draw(st.permutations(range(len(versions)))):  # move the dict around
+        len(versions[i])
+    old = data.draw(st.integers(0, len(versions) - 1))
+    new = data.draw(st.integers(0, len(versions) - 1))
+    keys = versions[new].changed_since(versions[old])
+    assert keys is not None
+    a, b = dict(versions[old]), dict(versions[new])
+    assert {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)} <= keys.keys()
+    assert keys.keys() <= set().union(*touched)
+    assert versions[new].changed_since(PersistentMap(a)) is None
+
+
 def test_due_index_gives_what_is_due_once_and_forgets_stale_dates() -> None:
     due: DueIndex[str] = DueIndex()
     due.file("a", T0 + timedelta(days=1))
