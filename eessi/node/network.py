@@ -96,16 +96,27 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
 
 def free_port_run(n: int, *, avoid: range = range(0), host: str = "127.0.0.1") -> int:
     """The first of ``n`` consecutive ports on ``host`` that were all free a moment ago, none of
-    them in ``avoid``: a base for ``eessi up --port-base`` (which puts a network on N, N+1...)."""
-    for _ in range(200):
+    them in ``avoid``: a base for ``eessi up --port-base`` (which puts a network on N, N+1...).
+
+    The run is picked below the kernel's ephemeral range (``ip_local_port_range``) when there is
+    room: between this choice and the server's bind, any outgoing connection on the machine may
+    be handed an ephemeral port, so a run taken from that range can be lost to a client."""
+    low = _ephemeral_low()
+    pick = random.Random()
+    for attempt in range(400):
         with contextlib.ExitStack() as stack:
-            first = stack.enter_context(socket.socket())
-            first.bind((host, 0))
-            base = int(first.getsockname()[1])
+            if attempt < 200 and low - n > _FIXED_LOW:
+                base = pick.randrange(_FIXED_LOW, low - n)
+                ports = range(base, base + n)
+            else:
+                first = stack.enter_context(socket.socket())
+                first.bind((host, 0))
+                base = int(first.getsockname()[1])
+                ports = range(base + 1, base + n)
             if base + n > 65535 or set(range(base, base + n)) & set(avoid):
                 continue
             try:
-                for port in range(base + 1, base + n):
+                for port in ports:
                     stack.enter_context(socket.socket()).bind((host, port))
             except OSError:
                 continue
@@ -115,6 +126,20 @@ def free_port_run(n: int, *, avoid: range = range(0), host: str = "127.0.0.1") -
         code="node.no-free-ports",
         hint="stop some of the processes listening on this host, or ask for fewer ports",
     )
+
+
+#: The lowest port :func:`free_port_run` picks from outside the ephemeral range (above the ports
+#: services usually take).
+_FIXED_LOW = 20000
+
+
+def _ephemeral_low(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -> int:
+    """The first port the kernel hands to outgoing connections (32768 when unknown)."""
+    try:
+        with open(path, encoding="ascii") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 #: Where institutions that do not run here are said to be: the discard port, closed on loopback

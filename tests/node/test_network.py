@@ -4,6 +4,7 @@ households given as a list."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import aiohttp
@@ -16,7 +17,7 @@ from eessi.ids import SeededIds
 from eessi.node.households import load_households
 from eessi.node.inputs import RequestEntitlement
 from eessi.node.institution import Institution, default_signal_ids
-from eessi.node.network import Network, free_ports, institution_seed
+from eessi.node.network import Network, free_port_run, free_ports, institution_seed
 
 
 async def test_prepare_is_called_with_each_node_before_it_starts(tmp_path: Path) -> None:
@@ -50,6 +51,24 @@ async def test_households_given_as_a_list_are_the_only_people_known(tmp_path: Pa
 
 def test_free_ports_are_distinct_when_many_are_asked_at_once() -> None:
     assert len(set(free_ports(64))) == 64
+
+
+def test_a_port_run_for_port_base_lies_below_the_ports_clients_are_handed_and_is_free() -> None:
+    # A run inside the ephemeral range could be taken by any client's connection before
+    # `eessi up --port-base` binds it (seen as "address already in use" on a busy machine).
+    with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+        ephemeral_low = int(f.read().split()[0])
+    base = free_port_run(8)
+    assert base + 8 <= ephemeral_low
+    taken = [socket.socket() for _ in range(8)]
+    try:
+        for i, s in enumerate(taken):
+            s.bind(("127.0.0.1", base + i))  # every port of the run binds now
+        other = free_port_run(8, avoid=range(base, base + 8))
+        assert not set(range(other, other + 8)) & set(range(base, base + 8))
+    finally:
+        for s in taken:
+            s.close()
 
 
 def _directory_in(where: Path) -> Directory:
