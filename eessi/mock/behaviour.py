@@ -824,16 +824,24 @@ class Behaviours:
         if len(ring) > self.keep_finished:
             del ring[next(iter(ring))]
 
-    def _settle(self, case: str, cs: _CaseState) -> None:
-        """After a document of ``case`` was answered: where its state belongs now."""
-        finished = self.finished
-        if finished is None or case in self._named:
-            return
-        if finished(case):
-            self._cases.pop(case, None)
+    def _place(self, case: str, cs: _CaseState, new: bool, finished: bool | None) -> None:
+        """After a document of ``case`` was answered: where its state belongs now
+        (``finished``: what the caller knows of the case at the desk; ``None``: ask)."""
+        ask = self.finished
+        if case in self._named:
+            finished = False  # a rule names it: its state stays
+        elif finished is None and ask is not None:
+            finished = ask(case)
+        if finished:
+            if not new:
+                self._cases.pop(case, None)
             self._retire(case, cs)
-        elif case in self._finished:  # open again (an invalidation undid its completion)
-            del self._finished[case]
+        elif new:
+            if ask is not None and self._cases:
+                self._sweep(ask)
+            self._cases[case] = cs
+        elif finished is not None and case in self._finished:
+            del self._finished[case]  # open again (an invalidation undid its completion)
             self._cases[case] = cs
 
     # ---- evaluation
@@ -874,19 +882,24 @@ class Behaviours:
                 return Attempt(rule.effect, rule.id, done + 1)
         return Attempt(None)
 
-    def on_document(self, t: Trigger) -> Reaction:
+    def on_document(self, t: Trigger, *, finished: bool | None = None) -> Reaction:
         """An accepted document is to be answered: how? (Counts its occurrence once per
-        message ID.)"""
-        cs = self._state(t.case)
+        message ID.) ``finished``: whether the case is finished at the fund's desk after this
+        step, if the caller knows (else the book asks :attr:`finished`)."""
+        case = t.case
+        cs = self._cases.get(case)
         if cs is None:
-            cs = self._new_state(t.case)
+            cs = self._finished.get(case)
+        new = cs is None
+        if cs is None:
+            cs = _CaseState()
         key = t.message_id
         if key is None or key not in cs.counted:
             cs.seen[t.sed] = cs.seen.get(t.sed, 0) + 1
             if key is not None:
                 cs.counted.add(key)
         occurrence = cs.seen[t.sed]
-        self._settle(t.case, cs)
+        self._place(case, cs, new, finished)
         rule = self._best(t, occurrence, transport=False)
         if rule is None:
             return Reaction(_DEFAULT, None, 0.0, occurrence)

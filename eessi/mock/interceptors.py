@@ -101,8 +101,18 @@ class Recorder(Protocol):
     def delivered(self, fund: str) -> None: ...
 
 
-#: A case in these states is finished for the mock's per-case state (D470).
-_FINISHED: Final = frozenset({CaseState.COMPLETED, CaseState.CLOSED})
+_COMPLETED: Final = CaseState.COMPLETED
+_CLOSED: Final = CaseState.CLOSED
+
+
+def _finished(cf: Any) -> bool | None:
+    """Whether a desk's case file is finished for the mock's per-case state (D470): closed, or
+    its BUC's flow completed; ``None`` for no file."""
+    if cf is None:
+        return None
+    state = getattr(cf, "state", None)
+    return state is _COMPLETED or state is _CLOSED
+
 
 #: The node's desk, as far as the outbound policy needs it (finding the SED type answered).
 DeskLookup = Callable[[str, str], str | None]
@@ -116,9 +126,12 @@ class DeskView:
     def __init__(self, desk_of: Callable[[], Any]) -> None:
         self._desk_of = desk_of
 
-    def _case(self, case_id: str) -> Any:
-        snapshot = self._desk_of().snapshot()
-        return getattr(snapshot, "cases", {}).get(case_id)
+    def case(self, case_id: str) -> Any:
+        """The desk's file of the case (``None``: unknown)."""
+        cases = getattr(self._desk_of().snapshot(), "cases", None)
+        return None if cases is None else cases.get(case_id)
+
+    _case = case
 
     def document(self, case_id: str, document_id: str) -> Any:
         """The document ``document_id`` of the case as the desk read it (``None``: unknown)."""
@@ -128,8 +141,7 @@ class DeskView:
     def finished(self, case_id: str) -> bool | None:
         """Whether the case is finished at the desk: closed, or its BUC's flow completed
         (``None``: the desk does not know it). What bounds the book's per-case state (D470)."""
-        cf = self._case(case_id)
-        return None if cf is None else getattr(cf, "state", None) in _FINISHED
+        return _finished(self._case(case_id))
 
     def now(self) -> datetime | None:
         """The desk's clock (``None`` if it has none)."""
@@ -203,9 +215,16 @@ class MockOutbound:
 
     def outbound(self, sed: Any, outgoing: Outgoing) -> Any:
         answered = outgoing.answers
-        trigger_sed = (
-            self.lookup(outgoing.case_id, answered) if answered is not None else None
-        ) or outgoing.sed.code
+        finished: bool | None = None
+        if self.view is not None:  # one look at the desk's case for both questions (D472)
+            cf = self.view.case(outgoing.case_id)
+            doc = cf.documents.get(answered) if cf is not None and answered is not None else None
+            trigger_sed = str(doc.code) if doc is not None else outgoing.sed.code
+            finished = _finished(cf)
+        else:
+            trigger_sed = (
+                self.lookup(outgoing.case_id, answered) if answered is not None else None
+            ) or outgoing.sed.code
         persons, document = self._reads(sed, outgoing)
         reaction = self.book.on_document(
             Trigger(
@@ -217,7 +236,8 @@ class MockOutbound:
                 counterparty=outgoing.receiver,
                 persons=persons,
                 document=document,
-            )
+            ),
+            finished=finished,
         )
         try:
             result = self._apply(reaction, sed, outgoing, trigger_sed)
