@@ -234,14 +234,17 @@ def _enum_encoder(tag: int, index: dict[Any, int]) -> Callable[[Any], Any]:
     return encode_member
 
 
-def _dataclass_encoder(tag: int, names: tuple[str, ...]) -> Callable[[Any], Any]:
+def _dataclass_encoder(
+    tag: int, names: tuple[str, ...], enc: Callable[[Any], Any] | None = None
+) -> Callable[[Any], Any]:
     """An encoder written for the class (D413): one attribute read per field and a plain value
     kept as it is, with no generic walk over a list of the fields (a case's documents are
-    encoded whole, a few hundred fields each, when its mapping is packed)."""
+    encoded whole, a few hundred fields each, when its mapping is packed). ``enc``: what
+    encodes a field's value that is not plain (:func:`_enc`)."""
     reads = "".join(f"    v{i} = value.{name}\n" for i, name in enumerate(names))
     parts = "".join(f"v{i} if type(v{i}) in plain else enc(v{i}), " for i in range(len(names)))
     source = f"def encode(value):\n{reads}    return (tag, {parts})\n"
-    env: dict[str, Any] = {"tag": tag, "plain": _PLAIN, "enc": _enc}
+    env: dict[str, Any] = {"tag": tag, "plain": _PLAIN, "enc": enc or _enc}
     exec(compile(source, f"<compact encoder {tag}>", "exec"), env)
     encoder: Callable[[Any], Any] = env["encode"]
     return encoder
@@ -249,6 +252,62 @@ def _dataclass_encoder(tag: int, names: tuple[str, ...]) -> Callable[[Any], Any]
 
 #: How to encode each class met so far.
 _ENCODERS: dict[type, Callable[[Any], Any]] = {}
+
+#: Inside :func:`encode_uncompressed`: the objects encoded so far and their parts, by the
+#: object's ``id``: an object a value holds in several places (a case's exchanges in its
+#: history and in effect, one datetime in each) is encoded once, and ``marshal`` writes it
+#: once, then a reference to it (D442).
+_SHARED: dict[int, tuple[Any, Any]] = {}
+#: As :data:`_ENCODERS`, for :func:`_enc_shared`.
+_SHARED_ENCODERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def _enc_shared(value: Any) -> Any:
+    """:func:`_enc`, each object once (:data:`_SHARED`)."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    seen = _SHARED.get(id(value))
+    if seen is not None:
+        return seen[1]
+    encoder = _SHARED_ENCODERS.get(kind)
+    if encoder is None:
+        encoder = _shared_encoder(kind)
+    parts = encoder(value)
+    # the object kept too: its id is not given to another (a value a mapping makes on reading)
+    _SHARED[id(value)] = (value, parts)
+    return parts
+
+
+def _enc_tuple_shared(value: tuple[Any, ...]) -> list[Any]:
+    return [v if type(v) in _PLAIN else _enc_shared(v) for v in value]
+
+
+def _enc_frozenset_shared(value: frozenset[Any]) -> tuple[int, list[Any]]:
+    return (_FROZENSET, [_enc_shared(v) for v in value])
+
+
+def _enc_mapping_shared(value: Mapping[Any, Any]) -> tuple[int, list[Any], list[Any]]:
+    return (_DICT, [_enc_shared(k) for k in value], [_enc_shared(v) for v in value.values()])
+
+
+def _shared_encoder(kind: type) -> Callable[[Any], Any]:
+    """How :func:`_enc_shared` encodes values of ``kind``: as :func:`_encoder`, the values
+    inside through :func:`_enc_shared`."""
+    plain = _ENCODERS.get(kind) or _encoder(kind)
+    encoder: Callable[[Any], Any]
+    if kind is tuple:
+        encoder = _enc_tuple_shared
+    elif kind is frozenset:
+        encoder = _enc_frozenset_shared
+    elif kind is not CompactDocuments and issubclass(kind, Mapping):
+        encoder = _enc_mapping_shared
+    elif kind in _FIELDS and kind in _TAGS:
+        encoder = _dataclass_encoder(_TAGS[kind], _FIELDS[kind], _enc_shared)
+    else:  # nothing inside to share (dates, enum members...), or a case's documents' blob
+        encoder = plain
+    _SHARED_ENCODERS[kind] = encoder
+    return encoder
 
 
 def _dec(parts: Any) -> Any:
@@ -298,8 +357,12 @@ def encode_uncompressed(value: Any) -> bytes:
     """``value`` as :func:`encode` makes it, not deflated, for :func:`decode_uncompressed`:
     for bytes written once and soon, where deflating costs more than the bytes it saves (a
     node's checkpoint of a case: ``zlib`` costs about 45 µs a call here, most of it setting up
-    its state, and a case's record is 1 KB, D440)."""
-    return marshal.dumps(_enc(value), 4)
+    its state, and a case's record is 1 KB, D440). An object held in several places of
+    ``value`` is encoded and written once (D442); it decodes as equal objects."""
+    try:
+        return marshal.dumps(_enc_shared(value), 4)
+    finally:
+        _SHARED.clear()
 
 
 def decode_uncompressed(data: bytes | memoryview) -> Any:

@@ -164,8 +164,10 @@ _COMPACT_BYTE: Final = 1
 #: packed, :data:`CHUNK_ENTRIES` entries a row (D220).
 _PER_ENTRY: Final = frozenset({"cases"})
 #: Entries per row of a packed table: a checkpoint rewrites the rows whose entries changed and
-#: the last one, to which new keys are added.
-CHUNK_ENTRIES: Final = 4096
+#: the last one, to which new keys are added (at most this many entries packed again and
+#: written per table and checkpoint however few changed: 1,024 rather than 4,096, D442; a
+#: restore reads rows of any size).
+CHUNK_ENTRIES: Final = 1024
 #: First byte of the key of a packed table's row (then the row's number, in ASCII).
 _CHUNK: Final = 2
 _CHUNK_MARK: Final = b"\x02"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -84,6 +85,34 @@ def test_a_case_record_with_its_deadlines_comes_back_equal_without_deflating() -
     data = encode_uncompressed(values)
     assert decode_uncompressed(data) == values
     assert decode(encode(values)) == values
+
+
+def test_an_object_held_in_several_places_is_written_once_and_decodes_equal() -> None:
+    # A case's record holds its exchanges in its history and in effect, one datetime in
+    # each (D442): written once, then as a reference.
+    at = datetime(2026, 12, 6, 21, 40, tzinfo=UTC)
+    shared = (Deadlines(), at, at, at, Deadlines())
+    alike = (Deadlines(), at, at.replace(), at.replace(), Deadlines())
+    assert decode_uncompressed(encode_uncompressed(shared)) == shared
+    assert decode_uncompressed(encode_uncompressed(alike)) == alike
+    assert len(encode_uncompressed(shared)) < len(encode_uncompressed(alike)) - 40
+
+
+def test_values_a_mapping_makes_on_reading_are_each_encoded_as_they_are() -> None:
+    # Objects made while encoding and dropped at once may be given the same id in turn:
+    # each is encoded for what it is, never as another that had its id before.
+    class MadeOnRead(Mapping[str, Deadlines]):
+        def __getitem__(self, key: str) -> Deadlines:
+            return Deadlines(reply_within=timedelta(days=int(key)))
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(str(n) for n in range(1, 40))
+
+        def __len__(self) -> int:
+            return 39
+
+    back = decode_uncompressed(encode_uncompressed(MadeOnRead()))
+    assert back == {str(n): Deadlines(reply_within=timedelta(days=n)) for n in range(1, 40)}
 
 
 def test_documents_inside_an_encoded_value_keep_their_blob_and_decode_when_read() -> None:
