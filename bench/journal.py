@@ -29,6 +29,14 @@ S072's send attempt journaled once, as acknowledged through sending: D240), 20 c
 time: the event loop's CPU (this thread's, ``time.thread_time``) and the whole process's per
 case, min / median / max of 3 runs.
 
+``python bench/journal.py --growth [SIZES]`` (sizes in cases, comma-separated, default
+1000,4000,16000): one journal grown case by case (:func:`one_case` with random message and case
+IDs, as peers send them), and at each size 3 windows of 500 cases: the journal writer thread's
+CPU (``schedstat`` of its task) and the KB written per case, min / median / max, against the
+first size's median in the same run. It shows what a long-running node's writer pays as its
+journal grows: the random-key indexes' leaves that every WAL checkpoint copies back (grow
+section of docs/performance.md, 2026-12-07 00:00).
+
 Each line prints rows (or transactions) per second, the median (min-max) of interleaved rounds,
 and the ratio of the medians to the bare loop measured in the same run. No assertion: speed
 goals live here, not in the tests.
@@ -41,7 +49,9 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -390,7 +400,90 @@ def per_case(n: int, tmp: str, runs: int = 3) -> None:
         )
 
 
+async def one_random_case(j: SqliteJournal) -> None:
+    """:func:`one_case` with random IDs (a peer's message IDs and case IDs are UUIDs): every
+    index keyed by them takes its entry in a random leaf, as in a node's journal."""
+    case_id = f"LU-{uuid.uuid4()}"
+    inbound = replace(
+        BASE, message_id=str(uuid.uuid4()), conversation_id=case_id, envelope=AS4_ENVELOPE
+    )
+    outbound = replace(
+        inbound,
+        message_id=str(uuid.uuid4()),
+        direction=Direction.OUT,
+        status=MessageStatus.QUEUED,
+        ref_to_message_id=inbound.message_id,
+    )
+    await j.accept_inbound(inbound)
+    async with j.transaction() as tx:
+        await tx.append_event("~inputs", "input", {"case": case_id}, at=T0)
+        await tx.append_events(case_id, CASE_EVENTS, at=T0, message_id=inbound.message_id)
+        await tx.save_case(case_id, CASE_STATE, at=T0)
+        await tx.enqueue_outbound(outbound)
+        await tx.mark_processed(inbound.message_id, at=T0)
+    await j.update_status(outbound.message_id, MessageStatus.ACKNOWLEDGED, at=T0, attempt_at=T0)
+
+
+def _writer_cpu() -> float:
+    """CPU seconds of this process's journal writer thread so far (its task's schedstat)."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("eessi-journal-writer") and thread.native_id is not None:
+            stat = Path(f"/proc/self/task/{thread.native_id}/schedstat").read_text()
+            return int(stat.split()[0]) / 1e9
+    raise RuntimeError("no journal writer thread")
+
+
+async def growth_windows(
+    path: Path, sizes: list[int], window: int, runs: int = 3, size: int = 20
+) -> list[tuple[int, list[tuple[float, float]]]]:
+    """Grow one journal to each of ``sizes`` cases; at each, ``runs`` windows of ``window``
+    cases: the writer thread's CPU in µs and the KB written, per case."""
+    out: list[tuple[int, list[tuple[float, float]]]] = []
+    done = 0
+    async with await SqliteJournal.open(path) as j:
+        for target in sizes:
+            while done < target:
+                k = min(size, target - done)
+                await asyncio.gather(*(one_random_case(j) for _ in range(k)))
+                done += k
+            values = []
+            for _ in range(runs):
+                cpu, written = _writer_cpu(), _written()
+                for _ in range(0, window, size):
+                    await asyncio.gather(*(one_random_case(j) for _ in range(size)))
+                cpu, written = _writer_cpu() - cpu, _written() - written
+                values.append((cpu / window * 1e6, written / window / 1000))
+                done += window
+            out.append((target, values))
+    return out
+
+
+def growth(sizes: list[int], tmp: str, window: int = 500) -> None:
+    """Print :func:`growth_windows`: min / median / max per size, ratio to the first size."""
+    print(
+        f"  the journal writer's CPU per case as the journal grows ({window}-case windows,"
+        " 20 cases at a time, random IDs, synchronous=FULL), min / median / max"
+    )
+    results = asyncio.run(growth_windows(Path(tmp) / "growth.sqlite", sizes, window))
+    first = statistics.median(v[0] for v in results[0][1])
+    for target, values in results:
+        cpu = sorted(v[0] for v in values)
+        kb = statistics.median(v[1] for v in values)
+        print(
+            f"    {target:>7} cases  writer {cpu[0]:5.0f} / {statistics.median(cpu):5.0f} /"
+            f" {cpu[-1]:5.0f} µs per case, written {kb:5.1f} KB per case,"
+            f" median / first size's {statistics.median(cpu) / first:4.2f}"
+        )
+
+
 def main() -> None:
+    if "--growth" in sys.argv:
+        at = sys.argv.index("--growth") + 1
+        given = sys.argv[at] if at < len(sys.argv) else ""
+        sizes = [int(x) for x in given.split(",")] if given[:1].isdigit() else []
+        with tempfile.TemporaryDirectory() as tmp:
+            growth(sizes or [1000, 4000, 16000], tmp)
+        return
     numbers = [a for a in sys.argv[1:] if a.isdigit()]
     n = int(numbers[0]) if numbers else 300
     rounds = 5
