@@ -66,7 +66,8 @@ class As4Transport(HttpTransport):
         #: This node's own connections when no session is shared (D380), made on first send.
         self._keep_alive: KeepAlivePoster | None = None
         #: What :meth:`envelope` built, for every sender of this node: a send of the message
-        #: just built does not parse its bytes again (docs/performance.md, "re-read").
+        #: just built does not parse its bytes again (docs/performance.md, "re-read"); only
+        #: while it may still be sent: a receipt or a refusal drops it (D495).
         self._built: dict[str, Outgoing] = {}
 
     def _inbound(self, request: web.Request) -> Awaitable[web.Response]:
@@ -74,6 +75,7 @@ class As4Transport(HttpTransport):
 
     async def stop(self) -> None:
         self._as4_senders.clear()
+        self._built.clear()  # queued messages are read back from the journal after a start
         if self._keep_alive is not None:
             await self._keep_alive.close()
             self._keep_alive = None

@@ -85,6 +85,7 @@ from eessi.clock import Clock, SystemClock
 from eessi.errors import ConfigError, EessiError
 from eessi.sed.catalogue import parse_namespace
 from eessi.transport.client import (
+    Failure,
     Refused,
     Retry,
     RetryPolicy,
@@ -453,7 +454,8 @@ def build_outgoing(
 
 
 def remember(built: dict[str, Outgoing], out: Outgoing) -> None:
-    """Keep ``out`` in ``built`` for its send (at most the last :data:`_SENT_CACHE`)."""
+    """Keep ``out`` in ``built`` for its send (D495: until a receipt or a refusal ends it; at
+    most the last :data:`_SENT_CACHE` entries, a bound for the messages built and never sent)."""
     if len(built) >= _SENT_CACHE:
         built.pop(next(iter(built)))
     built[out.message.message_id] = out
@@ -525,8 +527,9 @@ class As4Sender:
         self._poster: Poster = (
             SessionPoster(session) if isinstance(session, aiohttp.ClientSession) else session
         )
-        #: The messages built and not yet sent, by MessageId (``built``: shared with whoever
-        #: built them, so :meth:`send` need not read back the bytes it is given).
+        #: The messages built whose send is still to come or to be retried, by MessageId
+        #: (``built``: shared with whoever built them, so :meth:`send` need not read back the
+        #: bytes it is given); a receipt or a refusal drops the entry (D495).
         self._sent: dict[str, Outgoing] = built if built is not None else {}
 
     def build(
@@ -555,12 +558,14 @@ class As4Sender:
         remember(self._sent, out)
 
     def _outgoing(self, message_id: str | None, entity: bytes) -> Outgoing:
-        cached = self._sent.get(message_id) if message_id is not None else None
+        """What to post for ``entity``: the message as built when it is kept for this
+        MessageId with these very bytes (taken out: :meth:`send` puts it back only while its
+        outcome is pending), else read back from the bytes (a message built before a
+        restart, or dropped by the bound). Either way the bytes posted are ``entity``'s."""
+        cached = self._sent.pop(message_id, None) if message_id is not None else None
         if cached is not None and to_entity(cached.packaged) == entity:
             return cached
-        out = sent_from_wire(entity, self.pmodes)
-        self._remember(out)
-        return out
+        return sent_from_wire(entity, self.pmodes)
 
     def _schedule(self, pmode: PMode) -> tuple[int, Callable[[int], float]]:
         if self.policy is not None:
@@ -581,7 +586,7 @@ class As4Sender:
                 return Receipt(result.message_id, result.timestamp, result.ref_to_message_id)
             return result
 
-        return await deliver(
+        result = await deliver(
             sent.message.message_id,
             url,
             attempt,
@@ -591,6 +596,11 @@ class As4Sender:
             on_status=self._on_status,
             missing="EBMS:0301 MissingReceipt: ",
         )
+        if result.failure is Failure.RETRIES_EXHAUSTED:
+            # no receipt yet: whoever keeps the schedule (the node, D240) may send it again,
+            # the same bytes; a receipt or a refusal ends its sends, and its entry (D495)
+            self._remember(sent)
+        return result
 
     async def _attempt(
         self, url: str, sent: Outgoing, attempt: int
