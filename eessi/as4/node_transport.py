@@ -70,6 +70,12 @@ class As4Transport(HttpTransport):
         #: while it may still be sent: a receipt or a refusal drops it (D495).
         self._built: dict[str, Outgoing] = {}
 
+    @property
+    def kept_messages(self) -> int:
+        """How many built messages this node keeps in memory for a send still to come: those
+        queued or waiting to be retried, none acknowledged or refused (D495)."""
+        return len(self._built)
+
     def _inbound(self, request: web.Request) -> Awaitable[web.Response]:
         return self.as4_endpoint.handle(request)
 

@@ -74,6 +74,22 @@ async def test_R17_over_secured_as4_journals_the_same_wire_bytes_on_both_sides(
     }
 
 
+async def test_acknowledged_messages_leave_no_built_envelope_in_either_nodes_memory(
+    net: Network,
+) -> None:
+    """D495: what a node built for a send is dropped once the receipt came (before: the last
+    4,096 sent messages stayed, about 11.5 KB each)."""
+    await net[PT].submit(RequestEntitlement(ANA))
+    await _settle(net)
+    for node_id in (PT, CNS):
+        out = await net[node_id].journal.messages(direction=Direction.OUT)
+        assert out
+        assert all(m.status is MessageStatus.ACKNOWLEDGED for m in out)
+        transport = net[node_id].transport
+        assert isinstance(transport, As4Transport)
+        assert transport.kept_messages == 0
+
+
 async def test_an_outbound_message_waits_for_a_receiver_that_is_down_and_goes_unchanged(
     tmp_path: Path, as4: tuple[Directory, As4Network]
 ) -> None:
