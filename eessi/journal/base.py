@@ -556,6 +556,21 @@ class Journal(ABC):
         direction, by status (one or several), and by time (received or created at or after
         ``since``)."""
 
+    @abstractmethod
+    async def messages_after(
+        self,
+        seq: int,
+        *,
+        limit: int,
+        case: str | None = None,
+        direction: Direction | None = None,
+        status: Sequence[MessageStatus] | None = None,
+        sed: str | None = None,
+    ) -> list[tuple[int, MessageRecord]]:
+        """One page of :meth:`messages`: at most ``limit`` messages whose journal ``seq`` is
+        above ``seq`` (journal order: arrival order), each with its ``seq`` (the cursor of the
+        next page), filtered by case, direction, statuses and SED type."""
+
     async def message_counts(self) -> dict[str, int]:
         """How many messages the journal holds in each status (status value -> count; a status
         no message is in is absent). The health check asks this on every call, so a backend

@@ -239,6 +239,35 @@ class SqlJournal(Journal):
         where = " AND ".join(clauses) + self._scope(args)
         return await self._select(where + " ORDER BY seq", args.values)
 
+    async def messages_after(
+        self,
+        seq: int,
+        *,
+        limit: int,
+        case: str | None = None,
+        direction: Direction | None = None,
+        status: Sequence[MessageStatus] | None = None,
+        sed: str | None = None,
+    ) -> list[tuple[int, MessageRecord]]:
+        args = Args(seq)
+        clauses = ["seq > $1"]
+        if case is not None:
+            clauses.append(f"conversation_id = {args.add(case)}")
+        if direction is not None:
+            clauses.append(f"direction = {args.add(direction.value)}")
+        if status:
+            clauses.append(self.dialect.any_of(args, "status", [s.value for s in status]))
+        if sed is not None:
+            clauses.append(f"sed_type = {args.add(sed)}")
+        where = " AND ".join(clauses) + self._scope(args)
+        rows = await self._read(
+            f"SELECT seq, {COLUMNS} FROM {MESSAGES} WHERE {where}"
+            f" ORDER BY seq LIMIT {args.add(limit)}",
+            args.values,
+        )
+        d = self.dialect
+        return [(int(r[0]), message_record(r[1:], d)) for r in rows]
+
     async def message_counts(self) -> dict[str, int]:
         args = Args()
         scope = self._scope(args)
