@@ -18,8 +18,9 @@ application (next to the node's own admin API at ``/api/``), on the same admin s
 ``GET /api/mock/cases/{id}`` a case's counters, rules and log
 ``DELETE /api/mock/cases/{id}``  forget one case (its rules, counters and log)
 ``GET /api/mock/log``        what the interceptors did (``?case=``)
-``GET /api/mock/received``   inbound messages (``?case= &sed= &xpath= &status= &select=
-                             &ns=prefix=uri &wait=seconds &count=n``)
+``GET /api/mock/received``   inbound messages, a page at a time (``?case= &sed= &xpath=
+                             &status= &select= &ns=prefix=uri &limit=n &after=seq
+                             &wait=seconds &count=n``)
 ``GET /api/mock/openapi.json``  the OpenAPI description of these routes
 ===========================  ================================================================
 
@@ -27,24 +28,30 @@ Rule changes (added, removed, resets of the fund or of a case) are journaled in 
 journal before they take effect, and restored when the node starts again on the same journal
 (:mod:`eessi.mock.rules_log`).
 
-``received`` with ``wait`` long-polls: it answers as soon as ``count`` (default 1) matching
-messages are in the journal (already received ones count: nothing that arrived before the
-question is lost), or 408 after ``wait`` seconds (at most 60).
+``received`` answers one page (:mod:`eessi.mock.received_page`): at most ``limit`` messages
+(default 100, at most 1000) after the journal seq ``after``, in arrival order, and ``next``, the
+cursor of the following page (``null`` on the last). With ``wait`` it long-polls: it answers as
+soon as ``count`` (default 1, at most ``limit``) matching messages after ``after`` are in the
+journal (already received ones count: nothing that arrived before the question is lost), or 408
+after ``wait`` seconds (at most 60).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
 from eessi.errors import ConfigError
-from eessi.journal import MessageRecord, MessageStatus
+from eessi.journal import Journal, MessageRecord, MessageStatus
 from eessi.mock.behaviour import parse_rule
 from eessi.mock.controller import MockController, MockHost
 from eessi.mock.journal_query import select
 from eessi.mock.openapi import MOCK_ROUTES, mock_openapi_document, mock_schemas
+from eessi.mock.received_page import DEFAULT_LIMIT, MAX_LIMIT, ReceivedPage, read_page
 from eessi.node.http_api import ADMIN_TOKEN_ENV, ApiError, admin_auth, admin_subapp, read_json
 from eessi.node.openapi import add_openapi_paths
 
@@ -57,8 +64,9 @@ MAX_WAIT = 60.0
 _RULE_HINT = 'send a rule such as {"match": {"sed": "S072"}, "effect": "silent"}'
 
 
-def _message_json(m: MessageRecord, values: list[str] | None) -> dict[str, Any]:
+def _message_json(seq: int, m: MessageRecord, values: list[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {
+        "seq": seq,
         "message_id": m.message_id,
         "sender": m.sender,
         "case": m.conversation_id,
@@ -108,6 +116,33 @@ def _number(request: web.Request, name: str, default: float, top: float) -> floa
             hint=f"e.g. {name}=5",
         )
     return value
+
+
+def _whole(request: web.Request, name: str, default: int, low: int, top: int | None) -> int:
+    """A whole-number query parameter from ``low`` to ``top`` (no top if ``None``)."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if (
+        not raw.isascii()
+        or not raw.isdigit()
+        or int(raw) < low
+        or (top is not None and int(raw) > top)
+    ):
+        span = f"from {low} to {top}" if top is not None else f"of at least {low}"
+        hint = (
+            f"ask for at most {top} messages a page and follow 'next'"
+            if name == "limit"
+            else "pass the 'next' value of the previous page (a journal seq), same filters"
+        )
+        raise ApiError(
+            400,
+            f"{name}={raw!r} is not a whole number {span}",
+            code="admin.bad-query",
+            where=f"query {name}",
+            hint=hint,
+        )
+    return int(raw)
 
 
 class _MockApi:
@@ -230,38 +265,68 @@ class _MockApi:
                     hint="received, processed, rejected, refused, processing_failed",
                 ) from None
         wait = _number(request, "wait", 0.0, MAX_WAIT)
-        count = int(_number(request, "count", 1, 10_000))
+        count = int(_number(request, "count", 1, MAX_LIMIT))
+        limit = _whole(request, "limit", max(DEFAULT_LIMIT, count), 1, MAX_LIMIT)
+        after = _whole(request, "after", 0, 0, None)
+        if wait > 0 and count > limit:
+            raise ApiError(
+                400,
+                f"count={count} is more than limit={limit}: the answer could not hold them",
+                code="admin.bad-query",
+                where="query count",
+                hint=f"ask for limit={count} too (at most {MAX_LIMIT}), or wait for fewer",
+            )
+        journal = self.node.journal
         filters: dict[str, Any] = {
+            "after": after,
+            "limit": limit,
             "case": q.get("case"),
             "sed": q.get("sed"),
+            "statuses": statuses,
             "xpath": q.get("xpath"),
             "namespaces": ns or None,
         }
-        if wait > 0:
-            try:
-                found = await self.controller.wait_received(
-                    self.fund, count=count, within=wait, **filters
-                )
-            except TimeoutError as exc:
-                raise ApiError(
-                    408,
-                    str(exc),
-                    code="mock.not-received",
-                    hint="the peer has not sent it (yet): check its journal, or wait longer",
-                ) from None
-        else:
-            found = await self.controller.received(self.fund, statuses=statuses, **filters)
-        if statuses:
-            found = [m for m in found if m.status in statuses]
+        page = await read_page(journal, **filters)
+        if wait > 0 and len(page.messages) < count:
+            page = await self._wait(journal, filters, count, wait)
         pick = q.get("select")
         return web.json_response(
             {
                 "fund": self.fund,
                 "received": [
-                    _message_json(m, select(m.payload, pick, ns) if pick else None) for m in found
+                    _message_json(seq, m, select(m.payload, pick, ns) if pick else None)
+                    for seq, m in page.messages
                 ],
+                "next": page.next,
             }
         )
+
+    async def _wait(
+        self, journal: Journal, filters: dict[str, Any], count: int, within: float
+    ) -> ReceivedPage:
+        """Look again at each delivery until the page holds ``count`` messages; 408 after
+        ``within`` seconds. The arrival event is taken before each look: a delivery after the
+        look wakes this waiter."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            arrival = self.controller.arrival(self.fund)
+            page = await read_page(journal, **filters)
+            if len(page.messages) >= count:
+                return page
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                shown = {k: filters[k] for k in ("case", "sed", "xpath") if filters[k]}
+                raise ApiError(
+                    408,
+                    f"{self.fund} received {len(page.messages)} of the {count} awaited"
+                    f" message(s) after seq {filters['after']} ({shown or 'any'})"
+                    f" within {within:g} s",
+                    code="mock.not-received",
+                    hint="the peer has not sent it (yet): check its journal, or wait longer",
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(arrival.wait(), remaining)
 
 
 def add_mock_routes(

@@ -238,6 +238,11 @@ class MockController:
         if event is not None:
             event.set()
 
+    def arrival(self, fund: str) -> asyncio.Event:
+        """The event the next message journaled for ``fund`` sets: take it *before* looking
+        in the journal, so that a delivery after the look wakes the waiter."""
+        return self._arrivals.setdefault(fund, asyncio.Event())
+
     def log(self, fund: str, *, case: str | None = None) -> list[dict[str, Any]]:
         """What the interceptors did for ``fund`` (oldest first), optionally for one case."""
         items = list(self._logs.get(fund, ()))
@@ -309,7 +314,7 @@ class MockController:
         deadline = loop.time() + within
         while True:
             # Take the event before looking: a delivery after the look sets this very event.
-            arrival = self._arrivals.setdefault(fund, asyncio.Event())
+            arrival = self.arrival(fund)
             found = await self.received(
                 fund, case=case, sed=sed, xpath=xpath, namespaces=namespaces
             )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from eessi.mock.behaviour import EFFECT_PARAMETERS, FAIL_MODES, MALFORMED_KINDS
+from eessi.mock.received_page import DEFAULT_LIMIT, MAX_LIMIT
 from eessi.sed.catalogue import BUCS, SEDS
 
 __all__ = ["MOCK_ROUTES", "mock_openapi_document", "mock_schemas", "rule_schema"]
@@ -192,6 +193,11 @@ def mock_schemas() -> dict[str, Any]:
         ),
         "MockReceivedMessage": _closed(
             {
+                "seq": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "the message's journal position (a cursor for after)",
+                },
                 "message_id": _STR,
                 "sender": _STR,
                 "case": _STR,
@@ -207,7 +213,20 @@ def mock_schemas() -> dict[str, Any]:
             optional=("values",),
         ),
         "MockReceived": _closed(
-            {"fund": _STR, "received": {"type": "array", "items": _ref("MockReceivedMessage")}}
+            {
+                "fund": _STR,
+                "received": {
+                    "type": "array",
+                    "items": _ref("MockReceivedMessage"),
+                    "maxItems": MAX_LIMIT,
+                    "description": "one page, in arrival order",
+                },
+                "next": {
+                    "type": ["integer", "null"],
+                    "description": "pass as after (same filters) for the next page;"
+                    " null: this is the last",
+                },
+            }
         ),
     }
 
@@ -256,7 +275,20 @@ _QUERY = (
     ("ns", "prefix=uri, repeatable: extra namespaces for xpath and select"),
     ("status", "received, processed, rejected or refused; repeatable"),
     ("wait", "long-poll up to this many seconds (at most 60)"),
-    ("count", "with wait: answer once this many messages match (default 1)"),
+    ("count", "with wait: answer once this many messages match (default 1, at most limit)"),
+)
+#: The received route's paging parameters (whole numbers; 400 admin.bad-query otherwise).
+_PAGING = (
+    (
+        "limit",
+        f"messages per page: 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT}, or count if larger)",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+    ),
+    (
+        "after",
+        "the next cursor of the previous page: only messages after this journal seq",
+        {"type": "integer", "minimum": 0},
+    ),
 )
 
 
@@ -281,6 +313,10 @@ def mock_openapi_document(fund: str | None = None) -> dict[str, Any]:
                  "schema": {"type": "string"}}
                 for n, d in _QUERY
             ]  # fmt: skip
+            params += [
+                {"name": n, "in": "query", "required": False, "description": d, "schema": sch}
+                for n, d, sch in _PAGING
+            ]
             op["responses"]["408"] = _error()
         if params:
             op["parameters"] = params

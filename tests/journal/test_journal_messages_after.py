@@ -54,7 +54,8 @@ async def test_the_cursor_is_the_journal_seq_and_stays_valid_as_messages_arrive(
     await _fill(journal)
     first = await journal.messages_after(0, limit=2, direction=Direction.IN)
     seqs = [seq for seq, _ in first]
-    assert seqs == sorted(seqs) and len(set(seqs)) == 2
+    assert seqs == sorted(seqs)
+    assert len(set(seqs)) == 2
     await journal.accept_inbound(inbound("late", case="C1"))
     rest = await journal.messages_after(seqs[-1], limit=100, direction=Direction.IN)
     assert [m.message_id for _, m in rest] == ["in2", "in3", "in4", "in5", "in6", "late"]
