@@ -596,9 +596,10 @@ class As4Sender:
             on_status=self._on_status,
             missing="EBMS:0301 MissingReceipt: ",
         )
-        if result.failure is Failure.RETRIES_EXHAUSTED:
+        if result.failure is Failure.RETRIES_EXHAUSTED and self.policy is not None:
             # no receipt yet: whoever keeps the schedule (the node, D240) may send it again,
-            # the same bytes; a receipt or a refusal ends its sends, and its entry (D495)
+            # the same bytes; a receipt, a refusal or the P-Mode's last retry ends its sends,
+            # and its entry (D495)
             self._remember(sent)
         return result
 

@@ -153,3 +153,28 @@ async def test_a_message_not_kept_is_read_back_and_sent_as_its_bytes(
     assert reads == ["kept-3@eessi-sim"]
     assert node.journal["kept-3@eessi-sim"].envelope == entity
     assert built == {}
+
+
+async def test_a_message_whose_pmode_retries_are_spent_is_not_kept(
+    pki: Pki, session: aiohttp.ClientSession
+) -> None:
+    """A sender on its own P-Mode schedule (no node behind it): its last retry ends the
+    message's sends, so nothing of it stays."""
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    built: dict[str, Outgoing] = {}
+    s = As4Sender(
+        session,
+        CNS,
+        pmodes=secured(),
+        keys=As4Keys.from_pki(pki, CNS),
+        rng=random.Random(1),
+        sleep=no_wait,
+        built=built,
+    )
+    result = await s.send("http://127.0.0.1:9/as4", build(s, 5), message_id="kept-5@eessi-sim")
+    assert result.failure is Failure.RETRIES_EXHAUSTED
+    assert result.attempts > 1
+    assert built == {}
