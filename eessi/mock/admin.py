@@ -316,11 +316,13 @@ class _MockApi:
                 return page
             remaining = deadline - loop.time()
             if remaining <= 0:
-                shown = {k: filters[k] for k in ("case", "sed", "xpath") if filters[k]}
+                shown = ", ".join(
+                    f"{k}={filters[k]}" for k in ("case", "sed", "xpath") if filters[k]
+                )
                 raise ApiError(
                     408,
                     f"{self.fund} received {len(page.messages)} of the {count} awaited"
-                    f" message(s) after seq {filters['after']} ({shown or 'any'})"
+                    f" message(s) after seq {filters['after']} ({shown or 'any message'})"
                     f" within {within:g} s",
                     code="mock.not-received",
                     hint="the peer has not sent it (yet): check its journal, or wait longer",

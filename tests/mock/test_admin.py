@@ -154,6 +154,9 @@ async def test_received_answers_408_when_nothing_arrives(
 ) -> None:
     status, err = await call(http, "GET", api(w, "/received"), sed="X009", wait="0.2")
     assert (status, err["error"]["code"]) == (408, "mock.not-received")
+    assert (
+        "received 0 of the 1 awaited message(s) after seq 0 (sed=X009)" in err["error"]["message"]
+    )
 
 
 @pytest.mark.parametrize(
