@@ -4,8 +4,6 @@ a fund, the interceptors' log, and queries (XPath, long-poll) of what a mock rec
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,19 +16,7 @@ from eessi.node.admin import add_admin_routes
 from eessi.node.http_api import ADMIN_AUTH, AdminAuth
 from eessi.node.inputs import RequestEntitlement
 
-from .kit import CNS, FR, MARIE, World, world
-
-
-@pytest.fixture
-async def w(tmp_path: Path) -> AsyncIterator[World]:
-    async with world(tmp_path) as w:
-        yield w
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+from .kit import CNS, FR, MARIE, World
 
 
 def api(w: World, path: str) -> str:

@@ -6,8 +6,6 @@ other inputs of its batch go through."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,19 +17,7 @@ from eessi.journal import Direction, MessageRecord, MessageStatus
 from eessi.mock.behaviour import Answer, Match, Rule
 from eessi.node.inputs import RequestEntitlement
 
-from .kit import CNS, FR, MARIE, NOAH, World, world
-
-
-@pytest.fixture
-async def w(tmp_path: Path) -> AsyncIterator[World]:
-    async with world(tmp_path) as w:
-        yield w
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+from .kit import CNS, FR, MARIE, NOAH, World
 
 
 async def call(

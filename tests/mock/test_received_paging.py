@@ -5,9 +5,7 @@ filters; a bad ``limit`` or ``after`` is a structured 400 (D490)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,19 +16,7 @@ from eessi.mock.received_page import DEFAULT_LIMIT, MAX_LIMIT
 from eessi.node.inputs import RequestEntitlement
 from eessi.sed.examples import example_xml
 
-from .kit import CNS, FR, MARIE, START, World, world
-
-
-@pytest.fixture
-async def w(tmp_path: Path) -> AsyncIterator[World]:
-    async with world(tmp_path) as w:
-        yield w
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+from .kit import CNS, FR, MARIE, START, World
 
 
 async def received(http: aiohttp.ClientSession, w: World, **params: Any) -> tuple[int, Any]:

@@ -4,7 +4,6 @@ over the SED. Set over the real mock admin API on loopback, against the real CNS
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,6 @@ RUI = "silva-luxembourg/rui"
 
 #: Julia Müller's German PIN (her former fund, the TK, knows her by it: R5, S040 -> S041).
 JULIA_PIN = "65 020787 M 004"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def add_rule(http: aiohttp.ClientSession, w: World, fund: str, rule: Any) -> Any:

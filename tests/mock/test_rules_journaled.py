@@ -4,11 +4,9 @@ process) and with a real ``eessi serve`` process stopped and started again."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 from serve_process import call, eessi_serve_process
 
 from eessi.journal import open_journal
@@ -19,12 +17,6 @@ from eessi.node.inputs import RequestEntitlement
 from .kit import ANA, CNS, FR, PT, START, World, world, write_directory
 
 SILENT_ANA = {"id": "quiet-ana", "match": {"person": ANA, "sed": "S072"}, "effect": "silent"}
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def mock_api(w: World, fund: str, path: str) -> str:
