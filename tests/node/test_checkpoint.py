@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -98,6 +99,21 @@ def drop_checkpoint(db: Path) -> None:
 
 def cns_db(tmp_path: Path) -> Path:
     return tmp_path / journal_file_name(CNS)
+
+
+async def restored_in_child(program: str, db: Path, owner: str) -> list[str]:
+    """``program`` (Python source reading ``sys.argv[1:]`` = the journal ``db`` and ``owner``)
+    run in a fresh process: the lines it printed. It must end well, its checkpoint read (no
+    "checkpoint ignored" in its log)."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", program, str(db), owner,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(120):
+        stdout, stderr = await child.communicate()
+    assert child.returncode == 0, stderr.decode()
+    assert b"checkpoint ignored" not in stderr
+    return stdout.decode().splitlines()
 
 
 async def test_restart_replays_only_the_inputs_after_the_checkpoint(tmp_path: Path) -> None:

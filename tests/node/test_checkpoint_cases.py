@@ -6,17 +6,15 @@ the whole input log replayed, and the next one is this build's (issue 9, item 11
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sqlite3
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 from node_kit import CNS, FR, write_directory
-from test_checkpoint import cns_db, network, people, run_requests
+from test_checkpoint import cns_db, network, people, restored_in_child, run_requests
 
 from eessi.core.desk import CaseFile
 from eessi.directory import load_directory
@@ -96,20 +94,7 @@ async def test_a_restart_in_another_process_reads_every_case_equal_from_its_comp
     assert len(rows) == 5
     # every case's record in compact's form (first byte 1), none pickled (0x80)
     assert {entry_of(value)[0] for _, value in rows} == {1}
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        CHILD,
-        str(cns_db(tmp_path)),
-        CNS,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(120):
-        stdout, stderr = await child.communicate()
-    assert child.returncode == 0, stderr.decode()
-    assert b"checkpoint ignored" not in stderr
-    assert stdout.decode().splitlines() == expected
+    assert await restored_in_child(CHILD, cns_db(tmp_path), CNS) == expected
 
 
 async def test_cases_stored_pickled_as_the_build_before_wrote_them_still_restore_equal(

@@ -4,14 +4,13 @@ to the documents the writing node held, and nothing is decoded before an input r
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import subprocess
 import sys
 from pathlib import Path
 
 from node_kit import CNS, write_directory
-from test_checkpoint import network, people, run_requests
+from test_checkpoint import network, people, restored_in_child, run_requests
 
 from eessi.core.compact import CompactDocuments
 from eessi.directory import load_directory
@@ -66,20 +65,7 @@ async def test_a_restart_in_another_process_reads_each_cases_packed_documents_eq
             expected.append(f"{case_id} {doc_id} CompactDocuments {digest}")
     assert packed == len(live.cases) == 6
     assert len(expected) >= 12  # each case's S071 and S072 at least
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        CHILD,
-        str(tmp_path / journal_file_name(CNS)),
-        CNS,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(120):
-        stdout, stderr = await child.communicate()
-    assert child.returncode == 0, stderr.decode()
-    assert b"checkpoint ignored" not in stderr
-    assert stdout.decode().splitlines() == expected
+    assert await restored_in_child(CHILD, tmp_path / journal_file_name(CNS), CNS) == expected
 
 
 def test_every_class_of_the_fingerprinted_model_has_a_tag_of_its_own_from_its_name() -> None:
