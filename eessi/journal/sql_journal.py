@@ -220,8 +220,28 @@ class SqlJournal(Journal):
         status: MessageStatus | Sequence[MessageStatus] | None = None,
         since: datetime | None = None,
     ) -> list[MessageRecord]:
-        clauses = ["TRUE"]
         args = Args()
+        where = self._message_filters(
+            args, "TRUE", case=case, institution=institution, direction=direction,
+            status=status, since=since,
+        )  # fmt: skip
+        return await self._select(where + " ORDER BY seq", args.values)
+
+    def _message_filters(
+        self,
+        args: Args,
+        first: str,
+        *,
+        case: str | None = None,
+        institution: str | None = None,
+        direction: Direction | None = None,
+        status: MessageStatus | Sequence[MessageStatus] | None = None,
+        since: datetime | None = None,
+        sed: str | None = None,
+    ) -> str:
+        """The WHERE clause of :meth:`messages` and :meth:`messages_after`: ``first`` and each
+        filter given (``None``: not filtered), then this journal's scope."""
+        clauses = [first]
         if case is not None:
             clauses.append(f"conversation_id = {args.add(case)}")
         if institution is not None:
@@ -236,8 +256,9 @@ class SqlJournal(Journal):
             clauses.append(
                 f"COALESCE(received_at, created_at) >= {args.add(self.dialect.ts(since))}"
             )
-        where = " AND ".join(clauses) + self._scope(args)
-        return await self._select(where + " ORDER BY seq", args.values)
+        if sed is not None:
+            clauses.append(f"sed_type = {args.add(sed)}")
+        return " AND ".join(clauses) + self._scope(args)
 
     async def messages_after(
         self,
@@ -250,16 +271,9 @@ class SqlJournal(Journal):
         sed: str | None = None,
     ) -> list[tuple[int, MessageRecord]]:
         args = Args(seq)
-        clauses = ["seq > $1"]
-        if case is not None:
-            clauses.append(f"conversation_id = {args.add(case)}")
-        if direction is not None:
-            clauses.append(f"direction = {args.add(direction.value)}")
-        if status:
-            clauses.append(self.dialect.any_of(args, "status", [s.value for s in status]))
-        if sed is not None:
-            clauses.append(f"sed_type = {args.add(sed)}")
-        where = " AND ".join(clauses) + self._scope(args)
+        where = self._message_filters(
+            args, "seq > $1", case=case, direction=direction, status=status or None, sed=sed
+        )
         rows = await self._read(
             f"SELECT seq, {COLUMNS} FROM {MESSAGES} WHERE {where}"
             f" ORDER BY seq LIMIT {args.add(limit)}",
