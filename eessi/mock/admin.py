@@ -38,8 +38,6 @@ after ``wait`` seconds (at most 60).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -305,30 +303,24 @@ class _MockApi:
         self, journal: Journal, filters: dict[str, Any], count: int, within: float
     ) -> ReceivedPage:
         """Look again at each delivery until the page holds ``count`` messages; 408 after
-        ``within`` seconds. The arrival event is taken before each look: a delivery after the
-        look wakes this waiter."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while True:
-            arrival = self.controller.arrival(self.fund)
-            page = await read_page(journal, **filters)
-            if len(page.messages) >= count:
-                return page
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                shown = ", ".join(
-                    f"{k}={filters[k]}" for k in ("case", "sed", "xpath") if filters[k]
-                )
-                raise ApiError(
-                    408,
-                    f"{self.fund} received {len(page.messages)} of the {count} awaited"
-                    f" message(s) after seq {filters['after']} ({shown or 'any message'})"
-                    f" within {within:g} s",
-                    code="mock.not-received",
-                    hint="the peer has not sent it (yet): check its journal, or wait longer",
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(arrival.wait(), remaining)
+        ``within`` seconds."""
+        page = await self.controller.look_until(
+            self.fund,
+            lambda: read_page(journal, **filters),
+            lambda page: len(page.messages) >= count,
+            within,
+        )
+        if len(page.messages) < count:
+            shown = ", ".join(f"{k}={filters[k]}" for k in ("case", "sed", "xpath") if filters[k])
+            raise ApiError(
+                408,
+                f"{self.fund} received {len(page.messages)} of the {count} awaited"
+                f" message(s) after seq {filters['after']} ({shown or 'any message'})"
+                f" within {within:g} s",
+                code="mock.not-received",
+                hint="the peer has not sent it (yet): check its journal, or wait longer",
+            )
+        return page
 
 
 def add_mock_routes(

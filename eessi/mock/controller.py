@@ -26,8 +26,8 @@ import contextlib
 import dataclasses
 import random
 from collections import deque
-from collections.abc import Mapping, Sequence
-from typing import Any, Final, Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Final, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -39,6 +39,8 @@ from eessi.mock.journal_query import compile_xpath, matches
 from eessi.mock.profiles import Profile
 from eessi.mock.rules_log import journal_change, replay
 from eessi.trace.runlog import note_mock
+
+_Look = TypeVar("_Look")
 
 __all__ = ["LOG_LIMIT", "MockController", "MockHost"]
 
@@ -310,21 +312,37 @@ class MockController:
     ) -> list[MessageRecord]:
         """Wait until ``fund`` has received at least ``count`` matching messages (already
         received ones count); a :class:`TimeoutError` after ``within`` seconds."""
+        found = await self.look_until(
+            fund,
+            lambda: self.received(fund, case=case, sed=sed, xpath=xpath, namespaces=namespaces),
+            lambda found: len(found) >= count,
+            within,
+        )
+        if len(found) < count:
+            raise TimeoutError(
+                f"{fund} received {len(found)} of the {count} awaited message(s)"
+                f" (case={case}, sed={sed}, xpath={xpath}) within {within:g} s"
+            )
+        return found
+
+    async def look_until(
+        self,
+        fund: str,
+        look: Callable[[], Awaitable[_Look]],
+        enough: Callable[[_Look], bool],
+        within: float,
+    ) -> _Look:
+        """``look()`` again after each message journaled for ``fund`` until ``enough`` of what
+        it found, for at most ``within`` seconds: the last look (the caller tells a time-out by
+        ``enough`` of it being false)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         while True:
             # Take the event before looking: a delivery after the look sets this very event.
             arrival = self.arrival(fund)
-            found = await self.received(
-                fund, case=case, sed=sed, xpath=xpath, namespaces=namespaces
-            )
-            if len(found) >= count:
-                return found
+            found = await look()
             remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(
-                    f"{fund} received {len(found)} of the {count} awaited message(s)"
-                    f" (case={case}, sed={sed}, xpath={xpath}) within {within:g} s"
-                )
+            if enough(found) or remaining <= 0:
+                return found
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(arrival.wait(), remaining)
