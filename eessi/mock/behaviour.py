@@ -795,11 +795,12 @@ class Behaviours:
         cs = self._cases.get(case)
         return cs if cs is not None else self._finished.get(case)
 
-    def _new_state(self, case: str) -> _CaseState:
-        """A new open case's state; two of the oldest open cases are checked first."""
+    def _new_state(self, case: str, cs: _CaseState | None = None) -> _CaseState:
+        """A new open case's state (``cs``, or a fresh one); two of the oldest open cases are
+        checked first."""
         if self.finished is not None and self._cases:
             self._sweep(self.finished)
-        cs = self._cases[case] = _CaseState()
+        cs = self._cases[case] = cs if cs is not None else _CaseState()
         return cs
 
     def _sweep(self, finished: FinishedCheck) -> None:
@@ -837,9 +838,7 @@ class Behaviours:
                 self._cases.pop(case, None)
             self._retire(case, cs)
         elif new:
-            if ask is not None and self._cases:
-                self._sweep(ask)
-            self._cases[case] = cs
+            self._new_state(case, cs)
         elif finished is not None and case in self._finished:
             del self._finished[case]  # open again (an invalidation undid its completion)
             self._cases[case] = cs
@@ -887,9 +886,7 @@ class Behaviours:
         message ID.) ``finished``: whether the case is finished at the fund's desk after this
         step, if the caller knows (else the book asks :attr:`finished`)."""
         case = t.case
-        cs = self._cases.get(case)
-        if cs is None:
-            cs = self._finished.get(case)
+        cs = self._state(case)
         new = cs is None
         if cs is None:
             cs = _CaseState()
