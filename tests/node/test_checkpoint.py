@@ -101,10 +101,39 @@ def cns_db(tmp_path: Path) -> Path:
     return tmp_path / journal_file_name(CNS)
 
 
-async def restored_in_child(program: str, db: Path, owner: str) -> list[str]:
-    """``program`` (Python source reading ``sys.argv[1:]`` = the journal ``db`` and ``owner``)
-    run in a fresh process: the lines it printed. It must end well, its checkpoint read (no
-    "checkpoint ignored" in its log)."""
+# A fresh process: classes registered in another order than the writer's (X001, S073, S071
+# first, then ``first``), the CNS's checkpoint restored, then ``show(state)`` prints it.
+_CHILD_HEAD = """
+import asyncio, hashlib, sys
+from eessi.core import compact
+from eessi.core.cns import CnsState
+from eessi.journal import open_journal
+from eessi.node.checkpoint import DeskCheckpoints
+from eessi.sed.examples import example
+
+for code in ("X001", "S073", "S071"):
+    compact.encode(example(code))
+"""
+_CHILD_TAIL = """
+async def main(db, owner):
+    journal = await open_journal(db)
+    try:
+        state = await DeskCheckpoints(journal, owner).restore(CnsState())
+    finally:
+        await journal.close()
+    assert state is not None, "the checkpoint was ignored"
+    show(state)
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def restored_in_child(show: str, db: Path, owner: str, *, first: str = "") -> list[str]:
+    """The checkpoint of ``owner`` in the journal ``db`` restored in a fresh process (after
+    ``first``, Python that registers more classes), printed by ``show`` (Python source
+    defining ``show(state)``): the lines printed. The process must end well, its checkpoint
+    read (no "checkpoint ignored" in its log)."""
+    program = _CHILD_HEAD + first + "\n" + show + "\n" + _CHILD_TAIL
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-c", program, str(db), owner,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

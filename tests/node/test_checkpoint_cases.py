@@ -23,32 +23,16 @@ from eessi.node.network import journal_file_name
 
 # A fresh process: classes registered in another order than the writer's, then the CNS's
 # checkpoint restored and every case printed whole (its record and its documents' XML).
-CHILD = """
-import asyncio, sys
-from eessi.core import compact
+FIRST = """
 from eessi.core.case import Deadlines
-from eessi.core.cns import CnsState
-from eessi.journal import open_journal
-from eessi.node.checkpoint import DeskCheckpoints
-from eessi.sed.examples import example
-
-for code in ("X001", "S073", "S071"):
-    compact.encode(example(code))
 compact.encode(Deadlines())
-
-async def main(db, owner):
-    journal = await open_journal(db)
-    try:
-        state = await DeskCheckpoints(journal, owner).restore(CnsState())
-    finally:
-        await journal.close()
-    assert state is not None, "the checkpoint was ignored"
+"""
+SHOW = """
+def show(state):
     for case_id in sorted(state.cases):
         case = state.cases[case_id]
         print(case_id, repr(case.snapshot), case.peer, repr(case.member), case.person,
               case.suspended, [case.documents[d].to_xml().hex() for d in sorted(case.documents)])
-
-asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
 
@@ -94,7 +78,7 @@ async def test_a_restart_in_another_process_reads_every_case_equal_from_its_comp
     assert len(rows) == 5
     # every case's record in compact's form (first byte 1), none pickled (0x80)
     assert {entry_of(value)[0] for _, value in rows} == {1}
-    assert await restored_in_child(CHILD, cns_db(tmp_path), CNS) == expected
+    assert await restored_in_child(SHOW, cns_db(tmp_path), CNS, first=FIRST) == expected
 
 
 async def test_cases_stored_pickled_as_the_build_before_wrote_them_still_restore_equal(
