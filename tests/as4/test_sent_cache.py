@@ -54,15 +54,25 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-def node_sender(session: aiohttp.ClientSession, pki: Pki, built: dict[str, Outgoing]) -> As4Sender:
+def node_sender(
+    session: aiohttp.ClientSession,
+    pki: Pki,
+    built: dict[str, Outgoing],
+    *,
+    policy: RetryPolicy | None = ONE_ATTEMPT,
+    **options: Any,
+) -> As4Sender:
+    """The CNS's sender, as a node makes it (one attempt per send, the node keeps the
+    schedule) unless ``policy`` (``None``: the P-Mode's retries) or ``options`` say otherwise."""
     return As4Sender(
         session,
         CNS,
         pmodes=secured(),
         keys=As4Keys.from_pki(pki, CNS),
         rng=random.Random(1),
-        policy=ONE_ATTEMPT,
+        policy=policy,
         built=built,
+        **options,
     )
 
 
@@ -165,15 +175,7 @@ async def test_a_message_whose_pmode_retries_are_spent_is_not_kept(
         return None
 
     built: dict[str, Outgoing] = {}
-    s = As4Sender(
-        session,
-        CNS,
-        pmodes=secured(),
-        keys=As4Keys.from_pki(pki, CNS),
-        rng=random.Random(1),
-        sleep=no_wait,
-        built=built,
-    )
+    s = node_sender(session, pki, built, policy=None, sleep=no_wait)
     result = await s.send("http://127.0.0.1:9/as4", build(s, 5), message_id="kept-5@eessi-sim")
     assert result.failure is Failure.RETRIES_EXHAUSTED
     assert result.attempts > 1
